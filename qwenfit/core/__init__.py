@@ -1,0 +1,1 @@
+"""Pure arithmetic: stdlib only, no I/O, no network (DESIGN.md)."""

@@ -1,0 +1,61 @@
+"""qwenfit's exceptions.
+
+Every error qwenfit raises on purpose subclasses :class:`QwenfitError` *and* the builtin a caller
+would naturally catch (``ValueError``, ``LookupError``, ``FileNotFoundError``), so
+``except ValueError`` keeps working for code that does not know qwenfit. Messages say what failed,
+on which input, why, and what to do.
+
+This module is stdlib only: ``qwenfit.core`` may import it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "QwenfitError",
+    "SourceNotFoundError",
+    "UnknownModelError",
+    "UnsupportedModelError",
+]
+
+
+class QwenfitError(Exception):
+    """Base class of every error qwenfit raises on purpose."""
+
+
+class ConfigError(QwenfitError, ValueError):
+    """A model configuration is malformed or inconsistent.
+
+    ``source`` names the file (or catalog entry) and ``key`` the offending key path, e.g.
+    ``text_config.layer_types``; both are also in the message.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, key: str | None = None) -> None:
+        self.source = source
+        self.key = key
+        prefix = ""
+        if source:
+            prefix += f"{source}: "
+        if key:
+            prefix += f"{key}: "
+        super().__init__(prefix + message)
+
+
+class UnsupportedModelError(ConfigError):
+    """The configuration is valid JSON but not a model family qwenfit knows."""
+
+
+class UnknownModelError(QwenfitError, LookupError):
+    """A catalog name that matches no model; ``suggestions`` holds the closest names."""
+
+    def __init__(self, message: str, *, name: str, suggestions: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.suggestions = suggestions
+        super().__init__(message)
+
+    def __str__(self) -> str:  # LookupError/KeyError would add quotes; keep the message readable
+        return str(self.args[0])
+
+
+class SourceNotFoundError(QwenfitError, FileNotFoundError):
+    """A path given as a model source does not exist or holds nothing qwenfit can read."""

@@ -1,0 +1,117 @@
+"""Repository-level checks: public API, import cost, lint, types, the wheel, README vs CI."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+import venv
+from pathlib import Path
+
+import pytest
+
+import qwenfit
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def test_public_api_is_pinned():
+    assert sorted(qwenfit.__all__) == [
+        "ConfigError",
+        "Inventory",
+        "ModelSpec",
+        "ParamCount",
+        "QwenfitError",
+        "SourceNotFoundError",
+        "StoredTensor",
+        "Tensor",
+        "TextSpec",
+        "UnknownModelError",
+        "UnsupportedModelError",
+        "VisionSpec",
+        "__version__",
+        "load",
+    ]
+    for name in qwenfit.__all__:
+        assert hasattr(qwenfit, name)
+
+
+def test_import_is_light():
+    code = textwrap.dedent("""
+        import sys, qwenfit
+        heavy = [m for m in ("numpy", "huggingface_hub", "gguf", "pydantic", "safetensors", "yaml", "torch")
+                 if m in sys.modules]
+        print(heavy)
+        qwenfit.load("35B-A3B").params.total
+        print([m for m in ("numpy", "huggingface_hub", "gguf", "pydantic") if m in sys.modules])
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split("\n")[:2] == ["[]", "[]"]
+
+
+def test_core_is_pure():
+    bad = re.compile(
+        r"^\s*(from|import)\s+(qwenfit\.loaders|qwenfit\.cli|pydantic|numpy|huggingface_hub|gguf|"
+        r"yaml|safetensors|json|os|pathlib)\b",
+        re.M,
+    )
+    for path in (REPO / "qwenfit" / "core").glob("*.py"):
+        assert not bad.search(path.read_text()), f"{path.name} imports I/O or edge modules"
+
+
+def test_ruff():
+    result = subprocess.run(
+        [str(BIN / "ruff"), "check", "qwenfit", "tests", "scripts"], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy():
+    result = subprocess.run(
+        [str(BIN / "mypy"), "--no-error-summary"], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)\n```", readme, re.S)
+    assert len(blocks) >= 2, "README must open with the install command and the test command"
+    install, tests = blocks[0].strip(), blocks[1].strip()
+    assert "pip install" in install and ".[dev]" in install
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    assert tests in ci, f"{tests!r} is not a line of .ci/run"
+
+
+@pytest.mark.slow
+def test_wheel_ships_the_data(tmp_path):
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = dist.glob("qwenfit-*.whl")
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    py = env_dir / "bin" / "python"
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    code = (
+        "import json, qwenfit; s = qwenfit.load('Qwen/Qwen3.5-35B-A3B'); "
+        "print(json.dumps([qwenfit.__file__, s.params.total, s.source]))"
+    )
+    out = subprocess.run(
+        [str(py), "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    where, total, source = json.loads(out.stdout)
+    assert where.startswith(str(env_dir)), where  # the installed copy, not the checkout
+    assert total == 35_951_822_704
+    assert "Qwen3.5-35B-A3B.json" in source
