@@ -11,7 +11,9 @@ This module is stdlib only: ``qwenfit.core`` may import it.
 from __future__ import annotations
 
 __all__ = [
+    "CheckpointError",
     "ConfigError",
+    "HubError",
     "QwenfitError",
     "SourceNotFoundError",
     "UnknownModelError",
@@ -59,3 +61,25 @@ class UnknownModelError(QwenfitError, LookupError):
 
 class SourceNotFoundError(QwenfitError, FileNotFoundError):
     """A path given as a model source does not exist or holds nothing qwenfit can read."""
+
+
+class CheckpointError(QwenfitError, ValueError):
+    """A checkpoint file (safetensors, GGUF, index) is malformed, truncated or inconsistent.
+
+    ``source`` names the file; the message says what is wrong in it.
+    """
+
+    def __init__(self, message: str, *, source: str) -> None:
+        self.source = source
+        super().__init__(f"{source}: {message}")
+
+
+class HubError(QwenfitError, OSError):
+    """The Hugging Face Hub could not give what was asked (not found, gated, offline, network).
+
+    ``repo_id`` names the repository; the message says what to do.
+    """
+
+    def __init__(self, message: str, *, repo_id: str) -> None:
+        self.repo_id = repo_id
+        super().__init__(message)

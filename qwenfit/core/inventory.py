@@ -17,19 +17,18 @@ Tensor lists and shapes: shared/reference/qwen35-architecture.md §3 (transforme
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from qwenfit.core.checkpoint import StoredEntry
 from qwenfit.core.dtypes import safetensors_nbytes
-from qwenfit.core.spec import FULL_ATTENTION, LINEAR_ATTENTION, ModelSpec, VisionSpec
+from qwenfit.core.spec import FULL_ATTENTION, LINEAR_ATTENTION, ExpertLayout, ModelSpec, VisionSpec
 
 __all__ = [
     "COMPONENTS",
     "ROLES",
-    "ExpertLayout",
     "Inventory",
     "ParamCount",
     "StoredTensor",
@@ -39,7 +38,6 @@ __all__ = [
 
 Component = Literal["text", "mtp", "vision"]
 COMPONENTS: tuple[Component, ...] = ("text", "mtp", "vision")
-ExpertLayout = Literal["fused", "per_expert"]
 
 # Every role an inventory entry can have. Norm-like roles end in "norm".
 ROLES: tuple[str, ...] = (
@@ -230,7 +228,7 @@ class _Builder:
         self.expert_layout = expert_layout
         self.mtp_expert_layout = mtp_expert_layout
         self.out: list[Tensor] = []
-        self.text_prefix = "model." if spec.family == "qwen3_next" else "model.language_model."
+        self.text_prefix = spec.text_prefix
 
     def add(
         self,
@@ -500,6 +498,11 @@ class _Builder:
         self.add(m + "linear_fc2.bias", (out,), "vision_merger_fc2", "vision", None)
 
 
+def _with_stored_dtype(t: Tensor, stored: dict[str, StoredEntry]) -> Tensor:
+    entry = stored.get(t.hf_name.format(e=0) if "{e}" in t.hf_name else t.hf_name)
+    return t if entry is None or entry.dtype == t.dtype else replace(t, dtype=entry.dtype)
+
+
 def default_expert_layouts(spec: ModelSpec) -> tuple[ExpertLayout, ExpertLayout]:
     """How the official checkpoints store routed experts: (decoder layers, MTP layer).
 
@@ -514,18 +517,28 @@ def default_expert_layouts(spec: ModelSpec) -> tuple[ExpertLayout, ExpertLayout]
     return "fused", "per_expert"
 
 
-@functools.lru_cache(maxsize=128)
 def build_inventory(
     spec: ModelSpec,
     expert_layout: ExpertLayout | None = None,
     mtp_expert_layout: ExpertLayout | None = None,
 ) -> Inventory:
-    """Every tensor of ``spec``'s checkpoint: text, then MTP, then vision (cached)."""
+    """Every tensor of ``spec``'s checkpoint: text, then MTP, then vision.
+
+    The expert layouts default to the spec's, then to the official checkpoints'. When the spec was
+    read from files, each tensor's dtype is the one its stored weight has.
+    """
     default_main, default_mtp = default_expert_layouts(spec)
-    b = _Builder(spec, expert_layout or default_main, mtp_expert_layout or default_mtp)
+    b = _Builder(
+        spec,
+        expert_layout or spec.expert_layout or default_main,
+        mtp_expert_layout or spec.mtp_expert_layout or default_mtp,
+    )
     b.text_model()
     b.mtp()
     if spec.vision is not None:
         b.vision(spec.vision)
     tensors = tuple(b.out)
+    if spec.checkpoint is not None:
+        stored = spec.checkpoint.names()
+        tensors = tuple(_with_stored_dtype(t, stored) for t in tensors)
     return Inventory(spec=spec, tensors=tensors, params=_count(spec, tensors))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from qwenfit.errors import ConfigError
 
 if TYPE_CHECKING:
+    from qwenfit.core.checkpoint import StoredCheckpoint
     from qwenfit.core.inventory import Inventory, ParamCount
 
 __all__ = [
@@ -34,6 +35,7 @@ FULL_ATTENTION = "full_attention"  # gated softmax attention: KV cache grows wit
 LAYER_TYPES = (LINEAR_ATTENTION, FULL_ATTENTION)
 
 Family = Literal["qwen3_5", "qwen3_5_moe", "qwen3_next"]
+ExpertLayout = Literal["fused", "per_expert"]
 
 
 def default_layer_types(num_hidden_layers: int, full_attention_interval: int) -> tuple[str, ...]:
@@ -258,7 +260,12 @@ class ModelSpec:
     """One model: its text decoder, optional vision tower, and MTP layers stored in the checkpoint.
 
     ``mtp_layers`` counts the multi-token-prediction layers the *checkpoint* stores (``mtp.*``);
-    for Qwen3.5 that is ``mtp_num_hidden_layers``, for Qwen3-Next (no config key) the catalog says.
+    for Qwen3.5 that is ``mtp_num_hidden_layers``, for Qwen3-Next (no config key) the catalog or
+    the checkpoint's own tensor list says. ``text_prefix`` is where the text weights live:
+    ``model.language_model.`` in multimodal checkpoints, ``model.`` in text-only ones and Qwen3-Next.
+    ``expert_layout`` / ``mtp_expert_layout`` say how routed experts are stored (None: as the
+    official checkpoints do, see :func:`qwenfit.core.inventory.default_expert_layouts`).
+    ``checkpoint`` holds what a file's headers list, when the spec was read from files.
     """
 
     name: str
@@ -266,7 +273,12 @@ class ModelSpec:
     text: TextSpec
     vision: VisionSpec | None = None
     mtp_layers: int = 0
+    text_prefix: str = "model.language_model."
+    expert_layout: ExpertLayout | None = None
+    mtp_expert_layout: ExpertLayout | None = None
     source: str = field(default="", compare=False)
+    checkpoint: StoredCheckpoint | None = field(default=None, compare=False, repr=False)
+    _cache: dict[str, object] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.mtp_layers, bool) or not isinstance(self.mtp_layers, int) or self.mtp_layers < 0:
@@ -286,10 +298,13 @@ class ModelSpec:
 
     @property
     def inventory(self) -> Inventory:
-        """Every tensor of the checkpoint (cached per spec)."""
-        from qwenfit.core.inventory import build_inventory
+        """Every tensor of the checkpoint (built once per spec)."""
+        inv = self._cache.get("inventory")
+        if inv is None:
+            from qwenfit.core.inventory import build_inventory
 
-        return build_inventory(self)
+            inv = self._cache["inventory"] = build_inventory(self)
+        return inv  # type: ignore[return-value]
 
     @property
     def params(self) -> ParamCount:

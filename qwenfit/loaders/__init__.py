@@ -15,10 +15,11 @@ def load(source: str | os.PathLike[str] | ModelSpec) -> ModelSpec:
     """Resolve a model source to a ModelSpec.
 
     ``source`` is a catalog name (``"35B-A3B"``, ``"Qwen3.5-35B-A3B"``, ``"Qwen/Qwen3.5-35B-A3B"``,
-    any case), a local model folder holding a config.json, or a path to a config.json.
+    any case), a local model folder, a config.json, a ``*.safetensors`` file or
+    ``*.safetensors.index.json`` (with its config.json beside it). Files are read header-only; the
+    result carries what they store in ``spec.checkpoint``.
     """
     from qwenfit.loaders import catalog
-    from qwenfit.loaders.config import read_config_file, spec_from_config
 
     if isinstance(source, ModelSpec):
         return source
@@ -32,19 +33,50 @@ def load(source: str | os.PathLike[str] | ModelSpec) -> ModelSpec:
     if isinstance(source, str) and catalog.find(text) is not None and not path.exists():
         return catalog.load_catalog_model(text)
     if path.is_dir():
-        config = path / "config.json"
-        if not config.is_file():
-            raise SourceNotFoundError(f"{path}: folder has no config.json")
-        return spec_from_config(read_config_file(config), source=str(config), name=path.name)
+        return _load_folder(path)
     if path.is_file():
-        if path.name.endswith((".safetensors", ".gguf")) or path.name.endswith(".safetensors.index.json"):
-            raise QwenfitError(
-                f"{path}: reading safetensors and GGUF headers is not supported in this version; "
-                "pass the model folder or its config.json"
-            )
-        return spec_from_config(read_config_file(path), source=str(path), name=path.parent.name or None)
-    if isinstance(source, os.PathLike) or os.sep in text or text.endswith(".json"):
-        if "/" in text and text.count("/") == 1 and not path.parent.exists():
+        return _load_file(path)
+    if isinstance(source, os.PathLike) or os.sep in text or text.endswith((".json", ".safetensors", ".gguf")):
+        if text.count("/") == 1 and not path.parent.exists():
             raise catalog.unknown_model(text)  # looks like a repo id that is not in the catalog
         raise SourceNotFoundError(f"{text}: no such file or folder")
     raise catalog.unknown_model(text)
+
+
+def _has_weights(folder: Path) -> bool:
+    return any(folder.glob("*.safetensors")) or (folder / "model.safetensors.index.json").is_file()
+
+
+def _load_folder(folder: Path) -> ModelSpec:
+    config = folder / "config.json"
+    if not config.is_file():
+        raise SourceNotFoundError(f"{folder}: folder has no config.json")
+    return _from_config_and_weights(config, folder if _has_weights(folder) else None)
+
+
+def _load_file(path: Path) -> ModelSpec:
+    name = path.name
+    if name.endswith(".gguf"):
+        raise QwenfitError(f"{path}: reading GGUF headers is not supported in this version")
+    if name.endswith(".safetensors") or name.endswith(".safetensors.index.json"):
+        config = path.parent / "config.json"
+        if not config.is_file():
+            raise SourceNotFoundError(
+                f"{path}: no config.json beside it; qwenfit needs the config for layer types and shapes"
+            )
+        return _from_config_and_weights(config, path)
+    return _from_config_and_weights(path, None)
+
+
+def _from_config_and_weights(config_path: Path, weights: Path | None) -> ModelSpec:
+    from qwenfit.core.checkpoint import attach
+    from qwenfit.loaders.config import read_config_file, spec_from_config
+    from qwenfit.loaders.safetensors import quantization_of, read_checkpoint
+
+    config = read_config_file(config_path)
+    folder = config_path.parent
+    spec = spec_from_config(config, source=str(config_path), name=folder.name or None)
+    if weights is None:
+        return spec
+    checkpoint = read_checkpoint(weights, quantization=quantization_of(config))
+    return attach(spec, checkpoint)

@@ -181,7 +181,13 @@ def spec_from_config(
     label = name or top.string("_name_or_path") or source
     with _located(t):  # ModelSpec checks mtp_num_hidden_layers (text) and vision_config.*
         return ModelSpec(
-            name=label, family=family, text=text, vision=vision, mtp_layers=mtp_layers, source=source
+            name=label,
+            family=family,
+            text=text,
+            vision=vision,
+            mtp_layers=mtp_layers,
+            text_prefix="model.language_model." if layout == "nested" else "model.",
+            source=source,
         )
 
 
@@ -367,6 +373,11 @@ def config_from_spec(spec: ModelSpec) -> dict[str, Any]:
     text["attn_output_gate"] = t.attn_output_gate
     text["mtp_num_hidden_layers"] = spec.mtp_layers
     text["rope_parameters"] = {"rope_theta": t.rope_theta, "partial_rotary_factor": t.partial_rotary_factor}
+    if spec.text_prefix == "model.":  # a text-only export: flat, as Qwen3_5*ForCausalLM saves it
+        return {
+            "architectures": [_ARCHITECTURE_OF[spec.family].replace("ConditionalGeneration", "CausalLM")],
+            **text,
+        }
     config: dict[str, Any] = {
         "architectures": [_ARCHITECTURE_OF[spec.family]],
         "model_type": _MODEL_TYPE_OF[spec.family],
