@@ -7,17 +7,30 @@ from pathlib import Path
 
 from qwenfit.core.spec import ModelSpec
 from qwenfit.errors import QwenfitError, SourceNotFoundError
+from qwenfit.loaders.safetensors import Progress
 
 __all__ = ["load"]
 
 
-def load(source: str | os.PathLike[str] | ModelSpec) -> ModelSpec:
+def load(
+    source: str | os.PathLike[str] | ModelSpec,
+    *,
+    hub: bool | None = None,
+    revision: str | None = None,
+    token: str | bool | None = None,
+    progress: Progress | None = None,
+) -> ModelSpec:
     """Resolve a model source to a ModelSpec.
 
     ``source`` is a catalog name (``"35B-A3B"``, ``"Qwen3.5-35B-A3B"``, ``"Qwen/Qwen3.5-35B-A3B"``,
     any case), a local model folder, a config.json, a ``*.safetensors`` file or
-    ``*.safetensors.index.json`` (with its config.json beside it). Files are read header-only; the
-    result carries what they store in ``spec.checkpoint``.
+    ``*.safetensors.index.json`` (with its config.json beside it), or a Hugging Face repo id.
+    Files are read header-only; the result carries what they store in ``spec.checkpoint``.
+
+    Offline by default: a repo id that names a catalog model is answered from the catalog. The Hub
+    is used for repo ids the catalog does not know, or when ``hub=True`` (or a ``revision``) is
+    given; ``token`` and ``revision`` go to huggingface_hub, ``progress(done, total, shard)``
+    reports header reads.
     """
     from qwenfit.loaders import catalog
 
@@ -30,15 +43,22 @@ def load(source: str | os.PathLike[str] | ModelSpec) -> ModelSpec:
         raise QwenfitError("model source is empty: give a catalog name (e.g. '35B-A3B') or a path")
 
     path = Path(text).expanduser()
-    if isinstance(source, str) and catalog.find(text) is not None and not path.exists():
-        return catalog.load_catalog_model(text)
+    if isinstance(source, str) and not path.exists():
+        from qwenfit.loaders.hub import is_repo_id, load_repo
+
+        wants_hub = hub is True or (hub is None and revision is not None)
+        if catalog.find(text) is not None and not wants_hub:
+            return catalog.load_catalog_model(text)
+        if is_repo_id(text.strip()):
+            if hub is False:
+                raise catalog.unknown_model(text)
+            # not a catalog model, or the Hub was asked for: the Hub is where it comes from
+            return load_repo(text.strip(), revision=revision, token=token, progress=progress)
     if path.is_dir():
-        return _load_folder(path)
+        return _load_folder(path, progress)
     if path.is_file():
-        return _load_file(path)
+        return _load_file(path, progress)
     if isinstance(source, os.PathLike) or os.sep in text or text.endswith((".json", ".safetensors", ".gguf")):
-        if text.count("/") == 1 and not path.parent.exists():
-            raise catalog.unknown_model(text)  # looks like a repo id that is not in the catalog
         raise SourceNotFoundError(f"{text}: no such file or folder")
     raise catalog.unknown_model(text)
 
@@ -47,14 +67,14 @@ def _has_weights(folder: Path) -> bool:
     return any(folder.glob("*.safetensors")) or (folder / "model.safetensors.index.json").is_file()
 
 
-def _load_folder(folder: Path) -> ModelSpec:
+def _load_folder(folder: Path, progress: Progress | None) -> ModelSpec:
     config = folder / "config.json"
     if not config.is_file():
         raise SourceNotFoundError(f"{folder}: folder has no config.json")
-    return _from_config_and_weights(config, folder if _has_weights(folder) else None)
+    return _from_config_and_weights(config, folder if _has_weights(folder) else None, progress)
 
 
-def _load_file(path: Path) -> ModelSpec:
+def _load_file(path: Path, progress: Progress | None) -> ModelSpec:
     name = path.name
     if name.endswith(".gguf"):
         raise QwenfitError(f"{path}: reading GGUF headers is not supported in this version")
@@ -64,11 +84,11 @@ def _load_file(path: Path) -> ModelSpec:
             raise SourceNotFoundError(
                 f"{path}: no config.json beside it; qwenfit needs the config for layer types and shapes"
             )
-        return _from_config_and_weights(config, path)
-    return _from_config_and_weights(path, None)
+        return _from_config_and_weights(config, path, progress)
+    return _from_config_and_weights(path, None, progress)
 
 
-def _from_config_and_weights(config_path: Path, weights: Path | None) -> ModelSpec:
+def _from_config_and_weights(config_path: Path, weights: Path | None, progress: Progress | None) -> ModelSpec:
     from qwenfit.core.checkpoint import attach
     from qwenfit.loaders.config import read_config_file, spec_from_config
     from qwenfit.loaders.safetensors import quantization_of, read_checkpoint
@@ -78,5 +98,5 @@ def _from_config_and_weights(config_path: Path, weights: Path | None) -> ModelSp
     spec = spec_from_config(config, source=str(config_path), name=folder.name or None)
     if weights is None:
         return spec
-    checkpoint = read_checkpoint(weights, quantization=quantization_of(config))
+    checkpoint = read_checkpoint(weights, quantization=quantization_of(config), progress=progress)
     return attach(spec, checkpoint)

@@ -6,7 +6,7 @@ import json
 import struct
 
 import pytest
-from conftest import safetensors_bytes, tiny_config, write_checkpoint
+from builders import safetensors_bytes, tiny_config, write_checkpoint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -42,7 +42,7 @@ def test_unknown_name_lists_closest():
 
 def test_unknown_repo_id():
     with pytest.raises(qwenfit.UnknownModelError, match="meta-llama/Llama-3-8B"):
-        qwenfit.load("meta-llama/Llama-3-8B")
+        qwenfit.load("meta-llama/Llama-3-8B", hub=False)
 
 
 def test_every_catalog_file_records_its_source():
