@@ -43,7 +43,7 @@ COMPONENTS: tuple[Component, ...] = ("text", "mtp", "vision")
 ROLES: tuple[str, ...] = (
     "embed", "lm_head", "norm",
     "attn_q", "attn_k", "attn_v", "attn_o", "attn_q_norm", "attn_k_norm",
-    "gdn_qkv", "gdn_z", "gdn_b", "gdn_a", "gdn_qkvz", "gdn_ba",
+    "gdn_qkv", "gdn_z", "gdn_b", "gdn_a", "gdn_ba",
     "gdn_conv1d", "gdn_A_log", "gdn_dt_bias", "gdn_norm", "gdn_out",
     "router", "expert_gate", "expert_up", "expert_down",
     "shared_expert_gate_proj", "shared_expert_up_proj", "shared_expert_down_proj", "shared_expert_gate",
@@ -305,13 +305,18 @@ class _Builder:
         h, nv, conv = t.hidden_size, t.linear_num_value_heads, t.linear_conv_dim
         kw: dict[str, Any] = {"layer": layer, "layer_type": LINEAR_ATTENTION}
         if t.fused_gdn_projections:
-            # Qwen3-Next: [q, k, v, z] grouped per key head in one matrix, [b, a] in another
+            # Qwen3-Next stores [q, k, v, z] grouped per key head in one matrix and [b, a] in
+            # another; llama.cpp's converter regroups the first into attn_qkv + attn_gate and keeps
+            # the second fused as ssm_ba (conversion/qwen.py Qwen3NextModel.modify_tensors)
+            qkvz = p + "in_proj_qkvz.weight"
+            self.add(qkvz + ":qkv", (conv, h), "gdn_qkv", comp, blk + "attn_qkv.weight", hf_name=qkvz, **kw)
             self.add(
-                p + "in_proj_qkvz.weight",
-                (conv + t.linear_value_dim, h),
-                "gdn_qkvz",
+                qkvz + ":z",
+                (t.linear_value_dim, h),
+                "gdn_z",
                 comp,
-                blk + "ssm_in.weight",
+                blk + "attn_gate.weight",
+                hf_name=qkvz,
                 **kw,
             )
             self.add(p + "in_proj_ba.weight", (2 * nv, h), "gdn_ba", comp, blk + "ssm_ba.weight", **kw)

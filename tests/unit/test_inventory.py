@@ -79,9 +79,15 @@ def test_other_expert_layouts_keep_the_count():
 def test_qwen3_next_flat_layout_and_fused_gdn_projections():
     spec = qwenfit.load("Qwen3-Next-80B-A3B")
     t = _by_name(spec)
-    qkvz = t["model.layers.0.linear_attn.in_proj_qkvz.weight"]
-    assert qkvz.shape == (2 * 2048 + 2 * 4096, 2048)
-    assert t["model.layers.0.linear_attn.in_proj_ba.weight"].shape == (64, 2048)
+    # stored fused; llama.cpp's converter regroups it into attn_qkv + attn_gate
+    qkv = t["model.layers.0.linear_attn.in_proj_qkvz.weight:qkv"]
+    z = t["model.layers.0.linear_attn.in_proj_qkvz.weight:z"]
+    assert (qkv.shape, qkv.gguf_name) == ((2 * 2048 + 4096, 2048), "blk.0.attn_qkv.weight")
+    assert (z.shape, z.gguf_name) == ((4096, 2048), "blk.0.attn_gate.weight")
+    stored = {s.name: s.shape for s in spec.inventory.hf_tensors()}
+    assert stored["model.layers.0.linear_attn.in_proj_qkvz.weight"] == (2 * 2048 + 2 * 4096, 2048)
+    ba = t["model.layers.0.linear_attn.in_proj_ba.weight"]
+    assert (ba.shape, ba.gguf_name, ba.gguf_shape) == ((64, 2048), "blk.0.ssm_ba.weight", (2048, 64))
     assert "model.embed_tokens.weight" in t and "lm_head.weight" in t
     assert "model.layers.0.mlp.experts.{e}.gate_proj.weight" in t
     assert spec.vision is None and spec.mtp_layers == 1
