@@ -96,3 +96,124 @@ def tiny_config(moe: bool = True, vision: bool = True, mtp: int = 1) -> dict:
         }
     return config
 
+
+def write_gguf(
+    path: Path,
+    arch: str,
+    metadata: dict[str, object],
+    tensors: dict[str, tuple[str, tuple[int, ...]]],
+    *,
+    n_vocab_tokens: int = 0,
+) -> Path:
+    """A GGUF file written by gguf-py's GGUFWriter: real header, zero (sparse) tensor data.
+
+    ``tensors`` maps names to (ggml type name, ggml shape ne0-first). Values in ``metadata`` are
+    written with gguf-py's type inference (int -> UINT32 unless given as (value, GGUFValueType))."""
+    import gguf
+    import numpy as np
+
+    from qwenfit.core.dtypes import GGML_TYPES
+
+    writer = gguf.GGUFWriter(str(path), arch)
+    for key, value in metadata.items():
+        if isinstance(value, tuple):
+            writer.add_key_value(key, value[0], value[1])
+        elif isinstance(value, bool):
+            writer.add_bool(key, value)
+        elif isinstance(value, int):
+            writer.add_uint32(key, value)
+        elif isinstance(value, float):
+            writer.add_float32(key, value)
+        elif isinstance(value, str):
+            writer.add_string(key, value)
+        elif isinstance(value, list):
+            writer.add_array(key, value)
+    if n_vocab_tokens:
+        writer.add_tokenizer_model("gpt2")
+        writer.add_token_list([f"t{i}" for i in range(n_vocab_tokens)])
+    total = 0
+    for name, (type_name, shape) in tensors.items():
+        gtype = GGML_TYPES[type_name]
+        nbytes = gtype.n_bytes(shape)
+        writer.add_tensor_info(
+            name,
+            list(reversed(shape)),
+            np.dtype(np.float32),
+            nbytes,
+            raw_dtype=gguf.GGMLQuantizationType(gtype.id),
+        )
+        total += -(-nbytes // 32) * 32
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    writer.close()
+    size = path.stat().st_size
+    with path.open("r+b") as f:
+        f.truncate(-(-size // 32) * 32 + total)
+    return path
+
+
+def gguf_of(spec, *, types: dict[str, str] | None = None, fuse_gate_up: bool = False):  # type: ignore[no-untyped-def]
+    """(metadata, tensors) of the GGUF llama.cpp's converter would write for a spec: its names,
+    ggml shapes, and dtypes (F32 for 1-D, norms, ssm_conv1d and routers; BF16 otherwise)."""
+    t = spec.text
+    arch = {"qwen3_5": "qwen35", "qwen3_5_moe": "qwen35moe", "qwen3_next": "qwen3next"}[spec.family]
+    meta: dict[str, object] = {
+        f"{arch}.block_count": t.num_hidden_layers + spec.mtp_layers,
+        f"{arch}.context_length": t.max_position_embeddings,
+        f"{arch}.embedding_length": t.hidden_size,
+        f"{arch}.attention.head_count": t.num_attention_heads,
+        f"{arch}.attention.head_count_kv": t.num_key_value_heads,
+        f"{arch}.attention.key_length": t.head_dim,
+        f"{arch}.attention.value_length": t.head_dim,
+        f"{arch}.attention.layer_norm_rms_epsilon": 1e-6,
+        f"{arch}.rope.freq_base": 10_000_000.0,
+        f"{arch}.rope.dimension_count": t.head_dim // 4,
+        f"{arch}.ssm.conv_kernel": t.linear_conv_kernel_dim,
+        f"{arch}.ssm.state_size": t.linear_key_head_dim,
+        f"{arch}.ssm.group_count": t.linear_num_key_heads,
+        f"{arch}.ssm.time_step_rank": t.linear_num_value_heads,
+        f"{arch}.ssm.inner_size": t.linear_value_dim,
+        f"{arch}.full_attention_interval": 4,
+        f"{arch}.attention.recurrent_layers": [k == "linear_attention" for k in t.layer_types]
+        + [False] * spec.mtp_layers,
+        "general.file_type": 32,
+    }
+    if spec.mtp_layers:
+        meta[f"{arch}.nextn_predict_layers"] = spec.mtp_layers
+    if t.is_moe:
+        meta.update(
+            {
+                f"{arch}.expert_count": t.num_experts,
+                f"{arch}.expert_used_count": t.num_experts_per_tok,
+                f"{arch}.expert_feed_forward_length": t.moe_intermediate_size,
+                f"{arch}.expert_shared_feed_forward_length": t.shared_expert_intermediate_size,
+            }
+        )
+    else:
+        meta[f"{arch}.feed_forward_length"] = t.intermediate_size
+    tensors: dict[str, tuple[str, tuple[int, ...]]] = {}
+    for x in spec.inventory:
+        if x.gguf_name is None:
+            continue
+        f32 = (
+            len(x.gguf_shape) == 1
+            or x.gguf_name.endswith("_norm.weight")
+            or ".ffn_gate_inp" in x.gguf_name
+            or ".ssm_conv1d" in x.gguf_name
+            or not x.gguf_name.endswith(".weight")
+        )
+        dtype = (types or {}).get(x.gguf_name, "F32" if f32 else "BF16")
+        name, shape = x.gguf_name, x.gguf_shape
+        if fuse_gate_up and (".ffn_gate_exps." in name or ".ffn_up_exps." in name):
+            fused = name.replace(".ffn_gate_exps.", ".ffn_gate_up_exps.").replace(
+                ".ffn_up_exps.", ".ffn_gate_up_exps."
+            )
+            if fused in tensors:
+                prev = tensors[fused][1]
+                tensors[fused] = (dtype, (prev[0], prev[1] + shape[1], prev[2]))
+            else:
+                tensors[fused] = (dtype, shape)
+            continue
+        tensors[name] = (dtype, shape)
+    return arch, meta, tensors

@@ -156,17 +156,55 @@ class CheckpointMatch:
 _INTEGER_DTYPES = frozenset({"U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64", "F4", "BOOL"})
 
 
-def match(inventory: Inventory, checkpoint: StoredCheckpoint) -> CheckpointMatch:
-    """Pair stored tensors with inventory tensors; report what is missing, extra or mismatched."""
-    stored = checkpoint.names()
-    quantized = checkpoint.quantization is not None
-    # stored name -> inventory tensors it holds (several for a fused tensor)
+def _hf_holders(inventory: Inventory) -> tuple[dict[str, list[Tensor]], dict[str, tuple[int, ...]]]:
+    """Stored safetensors name -> the inventory tensors it holds, and its expected shape."""
     holders: dict[str, list[Tensor]] = {}
-    expected_shape: dict[str, tuple[int, ...]] = {s.name: s.shape for s in inventory.hf_tensors()}
     for t in inventory.tensors:
         names = [t.hf_name.format(e=e) for e in range(t.n_experts)] if "{e}" in t.hf_name else [t.hf_name]
         for n in names:
             holders.setdefault(n, []).append(t)
+    return holders, {s.name: s.shape for s in inventory.hf_tensors()}
+
+
+def _gguf_holders(inventory: Inventory) -> tuple[dict[str, list[Tensor]], dict[str, tuple[int, ...]]]:
+    """GGUF tensor name -> inventory tensors, with ggml shapes. Vision lives in a separate mmproj
+    file; routed gate and up experts may be fused into ``ffn_gate_up_exps`` (--fuse-gate-up-exps)."""
+    holders: dict[str, list[Tensor]] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for t in inventory.tensors:
+        if t.gguf_name is None or t.gguf_shape is None:
+            continue
+        holders[t.gguf_name] = [t]
+        shapes[t.gguf_name] = t.gguf_shape
+    return holders, shapes
+
+
+def fused_gate_up_name(gguf_name: str) -> str | None:
+    """``blk.N.ffn_gate_up_exps.weight`` for ``blk.N.ffn_gate_exps.weight`` or ``..._up_exps``."""
+    for part in (".ffn_gate_exps.", ".ffn_up_exps."):
+        if part in gguf_name:
+            return gguf_name.replace(part, ".ffn_gate_up_exps.")
+    return None
+
+
+def match(inventory: Inventory, checkpoint: StoredCheckpoint) -> CheckpointMatch:
+    """Pair stored tensors with inventory tensors; report what is missing, extra or mismatched.
+
+    Safetensors checkpoints are matched by Hugging Face names, GGUF files by llama.cpp names.
+    """
+    stored = checkpoint.names()
+    quantized = checkpoint.quantization is not None
+    gguf = checkpoint.format == "gguf"
+    holders, expected_shape = _gguf_holders(inventory) if gguf else _hf_holders(inventory)
+    if gguf:  # a fused gate_up_exps stands for both halves
+        for name in list(holders):
+            fused = fused_gate_up_name(name)
+            if fused is not None and fused in stored:
+                part = holders.pop(name)[0]
+                shape = expected_shape.pop(name)
+                holders.setdefault(fused, []).append(part)
+                prev = expected_shape.get(fused)
+                expected_shape[fused] = shape if prev is None else (shape[0], prev[1] + shape[1], *shape[2:])
 
     by_tensor: dict[str, list[StoredEntry]] = {t.name: [] for t in inventory.tensors}
     bytes_by: dict[str, int] = {t.name: 0 for t in inventory.tensors}
@@ -177,20 +215,20 @@ def match(inventory: Inventory, checkpoint: StoredCheckpoint) -> CheckpointMatch
     for entry in checkpoint.tensors:
         base = entry.name
         if entry.name not in holders:
-            split = split_quant_suffix(entry.name)
+            split = None if gguf else split_quant_suffix(entry.name)
             if split is None or split[0] not in holders:
                 extra.append(entry)
                 continue
             base = split[0]
             quant.append(entry)
         elif entry.shape != expected_shape[entry.name]:
-            packed = quantized and entry.dtype in _INTEGER_DTYPES | {"F8_E4M3", "F8_E5M2"}
+            packed = quantized and not gguf and entry.dtype in _INTEGER_DTYPES | {"F8_E4M3", "F8_E5M2"}
             if not packed:
                 mismatches.append((entry.name, expected_shape[entry.name], entry.shape))
         _attribute(entry, holders[base], by_tensor, bytes_by)
 
     missing = tuple(n for n in holders if n not in stored)
-    notes = _notes(inventory, missing, extra, quant, checkpoint)
+    notes = _notes(holders, missing, extra, quant, checkpoint)
     return CheckpointMatch(
         stored_by_tensor={k: tuple(v) for k, v in by_tensor.items()},
         bytes_by_tensor=bytes_by,
@@ -222,18 +260,15 @@ def _attribute(
         bytes_by[p.name] += share
 
 
-_COMPONENT_PREFIX = (("model.visual.", "vision"), ("mtp.", "mtp"))
-
-
 def _notes(
-    inventory: Inventory,
+    holders: dict[str, list[Tensor]],
     missing: tuple[str, ...],
     extra: list[StoredEntry],
     quant: list[StoredEntry],
     checkpoint: StoredCheckpoint,
 ) -> tuple[str, ...]:
     notes: list[str] = []
-    if checkpoint.quantization is not None:
+    if checkpoint.quantization is not None and checkpoint.format == "safetensors":
         notes.append(
             f"quantized checkpoint ({checkpoint.quantization.method}): {len(quant)} "
             f"scale/zero/index tensors, {sum(q.nbytes for q in quant):,} bytes"
@@ -242,21 +277,29 @@ def _notes(
         notes.append(
             f"{len(quant)} tensors look like quantization data but config.json has no quantization_config"
         )
-    for prefix, component in _COMPONENT_PREFIX:
-        expected = [n for n in missing if n.startswith(prefix)]
-        if expected and len(expected) == sum(1 for s in inventory.hf_tensors() if s.name.startswith(prefix)):
+    expected: dict[str, int] = {}
+    for holder in holders.values():
+        expected[holder[0].component] = expected.get(holder[0].component, 0) + 1
+    lacking: dict[str, list[str]] = {}
+    for name in missing:
+        lacking.setdefault(holders[name][0].component, []).append(name)
+    for component in ("vision", "mtp"):
+        names = lacking.pop(component, [])
+        if names and len(names) == expected[component]:
+            notes.append(f"no {component} tensors: the config describes them but this file omits them")
+        elif names:
             notes.append(
-                f"no {component} tensors ({prefix}*): the config describes them but this export omits them"
+                f"{len(names)} of {expected[component]} {component} tensors missing, e.g. {names[0]}"
             )
-    other_missing = [n for n in missing if not n.startswith(tuple(p for p, _ in _COMPONENT_PREFIX))]
-    if other_missing:
-        notes.append(f"{len(other_missing)} text tensors missing, e.g. {other_missing[0]}")
+    if lacking.get("text"):
+        notes.append(f"{len(lacking['text'])} text tensors missing, e.g. {lacking['text'][0]}")
     if extra:
         notes.append(f"{len(extra)} unexpected tensors, e.g. {extra[0].name}")
     return tuple(notes)
 
 
 _MTP_LAYER = re.compile(r"^mtp\.layers\.(\d+)\.")
+_GGUF_BLOCK = re.compile(r"^blk\.(\d+)\.")
 
 
 def mtp_layers_stored(names: list[str] | tuple[str, ...]) -> int:
@@ -281,6 +324,14 @@ def attach(spec: ModelSpec, checkpoint: StoredCheckpoint) -> ModelSpec:
     the spec, and the match (taken against the config's full inventory) records that it was.
     """
     names = {t.name for t in checkpoint.tensors}
+    if checkpoint.format == "gguf":
+        # MTP layers are the blocks after the decoder (blk.L.*); vision lives in a separate mmproj
+        n = spec.text.num_hidden_layers
+        blocks = {int(m.group(1)) for name in names if (m := _GGUF_BLOCK.match(name))}
+        stored_mtp = sum(1 for b in blocks if b >= n)
+        full = replace(spec, mtp_layers=max(spec.mtp_layers, stored_mtp), vision=None, checkpoint=None)
+        found = match(full.inventory, checkpoint)
+        return replace(full, mtp_layers=stored_mtp, checkpoint=replace(checkpoint, match=found))
     prefix = spec.text_prefix
     for candidate in ("model.language_model.", "model."):
         if candidate + "embed_tokens.weight" in names:

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from qwenfit.core.checkpoint import StoredEntry
-from qwenfit.core.dtypes import safetensors_nbytes
+from qwenfit.core.checkpoint import StoredEntry, fused_gate_up_name
+from qwenfit.core.dtypes import GGML_TYPES, SAFETENSORS_DTYPE_BITS, safetensors_nbytes
 from qwenfit.core.spec import FULL_ATTENTION, LINEAR_ATTENTION, ExpertLayout, ModelSpec, VisionSpec
 
 __all__ = [
@@ -93,8 +93,10 @@ class Tensor:
 
     @property
     def stored_bytes(self) -> int:
-        """Bytes in the checkpoint at its stored dtype."""
-        return safetensors_nbytes(self.dtype, self.n_params)
+        """Bytes in the checkpoint at its stored dtype (a safetensors dtype or a ggml type)."""
+        if self.dtype in SAFETENSORS_DTYPE_BITS:
+            return safetensors_nbytes(self.dtype, self.n_params)
+        return GGML_TYPES[self.dtype].n_bytes(self.gguf_shape or _gguf(self.shape))
 
 
 @dataclass(frozen=True, slots=True)
@@ -503,8 +505,14 @@ class _Builder:
         self.add(m + "linear_fc2.bias", (out,), "vision_merger_fc2", "vision", None)
 
 
-def _with_stored_dtype(t: Tensor, stored: dict[str, StoredEntry]) -> Tensor:
-    entry = stored.get(t.hf_name.format(e=0) if "{e}" in t.hf_name else t.hf_name)
+def _with_stored_dtype(t: Tensor, stored: dict[str, StoredEntry], gguf: bool) -> Tensor:
+    """The tensor with the dtype its file stores it in (a ggml type name for GGUF files)."""
+    if gguf:
+        entry = stored.get(t.gguf_name or "")
+        if entry is None and t.gguf_name is not None:
+            entry = stored.get(fused_gate_up_name(t.gguf_name) or "")
+    else:
+        entry = stored.get(t.hf_name.format(e=0) if "{e}" in t.hf_name else t.hf_name)
     return t if entry is None or entry.dtype == t.dtype else replace(t, dtype=entry.dtype)
 
 
@@ -545,5 +553,6 @@ def build_inventory(
     tensors = tuple(b.out)
     if spec.checkpoint is not None:
         stored = spec.checkpoint.names()
-        tensors = tuple(_with_stored_dtype(t, stored) for t in tensors)
+        gguf = spec.checkpoint.format == "gguf"
+        tensors = tuple(_with_stored_dtype(t, stored, gguf) for t in tensors)
     return Inventory(spec=spec, tensors=tensors, params=_count(spec, tensors))

@@ -77,7 +77,7 @@ def _load_folder(folder: Path, progress: Progress | None) -> ModelSpec:
 def _load_file(path: Path, progress: Progress | None) -> ModelSpec:
     name = path.name
     if name.endswith(".gguf"):
-        raise QwenfitError(f"{path}: reading GGUF headers is not supported in this version")
+        return _load_gguf(path, progress)
     if name.endswith(".safetensors") or name.endswith(".safetensors.index.json"):
         config = path.parent / "config.json"
         if not config.is_file():
@@ -100,3 +100,21 @@ def _from_config_and_weights(config_path: Path, weights: Path | None, progress: 
         return spec
     checkpoint = read_checkpoint(weights, quantization=quantization_of(config), progress=progress)
     return attach(spec, checkpoint)
+
+
+def _load_gguf(path: Path, progress: Progress | None) -> ModelSpec:
+    from qwenfit.core.checkpoint import attach
+    from qwenfit.loaders.config import spec_from_config
+    from qwenfit.loaders.gguf import check_split, checkpoint_of, config_from_gguf, read_gguf, split_parts
+
+    files = split_parts(path)
+    parts = []
+    for i, part in enumerate(files):
+        parts.append(read_gguf(part))
+        if progress is not None:
+            progress(i + 1, len(files), part.name)
+    check_split(parts, source=str(path))
+    config, _ = config_from_gguf(parts)
+    stem = path.name.removesuffix(".gguf")
+    spec = spec_from_config(config, source=f"{path} (GGUF metadata)", name=stem)
+    return attach(spec, checkpoint_of(parts))

@@ -9,6 +9,7 @@ the tree (``data/``).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import json
@@ -47,6 +48,8 @@ class CatalogEntry:
     published_total_params: int | None
     published_total_source: str
     checkpoint_mtp_layers: int | None
+    expert_layout: str | None
+    mtp_expert_layout: str | None
     path: Path
 
     @property
@@ -77,6 +80,8 @@ def entries() -> tuple[CatalogEntry, ...]:
                 published_total_params=meta.get("published_total_params"),
                 published_total_source=meta.get("published_total_source", ""),
                 checkpoint_mtp_layers=meta.get("checkpoint_mtp_layers"),
+                expert_layout=meta.get("expert_layout"),
+                mtp_expert_layout=meta.get("mtp_expert_layout"),
                 path=path,
             )
         )
@@ -135,11 +140,19 @@ def unknown_model(name: str) -> UnknownModelError:
 
 @functools.lru_cache(maxsize=64)
 def _load_entry(entry: CatalogEntry) -> ModelSpec:
-    return spec_from_config(
+    spec = spec_from_config(
         entry.config,
         source=f"catalog model {entry.name} ({entry.path.name})",
         name=entry.name,
         mtp_layers=entry.checkpoint_mtp_layers,
+    )
+    layouts = {"fused", "per_expert", None}
+    if entry.expert_layout not in layouts or entry.mtp_expert_layout not in layouts:
+        raise QwenfitError(f"{entry.path}: _qwenfit expert layouts must be 'fused' or 'per_expert'")
+    return dataclasses.replace(
+        spec,
+        expert_layout=entry.expert_layout,  # type: ignore[arg-type]
+        mtp_expert_layout=entry.mtp_expert_layout,  # type: ignore[arg-type]
     )
 
 

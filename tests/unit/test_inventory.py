@@ -142,3 +142,13 @@ def test_vision_tower(name):
     assert (
         sum(1 for n in t if n.startswith("model.visual.blocks.") and n.endswith("attn.qkv.weight")) == v.depth
     )
+
+
+def test_qwen36_stores_mtp_experts_fused():
+    q35 = {s.name for s in qwenfit.load("Qwen3.5-35B-A3B").inventory.hf_tensors()}
+    q36 = {s.name for s in qwenfit.load("Qwen3.6-35B-A3B").inventory.hf_tensors()}
+    assert len(q35) == 1811  # the official Qwen3.5-35B-A3B index lists 1811 tensors
+    assert (
+        "mtp.layers.0.mlp.experts.gate_up_proj" in q36
+        and "mtp.layers.0.mlp.experts.0.gate_proj.weight" in q35
+    )
