@@ -20,7 +20,9 @@ BIN = Path(sys.executable).parent
 
 def test_public_api_is_pinned():
     assert sorted(qwenfit.__all__) == [
+        "CheckpointError",
         "ConfigError",
+        "HubError",
         "Inventory",
         "ModelSpec",
         "ParamCount",
@@ -32,8 +34,11 @@ def test_public_api_is_pinned():
         "UnknownModelError",
         "UnsupportedModelError",
         "VisionSpec",
+        "WeightEntry",
+        "WeightMap",
         "__version__",
         "load",
+        "weights",
     ]
     for name in qwenfit.__all__:
         assert hasattr(qwenfit, name)

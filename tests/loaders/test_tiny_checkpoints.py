@@ -98,3 +98,17 @@ def test_full_size_layer_shapes_match_transformers(name):
     for layer, key in ((gdn, "gdn_layer_tensors"), (attn, "attention_layer_tensors"), (0, "mlp_tensors")):
         for suffix, shape in rec[key].items():
             assert stored[f"{spec.text_prefix}layers.{layer}.{suffix}"] == shape, (name, suffix)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_weights_as_stored_sum_to_the_files(variant):
+    exp = _expected(variant)
+    w = qwenfit.weights(TINY / variant)
+    assert w.total_bytes == exp["total_bytes"] == sum(exp["bytes_by_dtype"].values())
+    assert w.n_params == exp["total_params"]
+    by_type = w.by_type()
+    assert by_type == exp["bytes_by_dtype"]
+    without = qwenfit.weights(TINY / variant, mtp=False, vision=False)
+    assert without.total_bytes == w.total_bytes - w.by_component().get("mtp", 0) - w.by_component().get(
+        "vision", 0
+    )

@@ -133,3 +133,9 @@ def test_routed_expert_share():
     p = qwenfit.load("397B-A17B").params
     # 60 decoder layers + 1 MTP layer, 512 experts of 3 x 4096 x 1024
     assert p.routed_experts == 61 * 512 * 3 * 4096 * 1024
+
+
+def test_weights_of_a_catalog_model_are_the_official_bf16_checkpoint():
+    w = qwenfit.weights("0.8B")
+    assert w.total_bytes == 1_746_882_752  # Qwen3.5-0.8B-Base index total_size
+    assert w.by_type()["F32"] == 4 * 18 * (16 + 128)
