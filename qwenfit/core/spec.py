@@ -23,10 +23,12 @@ if TYPE_CHECKING:
 __all__ = [
     "FULL_ATTENTION",
     "LINEAR_ATTENTION",
+    "MAX_DIMENSION",
     "Family",
     "ModelSpec",
     "TextSpec",
     "VisionSpec",
+    "check_bound",
     "default_layer_types",
 ]
 
@@ -46,6 +48,48 @@ def default_layer_types(num_hidden_layers: int, full_attention_interval: int) ->
     )
 
 
+# Upper bounds on every dimension: far above any Qwen model (the largest, 397B-A17B, has 60 layers,
+# hidden 4096, 512 experts, vocab 248,320), low enough that a corrupt or hostile config cannot make
+# qwenfit build billions of inventory entries or run out of memory.
+MAX_DIMENSION: dict[str, int] = {
+    "num_hidden_layers": 4096,
+    "hidden_size": 1 << 20,
+    "vocab_size": 1 << 24,
+    "num_attention_heads": 4096,
+    "num_key_value_heads": 4096,
+    "head_dim": 1 << 14,
+    "linear_num_key_heads": 4096,
+    "linear_num_value_heads": 4096,
+    "linear_key_head_dim": 1 << 14,
+    "linear_value_head_dim": 1 << 14,
+    "linear_conv_kernel_dim": 1024,
+    "intermediate_size": 1 << 24,
+    "num_experts": 1 << 16,
+    "num_experts_per_tok": 1 << 16,
+    "moe_intermediate_size": 1 << 24,
+    "shared_expert_intermediate_size": 1 << 24,
+    "decoder_sparse_step": 4096,
+    "mtp_num_hidden_layers": 64,
+    "depth": 4096,
+    "num_heads": 4096,
+    "out_hidden_size": 1 << 20,
+    "patch_size": 4096,
+    "temporal_patch_size": 64,
+    "spatial_merge_size": 64,
+    "in_channels": 64,
+    "num_position_embeddings": 1 << 24,
+}
+
+
+def check_bound(name: str, value: int) -> None:
+    """Refuse a dimension above MAX_DIMENSION (a corrupt or hostile config)."""
+    limit = MAX_DIMENSION.get(name)
+    if limit is not None and value > limit:
+        raise ConfigError(
+            f"is {value:,}, above the limit of {limit:,} (no Qwen model comes near it)", key=name
+        )
+
+
 def _check_positive(obj: object, names: tuple[str, ...]) -> None:
     for name in names:
         value = getattr(obj, name)
@@ -53,6 +97,7 @@ def _check_positive(obj: object, names: tuple[str, ...]) -> None:
             raise ConfigError(f"must be an integer, got {value!r}", key=name)
         if value <= 0:
             raise ConfigError(f"must be a positive integer, got {value}", key=name)
+        check_bound(name, value)
 
 
 def _check_divides(divisor_key: str, divisor: int, dividend_key: str, dividend: int) -> None:
@@ -153,6 +198,7 @@ class TextSpec:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"must be a non-negative integer, got {value!r}", key=name)
+            check_bound(name, value)
         if self.num_experts:
             _check_positive(self, ("num_experts_per_tok", "moe_intermediate_size"))
             if self.num_experts_per_tok > self.num_experts:
@@ -285,6 +331,7 @@ class ModelSpec:
             raise ConfigError(
                 f"must be a non-negative integer, got {self.mtp_layers!r}", key="mtp_num_hidden_layers"
             )
+        check_bound("mtp_num_hidden_layers", self.mtp_layers)
         if self.vision is not None and self.vision.out_hidden_size != self.text.hidden_size:
             raise ConfigError(
                 f"out_hidden_size={self.vision.out_hidden_size} must equal the text hidden_size="

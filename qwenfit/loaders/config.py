@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from qwenfit.core.spec import Family, ModelSpec, TextSpec, VisionSpec, default_layer_types
+from qwenfit.core.spec import Family, ModelSpec, TextSpec, VisionSpec, check_bound, default_layer_types
 from qwenfit.errors import ConfigError, UnsupportedModelError
 
 __all__ = ["SUPPORTED_MODEL_TYPES", "config_from_spec", "read_config_file", "spec_from_config"]
@@ -211,6 +211,8 @@ def _located(section: _Reader) -> Iterator[None]:
 def _text_spec(family: Family, top: _Reader, t: _Reader) -> TextSpec:
     moe = family in ("qwen3_5_moe", "qwen3_next")
     n_layers = t.integer("num_hidden_layers")
+    with _located(t):
+        check_bound("num_hidden_layers", n_layers)  # before building a list of that length
     raw_types = t.array("layer_types")
     if raw_types is not None:
         if not all(isinstance(x, str) for x in raw_types):

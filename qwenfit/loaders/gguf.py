@@ -34,6 +34,7 @@ __all__ = [
     "checkpoint_of",
     "config_from_gguf",
     "read_gguf",
+    "read_gguf_from",
     "read_gguf_split",
     "split_parts",
 ]
@@ -203,6 +204,11 @@ def read_gguf(path: str | os.PathLike[str]) -> GGUFFile:
         raise SourceNotFoundError(f"{source}: is a folder, not a GGUF file") from None
     except OSError as exc:
         raise CheckpointError(f"cannot be read: {exc.strerror or exc}", source=source) from None
+
+
+def read_gguf_from(f: BinaryIO, size: int, *, source: str) -> GGUFFile:
+    """The header of a GGUF stream of ``size`` bytes, read from its start (no tensor data)."""
+    return _parse(_Reader(f, size, source), source, size)
 
 
 def _parse(r: _Reader, source: str, size: int) -> GGUFFile:

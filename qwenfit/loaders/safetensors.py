@@ -19,7 +19,7 @@ import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from qwenfit.core.checkpoint import Quantization, StoredCheckpoint, StoredEntry
 from qwenfit.core.dtypes import SAFETENSORS_DTYPE_BITS
@@ -32,6 +32,7 @@ __all__ = [
     "quantization_of",
     "read_checkpoint",
     "read_header",
+    "read_header_from",
     "read_index",
 ]
 
@@ -151,29 +152,36 @@ def read_header(
     try:
         with p.open("rb") as f:
             size = os.fstat(f.fileno()).st_size
-            prefix = f.read(8)
-            if len(prefix) < 8:
-                raise CheckpointError(
-                    f"is {size} bytes: too short to be safetensors (no header length)", source=source
-                )
-            (n,) = struct.unpack("<Q", prefix)
-            if n > max_header_bytes:
-                raise CheckpointError(
-                    f"declares a {n:,}-byte header, above the {max_header_bytes:,}-byte limit", source=source
-                )
-            if n > size - 8:
-                raise CheckpointError(
-                    f"declares a {n:,}-byte header but the file has only {size - 8:,} bytes after the length "
-                    "(truncated, or not a safetensors file)",
-                    source=source,
-                )
-            header = f.read(n)
+            return read_header_from(f, size, source=source, file=p.name, max_header_bytes=max_header_bytes)
     except FileNotFoundError:
         raise SourceNotFoundError(f"{source}: no such file") from None
     except OSError as exc:
         raise CheckpointError(f"cannot be read: {exc.strerror or exc}", source=source) from None
-    tensors, metadata, data = parse_header(header, source=source, file=p.name, data_bytes=size - 8 - n)
-    return SafetensorsHeader(p.name, tensors, metadata, 8 + n, data)
+
+
+def read_header_from(
+    f: BinaryIO, size: int, *, source: str, file: str, max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+) -> SafetensorsHeader:
+    """The header of a safetensors stream of ``size`` bytes, read from its start (no tensor data)."""
+    prefix = f.read(8)
+    if len(prefix) < 8:
+        raise CheckpointError(
+            f"is {size} bytes: too short to be safetensors (no header length)", source=source
+        )
+    (n,) = struct.unpack("<Q", prefix)
+    if n > max_header_bytes:
+        raise CheckpointError(
+            f"declares a {n:,}-byte header, above the {max_header_bytes:,}-byte limit", source=source
+        )
+    if n > size - 8:
+        raise CheckpointError(
+            f"declares a {n:,}-byte header but the file has only {size - 8:,} bytes after the length "
+            "(truncated, or not a safetensors file)",
+            source=source,
+        )
+    header = f.read(n)
+    tensors, metadata, data = parse_header(header, source=source, file=file, data_bytes=size - 8 - n)
+    return SafetensorsHeader(file, tensors, metadata, 8 + n, data)
 
 
 def read_index(path: str | os.PathLike[str]) -> dict[str, str]:

@@ -227,3 +227,20 @@ def test_input_dict_is_not_modified(cfg_35b):
     before = copy.deepcopy(cfg_35b)
     spec_from_config(cfg_35b)
     assert cfg_35b == before
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("text_config", "num_hidden_layers", 10**12),
+        ("text_config", "num_experts", 2**40),
+        ("vision_config", "depth", 10**9),
+        ("text_config", "mtp_num_hidden_layers", 10**6),
+    ],
+)
+def test_absurd_dimensions_are_refused_before_any_work(cfg_35b, section, key, value):
+    cfg_35b[section][key] = value
+    if key == "num_hidden_layers":
+        del cfg_35b["text_config"]["layer_types"]  # else the list length would be the first complaint
+    with pytest.raises(ConfigError, match=rf"{section}\.{key}: is [0-9,]+, above the limit of"):
+        spec_from_config(cfg_35b, source="big/config.json")
