@@ -7,6 +7,7 @@ exact sums over every tensor of the checkpoint. See DESIGN.md for the whole API.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from qwenfit.core.inventory import Inventory, ParamCount, StoredTensor, Tensor
 from qwenfit.core.quant import WeightEntry, WeightMap
@@ -25,22 +26,58 @@ from qwenfit.loaders import load
 
 def weights(
     model: str | os.PathLike[str] | ModelSpec,
-    quant: None = None,
+    quant: str | None = None,
     *,
-    mtp: bool = True,
-    vision: bool = True,
+    mtp: bool | None = None,
+    vision: bool | None = None,
+    **options: Any,
 ) -> WeightMap:
     """The weights of ``model`` (a spec or anything :func:`load` accepts) per tensor, exact bytes.
 
-    With no ``quant``: as the checkpoint stores them (from its headers when read from files, else
-    as the official BF16 checkpoint). ``mtp``/``vision`` False leave those parts out.
+    ``quant=None``: as the checkpoint stores them (from its headers when read from files, else as
+    the official BF16 checkpoint); MTP and vision included unless turned off.
+
+    ``quant`` a llama.cpp file type (``"Q4_K_M"``, ``"IQ2_XXS"``, …): the text GGUF llama-quantize
+    writes. ``mtp`` defaults to what the converter writes (in, for the current regime); the vision
+    tower is a separate mmproj file and is not part of it. Options as llama-quantize has them:
+    ``pure``, ``output_tensor_type``, ``token_embedding_type``, ``tensor_types`` (``[(regex, type)]``
+    or ``["regex=type"]``), ``leave_output_tensor``, ``imatrix``, ``regime`` (``"current"`` or
+    ``"pre-2026-03"``), and the converter's ``outtype`` (``"BF16"``).
     """
-    from qwenfit.core.quant import weights_as_stored
+    from qwenfit.core.llama_quant import FILE_TYPES, LlamaQuantOptions
+    from qwenfit.core.quant import weights_as_stored, weights_gguf
 
     spec = load(model)
-    if quant is not None:
-        raise QwenfitError(f"quantization {quant!r}: quantization schemes are not available in this version")
-    return weights_as_stored(spec, mtp=mtp, vision=vision)
+    if quant is None:
+        if options:
+            raise QwenfitError(f"options {sorted(options)} need a quant")
+        return weights_as_stored(
+            spec, mtp=True if mtp is None else mtp, vision=True if vision is None else vision
+        )
+    ftype = quant.strip().upper()
+    if ftype in FILE_TYPES:
+        if vision:
+            raise QwenfitError(
+                f"{quant}: a GGUF holds the text model only; the vision tower is a separate mmproj file"
+            )
+        outtype = str(options.pop("outtype", "BF16")).upper()
+        tensor_types = tuple(
+            tuple(item.split("=", 1)) if isinstance(item, str) else tuple(item)
+            for item in options.pop("tensor_types", ())
+        )
+        for key in ("output_tensor_type", "token_embedding_type"):
+            if isinstance(options.get(key), str):
+                options[key] = options[key].upper()
+        tensor_types = tuple((p, k.upper()) for p, k in tensor_types)
+        try:
+            opts = LlamaQuantOptions(tensor_types=tensor_types, **options)  # type: ignore[arg-type]
+            return weights_gguf(spec, ftype, mtp=mtp, outtype=outtype, options=opts)
+        except TypeError as exc:
+            raise QwenfitError(f"{quant}: {exc}") from None
+        except ValueError as exc:
+            raise QwenfitError(f"{quant}: {exc}") from None
+    known = ", ".join(FILE_TYPES)
+    raise QwenfitError(f"unknown quantization {quant!r}; llama.cpp file types: {known}")
 
 
 __version__ = "0.1.0"

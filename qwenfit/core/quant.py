@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from qwenfit.core.llama_quant import LlamaQuantOptions, choose_types, converter_sources
 from qwenfit.core.spec import ModelSpec
 
-__all__ = ["WeightEntry", "WeightMap", "weights_as_stored"]
+__all__ = ["WeightEntry", "WeightMap", "weights_as_stored", "weights_gguf"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +109,43 @@ def weights_as_stored(spec: ModelSpec, *, mtp: bool = True, vision: bool = True)
         else f"stored ({ck.format}" + (f", {ck.quantization.method})" if ck.quantization else ")")
     )
     return WeightMap(model=spec.name, scheme=scheme, tensors=tuple(entries))
+
+
+def weights_gguf(
+    spec: ModelSpec,
+    ftype: str,
+    *,
+    mtp: bool | None = None,
+    outtype: str = "BF16",
+    options: LlamaQuantOptions | None = None,
+) -> WeightMap:
+    """The text GGUF ``llama-quantize`` writes for ``ftype`` from a ``convert_hf_to_gguf.py`` file.
+
+    Source tensors and their types are the converter's (``outtype`` for matrices, F32 for norms,
+    routers, conv and 1-D tensors); each then gets llama-quantize's type (see
+    :mod:`qwenfit.core.llama_quant`). ``mtp`` defaults to what the converter of the regime writes:
+    the current converter includes the MTP layer, the pre-2026-03 one did not.
+    """
+    opts = options or LlamaQuantOptions()
+    if mtp is None:
+        mtp = opts.regime == "current"
+    t = spec.text
+    inventory = [x for x in spec.inventory if x.gguf_name is not None and (mtp or x.component != "mtp")]
+    if mtp and opts.regime != "current" and spec.mtp_layers:
+        raise ValueError("GGUFs of the pre-2026-03 regime had no MTP layer: use mtp=False")
+    sources = converter_sources([(x.gguf_name or "", x.gguf_shape or ()) for x in inventory], outtype)
+    chosen = choose_types(
+        sources,
+        ftype,
+        n_head=t.num_attention_heads,
+        n_head_kv=t.num_key_value_heads,
+        n_expert=t.num_experts,
+        n_layer_all=t.num_hidden_layers + (spec.mtp_layers if mtp else 0),
+        options=opts,
+    )
+    by_name = {x.gguf_name: x for x in inventory}
+    entries = []
+    for q in chosen:
+        x = by_name[q.name]
+        entries.append(WeightEntry(x.name, q.name, x.role, x.component, x.layer, x.shape, q.type, q.bytes))
+    return WeightMap(model=spec.name, scheme=f"gguf {ftype}", tensors=tuple(entries))
