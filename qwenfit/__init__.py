@@ -11,6 +11,7 @@ from typing import Any
 
 from qwenfit.core.inventory import Inventory, ParamCount, StoredTensor, Tensor
 from qwenfit.core.quant import WeightEntry, WeightMap
+from qwenfit.core.recipes import Recipe
 from qwenfit.core.spec import ModelSpec, TextSpec, VisionSpec
 from qwenfit.errors import (
     CheckpointError,
@@ -26,7 +27,7 @@ from qwenfit.loaders import load
 
 def weights(
     model: str | os.PathLike[str] | ModelSpec,
-    quant: str | None = None,
+    quant: str | Recipe | None = None,
     *,
     mtp: bool | None = None,
     vision: bool | None = None,
@@ -48,6 +49,10 @@ def weights(
     from qwenfit.core.quant import weights_as_stored, weights_gguf
 
     spec = load(model)
+    if isinstance(quant, Recipe):
+        from qwenfit.core.quant import weights_from_recipe
+
+        return weights_from_recipe(spec, quant, mtp=mtp)
     if quant is None:
         if options:
             raise QwenfitError(f"options {sorted(options)} need a quant")
@@ -76,8 +81,27 @@ def weights(
             raise QwenfitError(f"{quant}: {exc}") from None
         except ValueError as exc:
             raise QwenfitError(f"{quant}: {exc}") from None
+    if quant.endswith(".gguf"):
+        from qwenfit.core.quant import weights_from_recipe
+
+        return weights_from_recipe(spec, recipe_from_gguf(quant), mtp=mtp)
     known = ", ".join(FILE_TYPES)
-    raise QwenfitError(f"unknown quantization {quant!r}; llama.cpp file types: {known}")
+    raise QwenfitError(
+        f"unknown quantization {quant!r}; llama.cpp file types: {known}; or the path of a GGUF to copy"
+    )
+
+
+def recipe_from_gguf(path: str | os.PathLike[str]) -> Recipe:
+    """The per-role tensor types of a local GGUF (e.g. a community dynamic quant), to apply to
+    other models with ``weights(model, recipe)`` or ``weights(model, "that.gguf")``."""
+    from qwenfit.core.recipes import learn_recipe
+
+    source = load(path)
+    ck = source.checkpoint
+    if ck is None or ck.format != "gguf":
+        raise QwenfitError(f"{path}: not a GGUF file")
+    types = {t.name: t.dtype for t in ck.tensors}
+    return learn_recipe(os.fspath(path), source.inventory, types, source.text.num_hidden_layers)
 
 
 __version__ = "0.1.0"
@@ -90,6 +114,7 @@ __all__ = [
     "ModelSpec",
     "ParamCount",
     "QwenfitError",
+    "Recipe",
     "SourceNotFoundError",
     "StoredTensor",
     "Tensor",
@@ -101,5 +126,6 @@ __all__ = [
     "WeightMap",
     "__version__",
     "load",
+    "recipe_from_gguf",
     "weights",
 ]

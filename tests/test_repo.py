@@ -27,6 +27,7 @@ def test_public_api_is_pinned():
         "ModelSpec",
         "ParamCount",
         "QwenfitError",
+        "Recipe",
         "SourceNotFoundError",
         "StoredTensor",
         "Tensor",
@@ -38,6 +39,7 @@ def test_public_api_is_pinned():
         "WeightMap",
         "__version__",
         "load",
+        "recipe_from_gguf",
         "weights",
     ]
     for name in qwenfit.__all__:

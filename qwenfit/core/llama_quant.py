@@ -34,6 +34,7 @@ __all__ = [
     "QuantizedTensor",
     "choose_types",
     "converter_sources",
+    "fallback_type",
     "ggml_n_dims",
 ]
 
@@ -354,7 +355,7 @@ _FALLBACK_CURRENT = {
 _FALLBACK_OLD = {**_FALLBACK_CURRENT, "Q2_K": "IQ4_NL", "Q3_K": "IQ4_NL"}
 
 
-def _fallback(new: str, ncols: int, regime: Regime) -> tuple[str, bool]:
+def fallback_type(new: str, ncols: int, regime: Regime) -> tuple[str, bool]:
     """tensor_type_fallback: a type whose block divides ne0 (F16 as the last resort)."""
     block = GGML_TYPES[new].block_size
     if ncols % block == 0:
@@ -411,7 +412,7 @@ def choose_types(
         if _allows_quantization(t.name, t.ne, opts):
             new = _choose_one(qs, t, cat, default, quantized_default)
             if quantized_default:
-                new, fell_back = _fallback(new, t.ne[0], opts.regime)
+                new, fell_back = fallback_type(new, t.ne[0], opts.regime)
         gtype: GGMLType = GGML_TYPES[new]
         nbytes = t.nbytes if new == t.type else gtype.n_bytes(t.ne)
         requires = _requires_imatrix(t.name, new, ftype)

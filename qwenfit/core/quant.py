@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from qwenfit.core.dtypes import GGML_TYPES
 from qwenfit.core.llama_quant import LlamaQuantOptions, choose_types, converter_sources
+from qwenfit.core.recipes import Recipe
 from qwenfit.core.spec import ModelSpec
 
-__all__ = ["WeightEntry", "WeightMap", "weights_as_stored", "weights_gguf"]
+__all__ = ["WeightEntry", "WeightMap", "weights_as_stored", "weights_from_recipe", "weights_gguf"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,3 +151,22 @@ def weights_gguf(
         x = by_name[q.name]
         entries.append(WeightEntry(x.name, q.name, x.role, x.component, x.layer, x.shape, q.type, q.bytes))
     return WeightMap(model=spec.name, scheme=f"gguf {ftype}", tensors=tuple(entries))
+
+
+def weights_from_recipe(spec: ModelSpec, recipe: Recipe, *, mtp: bool | None = None) -> WeightMap:
+    """The text GGUF of ``spec`` quantized the way ``recipe``'s source file was.
+
+    ``mtp`` defaults to whether the source file had an MTP layer. Entries whose type was carried
+    over from a different model size (or fell back) are marked with a ``~`` in the scheme name.
+    """
+    if mtp is None:
+        mtp = any(role.startswith("mtp:") for role in recipe.types)
+    tensors = [t for t in spec.inventory if t.component != "vision" and (mtp or t.component != "mtp")]
+    entries = []
+    all_exact = True
+    for t, kind, exact in recipe.apply(tensors, spec.text.num_hidden_layers):
+        all_exact = all_exact and exact
+        nbytes = GGML_TYPES[kind].n_bytes(t.gguf_shape or ())
+        entries.append(WeightEntry(t.name, t.gguf_name, t.role, t.component, t.layer, t.shape, kind, nbytes))
+    label = "exact" if all_exact else "estimated: types carried over from another size"
+    return WeightMap(model=spec.name, scheme=f"like {recipe.source} ({label})", tensors=tuple(entries))
