@@ -10,6 +10,7 @@ read from disk with no request. huggingface_hub is imported only when a repo is 
 
 from __future__ import annotations
 
+import logging
 import re
 import struct
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from qwenfit.core.spec import ModelSpec
 
 __all__ = ["is_repo_id", "load_repo"]
+
+log = logging.getLogger("qwenfit.hub")
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}/[\w.\-]{1,96}$")
 FIRST_READ_BYTES = 100_001  # one request covers most headers (huggingface_hub uses the same size)
@@ -70,6 +73,7 @@ def load_repo(
         headers[shard] = _shard_header(
             repo_id, shard, revision, token, max_header_bytes, required=bool(weight_map)
         )
+        log.info("%s: read the header of %s (%d/%d)", repo_id, shard, i + 1, len(shards))
         if progress is not None:
             progress(i + 1, len(shards), shard)
     if weight_map:
