@@ -38,6 +38,10 @@ def weights(
     ``quant=None``: as the checkpoint stores them (from its headers when read from files, else as
     the official BF16 checkpoint); MTP and vision included unless turned off.
 
+    ``quant`` a GPU format (``"fp8"``, ``"awq"``, ``"nvfp4"``, ``"mlx-4bit"``, …; see
+    :data:`qwenfit.core.gpu_quant.FORMATS`): the checkpoint that recipe publishes, every scale and
+    zero included; ``group_size`` where the format has one.
+
     ``quant`` a llama.cpp file type (``"Q4_K_M"``, ``"IQ2_XXS"``, …): the text GGUF llama-quantize
     writes. ``mtp`` defaults to what the converter writes (in, for the current regime); the vision
     tower is a separate mmproj file and is not part of it. Options as llama-quantize has them:
@@ -81,13 +85,20 @@ def weights(
             raise QwenfitError(f"{quant}: {exc}") from None
         except ValueError as exc:
             raise QwenfitError(f"{quant}: {exc}") from None
+    from qwenfit.core.gpu_quant import FORMATS, gpu_weights
+
+    if quant.strip().lower() in FORMATS:
+        group_size = options.pop("group_size", None)
+        if options:
+            raise QwenfitError(f"{quant}: unknown options {sorted(options)} (GPU formats take group_size)")
+        return gpu_weights(spec, quant.strip().lower(), mtp=mtp, vision=vision, group_size=group_size)
     if quant.endswith(".gguf"):
         from qwenfit.core.quant import weights_from_recipe
 
         return weights_from_recipe(spec, recipe_from_gguf(quant), mtp=mtp)
-    known = ", ".join(FILE_TYPES)
     raise QwenfitError(
-        f"unknown quantization {quant!r}; llama.cpp file types: {known}; or the path of a GGUF to copy"
+        f"unknown quantization {quant!r}; llama.cpp file types: {', '.join(FILE_TYPES)}; "
+        f"GPU formats: {', '.join(FORMATS)}; or the path of a GGUF to copy"
     )
 
 
