@@ -23,7 +23,7 @@ set -euo pipefail
 
 LLAMA_CPP_PYTHON_VERSION="0.3.36"   # vendors ggml-org/llama.cpp@0c1e57098bba43ac29e6e3b677cdceebdd22334f
 SDIST_SHA256="832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
-TARGETS=(llama-quantize llama-fit-params llama-completion)
+TARGETS=(llama-quantize llama-fit-params llama-completion llama-gguf-split)
 
 ROOT="${QWENFIT_LLAMA_DIR:-$HOME/.cache/qwenfit/llama.cpp-${LLAMA_CPP_PYTHON_VERSION}}"
 JOBS="${QWENFIT_LLAMA_JOBS:-$(nproc 2>/dev/null || echo 2)}"
@@ -43,6 +43,7 @@ print_paths() {
     echo "LLAMA_CPP_SRC=$LLAMA"
     echo "LLAMA_QUANTIZE=$BIN/llama-quantize"
     echo "LLAMA_FIT_PARAMS=$BIN/llama-fit-params"
+    echo "LLAMA_GGUF_SPLIT=$BIN/llama-gguf-split"
     echo "LLAMA_COMPLETION=$BIN/llama-completion"
     [[ "$MEMPROBE" == "0" ]] || echo "QWENFIT_MEMPROBE=$BIN/qwenfit-memprobe"
     echo "LLAMA_CONVERT_HF=$LLAMA/convert_hf_to_gguf.py"

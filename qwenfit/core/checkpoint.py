@@ -156,6 +156,17 @@ class CheckpointMatch:
 _INTEGER_DTYPES = frozenset({"U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64", "F4", "BOOL"})
 
 
+def _shape_key(shape: tuple[int, ...], gguf: bool) -> tuple[int, ...]:
+    """GGUF shapes compare without trailing 1s: the converter writes the shared-expert gate as
+    {H, 1}, llama-quantize rewrites it as {H} (ggml drops trailing unit dimensions)."""
+    if not gguf:
+        return shape
+    out = list(shape)
+    while len(out) > 1 and out[-1] == 1:
+        out.pop()
+    return tuple(out)
+
+
 def _hf_holders(inventory: Inventory) -> tuple[dict[str, list[Tensor]], dict[str, tuple[int, ...]]]:
     """Stored safetensors name -> the inventory tensors it holds, and its expected shape."""
     holders: dict[str, list[Tensor]] = {}
@@ -221,7 +232,7 @@ def match(inventory: Inventory, checkpoint: StoredCheckpoint) -> CheckpointMatch
                 continue
             base = split[0]
             quant.append(entry)
-        elif entry.shape != expected_shape[entry.name]:
+        elif _shape_key(entry.shape, gguf) != _shape_key(expected_shape[entry.name], gguf):
             packed = quantized and not gguf and entry.dtype in _INTEGER_DTYPES | {"F8_E4M3", "F8_E5M2"}
             if not packed:
                 mismatches.append((entry.name, expected_shape[entry.name], entry.shape))

@@ -438,14 +438,13 @@ class _Builder:
                 blk + "ffn_down_shexp.weight",
                 **kw,
             )
-            # sigmoid scalar gate [1, H]; llama.cpp holds it as a vector {H}
+            # sigmoid scalar gate [1, H]: the converter writes ne {H, 1}, which the loader accepts as {H}
             self.add(
                 p + "shared_expert_gate.weight",
                 (1, h),
                 "shared_expert_gate",
                 comp,
                 blk + "ffn_gate_inp_shexp.weight",
-                gguf_shape=(h,),
                 **kw,
             )
 
