@@ -36,6 +36,7 @@ __all__ = [
     "converter_sources",
     "fallback_type",
     "ggml_n_dims",
+    "gguf_header_bytes",
 ]
 
 Regime = Literal["current", "pre-2026-03"]
@@ -460,3 +461,43 @@ def converter_sources(
         )
         out.append(GGUFSource(name, ne, "F32" if f32 else outtype))
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# GGUF file size: tensor data + header (metadata key-values and tensor infos), 32-byte aligned.
+
+# The tokenizer block (248,320 token strings, 247,587 merges, token types, chat template) and the
+# general.* keys of the published Qwen3.5 GGUFs: fitted on unsloth's Qwen3.5-35B-A3B Q8_0 (36,903,139,968 B
+# = 36,892,150,272 B of tensors + 24 B fixed header + 46,576 B of tensor infos + 1,072 B of hyperparameter
+# keys + this). The real token strings are not available offline, so this part is an estimate: the
+# same constant predicts unsloth's 27B, 122B and 397B Q8_0 files to within 608 bytes
+# (tests/unit/test_llama_quant.py).
+QWEN35_TOKENIZER_METADATA_BYTES = 10_942_024
+# Qwen3-Next uses the 151,936-token Qwen3 tokenizer: ~5.97 MB of metadata in published Qwen3 MoE GGUFs
+# (Qwen/Qwen3-30B-A3B-GGUF Q8_0, quant-formats.md §5.1); rounded, an estimate.
+QWEN3_TOKENIZER_METADATA_BYTES = 5_970_000
+
+
+def gguf_header_bytes(names_and_ne: Iterable[tuple[str, tuple[int, ...]]], *, arch: str, n_layers: int,
+                      moe: bool, vocab_size: int, mtp_layers: int = 0) -> int:  # fmt: skip
+    """Estimated header bytes of a text GGUF (labelled estimate: see QWEN35_TOKENIZER_METADATA_BYTES).
+
+    Exact parts: the fixed 24-byte header, each tensor info (8 + name + 4 + 8·n_dims + 4 + 8 bytes) and
+    the hyperparameter keys the converter writes; the tokenizer/general block is the fitted constant.
+    """
+    infos = sum(8 + len(name.encode()) + 4 + 8 * len(ne) + 4 + 8 for name, ne in names_and_ne)
+    scalars = ["block_count", "context_length", "embedding_length", "attention.head_count",
+               "attention.head_count_kv", "attention.key_length", "attention.value_length",
+               "attention.layer_norm_rms_epsilon", "rope.freq_base", "rope.dimension_count",
+               "ssm.conv_kernel", "ssm.state_size", "ssm.group_count", "ssm.time_step_rank",
+               "ssm.inner_size", "full_attention_interval"]  # fmt: skip
+    scalars += (["expert_count", "expert_used_count", "expert_feed_forward_length",
+                 "expert_shared_feed_forward_length"] if moe else ["feed_forward_length"])  # fmt: skip
+    if mtp_layers:
+        scalars.append("nextn_predict_layers")
+    kv = sum(8 + len(f"{arch}.{k}") + 4 + 4 for k in scalars)
+    kv += 8 + len(f"{arch}.rope.dimension_sections") + 4 + 4 + 8 + 4 * 4  # int32[4]
+    kv += 8 + len(f"{arch}.attention.recurrent_layers") + 4 + 4 + 8 + (n_layers + mtp_layers)  # bool[]
+    tokenizer = QWEN35_TOKENIZER_METADATA_BYTES if vocab_size == 248320 else QWEN3_TOKENIZER_METADATA_BYTES
+    header = 24 + kv + infos + tokenizer
+    return -(-header // 32) * 32

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qwenfit.core.dtypes import GGML_TYPES
-from qwenfit.core.llama_quant import LlamaQuantOptions, choose_types, converter_sources
+from qwenfit.core.llama_quant import LlamaQuantOptions, choose_types, converter_sources, gguf_header_bytes
 from qwenfit.core.recipes import Recipe
 from qwenfit.core.spec import ModelSpec
 
@@ -36,11 +36,23 @@ class WeightEntry:
 
 @dataclass(frozen=True, slots=True)
 class WeightMap:
-    """Weights of one model under one storage scheme. ``total_bytes`` is exact."""
+    """Weights of one model under one storage scheme. ``total_bytes`` is exact.
+
+    ``header_bytes`` is the file's header where qwenfit models it (GGUF: an estimate, see
+    :func:`qwenfit.core.llama_quant.gguf_header_bytes`), else 0; ``file_bytes`` adds it.
+    """
 
     model: str
     scheme: str
     tensors: tuple[WeightEntry, ...]
+    header_bytes: int = 0
+
+    @property
+    def file_bytes(self) -> int:
+        """Tensor data (each tensor padded to 32 bytes in a GGUF) plus the header."""
+        if self.header_bytes:
+            return self.header_bytes + sum(-(-t.bytes // 32) * 32 for t in self.tensors)
+        return self.total_bytes
 
     @property
     def total_bytes(self) -> int:
@@ -150,7 +162,12 @@ def weights_gguf(
     for q in chosen:
         x = by_name[q.name]
         entries.append(WeightEntry(x.name, q.name, x.role, x.component, x.layer, x.shape, q.type, q.bytes))
-    return WeightMap(model=spec.name, scheme=f"gguf {ftype}", tensors=tuple(entries))
+    arch = {"qwen3_5": "qwen35", "qwen3_5_moe": "qwen35moe", "qwen3_next": "qwen3next"}[spec.family]
+    header = gguf_header_bytes(
+        [(q.name, q.ne) for q in chosen], arch=arch, n_layers=t.num_hidden_layers, moe=t.is_moe,
+        vocab_size=t.vocab_size, mtp_layers=spec.mtp_layers if mtp else 0,
+    )  # fmt: skip
+    return WeightMap(model=spec.name, scheme=f"gguf {ftype}", tensors=tuple(entries), header_bytes=header)
 
 
 def weights_from_recipe(spec: ModelSpec, recipe: Recipe, *, mtp: bool | None = None) -> WeightMap:
