@@ -6,6 +6,7 @@ exact sums over every tensor of the checkpoint. See DESIGN.md for the whole API.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -43,11 +44,11 @@ def weights(
     zero included; ``group_size`` where the format has one.
 
     ``quant`` a llama.cpp file type (``"Q4_K_M"``, ``"IQ2_XXS"``, …): the text GGUF llama-quantize
-    writes. ``mtp`` defaults to what the converter writes (in, for the current regime); the vision
-    tower is a separate mmproj file and is not part of it. Options as llama-quantize has them:
-    ``pure``, ``output_tensor_type``, ``token_embedding_type``, ``tensor_types`` (``[(regex, type)]``
-    or ``["regex=type"]``), ``leave_output_tensor``, ``imatrix``, ``regime`` (``"current"`` or
-    ``"pre-2026-03"``), and the converter's ``outtype`` (``"BF16"``).
+    writes. ``mtp`` defaults to what the converter writes (in, for the current regime);
+    ``vision=True`` adds the separate mmproj file (``mmproj_type`` F16, BF16, F32 or Q8_0).
+    Options as llama-quantize has them: ``pure``, ``output_tensor_type``, ``token_embedding_type``,
+    ``tensor_types`` (``[(regex, type)]`` or ``["regex=type"]``), ``leave_output_tensor``, ``imatrix``,
+    ``regime`` (``"current"`` or ``"pre-2026-03"``), and the converter's ``outtype`` (``"BF16"``).
     """
     from qwenfit.core.llama_quant import FILE_TYPES, LlamaQuantOptions
     from qwenfit.core.quant import weights_as_stored, weights_gguf
@@ -65,10 +66,7 @@ def weights(
         )
     ftype = quant.strip().upper()
     if ftype in FILE_TYPES:
-        if vision:
-            raise QwenfitError(
-                f"{quant}: a GGUF holds the text model only; the vision tower is a separate mmproj file"
-            )
+        mmproj_type = str(options.pop("mmproj_type", "F16")).upper()
         outtype = str(options.pop("outtype", "BF16")).upper()
         tensor_types = tuple(
             tuple(item.split("=", 1)) if isinstance(item, str) else tuple(item)
@@ -80,7 +78,20 @@ def weights(
         tensor_types = tuple((p, k.upper()) for p, k in tensor_types)
         try:
             opts = LlamaQuantOptions(tensor_types=tensor_types, **options)  # type: ignore[arg-type]
-            return weights_gguf(spec, ftype, mtp=mtp, outtype=outtype, options=opts)
+            text = weights_gguf(spec, ftype, mtp=mtp, outtype=outtype, options=opts)
+            if not vision:
+                return text
+            if spec.vision is None:
+                raise QwenfitError(f"{spec.name} has no vision tower")
+            from qwenfit.core.quant import mmproj_header_bytes, mmproj_weights
+
+            projector = mmproj_weights(spec, mmproj_type, regime=opts.regime)
+            return dataclasses.replace(
+                text,
+                scheme=f"{text.scheme} + mmproj {mmproj_type}",
+                tensors=text.tensors + projector,
+                header_bytes=text.header_bytes + mmproj_header_bytes(projector),
+            )
         except TypeError as exc:
             raise QwenfitError(f"{quant}: {exc}") from None
         except ValueError as exc:

@@ -9,6 +9,7 @@ WeightMaps the same way.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from qwenfit.core.dtypes import GGML_TYPES
@@ -16,7 +17,15 @@ from qwenfit.core.llama_quant import LlamaQuantOptions, choose_types, converter_
 from qwenfit.core.recipes import Recipe
 from qwenfit.core.spec import ModelSpec
 
-__all__ = ["WeightEntry", "WeightMap", "weights_as_stored", "weights_from_recipe", "weights_gguf"]
+__all__ = [
+    "WeightEntry",
+    "WeightMap",
+    "mmproj_header_bytes",
+    "mmproj_weights",
+    "weights_as_stored",
+    "weights_from_recipe",
+    "weights_gguf",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,3 +196,80 @@ def weights_from_recipe(spec: ModelSpec, recipe: Recipe, *, mtp: bool | None = N
         entries.append(WeightEntry(t.name, t.gguf_name, t.role, t.component, t.layer, t.shape, kind, nbytes))
     label = "exact" if all_exact else "estimated: types carried over from another size"
     return WeightMap(model=spec.name, scheme=f"like {recipe.source} ({label})", tensors=tuple(entries))
+
+
+# vision tower HF name (after model.visual.) -> mmproj GGUF name (conversion/qwen3vl.py, checked
+# against mmproj files written by llama.cpp's converter: tests/fixtures/gguf/mmproj-*.gguf)
+_MMPROJ_NAMES = (
+    ("blocks.{b}.attn.proj.", "v.blk.{b}.attn_out."),
+    ("blocks.{b}.attn.qkv.", "v.blk.{b}.attn_qkv."),
+    ("blocks.{b}.mlp.linear_fc1.", "v.blk.{b}.ffn_up."),
+    ("blocks.{b}.mlp.linear_fc2.", "v.blk.{b}.ffn_down."),
+    ("blocks.{b}.norm1.", "v.blk.{b}.ln1."),
+    ("blocks.{b}.norm2.", "v.blk.{b}.ln2."),
+    ("merger.linear_fc1.", "mm.0."),
+    ("merger.linear_fc2.", "mm.2."),
+    ("merger.norm.", "v.post_ln."),
+    ("patch_embed.proj.", "v.patch_embd."),
+    ("pos_embed.", "v.position_embd."),
+)
+
+
+# mmproj metadata (clip.* and general.* keys) besides the tensor infos: fitted on unsloth's
+# mmproj-F16 files of Qwen3.5-2B/27B/35B-A3B (668,227,264 / 927,607,040 / 899,283,648 B), whose
+# key-value blocks measure 1,295–1,743 B; an estimate, within 310 B of all three.
+MMPROJ_METADATA_BYTES = 1_600
+
+
+def mmproj_weights(
+    spec: ModelSpec, outtype: str = "F16", *, regime: str = "current"
+) -> tuple[WeightEntry, ...]:
+    """The vision tower as ``convert_hf_to_gguf.py --mmproj --outtype X`` writes it (a separate file).
+
+    Linear weights take ``outtype`` (Q8_0 only where rows are whole 32-blocks, else F16 — the
+    converter's QuantError fallback); biases, norms and the position table stay F32. The Conv3d
+    patch embedding is split into its two temporal halves (``v.patch_embd.weight``, ``.weight.1``):
+    F32 with the current converter (tests/fixtures/gguf/mmproj-*.gguf), ``outtype`` in the
+    pre-2026-03 files (unsloth's Qwen3.5 mmproj-F16 sizes are reproduced only that way).
+    """
+    if outtype not in ("F16", "BF16", "F32", "Q8_0"):
+        raise ValueError(f"mmproj type must be F16, BF16, F32 or Q8_0, not {outtype!r}")
+    out = []
+    for t in spec.inventory:
+        if t.component != "vision":
+            continue
+        rest = t.name.removeprefix("model.visual.")
+        name = rest
+        for hf, gg in _MMPROJ_NAMES:
+            hf_prefix = hf.format(b=t.layer) if "{b}" in hf else hf
+            if rest.startswith(hf_prefix):
+                name = (gg.format(b=t.layer) if "{b}" in gg else gg) + rest[len(hf_prefix) :]
+                break
+        n = math.prod(t.shape)
+        matrix = len(t.shape) == 2 and name.endswith(".weight") and not name.startswith("v.position_embd")
+        if matrix:
+            kind = outtype
+            if kind == "Q8_0" and t.shape[1] % 32:
+                kind = "F16"
+            nbytes = GGML_TYPES[kind].n_bytes((t.shape[1], t.shape[0]))
+            out.append(WeightEntry(t.name, name, t.role, "vision", t.layer, t.shape, kind, nbytes))
+        elif name == "v.patch_embd.weight":
+            half = n // t.shape[2]
+            kind = "F32" if regime == "current" or outtype == "Q8_0" else outtype
+            for i in range(t.shape[2]):  # one kernel per temporal slice
+                suffix = "" if i == 0 else f".{i}"
+                shape = (t.shape[0], t.shape[1], 1, t.shape[3], t.shape[4])
+                nbytes = GGML_TYPES[kind].type_size * half
+                out.append(WeightEntry(t.name, name + suffix, t.role, "vision", t.layer, shape, kind, nbytes))
+        else:
+            out.append(WeightEntry(t.name, name, t.role, "vision", t.layer, t.shape, "F32", 4 * n))
+    return tuple(out)
+
+
+def mmproj_header_bytes(entries: tuple[WeightEntry, ...]) -> int:
+    """Estimated header of an mmproj GGUF: exact tensor infos + the fitted metadata block."""
+    infos = 0
+    for e in entries:
+        n_dims = 4 if e.gguf_name and e.gguf_name.startswith("v.patch_embd.weight") else len(e.shape)
+        infos += 8 + len((e.gguf_name or "").encode()) + 4 + 8 * n_dims + 4 + 8
+    return -(-(24 + infos + MMPROJ_METADATA_BYTES) // 32) * 32

@@ -82,3 +82,14 @@ def test_moe_sharded_layout_detected_from_the_safetensors():
     assert (spec.expert_layout, spec.mtp_expert_layout) == ("fused", "fused")
     inv = build_inventory(spec)
     assert len(inv.hf_tensors()) == len(spec.checkpoint.tensors)
+
+
+@pytest.mark.parametrize("name", MMPROJ)
+def test_mmproj_tensors_from_the_inventory(name):
+    """Names, types and bytes of llama.cpp's mmproj (--mmproj --outtype bf16) from the inventory."""
+    from qwenfit.core.quant import mmproj_weights
+
+    variant = name.removeprefix("mmproj-").removesuffix(".gguf")
+    ours = {e.gguf_name: (e.type, e.bytes) for e in mmproj_weights(qwenfit.load(TINY / variant), "BF16")}
+    theirs = {n: (t.upper(), nb) for n, t, ne, nb, off in MANIFEST[name]["tensors"]}
+    assert ours == theirs

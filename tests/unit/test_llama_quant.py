@@ -98,8 +98,6 @@ def test_bad_quant_inputs():
         qwenfit.weights("9B", "Q4_K_M", regime="2024")
     with pytest.raises(qwenfit.QwenfitError, match="no MTP layer"):
         qwenfit.weights("9B", "Q4_K_M", regime="pre-2026-03", mtp=True)
-    with pytest.raises(qwenfit.QwenfitError, match="mmproj"):
-        qwenfit.weights("9B", "Q4_K_M", vision=True)
 
 
 def test_fallback_when_rows_do_not_divide():
@@ -159,3 +157,25 @@ def test_three_published_9b_files_differ_exactly_by_their_tensor_data():
     old = {ft: size - qwenfit.weights("9B", ft, mtp=False, regime="pre-2026-03").total_bytes
            for ft, size in published.items()}  # fmt: skip
     assert old["Q4_K_S"] != 10_967_552 and old["Q4_K_M"] != 10_967_552
+
+
+@pytest.mark.parametrize(
+    ("model", "file_bytes"),
+    [("35B-A3B", 899_283_648), ("27B", 927_607_040), ("2B", 668_227_264)],  # unsloth mmproj-F16 files
+)
+def test_mmproj_f16_published_sizes(model, file_bytes):
+    from qwenfit.core.quant import mmproj_header_bytes, mmproj_weights
+
+    entries = mmproj_weights(qwenfit.load(model), "F16", regime="pre-2026-03")
+    data = sum(e.bytes for e in entries)
+    assert 17_000 < file_bytes - data < 21_000  # the rest is header: tensor infos + clip/general keys
+    assert abs(data + mmproj_header_bytes(entries) - file_bytes) <= 512
+
+
+def test_vision_adds_the_mmproj_file():
+    text = qwenfit.weights("35B-A3B", "Q4_K_M")
+    both = qwenfit.weights("35B-A3B", "Q4_K_M", vision=True, mmproj_type="q8_0")
+    assert both.total_bytes - text.total_bytes == both.by_component()["vision"]
+    assert {t.type for t in both.tensors if t.component == "vision"} == {"Q8_0", "F16", "F32"}
+    with pytest.raises(qwenfit.QwenfitError, match="no vision tower"):
+        qwenfit.weights("Qwen3-Next-80B-A3B", "Q4_K_M", vision=True)
