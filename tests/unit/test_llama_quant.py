@@ -179,3 +179,14 @@ def test_vision_adds_the_mmproj_file():
     assert {t.type for t in both.tensors if t.component == "vision"} == {"Q8_0", "F16", "F32"}
     with pytest.raises(qwenfit.QwenfitError, match="no vision tower"):
         qwenfit.weights("Qwen3-Next-80B-A3B", "Q4_K_M", vision=True)
+
+
+def test_ggml_type_table_matches_gguf_py():
+    """Block sizes and bytes per block against the gguf package's GGML_QUANT_SIZES (PyPI gguf-py)."""
+    import gguf
+
+    theirs = {t.name: (t.value, *gguf.GGML_QUANT_SIZES[t]) for t in gguf.GGMLQuantizationType}
+    for name, t in GGML_TYPES.items():
+        if name in theirs:  # the PyPI package may predate the newest types (Q1_0, Q2_0, NVFP4)
+            assert (t.id, t.block_size, t.type_size) == theirs[name], name
+    assert {"Q4_K", "IQ2_XXS", "MXFP4", "TQ1_0", "BF16"} <= set(theirs)
