@@ -1,0 +1,99 @@
+"""Memory as named terms: each a byte count on a device, exact or labelled estimated, with a source.
+
+An :class:`Estimate` is the list of terms of one deployment (model, quantization, engine, context,
+sequences) plus, when a budget is known, whether it fits and by how much it misses. Term names:
+``weights``, ``kv_cache``, ``recurrent_state``, ``compute_buffer``, ``output_buffer``,
+``runtime_reserve``, ``vision``, ``ctx_checkpoints`` (and engine-specific ones an engine adds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from qwenfit.errors import QwenfitError
+
+__all__ = ["DoesNotFit", "Estimate", "Term"]
+
+
+class DoesNotFit(QwenfitError):
+    """A configuration that does not fit its memory budget; ``shortfall_bytes`` says by how much."""
+
+    def __init__(self, message: str, *, shortfall_bytes: int, estimate: Estimate | None = None) -> None:
+        self.shortfall_bytes = shortfall_bytes
+        self.estimate = estimate
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One named piece of memory on one device."""
+
+    name: str
+    device: str
+    bytes: int
+    exact: bool
+    source: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """The memory of one deployment, term by term. ``budget`` maps devices to usable bytes."""
+
+    model: str
+    quant: str
+    engine: str
+    settings: Mapping[str, Any]
+    terms: tuple[Term, ...]
+    budget: Mapping[str, int] | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(t.bytes for t in self.terms)
+
+    @property
+    def by_device(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self.terms:
+            out[t.device] = out.get(t.device, 0) + t.bytes
+        return out
+
+    def term(self, name: str, device: str | None = None) -> int:
+        """Bytes of all terms called ``name`` (on ``device`` if given)."""
+        return sum(t.bytes for t in self.terms if t.name == name and (device is None or t.device == device))
+
+    @property
+    def exact(self) -> bool:
+        return all(t.exact for t in self.terms)
+
+    @property
+    def fits(self) -> bool | None:
+        """None when no budget is known."""
+        if self.budget is None:
+            return None
+        return self.shortfall_bytes == 0
+
+    @property
+    def shortfall_bytes(self) -> int:
+        """Bytes missing on the worst budgeted device (0 when it fits or no budget is known);
+        devices without a budget are not judged."""
+        if self.budget is None:
+            return 0
+        used = self.by_device
+        return max([0] + [used.get(d, 0) - cap for d, cap in self.budget.items()])
+
+    def raise_if_not_fits(self) -> Estimate:
+        if self.fits is False:
+            budget, used = self.budget or {}, self.by_device
+            worst = max(budget, key=lambda d: used.get(d, 0) - budget[d])
+            raise DoesNotFit(
+                f"{self.model} {self.quant} on {self.engine} needs {used.get(worst, 0) / 1e9:.2f} GB "
+                f"on {worst} but {budget[worst] / 1e9:.2f} GB are available: "
+                f"short by {self.shortfall_bytes / 1e9:.2f} GB",
+                shortfall_bytes=self.shortfall_bytes,
+                estimate=self,
+            )
+        return self
