@@ -1,0 +1,188 @@
+"""vLLM's KV-pool arithmetic for hybrid Gated DeltaNet + attention models, transcribed.
+
+vLLM 0.33.0 (paths relative to the wheel; line numbers in tests/fixtures/vllm/qwen35_kv_pool.json
+``sources``). Checked against vLLM's own functions imported from the wheel for 528 combinations of
+model × TP × KV dtype × prefix caching × MTP (scripts/vllm_fixtures.py): no number differs.
+
+- KV heads per rank: ``max(1, kv // tp)`` (config/model.py get_num_kv_heads).
+- Attention page per token per layer: ``kv_r · 2 · head_dim · dtype`` (kv_cache_interface.py).
+- GDN state per layer (mamba_utils.py gated_delta_net_state_shape/dtype): conv ``(K−1+S) × conv/tp``
+  in the model dtype, SSM ``(nv/tp) × dv × dk`` in ``mamba_ssm_dtype`` (Qwen3.5 config hook:
+  float32; Qwen3-Next: the model dtype).
+- Block size (platforms/interface.py _align_hybrid_block_size): the attention block is raised until
+  one attention page holds a GDN state page; the state page is padded to it.
+- Layers are grouped so each group holds the same number of layers (kv_cache_planning.py); one pool
+  block is one page per layer of the largest group.
+- Per request: ``cdiv(max_model_len, block)`` blocks per attention group and 1 (+S speculative)
+  state block per GDN group, 2 (+S, +1 FlashInfer prefill checkpoint) with prefix caching ('align').
+- Admission: the pool must hold ``blocks_per_request × N + 1`` blocks (the null block).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from qwenfit.core.spec import ModelSpec
+
+__all__ = [
+    "DEFAULT_GPU_MEMORY_UTILIZATION",
+    "KV_CACHE_DTYPES",
+    "PoolPlan",
+    "batch_defaults",
+    "check_tp",
+    "plan_pool",
+]
+
+DEFAULT_BLOCK_SIZE = 16  # vllm/config/cache.py CacheConfig.DEFAULT_BLOCK_SIZE
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.92  # vllm/config/cache.py (0.9 before 2026)
+FLASHINFER_GDN_CHECKPOINT_ALIGNMENT = 64  # vllm/v1/attention/backends/gdn_attn.py
+# smallest kernel block of the default CUDA attention backends for head_size 256 (FLASH_ATTN,
+# TRITON_ATTN: multiples of 16; FLASHINFER: 16, 32, 64)
+KERNEL_BLOCK_ALIGNMENT = 16
+KV_CACHE_DTYPES: dict[str, int] = {
+    "auto": 0,
+    "bfloat16": 2,
+    "float16": 2,
+    "fp8": 1,
+    "fp8_e4m3": 1,
+    "fp8_e5m2": 1,
+}
+_DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1}
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(a // -b)
+
+
+def check_tp(spec: ModelSpec, tp: int) -> None:
+    """Raise ValueError where vLLM refuses the tensor-parallel size (ModelConfig
+    verify_with_parallel_config; divide() in the GDN state shapes; Qwen3NextAttention)."""
+    t = spec.text
+    if tp < 1:
+        raise ValueError(f"tensor parallel size must be at least 1, got {tp}")
+    if t.num_attention_heads % tp:
+        raise ValueError(f"attention heads ({t.num_attention_heads}) must be divisible by tp={tp}")
+    if not (t.num_key_value_heads % tp == 0 or tp % t.num_key_value_heads == 0):
+        raise ValueError(f"KV heads ({t.num_key_value_heads}) and tp={tp} must divide one another")
+    if t.linear_num_value_heads % tp or t.linear_conv_dim % tp or t.linear_num_key_heads % tp:
+        raise ValueError(f"Gated DeltaNet heads ({t.linear_num_key_heads}/{t.linear_num_value_heads}) "
+                         f"must be divisible by tp={tp}")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PoolPlan:
+    """How vLLM sizes the KV pool of one rank for one model and settings."""
+
+    block_size: int
+    mamba_page: int  # one GDN layer's state for one request, before padding
+    page_bytes: int  # one page: an attention layer's block, or a padded GDN state
+    padding_pct: float
+    attn_groups: tuple[int, ...]  # layers per attention group
+    mamba_groups: tuple[int, ...]
+    attn_blocks_per_request: int
+    mamba_blocks_per_request: int
+    attn_bytes_per_token: int  # per layer per rank
+
+    @property
+    def bytes_per_block(self) -> int:
+        return self.page_bytes * max(self.attn_groups + self.mamba_groups)
+
+    def blocks_per_request(self, max_model_len: int | None = None) -> int:
+        attn = (
+            self.attn_blocks_per_request if max_model_len is None else _cdiv(max_model_len, self.block_size)
+        )
+        return len(self.attn_groups) * attn + len(self.mamba_groups) * self.mamba_blocks_per_request
+
+    def pool_bytes(self, requests: int, max_model_len: int | None = None) -> int:
+        """The smallest pool vLLM accepts for ``requests`` of ``max_model_len`` (null block included)."""
+        return self.bytes_per_block * (self.blocks_per_request(max_model_len) * requests + 1)
+
+    def max_concurrency(self, pool_bytes: int) -> float:
+        """What vLLM logs as "Maximum concurrency for N tokens per request" (null block counted)."""
+        return (pool_bytes // self.bytes_per_block) / self.blocks_per_request()
+
+
+def plan_pool(
+    spec: ModelSpec,
+    *,
+    tp: int = 1,
+    max_model_len: int,
+    kv_cache_dtype: str = "auto",
+    prefix_caching: bool = True,
+    num_speculative_tokens: int = 0,
+    flashinfer_gdn_prefill: bool = False,
+    mamba_ssm_cache_dtype: str = "auto",
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> PoolPlan:
+    """The pool plan of one TP rank (vLLM defaults: prefix caching on for Qwen3.5, bf16 KV).
+
+    ``flashinfer_gdn_prefill``: the GDN prefill runs on FlashInfer (vLLM's default on SM90, and on
+    SM100/SM120 with CUDA ≥ 13), which with prefix caching aligns blocks to 64 and keeps one more
+    state page per request.
+    """
+    check_tp(spec, tp)
+    if kv_cache_dtype not in KV_CACHE_DTYPES:
+        raise ValueError(f"kv_cache_dtype {kv_cache_dtype!r}; valid: {', '.join(KV_CACHE_DTYPES)}")
+    t = spec.text
+    model_dtype = t.dtype if t.dtype in _DTYPE_BYTES else "bfloat16"
+    kv_bytes = KV_CACHE_DTYPES[kv_cache_dtype] or _DTYPE_BYTES[model_dtype]
+    kv_r = max(1, t.num_key_value_heads // tp)
+    attn_1tok = kv_r * 2 * t.head_dim * kv_bytes
+    # GDN state: conv in the model dtype; SSM as the Qwen3.5 config hook says (float32), else model
+    ssm_dtype = mamba_ssm_cache_dtype
+    if ssm_dtype == "auto":
+        ssm_dtype = (t.mamba_ssm_dtype if spec.family != "qwen3_next" else None) or model_dtype
+    conv = (t.linear_conv_kernel_dim - 1 + num_speculative_tokens) * (t.linear_conv_dim // tp)
+    ssm = (t.linear_num_value_heads // tp) * t.linear_value_head_dim * t.linear_key_head_dim
+    mamba_page = conv * _DTYPE_BYTES[model_dtype] + ssm * _DTYPE_BYTES[ssm_dtype]
+
+    align = max(KERNEL_BLOCK_ALIGNMENT, block_size)
+    checkpoint = prefix_caching and flashinfer_gdn_prefill
+    if checkpoint:
+        align = math.lcm(align, FLASHINFER_GDN_CHECKPOINT_ALIGNMENT)
+    attn_block = align * _cdiv(mamba_page, align * attn_1tok)
+    attn_block = KERNEL_BLOCK_ALIGNMENT * _cdiv(attn_block, KERNEL_BLOCK_ALIGNMENT)
+    final_block = max(block_size, attn_block)
+    page = final_block * attn_1tok
+
+    n_attn = t.n_full_attention + (spec.mtp_layers if num_speculative_tokens else 0)
+    n_gdn = t.n_linear_attention
+    buckets = [n for n in (n_attn, n_gdn) if n]
+    group_size = min(buckets)
+    if max(buckets) < group_size * 1.5:
+        group_size = max(buckets)
+
+    def split(n: int) -> tuple[int, ...]:
+        g = _cdiv(n, group_size) if n else 0
+        return tuple(len(range(i, n, g)) for i in range(g))
+
+    mamba_blocks = (
+        (2 + num_speculative_tokens + (1 if checkpoint else 0))
+        if prefix_caching
+        else (1 + num_speculative_tokens)
+    )
+    return PoolPlan(
+        block_size=final_block,
+        mamba_page=mamba_page,
+        page_bytes=page,
+        padding_pct=100 * (page - mamba_page) / mamba_page,
+        attn_groups=split(n_attn),
+        mamba_groups=split(n_gdn),
+        attn_blocks_per_request=_cdiv(max_model_len, final_block),
+        mamba_blocks_per_request=mamba_blocks,
+        attn_bytes_per_token=attn_1tok,
+    )
+
+
+def batch_defaults(
+    device_memory_bytes: int, device_name: str = "", *, api_server: bool = True
+) -> tuple[int, int]:
+    """(max_num_seqs, max_num_batched_tokens) vLLM picks (engine/arg_utils.py get_batch_defaults)."""
+    gib = device_memory_bytes / (1 << 30)
+    small = gib < 70 or "a100" in device_name.lower() or "gb10" in device_name.lower()
+    if small:
+        return 256, 2048 if api_server else 8192
+    if gib >= 160:
+        return 1024, 16384
+    return 1024, 8192 if api_server else 16384
