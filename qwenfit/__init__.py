@@ -10,10 +10,12 @@ import dataclasses
 import os
 from typing import Any
 
+from qwenfit.api import SettingError, check, estimate, max_context, max_sequences
 from qwenfit.core.inventory import Inventory, ParamCount, StoredTensor, Tensor
 from qwenfit.core.quant import WeightEntry, WeightMap
 from qwenfit.core.recipes import Recipe
 from qwenfit.core.spec import ModelSpec, TextSpec, VisionSpec
+from qwenfit.core.terms import DoesNotFit, Estimate, Term
 from qwenfit.errors import (
     CheckpointError,
     ConfigError,
@@ -131,15 +133,19 @@ __version__ = "0.1.0"
 __all__ = [
     "CheckpointError",
     "ConfigError",
+    "DoesNotFit",
+    "Estimate",
     "HubError",
     "Inventory",
     "ModelSpec",
     "ParamCount",
     "QwenfitError",
     "Recipe",
+    "SettingError",
     "SourceNotFoundError",
     "StoredTensor",
     "Tensor",
+    "Term",
     "TextSpec",
     "UnknownModelError",
     "UnsupportedModelError",
@@ -147,7 +153,11 @@ __all__ = [
     "WeightEntry",
     "WeightMap",
     "__version__",
+    "check",
+    "estimate",
     "load",
+    "max_context",
+    "max_sequences",
     "recipe_from_gguf",
     "weights",
 ]

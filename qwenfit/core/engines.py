@@ -1,0 +1,269 @@
+"""Engine profiles: the named memory terms each engine allocates for one deployment.
+
+Every function returns the terms of one device ("gpu" for the accelerator or unified memory, "cpu"
+for host RAM) as functions of the settings. Exact terms reproduce what the engine allocates (checked
+against the engine, see each module); estimated terms are labelled and say what they rest on.
+Facts: shared/reference/engines-and-hardware.md §C, qwen35-architecture.md §4–5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qwenfit.core.cache import gdn_state
+from qwenfit.core.llama_memory import llama_context
+from qwenfit.core.quant import WeightMap
+from qwenfit.core.spec import ModelSpec
+from qwenfit.core.terms import Term
+from qwenfit.core.vllm import DEFAULT_GPU_MEMORY_UTILIZATION, batch_defaults, plan_pool
+
+__all__ = ["ENGINES", "Settings", "engine_terms"]
+
+GIB = 1 << 30
+MIB = 1 << 20
+ENGINES = ("llama.cpp", "ollama", "lm-studio", "vllm", "sglang", "mlx", "transformers")
+BACKENDS = ("cuda", "rocm", "metal", "vulkan", "cpu")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Deployment knobs shared by the engines (each reads the ones it has)."""
+
+    context: int
+    sequences: int = 1
+    kv_cache: str | None = None  # engine default when None
+    ubatch: int = 512
+    batch: int = 2048
+    flash_attention: bool = True
+    mtp: bool = False  # speculative decoding with the MTP layer
+    vision: bool = False
+    backend: str = "cuda"
+    kv_unified: bool = False
+    tp: int = 1
+    prefix_caching: bool = True
+    gpu_memory_bytes: int | None = None  # the device's memory (vLLM/SGLang budgets, batch defaults)
+    gpu_name: str = ""
+    server: bool = True  # llama-server (context checkpoints) rather than the library
+    ctx_checkpoints: int = 32
+    fit_margin: bool = True  # llama.cpp --fit leaves 1 GiB free per device
+
+
+def engine_terms(engine: str, spec: ModelSpec, weights: WeightMap, s: Settings) -> list[Term]:
+    """The memory terms of ``engine`` (one of ENGINES) for ``spec`` with ``weights``."""
+    if engine in ("llama.cpp", "ollama", "lm-studio"):
+        return _llama_cpp(spec, weights, s, engine)
+    if engine == "vllm":
+        return _vllm(spec, weights, s)
+    if engine == "sglang":
+        return _sglang(spec, weights, s)
+    if engine == "mlx":
+        return _mlx(spec, weights, s)
+    if engine == "transformers":
+        return _transformers(spec, weights, s)
+    raise ValueError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
+
+
+# --------------------------------------------------------------------------------------------------
+# llama.cpp (Ollama ≥ 0.30 and LM Studio run llama-server)
+
+
+def _llama_cpp(spec: ModelSpec, weights: WeightMap, s: Settings, engine: str) -> list[Term]:
+    if s.backend not in BACKENDS:
+        raise ValueError(f"unknown backend {s.backend!r}; valid: {', '.join(BACKENDS)}")
+    dev = "cpu" if s.backend == "cpu" else "gpu"
+    kv = s.kv_cache or "f16"
+    if kv not in ("f16", "f32", "bf16") and not s.flash_attention:
+        raise ValueError(f"a quantized V cache ({kv}) needs flash attention (llama-context.cpp)")
+    ctx = llama_context(
+        spec, n_ctx=s.context, n_seq=s.sequences, kv_unified=s.kv_unified, type_k=kv, type_v=kv,
+        n_ubatch=s.ubatch, flash_attn=s.flash_attention, mtp=s.mtp,
+    )  # fmt: skip
+    # MTP tensors are skipped at load unless speculative MTP is on (llama-model-loader.cpp TENSOR_SKIP);
+    # the mmproj file is loaded by libmtmd
+    text = [t for t in weights.tensors if t.component == "text" or (t.component == "mtp" and s.mtp)]
+    weight_bytes = sum(-(-t.bytes // 32) * 32 for t in text)  # 32-byte buffer alignment per tensor
+    src = "llama.cpp 0c1e570 (tests/fixtures/llama_memory)"
+    terms = [
+        Term("weights", dev, weight_bytes, True, "GGUF tensor bytes, each aligned to 32 B", weights.scheme),
+        Term("kv_cache", dev, ctx.kv_bytes, True, src,
+             f"{ctx.n_ctx:,} cells ({s.sequences} stream(s) of {ctx.n_ctx_seq:,}), {kv}, "
+             f"{spec.text.n_full_attention} full-attention layers" + (" + MTP" if s.mtp else "")),
+        Term("recurrent_state", dev, ctx.recurrent_bytes, True, src,
+             f"{max(1, s.sequences)} cell(s) x {spec.text.n_linear_attention} Gated DeltaNet layers, F32"),
+        Term("output_buffer", "cpu", ctx.output_bytes, True, src, f"logits for {s.sequences} output(s)"),
+        Term("compute_buffer", dev, ctx.compute_bytes, s.backend == "cpu",
+             "graph peak measured on the CPU backend" + ("" if s.backend == "cpu" else
+             f"; {s.backend} uses the same graph, estimated"),
+             f"ubatch {s.ubatch}, flash attention {'on' if s.flash_attention else 'off'}"),
+    ]  # fmt: skip
+    if s.vision:
+        mmproj = sum(t.bytes for t in weights.tensors if t.component == "vision")
+        terms.append(Term("vision", dev, mmproj, True, "mmproj GGUF tensor bytes", "vision encoder weights"))
+    if dev == "gpu":
+        reserve = {"cuda": 300 * MIB, "rocm": 300 * MIB, "vulkan": 200 * MIB, "metal": 0}[s.backend]
+        terms.append(Term("runtime_reserve", dev, reserve, False,
+                          "backend context (CUDA context ~128-256 MiB + cuBLAS workspace; engines §C.0)",
+                          "estimated"))  # fmt: skip
+        if s.fit_margin and engine != "ollama":
+            terms.append(Term("fit_margin", dev, GIB, True, "llama.cpp --fit-target default 1024 MiB",
+                              "free memory --fit keeps on each device"))  # fmt: skip
+    if s.server:
+        # llama-server keeps context checkpoints of the recurrent state in host RAM
+        per_seq = ctx.recurrent_bytes // max(1, s.sequences)
+        terms.append(Term("ctx_checkpoints", "cpu", s.ctx_checkpoints * per_seq * s.sequences, False,
+                          "llama-server --ctx-checkpoints (default 32) copies of the recurrent state",
+                          "worst case, host RAM"))  # fmt: skip
+    return terms
+
+
+# --------------------------------------------------------------------------------------------------
+# vLLM
+
+
+def _rank_weights(spec: ModelSpec, weights: WeightMap, tp: int) -> tuple[int, bool]:
+    """Bytes on one TP rank: sharded tensors / tp, replicated ones whole (KV projections are
+    replicated once tp exceeds the KV heads). Exact for tp = 1."""
+    if tp == 1:
+        return weights.total_bytes, True
+    t = spec.text
+    replicated = {"norm", "attn_q_norm", "attn_k_norm", "gdn_norm", "router", "shared_expert_gate",
+                  "mtp_norm", "vision_norm", "vision_merger_norm", "vision_pos_embed",
+                  "vision_patch_embed"}  # fmt: skip
+    kv_factor = max(1, tp // t.num_key_value_heads)  # copies of each KV head across ranks
+    total = 0
+    for e in weights.tensors:
+        if e.role in replicated:
+            total += e.bytes
+        elif e.role in ("attn_k", "attn_v"):
+            total += e.bytes * kv_factor // tp
+        else:
+            total += -(-e.bytes // tp)
+    return total, False
+
+
+def _vllm(spec: ModelSpec, weights: WeightMap, s: Settings) -> list[Term]:
+    kv = s.kv_cache or "auto"
+    plan = plan_pool(
+        spec, tp=s.tp, max_model_len=s.context, kv_cache_dtype=kv, prefix_caching=s.prefix_caching,
+        num_speculative_tokens=1 if s.mtp else 0,
+    )  # fmt: skip
+    per_rank, exact = _rank_weights(spec, weights, s.tp)
+    memory = s.gpu_memory_bytes or 80 * GIB
+    max_seqs, mnbt = batch_defaults(memory, s.gpu_name)
+    t = spec.text
+    # profile run: max_num_batched_tokens through the widest layer in bf16, plus sampler logits for
+    # max_num_seqs in fp32 — an estimate of torch's peak allocation (vLLM measures it on the GPU)
+    widest = max(t.q_proj_rows, t.linear_conv_dim + t.linear_value_dim, 2 * t.intermediate_size,
+                 2 * t.moe_intermediate_size * t.num_experts_per_tok) // s.tp  # fmt: skip
+    activation = mnbt * (4 * t.hidden_size + 2 * widest) * 2 + max_seqs * t.vocab_size * 4 // s.tp
+    src = "vLLM 0.33.0 kv_cache_interface / kv_cache_planning (tests/fixtures/vllm)"
+    return [
+        Term("weights", "gpu", per_rank, exact, "checkpoint bytes per TP rank",
+             weights.scheme + ("" if exact else f", sharded over tp={s.tp} (estimated)")),
+        Term("kv_cache", "gpu", plan.pool_bytes(s.sequences), True, src,
+             f"{s.sequences} request(s) of {s.context:,} tokens: {plan.blocks_per_request()} blocks of "
+             f"{plan.bytes_per_block:,} B; attention block {plan.block_size} tokens, state page padded "
+             f"{plan.padding_pct:.2f}%"),
+        Term("compute_buffer", "gpu", activation, False,
+             "profile-run peak: max_num_batched_tokens activations + sampler logits (vLLM measures it)",
+             f"max_num_batched_tokens {mnbt}, max_num_seqs {max_seqs}"),
+        Term("cuda_graphs", "gpu", 512 * MIB, False,
+             "CUDA graph memory: vLLM logs 0.17-0.94 GiB for these models (engines §C.1)", "estimated"),
+        Term("runtime_reserve", "gpu", (600 + (400 if s.tp > 1 else 0)) * MIB, False,
+             "non-torch memory: CUDA context, cuBLAS, NCCL buffers when tp > 1 (engines §C.0-C.1)",
+             "estimated"),
+    ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------------
+# SGLang
+
+
+def _sglang(spec: ModelSpec, weights: WeightMap, s: Settings) -> list[Term]:
+    t = spec.text
+    kv_bytes = {"auto": 2, "bf16": 2, "fp8_e4m3": 1, "fp8_e5m2": 1}
+    kv = s.kv_cache or "auto"
+    if kv not in kv_bytes:
+        raise ValueError(f"SGLang kv cache dtype {kv!r}; valid: {', '.join(kv_bytes)}")
+    kv_r = max(1, t.num_key_value_heads // s.tp)
+    per_token = t.n_full_attention * 2 * kv_r * t.head_dim * kv_bytes[kv]
+    state = gdn_state(spec, tp=s.tp, conv_dtype="bfloat16", ssm_dtype=t.mamba_ssm_dtype or "float32")
+    # radix cache (prefix caching) keeps two extra states per request as a ping-pong buffer
+    states = s.sequences * (3 if s.prefix_caching else 1)
+    memory = s.gpu_memory_bytes or 80 * GIB
+    gpu_mb = memory / MIB
+    chunk, graph_bs = (2048, 8) if gpu_mb < 20 * 1024 else (4096, 48) if gpu_mb < 60 * 1024 else (8192, 256)
+    reserved_mb = 512 + 1.5 * max(chunk, 2048) + s.tp / 8 * 1024 + 2 * graph_bs
+    if gpu_mb > 60 * 1024:
+        reserved_mb = max(reserved_mb, 10 * 1024)
+    per_rank, exact = _rank_weights(spec, weights, s.tp)
+    src = "sglang memory_hook.handle_gpu_memory_settings (engines §C.4)"
+    return [
+        Term("weights", "gpu", per_rank, exact, "checkpoint bytes per TP rank", weights.scheme),
+        Term("kv_cache", "gpu", s.context * s.sequences * per_token, True,
+             "SGLang token pool: full-attention layers only, page size 1",
+             f"{s.sequences} x {s.context:,} tokens"),
+        Term("recurrent_state", "gpu", states * t.n_linear_attention * state.bytes, True,
+             "SGLang mamba pool: conv bf16 + SSM float32 per request and GDN layer",
+             f"{states} state(s)" + (" incl. 2 radix-cache states per request" if s.prefix_caching else "")),
+        Term("runtime_reserve", "gpu", int(reserved_mb * MIB), False, src,
+             "memory SGLang leaves outside mem_fraction_static for activations and CUDA graphs"),
+    ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------------
+# MLX (mlx-lm) — unified memory
+
+
+def _mlx(spec: ModelSpec, weights: WeightMap, s: Settings) -> list[Term]:
+    t = spec.text
+    bits = {"bf16": 16, "f16": 16, "8": 8, "4": 4}
+    kv = s.kv_cache or "bf16"
+    if kv not in bits:
+        raise ValueError(f"mlx-lm KV cache {kv!r}; valid: bf16, f16, 8, 4 (--kv-bits)")
+    width = t.num_key_value_heads * t.head_dim
+    if bits[kv] == 16:
+        per_token = t.n_full_attention * 2 * width * 2
+    else:  # QuantizedKVCache: packed values + bf16 scale and bias per group of 64
+        per_token = t.n_full_attention * 2 * (width * bits[kv] // 8 + (width // 64) * 2 * 2)
+    # KV grows in steps of 256 tokens (mlx_lm.models.cache.KVCache.step)
+    tokens = -(-s.context // 256) * 256
+    state = gdn_state(spec, conv_dtype="bfloat16", ssm_dtype="float32")
+    prefill = 2048  # mlx_lm prefill_step_size
+    transient = min(s.context, prefill) * (4 * t.hidden_size + t.vocab_size) * 4 * s.sequences
+    return [
+        Term("weights", "gpu", weights.total_bytes, True, "MLX safetensors bytes", weights.scheme),
+        Term("kv_cache", "gpu", tokens * per_token * s.sequences, True,
+             "mlx_lm KVCache grows in 256-token steps", f"{s.sequences} x {tokens:,} tokens, {kv}"),
+        Term("recurrent_state", "gpu", s.sequences * t.n_linear_attention * state.bytes, True,
+             "mlx_lm ArraysCache: conv state bf16, SSM state float32", f"{s.sequences} sequence(s)"),
+        Term("compute_buffer", "gpu", transient, False,
+             "prefill transient: 2048-token steps of hidden states and logits", "estimated"),
+    ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------------
+# transformers (eager)
+
+
+def _transformers(spec: ModelSpec, weights: WeightMap, s: Settings) -> list[Term]:
+    t = spec.text
+    per_token = t.n_full_attention * 2 * t.num_key_value_heads * t.head_dim * 2
+    # Qwen3_5DynamicCache: conv state padded to the kernel size (K, not K-1), model dtype; SSM fp32
+    conv = t.linear_conv_kernel_dim * t.linear_conv_dim * 2
+    ssm = t.linear_num_value_heads * t.linear_key_head_dim * t.linear_value_head_dim * 4
+    logits = s.context * t.vocab_size * 4 * s.sequences  # generate() computes logits for the prompt
+    return [
+        Term("weights", "gpu", weights.total_bytes, True, "checkpoint bytes", weights.scheme),
+        Term("kv_cache", "gpu", s.context * s.sequences * per_token, True,
+             "DynamicCache, bf16, full-attention layers", f"{s.sequences} x {s.context:,} tokens"),
+        Term("recurrent_state", "gpu", s.sequences * t.n_linear_attention * (conv + ssm), True,
+             "modeling_qwen3_5 cache: conv [B, conv_dim, K] bf16, recurrent [B, nv, dk, dv] fp32",
+             f"{s.sequences} sequence(s)"),
+        Term("compute_buffer", "gpu", logits, False, "eager prefill: fp32 logits over the prompt dominate",
+             "estimated"),
+    ]  # fmt: skip
+
+
+def default_gpu_memory_utilization() -> float:
+    return DEFAULT_GPU_MEMORY_UTILIZATION

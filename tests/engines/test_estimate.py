@@ -1,0 +1,140 @@
+"""estimate(), the solvers and check(): terms, budgets, monotonicity, typed errors."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import qwenfit
+from qwenfit.core.cache import llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
+
+ENGINES = ["llama.cpp", "vllm", "sglang", "mlx", "transformers"]
+
+
+def test_llama_cpp_terms_35b():
+    e = qwenfit.estimate("35B-A3B", "Q4_K_M", context=131072, engine="llama.cpp", kv_cache="f16", vram_gb=24)
+    assert e.term("kv_cache") == 131072 * 10 * 2 * 2 * 256 * 2  # 20 KiB per token, 10 attention layers
+    assert e.term("recurrent_state") == 65_863_680  # 62.8 MiB per sequence (reference §4, a llama.cpp log)
+    # MTP tensors are skipped at load time unless speculative MTP is on
+    assert e.term("weights") == qwenfit.weights("35B-A3B", "Q4_K_M", mtp=False).total_bytes
+    assert e.total_bytes == sum(t.bytes for t in e.terms) == sum(e.by_device.values())
+    assert e.fits is False and e.shortfall_bytes == e.by_device["gpu"] - 24_000_000_000
+    with pytest.raises(qwenfit.DoesNotFit) as info:
+        e.raise_if_not_fits()
+    assert info.value.shortfall_bytes == e.shortfall_bytes and "short by" in str(info.value)
+
+
+def test_context_padding_and_streams():
+    spec = qwenfit.load("9B")
+    per_cell = llama_kv_bytes_per_cell(spec, "q8_0", "q8_0")
+    e = qwenfit.estimate(spec, "Q4_K_M", context=1000, kv_cache="q8_0", sequences=3)
+    # 3 streams of pad(1000 // 3, 256) = 512 cells
+    assert e.term("kv_cache") == 3 * 512 * per_cell
+    assert e.term("recurrent_state") == 3 * llama_recurrent_bytes_per_cell(spec)
+    unified = qwenfit.estimate(spec, "Q4_K_M", context=1000, kv_cache="q8_0", sequences=3, kv_unified=True)
+    assert unified.term("kv_cache") == 1024 * per_cell
+
+
+def test_mtp_speculation_adds_draft_kv_and_rollback_rows():
+    base = qwenfit.estimate("35B-A3B", context=8192)
+    spec = qwenfit.estimate("35B-A3B", context=8192, mtp=True)
+    assert spec.term("kv_cache") == base.term("kv_cache") * 11 // 10  # + the MTP layer's KV
+    assert spec.term("recurrent_state") == 4 * base.term("recurrent_state")  # + 3 draft rows
+    assert spec.term("weights") > base.term("weights")
+
+
+def test_vllm_terms_use_the_pool_plan():
+    from qwenfit.core.vllm import plan_pool
+
+    e = qwenfit.estimate("9B", engine="vllm", tp=2, context=65536, sequences=4, vram_gb=24)
+    plan = plan_pool(qwenfit.load("9B"), tp=2, max_model_len=65536)
+    assert e.term("kv_cache") == plan.pool_bytes(4)
+    assert e.budget == {"gpu": int(24e9 * 0.92)}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_engine_gives_labelled_terms(engine):
+    e = qwenfit.estimate("35B-A3B", engine=engine, context=32768, sequences=2)
+    assert e.total_bytes > 0 and {t.name for t in e.terms} >= {"weights", "kv_cache"}
+    for t in e.terms:
+        assert t.bytes >= 0 and t.source and t.device in ("gpu", "cpu")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    engine=st.sampled_from(ENGINES),
+    ctx=st.integers(1, 200_000),
+    more=st.integers(1, 50_000),
+    seqs=st.integers(1, 8),
+    kv=st.sampled_from([None, "q8_0"]),
+)
+def test_memory_never_decreases_with_context_or_sequences(engine, ctx, more, seqs, kv):
+    kv = kv if engine == "llama.cpp" else None
+    a = qwenfit.estimate("9B", engine=engine, context=ctx, sequences=seqs, kv_cache=kv)
+    b = qwenfit.estimate("9B", engine=engine, context=ctx + more, sequences=seqs, kv_cache=kv)
+    c = qwenfit.estimate("9B", engine=engine, context=ctx, sequences=seqs + 1, kv_cache=kv)
+    assert b.total_bytes >= a.total_bytes and c.total_bytes >= a.total_bytes
+    assert a.total_bytes == sum(t.bytes for t in a.terms)
+
+
+def test_more_kv_bits_never_less_memory():
+    sizes = [qwenfit.estimate("27B", context=65536, kv_cache=k).term("kv_cache")
+             for k in ("q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "f16", "f32")]  # fmt: skip
+    assert sizes == sorted(sizes)
+
+
+@pytest.mark.parametrize("engine", ["llama.cpp", "vllm"])
+def test_solved_max_context_fits_and_one_more_step_does_not(engine):
+    kw = {"engine": engine, "vram_gb": 24, "sequences": 8}
+    model, quant = ("35B-A3B", "Q4_K_M") if engine == "llama.cpp" else ("9B", "fp8")
+    best = qwenfit.max_context(model, quant, **kw)
+    assert 0 < best < 262144
+    assert qwenfit.estimate(model, quant, context=best, **kw).fits
+    step = 256 if engine == "llama.cpp" else 1
+    assert not qwenfit.estimate(model, quant, context=best + step, **kw).fits
+
+
+def test_max_sequences():
+    n = qwenfit.max_sequences("9B", "Q4_K_M", context=32768, vram_gb=16)
+    assert n > 0
+    assert qwenfit.estimate("9B", "Q4_K_M", context=32768, sequences=n, vram_gb=16).fits
+    assert not qwenfit.estimate("9B", "Q4_K_M", context=32768, sequences=n + 1, vram_gb=16).fits
+
+
+def test_check():
+    assert qwenfit.check("0.8B", context=4096, vram_gb=8).fits
+    with pytest.raises(qwenfit.DoesNotFit):
+        qwenfit.check("397B-A17B", context=4096, vram_gb=24)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"engine": "tgi"}, "unknown engine 'tgi'; valid: llama.cpp"),
+        ({"context": 0}, "context must be a positive integer"),
+        ({"context": -5}, "context must be a positive integer"),
+        ({"sequences": 10_000}, "beyond llama.cpp's limit of 256"),
+        ({"kv_cache": "q3_k"}, "KV cache type 'q3_k'; valid: f32, f16"),
+        ({"kv_cache": "q8_0", "flash_attention": False}, "needs flash attention"),
+        ({"engine": "vllm", "tp": 3}, "divisible by tp=3"),
+        ({"engine": "vllm", "kv_cache": "int4"}, "kv_cache_dtype 'int4'; valid: auto"),
+        ({"engine": "vllm", "quant": "Q4_K_M"}, "vllm loads safetensors checkpoints"),
+        ({"quant": "awq"}, "llama.cpp runs GGUF files"),
+        ({"tp": 2}, "tensor parallelism is for vllm and sglang"),
+        ({"vram_gb": -1}, "vram_gb must be positive"),
+        ({"backend": "tpu"}, "unknown backend 'tpu'"),
+        ({"engine": "mlx", "kv_cache": "3"}, "mlx-lm KV cache '3'"),
+    ],
+)
+def test_impossible_settings(kwargs, message):
+    with pytest.raises(qwenfit.SettingError) as info:
+        qwenfit.estimate("35B-A3B", **kwargs)
+    assert message in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_mtp_on_a_model_without_mtp():
+    path = qwenfit.load("tests/fixtures/tiny/dense-untied-text")
+    with pytest.raises(qwenfit.SettingError, match="no MTP layer"):
+        qwenfit.estimate(path, "F16", context=256, mtp=True)
