@@ -17,6 +17,7 @@ compressed-tensors (``weight_packed``, ``weight_scale``, ``weight_zero_point``, 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -116,13 +117,7 @@ class StoredCheckpoint:
     @property
     def n_params_stored(self) -> int:
         """Elements of every stored tensor (for an unquantized checkpoint: the parameter count)."""
-        n = 0
-        for t in self.tensors:
-            k = 1
-            for d in t.shape:
-                k *= d
-            n += k
-        return n
+        return sum(math.prod(t.shape) for t in self.tensors)
 
     def names(self) -> dict[str, StoredEntry]:
         return {t.name: t for t in self.tensors}

@@ -77,6 +77,7 @@ def _llama_cpp(spec: ModelSpec, weights: WeightMap, s: Settings, engine: str) ->
     ctx = llama_context(
         spec, n_ctx=s.context, n_seq=s.sequences, kv_unified=s.kv_unified, type_k=kv, type_v=kv,
         n_ubatch=s.ubatch, flash_attn=s.flash_attention, mtp=s.mtp,
+        n_outputs_max=s.sequences if s.server else s.batch,
     )  # fmt: skip
     # MTP tensors are skipped at load unless speculative MTP is on (llama-model-loader.cpp TENSOR_SKIP);
     # the mmproj file is loaded by libmtmd

@@ -124,12 +124,15 @@ def llama_context(
     flash_attn: bool = True,
     mtp: bool = False,
     draft_tokens: int = 3,
+    n_outputs_max: int | None = None,
 ) -> LlamaContext:
     """The memory llama.cpp allocates for one context with these settings.
 
     ``mtp``: speculative decoding with the MTP layer (its KV cache in a draft context of the same
     size, and ``draft_tokens`` extra recurrent rows per sequence for partial rollback —
     ``--spec-draft-n-max``, default 3; Qwen3-Next has no partial rollback).
+    ``n_outputs_max``: the most logits one batch may ask for; llama-server sets it to the number of
+    slots (PR #23861), the library default is ``n_batch`` (pass that for llama-cli / fit-params).
     """
     for kind in (type_k, type_v):
         if kind not in LLAMA_KV_TYPES:
@@ -147,7 +150,7 @@ def llama_context(
     output = spec.text.vocab_size * n_seq * 4
     compute = compute_buffer_bytes(
         spec, n_ctx=cells, n_ctx_seq=per_stream, n_seq=n_seq, kv_unified=kv_unified, n_ubatch=n_ubatch,
-        n_outputs_max=n_seq, flash_attn=flash_attn, type_k=type_k, type_v=type_v,
+        n_outputs_max=n_outputs_max or n_seq, flash_attn=flash_attn, type_k=type_k, type_v=type_v,
     )  # fmt: skip
     return LlamaContext(cells, per_stream, kv, recurrent, output, compute)
 

@@ -69,31 +69,23 @@ class WeightMap:
 
     @property
     def n_params(self) -> int:
-        n = 0
+        return sum(math.prod(t.shape) for t in self.tensors)
+
+    def _bytes_by(self, field: str) -> dict[str, int]:
+        out: dict[str, int] = {}
         for t in self.tensors:
-            k = 1
-            for d in t.shape:
-                k *= d
-            n += k
-        return n
+            key = getattr(t, field)
+            out[key] = out.get(key, 0) + t.bytes
+        return out
 
     def by_component(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for t in self.tensors:
-            out[t.component] = out.get(t.component, 0) + t.bytes
-        return out
+        return self._bytes_by("component")
 
     def by_role(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for t in self.tensors:
-            out[t.role] = out.get(t.role, 0) + t.bytes
-        return out
+        return self._bytes_by("role")
 
     def by_type(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for t in self.tensors:
-            out[t.type] = out.get(t.type, 0) + t.bytes
-        return out
+        return self._bytes_by("type")
 
 
 def weights_as_stored(spec: ModelSpec, *, mtp: bool = True, vision: bool = True) -> WeightMap:
