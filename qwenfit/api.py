@@ -121,6 +121,19 @@ def estimate(
     except ValueError as exc:
         raise SettingError(f"{engine}: {exc}") from None
     budget = _budget(engine, vram_gb, ram_gb, backend, gpu_memory_utilization)
+    notes: tuple[str, ...] = ()
+    if engine == "vllm" and budget is not None and "gpu" in budget:
+        from qwenfit.core.vllm import plan_pool
+
+        plan = plan_pool(spec, tp=tp, max_model_len=context, kv_cache_dtype=kv_cache or "auto",
+                         prefix_caching=prefix_caching, num_speculative_tokens=1 if mtp else 0)  # fmt: skip
+        pool = budget["gpu"] - sum(t.bytes for t in terms if t.device == "gpu" and t.name != "kv_cache")
+        message = plan.cannot_serve_message(pool, context)
+        if message:
+            notes = (f"vLLM would refuse to start: ValueError: {message}",)
+        else:
+            notes = (f"vLLM would give the KV pool the rest of the budget: maximum concurrency for "
+                     f"{context:,} tokens per request: {plan.max_concurrency(pool):.2f}x",)  # fmt: skip
     return Estimate(
         model=spec.name,
         quant=quant,
@@ -128,6 +141,7 @@ def estimate(
         settings={k: getattr(settings, k) for k in Settings.__dataclass_fields__},
         terms=tuple(terms),
         budget=budget,
+        notes=notes,
     )
 
 

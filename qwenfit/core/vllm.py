@@ -98,6 +98,46 @@ class PoolPlan:
         """The smallest pool vLLM accepts for ``requests`` of ``max_model_len`` (null block included)."""
         return self.bytes_per_block * (self.blocks_per_request(max_model_len) * requests + 1)
 
+    def estimate_max_model_len(self, pool_bytes: int, max_model_len: int) -> int:
+        """The "estimated maximum model length" vLLM offers when one request does not fit: the
+        longest request the pool holds after its null block (kv_cache_planning.py
+        estimate_max_model_len, a binary search over 1..max_model_len); 0 if none."""
+        avail = pool_bytes - self.bytes_per_block
+
+        def fits(length: int) -> bool:
+            return self.bytes_per_block * self.blocks_per_request(length) <= avail
+
+        if not fits(1):
+            return 0
+        lo, hi, best = 1, max_model_len, 1
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            if fits(mid):
+                best, lo = mid, mid + 1
+            else:
+                hi = mid - 1
+        return best
+
+    def cannot_serve_message(self, pool_bytes: int, max_model_len: int) -> str | None:
+        """vLLM's ValueError text when the pool cannot hold one max_model_len request, else None
+        (kv_cache_planning.py _check_enough_kv_cache_memory; format_gib rounds GiB to 2 places)."""
+        available = pool_bytes - self.bytes_per_block
+        needed = self.bytes_per_block * self.blocks_per_request(max_model_len)
+        if available <= 0:
+            return ("No available memory for the cache blocks. Try increasing `gpu_memory_utilization` "
+                    "when initializing the engine.")  # fmt: skip
+        if needed <= available:
+            return None
+        est = self.estimate_max_model_len(pool_bytes, max_model_len)
+        hint = f"Based on the available memory, the estimated maximum model length is {est}. " if est else ""
+        return (
+            f"To serve at least one request with the model's max seq len ({max_model_len}), "
+            f"({round(needed / (1 << 30), 2)} GiB KV cache is needed, which is larger than the available "
+            f"KV cache memory ({round(available / (1 << 30), 2)} GiB). {hint}Try increasing "
+            "`gpu_memory_utilization` (which also controls CPU memory on the CPU backend) or decreasing "
+            "`max_model_len` when initializing the engine."
+        )
+
     def max_concurrency(self, pool_bytes: int) -> float:
         """What vLLM logs as "Maximum concurrency for N tokens per request" (null block counted)."""
         return (pool_bytes // self.bytes_per_block) / self.blocks_per_request()

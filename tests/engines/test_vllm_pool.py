@@ -50,6 +50,10 @@ def test_every_row(model):
         pool = 40 * (1 << 30)
         assert pool // plan.bytes_per_block == r["num_blocks_40g"], key
         assert plan.max_concurrency(pool) == pytest.approx(r["concurrency_40g"], rel=1e-12), key
+        below = r["min_pool_one_req"] - 1
+        assert plan.estimate_max_model_len(below, FIXTURE["max_model_len"]) == r["est_max_len_below_min"], key
+        assert plan.cannot_serve_message(r["min_pool_one_req"], FIXTURE["max_model_len"]) is None, key
+        assert "To serve at least one request" in plan.cannot_serve_message(below, FIXTURE["max_model_len"])
 
 
 def test_real_vllm_log_9b_tp2():
