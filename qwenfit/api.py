@@ -68,6 +68,7 @@ def estimate(
     vram_gb: float | None = None,
     ram_gb: float | None = None,
     gpu_memory_utilization: float | None = None,
+    wired_limit_mb: int | None = None,
     hardware: str | None = None,
     **quant_options: Any,
 ) -> Estimate:
@@ -77,7 +78,9 @@ def estimate(
     mlx-4bit for MLX). ``context`` defaults to the model's native 262,144 tokens. ``vram_gb`` /
     ``ram_gb`` (decimal GB) give the budget; for vLLM the GPU budget is scaled by
     ``gpu_memory_utilization`` (default 0.92). ``mtp`` turns on speculative decoding with the MTP
-    layer; ``vision`` loads the vision tower.
+    layer; ``vision`` loads the vision tower. On Apple Silicon (``engine="mlx"`` or
+    ``backend="metal"``) give ``ram_gb``: the GPU budget is Metal's recommended working set for that
+    RAM, or ``wired_limit_mb`` when the user raised ``iogpu.wired_limit_mb``.
     """
     import qwenfit
 
@@ -122,6 +125,18 @@ def estimate(
         raise SettingError(f"{engine}: {exc}") from None
     budget = _budget(engine, vram_gb, ram_gb, backend, gpu_memory_utilization)
     notes: tuple[str, ...] = ()
+    if (engine == "mlx" or backend == "metal") and vram_gb is None and ram_gb is not None:
+        from qwenfit.core.apple import working_set_bytes
+
+        try:
+            gpu, exact = working_set_bytes(int(ram_gb * 1e9), wired_limit_mb=wired_limit_mb)
+        except ValueError as exc:
+            raise SettingError(str(exc)) from None
+        budget = {"gpu": gpu}
+        notes += (
+            f"unified memory: the GPU may use {gpu / 1e9:.2f} GB of {ram_gb} GB "
+            + ("(iogpu.wired_limit_mb)" if exact else "(Metal's recommended working set, estimated)"),
+        )
     if engine == "vllm" and budget is not None and "gpu" in budget:
         from qwenfit.core.vllm import plan_pool
 

@@ -138,3 +138,15 @@ def test_mtp_on_a_model_without_mtp():
     path = qwenfit.load("tests/fixtures/tiny/dense-untied-text")
     with pytest.raises(qwenfit.SettingError, match="no MTP layer"):
         qwenfit.estimate(path, "F16", context=256, mtp=True)
+
+
+def test_apple_working_set():
+    from qwenfit.core.apple import working_set_bytes
+
+    assert working_set_bytes(16 * 2**30, recent_macos=False) == (16 * 2**30 * 2 // 3, False)  # 10922.67 MiB
+    assert working_set_bytes(64 * 2**30)[0] == 48 * 2**30  # 49152 MiB logged on a 64 GB M1 Max
+    assert working_set_bytes(512 * 2**30)[0] == 464 * 2**30  # M3 Ultra 512 GB
+    assert working_set_bytes(128 * 2**30, wired_limit_mb=120_000) == (120_000 * 2**20, True)
+    e = qwenfit.estimate("35B-A3B", engine="mlx", context=32768, ram_gb=64)
+    assert e.budget == {"gpu": int(64e9) * 3 // 4}
+    assert "working set" in e.notes[0]
