@@ -91,11 +91,13 @@ def _llama_cpp(spec: ModelSpec, weights: WeightMap, s: Settings, engine: str) ->
              f"{spec.text.n_full_attention} full-attention layers" + (" + MTP" if s.mtp else "")),
         Term("recurrent_state", dev, ctx.recurrent_bytes, True, src,
              f"{max(1, s.sequences)} cell(s) x {spec.text.n_linear_attention} Gated DeltaNet layers, F32"),
-        Term("output_buffer", "cpu", ctx.output_bytes, True, src, f"logits for {s.sequences} output(s)"),
-        Term("compute_buffer", dev, ctx.compute_bytes, s.backend == "cpu",
-             "graph peak measured on the CPU backend" + ("" if s.backend == "cpu" else
-             f"; {s.backend} uses the same graph, estimated"),
-             f"ubatch {s.ubatch}, flash attention {'on' if s.flash_attention else 'off'}"),
+        Term("output_buffer", "cpu", ctx.output_bytes + (spec.text.hidden_size * s.batch * 4 if s.mtp else 0),
+             True, src, f"logits for {s.sequences} output(s)" + (" + MTP hidden states" if s.mtp else "")),
+        Term("compute_buffer", dev, ctx.compute_bytes + ctx.draft_compute_bytes, False,
+             "worst-case graph peak (llama.cpp graph, measured on the CPU backend: llama-server within 4.2%)"
+             + ("" if s.backend == "cpu" else f"; {s.backend} reserves the same graph"),
+             f"ubatch {s.ubatch}, flash attention {'on' if s.flash_attention else 'off'}"
+             + (", + MTP draft graph" if s.mtp else "")),
     ]  # fmt: skip
     if s.vision:
         mmproj = sum(t.bytes for t in weights.tensors if t.component == "vision")
