@@ -183,16 +183,24 @@ def _vllm(spec: ModelSpec, weights: WeightMap, s: Settings) -> list[Term]:
 
 
 def _sglang(spec: ModelSpec, weights: WeightMap, s: Settings) -> list[Term]:
+    """SGLang (sgl-project/sglang python/sglang/srt/model_executor/model_runner_kv_cache_mixin.py @001ccef0):
+    after the static fraction, the rest is split between the mamba state pool and the KV pool in
+    the ratio ``mamba_full_memory_ratio`` (default 0.9) — so both must fit their share — and the
+    mamba pool holds 3 states per running request with the radix cache on (1 with it off)."""
     t = spec.text
     kv_bytes = {"auto": 2, "bf16": 2, "fp8_e4m3": 1, "fp8_e5m2": 1}
     kv = s.kv_cache or "auto"
     if kv not in kv_bytes:
         raise ValueError(f"SGLang kv cache dtype {kv!r}; valid: {', '.join(kv_bytes)}")
     kv_r = max(1, t.num_key_value_heads // s.tp)
-    per_token = t.n_full_attention * 2 * kv_r * t.head_dim * kv_bytes[kv]
+    per_token = t.n_full_attention * 2 * kv_r * t.head_dim * kv_bytes[kv]  # get_cell_size_per_token
     state = gdn_state(spec, tp=s.tp, conv_dtype="bfloat16", ssm_dtype=t.mamba_ssm_dtype or "float32")
-    # radix cache (prefix caching) keeps two extra states per request as a ping-pong buffer
-    states = s.sequences * (3 if s.prefix_caching else 1)
+    per_req = state.bytes * t.n_linear_attention  # mamba2_cache_params.mamba_cache_per_req
+    states = s.sequences * (3 if s.prefix_caching else 1)  # MAMBA_CACHE_SIZE_MAX_RUNNING_REQUESTS_RATIO
+    kv_need = s.context * s.sequences * per_token
+    mamba_need = states * per_req
+    ratio = 0.9  # --mamba-full-memory-ratio
+    rest = max(int(kv_need * (1 + ratio)), int(mamba_need * (1 + ratio) / ratio))
     memory = s.gpu_memory_bytes or 80 * GIB
     gpu_mb = memory / MIB
     chunk, graph_bs = (2048, 8) if gpu_mb < 20 * 1024 else (4096, 48) if gpu_mb < 60 * 1024 else (8192, 256)
@@ -200,16 +208,18 @@ def _sglang(spec: ModelSpec, weights: WeightMap, s: Settings) -> list[Term]:
     if gpu_mb > 60 * 1024:
         reserved_mb = max(reserved_mb, 10 * 1024)
     per_rank, exact = _rank_weights(spec, weights, s.tp)
-    src = "sglang memory_hook.handle_gpu_memory_settings (engines §C.4)"
+    src = "sglang model_runner_kv_cache_mixin.py (profile_max_num_token, handle_max_mamba_cache)"
     return [
         Term("weights", "gpu", per_rank, exact, "checkpoint bytes per TP rank", weights.scheme),
-        Term("kv_cache", "gpu", s.context * s.sequences * per_token, True,
-             "SGLang token pool: full-attention layers only, page size 1",
+        Term("kv_cache", "gpu", kv_need, True, src + ": token pool, full-attention layers, page size 1",
              f"{s.sequences} x {s.context:,} tokens"),
-        Term("recurrent_state", "gpu", states * t.n_linear_attention * state.bytes, True,
-             "SGLang mamba pool: conv bf16 + SSM float32 per request and GDN layer",
-             f"{states} state(s)" + (" incl. 2 radix-cache states per request" if s.prefix_caching else "")),
-        Term("runtime_reserve", "gpu", int(reserved_mb * MIB), False, src,
+        Term("recurrent_state", "gpu", mamba_need, True, src + ": conv bf16 + SSM float32 per request",
+             f"{states} state(s): {3 if s.prefix_caching else 1} per running request"),
+        Term("pool_split", "gpu", rest - kv_need - mamba_need, True,
+             src + ": the rest is split mamba:KV = 0.9:1, so the larger need sets both shares",
+             "memory the fixed split gives the pool that is not the binding one"),
+        Term("runtime_reserve", "gpu", int(reserved_mb * MIB), False,
+             "sglang memory_hook.handle_gpu_memory_settings (engines §C.4)",
              "memory SGLang leaves outside mem_fraction_static for activations and CUDA graphs"),
     ]  # fmt: skip
 

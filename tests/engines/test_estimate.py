@@ -150,3 +150,16 @@ def test_apple_working_set():
     e = qwenfit.estimate("35B-A3B", engine="mlx", context=32768, ram_gb=64)
     assert e.budget == {"gpu": int(64e9) * 3 // 4}
     assert "working set" in e.notes[0]
+
+
+def test_sglang_splits_the_rest_between_mamba_and_kv_pools():
+    from qwenfit.core.cache import gdn_state
+
+    spec = qwenfit.load("35B-A3B")
+    e = qwenfit.estimate(spec, engine="sglang", context=8192, sequences=4)
+    per_req = gdn_state(spec, conv_dtype="bfloat16", ssm_dtype="float32").bytes * 30
+    assert e.term("recurrent_state") == 3 * 4 * per_req  # 3 states per running request (radix cache)
+    kv = e.term("kv_cache")
+    assert kv == 8192 * 4 * 10 * 2 * 2 * 256 * 2
+    rest = e.term("kv_cache") + e.term("recurrent_state") + e.term("pool_split")
+    assert rest == max(int(kv * 1.9), int(e.term("recurrent_state") * 1.9 / 0.9))
