@@ -90,6 +90,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         f"  tensors  {len(inv)} inventory entries, {len(inv.hf_tensors())} stored safetensors tensors, "
         f"{inv.stored_bytes:,} bytes as stored"
     )
+    ck = spec.checkpoint
+    if ck is not None:
+        quant = ""
+        if ck.quantization is not None:
+            q = ck.quantization
+            quant = f" {q.config.get('file_type')}" if q.method == "gguf" else f", {q.method}"
+        print(f"  files    {ck.format}{quant}: {len(ck.files)} file(s), {len(ck.tensors)} tensors, "
+              f"{ck.tensor_bytes:,} bytes of tensor data")  # fmt: skip
+        if ck.match is not None:
+            print(
+                "  match    "
+                + ("exact: every stored tensor is accounted for" if ck.match.exact else "differs")
+            )
+            for note in ck.match.notes:
+                print(f"           - {note}")
     rows = [
         [role, f"{n:,}", f"{100 * n / p.total:.2f}%"]
         for role, n in sorted(p.by_role.items(), key=lambda kv: -kv[1])

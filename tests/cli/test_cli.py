@@ -47,3 +47,11 @@ def test_bad_config_exits_2(tmp_path):
 def test_usage_error_exits_2():
     assert run().returncode == 2
     assert run("frobnicate").returncode == 2
+
+
+def test_inspect_files_shows_the_checkpoint_match(tmp_path):
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    r = run("inspect", str(fixtures / "gguf" / "moe-vision-mtp-Q8_0.gguf"))
+    assert r.returncode == 0, r.stderr
+    assert "files    gguf Q8_0: 1 file(s), 96 tensors" in r.stdout
+    assert "match    exact" in r.stdout
