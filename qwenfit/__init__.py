@@ -43,7 +43,8 @@ def weights(
 
     ``quant`` a GPU format (``"fp8"``, ``"awq"``, ``"nvfp4"``, ``"mlx-4bit"``, …; see
     :data:`qwenfit.core.gpu_quant.FORMATS`): the checkpoint that recipe publishes, every scale and
-    zero included; ``group_size`` where the format has one.
+    zero included; ``group_size`` where the format has one. Lower-case ``"bf16"``/``"fp16"`` mean the
+    safetensors checkpoint; upper-case ``"BF16"``/``"F16"`` the llama.cpp file type.
 
     ``quant`` a llama.cpp file type (``"Q4_K_M"``, ``"IQ2_XXS"``, …): the text GGUF llama-quantize
     writes. ``mtp`` defaults to what the converter writes (in, for the current regime);
@@ -66,6 +67,15 @@ def weights(
         return weights_as_stored(
             spec, mtp=True if mtp is None else mtp, vision=True if vision is None else vision
         )
+    from qwenfit.core.gpu_quant import FORMATS, gpu_weights
+
+    # GPU format names are lower case; "bf16"/"fp16" name the safetensors checkpoint, "BF16"/"F16"
+    # the llama.cpp file type. Other llama.cpp types match in any case ("q4_k_m").
+    if quant.strip() in FORMATS:
+        group_size = options.pop("group_size", None)
+        if options:
+            raise QwenfitError(f"{quant}: unknown options {sorted(options)} (GPU formats take group_size)")
+        return gpu_weights(spec, quant.strip(), mtp=mtp, vision=vision, group_size=group_size)
     ftype = quant.strip().upper()
     if ftype in FILE_TYPES:
         mmproj_type = str(options.pop("mmproj_type", "F16")).upper()
@@ -98,8 +108,6 @@ def weights(
             raise QwenfitError(f"{quant}: {exc}") from None
         except ValueError as exc:
             raise QwenfitError(f"{quant}: {exc}") from None
-    from qwenfit.core.gpu_quant import FORMATS, gpu_weights
-
     if quant.strip().lower() in FORMATS:
         group_size = options.pop("group_size", None)
         if options:

@@ -62,6 +62,9 @@ def estimate(
     vision: bool = False,
     backend: str = "cuda",
     tp: int = 1,
+    pp: int = 1,
+    dp: int = 1,
+    expert_parallel: bool = False,
     flash_attention: bool = True,
     kv_unified: bool = False,
     prefix_caching: bool = True,
@@ -92,13 +95,21 @@ def estimate(
     if context is None:
         context = spec.text.max_position_embeddings
     for name, value in (("context", context), ("sequences", sequences), ("ubatch", ubatch), ("batch", batch),
-                        ("tp", tp)):  # fmt: skip
+                        ("tp", tp), ("pp", pp), ("dp", dp)):  # fmt: skip
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise SettingError(f"{name} must be a positive integer, got {value!r}")
     if sequences > MAX_SEQUENCES[engine]:
         raise SettingError(f"sequences={sequences} is beyond {engine}'s limit of {MAX_SEQUENCES[engine]}")
     if tp > 1 and engine not in ("vllm", "sglang"):
         raise SettingError(f"tp={tp}: tensor parallelism is for vllm and sglang; {engine} splits layers")
+    if (pp > 1 or dp > 1 or expert_parallel) and engine != "vllm":
+        raise SettingError("pp, dp and expert_parallel are modelled for vllm only")
+    if pp > spec.text.num_hidden_layers:
+        raise SettingError(
+            f"pp={pp} is more pipeline stages than {spec.name}'s {spec.text.num_hidden_layers} layers"
+        )
+    if expert_parallel and not spec.is_moe:
+        raise SettingError(f"expert_parallel: {spec.name} is a dense model")
     if mtp and not spec.mtp_layers:
         raise SettingError(f"mtp=True but {spec.name} has no MTP layer in its checkpoint")
     quant = quant or DEFAULT_QUANT[engine]
@@ -116,7 +127,7 @@ def estimate(
     settings = Settings(
         context=context, sequences=sequences, kv_cache=kv_cache, ubatch=ubatch, batch=batch,
         flash_attention=flash_attention, mtp=mtp, vision=vision, backend=backend, kv_unified=kv_unified,
-        tp=tp, prefix_caching=prefix_caching,
+        tp=tp, pp=pp, dp=dp, expert_parallel=expert_parallel, prefix_caching=prefix_caching,
         gpu_memory_bytes=int(vram_gb * 1e9) if vram_gb else None,
     )  # fmt: skip
     try:

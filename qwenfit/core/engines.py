@@ -15,7 +15,13 @@ from qwenfit.core.llama_memory import llama_context
 from qwenfit.core.quant import WeightMap
 from qwenfit.core.spec import ModelSpec
 from qwenfit.core.terms import Term
-from qwenfit.core.vllm import DEFAULT_GPU_MEMORY_UTILIZATION, batch_defaults, plan_pool
+from qwenfit.core.vllm import (
+    DEFAULT_GPU_MEMORY_UTILIZATION,
+    PoolPlan,
+    batch_defaults,
+    plan_pool,
+    pp_partitions,
+)
 
 __all__ = ["ENGINES", "Settings", "engine_terms"]
 
@@ -40,6 +46,9 @@ class Settings:
     backend: str = "cuda"
     kv_unified: bool = False
     tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    expert_parallel: bool = False
     prefix_caching: bool = True
     gpu_memory_bytes: int | None = None  # the device's memory (vLLM/SGLang budgets, batch defaults)
     gpu_name: str = ""
@@ -123,34 +132,70 @@ def _llama_cpp(spec: ModelSpec, weights: WeightMap, s: Settings, engine: str) ->
 # vLLM
 
 
-def _rank_weights(spec: ModelSpec, weights: WeightMap, tp: int) -> tuple[int, bool]:
-    """Bytes on one TP rank: sharded tensors / tp, replicated ones whole (KV projections are
-    replicated once tp exceeds the KV heads). Exact for tp = 1."""
-    if tp == 1:
-        return weights.total_bytes, True
+_REPLICATED = frozenset({"norm", "attn_q_norm", "attn_k_norm", "gdn_norm", "router", "shared_expert_gate",
+                         "mtp_norm", "vision_norm", "vision_merger_norm", "vision_pos_embed",
+                         "vision_patch_embed"})  # fmt: skip
+_ROUTED = frozenset({"expert_gate", "expert_up", "expert_down"})
+
+
+def _rank_weights(
+    spec: ModelSpec, weights: WeightMap, tp: int, *, stage: range | None = None, pp: int = 1, ep: int = 0
+) -> tuple[int, bool]:
+    """Bytes on one rank: TP-sharded tensors / tp, replicated ones whole (KV projections are replicated
+    once tp exceeds the KV heads); with ``ep`` ranks of expert parallelism, routed experts are divided
+    whole among them instead. ``stage``: the layers of this pipeline stage (vllm get_pp_indices); the
+    first stage holds the embedding and vision tower, the last the final norm, lm_head (a copy of the
+    embedding when tied) and the MTP layer. Exact only for one GPU."""
     t = spec.text
-    replicated = {"norm", "attn_q_norm", "attn_k_norm", "gdn_norm", "router", "shared_expert_gate",
-                  "mtp_norm", "vision_norm", "vision_merger_norm", "vision_pos_embed",
-                  "vision_patch_embed"}  # fmt: skip
     kv_factor = max(1, tp // t.num_key_value_heads)  # copies of each KV head across ranks
+    layers = stage if stage is not None else range(t.num_hidden_layers)
+    first, last = layers.start == 0, layers.stop == t.num_hidden_layers
     total = 0
     for e in weights.tensors:
-        if e.role in replicated:
+        if e.component == "vision":
+            keep = first
+        elif e.component == "mtp":
+            keep = last
+        elif e.layer is not None:
+            keep = e.layer in layers
+        elif e.role == "embed":
+            keep = first or (last and pp > 1 and t.tie_word_embeddings)
+        else:  # final norm, lm_head
+            keep = last
+        if not keep:
+            continue
+        if e.role in _ROUTED and ep:
+            total += -(-e.bytes // ep)
+        elif e.role in _REPLICATED:
             total += e.bytes
         elif e.role in ("attn_k", "attn_v"):
             total += e.bytes * kv_factor // tp
         else:
             total += -(-e.bytes // tp)
-    return total, False
+    return total, tp == 1 and pp == 1 and not ep
 
 
 def _vllm(spec: ModelSpec, weights: WeightMap, s: Settings) -> list[Term]:
     kv = s.kv_cache or "auto"
-    plan = plan_pool(
-        spec, tp=s.tp, max_model_len=s.context, kv_cache_dtype=kv, prefix_caching=s.prefix_caching,
-        num_speculative_tokens=1 if s.mtp else 0,
-    )  # fmt: skip
-    per_rank, exact = _rank_weights(spec, weights, s.tp)
+    ep = s.tp * s.dp if s.expert_parallel else 0
+    worst: tuple[int, int, PoolPlan, range] | None = None
+    for stage in pp_partitions(spec.text.num_hidden_layers, s.pp):
+        plan = plan_pool(
+            spec, tp=s.tp, max_model_len=s.context, kv_cache_dtype=kv, prefix_caching=s.prefix_caching,
+            num_speculative_tokens=1 if s.mtp else 0, layers=stage,
+        )  # fmt: skip
+        w, _ = _rank_weights(spec, weights, s.tp, stage=stage, pp=s.pp, ep=ep)
+        kv_bytes = plan.pool_bytes(s.sequences)
+        if worst is None or w + kv_bytes > worst[0] + worst[1]:
+            worst = (w, kv_bytes, plan, stage)
+    assert worst is not None
+    per_rank, kv_bytes, plan, stage = worst
+    exact = s.tp == 1 and s.pp == 1 and not ep
+    where = f"tp={s.tp}"
+    if s.pp > 1:
+        where += f", pp={s.pp} (stage of layers {stage.start}-{stage.stop - 1})"
+    if ep:
+        where += f", expert parallel over {ep} ranks"
     memory = s.gpu_memory_bytes or 80 * GIB
     max_seqs, mnbt = batch_defaults(memory, s.gpu_name)
     t = spec.text
@@ -161,9 +206,9 @@ def _vllm(spec: ModelSpec, weights: WeightMap, s: Settings) -> list[Term]:
     activation = mnbt * (4 * t.hidden_size + 2 * widest) * 2 + max_seqs * t.vocab_size * 4 // s.tp
     src = "vLLM 0.33.0 kv_cache_interface / kv_cache_planning (tests/fixtures/vllm)"
     return [
-        Term("weights", "gpu", per_rank, exact, "checkpoint bytes per TP rank",
-             weights.scheme + ("" if exact else f", sharded over tp={s.tp} (estimated)")),
-        Term("kv_cache", "gpu", plan.pool_bytes(s.sequences), True, src,
+        Term("weights", "gpu", per_rank, exact, "checkpoint bytes on the fullest GPU",
+             weights.scheme + ("" if exact else f", {where} (estimated)")),
+        Term("kv_cache", "gpu", kv_bytes, True, src,
              f"{s.sequences} request(s) of {s.context:,} tokens: {plan.blocks_per_request()} blocks of "
              f"{plan.bytes_per_block:,} B; attention block {plan.block_size} tokens, state page padded "
              f"{plan.padding_pct:.2f}%"),

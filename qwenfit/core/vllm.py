@@ -32,6 +32,7 @@ __all__ = [
     "batch_defaults",
     "check_tp",
     "plan_pool",
+    "pp_partitions",
 ]
 
 DEFAULT_BLOCK_SIZE = 16  # vllm/config/cache.py CacheConfig.DEFAULT_BLOCK_SIZE
@@ -154,6 +155,7 @@ def plan_pool(
     flashinfer_gdn_prefill: bool = False,
     mamba_ssm_cache_dtype: str = "auto",
     block_size: int = DEFAULT_BLOCK_SIZE,
+    layers: range | None = None,
 ) -> PoolPlan:
     """The pool plan of one TP rank (vLLM defaults: prefix caching on for Qwen3.5, bf16 KV).
 
@@ -186,8 +188,12 @@ def plan_pool(
     final_block = max(block_size, attn_block)
     page = final_block * attn_1tok
 
-    n_attn = t.n_full_attention + (spec.mtp_layers if num_speculative_tokens else 0)
-    n_gdn = t.n_linear_attention
+    # a pipeline stage plans the pool for its own layers (``layers``; the MTP draft on the last stage)
+    stage = layers if layers is not None else range(t.num_hidden_layers)
+    last = stage.stop == t.num_hidden_layers
+    n_attn = sum(1 for i in stage if t.layer_types[i] == "full_attention")
+    n_attn += spec.mtp_layers if num_speculative_tokens and last else 0
+    n_gdn = len(stage) - sum(1 for i in stage if t.layer_types[i] == "full_attention")
     buckets = [n for n in (n_attn, n_gdn) if n]
     group_size = min(buckets)
     if max(buckets) < group_size * 1.5:
@@ -226,3 +232,18 @@ def batch_defaults(
     if gib >= 160:
         return 1024, 16384
     return 1024, 8192 if api_server else 16384
+
+
+def pp_partitions(num_hidden_layers: int, pp: int) -> list[range]:
+    """Layers of each pipeline stage (vllm/distributed/utils.py get_pp_indices): an even split, the
+    remainder spread over the stages before the last, starting from the second-to-last."""
+    if pp < 1 or pp > num_hidden_layers:
+        raise ValueError(f"pipeline parallel size must be between 1 and {num_hidden_layers}, got {pp}")
+    sizes = [num_hidden_layers // pp] * pp
+    for i in range(2, num_hidden_layers % pp + 2):
+        sizes[-i] += 1
+    out, start = [], 0
+    for n in sizes:
+        out.append(range(start, start + n))
+        start += n
+    return out
