@@ -282,7 +282,7 @@ def _mlx(spec: ModelSpec, weights: WeightMap, s: Settings) -> list[Term]:
     width = t.num_key_value_heads * t.head_dim
     if bits[kv] == 16:
         per_token = t.n_full_attention * 2 * width * 2
-    else:  # QuantizedKVCache: packed values + bf16 scale and bias per group of 64
+    else:  # QuantizedKVCache: uint32-packed values + scale and bias (model dtype) per group of 64
         per_token = t.n_full_attention * 2 * (width * bits[kv] // 8 + (width // 64) * 2 * 2)
     # KV grows in steps of 256 tokens (mlx_lm.models.cache.KVCache.step)
     tokens = -(-s.context // 256) * 256
@@ -292,7 +292,8 @@ def _mlx(spec: ModelSpec, weights: WeightMap, s: Settings) -> list[Term]:
     return [
         Term("weights", "gpu", weights.total_bytes, True, "MLX safetensors bytes", weights.scheme),
         Term("kv_cache", "gpu", tokens * per_token * s.sequences, True,
-             "mlx_lm KVCache grows in 256-token steps", f"{s.sequences} x {tokens:,} tokens, {kv}"),
+             "mlx_lm/models/cache.py KVCache / QuantizedKVCache: step 256, group 64",
+             f"{s.sequences} x {tokens:,} tokens, {kv}"),
         Term("recurrent_state", "gpu", s.sequences * t.n_linear_attention * state.bytes, True,
              "mlx_lm ArraysCache: conv state bf16, SSM state float32", f"{s.sequences} sequence(s)"),
         Term("compute_buffer", "gpu", transient, False,
