@@ -70,26 +70,32 @@ def weights(
     from qwenfit.core.gpu_quant import FORMATS, gpu_weights
 
     # GPU format names are lower case; "bf16"/"fp16" name the safetensors checkpoint, "BF16"/"F16"
-    # the llama.cpp file type. Other llama.cpp types match in any case ("q4_k_m").
-    if quant.strip() in FORMATS:
+    # the llama.cpp file type. Other names match in any case ("q4_k_m", "FP8").
+    name = quant.strip()
+    ftype = name.upper()
+    gpu_format = name if name in FORMATS else None
+    if gpu_format is None and ftype not in FILE_TYPES and name.lower() in FORMATS:
+        gpu_format = name.lower()
+    if gpu_format is not None:
         group_size = options.pop("group_size", None)
         if options:
             raise QwenfitError(f"{quant}: unknown options {sorted(options)} (GPU formats take group_size)")
-        return gpu_weights(spec, quant.strip(), mtp=mtp, vision=vision, group_size=group_size)
-    ftype = quant.strip().upper()
+        return gpu_weights(spec, gpu_format, mtp=mtp, vision=vision, group_size=group_size)
     if ftype in FILE_TYPES:
         mmproj_type = str(options.pop("mmproj_type", "F16")).upper()
         outtype = str(options.pop("outtype", "BF16")).upper()
         tensor_types = tuple(
-            tuple(item.split("=", 1)) if isinstance(item, str) else tuple(item)
-            for item in options.pop("tensor_types", ())
+            (pattern, kind.upper())
+            for pattern, kind in (
+                item.split("=", 1) if isinstance(item, str) else item
+                for item in options.pop("tensor_types", ())
+            )
         )
         for key in ("output_tensor_type", "token_embedding_type"):
             if isinstance(options.get(key), str):
                 options[key] = options[key].upper()
-        tensor_types = tuple((p, k.upper()) for p, k in tensor_types)
         try:
-            opts = LlamaQuantOptions(tensor_types=tensor_types, **options)  # type: ignore[arg-type]
+            opts = LlamaQuantOptions(tensor_types=tensor_types, **options)
             text = weights_gguf(spec, ftype, mtp=mtp, outtype=outtype, options=opts)
             if not vision:
                 return text
@@ -108,11 +114,6 @@ def weights(
             raise QwenfitError(f"{quant}: {exc}") from None
         except ValueError as exc:
             raise QwenfitError(f"{quant}: {exc}") from None
-    if quant.strip().lower() in FORMATS:
-        group_size = options.pop("group_size", None)
-        if options:
-            raise QwenfitError(f"{quant}: unknown options {sorted(options)} (GPU formats take group_size)")
-        return gpu_weights(spec, quant.strip().lower(), mtp=mtp, vision=vision, group_size=group_size)
     if quant.endswith(".gguf"):
         from qwenfit.core.quant import weights_from_recipe
 

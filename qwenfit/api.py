@@ -149,10 +149,9 @@ def estimate(
             + ("(iogpu.wired_limit_mb)" if exact else "(Metal's recommended working set, estimated)"),
         )
     if engine == "vllm" and budget is not None and "gpu" in budget:
-        from qwenfit.core.vllm import plan_pool
+        from qwenfit.core.engines import vllm_fullest_stage
 
-        plan = plan_pool(spec, tp=tp, max_model_len=context, kv_cache_dtype=kv_cache or "auto",
-                         prefix_caching=prefix_caching, num_speculative_tokens=1 if mtp else 0)  # fmt: skip
+        _, plan, _ = vllm_fullest_stage(spec, w, settings)
         pool = budget["gpu"] - sum(t.bytes for t in terms if t.device == "gpu" and t.name != "kv_cache")
         message = plan.cannot_serve_message(pool, context)
         if message:

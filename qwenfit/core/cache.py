@@ -23,6 +23,7 @@ from qwenfit.core.spec import ModelSpec
 
 __all__ = [
     "LLAMA_KV_TYPES",
+    "STATE_DTYPE_BYTES",
     "GdnState",
     "gdn_state",
     "llama_kv_bytes_per_cell",
@@ -35,19 +36,18 @@ LLAMA_KV_TYPES: dict[str, str] = {
     "iq4_nl": "IQ4_NL", "q5_0": "Q5_0", "q5_1": "Q5_1",
 }  # fmt: skip
 
-_DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1}
+# element sizes of the state and KV dtypes the Python engines name (torch dtype strings)
+STATE_DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1}
 
 
-def llama_kv_bytes_per_cell(spec: ModelSpec, type_k: str, type_v: str, *, extra_layers: int = 0) -> int:
-    """Bytes of K and V for one cell (token slot) across all full-attention layers.
-
-    ``extra_layers`` adds full-attention layers outside the decoder (the MTP draft layer's KV when
-    speculative decoding with MTP is on).
-    """
+def llama_kv_bytes_per_cell(spec: ModelSpec, type_k: str, type_v: str, *, layers: int | None = None) -> int:
+    """Bytes of K and V for one cell (token slot) across ``layers`` full-attention layers (default:
+    the decoder's; the MTP draft context passes its own MTP layer count)."""
     t = spec.text
     width = t.num_key_value_heads * t.head_dim
     k, v = GGML_TYPES[LLAMA_KV_TYPES[type_k]], GGML_TYPES[LLAMA_KV_TYPES[type_v]]
-    return (t.n_full_attention + extra_layers) * (k.row_bytes(width) + v.row_bytes(width))
+    n = t.n_full_attention if layers is None else layers
+    return n * (k.row_bytes(width) + v.row_bytes(width))
 
 
 def llama_recurrent_bytes_per_cell(spec: ModelSpec) -> int:
@@ -89,11 +89,11 @@ def gdn_state(
     conv_dtype = conv_dtype or t.dtype
     ssm_dtype = ssm_dtype or t.mamba_ssm_dtype or t.dtype
     for name in (conv_dtype, ssm_dtype):
-        if name not in _DTYPE_BYTES:
-            raise ValueError(f"unknown state dtype {name!r}; known: {', '.join(_DTYPE_BYTES)}")
+        if name not in STATE_DTYPE_BYTES:
+            raise ValueError(f"unknown state dtype {name!r}; known: {', '.join(STATE_DTYPE_BYTES)}")
     return GdnState(
         conv_elements=(t.linear_conv_kernel_dim - 1 + num_spec) * (t.linear_conv_dim // tp),
-        conv_dtype_bytes=_DTYPE_BYTES[conv_dtype],
+        conv_dtype_bytes=STATE_DTYPE_BYTES[conv_dtype],
         ssm_elements=(t.linear_num_value_heads // tp) * t.linear_value_head_dim * t.linear_key_head_dim,
-        ssm_dtype_bytes=_DTYPE_BYTES[ssm_dtype],
+        ssm_dtype_bytes=STATE_DTYPE_BYTES[ssm_dtype],
     )

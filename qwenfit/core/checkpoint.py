@@ -17,7 +17,6 @@ compressed-tensors (``weight_packed``, ``weight_scale``, ``weight_zero_point``, 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -113,11 +112,6 @@ class StoredCheckpoint:
     def tensor_bytes(self) -> int:
         """Bytes of tensor data: the sum of every stored tensor (exact, from header offsets)."""
         return sum(t.nbytes for t in self.tensors)
-
-    @property
-    def n_params_stored(self) -> int:
-        """Elements of every stored tensor (for an unquantized checkpoint: the parameter count)."""
-        return sum(math.prod(t.shape) for t in self.tensors)
 
     def names(self) -> dict[str, StoredEntry]:
         return {t.name: t for t in self.tensors}

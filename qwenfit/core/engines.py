@@ -11,19 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qwenfit.core.cache import gdn_state
+from qwenfit.core.inventory import ROUTED_EXPERT_ROLES
 from qwenfit.core.llama_memory import llama_context
 from qwenfit.core.quant import WeightMap
 from qwenfit.core.spec import ModelSpec
 from qwenfit.core.terms import Term
 from qwenfit.core.vllm import (
-    DEFAULT_GPU_MEMORY_UTILIZATION,
     PoolPlan,
     batch_defaults,
     plan_pool,
     pp_partitions,
 )
 
-__all__ = ["ENGINES", "Settings", "engine_terms"]
+__all__ = ["ENGINES", "Settings", "engine_terms", "vllm_fullest_stage"]
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -135,7 +135,6 @@ def _llama_cpp(spec: ModelSpec, weights: WeightMap, s: Settings, engine: str) ->
 _REPLICATED = frozenset({"norm", "attn_q_norm", "attn_k_norm", "gdn_norm", "router", "shared_expert_gate",
                          "mtp_norm", "vision_norm", "vision_merger_norm", "vision_pos_embed",
                          "vision_patch_embed"})  # fmt: skip
-_ROUTED = frozenset({"expert_gate", "expert_up", "expert_down"})
 
 
 def _rank_weights(
@@ -164,7 +163,7 @@ def _rank_weights(
             keep = last
         if not keep:
             continue
-        if e.role in _ROUTED and ep:
+        if e.role in ROUTED_EXPERT_ROLES and ep:
             total += -(-e.bytes // ep)
         elif e.role in _REPLICATED:
             total += e.bytes
@@ -175,21 +174,26 @@ def _rank_weights(
     return total, tp == 1 and pp == 1 and not ep
 
 
-def _vllm(spec: ModelSpec, weights: WeightMap, s: Settings) -> list[Term]:
-    kv = s.kv_cache or "auto"
+def vllm_fullest_stage(spec: ModelSpec, weights: WeightMap, s: Settings) -> tuple[int, PoolPlan, range]:
+    """(weight bytes per rank, pool plan, layers) of the pipeline stage that needs the most memory."""
     ep = s.tp * s.dp if s.expert_parallel else 0
-    worst: tuple[int, int, PoolPlan, range] | None = None
+    worst: tuple[int, PoolPlan, range] | None = None
     for stage in pp_partitions(spec.text.num_hidden_layers, s.pp):
         plan = plan_pool(
-            spec, tp=s.tp, max_model_len=s.context, kv_cache_dtype=kv, prefix_caching=s.prefix_caching,
-            num_speculative_tokens=1 if s.mtp else 0, layers=stage,
+            spec, tp=s.tp, max_model_len=s.context, kv_cache_dtype=s.kv_cache or "auto",
+            prefix_caching=s.prefix_caching, num_speculative_tokens=1 if s.mtp else 0, layers=stage,
         )  # fmt: skip
         w, _ = _rank_weights(spec, weights, s.tp, stage=stage, pp=s.pp, ep=ep)
-        kv_bytes = plan.pool_bytes(s.sequences)
-        if worst is None or w + kv_bytes > worst[0] + worst[1]:
-            worst = (w, kv_bytes, plan, stage)
+        if worst is None or w + plan.pool_bytes(s.sequences) > worst[0] + worst[1].pool_bytes(s.sequences):
+            worst = (w, plan, stage)
     assert worst is not None
-    per_rank, kv_bytes, plan, stage = worst
+    return worst
+
+
+def _vllm(spec: ModelSpec, weights: WeightMap, s: Settings) -> list[Term]:
+    ep = s.tp * s.dp if s.expert_parallel else 0
+    per_rank, plan, stage = vllm_fullest_stage(spec, weights, s)
+    kv_bytes = plan.pool_bytes(s.sequences)
     exact = s.tp == 1 and s.pp == 1 and not ep
     where = f"tp={s.tp}"
     if s.pp > 1:
@@ -322,7 +326,3 @@ def _transformers(spec: ModelSpec, weights: WeightMap, s: Settings) -> list[Term
         Term("compute_buffer", "gpu", logits, False, "eager prefill: fp32 logits over the prompt dominate",
              "estimated"),
     ]  # fmt: skip
-
-
-def default_gpu_memory_utilization() -> float:
-    return DEFAULT_GPU_MEMORY_UTILIZATION

@@ -156,15 +156,6 @@ class Inventory:
     def __len__(self) -> int:
         return len(self.tensors)
 
-    def select(self, *, component: str | None = None, role: str | None = None) -> tuple[Tensor, ...]:
-        return tuple(
-            t for t in self.tensors
-            if (component is None or t.component == component) and (role is None or t.role == role)
-        )  # fmt: skip
-
-    def by_gguf_name(self) -> dict[str, Tensor]:
-        return {t.gguf_name: t for t in self.tensors if t.gguf_name is not None}
-
     @property
     def stored_bytes(self) -> int:
         """Bytes of all tensor data in the checkpoint at the stored dtypes (no header)."""

@@ -219,7 +219,7 @@ def llama_context(
     n_rs_seq = 0
     if mtp and spec.mtp_layers:
         # the draft context caches its MTP layer(s) in -ctkd/-ctvd, f16 by default
-        kv += cells * _mtp_kv_per_cell(spec, "f16", "f16")
+        kv += cells * llama_kv_bytes_per_cell(spec, "f16", "f16", layers=spec.mtp_layers)
         if spec.family != "qwen3_next":  # partial rollback keeps one state row per drafted token
             n_rs_seq = draft_tokens
             rows *= 1 + draft_tokens
@@ -236,10 +236,3 @@ def llama_context(
         draft = compute_buffer_bytes(spec, **{**kw, "n_outputs_max": 1, "type_k": "f16", "type_v": "f16",
                                               "mtp_draft": True})  # fmt: skip
     return LlamaContext(cells, per_stream, kv, recurrent, output, compute, draft)
-
-
-def _mtp_kv_per_cell(spec: ModelSpec, type_k: str, type_v: str) -> int:
-    """KV of the MTP (nextn) layers per cell: one full-attention layer each."""
-    t = spec.text
-    per_layer = llama_kv_bytes_per_cell(spec, type_k, type_v) // t.n_full_attention
-    return spec.mtp_layers * per_layer

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from qwenfit.core.cache import STATE_DTYPE_BYTES, gdn_state
 from qwenfit.core.spec import ModelSpec
 
 __all__ = [
@@ -49,7 +50,6 @@ KV_CACHE_DTYPES: dict[str, int] = {
     "fp8_e4m3": 1,
     "fp8_e5m2": 1,
 }
-_DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1}
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -167,17 +167,17 @@ def plan_pool(
     if kv_cache_dtype not in KV_CACHE_DTYPES:
         raise ValueError(f"kv_cache_dtype {kv_cache_dtype!r}; valid: {', '.join(KV_CACHE_DTYPES)}")
     t = spec.text
-    model_dtype = t.dtype if t.dtype in _DTYPE_BYTES else "bfloat16"
-    kv_bytes = KV_CACHE_DTYPES[kv_cache_dtype] or _DTYPE_BYTES[model_dtype]
+    model_dtype = t.dtype if t.dtype in STATE_DTYPE_BYTES else "bfloat16"
+    kv_bytes = KV_CACHE_DTYPES[kv_cache_dtype] or STATE_DTYPE_BYTES[model_dtype]
     kv_r = max(1, t.num_key_value_heads // tp)
     attn_1tok = kv_r * 2 * t.head_dim * kv_bytes
     # GDN state: conv in the model dtype; SSM as the Qwen3.5 config hook says (float32), else model
     ssm_dtype = mamba_ssm_cache_dtype
     if ssm_dtype == "auto":
         ssm_dtype = (t.mamba_ssm_dtype if spec.family != "qwen3_next" else None) or model_dtype
-    conv = (t.linear_conv_kernel_dim - 1 + num_speculative_tokens) * (t.linear_conv_dim // tp)
-    ssm = (t.linear_num_value_heads // tp) * t.linear_value_head_dim * t.linear_key_head_dim
-    mamba_page = conv * _DTYPE_BYTES[model_dtype] + ssm * _DTYPE_BYTES[ssm_dtype]
+    mamba_page = gdn_state(
+        spec, tp=tp, conv_dtype=model_dtype, ssm_dtype=ssm_dtype, num_spec=num_speculative_tokens
+    ).bytes
 
     align = max(KERNEL_BLOCK_ALIGNMENT, block_size)
     checkpoint = prefix_caching and flashinfer_gdn_prefill
@@ -191,9 +191,9 @@ def plan_pool(
     # a pipeline stage plans the pool for its own layers (``layers``; the MTP draft on the last stage)
     stage = layers if layers is not None else range(t.num_hidden_layers)
     last = stage.stop == t.num_hidden_layers
-    n_attn = sum(1 for i in stage if t.layer_types[i] == "full_attention")
-    n_attn += spec.mtp_layers if num_speculative_tokens and last else 0
-    n_gdn = len(stage) - sum(1 for i in stage if t.layer_types[i] == "full_attention")
+    n_full = sum(1 for i in stage if t.layer_types[i] == "full_attention")
+    n_attn = n_full + (spec.mtp_layers if num_speculative_tokens and last else 0)
+    n_gdn = len(stage) - n_full
     buckets = [n for n in (n_attn, n_gdn) if n]
     group_size = min(buckets)
     if max(buckets) < group_size * 1.5:

@@ -105,15 +105,9 @@ def _from_config_and_weights(config_path: Path, weights: Path | None, progress: 
 def _load_gguf(path: Path, progress: Progress | None) -> ModelSpec:
     from qwenfit.core.checkpoint import attach
     from qwenfit.loaders.config import spec_from_config
-    from qwenfit.loaders.gguf import check_split, checkpoint_of, config_from_gguf, read_gguf, split_parts
+    from qwenfit.loaders.gguf import checkpoint_of, config_from_gguf, read_gguf_split
 
-    files = split_parts(path)
-    parts = []
-    for i, part in enumerate(files):
-        parts.append(read_gguf(part))
-        if progress is not None:
-            progress(i + 1, len(files), part.name)
-    check_split(parts, source=str(path))
+    parts = read_gguf_split(path, progress)
     config, _ = config_from_gguf(parts)
     stem = path.name.removesuffix(".gguf")
     spec = spec_from_config(config, source=f"{path} (GGUF metadata)", name=stem)

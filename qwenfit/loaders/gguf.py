@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 from qwenfit.core.checkpoint import Quantization, StoredCheckpoint, StoredEntry
 from qwenfit.core.dtypes import GGML_TYPES_BY_ID, LLAMA_FILE_TYPES
 from qwenfit.errors import CheckpointError, QwenfitError, SourceNotFoundError
+from qwenfit.loaders.safetensors import Progress
 
 __all__ = [
     "GGUFFile",
@@ -314,9 +315,15 @@ def split_parts(path: Path) -> list[Path]:
     return parts
 
 
-def read_gguf_split(path: str | os.PathLike[str]) -> list[GGUFFile]:
-    """Every part of a (possibly split) GGUF, checked against its ``split.*`` metadata."""
-    parts = [read_gguf(p) for p in split_parts(Path(path))]
+def read_gguf_split(path: str | os.PathLike[str], progress: Progress | None = None) -> list[GGUFFile]:
+    """Every part of a (possibly split) GGUF, checked against its ``split.*`` metadata;
+    ``progress(done, total, file)`` after each part."""
+    files = split_parts(Path(path))
+    parts = []
+    for i, part in enumerate(files):
+        parts.append(read_gguf(part))
+        if progress is not None:
+            progress(i + 1, len(files), part.name)
     check_split(parts, source=str(path))
     return parts
 

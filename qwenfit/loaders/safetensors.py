@@ -14,6 +14,7 @@ the last offset. A header longer than the cap or than the file is rejected befor
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from collections.abc import Callable, Mapping
@@ -54,13 +55,6 @@ class SafetensorsHeader:
     metadata: Mapping[str, str]
     header_bytes: int  # 8 + N
     data_bytes: int
-
-
-def _element_count(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 def parse_header(
@@ -115,7 +109,7 @@ def parse_header(
             raise CheckpointError(
                 f"{where}: data_offsets must be [begin, end] with 0 <= begin <= end", source=source
             )
-        n = _element_count(tuple(shape))
+        n = math.prod(shape)
         bits = SAFETENSORS_DTYPE_BITS[dtype] * n
         if bits % 8:
             raise CheckpointError(f"{where}: {n} elements of {dtype} do not fill whole bytes", source=source)
