@@ -174,21 +174,21 @@ def test_pipeline_stages_follow_vllm_get_pp_indices():
 
 
 def test_pipeline_and_expert_parallel_weights():
-    from qwenfit.core.engines import _rank_weights
+    from qwenfit.core.engines import rank_weights
     from qwenfit.core.vllm import pp_partitions
 
     spec = qwenfit.load("122B-A10B")
     w = qwenfit.weights(spec, "bf16")
     stages = pp_partitions(spec.text.num_hidden_layers, 3)
-    per_stage = [_rank_weights(spec, w, 1, stage=st, pp=3)[0] for st in stages]
+    per_stage = [rank_weights(spec, w, 1, stage=st, pp=3)[0] for st in stages]
     assert sum(per_stage) == w.total_bytes  # untied: every tensor on exactly one stage
     experts = sum(t.bytes for t in w.tensors if t.role.startswith("expert_"))
-    tp8 = _rank_weights(spec, w, 8)[0]
-    ep16 = _rank_weights(spec, w, 8, ep=16)[0]  # tp=8 x dp=2 expert parallel
+    tp8 = rank_weights(spec, w, 8)[0]
+    ep16 = rank_weights(spec, w, 8, ep=16)[0]  # tp=8 x dp=2 expert parallel
     assert tp8 - ep16 == experts // 8 - experts // 16
     text = qwenfit.weights(spec, "bf16", mtp=False, vision=False)  # what vLLM loads by default here
     e = qwenfit.estimate(spec, "bf16", engine="vllm", tp=8, dp=2, expert_parallel=True, context=8192)
-    assert e.term("weights") == _rank_weights(spec, text, 8, ep=16)[0]
+    assert e.term("weights") == rank_weights(spec, text, 8, ep=16)[0]
     with pytest.raises(qwenfit.SettingError, match="dense model"):
         qwenfit.estimate("9B", engine="vllm", expert_parallel=True)
     with pytest.raises(qwenfit.SettingError, match="vllm only"):

@@ -1,0 +1,229 @@
+"""Integer expressions: one formula, evaluated in Python and exported for the docs calculator.
+
+The memory formulas that depend on what a user picks at run time (context, sequences, offload) are
+written once, with ordinary Python operators and the helpers below (:func:`smax`, :func:`smin`,
+:func:`where`, :func:`le`, :func:`lt`, :func:`at`). Called with ``int`` arguments they are plain
+integer arithmetic (what ``estimate()`` does); called with :class:`Var` arguments they record the
+formula as a tree, which :mod:`qwenfit.export` serialises and the calculator's JS evaluator
+(``docs/javascripts/qwenfit-calc.mjs``) computes. The same tree is evaluated by :func:`evaluate`, so
+the page and Python cannot disagree.
+
+JSON form (``to_json``): an integer is a JSON number (all bytes stay below 2**53); a node is a list
+``[op, *args]``:
+
+    ["var", name]            the value of a variable (an int, or a list of ints for "at")
+    ["+", a, b, ...]  ["-", a, b]  ["*", a, b, ...]
+    ["//", a, b]             floor division (Python semantics; b > 0 in every formula here)
+    ["max", a, b, ...]  ["min", a, b, ...]
+    ["<=", a, b]  ["<", a, b]        1 if true else 0
+    ["if", c, a, b]          a if c != 0 else b
+    ["at", table, i]         table[i]; table is ["var", name] (a list) or a literal list of ints
+    ["/", a, b]              true division (float), only in speed formulas
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Union
+
+__all__ = ["Expr", "Num", "Var", "at", "evaluate", "le", "lt", "smax", "smin", "to_json", "where"]
+
+Num = Union[int, "Expr"]
+
+
+class Expr:
+    """A node of an integer formula; build it with operators on :class:`Var`."""
+
+    __slots__ = ("args", "op")
+
+    def __init__(self, op: str, *args: Any) -> None:
+        self.op = op
+        self.args = args
+
+    # arithmetic -----------------------------------------------------------------------------------
+    def __add__(self, o: Any) -> Expr:
+        return _node("+", self, o)
+
+    def __radd__(self, o: Any) -> Expr:
+        return _node("+", o, self)
+
+    def __sub__(self, o: Any) -> Expr:
+        return _node("-", self, o)
+
+    def __rsub__(self, o: Any) -> Expr:
+        return _node("-", o, self)
+
+    def __mul__(self, o: Any) -> Expr:
+        return _node("*", self, o)
+
+    def __rmul__(self, o: Any) -> Expr:
+        return _node("*", o, self)
+
+    def __floordiv__(self, o: Any) -> Expr:
+        return _node("//", self, o)
+
+    def __rfloordiv__(self, o: Any) -> Expr:
+        return _node("//", o, self)
+
+    def __truediv__(self, o: Any) -> Expr:
+        return _node("/", self, o)
+
+    def __rtruediv__(self, o: Any) -> Expr:
+        return _node("/", o, self)
+
+    def __neg__(self) -> Expr:
+        return _node("-", 0, self)
+
+    def __bool__(self) -> bool:
+        raise TypeError("a symbolic formula has no truth value: use where()/le()/lt() instead of if/<")
+
+    def __format__(self, spec: str) -> str:
+        return str(self)
+
+    def __repr__(self) -> str:
+        if self.op == "var":
+            return str(self.args[0])
+        return "(" + f" {self.op} ".join(repr(a) for a in self.args) + ")"
+
+    __str__ = __repr__
+
+
+class Var(Expr):
+    """A named input: ``Var("ctx")``."""
+
+    __slots__ = ()
+
+    def __init__(self, name: str) -> None:
+        super().__init__("var", name)
+
+
+def _node(op: str, *args: Any) -> Expr:
+    for a in args:
+        if not isinstance(a, (int, Expr, list, tuple)) or isinstance(a, bool):
+            raise TypeError(f"formula operand {a!r} ({type(a).__name__}) is not an int or an Expr")
+    # fold neutral elements so traced trees stay small
+    if op == "+":
+        args = tuple(a for a in args if not (isinstance(a, int) and a == 0)) or (0,)
+        if len(args) == 1:
+            return args[0] if isinstance(args[0], Expr) else Expr("+", args[0], 0)
+    if op == "*" and any(isinstance(a, int) and a == 1 for a in args):
+        rest = tuple(a for a in args if not (isinstance(a, int) and a == 1))
+        if len(rest) == 1 and isinstance(rest[0], Expr):
+            return rest[0]
+    return Expr(op, *args)
+
+
+def _symbolic(*xs: Any) -> bool:
+    return any(isinstance(x, Expr) for x in xs)
+
+
+def smax(*xs: Num) -> Num:
+    """max() that also builds a formula."""
+    if _symbolic(*xs):
+        consts = [x for x in xs if not isinstance(x, Expr)]
+        rest = [x for x in xs if isinstance(x, Expr)]
+        return Expr("max", *rest, *([max(consts)] if consts else []))
+    return max(xs)  # type: ignore[type-var]
+
+
+def smin(*xs: Num) -> Num:
+    """min() that also builds a formula."""
+    if _symbolic(*xs):
+        consts = [x for x in xs if not isinstance(x, Expr)]
+        rest = [x for x in xs if isinstance(x, Expr)]
+        return Expr("min", *rest, *([min(consts)] if consts else []))
+    return min(xs)  # type: ignore[type-var]
+
+
+def le(a: Num, b: Num) -> Num:
+    """1 if a <= b else 0."""
+    return Expr("<=", a, b) if _symbolic(a, b) else int(a <= b)  # type: ignore[operator]
+
+
+def lt(a: Num, b: Num) -> Num:
+    """1 if a < b else 0."""
+    return Expr("<", a, b) if _symbolic(a, b) else int(a < b)  # type: ignore[operator]
+
+
+def where(cond: Num, a: Num, b: Num) -> Num:
+    """``a if cond else b`` that also builds a formula."""
+    if isinstance(cond, Expr):
+        return Expr("if", cond, a, b)
+    return a if cond else b
+
+
+def at(table: Sequence[int] | Expr, i: Num) -> Num:
+    """``table[i]``: a lookup in a list of ints (e.g. cumulative bytes of the first i layers)."""
+    if isinstance(i, Expr) or isinstance(table, Expr):
+        return Expr("at", table if isinstance(table, Expr) else list(table), i)
+    return table[i]
+
+
+# evaluation and serialisation -------------------------------------------------------------------
+
+
+def evaluate(e: Any, env: Mapping[str, Any]) -> Any:
+    """The value of formula ``e`` (Expr, JSON list form, or int) with variables from ``env``."""
+    if isinstance(e, bool):
+        raise TypeError("booleans are not formula values")
+    if isinstance(e, (int, float)):
+        return e
+    if isinstance(e, Expr):
+        op, args = e.op, e.args
+    elif isinstance(e, list) and e and isinstance(e[0], str):
+        op, args = e[0], tuple(e[1:])
+    else:
+        raise TypeError(f"not a formula: {e!r}")
+    if op == "var":
+        try:
+            return env[args[0]]
+        except KeyError:
+            raise KeyError(f"formula variable {args[0]!r} has no value") from None
+    if op == "at":
+        table = args[0]
+        symbolic = isinstance(table, Expr) or (bool(table) and isinstance(table[0], str))
+        rows = evaluate(table, env) if symbolic else table
+        return rows[evaluate(args[1], env)]
+    if op == "if":
+        return evaluate(args[1], env) if evaluate(args[0], env) else evaluate(args[2], env)
+    v = [evaluate(a, env) for a in args]
+    if op == "+":
+        return sum(v)
+    if op == "-":
+        return v[0] - v[1]
+    if op == "*":
+        out = 1
+        for x in v:
+            out *= x
+        return out
+    if op == "//":
+        return v[0] // v[1]
+    if op == "/":
+        return v[0] / v[1]
+    if op == "max":
+        return max(v)
+    if op == "min":
+        return min(v)
+    if op == "<=":
+        return int(v[0] <= v[1])
+    if op == "<":
+        return int(v[0] < v[1])
+    raise ValueError(f"unknown formula operator {op!r}")
+
+
+def to_json(e: Any) -> Any:
+    """The JSON-ready form of a formula (see the module docstring)."""
+    if isinstance(e, Expr):
+        if e.op == "var":
+            return ["var", e.args[0]]
+        if e.op == "at" and isinstance(e.args[0], list):
+            return ["at", list(e.args[0]), to_json(e.args[1])]
+        return [e.op, *(to_json(a) for a in e.args)]
+    if isinstance(e, bool) or not isinstance(e, (int, float)):
+        raise TypeError(f"not a formula value: {e!r}")
+    return e
+
+
+def dumps(e: Any) -> str:
+    return json.dumps(to_json(e), separators=(",", ":"))
