@@ -8,11 +8,15 @@ answer fits and one more step does not.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from dataclasses import dataclass
 from typing import Any
 
-from qwenfit.core.engines import ENGINES, Settings, engine_terms
+from qwenfit.core.engines import BACKENDS, ENGINES, Settings, engine_budget, engine_terms
+from qwenfit.core.expr import as_int
 from qwenfit.core.gpu_quant import FORMATS, gpu_weights
+from qwenfit.core.hardware import Machine
 from qwenfit.core.llama_quant import FILE_TYPES
 from qwenfit.core.spec import ModelSpec
 from qwenfit.core.terms import Estimate
@@ -31,21 +35,93 @@ class SettingError(QwenfitError, ValueError):
     """An impossible setting: names the setting and the valid choices."""
 
 
-def _budget(engine: str, vram_gb: float | None, ram_gb: float | None, backend: str,
-            gpu_memory_utilization: float | None) -> dict[str, int] | None:  # fmt: skip
-    budget: dict[str, int] = {}
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The memory an estimate is judged against, resolved from ``hardware`` / ``vram_gb`` / ``ram_gb``."""
+
+    vram_bytes: int | None  # one GPU's usable memory (unified: the GPU's share, e.g. Metal's working set)
+    n_gpus: int
+    ram_bytes: int | None
+    unified: bool
+    backend: str | None  # the device's first backend, when known
+    gpu_name: str
+    notes: tuple[str, ...]
+    machine: Machine | None = None
+
+
+def resolve_target(
+    hardware: str | Machine | None,
+    vram_gb: float | None,
+    ram_gb: float | None,
+    *,
+    engine: str,
+    wired_limit_mb: int | None = None,
+) -> Target:
+    """Budgets from a hardware profile (catalog name, "2x rtx-3090", a :class:`Machine`) or numbers."""
+    for name, value in (("vram_gb", vram_gb), ("ram_gb", ram_gb)):
+        bad = isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+        if value is not None and bad:
+            raise SettingError(f"{name} must be positive (a number of GB), got {value!r}")
+    ram = None if ram_gb is None else int(ram_gb * 1e9)
+    notes: list[str] = []
+    if hardware is None:
+        vram = None if vram_gb is None else int(vram_gb * 1e9)
+        unified = engine == "mlx"
+        if unified and ram is not None and vram is None:
+            vram, exact = _apple_budget(ram, wired_limit_mb)
+            notes.append(_apple_note(vram, ram, exact))
+        return Target(vram, 1, ram, unified and vram is not None and ram is not None, None, "", tuple(notes))
     if vram_gb is not None:
-        if vram_gb <= 0:
-            raise SettingError(f"vram_gb must be positive, got {vram_gb}")
-        gpu = int(vram_gb * 1e9)
-        if engine == "vllm":
-            gpu = int(gpu * (gpu_memory_utilization or DEFAULT_GPU_MEMORY_UTILIZATION))
-        budget["cpu" if backend == "cpu" else "gpu"] = gpu
-    if ram_gb is not None:
-        if ram_gb <= 0:
-            raise SettingError(f"ram_gb must be positive, got {ram_gb}")
-        budget["cpu"] = budget.get("cpu", 0) + int(ram_gb * 1e9) if backend == "cpu" else int(ram_gb * 1e9)
-    return budget or None
+        raise SettingError("give either hardware or vram_gb, not both (vram_gb describes a custom GPU)")
+    if isinstance(hardware, str):
+        from qwenfit.loaders.hardware import parse_machine
+
+        machine = parse_machine(hardware, ram_gb=ram_gb)
+    else:
+        machine = hardware
+    if not machine.devices:
+        cpu_ram = machine.ram_bytes if ram is None else ram
+        return Target(None, 0, cpu_ram, False, "cpu", "", machine.notes, machine)
+    dev = machine.devices[0]
+    if any(d.id != dev.id for d in machine.devices):
+        notes.append("mixed GPUs: each is budgeted with the smallest one's memory")
+    vram = min(d.memory_bytes for d in machine.devices)
+    if dev.unified:
+        total = dev.memory_bytes if ram is None else ram
+        if dev.vendor == "apple":
+            vram, exact = _apple_budget(total, wired_limit_mb)
+            notes.append(_apple_note(vram, total, exact))
+        else:
+            vram = total
+            notes.append(f"unified memory: GPU and CPU share {total / 1e9:g} GB")
+        ram = total
+    elif ram is None:
+        ram = machine.ram_bytes
+    backend = dev.backends[0] if dev.backends else None
+    notes = [*machine.notes, *notes]
+    return Target(vram, len(machine.devices), ram, dev.unified, backend, dev.name, tuple(notes), machine)
+
+
+def _apple_note(gpu_bytes: int, ram_bytes: int, exact: bool) -> str:
+    how = "(iogpu.wired_limit_mb)" if exact else "(Metal's recommended working set, estimated)"
+    return f"unified memory: the GPU may use {gpu_bytes / 1e9:.2f} GB of {ram_bytes / 1e9:g} GB {how}"
+
+
+def _apple_budget(ram_bytes: int, wired_limit_mb: int | None) -> tuple[int, bool]:
+    from qwenfit.core.apple import working_set_bytes
+
+    try:
+        return working_set_bytes(ram_bytes, wired_limit_mb=wired_limit_mb)
+    except ValueError as exc:
+        raise SettingError(str(exc)) from None
+
+
+def _utilization_bp(value: float | None) -> int:
+    if value is None:
+        return round(DEFAULT_GPU_MEMORY_UTILIZATION * 10000)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise SettingError(f"gpu_memory_utilization must be in (0, 1], got {value!r}")
+    return round(value * 10000)
 
 
 def estimate(
@@ -60,11 +136,15 @@ def estimate(
     batch: int = 2048,
     mtp: bool = False,
     vision: bool = False,
-    backend: str = "cuda",
+    backend: str | None = None,
     tp: int = 1,
     pp: int = 1,
     dp: int = 1,
     expert_parallel: bool = False,
+    n_gpus: int | None = None,
+    n_gpu_layers: int | None = None,
+    n_cpu_moe: int = 0,
+    tensor_split: tuple[float, ...] | None = None,
     flash_attention: bool = True,
     kv_unified: bool = False,
     prefix_caching: bool = True,
@@ -72,48 +152,69 @@ def estimate(
     ram_gb: float | None = None,
     gpu_memory_utilization: float | None = None,
     wired_limit_mb: int | None = None,
-    hardware: str | None = None,
+    hardware: str | Machine | None = None,
     **quant_options: Any,
 ) -> Estimate:
     """The memory of running ``model`` on ``engine``: named terms per device, exact or estimated.
 
     ``quant`` defaults to the engine's usual format (Q4_K_M for llama.cpp, bf16 for vLLM/SGLang,
-    mlx-4bit for MLX). ``context`` defaults to the model's native 262,144 tokens. ``vram_gb`` /
-    ``ram_gb`` (decimal GB) give the budget; for vLLM the GPU budget is scaled by
-    ``gpu_memory_utilization`` (default 0.92). ``mtp`` turns on speculative decoding with the MTP
-    layer; ``vision`` loads the vision tower. On Apple Silicon (``engine="mlx"`` or
-    ``backend="metal"``) give ``ram_gb``: the GPU budget is Metal's recommended working set for that
-    RAM, or ``wired_limit_mb`` when the user raised ``iogpu.wired_limit_mb``.
+    mlx-4bit for MLX). ``context`` defaults to the model's native 262,144 tokens.
+
+    The budget: ``hardware`` (a catalog device such as ``"rtx-4090"``, ``"2x rtx-3090"``,
+    ``"m4-max-128"``, or a :class:`~qwenfit.core.hardware.Machine`) or ``vram_gb`` (one GPU's memory,
+    decimal GB) and ``ram_gb`` (host RAM). For vLLM each GPU is judged at ``gpu_memory_utilization``
+    (default 0.92). On Apple Silicon (``engine="mlx"`` or a Mac profile) the GPU budget is Metal's
+    recommended working set for the RAM, or ``wired_limit_mb`` (``iogpu.wired_limit_mb``).
+
+    llama.cpp placement: ``n_gpus`` (default: the profile's GPU count, else 1), ``n_gpu_layers``
+    (``-ngl``; None = all), ``n_cpu_moe`` (``--n-cpu-moe``: routed experts of the first N layers stay
+    in host RAM), ``tensor_split`` (``-ts``). vLLM: ``tp``, ``pp``, ``dp``, ``expert_parallel``.
+    ``mtp`` turns on speculative decoding with the MTP layer; ``vision`` loads the vision tower.
     """
     import qwenfit
 
     if engine not in ENGINES:
         raise SettingError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
-    if hardware is not None:
-        raise SettingError("hardware profiles come with the hardware catalog; pass vram_gb / ram_gb")
+    target = resolve_target(hardware, vram_gb, ram_gb, engine=engine, wired_limit_mb=wired_limit_mb)
+    if backend is None:
+        backend = target.backend or ("metal" if engine == "mlx" else "cuda")
+    if backend not in BACKENDS:
+        raise SettingError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
     spec = qwenfit.load(model)
     if context is None:
         context = spec.text.max_position_embeddings
+    gpus = target.n_gpus if n_gpus is None else n_gpus
+    if backend == "cpu":
+        gpus = 0
     for name, value in (("context", context), ("sequences", sequences), ("ubatch", ubatch), ("batch", batch),
                         ("tp", tp), ("pp", pp), ("dp", dp)):  # fmt: skip
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise SettingError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
+        raise SettingError(f"n_gpus must be a non-negative integer, got {gpus!r}")
     if sequences > MAX_SEQUENCES[engine]:
         raise SettingError(f"sequences={sequences} is beyond {engine}'s limit of {MAX_SEQUENCES[engine]}")
     if tp > 1 and engine not in ("vllm", "sglang"):
         raise SettingError(f"tp={tp}: tensor parallelism is for vllm and sglang; {engine} splits layers")
     if (pp > 1 or dp > 1 or expert_parallel) and engine != "vllm":
         raise SettingError("pp, dp and expert_parallel are modelled for vllm only")
+    gguf_engine = engine in ("llama.cpp", "ollama", "lm-studio")
+    if not gguf_engine and (n_gpu_layers is not None or n_cpu_moe or tensor_split):
+        raise SettingError(f"n_gpu_layers, n_cpu_moe and tensor_split are llama.cpp placements, not {engine}")
+    if not gguf_engine and target.n_gpus > 1 and tp * pp * dp != target.n_gpus and n_gpus is None:
+        used = f"{engine} uses tp x pp x dp = {tp * pp * dp} of the {target.n_gpus} GPUs"
+        target = dataclasses.replace(target, notes=(*target.notes, used))
     if pp > spec.text.num_hidden_layers:
         raise SettingError(
             f"pp={pp} is more pipeline stages than {spec.name}'s {spec.text.num_hidden_layers} layers"
         )
     if expert_parallel and not spec.is_moe:
         raise SettingError(f"expert_parallel: {spec.name} is a dense model")
+    if n_cpu_moe and not spec.is_moe:
+        raise SettingError(f"n_cpu_moe={n_cpu_moe}: {spec.name} is a dense model (use n_gpu_layers)")
     if mtp and not spec.mtp_layers:
         raise SettingError(f"mtp=True but {spec.name} has no MTP layer in its checkpoint")
     quant = quant or DEFAULT_QUANT[engine]
-    gguf_engine = engine in ("llama.cpp", "ollama", "lm-studio")
     if gguf_engine:
         if quant.strip().upper() not in FILE_TYPES and not quant.endswith(".gguf"):
             raise SettingError(f"{engine} runs GGUF files: quant {quant!r} is not a llama.cpp file type "
@@ -128,37 +229,36 @@ def estimate(
         context=context, sequences=sequences, kv_cache=kv_cache, ubatch=ubatch, batch=batch,
         flash_attention=flash_attention, mtp=mtp, vision=vision, backend=backend, kv_unified=kv_unified,
         tp=tp, pp=pp, dp=dp, expert_parallel=expert_parallel, prefix_caching=prefix_caching,
-        gpu_memory_bytes=int(vram_gb * 1e9) if vram_gb else None,
+        gpu_memory_bytes=target.vram_bytes, gpu_name=target.gpu_name,
+        n_gpus=max(gpus, 1) if backend != "cpu" else 1, n_gpu_layers=n_gpu_layers, n_cpu_moe=n_cpu_moe,
+        tensor_split=tensor_split,
     )  # fmt: skip
     try:
         terms = engine_terms(engine, spec, w, settings)
     except ValueError as exc:
         raise SettingError(f"{engine}: {exc}") from None
-    budget = _budget(engine, vram_gb, ram_gb, backend, gpu_memory_utilization)
-    notes: tuple[str, ...] = ()
-    if (engine == "mlx" or backend == "metal") and vram_gb is None and ram_gb is not None:
-        from qwenfit.core.apple import working_set_bytes
-
-        try:
-            gpu, exact = working_set_bytes(int(ram_gb * 1e9), wired_limit_mb=wired_limit_mb)
-        except ValueError as exc:
-            raise SettingError(str(exc)) from None
-        budget = {"gpu": gpu}
-        notes += (
-            f"unified memory: the GPU may use {gpu / 1e9:.2f} GB of {ram_gb} GB "
-            + ("(iogpu.wired_limit_mb)" if exact else "(Metal's recommended working set, estimated)"),
-        )
+    devices = sorted({t.device for t in terms})
+    budget_n = engine_budget(
+        engine, devices, vram=target.vram_bytes if backend != "cpu" else None, ram=target.ram_bytes,
+        unified=target.unified, gpu_memory_utilization_bp=_utilization_bp(gpu_memory_utilization),
+    )  # fmt: skip
+    budget = {d: as_int(b) for d, b in budget_n.items()} or None
+    notes: tuple[str, ...] = target.notes
+    if backend == "cpu" and target.vram_bytes is not None:
+        notes += ("backend cpu: the GPU memory is not used",)
     if engine == "vllm" and budget is not None and "gpu" in budget:
         from qwenfit.core.engines import vllm_fullest_stage
 
         _, plan, _ = vllm_fullest_stage(spec, w, settings)
-        pool = budget["gpu"] - sum(t.bytes for t in terms if t.device == "gpu" and t.name != "kv_cache")
+        pool = budget["gpu"] - sum(
+            as_int(t.bytes) for t in terms if t.device == "gpu" and t.name != "kv_cache"
+        )
         message = plan.cannot_serve_message(pool, context)
         if message:
-            notes = (f"vLLM would refuse to start: ValueError: {message}",)
+            notes += (f"vLLM would refuse to start: ValueError: {message}",)
         else:
-            notes = (f"vLLM would give the KV pool the rest of the budget: maximum concurrency for "
-                     f"{context:,} tokens per request: {plan.max_concurrency(pool):.2f}x",)  # fmt: skip
+            notes += (f"vLLM would give the KV pool the rest of the budget: maximum concurrency for "
+                      f"{context:,} tokens per request: {plan.max_concurrency(pool):.2f}x",)  # fmt: skip
     return Estimate(
         model=spec.name,
         quant=quant,

@@ -8,10 +8,15 @@ Facts: shared/reference/engines-and-hardware.md §C, qwen35-architecture.md §4�
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from qwenfit.core.cache import llama_recurrent_bytes_per_cell
+from qwenfit.core.expr import Expr, Num, at, lt, smax, smin, where
 from qwenfit.core.inventory import ROUTED_EXPERT_ROLES
 from qwenfit.core.llama_memory import llama_context
+from qwenfit.core.placement import LlamaLayout, llama_layout, llama_weight_env
 from qwenfit.core.quant import WeightMap
 from qwenfit.core.spec import ModelSpec
 from qwenfit.core.terms import Term
@@ -20,9 +25,12 @@ from qwenfit.core.vllm import (
     batch_defaults,
     plan_pool,
     pp_partitions,
+    small_batch_device,
 )
 
-__all__ = ["ENGINES", "Settings", "engine_terms", "rank_weights", "vllm_fullest_stage"]
+__all__ = [
+    "ENGINES", "Settings", "engine_budget", "engine_terms", "rank_weights", "vllm_fullest_stage",
+]  # fmt: skip
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -34,8 +42,8 @@ BACKENDS = ("cuda", "rocm", "metal", "vulkan", "cpu")
 class Settings:
     """Deployment knobs shared by the engines (each reads the ones it has)."""
 
-    context: int
-    sequences: int = 1
+    context: Num  # an int, or a formula variable when the calculator export traces the terms
+    sequences: Num = 1
     kv_cache: str | None = None  # engine default when None
     ubatch: int = 512
     batch: int = 2048
@@ -49,11 +57,45 @@ class Settings:
     dp: int = 1
     expert_parallel: bool = False
     prefix_caching: bool = True
-    gpu_memory_bytes: int | None = None  # the device's memory (vLLM/SGLang budgets, batch defaults)
+    gpu_memory_bytes: Num | None = None  # the device's memory (vLLM/SGLang budgets, batch defaults)
     gpu_name: str = ""
+    small_device: Num | None = None  # vLLM's A100/GB10 batch tier; None: from gpu_name
     server: bool = True  # llama-server (context checkpoints) rather than the library
     ctx_checkpoints: int = 32
     fit_margin: bool = True  # llama.cpp --fit leaves 1 GiB free per device
+    # llama.cpp placement (qwenfit.core.placement): GPUs, -ngl (None = all), --n-cpu-moe, -ts
+    n_gpus: int = 1
+    n_gpu_layers: int | None = None
+    n_cpu_moe: Num = 0
+    tensor_split: tuple[float, ...] | None = None
+
+
+def engine_budget(
+    engine: str,
+    devices: Sequence[str],
+    *,
+    vram: Num | None,
+    ram: Num | None,
+    unified: bool = False,
+    gpu_memory_utilization_bp: int = 9200,
+) -> dict[str, Num]:
+    """Usable bytes per device: ``vram`` is one GPU's memory (on unified memory: what the GPU may
+    use, e.g. Metal's working set), ``ram`` the host RAM. vLLM plans against
+    ``gpu_memory_utilization`` of each GPU (``_bp``: basis points, 9200 = 0.92; vLLM takes
+    ``ceil(total * utilization)``, worker/utils.py). On unified memory GPU and CPU terms share the
+    RAM (the ``"total"`` entry). ``devices`` are those the terms name."""
+    budget: dict[str, Num] = {}
+    if vram is not None:
+        cap = -(-vram * gpu_memory_utilization_bp // 10000) if engine == "vllm" else vram
+        for d in devices:
+            if d.startswith("gpu"):
+                budget[d] = cap
+    if ram is not None:
+        if unified:
+            budget["total"] = ram
+        elif "cpu" in devices or not budget:
+            budget["cpu"] = ram
+    return budget
 
 
 def engine_terms(engine: str, spec: ModelSpec, weights: WeightMap, s: Settings) -> list[Term]:
@@ -80,7 +122,24 @@ def engine_terms(engine: str, spec: ModelSpec, weights: WeightMap, s: Settings) 
 def _llama_cpp(spec: ModelSpec, weights: WeightMap, s: Settings, engine: str) -> list[Term]:
     if s.backend not in BACKENDS:
         raise ValueError(f"unknown backend {s.backend!r}; valid: {', '.join(BACKENDS)}")
-    dev = "cpu" if s.backend == "cpu" else "gpu"
+    layout = llama_layout(
+        spec, n_gpus=0 if s.backend == "cpu" else s.n_gpus, n_gpu_layers=s.n_gpu_layers,
+        tensor_split=s.tensor_split,
+    )  # fmt: skip
+    env = llama_weight_env(spec, weights, layout, mtp=s.mtp)
+    if s.vision:
+        env["w:vision"] = sum(t.bytes for t in weights.tensors if t.component == "vision")
+    return llama_cpp_terms(spec, s, env, layout, engine, weights.scheme)
+
+
+def llama_cpp_terms(
+    spec: ModelSpec, s: Settings, env: Mapping[str, Any], layout: LlamaLayout, engine: str, scheme: str
+) -> list[Term]:
+    """llama.cpp's terms per device from the weight sums ``env`` (:func:`llama_weight_env`).
+
+    ``s.context``, ``s.sequences``, ``s.n_cpu_moe`` and the values of ``env`` may be formula
+    variables (:mod:`qwenfit.core.expr`): the calculator export traces this function.
+    """
     kv = s.kv_cache or "f16"
     if kv not in ("f16", "f32", "bf16") and not s.flash_attention:
         raise ValueError(f"a quantized V cache ({kv}) needs flash attention (llama-context.cpp)")
@@ -89,40 +148,81 @@ def _llama_cpp(spec: ModelSpec, weights: WeightMap, s: Settings, engine: str) ->
         n_ubatch=s.ubatch, flash_attn=s.flash_attention, mtp=s.mtp,
         n_outputs_max=s.sequences if s.server else s.batch,
     )  # fmt: skip
-    # MTP tensors are skipped at load unless speculative MTP is on (llama-model-loader.cpp TENSOR_SKIP);
-    # the mmproj file is loaded by libmtmd
-    text = [t for t in weights.tensors if t.component == "text" or (t.component == "mtp" and s.mtp)]
-    weight_bytes = sum(-(-t.bytes // 32) * 32 for t in text)  # 32-byte buffer alignment per tensor
+    t = spec.text
+    gpus = [d for d in layout.devices if d != "cpu"]
+    n_cpu_moe = s.n_cpu_moe
+    if not isinstance(n_cpu_moe, Expr) and not 0 <= n_cpu_moe <= layout.n_layer_all:
+        raise ValueError(f"n_cpu_moe must be between 0 and {layout.n_layer_all}, got {n_cpu_moe}")
+    offloaded = {d: at(env[f"exps:{d}"], n_cpu_moe) for d in gpus}  # expert bytes moved to the CPU
     src = "llama.cpp 0c1e570 (tests/fixtures/llama_memory)"
-    terms = [
-        Term("weights", dev, weight_bytes, True, "GGUF tensor bytes, each aligned to 32 B", weights.scheme),
-        Term("kv_cache", dev, ctx.kv_bytes, True, src,
-             f"{ctx.n_ctx:,} cells ({s.sequences} stream(s) of {ctx.n_ctx_seq:,}), {kv}, "
-             f"{spec.text.n_full_attention} full-attention layers" + (" + MTP" if s.mtp else "")),
-        Term("recurrent_state", dev, ctx.recurrent_bytes, True, src,
-             f"{max(1, s.sequences)} cell(s) x {spec.text.n_linear_attention} Gated DeltaNet layers, F32"),
-        Term("output_buffer", "cpu", ctx.output_bytes + (spec.text.hidden_size * s.batch * 4 if s.mtp else 0),
-             True, src, f"logits for {s.sequences} output(s)" + (" + MTP hidden states" if s.mtp else "")),
-        Term("compute_buffer", dev, ctx.compute_bytes + ctx.draft_compute_bytes, False,
-             "worst-case graph peak (llama.cpp graph, measured on the CPU backend: llama-server within 4.2%)"
-             + ("" if s.backend == "cpu" else f"; {s.backend} reserves the same graph"),
-             f"ubatch {s.ubatch}, flash attention {'on' if s.flash_attention else 'off'}"
-             + (", + MTP draft graph" if s.mtp else "")),
-    ]  # fmt: skip
+    place = "llama.cpp 0c1e570 load_tensors placement (qwenfit.core.placement)"
+    per_layer_kv = ctx.kv_bytes_per_cell // max(1, t.n_full_attention + (spec.mtp_layers if s.mtp else 0))
+    rs_layer = llama_recurrent_bytes_per_cell(spec) // max(1, t.n_linear_attention)
+    terms: list[Term] = []
+    for d in layout.devices:
+        layers = layout.layers_on(d)
+        n_full = sum(1 for i in layers if i < t.num_hidden_layers and t.layer_types[i] == "full_attention")
+        n_full += sum(1 for i in layers if i >= t.num_hidden_layers) if s.mtp else 0
+        n_lin = sum(1 for i in layers if i < t.num_hidden_layers and t.layer_types[i] != "full_attention")
+        w = env[f"w:{d}"]
+        if d == "cpu":
+            w = w + sum(offloaded.values()) if offloaded else w
+            detail = "token embedding (llama.cpp keeps the input layer on the CPU)"
+            if len(layers):
+                detail += f", {len(layers)} layer(s)"
+            if gpus and t.is_moe:
+                detail += f", routed experts of the first {n_cpu_moe} layer(s) (--n-cpu-moe)"
+        else:
+            w = w - offloaded[d]
+            detail = f"{len(layers)} layer(s)" + (" + output" if layout.output_device == d else "")
+        terms.append(Term("weights", d, w, True, place, f"{scheme}: {detail}; tensors aligned to 32 B"))
+        if n_full:
+            terms.append(Term("kv_cache", d, ctx.n_ctx * per_layer_kv * n_full, True, src,
+                              f"{ctx.n_ctx} cells ({s.sequences} stream(s) of {ctx.n_ctx_seq}), {kv}, "
+                              f"{n_full} full-attention layer(s)"))  # fmt: skip
+        if n_lin:
+            rows = ctx.recurrent_rows
+            terms.append(Term("recurrent_state", d, rows * rs_layer * n_lin, True, src,
+                              f"{rows} row(s) x {n_lin} Gated DeltaNet layer(s), F32"))  # fmt: skip
+    dev = gpus[-1] if gpus else "cpu"
+    mtp_hidden = t.hidden_size * s.batch * 4 if s.mtp else 0
+    terms.append(Term("output_buffer", "cpu", ctx.output_bytes + mtp_hidden, True, src,
+                      f"logits for {s.sequences} output(s)" + (" + MTP hidden states" * s.mtp)))  # fmt: skip
+    backend_note = "" if s.backend == "cpu" else f"; {s.backend} reserves the same graph (estimated)"
+    for d in gpus or ["cpu"]:
+        terms.append(Term("compute_buffer", d, ctx.compute_bytes + ctx.draft_compute_bytes, False,
+                          "worst-case graph peak (llama.cpp graph, measured on the CPU backend: llama-server "
+                          "within 4.2%)" + backend_note,
+                          f"ubatch {s.ubatch}, flash attention {'on' if s.flash_attention else 'off'}"
+                          + (", + MTP draft graph" if s.mtp else "")))  # fmt: skip
+    if gpus:
+        # with weights on the host, ggml's scheduler copies them into the GPU compute buffer for
+        # prompt batches (op offload, batch >= 32): one layer's experts at a time (estimated)
+        if t.is_moe:
+            copies = where(lt(0, n_cpu_moe), smax(*(env[f"exps_max:{g}"] for g in gpus)), 0)
+            terms.append(Term("offload_copies", dev, copies, False,
+                              "ggml-backend sched: host weights copied to the GPU for prompt batches",
+                              "one layer's routed experts, when --n-cpu-moe > 0"))  # fmt: skip
+        host = 4 * t.hidden_size * smin(s.ubatch, ctx.n_ctx) * 2  # token embeddings + their copy
+        terms.append(Term("compute_buffer", "cpu", host, False,
+                          "host compute buffer: the input embedding runs on the CPU (estimated)",
+                          "token embeddings of one ubatch"))  # fmt: skip
     if s.vision:
-        mmproj = sum(t.bytes for t in weights.tensors if t.component == "vision")
-        terms.append(Term("vision", dev, mmproj, True, "mmproj GGUF tensor bytes", "vision encoder weights"))
-    if dev == "gpu":
+        terms.append(
+            Term("vision", dev, env["w:vision"], True, "mmproj GGUF tensor bytes", "vision encoder weights")
+        )
+    if gpus:
         reserve = {"cuda": 300 * MIB, "rocm": 300 * MIB, "vulkan": 200 * MIB, "metal": 0}[s.backend]
-        terms.append(Term("runtime_reserve", dev, reserve, False,
-                          "backend context (CUDA context ~128-256 MiB + cuBLAS workspace; engines §C.0)",
-                          "estimated"))  # fmt: skip
-        if s.fit_margin and engine != "ollama":
-            terms.append(Term("fit_margin", dev, GIB, True, "llama.cpp --fit-target default 1024 MiB",
-                              "free memory --fit keeps on each device"))  # fmt: skip
+        for d in gpus:
+            terms.append(Term("runtime_reserve", d, reserve, False,
+                              "backend context (CUDA context ~128-256 MiB + cuBLAS workspace; engines §C.0)",
+                              "estimated"))  # fmt: skip
+            if s.fit_margin and engine != "ollama":
+                terms.append(Term("fit_margin", d, GIB, True, "llama.cpp --fit-target default 1024 MiB",
+                                  "free memory --fit keeps on each device"))  # fmt: skip
     if s.server:
         # llama-server keeps context checkpoints of the recurrent state in host RAM
-        per_seq = ctx.recurrent_bytes // max(1, s.sequences)
+        per_seq = llama_recurrent_bytes_per_cell(spec)
         terms.append(Term("ctx_checkpoints", "cpu", s.ctx_checkpoints * per_seq * s.sequences, False,
                           "llama-server --ctx-checkpoints (default 32) copies of the recurrent state",
                           "worst case, host RAM"))  # fmt: skip
@@ -179,13 +279,16 @@ def vllm_fullest_stage(spec: ModelSpec, weights: WeightMap, s: Settings) -> tupl
     """(weight bytes per rank, pool plan, layers) of the pipeline stage that needs the most memory."""
     ep = s.tp * s.dp if s.expert_parallel else 0
     worst: tuple[int, PoolPlan, range] | None = None
-    for stage in pp_partitions(spec.text.num_hidden_layers, s.pp):
+    stages = pp_partitions(spec.text.num_hidden_layers, s.pp)
+    if len(stages) > 1 and (isinstance(s.context, Expr) or isinstance(s.sequences, Expr)):
+        raise ValueError("pipeline stages are compared by their bytes: give context and sequences as ints")
+    for stage in stages:
         plan = plan_pool(
             spec, tp=s.tp, max_model_len=s.context, kv_cache_dtype=s.kv_cache or "auto",
             prefix_caching=s.prefix_caching, num_speculative_tokens=1 if s.mtp else 0, layers=stage,
         )  # fmt: skip
         w, _ = rank_weights(spec, weights, s.tp, stage=stage, pp=s.pp, ep=ep)
-        if worst is None or w + plan.pool_bytes(s.sequences) > worst[0] + worst[1].pool_bytes(s.sequences):
+        if worst is None or w + plan.pool_bytes(s.sequences) > worst[0] + worst[1].pool_bytes(s.sequences):  # type: ignore[operator]
             worst = (w, plan, stage)
     assert worst is not None
     return worst
@@ -201,8 +304,9 @@ def _vllm(spec: ModelSpec, weights: WeightMap, s: Settings) -> list[Term]:
         where += f", pp={s.pp} (stage of layers {stage.start}-{stage.stop - 1})"
     if ep:
         where += f", expert parallel over {ep} ranks"
-    memory = s.gpu_memory_bytes or 80 * GIB
-    max_seqs, mnbt = batch_defaults(memory, s.gpu_name)
+    memory = 80 * GIB if s.gpu_memory_bytes is None else s.gpu_memory_bytes
+    small = small_batch_device(s.gpu_name) if s.small_device is None else s.small_device
+    max_seqs, mnbt = batch_defaults(memory, small)
     t = spec.text
     # profile run: max_num_batched_tokens through the widest layer in bf16, plus sampler logits for
     # max_num_seqs in fp32 — an estimate of torch's peak allocation (vLLM measures it on the GPU)

@@ -27,7 +27,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Union
 
-__all__ = ["Expr", "Num", "Var", "at", "evaluate", "le", "lt", "smax", "smin", "to_json", "where"]
+__all__ = [
+    "Expr", "Num", "Var", "as_int", "at", "evaluate", "evaluate_shared", "le", "lt", "smax", "smin",
+    "to_json", "to_json_shared", "where",
+]  # fmt: skip
 
 Num = Union[int, "Expr"]
 
@@ -112,6 +115,13 @@ def _node(op: str, *args: Any) -> Expr:
         if len(rest) == 1 and isinstance(rest[0], Expr):
             return rest[0]
     return Expr(op, *args)
+
+
+def as_int(x: Num) -> int:
+    """``x`` as an int (a traced formula is an error here: evaluate it first)."""
+    if isinstance(x, Expr):
+        raise TypeError(f"a formula is not bytes: {x}")
+    return x
 
 
 def _symbolic(*xs: Any) -> bool:
@@ -227,3 +237,58 @@ def to_json(e: Any) -> Any:
 
 def dumps(e: Any) -> str:
     return json.dumps(to_json(e), separators=(",", ":"))
+
+
+def to_json_shared(exprs: Mapping[str, Any], prefix: str = "$") -> tuple[list[list[Any]], dict[str, Any]]:
+    """Serialise several formulas with their common sub-formulas named once.
+
+    Returns ``(defs, out)``: ``defs`` is an ordered list of ``[name, formula]`` — evaluate them in
+    order into the environment — and ``out`` maps each key of ``exprs`` to its formula, where a
+    shared node is ``["var", name]``. A node is shared when the same Python object appears more than
+    once (traced formulas reuse intermediate values such as the padded token count).
+    """
+    seen: dict[int, int] = {}
+
+    def count(e: Any) -> None:
+        if not isinstance(e, Expr) or e.op == "var":
+            return
+        seen[id(e)] = seen.get(id(e), 0) + 1
+        if seen[id(e)] == 1:
+            for a in e.args:
+                count(a)
+
+    for e in exprs.values():
+        count(e)
+    names: dict[int, str] = {}
+    defs: list[list[Any]] = []
+
+    def emit(e: Any) -> Any:
+        if not isinstance(e, Expr):
+            return to_json(e)
+        if id(e) in names:
+            return ["var", names[id(e)]]
+        if e.op == "var":
+            return ["var", e.args[0]]
+        if e.op == "at" and isinstance(e.args[0], list):
+            node = ["at", list(e.args[0]), emit(e.args[1])]
+        else:
+            node = [e.op, *(emit(a) for a in e.args)]
+        if seen.get(id(e), 0) > 1:
+            name = f"{prefix}{len(defs)}"
+            defs.append([name, node])
+            names[id(e)] = name
+            return ["var", name]
+        return node
+
+    out = {k: emit(e) for k, e in exprs.items()}
+    return defs, out
+
+
+def evaluate_shared(
+    defs: Sequence[Sequence[Any]], exprs: Mapping[str, Any], env: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Evaluate the output of :func:`to_json_shared` (what the calculator's JS does)."""
+    scope = dict(env)
+    for name, node in defs:
+        scope[name] = evaluate(node, scope)
+    return {k: evaluate(e, scope) for k, e in exprs.items()}

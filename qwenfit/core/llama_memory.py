@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qwenfit.core.cache import LLAMA_KV_TYPES, llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
+from qwenfit.core.expr import Expr, Num, le, lt, smax, smin, where
 from qwenfit.core.spec import ModelSpec
 
 __all__ = [
@@ -37,17 +38,17 @@ __all__ = [
 CTX_PAD = 256  # llama-context.cpp: GGML_PAD(n_ctx, 256)
 
 
-def _pad(x: int, n: int) -> int:
+def _pad(x: Num, n: Num) -> Num:
     return -(-x // n) * n
 
 
-def _a32(x: int) -> int:
+def _a32(x: Num) -> Num:
     """ggml CPU buffer alignment applied by the graph allocator to every tensor."""
     return _pad(x, 32)
 
 
-def context_cells(n_ctx: int, n_seq: int, *, kv_unified: bool) -> tuple[int, int]:
-    """(total cells, cells per stream) after llama_context's padding."""
+def context_cells(n_ctx: Num, n_seq: Num, *, kv_unified: bool) -> tuple[Num, Num]:
+    """(total cells, cells per stream) after llama_context's padding (ints or formulas)."""
     n = _pad(n_ctx, CTX_PAD)
     if kv_unified:
         return n, n
@@ -59,30 +60,32 @@ def context_cells(n_ctx: int, n_seq: int, *, kv_unified: bool) -> tuple[int, int
 class LlamaContext:
     """Byte counts of one llama.cpp context (all on the device that holds the layers)."""
 
-    n_ctx: int  # cells after padding (all streams)
-    n_ctx_seq: int
-    kv_bytes: int
-    recurrent_bytes: int
-    output_bytes: int
-    compute_bytes: int
-    draft_compute_bytes: int = 0  # the MTP draft context's graph, when speculative MTP is on
+    n_ctx: Num  # cells after padding (all streams)
+    n_ctx_seq: Num
+    kv_bytes: Num
+    recurrent_bytes: Num
+    output_bytes: Num
+    compute_bytes: Num
+    draft_compute_bytes: Num = 0
+    kv_bytes_per_cell: int = 0  # all full-attention layers (+ the MTP draft layer when on)
+    recurrent_rows: Num = 1  # the MTP draft context's graph, when speculative MTP is on
 
 
 def compute_terms(
     spec: ModelSpec,
     *,
-    n_ctx: int,
-    n_ctx_seq: int,
-    n_seq: int,
+    n_ctx: Num,
+    n_ctx_seq: Num,
+    n_seq: Num,
     kv_unified: bool,
     n_ubatch: int,
-    n_outputs_max: int,
+    n_outputs_max: Num,
     flash_attn: bool,
     type_k: str,
     type_v: str,
     n_rs_seq: int = 0,
     mtp_draft: bool = False,
-) -> dict[str, int]:
+) -> dict[str, Num]:
     """Candidate peaks of the worst-case prompt-processing graph llama_context::sched_reserve
     reserves (n_tokens = min(n_ctx, n_ubatch) rounded to n_seq; n_outputs = min(that,
     n_outputs_max)), each the graph allocator's high-water mark at one step: the graph inputs
@@ -93,14 +96,14 @@ def compute_terms(
     (one attention layer and the FFN). Sources: llama-graph.cpp, models/qwen35*.cpp, qwen3next.cpp.
     """
     t = spec.text
-    n = min(n_ctx, n_ubatch)
-    tokens, n_out = _pad(n, n_seq), min(n, n_outputs_max)
+    n = smin(n_ctx, n_ubatch)
+    tokens, n_out = _pad(n, n_seq), smin(n, n_outputs_max)
     h, hd, nh = t.hidden_size, t.head_dim, t.num_attention_heads
     nkv_dim = t.num_key_value_heads * hd
     n_kv = n_ctx if kv_unified else n_ctx_seq
     ht = 4 * h * tokens
     mask = n_kv * tokens * (2 if flash_attn else 4)  # KQ mask: F16 with flash attention, else F32
-    rot = 0  # Hadamard rotations for quantized K/V (llama-kv-cache.cpp attn_inp_k_rot / v_rot)
+    rot: Num = 0  # Hadamard rotations for quantized K/V (llama-kv-cache.cpp attn_inp_k_rot / v_rot)
     if type_k not in ("f32", "f16", "bf16") and hd % 64 == 0:
         nrot = 64
         while hd % (nrot * 2) == 0:
@@ -151,16 +154,17 @@ def compute_terms(
         + qkv
         + conv_in
         + qkv
-        + (gdn_out if gdn_out > hole else 0),
+        + where(lt(hole, gdn_out), gdn_out, 0),
         "attn": inputs + 2 * ht + attn,
         "ffn": inputs + (3 * ht if t.is_moe else 2 * ht) + ffn,
     }
 
 
 PIN_RATIO = 0.02  # the pinned lm-head layout is assumed when the KQ mask is under 2% of the logits
+PIN_DENOMINATOR = 50  # 1 / PIN_RATIO
 
 
-def compute_buffer_bytes(spec: ModelSpec, **kw: Any) -> int:
+def compute_buffer_bytes(spec: ModelSpec, **kw: Any) -> Num:
     """The compute buffer: the largest candidate peak. For the lm-head step llama.cpp's graph
     allocator either lets the logits reuse the KQ mask's space or not, by best-fit placement in the
     last layer; the pinned layout is taken when the mask is small (< PIN_RATIO of the logits).
@@ -169,28 +173,30 @@ def compute_buffer_bytes(spec: ModelSpec, **kw: Any) -> int:
     262k context. :func:`compute_buffer_low` and :func:`compute_buffer_high` bracket every run."""
     terms = compute_terms(spec, **kw)
     pinned = terms.pop("head_pinned", None)
-    if pinned is not None and pinned - terms["head"] <= PIN_RATIO * terms["head"]:
-        terms["head"] = pinned
-    return max(terms.values())
+    if pinned is not None:  # (pinned - head) <= PIN_RATIO * head, in integers
+        terms["head"] = where(
+            le(PIN_DENOMINATOR * (pinned - terms["head"]), terms["head"]), pinned, terms["head"]
+        )
+    return smax(*terms.values())
 
 
-def compute_buffer_low(spec: ModelSpec, **kw: Any) -> int:
+def compute_buffer_low(spec: ModelSpec, **kw: Any) -> Num:
     """The lower layout (the logits reuse the KQ mask's space)."""
     terms = compute_terms(spec, **kw)
     terms.pop("head_pinned", None)
-    return max(terms.values())
+    return smax(*terms.values())
 
 
-def compute_buffer_high(spec: ModelSpec, **kw: Any) -> int:
+def compute_buffer_high(spec: ModelSpec, **kw: Any) -> Num:
     """The upper layout (the logits cannot reuse the mask's space): never below what llama.cpp reserves."""
-    return max(compute_terms(spec, **kw).values())
+    return smax(*compute_terms(spec, **kw).values())
 
 
 def llama_context(
     spec: ModelSpec,
     *,
-    n_ctx: int,
-    n_seq: int = 1,
+    n_ctx: Num,
+    n_seq: Num = 1,
     kv_unified: bool = False,
     type_k: str = "f16",
     type_v: str = "f16",
@@ -198,7 +204,7 @@ def llama_context(
     flash_attn: bool = True,
     mtp: bool = False,
     draft_tokens: int = 3,
-    n_outputs_max: int | None = None,
+    n_outputs_max: Num | None = None,
 ) -> LlamaContext:
     """The memory llama.cpp allocates for one context with these settings.
 
@@ -211,28 +217,31 @@ def llama_context(
     for kind in (type_k, type_v):
         if kind not in LLAMA_KV_TYPES:
             raise ValueError(f"KV cache type {kind!r}; valid: {', '.join(LLAMA_KV_TYPES)}")
-    if n_ctx <= 0 or n_seq <= 0 or n_ubatch <= 0:
-        raise ValueError("context, sequences and ubatch must be positive")
+    for value in (n_ctx, n_seq, n_ubatch):
+        if not isinstance(value, Expr) and value <= 0:
+            raise ValueError("context, sequences and ubatch must be positive")
     cells, per_stream = context_cells(n_ctx, n_seq, kv_unified=kv_unified)
-    kv = cells * llama_kv_bytes_per_cell(spec, type_k, type_v)
-    rows = max(1, n_seq)
+    per_cell = llama_kv_bytes_per_cell(spec, type_k, type_v)
+    rows = smax(n_seq, 1)
     n_rs_seq = 0
     if mtp and spec.mtp_layers:
         # the draft context caches its MTP layer(s) in -ctkd/-ctvd, f16 by default
-        kv += cells * llama_kv_bytes_per_cell(spec, "f16", "f16", layers=spec.mtp_layers)
+        per_cell += llama_kv_bytes_per_cell(spec, "f16", "f16", layers=spec.mtp_layers)
         if spec.family != "qwen3_next":  # partial rollback keeps one state row per drafted token
             n_rs_seq = draft_tokens
             rows *= 1 + draft_tokens
+    kv = cells * per_cell
     recurrent = rows * llama_recurrent_bytes_per_cell(spec)
     output = spec.text.vocab_size * n_seq * 4
     kw: dict[str, Any] = {
         "n_ctx": cells, "n_ctx_seq": per_stream, "n_seq": n_seq, "kv_unified": kv_unified,
-        "n_ubatch": n_ubatch, "n_outputs_max": n_outputs_max or n_seq, "flash_attn": flash_attn,
+        "n_ubatch": n_ubatch, "n_outputs_max": n_seq if n_outputs_max is None else n_outputs_max,
+        "flash_attn": flash_attn,
         "type_k": type_k, "type_v": type_v, "n_rs_seq": n_rs_seq,
     }  # fmt: skip
     compute = compute_buffer_bytes(spec, **kw)
-    draft = 0
+    draft: Num = 0
     if mtp and spec.mtp_layers:  # the MTP draft context has its own graph (n_outputs_max 1)
         draft = compute_buffer_bytes(spec, **{**kw, "n_outputs_max": 1, "type_k": "f16", "type_v": "f16",
                                               "mtp_draft": True})  # fmt: skip
-    return LlamaContext(cells, per_stream, kv, recurrent, output, compute, draft)
+    return LlamaContext(cells, per_stream, kv, recurrent, output, compute, draft, per_cell, rows)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from qwenfit.core.expr import Num
 from qwenfit.errors import QwenfitError
 
 __all__ = ["DoesNotFit", "Estimate", "Term"]
@@ -32,7 +33,7 @@ class Term:
 
     name: str
     device: str
-    bytes: int
+    bytes: Num  # an int; a formula only while the calculator export traces the engine functions
     exact: bool
     source: str
     detail: str = ""
@@ -50,20 +51,26 @@ class Estimate:
     budget: Mapping[str, int] | None = None
     notes: tuple[str, ...] = field(default=())
 
+    def _bytes(self, t: Term) -> int:
+        if not isinstance(t.bytes, int):
+            raise TypeError(f"term {t.name!r} holds a formula, not bytes: evaluate it first")
+        return t.bytes
+
     @property
     def total_bytes(self) -> int:
-        return sum(t.bytes for t in self.terms)
+        return sum(self._bytes(t) for t in self.terms)
 
     @property
     def by_device(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for t in self.terms:
-            out[t.device] = out.get(t.device, 0) + t.bytes
+            out[t.device] = out.get(t.device, 0) + self._bytes(t)
         return out
 
     def term(self, name: str, device: str | None = None) -> int:
         """Bytes of all terms called ``name`` (on ``device`` if given)."""
-        return sum(t.bytes for t in self.terms if t.name == name and (device is None or t.device == device))
+        picked = (t for t in self.terms if t.name == name and (device is None or t.device == device))
+        return sum(self._bytes(t) for t in picked)
 
     @property
     def exact(self) -> bool:
@@ -82,15 +89,22 @@ class Estimate:
         devices without a budget are not judged."""
         if self.budget is None:
             return 0
+        used = self.used_by_budget
+        return max([0] + [used[d] - cap for d, cap in self.budget.items()])
+
+    @property
+    def used_by_budget(self) -> dict[str, int]:
+        """Bytes used against each budget entry; the entry ``"total"`` (unified memory: GPU and CPU
+        terms share the RAM) counts every term."""
         used = self.by_device
-        return max([0] + [used.get(d, 0) - cap for d, cap in self.budget.items()])
+        return {d: (self.total_bytes if d == "total" else used.get(d, 0)) for d in (self.budget or {})}
 
     def raise_if_not_fits(self) -> Estimate:
         if self.fits is False:
-            budget, used = self.budget or {}, self.by_device
-            worst = max(budget, key=lambda d: used.get(d, 0) - budget[d])
+            budget, used = self.budget or {}, self.used_by_budget
+            worst = max(budget, key=lambda d: used[d] - budget[d])
             raise DoesNotFit(
-                f"{self.model} {self.quant} on {self.engine} needs {used.get(worst, 0) / 1e9:.2f} GB "
+                f"{self.model} {self.quant} on {self.engine} needs {used[worst] / 1e9:.2f} GB "
                 f"on {worst} but {budget[worst] / 1e9:.2f} GB are available: "
                 f"short by {self.shortfall_bytes / 1e9:.2f} GB",
                 shortfall_bytes=self.shortfall_bytes,

@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 
 from qwenfit.core.cache import STATE_DTYPE_BYTES, gdn_state
+from qwenfit.core.expr import Num, le, lt, smax, where
 from qwenfit.core.spec import ModelSpec
 
 __all__ = [
@@ -56,6 +57,11 @@ def _cdiv(a: int, b: int) -> int:
     return -(a // -b)
 
 
+def _cdiv_n(a: Num, b: int) -> Num:
+    """Ceiling division of a token count that may be a formula variable."""
+    return -(a // -b)
+
+
 def check_tp(spec: ModelSpec, tp: int) -> None:
     """Raise ValueError where vLLM refuses the tensor-parallel size (ModelConfig
     verify_with_parallel_config; divide() in the GDN state shapes; Qwen3NextAttention)."""
@@ -81,7 +87,7 @@ class PoolPlan:
     padding_pct: float
     attn_groups: tuple[int, ...]  # layers per attention group
     mamba_groups: tuple[int, ...]
-    attn_blocks_per_request: int
+    attn_blocks_per_request: Num
     mamba_blocks_per_request: int
     attn_bytes_per_token: int  # per layer per rank
 
@@ -89,15 +95,22 @@ class PoolPlan:
     def bytes_per_block(self) -> int:
         return self.page_bytes * max(self.attn_groups + self.mamba_groups)
 
-    def blocks_per_request(self, max_model_len: int | None = None) -> int:
+    def blocks_per_request(self, max_model_len: Num | None = None) -> Num:
         attn = (
-            self.attn_blocks_per_request if max_model_len is None else _cdiv(max_model_len, self.block_size)
+            self.attn_blocks_per_request if max_model_len is None else _cdiv_n(max_model_len, self.block_size)
         )
         return len(self.attn_groups) * attn + len(self.mamba_groups) * self.mamba_blocks_per_request
 
-    def pool_bytes(self, requests: int, max_model_len: int | None = None) -> int:
+    def pool_bytes(self, requests: Num, max_model_len: Num | None = None) -> Num:
         """The smallest pool vLLM accepts for ``requests`` of ``max_model_len`` (null block included)."""
         return self.bytes_per_block * (self.blocks_per_request(max_model_len) * requests + 1)
+
+    def blocks(self, max_model_len: int | None = None) -> int:
+        """:meth:`blocks_per_request` for a plan made with an int ``max_model_len``."""
+        n = self.blocks_per_request(max_model_len)
+        if not isinstance(n, int):
+            raise TypeError("this pool plan was traced with a symbolic max_model_len")
+        return n
 
     def estimate_max_model_len(self, pool_bytes: int, max_model_len: int) -> int:
         """The "estimated maximum model length" vLLM offers when one request does not fit: the
@@ -106,7 +119,7 @@ class PoolPlan:
         avail = pool_bytes - self.bytes_per_block
 
         def fits(length: int) -> bool:
-            return self.bytes_per_block * self.blocks_per_request(length) <= avail
+            return self.bytes_per_block * self.blocks(length) <= avail
 
         if not fits(1):
             return 0
@@ -123,7 +136,7 @@ class PoolPlan:
         """vLLM's ValueError text when the pool cannot hold one max_model_len request, else None
         (kv_cache_planning.py _check_enough_kv_cache_memory; format_gib rounds GiB to 2 places)."""
         available = pool_bytes - self.bytes_per_block
-        needed = self.bytes_per_block * self.blocks_per_request(max_model_len)
+        needed = self.bytes_per_block * self.blocks(max_model_len)
         if available <= 0:
             return ("No available memory for the cache blocks. Try increasing `gpu_memory_utilization` "
                     "when initializing the engine.")  # fmt: skip
@@ -141,14 +154,14 @@ class PoolPlan:
 
     def max_concurrency(self, pool_bytes: int) -> float:
         """What vLLM logs as "Maximum concurrency for N tokens per request" (null block counted)."""
-        return (pool_bytes // self.bytes_per_block) / self.blocks_per_request()
+        return (pool_bytes // self.bytes_per_block) / self.blocks()
 
 
 def plan_pool(
     spec: ModelSpec,
     *,
     tp: int = 1,
-    max_model_len: int,
+    max_model_len: Num,
     kv_cache_dtype: str = "auto",
     prefix_caching: bool = True,
     num_speculative_tokens: int = 0,
@@ -215,23 +228,29 @@ def plan_pool(
         padding_pct=100 * (page - mamba_page) / mamba_page,
         attn_groups=split(n_attn),
         mamba_groups=split(n_gdn),
-        attn_blocks_per_request=_cdiv(max_model_len, final_block),
+        attn_blocks_per_request=_cdiv_n(max_model_len, final_block),
         mamba_blocks_per_request=mamba_blocks,
         attn_bytes_per_token=attn_1tok,
     )
 
 
+def small_batch_device(device_name: str) -> int:
+    """1 for the devices vLLM treats as small whatever their memory (A100, GB10), else 0."""
+    name = device_name.lower()
+    return int("a100" in name or "gb10" in name)
+
+
 def batch_defaults(
-    device_memory_bytes: int, device_name: str = "", *, api_server: bool = True
-) -> tuple[int, int]:
-    """(max_num_seqs, max_num_batched_tokens) vLLM picks (engine/arg_utils.py get_batch_defaults)."""
-    gib = device_memory_bytes / (1 << 30)
-    small = gib < 70 or "a100" in device_name.lower() or "gb10" in device_name.lower()
-    if small:
-        return 256, 2048 if api_server else 8192
-    if gib >= 160:
-        return 1024, 16384
-    return 1024, 8192 if api_server else 16384
+    device_memory_bytes: Num, small_device: Num = 0, *, api_server: bool = True
+) -> tuple[Num, Num]:
+    """(max_num_seqs, max_num_batched_tokens) vLLM picks (engine/arg_utils.py get_batch_defaults):
+    devices under 70 GiB (and A100/GB10: ``small_device``) get 256 / 2048, from 160 GiB 1024 / 16384,
+    else 1024 / 8192 (for the API server; offline inference doubles the token budget)."""
+    small = smax(lt(device_memory_bytes, 70 * (1 << 30)), small_device)
+    big = le(160 * (1 << 30), device_memory_bytes)
+    seqs = where(small, 256, 1024)
+    server_tokens = where(small, 2048, where(big, 16384, 8192))
+    return seqs, server_tokens if api_server else where(small, 8192, 16384)
 
 
 def pp_partitions(num_hidden_layers: int, pp: int) -> list[range]:

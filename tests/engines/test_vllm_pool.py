@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import qwenfit
-from qwenfit.core.vllm import batch_defaults, check_tp, plan_pool
+from qwenfit.core.vllm import batch_defaults, check_tp, plan_pool, small_batch_device
 
 FIXTURE = json.loads(
     (Path(__file__).resolve().parents[1] / "fixtures" / "vllm" / "qwen35_kv_pool.json").read_text()
@@ -71,6 +71,6 @@ def test_tp_rejected_like_vllm():
 
 def test_batch_defaults():
     assert batch_defaults(24 * 2**30) == (256, 2048)
-    assert batch_defaults(80 * 2**30, "NVIDIA H100 80GB HBM3") == (1024, 8192)
-    assert batch_defaults(80 * 2**30, "NVIDIA A100-SXM4-80GB") == (256, 2048)
-    assert batch_defaults(180 * 2**30, "NVIDIA B200") == (1024, 16384)
+    assert batch_defaults(80 * 2**30, small_batch_device("NVIDIA H100 80GB HBM3")) == (1024, 8192)
+    assert batch_defaults(80 * 2**30, small_batch_device("NVIDIA A100-SXM4-80GB")) == (256, 2048)
+    assert batch_defaults(180 * 2**30, small_batch_device("NVIDIA B200")) == (1024, 16384)

@@ -1,0 +1,138 @@
+"""Where llama.cpp puts each tensor: layer offload (-ngl), multi-GPU layer split (-ts) and MoE expert
+offload (--n-cpu-moe / -ot exps=CPU), as llama.cpp 0c1e570 does it.
+
+Source: src/llama-model.cpp ``load_tensors`` (lines 1556–1610 of that tree):
+
+- the input layer (``token_embd``) always stays on the CPU ("very little benefit to offloading");
+- layers ``il`` in ``[0, n_layer_all]`` (``n_layer_all`` = GGUF ``block_count``, the MTP layer
+  included; index ``n_layer_all`` is the output layer) are on the CPU when ``il < i_gpu_start`` with
+  ``i_gpu_start = max(n_layer_all + 1 − ngl, 0)``; otherwise on GPU
+  ``upper_bound(splits, float(il − i_gpu_start) / act_gpu_layers)`` where ``splits`` are the
+  cumulative normalised ``-ts`` shares (float32; default: each device's free memory, so identical
+  GPUs split evenly);
+- a tied output (no ``output.weight``) is the token embedding loaded again on the output device
+  (llama-model-loader.cpp ``TENSOR_DUPLICATED``), unless that device is the CPU too;
+- ``--n-cpu-moe N`` adds ``-ot blk\\.i\\.ffn_(up|down|gate|gate_up)_(ch|)exps=CPU`` for ``i < N``
+  (common/arg.cpp, common.h ``LLM_FFN_EXPS_REGEX``); ``--cpu-moe`` is every layer;
+- KV cache and recurrent state of a layer live on that layer's device (llama-kv-cache.cpp:217,
+  llama-memory-recurrent.cpp:88, ``offload_kqv`` on by default).
+
+The weight sums are exported per quantization as formula inputs (``env``) so the calculator applies
+the same ``n_cpu_moe`` lookup as Python.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qwenfit.core.quant import WeightMap
+from qwenfit.core.spec import ModelSpec
+
+__all__ = ["EXPS_RE", "LlamaLayout", "gpu_names", "llama_layout", "llama_weight_env"]
+
+EXPS_RE = re.compile(r"\.ffn_(up|down|gate|gate_up)_(ch|)exps")  # common.h LLM_FFN_EXPS_REGEX
+
+
+def _f32(x: float) -> float:
+    return float(struct.unpack("f", struct.pack("f", x))[0])
+
+
+def gpu_names(n_gpus: int) -> tuple[str, ...]:
+    """Device names: "gpu" for one GPU, "gpu0".."gpuN-1" for several."""
+    if n_gpus <= 0:
+        return ()
+    return ("gpu",) if n_gpus == 1 else tuple(f"gpu{i}" for i in range(n_gpus))
+
+
+@dataclass(frozen=True, slots=True)
+class LlamaLayout:
+    """The device of each layer (index ``n_layer_all`` is the output layer)."""
+
+    n_layer_all: int
+    layer_device: tuple[str, ...]  # length n_layer_all + 1
+    devices: tuple[str, ...]  # the GPUs, then "cpu"
+
+    @property
+    def output_device(self) -> str:
+        return self.layer_device[-1]
+
+    def layers_on(self, device: str) -> list[int]:
+        return [i for i, d in enumerate(self.layer_device[:-1]) if d == device]
+
+
+def llama_layout(
+    spec: ModelSpec,
+    *,
+    n_gpus: int,
+    n_gpu_layers: int | None = None,
+    tensor_split: Sequence[float] | None = None,
+) -> LlamaLayout:
+    """Layer → device as llama.cpp assigns it. ``n_gpu_layers`` None means all (``-ngl all``)."""
+    n_layer_all = spec.text.num_hidden_layers + spec.mtp_layers
+    gpus = gpu_names(n_gpus)
+    ngl = n_layer_all + 1 if n_gpu_layers is None else n_gpu_layers
+    if ngl < 0:
+        raise ValueError(f"n_gpu_layers must be >= 0, got {n_gpu_layers}")
+    shares = list(tensor_split) if tensor_split else [1.0] * len(gpus)
+    if gpus and (len(shares) != len(gpus) or any(s < 0 for s in shares) or not any(shares)):
+        raise ValueError(f"tensor_split needs {len(gpus)} non-negative shares, got {list(shares)}")
+    splits: list[float] = []
+    acc = 0.0
+    for s in shares:
+        acc = _f32(acc + _f32(s))
+        splits.append(acc)
+    splits = [_f32(s / acc) for s in splits] if gpus else []
+    i_gpu_start = max(n_layer_all + 1 - ngl, 0)
+    act = min(ngl, n_layer_all + 1) if gpus else 0
+    out = []
+    for il in range(n_layer_all + 1):
+        if il < i_gpu_start or il - i_gpu_start >= act:
+            out.append("cpu")
+            continue
+        x = _f32(_f32(il - i_gpu_start) / act)
+        k = next((i for i, s in enumerate(splits) if s > x), len(splits))  # std::upper_bound
+        out.append(gpus[min(k, len(gpus) - 1)])
+    return LlamaLayout(n_layer_all, tuple(out), (*gpus, "cpu"))
+
+
+def _aligned(nbytes: int) -> int:
+    return -(-nbytes // 32) * 32  # 32-byte buffer alignment per tensor
+
+
+def llama_weight_env(
+    spec: ModelSpec, weights: WeightMap, layout: LlamaLayout, *, mtp: bool
+) -> dict[str, object]:
+    """Weight bytes per device before expert offload (``w:<dev>``) and, per GPU, the cumulative routed
+    expert bytes of layers ``< N`` (``exps:<dev>``, a list indexed by N = 0..n_layer_all) that
+    ``--n-cpu-moe N`` moves to the CPU. MTP tensors are skipped at load unless MTP speculation is
+    on (llama-model-loader.cpp TENSOR_SKIP); vision tensors live in the mmproj file."""
+    base = dict.fromkeys(layout.devices, 0)
+    exps = {d: [0] * (layout.n_layer_all + 1) for d in layout.devices if d != "cpu"}
+    has_output = any(t.role == "lm_head" for t in weights.tensors)
+    for t in weights.tensors:
+        if t.component == "vision" or (t.component == "mtp" and not mtp):
+            continue
+        size = _aligned(t.bytes)
+        if t.role == "embed":
+            base["cpu"] += size
+            if not has_output and layout.output_device != "cpu":
+                base[layout.output_device] += size  # the tied output, duplicated on its device
+            continue
+        # MTP tensors are GGUF block n_layer (blk.40 for a 40-layer model), like their inventory layer
+        il = layout.n_layer_all if t.layer is None else t.layer
+        dev = layout.layer_device[il]
+        base[dev] += size
+        if dev != "cpu" and t.layer is not None and t.gguf_name and EXPS_RE.search(t.gguf_name):
+            exps[dev][il + 1] += size
+    env: dict[str, object] = {f"w:{d}": b for d, b in base.items()}
+    for d, per_layer in exps.items():
+        cum, acc = [], 0
+        for b in per_layer:
+            acc += b
+            cum.append(acc)
+        env[f"exps:{d}"] = cum
+        env[f"exps_max:{d}"] = max(per_layer)  # the largest single layer's experts (offload copies)
+    return env

@@ -1,0 +1,165 @@
+"""Plain-text rendering of plans and estimates (``print(plan)``, ``print(estimate)``, the CLI).
+
+Sizes print in decimal GB (1e9 bytes, two decimals, rounded half up on the exact byte count) — the
+same rounding as the docs calculator (``qwenfit.export.format_gb``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from qwenfit.core.expr import as_int
+
+if TYPE_CHECKING:
+    from qwenfit.core.terms import Estimate
+    from qwenfit.plan import Option, Plan
+
+__all__ = ["format_estimate", "format_gb", "format_plan", "table"]
+
+
+def format_gb(n_bytes: int) -> str:
+    """``12.35 GB``: bytes in decimal GB, two decimals, half up, computed in integers."""
+    q = (n_bytes + 5_000_000) // 10_000_000 if n_bytes >= 0 else -((-n_bytes + 5_000_000) // 10_000_000)
+    sign = "-" if q < 0 else ""
+    q = abs(q)
+    return f"{sign}{q // 100}.{q % 100:02d} GB"
+
+
+def table(rows: list[list[str]], header: list[str], right: set[int] | None = None) -> str:
+    """A fixed-width text table; columns in ``right`` are right-aligned."""
+    right = right or set()
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(r: list[str]) -> str:
+        cells = [
+            str(c).rjust(w) if i in right else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
+        return "  ".join(cells).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def _memory_line(e: Estimate) -> str:
+    used = e.by_device
+    budget = e.budget or {}
+    parts = []
+    for d in sorted(used, key=lambda d: (d == "cpu", d)):
+        cap = budget.get(d)
+        parts.append(f"{d} {format_gb(used[d])}" + (f" of {format_gb(cap)}" if cap is not None else ""))
+    if "total" in budget:
+        parts.append(f"total {format_gb(e.total_bytes)} of {format_gb(budget['total'])}")
+    return ", ".join(parts)
+
+
+def _speed(o: Option) -> str:
+    if o.decode_tokens_per_s is None:
+        return "unknown (device bandwidth not known)"
+    text = f"~{o.decode_tokens_per_s:.0f} tok/s decode"
+    if o.prefill_tokens_per_s:
+        text += f", ~{o.prefill_tokens_per_s:.0f} tok/s prefill"
+    return text + " (estimated)"
+
+
+def format_option(o: Option, *, indent: str = "  ") -> str:
+    lines = [f"{o.model} {o.quant} on {o.engine}: {o.placement}"]
+    lines.append(
+        f"{indent}context {o.context:,} tokens (max {o.max_context:,}), "
+        f"{o.sequences} sequence(s) (max {o.max_sequences} at this context)"
+    )
+    if o.estimate is not None:
+        lines.append(f"{indent}memory: {_memory_line(o.estimate)}")
+    lines.append(f"{indent}speed: {_speed(o)}")
+    for n in o.notes:
+        lines.append(f"{indent}note: {n}")
+    if o.command:
+        cmd = o.command.replace("\n", "\n" + indent + "  ")
+        lines.append(f"{indent}command: {cmd}")
+    return "\n".join(lines)
+
+
+def format_plan(p: Plan, *, max_rows: int = 15, max_rejected: int = 10) -> str:
+    budget = []
+    m = p.machine
+    if m.devices:
+        budget.append(
+            f"{m.n_devices}x {m.devices[0].name} ({format_gb(m.devices[0].memory_bytes)} each)"
+            if m.n_devices > 1
+            else f"{m.devices[0].name} ({format_gb(m.devices[0].memory_bytes)})"
+        )
+    if m.ram_bytes:
+        budget.append(f"{format_gb(m.ram_bytes)} RAM")
+    out = [f"qwenfit plan for {m.name}: " + (", ".join(budget) or "no budget")]
+    out += [f"  {n}" for n in p.notes]
+    if p.best is None:
+        out.append("nothing fits.")
+    else:
+        out.append("best: " + format_option(p.best))
+    if p.options:
+        rows = []
+        for i, o in enumerate(p.options[:max_rows], 1):
+            used = o.memory_by_device
+            gpu = sum(v for d, v in used.items() if d != "cpu")
+            rows.append(
+                [
+                    str(i),
+                    o.model,
+                    o.quant,
+                    o.engine,
+                    str(o.placement),
+                    f"{o.context:,}",
+                    str(o.max_sequences),
+                    format_gb(gpu).removesuffix(" GB"),
+                    format_gb(used.get("cpu", 0)).removesuffix(" GB"),
+                    f"{o.decode_tokens_per_s:.0f}" if o.decode_tokens_per_s else "-",
+                ]
+            )
+        out.append(
+            f"\n{len(p.options)} option(s) fit"
+            + (f" (top {max_rows})" if len(p.options) > max_rows else "")
+            + ":"
+        )
+        out.append(
+            table(
+                rows,
+                [
+                    "#",
+                    "model",
+                    "quant",
+                    "engine",
+                    "placement",
+                    "context",
+                    "max seqs",
+                    "GPU GB",
+                    "RAM GB",
+                    "tok/s",
+                ],
+                right={0, 5, 6, 7, 8, 9},
+            )
+        )
+    if p.rejected:
+        out.append(
+            f"\n{len(p.rejected)} rejected"
+            + (f" (first {max_rejected})" if len(p.rejected) > max_rejected else "")
+            + ":"
+        )
+        for o in p.rejected[:max_rejected]:
+            out.append(f"  {o.model} {o.quant} on {o.engine}: {o.reason}")
+    return "\n".join(out)
+
+
+def format_estimate(e: Estimate) -> str:
+    rows = [
+        [t.name, t.device, format_gb(as_int(t.bytes)), "exact" if t.exact else "estimated", t.detail]
+        for t in e.terms
+        if t.bytes
+    ]
+    out = [
+        f"{e.model} {e.quant} on {e.engine}",
+        table(rows, ["term", "device", "size", "", "detail"], right={2}),
+    ]
+    out.append(f"total {format_gb(e.total_bytes)}: {_memory_line(e)}")
+    if e.fits is not None:
+        out.append("fits" if e.fits else f"does NOT fit: short by {format_gb(e.shortfall_bytes)}")
+    out += [f"note: {n}" for n in e.notes]
+    return "\n".join(out)
