@@ -1,0 +1,754 @@
+"""Local hardware detection: which GPUs, how much device memory, how much RAM, how many CPU threads.
+
+``detect()`` asks, in order and each failing soft (a missing tool is not an error, a malformed answer
+becomes a note, never a traceback):
+
+* NVIDIA: NVML through ``pynvml`` (package ``nvidia-ml-py``, extra ``[detect]``), else
+  ``nvidia-smi --query-gpu=name,memory.total --format=csv,noheader,nounits`` (MiB);
+* AMD: ``amd-smi static --asic --vram --json`` (``amd-smi metric --mem-usage --json`` for memory
+  it leaves out), else ``rocm-smi --showproductname --showmeminfo vram --json``;
+* Apple (macOS only): ``sysctl -n hw.memsize machdep.cpu.brand_string``, ``hw.perflevel0.physicalcpu``
+  and the GPU wired-memory limit ``iogpu.wired_limit_mb`` (:func:`apple_wired_limit_mb`);
+* RAM: ``psutil.virtual_memory().total``, else ``/proc/meminfo`` ``MemTotal``, else ``hw.memsize``;
+  a smaller cgroup memory limit (containers) replaces it;
+* CPU threads: ``os.cpu_count()``.
+
+Detected GPUs are matched to the hardware catalog (``qwenfit.loaders.hardware.find_device``); the
+driver's memory replaces the catalog's nominal figure (``memory_exact=True``). A GPU the catalog does
+not know becomes a ``detected-<slug>`` device with the driver's memory and unknown speed (bandwidth and
+compute 0.0). Everything found, by which tool, and everything assumed goes into ``Machine.notes``.
+
+Output formats, recorded in ``tests/fixtures/detect/`` with their provenance:
+
+* ``nvidia-smi ... --format=csv,noheader,nounits``: one ``name, memory.total`` line per GPU, MiB;
+  ``[N/A]`` memory on unified-memory parts (GB10, Jetson).
+* ``amd-smi static --json``: a list of ``{"gpu", "asic": {"market_name", "target_graphics_version"},
+  "vram": {"size": {"value", "unit": "MB"}}}`` (ROCm 6.1-6.4), the same list under ``"gpu_data"``
+  (ROCm 7), or ``"vram": {"vram_size_mb": N}`` (ROCm 6.0). amd-smi's "MB" is MiB: the library
+  reports ``vram_size`` as bytes / (1024 * 1024) (amdsmi ``amdsmi_vram_info_t``).
+* ``rocm-smi --json``: ``{"card0": {"Card Series" | "Card series": ..., "VRAM Total Memory (B)": "..."}}``
+  (bytes, as strings); older releases name cards from pci.ids, e.g.
+  ``"Navi 31 [Radeon RX 7900 XT/7900 XTX/7900M]"``.
+* ``sysctl -n``: one value per line, in the order asked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+
+from qwenfit.core.hardware import Device, Machine
+
+__all__ = ["apple_wired_limit_mb", "detect"]
+
+MIB = 1 << 20
+GIB = 1 << 30
+
+TIMEOUT_S = 5.0  # per tool; a hung driver tool must not hang plan()
+
+NVIDIA_SMI = ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"]
+AMD_SMI_STATIC = ["amd-smi", "static", "--asic", "--vram", "--json"]
+AMD_SMI_METRIC = ["amd-smi", "metric", "--mem-usage", "--json"]
+ROCM_SMI = ["rocm-smi", "--showproductname", "--showmeminfo", "vram", "--json"]
+SYSCTL_APPLE = ["sysctl", "-n", "hw.memsize", "machdep.cpu.brand_string"]
+SYSCTL_PERF_CORES = ["sysctl", "-n", "hw.perflevel0.physicalcpu"]
+SYSCTL_WIRED_LIMIT = ["sysctl", "-n", "iogpu.wired_limit_mb"]  # macOS 14+, MiB, 0 = macOS default
+SYSCTL_WIRED_LIMIT_13 = ["sysctl", "-n", "debug.iogpu.wired_limit"]  # macOS 13, bytes, 0 = default
+SYSCTL_MEMSIZE = ["sysctl", "-n", "hw.memsize"]
+PROC_MEMINFO = "/proc/meminfo"
+CGROUP2_MEMORY_MAX = "/sys/fs/cgroup/memory.max"
+CGROUP1_MEMORY_LIMIT = "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+
+# A GPU this small next to a bigger one is an APU's carve-out (e.g. a 512 MiB "Radeon 680M" beside a
+# 7900 XTX in rocm-smi); planning across both would put layers on the carve-out.
+_INTEGRATED_BELOW_BYTES = 4 * GIB
+
+Runner = Callable[[list[str]], "str | None"]
+FileReader = Callable[[str], "str | None"]
+
+
+class DeviceLookup(Protocol):
+    """``qwenfit.loaders.hardware.find_device``: a catalog device for a driver name, or None."""
+
+    def __call__(self, name: str, memory_bytes: int | None = None) -> Device | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """One GPU as a tool reported it, before the catalog is consulted."""
+
+    name: str
+    memory_bytes: int | None  # None: the tool gave no memory (unified-memory parts)
+    vendor: str
+    tool: str
+    arch: str | None = None  # NVIDIA compute capability "8.9" or AMD gfx target "gfx942"
+
+
+# ---------------------------------------------------------------------------------------------------
+# public API
+
+
+def detect(
+    *,
+    run: Runner | None = None,
+    read_file: FileReader | None = None,
+    env: str | None = None,
+    lookup: DeviceLookup | None = None,
+    nvml: Any = None,
+    psutil: Any = None,
+) -> Machine:
+    """The local machine as the planner sees it: GPUs, RAM, CPU threads, and notes on how.
+
+    ``run(cmd)`` runs a tool and returns its stdout, or None when it is missing or fails (default: the
+    real tool, with a 5 s timeout); ``read_file(path)`` returns a file's text or None (default: the
+    real file); ``env`` is the platform, as ``sys.platform`` spells it. ``lookup(name, memory_bytes=)``
+    finds catalog devices (default: ``qwenfit.loaders.hardware.find_device``). ``nvml`` and ``psutil``
+    stand in for the ``pynvml`` and ``psutil`` modules.
+
+    A call given ``run`` or ``read_file`` is a replay: it uses exactly what it is given, and consults
+    the installed ``pynvml``/``psutil`` only when they are passed, so recorded outputs give the same
+    Machine on any computer. Never raises for what the tools say; what they say is in ``notes``.
+    """
+    live = run is None and read_file is None
+    runner: Runner = run if run is not None else _run_tool
+    reader: FileReader = read_file if read_file is not None else _read_text
+    platform = env if env is not None else sys.platform
+    if nvml is None and live:
+        nvml = _optional_import("pynvml")
+    if psutil is None and live:
+        psutil = _optional_import("psutil")
+
+    notes: list[str] = []
+    tried: list[str] = []
+    found: list[_Found] = []
+    apple: _Apple | None = None
+    if platform == "darwin":
+        apple = _apple(runner, notes, tried)
+    else:
+        found += _nvidia(runner, nvml, notes, tried)
+        found += _amd(runner, notes, tried)
+
+    ram_bytes = _ram(runner, reader, psutil, platform, apple, notes)
+    cpu_threads = os.cpu_count()
+    if cpu_threads is not None:
+        notes.append(f"CPU: {cpu_threads} threads (os.cpu_count)")
+
+    if lookup is None:
+        lookup = _catalog_lookup(notes)
+    devices: list[Device] = []
+    if apple is not None and apple.silicon:
+        devices.append(_apple_device(apple, lookup, notes))
+    found = _drop_integrated(found, notes)
+    devices += _to_devices(found, ram_bytes, lookup, notes)
+
+    if not devices:
+        where = "; ".join(tried) if tried else "no GPU tool applies to this platform"
+        notes.append(f"no GPU found ({where}): planning for CPU only")
+    notes.append("host RAM bandwidth is not measured: the planner's default host profile applies")
+    return Machine(
+        name=_machine_name(devices),
+        devices=tuple(devices),
+        ram_bytes=ram_bytes,
+        cpu_threads=cpu_threads,
+        notes=tuple(notes),
+    )
+
+
+def apple_wired_limit_mb(*, run: Runner | None = None, env: str | None = None) -> int | None:
+    """The macOS GPU wired-memory limit a user set with ``sudo sysctl iogpu.wired_limit_mb=N``, in MiB.
+
+    None when it is not set (the sysctl reads 0: macOS's default working-set limit applies, see
+    :mod:`qwenfit.core.apple`), when this is not macOS, or when the sysctl cannot be read. macOS 13
+    spelled it ``debug.iogpu.wired_limit``, in bytes; that is read when the macOS 14+ name is absent.
+    """
+    platform = env if env is not None else sys.platform
+    if platform != "darwin":
+        return None
+    return _wired_limit(run if run is not None else _run_tool)[0]
+
+
+# ---------------------------------------------------------------------------------------------------
+# running tools
+
+
+def _run_tool(cmd: list[str]) -> str | None:
+    """stdout of ``cmd``, or None when it is not installed, fails, or takes longer than TIMEOUT_S."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, errors="replace", timeout=TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _optional_import(name: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+    except Exception:  # a broken install (e.g. pynvml without its shared library) is "not installed"
+        return None
+
+
+def _catalog_lookup(notes: list[str]) -> DeviceLookup:
+    # imported by name: qwenfit.loaders.hardware is optional here (detection works without a catalog)
+    import importlib
+
+    try:
+        module = importlib.import_module("qwenfit.loaders.hardware")
+        return cast(DeviceLookup, module.find_device)
+    except (ImportError, AttributeError) as e:
+        notes.append(f"hardware catalog unavailable ({_brief(e)}): GPUs are described from the driver only")
+        return _no_lookup
+
+
+def _no_lookup(name: str, memory_bytes: int | None = None) -> Device | None:
+    return None
+
+
+def _brief(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[: limit - 1] + "…"
+
+
+def _command(cmd: Sequence[str]) -> str:
+    return " ".join(cmd)
+
+
+# ---------------------------------------------------------------------------------------------------
+# NVIDIA
+
+
+def _nvidia(runner: Runner, nvml: Any, notes: list[str], tried: list[str]) -> list[_Found]:
+    if nvml is None:
+        tried.append("NVML: pynvml not installed (pip install 'qwenfit[detect]')")
+    else:
+        gpus = _nvml_gpus(nvml, notes, tried)
+        if gpus is not None:
+            return gpus
+    text = runner(NVIDIA_SMI)
+    if text is None:
+        tried.append("nvidia-smi: no answer")
+        return []
+    gpus = _parse_nvidia_smi(text, notes)
+    if not gpus:
+        tried.append("nvidia-smi: no GPU in its answer")
+    return gpus
+
+
+def _nvml_gpus(nvml: Any, notes: list[str], tried: list[str]) -> list[_Found] | None:
+    """GPUs from NVML, or None when NVML cannot answer (then nvidia-smi is asked)."""
+    try:
+        nvml.nvmlInit()
+    except Exception as e:  # pynvml.NVMLError_LibraryNotFound / _DriverNotLoaded: no NVIDIA driver
+        tried.append(f"NVML: {_brief(e)}")
+        return None
+    try:
+        count = int(nvml.nvmlDeviceGetCount())
+        gpus: list[_Found] = []
+        for index in range(count):
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            raw = nvml.nvmlDeviceGetName(handle)
+            name = (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)).strip()
+            try:
+                memory: int | None = int(nvml.nvmlDeviceGetMemoryInfo(handle).total)
+            except Exception:  # NVML_ERROR_NOT_SUPPORTED on unified-memory parts (GB10, Jetson)
+                memory = None
+            arch: str | None
+            try:
+                major, minor = nvml.nvmlDeviceGetCudaComputeCapability(handle)
+                arch = f"{int(major)}.{int(minor)}"
+            except Exception:
+                arch = None
+            gpus.append(_Found(name or f"NVIDIA GPU {index}", memory, "nvidia", "NVML", arch))
+    except Exception as e:
+        notes.append(f"NVML failed while listing GPUs ({_brief(e)}); asking nvidia-smi instead")
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            nvml.nvmlShutdown()
+    if not gpus:
+        tried.append("NVML: 0 NVIDIA GPUs")
+    return gpus
+
+
+def _parse_nvidia_smi(text: str, notes: list[str]) -> list[_Found]:
+    gpus: list[_Found] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        name, sep, memory_text = line.rpartition(",")
+        name, memory_text = name.strip(), memory_text.strip().removesuffix("MiB").strip()
+        memory: int | None
+        if sep and name and memory_text.isdigit():
+            memory = int(memory_text) * MIB
+        elif sep and name and memory_text.strip("[]").upper() == "N/A":
+            memory = None
+        else:
+            notes.append(
+                f"nvidia-smi: ignored line {lineno} {_clip(line)!r} (expected 'name, memory.total in MiB')"
+            )
+            continue
+        gpus.append(_Found(name, memory, "nvidia", "nvidia-smi"))
+    return gpus
+
+
+# ---------------------------------------------------------------------------------------------------
+# AMD
+
+
+def _amd(runner: Runner, notes: list[str], tried: list[str]) -> list[_Found]:
+    text = runner(AMD_SMI_STATIC)
+    if text is None:
+        tried.append("amd-smi: no answer")
+    else:
+        gpus = _parse_amd_smi_static(text, notes)
+        if any(g.memory_bytes is None for g in gpus):
+            gpus = _amd_smi_metric_memory(runner, gpus, notes)
+        for gpu in gpus:
+            if gpu.memory_bytes is None:
+                notes.append(f"amd-smi: {gpu.name} reports no VRAM size; it is left out")
+        gpus = [g for g in gpus if g.memory_bytes is not None]
+        if gpus:
+            return gpus
+        tried.append("amd-smi: no GPU with a VRAM size in its answer")
+    text = runner(ROCM_SMI)
+    if text is None:
+        tried.append("rocm-smi: no answer")
+        return []
+    gpus = _parse_rocm_smi(text, notes)
+    if not gpus:
+        tried.append("rocm-smi: no GPU in its answer")
+    return gpus
+
+
+def _load_json(text: str, tool: str, notes: list[str]) -> Any:
+    """The JSON document in a tool's stdout (a warning banner before it is skipped), or None + a note."""
+    start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+    if start < 0:
+        if text.strip():
+            notes.append(f"{tool}: answer is not JSON ({_clip(text)!r}); ignored")
+        return None
+    try:
+        return json.loads(text[start:])
+    except ValueError as e:
+        notes.append(f"{tool}: malformed JSON ({_brief(e)}); ignored")
+        return None
+
+
+def _amd_records(data: Any) -> list[Any] | None:
+    """amd-smi's per-GPU records: a list (ROCm 6.x), the list under "gpu_data" (ROCm 7), or one record."""
+    if isinstance(data, dict) and isinstance(data.get("gpu_data"), list):
+        return cast(list[Any], data["gpu_data"])
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict) and "gpu" in data:
+        return [data]
+    return None
+
+
+def _mib_value(value: Any) -> int | None:
+    """Bytes from amd-smi's ``{"value": N, "unit": "MB"}`` (MiB, see module docstring) or a bare N."""
+    unit = "MB"
+    if isinstance(value, dict):
+        unit = str(value.get("unit", "MB"))
+        value = value.get("value")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if not value.isdigit():
+            return None
+        value = int(value)
+    if not isinstance(value, int) or value <= 0:
+        return None
+    scale = {"MB": MIB, "MIB": MIB, "GB": GIB, "GIB": GIB, "B": 1}.get(unit.strip().upper())
+    return None if scale is None else value * scale
+
+
+def _parse_amd_smi_static(text: str, notes: list[str]) -> list[_Found]:
+    tool = "amd-smi"
+    records = _amd_records(_load_json(text, tool, notes))
+    if records is None:
+        return []
+    gpus: list[_Found] = []
+    for position, record in enumerate(records):
+        if not isinstance(record, dict):
+            notes.append(f"{tool}: GPU record {position} is not an object; ignored")
+            continue
+        asic: dict[str, Any] = record["asic"] if isinstance(record.get("asic"), dict) else {}
+        name = _text(asic.get("market_name"))
+        if name is None:
+            device_id = _text(asic.get("device_id"))
+            name = f"AMD GPU {device_id}" if device_id else f"AMD GPU {record.get('gpu', position)}"
+        vram = record.get("vram")
+        memory = None
+        if isinstance(vram, dict):
+            memory = _mib_value(vram.get("size", vram.get("vram_size_mb", vram.get("vram_size"))))
+        arch = _text(asic.get("target_graphics_version"))
+        gpus.append(_Found(name, memory, "amd", tool, arch))
+    return gpus
+
+
+def _amd_smi_metric_memory(runner: Runner, gpus: list[_Found], notes: list[str]) -> list[_Found]:
+    text = runner(AMD_SMI_METRIC)
+    if text is None:
+        return gpus
+    records = _amd_records(_load_json(text, "amd-smi metric", notes)) or []
+    totals: dict[int, int] = {}
+    for position, record in enumerate(records):
+        if not isinstance(record, dict) or not isinstance(record.get("mem_usage"), dict):
+            continue
+        index = record.get("gpu", position)
+        total = _mib_value(record["mem_usage"].get("total_vram"))
+        if isinstance(index, int) and total is not None:
+            totals[index] = total
+    out = []
+    for index, gpu in enumerate(gpus):
+        if gpu.memory_bytes is None and index in totals:
+            gpu = dataclasses.replace(gpu, memory_bytes=totals[index], tool="amd-smi metric")
+        out.append(gpu)
+    return out
+
+
+def _parse_rocm_smi(text: str, notes: list[str]) -> list[_Found]:
+    tool = "rocm-smi"
+    data = _load_json(text, tool, notes)
+    if data is None:
+        return []
+    if not isinstance(data, dict):
+        notes.append(f"{tool}: expected an object of cards, got {type(data).__name__}; ignored")
+        return []
+    cards = [(key, card) for key, card in data.items() if key.lower().startswith("card")]
+    cards.sort(key=lambda kc: int(d) if (d := re.sub(r"\D", "", kc[0])) else 0)
+    gpus: list[_Found] = []
+    for key, card in cards:
+        if not isinstance(card, dict):
+            notes.append(f"{tool}: {key} is not an object; ignored")
+            continue
+        fields = {str(k).lower(): v for k, v in card.items()}
+        name = _text(fields.get("card series")) or _text(fields.get("card sku"))
+        model = _text(fields.get("card model"))
+        if name is None and model is not None and not model.lower().startswith("0x"):
+            name = model
+        name = name or f"AMD GPU {model or key}"
+        raw = _text(fields.get("vram total memory (b)"))
+        if raw is None or not raw.isdigit() or int(raw) <= 0:
+            notes.append(f"{tool}: {key} ({name}) has no usable 'VRAM Total Memory (B)' ({raw!r}); ignored")
+            continue
+        gpus.append(_Found(name, int(raw), "amd", tool, _text(fields.get("gfx version"))))
+    return gpus
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    text = str(value).strip()
+    return None if not text or text.upper() in ("N/A", "NA") else text
+
+
+# ---------------------------------------------------------------------------------------------------
+# Apple
+
+
+@dataclass(frozen=True, slots=True)
+class _Apple:
+    chip: str | None  # machdep.cpu.brand_string: "Apple M4 Max", or an Intel CPU on an Intel Mac
+    memsize: int | None  # hw.memsize, bytes
+
+    @property
+    def silicon(self) -> bool:
+        return self.chip is not None and self.chip.startswith("Apple") and self.memsize is not None
+
+
+def _sysctl_values(text: str) -> list[str]:
+    """``sysctl -n`` prints one value per line; ``sysctl`` without -n prints ``name: value``."""
+    out = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(": ")
+        out.append(value.strip() if sep and re.fullmatch(r"[\w.]+", name) else line.strip())
+    return out
+
+
+def _apple(runner: Runner, notes: list[str], tried: list[str]) -> _Apple:
+    text = runner(SYSCTL_APPLE)
+    if text is None:
+        tried.append("sysctl hw.memsize: no answer")
+        return _Apple(None, None)
+    values = _sysctl_values(text)
+    memsize = int(values[0]) if values and values[0].isdigit() and int(values[0]) > 0 else None
+    chip = values[1] if len(values) > 1 else None
+    if memsize is None:
+        notes.append(f"sysctl: hw.memsize is not a byte count ({_clip(text)!r})")
+    if chip is None:
+        notes.append("sysctl: machdep.cpu.brand_string missing")
+    apple = _Apple(chip, memsize)
+    if chip is not None and not apple.silicon and not chip.startswith("Apple"):
+        tried.append(f"{chip}: not Apple Silicon, its GPU is not planned for")
+    if apple.silicon:
+        perf = runner(SYSCTL_PERF_CORES)
+        values = _sysctl_values(perf or "")
+        perf_note = f", {values[0]} performance cores" if values and values[0].isdigit() else ""
+        notes.append(
+            f"Apple: {chip}, {_gib(memsize)} unified memory (sysctl hw.memsize = {memsize} bytes){perf_note}"
+        )
+        _, how = _wired_limit(runner)
+        notes.append(how)
+    return apple
+
+
+def _wired_limit(runner: Runner) -> tuple[int | None, str]:
+    """(limit MiB or None for macOS's default, a note saying what was read)."""
+    for cmd, unit in ((SYSCTL_WIRED_LIMIT, MIB), (SYSCTL_WIRED_LIMIT_13, 1)):
+        text = runner(cmd)
+        values = _sysctl_values(text or "")
+        if not values:
+            continue
+        name = cmd[-1]
+        if not values[0].isdigit():
+            return (
+                None,
+                f"sysctl {name}: unreadable value {_clip(values[0])!r}; macOS's default GPU limit assumed",
+            )
+        raw = int(values[0])
+        if raw == 0:
+            return None, (
+                f"sysctl {name} = 0: macOS's default GPU memory limit applies (about 2/3 to 3/4 of RAM); "
+                f"raise it with 'sudo sysctl iogpu.wired_limit_mb=N'"
+            )
+        mib = raw * unit // MIB
+        return mib, f"sysctl {name} = {raw}: the GPU may wire up to {mib} MiB (set by the user)"
+    return None, "sysctl iogpu.wired_limit_mb: not readable; macOS's default GPU memory limit assumed"
+
+
+def _apple_device(apple: _Apple, lookup: DeviceLookup, notes: list[str]) -> Device:
+    assert apple.chip is not None and apple.memsize is not None
+    found = _Found(apple.chip, apple.memsize, "apple", "sysctl")
+    return _device_for(found, [found], None, lookup, notes)
+
+
+# ---------------------------------------------------------------------------------------------------
+# RAM
+
+
+def _ram(
+    runner: Runner, reader: FileReader, psutil: Any, platform: str, apple: _Apple | None, notes: list[str]
+) -> int | None:
+    total: int | None = None
+    source = ""
+    if psutil is not None:
+        try:
+            total = int(psutil.virtual_memory().total)
+            source = "psutil"
+        except Exception as e:
+            notes.append(f"psutil.virtual_memory() failed ({_brief(e)})")
+    if total is None and platform.startswith("linux"):
+        text = reader(PROC_MEMINFO)
+        if text is not None:
+            total = _meminfo_total(text, notes)
+            source = "/proc/meminfo MemTotal"
+    if total is None and platform == "darwin":
+        if apple is not None and apple.memsize is not None:
+            total, source = apple.memsize, "sysctl hw.memsize"
+        else:
+            values = _sysctl_values(runner(SYSCTL_MEMSIZE) or "")
+            if values and values[0].isdigit():
+                total, source = int(values[0]), "sysctl hw.memsize"
+    if total is None:
+        notes.append("RAM: unknown (no psutil, /proc/meminfo or sysctl answer): host RAM is not judged")
+        return None
+    notes.append(f"RAM: {_gib(total)} ({source})")
+    if platform.startswith("linux"):
+        total = _cgroup_limit(reader, total, notes)
+    return total
+
+
+def _meminfo_total(text: str, notes: list[str]) -> int | None:
+    match = re.search(r"^MemTotal:\s*(\d+)\s*kB\s*$", text, re.MULTILINE)
+    if match is None:
+        notes.append("/proc/meminfo: no 'MemTotal: N kB' line")
+        return None
+    return int(match.group(1)) * 1024  # the kernel's "kB" is KiB (fs/proc/meminfo.c shifts by 10)
+
+
+def _cgroup_limit(reader: FileReader, total: int, notes: list[str]) -> int:
+    for path in (CGROUP2_MEMORY_MAX, CGROUP1_MEMORY_LIMIT):
+        text = (reader(path) or "").strip()
+        if text.isdigit() and 0 < int(text) < total:
+            limit = int(text)
+            notes.append(f"RAM: this process is limited to {_gib(limit)} by its cgroup ({path}); using that")
+            return limit
+    return total
+
+
+# ---------------------------------------------------------------------------------------------------
+# devices
+
+
+def _drop_integrated(found: list[_Found], notes: list[str]) -> list[_Found]:
+    if not any((g.memory_bytes or 0) >= _INTEGRATED_BELOW_BYTES for g in found):
+        return found
+    kept = []
+    for gpu in found:
+        if gpu.memory_bytes is not None and gpu.memory_bytes < _INTEGRATED_BELOW_BYTES:
+            notes.append(
+                f"ignored {gpu.name} ({gpu.memory_bytes // MIB} MiB, {gpu.tool}): an integrated GPU's "
+                "carve-out next to a discrete GPU"
+            )
+            continue
+        kept.append(gpu)
+    return kept
+
+
+def _to_devices(
+    found: list[_Found], ram_bytes: int | None, lookup: DeviceLookup, notes: list[str]
+) -> list[Device]:
+    groups: dict[tuple[str, int | None, str], list[_Found]] = {}
+    for gpu in found:
+        groups.setdefault((gpu.name, gpu.memory_bytes, gpu.tool), []).append(gpu)
+    by_group = {
+        key: _device_for(members[0], members, ram_bytes, lookup, notes) for key, members in groups.items()
+    }
+    devices = [by_group[(gpu.name, gpu.memory_bytes, gpu.tool)] for gpu in found]  # in the tools' order
+    kinds = sorted({d.id for d in devices})
+    if len(kinds) > 1:
+        counts = ", ".join(f"{sum(d.id == k for d in devices)}x {k}" for k in kinds)
+        notes.append(f"mixed GPUs ({counts}): all are kept, each with its own memory")
+    if len({d.vendor for d in devices}) > 1:
+        notes.append("GPUs of more than one vendor: one engine process usually uses only one vendor's GPUs")
+    return devices
+
+
+def _device_for(
+    gpu: _Found, members: list[_Found], ram_bytes: int | None, lookup: DeviceLookup, notes: list[str]
+) -> Device:
+    count = len(members)
+    prefix = f"{count}x " if count > 1 else ""
+    each = " each" if count > 1 else ""
+    memory = gpu.memory_bytes
+    unified = gpu.vendor == "apple"
+    if memory is None:  # NVIDIA part with no memory.total of its own: the GPU shares system RAM
+        unified = True
+        memory = ram_bytes
+        how = f"no memory of its own in {gpu.tool}: shares system RAM" + (
+            f" ({_gib(ram_bytes)})" if ram_bytes is not None else ", which is unknown"
+        )
+    elif gpu.vendor == "apple":
+        how = f"{_gib(memory)} unified"
+    else:
+        how = f"{memory // MIB} MiB{each}"
+    catalog = _lookup(gpu.name, memory, lookup, notes)
+    if catalog is not None:
+        nominal = catalog.memory_bytes
+        device = (
+            catalog
+            if memory is None
+            else dataclasses.replace(catalog, memory_bytes=memory, memory_exact=True)
+        )
+        note = f"{prefix}{gpu.name} ({how}, {gpu.tool}) = catalog device '{catalog.id}'"
+        if memory is not None and nominal > 0 and abs(memory - nominal) > 0.1 * nominal:
+            note += f"; the driver's memory differs from the catalog's {_gib(nominal)}, the driver's is used"
+        notes.append(note)
+        return device
+    slug = re.sub(r"[^a-z0-9]+", "-", gpu.name.lower()).strip("-") or "gpu"
+    notes.append(
+        f"{prefix}{gpu.name} ({how}, {gpu.tool}) is not in the hardware catalog: device 'detected-{slug}' "
+        "uses the memory it reports; its bandwidth and compute are unknown, so speed cannot be estimated"
+    )
+    backends = {"nvidia": ("cuda", "vulkan"), "amd": ("rocm", "vulkan"), "apple": ("metal",)}
+    return Device(
+        id=f"detected-{slug}",
+        name=gpu.name,
+        vendor=gpu.vendor,
+        kind="unified" if unified else "gpu",
+        memory_bytes=memory if memory is not None else 0,
+        memory_exact=memory is not None,
+        bandwidth_gbps=0.0,  # unknown
+        fp16_tflops=0.0,  # unknown
+        backends=backends.get(gpu.vendor, ()),
+        compute_capability=gpu.arch,
+        source=f"detected by {gpu.tool}",
+    )
+
+
+def _lookup(name: str, memory: int | None, lookup: DeviceLookup, notes: list[str]) -> Device | None:
+    """The catalog device for a driver name; pci.ids-style AMD names try each model they list."""
+    hits: list[Device] = []
+    for candidate in _name_candidates(name):
+        try:
+            device = lookup(candidate, memory_bytes=memory)
+        except Exception as e:
+            notes.append(f"hardware catalog lookup of {candidate!r} failed ({_brief(e)})")
+            return None
+        if device is not None and device not in hits:
+            hits.append(device)
+    if not hits:
+        return None
+    if memory is None or len(hits) == 1:
+        return hits[0]
+    return min(hits, key=lambda d: abs(d.memory_bytes - memory))  # "7900 XT/7900 XTX": the 24 GB one
+
+
+def _name_candidates(name: str) -> list[str]:
+    """``"Navi 31 [Radeon RX 7900 XT/7900 XTX/7900M]"`` -> each Radeon it names, then the name itself."""
+    match = re.fullmatch(r"[^\[\]]*\[([^\[\]]+)\]\s*", name)
+    if match is None:
+        return [name]
+    inner = match.group(1).strip()
+    parts = [p.strip() for p in inner.split("/") if p.strip()]
+    if not parts:
+        return [name]
+    # the model number is the first token starting with a digit (or a letter + digit: "W7900"); the
+    # words before it ("Radeon RX") are shared by the short names after each "/"
+    tokens = parts[0].split()
+    stem = next((i for i, t in enumerate(tokens) if re.match(r"[A-Za-z]?\d", t)), 0)
+    prefix = " ".join(tokens[:stem])
+    candidates = [parts[0]]
+    for part in parts[1:]:
+        candidates.append(part if not prefix or part.startswith(prefix) else f"{prefix} {part}")
+    return [*dict.fromkeys([*candidates, name])]
+
+
+def _machine_name(devices: list[Device]) -> str:
+    if not devices:
+        return "detected: CPU only"
+    counts: dict[str, int] = {}
+    for d in devices:
+        counts[d.id] = counts.get(d.id, 0) + 1
+    # ids of uncatalogued devices already say "detected-"; the name says it once
+    return "detected: " + " + ".join(
+        f"{n}x {i.removeprefix('detected-')}" if n > 1 else i.removeprefix("detected-")
+        for i, n in counts.items()
+    )
+
+
+def _gib(n: int | None) -> str:
+    return "unknown" if n is None else f"{n / GIB:.1f} GiB"
