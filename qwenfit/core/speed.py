@@ -1,0 +1,439 @@
+"""Decode and prefill speed: a bandwidth/compute roofline plus fixed per-token costs (estimated).
+
+Every number here is an *estimate* (``Speed.exact`` is False): the memory arithmetic of qwenfit is
+exact, tokens per second are not. The model is the one of shared/reference/engines-and-hardware.md
+§D.1; its constants were chosen from first principles and the reference notes' ranges *before* any
+published measurement was compared with it, and none was fitted afterwards
+(``benchmarks/speed_accuracy.py`` reports how far off it is).
+
+Decode (one sequence, batch 1)
+------------------------------
+A decode step streams every weight the token touches, the KV cache of the full-attention layers
+and the Gated DeltaNet state once from memory, then pays fixed costs (kernel launches,
+synchronisation, the engine's own step)::
+
+    t_token = B_gpu / (η_mem · BW_gpu · tp) + B_cpu / BW_host_eff + t_fixed
+    t_fixed = t_step(engine) + n_layers · c_layer(engine, backend)
+              + n_offloaded_layers · c_offload + (tp > 1) · 2 · n_layers · t_allreduce(link)
+    B_dev   = weights read on dev (decode_read_bytes) + KV read on dev + 2 · GDN state on dev
+
+- **Weights read per token** (:func:`decode_read_bytes`): every non-expert text tensor once
+  (attention/GDN projections, norms, router, shared expert, ``lm_head``); routed experts at
+  ``num_experts_per_tok / num_experts`` of their bytes (the expected bytes one token touches, at
+  batch 1 every layer reads exactly k of E experts); the token embedding one row only (``get_rows``
+  in llama.cpp, ``nn.Embedding`` in PyTorch/MLX gather the token's row; the full matrix is read only
+  when it doubles as the output layer, ``tie_word_embeddings``); vision not at all (text decode);
+  the MTP block only with ``mtp=True`` (one draft step: the MTP layer, plus one more read of the
+  shared output head, which the draft projects through; the acceptance-rate gain is *not* modelled).
+- **KV**: the caller passes the bytes of the K and V cells attention reads (full-attention layers
+  only, times the context depth). **GDN state** is read and written back every token: 2x.
+- **η_mem = η_dram(kind) · η_kernel(backend)**:
+
+  * ``η_dram``: the fraction of peak a streaming read reaches. Discrete GDDR6/6X/7 and HBM: 0.92
+    (device-to-device copies in CUDA's bandwidthTest/nvbandwidth reach ~90-93 % of peak on
+    RTX 30/40 and H100 class cards [engineering estimate]); unified LPDDR5/5X SoCs (Apple, Strix
+    Halo, DGX Spark): 0.85 (STREAM-class reads on shared memory controllers reach ~80-90 %)
+    [engineering estimate].
+  * ``η_kernel``: how close quantized GEMV / MoE kernels come to a plain copy: CUDA 0.90 (llama.cpp
+    MMVQ, Marlin, cuBLAS GEMV are mature), Metal 0.85 (llama.cpp/MLX quantized mat-vec), ROCm and
+    Vulkan 0.80 (less tuned), SYCL 0.75 [engineering estimates]. Products: discrete CUDA 0.83,
+    discrete ROCm/Vulkan 0.74, Apple 0.72, Vulkan/ROCm APU 0.68, DGX Spark 0.77, which sits inside
+    §D.1's "0.8+ for dense models" for discrete GPUs, where fixed costs are small.
+
+- **c_layer** (per-layer fixed cost, kernel launch and small-kernel latency that no bandwidth
+  hides): llama.cpp CUDA 0.10 ms, the middle of §D.1's 0.06-0.14 ms; llama.cpp ROCm/Vulkan
+  0.20 ms, the middle of §D.1's 0.1-0.3 ms (measured there on APUs; used for discrete cards too);
+  llama.cpp Metal 0.15 ms (no sourced figure: Metal has no CUDA graphs, so between the two);
+  llama.cpp CPU 0.05 ms (thread-pool barriers, ~20 ops per
+  layer at a few µs); MLX 0.10 ms (compiled graphs, dispatch like CUDA without graphs)
+  [assumption]; vLLM/SGLang CUDA 0.05 ms (the whole step is one CUDA graph, so only GPU-side gaps
+  between ~25 kernels per layer remain, ~2 µs each), on ROCm 0.08 ms (HIP graphs, less tuned)
+  [engineering estimates]; transformers 0.30 ms (eager PyTorch: ~30 launches per layer at ~10 µs).
+- **t_step** (per-token engine cost independent of the model's depth): llama.cpp 0.2 ms (graph
+  reuse/build, logits copy of a 248k vocabulary); Ollama and LM Studio 0.5 ms (a llama.cpp runner
+  behind an HTTP stream); MLX 0.5 ms (Python generation loop, ``mx.eval`` sync per token);
+  vLLM/SGLang 1.0 ms (scheduler, input preparation, sampler, detokenizer; partly overlapped by
+  async scheduling); transformers 2.0 ms [assumptions].
+- **Offload** (tensors on the CPU, e.g. ``--n-cpu-moe`` / ``-ot exps=CPU``): their bytes stream at
+  ``machine.host.effective_gbps`` (a measured STREAM-like rate), or the default host profile
+  (dual-channel DDR5-5600: 89.6 GB/s peak x 0.7 = 62.7 GB/s, §A.7's planning fraction for desktop
+  DDR5), and every layer with CPU tensors adds ``c_offload`` = 0.05 ms: the graph splits there,
+  so the activations go device -> host -> device (~10 µs each over PCIe) and the CPU thread pool
+  wakes up (~10-30 µs) [engineering estimate].
+- **Tensor parallelism**: ``tp`` GPUs read their ``1/tp`` of the bytes at the same time, and each
+  layer adds two all-reduces of one hidden vector (after attention and after the MLP), which at
+  a few KB are latency-bound: 15 µs over NVLink (vLLM's custom one-shot all-reduce), 30 µs over
+  PCIe peer-to-peer [engineering estimates]. ``tp = 1`` on several GPUs (llama.cpp's default
+  layer split) runs the GPUs one after the other: the time is that of one GPU reading all bytes.
+
+Prefill
+-------
+Compute-bound from ``prompt_tokens`` up, per ubatch roofline against reading the resident
+weights once::
+
+    t_prefill = Σ_ubatch max(2 · active_params · n_ub / (η_c · F · tp), W_gpu / (η_mem · BW · tp))
+                + n_ubatch · (t_fixed + W_cpu / (η_pcie · BW_pcie))
+
+with ``F`` the device's dense FP16 tensor TFLOPS. ``W_cpu / BW_pcie`` is llama.cpp's *op offload*:
+with a batch of >= 32 tokens (ggml-cuda ``offload_op``) matrix products whose weights live in host
+RAM run on the GPU, after copying the whole weight tensor over PCIe, once per ubatch. The same
+copy bounds vLLM's ``--cpu-offload-gb``. ``η_pcie`` = 0.75 (pageable host buffers reach
+~70-80 % of a PCIe link) [engineering estimate]; the link is the device's ``interconnect_gbps``
+when that is a PCIe link, else (unknown, or an NVLink figure, which is not the host link) PCIe 4.0
+x16 at 31.5 GB/s per direction (§A.7). ``η_c`` (fraction of dense FP16 tensor peak):
+llama.cpp CUDA 0.35 (MMQ on quantized weights, small per-expert GEMMs), llama.cpp ROCm/Vulkan
+0.25, llama.cpp Metal 0.40, MLX 0.45, vLLM/SGLang 0.50 (cuBLAS/CUTLASS/Triton GEMMs at large M,
+fused-MoE lower), transformers 0.40 [engineering estimates]. Attention FLOPs (only the full-attention
+quarter of the layers, quadratic in the prompt) are left out: small at the default 512 tokens.
+
+Validation (not calibration)
+----------------------------
+``benchmarks/speed_accuracy.py`` compares these estimates with 38 published single-stream
+measurements (``benchmarks/speed_measurements.yaml``), hardware from the catalog. At the time of
+writing, decode: median absolute error 11 %, worst 95 %. Per category (median absolute / median
+signed): APU 5 % / 0 %, offload 4 % / +4 %, Apple 14 % / -9 %, MoE on discrete GPUs 24 % / +24 %,
+dense on discrete GPUs 25 % / +25 %. Known misses: Qwen3.5-397B with every expert in 12-channel
+DDR5 behind a 16-core CPU (+95 %: a few cores cannot stream RAM at the profile's sustained rate);
+~3B-active MoE on M3 Ultra (+44-61 %) and on RTX 3090 (up to +61 %), where the fixed costs are
+larger than the middle values chosen; RTX 3090 dense (+25-55 %) while RTX 4090/5090 dense are
+within -13 %; MLX on small models is under-estimated (-20 to -37 %). Prefill (5 records) is
+over-estimated 2.5-3.3x for MoE (small per-expert GEMMs reach far less than η_c), -10 % for the
+dense 27B. These numbers are reported, not fed back into the constants.
+
+Tracing
+-------
+:func:`decode_tokens_per_s` is the decode formula in integer arithmetic (time in femtoseconds per
+byte, so every product stays an integer below 2**53) with one final true division; called with
+:class:`qwenfit.core.expr.Expr` byte counts (e.g. KV bytes as a function of context) it returns the
+formula tree the docs calculator evaluates. :func:`estimate_speed` uses the same function.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import overload
+
+from qwenfit.core.expr import Expr, Num
+from qwenfit.core.hardware import Device, HostMemory, Machine
+from qwenfit.core.inventory import ROUTED_EXPERT_ROLES
+from qwenfit.core.quant import WeightMap
+from qwenfit.core.spec import ModelSpec
+
+__all__ = [
+    "DEFAULT_HOST",
+    "FS_PER_S",
+    "LLAMA_FAMILY",
+    "DecodeRates",
+    "Speed",
+    "decode_rates",
+    "decode_read_bytes",
+    "decode_tokens_per_s",
+    "estimate_speed",
+    "memory_efficiency",
+]
+
+FS_PER_S = 10**15  # femtoseconds per second: decode time is counted in integer fs
+
+# η_dram: fraction of peak bandwidth a streaming read reaches, by Device.kind [engineering estimates,
+# see the module docstring]
+DRAM_EFFICIENCY = {"gpu": 0.92, "unified": 0.85}
+# η_kernel: quantized GEMV / MoE decode kernels relative to a plain streaming read, by backend
+KERNEL_EFFICIENCY = {"cuda": 0.90, "metal": 0.85, "rocm": 0.80, "vulkan": 0.80, "sycl": 0.75, "cpu": 1.0}
+
+# engines that are a llama.cpp runtime underneath
+LLAMA_FAMILY = frozenset({"llama.cpp", "ollama", "lm-studio"})
+
+# c_layer, µs per decoder layer per token: (engine family, backend) -> µs. §D.1 gives llama.cpp
+# CUDA 60-140 µs and ROCm/Vulkan (APU) 100-300 µs; the others are engineering estimates.
+LAYER_US: dict[tuple[str, str], int] = {
+    ("llama.cpp", "cuda"): 100,
+    ("llama.cpp", "rocm"): 200,
+    ("llama.cpp", "vulkan"): 200,
+    ("llama.cpp", "sycl"): 200,
+    ("llama.cpp", "metal"): 150,
+    ("llama.cpp", "cpu"): 50,
+    ("mlx", "metal"): 100,
+    ("vllm", "cuda"): 50,
+    ("vllm", "rocm"): 80,
+    ("sglang", "cuda"): 50,
+    ("sglang", "rocm"): 80,
+    ("transformers", "cuda"): 300,
+    ("transformers", "rocm"): 300,
+    ("transformers", "metal"): 300,
+    ("transformers", "cpu"): 300,
+}
+DEFAULT_LAYER_US = 200  # an engine/backend pair not listed: the slow end of the listed ones
+
+# t_step, µs per token independent of depth [assumptions, see the module docstring]
+STEP_US = {"llama.cpp": 200, "ollama": 500, "lm-studio": 500, "mlx": 500, "vllm": 1000, "sglang": 1000,
+           "transformers": 2000}  # fmt: skip
+DEFAULT_STEP_US = 1000
+
+OFFLOAD_LAYER_US = 50  # c_offload: a graph split per layer with CPU tensors (copies + thread-pool wake-up)
+ALLREDUCE_US = {"nvlink": 15, "pcie": 30}  # one latency-bound all-reduce of a hidden vector
+ALLREDUCES_PER_LAYER = 2  # after attention and after the MLP (Megatron-style row-parallel outputs)
+
+# prefill: fraction of dense FP16 tensor TFLOPS reached (η_c) [engineering estimates]
+COMPUTE_EFFICIENCY: dict[tuple[str, str], float] = {
+    ("llama.cpp", "cuda"): 0.35,
+    ("llama.cpp", "rocm"): 0.25,
+    ("llama.cpp", "vulkan"): 0.25,
+    ("llama.cpp", "sycl"): 0.25,
+    ("llama.cpp", "metal"): 0.40,
+    ("mlx", "metal"): 0.45,
+    ("vllm", "cuda"): 0.50,
+    ("vllm", "rocm"): 0.50,
+    ("sglang", "cuda"): 0.50,
+    ("sglang", "rocm"): 0.50,
+}
+DEFAULT_COMPUTE_EFFICIENCY = 0.40
+PCIE_EFFICIENCY = 0.75  # pageable host -> device copies
+DEFAULT_PCIE_GBPS = 31.5  # PCIe 4.0 x16, per direction (reference §A.7)
+DEFAULT_UBATCH_TOKENS = 512  # llama.cpp -ub default; the other engines' chunks are larger, same effect
+
+# the host RAM profile assumed when the machine does not say: dual-channel DDR5-5600, 89.6 GB/s peak
+# (2 x 8 bytes x 5600 MT/s), 0.7 of it sustained (reference §A.7 planning fraction for desktop DDR5)
+DEFAULT_HOST = HostMemory(
+    id="ddr5-5600-2ch",
+    name="dual-channel DDR5-5600 (assumed)",
+    bandwidth_gbps=89.6,
+    effective_gbps=62.72,
+    source="shared/reference/engines-and-hardware.md §A.7: peak = channels x 8 B x MT/s; η_mem ≈ 0.7",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Speed:
+    """Estimated decode and prefill speed of one sequence; None where the hardware does not say."""
+
+    decode_tokens_per_s: float | None
+    prefill_tokens_per_s: float | None
+    detail: str  # the time per token, term by term
+    basis: str  # the constants it rests on
+    exact: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeRates:
+    """Integer decode coefficients: femtoseconds per byte read on each side, and fixed fs per token."""
+
+    gpu_fs_per_byte: int
+    cpu_fs_per_byte: int
+    fixed_fs: int
+    basis: str
+
+
+def _engine_family(engine: str) -> str:
+    return "llama.cpp" if engine in LLAMA_FAMILY else engine
+
+
+def _fs_per_byte(gbps: float) -> int:
+    """Femtoseconds to stream one byte at ``gbps`` GB/s (rounded; 1 fs of 1,000+ is below 0.1 %)."""
+    return round(FS_PER_S / (gbps * 1e9))
+
+
+def _link(device: Device) -> str:
+    return "nvlink" if (device.interconnect or "").lower().startswith("nvlink") else "pcie"
+
+
+def memory_efficiency(device: Device, backend: str) -> float:
+    """η_mem = η_dram(kind) · η_kernel(backend) (see the module docstring)."""
+    return DRAM_EFFICIENCY.get(device.kind, DRAM_EFFICIENCY["gpu"]) * KERNEL_EFFICIENCY.get(backend, 0.75)
+
+
+def decode_read_bytes(
+    spec: ModelSpec,
+    weights: WeightMap,
+    *,
+    cpu_tensors: Collection[str] = (),
+    mtp: bool = False,
+) -> dict[str, int]:
+    """Weight bytes one decoded token reads, per device: ``{"gpu": ..., "cpu": ...}``.
+
+    A tensor is on ``"cpu"`` when its name (qwenfit or GGUF name) is in ``cpu_tensors``. Routed
+    experts count ``num_experts_per_tok / num_experts`` of their bytes (floor), the token embedding
+    one row unless it is tied to the output layer, vision nothing, MTP only with ``mtp`` (see the
+    module docstring). Exact for the tensors; the routed share is an expectation.
+    """
+    t = spec.text
+    cpu = frozenset(cpu_tensors)
+    out = {"gpu": 0, "cpu": 0}
+    head_bytes = {"gpu": 0, "cpu": 0}
+    for e in weights.tensors:
+        if e.component == "vision" or (e.component == "mtp" and not mtp):
+            continue
+        dev = "cpu" if e.name in cpu or (e.gguf_name is not None and e.gguf_name in cpu) else "gpu"
+        if e.role in ROUTED_EXPERT_ROLES:
+            n = e.bytes * t.num_experts_per_tok // t.num_experts if t.num_experts else e.bytes
+        elif e.role == "embed" and not t.tie_word_embeddings:
+            n = -(-e.bytes // t.vocab_size)  # one row: rows are quantized independently
+        else:
+            n = e.bytes
+        if e.component == "text" and (e.role == "lm_head" or (e.role == "embed" and t.tie_word_embeddings)):
+            head_bytes[dev] += e.bytes
+        out[dev] += n
+    if mtp and spec.mtp_layers:
+        for dev, n in head_bytes.items():  # the draft step projects through the shared output head
+            out[dev] += n
+    return out
+
+
+@overload
+def decode_tokens_per_s(gpu_bytes: int, cpu_bytes: int, rates: DecodeRates) -> float: ...
+@overload
+def decode_tokens_per_s(gpu_bytes: Num, cpu_bytes: Num, rates: DecodeRates) -> float | Expr: ...
+def decode_tokens_per_s(gpu_bytes: Num, cpu_bytes: Num, rates: DecodeRates) -> float | Expr:
+    """Tokens per second for these bytes read per token: integer arithmetic, one true division.
+
+    With ``int`` arguments a float; with :class:`Expr` arguments the formula tree (for the docs
+    calculator). Uses only ``+``, ``*`` and a final ``/``.
+    """
+    time_fs = gpu_bytes * rates.gpu_fs_per_byte + cpu_bytes * rates.cpu_fs_per_byte + rates.fixed_fs
+    return FS_PER_S / time_fs
+
+
+def _check_tp(machine: Machine, tp: int) -> None:
+    if tp < 1:
+        raise ValueError(f"tp must be >= 1, got {tp}")
+    if machine.devices and tp > machine.n_devices:
+        raise ValueError(f"tp={tp} needs {tp} GPUs; machine {machine.name!r} has {machine.n_devices}")
+
+
+def decode_rates(
+    *,
+    machine: Machine,
+    engine: str,
+    n_layers: int,
+    tp: int = 1,
+    backend: str = "cuda",
+    n_offloaded_layers: int = 0,
+) -> DecodeRates | None:
+    """The decode coefficients on ``machine``; None when its device bandwidth is unknown (0)."""
+    _check_tp(machine, tp)
+    family = _engine_family(engine)
+    host = machine.host or DEFAULT_HOST
+    if host.effective_gbps <= 0:
+        return None
+    cpu_fs = _fs_per_byte(host.effective_gbps)
+    layer_us = LAYER_US.get((family, backend), DEFAULT_LAYER_US)
+    step_us = STEP_US.get(family, DEFAULT_STEP_US)
+    parts = [f"t_step {step_us} µs ({family})", f"{n_layers} layers x {layer_us} µs ({family}/{backend})"]
+    fixed_us = step_us + n_layers * layer_us
+    if n_offloaded_layers:
+        fixed_us += n_offloaded_layers * OFFLOAD_LAYER_US
+        parts.append(f"{n_offloaded_layers} offloaded layers x {OFFLOAD_LAYER_US} µs")
+    if not machine.devices:  # CPU only: every byte streams from host RAM
+        basis = f"host RAM {host.effective_gbps:g} GB/s effective ({host.name}); " + "; ".join(parts)
+        return DecodeRates(cpu_fs, cpu_fs, fixed_us * 10**9, basis)
+    device = machine.devices[0]
+    if device.bandwidth_gbps <= 0:
+        return None
+    eta = memory_efficiency(device, backend)
+    if tp > 1:
+        link = _link(device)
+        fixed_us += ALLREDUCES_PER_LAYER * n_layers * ALLREDUCE_US[link]
+        parts.append(
+            f"TP{tp}: {ALLREDUCES_PER_LAYER} x {n_layers} all-reduces x {ALLREDUCE_US[link]} µs ({link})"
+        )
+    basis = (
+        f"GPU {device.id}: η_mem {eta:.2f} x {device.bandwidth_gbps:g} GB/s x tp {tp}; "
+        f"host {host.effective_gbps:g} GB/s effective ({host.name}); " + "; ".join(parts)
+    )
+    return DecodeRates(_fs_per_byte(eta * device.bandwidth_gbps * tp), cpu_fs, fixed_us * 10**9, basis)
+
+
+def estimate_speed(
+    *,
+    read_bytes: Mapping[str, int],
+    kv_read_bytes: Mapping[str, int],
+    state_bytes: Mapping[str, int],
+    machine: Machine,
+    engine: str,
+    n_layers: int,
+    active_params: int,
+    tp: int = 1,
+    backend: str = "cuda",
+    prompt_tokens: int = 512,
+    n_offloaded_layers: int | None = None,
+    resident_bytes: Mapping[str, int] | None = None,
+    ubatch_tokens: int = DEFAULT_UBATCH_TOKENS,
+) -> Speed:
+    """Estimated decode and prefill tokens/s of one sequence (see the module docstring).
+
+    A CPU-only machine (no devices) streams everything from host RAM; pass ``backend="cpu"``.
+    ``read_bytes``: weights read per token per device (:func:`decode_read_bytes`); ``kv_read_bytes``:
+    KV bytes attention reads per token (context depth x KV bytes per cell); ``state_bytes``: GDN
+    (recurrent) state of the sequence, read and written every token. ``n_offloaded_layers``: layers
+    with tensors on the CPU (default: every layer when any weight is on the CPU). ``resident_bytes``:
+    all weight bytes per device (every expert), for the prefill's weight pass and the PCIe copy of
+    CPU weights (default: ``read_bytes``, a lower bound for MoE). Decode is None when the device's
+    bandwidth is unknown, prefill when its FP16 throughput is.
+    """
+    gpu_bytes = read_bytes.get("gpu", 0) + kv_read_bytes.get("gpu", 0) + 2 * state_bytes.get("gpu", 0)
+    cpu_bytes = read_bytes.get("cpu", 0) + kv_read_bytes.get("cpu", 0) + 2 * state_bytes.get("cpu", 0)
+    if n_offloaded_layers is None:
+        n_offloaded_layers = n_layers if read_bytes.get("cpu", 0) > 0 and machine.devices else 0
+    rates = decode_rates(
+        machine=machine, engine=engine, n_layers=n_layers, tp=tp, backend=backend,
+        n_offloaded_layers=n_offloaded_layers,
+    )  # fmt: skip
+    if rates is None:
+        return Speed(None, None, "device memory bandwidth unknown", "no estimate: bandwidth_gbps is 0")
+    decode = decode_tokens_per_s(gpu_bytes, cpu_bytes, rates)
+    gpu_ms = gpu_bytes * rates.gpu_fs_per_byte / 1e12
+    cpu_ms = cpu_bytes * rates.cpu_fs_per_byte / 1e12
+    fixed_ms = rates.fixed_fs / 1e12
+    detail = (
+        f"decode {1e3 / decode:.2f} ms/token = GPU {gpu_bytes / 1e9:.3f} GB in {gpu_ms:.2f} ms"
+        + (f" + CPU {cpu_bytes / 1e9:.3f} GB in {cpu_ms:.2f} ms" if cpu_bytes else "")
+        + f" + fixed {fixed_ms:.2f} ms"
+    )
+    prefill = _prefill(
+        machine=machine, engine=engine, backend=backend, tp=tp, active_params=active_params,
+        prompt_tokens=prompt_tokens, ubatch_tokens=ubatch_tokens, fixed_s=rates.fixed_fs / FS_PER_S,
+        resident=resident_bytes if resident_bytes is not None else read_bytes,
+    )  # fmt: skip
+    if prefill is not None:
+        detail += f"; prefill {prompt_tokens} tokens: {prefill[1]}"
+    basis = "estimated: bandwidth roofline + fixed costs; " + rates.basis
+    return Speed(decode, prefill[0] if prefill else None, detail, basis)
+
+
+def _prefill(
+    *,
+    machine: Machine,
+    engine: str,
+    backend: str,
+    tp: int,
+    active_params: int,
+    prompt_tokens: int,
+    ubatch_tokens: int,
+    fixed_s: float,
+    resident: Mapping[str, int],
+) -> tuple[float, str] | None:
+    if not machine.devices or prompt_tokens <= 0:
+        return None
+    device = machine.devices[0]
+    if device.fp16_tflops <= 0 or device.bandwidth_gbps <= 0:
+        return None
+    family = _engine_family(engine)
+    eta_c = COMPUTE_EFFICIENCY.get((family, backend), DEFAULT_COMPUTE_EFFICIENCY)
+    flops_per_s = eta_c * device.fp16_tflops * 1e12 * tp
+    weights_s = resident.get("gpu", 0) / (
+        memory_efficiency(device, backend) * device.bandwidth_gbps * 1e9 * tp
+    )
+    pcie_gbps = device.interconnect_gbps if device.interconnect_gbps and _link(device) == "pcie" else None
+    copy_s = resident.get("cpu", 0) / (PCIE_EFFICIENCY * (pcie_gbps or DEFAULT_PCIE_GBPS) * 1e9)
+    n_ubatch = math.ceil(prompt_tokens / ubatch_tokens)
+    total_s = 0.0
+    for i in range(n_ubatch):
+        n = min(ubatch_tokens, prompt_tokens - i * ubatch_tokens)
+        total_s += max(2 * active_params * n / flops_per_s, weights_s) + fixed_s + copy_s
+    detail = (
+        f"{total_s * 1e3:.1f} ms ({n_ubatch} ubatch; η_c {eta_c:.2f} x {device.fp16_tflops:g} TFLOPS"
+        + (f"; PCIe copy {copy_s * 1e3:.1f} ms/ubatch" if copy_s else "")
+        + ")"
+    )
+    return prompt_tokens / total_s, detail
