@@ -16,6 +16,7 @@ __all__ = [
     "HubError",
     "QwenfitError",
     "SourceNotFoundError",
+    "UnknownHardwareError",
     "UnknownModelError",
     "UnsupportedModelError",
 ]
@@ -83,3 +84,20 @@ class HubError(QwenfitError, OSError):
     def __init__(self, message: str, *, repo_id: str) -> None:
         self.repo_id = repo_id
         super().__init__(message)
+
+
+class UnknownHardwareError(QwenfitError, LookupError, ValueError):
+    """A hardware name or machine spec that matches nothing in the hardware catalog.
+
+    ``name`` is the text that failed and ``suggestions`` the closest catalog ids (up to 3). It is a
+    ``LookupError`` (an unknown name) and a ``ValueError`` (a malformed spec such as ``"0x rtx-4090"``),
+    so either ``except`` catches it.
+    """
+
+    def __init__(self, message: str, *, name: str, suggestions: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.suggestions = suggestions
+        super().__init__(message)
+
+    def __str__(self) -> str:  # LookupError/KeyError would add quotes; keep the message readable
+        return str(self.args[0])

@@ -33,11 +33,12 @@ from typing import Any
 from qwenfit.api import MAX_SEQUENCES, SettingError, _utilization_bp, resolve_target
 from qwenfit.core.commands import Launch, launch_command
 from qwenfit.core.engines import Settings, engine_budget, engine_terms, llama_cpp_terms
-from qwenfit.core.expr import as_int
+from qwenfit.core.expr import Num, as_int, at
 from qwenfit.core.hardware import Machine
-from qwenfit.core.placement import EXPS_RE, LlamaLayout, llama_layout, llama_weight_env
+from qwenfit.core.placement import LlamaLayout, llama_layout, llama_read_env, llama_weight_env
 from qwenfit.core.quant import WeightMap
 from qwenfit.core.spec import ModelSpec
+from qwenfit.core.speed import decode_bytes
 from qwenfit.core.terms import DoesNotFit, Estimate
 from qwenfit.core.vllm import DEFAULT_GPU_MEMORY_UTILIZATION, check_tp
 
@@ -431,67 +432,66 @@ def _parallel_placements(c: _Ctx, need: int, seqs: int, max_nodes: int) -> tuple
     return None, f"does not fit {max_nodes} node(s) of {tp} GPU(s)"
 
 
-def _speed(
-    c: _Ctx, p: Placement, e: Estimate, machine: Machine, context: int
-) -> tuple[float | None, float | None, str]:
-    from qwenfit.core.speed import decode_read_bytes, estimate_speed
+@functools.lru_cache(maxsize=1024)
+def _llama_read(name: str, quant: str, n_gpus: int, n_gpu_layers: int | None) -> dict[str, Any]:
+    layout, _ = _llama_env(name, quant, n_gpus, n_gpu_layers)
+    return llama_read_env(_spec(name), _weights(name, quant), layout)
 
-    w = _weights(c.name, c.quant)
-    cpu_tensors: set[str] = set()
-    if c.engine in GGUF_ENGINES:
-        layout, _ = _llama_env(c.name, c.quant, 0 if p.kind == "cpu" else p.n_gpus, p.n_gpu_layers)
-        for t in w.tensors:
-            if (
-                (t.layer is None and t.role == "embed")
-                or p.kind == "cpu"
-                or (t.layer is not None and layout.layer_device[min(t.layer, layout.n_layer_all)] == "cpu")
-                or (
-                    t.layer is not None
-                    and t.layer < p.n_cpu_moe
-                    and t.gguf_name
-                    and EXPS_RE.search(t.gguf_name)
-                )
-            ):
-                cpu_tensors.add(t.name)
-    read = decode_read_bytes(c.spec, w, cpu_tensors=cpu_tensors)
-    kv = {"gpu": 0, "cpu": 0}
-    state = {"gpu": 0, "cpu": 0}
-    seqs = max(1, int(e.settings.get("sequences", 1)))
-    for term in e.terms:
-        side = "cpu" if term.device == "cpu" else "gpu"
-        if term.name == "kv_cache":
-            kv[side] += (
-                as_int(term.bytes)
-                * context
-                // max(1, int(e.settings["context"]))
-                // (seqs if c.engine in GGUF_ENGINES else 1)
-            )
-        elif term.name == "recurrent_state":
-            state[side] += as_int(term.bytes) // seqs
-    if c.engine == "vllm" or c.engine == "sglang":  # the pool holds more than one request's KV
-        kv = {k: v // max(1, seqs) for k, v in kv.items()}
-    resident = {
-        "gpu": sum(x.bytes for x in w.tensors if x.name not in cpu_tensors and x.component == "text"),
-        "cpu": sum(x.bytes for x in w.tensors if x.name in cpu_tensors),
-    }
-    layers_off = len({x.layer for x in w.tensors if x.name in cpu_tensors and x.layer is not None})
-    view = machine
-    if p.kind == "cpu":
-        view = dataclasses.replace(machine, devices=())
+
+@functools.lru_cache(maxsize=1024)
+def _gpu_read(name: str, quant: str) -> int:
+    from qwenfit.core.speed import decode_read_bytes
+
+    return decode_read_bytes(_spec(name), _weights(name, quant))["gpu"]
+
+
+def decode_inputs(c: _Ctx, p: Placement) -> tuple[Num, Num, Num]:
+    """(weights read on the GPU side, on the CPU side, layers with tensors on the CPU) per token."""
+    if c.engine not in GGUF_ENGINES:
+        return _gpu_read(c.name, c.quant), 0, 0
+    n_gpus = 0 if p.kind == "cpu" else p.n_gpus
+    r = _llama_read(c.name, c.quant, n_gpus, p.n_gpu_layers)
+    moved = at(r["rexps"], p.n_cpu_moe)
+    layout, _ = _llama_env(c.name, c.quant, n_gpus, p.n_gpu_layers)
+    cpu_layers = sum(1 for d in layout.layer_device[:-1] if d == "cpu") if n_gpus else 0
+    return r["r:gpu"] - moved, r["r:cpu"] + moved, p.n_cpu_moe + cpu_layers
+
+
+def _speed(c: _Ctx, p: Placement, e: Estimate, machine: Machine) -> tuple[float | None, float | None, str]:
+    """Decode (and prefill) tokens/s of one sequence: :func:`qwenfit.core.speed.decode_speed` on the
+    bytes one token streams — the same formula the docs calculator evaluates."""
+    from qwenfit.core.speed import decode_speed, estimate_speed, rate_constants
+
+    read_gpu, read_cpu, n_off = decode_inputs(c, p)
+    seqs = as_int(e.settings.get("sequences", 1))
+    gb, cb = decode_bytes(e.terms, seqs, read_gpu, read_cpu, tp=p.tp)
+    view = dataclasses.replace(machine, devices=()) if p.kind == "cpu" else machine
+    backend = "cpu" if p.kind == "cpu" else c.backend
+    k = rate_constants(machine=view, engine=c.engine, tp=p.tp, backend=backend)
+    if k is None:
+        return None, None, "device memory bandwidth unknown"
+    decode = decode_speed(
+        as_int(gb), as_int(cb), k, n_layers=c.spec.text.num_hidden_layers, n_offloaded=n_off
+    )
+    assert isinstance(decode, float)
+    resident = {"gpu": as_int(e.term("weights")) - e.term("weights", "cpu"), "cpu": e.term("weights", "cpu")}
     sp = estimate_speed(
-        read_bytes=read,
-        kv_read_bytes=kv,
-        state_bytes=state,
+        read_bytes={"gpu": as_int(read_gpu), "cpu": as_int(read_cpu)},
+        kv_read_bytes={},
+        state_bytes={},
         machine=view,
         engine=c.engine,
         n_layers=c.spec.text.num_hidden_layers,
         active_params=c.spec.params.active,
         tp=p.tp,
-        backend=c.backend,
-        n_offloaded_layers=layers_off,
+        backend=backend,
+        n_offloaded_layers=as_int(n_off),
         resident_bytes=resident,
     )
-    return sp.decode_tokens_per_s, sp.prefill_tokens_per_s, sp.detail
+    detail = f"decode {1e3 / decode:.2f} ms/token: {as_int(gb) / 1e9:.3f} GB on the GPU side"
+    if as_int(cb):
+        detail += f", {as_int(cb) / 1e9:.3f} GB from host RAM"
+    return decode, sp.prefill_tokens_per_s, detail
 
 
 def _engines_for(machine: Machine) -> tuple[str, ...]:
@@ -631,7 +631,7 @@ def _plan_one(
     decode = prefill = None
     detail = ""
     try:
-        decode, prefill, detail = _speed(c, placement, e, machine, ctx)
+        decode, prefill, detail = _speed(c, placement, e, machine)
     except ValueError as exc:
         detail = f"no speed estimate: {exc}"
     util = gpu_memory_utilization or DEFAULT_GPU_MEMORY_UTILIZATION

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from qwenfit.core.quant import WeightMap
 from qwenfit.core.spec import ModelSpec
 
-__all__ = ["EXPS_RE", "LlamaLayout", "gpu_names", "llama_layout", "llama_weight_env"]
+__all__ = ["EXPS_RE", "LlamaLayout", "gpu_names", "llama_layout", "llama_read_env", "llama_weight_env"]
 
 EXPS_RE = re.compile(r"\.ffn_(up|down|gate|gate_up)_(ch|)exps")  # common.h LLM_FFN_EXPS_REGEX
 
@@ -136,3 +136,38 @@ def llama_weight_env(
         env[f"exps:{d}"] = cum
         env[f"exps_max:{d}"] = max(per_layer)  # the largest single layer's experts (offload copies)
     return env
+
+
+def llama_read_env(
+    spec: ModelSpec, weights: WeightMap, layout: LlamaLayout, *, mtp: bool = False
+) -> dict[str, object]:
+    """Weight bytes one decoded token reads (:func:`qwenfit.core.speed.tensor_read_bytes`) on the
+    GPUs (``r:gpu``, all GPUs together: a layer split reads them one after another) and on the CPU
+    (``r:cpu``) before expert offload, and the cumulative routed-expert reads of layers ``< N``
+    (``rexps``) that ``--n-cpu-moe N`` moves to the CPU."""
+    from qwenfit.core.speed import tensor_read_bytes
+
+    gpu = cpu = 0
+    per_layer = [0] * (layout.n_layer_all + 1)
+    for t in weights.tensors:
+        if t.component == "vision" or (t.component == "mtp" and not mtp):
+            continue
+        n = tensor_read_bytes(spec, t)
+        if t.role == "embed":  # tied: the output layer's copy on its device is what a token reads
+            if spec.text.tie_word_embeddings and layout.output_device != "cpu":
+                gpu += n
+            else:
+                cpu += n
+            continue
+        il = layout.n_layer_all if t.layer is None else t.layer
+        if layout.layer_device[il] == "cpu":
+            cpu += n
+            continue
+        gpu += n
+        if t.layer is not None and t.gguf_name and EXPS_RE.search(t.gguf_name):
+            per_layer[il + 1] += n
+    cum, acc = [], 0
+    for b in per_layer:
+        acc += b
+        cum.append(acc)
+    return {"r:gpu": gpu, "r:cpu": cpu, "rexps": cum}

@@ -111,15 +111,16 @@ formula tree the docs calculator evaluates. :func:`estimate_speed` uses the same
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import overload
 
 from qwenfit.core.expr import Expr, Num
 from qwenfit.core.hardware import Device, HostMemory, Machine
 from qwenfit.core.inventory import ROUTED_EXPERT_ROLES
-from qwenfit.core.quant import WeightMap
+from qwenfit.core.quant import WeightEntry, WeightMap
 from qwenfit.core.spec import ModelSpec
+from qwenfit.core.terms import Term
 
 __all__ = [
     "DEFAULT_HOST",
@@ -127,11 +128,15 @@ __all__ = [
     "LLAMA_FAMILY",
     "DecodeRates",
     "Speed",
+    "decode_bytes",
     "decode_rates",
     "decode_read_bytes",
+    "decode_speed",
     "decode_tokens_per_s",
     "estimate_speed",
     "memory_efficiency",
+    "rate_constants",
+    "tensor_read_bytes",
 ]
 
 FS_PER_S = 10**15  # femtoseconds per second: decode time is counted in integer fs
@@ -265,12 +270,7 @@ def decode_read_bytes(
         if e.component == "vision" or (e.component == "mtp" and not mtp):
             continue
         dev = "cpu" if e.name in cpu or (e.gguf_name is not None and e.gguf_name in cpu) else "gpu"
-        if e.role in ROUTED_EXPERT_ROLES:
-            n = e.bytes * t.num_experts_per_tok // t.num_experts if t.num_experts else e.bytes
-        elif e.role == "embed" and not t.tie_word_embeddings:
-            n = -(-e.bytes // t.vocab_size)  # one row: rows are quantized independently
-        else:
-            n = e.bytes
+        n = tensor_read_bytes(spec, e)
         if e.component == "text" and (e.role == "lm_head" or (e.role == "embed" and t.tie_word_embeddings)):
             head_bytes[dev] += e.bytes
         out[dev] += n
@@ -292,6 +292,67 @@ def decode_tokens_per_s(gpu_bytes: Num, cpu_bytes: Num, rates: DecodeRates) -> f
     """
     time_fs = gpu_bytes * rates.gpu_fs_per_byte + cpu_bytes * rates.cpu_fs_per_byte + rates.fixed_fs
     return FS_PER_S / time_fs
+
+
+def tensor_read_bytes(spec: ModelSpec, e: WeightEntry) -> int:
+    """Bytes of one tensor a decoded token reads (routed experts: k/E of them, floor; the untied
+    token embedding: one row)."""
+    t = spec.text
+    if e.role in ROUTED_EXPERT_ROLES:
+        return e.bytes * t.num_experts_per_tok // t.num_experts if t.num_experts else e.bytes
+    if e.role == "embed" and not t.tie_word_embeddings:
+        return -(-e.bytes // t.vocab_size)  # one row: rows are quantized independently
+    return e.bytes
+
+
+def rate_constants(
+    *, machine: Machine, engine: str, tp: int = 1, backend: str = "cuda"
+) -> dict[str, int] | None:
+    """The model-independent inputs of :func:`decode_speed` on ``machine`` (what
+    :func:`decode_rates` uses): fs per byte on each side and the µs costs; None when the device's
+    bandwidth is unknown."""
+    r = decode_rates(machine=machine, engine=engine, n_layers=0, tp=tp, backend=backend)
+    if r is None:
+        return None
+    family = _engine_family(engine)
+    ar_us = 0
+    if tp > 1 and machine.devices:
+        ar_us = ALLREDUCES_PER_LAYER * ALLREDUCE_US[_link(machine.devices[0])]
+    return {
+        "gpu_fs": r.gpu_fs_per_byte,
+        "cpu_fs": r.cpu_fs_per_byte,
+        "step_us": STEP_US.get(family, DEFAULT_STEP_US),
+        "layer_us": LAYER_US.get((family, backend), DEFAULT_LAYER_US),
+        "ar_us": ar_us,
+    }
+
+
+def decode_speed(
+    gpu_bytes: Num, cpu_bytes: Num, k: Mapping[str, Num], *, n_layers: int, n_offloaded: Num = 0
+) -> float | Expr:
+    """Decode tokens/s from the bytes one token streams on each side and :func:`rate_constants`
+    (the same sum as :func:`decode_rates` + :func:`decode_tokens_per_s`, in integers until the one
+    division; traceable for the docs calculator)."""
+    fixed_us = k["step_us"] + n_layers * (k["layer_us"] + k["ar_us"]) + n_offloaded * OFFLOAD_LAYER_US
+    return FS_PER_S / (gpu_bytes * k["gpu_fs"] + cpu_bytes * k["cpu_fs"] + fixed_us * 10**9)
+
+
+def decode_bytes(
+    terms: Sequence[Term], sequences: Num, read_gpu: Num, read_cpu: Num, *, tp: int = 1
+) -> tuple[Num, Num]:
+    """(GPU bytes, CPU bytes) one decoded token of one sequence streams: the weights it reads, its
+    share of the KV cache (``kv_cache`` bytes / sequences, every rank's under TP) and twice its
+    recurrent state (read and written back)."""
+    gpu, cpu = read_gpu, read_cpu
+    for term in terms:
+        if term.name not in ("kv_cache", "recurrent_state"):
+            continue
+        share = term.bytes * tp // sequences * (2 if term.name == "recurrent_state" else 1)
+        if term.device == "cpu":
+            cpu = cpu + share
+        else:
+            gpu = gpu + share
+    return gpu, cpu
 
 
 def _check_tp(machine: Machine, tp: int) -> None:

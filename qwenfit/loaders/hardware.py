@@ -1,0 +1,726 @@
+"""The hardware catalog: ``data/hardware.yaml`` -> :class:`Device` / :class:`HostMemory`, lookups, machines.
+
+Every number comes from the YAML, where each record cites its source (datasheet, whitepaper,
+driver output; see the conventions at the top of that file). This module validates the file at the
+edge with pydantic (unknown keys are errors, and errors name the record id and the field), checks
+the cross-record rules (unique ids, unique aliases), converts the records to the stdlib dataclasses
+of :mod:`qwenfit.core.hardware`, and answers lookups by id, alias or the name a driver reports
+(``nvidia-smi``, ``rocm-smi``, ``sysctl machdep.cpu.brand_string``).
+
+pydantic and PyYAML are imported only when the catalog is first read, and the parsed catalog is
+cached, so ``import qwenfit`` stays light.
+
+Units follow DESIGN.md: bytes are ``int``; ``*_gb`` arguments are decimal gigabytes (1e9 bytes);
+bandwidths are decimal GB/s; compute is dense TFLOPS.
+"""
+
+import difflib
+import functools
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+from qwenfit.core.hardware import Device, HostMemory, Machine
+from qwenfit.errors import ConfigError, UnknownHardwareError
+
+__all__ = [
+    "DEFAULT_HOST_ID",
+    "MAX_DEVICES",
+    "HardwareCatalog",
+    "custom_machine",
+    "default_host",
+    "device",
+    "find_device",
+    "hardware_catalog",
+    "hardware_schema",
+    "hardware_yaml_path",
+    "host_profiles",
+    "load_hardware",
+    "parse_machine",
+]
+
+GB = 10**9
+GIB = 1 << 30
+
+# The host RAM assumed when the user says nothing: dual-channel DDR5-5600, the common desktop of
+# 2024-2026 (2 x 8 B x 5600 MT/s = 89.6 GB/s peak); see its record in data/hardware.yaml.
+DEFAULT_HOST_ID = "ddr5-5600-2ch"
+# The default host profile for a memory kind named without speed ("ddr4", "ddr5", "lpddr5x").
+_DEFAULT_HOST_BY_KIND = {"ddr4": "ddr4-3200-2ch", "ddr5": DEFAULT_HOST_ID, "lpddr5x": "lpddr5x-8533-128bit"}
+MAX_DEVICES = 64  # the largest device count a machine spec may ask for
+
+# The allowed values of core/hardware.py (VENDORS, KINDS, BACKENDS), spelled as Literals so the
+# JSON Schema lists them; tests/loaders/test_hardware.py checks they stay equal to the core tuples.
+Vendor = Literal["nvidia", "amd", "apple", "intel"]
+Kind = Literal["gpu", "unified"]
+Backend = Literal["cuda", "rocm", "metal", "vulkan", "sycl", "cpu"]
+
+_ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+# Words a driver or a user may put around a model name: dropped from the front of a lookup name
+# ("NVIDIA GeForce RTX 4090" -> "rtx 4090"), and "graphics"/"gpu" from its end.
+_VENDOR_WORDS = frozenset({"nvidia", "geforce", "amd", "radeon", "intel", "apple", "tesla"})
+_TRAILING_WORDS = frozenset({"graphics", "gpu"})
+
+
+class HardwareCatalog(NamedTuple):
+    """A validated catalog: devices and host-RAM profiles by id, in file order."""
+
+    devices: dict[str, Device]
+    hosts: dict[str, HostMemory]
+
+
+# ---------------------------------------------------------------------------------------------------
+# reading and validating
+
+
+def hardware_yaml_path() -> Path:
+    """``hardware.yaml`` in qwenfit's data directory (inside the wheel, or ``data/`` in a checkout)."""
+    from qwenfit.loaders.catalog import data_dir
+
+    return data_dir() / "hardware.yaml"
+
+
+@functools.lru_cache(maxsize=1)
+def _models() -> Any:
+    """The pydantic models of the YAML file (built on first use: pydantic is imported lazily)."""
+    from typing import Annotated
+
+    from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+    name_str = Annotated[str, Field(min_length=1)]
+
+    class DeviceRecord(BaseModel):
+        """One accelerator: the fields of qwenfit.core.hardware.Device."""
+
+        model_config = ConfigDict(extra="forbid", frozen=True)
+
+        id: str = Field(
+            pattern=_ID_PATTERN, description="catalog key, lower-case kebab: rtx-4090, m4-max-128"
+        )
+        name: name_str = Field(
+            description="name the driver reports (nvidia-smi, rocm-smi, sysctl brand string)"
+        )
+        vendor: Vendor
+        kind: Kind = Field(description="unified: the GPU shares system RAM (Apple, Strix Halo, GB10, Jetson)")
+        memory_bytes: int = Field(
+            gt=0, description="driver-reported bytes if memory_exact, else nominal GiB x 2^30"
+        )
+        memory_exact: bool = Field(description="true only for a driver-reported figure whose source is cited")
+        bandwidth_gbps: float = Field(gt=0, description="peak memory bandwidth, decimal GB/s")
+        fp16_tflops: float | None = Field(
+            gt=0, description="dense FP16/BF16 tensor TFLOPS, FP32 accumulate; null: no sourced figure"
+        )
+        fp8_tflops: float | None = Field(
+            default=None, gt=0, description="dense FP8 TFLOPS; null: none/unsourced"
+        )
+        fp4_tflops: float | None = Field(
+            default=None, gt=0, description="dense FP4 TFLOPS; null: none/unsourced"
+        )
+        interconnect: str | None = Field(
+            default=None, pattern=_ID_PATTERN, description="pcie4-x16, nvlink4, ..."
+        )
+        interconnect_gbps: float | None = Field(default=None, gt=0, description="GB/s per direction")
+        backends: tuple[Backend, ...] = Field(min_length=1)
+        compute_capability: str | None = Field(default=None, min_length=1, description='"8.9", "gfx1100"')
+        tdp_w: int | None = Field(default=None, gt=0)
+        aliases: tuple[name_str, ...] = ()
+        source: name_str = Field(description="datasheet URL or other citation for the numbers")
+
+        @model_validator(mode="after")
+        def _consistent(self) -> "DeviceRecord":
+            if self.interconnect_gbps is not None and self.interconnect is None:
+                raise ValueError("interconnect_gbps is set but interconnect is not: name the link")
+            if len(set(self.backends)) != len(self.backends):
+                raise ValueError(f"backends lists a backend twice: {list(self.backends)}")
+            return self
+
+    class HostRecord(BaseModel):
+        """A host-RAM bandwidth profile: the fields of qwenfit.core.hardware.HostMemory."""
+
+        model_config = ConfigDict(extra="forbid", frozen=True)
+
+        id: str = Field(pattern=_ID_PATTERN, description="ddr5-5600-2ch, lpddr5x-8000-256bit")
+        name: name_str
+        bandwidth_gbps: float = Field(gt=0, description="theoretical peak: channels x 8 B x MT/s, GB/s")
+        effective_gbps: float = Field(gt=0, description="what a memory-bound decode reaches (STREAM-like)")
+        source: name_str
+
+        @model_validator(mode="after")
+        def _consistent(self) -> "HostRecord":
+            if self.effective_gbps > self.bandwidth_gbps:
+                peak, effective = self.bandwidth_gbps, self.effective_gbps
+                raise ValueError(f"effective_gbps {effective:g} exceeds the peak bandwidth_gbps {peak:g}")
+            return self
+
+    class HardwareFile(BaseModel):
+        """qwenfit's hardware catalog (data/hardware.yaml)."""
+
+        model_config = ConfigDict(extra="forbid", frozen=True, title="qwenfit hardware catalog")
+
+        devices: tuple[DeviceRecord, ...] = Field(min_length=1)
+        host_memory: tuple[HostRecord, ...] = Field(min_length=1)
+
+    return HardwareFile
+
+
+def hardware_schema() -> dict[str, Any]:
+    """The JSON Schema of ``hardware.yaml``, as ``scripts/gen_hardware_schema.py`` writes it."""
+    schema: dict[str, Any] = _models().model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+def load_hardware(path: str | os.PathLike[str]) -> HardwareCatalog:
+    """Read and validate a hardware YAML file (uncached; :func:`hardware_catalog` caches the shipped one).
+
+    Raises:
+        ConfigError: the file is not valid YAML, a record has an unknown or missing key or a bad value
+            (the message names the record id and the field), or two records share an id or an alias.
+    """
+    import importlib
+
+    yaml: Any = importlib.import_module("yaml")  # PyYAML ships no type stubs; imported on first read
+    path = Path(path)
+    try:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 5x faster
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"not valid YAML: {e}", source=str(path)) from None
+    if not isinstance(raw, dict):
+        raise ConfigError("must be a mapping with 'devices' and 'host_memory' lists", source=str(path))
+    from pydantic import ValidationError
+
+    try:
+        parsed = _models().model_validate(raw)
+    except ValidationError as e:
+        raise _explain(e, raw, path) from None
+    devices = {}
+    for rec in parsed.devices:
+        if rec.id in devices:
+            raise ConfigError(
+                "two device records have this id; ids must be unique",
+                source=str(path),
+                key=f"device {rec.id!r}.id",
+            )
+        devices[rec.id] = _to_device(rec)
+    hosts = {}
+    for rec in parsed.host_memory:
+        if rec.id in hosts:
+            raise ConfigError(
+                "two host_memory records have this id; ids must be unique",
+                source=str(path),
+                key=f"host_memory {rec.id!r}.id",
+            )
+        hosts[rec.id] = HostMemory(
+            id=rec.id,
+            name=rec.name,
+            bandwidth_gbps=float(rec.bandwidth_gbps),
+            effective_gbps=float(rec.effective_gbps),
+            source=rec.source,
+        )
+    _build_index(devices, source=str(path))  # raises on alias collisions
+    return HardwareCatalog(devices, hosts)
+
+
+def _to_device(rec: Any) -> Device:
+    return Device(
+        id=rec.id,
+        name=rec.name,
+        vendor=rec.vendor,
+        kind=rec.kind,
+        memory_bytes=rec.memory_bytes,
+        memory_exact=rec.memory_exact,
+        bandwidth_gbps=float(rec.bandwidth_gbps),
+        fp16_tflops=float(rec.fp16_tflops) if rec.fp16_tflops is not None else 0.0,  # 0.0: unknown
+        fp8_tflops=None if rec.fp8_tflops is None else float(rec.fp8_tflops),
+        fp4_tflops=None if rec.fp4_tflops is None else float(rec.fp4_tflops),
+        interconnect=rec.interconnect,
+        interconnect_gbps=None if rec.interconnect_gbps is None else float(rec.interconnect_gbps),
+        backends=tuple(rec.backends),
+        compute_capability=rec.compute_capability,
+        tdp_w=rec.tdp_w,
+        aliases=tuple(rec.aliases),
+        source=rec.source,
+    )
+
+
+def _explain(error: Any, raw: dict[str, Any], path: Path) -> ConfigError:
+    """A ValidationError as one message that names each failing record by id, and its field."""
+    problems: list[tuple[str, str]] = []
+    for err in error.errors():
+        loc = tuple(err["loc"])
+        where = _where(loc, raw)
+        msg = str(err["msg"])
+        if err["type"] == "extra_forbidden" and loc:
+            allowed = _allowed_keys(loc)
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            msg = f"unknown key{hint}; allowed: {', '.join(allowed)}"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        problems.append((where, msg))
+    if len(problems) == 1:
+        return ConfigError(problems[0][1], source=str(path), key=problems[0][0])
+    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+    listed = "; ".join(f"{where}: {msg}" for where, msg in problems[:5])
+    return ConfigError(f"{len(problems)} problems: {listed}{more}", source=str(path))
+
+
+def _where(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
+    if len(loc) >= 2 and loc[0] in ("devices", "host_memory") and isinstance(loc[1], int):
+        section, index = loc[0], loc[1]
+        items = raw.get(section)
+        record = items[index] if isinstance(items, list) and index < len(items) else None
+        rid = record.get("id") if isinstance(record, dict) else None
+        label = "device" if section == "devices" else "host_memory"
+        head = f"{label} {rid!r} ({section}[{index}])" if isinstance(rid, str) else f"{section}[{index}]"
+        field = ".".join(str(p) for p in loc[2:])
+        return f"{head}.{field}" if field else head
+    return ".".join(str(p) for p in loc) or "top level"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    models = _models()
+    if len(loc) == 1:
+        return list(models.model_fields)
+    record_model = models.model_fields[str(loc[0])].annotation.__args__[0]
+    return list(record_model.model_fields)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the cached catalog and its index
+
+
+@functools.lru_cache(maxsize=1)
+def _catalog() -> HardwareCatalog:
+    return load_hardware(hardware_yaml_path())
+
+
+def hardware_catalog() -> dict[str, Device]:
+    """Every catalog device by id (a copy; the parsed file is cached)."""
+    return dict(_catalog().devices)
+
+
+def host_profiles() -> dict[str, HostMemory]:
+    """Every host-RAM bandwidth profile by id (a copy)."""
+    return dict(_catalog().hosts)
+
+
+def _words(text: str) -> list[str]:
+    """Lower-case words of a hardware name: "(R)", "(TM)" and -, _, /, commas dropped."""
+    text = re.sub(r"\((?:r|tm)\)|[®™]", "", text.casefold())
+    return re.sub(r"[\s\-_/,]+", " ", text).split()
+
+
+def _key(text: str) -> str:
+    return "".join(_words(text))
+
+
+def _stripped_key(text: str) -> str:
+    """The key without leading vendor words and trailing "graphics": "GeForce RTX 4090" -> "rtx4090"."""
+    words = _words(text)
+    while len(words) > 1 and words[0] in _VENDOR_WORDS:
+        words = words[1:]
+    while len(words) > 1 and words[-1] in _TRAILING_WORDS:
+        words = words[:-1]
+    return "".join(words)
+
+
+def _family(dev: Device) -> str | None:
+    """Memory options of a unified chip share an id stem: "m4-max-128" -> "m4-max"."""
+    match = re.fullmatch(r"(.+)-\d+", dev.id)
+    return match.group(1) if dev.unified and match else None
+
+
+class _Index(NamedTuple):
+    ids: dict[str, str]  # key(id) -> id
+    keys: dict[str, tuple[str, ...]]  # key(alias | name | family) -> ids, file order
+    words: dict[str, str]  # a readable spelling of each id, alias and name -> an id, for suggestions
+
+
+def _build_index(devices: dict[str, Device], *, source: str) -> _Index:
+    """Lookup keys, checking that an alias names one record and collides with no other id or name."""
+    ids: dict[str, str] = {}
+    for dev in devices.values():
+        k = _key(dev.id)
+        if k in ids:
+            raise ConfigError(
+                f"ids {ids[k]!r} and {dev.id!r} differ only in punctuation",
+                source=source,
+                key=f"device {dev.id!r}.id",
+            )
+        ids[k] = dev.id
+    groups: dict[str, list[str]] = {}  # name and family keys: may name several memory options
+    for dev in devices.values():
+        for k in {_key(dev.name), _stripped_key(dev.name), _key(_family(dev) or "")} - {""}:
+            groups.setdefault(k, []).append(dev.id)
+    for k, members in groups.items():
+        names = {_key(devices[m].name) for m in members}
+        if len(names) > 1:
+            raise ConfigError(
+                f"name key {k!r} is shared by records with different names ({', '.join(members)}); "
+                "only memory options of one chip may share a name",
+                source=source,
+                key=f"device {members[-1]!r}.name",
+            )
+        if k in ids and ids[k] not in members:
+            raise ConfigError(
+                f"the name of {members[0]!r} reads as the id {ids[k]!r}",
+                source=source,
+                key=f"device {members[0]!r}.name",
+            )
+    aliases: dict[str, str] = {}
+    for dev in devices.values():
+        for alias in dev.aliases:
+            k = _key(alias)
+            owner = ids.get(k) or aliases.get(k)
+            clash = groups.get(k)
+            if owner is not None and owner != dev.id:
+                raise ConfigError(
+                    f"alias {alias!r} is already the id or an alias of {owner!r}",
+                    source=source,
+                    key=f"device {dev.id!r}.aliases",
+                )
+            if clash is not None and clash != [dev.id]:
+                raise ConfigError(
+                    f"alias {alias!r} is already the name of {', '.join(clash)}",
+                    source=source,
+                    key=f"device {dev.id!r}.aliases",
+                )
+            aliases[k] = dev.id
+    keys = {k: tuple(v) for k, v in groups.items()}
+    keys.update({k: (v,) for k, v in aliases.items() if k not in ids})
+    words: dict[str, str] = {}
+    for dev in devices.values():
+        for spelling in (dev.id, *dev.aliases, dev.name):
+            words.setdefault(" ".join(_words(spelling)), dev.id)
+    return _Index(ids, keys, words)
+
+
+@functools.lru_cache(maxsize=1)
+def _index() -> _Index:
+    return _build_index(_catalog().devices, source=str(hardware_yaml_path()))
+
+
+def _candidates(name: str) -> tuple[tuple[str, ...], bool]:
+    """Record ids a name may mean, and whether it was an exact id (which memory does not override)."""
+    index = _index()
+    for k in dict.fromkeys((_key(name), _stripped_key(name))):
+        if k in index.ids:
+            return (index.ids[k],), True
+        if k in index.keys:
+            return index.keys[k], False
+    return (), False
+
+
+def _nearest(ids: tuple[str, ...], memory_bytes: int) -> Device:
+    devices = _catalog().devices
+    return min((devices[i] for i in ids), key=lambda d: abs(math.log(d.memory_bytes / memory_bytes)))
+
+
+def find_device(name: str, memory_bytes: int | None = None) -> Device | None:
+    """The catalog device a name means, or None.
+
+    ``name`` is matched without regard to case, spaces, ``-``/``_``, "(R)"/"(TM)" or leading vendor
+    words, against ids (``"rtx-4090"``, ``"RTX 4090"``), aliases (``"4090"``) and the names
+    drivers report: ``nvidia-smi`` ("NVIDIA GeForce RTX 4090", "NVIDIA H100 80GB HBM3"), ``rocm-smi``
+    ("AMD Radeon RX 7900 XTX") and macOS's brand string ("Apple M4 Max").
+
+    Memory options of one chip (Apple Silicon, Strix Halo) share a name: ``memory_bytes`` (total RAM,
+    e.g. ``sysctl hw.memsize``) picks the option nearest in size, so the returned record's memory may
+    differ from ``memory_bytes``; without it an ambiguous name gives None. An exact id is returned as
+    it is, whatever ``memory_bytes`` says.
+    """
+    if not isinstance(name, str) or not name.strip():
+        return None
+    ids, exact = _candidates(name)
+    if not ids:
+        return None
+    if exact or len(ids) == 1:
+        return _catalog().devices[ids[0]]
+    if memory_bytes is None or memory_bytes <= 0:
+        return None
+    return _nearest(ids, memory_bytes)
+
+
+def _suggest(name: str, n: int = 3) -> tuple[str, ...]:
+    """Up to ``n`` catalog ids close to a misspelt name (difflib over ids, aliases and names)."""
+    words = _index().words
+    query = " ".join(_words(name))
+    close = difflib.get_close_matches(query, list(words), n=n * 4, cutoff=0.6)
+    if not close and query:
+        close = [w for w in words if query in w or w in query]
+    out: list[str] = []
+    for w in close:
+        if words[w] not in out:
+            out.append(words[w])
+    return tuple(out[:n])
+
+
+def _unknown(name: str, spec: str | None = None) -> UnknownHardwareError:
+    close = _suggest(name)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    where = f" in machine spec {spec!r}" if spec is not None and spec.strip() != name.strip() else ""
+    return UnknownHardwareError(
+        f"unknown hardware {name!r}{where}: not a catalog id, alias or driver name.{hint} "
+        "For hardware not in the catalog, give vram_gb= (or custom_machine()).",
+        name=name,
+        suggestions=close,
+    )
+
+
+def device(name: str, memory_bytes: int | None = None) -> Device:
+    """Like :func:`find_device`, but raises instead of returning None.
+
+    Raises:
+        UnknownHardwareError: no record matches (``suggestions`` holds up to 3 close ids), or the name
+            covers several memory options and no ``memory_bytes`` was given (``suggestions`` lists them).
+    """
+    found = find_device(name, memory_bytes)
+    if found is not None:
+        return found
+    ids, _ = _candidates(name) if isinstance(name, str) else ((), False)
+    if len(ids) > 1:
+        raise UnknownHardwareError(
+            f"{name!r} comes with several memory options ({', '.join(ids)}): name one, e.g. {ids[-1]!r}",
+            name=name,
+            suggestions=ids,
+        )
+    raise _unknown(str(name))
+
+
+# ---------------------------------------------------------------------------------------------------
+# machines
+
+_COUNT_FIRST = re.compile(r"(\d+)\s*[x×*]\s*(.+)", re.IGNORECASE)
+_COUNT_LAST = re.compile(r"(.+?)\s*[x×*]\s*(\d+)", re.IGNORECASE)
+_CPU_ONLY = frozenset({"cpu", "cpuonly", "none"})
+
+
+def _host(host: str | None) -> HostMemory | None:
+    return None if host is None else _host_profile(host)
+
+
+def _host_profile(host: str) -> HostMemory:
+    hosts = _catalog().hosts
+    key = host.strip().casefold()
+    if key in hosts:
+        return hosts[key]
+    close = tuple(difflib.get_close_matches(key, list(hosts), n=3, cutoff=0.5))
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise UnknownHardwareError(
+        f"unknown host memory profile {host!r}.{hint} Profiles: {', '.join(hosts)}.",
+        name=host,
+        suggestions=close,
+    )
+
+
+def _ram_bytes(ram_gb: float | None) -> int | None:
+    if ram_gb is None:
+        return None
+    if (
+        isinstance(ram_gb, bool)
+        or not isinstance(ram_gb, (int, float))
+        or not math.isfinite(ram_gb)
+        or ram_gb <= 0
+    ):
+        raise UnknownHardwareError(
+            f"ram_gb must be a positive number of GB, got {ram_gb!r}", name=str(ram_gb)
+        )
+    return round(ram_gb * GB)
+
+
+def parse_machine(spec: str, *, ram_gb: float | None = None, host: str | None = None) -> Machine:
+    """A machine from a spec: ``"rtx-4090"``, ``"2x rtx-3090"``, ``"rtx-3090x2"``, ``"4 x h100-sxm"``,
+    ``"8xH200"``, ``"m4-max-128"``, or ``"cpu"`` for a machine without a GPU.
+
+    The device part is anything :func:`find_device` understands; the count is 1 to 64 identical
+    devices. ``ram_gb`` is the host RAM in decimal GB (1e9 bytes); on a unified-memory device the RAM
+    *is* the device memory, so ``ram_gb`` is ignored there (with a note) and not added twice.
+    ``host`` names a host-RAM profile (e.g. ``"ddr5-6000-2ch"``); None leaves the default to the planner
+    (:func:`default_host`).
+
+    Raises:
+        UnknownHardwareError: an unknown device (with suggestions), a count outside 1..64, several
+            unified-memory devices, an unknown host profile, or a spec that is not of these forms.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise UnknownHardwareError(
+            "empty machine spec: give a catalog device such as 'rtx-4090', '2x rtx-3090' or 'm4-max-128'",
+            name=str(spec),
+        )
+    text = spec.strip()
+    ram_bytes = _ram_bytes(ram_gb)
+    host_memory = _host(host)
+    if _key(text) in _CPU_ONLY:
+        return Machine(name="cpu", ram_bytes=ram_bytes, host=host_memory, notes=("no GPU: CPU only",))
+
+    # readings, in order: the whole text is a device ("4090"), "N x device", "device x N"
+    readings: list[tuple[str, str]] = [(text, "1")]
+    first = _COUNT_FIRST.fullmatch(text)
+    last = _COUNT_LAST.fullmatch(text)
+    if first:
+        readings.append((first.group(2), first.group(1)))
+    if last:
+        readings.append((last.group(1), last.group(2)))
+    chosen = next(((part, count) for part, count in readings if _candidates(part)[0]), None)
+    if chosen is None:  # suggest for the device part of "N x device", else for the whole text
+        raise _unknown(first.group(2) if first else text, spec)
+    part, count_text = chosen
+    count = int(count_text)
+    if not 1 <= count <= MAX_DEVICES:
+        raise UnknownHardwareError(
+            f"machine spec {spec!r}: {count} devices; the count must be 1 to {MAX_DEVICES}", name=spec
+        )
+    dev = device(part)
+    notes: list[str] = []
+    if dev.unified:
+        if count > 1:
+            raise UnknownHardwareError(
+                f"machine spec {spec!r}: {dev.id} is a whole unified-memory system; several of them are "
+                "several machines, which qwenfit does not plan together",
+                name=spec,
+            )
+        if ram_bytes is not None and ram_bytes != dev.memory_bytes:
+            notes.append(
+                f"ram_gb={ram_gb:g} ignored: {dev.id} has unified memory "
+                f"({dev.memory_bytes / GIB:g} GiB shared by CPU and GPU)"
+            )
+        ram_bytes = dev.memory_bytes
+    name = dev.id if count == 1 else f"{count}x {dev.id}"
+    return Machine(
+        name=name, devices=(dev,) * count, ram_bytes=ram_bytes, host=host_memory, notes=tuple(notes)
+    )
+
+
+def custom_machine(
+    *,
+    vram_gb: float | None,
+    ram_gb: float | None,
+    n_gpus: int = 1,
+    bandwidth_gbps: float | None = None,
+    unified: bool = False,
+    name: str | None = None,
+    vendor: str = "nvidia",
+    backends: tuple[str, ...] | None = None,
+) -> Machine:
+    """A machine from plain numbers, for hardware the catalog does not have.
+
+    Args:
+        vram_gb: memory of EACH GPU in decimal GB (``vram_gb=24, n_gpus=2`` is two 24e9-byte GPUs, 48e9
+            in total). None or 0 with ``unified=False``: no GPU (CPU only).
+        ram_gb: host RAM in decimal GB, or None (unknown). With ``unified=True`` it is the shared memory.
+        n_gpus: number of identical GPUs, 1 to 64.
+        bandwidth_gbps: the GPU's memory bandwidth in GB/s. None leaves it 0.0, which means unknown: the
+            memory plan is unaffected and speed is not estimated (no invented default).
+        unified: one device that shares system RAM (Apple-, Strix-Halo-, GB10-like): give its memory as
+            ``vram_gb`` or ``ram_gb`` (the same number if both); it is not counted twice.
+        name: the machine's name (default "custom ...").
+        vendor, backends: what the custom device reports (default NVIDIA with CUDA; Apple gets Metal).
+
+    The device's compute is unknown (``fp16_tflops=0.0``) and its memory nominal (``memory_exact=False``).
+
+    Raises:
+        UnknownHardwareError: a non-positive or non-finite size, a count outside 1..64, or an unknown
+            vendor/backend.
+    """
+    from qwenfit.core.hardware import BACKENDS, VENDORS
+
+    def positive(value: float | None, what: str) -> float | None:
+        if value is None:
+            return None
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or value < 0:
+            raise UnknownHardwareError(
+                f"{what} must be a non-negative number, got {value!r}", name=str(value)
+            )
+        return float(value) if value > 0 else None
+
+    vram = positive(vram_gb, "vram_gb")
+    ram = positive(ram_gb, "ram_gb")
+    bandwidth = positive(bandwidth_gbps, "bandwidth_gbps") or 0.0
+    if isinstance(n_gpus, bool) or not isinstance(n_gpus, int) or not 1 <= n_gpus <= MAX_DEVICES:
+        raise UnknownHardwareError(
+            f"n_gpus must be an integer from 1 to {MAX_DEVICES}, got {n_gpus!r}", name=str(n_gpus)
+        )
+    if vendor not in VENDORS:
+        raise UnknownHardwareError(f"vendor must be one of {', '.join(VENDORS)}, got {vendor!r}", name=vendor)
+    if backends is None:
+        backends = (
+            ("metal",) if vendor == "apple" else {"amd": ("rocm",), "intel": ("sycl",)}.get(vendor, ("cuda",))
+        )
+    bad = [b for b in backends if b not in BACKENDS]
+    if bad:
+        raise UnknownHardwareError(
+            f"unknown backend(s) {bad}: choose from {', '.join(BACKENDS)}", name=str(bad[0])
+        )
+
+    if unified:
+        if vram is not None and ram is not None and round(vram * GB) != round(ram * GB):
+            raise UnknownHardwareError(
+                f"unified memory is one pool: vram_gb={vram_gb:g} and ram_gb={ram_gb:g} disagree; give one",
+                name="unified",
+            )
+        size = vram if vram is not None else ram
+        if size is None:
+            raise UnknownHardwareError(
+                "unified=True needs the memory size: give vram_gb (or ram_gb)", name="unified"
+            )
+        if n_gpus != 1:
+            raise UnknownHardwareError(
+                "a unified-memory machine has one device; n_gpus must be 1", name="unified"
+            )
+        memory = round(size * GB)
+        dev = _custom_device(memory, bandwidth, "unified", vendor, tuple(backends))
+        label = name or f"custom {size:g} GB unified"
+        return Machine(name=label, devices=(dev,), ram_bytes=memory, notes=(f"{label}: from user numbers",))
+
+    ram_bytes = None if ram is None else round(ram * GB)
+    if vram is None:
+        if n_gpus != 1:
+            raise UnknownHardwareError(
+                f"n_gpus={n_gpus} but no vram_gb: give each GPU's memory", name="custom"
+            )
+        label = name or (f"custom CPU only + {ram:g} GB RAM" if ram is not None else "custom CPU only")
+        return Machine(name=label, ram_bytes=ram_bytes, notes=(f"{label}: from user numbers",))
+    dev = _custom_device(round(vram * GB), bandwidth, "gpu", vendor, tuple(backends))
+    gpus = f"{n_gpus}x {vram:g} GB" if n_gpus > 1 else f"{vram:g} GB"
+    label = name or (f"custom {gpus} + {ram:g} GB RAM" if ram is not None else f"custom {gpus}")
+    return Machine(
+        name=label, devices=(dev,) * n_gpus, ram_bytes=ram_bytes, notes=(f"{label}: from user numbers",)
+    )
+
+
+def _custom_device(
+    memory: int, bandwidth: float, kind: str, vendor: str, backends: tuple[str, ...]
+) -> Device:
+    return Device(
+        id="custom",
+        name=f"custom {memory / GB:g} GB",
+        vendor=vendor,
+        kind=kind,
+        memory_bytes=memory,
+        memory_exact=False,  # a nominal size the user gave
+        bandwidth_gbps=bandwidth,  # 0.0: unknown
+        fp16_tflops=0.0,  # unknown
+        backends=backends,
+        source="user-specified (custom_machine)",
+    )
+
+
+def default_host(ram_kind: str | None = None) -> HostMemory:
+    """The host-RAM profile assumed when the user names none.
+
+    ``None``: dual-channel DDR5-5600 (89.6 GB/s peak), the common desktop of 2024-2026. A memory kind
+    (``"ddr4"``, ``"ddr5"``, ``"lpddr5x"``) gives that kind's common desktop/laptop profile
+    (DDR4-3200 dual channel, DDR5-5600 dual channel, LPDDR5X-8533 128-bit); a profile id gives that
+    profile.
+
+    Raises:
+        UnknownHardwareError: an unknown kind or profile id.
+    """
+    if ram_kind is None:
+        return host_profiles()[DEFAULT_HOST_ID]
+    key = ram_kind.strip().casefold()
+    return _host_profile(_DEFAULT_HOST_BY_KIND.get(key, key))

@@ -1,0 +1,46 @@
+"""Write data/hardware.schema.json, the JSON Schema of data/hardware.yaml, from qwenfit's pydantic models.
+
+    python scripts/gen_hardware_schema.py           # rewrite the file
+    python scripts/gen_hardware_schema.py --check   # exit 1 if the committed file is stale
+
+tests/loaders/test_hardware.py checks that the committed file equals a fresh generation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from qwenfit.loaders.hardware import hardware_schema  # noqa: E402
+
+SCHEMA_PATH = REPO / "data" / "hardware.schema.json"
+
+
+def render() -> str:
+    """The schema file's exact text: indented JSON, keys in model order, trailing newline."""
+    return json.dumps(hardware_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only check that the file is current")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        current = SCHEMA_PATH.read_text(encoding="utf-8") if SCHEMA_PATH.exists() else ""
+        if current != text:
+            print(f"{SCHEMA_PATH} is stale: run python scripts/gen_hardware_schema.py", file=sys.stderr)
+            return 1
+        return 0
+    SCHEMA_PATH.write_text(text, encoding="utf-8")
+    print(f"wrote {SCHEMA_PATH}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
