@@ -35,7 +35,15 @@ __all__ = [
 GIB = 1 << 30
 MIB = 1 << 20
 ENGINES = ("llama.cpp", "ollama", "lm-studio", "vllm", "sglang", "mlx", "transformers")
-BACKENDS = ("cuda", "rocm", "metal", "vulkan", "cpu")
+BACKENDS = ("cuda", "rocm", "metal", "vulkan", "sycl", "cpu")
+# llama.cpp backend context per GPU (CUDA context ~128-256 MiB + cuBLAS workspace; engines §C.0): estimated
+LLAMA_RUNTIME_RESERVE = {
+    "cuda": 300 * MIB,
+    "rocm": 300 * MIB,
+    "vulkan": 200 * MIB,
+    "sycl": 300 * MIB,
+    "metal": 0,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +76,10 @@ class Settings:
     n_gpu_layers: int | None = None
     n_cpu_moe: Num = 0
     tensor_split: tuple[float, ...] | None = None
+    # the weight bytes on one rank, when given (the calculator export traces it as a variable);
+    # None: summed from the WeightMap (rank_weights / total_bytes)
+    rank_weight_bytes: Num | None = None
+    runtime_reserve_bytes: Num | None = None  # llama.cpp's per-GPU backend reserve; None: by backend
 
 
 def engine_budget(
@@ -212,7 +224,9 @@ def llama_cpp_terms(
             Term("vision", dev, env["w:vision"], True, "mmproj GGUF tensor bytes", "vision encoder weights")
         )
     if gpus:
-        reserve = {"cuda": 300 * MIB, "rocm": 300 * MIB, "vulkan": 200 * MIB, "metal": 0}[s.backend]
+        reserve = (
+            LLAMA_RUNTIME_RESERVE[s.backend] if s.runtime_reserve_bytes is None else s.runtime_reserve_bytes
+        )
         for d in gpus:
             terms.append(Term("runtime_reserve", d, reserve, False,
                               "backend context (CUDA context ~128-256 MiB + cuBLAS workspace; engines §C.0)",
@@ -275,10 +289,10 @@ def rank_weights(
     return total, tp == 1 and pp == 1 and not ep
 
 
-def vllm_fullest_stage(spec: ModelSpec, weights: WeightMap, s: Settings) -> tuple[int, PoolPlan, range]:
+def vllm_fullest_stage(spec: ModelSpec, weights: WeightMap, s: Settings) -> tuple[Num, PoolPlan, range]:
     """(weight bytes per rank, pool plan, layers) of the pipeline stage that needs the most memory."""
     ep = s.tp * s.dp if s.expert_parallel else 0
-    worst: tuple[int, PoolPlan, range] | None = None
+    worst: tuple[Num, PoolPlan, range] | None = None
     stages = pp_partitions(spec.text.num_hidden_layers, s.pp)
     if len(stages) > 1 and (isinstance(s.context, Expr) or isinstance(s.sequences, Expr)):
         raise ValueError("pipeline stages are compared by their bytes: give context and sequences as ints")
@@ -287,7 +301,11 @@ def vllm_fullest_stage(spec: ModelSpec, weights: WeightMap, s: Settings) -> tupl
             spec, tp=s.tp, max_model_len=s.context, kv_cache_dtype=s.kv_cache or "auto",
             prefix_caching=s.prefix_caching, num_speculative_tokens=1 if s.mtp else 0, layers=stage,
         )  # fmt: skip
-        w, _ = rank_weights(spec, weights, s.tp, stage=stage, pp=s.pp, ep=ep)
+        w: Num
+        if s.rank_weight_bytes is not None and len(stages) == 1:
+            w = s.rank_weight_bytes
+        else:
+            w, _ = rank_weights(spec, weights, s.tp, stage=stage, pp=s.pp, ep=ep)
         if worst is None or w + plan.pool_bytes(s.sequences) > worst[0] + worst[1].pool_bytes(s.sequences):  # type: ignore[operator]
             worst = (w, plan, stage)
     assert worst is not None
