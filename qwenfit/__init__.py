@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from qwenfit.api import SettingError, check, estimate, max_context, max_sequences
+from qwenfit.core.hardware import Device, Machine
 from qwenfit.core.inventory import Inventory, ParamCount, StoredTensor, Tensor
 from qwenfit.core.quant import WeightEntry, WeightMap
 from qwenfit.core.recipes import Recipe
@@ -22,10 +23,12 @@ from qwenfit.errors import (
     HubError,
     QwenfitError,
     SourceNotFoundError,
+    UnknownHardwareError,
     UnknownModelError,
     UnsupportedModelError,
 )
 from qwenfit.loaders import load
+from qwenfit.plan import Option, Placement, Plan, plan
 
 
 def weights(
@@ -142,12 +145,17 @@ __version__ = "0.1.0"
 __all__ = [
     "CheckpointError",
     "ConfigError",
+    "Device",
     "DoesNotFit",
     "Estimate",
     "HubError",
     "Inventory",
+    "Machine",
     "ModelSpec",
+    "Option",
     "ParamCount",
+    "Placement",
+    "Plan",
     "QwenfitError",
     "Recipe",
     "SettingError",
@@ -156,6 +164,7 @@ __all__ = [
     "Tensor",
     "Term",
     "TextSpec",
+    "UnknownHardwareError",
     "UnknownModelError",
     "UnsupportedModelError",
     "VisionSpec",
@@ -167,6 +176,7 @@ __all__ = [
     "load",
     "max_context",
     "max_sequences",
+    "plan",
     "recipe_from_gguf",
     "weights",
 ]
