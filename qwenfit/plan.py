@@ -358,6 +358,8 @@ def _llama_placements(c: _Ctx, need: int, seqs: int) -> tuple[Placement | None, 
         return full, ""
     if c.unified:
         return None, "does not fit the GPU's share of unified memory"
+    if c.ram is None:
+        return None, "needs weights in host RAM, and no RAM size was given (pass ram_gb= to allow offload)"
     # GPU memory falls and host memory grows with the offload: find the least offload the GPUs
     # hold, then check the host at that point (more offload would only need more host memory)
     if c.spec.is_moe:
@@ -772,6 +774,11 @@ def plan(
                         gpu_memory_utilization=gpu_memory_utilization,
                     )
                 )
+    if machine.devices and machine.ram_bytes is None and not machine.unified:
+        notes.append(
+            "host RAM not given: only placements with every layer on the GPU are considered "
+            "(pass ram_gb= to allow expert or layer offload)"
+        )
     fit = sorted((o for o in options if o.fits), key=Option.sort_key)
     rejected = sorted((o for o in options if not o.fits), key=lambda o: (o.model, o.engine, o.quality_rank))
     return Plan(machine=machine, options=tuple(fit), rejected=tuple(rejected), notes=tuple(notes))

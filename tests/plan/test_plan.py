@@ -1,0 +1,160 @@
+"""plan(): the planner's answers, examples and invariants (issue #6 acceptance)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import qwenfit
+from qwenfit.core.hardware import Device, Machine
+from qwenfit.loaders.catalog import names
+
+GPU = dict(vendor="nvidia", kind="gpu", memory_exact=False, bandwidth_gbps=1000.0, fp16_tflops=150.0,
+           fp8_tflops=300.0, backends=("cuda",))  # fmt: skip
+
+
+def machine(vram_gb: float, ram_gb: float | None, n: int = 1) -> Machine:
+    dev = Device(id="test-gpu", name=f"test {vram_gb} GB GPU", memory_bytes=int(vram_gb * 1e9), **GPU)
+    return Machine(name=f"{n}x test", devices=(dev,) * n, ram_bytes=None if ram_gb is None else int(ram_gb * 1e9))
+
+
+def test_the_one_liner():
+    p = qwenfit.plan("122B-A10B", vram_gb=64)
+    assert p.fits and p.best is not None and p.best.fits
+    assert p.best is p.options[0]
+    assert all(o.fits for o in p.options) and not any(o.fits for o in p.rejected)
+    text = str(p)
+    for needle in ("Qwen3.5-122B-A10B", p.best.quant, "context", "memory:", "speed:", "command:", "llama-server"):
+        assert needle in text, needle
+    assert p.best.estimate is not None and p.best.estimate.fits
+    assert p.best.command.startswith(("llama-server", "vllm serve"))
+
+
+def test_every_variant_without_a_model():
+    p = qwenfit.plan(vram_gb=24, ram_gb=64)
+    seen = {o.model for o in p.options} | {o.model for o in p.rejected}
+    assert seen == {qwenfit.load(n).name for n in names()}
+    assert all(o.model for o in p.options)
+    # the smallest models fit a 24 GB GPU; the 397B does not fit 24 GB + 64 GB at all
+    assert any(o.model == "Qwen3.5-0.8B" for o in p.options)
+    assert not any(o.model == "Qwen3.5-397B-A17B" for o in p.options)
+    assert all(o.reason for o in p.rejected)
+
+
+def test_options_are_within_budget_per_device():
+    p = qwenfit.plan("35B-A3B", hardware=machine(16, 64))
+    assert p.options
+    for o in p.options:
+        assert o.estimate is not None
+        budget, used = o.estimate.budget or {}, o.estimate.used_by_budget
+        assert budget and all(used[d] <= cap for d, cap in budget.items())
+        assert o.headroom_bytes >= 0
+
+
+def test_n_cpu_moe_is_the_smallest_that_fits():
+    p = qwenfit.plan("35B-A3B", hardware=machine(12, 64), engines=["llama.cpp"], quants=["Q4_K_M", "Q8_0"])
+    offloaded = [o for o in p.options if o.placement and o.placement.kind == "n_cpu_moe"]
+    assert offloaded, "a 12 GB GPU needs expert offload for 35B-A3B Q4_K_M"
+    for o in offloaded:
+        n = o.placement.n_cpu_moe
+        kw = dict(context=o.context * o.sequences, sequences=o.sequences, hardware=machine(12, 64))
+        assert qwenfit.estimate("35B-A3B", o.quant, n_cpu_moe=n, **kw).fits
+        assert not qwenfit.estimate("35B-A3B", o.quant, n_cpu_moe=n - 1, **kw).fits
+        assert f"--n-cpu-moe {n}" in o.command
+
+
+def test_dense_model_reduces_context_before_offloading_layers():
+    p = qwenfit.plan("27B", hardware=machine(24, 64), engines=["llama.cpp"], quants=["Q4_K_M"])
+    best = p.best
+    assert best is not None and best.placement.kind == "gpu"
+    assert 4096 <= best.context < 262144 and best.context == best.max_context
+    assert any("context reduced" in n for n in best.notes)
+    # one more 256-token step does not fit
+    kw = dict(sequences=1, hardware=machine(24, 64))
+    assert not qwenfit.estimate("27B", "Q4_K_M", context=best.max_context + 256, **kw).fits
+
+
+def test_rejected_options_say_why():
+    p = qwenfit.plan("397B-A17B", hardware=machine(24, 32), engines=["llama.cpp"], quants=["Q4_K_M"])
+    assert not p.fits and p.best is None
+    (o,) = p.rejected
+    assert "short by" in o.reason
+    with pytest.raises(qwenfit.DoesNotFit) as info:
+        p.raise_if_not_fits()
+    assert info.value.shortfall_bytes > 0
+    assert "nothing fits" in str(p)
+
+
+def test_vllm_tensor_parallel_and_nodes():
+    two = machine(80, 256, n=2)
+    p = qwenfit.plan("122B-A10B", hardware=two, engines=["vllm"], quants=["fp8"])
+    (o,) = p.options
+    assert o.placement.tp == 2 and "--tensor-parallel-size 2" in o.command
+    p = qwenfit.plan("397B-A17B", hardware=machine(80, 512, n=8), engines=["vllm"], quants=["bf16"])
+    assert not p.options  # 807 GB of BF16 weights need more than one node of 8x80 GB
+    p = qwenfit.plan("397B-A17B", hardware=machine(80, 512, n=8), engines=["vllm"], quants=["bf16"], nodes=2)
+    (o,) = p.options
+    assert o.placement.pp == 2 and o.placement.nodes == 2 and "--pipeline-parallel-size 2" in o.command
+
+
+def test_apple_mlx_and_catalog_hardware():
+    p = qwenfit.plan("35B-A3B", hardware="m4-max-64", quants=["mlx-4bit", "Q4_K_M"])
+    engines = {o.engine for o in p.options}
+    assert engines == {"mlx", "llama.cpp"}
+    for o in p.options:
+        assert "total" in (o.estimate.budget or {})  # unified memory: GPU and CPU share the RAM
+
+
+def test_bad_input_is_a_typed_error():
+    with pytest.raises(qwenfit.UnknownModelError):
+        qwenfit.plan("37B", vram_gb=24)
+    with pytest.raises(qwenfit.UnknownHardwareError):
+        qwenfit.plan("9B", hardware="rtx-4900")
+    with pytest.raises(qwenfit.SettingError):
+        qwenfit.plan("9B", vram_gb=24, engines=["tensorrt"])
+    with pytest.raises(qwenfit.SettingError):
+        qwenfit.plan("9B", vram_gb=24, sequences=0)
+    with pytest.raises(qwenfit.SettingError):
+        qwenfit.plan("9B", hardware="rtx-4090", vram_gb=24)
+
+
+# --------------------------------------------------------------------------------------------
+# properties
+
+MODELS = ["9B", "35B-A3B"]
+QUANTS = ["Q8_0", "Q4_K_M", "IQ2_XXS"]
+
+
+def _best_key(vram: float, ram: float, model: str) -> tuple:
+    p = qwenfit.plan(model, hardware=machine(vram, ram), engines=["llama.cpp"], quants=QUANTS)
+    return p.best.sort_key()[:4] if p.best else (True,)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(model=st.sampled_from(MODELS), vram=st.integers(4, 48), more=st.integers(1, 40), ram=st.integers(8, 128))
+def test_more_vram_never_gives_a_worse_best_option(model, vram, more, ram):
+    assert _best_key(vram + more, ram, model) <= _best_key(vram, ram, model)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(model=st.sampled_from(MODELS), vram=st.integers(4, 32), ram=st.integers(8, 96), more=st.integers(1, 64))
+def test_more_ram_never_removes_an_option(model, vram, ram, more):
+    def fitting(r: int) -> set:
+        p = qwenfit.plan(model, hardware=machine(vram, r), engines=["llama.cpp"], quants=QUANTS)
+        return {(o.model, o.quant, o.engine) for o in p.options}
+
+    assert fitting(ram) <= fitting(ram + more)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(model=st.sampled_from(MODELS), vram=st.integers(4, 48), ram=st.integers(8, 128))
+def test_every_option_fits_its_budget_and_its_max_context(model, vram, ram):
+    m = machine(vram, ram)
+    p = qwenfit.plan(model, hardware=m, engines=["llama.cpp"], quants=QUANTS)
+    for o in p.options:
+        assert o.estimate.fits
+        used = o.estimate.used_by_budget
+        assert all(used[d] <= cap for d, cap in o.estimate.budget.items())
+        assert o.context <= o.max_context <= 262144
+        assert 1 <= o.sequences <= o.max_sequences
