@@ -62,6 +62,7 @@ CALC_KV = {
 }
 LLAMA_GPUS = (1, 2)  # llama.cpp layer split in the calculator; the planner takes any count
 TP_SIZES = (1, 2, 4, 8)
+UTIL_BP = 9200  # vLLM's default gpu_memory_utilization 0.92, in basis points
 COMMANDS = {
     "llama.cpp": "llama-server -m {model}-{quant}.gguf -c {ctx_total} -np {seqs} -ngl all "
     "--n-cpu-moe {n_cpu_moe} -fa on -ctk {kv_cache} -ctv {kv_cache}",
@@ -116,8 +117,29 @@ def _rates_key(engine: str, tp: int, cpu_only: bool) -> str:
 def _trace(
     spec: Any, engine: str, kv: str, pkey: str, n_gpus: int, tp: int, cpu_only: bool
 ) -> dict[str, Any]:
-    """One formula record: the engine's terms, budgets and decode speed as trees. Weight inputs are
-    the variables ``<placement>|<name>`` of the quant's ``env``."""
+    """One formula record (JSON): the engine's terms, budgets and decode speed as trees."""
+    terms, exprs = trace_exprs(spec, engine, kv, pkey, n_gpus, tp, cpu_only)
+    defs, out = to_json_shared(exprs)
+    return {
+        "defs": defs,
+        "terms": [
+            {"name": t.name, "device": t.device, "exact": t.exact, "source": t.source, "bytes": out[f"t{i}"]}
+            for i, t in enumerate(terms)
+        ],
+        "budget": {k[2:]: v for k, v in out.items() if k.startswith("b:")},
+        "budget_unified": {k[2:]: v for k, v in out.items() if k.startswith("u:")},
+        "decode_tokens_per_s": out["speed"],
+    }
+
+
+def trace_exprs(
+    spec: Any, engine: str, kv: str, pkey: str, n_gpus: int, tp: int, cpu_only: bool
+) -> tuple[list[Any], dict[str, Any]]:
+    """The engine's terms (bytes as formulas) and the formulas ``t<i>`` (term i), ``b:<device>`` /
+    ``u:<device>`` (budgets, discrete / unified memory) and ``speed`` (decode tokens/s). Weight
+    inputs are the variables ``<placement>|<name>`` of :func:`placement_env`; the rest are
+    ``ctx``, ``seqs``, ``n_cpu_moe``, ``vram``, ``ram``, ``small_device``, ``reserve``, ``util_bp``
+    and the speed constants ``k:*``."""
     from qwenfit.core.engines import Settings, engine_budget, engine_terms, llama_cpp_terms
     from qwenfit.core.expr import Num
     from qwenfit.core.placement import llama_layout
@@ -157,8 +179,11 @@ def _trace(
         terms = engine_terms(engine, spec, WeightMap(spec.name, "", ()), s)
         read_gpu, read_cpu, n_off = v("r:gpu"), 0, 0
     devices = sorted({t.device for t in terms})
-    budget = engine_budget(engine, devices, vram=Var("vram"), ram=Var("ram"), unified=False)
-    budget_u = engine_budget(engine, devices, vram=Var("vram"), ram=Var("ram"), unified=True)
+    bp = Var("util_bp")
+    budget = engine_budget(engine, devices, vram=Var("vram"), ram=Var("ram"), gpu_memory_utilization_bp=bp)
+    budget_u = engine_budget(
+        engine, devices, vram=Var("vram"), ram=Var("ram"), unified=True, gpu_memory_utilization_bp=bp
+    )
     gb, cb = decode_bytes(terms, seqs, read_gpu, read_cpu, tp=tp)
     k = {name: Var(f"k:{name}") for name in ("gpu_fs", "cpu_fs", "step_us", "layer_us", "ar_us")}
     speed = decode_speed(gb, cb, k, n_layers=spec.text.num_hidden_layers, n_offloaded=n_off)
@@ -166,40 +191,37 @@ def _trace(
     exprs.update({f"b:{d}": b for d, b in budget.items()})
     exprs.update({f"u:{d}": b for d, b in budget_u.items()})
     exprs["speed"] = speed
-    defs, out = to_json_shared(exprs)
-    return {
-        "defs": defs,
-        "terms": [
-            {"name": t.name, "device": t.device, "exact": t.exact, "source": t.source, "bytes": out[f"t{i}"]}
-            for i, t in enumerate(terms)
-        ],
-        "budget": {d: out[f"b:{d}"] for d in budget},
-        "budget_unified": {d: out[f"u:{d}"] for d in budget_u},
-        "decode_tokens_per_s": out["speed"],
-    }
+    return terms, exprs
 
 
 # -------------------------------------------------------------------------------------------------
 # inputs per quant and per hardware
 
 
-def _quant_env(spec: Any, name: str, engine: str, quant: str) -> dict[str, Any]:
-    """The weight inputs of every placement's formulas for one quant (``<placement>|<name>``)."""
+def placement_env(
+    spec: Any, name: str, engine: str, quant: str, pkey: str, n_gpus: int, tp: int, cpu_only: bool
+) -> dict[str, Any]:
+    """The weight inputs of one placement's formulas for one quant (``<placement>|<name>``)."""
     from qwenfit.core.engines import rank_weights
     from qwenfit.core.placement import llama_layout, llama_read_env, llama_weight_env
     from qwenfit.plan import _gpu_read, _weights
 
     w = _weights(name, quant)
+    values: dict[str, Any]
+    if engine in ("llama.cpp", "ollama", "lm-studio"):
+        layout = llama_layout(spec, n_gpus=0 if cpu_only else n_gpus)
+        values = {**llama_weight_env(spec, w, layout, mtp=False), **llama_read_env(spec, w, layout)}
+    else:
+        per_rank = rank_weights(spec, w, tp)[0] if engine in ("vllm", "sglang") else w.total_bytes
+        values = {"w:rank": per_rank, "r:gpu": _gpu_read(name, quant)}
+    return {f"{pkey}|{k}": val for k, val in values.items()}
+
+
+def _quant_env(spec: Any, name: str, engine: str, quant: str) -> dict[str, Any]:
+    """The weight inputs of every placement the calculator offers, for one quant."""
     env: dict[str, Any] = {}
     for pkey, n_gpus, tp, cpu_only in _placements(engine, spec):
-        values: dict[str, Any]
-        if engine in ("llama.cpp", "ollama", "lm-studio"):
-            layout = llama_layout(spec, n_gpus=0 if cpu_only else n_gpus)
-            values = {**llama_weight_env(spec, w, layout, mtp=False), **llama_read_env(spec, w, layout)}
-        else:
-            per_rank = rank_weights(spec, w, tp)[0] if engine in ("vllm", "sglang") else w.total_bytes
-            values = {"w:rank": per_rank, "r:gpu": _gpu_read(name, quant)}
-        env.update({f"{pkey}|{k}": val for k, val in values.items()})
+        env.update(placement_env(spec, name, engine, quant, pkey, n_gpus, tp, cpu_only))
     return env
 
 
@@ -221,7 +243,11 @@ def _hardware_env(dev: Device | None, engines: tuple[str, ...]) -> dict[str, dic
         backend = dev.backends[0] if dev is not None and dev.backends else "cuda"
         sizes = TP_SIZES if engine in ("vllm", "sglang") else LLAMA_GPUS if gguf else (1,)
         for tp in sizes:
-            env: dict[str, int] = {"reserve": LLAMA_RUNTIME_RESERVE.get(backend, 0), "small_device": 0}
+            env: dict[str, int] = {
+                "reserve": LLAMA_RUNTIME_RESERVE.get(backend, 0),
+                "small_device": 0,
+                "util_bp": UTIL_BP,
+            }
             if dev is not None:
                 if dev.unified and tp > 1:
                     continue
@@ -234,7 +260,7 @@ def _hardware_env(dev: Device | None, engines: tuple[str, ...]) -> dict[str, dic
                 env.update({f"k:{n}": val for n, val in (k or {}).items()})
             out[_rates_key(engine, tp, False)] = env
         if gguf:
-            env = {"vram": 0, "small_device": 0, "reserve": 0}
+            env = {"vram": 0, "small_device": 0, "reserve": 0, "util_bp": UTIL_BP}
             if dev is not None:
                 if dev.unified:
                     env["ram"] = dev.memory_bytes

@@ -301,7 +301,97 @@ def _evaluate(c: _Ctx, p: Placement, context: int, sequences: int) -> Estimate:
 
 
 def _fits(c: _Ctx, p: Placement, context: int, sequences: int = 1) -> bool:
+    fast = _fast_check(c, p, context, sequences)
+    if fast is not None:
+        return fast[0]
     return bool(_evaluate(c, p, context, sequences).fits)
+
+
+_DEFAULT_KV = {"llama.cpp": "f16", "ollama": "f16", "lm-studio": "f16", "vllm": "auto", "sglang": "auto",
+               "mlx": "bf16", "transformers": "bf16"}  # fmt: skip
+
+
+def _trace_key(c: _Ctx, p: Placement) -> tuple[str, int, int, bool] | None:
+    """(placement key, n_gpus, tp, cpu only) of a placement the traced formulas cover, else None."""
+    if c.engine in GGUF_ENGINES:
+        if p.kind == "cpu":
+            return ("cpu", 0, 1, True)
+        if p.n_gpu_layers is None and p.kind in ("gpu", "n_cpu_moe"):
+            return (f"gpu{p.n_gpus}", p.n_gpus, 1, False)
+        return None
+    if c.engine in ("vllm", "sglang") and p.pp == 1:
+        return (f"tp{p.tp}", p.tp, p.tp, False)
+    if c.engine == "mlx":
+        return ("unified", 1, 1, False)
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(name: str, engine: str, kv: str, key: tuple[str, int, int, bool]) -> Any:
+    """The traced memory formulas of one placement, compiled (None when the engine's formulas do
+    not trace): ``(f, term devices, budget entries (discrete), budget entries (unified))``."""
+    from qwenfit.core.expr import compile_formulas
+    from qwenfit.export import trace_exprs
+
+    try:
+        terms, exprs = trace_exprs(_spec(name), engine, kv, *key)
+    except (TypeError, ValueError):
+        return None
+    exprs.pop("speed")
+    f = compile_formulas(exprs)
+    devices = tuple(t.device for t in terms)
+    budgets = tuple(tuple((k, k[2:]) for k in exprs if k.startswith(prefix)) for prefix in ("b:", "u:"))
+    return f, devices, budgets[0], budgets[1]
+
+
+@functools.lru_cache(maxsize=8192)
+def _base_env(
+    name: str, engine: str, quant: str, key: tuple[str, int, int, bool], util_bp: int, gpu_name: str,
+    backend: str, vram: int | None, ram: int | None,
+) -> dict[str, Any]:  # fmt: skip
+    from qwenfit.core.engines import LLAMA_RUNTIME_RESERVE
+    from qwenfit.core.vllm import small_batch_device
+    from qwenfit.export import placement_env
+
+    env = dict(placement_env(_spec(name), name, engine, quant, *key))
+    env.update(util_bp=util_bp, small_device=small_batch_device(gpu_name),
+               reserve=LLAMA_RUNTIME_RESERVE.get(backend, 0), vram=0 if key[3] or vram is None else vram,
+               ram=ram or 0)  # fmt: skip
+    return env
+
+
+def _fast_check(c: _Ctx, p: Placement, context: int, sequences: int) -> tuple[bool, bool] | None:
+    """(fits, GPUs fit) from the compiled traced formulas — the same formulas as _evaluate — or None
+    when this placement is not traced (partial -ngl, pipeline stages, untraceable engines)."""
+    key = _trace_key(c, p)
+    if key is None:
+        return None
+    compiled = _compiled(c.name, c.engine, c.kv_cache or _DEFAULT_KV[c.engine], key)
+    if compiled is None:
+        return None
+    f, devices, discrete, unified = compiled
+    env = _base_env(c.name, c.engine, c.quant, key, c.util_bp, c.gpu_name, c.backend, c.vram, c.ram).copy()
+    env["ctx"], env["seqs"], env["n_cpu_moe"] = context, sequences, p.n_cpu_moe
+    r = f(env)
+    used: dict[str, int] = {}
+    for i, d in enumerate(devices):
+        used[d] = used.get(d, 0) + r[f"t{i}"]
+    fits = gpus = True
+    judged = False  # as Estimate.fits: with no budget at all nothing is known to fit
+    for k, d in unified if c.unified else discrete:
+        if d == "cpu" or d == "total":
+            if c.ram is None:
+                continue  # not budgeted
+            over = (sum(used.values()) if d == "total" else used.get(d, 0)) > r[k]
+            fits &= not over
+        elif c.vram is not None and p.kind != "cpu":
+            over = used.get(d, 0) > r[k]
+            fits &= not over
+            gpus &= not over
+        else:
+            continue
+        judged = True
+    return fits and judged, gpus
 
 
 def _fits_ctx(c: _Ctx, p: Placement, sequences: int, context: int) -> bool:
@@ -310,6 +400,9 @@ def _fits_ctx(c: _Ctx, p: Placement, sequences: int, context: int) -> bool:
 
 def _gpus_fit(c: _Ctx, p: Placement, context: int, sequences: int = 1) -> bool:
     """Whether the GPU budgets hold (host RAM not judged)."""
+    fast = _fast_check(c, p, context, sequences)
+    if fast is not None:
+        return fast[1]
     e = _evaluate(c, p, context, sequences)
     used = e.used_by_budget
     return all(used[d] <= cap for d, cap in (e.budget or {}).items() if d.startswith("gpu"))

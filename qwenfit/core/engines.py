@@ -89,7 +89,7 @@ def engine_budget(
     vram: Num | None,
     ram: Num | None,
     unified: bool = False,
-    gpu_memory_utilization_bp: int = 9200,
+    gpu_memory_utilization_bp: Num = 9200,
 ) -> dict[str, Num]:
     """Usable bytes per device: ``vram`` is one GPU's memory (on unified memory: what the GPU may
     use, e.g. Metal's working set), ``ram`` the host RAM. vLLM plans against

@@ -292,3 +292,55 @@ def evaluate_shared(
     for name, node in defs:
         scope[name] = evaluate(node, scope)
     return {k: evaluate(e, scope) for k, e in exprs.items()}
+
+
+def compile_formulas(exprs: Mapping[str, Any]) -> Any:
+    """A Python function ``f(env) -> dict`` evaluating ``exprs`` like :func:`evaluate` (shared
+    sub-formulas once), generated as source and compiled: the planner's searches call the traced
+    formulas thousands of times, ~100x faster than walking the trees."""
+    defs, out = to_json_shared(exprs, prefix="_s")
+    consts: list[Any] = []
+    names: dict[str, str] = {}
+
+    def var(name: str) -> str:
+        if name.startswith("_s"):
+            return name
+        if name not in names:
+            names[name] = f"_v{len(names)}"
+        return names[name]
+
+    def gen(node: Any) -> str:
+        if isinstance(node, bool):
+            raise TypeError("booleans are not formula values")
+        if isinstance(node, (int, float)):
+            return repr(node)
+        op, args = node[0], node[1:]
+        if op == "var":
+            return var(args[0])
+        if op == "at":
+            table = args[0]
+            if isinstance(table, list) and (not table or not isinstance(table[0], str)):
+                consts.append(table)
+                t = f"_c{len(consts) - 1}"
+            else:
+                t = gen(table)
+            return f"{t}[{gen(args[1])}]"
+        if op == "if":
+            return f"({gen(args[1])} if {gen(args[0])} else {gen(args[2])})"
+        if op in ("max", "min"):
+            return gen(args[0]) if len(args) == 1 else f"{op}({', '.join(gen(a) for a in args)})"
+        if op in ("<=", "<"):
+            return f"int({gen(args[0])} {op} {gen(args[1])})"
+        if op in ("+", "*"):
+            return "(" + f" {op} ".join(gen(a) for a in args) + ")"
+        if op in ("-", "//", "/"):
+            return f"({gen(args[0])} {op} {gen(args[1])})"
+        raise ValueError(f"unknown formula operator {op!r}")
+
+    body = [f"    {name} = {gen(node)}" for name, node in defs]
+    ret = "    return {" + ", ".join(f"{k!r}: {gen(v)}" for k, v in out.items()) + "}"
+    head = [f"    {local} = env[{name!r}]" for name, local in names.items()]
+    src = "def _f(env):\n" + "\n".join([*head, *body, ret]) + "\n"
+    scope: dict[str, Any] = {f"_c{i}": c for i, c in enumerate(consts)}
+    exec(compile(src, "<qwenfit formula>", "exec"), scope)  # generated from our own trees only
+    return scope["_f"]

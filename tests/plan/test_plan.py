@@ -16,7 +16,9 @@ GPU = dict(vendor="nvidia", kind="gpu", memory_exact=False, bandwidth_gbps=1000.
 
 def machine(vram_gb: float, ram_gb: float | None, n: int = 1) -> Machine:
     dev = Device(id="test-gpu", name=f"test {vram_gb} GB GPU", memory_bytes=int(vram_gb * 1e9), **GPU)
-    return Machine(name=f"{n}x test", devices=(dev,) * n, ram_bytes=None if ram_gb is None else int(ram_gb * 1e9))
+    return Machine(
+        name=f"{n}x test", devices=(dev,) * n, ram_bytes=None if ram_gb is None else int(ram_gb * 1e9)
+    )
 
 
 def test_the_one_liner():
@@ -25,7 +27,15 @@ def test_the_one_liner():
     assert p.best is p.options[0]
     assert all(o.fits for o in p.options) and not any(o.fits for o in p.rejected)
     text = str(p)
-    for needle in ("Qwen3.5-122B-A10B", p.best.quant, "context", "memory:", "speed:", "command:", "llama-server"):
+    for needle in (
+        "Qwen3.5-122B-A10B",
+        p.best.quant,
+        "context",
+        "memory:",
+        "speed:",
+        "command:",
+        "llama-server",
+    ):
         assert needle in text, needle
     assert p.best.estimate is not None and p.best.estimate.fits
     assert p.best.command.startswith(("llama-server", "vllm serve"))
@@ -132,13 +142,17 @@ def _best_key(vram: float, ram: float, model: str) -> tuple:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(model=st.sampled_from(MODELS), vram=st.integers(4, 48), more=st.integers(1, 40), ram=st.integers(8, 128))
+@given(
+    model=st.sampled_from(MODELS), vram=st.integers(4, 48), more=st.integers(1, 40), ram=st.integers(8, 128)
+)
 def test_more_vram_never_gives_a_worse_best_option(model, vram, more, ram):
     assert _best_key(vram + more, ram, model) <= _best_key(vram, ram, model)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(model=st.sampled_from(MODELS), vram=st.integers(4, 32), ram=st.integers(8, 96), more=st.integers(1, 64))
+@given(
+    model=st.sampled_from(MODELS), vram=st.integers(4, 32), ram=st.integers(8, 96), more=st.integers(1, 64)
+)
 def test_more_ram_never_removes_an_option(model, vram, ram, more):
     def fitting(r: int) -> set:
         p = qwenfit.plan(model, hardware=machine(vram, r), engines=["llama.cpp"], quants=QUANTS)
@@ -158,3 +172,45 @@ def test_every_option_fits_its_budget_and_its_max_context(model, vram, ram):
         assert all(used[d] <= cap for d, cap in o.estimate.budget.items())
         assert o.context <= o.max_context <= 262144
         assert 1 <= o.sequences <= o.max_sequences
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    model=st.sampled_from(["0.8B", "9B", "27B", "35B-A3B", "122B-A10B", "Next-80B-A3B"]),
+    engine=st.sampled_from(["llama.cpp", "ollama", "vllm"]),
+    quant_i=st.integers(0, 5),
+    kind=st.sampled_from(["gpu", "cpu"]),
+    n_gpus=st.integers(1, 3),
+    n_cpu_moe=st.integers(0, 48),
+    context=st.integers(1, 300_000),
+    sequences=st.integers(1, 8),
+    vram=st.integers(4, 200),
+    ram=st.one_of(st.none(), st.integers(4, 512)),
+)
+def test_compiled_formulas_agree_with_the_engine_functions(
+    model, engine, quant_i, kind, n_gpus, n_cpu_moe, context, sequences, vram, ram
+):
+    """The planner's fast path (compiled traced formulas) decides exactly like estimate's terms."""
+    from qwenfit.plan import Placement, _Ctx, _evaluate, _fast_check, _spec
+
+    spec = _spec(model)
+    gguf = engine != "vllm"
+    quant = (["Q8_0", "Q4_K_M", "IQ2_XXS", "BF16", "Q6_K", "IQ4_XS"] if gguf else ["bf16", "fp8"] * 3)[
+        quant_i
+    ]
+    n_layers = spec.text.num_hidden_layers
+    if gguf:
+        n = min(n_cpu_moe, n_layers) if spec.is_moe and kind == "gpu" else 0
+        p = Placement(kind, n_gpus=0 if kind == "cpu" else n_gpus, n_cpu_moe=n)
+    else:
+        tp = {1: 1, 2: 2, 3: 4}[n_gpus]
+        p = Placement("tp", n_gpus=tp, tp=tp)
+    c = _Ctx(spec, model, quant, engine, int(vram * 1e9), None if ram is None else int(ram * 1e9), False,
+             "cpu" if kind == "cpu" and gguf else "cuda", "", 9200, None, p.n_gpus)  # fmt: skip
+    try:
+        e = _evaluate(c, p, context, sequences)
+    except ValueError:
+        return  # a TP size the model's heads reject
+    fast = _fast_check(c, p, context, sequences)
+    assert fast is not None
+    assert fast[0] == bool(e.fits)
