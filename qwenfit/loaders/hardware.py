@@ -14,8 +14,11 @@ Units follow DESIGN.md: bytes are ``int``; ``*_gb`` arguments are decimal gigaby
 bandwidths are decimal GB/s; compute is dense TFLOPS.
 """
 
+import dataclasses
 import difflib
 import functools
+import hashlib
+import json
 import math
 import os
 import re
@@ -294,7 +297,34 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
 
 @functools.lru_cache(maxsize=1)
 def _catalog() -> HardwareCatalog:
-    return load_hardware(hardware_yaml_path())
+    """The shipped catalog: from ``hardware.json`` (the validated YAML, compiled by
+    ``scripts/gen_hardware_schema.py``) when it was made from the current YAML (its SHA-256
+    matches), else by validating the YAML (pydantic + PyYAML cost ~0.2 s at CLI start-up)."""
+    yaml_path = hardware_yaml_path()
+    compiled = yaml_path.with_suffix(".json")
+    if compiled.exists():
+        data = json.loads(compiled.read_text(encoding="utf-8"))
+        if data.get("yaml_sha256") == hashlib.sha256(yaml_path.read_bytes()).hexdigest():
+            devices = {
+                d["id"]: Device(**{**d, "backends": tuple(d["backends"]), "aliases": tuple(d["aliases"])})
+                for d in data["devices"]
+            }
+            hosts = {h["id"]: HostMemory(**h) for h in data["hosts"]}
+            return HardwareCatalog(devices, hosts)
+    return load_hardware(yaml_path)
+
+
+def compiled_catalog_json() -> str:
+    """``hardware.json``: the validated YAML as plain records, with the YAML's SHA-256."""
+    path = hardware_yaml_path()
+    cat = load_hardware(path)
+    data = {
+        "generated_by": "scripts/gen_hardware_schema.py from hardware.yaml (do not edit)",
+        "yaml_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "devices": [dataclasses.asdict(d) for d in cat.devices.values()],
+        "hosts": [dataclasses.asdict(h) for h in cat.hosts.values()],
+    }
+    return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
 
 
 def hardware_catalog() -> dict[str, Device]:

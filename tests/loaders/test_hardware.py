@@ -484,3 +484,13 @@ def test_importing_the_loader_is_light():
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_compiled_catalog_equals_the_validated_yaml():
+    """data/hardware.json (read at start-up) holds exactly what validating the YAML gives."""
+    from qwenfit.loaders import hardware
+
+    hardware._catalog.cache_clear()
+    fast = hardware._catalog()
+    slow = hardware.load_hardware(hardware.hardware_yaml_path())
+    assert fast.devices == slow.devices and fast.hosts == slow.hosts
