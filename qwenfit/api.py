@@ -259,7 +259,7 @@ def estimate(
         else:
             notes += (f"vLLM would give the KV pool the rest of the budget: maximum concurrency for "
                       f"{context:,} tokens per request: {plan.max_concurrency(pool):.2f}x",)  # fmt: skip
-    return Estimate(
+    result = Estimate(
         model=spec.name,
         quant=quant,
         engine=engine,
@@ -268,6 +268,17 @@ def estimate(
         budget=budget,
         notes=notes,
     )
+    if target.machine is not None and pp == 1:
+        from qwenfit.plan import Placement, read_inputs, speed_of
+
+        kind = "cpu" if backend == "cpu" else "gpu"
+        p = Placement(kind, n_gpus=0 if kind == "cpu" else max(gpus, 1), n_cpu_moe=n_cpu_moe,
+                      n_gpu_layers=n_gpu_layers, tp=tp)  # fmt: skip
+        decode, prefill, detail = speed_of(spec, result, target.machine, engine, p, backend,
+                                           read_inputs(spec, w, engine, p))  # fmt: skip
+        result = dataclasses.replace(result, decode_tokens_per_s=decode, prefill_tokens_per_s=prefill,
+                                     speed_detail=detail)  # fmt: skip
+    return result
 
 
 def _search(fits: Any, lo: int, hi: int, step: int) -> int:

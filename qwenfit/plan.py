@@ -541,52 +541,66 @@ def _gpu_read(name: str, quant: str) -> int:
 
 
 def decode_inputs(c: _Ctx, p: Placement) -> tuple[Num, Num, Num]:
-    """(weights read on the GPU side, on the CPU side, layers with tensors on the CPU) per token."""
+    """(weights read on the GPU side, on the CPU side, layers with tensors on the CPU) per token,
+    from the planner's caches (the same sums as :func:`read_inputs`)."""
     if c.engine not in GGUF_ENGINES:
         return _gpu_read(c.name, c.quant), 0, 0
     n_gpus = 0 if p.kind == "cpu" else p.n_gpus
     r = _llama_read(c.name, c.quant, n_gpus, p.n_gpu_layers)
-    moved = at(r["rexps"], p.n_cpu_moe)
     layout, _ = _llama_env(c.name, c.quant, n_gpus, p.n_gpu_layers)
-    cpu_layers = sum(1 for d in layout.layer_device[:-1] if d == "cpu") if n_gpus else 0
+    return _split_reads(r, layout, p)
+
+
+def read_inputs(spec: ModelSpec, weights: WeightMap, engine: str, p: Placement) -> tuple[Num, Num, Num]:
+    """(weights read on the GPU side, on the CPU side, layers with tensors on the CPU) per token."""
+    from qwenfit.core.speed import decode_read_bytes
+
+    if engine not in GGUF_ENGINES:
+        return decode_read_bytes(spec, weights)["gpu"], 0, 0
+    n_gpus = 0 if p.kind == "cpu" else p.n_gpus
+    layout = llama_layout(spec, n_gpus=n_gpus, n_gpu_layers=p.n_gpu_layers)
+    return _split_reads(llama_read_env(spec, weights, layout), layout, p)
+
+
+def _split_reads(r: dict[str, Any], layout: LlamaLayout, p: Placement) -> tuple[Num, Num, Num]:
+    moved = at(r["rexps"], p.n_cpu_moe)
+    cpu_layers = sum(1 for d in layout.layer_device[:-1] if d == "cpu") if p.kind != "cpu" else 0
     return r["r:gpu"] - moved, r["r:cpu"] + moved, p.n_cpu_moe + cpu_layers
 
 
-def _speed(c: _Ctx, p: Placement, e: Estimate, machine: Machine) -> tuple[float | None, float | None, str]:
-    """Decode (and prefill) tokens/s of one sequence: :func:`qwenfit.core.speed.decode_speed` on the
-    bytes one token streams — the same formula the docs calculator evaluates."""
+def speed_of(
+    spec: ModelSpec, e: Estimate, machine: Machine, engine: str, p: Placement, backend: str,
+    reads: tuple[Num, Num, Num],
+) -> tuple[float | None, float | None, str]:  # fmt: skip
+    """Decode and prefill tokens/s of one sequence for estimate ``e`` on ``machine`` (estimated):
+    :func:`qwenfit.core.speed.decode_speed` on the bytes one token streams — the formula the docs
+    calculator evaluates — and :func:`qwenfit.core.speed.estimate_speed`'s prefill."""
     from qwenfit.core.speed import decode_speed, estimate_speed, rate_constants
 
-    read_gpu, read_cpu, n_off = decode_inputs(c, p)
+    read_gpu, read_cpu, n_off = reads
     seqs = as_int(e.settings.get("sequences", 1))
     gb, cb = decode_bytes(e.terms, seqs, read_gpu, read_cpu, tp=p.tp)
     view = dataclasses.replace(machine, devices=()) if p.kind == "cpu" else machine
-    backend = "cpu" if p.kind == "cpu" else c.backend
-    k = rate_constants(machine=view, engine=c.engine, tp=p.tp, backend=backend)
+    backend = "cpu" if p.kind == "cpu" else backend
+    k = rate_constants(machine=view, engine=engine, tp=p.tp, backend=backend)
     if k is None:
         return None, None, "device memory bandwidth unknown"
-    decode = decode_speed(
-        as_int(gb), as_int(cb), k, n_layers=c.spec.text.num_hidden_layers, n_offloaded=n_off
-    )
+    decode = decode_speed(as_int(gb), as_int(cb), k, n_layers=spec.text.num_hidden_layers, n_offloaded=n_off)
     assert isinstance(decode, float)
-    resident = {"gpu": as_int(e.term("weights")) - e.term("weights", "cpu"), "cpu": e.term("weights", "cpu")}
+    resident = {"gpu": e.term("weights") - e.term("weights", "cpu"), "cpu": e.term("weights", "cpu")}
     sp = estimate_speed(
-        read_bytes={"gpu": as_int(read_gpu), "cpu": as_int(read_cpu)},
-        kv_read_bytes={},
-        state_bytes={},
-        machine=view,
-        engine=c.engine,
-        n_layers=c.spec.text.num_hidden_layers,
-        active_params=c.spec.params.active,
-        tp=p.tp,
-        backend=backend,
-        n_offloaded_layers=as_int(n_off),
-        resident_bytes=resident,
-    )
-    detail = f"decode {1e3 / decode:.2f} ms/token: {as_int(gb) / 1e9:.3f} GB on the GPU side"
+        read_bytes={"gpu": as_int(read_gpu), "cpu": as_int(read_cpu)}, kv_read_bytes={}, state_bytes={},
+        machine=view, engine=engine, n_layers=spec.text.num_hidden_layers, active_params=spec.params.active,
+        tp=p.tp, backend=backend, n_offloaded_layers=as_int(n_off), resident_bytes=resident,
+    )  # fmt: skip
+    detail = f"decode {1e3 / decode:.2f} ms/token: {as_int(gb) / 1e9:.3f} GB read on the GPU side"
     if as_int(cb):
         detail += f", {as_int(cb) / 1e9:.3f} GB from host RAM"
     return decode, sp.prefill_tokens_per_s, detail
+
+
+def _speed(c: _Ctx, p: Placement, e: Estimate, machine: Machine) -> tuple[float | None, float | None, str]:
+    return speed_of(c.spec, e, machine, c.engine, p, c.backend, decode_inputs(c, p))
 
 
 def _engines_for(machine: Machine) -> tuple[str, ...]:

@@ -50,6 +50,9 @@ class Estimate:
     terms: tuple[Term, ...]
     budget: Mapping[str, int] | None = None
     notes: tuple[str, ...] = field(default=())
+    decode_tokens_per_s: float | None = None  # estimated, when the hardware's bandwidth is known
+    prefill_tokens_per_s: float | None = None
+    speed_detail: str = ""
 
     def _bytes(self, t: Term) -> int:
         if not isinstance(t.bytes, int):
