@@ -820,7 +820,7 @@ def plan(
         from qwenfit.loaders.detect import detect as detect_machine
 
         hardware = detect_machine()
-        notes.append(f"detected: {hardware.name}")
+        notes.append(hardware.name)
         notes.extend(hardware.notes)
     if isinstance(n_gpus, bool) or not isinstance(n_gpus, int) or n_gpus < 1:
         raise SettingError(f"n_gpus must be a positive integer, got {n_gpus!r}")

@@ -234,6 +234,10 @@ def llama_cpp_terms(
             if s.fit_margin and engine != "ollama":
                 terms.append(Term("fit_margin", d, GIB, True, "llama.cpp --fit-target default 1024 MiB",
                                   "free memory --fit keeps on each device"))  # fmt: skip
+    elif s.fit_margin and engine != "ollama":
+        # without GPUs --fit keeps the same margin of system memory (common/fit.cpp, nd == 0)
+        terms.append(Term("fit_margin", "cpu", GIB, True, "llama.cpp --fit-target default 1024 MiB",
+                          "free system memory --fit keeps when no GPU is used"))  # fmt: skip
     if s.server:
         # llama-server keeps context checkpoints of the recurrent state in host RAM
         per_seq = llama_recurrent_bytes_per_cell(spec)
