@@ -220,9 +220,20 @@ def llama_cpp_terms(
                           "host compute buffer: the input embedding runs on the CPU (estimated)",
                           "token embeddings of one ubatch"))  # fmt: skip
     if s.vision:
+        from qwenfit.core.vision_memory import mmproj_compute_bytes
+
         terms.append(
             Term("vision", dev, env["w:vision"], True, "mmproj GGUF tensor bytes", "vision encoder weights")
         )
+        if spec.vision is not None:
+            cpu = s.backend == "cpu"
+            terms.append(Term(
+                "vision_compute", dev, mmproj_compute_bytes(spec, flash_attn=s.flash_attention), cpu,
+                "clip.cpp graph replayed through ggml's allocator (tests/fixtures/vision_memory: 0 B error "
+                "on 364 CPU reservations)"
+                + ("" if cpu else f"; {s.backend} reserves the same graph (estimated)"),
+                "the largest image the preprocessor allows (4096 tokens)",
+            ))  # fmt: skip
     if gpus:
         reserve = (
             LLAMA_RUNTIME_RESERVE[s.backend] if s.runtime_reserve_bytes is None else s.runtime_reserve_bytes
