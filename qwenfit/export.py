@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 SCHEMA = 1
-CALC_ENGINES = ("llama.cpp", "ollama", "lm-studio", "vllm")  # + "sglang", "mlx" once traceable
+CALC_ENGINES = ("llama.cpp", "ollama", "lm-studio", "vllm", "sglang", "mlx")
 CALC_KV = {
     "llama.cpp": ("f16", "q8_0", "q4_0"),
     "ollama": ("f16", "q8_0", "q4_0"),

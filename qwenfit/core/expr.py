@@ -199,7 +199,10 @@ def evaluate(e: Any, env: Mapping[str, Any]) -> Any:
         return evaluate(args[1], env) if evaluate(args[0], env) else evaluate(args[2], env)
     v = [evaluate(a, env) for a in args]
     if op == "+":
-        return sum(v)
+        out_sum = 0
+        for x in v:  # 0 + left to right, like the page's JS (sum() compensates floats from 3.12)
+            out_sum = out_sum + x
+        return out_sum
     if op == "-":
         return v[0] - v[1]
     if op == "*":
