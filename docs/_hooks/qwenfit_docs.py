@@ -1,0 +1,77 @@
+"""MkDocs hooks: what the docs site generates at build time (never committed, never stale).
+
+- ``assets/calculator.json``: the calculator's data, ``qwenfit.export.calculator_json()`` — the same
+  formulas Python evaluates (the page only evaluates them).
+- The CLI reference: ``<!-- qwenfit:cli-reference -->`` in a page becomes ``qwenfit --help`` and the
+  help of every subcommand (and theirs), from the argparse parser the ``qwenfit`` command uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+CLI_MARKER = "<!-- qwenfit:cli-reference -->"
+CALCULATOR_JSON = "assets/calculator.json"
+HELP_COLUMNS = "100"
+
+
+def calculator_json_text() -> str | None:
+    """The export as compact JSON, or None while qwenfit has no export module."""
+    try:
+        from qwenfit import export
+    except ImportError:
+        return None
+    data = export.calculator_json()
+    return data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def cli_reference() -> str:
+    """Markdown: the top-level help, then one section per subcommand with its help."""
+    from qwenfit.cli import build_parser
+
+    saved = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = HELP_COLUMNS  # argparse wraps to the terminal width: keep it fixed
+    try:
+        parser = build_parser()
+        parts = ["```text", parser.format_help().rstrip(), "```"]
+
+        def walk(p: argparse.ArgumentParser, prefix: str, level: int) -> None:
+            for name, sub in _subcommands(p).items():
+                title = f"{prefix} {name}"
+                parts.extend(
+                    ["", f"{'#' * level} `{title}`", "", "```text", sub.format_help().rstrip(), "```"]
+                )
+                walk(sub, title, min(level + 1, 4))
+
+        walk(parser, "qwenfit", 2)
+    finally:
+        if saved is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = saved
+    return "\n".join(parts)
+
+
+def on_files(files: Any, config: Any) -> Any:
+    from mkdocs.structure.files import File
+
+    text = calculator_json_text()
+    if text is not None:
+        files.append(File.generated(config, CALCULATOR_JSON, content=text))
+    return files
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    if CLI_MARKER in markdown:
+        markdown = markdown.replace(CLI_MARKER, cli_reference())
+    return markdown
