@@ -1,0 +1,49 @@
+"""Generate data/schema/qwenfit-output-v1.schema.json: the JSON Schema of every `qwenfit ... --json`
+output, from the pydantic models in qwenfit/schema.py (no other source).
+
+    .venv/bin/python scripts/gen_output_schema.py            # rewrite the file
+    .venv/bin/python scripts/gen_output_schema.py --check    # exit 1 if the file is out of date
+
+tests/cli/test_schema.py checks that the committed file equals a fresh generation. A change to the
+output models that is not a pure addition of documentation needs a new SCHEMA_VERSION (a new file
+next to the old one, which stays as it was).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from qwenfit.schema import SCHEMA_FILE, output_json_schema  # noqa: E402
+
+OUT = REPO / "data" / "schema" / SCHEMA_FILE
+
+
+def render() -> str:
+    return json.dumps(output_json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="compare instead of writing")
+    args = ap.parse_args(argv)
+    text = render()
+    if args.check:
+        current = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
+        if current != text:
+            print(f"{OUT} is out of date: run scripts/gen_output_schema.py", file=sys.stderr)
+            return 1
+        return 0
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(text, encoding="utf-8")
+    print(f"wrote {OUT.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
