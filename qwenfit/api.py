@@ -299,12 +299,14 @@ def max_context(model: str | os.PathLike[str] | ModelSpec, quant: str | None = N
                 limit: int | None = None, **kw: Any) -> int:  # fmt: skip
     """The largest context that fits the budget (0 if even 256 tokens do not), same terms as
     :func:`estimate`. Searched in llama.cpp's 256-token cells for GGUF engines, per token otherwise.
-    ``limit`` defaults to the model's native context (262,144; 1,010,000 with YaRN)."""
+    ``limit`` defaults to the model's native context (262,144; 1,010,000 with YaRN). As in
+    :func:`estimate`, ``context`` is the engine's whole context (llama.cpp's ``-c``: all sequences
+    together); :func:`qwenfit.plan` speaks of tokens per sequence."""
     import qwenfit
 
     spec = qwenfit.load(model)
-    if kw.get("vram_gb") is None and kw.get("ram_gb") is None:
-        raise SettingError("max_context needs a budget: vram_gb and/or ram_gb")
+    if kw.get("vram_gb") is None and kw.get("ram_gb") is None and kw.get("hardware") is None:
+        raise SettingError("max_context needs a budget: hardware=, vram_gb= and/or ram_gb=")
     step = 256 if kw.get("engine", "llama.cpp") in ("llama.cpp", "ollama", "lm-studio") else 1
     hi = limit or spec.text.max_position_embeddings
 

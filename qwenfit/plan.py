@@ -99,6 +99,7 @@ class Placement:
     n_gpus: int = 1
     n_cpu_moe: int = 0
     n_gpu_layers: int | None = None  # llama.cpp -ngl (None: all)
+    tensor_split: tuple[int, ...] | None = None  # llama.cpp -ts (None: even, as for identical GPUs)
     tp: int = 1
     pp: int = 1
     nodes: int = 1
@@ -214,11 +215,28 @@ class Plan:
 # cached model data (warm calls reuse weights and their per-device sums)
 
 
+_REGISTERED: dict[str, ModelSpec] = {}  # specs given as objects or files, by the key plan() uses
+
+
 @functools.lru_cache(maxsize=64)
 def _spec(name: str) -> ModelSpec:
+    if name in _REGISTERED:
+        return _REGISTERED[name]
     import qwenfit
 
     return qwenfit.load(name)
+
+
+def _register(spec: ModelSpec, source: object) -> str:
+    """A cache key for a spec that is not a catalog name (a ModelSpec or a file): its source or name,
+    plus its identity so two different specs of the same name never share cached weights."""
+    key = f"{spec.name}@{source}#{id(spec)}"
+    if key not in _REGISTERED and len(_REGISTERED) >= 256:  # bounded: forget them all, and every
+        _REGISTERED.clear()  # cache keyed by their names (an id may be reused once a spec is freed)
+        for cached in (_spec, _weights, _llama_env, _llama_read, _gpu_read, _compiled, _base_env):
+            cached.cache_clear()
+    _REGISTERED[key] = spec  # holds the spec, so its id is not reused while the key is known
+    return key
 
 
 @functools.lru_cache(maxsize=512)
@@ -235,10 +253,10 @@ def _weights(name: str, quant: str) -> WeightMap:
 
 @functools.lru_cache(maxsize=1024)
 def _llama_env(
-    name: str, quant: str, n_gpus: int, n_gpu_layers: int | None
+    name: str, quant: str, n_gpus: int, n_gpu_layers: int | None, tensor_split: tuple[int, ...] | None = None
 ) -> tuple[LlamaLayout, dict[str, Any]]:
     spec = _spec(name)
-    layout = llama_layout(spec, n_gpus=n_gpus, n_gpu_layers=n_gpu_layers)
+    layout = llama_layout(spec, n_gpus=n_gpus, n_gpu_layers=n_gpu_layers, tensor_split=tensor_split)
     return layout, llama_weight_env(spec, _weights(name, quant), layout, mtp=False)
 
 
@@ -281,7 +299,8 @@ def _evaluate(c: _Ctx, p: Placement, context: int, sequences: int) -> Estimate:
         pp=p.pp,
     )
     if c.engine in GGUF_ENGINES:
-        layout, env = _llama_env(c.name, c.quant, 0 if p.kind == "cpu" else p.n_gpus, p.n_gpu_layers)
+        n_gpus = 0 if p.kind == "cpu" else p.n_gpus
+        layout, env = _llama_env(c.name, c.quant, n_gpus, p.n_gpu_layers, p.tensor_split)
         terms = llama_cpp_terms(c.spec, s, env, layout, c.engine, c.quant)
     else:
         terms = engine_terms(c.engine, c.spec, _weights(c.name, c.quant), s)
@@ -316,7 +335,7 @@ def _trace_key(c: _Ctx, p: Placement) -> tuple[str, int, int, bool] | None:
     if c.engine in GGUF_ENGINES:
         if p.kind == "cpu":
             return ("cpu", 0, 1, True)
-        if p.n_gpu_layers is None and p.kind in ("gpu", "n_cpu_moe"):
+        if p.n_gpu_layers is None and p.tensor_split is None and p.kind in ("gpu", "n_cpu_moe"):
             return (f"gpu{p.n_gpus}", p.n_gpus, 1, False)
         return None
     if c.engine in ("vllm", "sglang") and p.pp == 1:
@@ -398,6 +417,16 @@ def _fits_ctx(c: _Ctx, p: Placement, sequences: int, context: int) -> bool:
     return _fits(c, p, context, sequences)
 
 
+def _gpus_fit_k(c: _Ctx, make: Any, context: int, sequences: int, k: int) -> bool:
+    return _gpus_fit(c, make(k), context, sequences)
+
+
+def _split_shares(first: float, n_gpus: int) -> tuple[int, ...]:
+    """``-ts`` shares giving the first GPU ``first`` times the layers of each other one (integers)."""
+    scale = 2 if first != int(first) else 1
+    return (int(first * scale), *([scale] * (n_gpus - 1)))
+
+
 def _gpus_fit(c: _Ctx, p: Placement, context: int, sequences: int = 1) -> bool:
     """Whether the GPU budgets hold (host RAM not judged)."""
     fast = _fast_check(c, p, context, sequences)
@@ -466,6 +495,22 @@ def _llama_placements(c: _Ctx, need: int, seqs: int) -> tuple[Placement | None, 
             )
 
         n = _smallest(lambda k: _gpus_fit(c, moe(k), need, seqs), 1, n_layers)
+        if n is not None and gpus > 1:
+            # --n-cpu-moe empties the first layers, which sit on the first GPU: giving it more layers
+            # (-ts) lets fewer experts leave the GPUs. The split with the smallest N wins (even on ties).
+            chosen: tuple[int, Placement] | None = None
+            for first in (3 / 2, 2, 3, 4, 6, 8, 12, 16):
+                split = _split_shares(first, gpus)
+                ts = ",".join(map(str, split))
+
+                def moe_ts(k: int, split: tuple[int, ...] = split, ts: str = ts) -> Placement:
+                    return dataclasses.replace(moe(k), tensor_split=split, description=f"{moe(k)}, -ts {ts}")
+
+                m = _smallest(functools.partial(_gpus_fit_k, c, moe_ts, need, seqs), 1, n)
+                if m is not None and m < (chosen[0] if chosen else n) and _fits(c, moe_ts(m), need, seqs):
+                    chosen = (m, moe_ts(m))
+            if chosen is not None:
+                return chosen[1], ""
         if n is not None:
             if _fits(c, moe(n), need, seqs):
                 return moe(n), ""
@@ -528,8 +573,10 @@ def _parallel_placements(c: _Ctx, need: int, seqs: int, max_nodes: int) -> tuple
 
 
 @functools.lru_cache(maxsize=1024)
-def _llama_read(name: str, quant: str, n_gpus: int, n_gpu_layers: int | None) -> dict[str, Any]:
-    layout, _ = _llama_env(name, quant, n_gpus, n_gpu_layers)
+def _llama_read(
+    name: str, quant: str, n_gpus: int, n_gpu_layers: int | None, tensor_split: tuple[int, ...] | None = None
+) -> dict[str, Any]:
+    layout, _ = _llama_env(name, quant, n_gpus, n_gpu_layers, tensor_split)
     return llama_read_env(_spec(name), _weights(name, quant), layout)
 
 
@@ -546,8 +593,8 @@ def decode_inputs(c: _Ctx, p: Placement) -> tuple[Num, Num, Num]:
     if c.engine not in GGUF_ENGINES:
         return _gpu_read(c.name, c.quant), 0, 0
     n_gpus = 0 if p.kind == "cpu" else p.n_gpus
-    r = _llama_read(c.name, c.quant, n_gpus, p.n_gpu_layers)
-    layout, _ = _llama_env(c.name, c.quant, n_gpus, p.n_gpu_layers)
+    r = _llama_read(c.name, c.quant, n_gpus, p.n_gpu_layers, p.tensor_split)
+    layout, _ = _llama_env(c.name, c.quant, n_gpus, p.n_gpu_layers, p.tensor_split)
     return _split_reads(r, layout, p)
 
 
@@ -755,7 +802,7 @@ def _plan_one(
         n_gpus=placement.n_gpus,
         n_gpu_layers=placement.n_gpu_layers,
         n_cpu_moe=placement.n_cpu_moe,
-        tensor_split=tuple([1] * placement.n_gpus)
+        tensor_split=(placement.tensor_split or tuple([1] * placement.n_gpus))
         if engine in GGUF_ENGINES and placement.n_gpus > 1
         else None,
         cpu_only=placement.kind == "cpu",
@@ -856,8 +903,13 @@ def plan(
     quant_list = tuple(quants) if quants is not None else None
     options: list[Option] = []
     for m in names:
-        spec = m if isinstance(m, ModelSpec) else _spec(str(m)) if isinstance(m, str) else _spec_path(m)
-        key = spec.name if isinstance(m, ModelSpec) or not isinstance(m, str) else str(m)
+        from qwenfit.loaders.catalog import find
+
+        if isinstance(m, str) and find(m) is not None:
+            spec, key = _spec(m), m
+        else:
+            spec = m if isinstance(m, ModelSpec) else _spec_path(m)
+            key = _register(spec, getattr(spec, "source", "") or m)
         for engine in engine_list:
             target = resolve_target(machine, None, None, engine=engine)
             qs = quant_list or _quants_for(engine, machine, spec)
