@@ -19,11 +19,11 @@ from qwenfit.core.gpu_quant import FORMATS, gpu_weights
 from qwenfit.core.hardware import Machine
 from qwenfit.core.llama_quant import FILE_TYPES
 from qwenfit.core.spec import ModelSpec
-from qwenfit.core.terms import Estimate
+from qwenfit.core.terms import DoesNotFit, Estimate
 from qwenfit.core.vllm import DEFAULT_GPU_MEMORY_UTILIZATION
 from qwenfit.errors import QwenfitError
 
-__all__ = ["check", "estimate", "max_context", "max_sequences"]
+__all__ = ["check", "estimate", "max_context", "max_sequences", "nearest_fits"]
 
 DEFAULT_QUANT = {"llama.cpp": "Q4_K_M", "ollama": "Q4_K_M", "lm-studio": "Q4_K_M", "vllm": "bf16",
                  "sglang": "bf16", "mlx": "mlx-4bit", "transformers": "bf16"}  # fmt: skip
@@ -330,8 +330,65 @@ def max_sequences(model: str | os.PathLike[str] | ModelSpec, quant: str | None =
 
 
 def check(model: str | os.PathLike[str] | ModelSpec, quant: str | None = None, **kw: Any) -> Estimate:
-    """Pre-flight: the estimate if it fits, else :class:`DoesNotFit` with the shortfall."""
+    """Pre-flight: the estimate if it fits, else :class:`DoesNotFit` with the shortfall and the
+    nearest settings that fit (``alternatives``: less context, expert offload, smaller quants)."""
     result = estimate(model, quant, **kw)
     if result.fits is None:
-        raise SettingError("check needs a budget: vram_gb and/or ram_gb")
-    return result.raise_if_not_fits()
+        raise SettingError("check needs a budget: hardware=, vram_gb= and/or ram_gb=")
+    try:
+        return result.raise_if_not_fits()
+    except DoesNotFit as exc:
+        alternatives = nearest_fits(model, result, kw)
+        text = str(exc) + ("; nearest that fit: " + "; ".join(alternatives) if alternatives else "")
+        raise DoesNotFit(text, shortfall_bytes=exc.shortfall_bytes, estimate=result,
+                         alternatives=alternatives) from None  # fmt: skip
+
+
+def nearest_fits(
+    model: str | os.PathLike[str] | ModelSpec, failed: Estimate, kw: dict[str, Any]
+) -> tuple[str, ...]:
+    """Settings near ``failed`` that fit the same budget: the longest context, the least expert
+    offload (llama.cpp, MoE, host RAM known) and the best smaller quantizations (the planner's)."""
+    import qwenfit
+
+    spec = qwenfit.load(model)
+    engine = failed.engine
+    gguf = engine in ("llama.cpp", "ollama", "lm-studio")
+    context = int(failed.settings["context"])
+    out: list[str] = []
+    base = {k: v for k, v in kw.items() if k != "context"}
+    try:
+        best = max_context(spec, failed.quant, limit=context, **base)
+        if best:
+            out.append(f"context {best:,} instead of {context:,}")
+        if gguf and spec.is_moe and failed.budget and "cpu" in failed.budget:
+            now = int(kw.get("n_cpu_moe", 0))
+
+            def offload_fits(n: int) -> bool:
+                return bool(estimate(spec, failed.quant, **{**kw, "n_cpu_moe": n}).fits)
+
+            n_layers = spec.text.num_hidden_layers
+            if now < n_layers and offload_fits(n_layers):
+                lo, hi = now + 1, n_layers
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    lo, hi = (lo, mid) if offload_fits(mid) else (mid + 1, hi)
+                out.append(f"n_cpu_moe={lo} (routed experts of the first {lo} layers in host RAM)")
+        from qwenfit.loaders.quants import quality_key
+        from qwenfit.plan import DEFAULT_QUANTS, plan
+
+        pool = DEFAULT_QUANTS["gguf" if gguf else engine] if (gguf or engine in DEFAULT_QUANTS) else ()
+        mine = quality_key(failed.quant)
+        smaller = [q for q in pool if quality_key(q) > mine]
+        hardware = kw.get("hardware")
+        if smaller and (hardware is not None or kw.get("vram_gb") is not None):
+            seqs = int(failed.settings["sequences"])
+            per_seq = context // seqs if gguf else context
+            p = plan(spec, hardware=hardware, vram_gb=kw.get("vram_gb"), ram_gb=kw.get("ram_gb"),
+                     engines=[engine], quants=smaller, context=per_seq, sequences=seqs,
+                     detect=False)  # fmt: skip
+            for o in p.options[:3]:
+                out.append(f"quant {o.quant} ({o.placement})")
+    except QwenfitError:
+        pass  # alternatives are a courtesy: never hide the original verdict
+    return tuple(out)

@@ -21,9 +21,17 @@ __all__ = ["DoesNotFit", "Estimate", "Term"]
 class DoesNotFit(QwenfitError):
     """A configuration that does not fit its memory budget; ``shortfall_bytes`` says by how much."""
 
-    def __init__(self, message: str, *, shortfall_bytes: int, estimate: Estimate | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        shortfall_bytes: int,
+        estimate: Estimate | None = None,
+        alternatives: tuple[str, ...] = (),
+    ) -> None:
         self.shortfall_bytes = shortfall_bytes
         self.estimate = estimate
+        self.alternatives = alternatives  # the nearest settings that fit, in words (qwenfit.check)
         super().__init__(message)
 
 

@@ -193,3 +193,21 @@ def test_pipeline_and_expert_parallel_weights():
         qwenfit.estimate("9B", engine="vllm", expert_parallel=True)
     with pytest.raises(qwenfit.SettingError, match="vllm only"):
         qwenfit.estimate("9B", pp=2)
+
+
+def test_check_raises_with_the_nearest_settings_that_fit():
+    with pytest.raises(qwenfit.DoesNotFit) as info:
+        qwenfit.check("35B-A3B", "Q8_0", context=131072, hardware="rtx-4090", ram_gb=64)
+    alts = info.value.alternatives
+    assert any(a.startswith("n_cpu_moe=") for a in alts)
+    assert any(a.startswith("quant ") for a in alts)
+    n = int(next(a for a in alts if a.startswith("n_cpu_moe=")).split("=")[1].split()[0])
+    kw = dict(context=131072, hardware="rtx-4090", ram_gb=64)
+    assert qwenfit.estimate("35B-A3B", "Q8_0", n_cpu_moe=n, **kw).fits  # the suggestion fits
+    assert not qwenfit.estimate("35B-A3B", "Q8_0", n_cpu_moe=n - 1, **kw).fits  # and is the least offload
+    with pytest.raises(qwenfit.DoesNotFit) as info:
+        qwenfit.check("27B", "Q4_K_M", context=262144, vram_gb=24)
+    (ctx,) = [a for a in info.value.alternatives if a.startswith("context ")]
+    best = int(ctx.split()[1].replace(",", ""))
+    assert qwenfit.estimate("27B", "Q4_K_M", context=best, vram_gb=24).fits
+    assert not qwenfit.estimate("27B", "Q4_K_M", context=best + 256, vram_gb=24).fits
