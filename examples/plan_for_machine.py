@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 import qwenfit
-from qwenfit.plan import plan
+from qwenfit.planner import plan
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qwenfit.api import SettingError, check, estimate, max_context, max_sequences
 from qwenfit.core.hardware import Device, Machine
 from qwenfit.core.inventory import Inventory, ParamCount, StoredTensor, Tensor
+from qwenfit.core.placement import Placement
 from qwenfit.core.quant import WeightEntry, WeightMap
 from qwenfit.core.recipes import Recipe
 from qwenfit.core.spec import ModelSpec, TextSpec, VisionSpec
@@ -28,7 +29,21 @@ from qwenfit.errors import (
     UnsupportedModelError,
 )
 from qwenfit.loaders import load
-from qwenfit.plan import Option, Placement, Plan, plan
+
+if TYPE_CHECKING:  # imported on first use (module __getattr__): `import qwenfit` stays light for pre-flight
+    from qwenfit.planner import Option, Plan, plan
+
+_LAZY = {"plan": "qwenfit.planner", "Plan": "qwenfit.planner", "Option": "qwenfit.planner"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'qwenfit' has no attribute {name!r}")
 
 
 def weights(

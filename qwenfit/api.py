@@ -269,7 +269,7 @@ def estimate(
         notes=notes,
     )
     if target.machine is not None and pp == 1:
-        from qwenfit.plan import Placement, read_inputs, speed_of
+        from qwenfit.core.placement import Placement, read_inputs, speed_of
 
         kind = "cpu" if backend == "cpu" else "gpu"
         p = Placement(kind, n_gpus=0 if kind == "cpu" else max(gpus, 1), n_cpu_moe=n_cpu_moe,
@@ -375,7 +375,7 @@ def nearest_fits(
                     lo, hi = (lo, mid) if offload_fits(mid) else (mid + 1, hi)
                 out.append(f"n_cpu_moe={lo} (routed experts of the first {lo} layers in host RAM)")
         from qwenfit.loaders.quants import quality_key
-        from qwenfit.plan import DEFAULT_QUANTS, plan
+        from qwenfit.planner import DEFAULT_QUANTS, plan
 
         pool = DEFAULT_QUANTS["gguf" if gguf else engine] if (gguf or engine in DEFAULT_QUANTS) else ()
         mine = quality_key(failed.quant)

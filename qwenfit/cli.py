@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from qwenfit.core.hardware import Device, HostMemory, Machine
     from qwenfit.core.spec import ModelSpec
     from qwenfit.core.terms import Estimate
-    from qwenfit.plan import Option, Placement, Plan
+    from qwenfit.planner import Option, Placement, Plan
 
 __all__ = ["EXIT_DOES_NOT_FIT", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "UsageError", "main", "memory_bars"]
 
@@ -53,7 +53,7 @@ SCHEMA_ID = "qwenfit-output-v1"  # = qwenfit.schema.SCHEMA_ID (a test keeps them
 GGUF_ENGINES = ("llama.cpp", "ollama", "lm-studio")
 ENGINE_NAMES = ("llama.cpp", "ollama", "lm-studio", "vllm", "sglang", "mlx", "transformers")
 BAR_WIDTH = 40
-YARN_CONTEXT = 1_010_000  # = qwenfit.plan.YARN_CONTEXT: Qwen3.5 model cards, up to 1,010,000 with YaRN
+YARN_CONTEXT = 1_010_000  # = qwenfit.planner.YARN_CONTEXT: Qwen3.5 model cards, up to 1,010,000 with YaRN
 
 # quantizations `inspect` summarises (every one: `qwenfit quants`)
 SUMMARY_QUANTS = (
@@ -710,7 +710,7 @@ def _placement_json(p: Placement | None) -> dict[str, Any] | None:
 
 
 def _option_json(o: Option) -> dict[str, Any]:
-    from qwenfit.plan import QUALITY_CLASSES
+    from qwenfit.planner import QUALITY_CLASSES
 
     return {
         "model": o.model,
@@ -758,7 +758,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     """Ranked options for running MODEL (default: every catalog model) on a machine: the best
     placement, context, concurrency, speed and launch command of each (model, engine, quant).
     With no hardware flag the local machine is detected."""
-    from qwenfit.plan import plan
+    from qwenfit.planner import plan
     from qwenfit.report import format_plan
 
     engines = _engines(args.engine)
@@ -985,7 +985,7 @@ def _planned_alternatives(
 ) -> list[dict[str, Any]]:
     """The planner, restricted to this engine and this or smaller quants, at this context."""
     from qwenfit.loaders.quants import UnknownQuantError, quality_key
-    from qwenfit.plan import DEFAULT_QUANTS, plan
+    from qwenfit.planner import DEFAULT_QUANTS, plan
 
     engine = kw["engine"]
     family = "gguf" if engine in GGUF_ENGINES else engine
@@ -1139,7 +1139,7 @@ def _quant_sizes(spec: ModelSpec, names: Iterable[str], *, ranked: bool = True) 
     import qwenfit
     from qwenfit.core.llama_quant import FILE_TYPES
     from qwenfit.loaders.quants import UnknownQuantError, quant_quality, resolve_quant_name
-    from qwenfit.plan import QUALITY_CLASSES, quality_class
+    from qwenfit.planner import QUALITY_CLASSES, quality_class
 
     records = quant_quality()
     out: list[dict[str, Any]] = []

@@ -204,7 +204,7 @@ def placement_env(
     """The weight inputs of one placement's formulas for one quant (``<placement>|<name>``)."""
     from qwenfit.core.engines import rank_weights
     from qwenfit.core.placement import llama_layout, llama_read_env, llama_weight_env
-    from qwenfit.plan import _gpu_read, _weights
+    from qwenfit.planner import _gpu_read, _weights
 
     w = _weights(name, quant)
     values: dict[str, Any]
@@ -277,7 +277,7 @@ def calculator_json() -> dict[str, Any]:
     from qwenfit.api import MAX_SEQUENCES
     from qwenfit.loaders.catalog import entries
     from qwenfit.loaders.hardware import hardware_catalog
-    from qwenfit.plan import DEFAULT_QUANTS, YARN_CONTEXT, _spec
+    from qwenfit.planner import DEFAULT_QUANTS, YARN_CONTEXT, _spec
 
     models: dict[str, Any] = {}
     formulas: list[dict[str, Any]] = []
@@ -452,7 +452,7 @@ def evaluate_config(cfg: dict[str, Any]) -> dict[str, str]:
     import qwenfit
     from qwenfit.api import resolve_target
     from qwenfit.loaders.catalog import find
-    from qwenfit.plan import GGUF_ENGINES, Placement, _Ctx, _spec, _speed
+    from qwenfit.planner import GGUF_ENGINES, Placement, _Ctx, _spec, _speed
 
     entry = find(cfg["model"])
     assert entry is not None

@@ -12,7 +12,7 @@ from qwenfit.core.expr import as_int
 
 if TYPE_CHECKING:
     from qwenfit.core.terms import Estimate
-    from qwenfit.plan import Option, Plan
+    from qwenfit.planner import Option, Plan
 
 __all__ = ["format_estimate", "format_gb", "format_plan", "table"]
 

@@ -555,7 +555,7 @@ def test_plain_dict_json_matches_schema_id():
 
 
 def test_yarn_limit_matches_the_planner():
-    from qwenfit.plan import YARN_CONTEXT
+    from qwenfit.planner import YARN_CONTEXT
 
     assert cli_module.YARN_CONTEXT == YARN_CONTEXT
 

@@ -191,7 +191,7 @@ def test_compiled_formulas_agree_with_the_engine_functions(
     model, engine, quant_i, kind, n_gpus, n_cpu_moe, context, sequences, vram, ram
 ):
     """The planner's fast path (compiled traced formulas) decides exactly like estimate's terms."""
-    from qwenfit.plan import Placement, _Ctx, _evaluate, _fast_check, _spec
+    from qwenfit.planner import Placement, _Ctx, _evaluate, _fast_check, _spec
 
     spec = _spec(model)
     gguf = engine != "vllm"

@@ -33,12 +33,19 @@ from typing import Any
 from qwenfit.api import MAX_SEQUENCES, SettingError, _utilization_bp, resolve_target
 from qwenfit.core.commands import Launch, launch_command
 from qwenfit.core.engines import Settings, engine_budget, engine_terms, llama_cpp_terms
-from qwenfit.core.expr import Num, as_int, at
+from qwenfit.core.expr import Num, as_int
 from qwenfit.core.hardware import Machine
-from qwenfit.core.placement import LlamaLayout, llama_layout, llama_read_env, llama_weight_env
+from qwenfit.core.placement import (
+    LlamaLayout,
+    Placement,
+    _split_reads,
+    llama_layout,
+    llama_read_env,
+    llama_weight_env,
+    speed_of,
+)
 from qwenfit.core.quant import WeightMap
 from qwenfit.core.spec import ModelSpec
-from qwenfit.core.speed import decode_bytes
 from qwenfit.core.terms import DoesNotFit, Estimate
 from qwenfit.core.vllm import DEFAULT_GPU_MEMORY_UTILIZATION, check_tp
 
@@ -89,24 +96,6 @@ def quality_class(quant: str) -> int:
 
 
 QUALITY_CLASSES = ("good", "usable", "poor")
-
-
-@dataclass(frozen=True, slots=True)
-class Placement:
-    """Where the model runs: the engine's knobs that decide memory per device."""
-
-    kind: str  # "gpu", "n_cpu_moe", "ngl", "cpu", "tp", "unified"
-    n_gpus: int = 1
-    n_cpu_moe: int = 0
-    n_gpu_layers: int | None = None  # llama.cpp -ngl (None: all)
-    tensor_split: tuple[int, ...] | None = None  # llama.cpp -ts (None: even, as for identical GPUs)
-    tp: int = 1
-    pp: int = 1
-    nodes: int = 1
-    description: str = ""
-
-    def __str__(self) -> str:
-        return self.description or self.kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -596,54 +585,6 @@ def decode_inputs(c: _Ctx, p: Placement) -> tuple[Num, Num, Num]:
     r = _llama_read(c.name, c.quant, n_gpus, p.n_gpu_layers, p.tensor_split)
     layout, _ = _llama_env(c.name, c.quant, n_gpus, p.n_gpu_layers, p.tensor_split)
     return _split_reads(r, layout, p)
-
-
-def read_inputs(spec: ModelSpec, weights: WeightMap, engine: str, p: Placement) -> tuple[Num, Num, Num]:
-    """(weights read on the GPU side, on the CPU side, layers with tensors on the CPU) per token."""
-    from qwenfit.core.speed import decode_read_bytes
-
-    if engine not in GGUF_ENGINES:
-        return decode_read_bytes(spec, weights)["gpu"], 0, 0
-    n_gpus = 0 if p.kind == "cpu" else p.n_gpus
-    layout = llama_layout(spec, n_gpus=n_gpus, n_gpu_layers=p.n_gpu_layers)
-    return _split_reads(llama_read_env(spec, weights, layout), layout, p)
-
-
-def _split_reads(r: dict[str, Any], layout: LlamaLayout, p: Placement) -> tuple[Num, Num, Num]:
-    moved = at(r["rexps"], p.n_cpu_moe)
-    cpu_layers = sum(1 for d in layout.layer_device[:-1] if d == "cpu") if p.kind != "cpu" else 0
-    return r["r:gpu"] - moved, r["r:cpu"] + moved, p.n_cpu_moe + cpu_layers
-
-
-def speed_of(
-    spec: ModelSpec, e: Estimate, machine: Machine, engine: str, p: Placement, backend: str,
-    reads: tuple[Num, Num, Num],
-) -> tuple[float | None, float | None, str]:  # fmt: skip
-    """Decode and prefill tokens/s of one sequence for estimate ``e`` on ``machine`` (estimated):
-    :func:`qwenfit.core.speed.decode_speed` on the bytes one token streams — the formula the docs
-    calculator evaluates — and :func:`qwenfit.core.speed.estimate_speed`'s prefill."""
-    from qwenfit.core.speed import decode_speed, estimate_speed, rate_constants
-
-    read_gpu, read_cpu, n_off = reads
-    seqs = as_int(e.settings.get("sequences", 1))
-    gb, cb = decode_bytes(e.terms, seqs, read_gpu, read_cpu, tp=p.tp)
-    view = dataclasses.replace(machine, devices=()) if p.kind == "cpu" else machine
-    backend = "cpu" if p.kind == "cpu" else backend
-    k = rate_constants(machine=view, engine=engine, tp=p.tp, backend=backend)
-    if k is None:
-        return None, None, "device memory bandwidth unknown"
-    decode = decode_speed(as_int(gb), as_int(cb), k, n_layers=spec.text.num_hidden_layers, n_offloaded=n_off)
-    assert isinstance(decode, float)
-    resident = {"gpu": e.term("weights") - e.term("weights", "cpu"), "cpu": e.term("weights", "cpu")}
-    sp = estimate_speed(
-        read_bytes={"gpu": as_int(read_gpu), "cpu": as_int(read_cpu)}, kv_read_bytes={}, state_bytes={},
-        machine=view, engine=engine, n_layers=spec.text.num_hidden_layers, active_params=spec.params.active,
-        tp=p.tp, backend=backend, n_offloaded_layers=as_int(n_off), resident_bytes=resident,
-    )  # fmt: skip
-    detail = f"decode {1e3 / decode:.2f} ms/token: {as_int(gb) / 1e9:.3f} GB read on the GPU side"
-    if as_int(cb):
-        detail += f", {as_int(cb) / 1e9:.3f} GB from host RAM"
-    return decode, sp.prefill_tokens_per_s, detail
 
 
 def _speed(c: _Ctx, p: Placement, e: Estimate, machine: Machine) -> tuple[float | None, float | None, str]:
