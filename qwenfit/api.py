@@ -15,7 +15,6 @@ from typing import Any
 
 from qwenfit.core.engines import BACKENDS, ENGINES, Settings, engine_budget, engine_terms
 from qwenfit.core.expr import as_int
-from qwenfit.core.gpu_quant import FORMATS, gpu_weights
 from qwenfit.core.hardware import Machine
 from qwenfit.core.llama_quant import FILE_TYPES
 from qwenfit.core.spec import ModelSpec
@@ -221,6 +220,8 @@ def estimate(
                                f"({', '.join(FILE_TYPES)}) or a .gguf to copy")  # fmt: skip
         w = qwenfit.weights(spec, quant, vision=vision or None, **quant_options)
     else:
+        from qwenfit.core.gpu_quant import FORMATS, gpu_weights  # GPU formats: only off the GGUF path
+
         if quant.strip().lower() not in FORMATS:
             raise SettingError(f"{engine} loads safetensors checkpoints: quant {quant!r} is not one of "
                                f"{', '.join(FORMATS)}")  # fmt: skip
