@@ -18,7 +18,9 @@ Placement per engine (memory from :func:`qwenfit.estimate`'s terms, same code):
 Ranking (documented in docs/concepts): options that fit first; then the quantization's quality
 class (``good``: 4 bits and more, ``usable``: 3-bit, ``poor``: 2-bit and below); within a class a
 larger model first (more parameters); then the quantization's published quality order
-(data/quants.yaml); then decode speed; then memory headroom.
+(data/quants.yaml), except that the near-lossless types (quality rank ≤ 3: BF16/F16, Q8_0, Q6_K,
+FP8, MLX 8/6-bit — published mean KLD ≤ 0.0055, perplexity within 0.35 %) count as equal, so the
+fastest of them wins; then decode speed; then memory headroom.
 """
 
 from __future__ import annotations
@@ -96,6 +98,8 @@ def quality_class(quant: str) -> int:
 
 
 QUALITY_CLASSES = ("good", "usable", "poor")
+# quality ranks 1-3 of data/quants.yaml: BF16/F16/F32, Q8_0 (KLD 0.0014), Q6_K (KLD 0.0055), fp8, MLX 8/6-bit
+NEAR_LOSSLESS_RANK = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +144,7 @@ class Option:
             not self.fits,
             self.quality_class,
             -self.model_params,
-            self.quality_rank,
+            0 if self.quality_rank <= NEAR_LOSSLESS_RANK else self.quality_rank,
             -(self.decode_tokens_per_s or 0.0),
             -self.headroom_bytes,
             self.engine,
