@@ -137,3 +137,11 @@ def test_wheel_ships_the_data(tmp_path):
     assert where.startswith(str(env_dir)), where  # the installed copy, not the checkout
     assert total == 35_951_822_704
     assert "Qwen3.5-35B-A3B.json" in source
+
+
+def test_readme_shows_the_current_plan():
+    """The README's example output is the CLI snapshot of its own first command."""
+    readme = (REPO / "README.md").read_text()
+    shown = re.findall(r"```text\n(qwenfit plan for .*?)\n```", readme, re.S)
+    snapshot = (REPO / "tests" / "cli" / "snapshots" / "plan-35b-rtx4090.txt").read_text().split("\n", 2)[2]
+    assert shown and shown[0].strip() == snapshot.strip(), "paste tests/cli/snapshots/plan-35b-rtx4090.txt"
