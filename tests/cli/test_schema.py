@@ -1,8 +1,8 @@
 """The --json outputs and their committed JSON Schema (data/schema/qwenfit-output-v1.schema.json).
 
-jsonschema is not a dependency, so outputs are validated through the pydantic models the schema is
-generated from (``Output.model_validate_json``: unknown keys, missing keys and wrong types all fail),
-and the committed file must equal a fresh generation of those models' schema.
+Outputs are validated twice: through the pydantic models the schema is generated from
+(``Output.model_validate_json``: unknown keys, missing keys and wrong types all fail), and against the
+committed file itself with jsonschema; the committed file must equal a fresh generation.
 """
 
 from __future__ import annotations
@@ -124,3 +124,13 @@ def test_validation_is_strict_about_nested_types(outputs):
     del data["best"]["estimate"]["terms"][0]["exact"]
     with pytest.raises(ValidationError):
         Output.model_validate_json(json.dumps(data))
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_json_output_validates_against_the_committed_schema_file(outputs, name):
+    """The committed JSON Schema itself, applied by jsonschema (what a consuming tool would use)."""
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(json.loads(outputs[name][1]), schema, cls=jsonschema.Draft202012Validator)
