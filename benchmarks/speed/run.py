@@ -99,7 +99,7 @@ def render(rows: dict[str, object]) -> str:
             if k.startswith(("python -c 'import", "qwenfit check", "llmfit")):
                 ratio = f"{v / base:.2f}x python -c pass"
             if k.startswith("qwenfit check") and "llmfit plan ... --json (s)" in rows:
-                ratio += f"; {v / float(rows['llmfit --json plan ... (s)']):.2f}x llmfit"  # type: ignore[arg-type]
+                ratio += f"; {v / float(rows['llmfit plan ... --json (s)']):.2f}x llmfit"  # type: ignore[arg-type]
             lines.append(f"| {k} | {v * 1e3:.1f} ms | {ratio} |")
         else:
             lines.append(f"| {k} | {v} | |")
