@@ -106,6 +106,11 @@ def _apple_note(gpu_bytes: int, ram_bytes: int, exact: bool) -> str:
     return f"unified memory: the GPU may use {gpu_bytes / 1e9:.2f} GB of {ram_bytes / 1e9:g} GB {how}"
 
 
+def _gpu_sm(target: Target) -> str | None:
+    """The GPU's compute capability, when the hardware profile says it."""
+    return target.machine.devices[0].compute_capability if target.machine and target.machine.devices else None
+
+
 def _apple_budget(ram_bytes: int, wired_limit_mb: int | None) -> tuple[int, bool]:
     from qwenfit.core.apple import working_set_bytes
 
@@ -134,7 +139,7 @@ def estimate(
     ubatch: int = 512,
     batch: int = 2048,
     mtp: bool = False,
-    vision: bool = False,
+    vision: bool | None = None,
     backend: str | None = None,
     tp: int = 1,
     pp: int = 1,
@@ -168,7 +173,9 @@ def estimate(
     llama.cpp placement: ``n_gpus`` (default: the profile's GPU count, else 1), ``n_gpu_layers``
     (``-ngl``; None = all), ``n_cpu_moe`` (``--n-cpu-moe``: routed experts of the first N layers stay
     in host RAM), ``tensor_split`` (``-ts``). vLLM: ``tp``, ``pp``, ``dp``, ``expert_parallel``.
-    ``mtp`` turns on speculative decoding with the MTP layer; ``vision`` loads the vision tower.
+    ``mtp`` turns on speculative decoding with the MTP layer; ``vision`` loads the vision tower
+    (default: as the engine does — vLLM and SGLang build it unless told ``--language-model-only``,
+    llama.cpp loads the mmproj file only when given one).
     """
     import qwenfit
 
@@ -214,6 +221,8 @@ def estimate(
     if mtp and not spec.mtp_layers:
         raise SettingError(f"mtp=True but {spec.name} has no MTP layer in its checkpoint")
     quant = quant or DEFAULT_QUANT[engine]
+    if vision is None:
+        vision = engine in ("vllm", "sglang") and spec.vision is not None
     if gguf_engine:
         if quant.strip().upper() not in FILE_TYPES and not quant.endswith(".gguf"):
             raise SettingError(f"{engine} runs GGUF files: quant {quant!r} is not a llama.cpp file type "
@@ -231,6 +240,7 @@ def estimate(
         flash_attention=flash_attention, mtp=mtp, vision=vision, backend=backend, kv_unified=kv_unified,
         tp=tp, pp=pp, dp=dp, expert_parallel=expert_parallel, prefix_caching=prefix_caching,
         gpu_memory_bytes=target.vram_bytes, gpu_name=target.gpu_name,
+        gpu_sm=_gpu_sm(target),
         n_gpus=max(gpus, 1) if backend != "cpu" else 1, n_gpu_layers=n_gpu_layers, n_cpu_moe=n_cpu_moe,
         tensor_split=tensor_split,
     )  # fmt: skip

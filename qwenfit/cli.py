@@ -880,6 +880,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         cpu_only=not machine.devices,
         tp=tp,
         gpu_memory_utilization=DEFAULT_GPU_MEMORY_UTILIZATION if engine == "vllm" else None,
+        vision=bool(e.settings.get("vision")),
     )
     command = launch_command(launch)
     alternatives = [] if e.fits else _alternatives(spec, quant, machine, context, sequences, kw, launch)

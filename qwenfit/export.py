@@ -38,7 +38,7 @@ import functools
 import math
 from typing import Any
 
-from qwenfit.core.expr import Var, as_int, at, evaluate_shared, to_json_shared
+from qwenfit.core.expr import Var, as_int, at, evaluate_shared, to_json_shared, where
 from qwenfit.core.hardware import Device, Machine
 
 __all__ = [
@@ -70,7 +70,7 @@ COMMANDS = {
     "# Modelfile: FROM ./{model}-{quant}.gguf, PARAMETER num_ctx {ctx}",
     "lm-studio": "lms load {model}-{quant}.gguf --context-length {ctx_total} --gpu max",
     "vllm": "vllm serve {repo} --tensor-parallel-size {n_gpus} --max-model-len {ctx} --max-num-seqs {seqs} "
-    "--kv-cache-dtype {kv_cache}",
+    "--kv-cache-dtype {kv_cache} --language-model-only",
     "sglang": "python -m sglang.launch_server --model-path {repo} --tp {n_gpus} --context-length {ctx}",
     "mlx": "mlx_lm.server --model mlx-community/{model}-{quant}",
 }
@@ -161,7 +161,11 @@ def trace_exprs(
         tp=tp,
         gpu_memory_bytes=Var("vram"),
         small_device=Var("small_device"),
-        rank_weight_bytes=None if gguf else v("w:rank"),
+        rank_weight_bytes=None
+        if gguf
+        else where(Var("sm100"), v("w:rank_sm100"), v("w:rank"))
+        if engine == "vllm"
+        else v("w:rank"),
         runtime_reserve_bytes=Var("reserve") if gguf else None,
     )
     read_gpu: Num
@@ -204,6 +208,7 @@ def placement_env(
     """The weight inputs of one placement's formulas for one quant (``<placement>|<name>``)."""
     from qwenfit.core.engines import rank_weights
     from qwenfit.core.placement import llama_layout, llama_read_env, llama_weight_env
+    from qwenfit.core.vllm_weights import vllm_rank_weight_bytes
     from qwenfit.planner import _gpu_read, _weights
 
     w = _weights(name, quant)
@@ -212,8 +217,14 @@ def placement_env(
         layout = llama_layout(spec, n_gpus=0 if cpu_only else n_gpus)
         values = {**llama_weight_env(spec, w, layout, mtp=False), **llama_read_env(spec, w, layout)}
     else:
-        per_rank = rank_weights(spec, w, tp)[0] if engine in ("vllm", "sglang") else w.total_bytes
-        values = {"w:rank": per_rank, "r:gpu": _gpu_read(name, quant)}
+        if engine == "vllm":  # what vLLM 0.33.0 allocates per rank (SM100 pads BF16 expert widths)
+            values = {
+                "w:rank": vllm_rank_weight_bytes(spec, w, tp=tp),
+                "w:rank_sm100": vllm_rank_weight_bytes(spec, w, tp=tp, sm100=True),
+            }
+        else:
+            values = {"w:rank": rank_weights(spec, w, tp)[0] if engine == "sglang" else w.total_bytes}
+        values["r:gpu"] = _gpu_read(name, quant)
     return {f"{pkey}|{k}": val for k, val in values.items()}
 
 
@@ -247,6 +258,7 @@ def _hardware_env(dev: Device | None, engines: tuple[str, ...]) -> dict[str, dic
                 "reserve": LLAMA_RUNTIME_RESERVE.get(backend, 0),
                 "small_device": 0,
                 "util_bp": UTIL_BP,
+                "sm100": int(dev is not None and (dev.compute_capability or "").split(".")[0] == "10"),
             }
             if dev is not None:
                 if dev.unified and tp > 1:
@@ -260,7 +272,7 @@ def _hardware_env(dev: Device | None, engines: tuple[str, ...]) -> dict[str, dic
                 env.update({f"k:{n}": val for n, val in (k or {}).items()})
             out[_rates_key(engine, tp, False)] = env
         if gguf:
-            env = {"vram": 0, "small_device": 0, "reserve": 0, "util_bp": UTIL_BP}
+            env = {"vram": 0, "small_device": 0, "reserve": 0, "util_bp": UTIL_BP, "sm100": 0}
             if dev is not None:
                 if dev.unified:
                     env["ram"] = dev.memory_bytes
@@ -460,7 +472,7 @@ def evaluate_config(cfg: dict[str, Any]) -> dict[str, str]:
     engine, pkey = cfg["engine"], cfg["placement"]
     gguf = engine in GGUF_ENGINES
     seqs = cfg["seqs"]
-    kw: dict[str, Any] = {"engine": engine, "kv_cache": cfg["kv"], "sequences": seqs}
+    kw: dict[str, Any] = {"engine": engine, "kv_cache": cfg["kv"], "sequences": seqs, "vision": False}
     n_gpus, tp = 1, 1
     if gguf:
         if pkey == "cpu":

@@ -273,6 +273,7 @@ class _Ctx:
     util_bp: int
     kv_cache: str | None
     n_gpus: int
+    gpu_sm: str | None = None  # compute capability: vLLM pads BF16 expert widths on SM100
 
 
 def _evaluate(c: _Ctx, p: Placement, context: int, sequences: int) -> Estimate:
@@ -290,6 +291,7 @@ def _evaluate(c: _Ctx, p: Placement, context: int, sequences: int) -> Estimate:
         n_cpu_moe=p.n_cpu_moe,
         tp=p.tp,
         pp=p.pp,
+        gpu_sm=c.gpu_sm,
     )
     if c.engine in GGUF_ENGINES:
         n_gpus = 0 if p.kind == "cpu" else p.n_gpus
@@ -359,7 +361,7 @@ def _compiled(name: str, engine: str, kv: str, key: tuple[str, int, int, bool]) 
 @functools.lru_cache(maxsize=8192)
 def _base_env(
     name: str, engine: str, quant: str, key: tuple[str, int, int, bool], util_bp: int, gpu_name: str,
-    backend: str, vram: int | None, ram: int | None,
+    backend: str, vram: int | None, ram: int | None, gpu_sm: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     from qwenfit.core.engines import LLAMA_RUNTIME_RESERVE
     from qwenfit.core.vllm import small_batch_device
@@ -368,7 +370,7 @@ def _base_env(
     env = dict(placement_env(_spec(name), name, engine, quant, *key))
     env.update(util_bp=util_bp, small_device=small_batch_device(gpu_name),
                reserve=LLAMA_RUNTIME_RESERVE.get(backend, 0), vram=0 if key[3] or vram is None else vram,
-               ram=ram or 0)  # fmt: skip
+               ram=ram or 0, sm100=int((gpu_sm or "").split(".")[0] == "10"))  # fmt: skip
     return env
 
 
@@ -382,7 +384,9 @@ def _fast_check(c: _Ctx, p: Placement, context: int, sequences: int) -> tuple[bo
     if compiled is None:
         return None
     f, devices, discrete, unified = compiled
-    env = _base_env(c.name, c.engine, c.quant, key, c.util_bp, c.gpu_name, c.backend, c.vram, c.ram).copy()
+    env = _base_env(
+        c.name, c.engine, c.quant, key, c.util_bp, c.gpu_name, c.backend, c.vram, c.ram, c.gpu_sm
+    ).copy()
     env["ctx"], env["seqs"], env["n_cpu_moe"] = context, sequences, p.n_cpu_moe
     r = f(env)
     used: dict[str, int] = {}
@@ -648,6 +652,7 @@ def _plan_one(
         _utilization_bp(gpu_memory_utilization),
         kv_cache,
         target.n_gpus,
+        machine.devices[0].compute_capability if machine.devices else None,
     )
     rank = quality_key(quant)[0]
     base: dict[str, Any] = dict(

@@ -39,6 +39,7 @@ class Launch:
     expert_parallel: bool = False
     gpu_memory_utilization: float | None = None
     mem_fraction_static: float | None = None
+    vision: bool = False  # the vision tower loaded (vLLM builds it unless --language-model-only)
 
 
 def gguf_file_name(model_name: str, quant: str) -> str:
@@ -108,6 +109,8 @@ def _vllm(x: Launch) -> str:
         parts += ["--kv-cache-dtype", _VLLM_KV[x.kv_cache]]
     if x.sequences > 1:
         parts += ["--max-num-seqs", str(x.sequences)]
+    if not x.vision:
+        parts.append("--language-model-only")  # text only: vLLM would otherwise build the vision tower
     return " ".join(parts)
 
 

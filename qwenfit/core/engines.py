@@ -80,6 +80,7 @@ class Settings:
     # None: summed from the WeightMap (rank_weights / total_bytes)
     rank_weight_bytes: Num | None = None
     runtime_reserve_bytes: Num | None = None  # llama.cpp's per-GPU backend reserve; None: by backend
+    gpu_sm: str | None = None  # compute capability ("9.0", "10.0"): vLLM's MoE kernel choice pads on SM100
 
 
 def engine_budget(
@@ -305,8 +306,12 @@ def rank_weights(
 
 
 def vllm_fullest_stage(spec: ModelSpec, weights: WeightMap, s: Settings) -> tuple[Num, PoolPlan, range]:
-    """(weight bytes per rank, pool plan, layers) of the pipeline stage that needs the most memory."""
-    ep = s.tp * s.dp if s.expert_parallel else 0
+    """(weight bytes per rank, pool plan, layers) of the pipeline stage that needs the most memory.
+    Weights per rank as vLLM 0.33.0 allocates them (:mod:`qwenfit.core.vllm_weights`, measured on
+    4,546 ranks); the MTP drafter on the last stage when speculative decoding is on."""
+    from qwenfit.core.vllm_weights import vllm_drafter_weight_bytes, vllm_rank_weight_bytes
+
+    sm100 = (s.gpu_sm or "").split(".")[0] == "10"
     worst: tuple[Num, PoolPlan, range] | None = None
     stages = pp_partitions(spec.text.num_hidden_layers, s.pp)
     if len(stages) > 1 and (isinstance(s.context, Expr) or isinstance(s.sequences, Expr)):
@@ -320,7 +325,11 @@ def vllm_fullest_stage(spec: ModelSpec, weights: WeightMap, s: Settings) -> tupl
         if s.rank_weight_bytes is not None and len(stages) == 1:
             w = s.rank_weight_bytes
         else:
-            w, _ = rank_weights(spec, weights, s.tp, stage=stage, pp=s.pp, ep=ep)
+            w = vllm_rank_weight_bytes(spec, weights, tp=s.tp, stage=stage, dp=s.dp,
+                                       expert_parallel=s.expert_parallel, sm100=sm100)  # fmt: skip
+            if s.mtp and stage.stop == spec.text.num_hidden_layers:
+                w += vllm_drafter_weight_bytes(spec, weights, tp=s.tp, pp=s.pp, dp=s.dp,
+                                               expert_parallel=s.expert_parallel, sm100=sm100)  # fmt: skip
         if worst is None or w + plan.pool_bytes(s.sequences) > worst[0] + worst[1].pool_bytes(s.sequences):  # type: ignore[operator]
             worst = (w, plan, stage)
     assert worst is not None
@@ -331,7 +340,6 @@ def _vllm(spec: ModelSpec, weights: WeightMap, s: Settings) -> list[Term]:
     ep = s.tp * s.dp if s.expert_parallel else 0
     per_rank, plan, stage = vllm_fullest_stage(spec, weights, s)
     kv_bytes = plan.pool_bytes(s.sequences)
-    exact = s.tp == 1 and s.pp == 1 and not ep
     where = f"tp={s.tp}"
     if s.pp > 1:
         where += f", pp={s.pp} (stage of layers {stage.start}-{stage.stop - 1})"
@@ -348,8 +356,9 @@ def _vllm(spec: ModelSpec, weights: WeightMap, s: Settings) -> list[Term]:
     activation = mnbt * (4 * t.hidden_size + 2 * widest) * 2 + max_seqs * t.vocab_size * 4 // s.tp
     src = "vLLM 0.33.0 kv_cache_interface / kv_cache_planning (tests/fixtures/vllm)"
     return [
-        Term("weights", "gpu", per_rank, exact, "checkpoint bytes on the fullest GPU",
-             weights.scheme + ("" if exact else f", {where} (estimated)")),
+        Term("weights", "gpu", per_rank, True,
+             "vLLM 0.33.0's allocation on the fullest rank (tests/fixtures/vllm/rank_weights.json)",
+             f"{weights.scheme}, {where}" + (", SM100 MoE padding" * (s.gpu_sm or "").startswith("10."))),
         Term("kv_cache", "gpu", kv_bytes, True, src,
              f"{s.sequences} request(s) of {s.context:,} tokens: {plan.blocks_per_request()} blocks of "
              f"{plan.bytes_per_block:,} B; attention block {plan.block_size} tokens, state page padded "

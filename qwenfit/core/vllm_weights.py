@@ -1,0 +1,156 @@
+"""The weight bytes vLLM 0.33.0 allocates on one rank, per tensor role — measured, not inferred.
+
+vLLM's own model classes were built full-size on the meta device for every rank of TP {1,2,4,8} x
+PP {1,2,3,4} x DP/EP, H100 (SM90) and B200 (SM100), BF16 and block FP8
+(scripts/vllm_rank_weights.py -> tests/fixtures/vllm/rank_weights.json: 4,546 rank rows, every
+parameter counted). This rule reproduces each of them to the byte (tests/engines/test_vllm_rank_weights.py).
+Paths are under ``vllm/`` in the 0.33.0 wheel:
+
+- ``embed_tokens`` is built on every PP stage (models/qwen3_5.py:251, qwen3_next.py:660); Qwen3.5's
+  lm_head only on the last (qwen3_5.py:347; tied: the embedding), Qwen3-Next's on every stage
+  (qwen3_next.py:851); the vision tower on the first stage (Model Runner V2); ``mtp.*`` is dropped by
+  the main model (qwen3_5.py:478) and belongs to the drafter.
+- Vocab rows are padded to a multiple of 64 then split over TP (vocab_parallel_embedding.py:289/304);
+  KV heads ``max(1, kv // tp)`` (linear.py:1068); row-parallel weights split their input dimension and
+  keep their bias whole (linear.py:1758); norms, router and gates are replicated.
+- Routed experts: without EP the MoE TP group spans DP, so each expert's width is split tp x dp ways
+  (fused_moe/config.py:1207); with EP every rank holds whole experts, ``E // ep`` plus one on the
+  first ``E % ep`` ranks (fused_moe/expert_map_manager.py:22). On SM100 the FlashInfer TRTLLM MoE
+  kernel rounds a BF16 per-rank expert width up to 128 (fused_moe/oracle/unquantized.py:392).
+- EP with tp > 1 and dp > 1 is sequence-parallel MoE: the shared expert is replicated
+  (config/parallel.py:768, qwen2_moe.py:90).
+- The GDN gated norm (F32 in the checkpoint) is allocated in the model dtype; ``A_log`` stays F32.
+- Block FP8: one float32 ``weight_scale_inv`` grid of 128-blocks per fused parameter per rank
+  (quantization/fp8.py:339); experts whose width is not a multiple of 128 get blocks of
+  gcd(128, width, hidden) (fused_moe/oracle/fp8.py:292); 4 model-dtype KV scales per attention layer
+  (quantization/kv_cache.py:69).
+"""
+
+from __future__ import annotations
+
+import math
+
+from qwenfit.core.inventory import ROUTED_EXPERT_ROLES
+from qwenfit.core.quant import WeightEntry, WeightMap
+from qwenfit.core.spec import ModelSpec
+
+__all__ = ["moe_width_per_rank", "vllm_drafter_weight_bytes", "vllm_rank_weight_bytes"]
+
+VOCAB_PAD = 64  # vocab_parallel_embedding.py DEFAULT_VOCAB_PADDING_SIZE
+FP8_BLOCK = 128
+_REPLICATED = frozenset({"norm", "attn_q_norm", "attn_k_norm", "gdn_norm", "router", "shared_expert_gate",
+                         "mtp_norm", "vision_norm", "vision_merger_norm", "vision_patch_embed",
+                         "vision_pos_embed"})  # fmt: skip
+_ROW_PARALLEL = frozenset({"attn_o", "gdn_out", "mlp_down", "shared_expert_down_proj", "vision_attn_proj",
+                           "vision_mlp_fc2", "vision_merger_fc2"})  # fmt: skip
+_SHARED_EXPERT = frozenset({"shared_expert_gate_proj", "shared_expert_up_proj", "shared_expert_down_proj"})
+_FUSED = {  # checkpoint tensors vLLM fuses into one parameter (one FP8 scale grid each)
+    "attn_q": "qkv", "attn_k": "qkv", "attn_v": "qkv", "gdn_qkv": "qkvz", "gdn_z": "qkvz", "gdn_b": "ba",
+    "gdn_a": "ba", "mlp_gate": "gate_up", "mlp_up": "gate_up", "shared_expert_gate_proj": "se_gate_up",
+    "shared_expert_up_proj": "se_gate_up", "expert_gate": "w13", "expert_up": "w13",
+}  # fmt: skip
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def moe_width_per_rank(spec: ModelSpec, tp: int, dp: int, ep: bool, sm100: bool, fp8: bool) -> int:
+    """The expert width (moe_intermediate_size) one rank allocates."""
+    i = spec.text.moe_intermediate_size
+    width = i if ep and tp * dp > 1 else i // (tp * dp)
+    return _cdiv(width, 128) * 128 if sm100 and not fp8 else width
+
+
+def _slice(e: WeightEntry, spec: ModelSpec, tp: int, seq_parallel_moe: bool) -> tuple[int, int]:
+    """(rows, cols) of one rank's slice of a checkpoint tensor (cols: every dim after the first)."""
+    t = spec.text
+    out, inp = e.shape[0], math.prod(e.shape[1:])
+    if e.role in ("embed", "lm_head"):
+        return _cdiv(t.vocab_size, VOCAB_PAD) * VOCAB_PAD // tp, inp
+    if e.role in _REPLICATED or (seq_parallel_moe and e.role in _SHARED_EXPERT):
+        return out, inp
+    if e.role in ("attn_k", "attn_v"):
+        return max(1, t.num_key_value_heads // tp) * t.head_dim, inp
+    if e.role in _ROW_PARALLEL:
+        return (out, inp) if e.name.endswith(".bias") else (out, inp // tp)
+    return out // tp, inp
+
+
+def _sum_bytes(
+    spec: ModelSpec, entries: list[WeightEntry], *, tp: int, dp: int, ep: bool, sm100: bool, ep_rank: int,
+    n_attn: int,
+) -> int:  # fmt: skip
+    t = spec.text
+    seq_parallel_moe = ep and tp > 1 and dp > 1
+    total = 0
+    fp8_groups: dict[tuple[str, int | None, str], list[tuple[int, int, int, int]]] = {}
+    for e in entries:
+        fp8 = e.type.lower().startswith("fp8")
+        block = FP8_BLOCK
+        if e.role in ROUTED_EXPERT_ROLES:
+            width = moe_width_per_rank(spec, tp, dp, ep, sm100, fp8)
+            size = tp * dp if ep else 1
+            n = t.num_experts // size + (1 if ep_rank < t.num_experts % size else 0)
+            rows, cols = (width, t.hidden_size) if e.role != "expert_down" else (t.hidden_size, width)
+            block = FP8_BLOCK if width % FP8_BLOCK == 0 else math.gcd(FP8_BLOCK, width, t.hidden_size)
+        else:
+            n = 1
+            rows, cols = _slice(e, spec, tp, seq_parallel_moe)
+        if fp8:
+            total += n * rows * cols
+            key = (e.component, e.layer, _FUSED.get(e.role, e.name))
+            fp8_groups.setdefault(key, []).append((n, rows, cols, block))
+        elif e.role == "gdn_A_log":
+            total += n * rows * cols * 4
+        else:
+            total += n * rows * cols * 2  # the model dtype (a F32 GDN norm is allocated BF16)
+    for parts in fp8_groups.values():
+        n, cols, block = parts[0][0], parts[0][2], parts[0][3]
+        total += n * _cdiv(sum(p[1] for p in parts), block) * _cdiv(cols, block) * 4
+    if fp8_groups:
+        total += 4 * 2 * n_attn
+    return total
+
+
+def vllm_rank_weight_bytes(
+    spec: ModelSpec, weights: WeightMap, *, tp: int = 1, stage: range | None = None, dp: int = 1,
+    expert_parallel: bool = False, sm100: bool = False, ep_rank: int = 0,
+) -> int:  # fmt: skip
+    """Weight bytes vLLM allocates on one rank of the main model (``stage``: the PP stage's layers)."""
+    t = spec.text
+    layers = stage if stage is not None else range(t.num_hidden_layers)
+    first, last = layers.start == 0, layers.stop == t.num_hidden_layers
+    keep = []
+    for e in weights.tensors:
+        if e.component == "mtp":
+            continue
+        if e.component == "vision":
+            kept = first
+        elif e.layer is not None:
+            kept = e.layer in layers
+        elif e.role == "embed":
+            kept = True
+        elif e.role == "lm_head":
+            kept = last or spec.family == "qwen3_next"
+        else:
+            kept = last
+        if kept:
+            keep.append(e)
+    n_attn = sum(1 for i in layers if t.layer_types[i] == "full_attention")
+    return _sum_bytes(
+        spec, keep, tp=tp, dp=dp, ep=expert_parallel, sm100=sm100, ep_rank=ep_rank, n_attn=n_attn
+    )
+
+
+def vllm_drafter_weight_bytes(
+    spec: ModelSpec, weights: WeightMap, *, tp: int = 1, pp: int = 1, dp: int = 1,
+    expert_parallel: bool = False, sm100: bool = False,
+) -> int:  # fmt: skip
+    """What the MTP drafter keeps allocated on the last stage: the ``mtp.*`` tensors, plus its own
+    embedding when pp > 1 (v1/worker/gpu/spec_decode/eagle/utils.py:59; lm_head is the target's)."""
+    entries = [e for e in weights.tensors if e.component == "mtp"]
+    if pp > 1:
+        entries += [e for e in weights.tensors if e.role == "embed"]
+    return _sum_bytes(spec, entries, tp=tp, dp=dp, ep=expert_parallel, sm100=sm100, ep_rank=0,
+                      n_attn=spec.mtp_layers)  # fmt: skip

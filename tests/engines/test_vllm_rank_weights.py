@@ -1,0 +1,213 @@
+"""Weight bytes per rank: qwenfit's ``rank_weights`` against what vLLM 0.33.0 allocates on each rank
+(tests/fixtures/vllm/rank_weights.json, written by scripts/vllm_rank_weights.py: vLLM's own model classes
+built full-size on the meta device with a simulated parallel state, every parameter counted).
+
+Per configuration (model x quant x simulated GPU x TP x PP x DP x expert parallel):
+
+* ``test_vllm_rule``: qwenfit's rule (:mod:`qwenfit.core.vllm_weights`, vLLM file:line for each part
+  there and in the fixture's ``sources``) reproduces every measured rank to the byte.
+* ``test_estimate_uses_the_rule``: ``qwenfit.estimate(engine="vllm")`` reports those bytes.
+* the MTP drafter (speculative decoding only) and the buffers get the same check.
+
+No vLLM import: everything comes from the fixture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+import qwenfit
+from qwenfit.core.gpu_quant import gpu_weights
+from qwenfit.core.vllm import pp_partitions
+from qwenfit.core.vllm_weights import vllm_drafter_weight_bytes, vllm_rank_weight_bytes
+
+FIXTURE = json.loads(
+    (Path(__file__).resolve().parents[1] / "fixtures" / "vllm" / "rank_weights.json").read_text()
+)
+ROWS = [dict(zip(FIXTURE["columns"], r, strict=True)) for r in FIXTURE["rows"]]
+MTP_ROWS = [dict(zip(FIXTURE["mtp_columns"], r, strict=True)) for r in FIXTURE["mtp_drafter"]]
+
+# configuration -> {pp_rank: [rows of that stage]}
+CASES: dict[tuple, dict[int, list[dict]]] = {}
+for _r in ROWS:
+    _key = (_r["model"], _r["quant"], _r["gpu"], _r["tp"], _r["pp"], _r["dp"], _r["ep"])
+    CASES.setdefault(_key, {}).setdefault(_r["pp_rank"], []).append(_r)
+
+
+@cache
+def _spec(model: str):
+    return qwenfit.load(model)
+
+
+@cache
+def _weights(model: str, quant: str, mtp: bool = False):
+    """The checkpoint as vLLM loads it by default: the vision tower is built (unless
+    --language-model-only), mtp.* is dropped by the main model (``mtp=True``: for the drafter)."""
+    spec = _spec(model)
+    return gpu_weights(spec, quant, mtp=mtp, vision=spec.vision is not None)
+
+
+def as_allocated(w):
+    """``w`` with the F32 tensors vLLM allocates in the model dtype (the GDN gated norm) as BF16."""
+    return dataclasses.replace(
+        w,
+        tensors=tuple(
+            dataclasses.replace(e, type="BF16", bytes=e.bytes // 2)
+            if e.role == "gdn_norm" and e.type == "F32"
+            else e
+            for e in w.tensors
+        ),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# the library's rule (qwenfit.core.vllm_weights), as the tests call it
+
+
+def vllm_rank_bytes(spec, w, *, tp, pp, pp_rank, dp=1, ep=False, gpu="H100", ep_rank=0) -> int:
+    stage = pp_partitions(spec.text.num_hidden_layers, pp)[pp_rank]
+    return vllm_rank_weight_bytes(spec, w, tp=tp, stage=stage, dp=dp, expert_parallel=ep, sm100=gpu == "B200",
+                                  ep_rank=ep_rank)  # fmt: skip
+
+
+def vllm_drafter_bytes(spec, w, *, tp, pp, dp=1, ep=False, gpu="H100") -> int:
+    return vllm_drafter_weight_bytes(spec, w, tp=tp, pp=pp, dp=dp, expert_parallel=ep, sm100=gpu == "B200")
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def test_fixture():
+    assert FIXTURE["vllm_version"] == "0.33.0"
+    assert {r["model"] for r in ROWS} >= {
+        "Qwen3.5-9B",
+        "Qwen3.5-27B",
+        "Qwen3.5-35B-A3B",
+        "Qwen3.5-122B-A10B",
+        "Qwen3.5-397B-A17B",
+        "Qwen3-Next-80B-A3B",
+    }
+    assert {r["quant"] for r in ROWS} == {"bf16", "fp8"} and {r["gpu"] for r in ROWS} == {"H100", "B200"}
+    for stages in CASES.values():  # the ranks of one stage hold the same bytes (no expert remainder here)
+        for rows in stages.values():
+            assert len({r["param_bytes"] for r in rows}) == 1
+    # BF16: vLLM accepts TP 1-8 for every model; block FP8 refuses per-rank widths under 128
+    assert not [r for r in FIXTURE["rejected"] if r["quant"] == "bf16"]
+    assert all(
+        "block_k = 128" in r["vllm_error"] or "No FP8 MoE backend" in r["vllm_error"]
+        for r in FIXTURE["rejected"]
+    )
+
+
+GROUPS = sorted({c[:3] for c in CASES})  # (model, quant, gpu)
+
+
+@pytest.mark.parametrize("group", GROUPS, ids=lambda g: "-".join(g))
+def test_vllm_rule(group):
+    """Every measured rank, to the byte."""
+    model, quant, gpu = group
+    spec, w = _spec(model), _weights(model, quant)
+    for case in (c for c in CASES if c[:3] == group):
+        _, _, _, tp, pp, dp, ep = case
+        for pp_rank, rows in CASES[case].items():
+            for r in rows:
+                got = vllm_rank_bytes(
+                    spec,
+                    w,
+                    tp=tp,
+                    pp=pp,
+                    pp_rank=pp_rank,
+                    dp=dp,
+                    ep=ep,
+                    gpu=gpu,
+                    ep_rank=r["dp_rank"] * tp + r["tp_rank"],
+                )
+                assert got == r["param_bytes"], (
+                    case,
+                    pp_rank,
+                    r["tp_rank"],
+                    r["dp_rank"],
+                    got - r["param_bytes"],
+                )
+
+
+def vllm_rank_buffer_bytes(spec, *, pp: int, pp_rank: int, tp: int = 1, dp: int = 1, ep: bool = False) -> int:
+    """Buffers a rank allocates beside its parameters: the rotary cos/sin cache (one per rank, shared by
+    every layer through get_rope's cache: max_position_embeddings x rotary dim, model dtype), the vision
+    tower's (8192 x vision head_dim / 2) on its stage, 4 float32 scales per attention layer, and with EP
+    an int32 expert map per MoE layer."""
+    t = spec.text
+    stage = pp_partitions(t.num_hidden_layers, pp)[pp_rank]
+    total = t.max_position_embeddings * int(t.head_dim * t.partial_rotary_factor) * 2
+    if spec.vision is not None and pp_rank == 0:
+        total += 8192 * (spec.vision.hidden_size // spec.vision.num_heads // 2) * 2
+    total += 16 * sum(1 for i in stage if t.layer_types[i] == "full_attention")
+    if t.num_experts and ep and tp * dp > 1:
+        total += 4 * t.num_experts * len(stage)
+    return total
+
+
+@pytest.mark.parametrize("group", GROUPS, ids=lambda g: "-".join(g))
+def test_vllm_buffers(group):
+    spec = _spec(group[0])
+    for case in (c for c in CASES if c[:3] == group):
+        _, _, _, tp, pp, dp, ep = case
+        for pp_rank, rows in CASES[case].items():
+            want = vllm_rank_buffer_bytes(spec, pp=pp, pp_rank=pp_rank, tp=tp, dp=dp, ep=ep)
+            assert {r["buffer_bytes"] for r in rows} == {want}, (case, pp_rank)
+
+
+@pytest.mark.parametrize("model", sorted({c[0] for c in CASES}))
+def test_estimate_uses_the_rule(model):
+    """qwenfit.estimate(engine="vllm") reports the fullest rank as vLLM allocates it (H100, PP 1 and 2)."""
+    for case in (c for c in CASES if c[0] == model and c[1] == "bf16" and c[2] == "H100" and c[4] <= 2):
+        _, quant, _, tp, pp, dp, ep = case
+        if spec_heads_reject(model, tp):
+            continue
+        e = qwenfit.estimate(
+            model, quant, engine="vllm", tp=tp, pp=pp, dp=dp, expert_parallel=ep, context=4096
+        )
+        want = max(r["param_bytes"] for rows in CASES[case].values() for r in rows)
+        assert e.term("weights") == want, case
+
+
+def spec_heads_reject(model: str, tp: int) -> bool:
+    from qwenfit.core.vllm import check_tp
+
+    try:
+        check_tp(_spec(model), tp)
+    except ValueError:
+        return True
+    return False
+
+
+def test_vision_tower_stage():
+    """Model Runner V2 (the default) builds the vision tower on the first PP stage only, V1 on every stage."""
+    for r in ROWS:
+        if r["pp"] > 1 and r["pp_rank"] > 0:
+            assert r["vision_bytes"] == 0
+    v1 = FIXTURE["v1_runner_vision"]
+    assert v1 and all(v["vision_bytes_per_stage"][0] == v["vision_bytes_per_stage"][1] > 0 for v in v1)
+
+
+MTP_CASES = sorted({(r["model"], r["gpu"], r["tp"], r["pp"], r["dp"], r["ep"]) for r in MTP_ROWS})
+
+
+def _mtp_row(case) -> dict:
+    (row,) = [r for r in MTP_ROWS if (r["model"], r["gpu"], r["tp"], r["pp"], r["dp"], r["ep"]) == case]
+    return row
+
+
+@pytest.mark.parametrize("model", sorted({c[0] for c in MTP_CASES}))
+def test_mtp_drafter_rule(model):
+    spec, w = _spec(model), _weights(model, "bf16", mtp=True)
+    for case in (c for c in MTP_CASES if c[0] == model):
+        _, gpu, tp, pp, dp, ep = case
+        assert (
+            vllm_drafter_bytes(spec, w, tp=tp, pp=pp, dp=dp, ep=ep, gpu=gpu) == _mtp_row(case)["own_bytes"]
+        ), case
