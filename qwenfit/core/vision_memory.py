@@ -44,11 +44,14 @@ How this module computes it
 ggml's depth-first order, ggml.c:7245-7352), leaving out the weights (allocated elsewhere, never
 touched by the graph allocator), and :func:`graph_alloc_bytes` replays ggml's graph allocator on
 it (``ggml_gallocr_alloc_graph_impl`` and the best-fit dynamic allocator, ggml-alloc.c:121-352 and
-589-823; CPU buffer alignment 32, ``TENSOR_ALIGNMENT`` ggml-impl.h:44). The result is the buffer size
-to the byte: scripts/vision_memory_fixtures.py checks the rebuilt graph against the graph llama.cpp
-builds (qwenfit-clipprobe --dump-graph, every node) and the replay against the bytes llama.cpp
-reserves, for every Qwen3.5 vision tower at full size and the tiny fixtures, flash attention on and
-off, over image sizes (tests/fixtures/vision_memory; tests/engines/test_vision_memory.py).
+589-823; CPU buffer alignment 32, ``TENSOR_ALIGNMENT`` ggml-impl.h:44). The allocator lives in
+:mod:`qwenfit.core.ggml_alloc`, shared with the text model's graph (:mod:`qwenfit.core.llama_graph`);
+:class:`GraphTensor`, :func:`graph_alloc_bytes`, :func:`graph_rows`, :func:`graph_digest` and
+``CPU_ALIGNMENT`` are re-exported from it here. The result is the buffer size to the byte:
+scripts/vision_memory_fixtures.py checks the rebuilt graph against the graph llama.cpp builds
+(qwenfit-clipprobe --dump-graph, every node) and the replay against the bytes llama.cpp reserves,
+for every Qwen3.5 vision tower at full size and the tiny fixtures, flash attention on and off, over
+image sizes (tests/fixtures/vision_memory; tests/engines/test_vision_memory.py).
 
 At the high-water mark (first block, attention) the buffer holds, with P = patches, E = 4·n_embd·P
 (one F32 activation) and R = 12·w·h (the raw image, freed after the patch embedding, whose hole is
@@ -87,15 +90,15 @@ Other backends (estimated, not measured here -- no GPU on the measuring machine)
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
 from functools import lru_cache
 from math import isqrt
 
+from qwenfit.core.ggml_alloc import CPU_ALIGNMENT, GraphTensor, graph_alloc_bytes, graph_digest, graph_rows
 from qwenfit.core.spec import ModelSpec, VisionSpec
 from qwenfit.errors import QwenfitError
 
 __all__ = [
+    "CPU_ALIGNMENT",
     "QWEN_VL_MAX_TOKENS",
     "QWEN_VL_MIN_TOKENS",
     "WARMUP_TOKENS",
@@ -115,238 +118,10 @@ __all__ = [
 QWEN_VL_MIN_TOKENS = 8  # clip.cpp:1678 hparams.set_limit_image_tokens(8, 4096)
 QWEN_VL_MAX_TOKENS = 4096
 WARMUP_TOKENS = 46 * 46  # clip.cpp:1679 hparams.set_warmup_n_tokens(46*46) "avoid OOM on warmup"
-CPU_ALIGNMENT = 32  # ggml-impl.h:44 TENSOR_ALIGNMENT; ggml_backend_cpu_buffer_type_get_alignment
-
-_TYPE_SIZE = {"f32": 4, "f16": 2, "i32": 4}
 
 
 class VisionSettingError(QwenfitError, ValueError):
     """A vision-encoder setting llama.cpp cannot run (no vision tower, image size, token limit)."""
-
-# ggml-alloc.c:22-50 ggml_op_can_inplace
-_INPLACE_OPS = frozenset({
-    "FILL", "SCALE", "DIAG_MASK_ZERO", "DIAG_MASK_INF", "ADD", "ADD_ID", "ADD1", "SUB", "MUL", "DIV",
-    "SQR", "SQRT", "LOG", "UNARY", "ROPE", "ROPE_BACK", "SILU_BACK", "RMS_NORM", "RMS_NORM_BACK",
-    "CLAMP", "SOFT_MAX", "SOFT_MAX_BACK",
-})  # fmt: skip
-
-
-@dataclass(eq=False, slots=True)
-class GraphTensor:
-    """One tensor of a ggml graph as the graph allocator sees it.
-
-    ``srcs``: the sources that are graph tensors (weights are omitted: they live in the weights
-    buffer, so ggml-alloc never allocates or frees them); a tensor may list itself (``ggml_cast``'s
-    self-reference, ggml.c:3628). ``view_src``: the tensor whose memory a view (RESHAPE, VIEW,
-    PERMUTE) aliases; views are never allocated. ``ext``: memory set outside the graph allocator
-    (views of weights, e.g. the reshaped patch kernel). ``flags``: ggml's INPUT=1 / OUTPUT=2."""
-
-    op: str
-    type: str
-    ne: tuple[int, int, int, int]
-    srcs: list[GraphTensor] = field(default_factory=list)
-    view_src: GraphTensor | None = None
-    flags: int = 0
-    ext: bool = False
-    name: str = ""
-    nb: tuple[int, int, int, int] | None = None  # strides when not contiguous (views); None = contiguous
-
-    @property
-    def nbytes(self) -> int:
-        """ggml_nbytes of a contiguous tensor (the only kind the allocator places)."""
-        n = _TYPE_SIZE[self.type]
-        for d in self.ne:
-            n *= d
-        return n
-
-    def layout(self) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
-        """(type, ne, nb) for ggml_are_same_layout."""
-        if self.nb is not None:
-            return self.type, self.ne, self.nb
-        s = _TYPE_SIZE[self.type]
-        nb = [s]
-        for d in self.ne[:-1]:
-            nb.append(nb[-1] * d)
-        return self.type, self.ne, tuple(nb)
-
-
-def _align(n: int, a: int) -> int:
-    return -(-n // a) * a
-
-
-# ------------------------------------------------------------------------------------------------
-# ggml's graph allocator (ggml-alloc.c), one buffer
-# ------------------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Block:
-    offset: int
-    size: int
-
-
-class _DynAlloc:
-    """ggml_dyn_tallocr (ggml-alloc.c:121-352) with a single chunk: the CPU buffer type has no max size."""
-
-    def __init__(self, alignment: int) -> None:
-        self.alignment = alignment
-        self.blocks = [_Block(0, 1 << 62)]
-        self.max_size = 0
-        self.live: dict[int, tuple[GraphTensor, int, int]] = {}
-        self.peak: list[tuple[GraphTensor, int, int]] = []
-
-    def alloc(self, t: GraphTensor, size: int) -> int:  # ggml_dyn_tallocr_alloc, ggml-alloc.c:202-309
-        size = _align(size, self.alignment)
-        best, best_size = -1, 0
-        for i, b in enumerate(self.blocks[:-1]):  # best fit among all blocks but the last
-            if b.size >= size and (best == -1 or b.size <= best_size):
-                best, best_size = i, b.size
-        if best == -1:  # else the last block, which grows the chunk
-            best = len(self.blocks) - 1
-        b = self.blocks[best]
-        addr = b.offset
-        b.offset += size
-        b.size -= size
-        if b.size == 0:
-            del self.blocks[best]
-        self.live[id(t)] = (t, addr, size)
-        if addr + size > self.max_size:
-            self.max_size = addr + size
-            self.peak = sorted(self.live.values(), key=lambda x: x[1])
-        return addr
-
-    def free(self, addr: int, size: int) -> None:  # ggml_dyn_tallocr_free_bytes, ggml-alloc.c:312-350
-        size = _align(size, self.alignment)
-        for i, b in enumerate(self.blocks):
-            if b.offset + b.size == addr:
-                b.size += size
-                if i < len(self.blocks) - 1 and b.offset + b.size == self.blocks[i + 1].offset:
-                    b.size += self.blocks[i + 1].size
-                    del self.blocks[i + 1]
-                return
-            if addr + size == b.offset:
-                b.offset = addr
-                b.size += size
-                if i > 0 and self.blocks[i - 1].offset + self.blocks[i - 1].size == b.offset:
-                    self.blocks[i - 1].size += b.size
-                    del self.blocks[i]
-                return
-        pos = 0
-        while pos < len(self.blocks) and self.blocks[pos].offset < addr:
-            pos += 1
-        self.blocks.insert(pos, _Block(addr, size))
-
-
-@dataclass(slots=True)
-class _HashNode:
-    n_children: int = 0
-    n_views: int = 0
-    addr: int = 0
-    allocated: bool = False
-
-
-def graph_alloc_bytes(
-    leafs: list[GraphTensor],
-    nodes: list[GraphTensor],
-    *,
-    alignment: int = CPU_ALIGNMENT,
-    peak: list[tuple[GraphTensor, int, int]] | None = None,
-) -> int:
-    """The buffer ggml_gallocr_reserve sizes for this graph: a replay of
-    ``ggml_gallocr_alloc_graph_impl`` (ggml-alloc.c:718-823) with ``ggml_gallocr_allocate_node``
-    (:623-689, in-place reuse of a parent's memory) and ``ggml_gallocr_free_node`` (:691-710).
-    If ``peak`` is given it receives the tensors live at the high-water mark as (tensor, offset,
-    size)."""
-    hn: dict[int, _HashNode] = {}
-    da = _DynAlloc(alignment)
-
-    def h(t: GraphTensor) -> _HashNode:
-        x = hn.get(id(t))
-        if x is None:
-            x = hn[id(t)] = _HashNode()
-        return x
-
-    def allocate(t: GraphTensor) -> None:
-        x = h(t)
-        if t.ext or x.allocated or t.view_src is not None:
-            return
-        x.allocated = True
-        if t.op in _INPLACE_OPS:
-            for p in t.srcs:
-                px = h(p)
-                if not px.allocated:  # ggml_gallocr_is_own: views and external memory are never reused
-                    continue
-                if p.flags & 2 or (p.view_src is not None and p.view_src.flags & 2):
-                    continue
-                if p.layout() != t.layout():
-                    continue
-                if px.n_children == 1 and px.n_views == 0:
-                    x.addr = px.addr
-                    px.allocated = False
-                    _, addr, size = da.live.pop(id(p))
-                    new = _align(t.nbytes, da.alignment)
-                    da.live[id(t)] = (t, addr, min(size, new))
-                    if size > new:  # ggml_gallocr_free_extra_space
-                        da.free(addr + new, size - new)
-                    return
-        x.addr = da.alloc(t, t.nbytes)
-
-    def free(t: GraphTensor) -> None:
-        if t.flags & 2:
-            return
-        x = h(t)
-        da.live.pop(id(t), None)
-        da.free(x.addr, t.nbytes)
-        x.allocated = False
-
-    for t in leafs:
-        allocate(t)
-    for t in nodes:
-        if t.view_src is not None and t.op != "NONE":
-            h(t.view_src).n_views += 1
-        if t.flags & 1:
-            allocate(t)
-        for p in t.srcs:
-            h(p).n_children += 1
-            if p.flags & 1:
-                allocate(p)
-    for t in nodes:
-        for p in t.srcs:
-            allocate(p)
-        allocate(t)
-        for p in t.srcs:
-            px = h(p)
-            px.n_children -= 1
-            if px.n_children == 0 and px.n_views == 0:
-                if p.view_src is not None:
-                    vx = h(p.view_src)
-                    vx.n_views -= 1
-                    if vx.n_views == 0 and vx.n_children == 0 and vx.allocated:
-                        free(p.view_src)
-                elif px.allocated:
-                    free(p)
-    if peak is not None:
-        peak[:] = da.peak
-    return da.max_size
-
-
-def graph_rows(leafs: list[GraphTensor], nodes: list[GraphTensor]) -> list[str]:
-    """The allocator-relevant content of a graph, one row per tensor it can place (weights and views
-    of weights left out), in graph order: op, type, shape, input flag, view owner and sources, tensors
-    named by their row. Two graphs with the same rows get the same buffer from ggml-alloc."""
-    keep = [t for t in leafs + nodes if not t.ext]
-    index = {id(t): i for i, t in enumerate(keep)}
-    rows = []
-    for i, t in enumerate(keep):
-        vs = index[id(t.view_src)] if t.view_src is not None else -1
-        srcs = ",".join(str(index[id(s)]) for s in t.srcs if id(s) in index)
-        rows.append(f"{i} {t.op} {t.type} {','.join(map(str, t.ne))} in={t.flags & 1} view={vs} src={srcs}")
-    return rows
-
-
-def graph_digest(leafs: list[GraphTensor], nodes: list[GraphTensor]) -> str:
-    """sha256 of :func:`graph_rows` (the fixtures record it for the graphs llama.cpp builds)."""
-    return hashlib.sha256("\n".join(graph_rows(leafs, nodes)).encode()).hexdigest()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -580,7 +355,7 @@ def largest_image(spec: ModelSpec | VisionSpec, max_pixels: int) -> tuple[int, i
     tokens = max_pixels // (a * a)
     if tokens < 1:
         raise VisionSettingError(f"max_pixels={max_pixels} is below one merged token ({a}x{a} pixels); "
-                                 f"use at least {a * a}")
+                                 f"use at least {a * a}")  # fmt: skip
     side = isqrt(v.num_position_embeddings) // v.spatial_merge_size
     best = (tokens, 1)
     for h in range(isqrt(tokens), 0, -1):
