@@ -25,7 +25,10 @@ INDEX.json (grid, error statistics of the compute-buffer formula). Each model fi
   qwenfit-memprobe prints them), ``kv`` = [K bytes, V bytes, cells per stream, layers, streams,
   type_k, type_v], ``rs`` = [R bytes, S bytes, cells, n_rs_seq, GDN layers], ``output`` (the host
   output buffer, not part of the breakdown), ``compute_tg`` (the tg graph; the no_alloc breakdown
-  counts only the pp graph), ``formula_compute`` = [formula, error %, low bound, high bound].
+  counts only the pp graph), ``formula_compute`` = [formula, error %, low bound, high bound] of
+  the candidate-peak approximation in scripts/_memory_formulas.py (a record of that approximation:
+  qwenfit itself now rebuilds the graph and replays ggml's allocator, qwenfit.core.llama_graph,
+  which matches every ``compute`` here to the byte).
   ``log``: the llama.cpp lines parsed (``llama_kv_cache: size = ...``, ``llama_memory_recurrent:
   size = ...``, output / compute buffer MiB, n_ctx, unused-tensor count and bytes); ``memprobe``:
   [model, context, compute] of the official qwenfit-memprobe on the same flags where it accepts them.

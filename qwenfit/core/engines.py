@@ -203,9 +203,10 @@ def llama_cpp_terms(
                       f"logits for {s.sequences} output(s)" + (" + MTP hidden states" * s.mtp)))  # fmt: skip
     backend_note = "" if s.backend == "cpu" else f"; {s.backend} reserves the same graph (estimated)"
     for d in gpus or ["cpu"]:
-        terms.append(Term("compute_buffer", d, ctx.compute_bytes + ctx.draft_compute_bytes, False,
-                          "worst-case graph peak (llama.cpp graph, measured on the CPU backend: llama-server "
-                          "within 4.2%)" + backend_note,
+        compute = ctx.compute_bytes + ctx.draft_compute_bytes
+        terms.append(Term("compute_buffer", d, compute, s.backend == "cpu",
+                          "ggml's allocator over llama.cpp's worst-case graph (exact on the CPU backend: "
+                          "tests/fixtures/llama_memory)" + backend_note,
                           f"ubatch {s.ubatch}, flash attention {'on' if s.flash_attention else 'off'}"
                           + (", + MTP draft graph" if s.mtp else "")))  # fmt: skip
     if gpus:

@@ -12,8 +12,9 @@ full-size GGUFs over a grid of contexts, KV types, sequences and ubatch sizes
 - Recurrent state: ``max(1, n_seq)`` rows per GDN layer (× (1 + draft tokens) with MTP speculation
   on archs with partial rollback), R = (d_conv−1)·conv_dim and S = d_state·d_inner floats, F32 — exact.
 - Output buffer: logits for ``n_seq`` outputs at context creation, host memory — exact.
-- Compute buffer: the largest of the live-tensor peaks of the reserved worst-case graph (lm head,
-  Gated DeltaNet, attention, FFN) — measured on the CPU backend; other backends labelled estimated.
+- Compute buffer: ggml's graph allocator over the reserved worst-case graph, rebuilt node for node
+  (:mod:`qwenfit.core.llama_graph`) or its derived closed form (:mod:`qwenfit.core.alloc_formula`)
+  — exact on the CPU backend; other backends reserve the same graph (labelled estimated).
 """
 
 from __future__ import annotations
@@ -22,15 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from qwenfit.core.cache import LLAMA_KV_TYPES, llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
-from qwenfit.core.expr import Expr, Num, le, lt, smax, smin, where
+from qwenfit.core.expr import Expr, Num, as_int, smax, smin
 from qwenfit.core.spec import ModelSpec
 
 __all__ = [
     "LlamaContext",
     "compute_buffer_bytes",
-    "compute_buffer_high",
-    "compute_buffer_low",
-    "compute_terms",
     "context_cells",
     "llama_context",
 ]
@@ -40,11 +38,6 @@ CTX_PAD = 256  # llama-context.cpp: GGML_PAD(n_ctx, 256)
 
 def _pad(x: Num, n: Num) -> Num:
     return -(-x // n) * n
-
-
-def _a32(x: Num) -> Num:
-    """ggml CPU buffer alignment applied by the graph allocator to every tensor."""
-    return _pad(x, 32)
 
 
 def context_cells(n_ctx: Num, n_seq: Num, *, kv_unified: bool) -> tuple[Num, Num]:
@@ -71,7 +64,7 @@ class LlamaContext:
     recurrent_rows: Num = 1  # the MTP draft context's graph, when speculative MTP is on
 
 
-def compute_terms(
+def compute_buffer_bytes(
     spec: ModelSpec,
     *,
     n_ctx: Num,
@@ -85,111 +78,51 @@ def compute_terms(
     type_v: str,
     n_rs_seq: int = 0,
     mtp_draft: bool = False,
-) -> dict[str, Num]:
-    """Candidate peaks of the worst-case prompt-processing graph llama_context::sched_reserve
-    reserves (n_tokens = min(n_ctx, n_ubatch) rounded to n_seq; n_outputs = min(that,
-    n_outputs_max)), each the graph allocator's high-water mark at one step: the graph inputs
-    (allocated first and kept), residual-sized tensors, then the step's temporaries — lm head
-    (logits n_vocab × n_outputs F32), Gated DeltaNet (conv windows, scan, state snapshots),
-    attention (Q/gate, and without flash attention the KQ matrix n_kv × n_tokens × n_head) and FFN
-    (routed experts' gate/up/down for n_tokens × top-k). ``mtp_draft``: the MTP draft context's graph
-    (one attention layer and the FFN). Sources: llama-graph.cpp, models/qwen35*.cpp, qwen3next.cpp.
+) -> Num:
+    """The CPU compute buffer ``llama_context::sched_reserve`` sizes for the worst-case prompt graph
+    (n_tokens = min(n_ctx, n_ubatch) rounded up to n_seq; n_outputs = min(that, n_outputs_max)).
+
+    Exact: with llama-server's output limits (``n_outputs_max`` = ``n_seq``), non-unified KV and a
+    catalog model, the closed form derived from ggml's allocator (:mod:`qwenfit.core.alloc_formula`,
+    qwenfit/core/llama_compute_trees.py) — a formula when the context or sequences are traced; otherwise, for
+    integers, the graph rebuilt and replayed through the allocator
+    (:func:`qwenfit.core.llama_graph.text_compute_bytes`: 0 B error on the 686 reservations of
+    tests/fixtures/llama_memory). ``mtp_draft``: the MTP draft context's graph.
+    Raises TypeError for traced settings with no closed form (the planner then evaluates integers).
     """
-    t = spec.text
-    n = smin(n_ctx, n_ubatch)
-    tokens, n_out = _pad(n, n_seq), smin(n, n_outputs_max)
-    h, hd, nh = t.hidden_size, t.head_dim, t.num_attention_heads
-    nkv_dim = t.num_key_value_heads * hd
-    n_kv = n_ctx if kv_unified else n_ctx_seq
-    ht = 4 * h * tokens
-    mask = n_kv * tokens * (2 if flash_attn else 4)  # KQ mask: F16 with flash attention, else F32
-    rot: Num = 0  # Hadamard rotations for quantized K/V (llama-kv-cache.cpp attn_inp_k_rot / v_rot)
-    if type_k not in ("f32", "f16", "bf16") and hd % 64 == 0:
-        nrot = 64
-        while hd % (nrot * 2) == 0:
-            nrot *= 2
-        rot += _a32(nrot * nrot * 4)
-    if type_v not in ("f32", "f16", "bf16") and hd % 64 == 0:
-        rot += _a32(64 * 64 * 4)
-    v_idx = 8 * tokens * (1 if flash_attn else nkv_dim)
-    inputs = (_a32(4 * tokens) + _a32(ht) + _a32(4 * n_seq) + rot + _a32(16 * tokens) + _a32(8 * tokens)
-              + _a32(v_idx) + _a32(mask) + _a32(4 * n_out))  # fmt: skip
-    logits = t.vocab_size * n_out * 4
-    attn = 4 * 3 * nh * hd * tokens + (0 if flash_attn else 4 * n_kv * tokens * nh)
-    if t.is_moe:
-        ffn = 4 * (3 * t.moe_intermediate_size + h) * t.num_experts_per_tok * tokens
-    else:
-        ffn = 4 * 3 * t.intermediate_size * tokens
-    head = _a32(4 * tokens) + _a32(ht) + _a32(4 * h * n_out) + _a32(ht) + logits
-    if mtp_draft:
-        if spec.family == "qwen3_next":  # selects the output rows before its FFN
-            ffn_step = inputs + ht + ffn * n_out // tokens
-        elif t.is_moe:
-            ffn_step = inputs + ffn + 2 * 4 * t.num_experts * tokens
-        else:
-            ffn_step = inputs + ht + ffn
-        return {
-            "head": head,
-            "concat": inputs + 3 * ht,
-            "attn": inputs + ht + attn + (4 * nh * hd * tokens if flash_attn else 0),
-            "ffn": ffn_step,
-        }
-    if spec.family == "qwen3_next":
+    from qwenfit.core.alloc_formula import Structure, compute_tree, eval_tree, kv_class, tree_expr
+
+    if spec.family == "qwen3_next" or mtp_draft:
         n_rs_seq = 0
-    d_inner, d_state, d_conv = t.linear_value_dim, t.linear_key_head_dim, t.linear_conv_kernel_dim
-    conv_dim = t.linear_conv_dim
-    qkv = 4 * conv_dim * tokens
-    conv_in = 4 * conv_dim * (tokens + (d_conv - 1) * n_seq)
-    s_rows = 4 * d_state * d_inner * n_seq
-    qk = 2 * 4 * t.linear_num_key_heads * d_state * tokens
-    gdn_out = 4 * (d_inner * tokens + (1 + n_rs_seq) * d_state * d_inner * n_seq)
-    hole = qkv + conv_in - s_rows - qk
-    return {
-        "head": head,
-        # the same with the last residual left above the KQ mask: the logits come after all inputs
-        "head_pinned": inputs + 2 * ht + logits,
-        "gdn": inputs
-        + 2 * ht
-        + _a32(4 * n_seq * (d_conv - 1) * conv_dim)
-        + qkv
-        + conv_in
-        + qkv
-        + where(lt(hole, gdn_out), gdn_out, 0),
-        "attn": inputs + 2 * ht + attn,
-        "ffn": inputs + (3 * ht if t.is_moe else 2 * ht) + ffn,
-    }
+    traced = any(isinstance(x, Expr) for x in (n_ctx, n_ctx_seq, n_seq, n_outputs_max))
+    seqs_outputs = n_outputs_max is n_seq or (not traced and n_outputs_max == n_seq)
+    tree = None
+    if seqs_outputs and not kv_unified:
+        st = Structure(flash_attn, kv_class(type_k), kv_class(type_v), n_ubatch, "seqs", n_rs_seq, mtp_draft)
+        tree = compute_tree(spec, st)
+    if tree is not None and (traced or as_int(n_ctx_seq) <= TREE_MAX_CELLS):
+        n = smin(n_ctx, n_ubatch)
+        env: dict[str, Num] = {
+            "tps": (n + n_seq - 1) // n_seq,
+            "ns": n_seq,
+            "no": smin(n, n_seq),
+            "kv": n_ctx_seq,
+        }
+        if traced:
+            return tree_expr(tree, env)
+        return eval_tree(tree, {k: as_int(v) for k, v in env.items()})
+    if traced:
+        raise TypeError("llama.cpp's compute buffer has no closed form for these settings (integers only)")
+    from qwenfit.core.llama_graph import text_compute_bytes
+
+    return text_compute_bytes(
+        spec, n_ctx=as_int(n_ctx), n_ctx_seq=as_int(n_ctx_seq), n_seq=as_int(n_seq), kv_unified=kv_unified,
+        n_ubatch=n_ubatch, n_outputs_max=as_int(n_outputs_max), flash_attn=flash_attn, type_k=type_k,
+        type_v=type_v, n_rs_seq=n_rs_seq, mtp_draft=mtp_draft,
+    )  # fmt: skip
 
 
-PIN_RATIO = 0.02  # the pinned lm-head layout is assumed when the KQ mask is under 2% of the logits
-PIN_DENOMINATOR = 50  # 1 / PIN_RATIO
-
-
-def compute_buffer_bytes(spec: ModelSpec, **kw: Any) -> Num:
-    """The compute buffer: the largest candidate peak. For the lm-head step llama.cpp's graph
-    allocator either lets the logits reuse the KQ mask's space or not, by best-fit placement in the
-    last layer; the pinned layout is taken when the mask is small (< PIN_RATIO of the logits).
-    Over 455 measured runs of 7 models (tests/fixtures/llama_memory): median error 0 %, llama-server
-    output limits within −4.2…+0.01 %, library limits (n_outputs_max = n_batch) up to 34 % under at
-    262k context. :func:`compute_buffer_low` and :func:`compute_buffer_high` bracket every run."""
-    terms = compute_terms(spec, **kw)
-    pinned = terms.pop("head_pinned", None)
-    if pinned is not None:  # (pinned - head) <= PIN_RATIO * head, in integers
-        terms["head"] = where(
-            le(PIN_DENOMINATOR * (pinned - terms["head"]), terms["head"]), pinned, terms["head"]
-        )
-    return smax(*terms.values())
-
-
-def compute_buffer_low(spec: ModelSpec, **kw: Any) -> Num:
-    """The lower layout (the logits reuse the KQ mask's space)."""
-    terms = compute_terms(spec, **kw)
-    terms.pop("head_pinned", None)
-    return smax(*terms.values())
-
-
-def compute_buffer_high(spec: ModelSpec, **kw: Any) -> Num:
-    """The upper layout (the logits cannot reuse the mask's space): never below what llama.cpp reserves."""
-    return smax(*compute_terms(spec, **kw).values())
+TREE_MAX_CELLS = 262144  # the trees are derived up to 256 sequences of 262,144 cells each
 
 
 def llama_context(

@@ -1,0 +1,583 @@
+"""Closed forms of llama.cpp's compute buffer, derived from ggml's allocator replayed symbolically.
+
+:mod:`qwenfit.core.llama_graph` gives the compute buffer to the byte for one set of integers (the
+text graph rebuilt node for node, replayed through :mod:`qwenfit.core.ggml_alloc`). The planner and
+the docs calculator need it as a *formula* of the context and the number of sequences
+(:mod:`qwenfit.core.expr`), and fast. This module derives that formula from the replay itself:
+
+1. **Concolic replay.** The graph is built with every dimension carrying both its value and a
+   polynomial in four variables — ``tps`` (ubatch tokens per sequence), ``ns`` (sequences =
+   streams), ``no`` (output rows), ``kv`` (KV cells per stream) — so every tensor's aligned size
+   is a polynomial (``pad32`` of a non-multiple is an opaque factor). ggml-alloc's best-fit choices
+   are taken on the values, and each comparison it makes is recorded as a *guard*
+   (``poly <= 0``, ``< 0`` or ``== 0``). Every allocation's end address is a polynomial; the buffer
+   is their maximum, exact wherever all the guards come out the same way.
+2. **Decision tree.** The replay runs over a grid of sequences × contexts. The guards whose outcome
+   differs across the grid split the grid into regions; a decision tree on those guards selects
+   the region. Its leaves are ``max(poly, ...)`` over the end polynomials that are the buffer at one
+   of the region's samples at least.
+3. **Checks.** The tree reproduces every sample, and ``scripts/llama_compute_formulas.py`` checks it
+   against the plain replay on random points it never saw, adding any that disagree to the samples
+   and deriving again (the figures are stored with each tree in ``qwenfit/core/llama_compute_trees.py``;
+   tests/engines/test_llama_graph.py repeats a sample).
+
+The trees for the catalog models at llama-server's defaults (ubatch 512, one output per sequence,
+flash attention on/off, f16 or quantized KV) are precomputed; other settings use the replay on
+integers, or derive a tree on first use when traced.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from qwenfit.core.expr import Num, as_int, le, lt, smax, where
+from qwenfit.core.ggml_alloc import CPU_ALIGNMENT, alloc_events
+from qwenfit.core.spec import ModelSpec
+
+__all__ = [
+    "VARS",
+    "Poly",
+    "Structure",
+    "compute_tree",
+    "derive_tree",
+    "eval_tree",
+    "kv_class",
+    "model_key",
+    "tree_expr",
+]
+
+VARS = ("tps", "ns", "no", "kv")
+Mono = tuple[Any, ...]  # sorted factors: variable names or opaque atoms ("pad"|"fd", Poly, int)
+
+
+class Poly:
+    """A polynomial with int coefficients; a factor is a variable name or an opaque atom
+    ``("pad", p, a)`` = ceil(p / a)·a, ``("fd", p, a)`` = p // a (for sizes that are not multiples)."""
+
+    __slots__ = ("terms",)
+
+    def __init__(self, terms: Mapping[Mono, int]) -> None:
+        self.terms: dict[Mono, int] = {m: c for m, c in terms.items() if c}
+
+    @staticmethod
+    def of(x: Poly | int) -> Poly:
+        return x if isinstance(x, Poly) else Poly({(): x})
+
+    @staticmethod
+    def var(name: str) -> Poly:
+        return Poly({(name,): 1})
+
+    def __add__(self, o: Poly | int) -> Poly:
+        t = dict(self.terms)
+        for m, c in Poly.of(o).terms.items():
+            t[m] = t.get(m, 0) + c
+        return Poly(t)
+
+    __radd__ = __add__
+
+    def __neg__(self) -> Poly:
+        return Poly({m: -c for m, c in self.terms.items()})
+
+    def __sub__(self, o: Poly | int) -> Poly:
+        return self + (-Poly.of(o))
+
+    def __mul__(self, o: Poly | int) -> Poly:
+        t: dict[Mono, int] = {}
+        for m1, c1 in self.terms.items():
+            for m2, c2 in Poly.of(o).terms.items():
+                m = tuple(sorted(m1 + m2, key=_factor_key))
+                t[m] = t.get(m, 0) + c1 * c2
+        return Poly(t)
+
+    __rmul__ = __mul__
+
+    def const(self) -> int | None:
+        if all(m == () for m in self.terms):
+            return self.terms.get((), 0)
+        return None
+
+    def floordiv(self, o: Poly | int) -> Poly:
+        o = Poly.of(o)
+        oc = o.const()
+        if oc is not None:
+            if all(c % oc == 0 for c in self.terms.values()):
+                return Poly({m: c // oc for m, c in self.terms.items()})
+            return Poly({(("fd", self, oc),): 1})
+        if len(o.terms) == 1:  # a monomial that divides every term (T // n_seq)
+            ((mo, co),) = o.terms.items()
+            out: dict[Mono, int] = {}
+            for m, c in self.terms.items():
+                rest = list(m)
+                for f in mo:
+                    if f not in rest or c % co:
+                        raise ValueError(f"inexact division {self} // {o}")
+                    rest.remove(f)
+                out[tuple(rest)] = c // co
+            return Poly(out)
+        raise ValueError(f"inexact division {self} // {o}")
+
+    def key(self) -> str:
+        return repr(self)
+
+    def __repr__(self) -> str:
+        if not self.terms:
+            return "0"
+        parts = []
+        for m, c in sorted(self.terms.items(), key=lambda mc: _mono_key(mc[0])):
+            parts.append("*".join([str(c), *(_factor_str(f) for f in m)]))
+        return " + ".join(parts)
+
+    def value(self, env: Mapping[str, int]) -> int:
+        total = 0
+        for m, c in self.terms.items():
+            x = c
+            for f in m:
+                x *= env[f] if isinstance(f, str) else _atom_value(f, env)
+            total += x
+        return total
+
+    def expr(self, env: Mapping[str, Num]) -> Num:
+        total: Num = 0
+        for m, c in sorted(self.terms.items(), key=lambda mc: _mono_key(mc[0])):
+            x: Num = c
+            for f in m:
+                x = x * (env[f] if isinstance(f, str) else _atom_expr(f, env))
+            total = total + x
+        return total
+
+    def to_json(self) -> list[Any]:
+        return [[c, [f if isinstance(f, str) else [f[0], f[1].to_json(), f[2]] for f in m]]
+                for m, c in sorted(self.terms.items(), key=lambda mc: _mono_key(mc[0]))]  # fmt: skip
+
+    @staticmethod
+    def from_json(data: list[Any]) -> Poly:
+        terms: dict[Mono, int] = {}
+        for c, factors in data:
+            m = tuple(f if isinstance(f, str) else (f[0], Poly.from_json(f[1]), f[2]) for f in factors)
+            terms[tuple(sorted(m, key=_factor_key))] = c
+        return Poly(terms)
+
+
+def _factor_str(f: Any) -> str:
+    return f if isinstance(f, str) else f"{f[0]}[{f[1]!r}|{f[2]}]"
+
+
+def _factor_key(f: Any) -> str:
+    return _factor_str(f)
+
+
+def _mono_key(m: Mono) -> tuple[int, str]:
+    return len(m), "*".join(_factor_str(f) for f in m)
+
+
+def _atom_value(f: tuple[str, Poly, int], env: Mapping[str, int]) -> int:
+    kind, p, a = f
+    x = p.value(env)
+    return -(-x // a) * a if kind == "pad" else x // a
+
+
+def _atom_expr(f: tuple[str, Poly, int], env: Mapping[str, Num]) -> Num:
+    kind, p, a = f
+    x = p.expr(env)
+    return -(-x // a) * a if kind == "pad" else x // a
+
+
+def _pad(p: Poly, a: int) -> Poly:
+    if all(c % a == 0 for c in p.terms.values()):
+        return p
+    return Poly({(("pad", p, a),): 1})
+
+
+class Dim:
+    """A concolic integer: a value and the polynomial it equals (graph dimensions)."""
+
+    __slots__ = ("p", "v")
+
+    def __init__(self, v: int, p: Poly | int) -> None:
+        self.v, self.p = v, Poly.of(p)
+
+    @staticmethod
+    def of(x: Dim | int) -> Dim:
+        return x if isinstance(x, Dim) else Dim(x, x)
+
+    def __add__(self, o: Dim | int) -> Dim:
+        o = Dim.of(o)
+        return Dim(self.v + o.v, self.p + o.p)
+
+    __radd__ = __add__
+
+    def __sub__(self, o: Dim | int) -> Dim:
+        o = Dim.of(o)
+        return Dim(self.v - o.v, self.p - o.p)
+
+    def __rsub__(self, o: Dim | int) -> Dim:
+        return Dim.of(o) - self
+
+    def __mul__(self, o: Dim | int) -> Dim:
+        o = Dim.of(o)
+        return Dim(self.v * o.v, self.p * o.p)
+
+    __rmul__ = __mul__
+
+    def __floordiv__(self, o: Dim | int) -> Dim:
+        o = Dim.of(o)
+        return Dim(self.v // o.v, self.p.floordiv(o.p))
+
+    def __rfloordiv__(self, o: Dim | int) -> Dim:
+        return Dim.of(o) // self
+
+    def __neg__(self) -> Dim:
+        return Dim(-self.v, -self.p)
+
+    # comparisons decide on the value (the graph's structure is fixed for a given structure key)
+    def __lt__(self, o: Dim | int) -> bool:
+        return self.v < Dim.of(o).v
+
+    def __le__(self, o: Dim | int) -> bool:
+        return self.v <= Dim.of(o).v
+
+    def __gt__(self, o: Dim | int) -> bool:
+        return self.v > Dim.of(o).v
+
+    def __ge__(self, o: Dim | int) -> bool:
+        return self.v >= Dim.of(o).v
+
+    def __eq__(self, o: object) -> bool:
+        return isinstance(o, (int, Dim)) and self.v == Dim.of(o).v
+
+    def __hash__(self) -> int:
+        return hash(self.v)
+
+
+# ------------------------------------------------------------------------------------------------
+# ggml_dyn_tallocr on (value, polynomial) sizes, recording the comparisons it makes
+# ------------------------------------------------------------------------------------------------
+
+_Size = tuple[int, Poly]
+_INF: _Size = (1 << 62, Poly.var("INF"))
+_ZERO: _Size = (0, Poly.of(0))
+
+
+def _add(a: _Size, b: _Size) -> _Size:
+    return a[0] + b[0], a[1] + b[1]
+
+
+def _sub(a: _Size, b: _Size) -> _Size:
+    return a[0] - b[0], a[1] - b[1]
+
+
+Guard = tuple[str, Poly]  # ("<=" | "<" | "==", p): p <= 0 / p < 0 / p == 0
+
+
+class _Concolic:
+    def __init__(self) -> None:
+        self.guards: dict[tuple[str, str], Guard] = {}
+
+    def cmp(self, a: _Size, b: _Size, op: str) -> bool:
+        v, p = _sub(a, b)
+        res = v < 0 if op == "<" else v <= 0 if op == "<=" else v == 0
+        if p.const() is None and ("INF",) not in p.terms:
+            self.guards[(op, p.key())] = (op, p)
+        return res
+
+
+def concolic_alloc(
+    leafs: list[Any], nodes: list[Any], alignment: int = CPU_ALIGNMENT
+) -> tuple[int, list[Poly], list[Guard]]:
+    """ggml_dyn_tallocr (ggml-alloc.c:121-352, as :mod:`qwenfit.core.ggml_alloc`) over a graph whose
+    sizes are :class:`Dim`: (buffer bytes, the end polynomial of every allocation, the guards)."""
+    placed, events = alloc_events(leafs, nodes)
+    cc = _Concolic()
+    sizes: list[_Size] = []
+    for t in placed:
+        nb = Dim.of(t.nbytes)
+        sizes.append((-(-nb.v // alignment) * alignment, _pad(nb.p, alignment)))
+    blocks: list[list[_Size]] = [[_ZERO, _INF]]
+    ends: dict[str, Poly] = {}
+    top = 0
+    addr: list[_Size] = [_ZERO] * len(placed)
+
+    def alloc(size: _Size) -> _Size:
+        nonlocal top
+        best, best_size = -1, _ZERO
+        for i in range(len(blocks) - 1):
+            bs = blocks[i][1]
+            if cc.cmp(size, bs, "<=") and (best == -1 or cc.cmp(bs, best_size, "<=")):
+                best, best_size = i, bs
+        if best == -1:
+            best = len(blocks) - 1
+        b = blocks[best]
+        a = b[0]
+        b[0], b[1] = _add(b[0], size), _sub(b[1], size)
+        if best != len(blocks) - 1 and cc.cmp(b[1], _ZERO, "=="):
+            del blocks[best]
+        end = _add(a, size)
+        ends[end[1].key()] = end[1]
+        top = max(top, end[0])
+        return a
+
+    def free(a: _Size, size: _Size) -> None:
+        for i, b in enumerate(blocks):
+            if cc.cmp(_add(b[0], b[1]), a, "=="):
+                b[1] = _add(b[1], size)
+                if i < len(blocks) - 1 and cc.cmp(_add(b[0], b[1]), blocks[i + 1][0], "=="):
+                    b[1] = _add(b[1], blocks[i + 1][1])
+                    del blocks[i + 1]
+                return
+            if cc.cmp(_add(a, size), b[0], "=="):
+                b[0], b[1] = a, _add(b[1], size)
+                if i > 0 and cc.cmp(_add(blocks[i - 1][0], blocks[i - 1][1]), b[0], "=="):
+                    blocks[i - 1][1] = _add(blocks[i - 1][1], b[1])
+                    del blocks[i]
+                return
+        pos = 0
+        while pos < len(blocks) and cc.cmp(blocks[pos][0], a, "<"):
+            pos += 1
+        blocks.insert(pos, [a, size])
+
+    for kind, i, j in events:
+        if kind == "A":
+            addr[i] = alloc(sizes[i])
+        elif kind == "I":
+            addr[i] = addr[j]
+        else:
+            free(addr[i], sizes[i])
+    return top, _prune(list(ends.values())), list(cc.guards.values())
+
+
+def _prune(polys: list[Poly]) -> list[Poly]:
+    """Drop polynomials another one bounds everywhere (every coefficient of the difference >= 0;
+    all variables and atoms are non-negative)."""
+    keep: list[Poly] = []
+    for p in polys:
+        if any(all(c >= 0 for c in (q - p).terms.values()) for q in keep):
+            continue
+        keep = [q for q in keep if not all(c >= 0 for c in (p - q).terms.values())]
+        keep.append(p)
+    return sorted(keep, key=repr)
+
+
+def guard_holds(g: Guard, env: Mapping[str, int]) -> bool:
+    op, p = g
+    v = p.value(env)
+    return v < 0 if op == "<" else v <= 0 if op == "<=" else v == 0
+
+
+# ------------------------------------------------------------------------------------------------
+# the decision tree
+# ------------------------------------------------------------------------------------------------
+
+Tree = dict[str, Any]  # {"max": [Poly]} | {"if": Guard, "then": Tree, "else": Tree}
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    env: dict[str, int]
+    size: int
+    ends: list[Poly]
+    guards: list[Guard]
+
+
+def derive_tree(samples: Iterable[Sample]) -> Tree:
+    """The decision tree of :func:`concolic_alloc` runs (see the module docstring). A leaf keeps the
+    end polynomials that are the maximum at one of its samples at least (the others never set the
+    buffer there); scripts/llama_compute_formulas.py checks the result on points off the grid and
+    adds any point that disagrees to the samples."""
+    samples = [Sample(s.env, s.size, [p for p in s.ends if p.value(s.env) == s.size], s.guards)
+               for s in samples]  # fmt: skip
+    seen: dict[tuple[str, str], Guard] = {}
+    for s in samples:
+        for g in s.guards:
+            seen.setdefault((g[0], g[1].key()), g)
+    varying = [g for g in seen.values() if len({guard_holds(g, s.env) for s in samples}) > 1]
+    groups: dict[tuple[bool, ...], dict[str, Poly]] = collections.defaultdict(dict)
+    for s in samples:
+        sig = tuple(guard_holds(g, s.env) for g in varying)
+        groups[sig].update((p.key(), p) for p in s.ends)
+    items = [(sig, frozenset(forms), forms) for sig, forms in groups.items()]
+    return _build(varying, items)
+
+
+def _build(
+    varying: list[Guard], items: list[tuple[tuple[bool, ...], frozenset[str], dict[str, Poly]]]
+) -> Tree:
+    if len({it[1] for it in items}) == 1:
+        return {"max": _prune(list(items[0][2].values()))}
+    best: tuple[int, int, int] | None = None
+    for gi in range(len(varying)):
+        left = {it[1] for it in items if it[0][gi]}
+        right = {it[1] for it in items if not it[0][gi]}
+        if not left or not right:
+            continue
+        score = (len(left) + len(right), len(varying[gi][1].terms), gi)
+        if best is None or score < best:
+            best = score
+    if best is None:  # one signature with several end lists cannot happen for a fixed path
+        merged: dict[str, Poly] = {}
+        for it in items:
+            merged.update(it[2])
+        return {"max": _prune(list(merged.values()))}
+    gi = best[2]
+    return {
+        "if": varying[gi],
+        "then": _build(varying, [it for it in items if it[0][gi]]),
+        "else": _build(varying, [it for it in items if not it[0][gi]]),
+    }
+
+
+def eval_tree(tree: Tree, env: Mapping[str, int]) -> int:
+    while "if" in tree:
+        tree = tree["then"] if guard_holds(tree["if"], env) else tree["else"]
+    best: int = max(p.value(env) for p in tree["max"])
+    return best
+
+
+def tree_expr(tree: Tree, env: Mapping[str, Num]) -> Num:
+    """The tree as a formula (:mod:`qwenfit.core.expr`) of ``env``'s values for :data:`VARS`."""
+    if "if" not in tree:
+        return smax(*(p.expr(env) for p in tree["max"]))
+    op, p = tree["if"]
+    x = p.expr(env)
+    a, b = tree_expr(tree["then"], env), tree_expr(tree["else"], env)
+    if op == "<=":
+        return where(le(x, 0), a, b)
+    if op == "<":
+        return where(lt(x, 0), a, b)
+    return where(le(x, 0), where(le(0, x), a, b), b)
+
+
+def tree_to_json(tree: Tree) -> Any:
+    if "if" in tree:
+        op, p = tree["if"]
+        return {
+            "if": [op, p.to_json()],
+            "then": tree_to_json(tree["then"]),
+            "else": tree_to_json(tree["else"]),
+        }
+    return {"max": [p.to_json() for p in tree["max"]]}
+
+
+def tree_from_json(data: Any) -> Tree:
+    if "if" in data:
+        op, p = data["if"]
+        return {"if": (op, Poly.from_json(p)), "then": tree_from_json(data["then"]),
+                "else": tree_from_json(data["else"])}  # fmt: skip
+    return {"max": [Poly.from_json(p) for p in data["max"]]}
+
+
+def tree_stats(tree: Tree) -> tuple[int, int]:
+    """(leaves, end polynomials)."""
+    if "if" not in tree:
+        return 1, len(tree["max"])
+    a, b = tree_stats(tree["then"]), tree_stats(tree["else"])
+    return a[0] + b[0], a[1] + b[1]
+
+
+# ------------------------------------------------------------------------------------------------
+# what a tree is keyed by
+# ------------------------------------------------------------------------------------------------
+
+
+def kv_class(kind: str) -> str:
+    """What a KV cache type changes in the graph: nothing for f16/bf16 ("0"), the Hadamard rotation
+    inputs for a quantized type ("1"), F16 casts of the cache views with flash attention for f32."""
+    if kind in ("f16", "bf16"):
+        return "0"
+    return "f32" if kind == "f32" else "1"
+
+
+_KV_OF_CLASS = {"0": "f16", "1": "q8_0", "f32": "f32"}
+
+
+@dataclass(frozen=True, slots=True)
+class Structure:
+    """The settings that fix the graph's structure (everything but the four variables):
+    ``k`` / ``v``: :func:`kv_class` of the cache types; ``outputs``: "seqs" (one output row per
+    sequence: llama-server's limits); ``n_rs_seq``: extra recurrent rows (MTP rollback)."""
+
+    flash_attn: bool
+    k: str
+    v: str
+    n_ubatch: int
+    outputs: str = "seqs"
+    n_rs_seq: int = 0
+    mtp_draft: bool = False
+
+    def key(self) -> str:
+        return (f"fa{int(self.flash_attn)}-k{self.k}v{self.v}-ub{self.n_ubatch}"
+                f"-out_{self.outputs}-rs{self.n_rs_seq}" + ("-mtp" if self.mtp_draft else ""))  # fmt: skip
+
+
+@lru_cache(maxsize=64)
+def model_key(spec: ModelSpec) -> str:
+    """A digest of what the text graph depends on (two catalog names with one text config share it)."""
+    return hashlib.sha256((spec.family + repr(spec.text) + repr(spec.mtp_layers)).encode()).hexdigest()[:16]
+
+
+def sample_grid() -> tuple[list[int], list[int]]:
+    """Sequences × per-sequence contexts the trees are derived on."""
+    seqs = [*range(1, 33), 40, 48, 64, 96, 128, 192, 256]
+    ctxs = [256, 512, 768, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144]
+    return seqs, ctxs
+
+
+def run_sample(spec: ModelSpec, st: Structure, n_seq: int, ctx_per_seq: int) -> Sample:
+    """One concolic replay at llama-server's non-unified layout: ``n_seq`` streams of ``ctx_per_seq``."""
+    from qwenfit.core.llama_graph import GraphSettings, text_graph
+    from qwenfit.core.llama_memory import context_cells
+
+    cells, per = (as_int(x) for x in context_cells(ctx_per_seq * n_seq, n_seq, kv_unified=False))
+    env = variables(cells, per, n_seq, st)
+    tps, ns, no, kv = (Poly.var(v) for v in VARS)
+    gs = GraphSettings(
+        n_tokens=Dim(env["tps"] * n_seq, tps * ns), n_seq=Dim(n_seq, ns),  # type: ignore[arg-type]
+        n_outputs=Dim(env["no"], no), n_kv=Dim(per, kv), n_stream=Dim(n_seq, ns),  # type: ignore[arg-type]
+        flash_attn=st.flash_attn, type_k=_KV_OF_CLASS[st.k], type_v=_KV_OF_CLASS[st.v],
+        n_rs_seq=st.n_rs_seq,
+    )  # fmt: skip
+    leafs, nodes = text_graph(spec, gs, mtp_draft=st.mtp_draft)
+    size, ends, guards = concolic_alloc(leafs, nodes)
+    return Sample(env, size, ends, guards)
+
+
+def variables(
+    n_ctx: int, n_ctx_seq: int, n_seq: int, st: Structure, n_outputs_max: int | None = None
+) -> dict[str, int]:
+    """The four variables for integer settings (non-unified KV)."""
+    n = min(n_ctx, st.n_ubatch)
+    tps = -(-n // n_seq)
+    cap = n_seq if st.outputs == "seqs" else (n_outputs_max or n)
+    return {"tps": tps, "ns": n_seq, "no": min(n, cap), "kv": n_ctx_seq}
+
+
+def grid_samples(spec: ModelSpec, st: Structure) -> list[Sample]:
+    """:func:`run_sample` over :func:`sample_grid`."""
+    seqs, ctxs = sample_grid()
+    return [run_sample(spec, st, ns, c) for ns in seqs for c in ctxs]
+
+
+@lru_cache(maxsize=1)
+def stored() -> dict[str, Any]:
+    """The precomputed trees (qwenfit/core/llama_compute_trees.py, scripts/llama_compute_formulas.py)."""
+    from qwenfit.core.llama_compute_trees import DATA_JSON
+
+    data: dict[str, Any] = json.loads(DATA_JSON)
+    return data
+
+
+@lru_cache(maxsize=256)
+def stored_tree(model: str, structure: str) -> Tree | None:
+    """The precomputed tree of a model key and structure key, or None."""
+    rec = stored()["trees"].get(model, {}).get(structure)
+    return None if rec is None else tree_from_json(rec["tree"])
+
+
+def compute_tree(spec: ModelSpec, st: Structure) -> Tree | None:
+    """The precomputed tree of this model and structure, or None."""
+    return stored_tree(model_key(spec), st.key())

@@ -1,0 +1,615 @@
+"""llama.cpp's worst-case text graph for Qwen3.5 / Qwen3-Next, rebuilt node for node, and its compute
+buffer replayed through ggml's graph allocator (the reference the closed forms of
+:mod:`qwenfit.core.llama_memory` are checked against).
+
+What llama.cpp reserves (llama.cpp 0c1e570; line numbers of that tree)
+-----------------------------------------------------------------------
+``llama_context::sched_reserve`` (src/llama-context.cpp:615-757) builds the prompt-processing graph
+for the worst-case ubatch and sizes the compute buffer with ``ggml_backend_sched_reserve``; a
+no_alloc (fit-params) context keeps the bytes of this first reservation (:674-675). The ubatch
+(``graph_reserve``, :2523-2575; ``llama_batch_allocr::ubatch_reserve``, llama-batch.cpp:425-470)
+has ``T = min(n_ctx, n_ubatch)`` tokens rounded up to a multiple of ``n_seq``, ``n_seq``
+sequences of ``T / n_seq`` tokens each, and ``n_outputs = min(min(n_ctx, n_ubatch), n_outputs_max)``
+outputs. The memory module is ``init_full()``: every KV cell is in view (``n_kv`` = cells per
+stream, llama-kv-cache.cpp:2789-2804) and the recurrent state has ``n_rs = n_seq`` rows at head 0
+(llama-memory-recurrent.cpp:1318-1332).
+
+On the CPU backend the scheduler hands the graph unchanged to ggml-alloc (one split, no copies, no
+``graph_optimize`` hook: ggml-backend.cpp:1403-1600, ggml-cpu.cpp:209), so the buffer is exactly
+``ggml_gallocr``'s high-water mark over this graph: :mod:`qwenfit.core.ggml_alloc`.
+
+The graph (src/models/qwen35.cpp, qwen35moe.cpp, qwen3next.cpp; delta-net-base.cpp; llama-graph.cpp)
+------------------------------------------------------------------------------------------------------
+:func:`text_graph` reproduces, in ggml's depth-first node order (``ggml_build_forward_expand`` at the
+same places as the C++ code), every tensor the allocator can see: the graph inputs (token ids, the
+unused embeddings input kept by ``ggml_build_forward_select``, the recurrent-state copy indices,
+M-RoPE positions, the KV write indices, the KQ mask, the Hadamard rotations of a quantized K/V cache,
+the output row ids), the KV cache and recurrent state (external memory: only their views appear),
+and per layer the RMS norms, projections, Gated DeltaNet (conv state concat, ``ssm_conv``, L2 norms,
+the fused ``gated_delta_net`` op the CPU backend runs, state snapshots), gated attention (flash
+attention or the KQ matrix), dense FFN or routed experts with the shared expert; then the final norm
+(``h_nextn``, an output), the output rows and the logits. Weights are left out (they live in the
+model buffer; ggml-alloc never places or frees them). ``mtp_draft=True`` builds the MTP draft
+context's graph instead (``graph_mtp``: the embedding/hidden-state concat, one attention block and
+FFN, the head on the output rows). The CPU backend's choices are assumed: fused Gated DeltaNet (both
+the autoregressive and the chunked form) and flash attention exactly when ``flash_attn``.
+
+Checked against llama.cpp itself (tests/engines/test_llama_graph.py, tests/fixtures/llama_memory):
+the graph has the node count llama.cpp logs (``graph nodes = N``) on all 455 runs, and the replay
+gives the compute buffer llama.cpp reserved to the byte on all 686 reservations (455 runs; main,
+MTP draft and runtime contexts) of the 7 full-size layouts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from qwenfit.core.ggml_alloc import GraphTensor, allocate_graph
+from qwenfit.core.spec import FULL_ATTENTION, ModelSpec
+
+__all__ = ["GraphSettings", "reserve_settings", "text_compute_bytes", "text_graph"]
+
+_QUANT_KV = frozenset({"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl"})
+
+
+@dataclass(frozen=True, slots=True)
+class GraphSettings:
+    """The shape parameters of the reserved graph (what ``graph_reserve`` sees).
+
+    ``n_tokens``: ubatch tokens (a multiple of ``n_seq``); ``n_outputs``: rows of the logits;
+    ``n_kv``: KV cells per stream; ``n_stream``: KV streams (1 with a unified cache, else
+    ``n_seq``); ``n_rs_seq``: extra recurrent-state snapshots per sequence (MTP partial rollback)."""
+
+    n_tokens: int
+    n_seq: int
+    n_outputs: int
+    n_kv: int
+    n_stream: int
+    flash_attn: bool
+    type_k: str
+    type_v: str
+    n_rs_seq: int = 0
+
+
+def reserve_settings(
+    *,
+    n_ctx: int,
+    n_ctx_seq: int,
+    n_seq: int,
+    kv_unified: bool,
+    n_ubatch: int,
+    n_outputs_max: int,
+    flash_attn: bool,
+    type_k: str,
+    type_v: str,
+    n_rs_seq: int = 0,
+) -> GraphSettings:
+    """The worst-case pp graph of ``sched_reserve`` (llama-context.cpp:628-675, 2528-2531):
+    ``n_ctx`` / ``n_ctx_seq`` are the padded cell counts (all streams / per stream)."""
+    n = min(n_ctx, n_ubatch)
+    tokens = -(-n // n_seq) * n_seq
+    return GraphSettings(
+        n_tokens=tokens, n_seq=n_seq, n_outputs=min(n, n_outputs_max),
+        n_kv=n_ctx if kv_unified else n_ctx_seq, n_stream=1 if kv_unified else n_seq,
+        flash_attn=flash_attn, type_k=type_k, type_v=type_v, n_rs_seq=n_rs_seq,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------
+# a tiny ggml: the ops the graph uses, with ggml's result shapes, types and source order
+# ------------------------------------------------------------------------------------------------
+
+
+def _ne(ne: tuple[int, ...]) -> tuple[int, int, int, int]:
+    full = (*ne, 1, 1, 1, 1)
+    return full[0], full[1], full[2], full[3]
+
+
+class _Graph:
+    """Tensors and the depth-first node order of ggml_build_forward_expand (ggml.c:7245-7352:
+    sources left to right, a tensor after its sources, each tensor once; op NONE -> leaf)."""
+
+    def __init__(self) -> None:
+        self.leafs: list[GraphTensor] = []
+        self.nodes: list[GraphTensor] = []
+        self._seen: set[int] = set()
+        self.tag = ""  # default tensor name suffix (the layer), for reading allocator traces
+
+    # --- graph order ---
+    def expand(self, root: GraphTensor) -> None:
+        if id(root) in self._seen:
+            return
+        self._seen.add(id(root))
+        stack: list[tuple[GraphTensor, int]] = [(root, 0)]
+        while stack:
+            t, i = stack[-1]
+            if i < len(t.srcs):
+                stack[-1] = (t, i + 1)
+                s = t.srcs[i]
+                if id(s) not in self._seen:
+                    self._seen.add(id(s))
+                    stack.append((s, 0))
+                continue
+            stack.pop()
+            (self.leafs if t.op == "NONE" else self.nodes).append(t)
+
+    # --- tensors ---
+    def new(self, op: str, typ: str, ne: tuple[int, ...], *srcs: GraphTensor, name: str = "") -> GraphTensor:
+        return GraphTensor(op, typ, _ne(ne), list(srcs), name=name or f"{op.lower()}{self.tag}")
+
+    @staticmethod
+    def input(typ: str, ne: tuple[int, ...], name: str) -> GraphTensor:
+        return GraphTensor("NONE", typ, _ne(ne), flags=1, name=name)  # ggml_set_input
+
+    @staticmethod
+    def external(typ: str, ne: tuple[int, ...], name: str) -> GraphTensor:
+        """Memory outside the compute buffer (KV cache, recurrent state)."""
+        return GraphTensor("NONE", typ, _ne(ne), ext=True, name=name)
+
+    def view(
+        self, op: str, a: GraphTensor, ne: tuple[int, ...], *extra: GraphTensor, name: str = ""
+    ) -> GraphTensor:
+        """A tensor aliasing ``a``'s memory (RESHAPE, VIEW, PERMUTE, TRANSPOSE, and the ops that
+        return ``ggml_view_tensor``: CPY into a destination, SET_ROWS, in-place SCALE).
+        ggml_new_tensor_impl points ``view_src`` at the owner of the memory (ggml.c:1690-1694)."""
+        owner = a.view_src or a
+        srcs = list(extra) if extra else [a]
+        return GraphTensor(op, a.type, _ne(ne), srcs, view_src=owner, ext=owner.ext,
+                           name=name or f"{op.lower()}{self.tag}")  # fmt: skip
+
+    def unary(self, a: GraphTensor, name: str = "") -> GraphTensor:  # ggml_unary: silu, sigmoid, softplus
+        return self.new("UNARY", a.type, a.ne, a, name=name)
+
+    def mul_mat(self, rows: int, b: GraphTensor, a: GraphTensor | None = None, name: str = "") -> GraphTensor:
+        """ggml_mul_mat(a, b) -> [a.ne1, b.ne1, b.ne2, b.ne3] F32; ``a`` None = a weight."""
+        srcs = (a, b) if a is not None else (b,)
+        return self.new("MUL_MAT", "f32", (rows, b.ne[1], b.ne[2], b.ne[3]), *srcs, name=name)
+
+    def rms_norm(self, a: GraphTensor, weighted: bool = True, name: str = "") -> GraphTensor:
+        """build_norm(LLM_NORM_RMS) with a weight: rms_norm then mul (llama-graph.cpp:1597-1631)."""
+        cur = self.new("RMS_NORM", "f32", a.ne, a, name=name)
+        return self.new("MUL", "f32", cur.ne, cur, name=name) if weighted else cur
+
+
+# ------------------------------------------------------------------------------------------------
+# the model graphs
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    pos: GraphTensor
+    out_ids: GraphTensor
+    k_idxs: GraphTensor
+    v_idxs: GraphTensor
+    kq_mask: GraphTensor
+    k_rot: GraphTensor | None
+    v_rot: GraphTensor | None
+
+
+def _attn_inputs(g: _Graph, spec: ModelSpec, s: GraphSettings) -> tuple[GraphTensor, ...]:
+    """build_attn_inp_kv_impl (llama-graph.cpp:2835-2858): k/v write indices (llama-kv-cache.cpp:
+    1419-1445; per V element without flash attention: the V cache is transposed), the KQ mask
+    [n_kv, T/n_stream, 1, n_stream] (F16 with flash attention, :29-46) and the Hadamard rotations of
+    a quantized K/V cache (llama-kv-cache.cpp:321-338, 1447-1485)."""
+    t = spec.text
+    hd = t.head_dim
+    T = s.n_tokens
+    k_idxs = g.input("i64", (T,), "attn_inp_k_idxs")
+    v_idxs = g.input("i64", (T if s.flash_attn else T * t.num_key_value_heads * hd,), "attn_inp_v_idxs")
+    mask = g.input(
+        "f16" if s.flash_attn else "f32", (s.n_kv, T // s.n_stream, 1, s.n_stream), "attn_inp_kq_mask"
+    )
+    k_rot = v_rot = None
+    if s.type_k in _QUANT_KV and hd % 64 == 0:
+        nrot = 64
+        while hd % (nrot * 2) == 0:
+            nrot *= 2
+        k_rot = g.input("f32", (nrot, nrot), "attn_inp_k_rot")
+    if s.type_v in _QUANT_KV and hd % 64 == 0:
+        v_rot = g.input("f32", (64, 64), "attn_inp_v_rot")
+    return k_idxs, v_idxs, mask, k_rot, v_rot  # type: ignore[return-value]
+
+
+def _hadamard(g: _Graph, cur: GraphTensor, rot: GraphTensor, contiguous: bool) -> GraphTensor:
+    """llama_mul_mat_hadamard (llama-impl.h:57-75)."""
+    n = rot.ne[0]
+    nel = cur.ne[0] * cur.ne[1] * cur.ne[2] * cur.ne[3]
+    res = g.view("RESHAPE", cur, (n, nel // n)) if contiguous else g.new("CONT", cur.type, (n, nel // n), cur)
+    res = g.mul_mat(n, res, rot)
+    return g.view("RESHAPE", res, cur.ne)
+
+
+def _build_attn(
+    g: _Graph, spec: ModelSpec, s: GraphSettings, inp: _Inputs,
+    q: GraphTensor, k: GraphTensor, v: GraphTensor, k_cache: GraphTensor, v_cache: GraphTensor,
+) -> GraphTensor:  # fmt: skip
+    """llm_graph_context::build_attn with a KV cache (llama-graph.cpp:2868-2955) and build_attn_mha
+    (:2616-2755). ``q`` [hd, n_head, T] (a tensor), ``k``/``v`` [hd, n_head_kv, T]."""
+    t = spec.text
+    hd, nkv = t.head_dim, t.num_key_value_heads
+    T, ns = s.n_tokens, s.n_stream
+    if inp.k_rot is not None:
+        q = _hadamard(g, q, inp.k_rot, True)
+        k = _hadamard(g, k, inp.k_rot, True)
+    if inp.v_rot is not None:
+        v = _hadamard(g, v, inp.v_rot, True)
+    g.expand(q)
+    g.expand(v)
+    g.expand(k)
+    # cpy_k / cpy_v (llama-kv-cache.cpp:1328-1417)
+    kv_rows = s.n_kv * ns
+    kview = g.view("VIEW", k, (hd * nkv, T))
+    kc = g.view("RESHAPE", k_cache, (hd * nkv, kv_rows)) if ns > 1 else k_cache
+    g.expand(g.view("SET_ROWS", kc, kc.ne, kview, inp.k_idxs, kc))
+    if s.flash_attn:  # V not transposed
+        vview = g.view("VIEW", v, (hd * nkv, T))
+        vc = g.view("RESHAPE", v_cache, (hd * nkv, kv_rows)) if ns > 1 else v_cache
+    else:
+        vview = g.view("RESHAPE", v, (hd * nkv, T))
+        vview = g.view("RESHAPE", vview, (1, hd * nkv * T))
+        vc = g.view("RESHAPE", v_cache, (1, hd * nkv * kv_rows))
+    g.expand(g.view("SET_ROWS", vc, vc.ne, vview, inp.v_idxs, vc))
+    # get_k / get_v (:1276-1326)
+    kk = g.view("VIEW", k_cache, (hd, nkv, s.n_kv, ns))
+    if s.flash_attn:
+        vv = g.view("VIEW", v_cache, (hd, nkv, s.n_kv, ns))
+    else:
+        vv = g.view("VIEW", v_cache, (s.n_kv, nkv, hd, ns))
+    nh = q.ne[1]
+    qv = g.view("VIEW", q, (hd, nh, T // ns, ns))
+    qp = g.view("PERMUTE", qv, (hd, T // ns, nh, ns))
+    kp = g.view("PERMUTE", kk, (hd, s.n_kv, nkv, ns))
+    if s.flash_attn:
+        vp = g.view("PERMUTE", vv, (hd, s.n_kv, nkv, ns))
+        if kp.type == "f32":  # ggml_cast to F16 (:2646-2652)
+            kp = g.new("CPY", "f16", kp.ne, kp)
+            kp.srcs.append(kp)
+        if vp.type == "f32":
+            vp = g.new("CPY", "f16", vp.ne, vp)
+            vp.srcs.append(vp)
+        cur = g.new("FLASH_ATTN_EXT", "f32", (hd, nh, T // ns, ns), qp, kp, vp, inp.kq_mask)
+        cur = g.view("RESHAPE", cur, (hd * nh, T))
+    else:
+        vp = g.view("PERMUTE", vv, (s.n_kv, hd, nkv, ns))
+        kq = g.new("MUL_MAT", "f32", (s.n_kv, T // ns, nh, ns), kp, qp)
+        kq = g.new("SOFT_MAX", "f32", kq.ne, kq, inp.kq_mask)
+        kqv = g.new("MUL_MAT", "f32", (hd, T // ns, nh, ns), vp, kq)
+        kqv = g.view("PERMUTE", kqv, (hd, nh, T // ns, ns))
+        cur = g.new("CONT", "f32", (hd * nh, T), kqv)
+    g.expand(cur)
+    if inp.v_rot is not None:
+        cur = _hadamard(g, cur, inp.v_rot, True)
+    return cur
+
+
+def _attention_layer(
+    g: _Graph, spec: ModelSpec, s: GraphSettings, inp: _Inputs, x: GraphTensor, il: int, *, mtp: bool = False
+) -> GraphTensor:
+    """build_layer_attn (qwen35.cpp:123-201, qwen3next.cpp build_layer_attn; graph_mtp's block):
+    Q+gate, K, V projections, Q/K RMS norms, (M-)RoPE, attention, sigmoid gate, output projection."""
+    t = spec.text
+    hd, nh, nkv, T = t.head_dim, t.num_attention_heads, t.num_key_value_heads, s.n_tokens
+    next_main = spec.family == "qwen3_next" and not mtp
+    q_full = g.mul_mat(2 * hd * nh, x)
+    k = g.mul_mat(hd * nkv, x)
+    v = g.mul_mat(hd * nkv, x)
+    if next_main:
+        q_full = g.view("RESHAPE", q_full, (2 * hd, nh, T, 1))
+    q = g.view("VIEW", q_full, (hd, nh, T))
+    if next_main:  # gate view taken first, K and V reshaped before the norms
+        gate = g.view("VIEW", q_full, (hd, nh, T, 1))
+        k = g.view("RESHAPE", k, (hd, nkv, T))
+        v = g.view("RESHAPE", v, (hd, nkv, T))
+        q = g.rms_norm(q)
+        k = g.rms_norm(k)
+    else:
+        q = g.rms_norm(q)
+        k = g.rms_norm(g.view("RESHAPE", k, (hd, nkv, T)))
+        if not mtp:
+            gate = g.new("CONT", "f32", (hd * nh, T), g.view("VIEW", q_full, (hd, nh, T)))
+        v = g.view("RESHAPE", v, (hd, nkv, T))
+    q = g.new("ROPE", "f32", q.ne, q, inp.pos)
+    k = g.new("ROPE", "f32", k.ne, k, inp.pos)
+    kc = g.external(_kv_type(s.type_k), (hd * nkv, s.n_kv, s.n_stream), f"cache_k_l{il}")
+    vc = g.external(_kv_type(s.type_v), (hd * nkv, s.n_kv, s.n_stream), f"cache_v_l{il}")
+    cur = _build_attn(g, spec, s, inp, q, k, v, kc, vc)
+    if next_main or mtp:
+        src = gate if next_main else g.view("VIEW", q_full, (hd, nh, T))
+        gate = g.new("CONT", "f32", (hd * nh, T), src)
+    gate = g.unary(gate)
+    cur = g.new("MUL", "f32", cur.ne, cur, gate)
+    return g.mul_mat(t.hidden_size, cur)
+
+
+def _kv_type(kind: str) -> str:
+    return kind
+
+
+def _gdn_layer(g: _Graph, spec: ModelSpec, s: GraphSettings, x: GraphTensor,
+               s_copy: tuple[GraphTensor, GraphTensor], il: int) -> GraphTensor:  # fmt: skip
+    """build_layer_attn_linear (qwen35.cpp:203-336, qwen3next.cpp) with build_conv_state /
+    build_rs / build_recurrent_attn (delta-net-base.cpp:400-606, llama-graph.cpp:3512-3590) and the
+    fused gated_delta_net op (delta-net-base.cpp:306-350)."""
+    t = spec.text
+    T, ns = s.n_tokens, s.n_seq
+    tps = T // ns
+    dk, hk, hv = t.linear_key_head_dim, t.linear_num_key_heads, t.linear_num_value_heads
+    dv = t.linear_value_head_dim
+    conv_dim, d_conv = t.linear_conv_dim, t.linear_conv_kernel_dim
+    n_rs = ns  # init_full: n_rs = mem size = n_seq_max
+    K = s.n_rs_seq + 1
+    r_size, s_size = (d_conv - 1) * conv_dim, dk * dv * hv
+    next_arch = spec.family == "qwen3_next"
+    r_all = g.external("f32", (r_size, n_rs * K), f"cache_r_l{il}")
+    s_all = g.external("f32", (s_size, n_rs * K), f"cache_s_l{il}")
+    s_main, s_extra = s_copy
+
+    def build_rs(all_: GraphTensor, size: int) -> GraphTensor:
+        states = g.view("RESHAPE", all_, (size, all_.ne[1]))
+        zero = g.view("VIEW", states, (size,))
+        g.expand(g.view("SCALE", zero, zero.ne))  # ggml_scale_inplace
+        out = g.new("GET_ROWS", "f32", (size, ns), states, s_main)
+        g.expand(out)
+        extra = g.new("GET_ROWS", "f32", (size, n_rs - ns), states, s_extra)
+        dst = g.view("VIEW", all_, (size, n_rs - ns))
+        g.expand(g.view("CPY", dst, dst.ne, extra, dst))
+        return out
+
+    # input projections
+    qkv = g.mul_mat(conv_dim, x)
+    qkv = g.view("RESHAPE", qkv, (conv_dim, tps, ns))
+    z = g.mul_mat(hv * dv, x)
+    if next_arch:
+        ba = g.mul_mat(2 * hv, x)
+        ba_r = g.view("RESHAPE", ba, (2 * hv // hk, hk, tps, ns))
+        b = g.view("VIEW", ba_r, (hv // hk, hk, tps, ns))
+        a = g.view("VIEW", ba_r, (hv // hk, hk, tps, ns))
+        beta = g.unary(g.new("CONT", "f32", b.ne, b))
+        alpha = g.new("CONT", "f32", (hv, tps, ns), a)
+        gate = g.new("MUL", "f32", alpha.ne, g.unary(g.new("ADD", "f32", alpha.ne, alpha)))
+        beta = g.view("RESHAPE", beta, (1, hv, tps, ns))
+        gate = g.view("RESHAPE", gate, (1, hv, tps, ns))
+    else:
+        beta = g.mul_mat(hv, x)
+        beta = g.unary(g.view("RESHAPE", beta, (1, hv, tps, ns)))
+        alpha = g.view("RESHAPE", g.mul_mat(hv, x), (hv, tps, ns))
+        gate = g.new("MUL", "f32", alpha.ne, g.unary(g.new("ADD", "f32", alpha.ne, alpha)))
+        gate = g.view("RESHAPE", gate, (1, hv, tps, ns))
+    # build_conv_state
+    conv_states = build_rs(r_all, r_size)
+    conv_states = g.view("RESHAPE", conv_states, (d_conv - 1, conv_dim, ns))
+    qkv_t = g.view("TRANSPOSE", qkv, (tps, conv_dim, ns))
+    conv_input = g.new("CONCAT", "f32", (d_conv - 1 + tps, conv_dim, ns), conv_states, qkv_t)
+    for _ in range(K):
+        last = g.view("VIEW", conv_input, (d_conv - 1, conv_dim, ns))
+        upd = g.view("VIEW", r_all, (r_size, ns))
+        g.expand(g.view("CPY", upd, upd.ne, last, upd))
+    state = build_rs(s_all, s_size)
+    state = g.view("RESHAPE", state, (dv, dv, hv, ns))
+    conv_out = g.new("SSM_CONV", "f32", (conv_dim, tps, ns), conv_input)
+    conv_out = g.unary(conv_out)
+    q = g.view("VIEW", conv_out, (dk, hk, tps, ns))
+    k = g.view("VIEW", conv_out, (dk, hk, tps, ns))
+    v = g.view("VIEW", conv_out, (dv, hv, tps, ns))
+    q = g.new("SCALE", "f32", q.ne, g.new("RMS_NORM", "f32", q.ne, q))  # build_gdn_l2_norm
+    k = g.new("SCALE", "f32", k.ne, g.new("RMS_NORM", "f32", k.ne, k))
+    if next_arch and hk != hv:  # qwen3next repeats K heads even for the fused op
+        rf = hv // hk
+        rep = (dk, rf, hk, tps * ns)
+        q = g.view(
+            "RESHAPE",
+            g.new("REPEAT", "f32", rep, g.view("RESHAPE", q, (dk, 1, hk, tps * ns))),
+            (dk, hv, tps, ns),
+        )
+        k = g.view(
+            "RESHAPE",
+            g.new("REPEAT", "f32", rep, g.view("RESHAPE", k, (dk, 1, hk, tps * ns))),
+            (dk, hv, tps, ns),
+        )
+    # build_recurrent_attn / build_delta_net_fused
+    gdn = g.new("GATED_DELTA_NET", "f32", (dv * hv, T + K * dv * ns), q, k, v, gate, beta, state)
+    output = g.view("VIEW", gdn, (dv, hv, tps, ns))
+    if K == 1:
+        new_state = g.view("VIEW", gdn, (dv, dv, hv, ns))
+        dst = g.view("VIEW", s_all, (s_size, ns))
+    else:
+        n_written = min(tps, K)
+        new_state = g.view("VIEW", gdn, (s_size, ns, n_written))
+        dst = g.view("VIEW", s_all, (s_size, ns, n_written))
+    g.expand(g.view("CPY", dst, dst.ne, new_state, dst))
+    z4 = g.view("RESHAPE", z, (dv, hv, tps, ns))
+    normed = g.rms_norm(output)
+    cur = g.new("MUL", "f32", normed.ne, normed, g.unary(z4))
+    cur = g.view("RESHAPE", cur, (dv * hv, tps, ns))
+    cur = g.mul_mat(t.hidden_size, cur)
+    return g.view("RESHAPE", cur, (t.hidden_size, T))
+
+
+def _dense_ffn(g: _Graph, x: GraphTensor, n_ff: int, n_embd: int) -> GraphTensor:
+    """build_ffn(SILU, PAR) (llama-graph.cpp:1762-1961): up, gate, swiglu_split(gate, up), down."""
+    up = g.mul_mat(n_ff, x)
+    gate = g.mul_mat(n_ff, x)
+    cur = g.new("GLU", "f32", gate.ne, gate, up)
+    return g.mul_mat(n_embd, cur)
+
+
+def _moe_ffn(g: _Graph, spec: ModelSpec, x: GraphTensor) -> GraphTensor:
+    """build_moe_ffn (llama-graph.cpp:2007-2374) with softmax gating, normalised weights, separate
+    gate/up experts, then the gated shared expert (qwen35moe.cpp / qwen3next.cpp build_layer_ffn)."""
+    t = spec.text
+    h, n_exp, k, ff = t.hidden_size, t.num_experts, t.num_experts_per_tok, t.moe_intermediate_size
+    n = x.ne[1]
+    logits = g.mul_mat(n_exp, x)
+    probs = g.new("SOFT_MAX", "f32", logits.ne, logits)
+    argsort = g.new("ARGSORT", "i32", probs.ne, probs)
+    selected = g.view("VIEW", argsort, (k, n))
+    probs3 = g.view("RESHAPE", probs, (1, n_exp, n))
+    weights = g.new("GET_ROWS", "f32", (1, k, n), probs3, selected)
+    weights = g.view("RESHAPE", weights, (k, n))
+    wsum = g.new("SUM_ROWS", "f32", (1, n), weights)
+    wsum = g.new("CLAMP", "f32", wsum.ne, wsum)
+    weights = g.new("DIV", "f32", weights.ne, weights, wsum)
+    weights = g.view("RESHAPE", weights, (1, k, n))
+    g.expand(weights)
+    cur = g.view("RESHAPE", x, (h, 1, n))
+    up = g.new("MUL_MAT_ID", "f32", (ff, k, n), cur, selected)
+    gate = g.new("MUL_MAT_ID", "f32", (ff, k, n), cur, selected)
+    act = g.new("GLU", "f32", gate.ne, gate, up)
+    experts = g.new("MUL_MAT_ID", "f32", (h, k, n), act, selected)
+    experts = g.new("MUL", "f32", experts.ne, experts, weights)
+    g.expand(experts)
+    views = [g.view("VIEW", experts, (h, n)) for _ in range(k)]
+    for v in views:
+        g.expand(v)
+    moe_out = views[0]
+    for v in views[1:]:
+        moe_out = g.new("ADD", "f32", (h, n), moe_out, v)
+        g.expand(moe_out)
+    if k == 1:
+        moe_out = g.new("CONT", "f32", (h, n), moe_out)
+    if t.shared_expert_intermediate_size <= 0:
+        return moe_out
+    shexp = _dense_ffn(g, x, t.shared_expert_intermediate_size, h)
+    sgate = g.unary(g.mul_mat(1, x))
+    shexp = g.new("MUL", "f32", shexp.ne, shexp, sgate)
+    return g.new("ADD", "f32", moe_out.ne, moe_out, shexp)
+
+
+def _ffn(g: _Graph, spec: ModelSpec, x: GraphTensor, il: int) -> GraphTensor:
+    t = spec.text
+    if spec.family == "qwen3_next":
+        if t.layer_is_moe(il):
+            return _moe_ffn(g, spec, x)
+        return _dense_ffn(g, x, t.intermediate_size, t.hidden_size)
+    if t.is_moe:
+        return _moe_ffn(g, spec, x)
+    return _dense_ffn(g, x, t.intermediate_size, t.hidden_size)
+
+
+def _n_pos(spec: ModelSpec) -> int:
+    """n_pos_per_embd: 4 M-RoPE sections for Qwen3.5 (qwen35/qwen35moe), 1 for Qwen3-Next
+    (llama-hparams.cpp:285-288)."""
+    return 1 if spec.family == "qwen3_next" else 4
+
+
+def _main_graph(spec: ModelSpec, s: GraphSettings) -> _Graph:
+    t = spec.text
+    g = _Graph()
+    T, h = s.n_tokens, t.hidden_size
+    # build_inp_embd (llama-graph.cpp:2376-2463): token rows, and the embeddings input kept by
+    # ggml_build_forward_select
+    tokens = g.input("i32", (T,), "inp_tokens")
+    embd = g.input("f32", (h, T), "inp_embd")
+    inpL = g.new("GET_ROWS", "f32", (h, T), tokens, name="model.input_embed")
+    g.expand(inpL)
+    g.expand(embd)
+    # build_inp_mem_hybrid (:3633-3642), build_inp_pos, build_inp_out_ids (:2465-2514)
+    rs = g.input("i32", (s.n_seq,), "rs_s_copy")  # n_rs = n_seq rows (init_full)
+    s_copy = (g.view("VIEW", rs, (s.n_seq,)), g.view("VIEW", rs, (0,)))  # build_rs_inp_impl (:3548-3569)
+    k_idxs, v_idxs, mask, k_rot, v_rot = _attn_inputs(g, spec, s)
+    pos = g.input("i32", (T * _n_pos(spec),), "inp_pos")
+    out_ids = g.input("i32", (s.n_outputs,), "out_ids")
+    inp = _Inputs(pos, out_ids, k_idxs, v_idxs, mask, k_rot, v_rot)
+    for il, kind in enumerate(t.layer_types):
+        g.tag = f"-{il}"
+        inpSA = inpL
+        cur = g.rms_norm(inpL)
+        g.expand(cur)
+        if kind == FULL_ATTENTION:
+            cur = _attention_layer(g, spec, s, inp, cur, il)
+        else:
+            cur = _gdn_layer(g, spec, s, cur, s_copy, il)
+        cur = g.new("ADD", "f32", cur.ne, cur, inpSA)
+        ffn_residual = cur
+        cur = g.rms_norm(cur)
+        cur = _ffn(g, spec, cur, il)
+        inpL = g.new("ADD", "f32", cur.ne, cur, ffn_residual)
+    g.tag = ""
+    cur = g.rms_norm(inpL, name="h_nextn")
+    cur.flags |= 2  # res->t_h_nextn: an output (llama-graph.cpp:1367-1379)
+    cur = g.new("GET_ROWS", "f32", (h, s.n_outputs), cur, out_ids, name="result_norm")
+    cur.flags |= 2  # t_embd
+    cur = g.mul_mat(t.vocab_size, cur, name="result_output")
+    cur.flags |= 2  # t_logits
+    g.expand(cur)
+    return g
+
+
+def _mtp_graph(spec: ModelSpec, s: GraphSettings) -> _Graph:
+    """graph_mtp of qwen35.cpp / qwen35moe.cpp / qwen3next.cpp (the MTP draft context)."""
+    t = spec.text
+    g = _Graph()
+    T, h = s.n_tokens, t.hidden_size
+    il = t.num_hidden_layers
+    tokens = g.input("i32", (T,), "tokens")
+    tok_embd = g.new("GET_ROWS", "f32", (h, T), tokens)
+    h_embd = g.input("f32", (h, T), "mtp_h_input")
+    pos = g.input("i32", (T * _n_pos(spec),), "inp_pos")
+    out_ids = g.input("i32", (s.n_outputs,), "out_ids")
+    k_idxs, v_idxs, mask, k_rot, v_rot = _attn_inputs(g, spec, s)
+    inp = _Inputs(pos, out_ids, k_idxs, v_idxs, mask, k_rot, v_rot)
+    h_norm = g.rms_norm(h_embd)
+    e_norm = g.rms_norm(tok_embd)
+    concat = g.new("CONCAT", "f32", (2 * h, T), e_norm, h_norm)
+    cur = g.mul_mat(h, concat)
+    inpSA = cur
+    cur = g.rms_norm(cur)
+    cur = _attention_layer(g, spec, s, inp, cur, il, mtp=True)
+    if spec.family == "qwen3_next":  # the output rows are selected before the residual
+        cur = g.new("GET_ROWS", "f32", (h, s.n_outputs), cur, out_ids)
+        inpSA = g.new("GET_ROWS", "f32", (h, s.n_outputs), inpSA, out_ids)
+    cur = g.new("ADD", "f32", cur.ne, cur, inpSA)
+    ffn_residual = cur
+    cur = g.rms_norm(cur)
+    cur = _moe_ffn(g, spec, cur) if t.is_moe else _dense_ffn(g, cur, t.intermediate_size, h)
+    cur = g.new("ADD", "f32", cur.ne, cur, ffn_residual)
+    cur = g.rms_norm(cur, name="h_nextn")
+    cur.flags |= 2
+    if spec.family != "qwen3_next":
+        cur = g.new("GET_ROWS", "f32", (h, s.n_outputs), cur, out_ids)
+    cur = g.mul_mat(t.vocab_size, cur, name="result_output")
+    cur.flags |= 2
+    g.expand(cur)
+    return g
+
+
+def text_graph(
+    spec: ModelSpec, s: GraphSettings, *, mtp_draft: bool = False
+) -> tuple[list[GraphTensor], list[GraphTensor]]:
+    """(leafs, nodes) of the graph llama.cpp reserves for these settings, weights left out."""
+    g = _mtp_graph(spec, s) if mtp_draft else _main_graph(spec, s)
+    return g.leafs, g.nodes
+
+
+@lru_cache(maxsize=4096)
+def _bytes(spec: ModelSpec, s: GraphSettings, mtp_draft: bool) -> int:
+    leafs, nodes = text_graph(spec, s, mtp_draft=mtp_draft)
+    return allocate_graph(leafs, nodes).size
+
+
+def text_compute_bytes(
+    spec: ModelSpec,
+    *,
+    n_ctx: int,
+    n_ctx_seq: int,
+    n_seq: int,
+    kv_unified: bool,
+    n_ubatch: int,
+    n_outputs_max: int,
+    flash_attn: bool,
+    type_k: str,
+    type_v: str,
+    n_rs_seq: int = 0,
+    mtp_draft: bool = False,
+) -> int:
+    """The CPU compute buffer ``sched_reserve`` sizes (exact: the allocator replayed on the rebuilt
+    graph). Same arguments as :func:`qwenfit.core.llama_memory.compute_buffer_bytes`, as ints."""
+    if spec.family == "qwen3_next" or mtp_draft:
+        n_rs_seq = 0
+    s = reserve_settings(
+        n_ctx=n_ctx, n_ctx_seq=n_ctx_seq, n_seq=n_seq, kv_unified=kv_unified, n_ubatch=n_ubatch,
+        n_outputs_max=n_outputs_max, flash_attn=flash_attn, type_k=type_k, type_v=type_v, n_rs_seq=n_rs_seq,
+    )  # fmt: skip
+    return _bytes(spec, s, mtp_draft)
