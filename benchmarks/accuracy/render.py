@@ -227,9 +227,10 @@ def _memory(m: dict[str, Any]) -> list[str]:
     rows = [[names[k], f"{s['exact']} / {s['n']}", _abs(s)] for k, s in m["exact"].items()]
     out += _table(["term", "exact", "median / max abs error"], rows, "lrr")
     out += [
-        "The compute buffer is llama.cpp's graph-allocator peak; qwenfit reproduces the graph's candidate "
-        "peaks (labelled *estimated*). Separately for llama-server's output limits (what `estimate()` "
-        "defaults to) and the library / fit-params limits (n_outputs = n_batch):",
+        "The compute buffer is ggml's graph allocator over the worst-case graph llama.cpp reserves; "
+        "qwenfit rebuilds the graph and replays the allocator (and, for llama-server's limits, uses the "
+        "closed forms derived from that replay). Separately for llama-server's output limits (what "
+        "`estimate()` defaults to) and the library / fit-params limits (n_outputs = n_batch):",
         "",
     ]
     rows = []
@@ -485,7 +486,7 @@ def _peers(p: dict[str, Any]) -> list[str]:
         "",
         "What llmfit recommends, and what llama.cpp's own buffers (weights + KV + state + compute, as "
         "qwenfit "
-        "computes them — exact, compute within 4.2 %) add up to for its pick. *Max context* = the largest "
+        "computes them — exact on the CPU backend) add up to for its pick. *Max context* = the largest "
         "context whose llama.cpp buffers fit the VRAM; qwenfit's own answer (`qwenfit.max_context`) also "
         "keeps the CUDA context and llama.cpp's 1 GiB `--fit` margin free.",
         "",
@@ -613,7 +614,7 @@ def _findings(p: dict[str, Any]) -> list[str]:
         '"base model".',
         "- **qwenfit** matches llama.cpp to the byte on weights, KV and recurrent state in all 15 cases; "
         f"its "
-        f"compute buffer (labelled *estimated*: within 4.2 % over the 77 llama-server runs of §3) is "
+        f"compute buffer (exact on the CPU backend over all 455 runs of §3) is "
         f"{s['qwenfit']['compute']['exact']} / 15 exact here (max "
         f"{_p(s['qwenfit']['compute']['max_abs_err_pct'])}).",
         "",

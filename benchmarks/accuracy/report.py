@@ -697,7 +697,7 @@ def peers_section() -> dict[str, Any]:
 
 def _breakdown_max_context(model: str, vram: int, quant: str) -> int:
     """Largest context (256-token cells) with weights + KV + state + compute <= vram: llama.cpp's own
-    breakdown terms (the part of qwenfit's estimate checked exact/within 4.2 % against llama.cpp)."""
+    breakdown terms (the part of qwenfit's estimate checked exact against llama.cpp)."""
     lo, hi = 0, 262144 // 256
     while lo < hi:
         mid = (lo + hi + 1) // 2
