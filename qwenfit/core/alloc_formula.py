@@ -12,18 +12,21 @@ the docs calculator need it as a *formula* of the context and the number of sequ
    are taken on the values, and each comparison it makes is recorded as a *guard*
    (``poly <= 0``, ``< 0`` or ``== 0``). Every allocation's end address is a polynomial; the buffer
    is their maximum, exact wherever all the guards come out the same way.
-2. **Decision tree.** The replay runs over a grid of sequences × contexts. The guards whose outcome
+2. **Decision tree.** For each sequence count of a grid, the replay walks ``kv`` from 256 cells to
+   262,144: every guard is linear in ``kv``, so where the first one flips is solved and the next
+   replay starts there — every allocator path along ``kv`` is seen. The guards whose outcome
    differs across the grid split the grid into regions; a decision tree on those guards selects
-   the region. Its leaves are ``max(poly, ...)`` over the end polynomials that are the buffer at one
-   of the region's samples at least.
+   the region. Its leaves are ``max(poly, ...)`` over the end polynomials that are the buffer
+   somewhere on one of the region's paths.
 3. **Checks.** The tree reproduces every sample, and ``scripts/llama_compute_formulas.py`` checks it
    against the plain replay on random points it never saw, adding any that disagree to the samples
-   and deriving again (the figures are stored with each tree in ``qwenfit/core/llama_compute_trees.py``;
-   tests/engines/test_llama_graph.py repeats a sample).
+   and deriving again (the figures are stored with each tree in
+   ``qwenfit/core/llama_compute_trees.py``; tests/engines/test_llama_graph.py repeats a sample).
 
 The trees for the catalog models at llama-server's defaults (ubatch 512, one output per sequence,
-flash attention on/off, f16 or quantized KV) are precomputed; other settings use the replay on
-integers, or derive a tree on first use when traced.
+flash attention on, f16/bf16 or quantized KV) are precomputed; other settings and other models use
+the replay on integers (a traced formula raises TypeError there; the planner then evaluates
+integers).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
@@ -378,19 +382,51 @@ Tree = dict[str, Any]  # {"max": [Poly]} | {"if": Guard, "then": Tree, "else": T
 
 @dataclass(frozen=True, slots=True)
 class Sample:
+    """One concolic replay: the variables, the buffer, every allocation's end polynomial, the guards;
+    ``kv_last``: the largest ``kv`` up to which the same path holds (:func:`walk_samples`; -1 = only
+    this ``kv``)."""
+
     env: dict[str, int]
     size: int
     ends: list[Poly]
     guards: list[Guard]
+    kv_last: int = -1
+
+
+def envelope_winners(s: Sample) -> list[Poly]:
+    """The end polynomials that are the buffer somewhere on ``kv`` in [env kv, kv_last]: all of them
+    are linear in ``kv`` there, so this walks the upper envelope of lines from the left end."""
+    a = s.env["kv"]
+    b = max(a, s.kv_last)
+    start = [p.value(s.env) for p in s.ends]
+    rise = [p.value({**s.env, "kv": b}) - v for p, v in zip(s.ends, start, strict=True)]
+    top = max(start)
+    cur = max((i for i, v in enumerate(start) if v == top), key=lambda i: rise[i])
+    won = {cur}
+    t = Fraction(0)
+    while b > a:
+        best: tuple[Fraction, int] | None = None
+        for i in range(len(start)):
+            if rise[i] <= rise[cur]:
+                continue
+            x = Fraction(start[cur] - start[i], rise[i] - rise[cur])  # where line i meets the winner
+            if x < t or x > 1:
+                continue
+            if best is None or x < best[0] or (x == best[0] and rise[i] > rise[best[1]]):
+                best = (x, i)
+        if best is None:
+            break
+        t, cur = best
+        won.add(cur)
+    return [s.ends[i] for i in sorted(won)]
 
 
 def derive_tree(samples: Iterable[Sample]) -> Tree:
     """The decision tree of :func:`concolic_alloc` runs (see the module docstring). A leaf keeps the
-    end polynomials that are the maximum at one of its samples at least (the others never set the
-    buffer there); scripts/llama_compute_formulas.py checks the result on points off the grid and
-    adds any point that disagrees to the samples."""
-    samples = [Sample(s.env, s.size, [p for p in s.ends if p.value(s.env) == s.size], s.guards)
-               for s in samples]  # fmt: skip
+    end polynomials that are the maximum somewhere on one of its samples' paths at least
+    (:func:`envelope_winners`; the others never set the buffer there). scripts/llama_compute_formulas.py
+    checks the result on points off the grid and adds any point that disagrees to the samples."""
+    samples = [Sample(s.env, s.size, envelope_winners(s), s.guards) for s in samples]
     seen: dict[tuple[str, str], Guard] = {}
     for s in samples:
         for g in s.guards:
@@ -522,7 +558,7 @@ def model_key(spec: ModelSpec) -> str:
 
 def sample_grid() -> tuple[list[int], list[int]]:
     """Sequences × per-sequence contexts the trees are derived on."""
-    seqs = [*range(1, 33), 40, 48, 64, 96, 128, 192, 256]
+    seqs = [*range(1, 49), 56, 64, 80, 96, 112, 128, 160, 192, 224, 256]
     ctxs = [256, 512, 768, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144]
     return seqs, ctxs
 
@@ -556,10 +592,56 @@ def variables(
     return {"tps": tps, "ns": n_seq, "no": min(n, cap), "kv": n_ctx_seq}
 
 
+def _steps_to_flip(g: Guard, env: dict[str, int], step: int) -> int | None:
+    """How many ``step``-cell increments of ``kv`` first change the guard's outcome (None: never).
+    Every guard is linear in ``kv`` along multiples of 256 cells (the KQ mask and the KQ matrix are
+    ``kv`` times a multiple of 32 bytes), so the crossing is solved, not searched."""
+    op, p = g
+    v0 = p.value(env)
+    slope = p.value({**env, "kv": env["kv"] + step}) - v0
+    if slope == 0:
+        return None
+    if op == "==":
+        if v0 == 0:
+            return 1
+        k, r = divmod(-v0, slope)
+        return k if r == 0 and k > 0 else None
+    strict = op == "<"
+    now = v0 < 0 if strict else v0 <= 0
+    if now and slope > 0:  # becomes false once v0 + k*slope > 0 (>= 0 for "<")
+        return (-v0) // slope + (0 if strict and -v0 % slope == 0 else 1)
+    if not now and slope < 0:  # becomes true once v0 + k*slope <= 0 (< 0 for "<")
+        k = -(-v0 // -slope)
+        return k + 1 if strict and v0 + k * slope == 0 else k
+    return None
+
+
+def walk_samples(spec: ModelSpec, st: Structure, n_seq: int, kv_max: int = 262144) -> list[Sample]:
+    """Every allocator path along ``kv`` for one sequence count: a replay at 256 cells per stream,
+    then from the first ``kv`` whose ubatch is full one replay per stretch of ``kv`` over which no
+    comparison the allocator made changes its outcome (the next replay starts where the first one
+    flips); each sample records where its stretch ends (``kv_last``)."""
+    step = 256
+    first = run_sample(spec, st, n_seq, step)
+    start = max(step, -(-st.n_ubatch // n_seq // step) * step)
+    out: list[Sample] = []
+    sample = first
+    if start != step:
+        out.append(first)
+        sample = run_sample(spec, st, n_seq, start)
+    while True:
+        flips = [k for g in sample.guards if (k := _steps_to_flip(g, sample.env, step)) is not None]
+        nxt = sample.env["kv"] + step * min(flips) if flips else kv_max + step
+        out.append(Sample(sample.env, sample.size, sample.ends, sample.guards, min(nxt - step, kv_max)))
+        if nxt > kv_max:
+            return out
+        sample = run_sample(spec, st, n_seq, nxt)
+
+
 def grid_samples(spec: ModelSpec, st: Structure) -> list[Sample]:
-    """:func:`run_sample` over :func:`sample_grid`."""
-    seqs, ctxs = sample_grid()
-    return [run_sample(spec, st, ns, c) for ns in seqs for c in ctxs]
+    """:func:`walk_samples` for every sequence count of :func:`sample_grid`."""
+    seqs, _ctxs = sample_grid()
+    return [x for ns in seqs for x in walk_samples(spec, st, ns)]
 
 
 @lru_cache(maxsize=1)

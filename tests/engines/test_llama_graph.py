@@ -145,3 +145,38 @@ def test_tree_expression_round_trip():
     f = tree_expr(tree, env)
     for point in ({"tps": 512, "ns": 1, "no": 1, "kv": 4096}, {"tps": 43, "ns": 12, "no": 12, "kv": 65536}):
         assert evaluate(f, point) == eval_tree(tree, point)
+
+
+def test_closed_form_exact_along_the_context_for_a_sampled_sequence_count():
+    """The walk sees every allocator path along kv, so a sampled sequence count is exact everywhere."""
+    spec = load_catalog_model("Qwen3.5-0.8B")
+    for ns in (1, 7):
+        for per in range(256, 262145, 256 * 37):
+            kw = {"n_ctx": per * ns, "n_ctx_seq": per, "n_seq": ns, "kv_unified": False, "n_ubatch": 512,
+                  "n_outputs_max": ns, "flash_attn": True, "type_k": "q8_0", "type_v": "q8_0"}  # fmt: skip
+            assert compute_buffer_bytes(spec, **kw) == text_compute_bytes(spec, **kw), (ns, per)
+
+
+@pytest.mark.parametrize(
+    ("op", "poly", "kv", "flips"),
+    [
+        ("<=", {("kv",): 1, (): -1000}, 256, 3),  # 256 + 3*256 = 1024 > 1000
+        ("<=", {("kv",): 1, (): -1024}, 256, 4),  # true up to 1024 itself
+        ("<", {("kv",): 1, (): -1024}, 256, 3),  # false at 1024
+        ("<=", {("kv",): -1, (): 1000}, 256, 3),  # false until 1024 >= 1000
+        ("<", {("kv",): -1, (): 1024}, 256, 4),  # 1024 - 1024 = 0 is not < 0
+        ("==", {("kv",): 1, (): -1024}, 256, 3),
+        ("==", {("kv",): 1, (): -1000}, 256, None),
+        ("<=", {("ns",): 1, (): -1}, 256, None),  # does not depend on kv
+    ],
+)
+def test_steps_to_flip(op, poly, kv, flips):
+    from qwenfit.core.alloc_formula import Poly, _steps_to_flip, guard_holds
+
+    g = (op, Poly(poly))
+    env = {"tps": 1, "ns": 2, "no": 2, "kv": kv}
+    assert _steps_to_flip(g, env, 256) == flips
+    if flips is not None:
+        before = guard_holds(g, env)
+        assert all(guard_holds(g, {**env, "kv": kv + 256 * k}) == before for k in range(flips))
+        assert guard_holds(g, {**env, "kv": kv + 256 * flips}) != before
