@@ -40,11 +40,13 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
-from qwenfit.core.expr import Num, as_int, le, lt, smax, where
+from qwenfit.core.expr import Num, as_int, le, lt, smax, smin, where
 from qwenfit.core.ggml_alloc import CPU_ALIGNMENT, alloc_events
 from qwenfit.core.spec import ModelSpec
 
 __all__ = [
+    "KV_OF_CLASS",
+    "SAMPLE_SEQS",
     "VARS",
     "Poly",
     "Structure",
@@ -528,7 +530,7 @@ def kv_class(kind: str) -> str:
     return "f32" if kind == "f32" else "1"
 
 
-_KV_OF_CLASS = {"0": "f16", "1": "q8_0", "f32": "f32"}
+KV_OF_CLASS = {"0": "f16", "1": "q8_0", "f32": "f32"}  # a cache type of each class
 
 
 @dataclass(frozen=True, slots=True)
@@ -556,11 +558,8 @@ def model_key(spec: ModelSpec) -> str:
     return hashlib.sha256((spec.family + repr(spec.text) + repr(spec.mtp_layers)).encode()).hexdigest()[:16]
 
 
-def sample_grid() -> tuple[list[int], list[int]]:
-    """Sequences × per-sequence contexts the trees are derived on."""
-    seqs = [*range(1, 49), 56, 64, 80, 96, 112, 128, 160, 192, 224, 256]
-    ctxs = [256, 512, 768, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144]
-    return seqs, ctxs
+# the sequence counts the trees are derived on (each walked over every KV size: walk_samples)
+SAMPLE_SEQS = (*range(1, 49), 56, 64, 80, 96, 112, 128, 160, 192, 224, 256)
 
 
 def run_sample(spec: ModelSpec, st: Structure, n_seq: int, ctx_per_seq: int) -> Sample:
@@ -569,12 +568,12 @@ def run_sample(spec: ModelSpec, st: Structure, n_seq: int, ctx_per_seq: int) -> 
     from qwenfit.core.llama_memory import context_cells
 
     cells, per = (as_int(x) for x in context_cells(ctx_per_seq * n_seq, n_seq, kv_unified=False))
-    env = variables(cells, per, n_seq, st)
+    env = {k: as_int(v) for k, v in variables(cells, per, n_seq, st).items()}
     tps, ns, no, kv = (Poly.var(v) for v in VARS)
     gs = GraphSettings(
         n_tokens=Dim(env["tps"] * n_seq, tps * ns), n_seq=Dim(n_seq, ns),  # type: ignore[arg-type]
         n_outputs=Dim(env["no"], no), n_kv=Dim(per, kv), n_stream=Dim(n_seq, ns),  # type: ignore[arg-type]
-        flash_attn=st.flash_attn, type_k=_KV_OF_CLASS[st.k], type_v=_KV_OF_CLASS[st.v],
+        flash_attn=st.flash_attn, type_k=KV_OF_CLASS[st.k], type_v=KV_OF_CLASS[st.v],
         n_rs_seq=st.n_rs_seq,
     )  # fmt: skip
     leafs, nodes = text_graph(spec, gs, mtp_draft=st.mtp_draft)
@@ -582,14 +581,11 @@ def run_sample(spec: ModelSpec, st: Structure, n_seq: int, ctx_per_seq: int) -> 
     return Sample(env, size, ends, guards)
 
 
-def variables(
-    n_ctx: int, n_ctx_seq: int, n_seq: int, st: Structure, n_outputs_max: int | None = None
-) -> dict[str, int]:
-    """The four variables for integer settings (non-unified KV)."""
-    n = min(n_ctx, st.n_ubatch)
-    tps = -(-n // n_seq)
-    cap = n_seq if st.outputs == "seqs" else (n_outputs_max or n)
-    return {"tps": tps, "ns": n_seq, "no": min(n, cap), "kv": n_ctx_seq}
+def variables(n_ctx: Num, n_ctx_seq: Num, n_seq: Num, st: Structure) -> dict[str, Num]:
+    """The four variables of the settings (non-unified KV, one output per sequence; ints or
+    formulas): the ubatch holds min(n_ctx, n_ubatch) tokens rounded up to a multiple of n_seq."""
+    n = smin(n_ctx, st.n_ubatch)
+    return {"tps": (n + n_seq - 1) // n_seq, "ns": n_seq, "no": smin(n, n_seq), "kv": n_ctx_seq}
 
 
 def _steps_to_flip(g: Guard, env: dict[str, int], step: int) -> int | None:
@@ -639,9 +635,8 @@ def walk_samples(spec: ModelSpec, st: Structure, n_seq: int, kv_max: int = 26214
 
 
 def grid_samples(spec: ModelSpec, st: Structure) -> list[Sample]:
-    """:func:`walk_samples` for every sequence count of :func:`sample_grid`."""
-    seqs, _ctxs = sample_grid()
-    return [x for ns in seqs for x in walk_samples(spec, st, ns)]
+    """:func:`walk_samples` for every sequence count of :data:`SAMPLE_SEQS`."""
+    return [x for ns in SAMPLE_SEQS for x in walk_samples(spec, st, ns)]
 
 
 @lru_cache(maxsize=1)

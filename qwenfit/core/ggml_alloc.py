@@ -27,6 +27,7 @@ __all__ = [
     "INPLACE_OPS",
     "TYPE_SIZE",
     "AllocResult",
+    "GraphBuilder",
     "GraphTensor",
     "alloc_events",
     "allocate_graph",
@@ -102,6 +103,34 @@ class GraphTensor:
         nb.append(nb[-1] * self.ne[1])
         nb.append(nb[-1] * self.ne[2])
         return self.type, self.ne, tuple(nb)
+
+
+class GraphBuilder:
+    """A graph's leafs and nodes in ggml's depth-first order (ggml_build_forward_expand /
+    ggml_visit_parents_graph, ggml.c:7245-7352: sources left to right, a tensor after its sources,
+    each tensor once; op NONE -> leaf). The vision and text graph builders extend it with their ops."""
+
+    def __init__(self) -> None:
+        self.leafs: list[GraphTensor] = []
+        self.nodes: list[GraphTensor] = []
+        self._seen: set[int] = set()
+
+    def expand(self, root: GraphTensor) -> None:
+        if id(root) in self._seen:
+            return
+        self._seen.add(id(root))
+        stack: list[tuple[GraphTensor, int]] = [(root, 0)]
+        while stack:
+            t, i = stack[-1]
+            if i < len(t.srcs):
+                stack[-1] = (t, i + 1)
+                s = t.srcs[i]
+                if id(s) not in self._seen:
+                    self._seen.add(id(s))
+                    stack.append((s, 0))
+                continue
+            stack.pop()
+            (self.leafs if t.op == "NONE" else self.nodes).append(t)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -44,8 +44,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
-from qwenfit.core.ggml_alloc import GraphTensor, allocate_graph
+from qwenfit.core.ggml_alloc import GraphBuilder, GraphTensor, allocate_graph
 from qwenfit.core.spec import FULL_ATTENTION, ModelSpec
 
 __all__ = ["GraphSettings", "reserve_settings", "text_compute_bytes", "text_graph"]
@@ -106,33 +107,12 @@ def _ne(ne: tuple[int, ...]) -> tuple[int, int, int, int]:
     return full[0], full[1], full[2], full[3]
 
 
-class _Graph:
-    """Tensors and the depth-first node order of ggml_build_forward_expand (ggml.c:7245-7352:
-    sources left to right, a tensor after its sources, each tensor once; op NONE -> leaf)."""
+class _Graph(GraphBuilder):
+    """The text graph's ops, in ggml's node order (:class:`GraphBuilder`)."""
 
     def __init__(self) -> None:
-        self.leafs: list[GraphTensor] = []
-        self.nodes: list[GraphTensor] = []
-        self._seen: set[int] = set()
+        super().__init__()
         self.tag = ""  # default tensor name suffix (the layer), for reading allocator traces
-
-    # --- graph order ---
-    def expand(self, root: GraphTensor) -> None:
-        if id(root) in self._seen:
-            return
-        self._seen.add(id(root))
-        stack: list[tuple[GraphTensor, int]] = [(root, 0)]
-        while stack:
-            t, i = stack[-1]
-            if i < len(t.srcs):
-                stack[-1] = (t, i + 1)
-                s = t.srcs[i]
-                if id(s) not in self._seen:
-                    self._seen.add(id(s))
-                    stack.append((s, 0))
-                continue
-            stack.pop()
-            (self.leafs if t.op == "NONE" else self.nodes).append(t)
 
     # --- tensors ---
     def new(self, op: str, typ: str, ne: tuple[int, ...], *srcs: GraphTensor, name: str = "") -> GraphTensor:
@@ -312,8 +292,8 @@ def _attention_layer(
         v = g.view("RESHAPE", v, (hd, nkv, T))
     q = g.new("ROPE", "f32", q.ne, q, inp.pos)
     k = g.new("ROPE", "f32", k.ne, k, inp.pos)
-    kc = g.external(_kv_type(s.type_k), (hd * nkv, s.n_kv, s.n_stream), f"cache_k_l{il}")
-    vc = g.external(_kv_type(s.type_v), (hd * nkv, s.n_kv, s.n_stream), f"cache_v_l{il}")
+    kc = g.external(s.type_k, (hd * nkv, s.n_kv, s.n_stream), f"cache_k_l{il}")
+    vc = g.external(s.type_v, (hd * nkv, s.n_kv, s.n_stream), f"cache_v_l{il}")
     cur = _build_attn(g, spec, s, inp, q, k, v, kc, vc)
     if next_main or mtp:
         src = gate if next_main else g.view("VIEW", q_full, (hd, nh, T))
@@ -321,10 +301,6 @@ def _attention_layer(
     gate = g.unary(gate)
     cur = g.new("MUL", "f32", cur.ne, cur, gate)
     return g.mul_mat(t.hidden_size, cur)
-
-
-def _kv_type(kind: str) -> str:
-    return kind
 
 
 def _gdn_layer(g: _Graph, spec: ModelSpec, s: GraphSettings, x: GraphTensor,
@@ -589,27 +565,10 @@ def _bytes(spec: ModelSpec, s: GraphSettings, mtp_draft: bool) -> int:
     return allocate_graph(leafs, nodes).size
 
 
-def text_compute_bytes(
-    spec: ModelSpec,
-    *,
-    n_ctx: int,
-    n_ctx_seq: int,
-    n_seq: int,
-    kv_unified: bool,
-    n_ubatch: int,
-    n_outputs_max: int,
-    flash_attn: bool,
-    type_k: str,
-    type_v: str,
-    n_rs_seq: int = 0,
-    mtp_draft: bool = False,
-) -> int:
+def text_compute_bytes(spec: ModelSpec, *, mtp_draft: bool = False, **settings: Any) -> int:
     """The CPU compute buffer ``sched_reserve`` sizes (exact: the allocator replayed on the rebuilt
-    graph). Same arguments as :func:`qwenfit.core.llama_memory.compute_buffer_bytes`, as ints."""
+    graph). ``settings``: the keyword arguments of :func:`reserve_settings`, as for
+    :func:`qwenfit.core.llama_memory.compute_buffer_bytes`."""
     if spec.family == "qwen3_next" or mtp_draft:
-        n_rs_seq = 0
-    s = reserve_settings(
-        n_ctx=n_ctx, n_ctx_seq=n_ctx_seq, n_seq=n_seq, kv_unified=kv_unified, n_ubatch=n_ubatch,
-        n_outputs_max=n_outputs_max, flash_attn=flash_attn, type_k=type_k, type_v=type_v, n_rs_seq=n_rs_seq,
-    )  # fmt: skip
-    return _bytes(spec, s, mtp_draft)
+        settings["n_rs_seq"] = 0
+    return _bytes(spec, reserve_settings(**settings), mtp_draft)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qwenfit.core.cache import LLAMA_KV_TYPES, llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
-from qwenfit.core.expr import Expr, Num, as_int, smax, smin
+from qwenfit.core.expr import Expr, Num, as_int, smax
 from qwenfit.core.spec import ModelSpec
 
 __all__ = [
@@ -90,24 +90,16 @@ def compute_buffer_bytes(
     tests/fixtures/llama_memory). ``mtp_draft``: the MTP draft context's graph.
     Raises TypeError for traced settings with no closed form (the planner then evaluates integers).
     """
-    from qwenfit.core.alloc_formula import Structure, compute_tree, eval_tree, kv_class, tree_expr
+    from qwenfit.core.alloc_formula import Structure, compute_tree, eval_tree, kv_class, tree_expr, variables
 
     if spec.family == "qwen3_next" or mtp_draft:
         n_rs_seq = 0
     traced = any(isinstance(x, Expr) for x in (n_ctx, n_ctx_seq, n_seq, n_outputs_max))
     seqs_outputs = n_outputs_max is n_seq or (not traced and n_outputs_max == n_seq)
-    tree = None
-    if seqs_outputs and not kv_unified:
-        st = Structure(flash_attn, kv_class(type_k), kv_class(type_v), n_ubatch, "seqs", n_rs_seq, mtp_draft)
-        tree = compute_tree(spec, st)
+    st = Structure(flash_attn, kv_class(type_k), kv_class(type_v), n_ubatch, "seqs", n_rs_seq, mtp_draft)
+    tree = compute_tree(spec, st) if seqs_outputs and not kv_unified else None
     if tree is not None and (traced or as_int(n_ctx_seq) <= TREE_MAX_CELLS):
-        n = smin(n_ctx, n_ubatch)
-        env: dict[str, Num] = {
-            "tps": (n + n_seq - 1) // n_seq,
-            "ns": n_seq,
-            "no": smin(n, n_seq),
-            "kv": n_ctx_seq,
-        }
+        env = variables(n_ctx, n_ctx_seq, n_seq, st)
         if traced:
             return tree_expr(tree, env)
         return eval_tree(tree, {k: as_int(v) for k, v in env.items()})

@@ -93,7 +93,14 @@ from __future__ import annotations
 from functools import lru_cache
 from math import isqrt
 
-from qwenfit.core.ggml_alloc import CPU_ALIGNMENT, GraphTensor, graph_alloc_bytes, graph_digest, graph_rows
+from qwenfit.core.ggml_alloc import (
+    CPU_ALIGNMENT,
+    GraphBuilder,
+    GraphTensor,
+    graph_alloc_bytes,
+    graph_digest,
+    graph_rows,
+)
 from qwenfit.core.spec import ModelSpec, VisionSpec
 from qwenfit.errors import QwenfitError
 
@@ -129,15 +136,9 @@ class VisionSettingError(QwenfitError, ValueError):
 # ------------------------------------------------------------------------------------------------
 
 
-class _Builder:
-    """The few ggml ops the graph uses, with ggml's result shapes and types, and the graph's
-    depth-first node order (ggml_visit_parents_graph, ggml.c:7245-7311: sources left to right, a
-    tensor after its sources, each tensor once)."""
-
-    def __init__(self) -> None:
-        self.leafs: list[GraphTensor] = []
-        self.nodes: list[GraphTensor] = []
-        self._seen: set[int] = set()
+class _Builder(GraphBuilder):
+    """The few ggml ops the graph uses, with ggml's result shapes and types, in ggml's node order
+    (:class:`GraphBuilder`)."""
 
     @staticmethod
     def new(op: str, typ: str, ne: tuple[int, ...], *srcs: GraphTensor | None, name: str = "") -> GraphTensor:
@@ -158,24 +159,6 @@ class _Builder:
         t = self.new("NONE", typ, ne, name=name)
         t.flags = 1  # ggml_set_input
         return t
-
-    def expand(self, root: GraphTensor) -> None:
-        """ggml_build_forward_expand / ggml_build_forward_order (same node order)."""
-        if id(root) in self._seen:
-            return
-        self._seen.add(id(root))
-        stack: list[tuple[GraphTensor, int]] = [(root, 0)]
-        while stack:
-            t, i = stack[-1]
-            if i < len(t.srcs):
-                stack[-1] = (t, i + 1)
-                s = t.srcs[i]
-                if id(s) not in self._seen:
-                    self._seen.add(id(s))
-                    stack.append((s, 0))
-                continue
-            stack.pop()
-            (self.leafs if t.op == "NONE" else self.nodes).append(t)
 
 
 def _cont(b: _Builder, a: GraphTensor, ne: tuple[int, ...], name: str = "") -> GraphTensor:
