@@ -1,11 +1,11 @@
 """How far qwenfit's speed estimates are from published measurements.
 
-Runs :func:`qwenfit.core.speed.estimate_speed` over every record of
+Runs :func:`qwenfit.core.fit.speed.estimate_speed` over every record of
 ``benchmarks/speed_measurements.yaml`` and prints predicted vs measured decode (and prefill, where the
 source gives it) tokens/s, the error of each record, and the median and maximum absolute error overall
 and per category (dense GPU, MoE GPU, offload, Apple, APU).
 
-The measurements validate the model; nothing in ``qwenfit.core.speed`` is fitted to them
+The measurements validate the model; nothing in ``qwenfit.core.fit.speed`` is fitted to them
 (shared/reference/engines-and-hardware.md §D.2). There is no calibration split: every record is
 held out.
 
@@ -32,12 +32,12 @@ from typing import Any
 import yaml
 
 import qwenfit
-from qwenfit.core.cache import gdn_state, llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
+from qwenfit.core.engines.cache import gdn_state, llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
 from qwenfit.core.hardware import Device, HostMemory, Machine
-from qwenfit.core.inventory import ROUTED_EXPERT_ROLES
-from qwenfit.core.quant import WeightMap
-from qwenfit.core.spec import ModelSpec
-from qwenfit.core.speed import LLAMA_FAMILY, Speed, decode_read_bytes, estimate_speed
+from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES
+from qwenfit.core.formats.weights import WeightMap
+from qwenfit.core.model.spec import ModelSpec
+from qwenfit.core.fit.speed import LLAMA_FAMILY, Speed, decode_read_bytes, estimate_speed
 
 HERE = Path(__file__).resolve().parent
 MEASUREMENTS = HERE / "speed_measurements.yaml"
@@ -273,7 +273,7 @@ def markdown(rows: list[Row], summary: dict[str, Any], hardware_source: str) -> 
     out = [
         "# Speed estimates vs published measurements",
         "",
-        f"Model: `qwenfit.core.speed` (constants fixed before comparison; no calibration). "
+        f"Model: `qwenfit.core.fit.speed` (constants fixed before comparison; no calibration). "
         f"Hardware: {hardware_source}. Error = (predicted − measured) / measured.",
         "",
         "| record | category | model | quant | engine | hardware | measured t/s | predicted t/s | error % "

@@ -11,12 +11,12 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from qwenfit.api import SettingError, check, estimate, max_context, max_sequences
+from qwenfit.core.engines.llama_cpp.layout import Placement
+from qwenfit.core.formats.recipes import Recipe
+from qwenfit.core.formats.weights import WeightEntry, WeightMap
 from qwenfit.core.hardware import Device, Machine
-from qwenfit.core.inventory import Inventory, ParamCount, StoredTensor, Tensor
-from qwenfit.core.placement import Placement
-from qwenfit.core.quant import WeightEntry, WeightMap
-from qwenfit.core.recipes import Recipe
-from qwenfit.core.spec import ModelSpec, TextSpec, VisionSpec
+from qwenfit.core.model.inventory import Inventory, ParamCount, StoredTensor, Tensor
+from qwenfit.core.model.spec import ModelSpec, TextSpec, VisionSpec
 from qwenfit.core.terms import DoesNotFit, Estimate, Term
 from qwenfit.errors import (
     CheckpointError,
@@ -60,7 +60,7 @@ def weights(
     the official BF16 checkpoint); MTP and vision included unless turned off.
 
     ``quant`` a GPU format (``"fp8"``, ``"awq"``, ``"nvfp4"``, ``"mlx-4bit"``, …; see
-    :data:`qwenfit.core.gpu_quant.FORMATS`): the checkpoint that recipe publishes, every scale and
+    :data:`qwenfit.core.formats.gpu.FORMATS`): the checkpoint that recipe publishes, every scale and
     zero included; ``group_size`` where the format has one. Lower-case ``"bf16"``/``"fp16"`` mean the
     safetensors checkpoint; upper-case ``"BF16"``/``"F16"`` the llama.cpp file type.
 
@@ -71,12 +71,12 @@ def weights(
     ``tensor_types`` (``[(regex, type)]`` or ``["regex=type"]``), ``leave_output_tensor``, ``imatrix``,
     ``regime`` (``"current"`` or ``"pre-2026-03"``), and the converter's ``outtype`` (``"BF16"``).
     """
-    from qwenfit.core.llama_quant import FILE_TYPES, LlamaQuantOptions
-    from qwenfit.core.quant import weights_as_stored, weights_gguf
+    from qwenfit.core.formats.gguf import FILE_TYPES, LlamaQuantOptions
+    from qwenfit.core.formats.weights import weights_as_stored, weights_gguf
 
     spec = load(model)
     if isinstance(quant, Recipe):
-        from qwenfit.core.quant import weights_from_recipe
+        from qwenfit.core.formats.weights import weights_from_recipe
 
         return weights_from_recipe(spec, quant, mtp=mtp)
     if quant is None:
@@ -85,7 +85,7 @@ def weights(
         return weights_as_stored(
             spec, mtp=True if mtp is None else mtp, vision=True if vision is None else vision
         )
-    from qwenfit.core.gpu_quant import FORMATS, gpu_weights
+    from qwenfit.core.formats.gpu import FORMATS, gpu_weights
 
     # GPU format names are lower case; "bf16"/"fp16" name the safetensors checkpoint, "BF16"/"F16"
     # the llama.cpp file type. Other names match in any case ("q4_k_m", "FP8").
@@ -119,7 +119,7 @@ def weights(
                 return text
             if spec.vision is None:
                 raise QwenfitError(f"{spec.name} has no vision tower")
-            from qwenfit.core.quant import mmproj_header_bytes, mmproj_weights
+            from qwenfit.core.formats.weights import mmproj_header_bytes, mmproj_weights
 
             projector = mmproj_weights(spec, mmproj_type, regime=opts.regime)
             return dataclasses.replace(
@@ -133,7 +133,7 @@ def weights(
         except ValueError as exc:
             raise QwenfitError(f"{quant}: {exc}") from None
     if quant.endswith(".gguf"):
-        from qwenfit.core.quant import weights_from_recipe
+        from qwenfit.core.formats.weights import weights_from_recipe
 
         return weights_from_recipe(spec, recipe_from_gguf(quant), mtp=mtp)
     raise QwenfitError(
@@ -145,7 +145,7 @@ def weights(
 def recipe_from_gguf(path: str | os.PathLike[str]) -> Recipe:
     """The per-role tensor types of a local GGUF (e.g. a community dynamic quant), to apply to
     other models with ``weights(model, recipe)`` or ``weights(model, "that.gguf")``."""
-    from qwenfit.core.recipes import learn_recipe
+    from qwenfit.core.formats.recipes import learn_recipe
 
     source = load(path)
     ck = source.checkpoint

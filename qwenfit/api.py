@@ -1,7 +1,7 @@
 """estimate(), max_context(), max_sequences(), check(): runtime memory of one deployment.
 
 ``estimate`` weighs the model under the quantization (``qwenfit.weights``), asks the engine profile
-for its terms (:mod:`qwenfit.core.engines`) and judges them against a budget when one is given.
+for its terms (:mod:`qwenfit.core.engines.profiles`) and judges them against a budget when one is given.
 The solvers search the same ``estimate`` (memory never decreases with context or sequences), so the
 answer fits and one more step does not.
 """
@@ -13,13 +13,13 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from qwenfit.core.engines import BACKENDS, ENGINES, Settings, engine_budget, engine_terms
+from qwenfit.core.engines.profiles import BACKENDS, ENGINES, Settings, engine_budget, engine_terms
+from qwenfit.core.engines.vllm.pool import DEFAULT_GPU_MEMORY_UTILIZATION
 from qwenfit.core.expr import as_int
+from qwenfit.core.formats.gguf import FILE_TYPES
 from qwenfit.core.hardware import Machine
-from qwenfit.core.llama_quant import FILE_TYPES
-from qwenfit.core.spec import ModelSpec
+from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.terms import DoesNotFit, Estimate
-from qwenfit.core.vllm import DEFAULT_GPU_MEMORY_UTILIZATION
 from qwenfit.errors import QwenfitError
 
 __all__ = ["check", "estimate", "max_context", "max_sequences", "nearest_fits"]
@@ -229,7 +229,7 @@ def estimate(
                                f"({', '.join(FILE_TYPES)}) or a .gguf to copy")  # fmt: skip
         w = qwenfit.weights(spec, quant, vision=vision or None, **quant_options)
     else:
-        from qwenfit.core.gpu_quant import FORMATS, gpu_weights  # GPU formats: only off the GGUF path
+        from qwenfit.core.formats.gpu import FORMATS, gpu_weights  # GPU formats: only off the GGUF path
 
         if quant.strip().lower() not in FORMATS:
             raise SettingError(f"{engine} loads safetensors checkpoints: quant {quant!r} is not one of "
@@ -258,7 +258,7 @@ def estimate(
     if backend == "cpu" and target.vram_bytes is not None:
         notes += ("backend cpu: the GPU memory is not used",)
     if engine == "vllm" and budget is not None and "gpu" in budget:
-        from qwenfit.core.engines import vllm_fullest_stage
+        from qwenfit.core.engines.profiles import vllm_fullest_stage
 
         _, plan, _ = vllm_fullest_stage(spec, w, settings)
         pool = budget["gpu"] - sum(
@@ -280,7 +280,7 @@ def estimate(
         notes=notes,
     )
     if target.machine is not None and pp == 1:
-        from qwenfit.core.placement import Placement, read_inputs, speed_of
+        from qwenfit.core.engines.llama_cpp.layout import Placement, read_inputs, speed_of
 
         kind = "cpu" if backend == "cpu" else "gpu"
         p = Placement(kind, n_gpus=0 if kind == "cpu" else max(gpus, 1), n_cpu_moe=n_cpu_moe,

@@ -38,7 +38,7 @@ from qwenfit.errors import QwenfitError
 
 if TYPE_CHECKING:
     from qwenfit.core.hardware import Device, HostMemory, Machine
-    from qwenfit.core.spec import ModelSpec
+    from qwenfit.core.model.spec import ModelSpec
     from qwenfit.core.terms import Estimate
     from qwenfit.planner import Option, Placement, Plan
 
@@ -522,8 +522,8 @@ def _canonical_quant(quant: str, engine: str) -> str:
     """The quant as ``engine`` spells it (Q4_K_M, fp8, mlx-4bit), or a UsageError that suggests."""
     import difflib
 
-    from qwenfit.core.gpu_quant import FORMATS
-    from qwenfit.core.llama_quant import FILE_TYPES
+    from qwenfit.core.formats.gguf import FILE_TYPES
+    from qwenfit.core.formats.gpu import FORMATS
 
     q = quant.strip()
     gguf = engine in GGUF_ENGINES
@@ -568,8 +568,8 @@ def _any_quant(quant: str) -> str:
     with the engines that run them)."""
     import difflib
 
-    from qwenfit.core.gpu_quant import FORMATS
-    from qwenfit.core.llama_quant import FILE_TYPES
+    from qwenfit.core.formats.gguf import FILE_TYPES
+    from qwenfit.core.formats.gpu import FORMATS
 
     q = quant.strip()
     if q.upper() in FILE_TYPES:
@@ -819,7 +819,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     import dataclasses
 
     import qwenfit
-    from qwenfit.core.vllm import DEFAULT_GPU_MEMORY_UTILIZATION
+    from qwenfit.core.engines.vllm.pool import DEFAULT_GPU_MEMORY_UTILIZATION
 
     engine = args.engine
     quant = _canonical_quant(args.quant, engine)
@@ -861,7 +861,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if e.fits is None:
         need = "--ram GB" if not machine.devices else "--gpu, --vram or --ram"
         raise UsageError(f"no memory budget to check against on {machine.name}: give {need}")
-    from qwenfit.core.commands import Launch, launch_command
+    from qwenfit.core.engines.commands import Launch, launch_command
 
     gguf = engine in GGUF_ENGINES
     n_gpus = machine.n_devices if gguf else tp
@@ -930,7 +930,7 @@ def _alternatives(
     import dataclasses
 
     import qwenfit
-    from qwenfit.core.commands import launch_command
+    from qwenfit.core.engines.commands import launch_command
 
     engine = kw["engine"]
     out: list[dict[str, Any]] = []
@@ -1138,7 +1138,7 @@ def _quant_sizes(spec: ModelSpec, names: Iterable[str], *, ranked: bool = True) 
     """Exact weight bytes per quantization (skipping any a model's shapes cannot take); ``ranked``:
     best first (quality rank, published KLD, size), else in the order given."""
     import qwenfit
-    from qwenfit.core.llama_quant import FILE_TYPES
+    from qwenfit.core.formats.gguf import FILE_TYPES
     from qwenfit.loaders.quants import UnknownQuantError, quant_quality, resolve_quant_name
     from qwenfit.planner import QUALITY_CLASSES, quality_class
 
@@ -1212,8 +1212,8 @@ def _quant_table(rows: Sequence[dict[str, Any]]) -> str:
 
 def cmd_quants(args: argparse.Namespace) -> int:
     """Every quantization of MODEL: exact file bytes, bits per weight and the quality record."""
-    from qwenfit.core.gpu_quant import FORMATS
-    from qwenfit.core.llama_quant import FILE_TYPES
+    from qwenfit.core.formats.gguf import FILE_TYPES
+    from qwenfit.core.formats.gpu import FORMATS
 
     spec = _load(args.model)
     engine = args.engine

@@ -94,7 +94,7 @@ def format_tok_s(x: float | None) -> str:
 
 def _placements(engine: str, spec: Any) -> list[tuple[str, int, int, bool]]:
     """(key, n_gpus, tp, cpu_only) per placement the calculator offers for ``engine``."""
-    from qwenfit.core.vllm import check_tp
+    from qwenfit.core.engines.vllm.pool import check_tp
 
     if engine in ("llama.cpp", "ollama", "lm-studio"):
         return [*((f"gpu{n}", n, 1, False) for n in LLAMA_GPUS), ("cpu", 0, 1, True)]
@@ -140,11 +140,11 @@ def trace_exprs(
     inputs are the variables ``<placement>|<name>`` of :func:`placement_env`; the rest are
     ``ctx``, ``seqs``, ``n_cpu_moe``, ``vram``, ``ram``, ``small_device``, ``reserve``, ``util_bp``
     and the speed constants ``k:*``."""
-    from qwenfit.core.engines import Settings, engine_budget, engine_terms, llama_cpp_terms
+    from qwenfit.core.engines.llama_cpp.layout import llama_layout
+    from qwenfit.core.engines.profiles import Settings, engine_budget, engine_terms, llama_cpp_terms
     from qwenfit.core.expr import Num
-    from qwenfit.core.placement import llama_layout
-    from qwenfit.core.quant import WeightMap
-    from qwenfit.core.speed import decode_bytes, decode_speed
+    from qwenfit.core.fit.speed import decode_bytes, decode_speed
+    from qwenfit.core.formats.weights import WeightMap
 
     def v(name: str) -> Var:
         return Var(f"{pkey}|{name}")
@@ -206,9 +206,9 @@ def placement_env(
     spec: Any, name: str, engine: str, quant: str, pkey: str, n_gpus: int, tp: int, cpu_only: bool
 ) -> dict[str, Any]:
     """The weight inputs of one placement's formulas for one quant (``<placement>|<name>``)."""
-    from qwenfit.core.engines import rank_weights
-    from qwenfit.core.placement import llama_layout, llama_read_env, llama_weight_env
-    from qwenfit.core.vllm_weights import vllm_rank_weight_bytes
+    from qwenfit.core.engines.llama_cpp.layout import llama_layout, llama_read_env, llama_weight_env
+    from qwenfit.core.engines.profiles import rank_weights
+    from qwenfit.core.engines.vllm.weights import vllm_rank_weight_bytes
     from qwenfit.planner import _gpu_read, _weights
 
     w = _weights(name, quant)
@@ -240,11 +240,11 @@ def _hardware_env(dev: Device | None, engines: tuple[str, ...]) -> dict[str, dic
     """Per rates key (engine / TP size or CPU), the hardware's formula inputs: ``vram`` (one GPU's
     usable bytes as :func:`qwenfit.api.resolve_target` gives it), ``ram`` on unified memory,
     ``reserve`` (llama.cpp's backend context), vLLM's ``small_device`` and the speed constants
-    ``k:*`` (:func:`qwenfit.core.speed.rate_constants`). ``dev`` None: custom hardware (no speed)."""
+    ``k:*`` (:func:`qwenfit.core.fit.speed.rate_constants`). ``dev`` None: custom hardware (no speed)."""
     from qwenfit.api import resolve_target
-    from qwenfit.core.engines import LLAMA_RUNTIME_RESERVE
-    from qwenfit.core.speed import rate_constants
-    from qwenfit.core.vllm import small_batch_device
+    from qwenfit.core.engines.profiles import LLAMA_RUNTIME_RESERVE
+    from qwenfit.core.engines.vllm.pool import small_batch_device
+    from qwenfit.core.fit.speed import rate_constants
 
     out: dict[str, dict[str, int]] = {}
     for engine in engines:

@@ -33,11 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qwenfit.api import MAX_SEQUENCES, SettingError, _utilization_bp, resolve_target
-from qwenfit.core.commands import Launch, launch_command
-from qwenfit.core.engines import Settings, engine_budget, engine_terms, llama_cpp_terms
-from qwenfit.core.expr import Num, as_int
-from qwenfit.core.hardware import Machine
-from qwenfit.core.placement import (
+from qwenfit.core.engines.commands import Launch, launch_command
+from qwenfit.core.engines.llama_cpp.layout import (
     LlamaLayout,
     Placement,
     _split_reads,
@@ -46,10 +43,13 @@ from qwenfit.core.placement import (
     llama_weight_env,
     speed_of,
 )
-from qwenfit.core.quant import WeightMap
-from qwenfit.core.spec import ModelSpec
+from qwenfit.core.engines.profiles import Settings, engine_budget, engine_terms, llama_cpp_terms
+from qwenfit.core.engines.vllm.pool import DEFAULT_GPU_MEMORY_UTILIZATION, check_tp
+from qwenfit.core.expr import Num, as_int
+from qwenfit.core.formats.weights import WeightMap
+from qwenfit.core.hardware import Machine
+from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.terms import DoesNotFit, Estimate
-from qwenfit.core.vllm import DEFAULT_GPU_MEMORY_UTILIZATION, check_tp
 
 __all__ = ["Option", "Placement", "Plan", "plan"]
 
@@ -235,8 +235,8 @@ def _register(spec: ModelSpec, source: object) -> str:
 @functools.lru_cache(maxsize=512)
 def _weights(name: str, quant: str) -> WeightMap:
     import qwenfit
-    from qwenfit.core.gpu_quant import gpu_weights
-    from qwenfit.core.llama_quant import FILE_TYPES
+    from qwenfit.core.formats.gguf import FILE_TYPES
+    from qwenfit.core.formats.gpu import gpu_weights
 
     spec = _spec(name)
     if quant in FILE_TYPES:  # llama.cpp file types are upper case, GPU formats lower case
@@ -363,8 +363,8 @@ def _base_env(
     name: str, engine: str, quant: str, key: tuple[str, int, int, bool], util_bp: int, gpu_name: str,
     backend: str, vram: int | None, ram: int | None, gpu_sm: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    from qwenfit.core.engines import LLAMA_RUNTIME_RESERVE
-    from qwenfit.core.vllm import small_batch_device
+    from qwenfit.core.engines.profiles import LLAMA_RUNTIME_RESERVE
+    from qwenfit.core.engines.vllm.pool import small_batch_device
     from qwenfit.export import placement_env
 
     env = dict(placement_env(_spec(name), name, engine, quant, *key))
@@ -579,7 +579,7 @@ def _llama_read(
 
 @functools.lru_cache(maxsize=1024)
 def _gpu_read(name: str, quant: str) -> int:
-    from qwenfit.core.speed import decode_read_bytes
+    from qwenfit.core.fit.speed import decode_read_bytes
 
     return decode_read_bytes(_spec(name), _weights(name, quant))["gpu"]
 
@@ -845,7 +845,7 @@ def plan(
     else:
         names = [model]  # type: ignore[list-item]
     engine_list = tuple(engines) if engines is not None else _engines_for(machine)
-    from qwenfit.core.engines import ENGINES
+    from qwenfit.core.engines.profiles import ENGINES
 
     for e in engine_list:
         if e not in ENGINES:
@@ -908,8 +908,8 @@ def _spec_path(m: Any) -> ModelSpec:
 
 def _engine_quant(engine: str, quant: str) -> str | None:
     """The quant spelled as ``engine`` takes it, or None when the engine cannot run it."""
-    from qwenfit.core.gpu_quant import FORMATS
-    from qwenfit.core.llama_quant import FILE_TYPES
+    from qwenfit.core.formats.gguf import FILE_TYPES
+    from qwenfit.core.formats.gpu import FORMATS
 
     if engine in GGUF_ENGINES:
         return quant.upper() if quant.upper() in FILE_TYPES else None

@@ -1,4 +1,4 @@
-"""The graphs qwenfit-clipprobe dumps, as qwenfit.core.vision_memory.GraphTensor lists (helper of
+"""The graphs qwenfit-clipprobe dumps, as qwenfit.core.engines.llama_cpp.vision.GraphTensor lists (helper of
 scripts/vision_memory_fixtures.py; not a script).
 
 ``qwenfit-clipprobe MMPROJ --dump-graph WxH`` prints every leaf and node of the graph clip.cpp
@@ -8,7 +8,7 @@ ext|- SRC... | NAME`` (one line per tensor).
 
 * :func:`parse_dump` turns it into GraphTensor lists, weights included (``ext``: data already set),
   so that ``graph_alloc_bytes`` replays ggml-alloc on llama.cpp's own graph;
-* then ``qwenfit.core.vision_memory.graph_rows`` / ``graph_digest`` give the allocator-relevant
+* then ``qwenfit.core.engines.llama_cpp.vision.graph_rows`` / ``graph_digest`` give the allocator-relevant
   content of llama.cpp's graph, to compare row for row with the graph qwenfit rebuilds
   (``clip_graph_qwen3vl``); the fixtures keep the sha256, which the tests recompute.
 """
@@ -20,7 +20,7 @@ import sys
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from qwenfit.core.vision_memory import GraphTensor  # noqa: E402
+from qwenfit.core.engines.llama_cpp.vision import GraphTensor  # noqa: E402
 
 
 def parse_dump(lines: list[str]) -> tuple[list[GraphTensor], list[GraphTensor]]:

@@ -17,8 +17,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import qwenfit  # noqa: E402
-from qwenfit.core.gpu_quant import FORMATS  # noqa: E402
-from qwenfit.core.llama_quant import FILE_TYPES  # noqa: E402
+from qwenfit.core.formats.gguf import FILE_TYPES  # noqa: E402
+from qwenfit.core.formats.gpu import FORMATS  # noqa: E402
 from qwenfit.loaders import catalog  # noqa: E402
 
 OUT = REPO / "docs" / "generated" / "quant-sizes.md"
@@ -56,7 +56,7 @@ def render() -> str:
         "",
         "## GPU formats (the checkpoint each recipe publishes: MTP and vision as its repositories ship them)",
         "",
-        "Recipes and what each keeps in BF16: `qwenfit/core/gpu_quant.py`.",
+        "Recipes and what each keeps in BF16: `qwenfit/core/formats/gpu.py`.",
         "",
         head.rstrip("\n"),
     ]

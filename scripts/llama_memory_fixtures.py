@@ -27,7 +27,7 @@ INDEX.json (grid, error statistics of the compute-buffer formula). Each model fi
   output buffer, not part of the breakdown), ``compute_tg`` (the tg graph; the no_alloc breakdown
   counts only the pp graph), ``formula_compute`` = [formula, error %, low bound, high bound] of
   the candidate-peak approximation in scripts/_memory_formulas.py (a record of that approximation:
-  qwenfit itself now rebuilds the graph and replays ggml's allocator, qwenfit.core.llama_graph,
+  qwenfit itself now rebuilds the graph and replays ggml's allocator, qwenfit.core.engines.llama_cpp.graph,
   which matches every ``compute`` here to the byte).
   ``log``: the llama.cpp lines parsed (``llama_kv_cache: size = ...``, ``llama_memory_recurrent:
   size = ...``, output / compute buffer MiB, n_ctx, unused-tensor count and bytes); ``memprobe``:

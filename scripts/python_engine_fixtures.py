@@ -86,9 +86,9 @@ def run_sglang(quick: bool = False) -> None:
     import _pyengine_sglang as S
 
     import qwenfit
-    from qwenfit.core.engines import rank_weights
-    from qwenfit.core.engines_other import sglang_cuda_context_bytes
-    from qwenfit.core.gpu_quant import gpu_weights
+    from qwenfit.core.engines.others import sglang_cuda_context_bytes
+    from qwenfit.core.engines.profiles import rank_weights
+    from qwenfit.core.formats.gpu import gpu_weights
 
     sg = S.Sglang(S.ensure_source())
     rows = []

@@ -26,9 +26,9 @@ Per layout:
   buffer after reserving several sizes one after the other in the warmup context (= the largest,
   as at runtime), ``encode`` (tiny only) = the scheduler's buffer before and after really encoding a
   2048 × 2048 image with ``clip_image_batch_encode`` (the buffer grows to the image's graph);
-  each run has ``predicted`` (qwenfit.core.vision_memory) -- the script stops on any difference;
+  each run has ``predicted`` (qwenfit.core.engines.llama_cpp.vision) -- the script stops on any difference;
 * ``graph_checks``: for a few sizes, the graph llama.cpp builds (qwenfit-clipprobe --dump-graph):
-  its node count, the sha256 of its allocator-relevant rows (qwenfit.core.vision_memory.graph_rows)
+  its node count, the sha256 of its allocator-relevant rows (qwenfit.core.engines.llama_cpp.vision.graph_rows)
   and whether qwenfit's rebuilt graph (``clip_graph_qwen3vl``) is identical row for row; plus the
   replay of ggml-alloc on llama.cpp's own graph (``graph_alloc_bytes``) against the bytes measured;
 * ``cli``: real ``llama-mtmd-cli`` runs (tiny pairs, and Qwen3.5-0.8B with its sparse text GGUF):
@@ -70,7 +70,7 @@ import _gguf_common as g  # noqa: E402
 import _vision_graph as vg  # noqa: E402
 
 import qwenfit  # noqa: E402
-from qwenfit.core.vision_memory import (  # noqa: E402
+from qwenfit.core.engines.llama_cpp.vision import (  # noqa: E402
     clip_compute_bytes,
     clip_graph_qwen3vl,
     graph_alloc_bytes,

@@ -110,7 +110,7 @@ def fp8_not_convert(model: str) -> list[str]:
     """HF module names of the official FP8 checkpoint's modules_to_not_convert: every module qwenfit's
     'fp8' format (ref quant-formats.md §4.2) keeps unquantized."""
     import qwenfit
-    from qwenfit.core.gpu_quant import gpu_weights
+    from qwenfit.core.formats.gpu import gpu_weights
 
     w = gpu_weights(qwenfit.load(model), "fp8", mtp=True, vision=True)
     out: list[str] = []
@@ -349,9 +349,9 @@ def v1_runner_vision(models: list[str]) -> list[dict]:
 def compare(fixture: Path, models: str = "*") -> None:
     """Markdown table: vLLM's fullest rank vs qwenfit's rank_weights on its fullest stage."""
     import qwenfit
-    from qwenfit.core.engines import rank_weights
-    from qwenfit.core.gpu_quant import gpu_weights
-    from qwenfit.core.vllm import pp_partitions
+    from qwenfit.core.engines.profiles import rank_weights
+    from qwenfit.core.engines.vllm.pool import pp_partitions
+    from qwenfit.core.formats.gpu import gpu_weights
 
     doc = json.loads(Path(fixture).read_text())
     cases: dict[tuple, int] = {}

@@ -14,7 +14,7 @@ def safetensors_bytes(
     import math
     import struct
 
-    from qwenfit.core.dtypes import safetensors_nbytes
+    from qwenfit.core.formats.dtypes import safetensors_nbytes
 
     header: dict[str, object] = {}
     if metadata:
@@ -112,7 +112,7 @@ def write_gguf(
     import gguf
     import numpy as np
 
-    from qwenfit.core.dtypes import GGML_TYPES
+    from qwenfit.core.formats.dtypes import GGML_TYPES
 
     writer = gguf.GGUFWriter(str(path), arch)
     for key, value in metadata.items():

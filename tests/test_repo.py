@@ -80,7 +80,7 @@ def test_core_is_pure():
         r"yaml|safetensors|os|pathlib|socket|urllib)\b",
         re.M,
     )
-    for path in (REPO / "qwenfit" / "core").glob("*.py"):
+    for path in (REPO / "qwenfit" / "core").rglob("*.py"):
         assert not bad.search(path.read_text()), f"{path.name} imports I/O or edge modules"
 
 

@@ -213,7 +213,7 @@ def _memory(m: dict[str, Any]) -> list[str]:
         f"Fixtures `tests/fixtures/llama_memory/` (scripts/llama_memory_fixtures.py): {m['n_runs']} runs of "
         f"llama.cpp {m['llama_cpp']}'s own context setup (no_alloc, like `llama-fit-params`) on 7 full-size "
         "layouts over contexts, KV types, sequences, ubatch sizes, flash attention on/off, llama-server's "
-        "output limits and MTP speculation. Compared with `qwenfit.core.llama_memory.llama_context` as "
+        "output limits and MTP speculation. Compared with `qwenfit.core.engines.llama_cpp.memory.llama_context` as "
         "`tests/engines/test_llama_memory.py` does.",
         "",
     ]
@@ -270,7 +270,7 @@ def _vllm(v: dict[str, Any]) -> list[str]:
         f"{v['vllm_version']}'s "
         f"own functions imported from the pinned wheel, {v['rows']} rows = {len(v['models'])} models × TP "
         "{1,2,4,8} × KV dtype {auto, fp8} × prefix caching × MTP (× GDN prefill backend). "
-        "Compared with `qwenfit.core.vllm.plan_pool`.",
+        "Compared with `qwenfit.core.engines.vllm.pool.plan_pool`.",
         "",
     ]
     rows = [[f"`{f}`", f"{n} / {v['rows']}"] for f, n in v["fields"].items()]

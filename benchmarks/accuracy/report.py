@@ -95,7 +95,7 @@ def params_section() -> dict[str, Any]:
 
 
 def _quant_options(run_name: str) -> tuple[str, Any]:
-    from qwenfit.core.llama_quant import LlamaQuantOptions
+    from qwenfit.core.formats.gguf import LlamaQuantOptions
 
     ftype, *extras = run_name.split("+")
     kw: dict[str, Any] = {}
@@ -120,7 +120,7 @@ def _quant_options(run_name: str) -> tuple[str, Any]:
 
 def gguf_fixture_rows(path: Path) -> list[dict[str, Any]]:
     """One row per llama-quantize run of one fixture file: total bytes and tensor types matched."""
-    from qwenfit.core.llama_quant import GGUFSource, choose_types
+    from qwenfit.core.formats.gguf import GGUFSource, choose_types
 
     fx = _load(path)
     kv = fx["source_gguf"]["kv"]
@@ -221,7 +221,7 @@ def gguf_section() -> dict[str, Any]:
 
 
 def llama_memory_section() -> dict[str, Any]:
-    from qwenfit.core.llama_memory import llama_context
+    from qwenfit.core.engines.llama_cpp.memory import llama_context
 
     files = sorted(p for p in (FIX / "llama_memory").glob("*.json") if p.name != "INDEX.json")
     exact: dict[str, list[tuple[int, int]]] = {
@@ -318,7 +318,7 @@ VLLM_FIELDS = [
 
 
 def vllm_section() -> dict[str, Any]:
-    from qwenfit.core.vllm import plan_pool
+    from qwenfit.core.engines.vllm.pool import plan_pool
 
     fx = _load(FIX / "vllm" / "qwen35_kv_pool.json")
     rows = [dict(zip(fx["columns"], r, strict=True)) for r in fx["rows"]]
@@ -450,7 +450,7 @@ PUBLISHED_CUSTOM = [
 
 
 def published_section() -> dict[str, Any]:
-    from qwenfit.core.quant import mmproj_header_bytes, mmproj_weights
+    from qwenfit.core.formats.weights import mmproj_header_bytes, mmproj_weights
 
     exact_rows = []
     for model, repo, quant, size, regime, src in PUBLISHED_EXACT:

@@ -217,7 +217,7 @@ def _gguf_value(v: Any) -> bytes:
 def gguf_header(name: str) -> bytes:
     """A header-only Q4_K_M GGUF of the --no-mtp layout (see the module docstring)."""
     import qwenfit
-    from qwenfit.core.dtypes import GGML_TYPES
+    from qwenfit.core.formats.dtypes import GGML_TYPES
 
     kv_src = json.loads((REPO / "tests/fixtures/llama_quantize" / f"{name}.json").read_text())["source_gguf"][
         "kv"

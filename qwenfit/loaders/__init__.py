@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from qwenfit.core.spec import ModelSpec
+from qwenfit.core.model.spec import ModelSpec
 from qwenfit.errors import QwenfitError, SourceNotFoundError
 from qwenfit.loaders.safetensors import Progress
 
@@ -89,7 +89,7 @@ def _load_file(path: Path, progress: Progress | None) -> ModelSpec:
 
 
 def _from_config_and_weights(config_path: Path, weights: Path | None, progress: Progress | None) -> ModelSpec:
-    from qwenfit.core.checkpoint import attach
+    from qwenfit.core.model.checkpoint import attach
     from qwenfit.loaders.config import read_config_file, spec_from_config
     from qwenfit.loaders.safetensors import quantization_of, read_checkpoint
 
@@ -103,7 +103,7 @@ def _from_config_and_weights(config_path: Path, weights: Path | None, progress: 
 
 
 def _load_gguf(path: Path, progress: Progress | None) -> ModelSpec:
-    from qwenfit.core.checkpoint import attach
+    from qwenfit.core.model.checkpoint import attach
     from qwenfit.loaders.config import spec_from_config
     from qwenfit.loaders.gguf import checkpoint_of, config_from_gguf, read_gguf_split
 

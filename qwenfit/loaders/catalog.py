@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qwenfit.core.spec import ModelSpec
+from qwenfit.core.model.spec import ModelSpec
 from qwenfit.errors import QwenfitError, UnknownModelError
 from qwenfit.loaders.config import spec_from_config
 

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from qwenfit.core.spec import Family, ModelSpec, TextSpec, VisionSpec, check_bound, default_layer_types
+from qwenfit.core.model.spec import Family, ModelSpec, TextSpec, VisionSpec, check_bound, default_layer_types
 from qwenfit.errors import ConfigError, UnsupportedModelError
 
 __all__ = ["SUPPORTED_MODEL_TYPES", "config_from_spec", "read_config_file", "spec_from_config"]

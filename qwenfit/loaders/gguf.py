@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from qwenfit.core.checkpoint import Quantization, StoredCheckpoint, StoredEntry
-from qwenfit.core.dtypes import GGML_TYPES_BY_ID, LLAMA_FILE_TYPES
+from qwenfit.core.formats.dtypes import GGML_TYPES_BY_ID, LLAMA_FILE_TYPES
+from qwenfit.core.model.checkpoint import Quantization, StoredCheckpoint, StoredEntry
 from qwenfit.errors import CheckpointError, QwenfitError, SourceNotFoundError
 from qwenfit.loaders.safetensors import Progress
 

@@ -15,7 +15,7 @@ import re
 import struct
 from typing import TYPE_CHECKING, Any
 
-from qwenfit.core.checkpoint import StoredCheckpoint, attach
+from qwenfit.core.model.checkpoint import StoredCheckpoint, attach
 from qwenfit.errors import CheckpointError, HubError, QwenfitError
 from qwenfit.loaders.config import read_config_file, spec_from_config
 from qwenfit.loaders.safetensors import (
@@ -32,7 +32,7 @@ from qwenfit.loaders.safetensors import (
 )
 
 if TYPE_CHECKING:
-    from qwenfit.core.spec import ModelSpec
+    from qwenfit.core.model.spec import ModelSpec
 
 __all__ = ["is_repo_id", "load_repo"]
 

@@ -18,7 +18,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from qwenfit.core.quality import QuantQuality
+from qwenfit.core.formats.quality import QuantQuality
 from qwenfit.errors import QwenfitError
 
 __all__ = [

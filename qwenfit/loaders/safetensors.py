@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from qwenfit.core.checkpoint import Quantization, StoredCheckpoint, StoredEntry
-from qwenfit.core.dtypes import SAFETENSORS_DTYPE_BITS
+from qwenfit.core.formats.dtypes import SAFETENSORS_DTYPE_BITS
+from qwenfit.core.model.checkpoint import Quantization, StoredCheckpoint, StoredEntry
 from qwenfit.errors import CheckpointError, SourceNotFoundError
 
 __all__ = [

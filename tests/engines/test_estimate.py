@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import qwenfit
-from qwenfit.core.cache import llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
+from qwenfit.core.engines.cache import llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
 
 ENGINES = ["llama.cpp", "vllm", "sglang", "mlx", "transformers"]
 
@@ -45,7 +45,7 @@ def test_mtp_speculation_adds_draft_kv_and_rollback_rows():
 
 
 def test_vllm_terms_use_the_pool_plan():
-    from qwenfit.core.vllm import plan_pool
+    from qwenfit.core.engines.vllm.pool import plan_pool
 
     e = qwenfit.estimate("9B", engine="vllm", tp=2, context=65536, sequences=4, vram_gb=24)
     plan = plan_pool(qwenfit.load("9B"), tp=2, max_model_len=65536)
@@ -156,7 +156,7 @@ def test_sglang_pools_follow_sglang():
     """SGLang 0.5.23 (tests/fixtures/python_engines/sglang.json, checked in test_python_engines.py):
     5 state slots per running request with the radix cache (3 + 2, extra_buffer) plus 1 padding
     slot; one KV cell per token of the full-attention layers."""
-    from qwenfit.core.cache import gdn_state
+    from qwenfit.core.engines.cache import gdn_state
 
     spec = qwenfit.load("35B-A3B")
     e = qwenfit.estimate(spec, engine="sglang", context=8192, sequences=4)
@@ -166,7 +166,7 @@ def test_sglang_pools_follow_sglang():
 
 
 def test_pipeline_stages_follow_vllm_get_pp_indices():
-    from qwenfit.core.vllm import pp_partitions
+    from qwenfit.core.engines.vllm.pool import pp_partitions
 
     assert [len(r) for r in pp_partitions(60, 7)] == [8, 8, 9, 9, 9, 9, 8]
     assert [len(r) for r in pp_partitions(48, 5)] == [9, 10, 10, 10, 9]
@@ -177,7 +177,7 @@ def test_pipeline_and_expert_parallel_weights():
     """vLLM's weights per rank are what vLLM 0.33.0 allocates (tests/fixtures/vllm/rank_weights.json,
     its own model classes on the meta device): the vision tower built by default, the embedding on
     every pipeline stage, experts split tp x dp ways, sequence-parallel MoE replicating the shared expert."""
-    from qwenfit.core.engines import rank_weights
+    from qwenfit.core.engines.profiles import rank_weights
 
     spec = qwenfit.load("122B-A10B")
     w = qwenfit.weights(spec, "bf16")

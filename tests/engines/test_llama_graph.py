@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import qwenfit
-from qwenfit.core.alloc_formula import (
+from qwenfit.core.engines.llama_cpp.compute import (
     Structure,
     compute_tree,
     eval_tree,
@@ -23,9 +23,9 @@ from qwenfit.core.alloc_formula import (
     tree_expr,
     variables,
 )
+from qwenfit.core.engines.llama_cpp.graph import reserve_settings, text_compute_bytes, text_graph
+from qwenfit.core.engines.llama_cpp.memory import compute_buffer_bytes, context_cells
 from qwenfit.core.expr import Var, evaluate
-from qwenfit.core.llama_graph import reserve_settings, text_compute_bytes, text_graph
-from qwenfit.core.llama_memory import compute_buffer_bytes, context_cells
 from qwenfit.loaders.catalog import load_catalog_model, names
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "llama_memory"
@@ -171,7 +171,7 @@ def test_closed_form_exact_along_the_context_for_a_sampled_sequence_count():
     ],
 )
 def test_steps_to_flip(op, poly, kv, flips):
-    from qwenfit.core.alloc_formula import Poly, _steps_to_flip, guard_holds
+    from qwenfit.core.engines.llama_cpp.compute import Poly, _steps_to_flip, guard_holds
 
     g = (op, Poly(poly))
     env = {"tps": 1, "ns": 2, "no": 2, "kv": kv}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import qwenfit
-from qwenfit.core.llama_memory import llama_context
+from qwenfit.core.engines.llama_cpp.memory import llama_context
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "llama_memory"
 FILES = sorted(p for p in FIXTURES.glob("*.json") if p.name != "INDEX.json")

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 import qwenfit
-from qwenfit.core.engines import Settings
-from qwenfit.core.engines_other import (
+from qwenfit.core.engines.others import (
     mlx_terms,
     sglang_kv_cell_bytes,
     sglang_mem_fraction_static,
@@ -22,8 +21,9 @@ from qwenfit.core.engines_other import (
     sglang_terms,
     transformers_terms,
 )
+from qwenfit.core.engines.profiles import Settings
 from qwenfit.core.expr import Var, evaluate
-from qwenfit.core.gpu_quant import gpu_weights
+from qwenfit.core.formats.gpu import gpu_weights
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "python_engines"
 TINY = Path(__file__).resolve().parents[1] / "fixtures" / "tiny"

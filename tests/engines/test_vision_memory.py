@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import qwenfit
-from qwenfit.core.vision_memory import (
+from qwenfit.core.engines.llama_cpp.vision import (
     clip_compute_bytes,
     clip_graph_qwen3vl,
     graph_digest,

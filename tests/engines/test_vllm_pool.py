@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import qwenfit
-from qwenfit.core.vllm import batch_defaults, check_tp, plan_pool, small_batch_device
+from qwenfit.core.engines.vllm.pool import batch_defaults, check_tp, plan_pool, small_batch_device
 
 FIXTURE = json.loads(
     (Path(__file__).resolve().parents[1] / "fixtures" / "vllm" / "qwen35_kv_pool.json").read_text()

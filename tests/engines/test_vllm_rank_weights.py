@@ -4,7 +4,7 @@ built full-size on the meta device with a simulated parallel state, every parame
 
 Per configuration (model x quant x simulated GPU x TP x PP x DP x expert parallel):
 
-* ``test_vllm_rule``: qwenfit's rule (:mod:`qwenfit.core.vllm_weights`, vLLM file:line for each part
+* ``test_vllm_rule``: qwenfit's rule (:mod:`qwenfit.core.engines.vllm.weights`, vLLM file:line for each part
   there and in the fixture's ``sources``) reproduces every measured rank to the byte.
 * ``test_estimate_uses_the_rule``: ``qwenfit.estimate(engine="vllm")`` reports those bytes.
 * the MTP drafter (speculative decoding only) and the buffers get the same check.
@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 import qwenfit
-from qwenfit.core.gpu_quant import gpu_weights
-from qwenfit.core.vllm import pp_partitions
-from qwenfit.core.vllm_weights import vllm_drafter_weight_bytes, vllm_rank_weight_bytes
+from qwenfit.core.engines.vllm.pool import pp_partitions
+from qwenfit.core.engines.vllm.weights import vllm_drafter_weight_bytes, vllm_rank_weight_bytes
+from qwenfit.core.formats.gpu import gpu_weights
 
 FIXTURE = json.loads(
     (Path(__file__).resolve().parents[1] / "fixtures" / "vllm" / "rank_weights.json").read_text()
@@ -66,7 +66,7 @@ def as_allocated(w):
 
 
 # --------------------------------------------------------------------------------------------------
-# the library's rule (qwenfit.core.vllm_weights), as the tests call it
+# the library's rule (qwenfit.core.engines.vllm.weights), as the tests call it
 
 
 def vllm_rank_bytes(spec, w, *, tp, pp, pp_rank, dp=1, ep=False, gpu="H100", ep_rank=0) -> int:
@@ -177,7 +177,7 @@ def test_estimate_uses_the_rule(model):
 
 
 def spec_heads_reject(model: str, tp: int) -> bool:
-    from qwenfit.core.vllm import check_tp
+    from qwenfit.core.engines.vllm.pool import check_tp
 
     try:
         check_tp(_spec(model), tp)

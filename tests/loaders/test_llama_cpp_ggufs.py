@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import qwenfit
-from qwenfit.core.inventory import build_inventory
+from qwenfit.core.model.inventory import build_inventory
 from qwenfit.errors import UnsupportedModelError
 from qwenfit.loaders.gguf import read_gguf
 
@@ -87,7 +87,7 @@ def test_moe_sharded_layout_detected_from_the_safetensors():
 @pytest.mark.parametrize("name", MMPROJ)
 def test_mmproj_tensors_from_the_inventory(name):
     """Names, types and bytes of llama.cpp's mmproj (--mmproj --outtype bf16) from the inventory."""
-    from qwenfit.core.quant import mmproj_weights
+    from qwenfit.core.formats.weights import mmproj_weights
 
     variant = name.removeprefix("mmproj-").removesuffix(".gguf")
     ours = {e.gguf_name: (e.type, e.bytes) for e in mmproj_weights(qwenfit.load(TINY / variant), "BF16")}

@@ -82,7 +82,7 @@ def test_multimodal_config_with_flat_text_names(tmp_path):
     ("main", "mtp"), [("per_expert", "per_expert"), ("fused", "fused"), ("fused", "per_expert")]
 )
 def test_expert_layouts_are_detected(tmp_path, main, mtp):
-    from qwenfit.core.inventory import build_inventory
+    from qwenfit.core.model.inventory import build_inventory
 
     config = tiny_config()
     spec = spec_from_config(config)

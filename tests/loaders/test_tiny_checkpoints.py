@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import qwenfit
-from qwenfit.core.inventory import build_inventory
+from qwenfit.core.model.inventory import build_inventory
 from qwenfit.loaders.config import read_config_file, spec_from_config
 from qwenfit.loaders.safetensors import read_checkpoint
 

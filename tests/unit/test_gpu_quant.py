@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import qwenfit
-from qwenfit.core.gpu_quant import FORMATS, GpuFormatError, gpu_breakdown, gpu_weights
-from qwenfit.core.spec import ModelSpec, TextSpec, VisionSpec, default_layer_types
+from qwenfit.core.formats.gpu import FORMATS, GpuFormatError, gpu_breakdown, gpu_weights
+from qwenfit.core.model.spec import ModelSpec, TextSpec, VisionSpec, default_layer_types
 from qwenfit.errors import QwenfitError
 
 GB = 10**9

@@ -7,7 +7,7 @@ import math
 import pytest
 
 import qwenfit
-from qwenfit.core.inventory import ROLES, build_inventory
+from qwenfit.core.model.inventory import ROLES, build_inventory
 
 
 def _by_name(spec):

@@ -1,4 +1,4 @@
-"""llama.cpp file types: per-tensor type choice and exact bytes (qwenfit.core.llama_quant)."""
+"""llama.cpp file types: per-tensor type choice and exact bytes (qwenfit.core.formats.gguf)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import qwenfit
-from qwenfit.core.dtypes import GGML_TYPES
-from qwenfit.core.llama_quant import FILE_TYPES, GGUFSource, LlamaQuantOptions, choose_types, ggml_n_dims
+from qwenfit.core.formats.dtypes import GGML_TYPES
+from qwenfit.core.formats.gguf import FILE_TYPES, GGUFSource, LlamaQuantOptions, choose_types, ggml_n_dims
 
 MiB = 1024 * 1024
 
@@ -164,7 +164,7 @@ def test_three_published_9b_files_differ_exactly_by_their_tensor_data():
     [("35B-A3B", 899_283_648), ("27B", 927_607_040), ("2B", 668_227_264)],  # unsloth mmproj-F16 files
 )
 def test_mmproj_f16_published_sizes(model, file_bytes):
-    from qwenfit.core.quant import mmproj_header_bytes, mmproj_weights
+    from qwenfit.core.formats.weights import mmproj_header_bytes, mmproj_weights
 
     entries = mmproj_weights(qwenfit.load(model), "F16", regime="pre-2026-03")
     data = sum(e.bytes for e in entries)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import qwenfit
-from qwenfit.core.llama_quant import GGUFSource, LlamaQuantOptions, choose_types, converter_sources
+from qwenfit.core.formats.gguf import GGUFSource, LlamaQuantOptions, choose_types, converter_sources
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "llama_quantize"
 FILES = sorted(p for p in FIXTURES.glob("*.json") if p.name != "INDEX.json")

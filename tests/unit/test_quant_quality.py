@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from qwenfit.core.gpu_quant import FORMATS
-from qwenfit.core.llama_quant import FILE_TYPES
-from qwenfit.core.quality import QuantQuality
+from qwenfit.core.formats.gguf import FILE_TYPES
+from qwenfit.core.formats.gpu import FORMATS
+from qwenfit.core.formats.quality import QuantQuality
 from qwenfit.errors import QwenfitError
 from qwenfit.loaders.quants import (
     QuantDataError,

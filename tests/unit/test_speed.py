@@ -1,4 +1,4 @@
-"""qwenfit.core.speed: bytes read per token, the decode/prefill roofline, tracing."""
+"""qwenfit.core.fit.speed: bytes read per token, the decode/prefill roofline, tracing."""
 
 from __future__ import annotations
 
@@ -8,10 +8,7 @@ import pytest
 
 import qwenfit
 from qwenfit.core.expr import Var, evaluate
-from qwenfit.core.hardware import Device, HostMemory, Machine
-from qwenfit.core.inventory import ROUTED_EXPERT_ROLES
-from qwenfit.core.quant import WeightMap
-from qwenfit.core.speed import (
+from qwenfit.core.fit.speed import (
     DEFAULT_HOST,
     FS_PER_S,
     Speed,
@@ -20,6 +17,9 @@ from qwenfit.core.speed import (
     decode_tokens_per_s,
     estimate_speed,
 )
+from qwenfit.core.formats.weights import WeightMap
+from qwenfit.core.hardware import Device, HostMemory, Machine
+from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES
 
 
 def gpu(bandwidth_gbps: float = 1000.0, fp16_tflops: float = 100.0, **kw: object) -> Device:

@@ -12,21 +12,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qwenfit.core.cache import llama_recurrent_bytes_per_cell
-from qwenfit.core.expr import Expr, Num, at, lt, smax, smin, where
-from qwenfit.core.inventory import ROUTED_EXPERT_ROLES
-from qwenfit.core.llama_memory import llama_context
-from qwenfit.core.placement import LlamaLayout, llama_layout, llama_weight_env
-from qwenfit.core.quant import WeightMap
-from qwenfit.core.spec import ModelSpec
-from qwenfit.core.terms import Term
-from qwenfit.core.vllm import (
+from qwenfit.core.engines.cache import llama_recurrent_bytes_per_cell
+from qwenfit.core.engines.llama_cpp.layout import LlamaLayout, llama_layout, llama_weight_env
+from qwenfit.core.engines.llama_cpp.memory import llama_context
+from qwenfit.core.engines.vllm.pool import (
     PoolPlan,
     batch_defaults,
     plan_pool,
     pp_partitions,
     small_batch_device,
 )
+from qwenfit.core.expr import Expr, Num, at, lt, smax, smin, where
+from qwenfit.core.formats.weights import WeightMap
+from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES
+from qwenfit.core.model.spec import ModelSpec
+from qwenfit.core.terms import Term
 
 __all__ = [
     "ENGINES", "Settings", "engine_budget", "engine_terms", "rank_weights", "vllm_fullest_stage",
@@ -71,7 +71,7 @@ class Settings:
     server: bool = True  # llama-server (context checkpoints) rather than the library
     ctx_checkpoints: int = 32
     fit_margin: bool = True  # llama.cpp --fit leaves 1 GiB free per device
-    # llama.cpp placement (qwenfit.core.placement): GPUs, -ngl (None = all), --n-cpu-moe, -ts
+    # llama.cpp placement (qwenfit.core.engines.llama_cpp.layout): GPUs, -ngl (None = all), --n-cpu-moe, -ts
     n_gpus: int = 1
     n_gpu_layers: int | None = None
     n_cpu_moe: Num = 0
@@ -117,7 +117,7 @@ def engine_terms(engine: str, spec: ModelSpec, weights: WeightMap, s: Settings) 
         return _llama_cpp(spec, weights, s, engine)
     if engine == "vllm":
         return _vllm(spec, weights, s)
-    from qwenfit.core.engines_other import mlx_terms, sglang_terms, transformers_terms
+    from qwenfit.core.engines.others import mlx_terms, sglang_terms, transformers_terms
 
     if engine == "sglang":
         return sglang_terms(spec, weights, s)
@@ -168,7 +168,7 @@ def llama_cpp_terms(
         raise ValueError(f"n_cpu_moe must be between 0 and {layout.n_layer_all}, got {n_cpu_moe}")
     offloaded = {d: at(env[f"exps:{d}"], n_cpu_moe) for d in gpus}  # expert bytes moved to the CPU
     src = "llama.cpp 0c1e570 (tests/fixtures/llama_memory)"
-    place = "llama.cpp 0c1e570 load_tensors placement (qwenfit.core.placement)"
+    place = "llama.cpp 0c1e570 load_tensors placement (qwenfit.core.engines.llama_cpp.layout)"
     per_layer_kv = ctx.kv_bytes_per_cell // max(1, t.n_full_attention + (spec.mtp_layers if s.mtp else 0))
     rs_layer = llama_recurrent_bytes_per_cell(spec) // max(1, t.n_linear_attention)
     terms: list[Term] = []
@@ -222,7 +222,7 @@ def llama_cpp_terms(
                           "host compute buffer: the input embedding runs on the CPU (estimated)",
                           "token embeddings of one ubatch"))  # fmt: skip
     if s.vision:
-        from qwenfit.core.vision_memory import mmproj_compute_bytes
+        from qwenfit.core.engines.llama_cpp.vision import mmproj_compute_bytes
 
         terms.append(
             Term("vision", dev, env["w:vision"], True, "mmproj GGUF tensor bytes", "vision encoder weights")
@@ -308,9 +308,9 @@ def rank_weights(
 
 def vllm_fullest_stage(spec: ModelSpec, weights: WeightMap, s: Settings) -> tuple[Num, PoolPlan, range]:
     """(weight bytes per rank, pool plan, layers) of the pipeline stage that needs the most memory.
-    Weights per rank as vLLM 0.33.0 allocates them (:mod:`qwenfit.core.vllm_weights`, measured on
+    Weights per rank as vLLM 0.33.0 allocates them (:mod:`qwenfit.core.engines.vllm.weights`, measured on
     4,546 ranks); the MTP drafter on the last stage when speculative decoding is on."""
-    from qwenfit.core.vllm_weights import vllm_drafter_weight_bytes, vllm_rank_weight_bytes
+    from qwenfit.core.engines.vllm.weights import vllm_drafter_weight_bytes, vllm_rank_weight_bytes
 
     sm100 = (s.gpu_sm or "").split(".")[0] == "10"
     worst: tuple[Num, PoolPlan, range] | None = None

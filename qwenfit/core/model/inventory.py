@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from qwenfit.core.checkpoint import StoredEntry, fused_gate_up_name
-from qwenfit.core.dtypes import GGML_TYPES, SAFETENSORS_DTYPE_BITS, safetensors_nbytes
-from qwenfit.core.spec import FULL_ATTENTION, LINEAR_ATTENTION, ExpertLayout, ModelSpec, VisionSpec
+from qwenfit.core.formats.dtypes import GGML_TYPES, SAFETENSORS_DTYPE_BITS, safetensors_nbytes
+from qwenfit.core.model.checkpoint import StoredEntry, fused_gate_up_name
+from qwenfit.core.model.spec import FULL_ATTENTION, LINEAR_ATTENTION, ExpertLayout, ModelSpec, VisionSpec
 
 __all__ = [
     "COMPONENTS",

@@ -13,7 +13,8 @@ full-size GGUFs over a grid of contexts, KV types, sequences and ubatch sizes
   on archs with partial rollback), R = (d_conv−1)·conv_dim and S = d_state·d_inner floats, F32 — exact.
 - Output buffer: logits for ``n_seq`` outputs at context creation, host memory — exact.
 - Compute buffer: ggml's graph allocator over the reserved worst-case graph, rebuilt node for node
-  (:mod:`qwenfit.core.llama_graph`) or its derived closed form (:mod:`qwenfit.core.alloc_formula`)
+  (:mod:`qwenfit.core.engines.llama_cpp.graph`) or its derived closed form
+  (:mod:`qwenfit.core.engines.llama_cpp.compute`)
   — exact on the CPU backend; other backends reserve the same graph (labelled estimated).
 """
 
@@ -22,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from qwenfit.core.cache import LLAMA_KV_TYPES, llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
+from qwenfit.core.engines.cache import LLAMA_KV_TYPES, llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
 from qwenfit.core.expr import Expr, Num, as_int, smax
-from qwenfit.core.spec import ModelSpec
+from qwenfit.core.model.spec import ModelSpec
 
 __all__ = [
     "LlamaContext",
@@ -83,14 +84,21 @@ def compute_buffer_bytes(
     (n_tokens = min(n_ctx, n_ubatch) rounded up to n_seq; n_outputs = min(that, n_outputs_max)).
 
     Exact: with llama-server's output limits (``n_outputs_max`` = ``n_seq``), non-unified KV and a
-    catalog model, the closed form derived from ggml's allocator (:mod:`qwenfit.core.alloc_formula`,
-    qwenfit/core/llama_compute_trees.py) — a formula when the context or sequences are traced; otherwise, for
-    integers, the graph rebuilt and replayed through the allocator
-    (:func:`qwenfit.core.llama_graph.text_compute_bytes`: 0 B error on the 686 reservations of
+    catalog model, the closed form derived from ggml's allocator
+    (:mod:`qwenfit.core.engines.llama_cpp.compute`, ``compute_trees.py``) — a formula when the context
+    or sequences are traced; otherwise, for integers, the graph rebuilt and replayed through the allocator
+    (:func:`qwenfit.core.engines.llama_cpp.graph.text_compute_bytes`: 0 B error on the 686 reservations of
     tests/fixtures/llama_memory). ``mtp_draft``: the MTP draft context's graph.
     Raises TypeError for traced settings with no closed form (the planner then evaluates integers).
     """
-    from qwenfit.core.alloc_formula import Structure, compute_tree, eval_tree, kv_class, tree_expr, variables
+    from qwenfit.core.engines.llama_cpp.compute import (
+        Structure,
+        compute_tree,
+        eval_tree,
+        kv_class,
+        tree_expr,
+        variables,
+    )
 
     if spec.family == "qwen3_next" or mtp_draft:
         n_rs_seq = 0
@@ -105,7 +113,7 @@ def compute_buffer_bytes(
         return eval_tree(tree, {k: as_int(v) for k, v in env.items()})
     if traced:
         raise TypeError("llama.cpp's compute buffer has no closed form for these settings (integers only)")
-    from qwenfit.core.llama_graph import text_compute_bytes
+    from qwenfit.core.engines.llama_cpp.graph import text_compute_bytes
 
     return text_compute_bytes(
         spec, n_ctx=as_int(n_ctx), n_ctx_seq=as_int(n_ctx_seq), n_seq=as_int(n_seq), kv_unified=kv_unified,

@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from qwenfit.core.dtypes import GGML_TYPES
-from qwenfit.core.llama_quant import LlamaQuantOptions, choose_types, converter_sources, gguf_header_bytes
-from qwenfit.core.recipes import Recipe
-from qwenfit.core.spec import ModelSpec
+from qwenfit.core.formats.dtypes import GGML_TYPES
+from qwenfit.core.formats.gguf import LlamaQuantOptions, choose_types, converter_sources, gguf_header_bytes
+from qwenfit.core.formats.recipes import Recipe
+from qwenfit.core.model.spec import ModelSpec
 
 __all__ = [
     "WeightEntry",
@@ -48,7 +48,7 @@ class WeightMap:
     """Weights of one model under one storage scheme. ``total_bytes`` is exact.
 
     ``header_bytes`` is the file's header where qwenfit models it (GGUF: an estimate, see
-    :func:`qwenfit.core.llama_quant.gguf_header_bytes`), else 0; ``file_bytes`` adds it.
+    :func:`qwenfit.core.formats.gguf.gguf_header_bytes`), else 0; ``file_bytes`` adds it.
     """
 
     model: str
@@ -138,7 +138,7 @@ def weights_gguf(
 
     Source tensors and their types are the converter's (``outtype`` for matrices, F32 for norms,
     routers, conv and 1-D tensors); each then gets llama-quantize's type (see
-    :mod:`qwenfit.core.llama_quant`). ``mtp`` defaults to what the converter of the regime writes:
+    :mod:`qwenfit.core.formats.gguf`). ``mtp`` defaults to what the converter of the regime writes:
     the current converter includes the MTP layer, the pre-2026-03 one did not.
     """
     opts = options or LlamaQuantOptions()

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from qwenfit.core.checkpoint import fused_gate_up_name
-from qwenfit.core.dtypes import GGML_TYPES
-from qwenfit.core.inventory import Tensor
-from qwenfit.core.llama_quant import fallback_type
+from qwenfit.core.formats.dtypes import GGML_TYPES
+from qwenfit.core.formats.gguf import fallback_type
+from qwenfit.core.model.checkpoint import fused_gate_up_name
+from qwenfit.core.model.inventory import Tensor
 
 __all__ = ["Recipe", "learn_recipe"]
 

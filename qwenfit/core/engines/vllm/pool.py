@@ -23,9 +23,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from qwenfit.core.cache import STATE_DTYPE_BYTES, gdn_state
+from qwenfit.core.engines.cache import STATE_DTYPE_BYTES, gdn_state
 from qwenfit.core.expr import Num, le, lt, smax, where
-from qwenfit.core.spec import ModelSpec
+from qwenfit.core.model.spec import ModelSpec
 
 __all__ = [
     "DEFAULT_GPU_MEMORY_UTILIZATION",

@@ -1,7 +1,7 @@
 """What a checkpoint file actually stores, and how it lines up with the config-derived inventory.
 
 A :class:`StoredCheckpoint` is the tensor list read from safetensors or GGUF headers (names, dtypes,
-shapes, exact byte sizes). :func:`match` pairs it with an :class:`~qwenfit.core.inventory.Inventory`
+shapes, exact byte sizes). :func:`match` pairs it with an :class:`~qwenfit.core.model.inventory.Inventory`
 and reports the difference as data: tensors the config implies but the file lacks (a text-only
 export has no ``model.visual.*``, an MTP-less export no ``mtp.*``), tensors the file has beyond the
 parameters (FP8 ``weight_scale_inv``, AWQ ``qzeros``/``scales``, MLX ``biases``: a quantized
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from qwenfit.core.inventory import Inventory, Tensor
-    from qwenfit.core.spec import ExpertLayout, ModelSpec
+    from qwenfit.core.model.inventory import Inventory, Tensor
+    from qwenfit.core.model.spec import ExpertLayout, ModelSpec
 
 __all__ = [
     "CheckpointMatch",

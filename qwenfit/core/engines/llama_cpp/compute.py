@@ -1,7 +1,8 @@
 """Closed forms of llama.cpp's compute buffer, derived from ggml's allocator replayed symbolically.
 
-:mod:`qwenfit.core.llama_graph` gives the compute buffer to the byte for one set of integers (the
-text graph rebuilt node for node, replayed through :mod:`qwenfit.core.ggml_alloc`). The planner and
+:mod:`qwenfit.core.engines.llama_cpp.graph` gives the compute buffer to the byte for one set of
+integers (the text graph rebuilt node for node, replayed through
+:mod:`qwenfit.core.engines.llama_cpp.ggml_alloc`). The planner and
 the docs calculator need it as a *formula* of the context and the number of sequences
 (:mod:`qwenfit.core.expr`), and fast. This module derives that formula from the replay itself:
 
@@ -21,7 +22,7 @@ the docs calculator need it as a *formula* of the context and the number of sequ
 3. **Checks.** The tree reproduces every sample, and ``scripts/llama_compute_formulas.py`` checks it
    against the plain replay on random points it never saw, adding any that disagree to the samples
    and deriving again (the figures are stored with each tree in
-   ``qwenfit/core/llama_compute_trees.py``; tests/engines/test_llama_graph.py repeats a sample).
+   ``qwenfit/core/engines/llama_cpp/compute_trees.py``; tests/engines/test_llama_graph.py repeats a sample).
 
 The trees for the catalog models at llama-server's defaults (ubatch 512, one output per sequence,
 flash attention on, f16/bf16 or quantized KV) are precomputed; other settings and other models use
@@ -40,9 +41,9 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
+from qwenfit.core.engines.llama_cpp.ggml_alloc import CPU_ALIGNMENT, alloc_events
 from qwenfit.core.expr import Num, as_int, le, lt, smax, smin, where
-from qwenfit.core.ggml_alloc import CPU_ALIGNMENT, alloc_events
-from qwenfit.core.spec import ModelSpec
+from qwenfit.core.model.spec import ModelSpec
 
 __all__ = [
     "KV_OF_CLASS",
@@ -296,8 +297,9 @@ class _Concolic:
 def concolic_alloc(
     leafs: list[Any], nodes: list[Any], alignment: int = CPU_ALIGNMENT
 ) -> tuple[int, list[Poly], list[Guard]]:
-    """ggml_dyn_tallocr (ggml-alloc.c:121-352, as :mod:`qwenfit.core.ggml_alloc`) over a graph whose
-    sizes are :class:`Dim`: (buffer bytes, the end polynomial of every allocation, the guards)."""
+    """ggml_dyn_tallocr (ggml-alloc.c:121-352, as :mod:`qwenfit.core.engines.llama_cpp.ggml_alloc`)
+    over a graph whose sizes are :class:`Dim`: (buffer bytes, the end polynomial of every allocation,
+    the guards)."""
     placed, events = alloc_events(leafs, nodes)
     cc = _Concolic()
     sizes: list[_Size] = []
@@ -564,8 +566,8 @@ SAMPLE_SEQS = (*range(1, 49), 56, 64, 80, 96, 112, 128, 160, 192, 224, 256)
 
 def run_sample(spec: ModelSpec, st: Structure, n_seq: int, ctx_per_seq: int) -> Sample:
     """One concolic replay at llama-server's non-unified layout: ``n_seq`` streams of ``ctx_per_seq``."""
-    from qwenfit.core.llama_graph import GraphSettings, text_graph
-    from qwenfit.core.llama_memory import context_cells
+    from qwenfit.core.engines.llama_cpp.graph import GraphSettings, text_graph
+    from qwenfit.core.engines.llama_cpp.memory import context_cells
 
     cells, per = (as_int(x) for x in context_cells(ctx_per_seq * n_seq, n_seq, kv_unified=False))
     env = {k: as_int(v) for k, v in variables(cells, per, n_seq, st).items()}
@@ -641,8 +643,8 @@ def grid_samples(spec: ModelSpec, st: Structure) -> list[Sample]:
 
 @lru_cache(maxsize=1)
 def stored() -> dict[str, Any]:
-    """The precomputed trees (qwenfit/core/llama_compute_trees.py, scripts/llama_compute_formulas.py)."""
-    from qwenfit.core.llama_compute_trees import DATA_JSON
+    """The precomputed trees (``compute_trees.py`` here, written by scripts/llama_compute_formulas.py)."""
+    from qwenfit.core.engines.llama_cpp.compute_trees import DATA_JSON
 
     data: dict[str, Any] = json.loads(DATA_JSON)
     return data

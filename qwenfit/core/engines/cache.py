@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qwenfit.core.dtypes import GGML_TYPES
-from qwenfit.core.spec import ModelSpec
+from qwenfit.core.formats.dtypes import GGML_TYPES
+from qwenfit.core.model.spec import ModelSpec
 
 __all__ = [
     "LLAMA_KV_TYPES",

@@ -116,10 +116,10 @@ from dataclasses import dataclass
 from typing import overload
 
 from qwenfit.core.expr import Expr, Num
+from qwenfit.core.formats.weights import WeightEntry, WeightMap
 from qwenfit.core.hardware import Device, HostMemory, Machine
-from qwenfit.core.inventory import ROUTED_EXPERT_ROLES
-from qwenfit.core.quant import WeightEntry, WeightMap
-from qwenfit.core.spec import ModelSpec
+from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES
+from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.terms import Term
 
 __all__ = [

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Literal
 from qwenfit.errors import ConfigError
 
 if TYPE_CHECKING:
-    from qwenfit.core.checkpoint import StoredCheckpoint
-    from qwenfit.core.inventory import Inventory, ParamCount
+    from qwenfit.core.model.checkpoint import StoredCheckpoint
+    from qwenfit.core.model.inventory import Inventory, ParamCount
 
 __all__ = [
     "FULL_ATTENTION",
@@ -310,7 +310,7 @@ class ModelSpec:
     the checkpoint's own tensor list says. ``text_prefix`` is where the text weights live:
     ``model.language_model.`` in multimodal checkpoints, ``model.`` in text-only ones and Qwen3-Next.
     ``expert_layout`` / ``mtp_expert_layout`` say how routed experts are stored (None: as the
-    official checkpoints do, see :func:`qwenfit.core.inventory.default_expert_layouts`).
+    official checkpoints do, see :func:`qwenfit.core.model.inventory.default_expert_layouts`).
     ``checkpoint`` holds what a file's headers list, when the spec was read from files.
     """
 
@@ -348,7 +348,7 @@ class ModelSpec:
         """Every tensor of the checkpoint (built once per spec)."""
         inv = self._cache.get("inventory")
         if inv is None:
-            from qwenfit.core.inventory import build_inventory
+            from qwenfit.core.model.inventory import build_inventory
 
             inv = self._cache["inventory"] = build_inventory(self)
         return inv  # type: ignore[return-value]

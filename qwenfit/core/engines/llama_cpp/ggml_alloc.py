@@ -11,9 +11,9 @@ dynamic allocator ``ggml_dyn_tallocr`` (:121-352: best fit among all free blocks
 the last block, which grows the buffer; 32-byte alignment on the CPU backend, ``TENSOR_ALIGNMENT``
 ggml-impl.h:44). The CPU buffer type has no maximum size, so there is one chunk.
 
-Used by :mod:`qwenfit.core.vision_memory` (clip.cpp's vision graph) and
-:mod:`qwenfit.core.llama_graph` (the text model's worst-case graph); both rebuild llama.cpp's graph
-node for node (checked against the graphs llama.cpp itself builds, row for row:
+Used by :mod:`qwenfit.core.engines.llama_cpp.vision` (clip.cpp's vision graph) and
+:mod:`qwenfit.core.engines.llama_cpp.graph` (the text model's worst-case graph); both rebuild
+llama.cpp's graph node for node (checked against the graphs llama.cpp itself builds, row for row:
 :func:`graph_rows` / :func:`graph_digest`).
 """
 

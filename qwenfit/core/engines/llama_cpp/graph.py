@@ -1,6 +1,6 @@
 """llama.cpp's worst-case text graph for Qwen3.5 / Qwen3-Next, rebuilt node for node, and its compute
 buffer replayed through ggml's graph allocator (the reference the closed forms of
-:mod:`qwenfit.core.llama_memory` are checked against).
+:mod:`qwenfit.core.engines.llama_cpp.memory` are checked against).
 
 What llama.cpp reserves (llama.cpp 0c1e570; line numbers of that tree)
 -----------------------------------------------------------------------
@@ -16,7 +16,7 @@ stream, llama-kv-cache.cpp:2789-2804) and the recurrent state has ``n_rs = n_seq
 
 On the CPU backend the scheduler hands the graph unchanged to ggml-alloc (one split, no copies, no
 ``graph_optimize`` hook: ggml-backend.cpp:1403-1600, ggml-cpu.cpp:209), so the buffer is exactly
-``ggml_gallocr``'s high-water mark over this graph: :mod:`qwenfit.core.ggml_alloc`.
+``ggml_gallocr``'s high-water mark over this graph: :mod:`qwenfit.core.engines.llama_cpp.ggml_alloc`.
 
 The graph (src/models/qwen35.cpp, qwen35moe.cpp, qwen3next.cpp; delta-net-base.cpp; llama-graph.cpp)
 ------------------------------------------------------------------------------------------------------
@@ -46,8 +46,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from qwenfit.core.ggml_alloc import GraphBuilder, GraphTensor, allocate_graph
-from qwenfit.core.spec import FULL_ATTENTION, ModelSpec
+from qwenfit.core.engines.llama_cpp.ggml_alloc import GraphBuilder, GraphTensor, allocate_graph
+from qwenfit.core.model.spec import FULL_ATTENTION, ModelSpec
 
 __all__ = ["GraphSettings", "reserve_settings", "text_compute_bytes", "text_graph"]
 
@@ -568,7 +568,7 @@ def _bytes(spec: ModelSpec, s: GraphSettings, mtp_draft: bool) -> int:
 def text_compute_bytes(spec: ModelSpec, *, mtp_draft: bool = False, **settings: Any) -> int:
     """The CPU compute buffer ``sched_reserve`` sizes (exact: the allocator replayed on the rebuilt
     graph). ``settings``: the keyword arguments of :func:`reserve_settings`, as for
-    :func:`qwenfit.core.llama_memory.compute_buffer_bytes`."""
+    :func:`qwenfit.core.engines.llama_cpp.memory.compute_buffer_bytes`."""
     if spec.family == "qwen3_next" or mtp_draft:
         settings["n_rs_seq"] = 0
     return _bytes(spec, reserve_settings(**settings), mtp_draft)

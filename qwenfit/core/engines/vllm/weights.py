@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import math
 
-from qwenfit.core.inventory import ROUTED_EXPERT_ROLES
-from qwenfit.core.quant import WeightEntry, WeightMap
-from qwenfit.core.spec import ModelSpec
+from qwenfit.core.formats.weights import WeightEntry, WeightMap
+from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES
+from qwenfit.core.model.spec import ModelSpec
 
 __all__ = ["moe_width_per_rank", "vllm_drafter_weight_bytes", "vllm_rank_weight_bytes"]
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from qwenfit.core.dtypes import GGML_TYPES, GGMLType
+from qwenfit.core.formats.dtypes import GGML_TYPES, GGMLType
 
 __all__ = [
     "FILE_TYPES",

@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from qwenfit.core.expr import Num, as_int, at
+from qwenfit.core.fit.speed import decode_bytes
+from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.hardware import Machine
-from qwenfit.core.quant import WeightMap
-from qwenfit.core.spec import ModelSpec
-from qwenfit.core.speed import decode_bytes
+from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.terms import Estimate
 
 __all__ = [
@@ -150,11 +150,11 @@ def llama_weight_env(
 def llama_read_env(
     spec: ModelSpec, weights: WeightMap, layout: LlamaLayout, *, mtp: bool = False
 ) -> dict[str, object]:
-    """Weight bytes one decoded token reads (:func:`qwenfit.core.speed.tensor_read_bytes`) on the
+    """Weight bytes one decoded token reads (:func:`qwenfit.core.fit.speed.tensor_read_bytes`) on the
     GPUs (``r:gpu``, all GPUs together: a layer split reads them one after another) and on the CPU
     (``r:cpu``) before expert offload, and the cumulative routed-expert reads of layers ``< N``
     (``rexps``) that ``--n-cpu-moe N`` moves to the CPU."""
-    from qwenfit.core.speed import tensor_read_bytes
+    from qwenfit.core.fit.speed import tensor_read_bytes
 
     gpu = cpu = 0
     per_layer = [0] * (layout.n_layer_all + 1)
@@ -205,7 +205,7 @@ _GGUF_ENGINES = ("llama.cpp", "ollama", "lm-studio")
 
 def read_inputs(spec: ModelSpec, weights: WeightMap, engine: str, p: Placement) -> tuple[Num, Num, Num]:
     """(weights read on the GPU side, on the CPU side, layers with tensors on the CPU) per token."""
-    from qwenfit.core.speed import decode_read_bytes
+    from qwenfit.core.fit.speed import decode_read_bytes
 
     if engine not in _GGUF_ENGINES:
         return decode_read_bytes(spec, weights)["gpu"], 0, 0
@@ -225,9 +225,9 @@ def speed_of(
     reads: tuple[Num, Num, Num],
 ) -> tuple[float | None, float | None, str]:  # fmt: skip
     """Decode and prefill tokens/s of one sequence for estimate ``e`` on ``machine`` (estimated):
-    :func:`qwenfit.core.speed.decode_speed` on the bytes one token streams — the formula the docs
-    calculator evaluates — and :func:`qwenfit.core.speed.estimate_speed`'s prefill."""
-    from qwenfit.core.speed import decode_speed, estimate_speed, rate_constants
+    :func:`qwenfit.core.fit.speed.decode_speed` on the bytes one token streams — the formula the docs
+    calculator evaluates — and :func:`qwenfit.core.fit.speed.estimate_speed`'s prefill."""
+    from qwenfit.core.fit.speed import decode_speed, estimate_speed, rate_constants
 
     read_gpu, read_cpu, n_off = reads
     seqs = as_int(e.settings.get("sequences", 1))

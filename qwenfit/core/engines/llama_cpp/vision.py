@@ -45,7 +45,8 @@ ggml's depth-first order, ggml.c:7245-7352), leaving out the weights (allocated 
 touched by the graph allocator), and :func:`graph_alloc_bytes` replays ggml's graph allocator on
 it (``ggml_gallocr_alloc_graph_impl`` and the best-fit dynamic allocator, ggml-alloc.c:121-352 and
 589-823; CPU buffer alignment 32, ``TENSOR_ALIGNMENT`` ggml-impl.h:44). The allocator lives in
-:mod:`qwenfit.core.ggml_alloc`, shared with the text model's graph (:mod:`qwenfit.core.llama_graph`);
+:mod:`qwenfit.core.engines.llama_cpp.ggml_alloc`, shared with the text model's graph
+(:mod:`qwenfit.core.engines.llama_cpp.graph`);
 :class:`GraphTensor`, :func:`graph_alloc_bytes`, :func:`graph_rows`, :func:`graph_digest` and
 ``CPU_ALIGNMENT`` are re-exported from it here. The result is the buffer size to the byte:
 scripts/vision_memory_fixtures.py checks the rebuilt graph against the graph llama.cpp builds
@@ -93,7 +94,7 @@ from __future__ import annotations
 from functools import lru_cache
 from math import isqrt
 
-from qwenfit.core.ggml_alloc import (
+from qwenfit.core.engines.llama_cpp.ggml_alloc import (
     CPU_ALIGNMENT,
     GraphBuilder,
     GraphTensor,
@@ -101,7 +102,7 @@ from qwenfit.core.ggml_alloc import (
     graph_digest,
     graph_rows,
 )
-from qwenfit.core.spec import ModelSpec, VisionSpec
+from qwenfit.core.model.spec import ModelSpec, VisionSpec
 from qwenfit.errors import QwenfitError
 
 __all__ = [

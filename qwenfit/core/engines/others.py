@@ -1,4 +1,4 @@
-"""SGLang, MLX (mlx-lm) and transformers memory terms (see :mod:`qwenfit.core.engines` for the
+"""SGLang, MLX (mlx-lm) and transformers memory terms (see :mod:`qwenfit.core.engines.profiles` for the
 conventions), checked against each engine's code (``scripts/python_engine_fixtures.py``, fixtures in
 ``tests/fixtures/python_engines``):
 
@@ -18,11 +18,11 @@ fractions that give the engine's results for realistic inputs; see each function
 
 from __future__ import annotations
 
-from qwenfit.core.cache import STATE_DTYPE_BYTES, gdn_state
-from qwenfit.core.engines import Settings, rank_weights
+from qwenfit.core.engines.cache import STATE_DTYPE_BYTES, gdn_state
+from qwenfit.core.engines.profiles import Settings, rank_weights
 from qwenfit.core.expr import Num, le, lt, smax, smin, where
-from qwenfit.core.quant import WeightMap
-from qwenfit.core.spec import ModelSpec
+from qwenfit.core.formats.weights import WeightMap
+from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.terms import Term
 
 __all__ = [

@@ -151,9 +151,9 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from qwenfit.core.inventory import F32_ROLES, ROUTED_EXPERT_ROLES, Tensor
-from qwenfit.core.quant import WeightEntry, WeightMap
-from qwenfit.core.spec import ModelSpec
+from qwenfit.core.formats.weights import WeightEntry, WeightMap
+from qwenfit.core.model.inventory import F32_ROLES, ROUTED_EXPERT_ROLES, Tensor
+from qwenfit.core.model.spec import ModelSpec
 from qwenfit.errors import QwenfitError
 
 __all__ = [
@@ -170,7 +170,7 @@ class GpuFormatError(QwenfitError, ValueError):
 
 
 # --------------------------------------------------------------------------------------------------
-# role groups (qwenfit.core.inventory.ROLES)
+# role groups (qwenfit.core.model.inventory.ROLES)
 
 _ATTN = frozenset({"attn_q", "attn_k", "attn_v", "attn_o"})
 _GDN_BIG = frozenset({"gdn_qkv", "gdn_z", "gdn_out"})  # in_proj_qkv(z), in_proj_z, out_proj
