@@ -32,12 +32,15 @@ from typing import Any
 import yaml
 
 import qwenfit
-from qwenfit.core.engines.cache import gdn_state, llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
+from qwenfit.core.engines.base import get as get_engine
+from qwenfit.core.engines.gdn_state import gdn_state
+from qwenfit.core.engines.llama_cpp.memory import llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
+from qwenfit.core.fit.speed import Speed, estimate_speed
+from qwenfit.core.formats.reads import decode_read_bytes
+from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.hardware import Device, HostMemory, Machine
 from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES
-from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.model.spec import ModelSpec
-from qwenfit.core.fit.speed import LLAMA_FAMILY, Speed, decode_read_bytes, estimate_speed
 
 HERE = Path(__file__).resolve().parent
 MEASUREMENTS = HERE / "speed_measurements.yaml"
@@ -153,7 +156,7 @@ class Row:
 
 
 def _kv_bytes_per_token(spec: ModelSpec, engine: str, kv_cache: str) -> int:
-    if engine in LLAMA_FAMILY:
+    if get_engine(engine).weights_family == "gguf":
         return llama_kv_bytes_per_cell(spec, kv_cache, kv_cache)
     t = spec.text
     element = {"bf16": 2, "f16": 2, "fp16": 2, "fp8": 1}[kv_cache]
@@ -161,7 +164,7 @@ def _kv_bytes_per_token(spec: ModelSpec, engine: str, kv_cache: str) -> int:
 
 
 def _state_bytes(spec: ModelSpec, engine: str) -> int:
-    if engine in LLAMA_FAMILY:
+    if get_engine(engine).weights_family == "gguf":
         return llama_recurrent_bytes_per_cell(spec)
     return gdn_state(spec).bytes * spec.text.n_linear_attention
 

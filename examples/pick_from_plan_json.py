@@ -7,7 +7,7 @@
 this tool only filters it: good quality (4 bits or more), at least --min-context tokens of context
 and at least --min-speed estimated decode tokens/s.
 
-The JSON follows data/schema/qwenfit-output-v1.schema.json (``"schema": "qwenfit-output-v1"``); this
+The JSON follows data/schema/qwenfit-output-v2.schema.json (``"schema": "qwenfit-output-v2"``); this
 script needs nothing but the standard library, as any other consumer would.
 """
 
@@ -30,8 +30,8 @@ def load_plan(args: argparse.Namespace) -> dict[str, Any]:
             sys.exit(f"qwenfit failed: {done.stderr.strip()}")
         text = done.stdout
     data: dict[str, Any] = json.loads(text)
-    if data.get("schema") != "qwenfit-output-v1" or data.get("kind") != "plan":
-        sys.exit("not the JSON of `qwenfit plan --json` (schema qwenfit-output-v1)")
+    if data.get("schema") != "qwenfit-output-v2" or data.get("kind") != "plan":
+        sys.exit("not the JSON of `qwenfit plan --json` (schema qwenfit-output-v2)")
     return data
 
 

@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 import qwenfit
-from qwenfit.planner import plan
+from qwenfit import plan
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if result is None:  # bad input: qwenfit said why in one line
         print(f"pre-flight failed: {error}", file=sys.stderr)
         return code
-    assert result["schema"] == "qwenfit-output-v1"
+    assert result["schema"] == "qwenfit-output-v2"
     what = f"{result['model']} {result['quant']} on {result['engine']}, {result['context']:,} tokens"
     command = str(result["command"])
     if result["fits"]:

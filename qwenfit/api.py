@@ -1,75 +1,159 @@
-"""estimate(), max_context(), max_sequences(), check(): runtime memory of one deployment.
+"""The public functions: they resolve inputs (models, quantizations, machines, engine options)
+through the loaders and the engine registry, check them, and delegate to :mod:`qwenfit.core.fit`.
+No engine is named here; every engine answers through its contract (:mod:`qwenfit.core.engines.base`).
 
-``estimate`` weighs the model under the quantization (``qwenfit.weights``), asks the engine profile
-for its terms (:mod:`qwenfit.core.engines.profiles`) and judges them against a budget when one is given.
-The solvers search the same ``estimate`` (memory never decreases with context or sequences), so the
-answer fits and one more step does not.
+``context`` is tokens per sequence everywhere (``estimate``, ``check``, ``max_context``, ``plan``, the
+CLI, ``--json`` and the calculator); an engine that counts otherwise converts inside its home
+(llama.cpp's ``-c`` is ``context × sequences``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qwenfit.core.engines.profiles import BACKENDS, ENGINES, Settings, engine_budget, engine_terms
-from qwenfit.core.engines.vllm.pool import DEFAULT_GPU_MEMORY_UTILIZATION
-from qwenfit.core.expr import as_int
-from qwenfit.core.formats.gguf import FILE_TYPES
-from qwenfit.core.hardware import Machine
+from qwenfit.core.engines.base import Deployment, Engine, get
+from qwenfit.core.engines.base import engines as all_engines
+from qwenfit.core.fit.assemble import assemble, deployment
+from qwenfit.core.fit.nearest import Alternative, nearest
+from qwenfit.core.fit.planner import MIN_CONTEXT, Plan, PlanModel, plan_options
+from qwenfit.core.fit.speed import speed_of
+from qwenfit.core.formats.names import QUANT_OPTIONS, normalise, why_not
+from qwenfit.core.formats.recipes import Recipe
+from qwenfit.core.formats.weights import WeightMap, weights_as_stored, weights_from_recipe
+from qwenfit.core.hardware import BACKENDS, Machine, Target, target_for
 from qwenfit.core.model.spec import ModelSpec
-from qwenfit.core.terms import DoesNotFit, Estimate
-from qwenfit.errors import QwenfitError
+from qwenfit.core.search import largest
+from qwenfit.core.terms import Estimate
+from qwenfit.errors import DoesNotFit, SettingError
+from qwenfit.loaders import load
 
-__all__ = ["check", "estimate", "max_context", "max_sequences", "nearest_fits"]
-
-DEFAULT_QUANT = {"llama.cpp": "Q4_K_M", "ollama": "Q4_K_M", "lm-studio": "Q4_K_M", "vllm": "bf16",
-                 "sglang": "bf16", "mlx": "mlx-4bit", "transformers": "bf16"}  # fmt: skip
-MAX_SEQUENCES = {"llama.cpp": 256, "ollama": 256, "lm-studio": 256, "vllm": 4096, "sglang": 4096,
-                 "mlx": 1024, "transformers": 1024}  # fmt: skip
-
-
-class SettingError(QwenfitError, ValueError):
-    """An impossible setting: names the setting and the valid choices."""
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """The memory an estimate is judged against, resolved from ``hardware`` / ``vram_gb`` / ``ram_gb``."""
-
-    vram_bytes: int | None  # one GPU's usable memory (unified: the GPU's share, e.g. Metal's working set)
-    n_gpus: int
-    ram_bytes: int | None
-    unified: bool
-    backend: str | None  # the device's first backend, when known
-    gpu_name: str
-    notes: tuple[str, ...]
-    machine: Machine | None = None
+__all__ = [
+    "CheckResult",
+    "check",
+    "check_result",
+    "estimate",
+    "max_context",
+    "max_sequences",
+    "plan",
+    "plan_model",
+    "recipe_from_gguf",
+    "weights",
+]
 
 
-def resolve_target(
-    hardware: str | Machine | None,
-    vram_gb: float | None,
-    ram_gb: float | None,
+# --------------------------------------------------------------------------------------------------
+# weights
+
+
+def weights(
+    model: str | os.PathLike[str] | ModelSpec,
+    quant: str | Recipe | None = None,
     *,
-    engine: str,
-    wired_limit_mb: int | None = None,
+    mtp: bool | None = None,
+    vision: bool | None = None,
+    **options: Any,
+) -> WeightMap:
+    """The weights of ``model`` (a spec or anything :func:`qwenfit.load` accepts) per tensor, exact bytes.
+
+    ``quant=None``: as the checkpoint stores them (from its headers when read from files, else as
+    the official BF16 checkpoint); MTP and vision included unless turned off.
+
+    ``quant`` a GPU format (``"fp8"``, ``"awq"``, ``"nvfp4"``, ``"mlx-4bit"``, …; see
+    :data:`qwenfit.core.formats.gpu.FORMATS`): the checkpoint that recipe publishes, every scale and
+    zero included; ``group_size`` where the format has one. Lower-case ``"bf16"``/``"fp16"`` mean the
+    safetensors checkpoint; upper-case ``"BF16"``/``"F16"`` the llama.cpp file type
+    (:mod:`qwenfit.core.formats.names`).
+
+    ``quant`` a llama.cpp file type (``"Q4_K_M"``, ``"IQ2_XXS"``, …): the text GGUF llama-quantize
+    writes. ``mtp`` defaults to what the converter writes (in, for the current regime);
+    ``vision=True`` adds the separate mmproj file (``mmproj_type`` F16, BF16, F32 or Q8_0).
+    Options as llama-quantize has them: ``pure``, ``output_tensor_type``, ``token_embedding_type``,
+    ``tensor_types`` (``[(regex, type)]`` or ``["regex=type"]``), ``leave_output_tensor``, ``imatrix``,
+    ``regime`` (``"current"`` or ``"pre-2026-03"``), and the converter's ``outtype`` (``"BF16"``).
+    """
+    spec = load(model)
+    if isinstance(quant, Recipe):
+        return weights_from_recipe(spec, quant, mtp=mtp)
+    if quant is None:
+        if options:
+            raise SettingError(f"options {sorted(options)} need a quant")
+        return weights_as_stored(
+            spec, mtp=True if mtp is None else mtp, vision=True if vision is None else vision
+        )
+    name = normalise(quant)
+    if name is None:
+        from qwenfit.core.formats.gguf import FILE_TYPES
+        from qwenfit.core.formats.gpu import FORMATS
+
+        raise SettingError(
+            f"unknown quantization {quant!r}; llama.cpp file types: {', '.join(FILE_TYPES)}; "
+            f"GPU formats: {', '.join(FORMATS)}; or the path of a GGUF to copy"
+        )
+    if name.kind == "gguf_file":
+        return weights_from_recipe(spec, recipe_from_gguf(name.canonical), mtp=mtp)
+    try:
+        if name.family == "gguf":
+            from qwenfit.core.formats.weights import gguf_weights
+
+            return gguf_weights(spec, name.canonical, mtp=mtp, vision=bool(vision), **options)
+        from qwenfit.core.formats.gpu import gpu_weights
+
+        unknown = sorted(set(options) - {"group_size"})
+        if unknown:
+            raise SettingError(f"{quant}: unknown options {unknown} (GPU formats take group_size)")
+        return gpu_weights(spec, name.canonical, mtp=mtp, vision=vision, group_size=options.get("group_size"))
+    except SettingError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise SettingError(f"{quant}: {exc}") from None
+
+
+def recipe_from_gguf(path: str | os.PathLike[str]) -> Recipe:
+    """The per-role tensor types of a local GGUF (e.g. a community dynamic quant), to apply to
+    other models with ``weights(model, recipe)`` or ``weights(model, "that.gguf")``."""
+    from qwenfit.core.formats.recipes import learn_recipe
+
+    source = load(path)
+    ck = source.checkpoint
+    if ck is None or ck.format != "gguf":
+        raise SettingError(f"{path}: not a GGUF file")
+    types = {t.name: t.dtype for t in ck.tensors}
+    return learn_recipe(os.fspath(path), source.inventory, types, source.text.num_hidden_layers)
+
+
+# --------------------------------------------------------------------------------------------------
+# resolving one deployment
+
+
+def _positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise SettingError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _gb(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise SettingError(f"{name} must be positive (a number of GB), got {value!r}")
+    return int(value * 1e9)
+
+
+def _target(
+    engine: Engine, hardware: str | Machine | None, vram_gb: Any, ram_gb: Any, wired_limit_mb: int | None
 ) -> Target:
-    """Budgets from a hardware profile (catalog name, "2x rtx-3090", a :class:`Machine`) or numbers."""
-    for name, value in (("vram_gb", vram_gb), ("ram_gb", ram_gb)):
-        bad = isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
-        if value is not None and bad:
-            raise SettingError(f"{name} must be positive (a number of GB), got {value!r}")
-    ram = None if ram_gb is None else int(ram_gb * 1e9)
-    notes: list[str] = []
+    vram, ram = _gb("vram_gb", vram_gb), _gb("ram_gb", ram_gb)
     if hardware is None:
-        vram = None if vram_gb is None else int(vram_gb * 1e9)
-        unified = engine == "mlx"
-        if unified and ram is not None and vram is None:
-            vram, exact = _apple_budget(ram, wired_limit_mb)
-            notes.append(_apple_note(vram, ram, exact))
-        return Target(vram, 1, ram, unified and vram is not None and ram is not None, None, "", tuple(notes))
+        return target_for(
+            None,
+            vram_bytes=vram,
+            ram_bytes=ram,
+            unified_default=engine.weights_family == "mlx",
+            wired_limit_mb=wired_limit_mb,
+        )
     if vram_gb is not None:
         raise SettingError("give either hardware or vram_gb, not both (vram_gb describes a custom GPU)")
     if isinstance(hardware, str):
@@ -78,54 +162,116 @@ def resolve_target(
         machine = parse_machine(hardware, ram_gb=ram_gb)
     else:
         machine = hardware
-    if not machine.devices:
-        cpu_ram = machine.ram_bytes if ram is None else ram
-        return Target(None, 0, cpu_ram, False, "cpu", "", machine.notes, machine)
-    dev = machine.devices[0]
-    if any(d.id != dev.id for d in machine.devices):
-        notes.append("mixed GPUs: each is budgeted with the smallest one's memory")
-    vram = min(d.memory_bytes for d in machine.devices)
-    if dev.unified:
-        total = dev.memory_bytes if ram is None else ram
-        if dev.vendor == "apple":
-            vram, exact = _apple_budget(total, wired_limit_mb)
-            notes.append(_apple_note(vram, total, exact))
-        else:
-            vram = total
-            notes.append(f"unified memory: GPU and CPU share {total / 1e9:g} GB")
-        ram = total
-    elif ram is None:
-        ram = machine.ram_bytes
-    backend = dev.backends[0] if dev.backends else None
-    notes = [*machine.notes, *notes]
-    return Target(vram, len(machine.devices), ram, dev.unified, backend, dev.name, tuple(notes), machine)
+    return target_for(machine, ram_bytes=ram, wired_limit_mb=wired_limit_mb)
 
 
-def _apple_note(gpu_bytes: int, ram_bytes: int, exact: bool) -> str:
-    how = "(iogpu.wired_limit_mb)" if exact else "(Metal's recommended working set, estimated)"
-    return f"unified memory: the GPU may use {gpu_bytes / 1e9:.2f} GB of {ram_bytes / 1e9:g} GB {how}"
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """One deployment, resolved: everything an estimate, a search or a check needs."""
+
+    spec: ModelSpec
+    engine: Engine
+    quant: str
+    weights: WeightMap
+    inputs: dict[str, Any]
+    d: Deployment
+    o: Any
+    target: Target
+    engine_options: dict[str, Any]
 
 
-def _gpu_sm(target: Target) -> str | None:
-    """The GPU's compute capability, when the hardware profile says it."""
-    return target.machine.devices[0].compute_capability if target.machine and target.machine.devices else None
-
-
-def _apple_budget(ram_bytes: int, wired_limit_mb: int | None) -> tuple[int, bool]:
-    from qwenfit.core.apple import working_set_bytes
-
+def _prepare(
+    model: str | os.PathLike[str] | ModelSpec,
+    quant: str | None,
+    *,
+    context: int | None,
+    engine: str,
+    kv_cache: str | None,
+    sequences: int,
+    mtp: bool,
+    vision: bool | None,
+    backend: str | None,
+    n_gpus: int | None,
+    hardware: str | Machine | None,
+    vram_gb: Any,
+    ram_gb: Any,
+    wired_limit_mb: int | None,
+    options: Mapping[str, Any],
+) -> _Prepared:
+    eng = get(engine)
+    target = _target(eng, hardware, vram_gb, ram_gb, wired_limit_mb)
+    if backend is not None and backend not in BACKENDS:
+        raise SettingError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    spec = load(model)
+    if context is None:
+        context = spec.text.max_position_embeddings
+    _positive("context", context)
+    _positive("sequences", sequences)
+    if n_gpus is not None and (isinstance(n_gpus, bool) or not isinstance(n_gpus, int) or n_gpus < 0):
+        raise SettingError(f"n_gpus must be a non-negative integer, got {n_gpus!r}")
+    if sequences > eng.max_sequences:
+        raise SettingError(f"sequences={sequences} is beyond {eng.name}'s limit of {eng.max_sequences}")
+    quant_options = {k: v for k, v in options.items() if k in QUANT_OPTIONS}
+    engine_options = {k: v for k, v in options.items() if k not in QUANT_OPTIONS}
+    o = eng.options(engine_options)
+    if mtp and not spec.mtp_layers:
+        raise SettingError(f"mtp=True but {spec.name} has no MTP layer in its checkpoint")
+    if vision is None:
+        vision = eng.loads_vision_by_default and spec.vision is not None
+    d = deployment(
+        eng,
+        target,
+        context=context,
+        sequences=sequences,
+        kv_cache=kv_cache,
+        mtp=mtp,
+        vision=vision,
+        backend=backend,
+        n_gpus=n_gpus,
+    )
+    eng.check(spec, d, o)
+    quant = quant or eng.default_quant
+    name = eng.accepts(quant)
+    if name is None:
+        runs = {e.weights_family: e.name for e in reversed(all_engines())}
+        raise SettingError(f"{eng.name}: " + why_not(quant, eng.weights_family, eng.name, runs))
     try:
-        return working_set_bytes(ram_bytes, wired_limit_mb=wired_limit_mb)
+        if name.endswith(".gguf"):
+            w = eng.weights(spec, recipe_from_gguf(name), mtp=mtp, vision=vision, **quant_options)
+        else:
+            w = eng.weights(spec, name, mtp=mtp, vision=vision, **quant_options)
+    except SettingError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise SettingError(f"{quant}: {exc}") from None
+    try:
+        inputs = eng.inputs(spec, w, d, o)
+    except SettingError:
+        raise
     except ValueError as exc:
-        raise SettingError(str(exc)) from None
+        raise SettingError(f"{eng.name}: {exc}") from None
+    return _Prepared(spec, eng, name, w, inputs, d, o, target, engine_options)
 
 
-def _utilization_bp(value: float | None) -> int:
-    if value is None:
-        return round(DEFAULT_GPU_MEMORY_UTILIZATION * 10000)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise SettingError(f"gpu_memory_utilization must be in (0, 1], got {value!r}")
-    return round(value * 10000)
+def _estimate(p: _Prepared, d: Deployment | None = None) -> Estimate:
+    return assemble(p.spec, p.engine, p.quant, p.inputs, d or p.d, p.o, p.target)
+
+
+def _with_speed(p: _Prepared, e: Estimate) -> Estimate:
+    """The estimate with decode/prefill speed when the machine is known (the planner's speed path)."""
+    machine = p.target.machine
+    placement = p.engine.placement_of(p.d, p.o)
+    if machine is None or placement is None:
+        return e
+    reads = p.engine.decode_reads(p.spec, p.engine.read_inputs(p.spec, p.weights, placement), placement, p.o)
+    decode, prefill, detail = speed_of(p.spec, e, machine, p.engine, placement, p.d.backend, reads)
+    return dataclasses.replace(
+        e, decode_tokens_per_s=decode, prefill_tokens_per_s=prefill, speed_detail=detail
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# the public functions
 
 
 def estimate(
@@ -136,270 +282,326 @@ def estimate(
     engine: str = "llama.cpp",
     kv_cache: str | None = None,
     sequences: int = 1,
-    ubatch: int = 512,
-    batch: int = 2048,
     mtp: bool = False,
     vision: bool | None = None,
     backend: str | None = None,
-    tp: int = 1,
-    pp: int = 1,
-    dp: int = 1,
-    expert_parallel: bool = False,
     n_gpus: int | None = None,
-    n_gpu_layers: int | None = None,
-    n_cpu_moe: int = 0,
-    tensor_split: tuple[float, ...] | None = None,
-    flash_attention: bool = True,
-    kv_unified: bool = False,
-    prefix_caching: bool = True,
+    hardware: str | Machine | None = None,
     vram_gb: float | None = None,
     ram_gb: float | None = None,
-    gpu_memory_utilization: float | None = None,
     wired_limit_mb: int | None = None,
-    hardware: str | Machine | None = None,
-    **quant_options: Any,
+    **options: Any,
 ) -> Estimate:
     """The memory of running ``model`` on ``engine``: named terms per device, exact or estimated.
 
-    ``quant`` defaults to the engine's usual format (Q4_K_M for llama.cpp, bf16 for vLLM/SGLang,
-    mlx-4bit for MLX). ``context`` defaults to the model's native 262,144 tokens.
+    ``context`` is tokens per sequence (default: the model's native 262,144); ``sequences`` run at
+    once. ``quant`` defaults to the engine's usual format (Q4_K_M for llama.cpp, bf16 for
+    vLLM/SGLang, mlx-4bit for MLX). ``mtp`` turns on speculative decoding with the MTP layer;
+    ``vision`` loads the vision tower (default: as the engine does — vLLM and SGLang build it,
+    llama.cpp loads the mmproj file only when given one).
 
     The budget: ``hardware`` (a catalog device such as ``"rtx-4090"``, ``"2x rtx-3090"``,
-    ``"m4-max-128"``, or a :class:`~qwenfit.core.hardware.Machine`) or ``vram_gb`` (one GPU's memory,
-    decimal GB) and ``ram_gb`` (host RAM). For vLLM each GPU is judged at ``gpu_memory_utilization``
-    (default 0.92). On Apple Silicon (``engine="mlx"`` or a Mac profile) the GPU budget is Metal's
-    recommended working set for the RAM, or ``wired_limit_mb`` (``iogpu.wired_limit_mb``).
+    ``"m4-max-128"``, or a :class:`~qwenfit.Machine`) or ``vram_gb`` (one GPU's memory, decimal GB)
+    and ``ram_gb`` (host RAM). On Apple Silicon the GPU budget is Metal's recommended working set for
+    the RAM, or ``wired_limit_mb`` (``iogpu.wired_limit_mb``).
 
-    llama.cpp placement: ``n_gpus`` (default: the profile's GPU count, else 1), ``n_gpu_layers``
-    (``-ngl``; None = all), ``n_cpu_moe`` (``--n-cpu-moe``: routed experts of the first N layers stay
-    in host RAM), ``tensor_split`` (``-ts``). vLLM: ``tp``, ``pp``, ``dp``, ``expert_parallel``.
-    ``mtp`` turns on speculative decoding with the MTP layer; ``vision`` loads the vision tower
-    (default: as the engine does — vLLM and SGLang build it unless told ``--language-model-only``,
-    llama.cpp loads the mmproj file only when given one).
+    Every other keyword is an option of the engine, checked by it (an option it does not have is a
+    :class:`~qwenfit.SettingError` listing its options) — llama.cpp: ``n_gpu_layers`` (``-ngl``),
+    ``n_cpu_moe``, ``tensor_split`` (``-ts``), ``ubatch``, ``batch``, ``flash_attention``,
+    ``kv_unified``, ``server``; vLLM: ``tp``, ``pp``, ``dp``, ``expert_parallel``, ``prefix_caching``,
+    ``gpu_memory_utilization``; SGLang: ``tp``, ``prefix_caching`` — or of the weights
+    (:func:`weights`: ``group_size``, ``mmproj_type``, llama-quantize's options).
     """
-    import qwenfit
-
-    if engine not in ENGINES:
-        raise SettingError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
-    target = resolve_target(hardware, vram_gb, ram_gb, engine=engine, wired_limit_mb=wired_limit_mb)
-    if backend is None:
-        backend = target.backend or ("metal" if engine == "mlx" else "cuda")
-    if backend not in BACKENDS:
-        raise SettingError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
-    spec = qwenfit.load(model)
-    if context is None:
-        context = spec.text.max_position_embeddings
-    gpus = target.n_gpus if n_gpus is None else n_gpus
-    if backend == "cpu":
-        gpus = 0
-    for name, value in (("context", context), ("sequences", sequences), ("ubatch", ubatch), ("batch", batch),
-                        ("tp", tp), ("pp", pp), ("dp", dp)):  # fmt: skip
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise SettingError(f"{name} must be a positive integer, got {value!r}")
-    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
-        raise SettingError(f"n_gpus must be a non-negative integer, got {gpus!r}")
-    if sequences > MAX_SEQUENCES[engine]:
-        raise SettingError(f"sequences={sequences} is beyond {engine}'s limit of {MAX_SEQUENCES[engine]}")
-    if tp > 1 and engine not in ("vllm", "sglang"):
-        raise SettingError(f"tp={tp}: tensor parallelism is for vllm and sglang; {engine} splits layers")
-    if (pp > 1 or dp > 1 or expert_parallel) and engine != "vllm":
-        raise SettingError("pp, dp and expert_parallel are modelled for vllm only")
-    gguf_engine = engine in ("llama.cpp", "ollama", "lm-studio")
-    if not gguf_engine and (n_gpu_layers is not None or n_cpu_moe or tensor_split):
-        raise SettingError(f"n_gpu_layers, n_cpu_moe and tensor_split are llama.cpp placements, not {engine}")
-    if not gguf_engine and target.n_gpus > 1 and tp * pp * dp != target.n_gpus and n_gpus is None:
-        used = f"{engine} uses tp x pp x dp = {tp * pp * dp} of the {target.n_gpus} GPUs"
-        target = dataclasses.replace(target, notes=(*target.notes, used))
-    if pp > spec.text.num_hidden_layers:
-        raise SettingError(
-            f"pp={pp} is more pipeline stages than {spec.name}'s {spec.text.num_hidden_layers} layers"
-        )
-    if expert_parallel and not spec.is_moe:
-        raise SettingError(f"expert_parallel: {spec.name} is a dense model")
-    if n_cpu_moe and not spec.is_moe:
-        raise SettingError(f"n_cpu_moe={n_cpu_moe}: {spec.name} is a dense model (use n_gpu_layers)")
-    if mtp and not spec.mtp_layers:
-        raise SettingError(f"mtp=True but {spec.name} has no MTP layer in its checkpoint")
-    quant = quant or DEFAULT_QUANT[engine]
-    if vision is None:
-        vision = engine in ("vllm", "sglang") and spec.vision is not None
-    if gguf_engine:
-        if quant.strip().upper() not in FILE_TYPES and not quant.endswith(".gguf"):
-            raise SettingError(f"{engine} runs GGUF files: quant {quant!r} is not a llama.cpp file type "
-                               f"({', '.join(FILE_TYPES)}) or a .gguf to copy")  # fmt: skip
-        w = qwenfit.weights(spec, quant, vision=vision or None, **quant_options)
-    else:
-        from qwenfit.core.formats.gpu import FORMATS, gpu_weights  # GPU formats: only off the GGUF path
-
-        if quant.strip().lower() not in FORMATS:
-            raise SettingError(f"{engine} loads safetensors checkpoints: quant {quant!r} is not one of "
-                               f"{', '.join(FORMATS)}")  # fmt: skip
-        w = gpu_weights(spec, quant.strip().lower(), mtp=mtp, vision=vision, **quant_options)
-    settings = Settings(
-        context=context, sequences=sequences, kv_cache=kv_cache, ubatch=ubatch, batch=batch,
-        flash_attention=flash_attention, mtp=mtp, vision=vision, backend=backend, kv_unified=kv_unified,
-        tp=tp, pp=pp, dp=dp, expert_parallel=expert_parallel, prefix_caching=prefix_caching,
-        gpu_memory_bytes=target.vram_bytes, gpu_name=target.gpu_name,
-        gpu_sm=_gpu_sm(target),
-        n_gpus=max(gpus, 1) if backend != "cpu" else 1, n_gpu_layers=n_gpu_layers, n_cpu_moe=n_cpu_moe,
-        tensor_split=tensor_split,
-    )  # fmt: skip
-    try:
-        terms = engine_terms(engine, spec, w, settings)
-    except ValueError as exc:
-        raise SettingError(f"{engine}: {exc}") from None
-    devices = sorted({t.device for t in terms})
-    budget_n = engine_budget(
-        engine, devices, vram=target.vram_bytes if backend != "cpu" else None, ram=target.ram_bytes,
-        unified=target.unified, gpu_memory_utilization_bp=_utilization_bp(gpu_memory_utilization),
-    )  # fmt: skip
-    budget = {d: as_int(b) for d, b in budget_n.items()} or None
-    notes: tuple[str, ...] = target.notes
-    if backend == "cpu" and target.vram_bytes is not None:
-        notes += ("backend cpu: the GPU memory is not used",)
-    if engine == "vllm" and budget is not None and "gpu" in budget:
-        from qwenfit.core.engines.profiles import vllm_fullest_stage
-
-        _, plan, _ = vllm_fullest_stage(spec, w, settings)
-        pool = budget["gpu"] - sum(
-            as_int(t.bytes) for t in terms if t.device == "gpu" and t.name != "kv_cache"
-        )
-        message = plan.cannot_serve_message(pool, context)
-        if message:
-            notes += (f"vLLM would refuse to start: ValueError: {message}",)
-        else:
-            notes += (f"vLLM would give the KV pool the rest of the budget: maximum concurrency for "
-                      f"{context:,} tokens per request: {plan.max_concurrency(pool):.2f}x",)  # fmt: skip
-    result = Estimate(
-        model=spec.name,
-        quant=quant,
+    p = _prepare(
+        model,
+        quant,
+        context=context,
         engine=engine,
-        settings={k: getattr(settings, k) for k in Settings.__dataclass_fields__},
-        terms=tuple(terms),
-        budget=budget,
-        notes=notes,
+        kv_cache=kv_cache,
+        sequences=sequences,
+        mtp=mtp,
+        vision=vision,
+        backend=backend,
+        n_gpus=n_gpus,
+        hardware=hardware,
+        vram_gb=vram_gb,
+        ram_gb=ram_gb,
+        wired_limit_mb=wired_limit_mb,
+        options=options,
     )
-    if target.machine is not None and pp == 1:
-        from qwenfit.core.engines.llama_cpp.layout import Placement, read_inputs, speed_of
-
-        kind = "cpu" if backend == "cpu" else "gpu"
-        p = Placement(kind, n_gpus=0 if kind == "cpu" else max(gpus, 1), n_cpu_moe=n_cpu_moe,
-                      n_gpu_layers=n_gpu_layers, tp=tp)  # fmt: skip
-        decode, prefill, detail = speed_of(spec, result, target.machine, engine, p, backend,
-                                           read_inputs(spec, w, engine, p))  # fmt: skip
-        result = dataclasses.replace(result, decode_tokens_per_s=decode, prefill_tokens_per_s=prefill,
-                                     speed_detail=detail)  # fmt: skip
-    return result
+    return _with_speed(p, _estimate(p))
 
 
-def _search(fits: Any, lo: int, hi: int, step: int) -> int:
-    """Largest multiple of ``step`` in [lo, hi] with fits(x) True (fits monotone), or 0."""
-    if not fits(lo):
-        return 0
-    best, a, b = lo, lo // step, hi // step
-    while a <= b:
-        mid = (a + b) // 2
-        if mid * step >= lo and fits(mid * step):
-            best, a = mid * step, mid + 1
-        else:
-            b = mid - 1
-    return best
+_COMMON = (
+    "engine",
+    "kv_cache",
+    "sequences",
+    "mtp",
+    "vision",
+    "backend",
+    "n_gpus",
+    "hardware",
+    "vram_gb",
+    "ram_gb",
+    "wired_limit_mb",
+)
 
 
-def max_context(model: str | os.PathLike[str] | ModelSpec, quant: str | None = None, *,
-                limit: int | None = None, **kw: Any) -> int:  # fmt: skip
-    """The largest context that fits the budget (0 if even 256 tokens do not), same terms as
-    :func:`estimate`. Searched in llama.cpp's 256-token cells for GGUF engines, per token otherwise.
-    ``limit`` defaults to the model's native context (262,144; 1,010,000 with YaRN). As in
-    :func:`estimate`, ``context`` is the engine's whole context (llama.cpp's ``-c``: all sequences
-    together); :func:`qwenfit.plan` speaks of tokens per sequence."""
-    import qwenfit
+def _split(kw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    common = {k: kw[k] for k in _COMMON if k in kw}
+    common.setdefault("engine", "llama.cpp")
+    for k, default in (
+        ("kv_cache", None),
+        ("sequences", 1),
+        ("mtp", False),
+        ("vision", None),
+        ("backend", None),
+        ("n_gpus", None),
+        ("hardware", None),
+        ("vram_gb", None),
+        ("ram_gb", None),
+        ("wired_limit_mb", None),
+    ):
+        common.setdefault(k, default)
+    return common, {k: v for k, v in kw.items() if k not in _COMMON and k != "context"}
 
-    spec = qwenfit.load(model)
+
+def _needs_budget(what: str, kw: Mapping[str, Any]) -> None:
     if kw.get("vram_gb") is None and kw.get("ram_gb") is None and kw.get("hardware") is None:
-        raise SettingError("max_context needs a budget: hardware=, vram_gb= and/or ram_gb=")
-    step = 256 if kw.get("engine", "llama.cpp") in ("llama.cpp", "ollama", "lm-studio") else 1
-    hi = limit or spec.text.max_position_embeddings
+        raise SettingError(f"{what} needs a budget: hardware=, vram_gb= and/or ram_gb=")
 
-    def fits(ctx: int) -> bool:
-        return bool(estimate(spec, quant, context=ctx, **kw).fits)
 
-    return _search(fits, step, hi, step)
+def max_context(
+    model: str | os.PathLike[str] | ModelSpec,
+    quant: str | None = None,
+    *,
+    limit: int | None = None,
+    **kw: Any,
+) -> int:
+    """The largest context (tokens per sequence) that fits the budget, 0 if not even one step does;
+    the same terms as :func:`estimate`, searched in the engine's allocation step (llama.cpp: 256).
+    ``limit`` defaults to the model's native context (262,144; YaRN allows up to 1,010,000)."""
+    _needs_budget("max_context", kw)
+    common, options = _split(kw)
+    p = _prepare(model, quant, context=kw.get("context"), options=options, **common)
+    step = p.engine.context_step
+    hi = limit or p.spec.text.max_position_embeddings
+    return largest(lambda c: bool(_estimate(p, dataclasses.replace(p.d, context=c)).fits), step, hi, step)
 
 
 def max_sequences(model: str | os.PathLike[str] | ModelSpec, quant: str | None = None, **kw: Any) -> int:
-    """The most concurrent sequences that fit at ``context`` (0 if one does not)."""
-    import qwenfit
+    """The most concurrent sequences of ``context`` tokens that fit (0 if one does not)."""
+    common, options = _split(kw)
+    p = _prepare(model, quant, context=kw.get("context"), options=options, **common)
+    return largest(
+        lambda n: bool(_estimate(p, dataclasses.replace(p.d, sequences=n)).fits), 1, p.engine.max_sequences
+    )
 
-    spec = qwenfit.load(model)
-    engine = kw.get("engine", "llama.cpp")
 
-    def fits(n: int) -> bool:
-        return bool(estimate(spec, quant, sequences=n, **kw).fits)
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """A pre-flight verdict: the estimate, the machine it was judged on, the command that launches
+    it, and when it does not fit the nearest settings that do."""
 
-    return _search(fits, 1, MAX_SEQUENCES[engine], 1)
+    estimate: Estimate
+    machine: Machine | None
+    command: str
+    alternatives: tuple[Alternative, ...]
+
+    @property
+    def fits(self) -> bool:
+        return bool(self.estimate.fits)
+
+
+def _machine_of(p: _Prepared) -> Machine | None:
+    if p.target.machine is not None:
+        return p.target.machine
+    if p.target.vram_bytes is None and p.target.ram_bytes is None:
+        return None
+    from qwenfit.loaders.hardware import custom_machine
+
+    vram = None if p.target.vram_bytes is None else p.target.vram_bytes / 1e9
+    ram = None if p.target.ram_bytes is None else p.target.ram_bytes / 1e9
+    if p.target.unified and vram is not None:
+        return custom_machine(
+            vram_gb=None,
+            ram_gb=ram,
+            unified=True,
+            vendor="apple",
+            name=f"custom Mac, {ram:g} GB unified memory",
+        )
+    return custom_machine(vram_gb=vram, ram_gb=ram)
+
+
+def check_result(
+    model: str | os.PathLike[str] | ModelSpec,
+    quant: str | None = None,
+    *,
+    context: int | None = None,
+    planned: bool = True,
+    **kw: Any,
+) -> CheckResult:
+    """Pre-flight, never raising for a misfit: the estimate, the launch command and, if it does not
+    fit, the nearest settings that do (what ``qwenfit check`` prints)."""
+    common, options = _split(kw)
+    p = _prepare(model, quant, context=context, options=options, **common)
+    e = _with_speed(p, _estimate(p))
+    if e.fits is None:
+        raise SettingError("check needs a budget: hardware=, vram_gb= and/or ram_gb=")
+    pm = plan_model(p.spec, model)
+    command = p.engine.command(p.engine.artifact(p.spec.name, pm.repo_id, p.quant), p.d, p.o).render()
+    alternatives: tuple[Alternative, ...] = ()
+    machine = _machine_of(p)
+    if not e.fits:
+        from qwenfit.loaders.quants import quality_key
+
+        alternatives = nearest(
+            pm,
+            p.engine,
+            p.quant,
+            p.inputs,
+            p.d,
+            p.o,
+            p.target,
+            machine or Machine(name="?"),
+            quality=quality_key,
+            user_options=p.engine_options,
+            planned=planned and machine is not None,
+        )
+    return CheckResult(e, machine, command, alternatives)
 
 
 def check(model: str | os.PathLike[str] | ModelSpec, quant: str | None = None, **kw: Any) -> Estimate:
-    """Pre-flight: the estimate if it fits, else :class:`DoesNotFit` with the shortfall and the
-    nearest settings that fit (``alternatives``: less context, expert offload, smaller quants)."""
-    result = estimate(model, quant, **kw)
-    if result.fits is None:
-        raise SettingError("check needs a budget: hardware=, vram_gb= and/or ram_gb=")
+    """Pre-flight: the estimate if it fits, else :class:`~qwenfit.DoesNotFit` with the shortfall and
+    the nearest settings that fit (``alternatives``: less context, fewer sequences, offload, another
+    placement, smaller quants — the same list as ``qwenfit check``)."""
+    r = check_result(model, quant, **kw)
     try:
-        return result.raise_if_not_fits()
+        return r.estimate.raise_if_not_fits()
     except DoesNotFit as exc:
-        alternatives = nearest_fits(model, result, kw)
-        text = str(exc) + ("; nearest that fit: " + "; ".join(alternatives) if alternatives else "")
-        raise DoesNotFit(text, shortfall_bytes=exc.shortfall_bytes, estimate=result,
-                         alternatives=alternatives) from None  # fmt: skip
+        text = str(exc) + (
+            "; nearest that fit: " + "; ".join(map(str, r.alternatives)) if r.alternatives else ""
+        )
+        raise DoesNotFit(
+            text, shortfall_bytes=exc.shortfall_bytes, estimate=r.estimate, alternatives=r.alternatives
+        ) from None
 
 
-def nearest_fits(
-    model: str | os.PathLike[str] | ModelSpec, failed: Estimate, kw: dict[str, Any]
-) -> tuple[str, ...]:
-    """Settings near ``failed`` that fit the same budget: the longest context, the least expert
-    offload (llama.cpp, MoE, host RAM known) and the best smaller quantizations (the planner's)."""
-    import qwenfit
+# --------------------------------------------------------------------------------------------------
+# plan
 
-    spec = qwenfit.load(model)
-    engine = failed.engine
-    gguf = engine in ("llama.cpp", "ollama", "lm-studio")
-    context = int(failed.settings["context"])
-    out: list[str] = []
-    base = {k: v for k, v in kw.items() if k != "context"}
-    try:
-        best = max_context(spec, failed.quant, limit=context, **base)
-        if best:
-            out.append(f"context {best:,} instead of {context:,}")
-        if gguf and spec.is_moe and failed.budget and "cpu" in failed.budget:
-            now = int(kw.get("n_cpu_moe", 0))
 
-            def offload_fits(n: int) -> bool:
-                return bool(estimate(spec, failed.quant, **{**kw, "n_cpu_moe": n}).fits)
+def plan_model(spec: ModelSpec, source: object) -> PlanModel:
+    """A catalog model keeps its name as cache key; anything else gets a key unique to the spec."""
+    from qwenfit.loaders.catalog import find
 
-            n_layers = spec.text.num_hidden_layers
-            if now < n_layers and offload_fits(n_layers):
-                lo, hi = now + 1, n_layers
-                while lo < hi:
-                    mid = (lo + hi) // 2
-                    lo, hi = (lo, mid) if offload_fits(mid) else (mid + 1, hi)
-                out.append(f"n_cpu_moe={lo} (routed experts of the first {lo} layers in host RAM)")
-        from qwenfit.loaders.quants import quality_key
-        from qwenfit.planner import DEFAULT_QUANTS, plan
+    entry = find(spec.name)
+    repo = entry.repo_ids[0] if entry and entry.repo_ids else None
+    if isinstance(source, str) and find(source) is not None and entry is not None and spec.checkpoint is None:
+        return PlanModel(spec, entry.name, repo)
+    return PlanModel(spec, f"{spec.name}@{getattr(spec, 'source', '') or source}#{id(spec)}", repo)
 
-        pool = DEFAULT_QUANTS["gguf" if gguf else engine] if (gguf or engine in DEFAULT_QUANTS) else ()
-        mine = quality_key(failed.quant)
-        smaller = [q for q in pool if quality_key(q) > mine]
-        hardware = kw.get("hardware")
-        if smaller and (hardware is not None or kw.get("vram_gb") is not None):
-            seqs = int(failed.settings["sequences"])
-            per_seq = context // seqs if gguf else context
-            p = plan(spec, hardware=hardware, vram_gb=kw.get("vram_gb"), ram_gb=kw.get("ram_gb"),
-                     engines=[engine], quants=smaller, context=per_seq, sequences=seqs,
-                     detect=False)  # fmt: skip
-            for o in p.options[:3]:
-                out.append(f"quant {o.quant} ({o.placement})")
-    except QwenfitError:
-        pass  # alternatives are a courtesy: never hide the original verdict
-    return tuple(out)
+
+def plan(
+    model: str | os.PathLike[str] | ModelSpec | Sequence[str | ModelSpec] | None = None,
+    *,
+    hardware: str | Machine | None = None,
+    vram_gb: float | None = None,
+    ram_gb: float | None = None,
+    n_gpus: int = 1,
+    engines: Iterable[str] | None = None,
+    quants: Iterable[str] | None = None,
+    context: int | None = None,
+    sequences: int = 1,
+    kv_cache: str | None = None,
+    min_context: int = MIN_CONTEXT,
+    nodes: int = 1,
+    gpu_memory_utilization: float | None = None,
+    detect: bool | None = None,
+) -> Plan:
+    """Ranked options for running ``model`` (or every catalog model) on a machine.
+
+    The machine: ``hardware`` (a catalog device such as ``"rtx-4090"``, ``"2x rtx-3090"``,
+    ``"m4-max-128"``, or a :class:`~qwenfit.Machine`), or ``vram_gb`` (one GPU's memory, decimal GB)
+    × ``n_gpus`` and ``ram_gb``. With none of them the local machine is detected
+    (:func:`qwenfit.loaders.detect.detect`) and the plan says what was found.
+
+    ``context``: tokens per sequence to plan for (default: the most that fits, at least
+    ``min_context``, at most the native 262,144). ``nodes``: how many such machines an engine may
+    span (vLLM's pipeline parallelism). ``engines`` default: those each engine says suit the machine
+    (llama.cpp; vLLM on NVIDIA/AMD GPUs; MLX on Apple Silicon). ``quants`` default: each engine's own
+    list. Returns a :class:`Plan`; nothing fitting is an answer, not an exception
+    (``plan.raise_if_not_fits()`` raises :class:`~qwenfit.DoesNotFit`).
+    """
+    from qwenfit.loaders.catalog import find, load_catalog_model, names
+    from qwenfit.loaders.quants import quality_key
+
+    notes: list[str] = []
+    if hardware is None and vram_gb is None and ram_gb is None and detect is not False:
+        from qwenfit.loaders.detect import detect as detect_machine
+
+        hardware = detect_machine()
+        notes.append(hardware.name)
+        notes.extend(hardware.notes)
+    if isinstance(n_gpus, bool) or not isinstance(n_gpus, int) or n_gpus < 1:
+        raise SettingError(f"n_gpus must be a positive integer, got {n_gpus!r}")
+    machine = _plan_machine(hardware, vram_gb, ram_gb, n_gpus)
+    for label, value in (("sequences", sequences), ("min_context", min_context), ("nodes", nodes)):
+        _positive(label, value)
+    if context is not None:
+        _positive("context", context)
+    if model is None:
+        sources: list[Any] = list(names())
+    elif isinstance(model, (list, tuple)):
+        sources = list(model)
+    else:
+        sources = [model]
+    models = []
+    for m in sources:
+        if isinstance(m, str) and find(m) is not None and not os.path.exists(m):
+            models.append(plan_model(load_catalog_model(find(m).name), m))  # type: ignore[union-attr]
+        else:
+            models.append(plan_model(load(m), m))
+    engine_list = (
+        all_engines(engines)
+        if engines is not None
+        else tuple(e for e in all_engines() if e.default_on(machine))
+    )
+    options: dict[str, dict[str, Any]] = {}
+    if gpu_memory_utilization is not None:
+        for e in engine_list:
+            if "gpu_memory_utilization" in e.option_help():
+                options[e.name] = {"gpu_memory_utilization": gpu_memory_utilization}
+    if kv_cache is not None and engine_list and not any(kv_cache in e.kv_types for e in engine_list):
+        valid = "; ".join(f"{e.name}: {', '.join(e.kv_types)}" for e in engine_list)
+        raise SettingError(f"KV cache type {kv_cache!r} is not one these engines take ({valid})")
+    return plan_options(
+        models,
+        machine,
+        engine_list,
+        quants=None if quants is None else list(quants),
+        context=context,
+        sequences=sequences,
+        kv_cache=kv_cache,
+        min_context=min_context,
+        nodes=nodes,
+        quality=quality_key,
+        options=options,
+        notes=notes,
+    )
+
+
+def _plan_machine(hardware: str | Machine | None, vram_gb: Any, ram_gb: Any, n_gpus: int) -> Machine:
+    if hardware is None:
+        from qwenfit.loaders.hardware import custom_machine
+
+        return custom_machine(vram_gb=vram_gb, ram_gb=ram_gb, n_gpus=n_gpus)
+    if isinstance(hardware, str):
+        from qwenfit.loaders.hardware import parse_machine
+
+        if vram_gb is not None:
+            raise SettingError("give either hardware or vram_gb, not both (vram_gb describes a custom GPU)")
+        return parse_machine(hardware, ram_gb=ram_gb)
+    if ram_gb is None:
+        return hardware
+    return dataclasses.replace(hardware, ram_bytes=_gb("ram_gb", ram_gb))

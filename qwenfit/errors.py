@@ -1,4 +1,4 @@
-"""qwenfit's exceptions.
+"""qwenfit's exceptions: every one of them, here.
 
 Every error qwenfit raises on purpose subclasses :class:`QwenfitError` *and* the builtin a caller
 would naturally catch (``ValueError``, ``LookupError``, ``FileNotFoundError``), so
@@ -6,19 +6,43 @@ would naturally catch (``ValueError``, ``LookupError``, ``FileNotFoundError``), 
 on which input, why, and what to do.
 
 This module is stdlib only: ``qwenfit.core`` may import it.
+
+Hierarchy::
+
+    QwenfitError
+    ├── ConfigError (ValueError) ── UnsupportedModelError
+    ├── CheckpointError (ValueError)
+    ├── SettingError (ValueError): an impossible setting ── GpuFormatError, VisionSettingError
+    ├── UsageError (ValueError): a command line that cannot be read (the CLI, check_command)
+    ├── QuantDataError (ValueError): data/quants.yaml is malformed
+    ├── UnknownModelError (LookupError)
+    ├── UnknownQuantError (LookupError)
+    ├── UnknownHardwareError (LookupError, ValueError)
+    ├── SourceNotFoundError (FileNotFoundError)
+    ├── HubError (OSError)
+    └── DoesNotFit: a configuration that does not fit its budget (``shortfall_bytes``)
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "CheckpointError",
     "ConfigError",
+    "DoesNotFit",
+    "GpuFormatError",
     "HubError",
+    "QuantDataError",
     "QwenfitError",
+    "SettingError",
     "SourceNotFoundError",
     "UnknownHardwareError",
     "UnknownModelError",
+    "UnknownQuantError",
     "UnsupportedModelError",
+    "UsageError",
+    "VisionSettingError",
 ]
 
 
@@ -101,3 +125,49 @@ class UnknownHardwareError(QwenfitError, LookupError, ValueError):
 
     def __str__(self) -> str:  # LookupError/KeyError would add quotes; keep the message readable
         return str(self.args[0])
+
+
+class SettingError(QwenfitError, ValueError):
+    """An impossible setting: names the setting and the valid choices."""
+
+
+class GpuFormatError(SettingError):
+    """A GPU checkpoint format (fp8, awq, nvfp4, mlx-4bit, ...) cannot be applied as asked."""
+
+
+class VisionSettingError(SettingError):
+    """A vision-encoder setting (image size, mmproj type) outside what the preprocessor allows."""
+
+
+class UsageError(QwenfitError, ValueError):
+    """A command line (qwenfit's own, or an engine's given to ``check_command``) that cannot be read."""
+
+
+class QuantDataError(QwenfitError, ValueError):
+    """data/quants.yaml (or a file given in its place) is malformed; the message names the record."""
+
+
+class UnknownQuantError(QwenfitError, LookupError):
+    """A quantization name qwenfit does not know; the message lists the close names."""
+
+    def __str__(self) -> str:  # LookupError/KeyError would add quotes; keep the message readable
+        return str(self.args[0])
+
+
+class DoesNotFit(QwenfitError):
+    """A configuration that does not fit its memory budget; ``shortfall_bytes`` says by how much,
+    ``estimate`` is the :class:`qwenfit.Estimate` judged, ``alternatives`` the nearest settings that
+    fit (:class:`qwenfit.core.fit.nearest.Alternative`; ``str()`` of one is its description)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        shortfall_bytes: int,
+        estimate: Any = None,
+        alternatives: tuple[Any, ...] = (),
+    ) -> None:
+        self.shortfall_bytes = shortfall_bytes
+        self.estimate = estimate
+        self.alternatives = alternatives
+        super().__init__(message)

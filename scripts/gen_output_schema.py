@@ -1,4 +1,4 @@
-"""Generate data/schema/qwenfit-output-v1.schema.json: the JSON Schema of every `qwenfit ... --json`
+"""Generate data/schema/qwenfit-output-v2.schema.json: the JSON Schema of every `qwenfit ... --json`
 output, from the pydantic models in qwenfit/schema.py (no other source).
 
     .venv/bin/python scripts/gen_output_schema.py            # rewrite the file
@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from qwenfit.schema import SCHEMA_FILE, output_json_schema  # noqa: E402
+from qwenfit.report.schema import SCHEMA_FILE, output_json_schema  # noqa: E402
 
 OUT = REPO / "data" / "schema" / SCHEMA_FILE
 

@@ -86,8 +86,7 @@ def run_sglang(quick: bool = False) -> None:
     import _pyengine_sglang as S
 
     import qwenfit
-    from qwenfit.core.engines.others import sglang_cuda_context_bytes
-    from qwenfit.core.engines.profiles import rank_weights
+    from qwenfit.core.engines.sglang import rank_weights, sglang_cuda_context_bytes
     from qwenfit.core.formats.gpu import gpu_weights
 
     sg = S.Sglang(S.ensure_source())

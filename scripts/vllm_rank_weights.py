@@ -349,7 +349,7 @@ def v1_runner_vision(models: list[str]) -> list[dict]:
 def compare(fixture: Path, models: str = "*") -> None:
     """Markdown table: vLLM's fullest rank vs qwenfit's rank_weights on its fullest stage."""
     import qwenfit
-    from qwenfit.core.engines.profiles import rank_weights
+    from qwenfit.core.engines.sglang import rank_weights
     from qwenfit.core.engines.vllm.pool import pp_partitions
     from qwenfit.core.formats.gpu import gpu_weights
 

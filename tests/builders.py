@@ -217,3 +217,17 @@ def gguf_of(spec, *, types: dict[str, str] | None = None, fuse_gate_up: bool = F
             continue
         tensors[name] = (dtype, shape)
     return arch, meta, tensors
+
+
+def engine_terms(engine: str, spec, weights, **settings):  # type: ignore[no-untyped-def]
+    """An engine's terms for ``spec`` with ``weights``: ``settings`` are Deployment fields (context,
+    sequences, kv_cache, gpu_memory_bytes, ...; ints or formula variables) and engine options."""
+    import dataclasses
+
+    from qwenfit.core.engines.base import Deployment, get
+
+    eng = get(engine)
+    fields = {f.name for f in dataclasses.fields(Deployment)}
+    d = Deployment(**{k: v for k, v in settings.items() if k in fields})
+    o = eng.Options(**{k: v for k, v in settings.items() if k not in fields})
+    return eng.terms(spec, eng.inputs(spec, weights, d, o), d, o)

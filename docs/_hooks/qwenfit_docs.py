@@ -18,14 +18,11 @@ CALCULATOR_JSON = "assets/calculator.json"
 HELP_COLUMNS = "100"
 
 
-def calculator_json_text() -> str | None:
-    """The export as compact JSON, or None while qwenfit has no export module."""
-    try:
-        from qwenfit import export
-    except ImportError:
-        return None
-    data = export.calculator_json()
-    return data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+def calculator_json_text() -> str:
+    """The export as compact JSON."""
+    from qwenfit.export import calculator_json
+
+    return json.dumps(calculator_json(), separators=(",", ":"))
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -65,9 +62,7 @@ def cli_reference() -> str:
 def on_files(files: Any, config: Any) -> Any:
     from mkdocs.structure.files import File
 
-    text = calculator_json_text()
-    if text is not None:
-        files.append(File.generated(config, CALCULATOR_JSON, content=text))
+    files.append(File.generated(config, CALCULATOR_JSON, content=calculator_json_text()))
     return files
 
 

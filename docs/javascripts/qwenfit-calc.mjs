@@ -458,31 +458,34 @@ export function configEnv(data, state, formula) {
   return { env, unified };
 }
 
-/** Python's str.format_map for "{name}" placeholders; unknown names stay as they are. */
-export function fillTemplate(template, values) {
-  return template.replace(/\{\{|\}\}|\{(\w+)\}/g, (all, name) => {
-    if (all === "{{") return "{";
-    if (all === "}}") return "}";
-    return Object.hasOwn(values, name) ? String(values[name]) : all;
-  });
-}
-
-/** The GPUs a placement uses: "gpu2" and "tp2" two, "cpu" none, anything else one. */
-export function placementGpus(placement) {
-  if (placement === "cpu") return 0;
-  const m = /^(?:gpu|tp)(\d+)$/.exec(placement);
-  return m ? Number(m[1]) : 1;
-}
-
-/** The values a launch-command template may name. */
-export function commandValues(data, state) {
-  const m = data.models[state.model];
-  return {
-    model: m.name, model_key: state.model, repo: m.repo || m.name, quant: state.quant, kv_cache: state.kv,
-    ctx: state.ctx, ctx_total: state.ctx * state.seqs, seqs: state.seqs, n_cpu_moe: state.n_cpu_moe ?? 0,
-    n_gpus: placementGpus(state.placement), placement: state.placement,
+/**
+ * A launch command from its traced form (qwenfit.core.command.render_json): groups of words joined by
+ * one space (none at the start of a line), "\n" line breaks, groups shown when their condition holds;
+ * a word is a string, ["num", formula], ["text", name] (a string of the environment) or ["cat", ...].
+ */
+export function renderCommand(groups, env) {
+  const word = (t) => {
+    if (typeof t === "string") return t;
+    if (t[0] === "text") return String(env[t[1]]);
+    if (t[0] === "cat") return t.slice(1).map(word).join("");
+    return String(evaluate(t[1], env));
   };
+  let out = "";
+  for (const g of groups) {
+    if (g === "\n") {
+      out += "\n";
+      continue;
+    }
+    const [when, ...words] = g;
+    if (when !== 1n && when !== 1 && !isTrue(evaluate(when, env))) continue;
+    const s = words.map(word).join(" ");
+    if (!s) continue;
+    out += out === "" || out.endsWith("\n") ? s : ` ${s}`;
+  }
+  return out;
 }
+
+const isTrue = (x) => (typeof x === "bigint" ? x !== 0n : x !== 0);
 
 /**
  * Everything the page shows for `state`: {texts, devices, result, ...}. `texts` holds every
@@ -520,7 +523,7 @@ export function computeView(data, state) {
   texts.shortfall = result.fits ? "" : formatGB(result.shortfall);
   texts.max_context = maxCtx ? `${formatInt(maxCtx)} tokens` : `none (not even ${formatInt(step)} tokens fit)`;
   texts.speed = formatTokS(result.speed);
-  texts.command = engine.command ? fillTemplate(engine.command, commandValues(data, state)) : "";
+  texts.command = formula.command ? renderCommand(formula.command, env) : "";
   let worst = null; // the device that misses most (named next to the shortfall)
   for (const d of devices) {
     if (d.budget === undefined) continue;
@@ -1019,7 +1022,7 @@ function mount() {
     })
     .then((text) => {
       const data = parseJSON(text);
-      if (data.schema !== 1n) throw new Error(`calculator data schema ${data.schema}; this page reads schema 1`);
+      if (data.schema !== 2n) throw new Error(`calculator data schema ${data.schema}; this page reads schema 2`);
       window.qwenfitCalc = new Calculator(root, data);
       root.dataset.ready = "1";
       root.dataset.qwenfit = String(data.qwenfit ?? "");

@@ -2,20 +2,24 @@
 
 Records come from ``data/hardware.yaml`` (validated by :mod:`qwenfit.loaders.hardware`) or from the
 local machine (:mod:`qwenfit.loaders.detect`), or are built from a user's numbers (``vram_gb=``).
-Memory is in bytes as the driver reports it (``nvidia-smi`` total, ``recommendedMaxWorkingSetSize``
-is *not* stored here: Apple budgets come from :mod:`qwenfit.core.apple`). Bandwidths are decimal GB/s,
-compute is dense TFLOPS (no sparsity).
+Memory is in bytes as the driver reports it (``nvidia-smi`` total; Metal's
+``recommendedMaxWorkingSetSize`` is derived here, :func:`working_set_bytes`). Bandwidths are decimal
+GB/s, compute is dense TFLOPS (no sparsity). :class:`Target` is what an estimate is judged against,
+resolved from a machine or from plain numbers by :func:`target_for`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Device", "HostMemory", "Machine"]
+from qwenfit.errors import SettingError
+
+__all__ = ["BACKENDS", "Device", "HostMemory", "Machine", "Target", "target_for", "working_set_bytes"]
 
 VENDORS = ("nvidia", "amd", "apple", "intel")
 KINDS = ("gpu", "unified")  # unified: the GPU shares system RAM (Apple, Strix Halo, DGX Spark, Jetson)
 BACKENDS = ("cuda", "rocm", "metal", "vulkan", "sycl", "cpu")
+GIB = 1 << 30
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,3 +87,107 @@ class Machine:
     def vram_bytes(self) -> int:
         """Device memory summed over devices (0 for CPU only)."""
         return sum(d.memory_bytes for d in self.devices)
+
+
+# --------------------------------------------------------------------------------------------------
+# Apple Silicon: how much of the unified memory the GPU may use
+
+
+def working_set_bytes(
+    ram_bytes: int, *, wired_limit_mb: int | None = None, recent_macos: bool = True
+) -> tuple[int, bool]:
+    """(GPU budget in bytes, exact) of a Mac with ``ram_bytes``: Metal's
+    ``recommendedMaxWorkingSetSize`` (what llama.cpp reports as the Metal device's free memory and
+    mlx-lm wires for generation) from logged values — 2/3 of RAM up to 32 GB on older macOS, 0.78 on
+    recent macOS for 32–48 GB, 0.75 for 36–128 GB, RAM − 48 GiB at 512 GB — or a user's
+    ``sysctl iogpu.wired_limit_mb`` (MiB; then exact)."""
+    if wired_limit_mb is not None:
+        if wired_limit_mb <= 0:
+            raise ValueError(f"iogpu.wired_limit_mb must be positive, got {wired_limit_mb}")
+        return min(wired_limit_mb * (1 << 20), ram_bytes), True
+    gib = ram_bytes / GIB
+    if gib >= 256:
+        return ram_bytes - 48 * GIB, False  # 512 GB M3 Ultra logs exactly RAM - 48 GiB
+    if gib <= 48 and recent_macos and gib > 24:
+        return int(ram_bytes * 0.78), False
+    if gib <= 32:
+        return ram_bytes * 2 // 3, False
+    return ram_bytes * 3 // 4, False
+
+
+# --------------------------------------------------------------------------------------------------
+# the budget an estimate is judged against
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The memory an estimate is judged against."""
+
+    vram_bytes: int | None  # one GPU's usable memory (unified: the GPU's share, e.g. Metal's working set)
+    n_gpus: int
+    ram_bytes: int | None
+    unified: bool
+    backend: str | None  # the device's first backend, when known
+    gpu_name: str
+    notes: tuple[str, ...]
+    machine: Machine | None = None
+
+    @property
+    def gpu_sm(self) -> str | None:
+        """The GPU's compute capability, when the hardware profile says it."""
+        return self.machine.devices[0].compute_capability if self.machine and self.machine.devices else None
+
+
+def _apple_budget(ram_bytes: int, wired_limit_mb: int | None) -> tuple[int, bool]:
+    try:
+        return working_set_bytes(ram_bytes, wired_limit_mb=wired_limit_mb)
+    except ValueError as exc:
+        raise SettingError(str(exc)) from None
+
+
+def _apple_note(gpu_bytes: int, ram_bytes: int, exact: bool) -> str:
+    how = "(iogpu.wired_limit_mb)" if exact else "(Metal's recommended working set, estimated)"
+    return f"unified memory: the GPU may use {gpu_bytes / 1e9:.2f} GB of {ram_bytes / 1e9:g} GB {how}"
+
+
+def target_for(
+    machine: Machine | None,
+    *,
+    vram_bytes: int | None = None,
+    ram_bytes: int | None = None,
+    unified_default: bool = False,
+    wired_limit_mb: int | None = None,
+) -> Target:
+    """The budget of ``machine`` (with ``ram_bytes`` overriding its RAM), or, with no machine, of one
+    GPU of ``vram_bytes`` and ``ram_bytes`` of RAM. ``unified_default``: plain numbers describe a Mac
+    (MLX) — RAM alone then means unified memory with Metal's working set as the GPU's share."""
+    notes: list[str] = []
+    if machine is None:
+        vram = vram_bytes
+        if unified_default and ram_bytes is not None and vram is None:
+            vram, exact = _apple_budget(ram_bytes, wired_limit_mb)
+            notes.append(_apple_note(vram, ram_bytes, exact))
+        unified = unified_default and vram is not None and ram_bytes is not None
+        return Target(vram, 1, ram_bytes, unified, None, "", tuple(notes))
+    ram = ram_bytes
+    if not machine.devices:
+        cpu_ram = machine.ram_bytes if ram is None else ram
+        return Target(None, 0, cpu_ram, False, "cpu", "", machine.notes, machine)
+    dev = machine.devices[0]
+    if any(d.id != dev.id for d in machine.devices):
+        notes.append("mixed GPUs: each is budgeted with the smallest one's memory")
+    vram = min(d.memory_bytes for d in machine.devices)
+    if dev.unified:
+        total = dev.memory_bytes if ram is None else ram
+        if dev.vendor == "apple":
+            vram, exact = _apple_budget(total, wired_limit_mb)
+            notes.append(_apple_note(vram, total, exact))
+        else:
+            vram = total
+            notes.append(f"unified memory: GPU and CPU share {total / 1e9:g} GB")
+        ram = total
+    elif ram is None:
+        ram = machine.ram_bytes
+    backend = dev.backends[0] if dev.backends else None
+    notes_all = (*machine.notes, *notes)
+    return Target(vram, len(machine.devices), ram, dev.unified, backend, dev.name, notes_all, machine)

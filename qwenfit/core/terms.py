@@ -13,26 +13,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qwenfit.core.expr import Num
-from qwenfit.errors import QwenfitError
+from qwenfit.errors import DoesNotFit
 
-__all__ = ["DoesNotFit", "Estimate", "Term"]
+__all__ = ["Estimate", "Term", "shortfall", "used_by_budget"]
 
 
-class DoesNotFit(QwenfitError):
-    """A configuration that does not fit its memory budget; ``shortfall_bytes`` says by how much."""
+def used_by_budget(by_device: Mapping[str, int], budget: Mapping[str, int]) -> dict[str, int]:
+    """Bytes used against each budget entry: a device's own terms; the entry ``"total"`` (unified
+    memory: GPU and CPU terms share the RAM) counts every term."""
+    total = sum(by_device.values())
+    return {d: (total if d == "total" else by_device.get(d, 0)) for d in budget}
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        shortfall_bytes: int,
-        estimate: Estimate | None = None,
-        alternatives: tuple[str, ...] = (),
-    ) -> None:
-        self.shortfall_bytes = shortfall_bytes
-        self.estimate = estimate
-        self.alternatives = alternatives  # the nearest settings that fit, in words (qwenfit.check)
-        super().__init__(message)
+
+def shortfall(by_device: Mapping[str, int], budget: Mapping[str, int]) -> int:
+    """The fits judgement, the one copy: bytes missing on the worst budgeted device (0: it fits).
+    Devices without a budget are not judged. ``estimate()``, the planner's compiled formulas and
+    the calculator's Python evaluator all call it (the page's JS mirrors it)."""
+    used = used_by_budget(by_device, budget)
+    return max([0] + [used[d] - cap for d, cap in budget.items()])
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,18 +95,13 @@ class Estimate:
     @property
     def shortfall_bytes(self) -> int:
         """Bytes missing on the worst budgeted device (0 when it fits or no budget is known);
-        devices without a budget are not judged."""
-        if self.budget is None:
-            return 0
-        used = self.used_by_budget
-        return max([0] + [used[d] - cap for d, cap in self.budget.items()])
+        devices without a budget are not judged (:func:`shortfall`)."""
+        return 0 if self.budget is None else shortfall(self.by_device, self.budget)
 
     @property
     def used_by_budget(self) -> dict[str, int]:
-        """Bytes used against each budget entry; the entry ``"total"`` (unified memory: GPU and CPU
-        terms share the RAM) counts every term."""
-        used = self.by_device
-        return {d: (self.total_bytes if d == "total" else used.get(d, 0)) for d in (self.budget or {})}
+        """Bytes used against each budget entry (:func:`used_by_budget`)."""
+        return used_by_budget(self.by_device, self.budget or {})
 
     def raise_if_not_fits(self) -> Estimate:
         if self.fits is False:

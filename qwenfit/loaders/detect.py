@@ -165,8 +165,9 @@ def apple_wired_limit_mb(*, run: Runner | None = None, env: str | None = None) -
     """The macOS GPU wired-memory limit a user set with ``sudo sysctl iogpu.wired_limit_mb=N``, in MiB.
 
     None when it is not set (the sysctl reads 0: macOS's default working-set limit applies, see
-    :mod:`qwenfit.core.apple`), when this is not macOS, or when the sysctl cannot be read. macOS 13
-    spelled it ``debug.iogpu.wired_limit``, in bytes; that is read when the macOS 14+ name is absent.
+    :func:`qwenfit.core.hardware.working_set_bytes`), when this is not macOS, or when the sysctl cannot
+    be read. macOS 13 spelled it ``debug.iogpu.wired_limit``, in bytes; that is read when the macOS 14+
+    name is absent.
     """
     platform = env if env is not None else sys.platform
     if platform != "darwin":

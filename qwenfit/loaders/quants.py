@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from qwenfit.core.formats.quality import QuantQuality
-from qwenfit.errors import QwenfitError
+from qwenfit.errors import QuantDataError, UnknownQuantError
 
 __all__ = [
     "QuantDataError",
@@ -31,17 +31,6 @@ __all__ = [
 ]
 
 _BASIS_PREFIXES = ("published", "ordered by bits per weight", "same as ")
-
-
-class QuantDataError(QwenfitError, ValueError):
-    """quants.yaml (or a file given to :func:`load_quant_quality`) is malformed."""
-
-
-class UnknownQuantError(QwenfitError, LookupError):
-    """A quantization name with no quality record."""
-
-    def __str__(self) -> str:  # LookupError would quote the message; keep it readable
-        return str(self.args[0])
 
 
 def _record_model() -> Any:

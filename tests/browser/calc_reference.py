@@ -3,8 +3,8 @@
 A state is the configuration ``qwenfit.export.evaluate_export`` takes (model, engine, quant, kv,
 placement, ctx, seqs, n_cpu_moe, hardware, vram_gb, ram_gb). ``evaluate_export`` evaluates the
 exported trees in Python (what the page does in JavaScript) and ``evaluate_config`` goes through
-the library (``qwenfit.estimate``); the page must show exactly the strings they return, plus the
-launch command filled in here from the export's template.
+the library (``qwenfit.estimate`` and the engine's launch command); the page must show exactly the
+strings they return, the launch command included.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,38 +27,6 @@ def formula_index(data: Mapping[str, Any]) -> dict[tuple[str, str, str, str], di
     return {(f["model"], f["engine"], f["kv_cache"], f["placement"]): f for f in data["formulas"]}
 
 
-def fill_template(template: str, values: Mapping[str, Any]) -> str:
-    """str.format_map for ``{name}`` placeholders; unknown names stay (the page's fillTemplate)."""
-
-    def sub(m: re.Match[str]) -> str:
-        if m[0] in ("{{", "}}"):
-            return m[0][0]
-        return str(values[m[1]]) if m[1] in values else m[0]
-
-    return re.sub(r"\{\{|\}\}|\{(\w+)\}", sub, template)
-
-
-def placement_gpus(placement: str) -> int:
-    if placement == "cpu":
-        return 0
-    m = re.fullmatch(r"(?:gpu|tp)(\d+)", placement)
-    return int(m[1]) if m else 1
-
-
-def command(data: Mapping[str, Any], st: Mapping[str, Any]) -> str:
-    template = data["engines"][st["engine"]].get("command")
-    if not template:
-        return ""
-    m = data["models"][st["model"]]
-    values = {
-        "model": m["name"], "model_key": st["model"], "repo": m.get("repo") or m["name"],
-        "quant": st["quant"],
-        "kv_cache": st["kv"], "ctx": st["ctx"], "ctx_total": st["ctx"] * st["seqs"], "seqs": st["seqs"],
-        "n_cpu_moe": st["n_cpu_moe"], "n_gpus": placement_gpus(st["placement"]), "placement": st["placement"],
-    }  # fmt: skip
-    return fill_template(template, values)
-
-
 def expected_texts(data: Mapping[str, Any], st: Mapping[str, Any]) -> dict[str, Any]:
     """Every string the page shows (its data-parity elements) for ``st``, or {"error": message} where
     the export cannot evaluate it (the page must then refuse too)."""
@@ -67,7 +34,6 @@ def expected_texts(data: Mapping[str, Any], st: Mapping[str, Any]) -> dict[str, 
         texts: dict[str, Any] = dict(evaluate_export(dict(data), dict(st)))
     except (KeyError, ValueError, ZeroDivisionError, IndexError) as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
-    texts["command"] = command(data, st)
     return texts
 
 

@@ -15,8 +15,12 @@ from cli_helpers import REPO, assert_one_line_error, run_subprocess
 
 import qwenfit
 import qwenfit.cli as cli_module
+import qwenfit.cli.args
+import qwenfit.cli.models
+import qwenfit.cli.output
+import qwenfit.loaders.detect
 from qwenfit.core.hardware import Machine
-from qwenfit.schema import CheckOut, Output, PlanOut
+from qwenfit.report.schema import CheckOut, Output, PlanOut
 
 QWENFIT = [str(Path(sys.executable).parent / "qwenfit")]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -192,6 +196,8 @@ def test_check_alternatives_really_fit(cli, argv):
             again += ["--n-cpu-moe", str(a.placement.n_cpu_moe)]
         if a.placement is not None and a.placement.n_gpu_layers is not None:
             again += ["--ngl", str(a.placement.n_gpu_layers)]
+        if a.placement is not None and a.placement.tensor_split is not None:
+            again += ["--ts", ",".join(f"{s:g}" for s in a.placement.tensor_split)]
         if a.placement is not None and a.engine == "vllm":
             again += ["--tp", str(a.placement.tp)]
         assert cli(*again).code == 0, (a.kind, again)
@@ -207,8 +213,8 @@ def test_check_sequences_are_per_sequence_context(cli):
     )
     out = CheckOut.model_validate_json(r.out)
     assert (out.context, out.sequences) == (32768, 4)
-    assert out.settings["context"] == 4 * 32768  # llama.cpp's -c is the total over the slots
-    assert "-c 131072 -np 4" in out.command
+    assert out.settings["context"] == 32768  # tokens per sequence, everywhere
+    assert "-c 131072 -np 4" in out.command  # llama.cpp's -c is the total over the slots
 
 
 def test_check_vllm_defaults_tp_to_the_gpus(cli):
@@ -242,7 +248,7 @@ def test_check_detects_the_machine_without_hardware_flags(cli, monkeypatch):
     from qwenfit.loaders.hardware import custom_machine
 
     machine = custom_machine(vram_gb=None, ram_gb=64, name="detected: CPU only")
-    monkeypatch.setattr(cli_module, "_detect", lambda: machine)
+    monkeypatch.setattr(qwenfit.loaders.detect, "detect", lambda: machine)
     r = cli("check", "4B", "--quant", "Q4_K_M", "--context", "8192")
     assert r.code == 0, r.err
     assert "machine: detected: CPU only: no GPU, 64.00 GB RAM" in r.out
@@ -277,7 +283,7 @@ def test_check_beyond_native_context_notes_yarn(cli):
         (["check", "9B", "--quant", "fp8", "--vram", "24"], "use --engine vllm"),
         (["check", "9B", "--quant", "Q4_K_M", "--engine", "vllm", "--vram", "24"], "use --engine llama.cpp"),
         (["check", "9B", "--quant", "mlx-4bit", "--engine", "vllm", "--vram", "24"], "use --engine mlx"),
-        (["check", "9B", "--quant", "x.gguf", "--engine", "vllm", "--vram", "24"], "GGUF file runs on"),
+        (["check", "9B", "--quant", "x.gguf", "--engine", "vllm", "--vram", "24"], "GGUF file, which vllm"),
         (["check", "9B", "--quant", "Q4_K_M", "--gpu", "rtx-4091"], "Did you mean 'rtx-4090'"),
         (["check", "9B", "--quant", "Q4_K_M", "--gpu", "0x rtx-4090"], "rtx-4090"),
         (["check", "9B", "--quant", "Q4_K_M", "--vram", "abc"], "argument --vram: expected a number of GB"),
@@ -293,13 +299,13 @@ def test_check_beyond_native_context_notes_yarn(cli):
         (["check", "9B", "--quant", "Q4_K_M", "--gpu", "rtx-4090", "--gpus", "2"], "--gpus counts --vram"),
         (["check", "9B", "--quant", "Q4_K_M", "--kv-cache", "q9", "--vram", "24"], "KV cache type 'q9'"),
         (["check", "9B", "--quant", "Q4_K_M", "--engine", "foo", "--vram", "24"], "invalid choice: 'foo'"),
-        (["check", "9B", "--quant", "Q4_K_M", "--tp", "2", "--vram", "24"], "tensor parallelism"),
+        (["check", "9B", "--quant", "Q4_K_M", "--tp", "2", "--vram", "24"], "--tp: llama.cpp has no"),
         (["check", "9B", "--quant", "Q4_K_M", "--n-cpu-moe", "3", "--vram", "24"], "dense model"),
         (["check", "9B", "--vram", "24"], "required: --quant"),
         (["check", "tests/nowhere/config.json", "--quant", "Q4_K_M", "--vram", "24"], "no such file"),
         (["plan", "9B", "--engine", "vlm", "--vram", "24"], "Did you mean 'vllm'"),
         (["plan", "9B", "--quant", "Q4_K_X", "--vram", "24"], "unknown quant 'Q4_K_X'"),
-        (["plan", "9B", "--kv-cache", "q9", "--vram", "24"], "--kv-cache q9"),
+        (["plan", "9B", "--kv-cache", "q9", "--vram", "24"], "KV cache type 'q9'"),
         (["plan", "9B", "--vram", "24", "--gpu", "rtx-4090"], "not allowed with"),
         (["plan", "Qwen3.5-36B", "--vram", "24"], "unknown model"),
         (["plan", "9B", "--nodes", "0", "--vram", "24"], "argument --nodes"),
@@ -324,7 +330,7 @@ def test_internal_errors_are_one_line_and_exit_3(cli, monkeypatch):
     def boom(args):
         raise RuntimeError("simulated\nbug")
 
-    monkeypatch.setattr(cli_module, "cmd_models", boom)  # build_parser() picks it up by name
+    monkeypatch.setattr(qwenfit.cli.models, "run", boom)  # build_parser() picks it up by name
     r = cli("models")
     assert r.code == 3 and r.out == ""
     assert r.err.strip() == (
@@ -463,8 +469,6 @@ def test_export(cli, monkeypatch, tmp_path):
     assert cli("export", "-o", str(target)).code == 0 and r.out.strip() == target.read_text().strip()
     line = assert_one_line_error(cli("export", "-o", str(tmp_path / "missing" / "x.json")))
     assert "cannot write" in line
-    monkeypatch.setitem(sys.modules, "qwenfit.export", None)  # not built yet: a clear error, exit 2
-    assert "calculator export is not available" in assert_one_line_error(cli("export"))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -472,10 +476,13 @@ def test_export(cli, monkeypatch, tmp_path):
 
 
 def test_number_parsing():
-    assert cli_module._tokens("32k") == 32768 and cli_module._tokens("131,072") == 131072
-    assert cli_module._gb("24GB") == 24.0 and cli_module._gb("24 g") == 24.0
-    assert cli_module._gb("1GiB") == pytest.approx(1.073741824)
-    assert cli_module._ngl("all") is None and cli_module._ngl("12") == 12
+    from qwenfit.cli import args
+
+    assert args.tokens("32k") == 32768 and args.tokens("131,072") == 131072
+    assert args.gb("24GB") == 24.0 and args.gb("24 g") == 24.0
+    assert args.gb("1GiB") == pytest.approx(1.073741824)
+    assert args.ngl("all") is None and args.ngl("12") == 12
+    assert args.split("3,1") == (3.0, 1.0)
 
 
 class _Tty(io.StringIO):
@@ -485,15 +492,17 @@ class _Tty(io.StringIO):
 
 def test_colour_only_on_a_terminal_without_no_color(monkeypatch):
     monkeypatch.delenv("NO_COLOR", raising=False)
-    assert cli_module._use_color(_Tty()) and not cli_module._use_color(io.StringIO())
+    from qwenfit.cli.output import use_color
+
+    assert use_color(_Tty()) and not use_color(io.StringIO())
     monkeypatch.setenv("NO_COLOR", "1")
-    assert not cli_module._use_color(_Tty())
+    assert not use_color(_Tty())
     monkeypatch.setenv("NO_COLOR", "")  # no-color.org: set but empty does not disable colour
-    assert cli_module._use_color(_Tty())
+    assert use_color(_Tty())
 
 
 def test_colour_on_a_terminal(cli, monkeypatch):
-    monkeypatch.setattr(cli_module, "_use_color", lambda stream: True)
+    monkeypatch.setattr(qwenfit.cli.output, "use_color", lambda stream: True)
     r = cli("check", "9B", "--quant", "Q4_K_M", "--vram", "24")
     assert "\033[1;32mfits\033[0m" in r.out and "\033[34m█" in r.out
 
@@ -541,7 +550,7 @@ def test_bars_unified_total_row():
 def test_progress_only_on_a_terminal():
     tty, pipe = _Tty(), io.StringIO()
     for stream in (tty, pipe):
-        progress = cli_module._Progress(stream)
+        progress = qwenfit.cli.args.Progress(stream)
         progress(1, 2, "model-00001-of-00002.safetensors")
         progress(2, 2, "model-00002-of-00002.safetensors")
     assert "reading headers 1/2: model-00001-of-00002.safetensors" in tty.getvalue()
@@ -549,15 +558,9 @@ def test_progress_only_on_a_terminal():
 
 
 def test_plain_dict_json_matches_schema_id():
-    from qwenfit.schema import SCHEMA_ID
+    from qwenfit.report.schema import SCHEMA_ID
 
     assert cli_module.SCHEMA_ID == SCHEMA_ID
-
-
-def test_yarn_limit_matches_the_planner():
-    from qwenfit.planner import YARN_CONTEXT
-
-    assert cli_module.YARN_CONTEXT == YARN_CONTEXT
 
 
 def test_machine_flags(monkeypatch):
@@ -565,7 +568,7 @@ def test_machine_flags(monkeypatch):
 
     def machine(**kw: object) -> Machine | None:
         ns = argparse.Namespace(**{"gpu": None, "vram": None, "gpus": None, "ram": None, **kw})
-        return cli_module._machine(ns, ["llama.cpp"])
+        return qwenfit.cli.args.machine_of(ns, ["llama.cpp"])
 
     assert machine() is None
     m = machine(vram=24.0, gpus=2, ram=64.0)

@@ -1,4 +1,4 @@
-"""The --json outputs and their committed JSON Schema (data/schema/qwenfit-output-v1.schema.json).
+"""The --json outputs and their committed JSON Schema (data/schema/qwenfit-output-v2.schema.json).
 
 Outputs are validated twice: through the pydantic models the schema is generated from
 (``Output.model_validate_json``: unknown keys, missing keys and wrong types all fail), and against the
@@ -15,7 +15,14 @@ import pytest
 from cli_helpers import REPO
 from pydantic import ValidationError
 
-from qwenfit.schema import SCHEMA_FILE, SCHEMA_ID, SCHEMA_VERSION, AnyOutput, Output, output_json_schema
+from qwenfit.report.schema import (
+    SCHEMA_FILE,
+    SCHEMA_ID,
+    SCHEMA_VERSION,
+    AnyOutput,
+    Output,
+    output_json_schema,
+)
 
 SCHEMA_PATH = REPO / "data" / "schema" / SCHEMA_FILE
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import qwenfit
-from qwenfit.core.engines.cache import llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
+from qwenfit.core.engines.llama_cpp.memory import llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
 
 ENGINES = ["llama.cpp", "vllm", "sglang", "mlx", "transformers"]
 
@@ -28,11 +28,11 @@ def test_llama_cpp_terms_35b():
 def test_context_padding_and_streams():
     spec = qwenfit.load("9B")
     per_cell = llama_kv_bytes_per_cell(spec, "q8_0", "q8_0")
-    e = qwenfit.estimate(spec, "Q4_K_M", context=1000, kv_cache="q8_0", sequences=3)
-    # 3 streams of pad(1000 // 3, 256) = 512 cells
+    e = qwenfit.estimate(spec, "Q4_K_M", context=334, kv_cache="q8_0", sequences=3)
+    # context is per sequence: -c 1002, padded to 1024; 3 streams of pad(1002 // 3, 256) = 512 cells
     assert e.term("kv_cache") == 3 * 512 * per_cell
     assert e.term("recurrent_state") == 3 * llama_recurrent_bytes_per_cell(spec)
-    unified = qwenfit.estimate(spec, "Q4_K_M", context=1000, kv_cache="q8_0", sequences=3, kv_unified=True)
+    unified = qwenfit.estimate(spec, "Q4_K_M", context=334, kv_cache="q8_0", sequences=3, kv_unified=True)
     assert unified.term("kv_cache") == 1024 * per_cell
 
 
@@ -118,10 +118,10 @@ def test_check():
         ({"kv_cache": "q3_k"}, "KV cache type 'q3_k'; valid: f32, f16"),
         ({"kv_cache": "q8_0", "flash_attention": False}, "needs flash attention"),
         ({"engine": "vllm", "tp": 3}, "divisible by tp=3"),
-        ({"engine": "vllm", "kv_cache": "int4"}, "kv_cache_dtype 'int4'; valid: auto"),
-        ({"engine": "vllm", "quant": "Q4_K_M"}, "vllm loads safetensors checkpoints"),
-        ({"quant": "awq"}, "llama.cpp runs GGUF files"),
-        ({"tp": 2}, "tensor parallelism is for vllm and sglang"),
+        ({"engine": "vllm", "kv_cache": "int4"}, "vllm KV cache 'int4'; valid: auto"),
+        ({"engine": "vllm", "quant": "Q4_K_M"}, "a llama.cpp file type, which vllm does not load"),
+        ({"quant": "awq"}, "a safetensors format, which llama.cpp does not load"),
+        ({"tp": 2}, "llama.cpp has no option tp; its options: n_gpu_layers"),
         ({"vram_gb": -1}, "vram_gb must be positive"),
         ({"backend": "tpu"}, "unknown backend 'tpu'"),
         ({"engine": "mlx", "kv_cache": "3"}, "mlx-lm KV cache '3'"),
@@ -141,7 +141,7 @@ def test_mtp_on_a_model_without_mtp():
 
 
 def test_apple_working_set():
-    from qwenfit.core.apple import working_set_bytes
+    from qwenfit.core.hardware import working_set_bytes
 
     assert working_set_bytes(16 * 2**30, recent_macos=False) == (16 * 2**30 * 2 // 3, False)  # 10922.67 MiB
     assert working_set_bytes(64 * 2**30)[0] == 48 * 2**30  # 49152 MiB logged on a 64 GB M1 Max
@@ -156,7 +156,7 @@ def test_sglang_pools_follow_sglang():
     """SGLang 0.5.23 (tests/fixtures/python_engines/sglang.json, checked in test_python_engines.py):
     5 state slots per running request with the radix cache (3 + 2, extra_buffer) plus 1 padding
     slot; one KV cell per token of the full-attention layers."""
-    from qwenfit.core.engines.cache import gdn_state
+    from qwenfit.core.engines.gdn_state import gdn_state
 
     spec = qwenfit.load("35B-A3B")
     e = qwenfit.estimate(spec, engine="sglang", context=8192, sequences=4)
@@ -177,7 +177,7 @@ def test_pipeline_and_expert_parallel_weights():
     """vLLM's weights per rank are what vLLM 0.33.0 allocates (tests/fixtures/vllm/rank_weights.json,
     its own model classes on the meta device): the vision tower built by default, the embedding on
     every pipeline stage, experts split tp x dp ways, sequence-parallel MoE replicating the shared expert."""
-    from qwenfit.core.engines.profiles import rank_weights
+    from qwenfit.core.engines.sglang import rank_weights
 
     spec = qwenfit.load("122B-A10B")
     w = qwenfit.weights(spec, "bf16")
@@ -193,7 +193,7 @@ def test_pipeline_and_expert_parallel_weights():
     assert e.term("weights") > 62_721_186_144  # every stage holds the embedding, not only the first
     with pytest.raises(qwenfit.SettingError, match="dense model"):
         qwenfit.estimate("9B", engine="vllm", expert_parallel=True)
-    with pytest.raises(qwenfit.SettingError, match="vllm only"):
+    with pytest.raises(qwenfit.SettingError, match=r"llama\.cpp has no option pp"):
         qwenfit.estimate("9B", pp=2)
 
 
@@ -201,15 +201,14 @@ def test_check_raises_with_the_nearest_settings_that_fit():
     with pytest.raises(qwenfit.DoesNotFit) as info:
         qwenfit.check("35B-A3B", "Q8_0", context=131072, hardware="rtx-4090", ram_gb=64)
     alts = info.value.alternatives
-    assert any(a.startswith("n_cpu_moe=") for a in alts)
-    assert any(a.startswith("quant ") for a in alts)
-    n = int(next(a for a in alts if a.startswith("n_cpu_moe=")).split("=")[1].split()[0])
+    assert {a.kind for a in alts} >= {"offload", "quant"}  # the same list as `qwenfit check`
+    n = next(a for a in alts if a.kind == "offload").placement.n_cpu_moe
     kw = dict(context=131072, hardware="rtx-4090", ram_gb=64)
     assert qwenfit.estimate("35B-A3B", "Q8_0", n_cpu_moe=n, **kw).fits  # the suggestion fits
     assert not qwenfit.estimate("35B-A3B", "Q8_0", n_cpu_moe=n - 1, **kw).fits  # and is the least offload
     with pytest.raises(qwenfit.DoesNotFit) as info:
         qwenfit.check("27B", "Q4_K_M", context=262144, vram_gb=24)
-    (ctx,) = [a for a in info.value.alternatives if a.startswith("context ")]
-    best = int(ctx.split()[1].replace(",", ""))
+    (ctx,) = [a for a in info.value.alternatives if a.kind == "context"]
+    best = ctx.context
     assert qwenfit.estimate("27B", "Q4_K_M", context=best, vram_gb=24).fits
     assert not qwenfit.estimate("27B", "Q4_K_M", context=best + 256, vram_gb=24).fits

@@ -8,20 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from builders import engine_terms
 
 import qwenfit
-from qwenfit.core.engines.others import (
-    mlx_terms,
+from qwenfit.core.engines.sglang import (
+    SglangOptions,
     sglang_kv_cell_bytes,
     sglang_mem_fraction_static,
     sglang_pools,
     sglang_server_defaults,
     sglang_state_bytes_per_request,
     sglang_state_slots_per_request,
-    sglang_terms,
-    transformers_terms,
 )
-from qwenfit.core.engines.profiles import Settings
 from qwenfit.core.expr import Var, evaluate
 from qwenfit.core.formats.gpu import gpu_weights
 
@@ -132,10 +130,8 @@ def test_sglang_reproduces_sglang(row):
     if "error" in row:  # SGLang refuses to start: no state slot fits
         assert 9 * rest // (19 * row["mamba_cache_per_req"]) - 1 <= 0
         return
-    s = Settings(
-        context=row["context_len"], tp=tp, prefix_caching=row["radix_cache"], gpu_memory_bytes=memory
-    )
-    got = sglang_pools(spec, s, int(row["rest_gib"] * GIB), row["context_len"])
+    o = SglangOptions(tp=tp, prefix_caching=row["radix_cache"])
+    got = sglang_pools(spec, o, None, int(row["rest_gib"] * GIB), row["context_len"])
     assert got == (row["max_mamba_cache_size"], row["max_total_num_tokens"], row["max_running_requests"])
 
 
@@ -172,10 +168,8 @@ def test_sglang_kv_dtypes():
     assert {r["kv_cache_dtype"] for r in rows} == {"fp8_e4m3", "fp8_e5m2"}
     for row in rows:
         assert sglang_kv_cell_bytes(spec, 1, row["kv_cache_dtype"]) == row["kv_cell_bytes"]
-        s = Settings(
-            context=row["context_len"], kv_cache=row["kv_cache_dtype"], gpu_memory_bytes=row["gpu_bytes"]
-        )
-        got = sglang_pools(spec, s, int(row["rest_gib"] * GIB), row["context_len"])
+        rest = int(row["rest_gib"] * GIB)
+        got = sglang_pools(spec, SglangOptions(), row["kv_cache_dtype"], rest, row["context_len"])
         assert got == (row["max_mamba_cache_size"], row["max_total_num_tokens"], row["max_running_requests"])
 
 
@@ -212,13 +206,13 @@ def test_mlx_terms_follow_the_rules():
     t = spec.text
     w = gpu_weights(spec, "mlx-4bit")
     width = t.num_key_value_heads * t.head_dim
-    terms = mlx_terms(spec, w, Settings(context=1000, sequences=2))
+    terms = engine_terms("mlx", spec, w, context=1000, sequences=2)
     assert terms[1].bytes == 2 * 1024 * t.n_full_attention * 2 * width * 2  # 1000 -> 4 steps of 256
     assert terms[2].bytes == 2 * t.n_linear_attention * (3 * t.linear_conv_dim * 2 + 32 * 128 * 128 * 4)
     q4 = t.n_full_attention * 2 * (width // 2 + width // 64 * 4)
-    assert mlx_terms(spec, w, Settings(context=5000, kv_cache="4"))[1].bytes == 5120 * q4
+    assert engine_terms("mlx", spec, w, context=5000, kv_cache="4")[1].bytes == 5120 * q4
     bf16 = t.n_full_attention * 4 * width
-    assert mlx_terms(spec, w, Settings(context=4999, kv_cache="4"))[1].bytes == 5120 * bf16
+    assert engine_terms("mlx", spec, w, context=4999, kv_cache="4")[1].bytes == 5120 * bf16
 
 
 # ------------------------------------------------------------------------------------------------
@@ -238,14 +232,13 @@ _TRACE_SETTINGS: dict[str, list[dict[str, Any]]] = {
 @pytest.mark.parametrize("engine", ["sglang", "mlx", "transformers"])
 @pytest.mark.parametrize("model", ["9B", "35B-A3B", "397B-A17B"])
 def test_traced_terms_equal_integer_terms(engine, model):
-    fn = {"sglang": sglang_terms, "mlx": mlx_terms, "transformers": transformers_terms}[engine]
     spec = qwenfit.load(model)
     w = gpu_weights(spec, "mlx-4bit" if engine == "mlx" else "bf16")
     for kw in _TRACE_SETTINGS[engine]:
-        traced = fn(spec, w, Settings(context=Var("ctx"), sequences=Var("seqs"), **kw))  # type: ignore[arg-type]
+        traced = engine_terms(engine, spec, w, context=Var("ctx"), sequences=Var("seqs"), **kw)
         for ctx in (1, 255, 256, 257, 2048, 4999, 5000, 32768, 262144):
             for seqs in (1, 3, 64):
-                plain = fn(spec, w, Settings(context=ctx, sequences=seqs, **kw))
+                plain = engine_terms(engine, spec, w, context=ctx, sequences=seqs, **kw)
                 assert [t.name for t in traced] == [t.name for t in plain]
                 for a, b in zip(traced, plain, strict=True):
                     assert evaluate(a.bytes, {"ctx": ctx, "seqs": seqs}) == b.bytes, (a.name, ctx, seqs, kw)
@@ -264,10 +257,10 @@ def test_sglang_35b_a3b_at_32k():
 def test_sglang_traces_in_device_memory_too():
     spec = qwenfit.load("35B-A3B")
     w = gpu_weights(spec, "bf16")
-    traced = sglang_terms(
-        spec, w, Settings(context=Var("ctx"), sequences=Var("seqs"), gpu_memory_bytes=Var("gpu"))
+    traced = engine_terms(
+        "sglang", spec, w, context=Var("ctx"), sequences=Var("seqs"), gpu_memory_bytes=Var("gpu")
     )
     for gb in (16, 24, 32, 48, 80, 141, 192):
-        plain = sglang_terms(spec, w, Settings(context=8192, sequences=4, gpu_memory_bytes=gb * 10**9))
+        plain = engine_terms("sglang", spec, w, context=8192, sequences=4, gpu_memory_bytes=gb * 10**9)
         env = {"ctx": 8192, "seqs": 4, "gpu": gb * 10**9}
         assert [evaluate(t.bytes, env) for t in traced] == [t.bytes for t in plain]

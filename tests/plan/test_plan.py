@@ -190,10 +190,12 @@ def test_every_option_fits_its_budget_and_its_max_context(model, vram, ram):
 def test_compiled_formulas_agree_with_the_engine_functions(
     model, engine, quant_i, kind, n_gpus, n_cpu_moe, context, sequences, vram, ram
 ):
-    """The planner's fast path (compiled traced formulas) decides exactly like estimate's terms."""
-    from qwenfit.planner import Placement, _Ctx, _evaluate, _fast_check, _spec
+    """The planner's fast path (compiled traced formulas) decides exactly like the one assembly."""
+    from qwenfit.core.engines.base import Placement, get
+    from qwenfit.core.fit.planner import PlanModel, Search
+    from qwenfit.core.hardware import Target
 
-    spec = _spec(model)
+    spec = qwenfit.load(model)
     gguf = engine != "vllm"
     quant = (["Q8_0", "Q4_K_M", "IQ2_XXS", "BF16", "Q6_K", "IQ4_XS"] if gguf else ["bf16", "fp8"] * 3)[
         quant_i
@@ -205,12 +207,13 @@ def test_compiled_formulas_agree_with_the_engine_functions(
     else:
         tp = {1: 1, 2: 2, 3: 4}[n_gpus]
         p = Placement("tp", n_gpus=tp, tp=tp)
-    c = _Ctx(spec, model, quant, engine, int(vram * 1e9), None if ram is None else int(ram * 1e9), False,
-             "cpu" if kind == "cpu" and gguf else "cuda", "", 9200, None, p.n_gpus)  # fmt: skip
+    target = Target(int(vram * 1e9), max(p.n_gpus, 1), None if ram is None else int(ram * 1e9), False,
+                    "cpu" if kind == "cpu" and gguf else "cuda", "", ())  # fmt: skip
+    s = Search(PlanModel(spec, model), get(engine), quant, target)
     try:
-        e = _evaluate(c, p, context, sequences)
+        e = s.evaluate(p, context, sequences)
     except ValueError:
         return  # a TP size the model's heads reject
-    fast = _fast_check(c, p, context, sequences)
+    fast = s.fast_check(p, context, sequences)
     assert fast is not None
-    assert fast[0] == bool(e.fits)
+    assert (fast[0] == 0) == bool(e.fits)

@@ -13,10 +13,10 @@ from qwenfit.core.fit.speed import (
     FS_PER_S,
     Speed,
     decode_rates,
-    decode_read_bytes,
     decode_tokens_per_s,
     estimate_speed,
 )
+from qwenfit.core.formats.reads import decode_read_bytes
 from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.hardware import Device, HostMemory, Machine
 from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES

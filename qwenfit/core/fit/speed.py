@@ -110,33 +110,31 @@ formula tree the docs calculator evaluates. :func:`estimate_speed` uses the same
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import overload
 
-from qwenfit.core.expr import Expr, Num
-from qwenfit.core.formats.weights import WeightEntry, WeightMap
+from qwenfit.core.engines.base import Engine, Placement, SpeedConstants, get
+from qwenfit.core.expr import Expr, Num, as_int
 from qwenfit.core.hardware import Device, HostMemory, Machine
-from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES
 from qwenfit.core.model.spec import ModelSpec
-from qwenfit.core.terms import Term
+from qwenfit.core.terms import Estimate, Term
 
 __all__ = [
     "DEFAULT_HOST",
     "FS_PER_S",
-    "LLAMA_FAMILY",
     "DecodeRates",
     "Speed",
     "decode_bytes",
     "decode_rates",
-    "decode_read_bytes",
     "decode_speed",
     "decode_tokens_per_s",
     "estimate_speed",
     "memory_efficiency",
     "rate_constants",
-    "tensor_read_bytes",
+    "speed_of",
 ]
 
 FS_PER_S = 10**15  # femtoseconds per second: decode time is counted in integer fs
@@ -147,53 +145,13 @@ DRAM_EFFICIENCY = {"gpu": 0.92, "unified": 0.85}
 # η_kernel: quantized GEMV / MoE decode kernels relative to a plain streaming read, by backend
 KERNEL_EFFICIENCY = {"cuda": 0.90, "metal": 0.85, "rocm": 0.80, "vulkan": 0.80, "sycl": 0.75, "cpu": 1.0}
 
-# engines that are a llama.cpp runtime underneath
-LLAMA_FAMILY = frozenset({"llama.cpp", "ollama", "lm-studio"})
-
-# c_layer, µs per decoder layer per token: (engine family, backend) -> µs. §D.1 gives llama.cpp
-# CUDA 60-140 µs and ROCm/Vulkan (APU) 100-300 µs; the others are engineering estimates.
-LAYER_US: dict[tuple[str, str], int] = {
-    ("llama.cpp", "cuda"): 100,
-    ("llama.cpp", "rocm"): 200,
-    ("llama.cpp", "vulkan"): 200,
-    ("llama.cpp", "sycl"): 200,
-    ("llama.cpp", "metal"): 150,
-    ("llama.cpp", "cpu"): 50,
-    ("mlx", "metal"): 100,
-    ("vllm", "cuda"): 50,
-    ("vllm", "rocm"): 80,
-    ("sglang", "cuda"): 50,
-    ("sglang", "rocm"): 80,
-    ("transformers", "cuda"): 300,
-    ("transformers", "rocm"): 300,
-    ("transformers", "metal"): 300,
-    ("transformers", "cpu"): 300,
-}
-DEFAULT_LAYER_US = 200  # an engine/backend pair not listed: the slow end of the listed ones
-
-# t_step, µs per token independent of depth [assumptions, see the module docstring]
-STEP_US = {"llama.cpp": 200, "ollama": 500, "lm-studio": 500, "mlx": 500, "vllm": 1000, "sglang": 1000,
-           "transformers": 2000}  # fmt: skip
-DEFAULT_STEP_US = 1000
+# the fixed costs of each engine (t_step, c_layer by backend, η_c by backend) live in its home:
+# Engine.speed (qwenfit.core.engines.base.SpeedConstants); the values are the ones the module docstring gives
 
 OFFLOAD_LAYER_US = 50  # c_offload: a graph split per layer with CPU tensors (copies + thread-pool wake-up)
 ALLREDUCE_US = {"nvlink": 15, "pcie": 30}  # one latency-bound all-reduce of a hidden vector
 ALLREDUCES_PER_LAYER = 2  # after attention and after the MLP (Megatron-style row-parallel outputs)
 
-# prefill: fraction of dense FP16 tensor TFLOPS reached (η_c) [engineering estimates]
-COMPUTE_EFFICIENCY: dict[tuple[str, str], float] = {
-    ("llama.cpp", "cuda"): 0.35,
-    ("llama.cpp", "rocm"): 0.25,
-    ("llama.cpp", "vulkan"): 0.25,
-    ("llama.cpp", "sycl"): 0.25,
-    ("llama.cpp", "metal"): 0.40,
-    ("mlx", "metal"): 0.45,
-    ("vllm", "cuda"): 0.50,
-    ("vllm", "rocm"): 0.50,
-    ("sglang", "cuda"): 0.50,
-    ("sglang", "rocm"): 0.50,
-}
-DEFAULT_COMPUTE_EFFICIENCY = 0.40
 PCIE_EFFICIENCY = 0.75  # pageable host -> device copies
 DEFAULT_PCIE_GBPS = 31.5  # PCIe 4.0 x16, per direction (reference §A.7)
 DEFAULT_UBATCH_TOKENS = 512  # llama.cpp -ub default; the other engines' chunks are larger, same effect
@@ -230,8 +188,9 @@ class DecodeRates:
     basis: str
 
 
-def _engine_family(engine: str) -> str:
-    return "llama.cpp" if engine in LLAMA_FAMILY else engine
+def _speed(engine: str | Engine) -> SpeedConstants:
+    """An engine's speed constants (an engine object, or a registered engine's name)."""
+    return (engine if isinstance(engine, Engine) else get(engine)).speed
 
 
 def _fs_per_byte(gbps: float) -> int:
@@ -248,38 +207,6 @@ def memory_efficiency(device: Device, backend: str) -> float:
     return DRAM_EFFICIENCY.get(device.kind, DRAM_EFFICIENCY["gpu"]) * KERNEL_EFFICIENCY.get(backend, 0.75)
 
 
-def decode_read_bytes(
-    spec: ModelSpec,
-    weights: WeightMap,
-    *,
-    cpu_tensors: Collection[str] = (),
-    mtp: bool = False,
-) -> dict[str, int]:
-    """Weight bytes one decoded token reads, per device: ``{"gpu": ..., "cpu": ...}``.
-
-    A tensor is on ``"cpu"`` when its name (qwenfit or GGUF name) is in ``cpu_tensors``. Routed
-    experts count ``num_experts_per_tok / num_experts`` of their bytes (floor), the token embedding
-    one row unless it is tied to the output layer, vision nothing, MTP only with ``mtp`` (see the
-    module docstring). Exact for the tensors; the routed share is an expectation.
-    """
-    t = spec.text
-    cpu = frozenset(cpu_tensors)
-    out = {"gpu": 0, "cpu": 0}
-    head_bytes = {"gpu": 0, "cpu": 0}
-    for e in weights.tensors:
-        if e.component == "vision" or (e.component == "mtp" and not mtp):
-            continue
-        dev = "cpu" if e.name in cpu or (e.gguf_name is not None and e.gguf_name in cpu) else "gpu"
-        n = tensor_read_bytes(spec, e)
-        if e.component == "text" and (e.role == "lm_head" or (e.role == "embed" and t.tie_word_embeddings)):
-            head_bytes[dev] += e.bytes
-        out[dev] += n
-    if mtp and spec.mtp_layers:
-        for dev, n in head_bytes.items():  # the draft step projects through the shared output head
-            out[dev] += n
-    return out
-
-
 @overload
 def decode_tokens_per_s(gpu_bytes: int, cpu_bytes: int, rates: DecodeRates) -> float: ...
 @overload
@@ -294,19 +221,8 @@ def decode_tokens_per_s(gpu_bytes: Num, cpu_bytes: Num, rates: DecodeRates) -> f
     return FS_PER_S / time_fs
 
 
-def tensor_read_bytes(spec: ModelSpec, e: WeightEntry) -> int:
-    """Bytes of one tensor a decoded token reads (routed experts: k/E of them, floor; the untied
-    token embedding: one row)."""
-    t = spec.text
-    if e.role in ROUTED_EXPERT_ROLES:
-        return e.bytes * t.num_experts_per_tok // t.num_experts if t.num_experts else e.bytes
-    if e.role == "embed" and not t.tie_word_embeddings:
-        return -(-e.bytes // t.vocab_size)  # one row: rows are quantized independently
-    return e.bytes
-
-
 def rate_constants(
-    *, machine: Machine, engine: str, tp: int = 1, backend: str = "cuda"
+    *, machine: Machine, engine: str | Engine, tp: int = 1, backend: str = "cuda"
 ) -> dict[str, int] | None:
     """The model-independent inputs of :func:`decode_speed` on ``machine`` (what
     :func:`decode_rates` uses): fs per byte on each side and the µs costs; None when the device's
@@ -314,15 +230,15 @@ def rate_constants(
     r = decode_rates(machine=machine, engine=engine, n_layers=0, tp=tp, backend=backend)
     if r is None:
         return None
-    family = _engine_family(engine)
+    k = _speed(engine)
     ar_us = 0
     if tp > 1 and machine.devices:
         ar_us = ALLREDUCES_PER_LAYER * ALLREDUCE_US[_link(machine.devices[0])]
     return {
         "gpu_fs": r.gpu_fs_per_byte,
         "cpu_fs": r.cpu_fs_per_byte,
-        "step_us": STEP_US.get(family, DEFAULT_STEP_US),
-        "layer_us": LAYER_US.get((family, backend), DEFAULT_LAYER_US),
+        "step_us": k.step_us,
+        "layer_us": k.layer_us.get(backend, k.default_layer_us),
         "ar_us": ar_us,
     }
 
@@ -365,7 +281,7 @@ def _check_tp(machine: Machine, tp: int) -> None:
 def decode_rates(
     *,
     machine: Machine,
-    engine: str,
+    engine: str | Engine,
     n_layers: int,
     tp: int = 1,
     backend: str = "cuda",
@@ -373,13 +289,14 @@ def decode_rates(
 ) -> DecodeRates | None:
     """The decode coefficients on ``machine``; None when its device bandwidth is unknown (0)."""
     _check_tp(machine, tp)
-    family = _engine_family(engine)
+    k = _speed(engine)
+    family = k.family
     host = machine.host or DEFAULT_HOST
     if host.effective_gbps <= 0:
         return None
     cpu_fs = _fs_per_byte(host.effective_gbps)
-    layer_us = LAYER_US.get((family, backend), DEFAULT_LAYER_US)
-    step_us = STEP_US.get(family, DEFAULT_STEP_US)
+    layer_us = k.layer_us.get(backend, k.default_layer_us)
+    step_us = k.step_us
     parts = [f"t_step {step_us} µs ({family})", f"{n_layers} layers x {layer_us} µs ({family}/{backend})"]
     fixed_us = step_us + n_layers * layer_us
     if n_offloaded_layers:
@@ -411,7 +328,7 @@ def estimate_speed(
     kv_read_bytes: Mapping[str, int],
     state_bytes: Mapping[str, int],
     machine: Machine,
-    engine: str,
+    engine: str | Engine,
     n_layers: int,
     active_params: int,
     tp: int = 1,
@@ -465,7 +382,7 @@ def estimate_speed(
 def _prefill(
     *,
     machine: Machine,
-    engine: str,
+    engine: str | Engine,
     backend: str,
     tp: int,
     active_params: int,
@@ -479,8 +396,8 @@ def _prefill(
     device = machine.devices[0]
     if device.fp16_tflops <= 0 or device.bandwidth_gbps <= 0:
         return None
-    family = _engine_family(engine)
-    eta_c = COMPUTE_EFFICIENCY.get((family, backend), DEFAULT_COMPUTE_EFFICIENCY)
+    k = _speed(engine)
+    eta_c = k.compute_efficiency.get(backend, k.default_compute_efficiency)
     flops_per_s = eta_c * device.fp16_tflops * 1e12 * tp
     weights_s = resident.get("gpu", 0) / (
         memory_efficiency(device, backend) * device.bandwidth_gbps * 1e9 * tp
@@ -498,3 +415,33 @@ def _prefill(
         + ")"
     )
     return prompt_tokens / total_s, detail
+
+
+def speed_of(
+    spec: ModelSpec, e: Estimate, machine: Machine, engine: Engine, p: Placement, backend: str,
+    reads: tuple[Num, Num, Num],
+) -> tuple[float | None, float | None, str]:  # fmt: skip
+    """Decode and prefill tokens/s of one sequence for estimate ``e`` on ``machine`` (estimated):
+    :func:`decode_speed` on the bytes one token streams — the formula the docs calculator
+    evaluates — and :func:`estimate_speed`'s prefill. ``reads``: the engine's
+    ``decode_reads`` (weights read on the GPU side, the CPU side, layers with tensors on the CPU)."""
+    read_gpu, read_cpu, n_off = reads
+    seqs = as_int(e.settings.get("sequences", 1))
+    gb, cb = decode_bytes(e.terms, seqs, read_gpu, read_cpu, tp=p.tp)
+    view = dataclasses.replace(machine, devices=()) if p.kind == "cpu" else machine
+    backend = "cpu" if p.kind == "cpu" else backend
+    k = rate_constants(machine=view, engine=engine, tp=p.tp, backend=backend)
+    if k is None:
+        return None, None, "device memory bandwidth unknown"
+    decode = decode_speed(as_int(gb), as_int(cb), k, n_layers=spec.text.num_hidden_layers, n_offloaded=n_off)
+    assert isinstance(decode, float)
+    resident = {"gpu": e.term("weights") - e.term("weights", "cpu"), "cpu": e.term("weights", "cpu")}
+    sp = estimate_speed(
+        read_bytes={"gpu": as_int(read_gpu), "cpu": as_int(read_cpu)}, kv_read_bytes={}, state_bytes={},
+        machine=view, engine=engine, n_layers=spec.text.num_hidden_layers, active_params=spec.params.active,
+        tp=p.tp, backend=backend, n_offloaded_layers=as_int(n_off), resident_bytes=resident,
+    )  # fmt: skip
+    detail = f"decode {1e3 / decode:.2f} ms/token: {as_int(gb) / 1e9:.3f} GB read on the GPU side"
+    if as_int(cb):
+        detail += f", {as_int(cb) / 1e9:.3f} GB from host RAM"
+    return decode, sp.prefill_tokens_per_s, detail

@@ -154,7 +154,7 @@ from dataclasses import dataclass
 from qwenfit.core.formats.weights import WeightEntry, WeightMap
 from qwenfit.core.model.inventory import F32_ROLES, ROUTED_EXPERT_ROLES, Tensor
 from qwenfit.core.model.spec import ModelSpec
-from qwenfit.errors import QwenfitError
+from qwenfit.errors import GpuFormatError
 
 __all__ = [
     "FORMATS",
@@ -163,10 +163,6 @@ __all__ = [
     "gpu_breakdown",
     "gpu_weights",
 ]
-
-
-class GpuFormatError(QwenfitError, ValueError):
-    """An unknown GPU format, a group size the format does not take, or a tensor its packer rejects."""
 
 
 # --------------------------------------------------------------------------------------------------

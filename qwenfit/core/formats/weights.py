@@ -9,8 +9,11 @@ WeightMaps the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from qwenfit.core.formats.dtypes import GGML_TYPES
 from qwenfit.core.formats.gguf import LlamaQuantOptions, choose_types, converter_sources, gguf_header_bytes
@@ -20,6 +23,7 @@ from qwenfit.core.model.spec import ModelSpec
 __all__ = [
     "WeightEntry",
     "WeightMap",
+    "gguf_weights",
     "mmproj_header_bytes",
     "mmproj_weights",
     "weights_as_stored",
@@ -169,6 +173,46 @@ def weights_gguf(
         vocab_size=t.vocab_size, mtp_layers=spec.mtp_layers if mtp else 0,
     )  # fmt: skip
     return WeightMap(model=spec.name, scheme=f"gguf {ftype}", tensors=tuple(entries), header_bytes=header)
+
+
+def gguf_weights(
+    spec: ModelSpec,
+    ftype: str,
+    *,
+    mtp: bool | None = None,
+    vision: bool = False,
+    mmproj_type: str = "F16",
+    outtype: str = "BF16",
+    tensor_types: Iterable[Any] = (),
+    **options: Any,
+) -> WeightMap:
+    """What a GGUF of file type ``ftype`` holds: the text GGUF (:func:`weights_gguf`) and, with
+    ``vision``, the separate mmproj file (``mmproj_type`` F16, BF16, F32 or Q8_0). ``options`` are
+    llama-quantize's (:class:`qwenfit.core.formats.gguf.LlamaQuantOptions`); ``tensor_types`` takes
+    ``[(regex, type)]`` or ``["regex=type"]``. Bad options raise ValueError naming them."""
+    pairs = tuple(
+        (pattern, kind.upper())
+        for pattern, kind in (item.split("=", 1) if isinstance(item, str) else item for item in tensor_types)
+    )
+    for key in ("output_tensor_type", "token_embedding_type"):
+        if isinstance(options.get(key), str):
+            options[key] = options[key].upper()
+    try:
+        opts = LlamaQuantOptions(tensor_types=pairs, **options)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+    text = weights_gguf(spec, ftype, mtp=mtp, outtype=outtype.upper(), options=opts)
+    if not vision:
+        return text
+    if spec.vision is None:
+        raise ValueError(f"{spec.name} has no vision tower")
+    projector = mmproj_weights(spec, mmproj_type.upper(), regime=opts.regime)
+    return dataclasses.replace(
+        text,
+        scheme=f"{text.scheme} + mmproj {mmproj_type.upper()}",
+        tensors=text.tensors + projector,
+        header_bytes=text.header_bytes + mmproj_header_bytes(projector),
+    )
 
 
 def weights_from_recipe(spec: ModelSpec, recipe: Recipe, *, mtp: bool | None = None) -> WeightMap:

@@ -23,24 +23,16 @@ the same ``n_cpu_moe`` lookup as Python.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from qwenfit.core.expr import Num, as_int, at
-from qwenfit.core.fit.speed import decode_bytes
+from qwenfit.core.formats.reads import tensor_read_bytes
 from qwenfit.core.formats.weights import WeightMap
-from qwenfit.core.hardware import Machine
 from qwenfit.core.model.spec import ModelSpec
-from qwenfit.core.terms import Estimate
 
-__all__ = [
-    "EXPS_RE", "LlamaLayout", "Placement", "gpu_names", "llama_layout", "llama_read_env", "llama_weight_env",
-    "read_inputs", "speed_of",
-]  # fmt: skip
+__all__ = ["EXPS_RE", "LlamaLayout", "gpu_names", "llama_layout", "llama_read_env", "llama_weight_env"]
 
 EXPS_RE = re.compile(r"\.ffn_(up|down|gate|gate_up)_(ch|)exps")  # common.h LLM_FFN_EXPS_REGEX
 
@@ -150,12 +142,10 @@ def llama_weight_env(
 def llama_read_env(
     spec: ModelSpec, weights: WeightMap, layout: LlamaLayout, *, mtp: bool = False
 ) -> dict[str, object]:
-    """Weight bytes one decoded token reads (:func:`qwenfit.core.fit.speed.tensor_read_bytes`) on the
+    """Weight bytes one decoded token reads (:func:`qwenfit.core.formats.reads.tensor_read_bytes`) on the
     GPUs (``r:gpu``, all GPUs together: a layer split reads them one after another) and on the CPU
     (``r:cpu``) before expert offload, and the cumulative routed-expert reads of layers ``< N``
     (``rexps``) that ``--n-cpu-moe N`` moves to the CPU."""
-    from qwenfit.core.fit.speed import tensor_read_bytes
-
     gpu = cpu = 0
     per_layer = [0] * (layout.n_layer_all + 1)
     for t in weights.tensors:
@@ -180,72 +170,3 @@ def llama_read_env(
         acc += b
         cum.append(acc)
     return {"r:gpu": gpu, "r:cpu": cpu, "rexps": cum}
-
-
-@dataclass(frozen=True, slots=True)
-class Placement:
-    """Where the model runs: the engine's knobs that decide memory per device."""
-
-    kind: str  # "gpu", "n_cpu_moe", "ngl", "cpu", "tp", "unified"
-    n_gpus: int = 1
-    n_cpu_moe: int = 0
-    n_gpu_layers: int | None = None  # llama.cpp -ngl (None: all)
-    tensor_split: tuple[int, ...] | None = None  # llama.cpp -ts (None: even, as for identical GPUs)
-    tp: int = 1
-    pp: int = 1
-    nodes: int = 1
-    description: str = ""
-
-    def __str__(self) -> str:
-        return self.description or self.kind
-
-
-_GGUF_ENGINES = ("llama.cpp", "ollama", "lm-studio")
-
-
-def read_inputs(spec: ModelSpec, weights: WeightMap, engine: str, p: Placement) -> tuple[Num, Num, Num]:
-    """(weights read on the GPU side, on the CPU side, layers with tensors on the CPU) per token."""
-    from qwenfit.core.fit.speed import decode_read_bytes
-
-    if engine not in _GGUF_ENGINES:
-        return decode_read_bytes(spec, weights)["gpu"], 0, 0
-    n_gpus = 0 if p.kind == "cpu" else p.n_gpus
-    layout = llama_layout(spec, n_gpus=n_gpus, n_gpu_layers=p.n_gpu_layers)
-    return _split_reads(llama_read_env(spec, weights, layout), layout, p)
-
-
-def _split_reads(r: dict[str, Any], layout: LlamaLayout, p: Placement) -> tuple[Num, Num, Num]:
-    moved = at(r["rexps"], p.n_cpu_moe)
-    cpu_layers = sum(1 for d in layout.layer_device[:-1] if d == "cpu") if p.kind != "cpu" else 0
-    return r["r:gpu"] - moved, r["r:cpu"] + moved, p.n_cpu_moe + cpu_layers
-
-
-def speed_of(
-    spec: ModelSpec, e: Estimate, machine: Machine, engine: str, p: Placement, backend: str,
-    reads: tuple[Num, Num, Num],
-) -> tuple[float | None, float | None, str]:  # fmt: skip
-    """Decode and prefill tokens/s of one sequence for estimate ``e`` on ``machine`` (estimated):
-    :func:`qwenfit.core.fit.speed.decode_speed` on the bytes one token streams — the formula the docs
-    calculator evaluates — and :func:`qwenfit.core.fit.speed.estimate_speed`'s prefill."""
-    from qwenfit.core.fit.speed import decode_speed, estimate_speed, rate_constants
-
-    read_gpu, read_cpu, n_off = reads
-    seqs = as_int(e.settings.get("sequences", 1))
-    gb, cb = decode_bytes(e.terms, seqs, read_gpu, read_cpu, tp=p.tp)
-    view = dataclasses.replace(machine, devices=()) if p.kind == "cpu" else machine
-    backend = "cpu" if p.kind == "cpu" else backend
-    k = rate_constants(machine=view, engine=engine, tp=p.tp, backend=backend)
-    if k is None:
-        return None, None, "device memory bandwidth unknown"
-    decode = decode_speed(as_int(gb), as_int(cb), k, n_layers=spec.text.num_hidden_layers, n_offloaded=n_off)
-    assert isinstance(decode, float)
-    resident = {"gpu": e.term("weights") - e.term("weights", "cpu"), "cpu": e.term("weights", "cpu")}
-    sp = estimate_speed(
-        read_bytes={"gpu": as_int(read_gpu), "cpu": as_int(read_cpu)}, kv_read_bytes={}, state_bytes={},
-        machine=view, engine=engine, n_layers=spec.text.num_hidden_layers, active_params=spec.params.active,
-        tp=p.tp, backend=backend, n_offloaded_layers=as_int(n_off), resident_bytes=resident,
-    )  # fmt: skip
-    detail = f"decode {1e3 / decode:.2f} ms/token: {as_int(gb) / 1e9:.3f} GB read on the GPU side"
-    if as_int(cb):
-        detail += f", {as_int(cb) / 1e9:.3f} GB from host RAM"
-    return decode, sp.prefill_tokens_per_s, detail

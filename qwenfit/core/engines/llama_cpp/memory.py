@@ -23,30 +23,54 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from qwenfit.core.engines.cache import LLAMA_KV_TYPES, llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
 from qwenfit.core.expr import Expr, Num, as_int, smax
+from qwenfit.core.formats.dtypes import GGML_TYPES
 from qwenfit.core.model.spec import ModelSpec
+from qwenfit.core.units import pad
 
 __all__ = [
+    "LLAMA_KV_TYPES",
     "LlamaContext",
     "compute_buffer_bytes",
     "context_cells",
     "llama_context",
+    "llama_kv_bytes_per_cell",
+    "llama_recurrent_bytes_per_cell",
 ]
 
 CTX_PAD = 256  # llama-context.cpp: GGML_PAD(n_ctx, 256)
 
+# -ctk / -ctv values llama.cpp accepts (common/arg.cpp kv_cache_types) -> ggml type
+LLAMA_KV_TYPES: dict[str, str] = {
+    "f32": "F32", "f16": "F16", "bf16": "BF16", "q8_0": "Q8_0", "q4_0": "Q4_0", "q4_1": "Q4_1",
+    "iq4_nl": "IQ4_NL", "q5_0": "Q5_0", "q5_1": "Q5_1",
+}  # fmt: skip
 
-def _pad(x: Num, n: Num) -> Num:
-    return -(-x // n) * n
+
+def llama_kv_bytes_per_cell(spec: ModelSpec, type_k: str, type_v: str, *, layers: int | None = None) -> int:
+    """Bytes of K and V for one cell (token slot) across ``layers`` full-attention layers (default:
+    the decoder's; the MTP draft context passes its own MTP layer count)."""
+    t = spec.text
+    width = t.num_key_value_heads * t.head_dim
+    k, v = GGML_TYPES[LLAMA_KV_TYPES[type_k]], GGML_TYPES[LLAMA_KV_TYPES[type_v]]
+    n = t.n_full_attention if layers is None else layers
+    return n * (k.row_bytes(width) + v.row_bytes(width))
+
+
+def llama_recurrent_bytes_per_cell(spec: ModelSpec) -> int:
+    """Bytes of one recurrent-state cell (one sequence) across all Gated DeltaNet layers, F32."""
+    t = spec.text
+    r = (t.linear_conv_kernel_dim - 1) * t.linear_conv_dim
+    s = t.linear_key_head_dim * t.linear_value_dim
+    return t.n_linear_attention * 4 * (r + s)
 
 
 def context_cells(n_ctx: Num, n_seq: Num, *, kv_unified: bool) -> tuple[Num, Num]:
     """(total cells, cells per stream) after llama_context's padding (ints or formulas)."""
-    n = _pad(n_ctx, CTX_PAD)
+    n = pad(n_ctx, CTX_PAD)
     if kv_unified:
         return n, n
-    per_stream = _pad(n // n_seq, CTX_PAD)
+    per_stream = pad(n // n_seq, CTX_PAD)
     return per_stream * n_seq, per_stream
 
 

@@ -103,7 +103,7 @@ from qwenfit.core.engines.llama_cpp.ggml_alloc import (
     graph_rows,
 )
 from qwenfit.core.model.spec import ModelSpec, VisionSpec
-from qwenfit.errors import QwenfitError
+from qwenfit.errors import VisionSettingError
 
 __all__ = [
     "CPU_ALIGNMENT",
@@ -126,10 +126,6 @@ __all__ = [
 QWEN_VL_MIN_TOKENS = 8  # clip.cpp:1678 hparams.set_limit_image_tokens(8, 4096)
 QWEN_VL_MAX_TOKENS = 4096
 WARMUP_TOKENS = 46 * 46  # clip.cpp:1679 hparams.set_warmup_n_tokens(46*46) "avoid OOM on warmup"
-
-
-class VisionSettingError(QwenfitError, ValueError):
-    """A vision-encoder setting llama.cpp cannot run (no vision tower, image size, token limit)."""
 
 
 # ------------------------------------------------------------------------------------------------

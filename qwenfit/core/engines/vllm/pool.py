@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from qwenfit.core.engines.cache import STATE_DTYPE_BYTES, gdn_state
+from qwenfit.core.engines.gdn_state import STATE_DTYPE_BYTES, gdn_state
 from qwenfit.core.expr import Num, le, lt, smax, where
 from qwenfit.core.model.spec import ModelSpec
 

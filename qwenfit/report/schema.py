@@ -1,13 +1,13 @@
 """The JSON the ``qwenfit`` command prints with ``--json``, as pydantic models, and its JSON Schema.
 
-Every ``--json`` output is one object with ``"schema": "qwenfit-output-v1"`` and a ``"kind"``
+Every ``--json`` output is one object with ``"schema": "qwenfit-output-v2"`` and a ``"kind"``
 saying which result it is: ``plan``, ``check``, ``inspect``, ``quants``, ``models``,
 ``hardware-list``, ``hardware-show`` or ``hardware-detect``. :class:`Output` validates any of them::
 
-    from qwenfit.schema import Output
+    from qwenfit.report.schema import Output
     result = Output.model_validate_json(text).root     # a PlanOut, CheckOut, ...
 
-The committed JSON Schema, ``data/schema/qwenfit-output-v1.schema.json``, is
+The committed JSON Schema, ``data/schema/qwenfit-output-v2.schema.json``, is
 :func:`output_json_schema` written by ``scripts/gen_output_schema.py``; a test checks the two agree.
 The version changes when a field is removed, renamed or changes meaning; adding a field to a result
 is a new version too (the models forbid unknown keys, so consumers validating strictly notice).
@@ -55,7 +55,7 @@ __all__ = [
     "output_json_schema",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_ID = f"qwenfit-output-v{SCHEMA_VERSION}"
 SCHEMA_FILE = f"{SCHEMA_ID}.schema.json"
 
@@ -69,7 +69,7 @@ class _Out(BaseModel):
 
 
 class _Top(_Out):
-    schema_: Literal["qwenfit-output-v1"] = Field(alias="schema", description="this schema's id")
+    schema_: Literal["qwenfit-output-v2"] = Field(alias="schema", description="this schema's id")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -169,6 +169,7 @@ class PlacementOut(_Out):
     n_gpus: Count
     n_cpu_moe: Count = Field(description="llama.cpp --n-cpu-moe")
     n_gpu_layers: int | None = Field(description="llama.cpp -ngl; null: all layers")
+    tensor_split: list[float] | None = Field(description="llama.cpp -ts shares per GPU; null: an even split")
     tp: Count
     pp: Count
     nodes: Count
@@ -235,7 +236,7 @@ class AlternativeOut(_Out):
 class CheckOut(EstimateOut):
     """``qwenfit check --json``: one configuration judged against a machine (exit 0 fits, 1 not)."""
 
-    schema_: Literal["qwenfit-output-v1"] = Field(alias="schema", description="this schema's id")
+    schema_: Literal["qwenfit-output-v2"] = Field(alias="schema", description="this schema's id")
     kind: Literal["check"]
     context: Count = Field(description="tokens per sequence")
     sequences: Count
@@ -387,7 +388,7 @@ class Output(RootModel[AnyOutput]):
 
 
 def output_json_schema() -> dict[str, Any]:
-    """The JSON Schema of every ``--json`` output, as ``data/schema/qwenfit-output-v1.schema.json``."""
+    """The JSON Schema of every ``--json`` output, as ``data/schema/qwenfit-output-v2.schema.json``."""
     schema = Output.model_json_schema()
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

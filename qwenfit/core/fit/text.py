@@ -1,4 +1,4 @@
-"""Plain-text rendering of plans and estimates (``print(plan)``, ``print(estimate)``, the CLI).
+"""Plain-text rendering of plans and estimates (``print(plan)``, the CLI's tables).
 
 Sizes print in decimal GB (1e9 bytes, two decimals, rounded half up on the exact byte count) — the
 same rounding as the docs calculator (``qwenfit.export.format_gb``).
@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from qwenfit.core.expr import as_int
 
 if TYPE_CHECKING:
+    from qwenfit.core.fit.planner import Option, Plan
     from qwenfit.core.terms import Estimate
-    from qwenfit.planner import Option, Plan
 
 __all__ = ["format_estimate", "format_gb", "format_plan", "table"]
 

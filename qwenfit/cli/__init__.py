@@ -1,0 +1,111 @@
+"""The ``qwenfit`` command: which Qwen3.5 model and quantization fits this hardware, from a shell.
+
+Subcommands (one module each)::
+
+    qwenfit plan [MODEL ...]   ranked options for a machine (detected when no hardware flag is given)
+    qwenfit check MODEL --quant Q ...   pre-flight of one configuration
+    qwenfit inspect MODEL      a model by component, role and quantization
+    qwenfit quants MODEL       every quantization of a model: bytes, bits per weight, quality
+    qwenfit models             the catalog's exact parameter counts
+    qwenfit hardware list|show NAME|detect
+    qwenfit export [-o FILE]   the docs calculator's JSON
+
+Exit codes: 0 success (``check``: it fits), 1 ``check``: it does not fit, 2 bad input or usage (one
+line on stderr, no traceback), 3 an internal error (one line; ``QWENFIT_DEBUG=1`` shows the
+traceback). ``--json`` prints one object of the schema in :mod:`qwenfit.report.schema`
+(``data/schema/qwenfit-output-v2.schema.json``), built by :mod:`qwenfit.report.json` from plain
+dicts so that ``qwenfit check --json`` never imports pydantic.
+
+Context is tokens per sequence everywhere in the command (``--context 32768 --sequences 4`` is four
+sequences of 32,768 tokens: llama.cpp's ``-c 131072 -np 4``). Sizes are decimal GB (1e9 bytes).
+Colour only when stdout is a terminal and ``NO_COLOR`` is unset or empty (https://no-color.org).
+
+Startup matters (other tools call ``qwenfit check`` before every launch): every import below the
+module level is deferred to the subcommand that needs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from qwenfit.cli.args import EXIT_DOES_NOT_FIT, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Parser
+from qwenfit.cli.output import memory_bars
+from qwenfit.errors import QwenfitError, UsageError
+from qwenfit.report.json import SCHEMA_ID
+
+__all__ = [
+    "EXIT_DOES_NOT_FIT",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "SCHEMA_ID",
+    "UsageError",
+    "build_parser",
+    "main",
+    "memory_bars",
+]
+
+COMMANDS = ("plan", "check", "inspect", "quants", "models", "hardware", "export")
+
+
+def build_parser(only: str | None = None) -> Parser:
+    """The parser of every subcommand, or of ``only`` that one (what ``main`` runs: it starts faster)."""
+    from qwenfit import __version__
+
+    parser = Parser(
+        prog="qwenfit",
+        description="Which Qwen3.5 model, in which quantization, fits this hardware: with how much "
+        "context, on which engine, how fast, and the command to launch it.",
+        epilog="exit codes: 0 ok / fits, 1 does not fit (check), 2 bad input or usage, "
+        "3 internal error (please report it)",
+    )
+    parser.add_argument("--version", action="version", version=f"qwenfit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS if only is None else [only]:  # one module per command
+        importlib.import_module(f"qwenfit.cli.{command}").add(sub, SCHEMA_ID)
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit code (the console script passes it to ``sys.exit``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors (already printed, one line)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    prog = f"qwenfit {args.command}" + (f" {args.action}" if getattr(args, "action", None) else "")
+    try:
+        return int(args.func(args))
+    except QwenfitError as exc:
+        message = _one_line(exc).replace("give vram_gb= (or custom_machine())", "give --vram GB")
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # `qwenfit plan | head`: stop quietly
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("QWENFIT_DEBUG"):
+            raise
+        print(
+            f"{prog}: internal error: {type(exc).__name__}: {_one_line(exc)} "
+            "(QWENFIT_DEBUG=1 shows the traceback; please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""Argument types and the inputs every command shares: the parser with one-line errors, numbers,
+sizes, token counts, the hardware flags (and the machine they describe), engines, quantizations and
+models. Nothing heavy is imported at module level (``qwenfit --help`` starts fast)."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import math
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from qwenfit.errors import UsageError
+
+if TYPE_CHECKING:
+    from qwenfit.core.engines.base import Engine
+    from qwenfit.core.hardware import Machine
+    from qwenfit.core.model.spec import ModelSpec
+
+__all__ = [
+    "EXIT_DOES_NOT_FIT",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Parser",
+    "add_hardware",
+    "add_json",
+    "engine_names",
+    "engine_quant",
+    "engines_arg",
+    "gb",
+    "load_model",
+    "machine_of",
+    "model_arg",
+    "ngl",
+    "nonnegative",
+    "positive",
+    "split",
+    "tokens",
+]
+
+EXIT_OK = 0
+EXIT_DOES_NOT_FIT = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``qwenfit check: error: ... (see 'qwenfit check --help')``."""
+
+    def error(self, message: str) -> NoReturn:
+        text = " ".join(message.split())
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {text} (see '{self.prog} --help')\n")
+
+
+def _number(text: str) -> str:
+    return text.strip().replace("_", "").replace(",", "")
+
+
+def gb(text: str) -> float:
+    """A size in decimal GB: ``24``, ``24GB``, ``24G``, ``22.5``; ``24GiB`` is converted."""
+    t = _number(text).lower()
+    factor = 1.0
+    for suffix, f in (("gib", 2**30 / 1e9), ("gb", 1.0), ("g", 1.0)):
+        if t.endswith(suffix):
+            t, factor = t[: -len(suffix)].strip(), f
+            break
+    try:
+        value = float(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of GB (e.g. 24 or 24GB), got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of GB, got {text!r}")
+    return value * factor
+
+
+def _integer(text: str, *, minimum: int, what: str) -> int:
+    try:
+        value = int(_number(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def positive(text: str) -> int:
+    return _integer(text, minimum=1, what="a positive integer")
+
+
+def nonnegative(text: str) -> int:
+    return _integer(text, minimum=0, what="a non-negative integer")
+
+
+def tokens(text: str) -> int:
+    """A token count: ``32768``, ``32,768``, or ``32k`` (x 1024)."""
+    t = _number(text).lower()
+    if t.endswith("k"):
+        return 1024 * _integer(t[:-1], minimum=1, what="a positive number of tokens (e.g. 32768 or 32k)")
+    return _integer(t, minimum=1, what="a positive number of tokens (e.g. 32768 or 32k)")
+
+
+def ngl(text: str) -> int | None:
+    """llama.cpp ``-ngl``: a layer count or ``all`` (None)."""
+    if text.strip().lower() in ("all", "auto", "-1"):
+        return None
+    return _integer(text, minimum=0, what="a number of layers or 'all'")
+
+
+def split(text: str) -> tuple[float, ...]:
+    """llama.cpp ``-ts``: comma-separated non-negative shares (``3,1``)."""
+    try:
+        shares = tuple(float(x) for x in text.replace("/", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected shares such as 3,1, got {text!r}") from None
+    if not shares or any(not math.isfinite(s) or s < 0 for s in shares) or not any(shares):
+        raise argparse.ArgumentTypeError(f"expected non-negative shares such as 3,1, got {text!r}")
+    return shares
+
+
+def add_hardware(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("hardware (none given: this machine is detected)")
+    one = g.add_mutually_exclusive_group()
+    one.add_argument(
+        "--gpu",
+        metavar="NAME[xN]",
+        help="a catalog GPU or machine: rtx-4090, 2x rtx-3090, h100-sxm x8, m4-max-128, cpu "
+        "(qwenfit hardware list)",
+    )
+    one.add_argument("--vram", type=gb, metavar="GB", help="memory of each GPU in decimal GB (any GPU)")
+    g.add_argument("--gpus", type=positive, metavar="N", help="number of --vram GPUs (default 1)")
+    g.add_argument("--ram", type=gb, metavar="GB", help="host RAM in decimal GB (unified memory: all of it)")
+
+
+def add_json(p: argparse.ArgumentParser, schema_id: str) -> None:
+    p.add_argument("--json", action="store_true", help=f"print one JSON object ({schema_id})")
+
+
+def engine_names() -> tuple[str, ...]:
+    """Every registered engine's name (without importing any engine)."""
+    from qwenfit.core.engines.base import names
+
+    return names()
+
+
+def engines_arg(values: Iterable[str] | None) -> list[str] | None:
+    """``--engine`` values (repeatable or comma-separated), checked against the registry."""
+    if not values:
+        return None
+    known = engine_names()
+    out: list[str] = []
+    for value in values:
+        for name in (v.strip() for v in value.split(",")):
+            if not name:
+                continue
+            key = name.lower().replace("llamacpp", "llama.cpp").replace("lmstudio", "lm-studio")
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=2, cutoff=0.5)
+                hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+                raise UsageError(f"unknown engine {name!r}.{hint} Engines: {', '.join(known)}.")
+            if key not in out:
+                out.append(key)
+    return out or None
+
+
+def engine_quant(quant: str, engine: Engine) -> str:
+    """``quant`` as ``engine`` spells it (Q4_K_M, fp8, mlx-4bit, a GGUF path), or a UsageError that
+    says why and suggests (the rule: :mod:`qwenfit.core.formats.names`)."""
+    from qwenfit.core.engines.base import engines
+    from qwenfit.core.formats.names import why_not
+
+    name = engine.accepts(quant)
+    if name is not None:
+        return name
+    runs = {e.weights_family: e.name for e in reversed(engines())}
+    message = why_not(quant, engine.weights_family, engine.name, runs)
+    raise UsageError(
+        f"--{message}"
+        if message.startswith("quant ")
+        else f"{message} See 'qwenfit quants MODEL --engine {engine.name}'."
+    )
+
+
+def any_quant(quant: str) -> str:
+    """A quant for plan's --quant: any llama.cpp file type or GPU/MLX format (the planner pairs them
+    with the engines that run them)."""
+    from qwenfit.core.formats.gguf import FILE_TYPES
+    from qwenfit.core.formats.gpu import FORMATS
+    from qwenfit.core.formats.names import normalise
+
+    name = normalise(quant)
+    if name is not None and name.kind != "gguf_file":
+        return name.canonical
+    close = difflib.get_close_matches(quant.strip(), [*FILE_TYPES, *FORMATS], n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise UsageError(f"unknown quant {quant!r}.{hint} See 'qwenfit quants MODEL'.")
+
+
+class Progress:
+    """Header reads of a Hub or local checkpoint, on stderr, only when stderr is a terminal."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        isatty = getattr(stream, "isatty", None)
+        self.active = bool(isatty and isatty())
+
+    def __call__(self, done: int, total: int, name: str) -> None:
+        if not self.active:
+            return
+        self.stream.write(f"\r\033[Kreading headers {done}/{total}: {name}")
+        if done >= total:
+            self.stream.write("\r\033[K")
+        self.stream.flush()
+
+
+def load_model(source: str) -> ModelSpec:
+    """A ModelSpec; header reads of files or the Hub show progress on stderr (a terminal only)."""
+    from qwenfit.loaders import catalog, load
+
+    if catalog.find(source) is not None and not os.path.exists(source):
+        return catalog.load_catalog_model(source)  # as qwenfit.load does, without importing the Hub
+    return load(source, progress=Progress(sys.stderr))
+
+
+def model_arg(source: str) -> str | ModelSpec:
+    """Catalog names stay names (the planner caches by name); anything else is read once, here."""
+    from qwenfit.loaders import catalog
+
+    if catalog.find(source) is not None and not os.path.exists(source):
+        return source
+    return load_model(source)
+
+
+def machine_of(args: argparse.Namespace, engines: Sequence[str]) -> Machine | None:
+    """The machine the flags describe, or None when none is given (the caller detects)."""
+    from qwenfit.loaders.hardware import custom_machine, parse_machine
+
+    gpus = getattr(args, "gpus", None)
+    if gpus is not None and args.vram is None:
+        raise UsageError("--gpus counts --vram GPUs: give --vram GB, or --gpu NAMExN for a catalog GPU")
+    if args.gpu is not None:
+        return parse_machine(args.gpu, ram_gb=args.ram)
+    if args.vram is None and args.ram is None:
+        return None
+    if engines and all(_unified_only(e) for e in engines):  # e.g. MLX: a Mac; one memory pool of that size
+        size = args.ram if args.ram is not None else args.vram
+        return custom_machine(
+            vram_gb=None,
+            ram_gb=size,
+            unified=True,
+            vendor="apple",
+            name=f"custom Mac, {size:g} GB unified memory",
+        )
+    return custom_machine(vram_gb=args.vram, ram_gb=args.ram, n_gpus=gpus or 1)
+
+
+def _unified_only(engine: str) -> bool:
+    from qwenfit.core.engines.base import get
+
+    return get(engine).weights_family == "mlx"
+
+
+def detect_machine() -> Machine:
+    from qwenfit.loaders.detect import detect
+
+    return detect()

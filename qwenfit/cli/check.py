@@ -1,0 +1,234 @@
+"""``qwenfit check``: pre-flight one configuration (exit 0 fits, 1 does not fit, 2 bad input)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from qwenfit.cli import output
+from qwenfit.cli.args import (
+    EXIT_DOES_NOT_FIT,
+    EXIT_OK,
+    add_hardware,
+    add_json,
+    detect_machine,
+    engine_names,
+    engine_quant,
+    load_model,
+    machine_of,
+    ngl,
+    nonnegative,
+    positive,
+    split,
+    tokens,
+)
+from qwenfit.cli.output import (
+    Style,
+    describe_machine,
+    device_key,
+    emit,
+    emit_json,
+    gb_text,
+    indent_command,
+    memory_bars,
+)
+from qwenfit.errors import UsageError
+
+if TYPE_CHECKING:
+    from qwenfit.core.hardware import Machine
+    from qwenfit.core.terms import Estimate
+
+__all__ = ["add", "run"]
+
+_LABELS = {
+    "context": "less context",
+    "sequences": "fewer sequences",
+    "offload": "offload",
+    "placement": "placement",
+    "quant": "smaller quant",
+}
+
+
+def add(sub: Any, schema_id: str) -> None:
+    names = engine_names()
+    p = sub.add_parser(
+        "check", help="pre-flight one configuration (exit 0 fits, 1 not)", description=run.__doc__
+    )
+    p.add_argument("model", metavar="MODEL", help="catalog name, repo id or path")
+    p.add_argument(
+        "--quant",
+        required=True,
+        metavar="Q",
+        help="llama.cpp file type (Q4_K_M, ...) or GPU/MLX format (fp8, awq, mlx-4bit, ...)",
+    )
+    p.add_argument(
+        "--engine",
+        default="llama.cpp",
+        choices=names,
+        metavar="E",
+        help=f"{', '.join(names)} (default llama.cpp)",
+    )
+    p.add_argument(
+        "--context",
+        type=tokens,
+        metavar="N",
+        help="tokens per sequence (default: the model's native context)",
+    )
+    p.add_argument("--sequences", type=positive, default=1, metavar="N", help="concurrent sequences")
+    p.add_argument("--kv-cache", metavar="T", help="KV cache type (llama.cpp: f16, q8_0, ...; vLLM: fp8)")
+    add_hardware(p)
+    g = p.add_argument_group("placement")
+    g.add_argument(
+        "--n-cpu-moe",
+        type=nonnegative,
+        default=0,
+        metavar="N",
+        help="llama.cpp: routed experts of the first N layers in RAM",
+    )
+    g.add_argument("--ngl", type=ngl, metavar="N", help="llama.cpp -ngl: layers on the GPU (default all)")
+    g.add_argument(
+        "--ts", type=split, metavar="A,B,...", help="llama.cpp -ts: each GPU's share of the layers"
+    )
+    g.add_argument(
+        "--tp", type=positive, metavar="N", help="vLLM/SGLang tensor parallel size (default: GPUs)"
+    )
+    add_json(p, schema_id)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Pre-flight one configuration: does MODEL in quant Q, with this context and these sequences,
+    fit this machine on this engine? Exit 0 fits, 1 does not fit (with the shortfall and the nearest
+    options that fit: less context, fewer sequences, offload, a smaller quant), 2 bad input.
+    With no hardware flag the local machine is detected."""
+    from qwenfit.api import check_result
+    from qwenfit.core.engines.base import get
+    from qwenfit.core.fit.planner import YARN_CONTEXT
+    from qwenfit.report.json import SCHEMA_ID, alternative_json, estimate_json, machine_json
+
+    engine = get(args.engine)
+    quant = engine_quant(args.quant, engine)
+    machine = machine_of(args, [engine.name]) or detect_machine()
+    spec = load_model(args.model)
+    native = spec.text.max_position_embeddings
+    context = args.context or native
+    if context > YARN_CONTEXT:
+        raise UsageError(
+            f"--context {context:,} is beyond {spec.name}'s limit of {YARN_CONTEXT:,} tokens "
+            f"(native {native:,}, more with YaRN rope scaling)"
+        )
+    options: dict[str, Any] = {}
+    known = engine.option_help()
+    for flag, name, value in (
+        ("--n-cpu-moe", "n_cpu_moe", args.n_cpu_moe or None),
+        ("--ngl", "n_gpu_layers", args.ngl),
+        ("--ts", "tensor_split", args.ts),
+        ("--tp", "tp", args.tp),
+    ):
+        if value is None:
+            continue
+        if name not in known:
+            raise UsageError(
+                f"{flag}: {engine.name} has no such setting (its options: {', '.join(known) or 'none'})"
+            )
+        options[name] = value
+    if "tp" in known and "tp" not in options:
+        options["tp"] = machine.n_devices if machine.n_devices > 1 else 1
+    if not machine.devices and machine.ram_bytes is None:
+        raise UsageError(f"no memory budget to check against on {machine.name}: give --ram GB")
+    result = check_result(
+        spec,
+        quant,
+        context=context,
+        engine=engine.name,
+        kv_cache=args.kv_cache,
+        sequences=args.sequences,
+        hardware=machine,
+        **options,
+    )
+    e = result.estimate
+    if context > native:
+        import dataclasses
+
+        note = f"{context:,} tokens is beyond the native {native:,}: it needs YaRN rope scaling (model card)"
+        e = dataclasses.replace(e, notes=(*e.notes, note))
+    alternatives = [alternative_json(a) for a in result.alternatives]
+    if args.json:
+        emit_json(
+            {
+                "schema": SCHEMA_ID,
+                "kind": "check",
+                **estimate_json(e),
+                "context": context,
+                "sequences": args.sequences,
+                "machine": machine_json(machine),
+                "command": result.command,
+                "alternatives": alternatives,
+            }
+        )
+    else:
+        emit(format_check(e, machine, context, args.sequences, result.command, alternatives))
+    return EXIT_OK if e.fits else EXIT_DOES_NOT_FIT
+
+
+def _terms_table(e: Estimate) -> str:
+    from qwenfit.core.expr import as_int
+    from qwenfit.core.fit.text import table
+
+    rows = [
+        [t.name, t.device, gb_text(as_int(t.bytes)), "exact" if t.exact else "estimated", t.detail]
+        for t in sorted(e.terms, key=lambda t: device_key(t.device))
+        if t.bytes
+    ]
+    return table(rows, ["term", "device", "size", "", "detail"], right={2})
+
+
+def format_check(
+    e: Estimate,
+    machine: Machine,
+    context: int,
+    sequences: int,
+    command: str,
+    alternatives: Sequence[dict[str, Any]],
+) -> str:
+    color = output.use_color(sys.stdout)
+    style = Style(color)
+    seqs = f" x {sequences} sequences" if sequences > 1 else ", 1 sequence"
+    lines = [
+        f"{e.model} {e.quant} on {e.engine}: {context:,} tokens{seqs}",
+        f"machine: {describe_machine(machine)}",
+        "",
+        _terms_table(e),
+        f"total {gb_text(e.total_bytes)}",
+        "",
+        *memory_bars(e, color=color),
+        "",
+    ]
+    budget, used = dict(e.budget or {}), e.used_by_budget
+    if e.fits:
+        device = min(budget, key=lambda d: budget[d] - used[d])
+        lines.append(
+            style("fits", "1;32")
+            + f": {gb_text(budget[device] - used[device])} free on {device}"
+            + (" (the fullest device)" if len(budget) > 1 else "")
+        )
+        lines.append(f"command: {indent_command(command)}")
+    else:
+        worst = max(budget, key=lambda d: used[d] - budget[d])
+        lines.append(
+            style("DOES NOT FIT", "1;31") + f": short by {gb_text(e.shortfall_bytes)} on {worst} "
+            f"({gb_text(used[worst])} needed, {gb_text(budget[worst])} available)"
+        )
+        if alternatives:
+            lines += ["", "nearest options that fit:"]
+            for a in alternatives:
+                speed = f", ~{a['decode_tokens_per_s']:.0f} tok/s" if a["decode_tokens_per_s"] else ""
+                where = "" if a["kind"] in ("context", "sequences") else f", {a['context']:,} tokens"
+                lines.append(f"  - {_LABELS[a['kind']]}: {a['description']}{where}{speed}")
+                lines.append(f"      {indent_command(a['command'], 6)}")
+        else:
+            lines.append("nothing nearby fits: try a smaller model ('qwenfit plan --gpu ...' ranks them)")
+    lines += [f"note: {n}" for n in e.notes]
+    return "\n".join(lines)

@@ -1,0 +1,435 @@
+"""llama.cpp as an engine: llama-server, and the front ends that run it (Ollama, LM Studio).
+
+Everything qwenfit knows about llama.cpp that is not arithmetic of one module lives here: options
+(``-ngl``, ``--n-cpu-moe``, ``-ts``, ``-ub``/``-b``, ``-fa``, ``--kv-unified``), defaults (Q4_K_M,
+an f16 KV cache, up to 256 slots, context in 256-token cells), how ``--fit`` places a model (the
+planner's search), the launch command, the per-token costs of the speed model, and what the
+calculator needs. Memory: :mod:`.terms` over the layout of :mod:`.layout` and the context of
+:mod:`.memory`. ``context`` is tokens per sequence; llama.cpp's ``-c`` (all slots together) is
+``context × sequences`` and appears only here and in :mod:`.terms`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from qwenfit.core.command import Cat, Cmd
+from qwenfit.core.engines.base import (
+    Artifact,
+    Deployment,
+    Engine,
+    FormulaPlacement,
+    Judge,
+    Placement,
+    SpeedConstants,
+    option_field,
+)
+from qwenfit.core.engines.llama_cpp.layout import llama_layout, llama_read_env, llama_weight_env
+from qwenfit.core.engines.llama_cpp.memory import LLAMA_KV_TYPES
+from qwenfit.core.engines.llama_cpp.terms import llama_terms
+from qwenfit.core.expr import Expr, Num, at, lt
+from qwenfit.core.search import largest, smallest
+from qwenfit.core.units import MIB
+from qwenfit.errors import SettingError
+
+if TYPE_CHECKING:
+    from qwenfit.core.formats.weights import WeightMap
+    from qwenfit.core.hardware import Device, Machine
+    from qwenfit.core.model.spec import ModelSpec
+    from qwenfit.core.terms import Term
+
+__all__ = ["LLAMA_CPP", "LM_STUDIO", "OLLAMA", "LlamaCpp", "LlamaCppOptions", "gguf_file_name"]
+
+MIN_CONTEXT = (
+    4096  # --fit-ctx default (common.h fit_params_min_ctx): --fit shortens the context to here first
+)
+# backend context per GPU (CUDA context ~128-256 MiB + cuBLAS workspace): estimated
+RUNTIME_RESERVE = {"cuda": 300 * MIB, "rocm": 300 * MIB, "vulkan": 200 * MIB, "sycl": 300 * MIB, "metal": 0}
+GGUF_QUANTS = (
+    "BF16",
+    "Q8_0",
+    "Q6_K",
+    "Q5_K_M",
+    "Q5_K_S",
+    "Q4_K_M",
+    "Q4_K_S",
+    "IQ4_XS",
+    "IQ4_NL",
+    "Q3_K_L",
+    "Q3_K_M",
+    "IQ3_M",
+    "IQ3_XXS",
+    "Q3_K_S",
+    "Q2_K",
+    "IQ2_M",
+    "IQ2_XXS",
+    "IQ1_M",
+)
+CALC_GPUS = (1, 2)  # the calculator's layer splits; the planner takes any count
+# c_layer: per decoder layer per token, by backend (µs). CUDA: the middle of 60-140 µs measured on
+# RTX cards; ROCm/Vulkan: the middle of 100-300 µs measured on APUs; Metal between the two; CPU:
+# thread-pool barriers (estimates, docs/reports/speed.md)
+LAYER_US = {"cuda": 100, "rocm": 200, "vulkan": 200, "sycl": 200, "metal": 150, "cpu": 50}
+COMPUTE_EFFICIENCY = {"cuda": 0.35, "rocm": 0.25, "vulkan": 0.25, "sycl": 0.25, "metal": 0.40}
+
+
+@dataclass(frozen=True, slots=True)
+class LlamaCppOptions:
+    """llama.cpp's flags that change memory (common/arg.cpp)."""
+
+    n_gpu_layers: int | None = option_field(
+        None, "-ngl: layers on the GPUs (None: all)", check="optional-count"
+    )
+    n_cpu_moe: Num = option_field(
+        0, "--n-cpu-moe: routed experts of the first N layers in host RAM", check="non-negative"
+    )
+    tensor_split: tuple[float, ...] | None = option_field(None, "-ts: each GPU's share of the layers")
+    ubatch: int = option_field(512, "-ub: tokens per micro-batch", check="positive")
+    batch: int = option_field(2048, "-b: tokens per logical batch", check="positive")
+    flash_attention: bool = option_field(True, "-fa on|off", check="bool")
+    kv_unified: bool = option_field(False, "--kv-unified: one KV stream for every slot", check="bool")
+    server: bool = option_field(
+        True, "llama-server (output limits, context checkpoints); False: the library", check="bool"
+    )
+    ctx_checkpoints: int = option_field(32, "llama-server --ctx-checkpoints", check="non-negative")
+    fit_margin: bool = option_field(True, "--fit keeps 1 GiB free on every device", check="bool")
+
+
+def gguf_file_name(model_name: str, quant: str) -> str:
+    """The file name llama-quantize output conventionally gets: ``<model>-<TYPE>.gguf``."""
+    return f"{model_name}-{quant.upper()}.gguf"
+
+
+class LlamaCpp(Engine):
+    """llama-server (llama.cpp 0c1e570)."""
+
+    name = "llama.cpp"
+    weights_family = "gguf"
+    kv_types = ("f16", *(k for k in LLAMA_KV_TYPES if k != "f16"))
+    calc_kv_types = ("f16", "q8_0", "q4_0")
+    default_quant = "Q4_K_M"
+    planner_quants = GGUF_QUANTS
+    max_sequences = 256
+    context_step = 256  # llama_context pads n_ctx to 256 cells
+    context_beyond_native = True  # YaRN rope scaling (--rope-scaling yarn)
+    Options = LlamaCppOptions
+    speed = SpeedConstants("llama.cpp", 200, LAYER_US, COMPUTE_EFFICIENCY)
+    keeps_fit_margin: ClassVar[bool] = True  # the front end runs --fit (1 GiB free per device)
+
+    # options ----------------------------------------------------------------------------------------
+    def options(self, values: Mapping[str, Any] | None = None, **overrides: Any) -> LlamaCppOptions:
+        given = {**(values or {}), **overrides}
+        ngl = given.get("n_gpu_layers")
+        if ngl is not None and (isinstance(ngl, bool) or not isinstance(ngl, int) or ngl < 0):
+            raise SettingError(
+                f"{self.name} option n_gpu_layers must be None (all) or a count >= 0, got {ngl!r}"
+            )
+        ts = given.get("tensor_split")
+        if ts is not None:
+            try:
+                given["tensor_split"] = tuple(float(x) for x in ts)
+            except (TypeError, ValueError):
+                raise SettingError(f"{self.name} option tensor_split must be numbers, got {ts!r}") from None
+        given.pop("n_gpu_layers", None)
+        o: LlamaCppOptions = super().options({k: v for k, v in given.items() if k != "tensor_split"})
+        return dataclasses.replace(o, n_gpu_layers=ngl, tensor_split=given.get("tensor_split"))
+
+    def check(self, spec: ModelSpec, d: Deployment, o: Any) -> None:
+        if d.kv_cache is not None and d.kv_cache not in LLAMA_KV_TYPES:
+            raise SettingError(
+                f"{self.name}: KV cache type {d.kv_cache!r}; valid: {', '.join(LLAMA_KV_TYPES)}"
+            )
+        if o.n_cpu_moe and not spec.is_moe:
+            raise SettingError(f"n_cpu_moe={o.n_cpu_moe}: {spec.name} is a dense model (use n_gpu_layers)")
+
+    # weights and memory ---------------------------------------------------------------------------
+    def weights(
+        self, spec: ModelSpec, quant: Any, *, mtp: bool, vision: bool, **quant_options: Any
+    ) -> WeightMap:
+        """The GGUF of file type ``quant`` as the converter writes it (its MTP layer included; the
+        engine loads it only when drafting) and, with ``vision``, the mmproj file."""
+        from qwenfit.core.formats.recipes import Recipe
+        from qwenfit.core.formats.weights import gguf_weights, weights_from_recipe
+
+        if isinstance(quant, Recipe):
+            return weights_from_recipe(spec, quant)
+        return gguf_weights(spec, quant, vision=vision, **quant_options)
+
+    def _layout(self, spec: ModelSpec, d: Deployment, o: LlamaCppOptions) -> Any:
+        n_gpus = 0 if d.backend == "cpu" else d.n_gpus
+        try:
+            return llama_layout(spec, n_gpus=n_gpus, n_gpu_layers=o.n_gpu_layers, tensor_split=o.tensor_split)
+        except ValueError as exc:
+            raise SettingError(f"{self.name}: {exc}") from None
+
+    def weight_inputs(self, spec: ModelSpec, weights: WeightMap, d: Deployment, o: Any) -> dict[str, Any]:
+        env: dict[str, Any] = dict(llama_weight_env(spec, weights, self._layout(spec, d, o), mtp=d.mtp))
+        if d.vision:
+            env["w:vision"] = sum(t.bytes for t in weights.tensors if t.component == "vision")
+        env["scheme"] = weights.scheme
+        return env
+
+    def hardware_inputs(self, d: Deployment, o: Any) -> dict[str, Any]:
+        return {"reserve": RUNTIME_RESERVE.get(d.backend, 0)}
+
+    def inputs_key(self, d: Deployment, o: Any) -> tuple[Any, ...]:
+        n_gpus = 0 if d.backend == "cpu" else d.n_gpus
+        return (n_gpus, o.n_gpu_layers, o.tensor_split, d.mtp, d.vision)
+
+    def terms(self, spec: ModelSpec, inputs: Mapping[str, Any], d: Deployment, o: Any) -> list[Term]:
+        return llama_terms(
+            spec, d, o, inputs, self._layout(spec, d, o), keeps_fit_margin=self.keeps_fit_margin
+        )
+
+    # machines and placements (llama.cpp --fit's order) ----------------------------------------------
+    def runs_on(self, machine: Machine) -> str:
+        return ""
+
+    def default_on(self, machine: Machine) -> bool:
+        return True
+
+    def placement_options(self, p: Placement) -> dict[str, Any]:
+        return {"n_cpu_moe": p.n_cpu_moe, "n_gpu_layers": p.n_gpu_layers, "tensor_split": p.tensor_split}
+
+    def place(self, judge: Judge, need: int, sequences: int, max_nodes: int) -> tuple[Placement | None, str]:
+        """The least offload at which ``need`` tokens per sequence fit, in llama.cpp --fit's order:
+        everything on the GPUs; then (MoE) the smallest ``--n-cpu-moe``, with ``-ts`` giving the first
+        of several GPUs more layers; (dense) the largest ``-ngl``; no GPU: the CPU."""
+        spec = judge.spec
+        t = spec.text
+        n_layer_all = t.num_hidden_layers + spec.mtp_layers  # GGUF block_count (the MTP block included)
+        n_layers = t.num_hidden_layers  # --n-cpu-moe beyond these would only touch the (skipped) MTP block
+        if judge.n_gpus == 0 or judge.vram is None:
+            p = Placement("cpu", n_gpus=0, description="CPU only")
+            return (p, "") if judge.fits(p, need, sequences) else (None, "does not fit in RAM on the CPU")
+        gpus = judge.n_gpus
+        full = Placement(
+            "gpu", n_gpus=gpus, description="all layers on " + ("the GPU" if gpus == 1 else f"{gpus} GPUs")
+        )
+        if judge.fits(full, need, sequences):
+            return full, ""
+        if judge.unified:
+            return None, "does not fit the GPU's share of unified memory"
+        if judge.ram is None:
+            return (
+                None,
+                "needs weights in host RAM, and no RAM size was given (pass ram_gb= to allow offload)",
+            )
+        # GPU memory falls and host memory grows with the offload: find the least offload the GPUs
+        # hold, then check the host at that point (more offload would only need more host memory)
+        if spec.is_moe:
+
+            def moe(n: int) -> Placement:
+                return Placement(
+                    "n_cpu_moe",
+                    n_gpus=gpus,
+                    n_cpu_moe=n,
+                    description=f"routed experts of the first {n} of {n_layers} layers in RAM "
+                    f"(--n-cpu-moe {n})",
+                )
+
+            n = smallest(lambda k: judge.gpus_fit(moe(k), need, sequences), 1, n_layers)
+            if n is not None and gpus > 1:
+                # --n-cpu-moe empties the first layers, which sit on the first GPU: giving it more
+                # layers (-ts) lets fewer experts leave the GPUs. The smallest N wins (even on ties).
+                chosen: tuple[int, Placement] | None = None
+                for first in (3 / 2, 2, 3, 4, 6, 8, 12, 16):
+                    split = _split_shares(first, gpus)
+                    ts = ",".join(map(str, split))
+
+                    def moe_ts(k: int, split: tuple[int, ...] = split, ts: str = ts) -> Placement:
+                        return dataclasses.replace(
+                            moe(k), tensor_split=split, description=f"{moe(k)}, -ts {ts}"
+                        )
+
+                    m = smallest(lambda k, f=moe_ts: judge.gpus_fit(f(k), need, sequences), 1, n)  # type: ignore[misc]
+                    if (
+                        m is not None
+                        and m < (chosen[0] if chosen else n)
+                        and judge.fits(moe_ts(m), need, sequences)
+                    ):
+                        chosen = (m, moe_ts(m))
+                if chosen is not None:
+                    return chosen[1], ""
+            if n is not None:
+                if judge.fits(moe(n), need, sequences):
+                    return moe(n), ""
+                short = judge.shortfall(moe(n), need, sequences)
+                return (
+                    None,
+                    f"with --n-cpu-moe {n} the GPU holds it but host RAM is short by {short / 1e9:.2f} GB",
+                )
+
+        def ngl(n: int) -> Placement:
+            return Placement(
+                "ngl",
+                n_gpus=gpus,
+                n_gpu_layers=n,
+                description=f"{n} of {n_layer_all + 1} layers on the GPU (-ngl {n})",
+            )
+
+        best = largest(lambda k: judge.gpus_fit(ngl(k), need, sequences), 1, n_layer_all)
+        if best:
+            if judge.fits(ngl(best), need, sequences):
+                return ngl(best), ""
+            short = judge.shortfall(ngl(best), need, sequences)
+            return None, f"with -ngl {best} the GPU holds it but host RAM is short by {short / 1e9:.2f} GB"
+        return None, "does not fit even with every layer in RAM"
+
+    def widen(
+        self, judge: Judge, p: Placement, max_context: int, sequences: int
+    ) -> tuple[Placement, int, str]:
+        """MoE: a few more layers' experts in RAM buy the whole native context (the KV cache of the
+        1-in-4 attention layers is small); dense models keep all layers on the GPU and shorten it."""
+        native = judge.spec.text.max_position_embeddings
+        if max_context >= native or not judge.spec.is_moe or p.kind == "cpu":
+            return p, max_context, ""
+        more, _ = self.place(judge, native, sequences, 1)
+        if more is None or more.kind != "n_cpu_moe":
+            return p, max_context, ""
+        note = (
+            f"{p}: {max_context:,} tokens; {more.n_cpu_moe - p.n_cpu_moe} more layer(s) of experts in "
+            f"RAM give the native {native:,}"
+        )
+        return more, native, note
+
+    def placement_gpus(self, p: Placement) -> int:
+        return 0 if p.kind == "cpu" else p.n_gpus
+
+    def gpus_used(self, d: Deployment, o: Any) -> int:
+        return d.n_gpus
+
+    def placement_of(self, d: Deployment, o: Any) -> Placement | None:
+        if d.backend == "cpu":
+            return Placement("cpu", n_gpus=0)
+        return Placement("gpu", n_gpus=max(d.n_gpus, 1), n_cpu_moe=o.n_cpu_moe, n_gpu_layers=o.n_gpu_layers)
+
+    # launch ------------------------------------------------------------------------------------------
+    def artifact(self, spec_name: str, repo_id: str | None, quant: str) -> Artifact:
+        return Artifact(repo=repo_id, file=gguf_file_name(spec_name, quant))
+
+    def command(self, artifact: Artifact, d: Deployment, o: Any) -> Cmd:
+        """llama-server's command line (common/arg.cpp flag names); ``-c`` is the total over slots."""
+        cmd = Cmd().add("llama-server", "-m", artifact.file, "-c", d.context * d.sequences)
+        cmd.add("-np", d.sequences, when=lt(1, d.sequences))
+        if d.backend == "cpu" or d.n_gpus == 0:
+            cmd.add("-ngl", "0", "--device", "none")
+        else:
+            cmd.add("-ngl", "all" if o.n_gpu_layers is None else str(o.n_gpu_layers))
+            cmd.add("--n-cpu-moe", o.n_cpu_moe, when=lt(0, o.n_cpu_moe))
+            if d.n_gpus > 1:
+                cmd.add("-ts", ",".join(_share(s) for s in (o.tensor_split or (1,) * d.n_gpus)))
+        cmd.add("-fa", "on" if o.flash_attention else "off")
+        if d.kv_cache and d.kv_cache != "f16":
+            cmd.add("-ctk", d.kv_cache, "-ctv", d.kv_cache)
+        return cmd
+
+    # traced formulas --------------------------------------------------------------------------------
+    def formula_placements(self, spec: ModelSpec) -> list[FormulaPlacement]:
+        return [
+            *(FormulaPlacement(f"gpu{n}", n) for n in CALC_GPUS),
+            FormulaPlacement("cpu", 0, cpu_only=True),
+        ]
+
+    def formula_placement(self, p: Placement) -> FormulaPlacement | None:
+        if p.kind == "cpu":
+            return FormulaPlacement("cpu", 0, cpu_only=True)
+        if p.n_gpu_layers is None and p.tensor_split is None and p.kind in ("gpu", "n_cpu_moe"):
+            return FormulaPlacement(f"gpu{p.n_gpus}", p.n_gpus)
+        return None
+
+    def formula_options(self, spec: ModelSpec, fp: FormulaPlacement, variables: Mapping[str, Any]) -> Any:
+        n_cpu_moe = variables["n_cpu_moe"] if spec.is_moe and not fp.cpu_only else 0
+        return LlamaCppOptions(n_cpu_moe=n_cpu_moe)
+
+    def calc_hardware_inputs(self, device: Device | None, fp: FormulaPlacement) -> dict[str, int]:
+        if fp.cpu_only or device is None:
+            return {"reserve": 0 if fp.cpu_only else RUNTIME_RESERVE["cuda"]}
+        backend = device.backends[0] if device.backends else "cuda"
+        return {"reserve": RUNTIME_RESERVE.get(backend, 0)}
+
+    # speed --------------------------------------------------------------------------------------------
+    def read_inputs(self, spec: ModelSpec, weights: WeightMap, p: Placement) -> dict[str, Any]:
+        layout = llama_layout(
+            spec, n_gpus=self.placement_gpus(p), n_gpu_layers=p.n_gpu_layers, tensor_split=p.tensor_split
+        )
+        return dict(llama_read_env(spec, weights, layout))
+
+    def decode_reads(
+        self, spec: ModelSpec, reads: Mapping[str, Any], p: Placement, o: Any
+    ) -> tuple[Num, Num, Num]:
+        """Experts of ``--n-cpu-moe`` layers are read from host RAM; every layer with tensors on the
+        CPU (offloaded experts, or layers beyond ``-ngl``) costs a graph split."""
+        n = o.n_cpu_moe if o is not None else p.n_cpu_moe
+        moved = at(reads["rexps"], n) if isinstance(n, Expr) or n else 0
+        cpu_layers = 0
+        if p.kind != "cpu" and p.n_gpu_layers is not None:
+            layout = llama_layout(
+                spec, n_gpus=p.n_gpus, n_gpu_layers=p.n_gpu_layers, tensor_split=p.tensor_split
+            )
+            cpu_layers = sum(1 for dev in layout.layer_device[:-1] if dev == "cpu")
+        return reads["r:gpu"] - moved, reads["r:cpu"] + moved, n + cpu_layers
+
+
+def _share(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _split_shares(first: float, n_gpus: int) -> tuple[int, ...]:
+    """``-ts`` shares giving the first GPU ``first`` times the layers of each other one (integers)."""
+    scale = 2 if first != int(first) else 1
+    return (int(first * scale), *([scale] * (n_gpus - 1)))
+
+
+class Ollama(LlamaCpp):
+    """Ollama ≥ 0.30 runs llama-server with the context ``num_ctx × num_parallel``; it does not run
+    ``--fit`` (no margin kept), and streams over HTTP (a larger per-token cost). Its settings are the
+    Modelfile's ``PARAMETER num_ctx`` and the server's environment (``OLLAMA_FLASH_ATTENTION``,
+    ``OLLAMA_KV_CACHE_TYPE``, ``OLLAMA_NUM_PARALLEL``)."""
+
+    name = "ollama"
+    speed = SpeedConstants("llama.cpp", 200, LAYER_US, COMPUTE_EFFICIENCY)  # the family's (issue 19 refits)
+    keeps_fit_margin = False
+
+    def default_on(self, machine: Machine) -> bool:
+        return False
+
+    def artifact(self, spec_name: str, repo_id: str | None, quant: str) -> Artifact:
+        return Artifact(repo=repo_id, file=gguf_file_name(spec_name, quant), tag=spec_name.lower())
+
+    def command(self, artifact: Artifact, d: Deployment, o: Any) -> Cmd:
+        cmd = Cmd().add("# Modelfile").line().add("FROM", Cat("./", artifact.file)).line()
+        cmd.add("PARAMETER", "num_ctx", d.context).line().add("# then").line()
+        cmd.add("OLLAMA_FLASH_ATTENTION=1")
+        if d.kv_cache and d.kv_cache != "f16":
+            cmd.add(f"OLLAMA_KV_CACHE_TYPE={d.kv_cache}")
+        cmd.add(Cat("OLLAMA_NUM_PARALLEL=", d.sequences), when=lt(1, d.sequences))
+        cmd.add("ollama", "serve", "&").line()
+        return cmd.add(
+            "ollama", "create", artifact.tag, "-f", "Modelfile", "&&", "ollama", "run", artifact.tag
+        )
+
+
+class LmStudio(LlamaCpp):
+    """LM Studio runs llama.cpp; ``lms load`` takes the context and the GPU offload."""
+
+    name = "lm-studio"
+    speed = SpeedConstants("llama.cpp", 200, LAYER_US, COMPUTE_EFFICIENCY)  # the family's (issue 19 refits)
+
+    def default_on(self, machine: Machine) -> bool:
+        return False
+
+    def command(self, artifact: Artifact, d: Deployment, o: Any) -> Cmd:
+        cpu = d.backend == "cpu" or d.n_gpus == 0
+        gpu = "off" if cpu else ("max" if o.n_gpu_layers is None else str(o.n_gpu_layers))
+        cmd = Cmd().add("lms", "load", artifact.file, "--context-length", d.context, "--gpu", gpu)
+        moe = 0 if cpu else o.n_cpu_moe
+        return cmd.add(" # then set 'MoE experts on CPU' to", moe, "layers", when=lt(0, moe))
+
+
+LLAMA_CPP = LlamaCpp()
+OLLAMA = Ollama()
+LM_STUDIO = LmStudio()

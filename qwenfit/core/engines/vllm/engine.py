@@ -1,0 +1,399 @@
+"""vLLM as an engine: options (TP/PP/DP/EP, gpu_memory_utilization, prefix caching), the budget rule,
+the terms of the fullest rank, refusals in vLLM's words, tensor/pipeline-parallel placement, the
+``vllm serve`` command, speed constants and what the calculator needs.
+
+Weights per rank: :mod:`.weights` (vLLM 0.33.0's allocation, measured on 4,546 ranks); the KV pool:
+:mod:`.pool` (vLLM's block and page arithmetic, 528/528 against its own code). ``context`` is vLLM's
+``max_model_len``: tokens per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from qwenfit.core.command import Cmd
+from qwenfit.core.engines.base import (
+    Artifact,
+    Deployment,
+    Engine,
+    FormulaPlacement,
+    Judge,
+    Placement,
+    SpeedConstants,
+    option_field,
+)
+from qwenfit.core.engines.vllm.pool import (
+    DEFAULT_GPU_MEMORY_UTILIZATION,
+    KV_CACHE_DTYPES,
+    PoolPlan,
+    batch_defaults,
+    check_tp,
+    plan_pool,
+    pp_partitions,
+    small_batch_device,
+)
+from qwenfit.core.engines.vllm.weights import vllm_drafter_weight_bytes, vllm_rank_weight_bytes
+from qwenfit.core.expr import Expr, Num, as_int, lt, where
+from qwenfit.core.terms import Term
+from qwenfit.core.units import GIB, MIB
+from qwenfit.errors import SettingError
+
+if TYPE_CHECKING:
+    from qwenfit.core.formats.weights import WeightMap
+    from qwenfit.core.hardware import Device, Machine
+    from qwenfit.core.model.spec import ModelSpec
+
+__all__ = ["TP_SIZES", "VLLM", "Vllm", "VllmOptions", "tp_sizes"]
+
+TP_SIZES = (1, 2, 4, 8)
+_KV_NAMES = {"fp8": "fp8", "fp8_e4m3": "fp8_e4m3", "fp8_e5m2": "fp8_e5m2", "bfloat16": "bfloat16"}
+SRC_POOL = "vLLM 0.33.0 kv_cache_interface / kv_cache_planning (tests/fixtures/vllm)"
+
+
+@dataclass(frozen=True, slots=True)
+class VllmOptions:
+    """``vllm serve`` flags that change memory."""
+
+    tp: int = option_field(1, "--tensor-parallel-size", check="positive")
+    pp: int = option_field(1, "--pipeline-parallel-size", check="positive")
+    dp: int = option_field(1, "--data-parallel-size", check="positive")
+    expert_parallel: bool = option_field(False, "--enable-expert-parallel", check="bool")
+    prefix_caching: bool = option_field(
+        True, "--enable-prefix-caching (on by default for Qwen3.5)", check="bool"
+    )
+    gpu_memory_utilization: float = option_field(
+        DEFAULT_GPU_MEMORY_UTILIZATION, "--gpu-memory-utilization", check="fraction"
+    )
+
+
+def tp_sizes(spec: ModelSpec, n_gpus: int) -> list[int]:
+    """Tensor-parallel sizes vLLM (and SGLang) accept for ``spec`` on ``n_gpus``, largest first."""
+    out = []
+    for tp in (8, 4, 2, 1):
+        if tp > max(n_gpus, 1):
+            continue
+        try:
+            check_tp(spec, tp)
+        except ValueError:
+            continue
+        out.append(tp)
+    return out
+
+
+class Vllm(Engine):
+    """vLLM 0.33.0 (V1 engine), one node or pipeline stages over several."""
+
+    name = "vllm"
+    weights_family = "safetensors"
+    kv_types = tuple(KV_CACHE_DTYPES)
+    calc_kv_types = ("auto", "fp8")
+    default_quant = "bf16"
+    planner_quants = ("bf16", "fp8")
+    fallback_quants = ("bf16", "fp8", "w8a16", "awq", "gptq", "nvfp4")
+    max_sequences = 4096
+    context_beyond_native = True  # with --hf-overrides rope_scaling (YaRN)
+    loads_vision_by_default = True  # vLLM builds the tower unless --language-model-only
+    Options = VllmOptions
+    speed = SpeedConstants("vllm", 1000, {"cuda": 50, "rocm": 80}, {"cuda": 0.50, "rocm": 0.50})
+
+    def check(self, spec: ModelSpec, d: Deployment, o: Any) -> None:
+        super().check(spec, d, o)
+        if o.pp > spec.text.num_hidden_layers:
+            raise SettingError(
+                f"pp={o.pp} is more pipeline stages than {spec.name}'s {spec.text.num_hidden_layers} layers"
+            )
+        if o.expert_parallel and not spec.is_moe:
+            raise SettingError(f"expert_parallel: {spec.name} is a dense model")
+
+    # memory -------------------------------------------------------------------------------------------
+    def weight_inputs(self, spec: ModelSpec, weights: WeightMap, d: Deployment, o: Any) -> dict[str, Any]:
+        """Weights vLLM allocates on the fullest rank of each pipeline stage (``w:rank``; on SM100,
+        whose MoE kernel pads BF16 expert widths, ``w:rank_sm100``); the MTP drafter on the last."""
+        stages = pp_partitions(spec.text.num_hidden_layers, o.pp)
+        out: dict[str, Any] = {"scheme": weights.scheme}
+        for key, sm100 in (("w:rank", False), ("w:rank_sm100", True)):
+            per_stage = []
+            for stage in stages:
+                w = vllm_rank_weight_bytes(
+                    spec,
+                    weights,
+                    tp=o.tp,
+                    stage=stage,
+                    dp=o.dp,
+                    expert_parallel=o.expert_parallel,
+                    sm100=sm100,
+                )
+                if d.mtp and stage.stop == spec.text.num_hidden_layers:
+                    w += vllm_drafter_weight_bytes(
+                        spec,
+                        weights,
+                        tp=o.tp,
+                        pp=o.pp,
+                        dp=o.dp,
+                        expert_parallel=o.expert_parallel,
+                        sm100=sm100,
+                    )
+                per_stage.append(w)
+            out[key] = per_stage[0] if len(stages) == 1 else per_stage
+        return out
+
+    def hardware_inputs(self, d: Deployment, o: Any) -> dict[str, Any]:
+        return {
+            "vram": 80 * GIB if d.gpu_memory_bytes is None else d.gpu_memory_bytes,
+            "small_device": small_batch_device(d.gpu_name),
+            "sm100": int((d.gpu_sm or "").split(".")[0] == "10"),
+            "util_bp": round(o.gpu_memory_utilization * 10000),
+        }
+
+    def inputs_key(self, d: Deployment, o: Any) -> tuple[Any, ...]:
+        return (d.mtp, d.vision, o.tp, o.pp, o.dp, o.expert_parallel)
+
+    def fullest_stage(
+        self, spec: ModelSpec, inputs: Mapping[str, Any], d: Deployment, o: Any
+    ) -> tuple[Num, PoolPlan, range]:
+        """(weight bytes per rank, pool plan, layers) of the pipeline stage that needs the most memory."""
+        sm100 = inputs["sm100"]
+        stages = pp_partitions(spec.text.num_hidden_layers, o.pp)
+        if len(stages) > 1 and (isinstance(d.context, Expr) or isinstance(d.sequences, Expr)):
+            raise ValueError(
+                "pipeline stages are compared by their bytes: give context and sequences as ints"
+            )
+        worst: tuple[Num, PoolPlan, range] | None = None
+        for i, stage in enumerate(stages):
+            plan = plan_pool(
+                spec,
+                tp=o.tp,
+                max_model_len=d.context,
+                kv_cache_dtype=d.kv_cache or "auto",
+                prefix_caching=o.prefix_caching,
+                num_speculative_tokens=1 if d.mtp else 0,
+                layers=stage,
+            )
+            plain, padded = inputs["w:rank"], inputs["w:rank_sm100"]
+            if len(stages) > 1:
+                plain, padded = plain[i], padded[i]
+            w = where(sm100, padded, plain)
+            if worst is None or as_int(w) + as_int(plan.pool_bytes(d.sequences)) > as_int(worst[0]) + as_int(
+                worst[1].pool_bytes(d.sequences)
+            ):
+                worst = (w, plan, stage)
+        assert worst is not None
+        return worst
+
+    def terms(self, spec: ModelSpec, inputs: Mapping[str, Any], d: Deployment, o: Any) -> list[Term]:
+        ep = o.tp * o.dp if o.expert_parallel else 0
+        try:
+            per_rank, plan, stage = self.fullest_stage(spec, inputs, d, o)
+        except ValueError as exc:
+            raise SettingError(f"{self.name}: {exc}") from None
+        kv_bytes = plan.pool_bytes(d.sequences)
+        where_ = f"tp={o.tp}"
+        if o.pp > 1:
+            where_ += f", pp={o.pp} (stage of layers {stage.start}-{stage.stop - 1})"
+        if ep:
+            where_ += f", expert parallel over {ep} ranks"
+        max_seqs, mnbt = batch_defaults(inputs["vram"], inputs["small_device"])
+        t = spec.text
+        # profile run: max_num_batched_tokens through the widest layer in bf16, plus sampler logits for
+        # max_num_seqs in fp32 — an estimate of torch's peak allocation (vLLM measures it on the GPU)
+        widest = (
+            max(
+                t.q_proj_rows,
+                t.linear_conv_dim + t.linear_value_dim,
+                2 * t.intermediate_size,
+                2 * t.moe_intermediate_size * t.num_experts_per_tok,
+            )
+            // o.tp
+        )
+        activation = mnbt * (4 * t.hidden_size + 2 * widest) * 2 + max_seqs * t.vocab_size * 4 // o.tp
+        padding = ", SM100 MoE padding" * (d.gpu_sm or "").startswith("10.")
+        return [
+            Term(
+                "weights",
+                "gpu",
+                per_rank,
+                True,
+                "vLLM 0.33.0's allocation on the fullest rank (tests/fixtures/vllm/rank_weights.json)",
+                f"{inputs.get('scheme', '')}, {where_}" + padding,
+            ),
+            Term(
+                "kv_cache",
+                "gpu",
+                kv_bytes,
+                True,
+                SRC_POOL,
+                f"{d.sequences} request(s) of {d.context:,} tokens: {plan.blocks_per_request()} blocks of "
+                f"{plan.bytes_per_block:,} B; attention block {plan.block_size} tokens, state page padded "
+                f"{plan.padding_pct:.2f}%",
+            ),
+            Term(
+                "compute_buffer",
+                "gpu",
+                activation,
+                False,
+                "profile-run peak: max_num_batched_tokens activations + sampler logits (vLLM measures it)",
+                f"max_num_batched_tokens {mnbt}, max_num_seqs {max_seqs}",
+            ),
+            Term(
+                "cuda_graphs",
+                "gpu",
+                512 * MIB,
+                False,
+                "CUDA graph memory: vLLM logs 0.17-0.94 GiB for these models (engines §C.1)",
+                "estimated",
+            ),
+            Term(
+                "runtime_reserve",
+                "gpu",
+                (600 + (400 if o.tp > 1 else 0)) * MIB,
+                False,
+                "non-torch memory: CUDA context, cuBLAS, NCCL buffers when tp > 1 (engines §C.0-C.1)",
+                "estimated",
+            ),
+        ]
+
+    def budget(
+        self,
+        devices: Sequence[str],
+        *,
+        vram: Num | None,
+        ram: Num | None,
+        unified: bool,
+        o: Any,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> dict[str, Num]:
+        """Each GPU at ``gpu_memory_utilization``: vLLM takes ``ceil(total × utilization)``
+        (worker/utils.py); ``util_bp`` is the utilization in basis points."""
+        bp = (inputs or {}).get("util_bp", round(o.gpu_memory_utilization * 10000))
+        budget: dict[str, Num] = {}
+        if vram is not None:
+            cap = -(-vram * bp // 10000)
+            for dev in devices:
+                if dev.startswith("gpu"):
+                    budget[dev] = cap
+        if ram is not None:
+            if unified:
+                budget["total"] = ram
+            elif "cpu" in devices or not budget:
+                budget["cpu"] = ram
+        return budget
+
+    def notes(
+        self,
+        spec: ModelSpec,
+        inputs: Mapping[str, Any],
+        d: Deployment,
+        o: Any,
+        terms: Sequence[Term],
+        budget: Mapping[str, int] | None,
+    ) -> tuple[str, ...]:
+        base = super().notes(spec, inputs, d, o, terms, budget)
+        if budget is None or "gpu" not in budget:
+            return base
+        _, plan, _ = self.fullest_stage(spec, inputs, d, o)
+        others = sum(as_int(t.bytes) for t in terms if t.device == "gpu" and t.name != "kv_cache")
+        pool = budget["gpu"] - others
+        message = plan.cannot_serve_message(pool, as_int(d.context))
+        if message:
+            return (*base, f"vLLM would refuse to start: ValueError: {message}")
+        return (
+            *base,
+            f"vLLM would give the KV pool the rest of the budget: maximum concurrency for "
+            f"{d.context:,} tokens per request: {plan.max_concurrency(pool):.2f}x",
+        )
+
+    def gpus_used(self, d: Deployment, o: Any) -> int:
+        return int(o.tp * o.pp * o.dp)
+
+    def placement_of(self, d: Deployment, o: Any) -> Placement | None:
+        return None if o.pp > 1 else Placement("tp", n_gpus=o.tp, tp=o.tp)
+
+    # machines and placements ----------------------------------------------------------------------------
+    def runs_on(self, machine: Machine) -> str:
+        return "" if machine.devices else f"{self.name} needs a GPU"
+
+    def default_on(self, machine: Machine) -> bool:
+        if not machine.devices:
+            return False
+        dev = machine.devices[0]
+        return dev.vendor in ("nvidia", "amd") and ("cuda" in dev.backends or "rocm" in dev.backends)
+
+    def quants_for(self, machine: Machine) -> tuple[str, ...]:
+        if machine.devices and machine.devices[0].fp8_tflops is None:
+            return tuple(q for q in self.planner_quants if q != "fp8")  # no FP8 hardware: W8A16 instead
+        return self.planner_quants
+
+    def placement_options(self, p: Placement) -> dict[str, Any]:
+        return {"tp": p.tp, "pp": p.pp}
+
+    def placement_gpus(self, p: Placement) -> int:
+        return max(p.tp * p.pp, 1)
+
+    def place(self, judge: Judge, need: int, sequences: int, max_nodes: int) -> tuple[Placement | None, str]:
+        """The largest valid tensor-parallel size on one node, then pipeline stages over more nodes
+        of the same machine."""
+        valid = tp_sizes(judge.spec, judge.n_gpus)
+        if not valid:
+            return None, "no tensor-parallel size divides the model's heads"
+        tp = valid[0]
+        p = Placement(
+            "tp", n_gpus=tp, tp=tp, description=f"tensor parallel over {tp} GPU(s)" if tp > 1 else "one GPU"
+        )
+        if judge.fits(p, need, sequences):
+            return p, ""
+        for nodes in range(2, max_nodes + 1):
+            q = Placement(
+                "tp",
+                n_gpus=tp * nodes,
+                tp=tp,
+                pp=nodes,
+                nodes=nodes,
+                description=f"tensor parallel {tp} x pipeline parallel {nodes} ({nodes} nodes)",
+            )
+            if judge.fits(q, need, sequences):
+                return q, ""
+        return None, f"does not fit {max_nodes} node(s) of {tp} GPU(s)"
+
+    # launch -------------------------------------------------------------------------------------------
+    def artifact(self, spec_name: str, repo_id: str | None, quant: str) -> Artifact:
+        repo = repo_id or spec_name
+        if quant == "fp8":
+            return Artifact(repo=repo + "-FP8")
+        if quant in ("bf16", "fp16"):
+            return Artifact(repo=repo)
+        return Artifact(repo=f"<{quant} checkpoint of {repo}>")
+
+    def command(self, artifact: Artifact, d: Deployment, o: Any) -> Cmd:
+        cmd = Cmd().add("vllm", "serve", artifact.repo)
+        cmd.add("--tensor-parallel-size", o.tp, when=o.tp > 1)
+        cmd.add("--pipeline-parallel-size", o.pp, when=o.pp > 1)
+        cmd.add("--data-parallel-size", o.dp, when=o.dp > 1)
+        cmd.add("--enable-expert-parallel", when=o.expert_parallel)
+        cmd.add("--max-model-len", d.context)
+        cmd.add("--gpu-memory-utilization", float(o.gpu_memory_utilization))
+        if d.kv_cache in _KV_NAMES:
+            cmd.add("--kv-cache-dtype", _KV_NAMES[d.kv_cache])
+        cmd.add("--max-num-seqs", d.sequences, when=lt(1, d.sequences))
+        return cmd.add("--language-model-only", when=not d.vision)
+
+    # traced formulas ------------------------------------------------------------------------------------
+    def formula_placements(self, spec: ModelSpec) -> list[FormulaPlacement]:
+        return [FormulaPlacement(f"tp{tp}", tp, tp) for tp in TP_SIZES if tp in tp_sizes(spec, tp)]
+
+    def formula_placement(self, p: Placement) -> FormulaPlacement | None:
+        return FormulaPlacement(f"tp{p.tp}", p.tp, p.tp) if p.pp == 1 else None
+
+    def formula_options(self, spec: ModelSpec, fp: FormulaPlacement, variables: Mapping[str, Any]) -> Any:
+        return VllmOptions(tp=fp.tp)
+
+    def calc_hardware_inputs(self, device: Device | None, fp: FormulaPlacement) -> dict[str, int]:
+        return {
+            "small_device": 0 if device is None else small_batch_device(device.name),
+            "util_bp": round(DEFAULT_GPU_MEMORY_UTILIZATION * 10000),
+            "sm100": int(device is not None and (device.compute_capability or "").split(".")[0] == "10"),
+        }
+
+
+VLLM = Vllm()

@@ -1,0 +1,94 @@
+"""The one estimate assembly: an engine's terms, judged against a budget.
+
+``qwenfit.estimate()``, ``plan()``, ``check()``, the nearest-fit search and the CLI all build their
+:class:`~qwenfit.core.terms.Estimate` here, from the same three steps: the engine's inputs (weight
+sums, hardware facts), its terms, its budget rule. The calculator export traces the same engine
+methods (:mod:`qwenfit.core.fit.formulas`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from qwenfit.core.engines.base import Deployment, Engine
+from qwenfit.core.expr import as_int
+from qwenfit.core.hardware import Target
+from qwenfit.core.model.spec import ModelSpec
+from qwenfit.core.terms import Estimate
+from qwenfit.errors import SettingError
+
+__all__ = ["assemble", "deployment"]
+
+
+def deployment(
+    engine: Engine,
+    target: Target,
+    *,
+    context: int,
+    sequences: int = 1,
+    kv_cache: str | None = None,
+    mtp: bool = False,
+    vision: bool = False,
+    backend: str | None = None,
+    n_gpus: int | None = None,
+) -> Deployment:
+    """The :class:`Deployment` of ``engine`` on ``target``: the backend defaults to the device's
+    (Metal for MLX, else CUDA), the GPUs to the target's (none on the CPU backend)."""
+    if backend is None:
+        backend = target.backend or ("metal" if engine.weights_family == "mlx" else "cuda")
+    gpus = target.n_gpus if n_gpus is None else n_gpus
+    if backend == "cpu":
+        gpus = 0
+    return Deployment(
+        context=context,
+        sequences=sequences,
+        kv_cache=kv_cache,
+        mtp=mtp,
+        vision=vision,
+        backend=backend,
+        n_gpus=max(gpus, 1) if backend != "cpu" else 1,
+        gpu_memory_bytes=target.vram_bytes,
+        gpu_name=target.gpu_name,
+        gpu_sm=target.gpu_sm,
+    )
+
+
+def assemble(
+    spec: ModelSpec,
+    engine: Engine,
+    quant: str,
+    inputs: Mapping[str, Any],
+    d: Deployment,
+    o: Any,
+    target: Target,
+) -> Estimate:
+    """The estimate of ``engine`` running ``spec`` with ``inputs`` (:meth:`Engine.inputs`), judged
+    against ``target`` (on the CPU backend the GPU budget is not used)."""
+    try:
+        terms = engine.terms(spec, inputs, d, o)
+    except ValueError as exc:
+        if isinstance(exc, SettingError):
+            raise
+        raise SettingError(f"{engine.name}: {exc}") from None
+    devices = sorted({t.device for t in terms})
+    cpu = d.backend == "cpu"
+    budget_n = engine.budget(
+        devices,
+        vram=None if cpu else target.vram_bytes,
+        ram=target.ram_bytes,
+        unified=target.unified,
+        o=o,
+        inputs=inputs,
+    )
+    budget = {dev: as_int(b) for dev, b in budget_n.items()} or None
+    notes: tuple[str, ...] = target.notes
+    if cpu and target.vram_bytes is not None:
+        notes += ("backend cpu: the GPU memory is not used",)
+    settings = {**d.settings(), **{f.name: getattr(o, f.name) for f in dataclasses.fields(o)}}
+    e = Estimate(
+        model=spec.name, quant=quant, engine=engine.name, settings=settings, terms=tuple(terms), budget=budget
+    )
+    notes += engine.notes(spec, inputs, d, o, terms, budget)
+    return dataclasses.replace(e, notes=notes) if notes else e

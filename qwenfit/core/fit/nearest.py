@@ -1,0 +1,187 @@
+"""The nearest settings that fit, when a configuration does not: the one list ``qwenfit.check()``
+(``DoesNotFit.alternatives``) and ``qwenfit check`` show.
+
+In order: the same settings with the longest context that fits; with the most sequences that fit;
+the placement the planner finds for this quantization at this context (expert offload, fewer layers
+on the GPU, another parallel layout); then up to two smaller quantizations, best first. Each one is
+an estimate from the same assembly, judged against the same budget, with its launch command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from qwenfit.core.engines.base import Deployment, Engine, Placement
+from qwenfit.core.expr import as_int
+from qwenfit.core.fit.assemble import assemble
+from qwenfit.core.fit.planner import PlanModel, plan_options
+from qwenfit.core.hardware import Machine, Target
+from qwenfit.core.search import largest
+from qwenfit.core.terms import Estimate
+from qwenfit.errors import QwenfitError
+
+__all__ = ["Alternative", "nearest"]
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """A configuration near a failed one that fits the same budget; ``str()`` is its description."""
+
+    kind: str  # "context" | "sequences" | "offload" | "placement" | "quant"
+    description: str
+    quant: str
+    engine: str
+    context: int  # tokens per sequence
+    sequences: int
+    placement: Placement | None  # None: the failed configuration's own placement
+    estimate: Estimate
+    decode_tokens_per_s: float | None
+    command: str
+
+    def __str__(self) -> str:
+        return self.description
+
+
+def nearest(
+    model: PlanModel,
+    engine: Engine,
+    quant: str,
+    inputs: Mapping[str, Any],
+    d: Deployment,
+    o: Any,
+    target: Target,
+    machine: Machine,
+    *,
+    quality: Callable[[str], tuple[int, float]],
+    user_options: Mapping[str, Any] | None = None,
+    planned: bool = True,
+) -> tuple[Alternative, ...]:
+    """Alternatives to the deployment ``d``/``o`` of ``quant`` that does not fit ``target``.
+    ``planned``: also ask the planner (offload, placement, smaller quants); it needs ``machine``."""
+    spec = model.spec
+    out: list[Alternative] = []
+    artifact = engine.artifact(spec.name, model.repo_id, quant)
+    context, sequences = as_int(d.context), as_int(d.sequences)
+
+    def fits(ctx: int, seqs: int) -> bool:
+        e = assemble(
+            spec, engine, quant, inputs, dataclasses.replace(d, context=ctx, sequences=seqs), o, target
+        )
+        return bool(e.fits)
+
+    def same(kind: str, description: str, ctx: int, seqs: int) -> Alternative:
+        dd = dataclasses.replace(d, context=ctx, sequences=seqs)
+        e = assemble(spec, engine, quant, inputs, dd, o, target)
+        return Alternative(
+            kind,
+            description,
+            quant,
+            engine.name,
+            ctx,
+            seqs,
+            None,
+            e,
+            None,
+            engine.command(artifact, dd, o).render(),
+        )
+
+    step = engine.context_step
+    try:
+        best_ctx = largest(lambda c: fits(c, sequences), step, context - 1, step)
+        if best_ctx:
+            out.append(
+                same(
+                    "context", f"{best_ctx:,} tokens per sequence instead of {context:,}", best_ctx, sequences
+                )
+            )
+        if sequences > 1:
+            best_seq = largest(lambda n: fits(context, n), 1, sequences - 1)
+            if best_seq:
+                out.append(
+                    same(
+                        "sequences",
+                        f"{best_seq} sequence(s) of {context:,} tokens instead of {sequences}",
+                        context,
+                        best_seq,
+                    )
+                )
+    except QwenfitError:
+        pass
+    if planned:
+        out += _planned(model, engine, quant, d, machine, quality=quality, user_options=user_options)
+    return tuple(out)
+
+
+def _planned(
+    model: PlanModel,
+    engine: Engine,
+    quant: str,
+    d: Deployment,
+    machine: Machine,
+    *,
+    quality: Callable[[str], tuple[int, float]],
+    user_options: Mapping[str, Any] | None,
+) -> list[Alternative]:
+    """The planner, restricted to this engine and this or smaller quants, at this context."""
+    pool = engine.fallback_quants or engine.planner_quants
+    try:
+        mine = quality(quant)
+        smaller = [q for q in pool if q != quant and quality(q) > mine]
+    except QwenfitError:
+        smaller = []
+    try:
+        result = plan_options(
+            [model],
+            machine,
+            [engine],
+            quants=[quant, *smaller],
+            context=as_int(d.context),
+            sequences=as_int(d.sequences),
+            kv_cache=d.kv_cache,
+            quality=quality,
+            options={engine.name: dict(user_options or {})},
+            vision=d.vision,
+            mtp=d.mtp,
+        )
+    except QwenfitError:
+        return []
+    out: list[Alternative] = []
+    same = [o for o in result.options if o.quant == quant and o.placement is not None]
+    if same:
+        o = same[0]
+        assert o.placement is not None and o.estimate is not None
+        kind = "offload" if o.placement.kind in ("n_cpu_moe", "ngl", "cpu") else "placement"
+        out.append(
+            Alternative(
+                kind,
+                str(o.placement),
+                o.quant,
+                o.engine,
+                o.context,
+                o.sequences,
+                o.placement,
+                o.estimate,
+                o.decode_tokens_per_s,
+                o.command,
+            )
+        )
+    for o in [o for o in result.options if o.quant != quant][:2]:
+        assert o.estimate is not None
+        out.append(
+            Alternative(
+                "quant",
+                f"{o.quant}, {o.placement}",
+                o.quant,
+                o.engine,
+                o.context,
+                o.sequences,
+                o.placement,
+                o.estimate,
+                o.decode_tokens_per_s,
+                o.command,
+            )
+        )
+    return out
