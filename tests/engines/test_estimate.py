@@ -212,3 +212,20 @@ def test_check_raises_with_the_nearest_settings_that_fit():
     best = ctx.context
     assert qwenfit.estimate("27B", "Q4_K_M", context=best, vram_gb=24).fits
     assert not qwenfit.estimate("27B", "Q4_K_M", context=best + 256, vram_gb=24).fits
+
+
+@pytest.mark.parametrize("model", ["27B", "35B-A3B", "122B-A10B", "Qwen3-Next-80B-A3B"])
+@pytest.mark.parametrize("kv", ["f16", "q8_0", "q4_0", "q5_1"])
+@pytest.mark.parametrize("n_gpus", [1, 2, 3])
+def test_kv_terms_per_device_sum_to_the_context_kv_with_mtp(model, kv, n_gpus):
+    """The per-device KV terms are exact: the MTP draft layer keeps its f16 cells, the decoder's
+    layers their -ctk/-ctv cells, on whichever device holds each layer (was: an average per layer,
+    floored, up to 512 KiB short with MTP and a quantized cache)."""
+    from qwenfit.core.engines.llama_cpp.memory import llama_context
+
+    spec = qwenfit.load(model)
+    for mtp in (False, True):
+        e = qwenfit.estimate(spec, "Q4_K_M", context=32768, sequences=2, kv_cache=kv, mtp=mtp, n_gpus=n_gpus)
+        ctx = llama_context(spec, n_ctx=65536, n_seq=2, type_k=kv, type_v=kv, mtp=mtp)
+        per_device = [(t.device, t.bytes) for t in e.terms if t.name == "kv_cache"]
+        assert e.term("kv_cache") == ctx.kv_bytes, (mtp, per_device)

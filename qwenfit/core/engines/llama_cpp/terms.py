@@ -12,7 +12,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from qwenfit.core.engines.llama_cpp.layout import LlamaLayout
-from qwenfit.core.engines.llama_cpp.memory import llama_context, llama_recurrent_bytes_per_cell
+from qwenfit.core.engines.llama_cpp.memory import (
+    llama_context,
+    llama_kv_bytes_per_cell,
+    llama_recurrent_bytes_per_cell,
+)
 from qwenfit.core.expr import Expr, at, lt, smax, smin, where
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.terms import Term
@@ -52,13 +56,17 @@ def llama_terms(
     if not isinstance(n_cpu_moe, Expr) and not 0 <= n_cpu_moe <= layout.n_layer_all:
         raise ValueError(f"n_cpu_moe must be between 0 and {layout.n_layer_all}, got {n_cpu_moe}")
     offloaded = {dev: at(inputs[f"exps:{dev}"], n_cpu_moe) for dev in gpus}  # expert bytes moved to the CPU
-    per_layer_kv = ctx.kv_bytes_per_cell // max(1, t.n_full_attention + (spec.mtp_layers if d.mtp else 0))
+    # one cell of one layer: the decoder's full-attention layers in -ctk/-ctv, the MTP draft layer
+    # in the draft context's own types (f16); their sum over the layers is ctx.kv_bytes_per_cell
+    trunk_kv = llama_kv_bytes_per_cell(spec, kv, kv, layers=1)
+    draft_kv = llama_kv_bytes_per_cell(spec, "f16", "f16", layers=1)
     rs_layer = llama_recurrent_bytes_per_cell(spec) // max(1, t.n_linear_attention)
     terms: list[Term] = []
     for dev in layout.devices:
         layers = layout.layers_on(dev)
-        n_full = sum(1 for i in layers if i < t.num_hidden_layers and t.layer_types[i] == "full_attention")
-        n_full += sum(1 for i in layers if i >= t.num_hidden_layers) if d.mtp else 0
+        n_trunk = sum(1 for i in layers if i < t.num_hidden_layers and t.layer_types[i] == "full_attention")
+        n_draft = sum(1 for i in layers if i >= t.num_hidden_layers) if d.mtp else 0
+        n_full = n_trunk + n_draft
         n_lin = sum(1 for i in layers if i < t.num_hidden_layers and t.layer_types[i] != "full_attention")
         w = inputs[f"w:{dev}"]
         if dev == "cpu":
@@ -73,7 +81,8 @@ def llama_terms(
             detail = f"{len(layers)} layer(s)" + (" + output" if layout.output_device == dev else "")
         terms.append(Term("weights", dev, w, True, PLACE, f"{scheme}: {detail}; tensors aligned to 32 B"))
         if n_full:
-            terms.append(Term("kv_cache", dev, ctx.n_ctx * per_layer_kv * n_full, True, SRC,
+            kv_bytes = ctx.n_ctx * (n_trunk * trunk_kv + n_draft * draft_kv)
+            terms.append(Term("kv_cache", dev, kv_bytes, True, SRC,
                               f"{ctx.n_ctx} cells ({d.sequences} stream(s) of {ctx.n_ctx_seq}), {kv}, "
                               f"{n_full} full-attention layer(s)"))  # fmt: skip
         if n_lin:
