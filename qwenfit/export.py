@@ -150,6 +150,7 @@ def calculator_json() -> dict[str, Any]:
         repo = entry.repo_ids[0] if entry.repo_ids else None
         quants: dict[str, Any] = {}
         for engine in engine_list:
+            engine.prepare_formulas(spec)
             quants[engine.name] = {
                 q: {"env": _quant_env(spec, repo, engine, q)} for q in engine.planner_quants
             }

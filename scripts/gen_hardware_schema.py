@@ -17,7 +17,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from qwenfit.loaders.hardware import compiled_catalog_json, hardware_schema  # noqa: E402
+from qwenfit.loaders.hardware import compiled_catalog_json  # noqa: E402
+from qwenfit.loaders.hardware_yaml import hardware_schema  # noqa: E402
 
 SCHEMA_PATH = REPO / "data" / "hardware.schema.json"
 COMPILED_PATH = REPO / "data" / "hardware.json"  # the validated YAML, for fast start-up

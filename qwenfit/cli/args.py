@@ -259,7 +259,7 @@ def machine_of(args: argparse.Namespace, engines: Sequence[str]) -> Machine | No
 def _unified_only(engine: str) -> bool:
     from qwenfit.core.engines.base import get
 
-    return get(engine).weights_family == "mlx"
+    return get(engine).unified_only
 
 
 def detect_machine() -> Machine:

@@ -34,34 +34,33 @@ Output formats, recorded in ``tests/fixtures/detect/`` with their provenance:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 from qwenfit.core.hardware import Device, Machine
+from qwenfit.loaders.gpu_probes import (
+    SYSCTL_MEMSIZE,
+    TIMEOUT_S,
+    AppleInfo,
+    Found,
+    amd_gpus,
+    apple_info,
+    brief,
+    gib_text,
+    nvidia_gpus,
+    sysctl_values,
+    wired_limit,
+)
 
 __all__ = ["apple_wired_limit_mb", "detect"]
 
 MIB = 1 << 20
 GIB = 1 << 30
 
-TIMEOUT_S = 5.0  # per tool; a hung driver tool must not hang plan()
-
-NVIDIA_SMI = ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"]
-AMD_SMI_STATIC = ["amd-smi", "static", "--asic", "--vram", "--json"]
-AMD_SMI_METRIC = ["amd-smi", "metric", "--mem-usage", "--json"]
-ROCM_SMI = ["rocm-smi", "--showproductname", "--showmeminfo", "vram", "--json"]
-SYSCTL_APPLE = ["sysctl", "-n", "hw.memsize", "machdep.cpu.brand_string"]
-SYSCTL_PERF_CORES = ["sysctl", "-n", "hw.perflevel0.physicalcpu"]
-SYSCTL_WIRED_LIMIT = ["sysctl", "-n", "iogpu.wired_limit_mb"]  # macOS 14+, MiB, 0 = macOS default
-SYSCTL_WIRED_LIMIT_13 = ["sysctl", "-n", "debug.iogpu.wired_limit"]  # macOS 13, bytes, 0 = default
-SYSCTL_MEMSIZE = ["sysctl", "-n", "hw.memsize"]
 PROC_MEMINFO = "/proc/meminfo"
 CGROUP2_MEMORY_MAX = "/sys/fs/cgroup/memory.max"
 CGROUP1_MEMORY_LIMIT = "/sys/fs/cgroup/memory/memory.limit_in_bytes"
@@ -78,17 +77,6 @@ class DeviceLookup(Protocol):
     """``qwenfit.loaders.hardware.find_device``: a catalog device for a driver name, or None."""
 
     def __call__(self, name: str, memory_bytes: int | None = None) -> Device | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class _Found:
-    """One GPU as a tool reported it, before the catalog is consulted."""
-
-    name: str
-    memory_bytes: int | None  # None: the tool gave no memory (unified-memory parts)
-    vendor: str
-    tool: str
-    arch: str | None = None  # NVIDIA compute capability "8.9" or AMD gfx target "gfx942"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -127,13 +115,13 @@ def detect(
 
     notes: list[str] = []
     tried: list[str] = []
-    found: list[_Found] = []
-    apple: _Apple | None = None
+    found: list[Found] = []
+    apple: AppleInfo | None = None
     if platform == "darwin":
-        apple = _apple(runner, notes, tried)
+        apple = apple_info(runner, notes, tried)
     else:
-        found += _nvidia(runner, nvml, notes, tried)
-        found += _amd(runner, notes, tried)
+        found += nvidia_gpus(runner, nvml, notes, tried)
+        found += amd_gpus(runner, notes, tried)
 
     ram_bytes = _ram(runner, reader, psutil, platform, apple, notes)
     cpu_threads = os.cpu_count()
@@ -172,7 +160,7 @@ def apple_wired_limit_mb(*, run: Runner | None = None, env: str | None = None) -
     platform = env if env is not None else sys.platform
     if platform != "darwin":
         return None
-    return _wired_limit(run if run is not None else _run_tool)[0]
+    return wired_limit(run if run is not None else _run_tool)[0]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -219,7 +207,7 @@ def _catalog_lookup(notes: list[str]) -> DeviceLookup:
         module = importlib.import_module("qwenfit.loaders.hardware")
         return cast(DeviceLookup, module.find_device)
     except (ImportError, AttributeError) as e:
-        notes.append(f"hardware catalog unavailable ({_brief(e)}): GPUs are described from the driver only")
+        notes.append(f"hardware catalog unavailable ({brief(e)}): GPUs are described from the driver only")
         return _no_lookup
 
 
@@ -227,332 +215,9 @@ def _no_lookup(name: str, memory_bytes: int | None = None) -> Device | None:
     return None
 
 
-def _brief(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(error).__name__}: {first}" if first else type(error).__name__
-
-
-def _clip(text: str, limit: int = 60) -> str:
-    one = " ".join(text.split())
-    return one if len(one) <= limit else one[: limit - 1] + "…"
-
-
-def _command(cmd: Sequence[str]) -> str:
-    return " ".join(cmd)
-
-
-# ---------------------------------------------------------------------------------------------------
-# NVIDIA
-
-
-def _nvidia(runner: Runner, nvml: Any, notes: list[str], tried: list[str]) -> list[_Found]:
-    if nvml is None:
-        tried.append("NVML: pynvml not installed (pip install 'qwenfit[detect]')")
-    else:
-        gpus = _nvml_gpus(nvml, notes, tried)
-        if gpus is not None:
-            return gpus
-    text = runner(NVIDIA_SMI)
-    if text is None:
-        tried.append("nvidia-smi: no answer")
-        return []
-    gpus = _parse_nvidia_smi(text, notes)
-    if not gpus:
-        tried.append("nvidia-smi: no GPU in its answer")
-    return gpus
-
-
-def _nvml_gpus(nvml: Any, notes: list[str], tried: list[str]) -> list[_Found] | None:
-    """GPUs from NVML, or None when NVML cannot answer (then nvidia-smi is asked)."""
-    try:
-        nvml.nvmlInit()
-    except Exception as e:  # pynvml.NVMLError_LibraryNotFound / _DriverNotLoaded: no NVIDIA driver
-        tried.append(f"NVML: {_brief(e)}")
-        return None
-    try:
-        count = int(nvml.nvmlDeviceGetCount())
-        gpus: list[_Found] = []
-        for index in range(count):
-            handle = nvml.nvmlDeviceGetHandleByIndex(index)
-            raw = nvml.nvmlDeviceGetName(handle)
-            name = (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)).strip()
-            try:
-                memory: int | None = int(nvml.nvmlDeviceGetMemoryInfo(handle).total)
-            except Exception:  # NVML_ERROR_NOT_SUPPORTED on unified-memory parts (GB10, Jetson)
-                memory = None
-            arch: str | None
-            try:
-                major, minor = nvml.nvmlDeviceGetCudaComputeCapability(handle)
-                arch = f"{int(major)}.{int(minor)}"
-            except Exception:
-                arch = None
-            gpus.append(_Found(name or f"NVIDIA GPU {index}", memory, "nvidia", "NVML", arch))
-    except Exception as e:
-        notes.append(f"NVML failed while listing GPUs ({_brief(e)}); asking nvidia-smi instead")
-        return None
-    finally:
-        with contextlib.suppress(Exception):
-            nvml.nvmlShutdown()
-    if not gpus:
-        tried.append("NVML: 0 NVIDIA GPUs")
-    return gpus
-
-
-def _parse_nvidia_smi(text: str, notes: list[str]) -> list[_Found]:
-    gpus: list[_Found] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        name, sep, memory_text = line.rpartition(",")
-        name, memory_text = name.strip(), memory_text.strip().removesuffix("MiB").strip()
-        memory: int | None
-        if sep and name and memory_text.isdigit():
-            memory = int(memory_text) * MIB
-        elif sep and name and memory_text.strip("[]").upper() == "N/A":
-            memory = None
-        else:
-            notes.append(
-                f"nvidia-smi: ignored line {lineno} {_clip(line)!r} (expected 'name, memory.total in MiB')"
-            )
-            continue
-        gpus.append(_Found(name, memory, "nvidia", "nvidia-smi"))
-    return gpus
-
-
-# ---------------------------------------------------------------------------------------------------
-# AMD
-
-
-def _amd(runner: Runner, notes: list[str], tried: list[str]) -> list[_Found]:
-    text = runner(AMD_SMI_STATIC)
-    if text is None:
-        tried.append("amd-smi: no answer")
-    else:
-        gpus = _parse_amd_smi_static(text, notes)
-        if any(g.memory_bytes is None for g in gpus):
-            gpus = _amd_smi_metric_memory(runner, gpus, notes)
-        for gpu in gpus:
-            if gpu.memory_bytes is None:
-                notes.append(f"amd-smi: {gpu.name} reports no VRAM size; it is left out")
-        gpus = [g for g in gpus if g.memory_bytes is not None]
-        if gpus:
-            return gpus
-        tried.append("amd-smi: no GPU with a VRAM size in its answer")
-    text = runner(ROCM_SMI)
-    if text is None:
-        tried.append("rocm-smi: no answer")
-        return []
-    gpus = _parse_rocm_smi(text, notes)
-    if not gpus:
-        tried.append("rocm-smi: no GPU in its answer")
-    return gpus
-
-
-def _load_json(text: str, tool: str, notes: list[str]) -> Any:
-    """The JSON document in a tool's stdout (a warning banner before it is skipped), or None + a note."""
-    start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
-    if start < 0:
-        if text.strip():
-            notes.append(f"{tool}: answer is not JSON ({_clip(text)!r}); ignored")
-        return None
-    try:
-        return json.loads(text[start:])
-    except ValueError as e:
-        notes.append(f"{tool}: malformed JSON ({_brief(e)}); ignored")
-        return None
-
-
-def _amd_records(data: Any) -> list[Any] | None:
-    """amd-smi's per-GPU records: a list (ROCm 6.x), the list under "gpu_data" (ROCm 7), or one record."""
-    if isinstance(data, dict) and isinstance(data.get("gpu_data"), list):
-        return cast(list[Any], data["gpu_data"])
-    if isinstance(data, list):
-        return data
-    if isinstance(data, dict) and "gpu" in data:
-        return [data]
-    return None
-
-
-def _mib_value(value: Any) -> int | None:
-    """Bytes from amd-smi's ``{"value": N, "unit": "MB"}`` (MiB, see module docstring) or a bare N."""
-    unit = "MB"
-    if isinstance(value, dict):
-        unit = str(value.get("unit", "MB"))
-        value = value.get("value")
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        value = value.strip()
-        if not value.isdigit():
-            return None
-        value = int(value)
-    if not isinstance(value, int) or value <= 0:
-        return None
-    scale = {"MB": MIB, "MIB": MIB, "GB": GIB, "GIB": GIB, "B": 1}.get(unit.strip().upper())
-    return None if scale is None else value * scale
-
-
-def _parse_amd_smi_static(text: str, notes: list[str]) -> list[_Found]:
-    tool = "amd-smi"
-    records = _amd_records(_load_json(text, tool, notes))
-    if records is None:
-        return []
-    gpus: list[_Found] = []
-    for position, record in enumerate(records):
-        if not isinstance(record, dict):
-            notes.append(f"{tool}: GPU record {position} is not an object; ignored")
-            continue
-        asic: dict[str, Any] = record["asic"] if isinstance(record.get("asic"), dict) else {}
-        name = _text(asic.get("market_name"))
-        if name is None:
-            device_id = _text(asic.get("device_id"))
-            name = f"AMD GPU {device_id}" if device_id else f"AMD GPU {record.get('gpu', position)}"
-        vram = record.get("vram")
-        memory = None
-        if isinstance(vram, dict):
-            memory = _mib_value(vram.get("size", vram.get("vram_size_mb", vram.get("vram_size"))))
-        arch = _text(asic.get("target_graphics_version"))
-        gpus.append(_Found(name, memory, "amd", tool, arch))
-    return gpus
-
-
-def _amd_smi_metric_memory(runner: Runner, gpus: list[_Found], notes: list[str]) -> list[_Found]:
-    text = runner(AMD_SMI_METRIC)
-    if text is None:
-        return gpus
-    records = _amd_records(_load_json(text, "amd-smi metric", notes)) or []
-    totals: dict[int, int] = {}
-    for position, record in enumerate(records):
-        if not isinstance(record, dict) or not isinstance(record.get("mem_usage"), dict):
-            continue
-        index = record.get("gpu", position)
-        total = _mib_value(record["mem_usage"].get("total_vram"))
-        if isinstance(index, int) and total is not None:
-            totals[index] = total
-    out = []
-    for index, gpu in enumerate(gpus):
-        if gpu.memory_bytes is None and index in totals:
-            gpu = dataclasses.replace(gpu, memory_bytes=totals[index], tool="amd-smi metric")
-        out.append(gpu)
-    return out
-
-
-def _parse_rocm_smi(text: str, notes: list[str]) -> list[_Found]:
-    tool = "rocm-smi"
-    data = _load_json(text, tool, notes)
-    if data is None:
-        return []
-    if not isinstance(data, dict):
-        notes.append(f"{tool}: expected an object of cards, got {type(data).__name__}; ignored")
-        return []
-    cards = [(key, card) for key, card in data.items() if key.lower().startswith("card")]
-    cards.sort(key=lambda kc: int(d) if (d := re.sub(r"\D", "", kc[0])) else 0)
-    gpus: list[_Found] = []
-    for key, card in cards:
-        if not isinstance(card, dict):
-            notes.append(f"{tool}: {key} is not an object; ignored")
-            continue
-        fields = {str(k).lower(): v for k, v in card.items()}
-        name = _text(fields.get("card series")) or _text(fields.get("card sku"))
-        model = _text(fields.get("card model"))
-        if name is None and model is not None and not model.lower().startswith("0x"):
-            name = model
-        name = name or f"AMD GPU {model or key}"
-        raw = _text(fields.get("vram total memory (b)"))
-        if raw is None or not raw.isdigit() or int(raw) <= 0:
-            notes.append(f"{tool}: {key} ({name}) has no usable 'VRAM Total Memory (B)' ({raw!r}); ignored")
-            continue
-        gpus.append(_Found(name, int(raw), "amd", tool, _text(fields.get("gfx version"))))
-    return gpus
-
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, (dict, list)):
-        return None
-    text = str(value).strip()
-    return None if not text or text.upper() in ("N/A", "NA") else text
-
-
-# ---------------------------------------------------------------------------------------------------
-# Apple
-
-
-@dataclass(frozen=True, slots=True)
-class _Apple:
-    chip: str | None  # machdep.cpu.brand_string: "Apple M4 Max", or an Intel CPU on an Intel Mac
-    memsize: int | None  # hw.memsize, bytes
-
-    @property
-    def silicon(self) -> bool:
-        return self.chip is not None and self.chip.startswith("Apple") and self.memsize is not None
-
-
-def _sysctl_values(text: str) -> list[str]:
-    """``sysctl -n`` prints one value per line; ``sysctl`` without -n prints ``name: value``."""
-    out = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        name, sep, value = line.partition(": ")
-        out.append(value.strip() if sep and re.fullmatch(r"[\w.]+", name) else line.strip())
-    return out
-
-
-def _apple(runner: Runner, notes: list[str], tried: list[str]) -> _Apple:
-    text = runner(SYSCTL_APPLE)
-    if text is None:
-        tried.append("sysctl hw.memsize: no answer")
-        return _Apple(None, None)
-    values = _sysctl_values(text)
-    memsize = int(values[0]) if values and values[0].isdigit() and int(values[0]) > 0 else None
-    chip = values[1] if len(values) > 1 else None
-    if memsize is None:
-        notes.append(f"sysctl: hw.memsize is not a byte count ({_clip(text)!r})")
-    if chip is None:
-        notes.append("sysctl: machdep.cpu.brand_string missing")
-    apple = _Apple(chip, memsize)
-    if chip is not None and not apple.silicon and not chip.startswith("Apple"):
-        tried.append(f"{chip}: not Apple Silicon, its GPU is not planned for")
-    if apple.silicon:
-        perf = runner(SYSCTL_PERF_CORES)
-        values = _sysctl_values(perf or "")
-        perf_note = f", {values[0]} performance cores" if values and values[0].isdigit() else ""
-        notes.append(
-            f"Apple: {chip}, {_gib(memsize)} unified memory (sysctl hw.memsize = {memsize} bytes){perf_note}"
-        )
-        _, how = _wired_limit(runner)
-        notes.append(how)
-    return apple
-
-
-def _wired_limit(runner: Runner) -> tuple[int | None, str]:
-    """(limit MiB or None for macOS's default, a note saying what was read)."""
-    for cmd, unit in ((SYSCTL_WIRED_LIMIT, MIB), (SYSCTL_WIRED_LIMIT_13, 1)):
-        text = runner(cmd)
-        values = _sysctl_values(text or "")
-        if not values:
-            continue
-        name = cmd[-1]
-        if not values[0].isdigit():
-            return (
-                None,
-                f"sysctl {name}: unreadable value {_clip(values[0])!r}; macOS's default GPU limit assumed",
-            )
-        raw = int(values[0])
-        if raw == 0:
-            return None, (
-                f"sysctl {name} = 0: macOS's default GPU memory limit applies (about 2/3 to 3/4 of RAM); "
-                f"raise it with 'sudo sysctl iogpu.wired_limit_mb=N'"
-            )
-        mib = raw * unit // MIB
-        return mib, f"sysctl {name} = {raw}: the GPU may wire up to {mib} MiB (set by the user)"
-    return None, "sysctl iogpu.wired_limit_mb: not readable; macOS's default GPU memory limit assumed"
-
-
-def _apple_device(apple: _Apple, lookup: DeviceLookup, notes: list[str]) -> Device:
+def _apple_device(apple: AppleInfo, lookup: DeviceLookup, notes: list[str]) -> Device:
     assert apple.chip is not None and apple.memsize is not None
-    found = _Found(apple.chip, apple.memsize, "apple", "sysctl")
+    found = Found(apple.chip, apple.memsize, "apple", "sysctl")
     return _device_for(found, [found], None, lookup, notes)
 
 
@@ -561,7 +226,7 @@ def _apple_device(apple: _Apple, lookup: DeviceLookup, notes: list[str]) -> Devi
 
 
 def _ram(
-    runner: Runner, reader: FileReader, psutil: Any, platform: str, apple: _Apple | None, notes: list[str]
+    runner: Runner, reader: FileReader, psutil: Any, platform: str, apple: AppleInfo | None, notes: list[str]
 ) -> int | None:
     total: int | None = None
     source = ""
@@ -570,7 +235,7 @@ def _ram(
             total = int(psutil.virtual_memory().total)
             source = "psutil"
         except Exception as e:
-            notes.append(f"psutil.virtual_memory() failed ({_brief(e)})")
+            notes.append(f"psutil.virtual_memory() failed ({brief(e)})")
     if total is None and platform.startswith("linux"):
         text = reader(PROC_MEMINFO)
         if text is not None:
@@ -580,13 +245,13 @@ def _ram(
         if apple is not None and apple.memsize is not None:
             total, source = apple.memsize, "sysctl hw.memsize"
         else:
-            values = _sysctl_values(runner(SYSCTL_MEMSIZE) or "")
+            values = sysctl_values(runner(SYSCTL_MEMSIZE) or "")
             if values and values[0].isdigit():
                 total, source = int(values[0]), "sysctl hw.memsize"
     if total is None:
         notes.append("RAM: unknown (no psutil, /proc/meminfo or sysctl answer): host RAM is not judged")
         return None
-    notes.append(f"RAM: {_gib(total)} ({source})")
+    notes.append(f"RAM: {gib_text(total)} ({source})")
     if platform.startswith("linux"):
         total = _cgroup_limit(reader, total, notes)
     return total
@@ -605,7 +270,8 @@ def _cgroup_limit(reader: FileReader, total: int, notes: list[str]) -> int:
         text = (reader(path) or "").strip()
         if text.isdigit() and 0 < int(text) < total:
             limit = int(text)
-            notes.append(f"RAM: this process is limited to {_gib(limit)} by its cgroup ({path}); using that")
+            cap = gib_text(limit)
+            notes.append(f"RAM: this process is limited to {cap} by its cgroup ({path}); using that")
             return limit
     return total
 
@@ -614,7 +280,7 @@ def _cgroup_limit(reader: FileReader, total: int, notes: list[str]) -> int:
 # devices
 
 
-def _drop_integrated(found: list[_Found], notes: list[str]) -> list[_Found]:
+def _drop_integrated(found: list[Found], notes: list[str]) -> list[Found]:
     if not any((g.memory_bytes or 0) >= _INTEGRATED_BELOW_BYTES for g in found):
         return found
     kept = []
@@ -630,9 +296,9 @@ def _drop_integrated(found: list[_Found], notes: list[str]) -> list[_Found]:
 
 
 def _to_devices(
-    found: list[_Found], ram_bytes: int | None, lookup: DeviceLookup, notes: list[str]
+    found: list[Found], ram_bytes: int | None, lookup: DeviceLookup, notes: list[str]
 ) -> list[Device]:
-    groups: dict[tuple[str, int | None, str], list[_Found]] = {}
+    groups: dict[tuple[str, int | None, str], list[Found]] = {}
     for gpu in found:
         groups.setdefault((gpu.name, gpu.memory_bytes, gpu.tool), []).append(gpu)
     by_group = {
@@ -649,7 +315,7 @@ def _to_devices(
 
 
 def _device_for(
-    gpu: _Found, members: list[_Found], ram_bytes: int | None, lookup: DeviceLookup, notes: list[str]
+    gpu: Found, members: list[Found], ram_bytes: int | None, lookup: DeviceLookup, notes: list[str]
 ) -> Device:
     count = len(members)
     prefix = f"{count}x " if count > 1 else ""
@@ -660,10 +326,10 @@ def _device_for(
         unified = True
         memory = ram_bytes
         how = f"no memory of its own in {gpu.tool}: shares system RAM" + (
-            f" ({_gib(ram_bytes)})" if ram_bytes is not None else ", which is unknown"
+            f" ({gib_text(ram_bytes)})" if ram_bytes is not None else ", which is unknown"
         )
     elif gpu.vendor == "apple":
-        how = f"{_gib(memory)} unified"
+        how = f"{gib_text(memory)} unified"
     else:
         how = f"{memory // MIB} MiB{each}"
     catalog = _lookup(gpu.name, memory, lookup, notes)
@@ -676,7 +342,8 @@ def _device_for(
         )
         note = f"{prefix}{gpu.name} ({how}, {gpu.tool}) = catalog device '{catalog.id}'"
         if memory is not None and nominal > 0 and abs(memory - nominal) > 0.1 * nominal:
-            note += f"; the driver's memory differs from the catalog's {_gib(nominal)}, the driver's is used"
+            catalog_memory = gib_text(nominal)
+            note += f"; the driver's memory differs from the catalog's {catalog_memory}, the driver's is used"
         notes.append(note)
         return device
     slug = re.sub(r"[^a-z0-9]+", "-", gpu.name.lower()).strip("-") or "gpu"
@@ -707,7 +374,7 @@ def _lookup(name: str, memory: int | None, lookup: DeviceLookup, notes: list[str
         try:
             device = lookup(candidate, memory_bytes=memory)
         except Exception as e:
-            notes.append(f"hardware catalog lookup of {candidate!r} failed ({_brief(e)})")
+            notes.append(f"hardware catalog lookup of {candidate!r} failed ({brief(e)})")
             return None
         if device is not None and device not in hits:
             hits.append(device)
@@ -750,6 +417,3 @@ def _machine_name(devices: list[Device]) -> str:
         for i, n in counts.items()
     )
 
-
-def _gib(n: int | None) -> str:
-    return "unknown" if n is None else f"{n / GIB:.1f} GiB"

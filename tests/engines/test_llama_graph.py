@@ -18,11 +18,11 @@ from qwenfit.core.engines.llama_cpp.compute import (
     compute_tree,
     eval_tree,
     model_key,
-    run_sample,
     stored,
     tree_expr,
     variables,
 )
+from qwenfit.core.engines.llama_cpp.derive import run_sample
 from qwenfit.core.engines.llama_cpp.graph import reserve_settings, text_compute_bytes, text_graph
 from qwenfit.core.engines.llama_cpp.memory import compute_buffer_bytes, context_cells
 from qwenfit.core.expr import Var, evaluate
@@ -170,12 +170,13 @@ def test_closed_form_exact_along_the_context_for_a_sampled_sequence_count():
         ("<=", {("ns",): 1, (): -1}, 256, None),  # does not depend on kv
     ],
 )
-def test_steps_to_flip(op, poly, kv, flips):
-    from qwenfit.core.engines.llama_cpp.compute import Poly, _steps_to_flip, guard_holds
+def teststeps_to_flip(op, poly, kv, flips):
+    from qwenfit.core.engines.llama_cpp.compute import Poly, guard_holds
+    from qwenfit.core.engines.llama_cpp.derive import steps_to_flip
 
     g = (op, Poly(poly))
     env = {"tps": 1, "ns": 2, "no": 2, "kv": kv}
-    assert _steps_to_flip(g, env, 256) == flips
+    assert steps_to_flip(g, env, 256) == flips
     if flips is not None:
         before = guard_holds(g, env)
         assert all(guard_holds(g, {**env, "kv": kv + 256 * k}) == before for k in range(flips))

@@ -15,6 +15,7 @@ import pytest
 
 from qwenfit.core.hardware import Device, Machine
 from qwenfit.loaders import detect as det
+from qwenfit.loaders import gpu_probes as probes
 from qwenfit.loaders.detect import apple_wired_limit_mb, detect
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "detect"
@@ -151,7 +152,7 @@ def notes_text(machine: Machine) -> str:
 
 
 def test_one_rtx_4090_from_nvidia_smi():
-    m = replay({tuple(det.NVIDIA_SMI): fixture("rtx4090-x1/nvidia-smi.csv")})
+    m = replay({tuple(probes.NVIDIA_SMI): fixture("rtx4090-x1/nvidia-smi.csv")})
     assert m.name == "detected: rtx-4090"
     (gpu,) = m.devices
     assert gpu.id == "rtx-4090"
@@ -162,7 +163,7 @@ def test_one_rtx_4090_from_nvidia_smi():
 
 
 def test_two_rtx_3090s_are_two_devices():
-    m = replay({tuple(det.NVIDIA_SMI): fixture("rtx3090-x2/nvidia-smi.csv")})
+    m = replay({tuple(probes.NVIDIA_SMI): fixture("rtx3090-x2/nvidia-smi.csv")})
     assert m.name == "detected: 2x rtx-3090"
     assert [d.id for d in m.devices] == ["rtx-3090", "rtx-3090"]
     assert all(d.memory_bytes == 24576 * MIB == 25769803776 and d.memory_exact for d in m.devices)
@@ -172,14 +173,14 @@ def test_two_rtx_3090s_are_two_devices():
 
 
 def test_eight_h100s():
-    m = replay({tuple(det.NVIDIA_SMI): fixture("h100-x8/nvidia-smi.csv")})
+    m = replay({tuple(probes.NVIDIA_SMI): fixture("h100-x8/nvidia-smi.csv")})
     assert m.n_devices == 8 and m.name == "detected: 8x h100-sxm"
     assert {d.memory_bytes for d in m.devices} == {81559 * MIB}
     assert m.vram_bytes == 8 * 81559 * 1048576 == 684166479872
 
 
 def test_unknown_gpu_becomes_a_detected_device_with_unknown_speed():
-    m = replay({tuple(det.NVIDIA_SMI): "NVIDIA RTX PRO 6000 Blackwell Workstation Edition, 97887\n"})
+    m = replay({tuple(probes.NVIDIA_SMI): "NVIDIA RTX PRO 6000 Blackwell Workstation Edition, 97887\n"})
     (gpu,) = m.devices
     assert gpu.id == "detected-nvidia-rtx-pro-6000-blackwell-workstation-edition"
     assert gpu.name == "NVIDIA RTX PRO 6000 Blackwell Workstation Edition"
@@ -191,7 +192,7 @@ def test_unknown_gpu_becomes_a_detected_device_with_unknown_speed():
 
 def test_mixed_gpus_are_all_kept_and_noted():
     csv = "NVIDIA GeForce RTX 4090, 24564\nNVIDIA GeForce RTX 3090, 24576\nNVIDIA GeForce RTX 4090, 24564\n"
-    m = replay({tuple(det.NVIDIA_SMI): csv})
+    m = replay({tuple(probes.NVIDIA_SMI): csv})
     assert [d.id for d in m.devices] == ["rtx-4090", "rtx-3090", "rtx-4090"]  # in the driver's order
     assert [d.memory_bytes for d in m.devices] == [24564 * MIB, 24576 * MIB, 24564 * MIB]
     assert "mixed GPUs (1x rtx-3090, 2x rtx-4090)" in notes_text(m)
@@ -201,7 +202,7 @@ def test_mixed_gpus_are_all_kept_and_noted():
 def test_unified_nvidia_part_without_memory_shares_ram():
     # DGX Spark / Jetson: nvidia-smi prints [N/A] for memory.total
     meminfo = "MemTotal:       127601868 kB\n"
-    m = replay({tuple(det.NVIDIA_SMI): "NVIDIA GB10, [N/A]\n"}, meminfo=meminfo)
+    m = replay({tuple(probes.NVIDIA_SMI): "NVIDIA GB10, [N/A]\n"}, meminfo=meminfo)
     (gpu,) = m.devices
     assert gpu.kind == "unified" and gpu.memory_bytes == 127601868 * 1024 == m.ram_bytes
     assert "shares system RAM" in notes_text(m)
@@ -246,7 +247,7 @@ class FakeNVML:
 
 def test_nvml_is_asked_first_and_reports_bytes():
     nvml = FakeNVML([(b"NVIDIA GeForce RTX 4090", 25757220864), ("NVIDIA GeForce RTX 4090", 25757220864)])
-    m = replay({tuple(det.NVIDIA_SMI): "NVIDIA GeForce RTX 3090, 24576\n"}, nvml=nvml)
+    m = replay({tuple(probes.NVIDIA_SMI): "NVIDIA GeForce RTX 3090, 24576\n"}, nvml=nvml)
     assert [d.id for d in m.devices] == ["rtx-4090", "rtx-4090"]
     assert {d.memory_bytes for d in m.devices} == {25757220864}
     assert "NVML" in notes_text(m) and nvml.shutdown_calls == 1
@@ -261,7 +262,7 @@ def test_nvml_unknown_gpu_keeps_compute_capability():
 
 def test_nvml_failure_falls_back_to_nvidia_smi():
     nvml = FakeNVML([], init_error=RuntimeError("NVML Shared Library Not Found"))
-    m = replay({tuple(det.NVIDIA_SMI): fixture("rtx4090-x1/nvidia-smi.csv")}, nvml=nvml)
+    m = replay({tuple(probes.NVIDIA_SMI): fixture("rtx4090-x1/nvidia-smi.csv")}, nvml=nvml)
     assert [d.id for d in m.devices] == ["rtx-4090"]
     assert "nvidia-smi" in notes_text(m)
 
@@ -276,7 +277,7 @@ def test_replay_never_imports_the_installed_nvml(monkeypatch):
 
 
 def test_eight_mi300x_from_amd_smi_gpu_data():
-    m = replay({tuple(det.AMD_SMI_STATIC): fixture("mi300x-x8/amd-smi-static.json")})
+    m = replay({tuple(probes.AMD_SMI_STATIC): fixture("mi300x-x8/amd-smi-static.json")})
     assert m.name == "detected: 8x mi300x"
     assert {d.memory_bytes for d in m.devices} == {196592 * MIB}
     assert 196592 * MIB == 206141652992  # what rocm-smi prints in bytes for the same card
@@ -284,7 +285,7 @@ def test_eight_mi300x_from_amd_smi_gpu_data():
 
 
 def test_amd_smi_list_form_from_rocm_6():
-    m = replay({tuple(det.AMD_SMI_STATIC): fixture("mi300x-blog/amd-smi-static.json")})
+    m = replay({tuple(probes.AMD_SMI_STATIC): fixture("mi300x-blog/amd-smi-static.json")})
     (gpu,) = m.devices
     assert gpu.id == "mi300x" and gpu.memory_bytes == 206141652992
     assert "MI300X-O" in notes_text(m)
@@ -293,13 +294,13 @@ def test_amd_smi_list_form_from_rocm_6():
 def test_amd_smi_rocm_6_0_flat_vram_size():
     # ROCm 6.0 printed amdsmi_get_gpu_vram_info()'s keys as they are
     text = '[{"gpu": 0, "asic": {"market_name": "AMD Instinct MI300X"}, "vram": {"vram_size_mb": 196592}}]'
-    m = replay({tuple(det.AMD_SMI_STATIC): text})
+    m = replay({tuple(probes.AMD_SMI_STATIC): text})
     assert [d.memory_bytes for d in m.devices] == [206141652992]
 
 
 def test_unknown_amd_gpu_keeps_gfx_target():
     text = fixture("mi300x-x8/amd-smi-static.json").replace("AMD Instinct MI300X", "AMD Instinct MI999Z")
-    m = replay({tuple(det.AMD_SMI_STATIC): text})
+    m = replay({tuple(probes.AMD_SMI_STATIC): text})
     assert {(d.id, d.compute_capability, d.vendor) for d in m.devices} == {
         ("detected-amd-instinct-mi999z", "gfx942", "amd")
     }
@@ -309,8 +310,8 @@ def test_unknown_amd_gpu_keeps_gfx_target():
 def test_amd_smi_metric_supplies_memory_static_leaves_out():
     m = replay(
         {
-            tuple(det.AMD_SMI_STATIC): fixture("rx7800xt/amd-smi-static-no-vram.json"),
-            tuple(det.AMD_SMI_METRIC): fixture("rx7800xt/amd-smi-metric.json"),
+            tuple(probes.AMD_SMI_STATIC): fixture("rx7800xt/amd-smi-static-no-vram.json"),
+            tuple(probes.AMD_SMI_METRIC): fixture("rx7800xt/amd-smi-metric.json"),
         }
     )
     (gpu,) = m.devices
@@ -321,8 +322,8 @@ def test_amd_smi_metric_supplies_memory_static_leaves_out():
 def test_amd_smi_without_any_memory_falls_back_to_rocm_smi():
     m = replay(
         {
-            tuple(det.AMD_SMI_STATIC): fixture("rx7800xt/amd-smi-static-no-vram.json"),
-            tuple(det.ROCM_SMI): fixture("rx7900xtx/rocm-smi.json"),
+            tuple(probes.AMD_SMI_STATIC): fixture("rx7800xt/amd-smi-static-no-vram.json"),
+            tuple(probes.ROCM_SMI): fixture("rx7900xtx/rocm-smi.json"),
         }
     )
     assert [d.id for d in m.devices] == ["rx-7900-xtx"]
@@ -330,7 +331,7 @@ def test_amd_smi_without_any_memory_falls_back_to_rocm_smi():
 
 
 def test_rx_7900_xtx_from_rocm_smi():
-    m = replay({tuple(det.ROCM_SMI): fixture("rx7900xtx/rocm-smi.json")})
+    m = replay({tuple(probes.ROCM_SMI): fixture("rx7900xtx/rocm-smi.json")})
     (gpu,) = m.devices
     assert gpu.id == "rx-7900-xtx" and gpu.memory_bytes == 25753026560 == 24560 * MIB
     assert gpu.memory_exact and "rocm-smi" in notes_text(m)
@@ -338,12 +339,12 @@ def test_rx_7900_xtx_from_rocm_smi():
 
 def test_rocm_smi_unknown_card_keeps_gfx_version():
     text = fixture("rx7900xtx/rocm-smi.json").replace("Radeon RX 7900 XTX", "Radeon RX 9999")
-    (gpu,) = replay({tuple(det.ROCM_SMI): text}).devices
+    (gpu,) = replay({tuple(probes.ROCM_SMI): text}).devices
     assert gpu.id == "detected-radeon-rx-9999" and gpu.compute_capability == "gfx1100"
 
 
 def test_pci_ids_names_resolve_by_memory_and_integrated_gpu_is_dropped():
-    m = replay({tuple(det.ROCM_SMI): fixture("rx7900xtx/rocm-smi-pciids-igpu.json")})
+    m = replay({tuple(probes.ROCM_SMI): fixture("rx7900xtx/rocm-smi-pciids-igpu.json")})
     # "Navi 31 [Radeon RX 7900 XT/7900 XTX/7900M]" with 24560 MiB is the XTX, not the 20 GB XT
     assert [d.id for d in m.devices] == ["rx-7900-xtx"]
     assert m.devices[0].memory_bytes == 25753026560
@@ -368,7 +369,7 @@ def test_amd_smi_warning_banner_before_json_is_skipped():
     text = "WARNING: User is missing the following required groups: render, video.\n" + fixture(
         "mi300x-blog/amd-smi-static.json"
     )
-    assert [d.id for d in replay({tuple(det.AMD_SMI_STATIC): text}).devices] == ["mi300x"]
+    assert [d.id for d in replay({tuple(probes.AMD_SMI_STATIC): text}).devices] == ["mi300x"]
 
 
 # -------------------------------------------------------------------------------------- Apple
@@ -376,9 +377,9 @@ def test_amd_smi_warning_banner_before_json_is_skipped():
 
 def apple_outputs() -> dict[tuple[str, ...], str | None]:
     return {
-        tuple(det.SYSCTL_APPLE): fixture("m4-max-128/sysctl-hw.txt"),
-        tuple(det.SYSCTL_PERF_CORES): fixture("m4-max-128/sysctl-perflevel0-physicalcpu.txt"),
-        tuple(det.SYSCTL_WIRED_LIMIT): fixture("m4-max-128/sysctl-iogpu-wired-limit-mb.txt"),
+        tuple(probes.SYSCTL_APPLE): fixture("m4-max-128/sysctl-hw.txt"),
+        tuple(probes.SYSCTL_PERF_CORES): fixture("m4-max-128/sysctl-perflevel0-physicalcpu.txt"),
+        tuple(probes.SYSCTL_WIRED_LIMIT): fixture("m4-max-128/sysctl-iogpu-wired-limit-mb.txt"),
     }
 
 
@@ -401,7 +402,7 @@ def test_apple_detection_never_asks_nvidia_or_amd_tools():
 
 
 def test_unknown_apple_chip_is_a_detected_unified_device():
-    outputs = apple_outputs() | {tuple(det.SYSCTL_APPLE): "68719476736\nApple M7 Ultra\n"}
+    outputs = apple_outputs() | {tuple(probes.SYSCTL_APPLE): "68719476736\nApple M7 Ultra\n"}
     (soc,) = replay(outputs, platform="darwin").devices
     assert (soc.id, soc.kind, soc.vendor, soc.memory_bytes) == (
         "detected-apple-m7-ultra",
@@ -413,7 +414,7 @@ def test_unknown_apple_chip_is_a_detected_unified_device():
 
 
 def test_intel_mac_plans_for_cpu():
-    outputs = {tuple(det.SYSCTL_APPLE): "17179869184\nIntel(R) Core(TM) i7-9750H CPU @ 2.60GHz\n"}
+    outputs = {tuple(probes.SYSCTL_APPLE): "17179869184\nIntel(R) Core(TM) i7-9750H CPU @ 2.60GHz\n"}
     m = replay(outputs, platform="darwin")
     assert m.devices == () and m.ram_bytes == 16 * GIB
     assert "not Apple Silicon" in notes_text(m)
@@ -422,12 +423,12 @@ def test_intel_mac_plans_for_cpu():
 @pytest.mark.parametrize(
     ("outputs", "expected"),
     [
-        ({tuple(det.SYSCTL_WIRED_LIMIT): "0\n"}, None),  # macOS default
-        ({tuple(det.SYSCTL_WIRED_LIMIT): "114688\n"}, 114688),
-        ({tuple(det.SYSCTL_WIRED_LIMIT): "iogpu.wired_limit_mb: 65536\n"}, 65536),  # without -n
-        ({tuple(det.SYSCTL_WIRED_LIMIT_13): "12884901888\n"}, 12288),  # macOS 13: bytes
+        ({tuple(probes.SYSCTL_WIRED_LIMIT): "0\n"}, None),  # macOS default
+        ({tuple(probes.SYSCTL_WIRED_LIMIT): "114688\n"}, 114688),
+        ({tuple(probes.SYSCTL_WIRED_LIMIT): "iogpu.wired_limit_mb: 65536\n"}, 65536),  # without -n
+        ({tuple(probes.SYSCTL_WIRED_LIMIT_13): "12884901888\n"}, 12288),  # macOS 13: bytes
         ({}, None),  # not readable
-        ({tuple(det.SYSCTL_WIRED_LIMIT): "lots\n"}, None),
+        ({tuple(probes.SYSCTL_WIRED_LIMIT): "lots\n"}, None),
     ],
 )
 def test_apple_wired_limit_mb(outputs, expected):
@@ -436,12 +437,12 @@ def test_apple_wired_limit_mb(outputs, expected):
 
 
 def test_apple_wired_limit_set_by_user_is_noted():
-    outputs = apple_outputs() | {tuple(det.SYSCTL_WIRED_LIMIT): "114688\n"}
+    outputs = apple_outputs() | {tuple(probes.SYSCTL_WIRED_LIMIT): "114688\n"}
     assert "may wire up to 114688 MiB" in notes_text(replay(outputs, platform="darwin"))
 
 
 def test_apple_wired_limit_is_none_off_macos():
-    run, calls = tools({tuple(det.SYSCTL_WIRED_LIMIT): "114688\n"})
+    run, calls = tools({tuple(probes.SYSCTL_WIRED_LIMIT): "114688\n"})
     assert apple_wired_limit_mb(run=run, env="linux") is None and calls == []
 
 
@@ -493,15 +494,15 @@ def test_cpu_only_machine():
 
 
 MALFORMED = [
-    ({tuple(det.NVIDIA_SMI): "malformed/nvidia-smi-no-driver.txt"}, "linux", "nvidia-smi: ignored line 1"),
+    ({tuple(probes.NVIDIA_SMI): "malformed/nvidia-smi-no-driver.txt"}, "linux", "nvidia-smi: ignored line 1"),
     (
-        {tuple(det.AMD_SMI_STATIC): "malformed/amd-smi-static-truncated.json"},
+        {tuple(probes.AMD_SMI_STATIC): "malformed/amd-smi-static-truncated.json"},
         "linux",
         "amd-smi: malformed JSON",
     ),
-    ({tuple(det.ROCM_SMI): "malformed/rocm-smi-truncated.json"}, "linux", "rocm-smi: malformed JSON"),
+    ({tuple(probes.ROCM_SMI): "malformed/rocm-smi-truncated.json"}, "linux", "rocm-smi: malformed JSON"),
     (
-        {tuple(det.SYSCTL_APPLE): "malformed/sysctl-unknown-oid.txt"},
+        {tuple(probes.SYSCTL_APPLE): "malformed/sysctl-unknown-oid.txt"},
         "darwin",
         "hw.memsize is not a byte count",
     ),
@@ -516,7 +517,7 @@ def test_malformed_outputs_become_notes(outputs, platform, note):
 
 
 def test_garbage_lines_are_skipped_and_good_ones_kept():
-    m = replay({tuple(det.NVIDIA_SMI): fixture("malformed/nvidia-smi-garbage.csv")})
+    m = replay({tuple(probes.NVIDIA_SMI): fixture("malformed/nvidia-smi-garbage.csv")})
     assert [d.memory_bytes for d in m.devices] == [24564 * MIB]
     text = notes_text(m)
     assert "ignored line 2 'this is not csv'" in text
@@ -539,7 +540,7 @@ def test_garbage_lines_are_skipped_and_good_ones_kept():
     ],
 )
 def test_odd_amd_smi_json_never_raises(text):
-    m = replay({tuple(det.AMD_SMI_STATIC): text, tuple(det.AMD_SMI_METRIC): text})
+    m = replay({tuple(probes.AMD_SMI_STATIC): text, tuple(probes.AMD_SMI_METRIC): text})
     assert m.devices == ()
 
 
@@ -554,7 +555,7 @@ def test_odd_amd_smi_json_never_raises(text):
     ],
 )
 def test_odd_rocm_smi_json_never_raises(text):
-    assert replay({tuple(det.ROCM_SMI): text}).devices == ()
+    assert replay({tuple(probes.ROCM_SMI): text}).devices == ()
 
 
 def test_meminfo_without_memtotal_is_a_note():
@@ -566,7 +567,7 @@ def test_failing_lookup_is_a_note_not_an_exception():
     def broken(name: str, memory_bytes: int | None = None) -> Device | None:
         raise KeyError("catalog is being rewritten")
 
-    m = replay({tuple(det.NVIDIA_SMI): fixture("rtx4090-x1/nvidia-smi.csv")}, lookup=broken)
+    m = replay({tuple(probes.NVIDIA_SMI): fixture("rtx4090-x1/nvidia-smi.csv")}, lookup=broken)
     assert [d.id for d in m.devices] == ["detected-nvidia-geforce-rtx-4090"]
     assert "lookup of 'NVIDIA GeForce RTX 4090' failed" in notes_text(m)
 
@@ -589,7 +590,7 @@ def test_real_find_device_matches_the_recorded_rtx_4090():
         from qwenfit.loaders.hardware import find_device
     except ImportError as e:
         pytest.skip(f"qwenfit.loaders.hardware.find_device is not importable yet ({e})")
-    run, _ = tools({tuple(det.NVIDIA_SMI): fixture("rtx4090-x1/nvidia-smi.csv")})
+    run, _ = tools({tuple(probes.NVIDIA_SMI): fixture("rtx4090-x1/nvidia-smi.csv")})
     m = detect(run=run, read_file=files(), env="linux", lookup=find_device)
     assert detect(run=run, read_file=files(), env="linux") == m  # the default lookup is find_device
     (gpu,) = m.devices

@@ -17,6 +17,7 @@ import yaml
 from qwenfit.core import hardware as core
 from qwenfit.errors import ConfigError, QwenfitError, UnknownHardwareError
 from qwenfit.loaders import hardware as hw
+from qwenfit.loaders import hardware_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 GIB = 1 << 30
@@ -62,9 +63,9 @@ def test_catalog_has_every_required_device_and_60_or_more(catalog):
 
 
 def test_literals_match_the_core_tuples():
-    assert get_args(hw.Vendor) == core.VENDORS
-    assert get_args(hw.Kind) == core.KINDS
-    assert get_args(hw.Backend) == core.BACKENDS
+    assert get_args(hardware_yaml.Vendor) == core.VENDORS
+    assert get_args(hardware_yaml.Kind) == core.KINDS
+    assert get_args(hardware_yaml.Backend) == core.BACKENDS
 
 
 def test_every_record_is_sourced_and_sane(catalog):

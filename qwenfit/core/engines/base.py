@@ -202,6 +202,8 @@ class Engine:
     context_step: ClassVar[int] = 1  # the granularity the engine allocates context in
     context_beyond_native: ClassVar[bool] = False  # whether it runs past the native context (YaRN)
     loads_vision_by_default: ClassVar[bool] = False
+    default_backend: ClassVar[str] = "cuda"  # when the hardware does not say
+    unified_only: ClassVar[bool] = False  # runs on unified memory only (plain RAM numbers describe a Mac)
     Options: ClassVar[type] = NoOptions
     speed: ClassVar[SpeedConstants]
 
@@ -372,6 +374,10 @@ class Engine:
         raise NotImplementedError
 
     # traced formulas (the calculator and the planner's fast path) ---------------------------------
+    def prepare_formulas(self, spec: ModelSpec) -> None:
+        """Make :meth:`terms` traceable for ``spec`` before the calculator export traces it (e.g.
+        derive a closed form the stored data lacks); the default has nothing to prepare."""
+
     def formula_placements(self, spec: ModelSpec) -> list[FormulaPlacement]:
         return [FormulaPlacement("unified" if self.weights_family == "mlx" else "gpu1", 1)]
 

@@ -92,6 +92,8 @@ class Mlx(Engine):
     default_quant = "mlx-4bit"
     planner_quants = ("bf16", "mlx-8bit", "mlx-6bit", "mlx-5bit", "mlx-4bit", "mlx-3bit")
     max_sequences = 1024
+    default_backend = "metal"
+    unified_only = True
     speed = SpeedConstants("mlx", 500, {"metal": 100}, {"metal": 0.45})
 
     def check(self, spec: ModelSpec, d: Deployment, o: Any) -> None:

@@ -37,7 +37,7 @@ def deployment(
     """The :class:`Deployment` of ``engine`` on ``target``: the backend defaults to the device's
     (Metal for MLX, else CUDA), the GPUs to the target's (none on the CPU backend)."""
     if backend is None:
-        backend = target.backend or ("metal" if engine.weights_family == "mlx" else "cuda")
+        backend = target.backend or engine.default_backend
     gpus = target.n_gpus if n_gpus is None else n_gpus
     if backend == "cpu":
         gpus = 0

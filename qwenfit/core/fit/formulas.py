@@ -143,7 +143,7 @@ def hardware_env(engine: Engine, device: Device | None, fp: FormulaPlacement) ->
         k = rate_constants(machine=Machine(name="cpu"), engine=engine, backend="cpu")
     else:
         machine = Machine(name=device.id, devices=(device,) * max(fp.n_gpus, 1))
-        target = target_for(machine, unified_default=engine.weights_family == "mlx")
+        target = target_for(machine, unified_default=engine.unified_only)
         env["vram"] = target.vram_bytes or 0
         if device.unified:
             env["ram"] = target.ram_bytes or 0

@@ -147,10 +147,22 @@ Assumptions not verified against a published checkpoint's tensor list
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from qwenfit.core.formats.gpu_layouts import (
+    Parts,
+    awq,
+    bnb4,
+    bnb8,
+    channel8,
+    ct_pack,
+    fp4,
+    fp8_block,
+    gptq,
+    mlx_affine,
+    mlx_float,
+)
 from qwenfit.core.formats.weights import WeightEntry, WeightMap
 from qwenfit.core.model.inventory import F32_ROLES, ROUTED_EXPERT_ROLES, Tensor
 from qwenfit.core.model.spec import ModelSpec
@@ -237,162 +249,6 @@ _RECIPES: dict[str, _Recipe] = {
 }
 
 
-# --------------------------------------------------------------------------------------------------
-# storage layouts: (n matrices, out, in, group) -> [(part, bytes)]
-
-_Parts = list[tuple[str, int]]
-
-
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def _fp8_block(n: int, o: int, i: int, g: int) -> _Parts:
-    # weight F8_E4M3 [out, in]; weight_scale_inv BF16 [ceil(out/128), ceil(in/128)] (ref §4.2:
-    # QuixiAI/Quantize-Qwen3.5 writes bfloat16 [ceil(out/128), ceil(in/128)]; friendli.ai page for the
-    # Qwen3.6 FP8 format); partial edge blocks get their own scale, nothing is padded
-    return [("weight", n * o * i), ("scale", n * _cdiv(o, 128) * _cdiv(i, 128) * 2)]
-
-
-def _channel8(n: int, o: int, i: int, g: int) -> _Parts:
-    # compressed-tensors CHANNEL strategy: weight_scale [out, 1] in the weight's dtype (BF16);
-    # symmetric => no zero point saved (vllm-project/compressed-tensors:
-    # src/compressed_tensors/quantization/lifecycle/initialize.py@027d00c initialize_qparams,
-    # compressors/quantized_compressors/base.py@041fba0 _skip_zp); FP8_DYNAMIC / INT8_W8A8 activations
-    # are dynamic: no input scales (quantization/quant_scheme.py@0bb1251)
-    return [("weight", n * o * i), ("scale", n * o * 2)]
-
-
-def _awq(n: int, o: int, i: int, g: int) -> _Parts:
-    # casper-hansen/AutoAWQ: awq/modules/linear/gemm.py@030fe2a WQLinear_GEMM: asserts
-    # in % group == 0 and out % 8 == 0; qweight int32 [in, out/8], qzeros int32 [in/G, out/8],
-    # scales fp16 [in/G, out]
-    groups = i // g
-    return [
-        ("weight", n * i * (o // 8) * 4),
-        ("zero", n * groups * (o // 8) * 4),
-        ("scale", n * groups * o * 2),
-    ]
-
-
-def _gptq(bits: int) -> Callable[[int, int, int, int], _Parts]:
-    def layout(n: int, o: int, i: int, g: int) -> _Parts:
-        # ModelCloud/GPTQModel: gptqmodel/nn_modules/qlinear/__init__.py@00f3d5e
-        # GPTQQuantLinear._register_gptq_buffers: qweight int32 [in // 32 * bits, out],
-        # qzeros int32 [ceil(in/G), out // 32 * bits], scales fp16 [ceil(in/G), out],
-        # g_idx int32 [in] (written whether or not desc_act)
-        groups = _cdiv(i, g)
-        return [
-            ("weight", n * (i // 32 * bits) * o * 4),
-            ("zero", n * groups * (o // 32 * bits) * 4),
-            ("scale", n * groups * o * 2),
-            ("g_idx", n * i * 4),
-        ]
-
-    return layout
-
-
-def _ct_pack(bits: int) -> Callable[[int, int, int, int], _Parts]:
-    def layout(n: int, o: int, i: int, g: int) -> _Parts:
-        # vllm-project/compressed-tensors: compressors/quantized_compressors/pack_quantized.py@179cba9
-        # pack_to_int32 pads the last dim to a multiple of 32/bits: weight_packed int32
-        # [out, ceil(in/(32/bits))]; weight_shape int64 [2]; symmetric => zero point not saved;
-        # weight_scale [out, ceil(in/G)] (strategy_cdiv rounds up) in the weight dtype (BF16)
-        pack = 32 // bits
-        return [
-            ("weight", n * o * _cdiv(i, pack) * 4),
-            ("scale", n * o * _cdiv(i, g) * 2),
-            ("meta", n * 2 * 8),
-        ]
-
-    return layout
-
-
-def _fp4(group: int, scalars: int) -> Callable[[int, int, int, int], _Parts]:
-    def layout(n: int, o: int, i: int, g: int) -> _Parts:
-        # vllm-project/compressed-tensors: compressors/quantized_compressors/fp4_quantized.py@0c9d5c7
-        # pack_fp4_to_uint8: uint8 [out, in/2] (raises on odd in); weight_scale [out, ceil(in/G)] one
-        # byte each (NVFP4 F8_E4M3 per 16, MXFP4 uint8 E8M0 per 32); NVFP4's TENSOR_GROUP strategy adds
-        # F32 weight_global_scale [1] and input_global_scale [1] (= ModelOpt weight_scale_2,
-        # input_scale: 8 B per module)
-        return [("weight", n * o * (i // 2)), ("scale", n * o * _cdiv(i, group)), ("meta", n * scalars)]
-
-    return layout
-
-
-def _mlx_affine(bits: int) -> Callable[[int, int, int, int], _Parts]:
-    def layout(n: int, o: int, i: int, g: int) -> _Parts:
-        # mlx.core.quantize (ml-explore.github.io/mlx/build/html/python/_autosummary/
-        # mlx.core.quantize.html): w_q uint32 [..., in*bits/32]; affine scales and biases
-        # [..., in/G] in the input dtype (BF16 after mlx_lm.convert's cast)
-        return [("weight", n * o * (i * bits // 32) * 4), ("scale", n * o * (i // g) * 2 * 2)]
-
-    return layout
-
-
-def _mlx_float(bits: int, group: int) -> Callable[[int, int, int, int], _Parts]:
-    def layout(n: int, o: int, i: int, g: int) -> _Parts:
-        # same page: mxfp4 (G=32, e8m0), mxfp8 (G=32, e8m0), nvfp4 (G=16, e4m3): uint8 scales,
-        # no biases
-        return [("weight", n * o * (i * bits // 32) * 4), ("scale", n * o * (i // group))]
-
-    return layout
-
-
-# --------------------------------------------------------------------------------------------------
-# bitsandbytes (per module; blocks run over the flattened weight, not per row)
-
-_BNB_BLOCK = 64  # bitsandbytes functional.quantize_4bit default blocksize
-_BNB_NESTED_BLOCK = 256  # compress_statistics: quantize_blockwise(absmax - offset, blocksize=256)
-_BNB_OFFSET_REPR = "0." + "1" * 18  # assumed 20-character repr of nested_offset (a float32 mean)
-
-
-def _bnb4_json(quant_type: str, nested: bool, o: int, i: int) -> int:
-    # bitsandbytes functional.QuantState.as_dict(packed=True): the non-tensor entries are serialised
-    # by pack_dict_to_tensor (json.dumps(...).encode("utf-8") as a uint8 tensor) under
-    # "quant_state.bitsandbytes__<quant_type>"; dtype is str(torch.bfloat16).strip("torch.")
-    state: dict[str, object] = {"quant_type": quant_type, "blocksize": _BNB_BLOCK, "dtype": "bfloat16"}
-    state["shape"] = [o, i]
-    if nested:
-        state.update(nested_blocksize=_BNB_NESTED_BLOCK, nested_dtype="float32")
-        return len(json.dumps(state)) + len(', "nested_offset": ') + len(_BNB_OFFSET_REPR)
-    return len(json.dumps(state))
-
-
-def _bnb4(quant_type: str, nested: bool) -> Callable[[int, int, int, int, bool, int], _Parts]:
-    def layout(n: int, o: int, i: int, g: int, first: bool, module_o: int) -> _Parts:
-        # bitsandbytes quantize_4bit: out uint8 [(numel+1)//2, 1]; absmax F32 [ceil(numel/64)];
-        # QuantState code ("quant_map") F32 [16]; with compress_statistics the absmax is stored uint8
-        # and gains nested_absmax F32 [ceil(blocks/256)] + nested_quant_map F32 [256]
-        numel = o * i
-        blocks = _cdiv(numel, _BNB_BLOCK)
-        parts: _Parts = [("weight", n * ((numel + 1) // 2))]
-        if nested:
-            parts.append(("scale", n * (blocks + _cdiv(blocks, _BNB_NESTED_BLOCK) * 4)))
-        else:
-            parts.append(("scale", n * blocks * 4))
-        if first:  # once per nn.Linear (a fused module's later parts share them)
-            meta = (
-                16 * 4
-                + (_BNB_NESTED_BLOCK * 4 if nested else 0)
-                + _bnb4_json(quant_type, nested, module_o, i)
-            )
-            parts.append(("meta", n * meta))
-        return parts
-
-    return layout
-
-
-def _bnb8(n: int, o: int, i: int, g: int, first: bool, module_o: int) -> _Parts:
-    # bitsandbytes nn.Linear8bitLt._save_to_state_dict: weight int8 [out, in], SCB F32 [out],
-    # weight_format = torch.tensor(0, dtype=torch.uint8) (1 byte)
-    return [("weight", n * o * i), ("scale", n * o * 4), ("meta", n * (1 if first else 0))]
-
-
-# --------------------------------------------------------------------------------------------------
-# the registry
-
-
 @dataclass(frozen=True, slots=True)
 class GpuFormat:
     """One GPU-side format: a storage layout (``kind``) applied by a recipe to some modules.
@@ -435,23 +291,23 @@ _TYPE_NAMES: dict[str, str] = {
     "float": "",
 }
 
-_LAYOUTS: dict[str, Callable[[int, int, int, int], _Parts]] = {
-    "fp8-block": _fp8_block,
-    "fp8-channel": _channel8,
-    "int8-channel": _channel8,
-    "awq": _awq,
-    "nvfp4": _fp4(16, 8),
-    "mxfp4": _fp4(32, 0),
-    "mlx-mxfp4": _mlx_float(4, 32),
-    "mlx-nvfp4": _mlx_float(4, 16),
-    "mlx-mxfp8": _mlx_float(8, 32),
+_LAYOUTS: dict[str, Callable[[int, int, int, int], Parts]] = {
+    "fp8-block": fp8_block,
+    "fp8-channel": channel8,
+    "int8-channel": channel8,
+    "awq": awq,
+    "nvfp4": fp4(16, 8),
+    "mxfp4": fp4(32, 0),
+    "mlx-mxfp4": mlx_float(4, 32),
+    "mlx-nvfp4": mlx_float(4, 16),
+    "mlx-mxfp8": mlx_float(8, 32),
 }
-_BNB_LAYOUTS: dict[str, Callable[[int, int, int, int, bool, int], _Parts]] = {
-    "bnb-nf4": _bnb4("nf4", False),
-    "bnb-fp4": _bnb4("fp4", False),
-    "bnb-nf4-dq": _bnb4("nf4", True),
-    "bnb-fp4-dq": _bnb4("fp4", True),
-    "bnb-int8": _bnb8,
+_BNB_LAYOUTS: dict[str, Callable[[int, int, int, int, bool, int], Parts]] = {
+    "bnb-nf4": bnb4("nf4", False),
+    "bnb-fp4": bnb4("fp4", False),
+    "bnb-nf4-dq": bnb4("nf4", True),
+    "bnb-fp4-dq": bnb4("fp4", True),
+    "bnb-int8": bnb8,
 }
 
 _MLX_BITS = (2, 3, 4, 5, 6, 8)  # mlx.core.quantize affine: bits 2, 3, 4, 5, 6, 8
@@ -569,7 +425,7 @@ def _module_rows(tensors: list[Tensor]) -> dict[str, int]:
 
 def _plan(
     spec: ModelSpec, fmt: str, mtp: bool | None, vision: bool | None, group_size: int | None
-) -> tuple[GpuFormat, list[tuple[Tensor, str, _Parts]]]:
+) -> tuple[GpuFormat, list[tuple[Tensor, str, Parts]]]:
     f, group = _format(fmt, group_size)
     keep = {"text"}
     if f.mtp_default if mtp is None else mtp:
@@ -581,7 +437,7 @@ def _plan(
     seen: set[str] = set()
     recipe = _RECIPES[f.recipe]
     cast = "mlx" if f.recipe == "mlx" else ("F16" if f.name == "fp16" else None)
-    out: list[tuple[Tensor, str, _Parts]] = []
+    out: list[tuple[Tensor, str, Parts]] = []
     for t in tensors:
         o, i = (t.shape[-2], t.shape[-1]) if _is_matrix(t) else (0, 0)
         kind, bits, g = f.kind, f.bits, group
@@ -606,17 +462,17 @@ def _plan(
     return f, out
 
 
-def _layout(kind: str, bits: int, n: int, o: int, i: int, g: int, first: bool, module_o: int) -> _Parts:
+def _layout(kind: str, bits: int, n: int, o: int, i: int, g: int, first: bool, module_o: int) -> Parts:
     """Stored parts of ``n`` quantized [o, i] matrices; ``first`` is False for the later logical parts
     of one stored module (Qwen3-Next in_proj_qkvz), which share its per-module tensors."""
     if kind in _BNB_LAYOUTS:
         return _BNB_LAYOUTS[kind](n, o, i, g, first, module_o)
     if kind == "mlx-affine":
-        parts = _mlx_affine(bits)(n, o, i, g)
+        parts = mlx_affine(bits)(n, o, i, g)
     elif kind == "gptq":
-        parts = _gptq(bits)(n, o, i, g)
+        parts = gptq(bits)(n, o, i, g)
     elif kind == "ct-pack":
-        parts = _ct_pack(bits)(n, o, i, g)
+        parts = ct_pack(bits)(n, o, i, g)
     else:
         parts = _LAYOUTS[kind](n, o, i, g)
     # g_idx [in] and the meta tensors belong to the stored module, not to each logical part

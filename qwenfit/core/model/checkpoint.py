@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from qwenfit.core.model.inventory import Inventory, Tensor
-    from qwenfit.core.model.spec import ExpertLayout, ModelSpec
+    from qwenfit.core.model.kinds import ExpertLayout
+    from qwenfit.core.model.spec import ModelSpec
 
 __all__ = [
     "CheckpointMatch",

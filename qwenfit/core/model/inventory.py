@@ -20,11 +20,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from qwenfit.core.formats.dtypes import GGML_TYPES, SAFETENSORS_DTYPE_BITS, safetensors_nbytes
 from qwenfit.core.model.checkpoint import StoredEntry, fused_gate_up_name
-from qwenfit.core.model.spec import FULL_ATTENTION, LINEAR_ATTENTION, ExpertLayout, ModelSpec, VisionSpec
+
+if TYPE_CHECKING:
+    from qwenfit.core.model.spec import ModelSpec, VisionSpec
+from qwenfit.core.model.kinds import FULL_ATTENTION, LINEAR_ATTENTION, ExpertLayout
 
 __all__ = [
     "COMPONENTS",

@@ -12,8 +12,9 @@ error can name the key a user has to fix. Facts and sources: shared/reference/qw
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
+from qwenfit.core.model.kinds import FULL_ATTENTION, LAYER_TYPES, LINEAR_ATTENTION, ExpertLayout, Family
 from qwenfit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -32,12 +33,6 @@ __all__ = [
     "default_layer_types",
 ]
 
-LINEAR_ATTENTION = "linear_attention"  # Gated DeltaNet: fixed-size state, no KV cache
-FULL_ATTENTION = "full_attention"  # gated softmax attention: KV cache grows with context
-LAYER_TYPES = (LINEAR_ATTENTION, FULL_ATTENTION)
-
-Family = Literal["qwen3_5", "qwen3_5_moe", "qwen3_next"]
-ExpertLayout = Literal["fused", "per_expert"]
 
 
 def default_layer_types(num_hidden_layers: int, full_attention_interval: int) -> tuple[str, ...]:

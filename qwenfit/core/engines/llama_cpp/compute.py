@@ -32,30 +32,31 @@ integers).
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
-from qwenfit.core.engines.llama_cpp.ggml_alloc import CPU_ALIGNMENT, alloc_events
-from qwenfit.core.expr import Num, as_int, le, lt, smax, smin, where
+from qwenfit.core.expr import Num, le, lt, smax, smin, where
 from qwenfit.core.model.spec import ModelSpec
 
 __all__ = [
     "KV_OF_CLASS",
-    "SAMPLE_SEQS",
     "VARS",
+    "Dim",
+    "Guard",
     "Poly",
     "Structure",
+    "Tree",
     "compute_tree",
-    "derive_tree",
     "eval_tree",
+    "guard_holds",
     "kv_class",
     "model_key",
+    "pad_poly",
+    "register_tree",
     "tree_expr",
 ]
 
@@ -195,7 +196,7 @@ def _atom_expr(f: tuple[str, Poly, int], env: Mapping[str, Num]) -> Num:
     return -(-x // a) * a if kind == "pad" else x // a
 
 
-def _pad(p: Poly, a: int) -> Poly:
+def pad_poly(p: Poly, a: int) -> Poly:
     if all(c % a == 0 for c in p.terms.values()):
         return p
     return Poly({(("pad", p, a),): 1})
@@ -262,113 +263,7 @@ class Dim:
         return hash(self.v)
 
 
-# ------------------------------------------------------------------------------------------------
-# ggml_dyn_tallocr on (value, polynomial) sizes, recording the comparisons it makes
-# ------------------------------------------------------------------------------------------------
-
-_Size = tuple[int, Poly]
-_INF: _Size = (1 << 62, Poly.var("INF"))
-_ZERO: _Size = (0, Poly.of(0))
-
-
-def _add(a: _Size, b: _Size) -> _Size:
-    return a[0] + b[0], a[1] + b[1]
-
-
-def _sub(a: _Size, b: _Size) -> _Size:
-    return a[0] - b[0], a[1] - b[1]
-
-
 Guard = tuple[str, Poly]  # ("<=" | "<" | "==", p): p <= 0 / p < 0 / p == 0
-
-
-class _Concolic:
-    def __init__(self) -> None:
-        self.guards: dict[tuple[str, str], Guard] = {}
-
-    def cmp(self, a: _Size, b: _Size, op: str) -> bool:
-        v, p = _sub(a, b)
-        res = v < 0 if op == "<" else v <= 0 if op == "<=" else v == 0
-        if p.const() is None and ("INF",) not in p.terms:
-            self.guards[(op, p.key())] = (op, p)
-        return res
-
-
-def concolic_alloc(
-    leafs: list[Any], nodes: list[Any], alignment: int = CPU_ALIGNMENT
-) -> tuple[int, list[Poly], list[Guard]]:
-    """ggml_dyn_tallocr (ggml-alloc.c:121-352, as :mod:`qwenfit.core.engines.llama_cpp.ggml_alloc`)
-    over a graph whose sizes are :class:`Dim`: (buffer bytes, the end polynomial of every allocation,
-    the guards)."""
-    placed, events = alloc_events(leafs, nodes)
-    cc = _Concolic()
-    sizes: list[_Size] = []
-    for t in placed:
-        nb = Dim.of(t.nbytes)
-        sizes.append((-(-nb.v // alignment) * alignment, _pad(nb.p, alignment)))
-    blocks: list[list[_Size]] = [[_ZERO, _INF]]
-    ends: dict[str, Poly] = {}
-    top = 0
-    addr: list[_Size] = [_ZERO] * len(placed)
-
-    def alloc(size: _Size) -> _Size:
-        nonlocal top
-        best, best_size = -1, _ZERO
-        for i in range(len(blocks) - 1):
-            bs = blocks[i][1]
-            if cc.cmp(size, bs, "<=") and (best == -1 or cc.cmp(bs, best_size, "<=")):
-                best, best_size = i, bs
-        if best == -1:
-            best = len(blocks) - 1
-        b = blocks[best]
-        a = b[0]
-        b[0], b[1] = _add(b[0], size), _sub(b[1], size)
-        if best != len(blocks) - 1 and cc.cmp(b[1], _ZERO, "=="):
-            del blocks[best]
-        end = _add(a, size)
-        ends[end[1].key()] = end[1]
-        top = max(top, end[0])
-        return a
-
-    def free(a: _Size, size: _Size) -> None:
-        for i, b in enumerate(blocks):
-            if cc.cmp(_add(b[0], b[1]), a, "=="):
-                b[1] = _add(b[1], size)
-                if i < len(blocks) - 1 and cc.cmp(_add(b[0], b[1]), blocks[i + 1][0], "=="):
-                    b[1] = _add(b[1], blocks[i + 1][1])
-                    del blocks[i + 1]
-                return
-            if cc.cmp(_add(a, size), b[0], "=="):
-                b[0], b[1] = a, _add(b[1], size)
-                if i > 0 and cc.cmp(_add(blocks[i - 1][0], blocks[i - 1][1]), b[0], "=="):
-                    blocks[i - 1][1] = _add(blocks[i - 1][1], b[1])
-                    del blocks[i]
-                return
-        pos = 0
-        while pos < len(blocks) and cc.cmp(blocks[pos][0], a, "<"):
-            pos += 1
-        blocks.insert(pos, [a, size])
-
-    for kind, i, j in events:
-        if kind == "A":
-            addr[i] = alloc(sizes[i])
-        elif kind == "I":
-            addr[i] = addr[j]
-        else:
-            free(addr[i], sizes[i])
-    return top, _prune(list(ends.values())), list(cc.guards.values())
-
-
-def _prune(polys: list[Poly]) -> list[Poly]:
-    """Drop polynomials another one bounds everywhere (every coefficient of the difference >= 0;
-    all variables and atoms are non-negative)."""
-    keep: list[Poly] = []
-    for p in polys:
-        if any(all(c >= 0 for c in (q - p).terms.values()) for q in keep):
-            continue
-        keep = [q for q in keep if not all(c >= 0 for c in (p - q).terms.values())]
-        keep.append(p)
-    return sorted(keep, key=repr)
 
 
 def guard_holds(g: Guard, env: Mapping[str, int]) -> bool:
@@ -382,93 +277,6 @@ def guard_holds(g: Guard, env: Mapping[str, int]) -> bool:
 # ------------------------------------------------------------------------------------------------
 
 Tree = dict[str, Any]  # {"max": [Poly]} | {"if": Guard, "then": Tree, "else": Tree}
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One concolic replay: the variables, the buffer, every allocation's end polynomial, the guards;
-    ``kv_last``: the largest ``kv`` up to which the same path holds (:func:`walk_samples`; -1 = only
-    this ``kv``)."""
-
-    env: dict[str, int]
-    size: int
-    ends: list[Poly]
-    guards: list[Guard]
-    kv_last: int = -1
-
-
-def envelope_winners(s: Sample) -> list[Poly]:
-    """The end polynomials that are the buffer somewhere on ``kv`` in [env kv, kv_last]: all of them
-    are linear in ``kv`` there, so this walks the upper envelope of lines from the left end."""
-    a = s.env["kv"]
-    b = max(a, s.kv_last)
-    start = [p.value(s.env) for p in s.ends]
-    rise = [p.value({**s.env, "kv": b}) - v for p, v in zip(s.ends, start, strict=True)]
-    top = max(start)
-    cur = max((i for i, v in enumerate(start) if v == top), key=lambda i: rise[i])
-    won = {cur}
-    t = Fraction(0)
-    while b > a:
-        best: tuple[Fraction, int] | None = None
-        for i in range(len(start)):
-            if rise[i] <= rise[cur]:
-                continue
-            x = Fraction(start[cur] - start[i], rise[i] - rise[cur])  # where line i meets the winner
-            if x < t or x > 1:
-                continue
-            if best is None or x < best[0] or (x == best[0] and rise[i] > rise[best[1]]):
-                best = (x, i)
-        if best is None:
-            break
-        t, cur = best
-        won.add(cur)
-    return [s.ends[i] for i in sorted(won)]
-
-
-def derive_tree(samples: Iterable[Sample]) -> Tree:
-    """The decision tree of :func:`concolic_alloc` runs (see the module docstring). A leaf keeps the
-    end polynomials that are the maximum somewhere on one of its samples' paths at least
-    (:func:`envelope_winners`; the others never set the buffer there). scripts/llama_compute_formulas.py
-    checks the result on points off the grid and adds any point that disagrees to the samples."""
-    samples = [Sample(s.env, s.size, envelope_winners(s), s.guards) for s in samples]
-    seen: dict[tuple[str, str], Guard] = {}
-    for s in samples:
-        for g in s.guards:
-            seen.setdefault((g[0], g[1].key()), g)
-    varying = [g for g in seen.values() if len({guard_holds(g, s.env) for s in samples}) > 1]
-    groups: dict[tuple[bool, ...], dict[str, Poly]] = collections.defaultdict(dict)
-    for s in samples:
-        sig = tuple(guard_holds(g, s.env) for g in varying)
-        groups[sig].update((p.key(), p) for p in s.ends)
-    items = [(sig, frozenset(forms), forms) for sig, forms in groups.items()]
-    return _build(varying, items)
-
-
-def _build(
-    varying: list[Guard], items: list[tuple[tuple[bool, ...], frozenset[str], dict[str, Poly]]]
-) -> Tree:
-    if len({it[1] for it in items}) == 1:
-        return {"max": _prune(list(items[0][2].values()))}
-    best: tuple[int, int, int] | None = None
-    for gi in range(len(varying)):
-        left = {it[1] for it in items if it[0][gi]}
-        right = {it[1] for it in items if not it[0][gi]}
-        if not left or not right:
-            continue
-        score = (len(left) + len(right), len(varying[gi][1].terms), gi)
-        if best is None or score < best:
-            best = score
-    if best is None:  # one signature with several end lists cannot happen for a fixed path
-        merged: dict[str, Poly] = {}
-        for it in items:
-            merged.update(it[2])
-        return {"max": _prune(list(merged.values()))}
-    gi = best[2]
-    return {
-        "if": varying[gi],
-        "then": _build(varying, [it for it in items if it[0][gi]]),
-        "else": _build(varying, [it for it in items if not it[0][gi]]),
-    }
 
 
 def eval_tree(tree: Tree, env: Mapping[str, int]) -> int:
@@ -560,85 +368,11 @@ def model_key(spec: ModelSpec) -> str:
     return hashlib.sha256((spec.family + repr(spec.text) + repr(spec.mtp_layers)).encode()).hexdigest()[:16]
 
 
-# the sequence counts the trees are derived on (each walked over every KV size: walk_samples)
-SAMPLE_SEQS = (*range(1, 49), 56, 64, 80, 96, 112, 128, 160, 192, 224, 256)
-
-
-def run_sample(spec: ModelSpec, st: Structure, n_seq: int, ctx_per_seq: int) -> Sample:
-    """One concolic replay at llama-server's non-unified layout: ``n_seq`` streams of ``ctx_per_seq``."""
-    from qwenfit.core.engines.llama_cpp.graph import GraphSettings, text_graph
-    from qwenfit.core.engines.llama_cpp.memory import context_cells
-
-    cells, per = (as_int(x) for x in context_cells(ctx_per_seq * n_seq, n_seq, kv_unified=False))
-    env = {k: as_int(v) for k, v in variables(cells, per, n_seq, st).items()}
-    tps, ns, no, kv = (Poly.var(v) for v in VARS)
-    gs = GraphSettings(
-        n_tokens=Dim(env["tps"] * n_seq, tps * ns), n_seq=Dim(n_seq, ns),  # type: ignore[arg-type]
-        n_outputs=Dim(env["no"], no), n_kv=Dim(per, kv), n_stream=Dim(n_seq, ns),  # type: ignore[arg-type]
-        flash_attn=st.flash_attn, type_k=KV_OF_CLASS[st.k], type_v=KV_OF_CLASS[st.v],
-        n_rs_seq=st.n_rs_seq,
-    )  # fmt: skip
-    leafs, nodes = text_graph(spec, gs, mtp_draft=st.mtp_draft)
-    size, ends, guards = concolic_alloc(leafs, nodes)
-    return Sample(env, size, ends, guards)
-
-
 def variables(n_ctx: Num, n_ctx_seq: Num, n_seq: Num, st: Structure) -> dict[str, Num]:
     """The four variables of the settings (non-unified KV, one output per sequence; ints or
     formulas): the ubatch holds min(n_ctx, n_ubatch) tokens rounded up to a multiple of n_seq."""
     n = smin(n_ctx, st.n_ubatch)
     return {"tps": (n + n_seq - 1) // n_seq, "ns": n_seq, "no": smin(n, n_seq), "kv": n_ctx_seq}
-
-
-def _steps_to_flip(g: Guard, env: dict[str, int], step: int) -> int | None:
-    """How many ``step``-cell increments of ``kv`` first change the guard's outcome (None: never).
-    Every guard is linear in ``kv`` along multiples of 256 cells (the KQ mask and the KQ matrix are
-    ``kv`` times a multiple of 32 bytes), so the crossing is solved, not searched."""
-    op, p = g
-    v0 = p.value(env)
-    slope = p.value({**env, "kv": env["kv"] + step}) - v0
-    if slope == 0:
-        return None
-    if op == "==":
-        if v0 == 0:
-            return 1
-        k, r = divmod(-v0, slope)
-        return k if r == 0 and k > 0 else None
-    strict = op == "<"
-    now = v0 < 0 if strict else v0 <= 0
-    if now and slope > 0:  # becomes false once v0 + k*slope > 0 (>= 0 for "<")
-        return (-v0) // slope + (0 if strict and -v0 % slope == 0 else 1)
-    if not now and slope < 0:  # becomes true once v0 + k*slope <= 0 (< 0 for "<")
-        k = -(-v0 // -slope)
-        return k + 1 if strict and v0 + k * slope == 0 else k
-    return None
-
-
-def walk_samples(spec: ModelSpec, st: Structure, n_seq: int, kv_max: int = 262144) -> list[Sample]:
-    """Every allocator path along ``kv`` for one sequence count: a replay at 256 cells per stream,
-    then from the first ``kv`` whose ubatch is full one replay per stretch of ``kv`` over which no
-    comparison the allocator made changes its outcome (the next replay starts where the first one
-    flips); each sample records where its stretch ends (``kv_last``)."""
-    step = 256
-    first = run_sample(spec, st, n_seq, step)
-    start = max(step, -(-st.n_ubatch // n_seq // step) * step)
-    out: list[Sample] = []
-    sample = first
-    if start != step:
-        out.append(first)
-        sample = run_sample(spec, st, n_seq, start)
-    while True:
-        flips = [k for g in sample.guards if (k := _steps_to_flip(g, sample.env, step)) is not None]
-        nxt = sample.env["kv"] + step * min(flips) if flips else kv_max + step
-        out.append(Sample(sample.env, sample.size, sample.ends, sample.guards, min(nxt - step, kv_max)))
-        if nxt > kv_max:
-            return out
-        sample = run_sample(spec, st, n_seq, nxt)
-
-
-def grid_samples(spec: ModelSpec, st: Structure) -> list[Sample]:
-    """:func:`walk_samples` for every sequence count of :data:`SAMPLE_SEQS`."""
-    return [x for ns in SAMPLE_SEQS for x in walk_samples(spec, st, ns)]
 
 
 @lru_cache(maxsize=1)
@@ -650,9 +384,24 @@ def stored() -> dict[str, Any]:
     return data
 
 
-@lru_cache(maxsize=256)
+_REGISTERED: dict[tuple[str, str], Tree] = {}  # trees derived in this process (register_tree)
+
+
+def register_tree(model: str, structure: str, tree: Tree) -> None:
+    """Make a tree derived at run time (:func:`.derive.derive_checked`) available like a stored one:
+    how a model outside the stored trees gets its formulas (the calculator export does this)."""
+    _REGISTERED[(model, structure)] = tree
+
+
 def stored_tree(model: str, structure: str) -> Tree | None:
-    """The precomputed tree of a model key and structure key, or None."""
+    """The tree of a model key and structure key: stored (``compute_trees.py``) or registered, or None."""
+    if (model, structure) in _REGISTERED:
+        return _REGISTERED[(model, structure)]
+    return _parsed(model, structure)
+
+
+@lru_cache(maxsize=256)
+def _parsed(model: str, structure: str) -> Tree | None:
     rec = stored()["trees"].get(model, {}).get(structure)
     return None if rec is None else tree_from_json(rec["tree"])
 

@@ -328,6 +328,20 @@ class LlamaCpp(Engine):
         return cmd
 
     # traced formulas --------------------------------------------------------------------------------
+    def prepare_formulas(self, spec: ModelSpec) -> None:
+        """The compute buffer's closed forms for the calculator's structures (flash attention on,
+        ubatch 512, f16/bf16 or quantized KV): stored for every catalog model
+        (scripts/llama_compute_formulas.py); a model outside them has them derived here, from the
+        same allocator replay, checked against it on random points, and kept for this process."""
+        from qwenfit.core.engines.llama_cpp.compute import Structure, compute_tree, model_key, register_tree
+        from qwenfit.core.engines.llama_cpp.derive import derive_checked
+
+        for k in ("0", "1"):
+            st = Structure(flash_attn=True, k=k, v=k, n_ubatch=512)
+            if compute_tree(spec, st) is None:
+                tree, _ = derive_checked(spec, st, n_check=60)
+                register_tree(model_key(spec), st.key(), tree)
+
     def formula_placements(self, spec: ModelSpec) -> list[FormulaPlacement]:
         return [
             *(FormulaPlacement(f"gpu{n}", n) for n in CALC_GPUS),

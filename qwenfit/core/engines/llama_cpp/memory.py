@@ -23,10 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from qwenfit.core.engines.llama_cpp.cells import context_cells
 from qwenfit.core.expr import Expr, Num, as_int, smax
 from qwenfit.core.formats.dtypes import GGML_TYPES
 from qwenfit.core.model.spec import ModelSpec
-from qwenfit.core.units import pad
 
 __all__ = [
     "LLAMA_KV_TYPES",
@@ -38,7 +38,6 @@ __all__ = [
     "llama_recurrent_bytes_per_cell",
 ]
 
-CTX_PAD = 256  # llama-context.cpp: GGML_PAD(n_ctx, 256)
 
 # -ctk / -ctv values llama.cpp accepts (common/arg.cpp kv_cache_types) -> ggml type
 LLAMA_KV_TYPES: dict[str, str] = {
@@ -63,15 +62,6 @@ def llama_recurrent_bytes_per_cell(spec: ModelSpec) -> int:
     r = (t.linear_conv_kernel_dim - 1) * t.linear_conv_dim
     s = t.linear_key_head_dim * t.linear_value_dim
     return t.n_linear_attention * 4 * (r + s)
-
-
-def context_cells(n_ctx: Num, n_seq: Num, *, kv_unified: bool) -> tuple[Num, Num]:
-    """(total cells, cells per stream) after llama_context's padding (ints or formulas)."""
-    n = pad(n_ctx, CTX_PAD)
-    if kv_unified:
-        return n, n
-    per_stream = pad(n // n_seq, CTX_PAD)
-    return per_stream * n_seq, per_stream
 
 
 @dataclass(frozen=True, slots=True)

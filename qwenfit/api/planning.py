@@ -1,0 +1,135 @@
+"""``qwenfit.plan``: the machine, the models and the engines resolved, then the planner
+(:mod:`qwenfit.core.fit.planner`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from qwenfit.api.resolve import gb_bytes, positive
+from qwenfit.core.engines.base import engines as all_engines
+from qwenfit.core.fit.planner import MIN_CONTEXT, Plan, PlanModel, plan_options
+from qwenfit.core.hardware import Machine
+from qwenfit.core.model.spec import ModelSpec
+from qwenfit.errors import SettingError
+from qwenfit.loaders import load
+
+__all__ = ["plan", "plan_machine", "plan_model"]
+
+
+def plan_model(spec: ModelSpec, source: object) -> PlanModel:
+    """A catalog model keeps its name as cache key; anything else gets a key unique to the spec."""
+    from qwenfit.loaders.catalog import find
+
+    entry = find(spec.name)
+    repo = entry.repo_ids[0] if entry and entry.repo_ids else None
+    if isinstance(source, str) and find(source) is not None and entry is not None and spec.checkpoint is None:
+        return PlanModel(spec, entry.name, repo)
+    return PlanModel(spec, f"{spec.name}@{getattr(spec, 'source', '') or source}#{id(spec)}", repo)
+
+
+def plan(
+    model: str | os.PathLike[str] | ModelSpec | Sequence[str | ModelSpec] | None = None,
+    *,
+    hardware: str | Machine | None = None,
+    vram_gb: float | None = None,
+    ram_gb: float | None = None,
+    n_gpus: int = 1,
+    engines: Iterable[str] | None = None,
+    quants: Iterable[str] | None = None,
+    context: int | None = None,
+    sequences: int = 1,
+    kv_cache: str | None = None,
+    min_context: int = MIN_CONTEXT,
+    nodes: int = 1,
+    gpu_memory_utilization: float | None = None,
+    detect: bool | None = None,
+) -> Plan:
+    """Ranked options for running ``model`` (or every catalog model) on a machine.
+
+    The machine: ``hardware`` (a catalog device such as ``"rtx-4090"``, ``"2x rtx-3090"``,
+    ``"m4-max-128"``, or a :class:`~qwenfit.Machine`), or ``vram_gb`` (one GPU's memory, decimal GB)
+    × ``n_gpus`` and ``ram_gb``. With none of them the local machine is detected
+    (:func:`qwenfit.loaders.detect.detect`) and the plan says what was found.
+
+    ``context``: tokens per sequence to plan for (default: the most that fits, at least
+    ``min_context``, at most the native 262,144). ``nodes``: how many such machines an engine may
+    span (vLLM's pipeline parallelism). ``engines`` default: those each engine says suit the machine
+    (llama.cpp; vLLM on NVIDIA/AMD GPUs; MLX on Apple Silicon). ``quants`` default: each engine's own
+    list. Returns a :class:`Plan`; nothing fitting is an answer, not an exception
+    (``plan.raise_if_not_fits()`` raises :class:`~qwenfit.DoesNotFit`).
+    """
+    from qwenfit.loaders.catalog import find, load_catalog_model, names
+    from qwenfit.loaders.quants import quality_key
+
+    notes: list[str] = []
+    if hardware is None and vram_gb is None and ram_gb is None and detect is not False:
+        from qwenfit.loaders.detect import detect as detect_machine
+
+        hardware = detect_machine()
+        notes.append(hardware.name)
+        notes.extend(hardware.notes)
+    if isinstance(n_gpus, bool) or not isinstance(n_gpus, int) or n_gpus < 1:
+        raise SettingError(f"n_gpus must be a positive integer, got {n_gpus!r}")
+    machine = plan_machine(hardware, vram_gb, ram_gb, n_gpus)
+    for label, value in (("sequences", sequences), ("min_context", min_context), ("nodes", nodes)):
+        positive(label, value)
+    if context is not None:
+        positive("context", context)
+    if model is None:
+        sources: list[Any] = list(names())
+    elif isinstance(model, (list, tuple)):
+        sources = list(model)
+    else:
+        sources = [model]
+    models = []
+    for m in sources:
+        if isinstance(m, str) and find(m) is not None and not os.path.exists(m):
+            models.append(plan_model(load_catalog_model(find(m).name), m))  # type: ignore[union-attr]
+        else:
+            models.append(plan_model(load(m), m))
+    engine_list = (
+        all_engines(engines)
+        if engines is not None
+        else tuple(e for e in all_engines() if e.default_on(machine))
+    )
+    options: dict[str, dict[str, Any]] = {}
+    if gpu_memory_utilization is not None:
+        for e in engine_list:
+            if "gpu_memory_utilization" in e.option_help():
+                options[e.name] = {"gpu_memory_utilization": gpu_memory_utilization}
+    if kv_cache is not None and engine_list and not any(kv_cache in e.kv_types for e in engine_list):
+        valid = "; ".join(f"{e.name}: {', '.join(e.kv_types)}" for e in engine_list)
+        raise SettingError(f"KV cache type {kv_cache!r} is not one these engines take ({valid})")
+    return plan_options(
+        models,
+        machine,
+        engine_list,
+        quants=None if quants is None else list(quants),
+        context=context,
+        sequences=sequences,
+        kv_cache=kv_cache,
+        min_context=min_context,
+        nodes=nodes,
+        quality=quality_key,
+        options=options,
+        notes=notes,
+    )
+
+
+def plan_machine(hardware: str | Machine | None, vram_gb: Any, ram_gb: Any, n_gpus: int) -> Machine:
+    if hardware is None:
+        from qwenfit.loaders.hardware import custom_machine
+
+        return custom_machine(vram_gb=vram_gb, ram_gb=ram_gb, n_gpus=n_gpus)
+    if isinstance(hardware, str):
+        from qwenfit.loaders.hardware import parse_machine
+
+        if vram_gb is not None:
+            raise SettingError("give either hardware or vram_gb, not both (vram_gb describes a custom GPU)")
+        return parse_machine(hardware, ram_gb=ram_gb)
+    if ram_gb is None:
+        return hardware
+    return dataclasses.replace(hardware, ram_bytes=gb_bytes("ram_gb", ram_gb))

@@ -1,0 +1,166 @@
+"""Resolving one deployment from what a caller gives (a model source, a quantization name, a machine
+or plain numbers, engine options): every public function of :mod:`qwenfit.api` starts here."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from qwenfit.api.files import recipe_from_gguf
+from qwenfit.core.engines.base import Deployment, Engine, get
+from qwenfit.core.engines.base import engines as all_engines
+from qwenfit.core.fit.assemble import assemble, deployment
+from qwenfit.core.fit.speed import speed_of
+from qwenfit.core.formats.names import QUANT_OPTIONS, why_not
+from qwenfit.core.formats.weights import WeightMap
+from qwenfit.core.hardware import BACKENDS, Machine, Target, target_for
+from qwenfit.core.model.spec import ModelSpec
+from qwenfit.core.terms import Estimate
+from qwenfit.errors import SettingError
+from qwenfit.loaders import load
+
+__all__ = ["Prepared", "evaluate", "gb_bytes", "positive", "prepare", "target_of", "with_speed"]
+
+
+def positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise SettingError(f"{name} must be a positive integer, got {value!r}")
+
+
+def gb_bytes(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise SettingError(f"{name} must be positive (a number of GB), got {value!r}")
+    return int(value * 1e9)
+
+
+def target_of(
+    engine: Engine, hardware: str | Machine | None, vram_gb: Any, ram_gb: Any, wired_limit_mb: int | None
+) -> Target:
+    vram, ram = gb_bytes("vram_gb", vram_gb), gb_bytes("ram_gb", ram_gb)
+    if hardware is None:
+        return target_for(
+            None,
+            vram_bytes=vram,
+            ram_bytes=ram,
+            unified_default=engine.unified_only,
+            wired_limit_mb=wired_limit_mb,
+        )
+    if vram_gb is not None:
+        raise SettingError("give either hardware or vram_gb, not both (vram_gb describes a custom GPU)")
+    if isinstance(hardware, str):
+        from qwenfit.loaders.hardware import parse_machine
+
+        machine = parse_machine(hardware, ram_gb=ram_gb)
+    else:
+        machine = hardware
+    return target_for(machine, ram_bytes=ram, wired_limit_mb=wired_limit_mb)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One deployment, resolved: everything an estimate, a search or a check needs."""
+
+    spec: ModelSpec
+    engine: Engine
+    quant: str
+    weights: WeightMap
+    inputs: dict[str, Any]
+    d: Deployment
+    o: Any
+    target: Target
+    engine_options: dict[str, Any]
+
+
+def prepare(
+    model: str | os.PathLike[str] | ModelSpec,
+    quant: str | None,
+    *,
+    context: int | None,
+    engine: str,
+    kv_cache: str | None,
+    sequences: int,
+    mtp: bool,
+    vision: bool | None,
+    backend: str | None,
+    n_gpus: int | None,
+    hardware: str | Machine | None,
+    vram_gb: Any,
+    ram_gb: Any,
+    wired_limit_mb: int | None,
+    options: Mapping[str, Any],
+) -> Prepared:
+    eng = get(engine)
+    target = target_of(eng, hardware, vram_gb, ram_gb, wired_limit_mb)
+    if backend is not None and backend not in BACKENDS:
+        raise SettingError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    spec = load(model)
+    if context is None:
+        context = spec.text.max_position_embeddings
+    positive("context", context)
+    positive("sequences", sequences)
+    if n_gpus is not None and (isinstance(n_gpus, bool) or not isinstance(n_gpus, int) or n_gpus < 0):
+        raise SettingError(f"n_gpus must be a non-negative integer, got {n_gpus!r}")
+    if sequences > eng.max_sequences:
+        raise SettingError(f"sequences={sequences} is beyond {eng.name}'s limit of {eng.max_sequences}")
+    quant_options = {k: v for k, v in options.items() if k in QUANT_OPTIONS}
+    engine_options = {k: v for k, v in options.items() if k not in QUANT_OPTIONS}
+    o = eng.options(engine_options)
+    if mtp and not spec.mtp_layers:
+        raise SettingError(f"mtp=True but {spec.name} has no MTP layer in its checkpoint")
+    if vision is None:
+        vision = eng.loads_vision_by_default and spec.vision is not None
+    d = deployment(
+        eng,
+        target,
+        context=context,
+        sequences=sequences,
+        kv_cache=kv_cache,
+        mtp=mtp,
+        vision=vision,
+        backend=backend,
+        n_gpus=n_gpus,
+    )
+    eng.check(spec, d, o)
+    quant = quant or eng.default_quant
+    name = eng.accepts(quant)
+    if name is None:
+        runs = {e.weights_family: e.name for e in reversed(all_engines())}
+        raise SettingError(f"{eng.name}: " + why_not(quant, eng.weights_family, eng.name, runs))
+    try:
+        if name.endswith(".gguf"):
+            w = eng.weights(spec, recipe_from_gguf(name), mtp=mtp, vision=vision, **quant_options)
+        else:
+            w = eng.weights(spec, name, mtp=mtp, vision=vision, **quant_options)
+    except SettingError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise SettingError(f"{quant}: {exc}") from None
+    try:
+        inputs = eng.inputs(spec, w, d, o)
+    except SettingError:
+        raise
+    except ValueError as exc:
+        raise SettingError(f"{eng.name}: {exc}") from None
+    return Prepared(spec, eng, name, w, inputs, d, o, target, engine_options)
+
+
+def evaluate(p: Prepared, d: Deployment | None = None) -> Estimate:
+    return assemble(p.spec, p.engine, p.quant, p.inputs, d or p.d, p.o, p.target)
+
+
+def with_speed(p: Prepared, e: Estimate) -> Estimate:
+    """The estimate with decode/prefill speed when the machine is known (the planner's speed path)."""
+    machine = p.target.machine
+    placement = p.engine.placement_of(p.d, p.o)
+    if machine is None or placement is None:
+        return e
+    reads = p.engine.decode_reads(p.spec, p.engine.read_inputs(p.spec, p.weights, placement), placement, p.o)
+    decode, prefill, detail = speed_of(p.spec, e, machine, p.engine, placement, p.d.backend, reads)
+    return dataclasses.replace(
+        e, decode_tokens_per_s=decode, prefill_tokens_per_s=prefill, speed_detail=detail
+    )
