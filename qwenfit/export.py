@@ -157,7 +157,7 @@ def calculator_json() -> dict[str, Any]:
             for fp in engine.formula_placements(spec):
                 if fp not in placements[engine.name]:
                     placements[engine.name].append(fp)
-                for kv in engine.calc_kv_types:
+                for kv in engine.calc_kv_types_for(spec):
                     formulas.append(
                         {
                             "model": key,

@@ -374,6 +374,10 @@ class Engine:
         raise NotImplementedError
 
     # traced formulas (the calculator and the planner's fast path) ---------------------------------
+    def calc_kv_types_for(self, spec: ModelSpec) -> tuple[str, ...]:
+        """The calculator's KV choices this model can take (the default: all of them)."""
+        return self.calc_kv_types
+
     def prepare_formulas(self, spec: ModelSpec) -> None:
         """Make :meth:`terms` traceable for ``spec`` before the calculator export traces it (e.g.
         derive a closed form the stored data lacks); the default has nothing to prepare."""

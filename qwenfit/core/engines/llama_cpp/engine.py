@@ -31,6 +31,7 @@ from qwenfit.core.engines.llama_cpp.layout import llama_layout, llama_read_env, 
 from qwenfit.core.engines.llama_cpp.memory import LLAMA_KV_TYPES
 from qwenfit.core.engines.llama_cpp.terms import llama_terms
 from qwenfit.core.expr import Expr, Num, at, lt
+from qwenfit.core.formats.dtypes import GGML_TYPES
 from qwenfit.core.search import largest, smallest
 from qwenfit.core.units import MIB
 from qwenfit.errors import SettingError
@@ -144,6 +145,14 @@ class LlamaCpp(Engine):
             )
         if o.n_cpu_moe and not spec.is_moe:
             raise SettingError(f"n_cpu_moe={o.n_cpu_moe}: {spec.name} is a dense model (use n_gpu_layers)")
+        kv = d.kv_cache or "f16"
+        if not self.kv_fits(spec, kv):  # ggml_row_size needs whole blocks (the cache is [width, cells])
+            block = GGML_TYPES[LLAMA_KV_TYPES[kv]].block_size
+            width = spec.text.num_key_value_heads * spec.text.head_dim
+            raise SettingError(
+                f"{self.name}: a {kv} KV cache needs rows of whole {block}-value blocks; "
+                f"{spec.name}'s rows hold {width} values"
+            )
 
     # weights and memory ---------------------------------------------------------------------------
     def weights(
@@ -328,15 +337,30 @@ class LlamaCpp(Engine):
         return cmd
 
     # traced formulas --------------------------------------------------------------------------------
+    def calc_kv_types_for(self, spec: ModelSpec) -> tuple[str, ...]:
+        return tuple(kv for kv in self.calc_kv_types if self.kv_fits(spec, kv))
+
+    def kv_fits(self, spec: ModelSpec, kv: str) -> bool:
+        """Whether this model's KV rows hold whole blocks of ``kv`` (see :meth:`check`)."""
+        width = spec.text.num_key_value_heads * spec.text.head_dim
+        return kv in LLAMA_KV_TYPES and width % GGML_TYPES[LLAMA_KV_TYPES[kv]].block_size == 0
+
     def prepare_formulas(self, spec: ModelSpec) -> None:
         """The compute buffer's closed forms for the calculator's structures (flash attention on,
         ubatch 512, f16/bf16 or quantized KV): stored for every catalog model
         (scripts/llama_compute_formulas.py); a model outside them has them derived here, from the
         same allocator replay, checked against it on random points, and kept for this process."""
-        from qwenfit.core.engines.llama_cpp.compute import Structure, compute_tree, model_key, register_tree
+        from qwenfit.core.engines.llama_cpp.compute import (
+            Structure,
+            compute_tree,
+            kv_class,
+            model_key,
+            register_tree,
+        )
         from qwenfit.core.engines.llama_cpp.derive import derive_checked
 
-        for k in ("0", "1"):
+        classes = {kv_class(kv) for kv in self.calc_kv_types_for(spec)}
+        for k in sorted(classes):
             st = Structure(flash_attn=True, k=k, v=k, n_ubatch=512)
             if compute_tree(spec, st) is None:
                 tree, _ = derive_checked(spec, st, n_check=60)
