@@ -13,21 +13,29 @@ import dataclasses
 import difflib
 import functools
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qwenfit.core.model.spec import ModelSpec
-from qwenfit.errors import QwenfitError, UnknownModelError
+from qwenfit.errors import QwenfitError, SourceNotFoundError, UnknownModelError
 from qwenfit.loaders.config import spec_from_config
 
-__all__ = ["CatalogEntry", "data_dir", "entries", "find", "load_catalog_model", "names"]
+__all__ = ["CatalogEntry", "clear_caches", "data_dir", "entries", "find", "load_catalog_model", "names"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 def data_dir() -> Path:
-    """The directory holding models/ (and later hardware.yaml, quants.yaml)."""
+    """The directory holding models/, hardware.yaml and quants.yaml: ``$QWENFIT_DATA_DIR`` when set
+    (a catalog of one's own), else the one shipped in the wheel (or ``data/`` in a checkout)."""
+    override = os.environ.get("QWENFIT_DATA_DIR")
+    if override:
+        path = Path(override).expanduser()
+        if not (path / "models").is_dir():
+            raise SourceNotFoundError(f"QWENFIT_DATA_DIR={override}: no models/ folder there")
+        return path
     for candidate in (_PACKAGE_DIR / "data", _PACKAGE_DIR.parent / "data"):
         if (candidate / "models").is_dir():
             return candidate
@@ -101,6 +109,13 @@ def _index() -> dict[str, CatalogEntry]:
                 raise QwenfitError(f"catalog name {key!r} is used by both {index[k].name} and {e.name}")
             index[k] = e
     return index
+
+
+def clear_caches() -> None:
+    """Forget the catalog read so far (after ``data/models`` or ``$QWENFIT_DATA_DIR`` changed)."""
+    entries.cache_clear()
+    _index.cache_clear()
+    _load_entry.cache_clear()
 
 
 def names() -> tuple[str, ...]:
