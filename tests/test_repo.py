@@ -145,3 +145,38 @@ def test_readme_shows_the_current_plan():
     shown = re.findall(r"```text\n(qwenfit plan for .*?)\n```", readme, re.S)
     snapshot = (REPO / "tests" / "cli" / "snapshots" / "plan-35b-rtx4090.txt").read_text().split("\n", 2)[2]
     assert shown and shown[0].strip() == snapshot.strip(), "paste tests/cli/snapshots/plan-35b-rtx4090.txt"
+
+
+_OUTSIDE = re.compile(r"shared/reference|DESIGN\.md|\bref §|reference §|engines §|§[A-D]\.\d")
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _strings(v)
+
+
+def test_sources_cite_nothing_outside_the_repository():
+    """Every string a user can see (the shipped data, the calculator export, the terms of an estimate)
+    cites engine files, URLs or this repository's docs: never the research notes the project started from."""
+    from qwenfit.export import calculator_json
+
+    texts: list[tuple[str, str]] = []
+    for path in sorted((REPO / "data").rglob("*")):
+        if path.suffix in (".yaml", ".json", ".yml"):
+            texts.append((str(path.relative_to(REPO)), path.read_text()))
+    for path in sorted((REPO / "qwenfit").rglob("*.py")):
+        texts.append((str(path.relative_to(REPO)), path.read_text()))
+    texts.append(("calculator export", "\n".join(_strings(calculator_json()))))
+    for model, quant, engine in [("35B-A3B", "Q4_K_M", "llama.cpp"), ("27B", "fp8", "vllm"),
+                                 ("35B-A3B", "fp8", "sglang"), ("9B", "mlx-4bit", "mlx")]:  # fmt: skip
+        hardware = "rtx-4090" if engine != "mlx" else "m4-max-128"
+        est = qwenfit.estimate(model, quant, context=8192, engine=engine, hardware=hardware)
+        texts.append((f"estimate {model} {quant} {engine}", "\n".join(t.source for t in est.terms)))
+    bad = [(where, m.group(0)) for where, text in texts for m in _OUTSIDE.finditer(text)]
+    assert not bad, bad

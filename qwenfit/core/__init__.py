@@ -1,1 +1,1 @@
-"""Pure arithmetic: stdlib only, no I/O, no network (DESIGN.md)."""
+"""Pure arithmetic: stdlib only, no I/O, no network (ARCHITECTURE.md)."""

@@ -1,4 +1,4 @@
-"""The edge: files, the Hub and the catalog turn into ModelSpecs here (DESIGN.md)."""
+"""The edge: files, the Hub and the catalog turn into ModelSpecs here (ARCHITECTURE.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """config.json -> ModelSpec, with errors that name the file and the key.
 
-Accepts every layout Qwen3.5 / Qwen3-Next configs come in (reference §1):
+Accepts every layout Qwen3.5 / Qwen3-Next configs come in (transformers' configuration_qwen3_5.py /
+configuration_qwen3_next.py):
 - multimodal Qwen3.5 (``model_type`` ``qwen3_5`` / ``qwen3_5_moe``): text under ``text_config``,
   vision under ``vision_config``, ``tie_word_embeddings`` at the top level and/or in text_config;
 - text-only exports (``qwen3_5_text`` / ``qwen3_5_moe_text``, e.g. ``Qwen3_5ForCausalLM``): flat;

@@ -10,7 +10,7 @@ of :mod:`qwenfit.core.hardware`, and answers lookups by id, alias or the name a 
 pydantic and PyYAML are imported only when the catalog is first read, and the parsed catalog is
 cached, so ``import qwenfit`` stays light.
 
-Units follow DESIGN.md: bytes are ``int``; ``*_gb`` arguments are decimal gigabytes (1e9 bytes);
+Units follow ARCHITECTURE.md: bytes are ``int``; ``*_gb`` arguments are decimal gigabytes (1e9 bytes);
 bandwidths are decimal GB/s; compute is dense TFLOPS.
 """
 

@@ -33,7 +33,7 @@ def _entries(w):
 # published anchors
 
 
-# Reference calculator fp8calc.py (shared/reference/quant-formats.md §4.2): 37.45 / 127.15 / 406.13 GB
+# A published FP8 size calculator (fp8calc.py): 37.45 / 127.15 / 406.13 GB
 # (text + MTP + vision). The exact figures and their split are this implementation's, pinned.
 FP8_OFFICIAL = {
     "35B-A3B": (37.45, 37_454_799_072, 34_453_061_632, 4_205_696, 2_997_512_544, 19_200),

@@ -54,7 +54,7 @@ def test_routed_experts_are_one_entry_per_projection():
         ("expert_up", (512, 1024, 4096), "blk.0.ffn_up_exps.weight", (4096, 1024, 512)),
         ("expert_down", (512, 4096, 1024), "blk.0.ffn_down_exps.weight", (1024, 4096, 512)),
     ]
-    # the inventory of the largest model stays small (DESIGN.md)
+    # the inventory of the largest model stays small (ARCHITECTURE.md)
     assert len(spec.inventory) < 2000
 
 

@@ -7,7 +7,7 @@ import pytest
 import qwenfit
 from qwenfit.loaders import catalog
 
-# Hugging Face `safetensors.total` values (shared/reference/qwen35-architecture.md §3.4, S26).
+# Hugging Face `safetensors.total` values (the Hub API of each Qwen/Qwen3.5-* repo).
 PUBLISHED_TOTAL = {
     "Qwen3.5-0.8B": 873_438_784,
     "Qwen3.5-2B": 2_274_069_824,

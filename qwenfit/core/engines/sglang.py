@@ -86,7 +86,7 @@ _SGLANG_KV_BYTES = {"bf16": 2, "bfloat16": 2, "fp8_e4m3": 1, "fp8_e5m2": 1}
 
 def sglang_cuda_context_bytes(tp: int) -> int:
     """Memory already in use on each GPU when SGLang measures free memory before loading (CUDA
-    context, cuBLAS, NCCL when tp > 1). An estimate (engines §C.0), as for vLLM."""
+    context, cuBLAS, NCCL when tp > 1). An estimate (docs/concepts.md#runtime_reserve), as for vLLM."""
     return (600 + (400 if tp > 1 else 0)) * MIB
 
 
@@ -249,7 +249,8 @@ def sglang_terms(spec: ModelSpec, inputs: Mapping[str, Any], d: Deployment, o: S
              f"{mfs} (chunked prefill {chunk}, decode CUDA graphs up to batch {graph_bs}"
              + (", x VLM factor)" if spec.vision is not None else ")")),
         Term("cuda_context", "gpu", context, False,
-             "CUDA context, cuBLAS and NCCL before SGLang measures free memory (engines §C.0)", "estimated"),
+             "CUDA context, cuBLAS and NCCL before SGLang measures free memory "
+             "(docs/concepts.md#runtime_reserve)", "estimated"),
     ]  # fmt: skip
     if spec.vision is not None:
         terms.append(Term("vision", "gpu", 100 * MIB, True,

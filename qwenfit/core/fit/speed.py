@@ -1,10 +1,9 @@
 """Decode and prefill speed: a bandwidth/compute roofline plus fixed per-token costs (estimated).
 
 Every number here is an *estimate* (``Speed.exact`` is False): the memory arithmetic of qwenfit is
-exact, tokens per second are not. The model is the one of shared/reference/engines-and-hardware.md
-§D.1; its constants were chosen from first principles and the reference notes' ranges *before* any
-published measurement was compared with it, and none was fitted afterwards
-(``benchmarks/speed_accuracy.py`` reports how far off it is).
+exact, tokens per second are not. The model is described in docs/reports/speed.md; its constants were
+chosen from first principles and published ranges *before* any published measurement was compared with
+it, and none was fitted afterwards (``benchmarks/speed_accuracy.py`` reports how far off it is).
 
 Decode (one sequence, batch 1)
 ------------------------------
@@ -38,11 +37,11 @@ synchronisation, the engine's own step)::
     MMVQ, Marlin, cuBLAS GEMV are mature), Metal 0.85 (llama.cpp/MLX quantized mat-vec), ROCm and
     Vulkan 0.80 (less tuned), SYCL 0.75 [engineering estimates]. Products: discrete CUDA 0.83,
     discrete ROCm/Vulkan 0.74, Apple 0.72, Vulkan/ROCm APU 0.68, DGX Spark 0.77, which sits inside
-    §D.1's "0.8+ for dense models" for discrete GPUs, where fixed costs are small.
+    the "0.8+ for dense models" usually quoted for discrete GPUs, where fixed costs are small.
 
 - **c_layer** (per-layer fixed cost, kernel launch and small-kernel latency that no bandwidth
-  hides): llama.cpp CUDA 0.10 ms, the middle of §D.1's 0.06-0.14 ms; llama.cpp ROCm/Vulkan
-  0.20 ms, the middle of §D.1's 0.1-0.3 ms (measured there on APUs; used for discrete cards too);
+  hides): llama.cpp CUDA 0.10 ms, the middle of the 0.06-0.14 ms usually quoted; llama.cpp ROCm/Vulkan
+  0.20 ms, the middle of the 0.1-0.3 ms usually quoted (measured on APUs; used for discrete cards too);
   llama.cpp Metal 0.15 ms (no sourced figure: Metal has no CUDA graphs, so between the two);
   llama.cpp CPU 0.05 ms (thread-pool barriers, ~20 ops per
   layer at a few µs); MLX 0.10 ms (compiled graphs, dispatch like CUDA without graphs)
@@ -56,7 +55,7 @@ synchronisation, the engine's own step)::
   async scheduling); transformers 2.0 ms [assumptions].
 - **Offload** (tensors on the CPU, e.g. ``--n-cpu-moe`` / ``-ot exps=CPU``): their bytes stream at
   ``machine.host.effective_gbps`` (a measured STREAM-like rate), or the default host profile
-  (dual-channel DDR5-5600: 89.6 GB/s peak x 0.7 = 62.7 GB/s, §A.7's planning fraction for desktop
+  (dual-channel DDR5-5600: 89.6 GB/s peak x 0.7 = 62.7 GB/s, a planning fraction for desktop
   DDR5), and every layer with CPU tensors adds ``c_offload`` = 0.05 ms: the graph splits there,
   so the activations go device -> host -> device (~10 µs each over PCIe) and the CPU thread pool
   wakes up (~10-30 µs) [engineering estimate].
@@ -80,7 +79,7 @@ RAM run on the GPU, after copying the whole weight tensor over PCIe, once per ub
 copy bounds vLLM's ``--cpu-offload-gb``. ``η_pcie`` = 0.75 (pageable host buffers reach
 ~70-80 % of a PCIe link) [engineering estimate]; the link is the device's ``interconnect_gbps``
 when that is a PCIe link, else (unknown, or an NVLink figure, which is not the host link) PCIe 4.0
-x16 at 31.5 GB/s per direction (§A.7). ``η_c`` (fraction of dense FP16 tensor peak):
+x16 at 31.5 GB/s per direction. ``η_c`` (fraction of dense FP16 tensor peak):
 llama.cpp CUDA 0.35 (MMQ on quantized weights, small per-expert GEMMs), llama.cpp ROCm/Vulkan
 0.25, llama.cpp Metal 0.40, MLX 0.45, vLLM/SGLang 0.50 (cuBLAS/CUTLASS/Triton GEMMs at large M,
 fused-MoE lower), transformers 0.40 [engineering estimates]. Attention FLOPs (only the full-attention
@@ -153,17 +152,18 @@ ALLREDUCE_US = {"nvlink": 15, "pcie": 30}  # one latency-bound all-reduce of a h
 ALLREDUCES_PER_LAYER = 2  # after attention and after the MLP (Megatron-style row-parallel outputs)
 
 PCIE_EFFICIENCY = 0.75  # pageable host -> device copies
-DEFAULT_PCIE_GBPS = 31.5  # PCIe 4.0 x16, per direction (reference §A.7)
+DEFAULT_PCIE_GBPS = 31.5  # PCIe 4.0 x16, per direction (PCIe 4.0 x16: 16 GT/s x 16 lanes, 128b/130b)
 DEFAULT_UBATCH_TOKENS = 512  # llama.cpp -ub default; the other engines' chunks are larger, same effect
 
 # the host RAM profile assumed when the machine does not say: dual-channel DDR5-5600, 89.6 GB/s peak
-# (2 x 8 bytes x 5600 MT/s), 0.7 of it sustained (reference §A.7 planning fraction for desktop DDR5)
+# (2 x 8 bytes x 5600 MT/s), 0.7 of it sustained (a planning fraction for desktop DDR5)
 DEFAULT_HOST = HostMemory(
     id="ddr5-5600-2ch",
     name="dual-channel DDR5-5600 (assumed)",
     bandwidth_gbps=89.6,
     effective_gbps=62.72,
-    source="shared/reference/engines-and-hardware.md §A.7: peak = channels x 8 B x MT/s; η_mem ≈ 0.7",
+    source="peak = channels x 8 B x MT/s; ~0.7 of it sustained by a memory-bound decode "
+    "(docs/reports/speed.md)",
 )
 
 

@@ -6,7 +6,7 @@ Source: ``src/llama-quant.cpp`` of llama.cpp commit 0c1e57098bba (vendored in ll
 counters of ``init_quantize_state_counters``. Checked tensor by tensor against
 ``llama-quantize --dry-run`` (tests/fixtures/llama_quantize, scripts/llama_quantize_fixtures.py).
 
-Two regimes (shared/reference/quant-formats.md §2.0):
+Two regimes (llama.cpp src/llama-quant.cpp before and after PR #19770):
 - ``current``: the categorised rules after llama.cpp PR #19770 (commit 1dab5f5a44, March 2026):
   ``attn_qkv`` (the Gated DeltaNet input projection) is "attn_v-like" and shares the attn_v rules
   and counter; the MTP layer counts in ``n_ffn_*``; 32-block targets fall back to F16.
@@ -474,7 +474,7 @@ def converter_sources(
 # (tests/unit/test_llama_quant.py).
 QWEN35_TOKENIZER_METADATA_BYTES = 10_942_024
 # Qwen3-Next uses the 151,936-token Qwen3 tokenizer: ~5.97 MB of metadata in published Qwen3 MoE GGUFs
-# (Qwen/Qwen3-30B-A3B-GGUF Q8_0, quant-formats.md §5.1); rounded, an estimate.
+# (Qwen/Qwen3-30B-A3B-GGUF Q8_0); rounded, an estimate.
 QWEN3_TOKENIZER_METADATA_BYTES = 5_970_000
 
 

@@ -14,7 +14,7 @@ Shapes follow the inventory: ``[out, in]`` (PyTorch order), routed experts ``[E,
 expert quantized as its own module (every GPU recipe below un-fuses ``experts.gate_up_proj`` into
 per-expert ``gate_proj``/``up_proj`` Linears, so per-module overheads are counted per expert).
 Bytes are integers; ``GB`` below is 1e9 bytes. Sources are named ``repo:path@commit`` (read with
-the project's public-code search) or by URL; shared/reference/quant-formats.md is "ref".
+the project's public-code search) or by URL.
 
 Formats and recipes
 -------------------
@@ -24,7 +24,7 @@ name                 quantized / kept, layout (bits per weight incl. overhead, [
 bf16, fp16           nothing quantized; the official checkpoint (BF16, ``A_log`` and GDN norm F32);
                      fp16 stores the BF16 tensors as F16. Repos ship vision + MTP.
 fp8                  Qwen official ``quant_method: fp8``: F8_E4M3 weight + BF16 ``weight_scale_inv``
-                     ``[ceil(out/128), ceil(in/128)]`` (ref §4.2). FP8: self_attn q/k/v/o,
+                     ``[ceil(out/128), ceil(in/128)]`` (config.json). FP8: self_attn q/k/v/o,
                      linear_attn in_proj_qkv/in_proj_z/out_proj, shared experts, routed experts,
                      dense MLP, and the same modules of the MTP layer. Kept: embeddings, lm_head,
                      router, shared_expert_gate, in_proj_a/b(/ba), conv1d, dt_bias, norms, mtp.fc,
@@ -91,7 +91,7 @@ mlx-mxfp8            8-bit G=64 (the predicate's dict carries no ``mode``, so ``
 
 Validation (tests/unit/test_gpu_quant.py), exact bytes from this module
 -----------------------------------------------------------------------
-Qwen official FP8 repos (text + MTP + vision), against the reference calculator (ref §4.2, 37.45 /
+Qwen official FP8 repos (text + MTP + vision), against a published calculator's figures (37.45 /
 127.15 / 406.13 GB) and HF usedStorage of Qwen/Qwen3.5-397B-A17B-FP8 (~406 GB):
 
 ==============  =================  ===============  ===========  ==============  ==========
@@ -104,8 +104,8 @@ model           total bytes        FP8 weights      BF16 scales  BF16 tensors   
 
 xega-ai FP8-Dynamic 35B text-only: 36,773,902,976 B = FP8 weights 32,610,713,600 + BF16 scales
 63,385,600 + BF16 kept 4,099,784,576 + F32 19,200, i.e. 32.61 GB FP8 + 4.16 GB BF16 (scales
-included) = 36.77 GB; card: 36.8 GB = 32.61 + 4.16 (ref §4.3, VERIFIED arithmetic).
-MLX affine G=64, text only (ref §4.3 mlxcalc.py: 223.01 / 68.7 / 19.51 / 36.83 GB):
+included) = 36.77 GB; card: 36.8 GB = 32.61 + 4.16 (xega-ai/Qwen3.5-35B-A3B-FP8-Dynamic card).
+MLX affine G=64, text only (mlx-community cards; an MLX size calculator: 223.01 / 68.7 / 19.51 / 36.83 GB):
 397B 4-bit 223,011,784,832 B (mlx-community/Qwen3.5-397B-A17B-4bit "~223 GB"), 122B 4-bit
 68,709,680,640 B, 35B 4-bit 19,508,789,376 B, 35B 8-bit 36,827,988,096 B.
 NVFP4 experts-only 397B with vision + MTP in BF16: 251,135,218,528 B = 251.14 GB = 233.89 GiB.
@@ -130,7 +130,7 @@ Assumptions not verified against a published checkpoint's tensor list
   module (per-expert export, as nerkyor/Qwen3.6-35B-A3B-NVFP4-modelopt reports); the "~233 GB" of
   the card is read as GiB (see above). For dense models the recipe quantizes the MLP only, as
   davidyu-nv/Qwen3.5-9B-NVFP4-MSE (ModelOpt) does; mxfp4 is applied the same way to dense models.
-* mxfp4/mxfp4-quark defaults (vision + MTP BF16 shipped) follow ref §4.3/§5.3, not a tensor list.
+* mxfp4/mxfp4-quark defaults (vision + MTP BF16 shipped) follow the olka-fi / amd cards, not a tensor list.
 * bnb: transformers' default skip list (``lm_head`` / tied output only) is assumed; vision Linears
   are quantized (no default vision skip in ``replace_with_bnb_linear``). The JSON blob length is exact
   for non-nested states; with double quant its ``nested_offset`` is a float whose ``repr`` length
@@ -198,7 +198,7 @@ _VISION_LINEAR = frozenset(
 )
 _FFN = ROUTED_EXPERT_ROLES | _SHARED | _DENSE_MLP
 
-# Qwen official FP8: everything not in modules_to_not_convert (ref §4.2, quoted for
+# Qwen official FP8: everything not in modules_to_not_convert (config.json of
 # Qwen/Qwen3.6-35B-A3B-FP8): attention, in_proj_qkv/in_proj_z/out_proj, all experts, dense MLP.
 _QWEN_FP8_ROLES = _ATTN | _GDN_BIG | _FFN
 # llm-compressor Qwen3.5 recipes: targets="Linear", ignore lm_head, visual, mlp.gate, embed_tokens,
@@ -240,7 +240,8 @@ _RECIPES: dict[str, _Recipe] = {
     "gptqmodel": lambda spec, t: t.component == "text" and t.role in _GPTQMODEL_ROLES,
     "ffn-experts": lambda spec, t: t.component == "text" and t.role in _ffn_experts(spec),
     # amd Quark: exclude lm_head, model.visual.*, mtp.*, *mlp.gate, *shared_expert_gate*,
-    # *.linear_attn.*, *.self_attn.* (ref §4.3) => routed and shared experts
+    # *.linear_attn.*, *.self_attn.* (amd/Qwen3.5-397B-A17B-MoE-MXFP4 config.json)
+    # => routed and shared experts
     "quark-experts": lambda spec, t: t.component == "text" and t.role in _FFN,
     "bnb": lambda spec, t: t.component in ("text", "vision") and t.role in _BNB_ROLES and _is_matrix(t),
     # mlx: MTP layers (newer mlx-lm keeps them) follow the text rules; vision is never quantized
@@ -314,7 +315,7 @@ _MLX_BITS = (2, 3, 4, 5, 6, 8)  # mlx.core.quantize affine: bits 2, 3, 4, 5, 6, 
 _MLX_GROUPS = (64, 32, 128)  # group 32, 64 (default), 128
 _INT_GROUPS = (128, 32, 64)
 
-_SRC_FP8 = "ref §4.2 (Qwen/Qwen3.6-35B-A3B-FP8 modules_to_not_convert; QuixiAI/Quantize-Qwen3.5)"
+_SRC_FP8 = "Qwen/Qwen3.6-35B-A3B-FP8 config.json modules_to_not_convert; QuixiAI/Quantize-Qwen3.5"
 _SRC_LLMC = "vllm-project/llm-compressor examples/*/qwen3_5_moe*.py; compressed-tensors"
 _SRC_GPTQMODEL = "ModelCloud/GPTQModel gptqmodel/models/definitions/qwen3_5*.py"
 _SRC_BNB = "huggingface/transformers integrations/bitsandbytes.py; bitsandbytes functional.py"
@@ -351,10 +352,10 @@ def _build() -> dict[str, GpuFormat]:
                   "llm-compressor examples/quantization_w4a4_fp4/qwen3_5_example.py"),
         GpuFormat("mxfp4", "mxfp4", "ffn-experts", 4, 32, (32,), True, True,
                   "compressed-tensors MXFP4, routed experts only",
-                  "olka-fi/Qwen3.5-35B-A3B-MXFP4 (ref §4.3)"),
+                  "olka-fi/Qwen3.5-35B-A3B-MXFP4 config.json"),
         GpuFormat("mxfp4-quark", "mxfp4", "quark-experts", 4, 32, (32,), True, True,
                   "AMD Quark MXFP4, routed and shared experts",
-                  "amd/Qwen3.5-397B-A17B-MoE-MXFP4 (ref §4.3)"),
+                  "amd/Qwen3.5-397B-A17B-MoE-MXFP4 config.json"),
         GpuFormat("bnb-nf4", "bnb-nf4", "bnb", 4, 64, (64,), False, True,
                   "bitsandbytes NF4 (nn.Linear only: routed experts stay BF16)", _SRC_BNB),
         GpuFormat("bnb-fp4", "bnb-fp4", "bnb", 4, 64, (64,), False, True,

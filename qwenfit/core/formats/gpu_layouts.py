@@ -34,7 +34,7 @@ Parts = list[tuple[str, int]]
 
 
 def fp8_block(n: int, o: int, i: int, g: int) -> Parts:
-    # weight F8_E4M3 [out, in]; weight_scale_inv BF16 [ceil(out/128), ceil(in/128)] (ref §4.2:
+    # weight F8_E4M3 [out, in]; weight_scale_inv BF16 [ceil(out/128), ceil(in/128)] (
     # QuixiAI/Quantize-Qwen3.5 writes bfloat16 [ceil(out/128), ceil(in/128)]; friendli.ai page for the
     # Qwen3.6 FP8 format); partial edge blocks get their own scale, nothing is padded
     return [("weight", n * o * i), ("scale", n * cdiv(o, 128) * cdiv(i, 128) * 2)]

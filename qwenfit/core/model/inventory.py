@@ -1,6 +1,6 @@
 """Inventory: every tensor of a checkpoint, derived from a ModelSpec; parameter counts sum over it.
 
-The inventory is the single source of truth (DESIGN.md): parameter counts, weight bytes under any
+The inventory is the single source of truth (ARCHITECTURE.md): parameter counts, weight bytes under any
 quantization, offload splits and the safetensors/GGUF cross-checks are all sums over it.
 
 Each entry is one *logical* tensor — the unit llama.cpp quantizes — with its Hugging Face name and
@@ -10,9 +10,8 @@ stores ``ffn_gate_exps``. How entries map back to stored safetensors tensors dep
 checkpoint's expert layout (fused ``experts.gate_up_proj`` or one tensor per expert);
 :meth:`Inventory.hf_tensors` renders that.
 
-Tensor lists and shapes: shared/reference/qwen35-architecture.md §3 (transformers
-``modeling_qwen3_5.py`` / ``modeling_qwen3_next.py``), GGUF names §3.6 (llama.cpp
-``llama-arch.cpp``, ``conversion/qwen.py``).
+Tensor lists and shapes: transformers ``modeling_qwen3_5.py`` / ``modeling_qwen3_next.py``; GGUF
+names: llama.cpp ``llama-arch.cpp`` and ``convert_hf_to_gguf.py`` (pinned by tests/fixtures/gguf).
 """
 
 from __future__ import annotations
@@ -60,7 +59,8 @@ ROUTED_EXPERT_ROLES = frozenset({"expert_gate", "expert_up", "expert_down"})
 
 # Stored dtypes. Qwen3.5 checkpoints are BF16 except linear_attn.A_log and linear_attn.norm.weight,
 # which are F32: the 122B repo's dtype split is BF16 125,086,490,096 + F32 6,912 = 36 GDN layers x
-# (nv 64 + dv 128) (reference §1, S26). Qwen3-Next's split was not found; the same rule is assumed.
+# (nv 64 + dv 128) (transformers modeling_qwen3_5.py, Qwen3_5GatedDeltaNet). Qwen3-Next's split
+# was not found; the same rule is assumed.
 DEFAULT_DTYPE = "BF16"
 F32_ROLES = frozenset({"gdn_A_log", "gdn_norm"})
 
@@ -118,7 +118,7 @@ class ParamCount:
     ``total`` counts every stored tensor (text, MTP and vision) and equals the Hugging Face
     ``safetensors.total``. ``active`` is the per-token count of the *text* model with routed experts
     at top-k (``num_experts_per_tok`` of ``num_experts``), embeddings and lm_head included, MTP and
-    vision excluded: the convention behind "A17B / A10B / A3B" (reference §3.4: 17.35 B / 9.77 B /
+    vision excluded: the convention behind "A17B / A10B / A3B" (published model cards: 17.35 B / 9.77 B /
     3.45 B). For a dense model ``active == text``.
     """
 
@@ -289,7 +289,7 @@ class _Builder:
             prefix + "post_attention_layernorm.weight", (h,), "norm", comp,
             blk + "post_attention_norm.weight", **kw,
         )  # fmt: skip
-        # an MTP layer has the model's FFN type (reference §3.4)
+        # an MTP layer has the model's FFN type (the MoE checkpoints store mtp.layers.0.mlp.experts.*)
         is_moe = t.layer_is_moe(layer) if comp == "text" else t.is_moe
         if is_moe:
             self.moe(prefix + "mlp.", blk, comp, layer, kind, layout)
@@ -446,9 +446,9 @@ class _Builder:
     def mtp(self) -> None:
         """Multi-token prediction: ``mtp.fc`` over [embedding; hidden], then full-attention layers.
 
-        Stored under ``mtp.*`` (reference §3.4): one ``mtp.fc`` and three norms shared by the
-        ``mtp.layers.{j}`` (every Qwen3.5 checkpoint has exactly one). llama.cpp writes the MTP
-        layer as block L with its MTP-only tensors named ``blk.L.nextn.*``.
+        Stored under ``mtp.*`` (Qwen/Qwen3.5-35B-A3B's checkpoint index): one ``mtp.fc`` and three norms
+        shared by the ``mtp.layers.{j}`` (every Qwen3.5 checkpoint has exactly one). llama.cpp writes
+        the MTP layer as block L with its MTP-only tensors named ``blk.L.nextn.*``.
         """
         t = self.spec.text
         if not self.spec.mtp_layers:
@@ -515,7 +515,7 @@ def default_expert_layouts(spec: ModelSpec) -> tuple[ExpertLayout, ExpertLayout]
     Qwen3.5 MoE repositories store the decoder layers' experts fused (``experts.gate_up_proj``
     [E, 2·mi, H], ``experts.down_proj`` [E, H, mi]) and the MTP layer's experts one tensor each
     (``mtp.layers.0.mlp.experts.{i}.gate_proj.weight``) — as read off the 35B-A3B checkpoint by a
-    third-party loader (reference §3.3, [2nd]). Qwen3-Next (transformers 4.57 era) stores every
+    third-party loader (its model.safetensors.index.json). Qwen3-Next (transformers 4.57 era) stores every
     expert separately. The parameter count is the same either way.
     """
     if spec.family == "qwen3_next":

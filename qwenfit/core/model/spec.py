@@ -5,8 +5,8 @@ experts, the MTP block and the vision tower. It is built by ``qwenfit.loaders.co
 config.json (or a catalog entry) and validated here, so that every later computation can trust it.
 
 Field names follow the Hugging Face config keys (``text_config.*`` / ``vision_config.*``), so an
-error can name the key a user has to fix. Facts and sources: shared/reference/qwen35-architecture.md
-§1–§3 (transformers ``configuration_qwen3_5*.py``, ``configuration_qwen3_next.py``).
+error can name the key a user has to fix. Sources: transformers ``configuration_qwen3_5*.py`` and
+``configuration_qwen3_next.py``.
 """
 
 from __future__ import annotations

@@ -130,7 +130,8 @@ def llama_terms(
     if gpus:
         for dev in gpus:
             terms.append(Term("runtime_reserve", dev, inputs["reserve"], False,
-                              "backend context (CUDA context ~128-256 MiB + cuBLAS workspace; engines §C.0)",
+                              "backend context: CUDA context ~128-256 MiB + cuBLAS workspace "
+                              "(docs/concepts.md#runtime_reserve)",
                               "estimated"))  # fmt: skip
             if o.fit_margin and keeps_fit_margin:
                 terms.append(Term("fit_margin", dev, GIB, True, "llama.cpp --fit-target default 1024 MiB",

@@ -241,7 +241,7 @@ class Vllm(Engine):
                 "gpu",
                 512 * MIB,
                 False,
-                "CUDA graph memory: vLLM logs 0.17-0.94 GiB for these models (engines §C.1)",
+                "CUDA graph memory: vLLM logs 0.17-0.94 GiB for these models (docs/concepts.md#cuda_graphs)",
                 "estimated",
             ),
             Term(
@@ -249,7 +249,8 @@ class Vllm(Engine):
                 "gpu",
                 (600 + (400 if o.tp > 1 else 0)) * MIB,
                 False,
-                "non-torch memory: CUDA context, cuBLAS, NCCL buffers when tp > 1 (engines §C.0-C.1)",
+                "non-torch memory: CUDA context, cuBLAS, NCCL buffers when tp > 1 "
+                "(docs/concepts.md#runtime_reserve)",
                 "estimated",
             ),
         ]
