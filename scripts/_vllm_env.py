@@ -69,6 +69,7 @@ VENV_REQUIREMENTS = [
     "fastapi[standard]>=0.133.0,<0.137.0",
     "llguidance>=1.7.0,<1.8.0",
     "compressed-tensors==0.17.0",
+    "apache-tvm-ffi",  # imported by xgrammar 0.2.8 (installed below with --no-deps)
 ]
 # installed with --no-deps (its dependency list would pull triton; not needed to import)
 VENV_REQUIREMENTS_NO_DEPS = ["xgrammar==0.2.8"]

@@ -33,46 +33,52 @@ import math
 from qwenfit.core.formats.weights import WeightEntry, WeightMap
 from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES
 from qwenfit.core.model.spec import ModelSpec
+from qwenfit.core.units import cdiv
 
-__all__ = ["moe_width_per_rank", "vllm_drafter_weight_bytes", "vllm_rank_weight_bytes"]
+__all__ = [
+    "FUSED",
+    "REPLICATED",
+    "ROW_PARALLEL",
+    "SHARED_EXPERT",
+    "moe_width_per_rank",
+    "rank_slice",
+    "vllm_drafter_weight_bytes",
+    "vllm_rank_weight_bytes",
+]
 
 VOCAB_PAD = 64  # vocab_parallel_embedding.py DEFAULT_VOCAB_PADDING_SIZE
 FP8_BLOCK = 128
-_REPLICATED = frozenset({"norm", "attn_q_norm", "attn_k_norm", "gdn_norm", "router", "shared_expert_gate",
+REPLICATED = frozenset({"norm", "attn_q_norm", "attn_k_norm", "gdn_norm", "router", "shared_expert_gate",
                          "mtp_norm", "vision_norm", "vision_merger_norm", "vision_patch_embed",
                          "vision_pos_embed"})  # fmt: skip
-_ROW_PARALLEL = frozenset({"attn_o", "gdn_out", "mlp_down", "shared_expert_down_proj", "vision_attn_proj",
+ROW_PARALLEL = frozenset({"attn_o", "gdn_out", "mlp_down", "shared_expert_down_proj", "vision_attn_proj",
                            "vision_mlp_fc2", "vision_merger_fc2"})  # fmt: skip
-_SHARED_EXPERT = frozenset({"shared_expert_gate_proj", "shared_expert_up_proj", "shared_expert_down_proj"})
-_FUSED = {  # checkpoint tensors vLLM fuses into one parameter (one FP8 scale grid each)
+SHARED_EXPERT = frozenset({"shared_expert_gate_proj", "shared_expert_up_proj", "shared_expert_down_proj"})
+FUSED = {  # checkpoint tensors vLLM fuses into one parameter (one FP8 scale grid each)
     "attn_q": "qkv", "attn_k": "qkv", "attn_v": "qkv", "gdn_qkv": "qkvz", "gdn_z": "qkvz", "gdn_b": "ba",
     "gdn_a": "ba", "mlp_gate": "gate_up", "mlp_up": "gate_up", "shared_expert_gate_proj": "se_gate_up",
     "shared_expert_up_proj": "se_gate_up", "expert_gate": "w13", "expert_up": "w13",
 }  # fmt: skip
 
 
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 def moe_width_per_rank(spec: ModelSpec, tp: int, dp: int, ep: bool, sm100: bool, fp8: bool) -> int:
     """The expert width (moe_intermediate_size) one rank allocates."""
     i = spec.text.moe_intermediate_size
     width = i if ep and tp * dp > 1 else i // (tp * dp)
-    return _cdiv(width, 128) * 128 if sm100 and not fp8 else width
+    return cdiv(width, 128) * 128 if sm100 and not fp8 else width
 
 
-def _slice(e: WeightEntry, spec: ModelSpec, tp: int, seq_parallel_moe: bool) -> tuple[int, int]:
+def rank_slice(e: WeightEntry, spec: ModelSpec, tp: int, seq_parallel_moe: bool) -> tuple[int, int]:
     """(rows, cols) of one rank's slice of a checkpoint tensor (cols: every dim after the first)."""
     t = spec.text
     out, inp = e.shape[0], math.prod(e.shape[1:])
     if e.role in ("embed", "lm_head"):
-        return _cdiv(t.vocab_size, VOCAB_PAD) * VOCAB_PAD // tp, inp
-    if e.role in _REPLICATED or (seq_parallel_moe and e.role in _SHARED_EXPERT):
+        return cdiv(t.vocab_size, VOCAB_PAD) * VOCAB_PAD // tp, inp
+    if e.role in REPLICATED or (seq_parallel_moe and e.role in SHARED_EXPERT):
         return out, inp
     if e.role in ("attn_k", "attn_v"):
         return max(1, t.num_key_value_heads // tp) * t.head_dim, inp
-    if e.role in _ROW_PARALLEL:
+    if e.role in ROW_PARALLEL:
         return (out, inp) if e.name.endswith(".bias") else (out, inp // tp)
     return out // tp, inp
 
@@ -96,10 +102,10 @@ def _sum_bytes(
             block = FP8_BLOCK if width % FP8_BLOCK == 0 else math.gcd(FP8_BLOCK, width, t.hidden_size)
         else:
             n = 1
-            rows, cols = _slice(e, spec, tp, seq_parallel_moe)
+            rows, cols = rank_slice(e, spec, tp, seq_parallel_moe)
         if fp8:
             total += n * rows * cols
-            key = (e.component, e.layer, _FUSED.get(e.role, e.name))
+            key = (e.component, e.layer, FUSED.get(e.role, e.name))
             fp8_groups.setdefault(key, []).append((n, rows, cols, block))
         elif e.role == "gdn_A_log":
             total += n * rows * cols * 4
@@ -107,7 +113,7 @@ def _sum_bytes(
             total += n * rows * cols * 2  # the model dtype (a F32 GDN norm is allocated BF16)
     for parts in fp8_groups.values():
         n, cols, block = parts[0][0], parts[0][2], parts[0][3]
-        total += n * _cdiv(sum(p[1] for p in parts), block) * _cdiv(cols, block) * 4
+        total += n * cdiv(sum(p[1] for p in parts), block) * cdiv(cols, block) * 4
     if fp8_groups:
         total += 4 * 2 * n_attn
     return total

@@ -1,0 +1,139 @@
+"""Weight bytes per rank for quantized checkpoints: qwenfit's rule against what vLLM 0.33.0 allocates
+(tests/fixtures/vllm/rank_weights_quant.json, written by scripts/vllm_quant_rank_weights.py: vLLM's own model
+classes built full-size on the meta device with a simulated parallel state and a published-style
+quantization_config, every parameter counted).
+
+* ``test_rule``: :func:`qwenfit.core.engines.vllm.quant_weights.vllm_quant_rank_weight_bytes` reproduces every
+  measured
+  rank to the byte.
+* ``test_buffers``: a quantization_config changes no buffer (rotary caches, attention scales, expert maps).
+* ``test_refusals``: the formats vLLM refuses outright raise :class:`VllmRefusal` with vLLM's message.
+
+No vLLM import: everything comes from the fixture.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+import qwenfit
+from qwenfit.core.engines.vllm.quant_weights import (
+    VLLM_QUANT_FORMATS,
+    VllmRefusal,
+    vllm_quant_rank_weight_bytes,
+)
+
+FIXTURE = json.loads(
+    (Path(__file__).resolve().parents[1] / "fixtures" / "vllm" / "rank_weights_quant.json").read_text()
+)
+ROWS = [dict(zip(FIXTURE["columns"], r, strict=True)) for r in FIXTURE["rows"]]
+GROUPS = sorted({(r["model"], r["format"]) for r in ROWS})
+
+
+@cache
+def _spec(model: str):
+    return qwenfit.load(model)
+
+
+def test_fixture():
+    assert FIXTURE["vllm_version"] == "0.33.0"
+    models = {r["model"] for r in ROWS}
+    assert models >= {"Qwen3.5-9B", "Qwen3.5-27B", "Qwen3.5-35B-A3B", "Qwen3.5-122B-A10B", "Qwen3.6-27B",
+                      "Qwen3.6-35B-A3B", "Qwen3-Next-80B-A3B"}  # fmt: skip
+    assert {r["format"] for r in ROWS} | {r["format"] for r in FIXTURE["rejected"]} == set(VLLM_QUANT_FORMATS)
+    for name, f in FIXTURE["formats"].items():
+        assert f["quantization_config"], name
+        assert f["source"] or name.startswith("bnb"), name
+
+
+@pytest.mark.parametrize("group", GROUPS, ids=lambda g: "-".join(g))
+def test_rule(group):
+    """Every measured rank, to the byte."""
+    model, fmt = group
+    spec = _spec(model)
+    for r in (r for r in ROWS if (r["model"], r["format"]) == group):
+        got = vllm_quant_rank_weight_bytes(
+            spec,
+            fmt,
+            tp=r["tp"],
+            stage=range(r["layer_start"], r["layer_end"]),
+            dp=r["dp"],
+            expert_parallel=r["ep"],
+            ep_rank=r["dp_rank"] * r["tp"] + r["tp_rank"],
+            gpu=r["gpu"],
+        )
+        assert got == r["param_bytes"], (r, got - r["param_bytes"])
+
+
+def _buffers(spec, *, stage: range, first: bool, tp: int, dp: int, ep: bool) -> int:
+    """The BF16 ranks' buffers (tests/engines/test_vllm_rank_weights.py): rotary cache, the vision tower's on
+    the first stage, 4 float32 scales per attention layer, an int32 expert map per MoE layer with EP."""
+    t = spec.text
+    total = t.max_position_embeddings * int(t.head_dim * t.partial_rotary_factor) * 2
+    if spec.vision is not None and first:
+        total += 8192 * (spec.vision.hidden_size // spec.vision.num_heads // 2) * 2
+    total += 16 * sum(1 for i in stage if t.layer_types[i] == "full_attention")
+    if t.num_experts and ep and tp * dp > 1:
+        total += 4 * t.num_experts * len(stage)
+    return total
+
+
+@pytest.mark.parametrize("group", GROUPS, ids=lambda g: "-".join(g))
+def test_buffers(group):
+    spec = _spec(group[0])
+    for r in (r for r in ROWS if (r["model"], r["format"]) == group):
+        stage = range(r["layer_start"], r["layer_end"])
+        want = _buffers(spec, stage=stage, first=r["pp_rank"] == 0, tp=r["tp"], dp=r["dp"], ep=r["ep"])
+        assert r["buffer_bytes"] == want, r
+
+
+def test_refusals():
+    """vLLM refuses GPTQ desc_act=True and has no bitsandbytes method: the rule says so with vLLM's words."""
+    refused = {r["format"] for r in FIXTURE["rejected"] if VLLM_QUANT_FORMATS[r["format"]].refused}
+    assert refused == {n for n, f in VLLM_QUANT_FORMATS.items() if f.refused}
+    for r in FIXTURE["rejected"]:
+        f = VLLM_QUANT_FORMATS[r["format"]]
+        if not f.refused:
+            continue
+        assert f.refused in r["vllm_error"], r
+        with pytest.raises(VllmRefusal):
+            vllm_quant_rank_weight_bytes(_spec(r["model"]), r["format"], tp=r["tp"])
+
+
+def test_tp_refusals():
+    """Layouts vLLM refuses (a quantized partition narrower than the group): the rule refuses them too."""
+    for r in FIXTURE["rejected"]:
+        if VLLM_QUANT_FORMATS[r["format"]].refused:
+            continue
+        with pytest.raises(VllmRefusal):
+            vllm_quant_rank_weight_bytes(
+                _spec(r["model"]), r["format"], tp=r["tp"], dp=r["dp"], expert_parallel=r["ep"], gpu=r["gpu"]
+            )
+
+
+def test_same_bytes_on_every_gpu():
+    """Created bytes do not depend on the GPU generation (SM86, SM90, SM100, SM120), only the kernels do --
+    except ModelOpt NVFP4 experts under EP, whose FlashInfer backends (SM100+) size the input scales by the
+    global expert count."""
+    by: dict[tuple, set[int]] = {}
+    for r in ROWS:
+        if r["format"] == "nvfp4-modelopt" and r["ep"]:
+            continue
+        key = (
+            r["model"],
+            r["format"],
+            r["tp"],
+            r["pp"],
+            r["dp"],
+            r["ep"],
+            r["pp_rank"],
+            r["tp_rank"],
+            r["dp_rank"],
+        )
+        by.setdefault(key, set()).add(r["param_bytes"])
+    assert all(len(v) == 1 for v in by.values())
+    assert {r["gpu"] for r in ROWS} >= {"H100", "B200", "RTX5090", "RTX3090"}
