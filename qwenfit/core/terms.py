@@ -29,8 +29,12 @@ def shortfall(by_device: Mapping[str, int], budget: Mapping[str, int]) -> int:
     """The fits judgement, the one copy: bytes missing on the worst budgeted device (0: it fits).
     Devices without a budget are not judged. ``estimate()``, the planner's compiled formulas and
     the calculator's Python evaluator all call it (the page's JS mirrors it)."""
-    used = used_by_budget(by_device, budget)
-    return max([0] + [used[d] - cap for d, cap in budget.items()])
+    worst = 0
+    for d, cap in budget.items():
+        missing = (sum(by_device.values()) if d == "total" else by_device.get(d, 0)) - cap
+        if missing > worst:
+            worst = missing
+    return worst
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,7 +84,8 @@ def load_quant_quality(path: str | Path) -> dict[str, QuantQuality]:
     yaml = importlib.import_module("yaml")
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 5x faster
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except OSError as exc:
         raise QuantDataError(f"{path}: cannot read the quantization quality table: {exc}") from None
     except yaml.YAMLError as exc:

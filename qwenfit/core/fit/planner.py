@@ -188,13 +188,18 @@ def _remember(key: str, spec: ModelSpec) -> None:
         if key in _SPECS or len(_SPECS) >= 256:  # a new spec under a known key: forget what was cached
             _SPECS.clear()
             _INPUTS.clear()
-            for cached in (_weights, _reads, _env):
+            for cached in (_weights_cached, _reads, _env):
                 cached.cache_clear()
         _SPECS[key] = spec
 
 
-@functools.lru_cache(maxsize=512)
 def _weights(key: str, engine: Engine, quant: str, vision: bool = False) -> WeightMap:
+    # one cache entry whether ``vision`` is given or not (lru_cache keys f(a) and f(a, False) apart)
+    return _weights_cached(key, engine, quant, vision)
+
+
+@functools.lru_cache(maxsize=512)
+def _weights_cached(key: str, engine: Engine, quant: str, vision: bool) -> WeightMap:
     return engine.weights(_SPECS[key], quant, mtp=False, vision=vision)
 
 
@@ -221,6 +226,9 @@ def _env(key: str, engine: Engine, quant: str, fp: FormulaPlacement) -> dict[str
 
 # ---------------------------------------------------------------------------------------------
 # the search
+
+
+_UNSEEN = object()
 
 
 class Search:
@@ -251,6 +259,8 @@ class Search:
         self.backend = deployment(engine, target, context=1).backend
         self._options: dict[tuple[Any, ...], Any] = {}
         self._hardware: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._fast: dict[Placement, Any] = {}
+        self._fast_shared: dict[tuple[Any, ...], Any] = {}
 
     def deploy(self, p: Placement, context: int, sequences: int) -> tuple[Deployment, Any]:
         """The deployment and engine options of placement ``p``."""
@@ -292,46 +302,58 @@ class Search:
     def fast_check(self, p: Placement, context: int, sequences: int) -> tuple[int, bool] | None:
         """(shortfall, GPUs fit) from the compiled traced formulas — the same formulas as
         :meth:`evaluate` — or None when ``p`` is not traced (partial -ngl, pipeline stages, ...)."""
+        fast = self._fast.get(p, _UNSEEN)
+        if fast is _UNSEEN:
+            fast = self._fast[p] = self._fast_base(p)
+        if fast is None:
+            return None
+        c, base, terms, budget_keys = fast[0]
+        if not budget_keys:
+            return 1, True  # nothing is judged: as Estimate.fits, not known to fit
+        env = base.copy()
+        env["ctx"] = context
+        env["seqs"] = sequences
+        env["n_cpu_moe"] = fast[1]
+        r = c.f(env)
+        used: dict[str, int] = {}
+        for key, dev in terms:
+            used[dev] = used.get(dev, 0) + r[key]
+        budget = {dev: r[key] for dev, key in budget_keys}
+        gpus = {dev: cap for dev, cap in budget.items() if dev.startswith("gpu")}
+        return shortfall(used, budget), shortfall(used, gpus) == 0
+
+    def _fast_base(self, p: Placement) -> tuple[Any, int] | None:
+        """What every fast check of placement ``p`` shares: its compiled formulas, the variables that
+        change with neither the context nor ``--n-cpu-moe``, (result key, device) of each term, the
+        budgets the engine's rule keeps for this target (as :meth:`Engine.budget`); and ``p``'s
+        ``n_cpu_moe``."""
         fp = self.engine.formula_placement(p)
         if fp is None or self.vision or self.mtp:  # the traced formulas are text-only, no drafting
             return None
+        cpu = p.kind == "cpu"
+        key = (fp, cpu, self.engine.placement_gpus(p))
+        shared = self._fast_shared.get(key, _UNSEEN)
+        if shared is _UNSEEN:
+            shared = self._fast_shared[key] = self._fast_shared_base(p, fp, cpu)
+        return None if shared is None else (shared, p.n_cpu_moe)
+
+    def _fast_shared_base(self, p: Placement, fp: FormulaPlacement, cpu: bool) -> Any:
         kv = self.kv_cache or self.engine.kv_types[0]
         c = compiled(self.model.key, self.spec, self.engine, kv, fp)
         if c is None:
             return None
-        d, o = self.deploy(p, context, sequences)
+        d, o = self.deploy(p, 1, 1)
         env = dict(_env(self.model.key, self.engine, self.quant, fp))
         env.update(self._hardware_inputs(d, o))
-        cpu = p.kind == "cpu"
-        env.update(
-            ctx=context,
-            seqs=sequences,
-            n_cpu_moe=p.n_cpu_moe,
-            vram=0 if cpu or self.vram is None else self.vram,
-            ram=self.ram or 0,
-        )
-        r = c.f(env)
-        used: dict[str, int] = {}
-        for i, dev in enumerate(c.devices):
-            used[dev] = used.get(dev, 0) + r[f"t{i}"]
-        budget = self._budget(c, r, cpu)
-        if not budget:
-            return 1, True  # nothing is judged: as Estimate.fits, not known to fit
-        gpus = {k: v for k, v in budget.items() if k.startswith("gpu")}
-        return shortfall(used, budget), shortfall(used, gpus) == 0
-
-    def _budget(self, c: Any, r: Mapping[str, int], cpu: bool) -> dict[str, int]:
-        """The compiled budgets the engine's rule keeps for this target (as :meth:`Engine.budget`)."""
+        env.update(vram=0 if cpu or self.vram is None else self.vram, ram=self.ram or 0)
         prefix, devices = ("u:", c.unified) if self.unified else ("b:", c.discrete)
-        out = {}
-        for dev in devices:
-            if dev in ("cpu", "total"):
-                if self.ram is None:
-                    continue
-            elif self.vram is None or cpu:
-                continue
-            out[dev] = r[prefix + dev]
-        return out
+        budget_keys = tuple(
+            (dev, prefix + dev)
+            for dev in devices
+            if (self.ram is not None if dev in ("cpu", "total") else self.vram is not None and not cpu)
+        )
+        terms = tuple((f"t{i}", dev) for i, dev in enumerate(c.devices))
+        return c, env, terms, budget_keys
 
     # the Judge an engine asks
     def fits(self, p: Placement, context: int, sequences: int = 1) -> bool:

@@ -23,6 +23,7 @@ the same ``n_cpu_moe`` lookup as Python.
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 from collections.abc import Sequence
@@ -72,6 +73,14 @@ def llama_layout(
     tensor_split: Sequence[float] | None = None,
 ) -> LlamaLayout:
     """Layer → device as llama.cpp assigns it. ``n_gpu_layers`` None means all (``-ngl all``)."""
+    split = None if tensor_split is None else tuple(tensor_split)
+    return _layout(spec, n_gpus, n_gpu_layers, split)
+
+
+@functools.lru_cache(maxsize=1024)  # a pure function of its arguments; the planner asks it often
+def _layout(
+    spec: ModelSpec, n_gpus: int, n_gpu_layers: int | None, tensor_split: tuple[float, ...] | None
+) -> LlamaLayout:
     n_layer_all = spec.text.num_hidden_layers + spec.mtp_layers
     gpus = gpu_names(n_gpus)
     ngl = n_layer_all + 1 if n_gpu_layers is None else n_gpu_layers
