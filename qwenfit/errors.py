@@ -31,6 +31,7 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "DoesNotFit",
+    "EngineRefusal",
     "GpuFormatError",
     "HubError",
     "QuantDataError",
@@ -72,8 +73,8 @@ class UnsupportedModelError(ConfigError):
     """The configuration is valid JSON but not a model family qwenfit knows."""
 
 
-class UnknownModelError(QwenfitError, LookupError):
-    """A catalog name that matches no model; ``suggestions`` holds the closest names."""
+class _NameNotFound(QwenfitError, LookupError):
+    """A name that matches nothing: ``name`` is the text that failed, ``suggestions`` the closest."""
 
     def __init__(self, message: str, *, name: str, suggestions: tuple[str, ...] = ()) -> None:
         self.name = name
@@ -82,6 +83,10 @@ class UnknownModelError(QwenfitError, LookupError):
 
     def __str__(self) -> str:  # LookupError/KeyError would add quotes; keep the message readable
         return str(self.args[0])
+
+
+class UnknownModelError(_NameNotFound):
+    """A catalog name that matches no model; ``suggestions`` holds the closest names."""
 
 
 class SourceNotFoundError(QwenfitError, FileNotFoundError):
@@ -110,21 +115,13 @@ class HubError(QwenfitError, OSError):
         super().__init__(message)
 
 
-class UnknownHardwareError(QwenfitError, LookupError, ValueError):
+class UnknownHardwareError(_NameNotFound, ValueError):
     """A hardware name or machine spec that matches nothing in the hardware catalog.
 
     ``name`` is the text that failed and ``suggestions`` the closest catalog ids (up to 3). It is a
     ``LookupError`` (an unknown name) and a ``ValueError`` (a malformed spec such as ``"0x rtx-4090"``),
     so either ``except`` catches it.
     """
-
-    def __init__(self, message: str, *, name: str, suggestions: tuple[str, ...] = ()) -> None:
-        self.name = name
-        self.suggestions = suggestions
-        super().__init__(message)
-
-    def __str__(self) -> str:  # LookupError/KeyError would add quotes; keep the message readable
-        return str(self.args[0])
 
 
 class SettingError(QwenfitError, ValueError):
@@ -137,6 +134,11 @@ class GpuFormatError(SettingError):
 
 class VisionSettingError(SettingError):
     """A vision-encoder setting (image size, mmproj type) outside what the preprocessor allows."""
+
+
+class EngineRefusal(SettingError):
+    """A configuration the engine itself refuses to load (its own message quoted: a quantization it has
+    no method for, a group size a tensor-parallel split breaks, ...)."""
 
 
 class UsageError(QwenfitError, ValueError):

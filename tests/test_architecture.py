@@ -218,3 +218,21 @@ def test_modules_stay_readable(module):
     if rel in GENERATED:
         return
     assert len(path.read_text().splitlines()) <= 600, f"{rel} has more than 600 lines"
+
+
+def test_every_exception_lives_in_errors():
+    """An exception class is defined in ``qwenfit/errors.py`` only, so a caller finds every error
+    qwenfit raises (and its meaning) in one module."""
+    import qwenfit.errors as errors
+
+    known = {name for name in dir(errors) if isinstance(getattr(errors, name), type)}
+    bad = []
+    for module, path in MODULES.items():
+        if module == "qwenfit.errors":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                bases = {ast.unparse(b).rpartition(".")[2] for b in node.bases}
+                if bases & (known | {"Exception", "ValueError", "LookupError", "OSError", "RuntimeError"}):
+                    bad.append(f"{path.relative_to(REPO)}:{node.lineno}: class {node.name}")
+    assert not bad, "\n".join(bad)

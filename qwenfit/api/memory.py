@@ -165,18 +165,12 @@ def machine_of(p: Prepared) -> Machine | None:
         return p.target.machine
     if p.target.vram_bytes is None and p.target.ram_bytes is None:
         return None
-    from qwenfit.loaders.hardware import custom_machine
+    from qwenfit.loaders.hardware import custom_mac, custom_machine
 
     vram = None if p.target.vram_bytes is None else p.target.vram_bytes / 1e9
     ram = None if p.target.ram_bytes is None else p.target.ram_bytes / 1e9
-    if p.target.unified and vram is not None:
-        return custom_machine(
-            vram_gb=None,
-            ram_gb=ram,
-            unified=True,
-            vendor="apple",
-            name=f"custom Mac, {ram:g} GB unified memory",
-        )
+    if p.target.unified and vram is not None and ram is not None:
+        return custom_mac(ram)
     return custom_machine(vram_gb=vram, ram_gb=ram)
 
 

@@ -235,7 +235,7 @@ def model_arg(source: str) -> str | ModelSpec:
 
 def machine_of(args: argparse.Namespace, engines: Sequence[str]) -> Machine | None:
     """The machine the flags describe, or None when none is given (the caller detects)."""
-    from qwenfit.loaders.hardware import custom_machine, parse_machine
+    from qwenfit.loaders.hardware import custom_mac, custom_machine, parse_machine
 
     gpus = getattr(args, "gpus", None)
     if gpus is not None and args.vram is None:
@@ -245,14 +245,7 @@ def machine_of(args: argparse.Namespace, engines: Sequence[str]) -> Machine | No
     if args.vram is None and args.ram is None:
         return None
     if engines and all(_unified_only(e) for e in engines):  # e.g. MLX: a Mac; one memory pool of that size
-        size = args.ram if args.ram is not None else args.vram
-        return custom_machine(
-            vram_gb=None,
-            ram_gb=size,
-            unified=True,
-            vendor="apple",
-            name=f"custom Mac, {size:g} GB unified memory",
-        )
+        return custom_mac(args.ram if args.ram is not None else args.vram)
     return custom_machine(vram_gb=args.vram, ram_gb=args.ram, n_gpus=gpus or 1)
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_HOST_ID",
     "MAX_DEVICES",
     "HardwareCatalog",
+    "custom_mac",
     "custom_machine",
     "default_host",
     "device",
@@ -499,6 +500,18 @@ def custom_machine(
     label = name or (f"custom {gpus} + {ram:g} GB RAM" if ram is not None else f"custom {gpus}")
     return Machine(
         name=label, devices=(dev,) * n_gpus, ram_bytes=ram_bytes, notes=(f"{label}: from user numbers",)
+    )
+
+
+def custom_mac(memory_gb: float) -> Machine:
+    """A Mac the catalog does not name: ``memory_gb`` of unified memory (what a plain size means for
+    an engine that runs on unified memory only, such as MLX)."""
+    return custom_machine(
+        vram_gb=None,
+        ram_gb=memory_gb,
+        unified=True,
+        vendor="apple",
+        name=f"custom Mac, {memory_gb:g} GB unified memory",
     )
 
 

@@ -7,7 +7,7 @@ quantization_config, every parameter counted).
   measured
   rank to the byte.
 * ``test_buffers``: a quantization_config changes no buffer (rotary caches, attention scales, expert maps).
-* ``test_refusals``: the formats vLLM refuses outright raise :class:`VllmRefusal` with vLLM's message.
+* ``test_refusals``: the formats vLLM refuses outright raise :class:`EngineRefusal` with vLLM's message.
 
 No vLLM import: everything comes from the fixture.
 """
@@ -23,9 +23,9 @@ import pytest
 import qwenfit
 from qwenfit.core.engines.vllm.quant_weights import (
     VLLM_QUANT_FORMATS,
-    VllmRefusal,
     vllm_quant_rank_weight_bytes,
 )
+from qwenfit.errors import EngineRefusal
 
 FIXTURE = json.loads(
     (Path(__file__).resolve().parents[1] / "fixtures" / "vllm" / "rank_weights_quant.json").read_text()
@@ -100,7 +100,7 @@ def test_refusals():
         if not f.refused:
             continue
         assert f.refused in r["vllm_error"], r
-        with pytest.raises(VllmRefusal):
+        with pytest.raises(EngineRefusal):
             vllm_quant_rank_weight_bytes(_spec(r["model"]), r["format"], tp=r["tp"])
 
 
@@ -109,7 +109,7 @@ def test_tp_refusals():
     for r in FIXTURE["rejected"]:
         if VLLM_QUANT_FORMATS[r["format"]].refused:
             continue
-        with pytest.raises(VllmRefusal):
+        with pytest.raises(EngineRefusal):
             vllm_quant_rank_weight_bytes(
                 _spec(r["model"]), r["format"], tp=r["tp"], dp=r["dp"], expert_parallel=r["ep"], gpu=r["gpu"]
             )

@@ -280,7 +280,7 @@ class Engine:
         ``inputs``: :meth:`hardware_inputs` (formula variables while tracing)."""
         budget: dict[str, Num] = {}
         if vram is not None:
-            cap = self.gpu_cap(vram, o)
+            cap = self.gpu_cap(vram, o, inputs)
             for d in devices:
                 if d.startswith("gpu"):
                     budget[d] = cap
@@ -291,8 +291,8 @@ class Engine:
                 budget["cpu"] = ram
         return budget
 
-    def gpu_cap(self, vram: Num, o: Any) -> Num:
-        """The bytes of one GPU's ``vram`` this engine plans with."""
+    def gpu_cap(self, vram: Num, o: Any, inputs: Mapping[str, Any] | None = None) -> Num:
+        """The bytes of one GPU's ``vram`` this engine plans with (``inputs`` as for :meth:`budget`)."""
         return vram
 
     def notes(

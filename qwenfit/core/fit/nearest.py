@@ -17,7 +17,7 @@ from typing import Any
 from qwenfit.core.engines.base import Deployment, Engine, Placement
 from qwenfit.core.expr import as_int
 from qwenfit.core.fit.assemble import assemble
-from qwenfit.core.fit.planner import PlanModel, plan_options
+from qwenfit.core.fit.planner import Option, PlanModel, plan_options
 from qwenfit.core.hardware import Machine, Target
 from qwenfit.core.search import largest
 from qwenfit.core.terms import Estimate
@@ -152,36 +152,15 @@ def _planned(
     same = [o for o in result.options if o.quant == quant and o.placement is not None]
     if same:
         o = same[0]
-        assert o.placement is not None and o.estimate is not None
+        assert o.placement is not None
         kind = "offload" if o.placement.kind in ("n_cpu_moe", "ngl", "cpu") else "placement"
-        out.append(
-            Alternative(
-                kind,
-                str(o.placement),
-                o.quant,
-                o.engine,
-                o.context,
-                o.sequences,
-                o.placement,
-                o.estimate,
-                o.decode_tokens_per_s,
-                o.command,
-            )
-        )
+        out.append(_alternative(kind, str(o.placement), o))
     for o in [o for o in result.options if o.quant != quant][:2]:
-        assert o.estimate is not None
-        out.append(
-            Alternative(
-                "quant",
-                f"{o.quant}, {o.placement}",
-                o.quant,
-                o.engine,
-                o.context,
-                o.sequences,
-                o.placement,
-                o.estimate,
-                o.decode_tokens_per_s,
-                o.command,
-            )
-        )
+        out.append(_alternative("quant", f"{o.quant}, {o.placement}", o))
     return out
+
+
+def _alternative(kind: str, description: str, o: Option) -> Alternative:
+    assert o.estimate is not None
+    return Alternative(kind, description, o.quant, o.engine, o.context, o.sequences, o.placement,
+                       o.estimate, o.decode_tokens_per_s, o.command)  # fmt: skip

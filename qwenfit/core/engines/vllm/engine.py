@@ -255,31 +255,11 @@ class Vllm(Engine):
             ),
         ]
 
-    def budget(
-        self,
-        devices: Sequence[str],
-        *,
-        vram: Num | None,
-        ram: Num | None,
-        unified: bool,
-        o: Any,
-        inputs: Mapping[str, Any] | None = None,
-    ) -> dict[str, Num]:
+    def gpu_cap(self, vram: Num, o: Any, inputs: Mapping[str, Any] | None = None) -> Num:
         """Each GPU at ``gpu_memory_utilization``: vLLM takes ``ceil(total × utilization)``
         (worker/utils.py); ``util_bp`` is the utilization in basis points."""
-        bp = (inputs or {}).get("util_bp", round(o.gpu_memory_utilization * 10000))
-        budget: dict[str, Num] = {}
-        if vram is not None:
-            cap = -(-vram * bp // 10000)
-            for dev in devices:
-                if dev.startswith("gpu"):
-                    budget[dev] = cap
-        if ram is not None:
-            if unified:
-                budget["total"] = ram
-            elif "cpu" in devices or not budget:
-                budget["cpu"] = ram
-        return budget
+        bp: Num = (inputs or {}).get("util_bp", round(o.gpu_memory_utilization * 10000))
+        return -(-vram * bp // 10000)
 
     def notes(
         self,

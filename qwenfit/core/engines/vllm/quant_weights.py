@@ -62,19 +62,14 @@ from qwenfit.core.formats.weights import WeightEntry, WeightMap
 from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.units import cdiv
-from qwenfit.errors import QwenfitError
+from qwenfit.errors import EngineRefusal
 
 __all__ = [
     "GPU_CAPABILITY",
     "VLLM_QUANT_FORMATS",
     "VllmQuantFormat",
-    "VllmRefusal",
     "vllm_quant_rank_weight_bytes",
 ]
-
-
-class VllmRefusal(QwenfitError, ValueError):
-    """vLLM 0.33.0 refuses to load this format / parallel layout."""
 
 
 # Quantized modules are re-priced one by one on the rank's slice of each checkpoint tensor: the slicing
@@ -154,7 +149,7 @@ def _linear_bytes(f: VllmQuantFormat, shards: list[int], inp: int) -> int:
     n, g, s = len(shards), f.group, f.scheme
     if s in ("awq", "w4a16", "w4a16-asym") and inp % g:
         # auto_awq.py BaseAWQLinearMethod.create_weights / compressed_tensors_wNa16.py create_weights
-        raise VllmRefusal(f"{f.name}: input_size_per_partition={inp} is not divisible by group_size={g} "
+        raise EngineRefusal(f"{f.name}: input_size_per_partition={inp} is not divisible by group_size={g} "
                           "(too large a tensor-parallel size)")  # fmt: skip
     if s == "awq":  # qweight [in, out/8] i32, qzeros [in//G, out/8] i32, scales [in//G, out] bf16
         return 4 * inp * (out // 8) + 4 * (inp // g) * (out // 8) + 2 * (inp // g) * out
@@ -218,7 +213,8 @@ def _moe_wna16_bytes(f: VllmQuantFormat, e: int, i: int, h: int) -> int:
     while i % g or h % g:
         g //= 2
         if g < 32:
-            raise VllmRefusal(f"MoeWNA16: no group size >= 32 divides the expert width {i} (AssertionError)")
+            msg = f"MoeWNA16: no group size >= 32 divides the expert width {i} (AssertionError)"
+            raise EngineRefusal(msg)
     b = e * (2 * i * (h * f.bits // 8) + h * (i * f.bits // 8) + 2 * 2 * i * (h // g) + 2 * h * (i // g))
     if f.scheme == "awq":
         b += e * (2 * i * f.bits // 8 * (h // g) + h * f.bits // 8 * (i // g))
@@ -282,12 +278,12 @@ def vllm_quant_rank_weight_bytes(
     (:data:`VLLM_QUANT_FORMATS`), as created (before ``process_weights_after_loading``). ``stage``: the PP
     stage's layers. ``gpu``: a name of :data:`GPU_CAPABILITY` or a compute capability (90 = SM90); the created
     bytes are the same on SM86, SM90, SM100 and SM120 except ModelOpt NVFP4 experts under EP on SM100+.
-    Raises :class:`VllmRefusal` for a format or layout vLLM refuses."""
+    Raises :class:`EngineRefusal` for a format or layout vLLM refuses."""
     f = VLLM_QUANT_FORMATS.get(fmt)
     if f is None:
         raise ValueError(f"unknown vLLM checkpoint format {fmt!r}; valid: {', '.join(VLLM_QUANT_FORMATS)}")
     if f.refused:
-        raise VllmRefusal(f"vLLM 0.33.0 refuses {fmt}: {f.refused}")
+        raise EngineRefusal(f"vLLM 0.33.0 refuses {fmt}: {f.refused}")
     t = spec.text
     layers = stage if stage is not None else range(t.num_hidden_layers)
     w = _bf16_weights(spec)
