@@ -180,3 +180,22 @@ def test_sources_cite_nothing_outside_the_repository():
         texts.append((f"estimate {model} {quant} {engine}", "\n".join(t.source for t in est.terms)))
     bad = [(where, m.group(0)) for where, text in texts for m in _OUTSIDE.finditer(text)]
     assert not bad, bad
+
+
+def test_architecture_names_real_files():
+    """Every file ARCHITECTURE.md names in backticks exists (the floor plan does not rot): a path from
+    the repository root or the package, a bare file name somewhere in the repository."""
+    text = (REPO / "ARCHITECTURE.md").read_text()
+    tops = ("qwenfit", "tests", "scripts", "data", "docs")
+    tracked = {p.name for top in tops for p in (REPO / top).rglob("*")}
+    missing = []
+    for name in sorted(set(re.findall(r"`([\w./-]+\.(?:py|md|yaml|json|mjs))`", text))):
+        if name in ("config.json",) or "*" in name:  # a model's config, a pattern
+            continue
+        if "/" in name:
+            found = (REPO / name).exists() or (REPO / "qwenfit" / name).exists()
+        else:
+            found = name in tracked
+        if not found:
+            missing.append(name)
+    assert not missing, missing
