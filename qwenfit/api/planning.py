@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from qwenfit.api.resolve import gb_bytes, positive
@@ -45,6 +45,7 @@ def plan(
     min_context: int = MIN_CONTEXT,
     nodes: int = 1,
     gpu_memory_utilization: float | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
     detect: bool | None = None,
 ) -> Plan:
     """Ranked options for running ``model`` (or every catalog model) on a machine.
@@ -58,7 +59,9 @@ def plan(
     ``min_context``, at most the native 262,144). ``nodes``: how many such machines an engine may
     span (vLLM's pipeline parallelism). ``engines`` default: those each engine says suit the machine
     (llama.cpp; vLLM on NVIDIA/AMD GPUs; MLX on Apple Silicon). ``quants`` default: each engine's own
-    list. Returns a :class:`Plan`; nothing fitting is an answer, not an exception
+    list. ``options``: each engine's own options by engine name (``{"vllm": {"tp": 2}}``), checked by
+    that engine; ``gpu_memory_utilization`` is a shorthand for every engine that has that option.
+    Returns a :class:`Plan`; nothing fitting is an answer, not an exception
     (``plan.raise_if_not_fits()`` raises :class:`~qwenfit.DoesNotFit`).
     """
     from qwenfit.loaders.catalog import find, load_catalog_model, names
@@ -95,11 +98,26 @@ def plan(
         if engines is not None
         else tuple(e for e in all_engines() if e.default_on(machine))
     )
-    options: dict[str, dict[str, Any]] = {}
+    engine_options: dict[str, dict[str, Any]] = {}
     if gpu_memory_utilization is not None:
         for e in engine_list:
             if "gpu_memory_utilization" in e.option_help():
-                options[e.name] = {"gpu_memory_utilization": gpu_memory_utilization}
+                engine_options[e.name] = {"gpu_memory_utilization": gpu_memory_utilization}
+    if options is not None:
+        if not isinstance(options, Mapping):
+            raise SettingError(f"options must map engine names to their options, got {options!r}")
+        planned = {e.name: e for e in engine_list}
+        for name, values in options.items():
+            if name not in planned:
+                raise SettingError(
+                    f"options for {name!r}, which this plan does not consider "
+                    f"(engines: {', '.join(planned) or 'none'})"
+                )
+            if not isinstance(values, Mapping):
+                raise SettingError(f"options[{name!r}] must map option names to values, got {values!r}")
+            merged = {**engine_options.get(name, {}), **values}
+            planned[name].options(merged)  # the engine checks its own options (SettingError)
+            engine_options[name] = merged
     if kv_cache is not None and engine_list and not any(kv_cache in e.kv_types for e in engine_list):
         valid = "; ".join(f"{e.name}: {', '.join(e.kv_types)}" for e in engine_list)
         raise SettingError(f"KV cache type {kv_cache!r} is not one these engines take ({valid})")
@@ -114,7 +132,7 @@ def plan(
         min_context=min_context,
         nodes=nodes,
         quality=quality_key,
-        options=options,
+        options=engine_options,
         notes=notes,
     )
 

@@ -108,6 +108,18 @@ def test_vllm_tensor_parallel_and_nodes():
     assert o.placement.pp == 2 and o.placement.nodes == 2 and "--pipeline-parallel-size 2" in o.command
 
 
+def test_engine_options_belong_to_their_engine():
+    two = machine(80, 256, n=2)
+    p = qwenfit.plan("35B-A3B", hardware=two, engines=["vllm"], quants=["bf16"], options={"vllm": {"tp": 1}})
+    assert p.options and all(o.placement.tp == 1 for o in p.options)  # given tp=1 the planner keeps it
+    free = qwenfit.plan("35B-A3B", hardware=two, engines=["vllm"], quants=["bf16"])
+    assert free.options and free.best.placement.tp == 2
+    with pytest.raises(qwenfit.SettingError, match="vllm has no option n_cpu_moe"):
+        qwenfit.plan("35B-A3B", hardware=two, engines=["vllm"], options={"vllm": {"n_cpu_moe": 3}})
+    with pytest.raises(qwenfit.SettingError, match="options for 'sglang', which this plan does not consider"):
+        qwenfit.plan("35B-A3B", hardware=two, engines=["vllm"], options={"sglang": {}})
+
+
 def test_apple_mlx_and_catalog_hardware():
     p = qwenfit.plan("35B-A3B", hardware="m4-max-64", quants=["mlx-4bit", "Q4_K_M"])
     engines = {o.engine for o in p.options}

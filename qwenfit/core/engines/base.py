@@ -125,7 +125,7 @@ class Placement:
     n_gpus: int = 1
     n_cpu_moe: int = 0
     n_gpu_layers: int | None = None  # llama.cpp -ngl (None: all)
-    tensor_split: tuple[int, ...] | None = None  # llama.cpp -ts (None: even, as for identical GPUs)
+    tensor_split: tuple[float, ...] | None = None  # llama.cpp -ts (None: even, as for identical GPUs)
     tp: int = 1
     pp: int = 1
     nodes: int = 1
@@ -178,6 +178,7 @@ class Judge(Protocol):
     vram: int | None  # one GPU's budget
     ram: int | None
     unified: bool
+    user_options: Mapping[str, Any]  # the engine options the caller fixed (a placement must keep them)
 
     def fits(self, p: Placement, context: int, sequences: int) -> bool: ...
     def gpus_fit(self, p: Placement, context: int, sequences: int) -> bool: ...

@@ -311,6 +311,11 @@ class Sglang(Engine):
     def place(self, judge: Judge, need: int, sequences: int, max_nodes: int) -> tuple[Placement | None, str]:
         """The largest valid tensor-parallel size on one node."""
         valid = tp_sizes(judge.spec, judge.n_gpus)
+        if "tp" in judge.user_options:  # the caller's tensor-parallel size, judged as given
+            tp = int(judge.user_options["tp"])
+            if tp not in valid:
+                return None, f"tp={tp} is not a tensor-parallel size {self.name} takes here (valid: {valid})"
+            valid = [tp]
         if not valid:
             return None, "no tensor-parallel size divides the model's heads"
         tp = valid[0]

@@ -251,7 +251,7 @@ class Search:
         self.model, self.spec, self.engine, self.quant, self.target = model, model.spec, engine, quant, target
         self.kv_cache = kv_cache
         self.vision, self.mtp = vision, mtp
-        self.user_options = dict(options or {})
+        self.user_options: Mapping[str, Any] = dict(options or {})
         self.n_gpus = target.n_gpus
         self.vram = target.vram_bytes
         self.ram = target.ram_bytes

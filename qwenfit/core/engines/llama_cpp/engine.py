@@ -206,7 +206,8 @@ class LlamaCpp(Engine):
     def place(self, judge: Judge, need: int, sequences: int, max_nodes: int) -> tuple[Placement | None, str]:
         """The least offload at which ``need`` tokens per sequence fit, in llama.cpp --fit's order:
         everything on the GPUs; then (MoE) the smallest ``--n-cpu-moe``, with ``-ts`` giving the first
-        of several GPUs more layers; (dense) the largest ``-ngl``; no GPU: the CPU."""
+        of several GPUs more layers; (dense) the largest ``-ngl``; no GPU: the CPU. Options the caller
+        fixed (``n_cpu_moe``, ``n_gpu_layers``, ``tensor_split``) are kept as given."""
         spec = judge.spec
         t = spec.text
         n_layer_all = t.num_hidden_layers + spec.mtp_layers  # GGUF block_count (the MTP block included)
@@ -215,11 +216,48 @@ class LlamaCpp(Engine):
             p = Placement("cpu", n_gpus=0, description="CPU only")
             return (p, "") if judge.fits(p, need, sequences) else (None, "does not fit in RAM on the CPU")
         gpus = judge.n_gpus
-        full = Placement(
-            "gpu", n_gpus=gpus, description="all layers on " + ("the GPU" if gpus == 1 else f"{gpus} GPUs")
-        )
-        if judge.fits(full, need, sequences):
-            return full, ""
+        fixed = judge.user_options
+        given_ts = fixed.get("tensor_split")
+        split = None if given_ts is None else tuple(given_ts)
+        ts_note = "" if split is None else ", -ts " + ",".join(_share(x) for x in split)
+
+        def full() -> Placement:
+            where = "the GPU" if gpus == 1 else f"{gpus} GPUs"
+            return Placement(
+                "gpu", n_gpus=gpus, tensor_split=split, description=f"all layers on {where}{ts_note}"
+            )
+
+        def moe(n: int) -> Placement:
+            return Placement(
+                "n_cpu_moe",
+                n_gpus=gpus,
+                n_cpu_moe=n,
+                tensor_split=split,
+                description=f"routed experts of the first {n} of {n_layers} layers in RAM "
+                f"(--n-cpu-moe {n}){ts_note}",
+            )
+
+        def ngl(n: int) -> Placement:
+            return Placement(
+                "ngl",
+                n_gpus=gpus,
+                n_gpu_layers=n,
+                tensor_split=split,
+                description=f"{n} of {n_layer_all + 1} layers on the GPU (-ngl {n}){ts_note}",
+            )
+
+        if fixed.get("n_cpu_moe") or fixed.get("n_gpu_layers") is not None:  # the caller's offload
+            n_cpu_moe = int(fixed.get("n_cpu_moe") or 0)
+            n_gpu: int = n_layer_all + 1 if fixed.get("n_gpu_layers") is None else int(fixed["n_gpu_layers"])
+            partial = n_gpu <= n_layer_all
+            p = moe(n_cpu_moe) if n_cpu_moe else ngl(n_gpu) if partial else full()
+            if n_cpu_moe and partial:
+                p = dataclasses.replace(p, n_gpu_layers=n_gpu, description=f"{p}, -ngl {n_gpu}")
+            if judge.fits(p, need, sequences):
+                return p, ""
+            return None, f"does not fit with {p} (as given)"
+        if judge.fits(full(), need, sequences):
+            return full(), ""
         if judge.unified:
             return None, "does not fit the GPU's share of unified memory"
         if judge.ram is None:
@@ -230,28 +268,18 @@ class LlamaCpp(Engine):
         # GPU memory falls and host memory grows with the offload: find the least offload the GPUs
         # hold, then check the host at that point (more offload would only need more host memory)
         if spec.is_moe:
-
-            def moe(n: int) -> Placement:
-                return Placement(
-                    "n_cpu_moe",
-                    n_gpus=gpus,
-                    n_cpu_moe=n,
-                    description=f"routed experts of the first {n} of {n_layers} layers in RAM "
-                    f"(--n-cpu-moe {n})",
-                )
-
             n = smallest(lambda k: judge.gpus_fit(moe(k), need, sequences), 1, n_layers)
-            if n is not None and gpus > 1:
+            if n is not None and gpus > 1 and split is None:
                 # --n-cpu-moe empties the first layers, which sit on the first GPU: giving it more
                 # layers (-ts) lets fewer experts leave the GPUs. The smallest N wins (even on ties).
                 chosen: tuple[int, Placement] | None = None
                 for first in (3 / 2, 2, 3, 4, 6, 8, 12, 16):
-                    split = _split_shares(first, gpus)
-                    ts = ",".join(map(str, split))
+                    shares = _split_shares(first, gpus)
+                    ts = ",".join(map(str, shares))
 
-                    def moe_ts(k: int, split: tuple[int, ...] = split, ts: str = ts) -> Placement:
+                    def moe_ts(k: int, shares: tuple[int, ...] = shares, ts: str = ts) -> Placement:
                         return dataclasses.replace(
-                            moe(k), tensor_split=split, description=f"{moe(k)}, -ts {ts}"
+                            moe(k), tensor_split=shares, description=f"{moe(k)}, -ts {ts}"
                         )
 
                     m = smallest(lambda k, f=moe_ts: judge.gpus_fit(f(k), need, sequences), 1, n)  # type: ignore[misc]
@@ -271,14 +299,6 @@ class LlamaCpp(Engine):
                     None,
                     f"with --n-cpu-moe {n} the GPU holds it but host RAM is short by {short / 1e9:.2f} GB",
                 )
-
-        def ngl(n: int) -> Placement:
-            return Placement(
-                "ngl",
-                n_gpus=gpus,
-                n_gpu_layers=n,
-                description=f"{n} of {n_layer_all + 1} layers on the GPU (-ngl {n})",
-            )
 
         best = largest(lambda k: judge.gpus_fit(ngl(k), need, sequences), 1, n_layer_all)
         if best:

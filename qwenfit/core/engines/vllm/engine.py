@@ -315,6 +315,19 @@ class Vllm(Engine):
     def place(self, judge: Judge, need: int, sequences: int, max_nodes: int) -> tuple[Placement | None, str]:
         """The largest valid tensor-parallel size on one node, then pipeline stages over more nodes
         of the same machine."""
+        fixed = judge.user_options
+        if "tp" in fixed or "pp" in fixed:  # the caller's layout, judged as given
+            tp, pp = int(fixed.get("tp", 1)), int(fixed.get("pp", 1))
+            check_tp(judge.spec, tp)  # ValueError: the planner reports it
+            nodes = -(-tp * pp // max(judge.n_gpus, 1))
+            if nodes > max_nodes:
+                return None, f"tp={tp} x pp={pp} needs {nodes} node(s) of {judge.n_gpus} GPU(s)"
+            p = Placement("tp", n_gpus=tp * pp, tp=tp, pp=pp, nodes=nodes,
+                          description=f"tensor parallel {tp} x pipeline parallel {pp} (as given)"
+                          if pp > 1 else f"tensor parallel over {tp} GPU(s) (as given)")  # fmt: skip
+            if judge.fits(p, need, sequences):
+                return p, ""
+            return None, f"does not fit with tp={tp}, pp={pp}"
         valid = tp_sizes(judge.spec, judge.n_gpus)
         if not valid:
             return None, "no tensor-parallel size divides the model's heads"
