@@ -102,6 +102,8 @@ def _checked(engine: str, name: str, value: Any, meta: Mapping[str, Any]) -> Any
     is_int = isinstance(value, int) and not isinstance(value, bool)
     if check == "positive" and not (is_int and value > 0):
         raise SettingError(f"{where} must be a positive integer, got {value!r}")
+    if check == "positive_or_none" and value is not None and not (is_int and value > 0):
+        raise SettingError(f"{where} must be None or a positive integer, got {value!r}")
     if check == "non-negative" and not (is_int and value >= 0):
         raise SettingError(f"{where} must be a non-negative integer, got {value!r}")
     if check == "bool" and not isinstance(value, bool):
@@ -205,6 +207,9 @@ class Engine:
     loads_vision_by_default: ClassVar[bool] = False
     default_backend: ClassVar[str] = "cuda"  # when the hardware does not say
     unified_only: ClassVar[bool] = False  # runs on unified memory only (plain RAM numbers describe a Mac)
+    # options the traced formulas take as inputs (beside the placement's): any other option set away from
+    # its default makes the planner evaluate ints instead of the compiled formulas
+    traced_options: ClassVar[frozenset[str]] = frozenset()
     Options: ClassVar[type] = NoOptions
     speed: ClassVar[SpeedConstants]
 
@@ -420,6 +425,7 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     "llama.cpp": ("qwenfit.core.engines.llama_cpp", "LLAMA_CPP"),
     "ollama": ("qwenfit.core.engines.llama_cpp", "OLLAMA"),
     "lm-studio": ("qwenfit.core.engines.llama_cpp", "LM_STUDIO"),
+    "llama-cpp-python": ("qwenfit.core.engines.llama_cpp", "LLAMA_CPP_PYTHON"),
     "vllm": ("qwenfit.core.engines.vllm", "VLLM"),
     "sglang": ("qwenfit.core.engines.sglang", "SGLANG"),
     "mlx": ("qwenfit.core.engines.mlx", "MLX"),

@@ -231,6 +231,19 @@ def _env(key: str, engine: Engine, quant: str, fp: FormulaPlacement) -> dict[str
 _UNSEEN = object()
 
 
+def _formulas_cover(engine: Engine, user_options: Mapping[str, Any]) -> bool:
+    """Whether the traced formulas describe ``user_options``: each option the caller set is a placement
+    knob, an input of the formulas (:attr:`Engine.traced_options`) or at its default."""
+    if not user_options:
+        return True
+    placed = set(engine.placement_options(Placement("gpu")))
+    given, default = engine.options(user_options), engine.options({})
+    return all(
+        name in placed or name in engine.traced_options or getattr(given, name) == getattr(default, name)
+        for name in user_options
+    )
+
+
 class Search:
     """What every evaluation of one (model, engine, quant) on one target shares; the Judge an
     engine's :meth:`~Engine.place` asks."""
@@ -260,6 +273,7 @@ class Search:
         self._options: dict[tuple[Any, ...], Any] = {}
         self._hardware: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._fast: dict[Placement, Any] = {}
+        self._fast_ok = _formulas_cover(engine, self.user_options)
         self._fast_shared: dict[tuple[Any, ...], Any] = {}
 
     def deploy(self, p: Placement, context: int, sequences: int) -> tuple[Deployment, Any]:
@@ -328,7 +342,7 @@ class Search:
         budgets the engine's rule keeps for this target (as :meth:`Engine.budget`); and ``p``'s
         ``n_cpu_moe``."""
         fp = self.engine.formula_placement(p)
-        if fp is None or self.vision or self.mtp:  # the traced formulas are text-only, no drafting
+        if fp is None or self.vision or self.mtp or not self._fast_ok:  # text-only, no drafting, defaults
             return None
         cpu = p.kind == "cpu"
         key = (fp, cpu, self.engine.placement_gpus(p))

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from qwenfit.core.command import Cat, Cmd
+from qwenfit.core.command import Cmd
 from qwenfit.core.engines.base import (
     Artifact,
     Deployment,
@@ -25,11 +24,22 @@ from qwenfit.core.engines.base import (
     Judge,
     Placement,
     SpeedConstants,
-    option_field,
 )
-from qwenfit.core.engines.llama_cpp.layout import llama_layout, llama_read_env, llama_weight_env
+from qwenfit.core.engines.llama_cpp.layout import (
+    WEIGHT_ALIGNMENT,
+    llama_layout,
+    llama_read_env,
+    llama_weight_env,
+)
 from qwenfit.core.engines.llama_cpp.memory import LLAMA_KV_TYPES
+from qwenfit.core.engines.llama_cpp.options import (
+    LlamaCppOptions,
+    mtp_layer,
+    override_devices,
+    parse_overrides,
+)
 from qwenfit.core.engines.llama_cpp.terms import llama_terms
+from qwenfit.core.engines.llama_cpp.versions import build_number
 from qwenfit.core.expr import Expr, Num, at, lt
 from qwenfit.core.formats.dtypes import GGML_TYPES
 from qwenfit.core.search import largest, smallest
@@ -42,7 +52,15 @@ if TYPE_CHECKING:
     from qwenfit.core.model.spec import ModelSpec
     from qwenfit.core.terms import Term
 
-__all__ = ["LLAMA_CPP", "LM_STUDIO", "OLLAMA", "LlamaCpp", "LlamaCppOptions", "gguf_file_name"]
+__all__ = [
+    "COMPUTE_EFFICIENCY",
+    "LAYER_US",
+    "LLAMA_CPP",
+    "LlamaCpp",
+    "LlamaCppOptions",
+    "gguf_file_name",
+    "share",
+]
 
 MIN_CONTEXT = (
     4096  # --fit-ctx default (common.h fit_params_min_ctx): --fit shortens the context to here first
@@ -77,28 +95,6 @@ LAYER_US = {"cuda": 100, "rocm": 200, "vulkan": 200, "sycl": 200, "metal": 150, 
 COMPUTE_EFFICIENCY = {"cuda": 0.35, "rocm": 0.25, "vulkan": 0.25, "sycl": 0.25, "metal": 0.40}
 
 
-@dataclass(frozen=True, slots=True)
-class LlamaCppOptions:
-    """llama.cpp's flags that change memory (common/arg.cpp)."""
-
-    n_gpu_layers: int | None = option_field(
-        None, "-ngl: layers on the GPUs (None: all)", check="optional-count"
-    )
-    n_cpu_moe: Num = option_field(
-        0, "--n-cpu-moe: routed experts of the first N layers in host RAM", check="non-negative"
-    )
-    tensor_split: tuple[float, ...] | None = option_field(None, "-ts: each GPU's share of the layers")
-    ubatch: int = option_field(512, "-ub: tokens per micro-batch", check="positive")
-    batch: int = option_field(2048, "-b: tokens per logical batch", check="positive")
-    flash_attention: bool = option_field(True, "-fa on|off", check="bool")
-    kv_unified: bool = option_field(False, "--kv-unified: one KV stream for every slot", check="bool")
-    server: bool = option_field(
-        True, "llama-server (output limits, context checkpoints); False: the library", check="bool"
-    )
-    ctx_checkpoints: int = option_field(32, "llama-server --ctx-checkpoints", check="non-negative")
-    fit_margin: bool = option_field(True, "--fit keeps 1 GiB free on every device", check="bool")
-
-
 def gguf_file_name(model_name: str, quant: str) -> str:
     """The file name llama-quantize output conventionally gets: ``<model>-<TYPE>.gguf``."""
     return f"{model_name}-{quant.upper()}.gguf"
@@ -110,7 +106,7 @@ class LlamaCpp(Engine):
     name = "llama.cpp"
     weights_family = "gguf"
     kv_types = ("f16", *(k for k in LLAMA_KV_TYPES if k != "f16"))
-    calc_kv_types = ("f16", "q8_0", "q4_0")
+    calc_kv_types: ClassVar[tuple[str, ...]] = ("f16", "q8_0", "q4_0")
     default_quant = "Q4_K_M"
     planner_quants = GGUF_QUANTS
     max_sequences = 256
@@ -119,6 +115,7 @@ class LlamaCpp(Engine):
     Options = LlamaCppOptions
     speed = SpeedConstants("llama.cpp", 200, LAYER_US, COMPUTE_EFFICIENCY)
     keeps_fit_margin: ClassVar[bool] = True  # the front end runs --fit (1 GiB free per device)
+    expert_offload: ClassVar[bool] = True  # the front end offers --n-cpu-moe / -ot
 
     # options ----------------------------------------------------------------------------------------
     def options(self, values: Mapping[str, Any] | None = None, **overrides: Any) -> LlamaCppOptions:
@@ -135,6 +132,23 @@ class LlamaCpp(Engine):
             except (TypeError, ValueError):
                 raise SettingError(f"{self.name} option tensor_split must be numbers, got {ts!r}") from None
         given.pop("n_gpu_layers", None)
+        if given.get("split_mode") == "row":
+            raise SettingError(
+                f"{self.name} option split_mode='row' (weights split by rows over the GPUs) is not modelled; "
+                "valid: layer, none"
+            )
+        ot = given.get("override_tensor")
+        if ot is not None:
+            given["override_tensor"] = parse_overrides(self.name, ot)
+        draft_kv = given.get("draft_kv_cache")
+        if draft_kv is not None and draft_kv not in LLAMA_KV_TYPES:
+            raise SettingError(
+                f"{self.name} option draft_kv_cache={draft_kv!r}; valid: {', '.join(LLAMA_KV_TYPES)}"
+            )
+        mtp_layer = given.get("mtp_layer")
+        if mtp_layer is not None and not isinstance(mtp_layer, bool):
+            raise SettingError(f"{self.name} option mtp_layer must be None, True or False, got {mtp_layer!r}")
+        build_number(given.get("engine_version"))  # SettingError for a version it cannot read
         o: LlamaCppOptions = super().options({k: v for k, v in given.items() if k != "tensor_split"})
         return dataclasses.replace(o, n_gpu_layers=ngl, tensor_split=given.get("tensor_split"))
 
@@ -145,6 +159,15 @@ class LlamaCpp(Engine):
             )
         if o.n_cpu_moe and not spec.is_moe:
             raise SettingError(f"n_cpu_moe={o.n_cpu_moe}: {spec.name} is a dense model (use n_gpu_layers)")
+        if d.mtp and o.mtp_layer is False:
+            raise SettingError(
+                f"{self.name}: mtp=True drafts with the GGUF's MTP layer; mtp_layer=False says the file has "
+                "none (use an MTP GGUF, e.g. unsloth's *-MTP-GGUF)"
+            )
+        if d.mtp and not spec.mtp_layers:
+            raise SettingError(f"{self.name}: {spec.name} has no MTP layer to draft with")
+        if o.split_mode == "none" and d.n_gpus > 1:
+            raise SettingError(f"{self.name}: split_mode='none' runs on one GPU; n_gpus={d.n_gpus}")
         kv = d.kv_cache or "f16"
         if not self.kv_fits(spec, kv):  # ggml_row_size needs whole blocks (the cache is [width, cells])
             block = GGML_TYPES[LLAMA_KV_TYPES[kv]].block_size
@@ -170,12 +193,20 @@ class LlamaCpp(Engine):
     def _layout(self, spec: ModelSpec, d: Deployment, o: LlamaCppOptions) -> Any:
         n_gpus = 0 if d.backend == "cpu" else d.n_gpus
         try:
-            return llama_layout(spec, n_gpus=n_gpus, n_gpu_layers=o.n_gpu_layers, tensor_split=o.tensor_split)
+            return llama_layout(spec, n_gpus=n_gpus, n_gpu_layers=o.n_gpu_layers, tensor_split=o.tensor_split,
+                                mtp_layer=mtp_layer(d, o))  # fmt: skip
         except ValueError as exc:
             raise SettingError(f"{self.name}: {exc}") from None
 
     def weight_inputs(self, spec: ModelSpec, weights: WeightMap, d: Deployment, o: Any) -> dict[str, Any]:
-        env: dict[str, Any] = dict(llama_weight_env(spec, weights, self._layout(spec, d, o), mtp=d.mtp))
+        layout = self._layout(spec, d, o)
+        try:
+            env: dict[str, Any] = dict(llama_weight_env(
+                spec, weights, layout, mtp=d.mtp, overrides=override_devices(o, d),
+                gpu_alignment=WEIGHT_ALIGNMENT.get(d.backend, 32),
+            ))  # fmt: skip
+        except ValueError as exc:
+            raise SettingError(f"{self.name}: {exc}") from None
         if d.vision:
             env["w:vision"] = sum(t.bytes for t in weights.tensors if t.component == "vision")
         env["scheme"] = weights.scheme
@@ -186,7 +217,8 @@ class LlamaCpp(Engine):
 
     def inputs_key(self, d: Deployment, o: Any) -> tuple[Any, ...]:
         n_gpus = 0 if d.backend == "cpu" else d.n_gpus
-        return (n_gpus, o.n_gpu_layers, o.tensor_split, d.mtp, d.vision)
+        return (n_gpus, d.backend, o.n_gpu_layers, o.tensor_split, d.mtp, d.vision, o.mtp_layer,
+                o.override_tensor)  # fmt: skip
 
     def terms(self, spec: ModelSpec, inputs: Mapping[str, Any], d: Deployment, o: Any) -> list[Term]:
         return llama_terms(
@@ -219,7 +251,7 @@ class LlamaCpp(Engine):
         fixed = judge.user_options
         given_ts = fixed.get("tensor_split")
         split = None if given_ts is None else tuple(given_ts)
-        ts_note = "" if split is None else ", -ts " + ",".join(_share(x) for x in split)
+        ts_note = "" if split is None else ", -ts " + ",".join(share(x) for x in split)
 
         def full() -> Placement:
             where = "the GPU" if gpus == 1 else f"{gpus} GPUs"
@@ -267,7 +299,7 @@ class LlamaCpp(Engine):
             )
         # GPU memory falls and host memory grows with the offload: find the least offload the GPUs
         # hold, then check the host at that point (more offload would only need more host memory)
-        if spec.is_moe:
+        if spec.is_moe and self.expert_offload:
             n = smallest(lambda k: judge.gpus_fit(moe(k), need, sequences), 1, n_layers)
             if n is not None and gpus > 1 and split is None:
                 # --n-cpu-moe empties the first layers, which sit on the first GPU: giving it more
@@ -341,19 +373,15 @@ class LlamaCpp(Engine):
         return Artifact(repo=repo_id, file=gguf_file_name(spec_name, quant))
 
     def command(self, artifact: Artifact, d: Deployment, o: Any) -> Cmd:
-        """llama-server's command line (common/arg.cpp flag names); ``-c`` is the total over slots."""
+        """llama-server's command line (common/arg.cpp flag names at 0c1e570); ``-c`` is the total over
+        slots. Flags at their defaults are left out."""
         cmd = Cmd().add("llama-server", "-m", artifact.file, "-c", d.context * d.sequences)
         cmd.add("-np", d.sequences, when=lt(1, d.sequences))
-        if d.backend == "cpu" or d.n_gpus == 0:
-            cmd.add("-ngl", "0", "--device", "none")
-        else:
-            cmd.add("-ngl", "all" if o.n_gpu_layers is None else str(o.n_gpu_layers))
-            cmd.add("--n-cpu-moe", o.n_cpu_moe, when=lt(0, o.n_cpu_moe))
-            if d.n_gpus > 1:
-                cmd.add("-ts", ",".join(_share(s) for s in (o.tensor_split or (1,) * d.n_gpus)))
-        cmd.add("-fa", "on" if o.flash_attention else "off")
-        if d.kv_cache and d.kv_cache != "f16":
-            cmd.add("-ctk", d.kv_cache, "-ctv", d.kv_cache)
+        _common_flags(cmd, d, o)
+        if d.mtp:
+            cmd.add("--spec-type", "draft-mtp", "--spec-draft-n-max", o.draft_tokens)
+            if o.draft_kv_cache and o.draft_kv_cache != "f16":
+                cmd.add("-ctkd", o.draft_kv_cache, "-ctvd", o.draft_kv_cache)
         return cmd
 
     # traced formulas --------------------------------------------------------------------------------
@@ -432,8 +460,35 @@ class LlamaCpp(Engine):
         return reads["r:gpu"] - moved, reads["r:cpu"] + moved, n + cpu_layers
 
 
-def _share(x: float) -> str:
+def share(x: float) -> str:
+    """A ``-ts`` share as llama.cpp's flag takes it (``3``, ``1.5``)."""
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _common_flags(cmd: Cmd, d: Deployment, o: LlamaCppOptions) -> None:
+    """The flags llama-server and llama-cli share: placement, batch sizes, attention and KV cache."""
+    if d.backend == "cpu" or d.n_gpus == 0:
+        cmd.add("-ngl", "0", "--device", "none")
+    else:
+        cmd.add("-ngl", "all" if o.n_gpu_layers is None else str(o.n_gpu_layers))
+        for ot in o.override_tensor:
+            cmd.add("-ot", ot)
+        cmd.add("--n-cpu-moe", o.n_cpu_moe, when=lt(0, o.n_cpu_moe))
+        if o.split_mode != "layer":
+            cmd.add("-sm", o.split_mode)
+        elif d.n_gpus > 1:
+            cmd.add("-ts", ",".join(share(s) for s in (o.tensor_split or (1,) * d.n_gpus)))
+    if o.ubatch != 512:
+        cmd.add("-ub", o.ubatch)
+    if o.batch != 2048:
+        cmd.add("-b", o.batch)
+    cmd.add("-fa", "on" if o.flash_attention else "off")
+    if d.kv_cache and d.kv_cache != "f16":
+        cmd.add("-ctk", d.kv_cache, "-ctv", d.kv_cache)
+    if o.kv_unified:
+        cmd.add("--kv-unified")
+    if not o.kv_offload:
+        cmd.add("-nkvo")
 
 
 def _split_shares(first: float, n_gpus: int) -> tuple[int, ...]:
@@ -442,52 +497,4 @@ def _split_shares(first: float, n_gpus: int) -> tuple[int, ...]:
     return (int(first * scale), *([scale] * (n_gpus - 1)))
 
 
-class Ollama(LlamaCpp):
-    """Ollama ≥ 0.30 runs llama-server with the context ``num_ctx × num_parallel``; it does not run
-    ``--fit`` (no margin kept), and streams over HTTP (a larger per-token cost). Its settings are the
-    Modelfile's ``PARAMETER num_ctx`` and the server's environment (``OLLAMA_FLASH_ATTENTION``,
-    ``OLLAMA_KV_CACHE_TYPE``, ``OLLAMA_NUM_PARALLEL``)."""
-
-    name = "ollama"
-    speed = SpeedConstants("llama.cpp", 200, LAYER_US, COMPUTE_EFFICIENCY)  # the family's (issue 19 refits)
-    keeps_fit_margin = False
-
-    def default_on(self, machine: Machine) -> bool:
-        return False
-
-    def artifact(self, spec_name: str, repo_id: str | None, quant: str) -> Artifact:
-        return Artifact(repo=repo_id, file=gguf_file_name(spec_name, quant), tag=spec_name.lower())
-
-    def command(self, artifact: Artifact, d: Deployment, o: Any) -> Cmd:
-        cmd = Cmd().add("# Modelfile").line().add("FROM", Cat("./", artifact.file)).line()
-        cmd.add("PARAMETER", "num_ctx", d.context).line().add("# then").line()
-        cmd.add("OLLAMA_FLASH_ATTENTION=1")
-        if d.kv_cache and d.kv_cache != "f16":
-            cmd.add(f"OLLAMA_KV_CACHE_TYPE={d.kv_cache}")
-        cmd.add(Cat("OLLAMA_NUM_PARALLEL=", d.sequences), when=lt(1, d.sequences))
-        cmd.add("ollama", "serve", "&").line()
-        return cmd.add(
-            "ollama", "create", artifact.tag, "-f", "Modelfile", "&&", "ollama", "run", artifact.tag
-        )
-
-
-class LmStudio(LlamaCpp):
-    """LM Studio runs llama.cpp; ``lms load`` takes the context and the GPU offload."""
-
-    name = "lm-studio"
-    speed = SpeedConstants("llama.cpp", 200, LAYER_US, COMPUTE_EFFICIENCY)  # the family's (issue 19 refits)
-
-    def default_on(self, machine: Machine) -> bool:
-        return False
-
-    def command(self, artifact: Artifact, d: Deployment, o: Any) -> Cmd:
-        cpu = d.backend == "cpu" or d.n_gpus == 0
-        gpu = "off" if cpu else ("max" if o.n_gpu_layers is None else str(o.n_gpu_layers))
-        cmd = Cmd().add("lms", "load", artifact.file, "--context-length", d.context, "--gpu", gpu)
-        moe = 0 if cpu else o.n_cpu_moe
-        return cmd.add(" # then set 'MoE experts on CPU' to", moe, "layers", when=lt(0, moe))
-
-
 LLAMA_CPP = LlamaCpp()
-OLLAMA = Ollama()
-LM_STUDIO = LmStudio()

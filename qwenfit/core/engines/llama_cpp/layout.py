@@ -33,7 +33,16 @@ from qwenfit.core.formats.reads import tensor_read_bytes
 from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.model.spec import ModelSpec
 
-__all__ = ["EXPS_RE", "LlamaLayout", "gpu_names", "llama_layout", "llama_read_env", "llama_weight_env"]
+__all__ = [
+    "EXPS_RE",
+    "WEIGHT_ALIGNMENT",
+    "LlamaLayout",
+    "gpu_names",
+    "llama_layout",
+    "llama_read_env",
+    "llama_weight_env",
+    "override_device",
+]
 
 EXPS_RE = re.compile(r"\.ffn_(up|down|gate|gate_up)_(ch|)exps")  # common.h LLM_FFN_EXPS_REGEX
 
@@ -71,17 +80,24 @@ def llama_layout(
     n_gpus: int,
     n_gpu_layers: int | None = None,
     tensor_split: Sequence[float] | None = None,
+    mtp_layer: bool = True,
 ) -> LlamaLayout:
-    """Layer → device as llama.cpp assigns it. ``n_gpu_layers`` None means all (``-ngl all``)."""
+    """Layer → device as llama.cpp assigns it. ``n_gpu_layers`` None means all (``-ngl all``).
+    ``mtp_layer``: the GGUF holds the MTP block (its ``block_count`` counts it, which moves the output
+    layer and every split point by one; GGUFs converted without it have block_count 64 / 48 / 40 / 32)."""
     split = None if tensor_split is None else tuple(tensor_split)
-    return _layout(spec, n_gpus, n_gpu_layers, split)
+    return _layout(spec, n_gpus, n_gpu_layers, split, mtp_layer)
 
 
 @functools.lru_cache(maxsize=1024)  # a pure function of its arguments; the planner asks it often
 def _layout(
-    spec: ModelSpec, n_gpus: int, n_gpu_layers: int | None, tensor_split: tuple[float, ...] | None
+    spec: ModelSpec,
+    n_gpus: int,
+    n_gpu_layers: int | None,
+    tensor_split: tuple[float, ...] | None,
+    mtp_layer: bool,
 ) -> LlamaLayout:
-    n_layer_all = spec.text.num_hidden_layers + spec.mtp_layers
+    n_layer_all = spec.text.num_hidden_layers + (spec.mtp_layers if mtp_layer else 0)
     gpus = gpu_names(n_gpus)
     ngl = n_layer_all + 1 if n_gpu_layers is None else n_gpu_layers
     if ngl < 0:
@@ -108,33 +124,63 @@ def _layout(
     return LlamaLayout(n_layer_all, tuple(out), (*gpus, "cpu"))
 
 
-def _aligned(nbytes: int) -> int:
-    return -(-nbytes // 32) * 32  # 32-byte buffer alignment per tensor
+# Each tensor of a weight buffer starts at a multiple of its buffer type's alignment: CPU and pinned
+# host buffers 32 (ggml-impl.h TENSOR_ALIGNMENT), CUDA / ROCm 128 (ggml-cuda.cu:897-901; measured:
+# tests/fixtures/llama_memory_gpu, 27B +6144 B), Metal 32 (ggml-metal.cpp:269-273), Vulkan the device's
+# minStorageBufferOffsetAlignment (16-64 on common devices; 64 assumed, an upper bound).
+WEIGHT_ALIGNMENT = {"cpu": 32, "cuda": 128, "rocm": 128, "metal": 32, "vulkan": 64, "sycl": 32}
+
+
+def _aligned(nbytes: int, alignment: int = 32) -> int:
+    return -(-nbytes // alignment) * alignment
+
+
+def override_device(name: str, overrides: Sequence[tuple[str, str]]) -> str | None:
+    """The device the first matching ``-ot`` pattern sends tensor ``name`` to (llama-model-loader.cpp
+    ``std::regex_search`` over the overrides in order), or None."""
+    for pattern, dev in overrides:
+        if re.search(pattern, name):
+            return dev
+    return None
 
 
 def llama_weight_env(
-    spec: ModelSpec, weights: WeightMap, layout: LlamaLayout, *, mtp: bool
+    spec: ModelSpec,
+    weights: WeightMap,
+    layout: LlamaLayout,
+    *,
+    mtp: bool,
+    overrides: Sequence[tuple[str, str]] = (),
+    gpu_alignment: int = 32,
 ) -> dict[str, object]:
     """Weight bytes per device before expert offload (``w:<dev>``) and, per GPU, the cumulative routed
     expert bytes of layers ``< N`` (``exps:<dev>``, a list indexed by N = 0..n_layer_all) that
-    ``--n-cpu-moe N`` moves to the CPU. MTP tensors are skipped at load unless MTP speculation is
-    on (llama-model-loader.cpp TENSOR_SKIP); vision tensors live in the mmproj file."""
+    ``--n-cpu-moe N`` moves to the CPU. ``overrides``: ``-ot`` (pattern, device) pairs, applied before
+    ``--n-cpu-moe``; a tensor they move stays out of ``exps``. MTP tensors are skipped at load unless MTP
+    speculation is on (llama-model-loader.cpp TENSOR_SKIP); vision tensors live in the mmproj file.
+    ``gpu_alignment``: the GPU buffers' tensor alignment (:data:`WEIGHT_ALIGNMENT`)."""
     base = dict.fromkeys(layout.devices, 0)
     exps = {d: [0] * (layout.n_layer_all + 1) for d in layout.devices if d != "cpu"}
     has_output = any(t.role == "lm_head" for t in weights.tensors)
     for t in weights.tensors:
         if t.component == "vision" or (t.component == "mtp" and not mtp):
             continue
-        size = _aligned(t.bytes)
+        host_size, gpu_size = _aligned(t.bytes), _aligned(t.bytes, gpu_alignment)
+        moved = override_device(t.gguf_name, overrides) if overrides and t.gguf_name else None
+        if moved is not None and moved not in base:
+            raise ValueError(f"-ot sends {t.gguf_name} to {moved}, which this layout does not have")
         if t.role == "embed":
-            base["cpu"] += size
+            base[moved or "cpu"] += host_size if (moved or "cpu") == "cpu" else gpu_size
             if not has_output and layout.output_device != "cpu":
-                base[layout.output_device] += size  # the tied output, duplicated on its device
+                base[layout.output_device] += gpu_size  # the tied output, duplicated on its device
             continue
         # MTP tensors are GGUF block n_layer (blk.40 for a 40-layer model), like their inventory layer
         il = layout.n_layer_all if t.layer is None else t.layer
-        dev = layout.layer_device[il]
+        dev = moved or layout.layer_device[il]
+        size = host_size if dev == "cpu" else gpu_size
         base[dev] += size
+        if moved is not None:
+            continue
         if dev != "cpu" and t.layer is not None and t.gguf_name and EXPS_RE.search(t.gguf_name):
             exps[dev][il + 1] += size
     env: dict[str, object] = {f"w:{d}": b for d, b in base.items()}
@@ -149,7 +195,12 @@ def llama_weight_env(
 
 
 def llama_read_env(
-    spec: ModelSpec, weights: WeightMap, layout: LlamaLayout, *, mtp: bool = False
+    spec: ModelSpec,
+    weights: WeightMap,
+    layout: LlamaLayout,
+    *,
+    mtp: bool = False,
+    overrides: Sequence[tuple[str, str]] = (),
 ) -> dict[str, object]:
     """Weight bytes one decoded token reads (:func:`qwenfit.core.formats.reads.tensor_read_bytes`) on the
     GPUs (``r:gpu``, all GPUs together: a layer split reads them one after another) and on the CPU
@@ -168,7 +219,8 @@ def llama_read_env(
                 cpu += n
             continue
         il = layout.n_layer_all if t.layer is None else t.layer
-        if layout.layer_device[il] == "cpu":
+        moved = override_device(t.gguf_name, overrides) if overrides and t.gguf_name else None
+        if (moved or layout.layer_device[il]) == "cpu":
             cpu += n
             continue
         gpu += n

@@ -151,17 +151,19 @@ def llama_context(
     flash_attn: bool = True,
     mtp: bool = False,
     draft_tokens: int = 3,
+    draft_type: str = "f16",
     n_outputs_max: Num | None = None,
 ) -> LlamaContext:
     """The memory llama.cpp allocates for one context with these settings.
 
     ``mtp``: speculative decoding with the MTP layer (its KV cache in a draft context of the same
-    size, and ``draft_tokens`` extra recurrent rows per sequence for partial rollback —
-    ``--spec-draft-n-max``, default 3; Qwen3-Next has no partial rollback).
+    size, in ``draft_type`` (``-ctkd``/``-ctvd``, f16 by default), and ``draft_tokens`` extra recurrent
+    rows per sequence for partial rollback — ``--spec-draft-n-max``, default 3; Qwen3-Next has no
+    partial rollback).
     ``n_outputs_max``: the most logits one batch may ask for; llama-server sets it to the number of
     slots (PR #23861), the library default is ``n_batch`` (pass that for llama-cli / fit-params).
     """
-    for kind in (type_k, type_v):
+    for kind in (type_k, type_v, draft_type):
         if kind not in LLAMA_KV_TYPES:
             raise ValueError(f"KV cache type {kind!r}; valid: {', '.join(LLAMA_KV_TYPES)}")
     for value in (n_ctx, n_seq, n_ubatch):
@@ -173,7 +175,7 @@ def llama_context(
     n_rs_seq = 0
     if mtp and spec.mtp_layers:
         # the draft context caches its MTP layer(s) in -ctkd/-ctvd, f16 by default
-        per_cell += llama_kv_bytes_per_cell(spec, "f16", "f16", layers=spec.mtp_layers)
+        per_cell += llama_kv_bytes_per_cell(spec, draft_type, draft_type, layers=spec.mtp_layers)
         if spec.family != "qwen3_next":  # partial rollback keeps one state row per drafted token
             n_rs_seq = draft_tokens
             rows *= 1 + draft_tokens
@@ -189,6 +191,6 @@ def llama_context(
     compute = compute_buffer_bytes(spec, **kw)
     draft: Num = 0
     if mtp and spec.mtp_layers:  # the MTP draft context has its own graph (n_outputs_max 1)
-        draft = compute_buffer_bytes(spec, **{**kw, "n_outputs_max": 1, "type_k": "f16", "type_v": "f16",
-                                              "mtp_draft": True})  # fmt: skip
+        draft = compute_buffer_bytes(spec, **{**kw, "n_outputs_max": n_seq, "type_k": draft_type,
+                                              "type_v": draft_type, "mtp_draft": True})  # fmt: skip
     return LlamaContext(cells, per_stream, kv, recurrent, output, compute, draft, per_cell, rows)

@@ -11,25 +11,36 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from qwenfit.core.engines.llama_cpp.layout import LlamaLayout
+from qwenfit.core.engines.llama_cpp.layout import WEIGHT_ALIGNMENT, LlamaLayout
 from qwenfit.core.engines.llama_cpp.memory import (
     llama_context,
     llama_kv_bytes_per_cell,
     llama_recurrent_bytes_per_cell,
 )
-from qwenfit.core.expr import Expr, at, lt, smax, smin, where
+from qwenfit.core.engines.llama_cpp.versions import build_number, server_limits_outputs
+from qwenfit.core.expr import Expr, Num, at, lt, smax, smin, where
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.terms import Term
 from qwenfit.core.units import GIB
 
 if TYPE_CHECKING:
     from qwenfit.core.engines.base import Deployment
-    from qwenfit.core.engines.llama_cpp.engine import LlamaCppOptions
+    from qwenfit.core.engines.llama_cpp.options import LlamaCppOptions
 
 __all__ = ["llama_terms"]
 
 SRC = "llama.cpp 0c1e570 (tests/fixtures/llama_memory)"
 PLACE = "llama.cpp 0c1e570 load_tensors placement (qwenfit.core.engines.llama_cpp.layout)"
+
+
+def outputs_reserved(d: Deployment, o: LlamaCppOptions) -> Num:
+    """Logit rows llama_context reserves (``n_outputs_max``): llama-server's limit
+    ``min(n_batch, n_parallel x (1 + n_draft))`` (server-context.cpp server_output_limits, from PR #23861:
+    :mod:`.versions`), else the whole batch (the library default, llama-cli of old builds, fit-params)."""
+    if o.server and server_limits_outputs(build_number(o.engine_version)):
+        rows = d.sequences * (1 + (o.draft_tokens if d.mtp else 0))
+        return rows if isinstance(rows, Expr) else min(o.batch, rows)  # traced: slots stay under -b
+    return o.batch
 
 
 def llama_terms(
@@ -44,10 +55,11 @@ def llama_terms(
     if kv not in ("f16", "f32", "bf16") and not o.flash_attention:
         raise ValueError(f"a quantized V cache ({kv}) needs flash attention (llama-context.cpp)")
     n_ctx = d.context * d.sequences  # -c counts every slot
+    draft_kv = o.draft_kv_cache or "f16"
     ctx = llama_context(
         spec, n_ctx=n_ctx, n_seq=d.sequences, kv_unified=o.kv_unified, type_k=kv, type_v=kv,
-        n_ubatch=o.ubatch, flash_attn=o.flash_attention, mtp=d.mtp,
-        n_outputs_max=d.sequences if o.server else o.batch,
+        n_ubatch=o.ubatch, flash_attn=o.flash_attention, mtp=d.mtp, draft_tokens=o.draft_tokens,
+        draft_type=draft_kv, n_outputs_max=outputs_reserved(d, o),
     )  # fmt: skip
     t = spec.text
     scheme = inputs.get("scheme", "")
@@ -59,7 +71,7 @@ def llama_terms(
     # one cell of one layer: the decoder's full-attention layers in -ctk/-ctv, the MTP draft layer
     # in the draft context's own types (f16); their sum over the layers is ctx.kv_bytes_per_cell
     trunk_kv = llama_kv_bytes_per_cell(spec, kv, kv, layers=1)
-    draft_kv = llama_kv_bytes_per_cell(spec, "f16", "f16", layers=1)
+    draft_kv_cell = llama_kv_bytes_per_cell(spec, draft_kv, draft_kv, layers=1)
     rs_layer = llama_recurrent_bytes_per_cell(spec) // max(1, t.n_linear_attention)
     terms: list[Term] = []
     for dev in layout.devices:
@@ -79,15 +91,18 @@ def llama_terms(
         else:
             w = w - offloaded[dev]
             detail = f"{len(layers)} layer(s)" + (" + output" if layout.output_device == dev else "")
-        terms.append(Term("weights", dev, w, True, PLACE, f"{scheme}: {detail}; tensors aligned to 32 B"))
+        align = 32 if dev == "cpu" else WEIGHT_ALIGNMENT.get(d.backend, 32)
+        detail += f"; tensors aligned to {align} B"
+        terms.append(Term("weights", dev, w, True, PLACE, f"{scheme}: {detail}"))
+        cache_dev = dev if o.kv_offload else "cpu"  # -nkvo: KV and recurrent state in host memory
         if n_full:
-            kv_bytes = ctx.n_ctx * (n_trunk * trunk_kv + n_draft * draft_kv)
-            terms.append(Term("kv_cache", dev, kv_bytes, True, SRC,
+            kv_bytes = ctx.n_ctx * (n_trunk * trunk_kv + n_draft * draft_kv_cell)
+            terms.append(Term("kv_cache", cache_dev, kv_bytes, True, SRC,
                               f"{ctx.n_ctx} cells ({d.sequences} stream(s) of {ctx.n_ctx_seq}), {kv}, "
                               f"{n_full} full-attention layer(s)"))  # fmt: skip
         if n_lin:
             rows = ctx.recurrent_rows
-            terms.append(Term("recurrent_state", dev, rows * rs_layer * n_lin, True, SRC,
+            terms.append(Term("recurrent_state", cache_dev, rows * rs_layer * n_lin, True, SRC,
                               f"{rows} row(s) x {n_lin} Gated DeltaNet layer(s), F32"))  # fmt: skip
     last = gpus[-1] if gpus else "cpu"
     mtp_hidden = t.hidden_size * o.batch * 4 if d.mtp else 0
