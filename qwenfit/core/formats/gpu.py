@@ -152,6 +152,7 @@ from dataclasses import dataclass
 
 from qwenfit.core.formats.gpu_layouts import (
     Parts,
+    autoround,
     awq,
     bnb4,
     bnb8,
@@ -211,6 +212,11 @@ _LLMC_ROLES = _ATTN | _FFN
 # in_proj_qkv, in_proj_z, out_proj, shared_expert + experts gate/up/down, dense mlp; "gate:!" and
 # "in_proj_b:!", "in_proj_a:!" are not quantized; shared_expert_gate is not in the tree.
 _GPTQMODEL_ROLES = _ATTN | _GDN_BIG | _FFN
+# Intel AutoRound exports of Qwen3.5/3.6 (Intel/Qwen3.6-27B-int4-AutoRound and siblings, as vLLM 0.33.0
+# loads them through inc/schemes: tests/fixtures/vllm/rank_weights_quant.json, format "autoround"):
+# attention, in_proj_qkv/in_proj_z/out_proj, routed experts, dense MLP; in_proj_a/b, the shared expert,
+# router, gates, lm_head, embeddings, vision and MTP stay BF16
+_AUTOROUND_ROLES = _ATTN | _GDN_BIG | ROUTED_EXPERT_ROLES | _DENSE_MLP
 # transformers replace_with_bnb_linear: every nn.Linear except lm_head (huggingface/transformers:
 # src/transformers/integrations/bitsandbytes.py@01ae98a); Qwen3.5-MoE's router and routed experts
 # are plain nn.Parameters (Qwen3_5MoeTopKRouter.weight, Qwen3_5MoeExperts.gate_up_proj/down_proj),
@@ -238,6 +244,7 @@ _RECIPES: dict[str, _Recipe] = {
     # MTP is not loaded by transformers (it is copied back as-is when present), vision is ignored
     "llmc": lambda spec, t: t.component == "text" and t.role in _LLMC_ROLES,
     "gptqmodel": lambda spec, t: t.component == "text" and t.role in _GPTQMODEL_ROLES,
+    "autoround": lambda spec, t: t.component == "text" and t.role in _AUTOROUND_ROLES,
     "ffn-experts": lambda spec, t: t.component == "text" and t.role in _ffn_experts(spec),
     # amd Quark: exclude lm_head, model.visual.*, mtp.*, *mlp.gate, *shared_expert_gate*,
     # *.linear_attn.*, *.self_attn.* (amd/Qwen3.5-397B-A17B-MoE-MXFP4 config.json)
@@ -278,6 +285,7 @@ _TYPE_NAMES: dict[str, str] = {
     "ct-pack": "ct-int{bits}-g{g}",
     "awq": "awq-int{bits}-g{g}",
     "gptq": "gptq-int{bits}-g{g}",
+    "autoround": "autoround-int{bits}-g{g}",
     "nvfp4": "nvfp4-g16",
     "mxfp4": "mxfp4-g32",
     "bnb-nf4": "bnb-nf4",
@@ -345,6 +353,10 @@ def _build() -> dict[str, GpuFormat]:
                   "GPTQ int4 (v1 format, qzeros and g_idx stored)", _SRC_GPTQMODEL),
         GpuFormat("gptq-int8", "gptq", "gptqmodel", 8, 128, _INT_GROUPS, True, True,
                   "GPTQ int8 (v1 format, qzeros and g_idx stored)", _SRC_GPTQMODEL),
+        GpuFormat("autoround", "autoround", "autoround", 4, 128, _INT_GROUPS, True, True,
+                  "Intel AutoRound int4, symmetric, auto_round export (qzeros stored, no g_idx)",
+                  "intel/auto-round 0.16.1 auto_round_extension/torch/qlinear_torch.py; "
+                  "Intel/Qwen3.6-27B-int4-AutoRound card (bits 4, group 128, sym)"),
         GpuFormat("nvfp4", "nvfp4", "ffn-experts", 4, 16, (16,), True, True,
                   "ModelOpt NVFP4, routed experts only", "lukealonso/Qwen3.5-397B-A17B-NVFP4 card"),
         GpuFormat("nvfp4-all", "nvfp4", "llmc", 4, 16, (16,), True, True,
@@ -472,6 +484,8 @@ def _layout(kind: str, bits: int, n: int, o: int, i: int, g: int, first: bool, m
         parts = mlx_affine(bits)(n, o, i, g)
     elif kind == "gptq":
         parts = gptq(bits)(n, o, i, g)
+    elif kind == "autoround":
+        parts = autoround(bits)(n, o, i, g)
     elif kind == "ct-pack":
         parts = ct_pack(bits)(n, o, i, g)
     else:
@@ -492,6 +506,8 @@ def _check(f: GpuFormat, t: Tensor, o: int, i: int, g: int | None, kind: str) ->
             f"GPTQModel needs in_features % group_size ({g}) == 0 and in/out_features packable "
             f"into int32 ({32 // f.bits} per word)"
         )
+    elif f.kind == "autoround" and (i % 32 or o % 32):
+        problem = "auto-round's QuantLinear packs in/out_features into int32 words (in // 32 * bits rows)"
     elif f.kind in ("nvfp4", "mxfp4") and i % 2:
         problem = "compressed-tensors pack_fp4_to_uint8 raises on an odd number of columns"
     if problem:
@@ -526,7 +542,7 @@ def gpu_weights(
     )
     g = group_size if group_size is not None else f.default_group
     scheme = f.name if g is None or len(f.group_sizes) <= 1 else f"{f.name} (group {g})"
-    return WeightMap(model=spec.name, scheme=scheme, tensors=entries)
+    return WeightMap(model=spec.name, scheme=scheme, tensors=entries, gpu_format=f.name, group_size=g)
 
 
 def gpu_breakdown(

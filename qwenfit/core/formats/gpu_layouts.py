@@ -78,6 +78,22 @@ def gptq(bits: int) -> Callable[[int, int, int, int], Parts]:
     return layout
 
 
+def autoround(bits: int) -> Callable[[int, int, int, int], Parts]:
+    def layout(n: int, o: int, i: int, g: int) -> Parts:
+        # intel/auto-round 0.16.1 (PyPI), default export format "auto_round" (weight-only):
+        # auto_round_extension/torch/qlinear_torch.py QuantLinear: qweight int32 [in // 32 * bits, out],
+        # qzeros int32 [ceil(in/G), out // 32 * bits], scales fp16 [ceil(in/G), out]; g_idx only for
+        # the gptqmodel backend (g_idx=False by default)
+        groups = cdiv(i, g)
+        return [
+            ("weight", n * (i // 32 * bits) * o * 4),
+            ("zero", n * groups * (o // 32 * bits) * 4),
+            ("scale", n * groups * o * 2),
+        ]
+
+    return layout
+
+
 def ct_pack(bits: int) -> Callable[[int, int, int, int], Parts]:
     def layout(n: int, o: int, i: int, g: int) -> Parts:
         # vllm-project/compressed-tensors: compressors/quantized_compressors/pack_quantized.py@179cba9

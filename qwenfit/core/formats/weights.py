@@ -59,6 +59,8 @@ class WeightMap:
     scheme: str
     tensors: tuple[WeightEntry, ...]
     header_bytes: int = 0
+    gpu_format: str = ""  # the GPU format's name (qwenfit.core.formats.gpu) when it is one
+    group_size: int | None = None  # its group size, when the format has groups
 
     @property
     def file_bytes(self) -> int:

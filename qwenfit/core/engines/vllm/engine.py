@@ -9,6 +9,7 @@ Weights per rank: :mod:`.weights` (vLLM 0.33.0's allocation, measured on 4,546 r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,8 +35,10 @@ from qwenfit.core.engines.vllm.pool import (
     pp_partitions,
     small_batch_device,
 )
+from qwenfit.core.engines.vllm.quant_weights import vllm_format_of, vllm_quant_rank_weight_bytes
 from qwenfit.core.engines.vllm.weights import vllm_drafter_weight_bytes, vllm_rank_weight_bytes
 from qwenfit.core.expr import Expr, Num, as_int, lt, where
+from qwenfit.core.formats.gpu import gpu_weights
 from qwenfit.core.terms import Term
 from qwenfit.core.units import GIB, MIB
 from qwenfit.errors import SettingError
@@ -65,6 +68,17 @@ class VllmOptions:
     )
     gpu_memory_utilization: float = option_field(
         DEFAULT_GPU_MEMORY_UTILIZATION, "--gpu-memory-utilization", check="fraction"
+    )
+    max_num_batched_tokens: int | None = option_field(
+        None, "--max-num-batched-tokens (default: vLLM's per-device value, 2048 / 8192 / 16384)",
+        check="positive_or_none",
+    )  # fmt: skip
+    max_num_seqs: int | None = option_field(
+        None, "--max-num-seqs (default: the sequences planned for, or vLLM's 256 / 1024 when fewer than 2)",
+        check="positive_or_none",
+    )  # fmt: skip
+    speculative_tokens: int = option_field(
+        1, "num_speculative_tokens of --speculative-config (with mtp=True)", check="positive"
     )
 
 
@@ -96,6 +110,7 @@ class Vllm(Engine):
     context_beyond_native = True  # with --hf-overrides rope_scaling (YaRN)
     loads_vision_by_default = True  # vLLM builds the tower unless --language-model-only
     Options = VllmOptions
+    traced_options = frozenset({"gpu_memory_utilization"})  # util_bp, a hardware input
     speed = SpeedConstants("vllm", 1000, {"cuda": 50, "rocm": 80}, {"cuda": 0.50, "rocm": 0.50})
 
     def check(self, spec: ModelSpec, d: Deployment, o: Any) -> None:
@@ -106,26 +121,65 @@ class Vllm(Engine):
             )
         if o.expert_parallel and not spec.is_moe:
             raise SettingError(f"expert_parallel: {spec.name} is a dense model")
+        if o.max_num_seqs is not None and isinstance(d.sequences, int) and o.max_num_seqs < d.sequences:
+            raise SettingError(
+                f"max_num_seqs={o.max_num_seqs} runs fewer requests at once than the {d.sequences} "
+                "sequences asked for"
+            )
+        if o.speculative_tokens != 1 and not d.mtp:
+            raise SettingError("speculative_tokens needs mtp=True (vLLM drafts with the model's MTP layer)")
 
     # memory -------------------------------------------------------------------------------------------
     def weight_inputs(self, spec: ModelSpec, weights: WeightMap, d: Deployment, o: Any) -> dict[str, Any]:
         """Weights vLLM allocates on the fullest rank of each pipeline stage (``w:rank``; on SM100,
-        whose MoE kernel pads BF16 expert widths, ``w:rank_sm100``); the MTP drafter on the last."""
+        whose MoE kernels pad some expert widths, ``w:rank_sm100``); the MTP drafter on the last.
+
+        BF16/FP16/FP8 checkpoints: :mod:`.weights` over the checkpoint's tensors; AWQ, GPTQ, AutoRound,
+        compressed-tensors and ModelOpt checkpoints: the quant methods' ``create_weights``
+        (:mod:`.quant_weights`); a format whose vLLM allocation is not modelled (``w8a16``, ``mxfp4``):
+        the BF16 rank scaled by the checkpoint's size ratio, labelled estimated (``w:estimated``)."""
         stages = pp_partitions(spec.text.num_hidden_layers, o.pp)
         out: dict[str, Any] = {"scheme": weights.scheme}
+        modelled = vllm_format_of(weights.gpu_format, weights.group_size) if weights.gpu_format else None
+        native = weights.gpu_format in ("", "bf16", "fp16", "fp8")
+        ratio = None
+        if not native and modelled is None:
+            bf16 = gpu_weights(spec, "bf16", mtp=False, vision=d.vision and spec.vision is not None)
+            kept = sum(t.bytes for t in weights.tensors if t.component != "mtp")
+            ratio = (kept, bf16.total_bytes)
+            out["w:estimated"] = True
+            weights = bf16
+        elif modelled is not None and not modelled[1]:
+            out["w:estimated"] = True
         for key, sm100 in (("w:rank", False), ("w:rank_sm100", True)):
             per_stage = []
             for stage in stages:
-                w = vllm_rank_weight_bytes(
-                    spec,
-                    weights,
-                    tp=o.tp,
-                    stage=stage,
-                    dp=o.dp,
-                    expert_parallel=o.expert_parallel,
-                    sm100=sm100,
-                )
+                if modelled is not None:
+                    w = vllm_quant_rank_weight_bytes(
+                        spec,
+                        modelled[0],
+                        tp=o.tp,
+                        stage=stage,
+                        dp=o.dp,
+                        expert_parallel=o.expert_parallel,
+                        gpu=100 if sm100 else 90,
+                        vision=d.vision,
+                    )
+                else:
+                    w = vllm_rank_weight_bytes(
+                        spec,
+                        weights,
+                        tp=o.tp,
+                        stage=stage,
+                        dp=o.dp,
+                        expert_parallel=o.expert_parallel,
+                        sm100=sm100,
+                    )
+                    if ratio is not None:
+                        w = w * ratio[0] // ratio[1]
                 if d.mtp and stage.stop == spec.text.num_hidden_layers:
+                    # the drafter's layer as the checkpoint stores it (published quantized checkpoints
+                    # keep mtp.* in BF16; FP8 ones quantize it): from the checkpoint's own tensors
                     w += vllm_drafter_weight_bytes(
                         spec,
                         weights,
@@ -168,7 +222,7 @@ class Vllm(Engine):
                 max_model_len=d.context,
                 kv_cache_dtype=d.kv_cache or "auto",
                 prefix_caching=o.prefix_caching,
-                num_speculative_tokens=1 if d.mtp else 0,
+                num_speculative_tokens=o.speculative_tokens if d.mtp else 0,
                 layers=stage,
             )
             plain, padded = inputs["w:rank"], inputs["w:rank_sm100"]
@@ -195,6 +249,10 @@ class Vllm(Engine):
         if ep:
             where_ += f", expert parallel over {ep} ranks"
         max_seqs, mnbt = batch_defaults(inputs["vram"], inputs["small_device"])
+        if o.max_num_seqs is not None:
+            max_seqs = o.max_num_seqs
+        if o.max_num_batched_tokens is not None:
+            mnbt = o.max_num_batched_tokens
         t = spec.text
         # profile run: max_num_batched_tokens through the widest layer in bf16, plus sampler logits for
         # max_num_seqs in fp32 — an estimate of torch's peak allocation (vLLM measures it on the GPU)
@@ -214,8 +272,9 @@ class Vllm(Engine):
                 "weights",
                 "gpu",
                 per_rank,
-                True,
-                "vLLM 0.33.0's allocation on the fullest rank (tests/fixtures/vllm/rank_weights.json)",
+                inputs.get("w:estimated") is not True,
+                "vLLM 0.33.0's allocation on the fullest rank (tests/fixtures/vllm/rank_weights.json, "
+                "rank_weights_quant.json)",
                 f"{inputs.get('scheme', '')}, {where_}" + padding,
             ),
             Term(
@@ -369,7 +428,15 @@ class Vllm(Engine):
         cmd.add("--gpu-memory-utilization", float(o.gpu_memory_utilization))
         if d.kv_cache in _KV_NAMES:
             cmd.add("--kv-cache-dtype", _KV_NAMES[d.kv_cache])
-        cmd.add("--max-num-seqs", d.sequences, when=lt(1, d.sequences))
+        if o.max_num_seqs is not None:
+            cmd.add("--max-num-seqs", o.max_num_seqs)
+        else:
+            cmd.add("--max-num-seqs", d.sequences, when=lt(1, d.sequences))
+        if o.max_num_batched_tokens is not None:
+            cmd.add("--max-num-batched-tokens", o.max_num_batched_tokens)
+        if d.mtp:
+            spec_config = json.dumps({"method": "mtp", "num_speculative_tokens": o.speculative_tokens})
+            cmd.add("--speculative-config", f"'{spec_config}'")
         return cmd.add("--language-model-only", when=not d.vision)
 
     # traced formulas ------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ described in the fixture's ``after_loading``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cache
 
@@ -68,6 +69,7 @@ __all__ = [
     "GPU_CAPABILITY",
     "VLLM_QUANT_FORMATS",
     "VllmQuantFormat",
+    "vllm_format_of",
     "vllm_quant_rank_weight_bytes",
 ]
 
@@ -248,8 +250,8 @@ def _moe_bytes_fmt(f: VllmQuantFormat, e: int, i: int, h: int, global_e: int, ca
 
 
 @cache
-def _bf16_weights(spec: ModelSpec) -> WeightMap:
-    return gpu_weights(spec, "bf16", mtp=False, vision=spec.vision is not None)
+def _bf16_weights(spec: ModelSpec, vision: bool) -> WeightMap:
+    return gpu_weights(spec, "bf16", mtp=False, vision=vision and spec.vision is not None)
 
 
 def _shards(spec: ModelSpec, key: str, parts: list[int]) -> list[int]:
@@ -271,22 +273,23 @@ def _shards(spec: ModelSpec, key: str, parts: list[int]) -> list[int]:
 
 
 def vllm_quant_rank_weight_bytes(
-    spec: ModelSpec, fmt: str, *, tp: int = 1, stage: range | None = None, dp: int = 1,
-    expert_parallel: bool = False, ep_rank: int = 0, gpu: str | int = "H100",
+    spec: ModelSpec, fmt: str | VllmQuantFormat, *, tp: int = 1, stage: range | None = None, dp: int = 1,
+    expert_parallel: bool = False, ep_rank: int = 0, gpu: str | int = "H100", vision: bool = True,
 ) -> int:  # fmt: skip
     """Parameter bytes vLLM 0.33.0 allocates on one rank of the main model for checkpoint format ``fmt``
     (:data:`VLLM_QUANT_FORMATS`), as created (before ``process_weights_after_loading``). ``stage``: the PP
     stage's layers. ``gpu``: a name of :data:`GPU_CAPABILITY` or a compute capability (90 = SM90); the created
     bytes are the same on SM86, SM90, SM100 and SM120 except ModelOpt NVFP4 experts under EP on SM100+.
+    ``vision``: the tower is built (False: ``--language-model-only``).
     Raises :class:`EngineRefusal` for a format or layout vLLM refuses."""
-    f = VLLM_QUANT_FORMATS.get(fmt)
+    f = fmt if isinstance(fmt, VllmQuantFormat) else VLLM_QUANT_FORMATS.get(fmt)
     if f is None:
         raise ValueError(f"unknown vLLM checkpoint format {fmt!r}; valid: {', '.join(VLLM_QUANT_FORMATS)}")
     if f.refused:
-        raise EngineRefusal(f"vLLM 0.33.0 refuses {fmt}: {f.refused}")
+        raise EngineRefusal(f"vLLM 0.33.0 refuses {f.name}: {f.refused}")
     t = spec.text
     layers = stage if stage is not None else range(t.num_hidden_layers)
-    w = _bf16_weights(spec)
+    w = _bf16_weights(spec, vision)
     total = vllm_rank_weight_bytes(spec, w, tp=tp, stage=layers, dp=dp, expert_parallel=expert_parallel,
                                    sm100=False, ep_rank=ep_rank)  # fmt: skip
     roles = _RECIPES[f.recipe]
@@ -326,3 +329,38 @@ def vllm_quant_rank_weight_bytes(
     elif f.kind == "modelopt":
         total += 8 * n_attn  # q/k/v/prob scale bf16 (ModelOptKVCacheMethod)
     return total
+
+
+# qwenfit's GPU formats (qwenfit.core.formats.gpu) as vLLM loads them: (vLLM format, recipe override).
+# No override: the same recipe qwenfit prices the checkpoint with was measured in vLLM. An override keeps
+# vLLM's create_weights shapes (measured) but applies qwenfit's module list, which was not measured as such.
+_OF_QWENFIT: dict[str, tuple[str, str | None]] = {
+    "awq": ("awq", None),
+    "gptq": ("gptq", None),
+    "gptq-int8": ("gptq-int8", "gptqmodel"),  # measured experts-only (btbtyler09 style); qwenfit: full tree
+    "autoround": ("autoround", None),
+    "w4a16": ("w4a16", None),
+    "w8a8": ("w8a8", None),
+    "fp8-dynamic": ("fp8-dynamic", "llmc"),  # qwenfit's split is xega-ai's published one (shared experts FP8)
+    "nvfp4": ("nvfp4-modelopt", None),
+    "nvfp4-all": ("nvfp4-ct", None),
+    "bnb-nf4": ("bnb-nf4", None),
+    "bnb-fp4": ("bnb-nf4", None),
+    "bnb-nf4-dq": ("bnb-nf4", None),
+    "bnb-fp4-dq": ("bnb-nf4", None),
+    "bnb-int8": ("bnb-int8", None),
+}
+
+
+def vllm_format_of(name: str, group: int | None = None) -> tuple[VllmQuantFormat, bool] | None:
+    """The vLLM checkpoint format of qwenfit's GPU format ``name`` (group size ``group`` if given) and
+    whether that combination was measured as such; None: vLLM's allocation for it is not modelled."""
+    entry = _OF_QWENFIT.get(name)
+    if entry is None:
+        return None
+    f = VLLM_QUANT_FORMATS[entry[0]]
+    if entry[1] is not None:
+        f = dataclasses.replace(f, recipe=entry[1])
+    if group is not None and group != f.group and f.kind in ("awq", "gptq", "autoround", "ct"):
+        f = dataclasses.replace(f, group=group)
+    return f, entry[1] is None
