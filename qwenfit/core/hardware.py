@@ -43,10 +43,42 @@ class Device:
     tdp_w: int | None = None
     aliases: tuple[str, ...] = ()
     source: str = ""  # datasheet URL or other citation
+    runtime_total_bytes: int | None = None  # what cudaMemGetInfo / torch reports as total (cited)
+    runtime_total_source: str = ""
 
     @property
     def unified(self) -> bool:
         return self.kind == "unified"
+
+    @property
+    def usable_bytes(self) -> int:
+        """The device total an engine budgets against: the runtime's figure where one was published
+        (``runtime_total_bytes``); NVIDIA GPUs otherwise ``memory_bytes`` minus 512 MiB, the median
+        driver reservation of the GPUs with a published figure (266-870 MiB: an estimate); other devices
+        ``memory_bytes``."""
+        if self.runtime_total_bytes is not None:
+            return self.runtime_total_bytes
+        if self.vendor == "nvidia" and not self.unified:
+            return self.memory_bytes - NVIDIA_DRIVER_RESERVE
+        return self.memory_bytes
+
+    @property
+    def usable_note(self) -> str:
+        if self.runtime_total_source == "as given":
+            return ""
+        if self.runtime_total_bytes is not None:
+            return (f"{self.id}: {self.runtime_total_bytes / GIB_F:.2f} GiB as its runtime reports it "
+                    f"({self.runtime_total_source})")  # fmt: skip
+        if self.vendor == "nvidia" and not self.unified:
+            return (f"{self.id}: {self.usable_bytes / GIB_F:.2f} GiB usable, estimated "
+                    "(memory minus the 512 MiB the driver typically keeps)")  # fmt: skip
+        return ""
+
+
+# what cudaMemGetInfo's total lacks of nvidia-smi's on the GPUs with both figures published: 266 (T4) ..
+# 870 (A100 80GB) MiB, median 515 MiB (data/hardware.yaml runtime_total_bytes). An estimate.
+NVIDIA_DRIVER_RESERVE = 512 << 20
+GIB_F = float(1 << 30)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -176,18 +208,20 @@ def target_for(
     dev = machine.devices[0]
     if any(d.id != dev.id for d in machine.devices):
         notes.append("mixed GPUs: each is budgeted with the smallest one's memory")
-    vram = min(d.memory_bytes for d in machine.devices)
+    vram = min(d.usable_bytes for d in machine.devices)
     if dev.unified:
         total = dev.memory_bytes if ram is None else ram
         if dev.vendor == "apple":
             vram, exact = _apple_budget(total, wired_limit_mb)
             notes.append(_apple_note(vram, total, exact))
         else:
-            vram = total
+            vram = min(total, dev.usable_bytes)
             notes.append(f"unified memory: GPU and CPU share {total / 1e9:g} GB")
         ram = total
-    elif ram is None:
-        ram = machine.ram_bytes
+    else:
+        notes.extend(dict.fromkeys(d.usable_note for d in machine.devices if d.usable_note))
+        if ram is None:
+            ram = machine.ram_bytes
     backend = dev.backends[0] if dev.backends else None
     notes_all = (*machine.notes, *notes)
     return Target(vram, len(machine.devices), ram, dev.unified, backend, dev.name, notes_all, machine)

@@ -529,6 +529,8 @@ def _custom_device(
         fp16_tflops=0.0,  # unknown
         backends=backends,
         source="user-specified (custom_machine)",
+        runtime_total_bytes=memory,  # the user's number is what they have: budgeted as given
+        runtime_total_source="as given",
     )
 
 

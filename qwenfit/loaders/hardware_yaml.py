@@ -90,9 +90,21 @@ def _models() -> Any:
         tdp_w: int | None = Field(default=None, gt=0)
         aliases: tuple[name_str, ...] = ()
         source: name_str = Field(description="datasheet URL or other citation for the numbers")
+        runtime_total_bytes: int | None = Field(
+            default=None, gt=0,
+            description="the device total the runtime's memory API reports (cudaMemGetInfo / "
+            "torch.cuda.mem_get_info): what engines budget against",
+        )  # fmt: skip
+        runtime_total_source: str | None = Field(
+            default=None, min_length=1, description="where runtime_total_bytes was printed"
+        )
 
         @model_validator(mode="after")
         def _consistent(self) -> DeviceRecord:
+            if (self.runtime_total_bytes is None) != (self.runtime_total_source is None):
+                raise ValueError("runtime_total_bytes needs runtime_total_source (and the other way round)")
+            if self.runtime_total_bytes is not None and self.runtime_total_bytes > self.memory_bytes:
+                raise ValueError("runtime_total_bytes exceeds memory_bytes")
             if self.interconnect_gbps is not None and self.interconnect is None:
                 raise ValueError("interconnect_gbps is set but interconnect is not: name the link")
             if len(set(self.backends)) != len(self.backends):
@@ -203,6 +215,8 @@ def _to_device(rec: Any) -> Device:
         compute_capability=rec.compute_capability,
         tdp_w=rec.tdp_w,
         aliases=tuple(rec.aliases),
+        runtime_total_bytes=rec.runtime_total_bytes,
+        runtime_total_source=rec.runtime_total_source or "",
         source=rec.source,
     )
 

@@ -109,7 +109,7 @@ def test_vllm_tensor_parallel_and_nodes():
 
 
 def test_engine_options_belong_to_their_engine():
-    two = machine(80, 256, n=2)
+    two = machine(96, 256, n=2)
     p = qwenfit.plan("35B-A3B", hardware=two, engines=["vllm"], quants=["bf16"], options={"vllm": {"tp": 1}})
     assert p.options and all(o.placement.tp == 1 for o in p.options)  # given tp=1 the planner keeps it
     free = qwenfit.plan("35B-A3B", hardware=two, engines=["vllm"], quants=["bf16"])

@@ -82,11 +82,12 @@ def format_plan(p: Plan, *, max_rows: int = 15, max_rejected: int = 10) -> str:
     budget = []
     m = p.machine
     if m.devices:
-        budget.append(
-            f"{m.n_devices}x {m.devices[0].name} ({format_gb(m.devices[0].memory_bytes)} each)"
-            if m.n_devices > 1
-            else f"{m.devices[0].name} ({format_gb(m.devices[0].memory_bytes)})"
-        )
+        dev = m.devices[0]
+        size = format_gb(dev.memory_bytes)
+        if dev.usable_bytes != dev.memory_bytes and not dev.unified:
+            size += f", {format_gb(dev.usable_bytes)} usable"
+        many = m.n_devices > 1
+        budget.append(f"{m.n_devices}x {dev.name} ({size} each)" if many else f"{dev.name} ({size})")
     if m.ram_bytes:
         budget.append(f"{format_gb(m.ram_bytes)} RAM")
     out = [f"qwenfit plan for {m.name}: " + (", ".join(budget) or "no budget")]
