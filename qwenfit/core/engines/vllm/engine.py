@@ -10,7 +10,8 @@ Weights per rank: :mod:`.weights` (vLLM 0.33.0's allocation, measured on 4,546 r
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,21 +27,29 @@ from qwenfit.core.engines.base import (
     option_field,
 )
 from qwenfit.core.engines.vllm.pool import (
+    BATCH_TIERS,
     DEFAULT_GPU_MEMORY_UTILIZATION,
     KV_CACHE_DTYPES,
     PoolPlan,
-    batch_defaults,
+    batch_tier,
     check_tp,
+    pick_tier,
     plan_pool,
     pp_partitions,
     small_batch_device,
 )
 from qwenfit.core.engines.vllm.quant_weights import vllm_format_of, vllm_quant_rank_weight_bytes
+from qwenfit.core.engines.vllm.runtime import (
+    ProfilePeak,
+    cudagraph_memory_bytes,
+    cudagraph_plan,
+    profile_peak,
+)
 from qwenfit.core.engines.vllm.weights import vllm_drafter_weight_bytes, vllm_rank_weight_bytes
 from qwenfit.core.expr import Expr, Num, as_int, lt, where
 from qwenfit.core.formats.gpu import gpu_weights
 from qwenfit.core.terms import Term
-from qwenfit.core.units import GIB, MIB
+from qwenfit.core.units import GIB
 from qwenfit.errors import SettingError
 
 if TYPE_CHECKING:
@@ -79,6 +88,39 @@ class VllmOptions:
     )  # fmt: skip
     speculative_tokens: int = option_field(
         1, "num_speculative_tokens of --speculative-config (with mtp=True)", check="positive"
+    )
+    enforce_eager: bool = option_field(False, "--enforce-eager: no CUDA graphs", check="bool")
+    engine_version: str | None = option_field(
+        None, "the vLLM version, e.g. '0.19.0' (None: 0.33.0, the version modelled)"
+    )
+
+
+def vllm_version(version: str | None) -> tuple[int, int] | None:
+    """(major, minor) of a vLLM version string ("0.19.0", "v0.21.1"); None: the modelled 0.33."""
+    if version is None:
+        return None
+    m = re.match(r"^v?(\d+)\.(\d+)(?:[.\w+-]*)$", str(version).strip())
+    if not m:
+        raise SettingError(f"vllm engine_version {version!r}: give a version such as '0.33.0'")
+    return int(m.group(1)), int(m.group(2))
+
+
+def graphs_in_budget(version: str | None) -> bool:
+    """vLLM subtracts its CUDA-graph estimate from the KV budget from 0.21 on
+    (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS, envs.py:2219); before, graphs were captured after."""
+    v = vllm_version(version)
+    return v is None or v >= (0, 21)
+
+
+def _select(choose: Callable[[list[Num]], Num], peaks: Sequence[ProfilePeak]) -> ProfilePeak:
+    """One profile peak out of alternatives (device tiers, GPU generations), part by part."""
+    return ProfilePeak(
+        persistent=choose([p.persistent for p in peaks]),
+        forward=choose([p.forward for p in peaks]),
+        sampler=choose([p.sampler for p in peaks]),
+        encoder=choose([p.encoder for p in peaks]),
+        encoder_output=choose([p.encoder_output for p in peaks]),
+        non_torch=peaks[0].non_torch,
     )
 
 
@@ -126,6 +168,7 @@ class Vllm(Engine):
                 f"max_num_seqs={o.max_num_seqs} runs fewer requests at once than the {d.sequences} "
                 "sequences asked for"
             )
+        vllm_version(o.engine_version)  # a SettingError for a version it cannot read
         if o.speculative_tokens != 1 and not d.mtp:
             raise SettingError("speculative_tokens needs mtp=True (vLLM drafts with the model's MTP layer)")
 
@@ -248,24 +291,7 @@ class Vllm(Engine):
             where_ += f", pp={o.pp} (stage of layers {stage.start}-{stage.stop - 1})"
         if ep:
             where_ += f", expert parallel over {ep} ranks"
-        max_seqs, mnbt = batch_defaults(inputs["vram"], inputs["small_device"])
-        if o.max_num_seqs is not None:
-            max_seqs = o.max_num_seqs
-        if o.max_num_batched_tokens is not None:
-            mnbt = o.max_num_batched_tokens
-        t = spec.text
-        # profile run: max_num_batched_tokens through the widest layer in bf16, plus sampler logits for
-        # max_num_seqs in fp32 — an estimate of torch's peak allocation (vLLM measures it on the GPU)
-        widest = (
-            max(
-                t.q_proj_rows,
-                t.linear_conv_dim + t.linear_value_dim,
-                2 * t.intermediate_size,
-                2 * t.moe_intermediate_size * t.num_experts_per_tok,
-            )
-            // o.tp
-        )
-        activation = mnbt * (4 * t.hidden_size + 2 * widest) * 2 + max_seqs * t.vocab_size * 4 // o.tp
+        peak, graphs, runtime_detail = self._runtime(spec, inputs, d, o, stage)
         padding = ", SM100 MoE padding" * (d.gpu_sm or "").startswith("10.")
         return [
             Term(
@@ -290,29 +316,77 @@ class Vllm(Engine):
             Term(
                 "compute_buffer",
                 "gpu",
-                activation,
+                peak.persistent + peak.transient,
                 False,
-                "profile-run peak: max_num_batched_tokens activations + sampler logits (vLLM measures it)",
-                f"max_num_batched_tokens {mnbt}, max_num_seqs {max_seqs}",
+                "vLLM 0.33.0's profile run: sampler/penalty/grammar buffers, then the largest of the vision "
+                "encoder pass and the dummy forward / sampler over max_num_batched_tokens "
+                "(qwenfit.core.engines.vllm.runtime; shapes from the source, checked on field logs)",
+                runtime_detail,
             ),
             Term(
                 "cuda_graphs",
                 "gpu",
-                512 * MIB,
+                graphs if graphs_in_budget(o.engine_version) else 0,
                 False,
-                "CUDA graph memory: vLLM logs 0.17-0.94 GiB for these models (docs/concepts.md#cuda_graphs)",
-                "estimated",
+                "CUDA graphs: captured graphs x a per-graph cost fitted on field logs (vLLM >= 0.21 "
+                "subtracts its estimate from the KV budget; docs/concepts.md#cuda_graphs)",
+                "none: --enforce-eager" if o.enforce_eager
+                else "estimated" if graphs_in_budget(o.engine_version)
+                else f"vLLM < 0.21 captures them after sizing the pool, outside gpu_memory_utilization "
+                f"(~{as_int(graphs) / 2**30:.2f} GiB there, estimated)",
             ),
             Term(
                 "runtime_reserve",
                 "gpu",
-                (600 + (400 if o.tp > 1 else 0)) * MIB,
+                peak.non_torch,
                 False,
-                "non-torch memory: CUDA context, cuBLAS, NCCL buffers when tp > 1 "
+                "non-torch memory created after vLLM's start-up snapshot (vLLM's own figure for Qwen3.5-4B); "
+                "the CUDA context, cuBLAS and NCCL sit outside gpu_memory_utilization "
                 "(docs/concepts.md#runtime_reserve)",
                 "estimated",
             ),
         ]
+
+    def _runtime(
+        self, spec: ModelSpec, inputs: Mapping[str, Any], d: Deployment, o: Any, stage: range
+    ) -> tuple[ProfilePeak, Num, str]:
+        """The profile-run peak and CUDA-graph memory of the rank holding ``stage``
+        (:mod:`.runtime`). max_num_seqs / max_num_batched_tokens default to vLLM's tier of the device
+        (:func:`.pool.batch_defaults`); traced, each tier is computed and the device's picks one."""
+        n = spec.text.num_hidden_layers
+        k = o.speculative_tokens if d.mtp else 0
+
+        def one(seqs: int, tokens: int, sm100: bool) -> tuple[ProfilePeak, int]:
+            peak = profile_peak(
+                spec, max_num_batched_tokens=tokens, max_num_seqs=seqs, tp=o.tp, dp=o.dp,
+                expert_parallel=o.expert_parallel, vision=d.vision and spec.vision is not None,
+                speculative_tokens=k, first_stage=stage.start == 0, last_stage=stage.stop == n,
+                max_model_len=d.context,
+            )  # fmt: skip
+            plan = cudagraph_plan(
+                spec, max_num_seqs=seqs, max_num_batched_tokens=tokens, speculative_tokens=k,
+                mode="NONE" if o.enforce_eager else "FULL_AND_PIECEWISE", layers=len(stage),
+                last_stage=stage.stop == n, sm100=sm100,
+            )  # fmt: skip
+            return peak, cudagraph_memory_bytes(spec, plan)
+
+        tiers = list(BATCH_TIERS)
+        if o.max_num_seqs is not None or o.max_num_batched_tokens is not None:
+            tiers = [(o.max_num_seqs or s, o.max_num_batched_tokens or t) for s, t in tiers]
+        small, big = batch_tier(inputs["vram"], inputs["small_device"])
+        sm = inputs["sm100"]
+        per_gpu = []
+        for sm100 in (False, True):  # SM100 raises the capture-size ceiling
+            results = [one(s, t, sm100) for s, t in tiers]
+            per_gpu.append((
+                _select(lambda v: pick_tier(small, big, v), [r[0] for r in results]),
+                pick_tier(small, big, [r[1] for r in results]),
+            ))  # fmt: skip
+        peak = _select(lambda v: where(sm, v[1], v[0]), [per_gpu[0][0], per_gpu[1][0]])
+        graphs = where(sm, per_gpu[1][1], per_gpu[0][1])
+        seqs = o.max_num_seqs or pick_tier(small, big, [s for s, _ in BATCH_TIERS])
+        tokens = o.max_num_batched_tokens or pick_tier(small, big, [t for _, t in BATCH_TIERS])
+        return peak, graphs, f"max_num_batched_tokens {tokens}, max_num_seqs {seqs}"
 
     def gpu_cap(self, vram: Num, o: Any, inputs: Mapping[str, Any] | None = None) -> Num:
         """Each GPU at ``gpu_memory_utilization``: vLLM takes ``ceil(total × utilization)``
@@ -434,6 +508,7 @@ class Vllm(Engine):
             cmd.add("--max-num-seqs", d.sequences, when=lt(1, d.sequences))
         if o.max_num_batched_tokens is not None:
             cmd.add("--max-num-batched-tokens", o.max_num_batched_tokens)
+        cmd.add("--enforce-eager", when=o.enforce_eager)
         if d.mtp:
             spec_config = json.dumps({"method": "mtp", "num_speculative_tokens": o.speculative_tokens})
             cmd.add("--speculative-config", f"'{spec_config}'")

@@ -5,12 +5,18 @@ vLLM 0.33.0 (paths relative to the wheel; line numbers in tests/fixtures/vllm/qw
 model × TP × KV dtype × prefix caching × MTP (scripts/vllm_fixtures.py): no number differs.
 
 - KV heads per rank: ``max(1, kv // tp)`` (config/model.py get_num_kv_heads).
-- Attention page per token per layer: ``kv_r · 2 · head_dim · dtype`` (kv_cache_interface.py).
+- Attention page per token per layer: ``kv_r`` × the bytes one KV head takes for one token in the
+  ``--kv-cache-dtype`` (:mod:`.kv_dtypes`: dense ``2 · head_dim · dtype``; per-token-head, NVFP4 and
+  TurboQuant packed slots; v1/kv_cache_interface.py:586-599 + the backend's customize_spec), checked for
+  every accepted dtype by scripts/vllm_kv_dtypes.py (tests/fixtures/vllm/qwen35_kv_dtypes.json).
 - GDN state per layer (mamba_utils.py gated_delta_net_state_shape/dtype): conv ``(K−1+S) × conv/tp``
   in the model dtype, SSM ``(nv/tp) × dv × dk`` in ``mamba_ssm_dtype`` (Qwen3.5 config hook:
   float32; Qwen3-Next: the model dtype).
-- Block size (platforms/interface.py _align_hybrid_block_size): the attention block is raised until
-  one attention page holds a GDN state page; the state page is padded to it.
+- Block size (platforms/interface.py:940 _align_hybrid_block_size): the attention block is raised until
+  one attention page holds a GDN state page; the state page is padded to it. The per-token page it
+  divides by is the packed one (interface.py:987 TurboQuant, :1041 customize_spec); every backend
+  vLLM selects for these models has 16 as its smallest kernel block. The KV dtype never changes the
+  GDN state (mamba_utils.py:98: mamba_cache_dtype / mamba_ssm_cache_dtype only).
 - Layers are grouped so each group holds the same number of layers (kv_cache_planning.py); one pool
   block is one page per layer of the largest group.
 - Per request: ``cdiv(max_model_len, block)`` blocks per attention group and 1 (+S speculative)
@@ -21,18 +27,31 @@ model × TP × KV dtype × prefix caching × MTP (scripts/vllm_fixtures.py): no 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from qwenfit.core.engines.gdn_state import STATE_DTYPE_BYTES, gdn_state
+from qwenfit.core.engines.vllm.kv_dtypes import (
+    KV_CACHE_DTYPES,
+    Capability,
+    kv_dtype,
+    kv_dtype_backend,
+    kv_dtype_support,
+)
 from qwenfit.core.expr import Num, le, lt, smax, where
 from qwenfit.core.model.spec import ModelSpec
 
 __all__ = [
+    "BATCH_TIERS",
     "DEFAULT_GPU_MEMORY_UTILIZATION",
     "KV_CACHE_DTYPES",
     "PoolPlan",
     "batch_defaults",
+    "batch_tier",
     "check_tp",
+    "kv_dtype_backend",
+    "kv_dtype_support",
+    "pick_tier",
     "plan_pool",
     "pp_partitions",
 ]
@@ -40,17 +59,10 @@ __all__ = [
 DEFAULT_BLOCK_SIZE = 16  # vllm/config/cache.py CacheConfig.DEFAULT_BLOCK_SIZE
 DEFAULT_GPU_MEMORY_UTILIZATION = 0.92  # vllm/config/cache.py (0.9 before 2026)
 FLASHINFER_GDN_CHECKPOINT_ALIGNMENT = 64  # vllm/v1/attention/backends/gdn_attn.py
-# smallest kernel block of the default CUDA attention backends for head_size 256 (FLASH_ATTN,
-# TRITON_ATTN: multiples of 16; FLASHINFER: 16, 32, 64)
+# smallest kernel block of every CUDA attention backend vLLM selects for these models, whatever the KV
+# dtype (FLASH_ATTN, TRITON_ATTN: multiples of 16; FLASHINFER: 16..64, 16..1024 on SM10x; TURBOQUANT:
+# 16..128; tests/fixtures/vllm/qwen35_kv_dtypes.json ``selection`` min_kernel_block)
 KERNEL_BLOCK_ALIGNMENT = 16
-KV_CACHE_DTYPES: dict[str, int] = {
-    "auto": 0,
-    "bfloat16": 2,
-    "float16": 2,
-    "fp8": 1,
-    "fp8_e4m3": 1,
-    "fp8_e5m2": 1,
-}
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -169,21 +181,23 @@ def plan_pool(
     mamba_ssm_cache_dtype: str = "auto",
     block_size: int = DEFAULT_BLOCK_SIZE,
     layers: range | None = None,
+    capability: Capability | None = None,
 ) -> PoolPlan:
     """The pool plan of one TP rank (vLLM defaults: prefix caching on for Qwen3.5, bf16 KV).
 
+    ``kv_cache_dtype``: any name of :data:`KV_CACHE_DTYPES`; a name vLLM refuses for these models (or an
+    explicit float dtype other than the model's) is a SettingError. ``capability`` (e.g. ``(9, 0)``):
+    also refuse a dtype vLLM refuses on that GPU generation (:func:`.kv_dtypes.kv_dtype_backend`).
     ``flashinfer_gdn_prefill``: the GDN prefill runs on FlashInfer (vLLM's default on SM90, and on
     SM100/SM120 with CUDA ≥ 13), which with prefix caching aligns blocks to 64 and keeps one more
     state page per request.
     """
     check_tp(spec, tp)
-    if kv_cache_dtype not in KV_CACHE_DTYPES:
-        raise ValueError(f"kv_cache_dtype {kv_cache_dtype!r}; valid: {', '.join(KV_CACHE_DTYPES)}")
     t = spec.text
     model_dtype = t.dtype if t.dtype in STATE_DTYPE_BYTES else "bfloat16"
-    kv_bytes = KV_CACHE_DTYPES[kv_cache_dtype] or STATE_DTYPE_BYTES[model_dtype]
+    kv = kv_dtype(kv_cache_dtype, model_dtype=model_dtype, capability=capability)
     kv_r = max(1, t.num_key_value_heads // tp)
-    attn_1tok = kv_r * 2 * t.head_dim * kv_bytes
+    attn_1tok = kv_r * kv.slot_bytes(t.head_dim, STATE_DTYPE_BYTES[model_dtype])
     # GDN state: conv in the model dtype; SSM as the Qwen3.5 config hook says (float32), else model
     ssm_dtype = mamba_ssm_cache_dtype
     if ssm_dtype == "auto":
@@ -240,14 +254,29 @@ def small_batch_device(device_name: str) -> int:
     return int("a100" in name or "gb10" in name)
 
 
+# (max_num_seqs, max_num_batched_tokens) of vLLM's API server by device tier: small (under 70 GiB, or
+# A100/GB10), mid, big (160 GiB and more) (engine/arg_utils.py get_batch_defaults)
+BATCH_TIERS = ((256, 2048), (1024, 8192), (1024, 16384))
+
+
+def batch_tier(device_memory_bytes: Num, small_device: Num = 0) -> tuple[Num, Num]:
+    """(small, big) conditions of :data:`BATCH_TIERS` for a device (ints or formulas)."""
+    small = smax(lt(device_memory_bytes, 70 * (1 << 30)), small_device)
+    return small, le(160 * (1 << 30), device_memory_bytes)
+
+
+def pick_tier(small: Num, big: Num, values: Sequence[Num]) -> Num:
+    """The value of the device's tier from per-tier ``values`` (small, mid, big)."""
+    return where(small, values[0], where(big, values[2], values[1]))
+
+
 def batch_defaults(
     device_memory_bytes: Num, small_device: Num = 0, *, api_server: bool = True
 ) -> tuple[Num, Num]:
     """(max_num_seqs, max_num_batched_tokens) vLLM picks (engine/arg_utils.py get_batch_defaults):
     devices under 70 GiB (and A100/GB10: ``small_device``) get 256 / 2048, from 160 GiB 1024 / 16384,
     else 1024 / 8192 (for the API server; offline inference doubles the token budget)."""
-    small = smax(lt(device_memory_bytes, 70 * (1 << 30)), small_device)
-    big = le(160 * (1 << 30), device_memory_bytes)
+    small, big = batch_tier(device_memory_bytes, small_device)
     seqs = where(small, 256, 1024)
     server_tokens = where(small, 2048, where(big, 16384, 8192))
     return seqs, server_tokens if api_server else where(small, 8192, 16384)

@@ -1,0 +1,1 @@
+"""Predictions scored against published engine logs (tests/fixtures/field_logs)."""

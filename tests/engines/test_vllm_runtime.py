@@ -1,0 +1,216 @@
+"""vLLM's runtime memory (qwenfit.core.engines.vllm.runtime) against vLLM 0.33.0's own code
+(tests/fixtures/vllm/runtime_cudagraph_sizes.json, scripts/vllm_runtime_fixtures.py) and against the
+published logs (tests/fixtures/field_logs/vllm, scored through qwenfit.estimate by
+benchmarks/field/vllm.py)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from benchmarks.field import vllm as field
+from qwenfit.core.engines.vllm.pool import KV_CACHE_DTYPES, plan_pool
+from qwenfit.core.engines.vllm.runtime import (
+    cudagraph_capture_sizes,
+    cudagraph_plan,
+    encoder_profile_tokens,
+    profile_peak,
+    runtime_memory,
+)
+from qwenfit.core.hardware import NVIDIA_DRIVER_RESERVE
+from qwenfit.loaders.hardware import device, hardware_catalog
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE = json.loads((REPO / "tests/fixtures/vllm/runtime_cudagraph_sizes.json").read_text())
+GIB = 1 << 30
+MIB = 1 << 20
+
+
+# -- 1. CUDA totals ---------------------------------------------------------------------------------
+
+
+def test_published_totals():
+    """The device total engines budget against: CUDA's, where published (data/hardware.yaml)."""
+    assert device("rtx-3090").usable_bytes == round(23.56 * 1024) * MIB  # the brief's 23.56 GiB
+    assert device("h100-sxm").usable_bytes == round(79.22 * 1024) * MIB
+    published = [d for d in hardware_catalog().values() if d.runtime_total_bytes is not None]
+    assert len(published) >= 14
+    for d in published:
+        src = d.runtime_total_source
+        assert "http" in src or "search-index" in src or "as " in src or "unified" in src, d.id
+
+
+def test_every_catalog_gpu_has_a_total_below_the_driver_total():
+    devices = [d for d in hardware_catalog().values() if d.vendor == "nvidia"]
+    assert len(devices) > 20
+    for d in devices:
+        assert 0 < d.usable_bytes <= d.memory_bytes, d.id
+        if d.runtime_total_bytes is not None and d.memory_exact and not d.unified:  # smi - 0.25..0.9 GiB
+            assert 250 * MIB < d.memory_bytes - d.usable_bytes < 900 * MIB, d.id
+        if d.runtime_total_bytes is None and not d.unified:
+            assert d.usable_bytes == d.memory_bytes - NVIDIA_DRIVER_RESERVE and "estimated" in d.usable_note
+
+
+# -- 3. capture sizes and graph descriptors, exact against vLLM's own code --------------------------
+
+
+@pytest.mark.parametrize("row", FIXTURE["rows"], ids=lambda r: f"seqs{r[0]}-mnbt{r[1]}-k{r[2]}-sm100{r[3]}")
+def test_capture_plan_matches_vllm(row):
+    seqs, mnbt, k, sm100, sizes, full, pw = row
+    assert list(cudagraph_capture_sizes(seqs, mnbt, speculative_tokens=k, sm100=sm100)) == sizes
+    spec = _spec("Qwen3.5-9B")
+    plan = cudagraph_plan(spec, max_num_seqs=seqs, max_num_batched_tokens=mnbt, speculative_tokens=k,
+                          sm100=sm100)  # fmt: skip
+    assert list(plan.full_sizes) == full
+    assert list(plan.sizes) == pw
+
+
+def test_capture_plan_matches_the_logs():
+    """'Profiling CUDA graph memory: PIECEWISE=a (largest=b), FULL=c (largest=d)' as printed."""
+    spec = _spec("Qwen3.5-9B")
+    for seqs, mnbt, pw, full in [
+        (256, 8192, (51, 512), (35, 256)),  # vllm-qwen35-9b-l40s-llm-v0190
+        (128, 2048, (35, 256), (19, 128)),  # vllm-qwen35-4b-asyncengine-v0220
+        (4, 2048, (4, 8), (3, 4)),  # vllm-qwen35-0p8b-windows-llm-v0190
+        (8, 65536, (5, 16), (4, 8)),  # vllm-qwen36-27b-nvfp4-modelopt-gb10-v0231
+    ]:
+        plan = cudagraph_plan(spec, max_num_seqs=seqs, max_num_batched_tokens=mnbt)
+        assert (len(plan.sizes), plan.sizes[-1]) == pw
+        assert (len(plan.full_sizes), plan.full_sizes[-1]) == full
+
+
+def test_penalty_buffers_match_vllm():
+    for seqs, vocab, got in FIXTURE["penalties"]:
+        assert 4 * seqs * vocab + 4 * seqs * -(-vocab // 32) == got
+
+
+def test_cudagraph_estimate_on_the_logs():
+    """Dense and MoE CUDA-graph memory within 20% of vLLM's own estimate (what it subtracts from the
+    pool; the captured figure where no estimate is printed); the GB10 and the TP=2 RTX 3090 (custom
+    all-reduce off) figures are the known misses."""
+    for rid, _n, pred, est, actual in field.graph_rows():
+        logged = est if est is not None else actual
+        assert logged is not None
+        if "gb10" in rid or "club104" in rid:
+            assert pred < logged  # the fixed per-graph cost does not explain these
+            continue
+        assert abs(pred - logged) <= 0.2 * logged + 0.01, rid
+
+
+def test_eager_and_none_mean_no_graphs():
+    spec = _spec("Qwen3.5-9B")
+    assert cudagraph_plan(spec, max_num_seqs=256, max_num_batched_tokens=8192, mode="NONE").graphs == 0
+    rm = runtime_memory(spec, total=40 * GIB, gpu_memory_utilization=0.9, max_num_batched_tokens=8192,
+                        max_num_seqs=256, enforce_eager=True)  # fmt: skip
+    assert rm.cudagraphs == 0
+
+
+# -- 2. the profile peak ------------------------------------------------------------------------------
+
+
+def _spec(name: str):
+    return field._spec(name)
+
+
+def test_profile_peak_parts():
+    spec = _spec("Qwen3.5-9B")
+    p = profile_peak(spec, max_num_batched_tokens=8192, max_num_seqs=256)
+    v = spec.text.vocab_size
+    assert p.persistent >= 4 * 256 * v  # output_bin_counts
+    assert p.encoder > p.forward > 0  # the vision profile dominates for Qwen3.5 by default
+    text = profile_peak(spec, max_num_batched_tokens=8192, max_num_seqs=256, vision=False)
+    assert text.encoder == 0 and text.total < p.total
+    # the forward grows with max_num_batched_tokens, the sampler with max_num_seqs
+    big = profile_peak(spec, max_num_batched_tokens=16384, max_num_seqs=256, vision=False)
+    assert big.forward == 2 * text.forward
+    more = profile_peak(spec, max_num_batched_tokens=8192, max_num_seqs=1024, vision=False)
+    assert more.sampler > text.sampler and more.persistent > text.persistent
+    tp2 = profile_peak(spec, max_num_batched_tokens=8192, max_num_seqs=256, vision=False, tp=2)
+    assert tp2.forward < text.forward
+
+
+def test_encoder_budget():
+    assert encoder_profile_tokens(2048) == 16384  # "budget of 16384 tokens ... 1 image items"
+    assert encoder_profile_tokens(65536) == 65536  # "budget 65536 tokens, 4 image items"
+    assert encoder_profile_tokens(2048, max_model_len=4096) == 2048  # "budget of 2048 tokens ... 2 items"
+
+
+def test_activation_peak_on_the_logs():
+    """Torch peak + non-torch increase, where the log gives it: Qwen3.5-4B on an A100 (vLLM's own
+    torch_peak_increase 1.70 + non_torch_increase 0.11 GiB, kvcached PR 448) and Qwen3.5-9B on an L40S
+    (requested - weights - available = 2.02 GiB)."""
+    p4 = profile_peak(_spec("Qwen3.5-4B"), max_num_batched_tokens=2048, max_num_seqs=256)
+    assert abs(p4.total / GIB - 1.81) < 0.05
+    p9 = profile_peak(_spec("Qwen3.5-9B"), max_num_batched_tokens=8192, max_num_seqs=256)
+    requested = -(-device("l40s").usable_bytes * 9 // 10)
+    logged = requested / GIB - 17.66 - 20.27
+    assert abs(p9.total / GIB - logged) < 0.1
+
+
+# -- 4. MTP with k > 1 --------------------------------------------------------------------------------
+
+
+def test_mtp_k():
+    spec = _spec("Qwen3.6-27B")
+    base = profile_peak(spec, max_num_batched_tokens=8192, max_num_seqs=2)
+    mtp3 = profile_peak(spec, max_num_batched_tokens=8192, max_num_seqs=2, speculative_tokens=3)
+    v = spec.text.vocab_size
+    # grammar bitmask rows x (1+k), draft tokens, the drafter's hidden-state input
+    assert mtp3.persistent - base.persistent == 4 * 2 * 3 * -(-v // 32) + 2 * 8 * 3
+    assert mtp3.forward - base.forward == 8192 * 2 * spec.text.hidden_size
+    # capture sizes: uniform decode batches of 4 tokens per request
+    assert cudagraph_capture_sizes(2, 8192, speculative_tokens=3) == (1, 2, 4, 8, 16)
+    plan = cudagraph_plan(spec, max_num_seqs=2, max_num_batched_tokens=8192, speculative_tokens=3)
+    assert plan.full_sizes == (4, 8) and plan.drafter_graphs == 5 * 2
+    # the pool: 2 + k state blocks per request with prefix caching (pool.py)
+    p = plan_pool(spec, max_model_len=262144, num_speculative_tokens=3, kv_cache_dtype="fp8_e5m2", tp=2)
+    assert p.mamba_blocks_per_request == 5
+
+
+# -- 5. the field logs ----------------------------------------------------------------------------------
+
+
+ROWS = [field.score(c) for c in field.CASES]
+
+
+def test_field_table():
+    """Predicted vs logged available KV memory on every record whose GPU and settings are known
+    (stated or assumed; GB10 unified memory listed apart). Thresholds are what the rules reach today."""
+    scored = [r for r in ROWS if r.case.tier in ("stated", "assumed") and not r.case.refused]
+    errs = [abs(r.error) for r in scored]
+    assert len(errs) >= 10
+    assert statistics.median(errs) <= 0.035
+    assert max(errs) <= 0.22
+    # the runtime terms alone (logged weights): within 1%
+    for r in scored:
+        if r.runtime_error is not None:
+            assert abs(r.runtime_error) <= 0.01, r.case.id
+
+
+def test_started_configurations_are_not_refused():
+    for r in ROWS:
+        if r.case.refused or r.case.tier == "uma":
+            continue
+        assert r.predicted > 0, r.case.id
+        if r.concurrency is not None:
+            assert r.concurrency >= 1.0, r.case.id
+
+
+def test_concurrency_where_printed():
+    """'Maximum concurrency' from the logged 'Available KV cache memory' through pool.py (Triton/FLA GDN
+    prefill, as these logs print; MTP k as in the case): within 0.5% on every record that prints both,
+    including MTP k=3 (club642, clubpr594) and k=0 (club104, whose 2.36x rules out k=3: 2.12x)."""
+    n = 0
+    for c in field.CASES:
+        if c.avail is None or c.concurrency is None or c.kv not in KV_CACHE_DTYPES:
+            continue
+        spec = _spec(c.model)
+        plan = plan_pool(spec, tp=c.tp, max_model_len=c.max_len, kv_cache_dtype=c.kv, prefix_caching=c.prefix,
+                         num_speculative_tokens=c.k)  # fmt: skip
+        got = plan.max_concurrency(round(c.avail * GIB))
+        assert abs(got / c.concurrency - 1) < 0.005, c.id
+        n += 1
+    assert n >= 10
