@@ -26,6 +26,7 @@ from qwenfit.core.engines.base import (
     SpeedConstants,
     option_field,
 )
+from qwenfit.core.engines.vllm.kv_dtypes import kv_dtype
 from qwenfit.core.engines.vllm.pool import (
     BATCH_TIERS,
     DEFAULT_GPU_MEMORY_UTILIZATION,
@@ -60,7 +61,6 @@ if TYPE_CHECKING:
 __all__ = ["TP_SIZES", "VLLM", "Vllm", "VllmOptions", "tp_sizes"]
 
 TP_SIZES = (1, 2, 4, 8)
-_KV_NAMES = {"fp8": "fp8", "fp8_e4m3": "fp8_e4m3", "fp8_e5m2": "fp8_e5m2", "bfloat16": "bfloat16"}
 SRC_POOL = "vLLM 0.33.0 kv_cache_interface / kv_cache_planning (tests/fixtures/vllm)"
 
 
@@ -93,6 +93,12 @@ class VllmOptions:
     engine_version: str | None = option_field(
         None, "the vLLM version, e.g. '0.19.0' (None: 0.33.0, the version modelled)"
     )
+
+
+def _capability(sm: str | None) -> tuple[int, int] | None:
+    """A compute capability "8.6" as (8, 6); None when the deployment names no NVIDIA GPU."""
+    m = re.match(r"^(\d+)\.(\d+)$", sm or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def vllm_version(version: str | None) -> tuple[int, int] | None:
@@ -156,6 +162,9 @@ class Vllm(Engine):
     speed = SpeedConstants("vllm", 1000, {"cuda": 50, "rocm": 80}, {"cuda": 0.50, "rocm": 0.50})
 
     def check(self, spec: ModelSpec, d: Deployment, o: Any) -> None:
+        if d.kv_cache is not None and d.kv_cache != "auto":
+            # vLLM's own answer, per GPU generation where the deployment names the GPU
+            kv_dtype(d.kv_cache, model_dtype=spec.text.dtype, capability=_capability(d.gpu_sm))
         super().check(spec, d, o)
         if o.pp > spec.text.num_hidden_layers:
             raise SettingError(
@@ -267,6 +276,7 @@ class Vllm(Engine):
                 prefix_caching=o.prefix_caching,
                 num_speculative_tokens=o.speculative_tokens if d.mtp else 0,
                 layers=stage,
+                capability=_capability(d.gpu_sm),
             )
             plain, padded = inputs["w:rank"], inputs["w:rank_sm100"]
             if len(stages) > 1:
@@ -500,8 +510,8 @@ class Vllm(Engine):
         cmd.add("--enable-expert-parallel", when=o.expert_parallel)
         cmd.add("--max-model-len", d.context)
         cmd.add("--gpu-memory-utilization", float(o.gpu_memory_utilization))
-        if d.kv_cache in _KV_NAMES:
-            cmd.add("--kv-cache-dtype", _KV_NAMES[d.kv_cache])
+        if d.kv_cache and d.kv_cache != "auto":
+            cmd.add("--kv-cache-dtype", d.kv_cache)
         if o.max_num_seqs is not None:
             cmd.add("--max-num-seqs", o.max_num_seqs)
         else:
