@@ -118,7 +118,7 @@ def test_check():
         ({"kv_cache": "q3_k"}, "KV cache type 'q3_k'; valid: f32, f16"),
         ({"kv_cache": "q8_0", "flash_attention": False}, "needs flash attention"),
         ({"engine": "vllm", "tp": 3}, "divisible by tp=3"),
-        ({"engine": "vllm", "kv_cache": "int4"}, "vllm KV cache 'int4'; valid: auto"),
+        ({"engine": "vllm", "kv_cache": "int4"}, "'int4' is not a vLLM 0.33.0 choice; accepted for Qwen3.5"),
         ({"engine": "vllm", "quant": "Q4_K_M"}, "a llama.cpp file type, which vllm does not load"),
         ({"quant": "awq"}, "a safetensors format, which llama.cpp does not load"),
         ({"tp": 2}, "llama.cpp has no option tp; its options: n_gpu_layers"),

@@ -93,11 +93,14 @@ def encoder_profile_tokens(max_num_batched_tokens: Num, max_model_len: Num | Non
     ``per item`` tokens (16384 for Qwen3.5 images: logs). A ``max_model_len`` under 16384 shrinks the
     dummy image: estimated as max_model_len / 4 (one log: 4096 -> 2 items in a 2048 budget). Ints or
     formulas (:mod:`qwenfit.core.expr`)."""
-    per_item: Num = IMAGE_TOKENS_PER_ITEM
-    if max_model_len is not None:
-        per_item = where(lt(max_model_len, IMAGE_TOKENS_PER_ITEM), smax(max_model_len // 4, 1), per_item)
-    budget = smax(max_num_batched_tokens, per_item)
-    return (budget // per_item) * per_item
+    item = IMAGE_TOKENS_PER_ITEM
+    whole = (smax(max_num_batched_tokens, item) // item) * item
+    if max_model_len is None:
+        return whole
+    # a shorter context: items of max_model_len / 4 tokens filling the budget (the rounding down to whole
+    # items is left out, which keeps the estimate monotone in the context)
+    small = smax(max_num_batched_tokens, smax(max_model_len // 4, 1))
+    return where(lt(max_model_len, IMAGE_TOKENS_PER_ITEM), small, whole)
 
 
 def _layer_widths(spec: ModelSpec, tp: int, dp: int, ep: bool) -> dict[str, int]:
