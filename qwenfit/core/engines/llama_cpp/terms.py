@@ -105,9 +105,11 @@ def llama_terms(
             terms.append(Term("recurrent_state", cache_dev, rows * rs_layer * n_lin, True, SRC,
                               f"{rows} row(s) x {n_lin} Gated DeltaNet layer(s), F32"))  # fmt: skip
     last = gpus[-1] if gpus else "cpu"
-    mtp_hidden = t.hidden_size * o.batch * 4 if d.mtp else 0
-    terms.append(Term("output_buffer", "cpu", ctx.output_bytes + mtp_hidden, True, SRC,
-                      f"logits for {d.sequences} output(s)" + (" + MTP hidden states" * d.mtp)))  # fmt: skip
+    terms.append(Term("output_buffer", "cpu", ctx.output_bytes, True, SRC,
+                      f"logits for {d.sequences} output(s)"))  # fmt: skip
+    if d.mtp:  # the first decode grows the output buffer by the hidden states the MTP draft reads
+        terms.append(Term("mtp_output", "cpu", t.hidden_size * o.batch * 4, True, SRC,
+                          f"the MTP draft's hidden-state inputs for a batch of {o.batch} (F32)"))  # fmt: skip
     backend_note = "" if d.backend == "cpu" else f"; {d.backend} reserves the same graph (estimated)"
     for dev in gpus or ["cpu"]:
         compute = ctx.compute_bytes + ctx.draft_compute_bytes
