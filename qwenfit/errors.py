@@ -15,6 +15,7 @@ Hierarchy::
     ├── SettingError (ValueError): an impossible setting ── GpuFormatError, VisionSettingError
     ├── UsageError (ValueError): a command line that cannot be read (the CLI, check_command)
     ├── QuantDataError (ValueError): data/quants.yaml is malformed
+    ├── ArtifactDataError (ValueError): data/artifacts/*.yaml (or a refreshed record) is malformed
     ├── UnknownModelError (LookupError)
     ├── UnknownQuantError (LookupError)
     ├── UnknownHardwareError (LookupError, ValueError)
@@ -28,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ArtifactDataError",
     "CheckpointError",
     "ConfigError",
     "DoesNotFit",
@@ -147,6 +149,11 @@ class UsageError(QwenfitError, ValueError):
 
 class QuantDataError(QwenfitError, ValueError):
     """data/quants.yaml (or a file given in its place) is malformed; the message names the record."""
+
+
+class ArtifactDataError(QwenfitError, ValueError):
+    """data/artifacts/*.yaml (or a record ``qwenfit artifacts --refresh`` wrote) is malformed; the
+    message names the file and the record."""
 
 
 class UnknownQuantError(QwenfitError, LookupError):

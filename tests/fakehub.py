@@ -19,8 +19,12 @@ Routes (all served from memory):
   on ``http://localhost:<same port>`` (a different origin, like the real CDN: ``huggingface_hub`` then
   takes the metadata from the 302 and drops the ``Authorization`` header when it downloads).
 * ``GET /cdn-lfs/...``: that fake CDN (no auth, ranges, no ``X-Repo-Commit``).
-* ``GET /api/models/{repo_id}[/revision/{rev}]`` (model_info) and
-  ``GET /api/models/{repo_id}/tree/{rev}[/{path}]`` (list_repo_tree / list_repo_files), single page.
+* ``GET /api/models/{repo_id}[/revision/{rev}]`` (model_info; ``?blobs=true`` adds each file's size,
+  blob id and LFS sha256, as ``model_info(files_metadata=True)`` asks) and
+  ``GET /api/models/{repo_id}/tree/{rev}[/{path}]`` (list_repo_tree / list_repo_files): paginated like
+  the Hub (``tree_page_size`` entries per page, ``tree_expand_page_size`` with ``?expand=true``; the
+  next page in a ``Link: <...&cursor=N>; rel="next"`` header), ``?expand=true`` adding ``lastCommit``
+  and ``securityFileStatus`` to each entry.
 
 Errors carry the headers ``huggingface_hub.utils.hf_raise_for_status`` maps to exception classes:
 ``X-Error-Code: RepoNotFound | GatedRepo | RevisionNotFound | EntryNotFound`` and ``X-Error-Message``
@@ -45,7 +49,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote
+from urllib.parse import parse_qs, quote, unquote, urlencode
 
 HOST = "127.0.0.1"
 CDN_HOST = "localhost"  # same socket, different origin (see module docstring)
@@ -321,10 +325,16 @@ class FakeHub:
         accepted_tokens: Iterable[str] | None = None,
         max_connections: int = 64,
         idle_timeout: float = 5.0,
+        tree_page_size: int = 1000,
+        tree_expand_page_size: int = 50,
     ) -> None:
         self.accepted_tokens: set[str] | None = set(accepted_tokens) if accepted_tokens is not None else None
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
+        # the Hub's tree pages: 1000 entries, 50 with expand=true (huggingface_hub hf_api.py
+        # _iter_repo_tree_pages docstring)
+        self.tree_page_size = tree_page_size
+        self.tree_expand_page_size = tree_expand_page_size
         self.server_errors: list[str] = []  # tracebacks of bugs in the fake itself; should stay empty
         self.client_sleeps: list[float] = []  # huggingface_hub retry sleeps (see use_with_huggingface_hub)
         self.hf_home: Path | None = None
@@ -847,7 +857,7 @@ class FakeHub:
             self._api_model_info(h, method, entry, repo_id, revision, blobs=params.get("blobs") == "true")
         elif tail[0] == "tree" and len(tail) >= 2:
             path = "/".join(p for p in tail[2:] if p)
-            self._api_tree(h, method, entry, repo_id, tail[1], path, params.get("recursive") == "true")
+            self._api_tree(h, method, entry, repo_id, tail[1], path, params)
         else:
             self._error(h, method, entry, 404, None, "Not Found")
 
@@ -909,16 +919,18 @@ class FakeHub:
         repo_id: str,
         revision: str,
         path: str,
-        recursive: bool,
+        params: Mapping[str, str],
     ) -> None:
         resolved = self._resolve_api(h, method, entry, repo_id, revision)
         if resolved is None:
             return
         _, sha, files = resolved
+        recursive, expand = params.get("recursive") == "true", params.get("expand") == "true"
         prefix = f"{path}/" if path else ""
         if path and path in files:
             self._error(h, method, entry, 400, None, f"{path} is a file, not a folder")
             return
+        last_commit = {"id": sha, "title": "fakehub commit", "date": "2025-01-01T00:00:00.000Z"}
         entries: dict[str, dict[str, Any]] = {}
         for name in sorted(files):
             if not name.startswith(prefix):
@@ -928,17 +940,39 @@ class FakeHub:
             for depth in range(1, upto + 1):
                 folder = prefix + "/".join(parts[:depth])
                 oid = hashlib.sha1(f"tree\0{sha}\0{folder}".encode()).hexdigest()
-                entries.setdefault(folder, {"type": "directory", "oid": oid, "path": folder})
+                folder_entry: dict[str, Any] = {"type": "directory", "oid": oid, "path": folder}
+                if expand:
+                    folder_entry["lastCommit"] = last_commit
+                entries.setdefault(folder, folder_entry)
             if recursive or len(parts) == 1:
                 f = files[name]
                 item: dict[str, Any] = {"type": "file", "oid": f.git_sha1, "size": f.size, "path": name}
                 if f.lfs:
                     item["lfs"] = {"oid": f.sha256, "size": f.size, "pointerSize": f.pointer_size}
+                if expand:
+                    item["lastCommit"] = last_commit
+                    item["securityFileStatus"] = {
+                        "status": "safe",
+                        "avScan": {"virusFound": False, "virusNames": None},
+                        "pickleImportScan": None,
+                    }
                 entries[name] = item
         if path and not entries:
             self._error(h, method, entry, 404, "EntryNotFound", f"{path} does not exist on {revision}")
             return
-        self._json(h, method, entry, list(entries.values()), {"X-Repo-Commit": sha})
+        listing = list(entries.values())
+        size = max(1, self.tree_expand_page_size if expand else self.tree_page_size)
+        try:
+            cursor = max(0, int(params.get("cursor") or 0))
+        except ValueError:
+            self._error(h, method, entry, 400, None, "invalid cursor")
+            return
+        headers = {"X-Repo-Commit": sha}
+        if cursor + size < len(listing):
+            query = urlencode({**params, "cursor": str(cursor + size)})
+            raw = entry.path.partition("?")[0]
+            headers["Link"] = f'<{self.url}{raw}?{query}>; rel="next"'
+        self._json(h, method, entry, listing[cursor : cursor + size], headers)
 
     def _json(
         self, h: _Handler, method: str, entry: LoggedRequest, payload: Any, headers: dict[str, str]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -27,10 +28,14 @@ def load(
     ``*.safetensors.index.json`` (with its config.json beside it), or a Hugging Face repo id.
     Files are read header-only; the result carries what they store in ``spec.checkpoint``.
 
+    A repo holding GGUFs instead of a safetensors checkpoint gives the GGUF llama.cpp's
+    ``-hf owner/name[:QUANT]`` would load (``"unsloth/Qwen3.5-35B-A3B-GGUF:Q4_K_M"``; no tag:
+    Q4_K_M, else Q8_0, else the first), read header-only like a local ``*.gguf``.
+
     Offline by default: a repo id that names a catalog model is answered from the catalog. The Hub
-    is used for repo ids the catalog does not know, or when ``hub=True`` (or a ``revision``) is
-    given; ``token`` and ``revision`` go to huggingface_hub, ``progress(done, total, shard)``
-    reports header reads.
+    is used for repo ids the catalog does not know, or when ``hub=True`` (or a ``revision``, or a
+    ``:QUANT`` tag) is given; ``token`` and ``revision`` go to huggingface_hub,
+    ``progress(done, total, file)`` reports header reads.
     """
     from qwenfit.loaders import catalog
 
@@ -44,23 +49,55 @@ def load(
 
     path = Path(text).expanduser()
     if isinstance(source, str) and not path.exists():
-        from qwenfit.loaders.hub import is_repo_id, load_repo
+        from qwenfit.loaders.hub import is_repo_id, split_repo_tag
 
-        wants_hub = hub is True or (hub is None and revision is not None)
+        repo_id, tag = split_repo_tag(text.strip())
+        wants_hub = hub is True or (hub is None and revision is not None) or tag is not None
         if catalog.find(text) is not None and not wants_hub:
             return catalog.load_catalog_model(text)
-        if is_repo_id(text.strip()):
+        if is_repo_id(repo_id):
             if hub is False:
                 raise catalog.unknown_model(text)
             # not a catalog model, or the Hub was asked for: the Hub is where it comes from
-            return load_repo(text.strip(), revision=revision, token=token, progress=progress)
+            spec = _load_hub(repo_id, tag, revision=revision, token=token, progress=progress)
+            return dataclasses.replace(spec, origin=text.strip())
     if path.is_dir():
-        return _load_folder(path, progress)
+        return dataclasses.replace(_load_folder(path, progress), origin=text)
     if path.is_file():
-        return _load_file(path, progress)
+        return dataclasses.replace(_load_file(path, progress), origin=text)
     if isinstance(source, os.PathLike) or os.sep in text or text.endswith((".json", ".safetensors", ".gguf")):
         raise SourceNotFoundError(f"{text}: no such file or folder")
     raise catalog.unknown_model(text)
+
+
+def _load_hub(
+    repo_id: str,
+    tag: str | None,
+    *,
+    revision: str | None,
+    token: str | bool | None,
+    progress: Progress | None,
+) -> ModelSpec:
+    """A Hub repo: its safetensors checkpoint, or the GGUF a tag (or a repo of GGUFs only) names.
+
+    The repo is listed once (from the local HF cache when offline or unreachable); a listing with
+    a safetensors checkpoint (or, from the cache, a config.json) goes to the safetensors reader.
+    """
+    from qwenfit.loaders.hub import load_repo, not_cached, repo_listing
+    from qwenfit.loaders.hub_gguf import load_gguf_repo, model_ggufs
+    from qwenfit.loaders.safetensors import INDEX_NAME, SINGLE_NAME
+
+    listing = repo_listing(repo_id, revision=revision, token=token)
+    if listing.offline_reason is not None and not listing.files:
+        raise not_cached(listing, "the repository", revision)
+    if tag is None:
+        if listing.offline_reason is None:
+            safetensors = listing.has(INDEX_NAME) or listing.has(SINGLE_NAME)
+        else:  # only what the cache holds: config.json means a checkpoint was read before
+            safetensors = listing.has("config.json")
+        if safetensors or not model_ggufs(listing.names):
+            return load_repo(repo_id, revision=revision, token=token, progress=progress, listing=listing)
+    return load_gguf_repo(repo_id, tag, revision=revision, token=token, progress=progress, listing=listing)
 
 
 def _has_weights(folder: Path) -> bool:

@@ -146,6 +146,11 @@ def resolve_quant_name(name: str) -> str:
         return lower
     if gguf:
         return upper
+    from qwenfit.core.formats.names import dynamic_base
+
+    base = dynamic_base(key)
+    if base is not None and base in records:  # a publisher's dynamic mix ranks as the type it builds on
+        return base
     close = difflib.get_close_matches(key, list(records), n=3, cutoff=0.6)
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
     raise UnknownQuantError(

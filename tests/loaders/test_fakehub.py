@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -16,6 +17,7 @@ import pytest
 from fakehub import FakeHub, parse_range
 from huggingface_hub import (
     HfApi,
+    RepoFile,
     get_safetensors_metadata,
     hf_hub_download,
     parse_safetensors_file_metadata,
@@ -265,6 +267,30 @@ def test_model_info_and_list_repo_files(tiny: FakeHub) -> None:
     assert top == {"a", "config.json", "model.safetensors"}
     with pytest.raises(RepositoryNotFoundError):
         api.model_info("nobody/nothing")
+
+
+def test_tree_pages_and_expand_like_the_hub(fake_hub: FakeHub) -> None:
+    files = {f"d/f{i:02d}.txt": str(i) for i in range(7)} | {"m.gguf": b"GGUF" + bytes(60)}
+    fake_hub.add_repo(REPO, files=files)
+    fake_hub.tree_page_size, fake_hub.tree_expand_page_size = 3, 2
+    api = HfApi()
+    plain = list(api.list_repo_tree(REPO, recursive=True))
+    assert [e.path for e in plain] == ["d", *sorted(n for n in files if n.startswith("d/")), "m.gguf"]
+    assert all(getattr(e, "last_commit", None) is None for e in plain)
+    tree_gets = [r for r in fake_hub.requests if r.kind == "api" and "/tree/" in r.path]
+    assert len(tree_gets) == 3 and "cursor=3" in tree_gets[1].path  # pages of 3 through Link headers
+    fake_hub.clear_log()
+    expanded = list(api.list_repo_tree(REPO, recursive=True, expand=True))
+    assert [e.path for e in expanded] == [e.path for e in plain]
+    assert fake_hub.count("GET", kind="api") == 5  # 9 entries, pages of 2 with expand=true
+    gguf = expanded[-1]
+    assert isinstance(gguf, RepoFile) and gguf.size == 64 and gguf.lfs is not None
+    assert gguf.lfs.sha256 == hashlib.sha256(files["m.gguf"]).hexdigest()
+    assert gguf.last_commit is not None and gguf.last_commit.oid == fake_hub.commit_sha(REPO)
+    assert gguf.security is not None and gguf.security.safe
+    info = api.model_info(REPO, files_metadata=True)
+    sizes = {s.rfilename: (s.size, s.lfs.sha256 if s.lfs else None) for s in info.siblings or []}
+    assert sizes["m.gguf"] == (64, gguf.lfs.sha256) and sizes["d/f00.txt"] == (1, None)
 
 
 # ------------------------------------------------------------------------------------------ failures

@@ -174,3 +174,39 @@ def test_no_network_for_local_sources(tmp_path, fake_hub):
     qwenfit.load("0.8B")
     qwenfit.load(folder / "config.json")
     assert fake_hub.requests == []
+
+
+def test_repo_without_config_json(fake_hub):
+    fake_hub.add_repo(
+        REPO, files={"README.md": "x", "model.safetensors": _single(tiny_config())["model.safetensors"]}
+    )
+    with pytest.raises(HubError, match=r"has no config\.json and no GGUF model file"):
+        qwenfit.load(REPO)
+    assert fake_hub.count(kind="resolve") == 0  # the listing said so: nothing else was asked
+
+
+def test_unknown_revision(fake_hub):
+    fake_hub.add_repo(REPO, files=_single(tiny_config()))
+    with pytest.raises(HubError, match="revision 'nope' not found"):
+        qwenfit.load(REPO, revision="nope")
+
+
+def test_unreachable_hub_fails_fast_and_falls_back_to_the_cache(fake_hub, monkeypatch):
+    from huggingface_hub import constants, snapshot_download
+
+    fake_hub.add_repo(REPO, files=_single(tiny_config()))
+    with monkeypatch.context() as m:
+        m.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # a closed port
+        with pytest.raises(HubError) as info:
+            qwenfit.load(REPO)
+    msg = str(info.value)
+    assert (
+        len(msg.splitlines()) == 1 and "http://127.0.0.1:9 cannot be reached" in msg and "HF_ENDPOINT" in msg
+    )
+    assert fake_hub.client_sleeps == []  # no retry loop
+    snapshot_download(REPO)
+    fake_hub.clear_log()
+    with monkeypatch.context() as m:
+        m.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+        assert qwenfit.load(REPO).checkpoint.match.exact
+    assert fake_hub.requests == []

@@ -9,7 +9,9 @@ the quality table and the CLI):
 2. otherwise a name whose upper case is a llama.cpp file type is that file type (``"q4_k_m"``,
    ``"Bf16"``, ``"BF16"``);
 3. otherwise a name whose lower case is a GPU/MLX format is that format (``"FP8"``);
-4. a path ending in ``.gguf`` names a GGUF file ("quantize like this file").
+4. a path ending in ``.gguf`` names a GGUF file ("quantize like this file");
+5. a publisher's dynamic mix (unsloth's ``UD-Q4_K_XL``) is a GGUF name of its own, known only by its
+   published files (:mod:`qwenfit.core.artifacts`).
 
 With an engine family given, only that family's names count (vLLM reads ``"BF16"`` as its bf16
 checkpoint; MLX takes ``mlx-*`` and the 16-bit checkpoints).
@@ -18,12 +20,21 @@ checkpoint; MLX takes ``mlx-*`` and the 16-bit checkpoints).
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 
 from qwenfit.core.formats.gguf import FILE_TYPES
 from qwenfit.core.formats.gpu import FORMATS
 
-__all__ = ["QUANT_OPTIONS", "QuantName", "family_names", "normalise", "why_not"]
+__all__ = [
+    "DYNAMIC_QUANT",
+    "QUANT_OPTIONS",
+    "QuantName",
+    "dynamic_base",
+    "family_names",
+    "normalise",
+    "why_not",
+]
 
 FAMILIES = ("gguf", "safetensors", "mlx")
 _SIXTEEN_BIT = ("bf16", "fp16")  # the unquantized checkpoint, which MLX loads too
@@ -45,13 +56,31 @@ QUANT_OPTIONS = frozenset(
 )
 
 
+# A publisher's own GGUF mixes (unsloth "dynamic" UD-* quants, llama.cpp's MXFP4_MOE is a file type):
+# the name -> the llama-quantize file type whose tensor list they are scaled from when only the size
+# is known. UD-Qn_K_XL/L/M/S keep attention and the shared tensors at higher types than Qn_K_M.
+DYNAMIC_QUANT = re.compile(r"^UD-(?P<base>(?:IQ|Q)[1-8](?:_K)?(?:_[A-Z0-9]+)?)$", re.IGNORECASE)
+_UD_BASE = {"Q2_K_XL": "Q2_K", "Q3_K_XL": "Q3_K_M", "Q4_K_XL": "Q4_K_M", "Q4_K_L": "Q4_K_M",
+            "Q5_K_XL": "Q5_K_M", "Q6_K_XL": "Q6_K", "Q6_K_S": "Q6_K", "Q8_K_XL": "Q8_0"}  # fmt: skip
+
+
+def dynamic_base(name: str) -> str | None:
+    """The llama.cpp file type a publisher's dynamic quant (``UD-Q4_K_XL``) is modelled on, or None
+    when ``name`` is not one."""
+    m = DYNAMIC_QUANT.match(name.strip())
+    if m is None:
+        return None
+    base = m.group("base").upper()
+    return _UD_BASE.get(base, base)
+
+
 @dataclass(frozen=True, slots=True)
 class QuantName:
     """A resolved quantization: its canonical spelling and which weights family it belongs to."""
 
     canonical: str  # "Q4_K_M", "fp8", "mlx-4bit", or the path of a GGUF to copy
     family: str  # "gguf" | "safetensors" | "mlx"
-    kind: str  # "file_type" | "gguf_file" | "format"
+    kind: str  # "file_type" | "gguf_file" | "format" | "dynamic" (a publisher's own GGUF mix)
 
 
 def _format(name: str) -> QuantName:
@@ -71,9 +100,13 @@ def normalise(quant: str, family: str | None = None) -> QuantName | None:
             return _format(q)
         if upper in FILE_TYPES:
             return QuantName(upper, "gguf", "file_type")
+        if dynamic_base(upper):
+            return QuantName(upper, "gguf", "dynamic")
         return _format(lower) if lower in FORMATS else None
     if family == "gguf":
-        return QuantName(upper, "gguf", "file_type") if upper in FILE_TYPES else None
+        if upper in FILE_TYPES:
+            return QuantName(upper, "gguf", "file_type")
+        return QuantName(upper, "gguf", "dynamic") if dynamic_base(upper) else None
     if lower not in FORMATS:
         return None
     if family == "mlx":

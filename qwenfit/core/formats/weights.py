@@ -61,6 +61,7 @@ class WeightMap:
     header_bytes: int = 0
     gpu_format: str = ""  # the GPU format's name (qwenfit.core.formats.gpu) when it is one
     group_size: int | None = None  # its group size, when the format has groups
+    exact: bool = True  # False: a published file's bytes spread over the recipe's tensors (an estimate)
 
     @property
     def file_bytes(self) -> int:

@@ -34,7 +34,6 @@ __all__ = [
 ]
 
 
-
 def default_layer_types(num_hidden_layers: int, full_attention_interval: int) -> tuple[str, ...]:
     """Layer i is full attention iff (i+1) % interval == 0 (transformers Qwen3_5TextConfig)."""
     return tuple(
@@ -319,6 +318,7 @@ class ModelSpec:
     mtp_expert_layout: ExpertLayout | None = None
     source: str = field(default="", compare=False)
     checkpoint: StoredCheckpoint | None = field(default=None, compare=False, repr=False)
+    origin: str | None = field(default=None, compare=False)  # the path or repo id it was read from
     _cache: dict[str, object] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
