@@ -43,12 +43,13 @@ from typing import Any
 from qwenfit.core.command import render_json
 from qwenfit.core.engines.base import Engine, FormulaPlacement, engines
 from qwenfit.core.expr import as_int, evaluate_shared, to_json_shared
-from qwenfit.core.fit.formulas import hardware_env, placement_env, trace
+from qwenfit.core.fit.formulas import ARTIFACT_FIELDS, hardware_env, placement_env, trace
 from qwenfit.core.fit.planner import YARN_CONTEXT
 from qwenfit.core.fit.text import format_gb as _format_gb
 from qwenfit.core.hardware import Machine
 from qwenfit.core.search import largest
 from qwenfit.core.terms import shortfall, used_by_budget
+from qwenfit.errors import SettingError
 
 __all__ = [
     "calculator_engines",
@@ -107,18 +108,30 @@ def _record(spec: Any, engine: Engine, kv: str, fp: FormulaPlacement) -> dict[st
     }
 
 
-def _quant_env(spec: Any, repo: str | None, engine: Engine, quant: str) -> dict[str, Any]:
-    """The weight inputs of every placement the calculator offers for one quant, and its artifact."""
-    w = engine.weights(spec, quant, mtp=False, vision=False)
+def _quant_env(spec: Any, source: Any, engine: Engine, quant: str) -> dict[str, Any]:
+    """The weight inputs of every placement the calculator offers for one quant, and its artifact
+    (what the planner's command loads: the same :meth:`Engine.artifact` and weights)."""
+    from qwenfit.core.engines.base import Deployment
+
+    artifact = engine.artifact(source, quant, Deployment(context=1))
+    w = engine.artifact_weights(spec, artifact, quant, mtp=False, vision=False)
     env: dict[str, Any] = {}
     for fp in engine.formula_placements(spec):
         env.update(placement_env(spec, engine, w, fp))
-    artifact = engine.artifact(spec.name, repo, quant)
-    for name in ("repo", "file", "tag"):
+    for name in ARTIFACT_FIELDS:
         value = getattr(artifact, name)
         if value is not None:
             env[f"a:{name}"] = value
+    env["a:published"] = int(artifact.published)
+    if artifact.size_bytes is not None:
+        env["a:size"] = artifact.size_bytes
     return env
+
+
+def calc_quants(engine: Engine, source: Any) -> tuple[str, ...]:
+    """The calculator's quants of one model on ``engine``: the engine's list plus what is published
+    for the model in its format (as the planner tries them)."""
+    return tuple(dict.fromkeys((*engine.planner_quants, *engine.published_quants(source, mtp=False))))
 
 
 def _hardware(
@@ -137,6 +150,7 @@ def _hardware(
 def calculator_json() -> dict[str, Any]:
     """The calculator's data (see the module docstring); deterministic for a given qwenfit."""
     from qwenfit import __version__
+    from qwenfit.api.sources import model_source
     from qwenfit.loaders.catalog import entries, load_catalog_model
     from qwenfit.loaders.hardware import hardware_catalog
 
@@ -148,12 +162,16 @@ def calculator_json() -> dict[str, Any]:
         spec = load_catalog_model(entry.name)
         key = entry.short_name
         repo = entry.repo_ids[0] if entry.repo_ids else None
+        source = model_source(spec, entry.name)
         quants: dict[str, Any] = {}
         for engine in engine_list:
             engine.prepare_formulas(spec)
-            quants[engine.name] = {
-                q: {"env": _quant_env(spec, repo, engine, q)} for q in engine.planner_quants
-            }
+            quants[engine.name] = {}
+            for q in calc_quants(engine, source):
+                try:
+                    quants[engine.name][q] = {"env": _quant_env(spec, source, engine, q)}
+                except SettingError:  # e.g. a group size some tensor-parallel split breaks: not offered
+                    continue
             for fp in engine.formula_placements(spec):
                 if fp not in placements[engine.name]:
                     placements[engine.name].append(fp)
@@ -370,7 +388,7 @@ def evaluate_config(cfg: dict[str, Any]) -> dict[str, str]:
         speed = s.speed(p, e, machine)[0]
     d = dataclasses.replace(_deployment_of(engine, e), context=cfg["ctx"])
     o = engine.options({k: v for k, v in e.settings.items() if k in engine.option_help()})
-    command = engine.command(engine.artifact(spec.name, model.repo_id, cfg["quant"]), d, o).render()
+    command = engine.command(engine.artifact(model.where, cfg["quant"], d), d, o).render()
     terms = [(t.name, t.device, as_int(t.bytes)) for t in e.terms]
     return _display(terms, dict(e.budget or {}), speed, max_ctx, step, command)
 

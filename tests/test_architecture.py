@@ -22,7 +22,7 @@ LAYERS = [
     ("qwenfit.core.formats.dtypes",),  # storage types: what a tensor's bytes are, below the model
     ("qwenfit.core.model",),
     ("qwenfit.core.formats",),
-    ("qwenfit.core.hardware", "qwenfit.core.terms"),
+    ("qwenfit.core.hardware", "qwenfit.core.terms", "qwenfit.core.artifacts"),
     ("qwenfit.core.engines",),
     ("qwenfit.core.fit",),
     ("qwenfit.loaders",),

@@ -27,7 +27,7 @@ RUNS: dict[str, list[tuple[list[str], int, str]]] = {
         (
             ["35B-A3B", "--quant", "Q4_K_M", "--context", "65536", "--gpu", "rtx-4090", "--ram", "64"],
             0,
-            "would run: llama-server -m Qwen3.5-35B-A3B-Q4_K_M.gguf -c 65536",
+            "would run: llama-server -hf unsloth/Qwen3.5-35B-A3B-GGUF:Q4_K_M --no-mmproj -c 65536",
         ),
         (
             ["27B", "--quant", "fp8", "--engine", "vllm", "--context", "32768", "--gpu", "2x rtx-4090"],
@@ -75,7 +75,7 @@ def test_json_consumer_reads_stdin():
     )
     r = run("pick_from_plan_json.py", ["-", "--min-speed", "1"], input=plan.stdout)
     assert r.returncode == 0, r.stderr
-    assert "best: llama-server -m Qwen3.5-27B-" in r.stdout
+    assert "best: llama-server -hf unsloth/Qwen3.5-27B-GGUF:" in r.stdout
     bad = run("pick_from_plan_json.py", ["-"], input='{"schema": "something-else"}')
     assert bad.returncode == 1 and "not the JSON of `qwenfit plan --json`" in bad.stderr
 
@@ -89,4 +89,7 @@ def test_preflight_exec_runs_the_checked_command(tmp_path):
     args = ["9B", "--quant", "Q4_K_M", "--context", "32768", "--vram", "24", "--exec"]
     r = run("preflight_launch.py", args, env=env)
     assert r.returncode == 0, r.stderr
-    assert "stand-in llama-server -m Qwen3.5-9B-Q4_K_M.gguf -c 32768 -ngl all -fa on" in r.stdout
+    assert (
+        "stand-in llama-server -hf unsloth/Qwen3.5-9B-GGUF:Q4_K_M --no-mmproj -c 32768 -ngl all -fa on"
+        in r.stdout
+    )

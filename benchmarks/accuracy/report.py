@@ -585,7 +585,8 @@ def _qwenfit_case(model: str, ctx: int, quant: str = cases.QUANT) -> dict[str, i
     the reference's (and the Hub's Qwen3.5 GGUFs are); ``estimate()`` prices the current converter's
     file, whose MTP tensors shift llama-quantize's counter-based choices slightly (397B: -0.24 %).
     ``planned_total_gpu``: what qwenfit plans on a CUDA GPU, CUDA reserve and --fit margin included."""
-    kw = {"context": ctx, "engine": "llama.cpp", "kv_cache": cases.KV_TYPE, "sequences": cases.SEQUENCES}
+    kw = {"context": ctx, "engine": "llama.cpp", "kv_cache": cases.KV_TYPE, "sequences": cases.SEQUENCES,
+          "artifact": "recipe"}  # the reference files are llama-quantize's own
     t: dict[str, int] = {}
     for term in qwenfit.estimate(model, quant, backend="cpu", **kw).terms:
         t[term.name] = t.get(term.name, 0) + term.bytes
@@ -738,12 +739,13 @@ def scenarios(llmfit: dict[str, Any]) -> list[dict[str, Any]]:
             "pick_breakdown_bytes": ours["total"],
             "pick_fits_breakdown": ours["total"] <= vram * 10**9,
             "pick_max_context_breakdown": _breakdown_max_context(model, vram * 10**9, quant),
-            "qwenfit_max_context": qwenfit.max_context(model, quant, vram_gb=vram, kv_cache=cases.KV_TYPE),
+            "qwenfit_max_context": qwenfit.max_context(model, quant, vram_gb=vram, kv_cache=cases.KV_TYPE,
+                                                        artifact="recipe"),
         }
         rec["llmfit_required_err_pct"] = err_pct(round(info["memory_required_gb"] * 10**9), ours["total"])
         if info.get("run_mode") == "MoE":  # llama.cpp's way: every routed expert on the CPU (--n-cpu-moe)
             n = qwenfit.load(model).text.num_hidden_layers
-            kw = {"kv_cache": cases.KV_TYPE, "n_cpu_moe": n}
+            kw = {"kv_cache": cases.KV_TYPE, "n_cpu_moe": n, "artifact": "recipe"}
             e = qwenfit.estimate(model, quant, context=ctx, **kw)
             buffers = sum(
                 t.bytes

@@ -11,6 +11,7 @@ from typing import Any
 
 from qwenfit.api.planning import plan_model
 from qwenfit.api.resolve import Prepared, evaluate, prepare, with_speed
+from qwenfit.core.engines.base import Artifact
 from qwenfit.core.fit.nearest import Alternative, nearest
 from qwenfit.core.hardware import Machine
 from qwenfit.core.model.spec import ModelSpec
@@ -37,6 +38,7 @@ def estimate(
     vram_gb: float | None = None,
     ram_gb: float | None = None,
     wired_limit_mb: int | None = None,
+    artifact: str | None = None,
     **options: Any,
 ) -> Estimate:
     """The memory of running ``model`` on ``engine``: named terms per device, exact or estimated.
@@ -58,6 +60,12 @@ def estimate(
     ``kv_unified``, ``server``; vLLM: ``tp``, ``pp``, ``dp``, ``expert_parallel``, ``prefix_caching``,
     ``gpu_memory_utilization``; SGLang: ``tp``, ``prefix_caching`` — or of the weights
     (:func:`weights`: ``group_size``, ``mmproj_type``, llama-quantize's options).
+
+    The weights are those of what the launch command loads: a published file of ``quant`` where one
+    is catalogued (its own size: unsloth's Q4_K_M is not llama-quantize's stock mix), the user's own
+    file as it is (``model`` a GGUF path: ``quant`` then defaults to, and must match, its type), else
+    the file qwenfit's recipe makes. ``artifact="recipe"`` asks for that recipe's file even when a
+    published one exists (llama-quantize's stock types, the format's recipe).
     """
     p = prepare(
         model,
@@ -75,6 +83,7 @@ def estimate(
         ram_gb=ram_gb,
         wired_limit_mb=wired_limit_mb,
         options=options,
+        artifact=artifact,
     )
     return with_speed(p, evaluate(p))
 
@@ -91,6 +100,7 @@ _COMMON = (
     "vram_gb",
     "ram_gb",
     "wired_limit_mb",
+    "artifact",
 )
 
 
@@ -108,6 +118,7 @@ def _split(kw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         ("vram_gb", None),
         ("ram_gb", None),
         ("wired_limit_mb", None),
+        ("artifact", None),
     ):
         common.setdefault(k, default)
     return common, {k: v for k, v in kw.items() if k not in _COMMON and k != "context"}
@@ -154,6 +165,7 @@ class CheckResult:
     machine: Machine | None
     command: str
     alternatives: tuple[Alternative, ...]
+    artifact: Artifact | None = None  # what the command loads
 
     @property
     def fits(self) -> bool:
@@ -189,8 +201,8 @@ def check_result(
     e = with_speed(p, evaluate(p))
     if e.fits is None:
         raise SettingError("check needs a budget: hardware=, vram_gb= and/or ram_gb=")
-    pm = plan_model(p.spec, model)
-    command = p.engine.command(p.engine.artifact(p.spec.name, pm.repo_id, p.quant), p.d, p.o).render()
+    pm = plan_model(p.spec, model, p.source)
+    command = p.engine.command(p.artifact, p.d, p.o).render()
     alternatives: tuple[Alternative, ...] = ()
     machine = machine_of(p)
     if not e.fits:
@@ -209,7 +221,7 @@ def check_result(
             user_options=p.engine_options,
             planned=planned and machine is not None,
         )
-    return CheckResult(e, machine, command, alternatives)
+    return CheckResult(e, machine, command, alternatives, p.artifact)
 
 
 def check(model: str | os.PathLike[str] | ModelSpec, quant: str | None = None, **kw: Any) -> Estimate:

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from qwenfit.api.resolve import gb_bytes, positive
+from qwenfit.api.sources import model_source
+from qwenfit.core.artifacts import ModelSource
 from qwenfit.core.engines.base import engines as all_engines
 from qwenfit.core.fit.planner import MIN_CONTEXT, Plan, PlanModel, plan_options
 from qwenfit.core.hardware import Machine
@@ -19,15 +21,16 @@ from qwenfit.loaders import load
 __all__ = ["plan", "plan_machine", "plan_model"]
 
 
-def plan_model(spec: ModelSpec, source: object) -> PlanModel:
-    """A catalog model keeps its name as cache key; anything else gets a key unique to the spec."""
+def plan_model(spec: ModelSpec, given: object, source: ModelSource | None = None) -> PlanModel:
+    """A catalog model keeps its name as cache key; anything else gets a key unique to the spec.
+    ``source``: where its weights come from (default: from ``given``, :func:`.sources.model_source`)."""
     from qwenfit.loaders.catalog import find
 
+    where = source or model_source(spec, given)
     entry = find(spec.name)
-    repo = entry.repo_ids[0] if entry and entry.repo_ids else None
-    if isinstance(source, str) and find(source) is not None and entry is not None and spec.checkpoint is None:
-        return PlanModel(spec, entry.name, repo)
-    return PlanModel(spec, f"{spec.name}@{getattr(spec, 'source', '') or source}#{id(spec)}", repo)
+    if isinstance(given, str) and find(given) is not None and entry is not None and spec.checkpoint is None:
+        return PlanModel(spec, entry.name, where)
+    return PlanModel(spec, f"{spec.name}@{getattr(spec, 'source', '') or given}#{id(spec)}", where)
 
 
 def plan(

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from qwenfit.api.files import recipe_from_gguf
-from qwenfit.core.engines.base import Deployment, Engine, get
+from qwenfit.api.sources import check_quant_matches_file, model_source
+from qwenfit.core.artifacts import ModelSource
+from qwenfit.core.engines.base import Artifact, Deployment, Engine, get
 from qwenfit.core.engines.base import engines as all_engines
 from qwenfit.core.fit.assemble import assemble, deployment
 from qwenfit.core.fit.speed import speed_of
@@ -74,6 +76,8 @@ class Prepared:
     o: Any
     target: Target
     engine_options: dict[str, Any]
+    source: ModelSource
+    artifact: Artifact
 
 
 def prepare(
@@ -93,6 +97,7 @@ def prepare(
     ram_gb: Any,
     wired_limit_mb: int | None,
     options: Mapping[str, Any],
+    artifact: str | None = None,
 ) -> Prepared:
     eng = get(engine)
     target = target_of(eng, hardware, vram_gb, ram_gb, wired_limit_mb)
@@ -126,16 +131,41 @@ def prepare(
         n_gpus=n_gpus,
     )
     eng.check(spec, d, o)
+    machine = target.machine
+    placed = eng.placement_of(d, o)
+    if machine is not None and placed is not None and machine.devices and placed.tp > machine.n_devices:
+        raise SettingError(
+            f"{eng.name}: tensor parallelism over {placed.tp} GPUs needs {placed.tp} GPUs in one machine; "
+            f"{machine.name} has {machine.n_devices}"
+        )
+    source = model_source(spec, model)
+    check_quant_matches_file(source, quant)
+    if source.file_format is not None:
+        if source.file_quant is None:
+            raise SettingError(f"{source.path or source.repo_id}: qwenfit has no model of this checkpoint's "
+                               "quantization method (qwenfit inspect shows what it found)")  # fmt: skip
+        if source.file_format != eng.weights_family:
+            loaders = [e.name for e in all_engines() if e.weights_family == source.file_format]
+            where = source.path or source.repo_id
+            raise SettingError(f"{where} is a {source.file_format} checkpoint, which {eng.name} does not "
+                               f"load; engines that do: {', '.join(loaders)}")  # fmt: skip
+        quant = source.file_quant
+    elif artifact == "recipe":
+        source = dataclasses.replace(source, published=())
+    elif artifact is not None:
+        raise SettingError(f"artifact={artifact!r}; valid: None (what the command loads) or 'recipe'")
     quant = quant or eng.default_quant
-    name = eng.accepts(quant)
+    name = eng.accepts(quant) if source.file_format is None or quant != "as stored" else quant
     if name is None:
         runs = {e.weights_family: e.name for e in reversed(all_engines())}
         raise SettingError(f"{eng.name}: " + why_not(quant, eng.weights_family, eng.name, runs))
     try:
         if name.endswith(".gguf"):
+            art = eng.artifact(dataclasses.replace(source, published=()), eng.default_quant, d)
             w = eng.weights(spec, recipe_from_gguf(name), mtp=mtp, vision=vision, **quant_options)
         else:
-            w = eng.weights(spec, name, mtp=mtp, vision=vision, **quant_options)
+            art = eng.artifact(source, name, d)
+            w = eng.artifact_weights(spec, art, name, mtp=mtp, vision=vision, **quant_options)
     except SettingError:
         raise
     except (TypeError, ValueError) as exc:
@@ -146,7 +176,7 @@ def prepare(
         raise
     except ValueError as exc:
         raise SettingError(f"{eng.name}: {exc}") from None
-    return Prepared(spec, eng, name, w, inputs, d, o, target, engine_options)
+    return Prepared(spec, eng, name, w, inputs, d, o, target, engine_options, source, art)
 
 
 def evaluate(p: Prepared, d: Deployment | None = None) -> Estimate:

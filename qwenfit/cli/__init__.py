@@ -7,6 +7,7 @@ Subcommands (one module each)::
     qwenfit inspect MODEL      a model by component, role and quantization
     qwenfit quants MODEL       every quantization of a model: bytes, bits per weight, quality
     qwenfit models             the catalog's exact parameter counts
+    qwenfit artifacts [MODEL]  what is published for each model (repos, files, sizes); --refresh
     qwenfit hardware list|show NAME|detect
     qwenfit export [-o FILE]   the docs calculator's JSON
 
@@ -32,7 +33,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from qwenfit.cli.args import EXIT_DOES_NOT_FIT, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Parser
+from qwenfit.cli.args import EXIT_DOES_NOT_FIT, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Parser, print_json_error
 from qwenfit.cli.output import memory_bars
 from qwenfit.errors import QwenfitError, UsageError
 from qwenfit.report.json import SCHEMA_ID
@@ -49,7 +50,7 @@ __all__ = [
     "memory_bars",
 ]
 
-COMMANDS = ("plan", "check", "inspect", "quants", "models", "hardware", "export")
+COMMANDS = ("plan", "check", "inspect", "quants", "models", "artifacts", "hardware", "export")
 
 
 def build_parser(only: str | None = None) -> Parser:
@@ -74,19 +75,31 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _kind(exc: BaseException) -> str:
+    """An error's kind for ``--json``: its class in snake_case without "Error" (``unknown_model``)."""
+    name = type(exc).__name__.removesuffix("Error") or "error"
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code (the console script passes it to ``sys.exit``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
+    Parser.json_errors = as_json
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors (already printed, one line)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    finally:
+        Parser.json_errors = False
     prog = f"qwenfit {args.command}" + (f" {args.action}" if getattr(args, "action", None) else "")
     try:
         return int(args.func(args))
     except QwenfitError as exc:
-        message = _one_line(exc).replace("give vram_gb= (or custom_machine())", "give --vram GB")
+        message = _one_line(exc)
+        if as_json:
+            print_json_error(_kind(exc), message, getattr(exc, "suggestions", None) or ())
         print(f"{prog}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # `qwenfit plan | head`: stop quietly
@@ -99,9 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("QWENFIT_DEBUG"):
             raise
+        message = f"{type(exc).__name__}: {_one_line(exc)}"
+        if as_json:
+            print_json_error("internal", message)
         print(
-            f"{prog}: internal error: {type(exc).__name__}: {_one_line(exc)} "
-            "(QWENFIT_DEBUG=1 shows the traceback; please report it)",
+            f"{prog}: internal error: {message} (QWENFIT_DEBUG=1 shows the traceback; please report it)",
             file=sys.stderr,
         )
         return EXIT_INTERNAL

@@ -8,6 +8,7 @@ import argparse
 import difflib
 import math
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -37,7 +38,9 @@ __all__ = [
     "ngl",
     "nonnegative",
     "positive",
+    "print_json_error",
     "split",
+    "suggestions_in",
     "tokens",
 ]
 
@@ -48,19 +51,61 @@ EXIT_INTERNAL = 3
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: ``qwenfit check: error: ... (see 'qwenfit check --help')``."""
+    """argparse with one-line errors: ``qwenfit check: error: ... (see 'qwenfit check --help')``;
+    with ``json_errors`` set (``--json`` on the command line) also the JSON error object on stdout."""
+
+    json_errors = False
 
     def error(self, message: str) -> NoReturn:
         text = " ".join(message.split())
+        if Parser.json_errors:
+            print_json_error("usage", text)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {text} (see '{self.prog} --help')\n")
 
 
+_SUGGESTED = re.compile(r"[Dd]id you mean (?P<names>[^?]+)\?|\bwrite (?P<value>'[^']+')")
+
+
+def suggestions_in(message: str) -> list[str]:
+    """The names or values an error message suggests ("Did you mean 'a', 'b'?", "write '24.5'")."""
+    out: list[str] = []
+    for m in _SUGGESTED.finditer(message):
+        out += re.findall(r"'([^']+)'", m.group("names") or m.group("value") or "")
+    return out
+
+
+def print_json_error(kind: str, message: str, suggestions: Sequence[str] = ()) -> None:
+    """The ``--json`` error object on stdout: ``{"schema", "kind": "error", "error": {kind, message,
+    suggestions}}`` (qwenfit.report.schema.ErrorOut); ``suggestions`` default to those the message
+    names."""
+    import json
+
+    from qwenfit.report.json import SCHEMA_ID
+
+    error = {"kind": kind, "message": message, "suggestions": list(suggestions) or suggestions_in(message)}
+    sys.stdout.write(json.dumps({"schema": SCHEMA_ID, "kind": "error", "error": error}, indent=2) + "\n")
+
+
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?([a-zA-Z]*)$")
+
+
 def _number(text: str) -> str:
-    return text.strip().replace("_", "").replace(",", "")
+    """``text`` without ``_`` digit separators and ``,`` thousands separators (``32,768``); a comma
+    that does not separate thousands (``24,5``: a decimal comma) is an error that says so."""
+    t = text.strip().replace("_", "")
+    if "," in t:
+        if not _THOUSANDS.match(t):
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: a comma here is not a thousands separator; for a decimal write "
+                f"{t.replace(',', '.')!r} (qwenfit reads a decimal point only)"
+            )
+        t = t.replace(",", "")
+    return t
 
 
 def gb(text: str) -> float:
-    """A size in decimal GB: ``24``, ``24GB``, ``24G``, ``22.5``; ``24GiB`` is converted."""
+    """A size in decimal GB: ``24``, ``24GB``, ``24G``, ``22.5``; ``24GiB`` is converted. A comma is
+    never a decimal separator (``24,5`` is refused, suggesting ``24.5``; ``1,024`` is 1024)."""
     t = _number(text).lower()
     factor = 1.0
     for suffix, f in (("gib", 2**30 / 1e9), ("gb", 1.0), ("g", 1.0)):
@@ -125,6 +170,7 @@ def add_hardware(p: argparse.ArgumentParser) -> None:
     one = g.add_mutually_exclusive_group()
     one.add_argument(
         "--gpu",
+        action="append",
         metavar="NAME[xN]",
         help="a catalog GPU or machine: rtx-4090, 2x rtx-3090, h100-sxm x8, m4-max-128, cpu "
         "(qwenfit hardware list)",
@@ -221,7 +267,7 @@ def load_model(source: str) -> ModelSpec:
 
     if catalog.find(source) is not None and not os.path.exists(source):
         return catalog.load_catalog_model(source)  # as qwenfit.load does, without importing the Hub
-    return load(source, progress=Progress(sys.stderr))
+    return load(source, progress=Progress(sys.stderr))  # spec.origin: the path or repo (for commands)
 
 
 def model_arg(source: str) -> str | ModelSpec:
@@ -240,8 +286,13 @@ def machine_of(args: argparse.Namespace, engines: Sequence[str]) -> Machine | No
     gpus = getattr(args, "gpus", None)
     if gpus is not None and args.vram is None:
         raise UsageError("--gpus counts --vram GPUs: give --vram GB, or --gpu NAMExN for a catalog GPU")
-    if args.gpu is not None:
-        return parse_machine(args.gpu, ram_gb=args.ram)
+    if args.gpu:
+        if len(args.gpu) > 1:
+            raise UsageError(
+                f"--gpu given {len(args.gpu)} times ({', '.join(args.gpu)}): qwenfit plans one kind of GPU "
+                "per machine; give it once, with a count for several (--gpu '2x rtx-3090')"
+            )
+        return parse_machine(args.gpu[0], ram_gb=args.ram)
     if args.vram is None and args.ram is None:
         return None
     if engines and all(_unified_only(e) for e in engines):  # e.g. MLX: a Mac; one memory pool of that size

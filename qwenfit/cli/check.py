@@ -59,16 +59,15 @@ def add(sub: Any, schema_id: str) -> None:
     p.add_argument("model", metavar="MODEL", help="catalog name, repo id or path")
     p.add_argument(
         "--quant",
-        required=True,
         metavar="Q",
-        help="llama.cpp file type (Q4_K_M, ...) or GPU/MLX format (fp8, awq, mlx-4bit, ...)",
+        help="llama.cpp file type (Q4_K_M, UD-Q4_K_XL, ...) or GPU/MLX format (fp8, awq, mlx-4bit, ...); "
+        "default: a file's own type, else the engine's usual (Q4_K_M, bf16, mlx-4bit)",
     )
     p.add_argument(
         "--engine",
-        default="llama.cpp",
         choices=names,
         metavar="E",
-        help=f"{', '.join(names)} (default llama.cpp)",
+        help=f"{', '.join(names)} (default llama.cpp; vllm for a safetensors checkpoint, mlx for an MLX one)",
     )
     p.add_argument(
         "--context",
@@ -104,14 +103,17 @@ def run(args: argparse.Namespace) -> int:
     options that fit: less context, fewer sequences, offload, a smaller quant), 2 bad input.
     With no hardware flag the local machine is detected."""
     from qwenfit.api import check_result
+    from qwenfit.api.sources import stored_family
     from qwenfit.core.engines.base import get
     from qwenfit.core.fit.planner import YARN_CONTEXT
-    from qwenfit.report.json import SCHEMA_ID, alternative_json, estimate_json, machine_json
+    from qwenfit.core.fit.text import artifact_line
+    from qwenfit.report.json import SCHEMA_ID, alternative_json, artifact_json, estimate_json, machine_json
 
-    engine = get(args.engine)
-    quant = engine_quant(args.quant, engine)
-    machine = machine_of(args, [engine.name]) or detect_machine()
     spec = load_model(args.model)
+    family = stored_family(spec)
+    engine = get(args.engine or {"safetensors": "vllm", "mlx": "mlx"}.get(family or "", "llama.cpp"))
+    quant = None if args.quant is None else engine_quant(args.quant, engine)
+    machine = machine_of(args, [engine.name]) or detect_machine()
     native = spec.text.max_position_embeddings
     context = args.context or native
     if context > YARN_CONTEXT:
@@ -165,11 +167,13 @@ def run(args: argparse.Namespace) -> int:
                 "sequences": args.sequences,
                 "machine": machine_json(machine),
                 "command": result.command,
+                "artifact": artifact_json(result.artifact),
                 "alternatives": alternatives,
             }
         )
     else:
-        emit(format_check(e, machine, context, args.sequences, result.command, alternatives))
+        loads = artifact_line(result.artifact) if result.artifact is not None else ""
+        emit(format_check(e, machine, context, args.sequences, result.command, alternatives, loads))
     return EXIT_OK if e.fits else EXIT_DOES_NOT_FIT
 
 
@@ -192,6 +196,7 @@ def format_check(
     sequences: int,
     command: str,
     alternatives: Sequence[dict[str, Any]],
+    loads: str = "",
 ) -> str:
     color = output.use_color(sys.stdout)
     style = Style(color)
@@ -214,6 +219,8 @@ def format_check(
             + f": {gb_text(budget[device] - used[device])} free on {device}"
             + (" (the fullest device)" if len(budget) > 1 else "")
         )
+        if loads:
+            lines.append(f"loads: {loads}")
         lines.append(f"command: {indent_command(command)}")
     else:
         worst = max(budget, key=lambda d: used[d] - budget[d])

@@ -46,8 +46,21 @@ class Style:
         return f"\033[{code}m{text}\033[0m" if self.enabled and text else text
 
 
+# what a terminal that cannot encode the bars and signs gets instead (PYTHONIOENCODING=ascii, a C locale)
+_ASCII = str.maketrans({"█": "#", "▓": "=", "▒": "+", "░": "-", "▚": "%", "·": ".", "—": "-", "–": "-",
+                        "×": "x", "≤": "<=", "≥": ">=", "…": "...", "→": "->", "µ": "u",
+                        "≈": "~"})  # fmt: skip
+
+
 def emit(text: str) -> None:
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    """``text`` on stdout; where the stream's encoding cannot hold a character, the ASCII stand-ins
+    (``#=+-%.`` for the memory bars) and ``?`` for anything else."""
+    text = text if text.endswith("\n") else text + "\n"
+    try:
+        sys.stdout.write(text)
+    except UnicodeEncodeError:
+        encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+        sys.stdout.write(text.translate(_ASCII).encode(encoding, "replace").decode(encoding))
 
 
 def emit_json(data: dict[str, Any]) -> None:

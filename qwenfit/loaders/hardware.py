@@ -275,7 +275,8 @@ def _unknown(name: str, spec: str | None = None) -> UnknownHardwareError:
     where = f" in machine spec {spec!r}" if spec is not None and spec.strip() != name.strip() else ""
     return UnknownHardwareError(
         f"unknown hardware {name!r}{where}: not a catalog id, alias or driver name.{hint} "
-        "For hardware not in the catalog, give vram_gb= (or custom_machine()).",
+        "For hardware not in the catalog, give its memory instead (--vram GB on the command line, "
+        "vram_gb= in Python).",
         name=name,
         suggestions=close,
     )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from qwenfit.core.expr import as_int
 
 if TYPE_CHECKING:
-    from qwenfit.core.engines.base import Placement
+    from qwenfit.core.engines.base import Artifact, Placement
     from qwenfit.core.fit.nearest import Alternative
     from qwenfit.core.fit.planner import Option, Plan
     from qwenfit.core.hardware import Device, HostMemory, Machine
@@ -132,6 +132,23 @@ def placement_json(p: Placement | None) -> dict[str, Any] | None:
     }
 
 
+def artifact_json(a: Artifact | None) -> dict[str, Any] | None:
+    """What a command loads (:class:`qwenfit.core.engines.base.Artifact`), or None."""
+    if a is None:
+        return None
+    return {
+        "ref": a.ref,
+        "repo": a.repo,
+        "file": a.file,
+        "quant": a.quant,
+        "published": a.published,
+        "local": a.local,
+        "size_bytes": a.size_bytes,
+        "make": a.make,
+        "note": a.note,
+    }
+
+
 def option_json(o: Option) -> dict[str, Any]:
     from qwenfit.core.fit.planner import QUALITY_CLASSES
 
@@ -149,6 +166,7 @@ def option_json(o: Option) -> dict[str, Any]:
         "prefill_tokens_per_s": o.prefill_tokens_per_s,
         "speed_detail": o.speed_detail,
         "command": o.command,
+        "artifact": artifact_json(o.artifact),
         "reason": o.reason,
         "quality_rank": o.quality_rank,
         "quality_class": QUALITY_CLASSES[o.quality_class],
@@ -185,6 +203,7 @@ def alternative_json(a: Alternative) -> dict[str, Any]:
         "memory_by_device": a.estimate.by_device,
         "decode_tokens_per_s": a.decode_tokens_per_s,
         "command": a.command,
+        "artifact": artifact_json(a.artifact),
     }
 
 

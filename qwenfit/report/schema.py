@@ -176,6 +176,20 @@ class PlacementOut(_Out):
     description: str
 
 
+class ArtifactOut(_Out):
+    """What a launch command loads: a published artifact, the user's files, or a file it makes first."""
+
+    ref: str = Field(description="what the engine's model argument takes (repo id, -hf repo:QUANT, path)")
+    repo: str | None = Field(description="the Hub repo it comes from (or that a make step starts from)")
+    file: str | None = Field(description="the file in that repo, the user's file, or the made file")
+    quant: str = Field(description="the quantization as published (UD-Q4_K_XL) or qwenfit's name")
+    published: bool = Field(description="downloadable as loaded: no make step")
+    local: bool = Field(description="the user's own files")
+    size_bytes: Bytes | None = Field(description="published bytes of the file / split set, when known")
+    make: str = Field(description="lines the command runs first (download, convert, merge); '' when none")
+    note: str
+
+
 class OptionOut(_Out):
     """One (model, quant, engine) with its best placement, or why it does not fit."""
 
@@ -192,6 +206,7 @@ class OptionOut(_Out):
     prefill_tokens_per_s: float | None
     speed_detail: str
     command: str = Field(description="the launch command; empty when it does not fit")
+    artifact: ArtifactOut | None = Field(description="what the command loads; null when not placed")
     reason: str = Field(description="why it was rejected")
     quality_rank: int = Field(description="1 is best (data/quants.yaml)")
     quality_class: Literal["good", "usable", "poor"]
@@ -231,6 +246,7 @@ class AlternativeOut(_Out):
     memory_by_device: dict[str, Bytes]
     decode_tokens_per_s: float | None
     command: str
+    artifact: ArtifactOut | None
 
 
 class CheckOut(EstimateOut):
@@ -242,6 +258,7 @@ class CheckOut(EstimateOut):
     sequences: Count
     machine: MachineOut
     command: str = Field(description="the launch command of this configuration")
+    artifact: ArtifactOut | None = Field(description="what the command loads")
     alternatives: list[AlternativeOut] = Field(description="nearest options that fit; empty when it fits")
 
 
@@ -370,8 +387,64 @@ class HardwareDetectOut(_Top):
     machine: MachineOut
 
 
+class PublishedFileOut(_Out):
+    """One published file (a split set counts as one)."""
+
+    name: str
+    quant: str = Field(description="the quant as the publisher names it (Q4_K_M, UD-Q4_K_XL, mmproj-F16)")
+    size_bytes: Bytes | None = Field(description="exact bytes of the file or split set; null: not known")
+    size_text: str | None = Field(description="the size as the source printed it, when no exact bytes")
+    parts: Count
+    tensor_types_known: bool = Field(description="the tensor types were read from its header (--refresh)")
+
+
+class PublishedOut(_Out):
+    """One published artifact: a Hub repo, an Ollama tag or an LM Studio key."""
+
+    id: str
+    kind: Literal["gguf-repo", "safetensors-repo", "mlx-repo", "ollama-tag", "lmstudio-key"]
+    publisher: str
+    format: str = Field(description="the format as recorded")
+    quant: str | None = Field(description="qwenfit's format name for a whole repo; null: not modelled")
+    mtp: bool = Field(description="its GGUFs carry the MTP layer")
+    evidence: str
+    source: str
+    files: list[PublishedFileOut]
+
+
+class ModelArtifactsOut(_Out):
+    model: str
+    artifacts: list[PublishedOut]
+
+
+class ArtifactsOut(_Top):
+    """``qwenfit artifacts --json``: what is published for each model."""
+
+    kind: Literal["artifacts"]
+    models: list[ModelArtifactsOut]
+
+
+class ErrorDetail(_Out):
+    """What went wrong, for a program: the same words as the one line on stderr."""
+
+    kind: str = Field(description="usage, setting, unknown_model, unknown_hardware, hub, checkpoint, config, "
+                      "source_not_found, internal, ... (the error's class, snake_case)")  # fmt: skip
+    message: str
+    suggestions: list[str] = Field(description="the names or values the message suggests instead")
+
+
+class ErrorOut(_Top):
+    """Any command with ``--json`` that fails: this object on stdout, the same exit code (2 bad input,
+    3 internal error)."""
+
+    kind: Literal["error"]
+    error: ErrorDetail
+
+
 AnyOutput = Annotated[
     PlanOut
+    | ErrorOut
+    | ArtifactsOut
     | CheckOut
     | InspectOut
     | QuantsOut

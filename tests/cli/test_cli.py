@@ -73,7 +73,8 @@ def test_subprocess_check_fits_exits_0_with_valid_json():
     assert r.code == 0, r.err
     out = Output.model_validate_json(r.out).root
     assert isinstance(out, CheckOut) and out.fits is True and out.shortfall_bytes == 0
-    assert out.command.startswith("llama-server -m Qwen3.5-35B-A3B-Q4_K_M.gguf -c 32768")
+    assert out.command.startswith("llama-server -hf unsloth/Qwen3.5-35B-A3B-GGUF:Q4_K_M --no-mmproj -c 32768")
+    assert out.artifact is not None and out.artifact.published and out.artifact.size_bytes == 22_016_023_168
     assert out.alternatives == []
 
 
@@ -134,14 +135,20 @@ def test_check_human_output(cli):
     assert "machine: rtx-4090: NVIDIA GeForce RTX 4090 (25.76 GB), 64.00 GB RAM" in r.out
     assert "memory  █ weights  ▓ KV cache  ▒ recurrent state  ░ buffers  ▚ other  · free" in r.out
     assert "\nfits: " in r.out
-    assert "command: llama-server -m Qwen3.5-35B-A3B-Q4_K_M.gguf -c 32768 -ngl all -fa on" in r.out
+    assert (
+        "loads: unsloth/Qwen3.5-35B-A3B-GGUF Qwen3.5-35B-A3B-Q4_K_M.gguf (Q4_K_M, 22.02 GB published)"
+        in r.out
+    )
+    cmd = "command: llama-server -hf unsloth/Qwen3.5-35B-A3B-GGUF:Q4_K_M --no-mmproj -c 32768 -ngl all -fa on"
+    assert cmd in r.out
     assert "\033[" not in r.out  # not a terminal: no colour
 
 
 def test_check_does_not_fit_shows_shortfall_and_alternatives(cli):
     r = cli("check", "35B-A3B", "--quant", "Q4_K_M", "--vram", "24", "--ram", "64")
     assert r.code == 1
-    assert "DOES NOT FIT: short by 4.04 GB on gpu (28.04 GB needed, 24.00 GB available)" in r.out
+    # unsloth's Q4_K_M file (22.02 GB published), at the native 262,144 tokens
+    assert "DOES NOT FIT: short by 4.87 GB on gpu (28.87 GB needed, 24.00 GB available)" in r.out
     assert "]▓" in r.out  # the bar runs past the budget
     assert "nearest options that fit:" in r.out
     assert "  - less context: " in r.out and "  - offload: " in r.out and "  - smaller quant: " in r.out
@@ -301,7 +308,10 @@ def test_check_beyond_native_context_notes_yarn(cli):
         (["check", "9B", "--quant", "Q4_K_M", "--engine", "foo", "--vram", "24"], "invalid choice: 'foo'"),
         (["check", "9B", "--quant", "Q4_K_M", "--tp", "2", "--vram", "24"], "--tp: llama.cpp has no"),
         (["check", "9B", "--quant", "Q4_K_M", "--n-cpu-moe", "3", "--vram", "24"], "dense model"),
-        (["check", "9B", "--vram", "24"], "required: --quant"),
+        (["check", "9B", "--vram", "24,5"], "for a decimal write '24.5'"),
+        (["plan", "9B", "--gpu", "rtx-4090", "--gpu", "rtx-3060"], "--gpu given 2 times"),
+        (["check", "397B-A17B", "--quant", "fp8", "--engine", "vllm", "--gpu", "8x h100-sxm", "--tp", "16"],
+         "needs 16 GPUs in one machine"),
         (["check", "tests/nowhere/config.json", "--quant", "Q4_K_M", "--vram", "24"], "no such file"),
         (["plan", "9B", "--engine", "vlm", "--vram", "24"], "Did you mean 'vllm'"),
         (["plan", "9B", "--quant", "Q4_K_X", "--vram", "24"], "unknown quant 'Q4_K_X'"),
@@ -323,7 +333,7 @@ def test_bad_input_exits_2_with_one_line(cli, argv, expected):
 
 def test_unknown_hardware_suggests_the_cli_flag(cli):
     line = assert_one_line_error(cli("check", "9B", "--quant", "Q4_K_M", "--gpu", "rtx-4091"))
-    assert "vram_gb=" not in line and "give --vram GB" in line
+    assert "--vram GB" in line
 
 
 def test_internal_errors_are_one_line_and_exit_3(cli, monkeypatch):
@@ -575,7 +585,7 @@ def test_machine_flags(monkeypatch):
     assert m is not None and m.n_devices == 2 and m.vram_bytes == 48 * 10**9
     m = machine(ram=64.0)
     assert m is not None and not m.devices and m.ram_bytes == 64 * 10**9
-    m = machine(gpu="2x rtx-3090")
+    m = machine(gpu=["2x rtx-3090"])
     assert m is not None and m.n_devices == 2 and m.devices[0].id == "rtx-3090"
 
 

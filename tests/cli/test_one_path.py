@@ -60,8 +60,9 @@ def test_calculator_commands_are_the_cli_commands(export, engine, model):
 
 
 def test_calculator_commands_load_what_the_cli_names():
-    """The fixes the single command path brought, pinned: MLX's real repo and --kv-bits, vLLM's FP8
-    repo, CPU-only llama.cpp without GPU layers, Ollama with flash attention on."""
+    """The fixes the single command path brought, pinned: MLX's published repo and --kv-bits, vLLM's
+    FP8 repo (and the make step where none is published), CPU-only llama.cpp without GPU layers, Ollama
+    with flash attention on and the published GGUF."""
     data = calculator_json()
 
     def render(model: str, engine: str, kv: str, placement: str, quant: str, **v: int) -> str:
@@ -76,9 +77,15 @@ def test_calculator_commands_load_what_the_cli_names():
         return render_json(f["command"], {**env, **v})
 
     assert render("9B", "mlx", "8", "unified", "mlx-4bit") == (
-        "mlx_lm.server --model mlx-community/Qwen3.5-9B-4bit --kv-bits 8"
+        "mlx_lm.server --model mlx-community/Qwen3.5-9B-MLX-4bit --kv-bits 8 --decode-concurrency 2"
     )
-    assert render("9B", "vllm", "auto", "tp1", "fp8").startswith("vllm serve Qwen/Qwen3.5-9B-FP8 ")
+    assert render("27B", "vllm", "auto", "tp1", "fp8").startswith("vllm serve Qwen/Qwen3.5-27B-FP8 ")
+    # Qwen publishes no 9B FP8 checkpoint: vLLM quantizes the BF16 one on load
+    fp8 = render("9B", "vllm", "auto", "tp1", "fp8")
+    assert fp8.startswith("vllm serve Qwen/Qwen3.5-9B --quantization fp8 ")
+    assert render("9B", "llama.cpp", "f16", "gpu1", "Q4_K_M").startswith(
+        "llama-server -hf unsloth/Qwen3.5-9B-GGUF:Q4_K_M --no-mmproj -c 65536"
+    )
     assert "-ngl 0 --device none" in render("9B", "llama.cpp", "f16", "cpu", "Q4_K_M")
     assert "OLLAMA_FLASH_ATTENTION=1 OLLAMA_KV_CACHE_TYPE=q8_0 OLLAMA_NUM_PARALLEL=2" in render(
         "9B", "ollama", "q8_0", "gpu1", "Q4_K_M"

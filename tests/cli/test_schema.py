@@ -42,6 +42,8 @@ COMMANDS = {
     "hardware-list": ["hardware", "list"],
     "hardware-show": ["hardware", "show", "2x rtx-3090", "--ram", "128"],
     "hardware-detect": ["hardware", "detect"],
+    "artifacts": ["artifacts", "9B"],
+    "error": ["check", "9X", "--vram", "24"],  # an unknown model: exit 2 and the error object
 }
 
 
@@ -91,7 +93,7 @@ def outputs() -> dict[str, tuple[int, str]]:
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_every_json_output_validates(outputs, name):
     code, text = outputs[name]
-    assert code in (0, 1), (name, text[:500])
+    assert code in ((2,) if name == "error" else (0, 1)), (name, text[:500])
     result = Output.model_validate_json(text).root
     assert result.kind == (name if name.startswith("hardware") else name.split("-")[0])
     assert json.loads(text)["schema"] == SCHEMA_ID

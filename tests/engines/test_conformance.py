@@ -10,10 +10,19 @@ import pytest
 from toy_engine import TOY
 
 import qwenfit
+from qwenfit.api.sources import model_source
 from qwenfit.core.command import render_json
-from qwenfit.core.engines.base import Artifact, FormulaPlacement, Placement, get, names, register, unregister
+from qwenfit.core.engines.base import (
+    Deployment,
+    FormulaPlacement,
+    Placement,
+    get,
+    names,
+    register,
+    unregister,
+)
 from qwenfit.core.expr import evaluate_shared, to_json_shared
-from qwenfit.core.fit.formulas import placement_env, trace
+from qwenfit.core.fit.formulas import ARTIFACT_FIELDS, placement_env, trace
 from qwenfit.core.fit.planner import PlanModel, Search
 from qwenfit.core.hardware import target_for
 from qwenfit.errors import SettingError
@@ -94,9 +103,11 @@ def test_traced_formulas_and_command_equal_the_engines_integers(engine, model):
                 values = evaluate_shared(defs, {k: v for k, v in out.items() if k.startswith("t")}, point)
                 plain = eng.terms(spec, eng.inputs(spec, weights, d, o), d, o)
                 assert [values[f"t{i}"] for i in range(len(plain))] == [t.bytes for t in plain], (fp, kv, ctx)
-                artifact = eng.artifact(spec.name, f"Qwen/{spec.name}", quant)
+                artifact = eng.artifact(model_source(spec, spec.name), quant, d)
                 text = {
-                    f"a:{k}": getattr(artifact, k) for k in ("repo", "file", "tag") if getattr(artifact, k)
+                    f"a:{k}": getattr(artifact, k)
+                    for k in ARTIFACT_FIELDS
+                    if getattr(artifact, k) is not None
                 }
                 rendered = render_json(
                     traced.command.to_json(), {**text, "ctx": ctx, "seqs": seqs, "n_cpu_moe": 0}
@@ -116,7 +127,9 @@ def test_the_planner_places_it_and_its_command_names_the_deployment(engine):
     eng = get(engine)
     machine = parse_machine(_hardware(engine), ram_gb=None if eng.unified_only else 256)
     spec = qwenfit.load("9B")
-    s = Search(PlanModel(spec, "Qwen3.5-9B", "Qwen/Qwen3.5-9B"), eng, eng.default_quant, target_for(machine))
+    s = Search(
+        PlanModel(spec, "Qwen3.5-9B", model_source(spec, "9B")), eng, eng.default_quant, target_for(machine)
+    )
     p, why = eng.place(s, 8192, 1, 1)
     assert p is not None, why
     assert s.fits(p, 8192, 1)
@@ -140,6 +153,6 @@ def test_an_engine_registered_at_run_time_is_everywhere():
     assert "toy" in names() and get("toy") is TOY
     e = qwenfit.estimate("9B", engine="toy", context=1000, sequences=2, vram_gb=80, reserve_gib=2)
     assert e.term("runtime_reserve") == 2 << 30
-    art = TOY.artifact("Qwen3.5-9B", "Qwen/Qwen3.5-9B", "bf16")
-    assert art == Artifact(repo="Qwen/Qwen3.5-9B")
+    art = TOY.artifact(model_source(qwenfit.load("9B"), "9B"), "bf16", Deployment(context=1000))
+    assert (art.ref, art.make, art.published) == ("Qwen/Qwen3.5-9B", "", True)  # the published BF16 repo
     assert TOY.formula_placement(Placement("gpu")) == FormulaPlacement("gpu1", 1)

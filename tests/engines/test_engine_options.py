@@ -92,7 +92,10 @@ def test_draft_settings_change_the_draft_cache():
 def test_llama_cpp_python_is_the_library():
     r = check_result("9B", "Q4_K_M", engine="llama-cpp-python", context=8192, vram_gb=24, kv_cache="q8_0",
                      flash_attention=True)  # fmt: skip
-    assert r.command.startswith("python3 -m llama_cpp.server --model Qwen3.5-9B-Q4_K_M.gguf --n_ctx 8192")
+    assert r.command.startswith(
+        "python3 -m llama_cpp.server --hf_model_repo_id unsloth/Qwen3.5-9B-GGUF "
+        "--model Qwen3.5-9B-Q4_K_M.gguf --n_ctx 8192"
+    )
     assert "--n_gpu_layers -1" in r.command and "--flash_attn true --type_k 8 --type_v 8" in r.command
     assert not any(t.name in ("ctx_checkpoints", "fit_margin") for t in r.estimate.terms)
     for option in ({"n_cpu_moe": 4}, {"server": True}):

@@ -61,7 +61,7 @@ def estimate_of(model: str, s: dict) -> qwenfit.Estimate:
         kw["override_tensor"] = s["ot"]
     if s["nkvo"]:
         kw["kv_offload"] = False
-    return qwenfit.estimate(model, quant, **kw)
+    return qwenfit.estimate(model, quant, artifact="recipe", **kw)  # the fixtures are llama-quantize's files
 
 
 def _device(buft: str, n_gpus: int) -> str:

@@ -66,7 +66,7 @@ class Toy(Engine):
         return False
 
     def command(self, artifact: Artifact, d: Deployment, o: Any) -> Cmd:
-        cmd = Cmd().add("toy-serve", artifact.repo, "--context", d.context)
+        cmd = Cmd().add(artifact.make).add("toy-serve", artifact.ref, "--context", d.context)
         return cmd.add("--slots", d.sequences, when=lt(1, d.sequences))
 
     def formula_placement(self, p: Placement) -> FormulaPlacement | None:

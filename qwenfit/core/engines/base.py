@@ -33,6 +33,7 @@ from qwenfit.core.hardware import BACKENDS
 from qwenfit.errors import SettingError
 
 if TYPE_CHECKING:
+    from qwenfit.core.artifacts import ModelSource, PublishedFile
     from qwenfit.core.command import Cmd
     from qwenfit.core.formats.recipes import Recipe
     from qwenfit.core.formats.weights import WeightMap
@@ -150,12 +151,27 @@ class FormulaPlacement:
 
 @dataclass(frozen=True, slots=True)
 class Artifact:
-    """What a launch command loads: a Hugging Face repo, a file in it, an Ollama tag, ...
-    Fields are strings, or :class:`qwenfit.core.command.Text` placeholders while tracing."""
+    """What a launch command loads, and what it is.
 
-    repo: Any = None
-    file: Any = None
-    tag: Any = None  # an Ollama tag / LM Studio key, where the front end names models so
+    ``ref`` is what the engine's model argument takes (a repo id, ``repo:QUANT``, ``hf.co/…``, a local
+    path), ``make`` the lines to run first ("" when nothing needs making: the artifact is published as
+    loaded, or is the user's own file), ``tag`` the name a front end gives the model (Ollama, LM
+    Studio). These three are strings, or :class:`qwenfit.core.command.Text` placeholders while the
+    calculator traces a command. The rest describes the artifact for reports and is never traced."""
+
+    ref: Any = None
+    make: Any = ""
+    tag: Any = None
+    repo: str | None = None  # the Hub repo it comes from (published or the source of a make)
+    file: str | None = None  # the file in it, or the user's / the made file's path
+    quant: str = ""  # the quant as published ("UD-Q4_K_XL"), or qwenfit's name
+    published: bool = False  # downloadable as loaded (no make step)
+    local: bool = False  # the user's own files (a path)
+    stored: bool = False  # the files the model was read from (local, or a Hub repo): weights as stored
+    size_bytes: int | None = None  # published bytes (whole file / split set), when known
+    published_file: PublishedFile | None = None
+    note: str = ""  # why a make step is needed, or what the artifact is
+    needs: str = ""  # an input the make steps need that qwenfit cannot name (a calibration text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +206,21 @@ class Judge(Protocol):
 # --------------------------------------------------------------------------------------------------
 # the contract
 
+# the tools that make a GPU format's checkpoint (named in a make step when none is published)
+_MAKERS = {
+    "fp8": "llm-compressor (FP8_BLOCK scheme)",
+    "fp8-dynamic": "llm-compressor (FP8_DYNAMIC scheme)",
+    "w8a8": "llm-compressor (W8A8 scheme)",
+    "w4a16": "llm-compressor (W4A16 scheme)",
+    "nvfp4-all": "llm-compressor (NVFP4 scheme)",
+    "nvfp4": "NVIDIA ModelOpt (NVFP4)",
+    "awq": "GPTQModel / AutoAWQ",
+    "gptq": "GPTQModel",
+    "gptq-int8": "GPTQModel",
+    "autoround": "Intel auto-round",
+    "mxfp4": "llm-compressor (MXFP4 scheme)",
+}
+
 
 class Engine:
     """The contract every engine implements (defaults: one GPU, safetensors weights, no options)."""
@@ -198,6 +229,8 @@ class Engine:
     weights_family: ClassVar[str] = "safetensors"  # "gguf" | "safetensors" | "mlx"
     kv_types: ClassVar[tuple[str, ...]] = ("auto",)  # the first is the default
     calc_kv_types: ClassVar[tuple[str, ...]] = ()  # the calculator's choices ((): not in the calculator)
+    # formats the engine makes from the BF16 checkpoint while loading it, with the flag that asks for it
+    online_quant: ClassVar[Mapping[str, str]] = {}
     default_quant: ClassVar[str] = "bf16"
     planner_quants: ClassVar[tuple[str, ...]] = ("bf16",)
     fallback_quants: ClassVar[tuple[str, ...]] = ()  # smaller quants `check` may offer ((): planner_quants)
@@ -338,6 +371,13 @@ class Engine:
         """The quantizations the planner tries on ``machine``."""
         return self.planner_quants
 
+    def published_quants(self, source: ModelSource, *, mtp: bool) -> tuple[str, ...]:
+        """The quantizations published for ``source`` in this engine's format that it loads (tried
+        by the planner beside :meth:`quants_for`; the default: whole safetensors repos)."""
+        from qwenfit.core.artifacts import repo_quants
+
+        return tuple(q for q in repo_quants(source.published, "safetensors-repo") if self.accepts(q))
+
     def place(self, judge: Judge, need: int, sequences: int, max_nodes: int) -> tuple[Placement | None, str]:
         """The least-offload placement at which ``need`` tokens per sequence fit, or (None, why)."""
         one = Placement("gpu", description="one GPU")
@@ -371,9 +411,55 @@ class Engine:
         return Placement("cpu", n_gpus=0) if d.backend == "cpu" else Placement("gpu", n_gpus=max(d.n_gpus, 1))
 
     # launch -------------------------------------------------------------------------------------------
-    def artifact(self, spec_name: str, repo_id: str | None, quant: str) -> Artifact:
-        """What a launch of ``quant`` loads."""
-        return Artifact(repo=repo_id or spec_name)
+    def artifact(self, source: ModelSource, quant: str, d: Deployment) -> Artifact:
+        """What a launch of ``quant`` loads: the user's files, else a published artifact, else the
+        published checkpoint and the step that makes ``quant`` from it (the default: safetensors
+        repos, :func:`qwenfit.core.artifacts.repo_choice`)."""
+        from qwenfit.core.artifacts import repo_choice
+
+        if source.file_format is not None:
+            where = source.path or source.repo_id
+            return Artifact(ref=where, repo=source.repo_id, file=source.path, quant=quant,
+                            local=source.local, published=not source.local, stored=True)  # fmt: skip
+        repo = repo_choice(source.published, quant, "safetensors-repo")
+        if repo is not None:
+            return Artifact(ref=repo.id, repo=repo.id, quant=quant, published=True, note=repo.format)
+        base = repo_choice(source.published, "bf16", "safetensors-repo")
+        if base is not None and quant in self.online_quant:  # the engine quantizes the BF16 checkpoint
+            note = f"no {quant} checkpoint published: quantized on load"
+            return Artifact(ref=f"{base.id} {self.online_quant[quant]}", repo=base.id, quant=quant,
+                            published=True, note=note)  # fmt: skip
+        origin = base.id if base is not None else (source.repo_id or source.name)
+        made = f"./{source.name}-{quant.upper()}"
+        return Artifact(
+            ref=made,
+            make=f"# no {quant} checkpoint of {source.name} is published: make one from {origin} with "
+            f"{_MAKERS.get(quant, 'its quantization tool')} (a calibration run on a GPU), saved to {made}\n",
+            repo=origin,
+            file=made,
+            quant=quant,
+            note=f"no published {quant} checkpoint",
+        )
+
+    def artifact_weights(
+        self,
+        spec: ModelSpec,
+        artifact: Artifact,
+        quant: str,
+        *,
+        mtp: bool,
+        vision: bool,
+        **quant_options: Any,
+    ) -> WeightMap:
+        """The weights ``artifact`` holds: a GGUF the model was read from as stored (its header), else
+        :meth:`weights` of ``quant`` (the format's recipe — for a safetensors checkpoint read from
+        files, the recipe of the format its config declares, which the engine's per-rank arithmetic
+        needs; an engine whose published files have their own sizes overrides this)."""
+        if artifact.stored and spec.checkpoint is not None and self.weights_family == "gguf":
+            from qwenfit.core.formats.weights import weights_as_stored
+
+            return weights_as_stored(spec, mtp=mtp, vision=vision)
+        return self.weights(spec, quant, mtp=mtp, vision=vision, **quant_options)
 
     def command(self, artifact: Artifact, d: Deployment, o: Any) -> Cmd:
         """The launch command of this deployment (traceable: the calculator renders the same parts)."""

@@ -21,12 +21,13 @@ from qwenfit.core.engines.base import (
     SpeedConstants,
 )
 from qwenfit.core.engines.gdn_state import gdn_state
-from qwenfit.core.expr import Num, le, smin, where
+from qwenfit.core.expr import Num, le, lt, smin, where
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.terms import Term
 from qwenfit.errors import SettingError
 
 if TYPE_CHECKING:
+    from qwenfit.core.artifacts import ModelSource
     from qwenfit.core.hardware import Device, Machine
 
 __all__ = ["MLX", "MLX_LM_VERSION", "Mlx", "mlx_terms"]
@@ -82,6 +83,19 @@ def mlx_terms(spec: ModelSpec, inputs: Mapping[str, Any], d: Deployment) -> list
     ]  # fmt: skip
 
 
+def _convert_flags(quant: str) -> str:
+    """``mlx_lm.convert`` flags of an MLX format (mlx_lm/convert.py: -q, --q-bits, --q-group-size,
+    --q-mode; 16-bit: --dtype)."""
+    from qwenfit.core.formats.gpu import FORMATS
+
+    if quant in ("bf16", "fp16"):
+        return f" --dtype {'bfloat16' if quant == 'bf16' else 'float16'}"
+    f = FORMATS[quant]
+    if f.kind == "mlx-affine":
+        return f" -q --q-bits {f.bits} --q-group-size {f.default_group}"
+    return f" -q --q-mode {quant.removeprefix('mlx-')}"
+
+
 class Mlx(Engine):
     """mlx-lm's ``generate`` / ``mlx_lm.server``."""
 
@@ -116,16 +130,38 @@ class Mlx(Engine):
             return apple, ""
         return None, "does not fit Metal's working set"
 
-    def artifact(self, spec_name: str, repo_id: str | None, quant: str) -> Artifact:
-        if quant.startswith("mlx-"):
-            bits = quant.removeprefix("mlx-").split("-")[0]
-            return Artifact(repo=f"mlx-community/{spec_name}-{bits}")
-        return Artifact(repo=repo_id or spec_name)
+    def published_quants(self, source: ModelSource, *, mtp: bool) -> tuple[str, ...]:
+        from qwenfit.core.artifacts import repo_quants
+
+        return tuple(q for q in repo_quants(source.published, "mlx-repo") if self.accepts(q))
+
+    def artifact(self, source: ModelSource, quant: str, d: Deployment) -> Artifact:
+        """A published MLX repo of ``quant`` (mlx-community, ...); BF16 is the official checkpoint,
+        which mlx-lm loads as it is; otherwise ``mlx_lm.convert`` makes it from that checkpoint."""
+        from qwenfit.core.artifacts import repo_choice
+
+        if source.file_format is not None:
+            where = source.path or source.repo_id
+            return Artifact(ref=where, repo=source.repo_id, file=source.path, quant=quant,
+                            local=source.local, published=not source.local, stored=True)  # fmt: skip
+        kind = "safetensors-repo" if quant in ("bf16", "fp16") else "mlx-repo"
+        repo = repo_choice(source.published, quant, kind)
+        if repo is not None:
+            return Artifact(ref=repo.id, repo=repo.id, quant=quant, published=True, note=repo.format)
+        base = repo_choice(source.published, "bf16", "safetensors-repo")
+        origin = base.id if base is not None else (source.repo_id or source.name)
+        folder = f"./{source.name}-{quant}"
+        convert = f"mlx_lm.convert --hf-path {origin} --mlx-path {folder}" + _convert_flags(quant)
+        note = f"no {quant} MLX repo of {source.name} is published"
+        return Artifact(ref=folder, make=f"# {note}: make it\n{convert}\n", repo=origin, file=folder,
+                        quant=quant, note=note)  # fmt: skip
 
     def command(self, artifact: Artifact, d: Deployment, o: Any) -> Cmd:
-        cmd = Cmd().add("mlx_lm.server", "--model", artifact.repo)
+        """``mlx_lm.server`` (mlx-lm 0.32 flags: --model, --kv-bits, --decode-concurrency)."""
+        cmd = Cmd().add(artifact.make).add("mlx_lm.server", "--model", artifact.ref)
         if d.kv_cache in ("4", "8"):
             cmd.add("--kv-bits", d.kv_cache)
+        cmd.add("--decode-concurrency", d.sequences, when=lt(1, d.sequences))
         return cmd
 
     def calc_hardware_inputs(self, device: Device | None, fp: FormulaPlacement) -> dict[str, int] | None:

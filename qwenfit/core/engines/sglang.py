@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from qwenfit.core.command import Cmd
 from qwenfit.core.engines.base import (
@@ -273,6 +273,8 @@ class Sglang(Engine):
     calc_kv_types = ("auto", "fp8_e4m3")
     default_quant = "bf16"
     planner_quants = ("bf16", "fp8")
+    # SGLang's online FP8 of a BF16 checkpoint (as vLLM's)
+    online_quant: ClassVar[Mapping[str, str]] = {"fp8": "--quantization fp8"}
     fallback_quants = ("bf16", "fp8", "w8a16", "awq", "gptq", "nvfp4")
     max_sequences = 4096
     context_beyond_native = True
@@ -326,8 +328,9 @@ class Sglang(Engine):
         return None, f"does not fit {tp} GPU(s) with tensor parallelism"
 
     def command(self, artifact: Artifact, d: Deployment, o: Any) -> Cmd:
-        cmd = Cmd().add("python", "-m", "sglang.launch_server", "--model-path", artifact.repo,
-                        "--context-length", d.context)  # fmt: skip
+        cmd = Cmd().add(artifact.make)
+        cmd.add("python", "-m", "sglang.launch_server", "--model-path", artifact.ref)
+        cmd.add("--context-length", d.context)
         cmd.add("--tp", o.tp, when=o.tp > 1)
         if d.kv_cache and d.kv_cache != "auto":
             cmd.add("--kv-cache-dtype", d.kv_cache)

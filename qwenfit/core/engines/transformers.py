@@ -9,8 +9,9 @@ config dtype. Not in the calculator.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qwenfit.core.command import Cmd
 from qwenfit.core.engines.base import Artifact, Deployment, Engine, SpeedConstants
@@ -19,6 +20,9 @@ from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.terms import Term
 from qwenfit.errors import SettingError
+
+if TYPE_CHECKING:
+    from qwenfit.core.artifacts import ModelSource
 
 __all__ = ["TRANSFORMERS", "TRANSFORMERS_VERSION", "Transformers", "transformers_terms"]
 
@@ -101,9 +105,37 @@ class Transformers(Engine):
     def terms(self, spec: ModelSpec, inputs: Mapping[str, Any], d: Deployment, o: Any) -> list[Term]:
         return transformers_terms(spec, inputs, d)
 
+    def artifact(self, source: ModelSource, quant: str, d: Deployment) -> Artifact:
+        """bitsandbytes formats are quantized while loading the published BF16 checkpoint; the rest
+        as every safetensors engine (:meth:`Engine.artifact`)."""
+        if quant.startswith("bnb-"):
+            bf16 = super().artifact(source, "bf16", d)
+            return dataclasses.replace(bf16, quant=quant, note=f"{bf16.note or 'bf16'}, quantized on load")
+        return super().artifact(source, quant, d)
+
     def command(self, artifact: Artifact, d: Deployment, o: Any) -> Cmd:
-        return Cmd().add(f"python -c \"from transformers import pipeline; pipeline('text-generation', "
-                         f"'{artifact.repo}')\"")
+        """A pipeline over the checkpoint (``BitsAndBytesConfig`` for the bnb formats)."""
+        bnb = _BNB.get(artifact.quant, "")
+        kwargs = f", model_kwargs={{'quantization_config': BitsAndBytesConfig({bnb})}}" if bnb else ""
+        imports = "pipeline, BitsAndBytesConfig" if bnb else "pipeline"
+        return (
+            Cmd()
+            .add(artifact.make)
+            .add(
+                f"python -c \"from transformers import {imports}; pipeline('text-generation', "
+                f"'{artifact.ref}', device_map='auto'{kwargs})\""
+            )
+        )
+
+
+# transformers BitsAndBytesConfig arguments of qwenfit's bnb formats
+_BNB = {
+    "bnb-int8": "load_in_8bit=True",
+    "bnb-nf4": "load_in_4bit=True, bnb_4bit_quant_type='nf4'",
+    "bnb-fp4": "load_in_4bit=True, bnb_4bit_quant_type='fp4'",
+    "bnb-nf4-dq": "load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True",
+    "bnb-fp4-dq": "load_in_4bit=True, bnb_4bit_quant_type='fp4', bnb_4bit_use_double_quant=True",
+}
 
 
 TRANSFORMERS = Transformers()

@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 SPEED_KEYS = ("gpu_fs", "cpu_fs", "step_us", "layer_us", "ar_us")
-ARTIFACT_FIELDS = ("repo", "file", "tag")
+ARTIFACT_FIELDS = ("ref", "make", "tag")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +103,7 @@ def trace(spec: ModelSpec, engine: Engine, kv: str, fp: FormulaPlacement) -> Tra
     exprs.update({f"b:{dev}": b for dev, b in budget.items()})
     exprs.update({f"u:{dev}": b for dev, b in budget_u.items()})
     exprs["speed"] = decode_speed(gb, cb, k, n_layers=spec.text.num_hidden_layers, n_offloaded=n_off)
-    artifact = Artifact(**{f: Text(f"a:{f}") for f in ARTIFACT_FIELDS})
+    artifact = Artifact(**{f: Text(f"a:{f}") for f in ARTIFACT_FIELDS})  # type: ignore[arg-type]
     return Traced(tuple(terms), exprs, engine.command(artifact, d, o))
 
 

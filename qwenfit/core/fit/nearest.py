@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from qwenfit.core.engines.base import Deployment, Engine, Placement
+from qwenfit.core.engines.base import Artifact, Deployment, Engine, Placement
 from qwenfit.core.expr import as_int
 from qwenfit.core.fit.assemble import assemble
 from qwenfit.core.fit.planner import Option, PlanModel, plan_options
@@ -40,6 +40,7 @@ class Alternative:
     estimate: Estimate
     decode_tokens_per_s: float | None
     command: str
+    artifact: Artifact | None = None  # what the command loads
 
     def __str__(self) -> str:
         return self.description
@@ -63,7 +64,7 @@ def nearest(
     ``planned``: also ask the planner (offload, placement, smaller quants); it needs ``machine``."""
     spec = model.spec
     out: list[Alternative] = []
-    artifact = engine.artifact(spec.name, model.repo_id, quant)
+    artifact = engine.artifact(model.where, quant, d)
     context, sequences = as_int(d.context), as_int(d.sequences)
 
     def fits(ctx: int, seqs: int) -> bool:
@@ -86,6 +87,7 @@ def nearest(
             e,
             None,
             engine.command(artifact, dd, o).render(),
+            artifact,
         )
 
     step = engine.context_step
@@ -163,4 +165,4 @@ def _planned(
 def _alternative(kind: str, description: str, o: Option) -> Alternative:
     assert o.estimate is not None
     return Alternative(kind, description, o.quant, o.engine, o.context, o.sequences, o.placement,
-                       o.estimate, o.decode_tokens_per_s, o.command)  # fmt: skip
+                       o.estimate, o.decode_tokens_per_s, o.command, o.artifact)  # fmt: skip

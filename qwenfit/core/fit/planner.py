@@ -24,9 +24,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qwenfit.core.engines.base import Deployment, Engine, FormulaPlacement, Placement
+from qwenfit.core.artifacts import ModelSource
+from qwenfit.core.engines.base import Artifact, Deployment, Engine, FormulaPlacement, Placement
 from qwenfit.core.fit.assemble import assemble, deployment
 from qwenfit.core.fit.formulas import compiled, placement_env
+from qwenfit.core.fit.published import published_first, quants_tried
+from qwenfit.core.fit.ranking import NEAR_LOSSLESS_RANK, QUALITY_CLASSES, quality_class
 from qwenfit.core.fit.speed import speed_of
 from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.hardware import Machine, Target, target_for
@@ -48,20 +51,6 @@ __all__ = [
 
 YARN_CONTEXT = 1_010_000  # Qwen3.5 model cards: up to 1,010,000 tokens with YaRN rope scaling
 MIN_CONTEXT = 4096  # the least context a plan is made for (llama.cpp --fit-ctx default)
-QUALITY_CLASSES = ("good", "usable", "poor")
-# quality ranks 1-3 of data/quants.yaml: BF16/F16/F32, Q8_0 (KLD 0.0014), Q6_K (KLD 0.0055), fp8, MLX 8/6-bit
-NEAR_LOSSLESS_RANK = 3
-
-
-def quality_class(quant: str) -> int:
-    """0 good (≥ 4 bits per weight), 1 usable (3-bit), 2 poor (≤ 2-bit): the planner's first
-    quality cut, from the type's name (llama.cpp Qn/IQn types, GPU formats, MLX bits)."""
-    q = quant.lower()
-    if q.startswith(("iq1", "iq2", "q2", "tq1", "tq2", "q1_", "mlx-2bit")):
-        return 2
-    if q.startswith(("iq3", "q3", "mlx-3bit")):
-        return 1
-    return 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +76,7 @@ class Option:
     quality_class: int = 0
     model_params: int = 0
     notes: tuple[str, ...] = ()
+    artifact: Artifact | None = None  # what the command loads (published, the user's, or made)
 
     @property
     def memory_by_device(self) -> dict[str, int]:
@@ -169,11 +159,15 @@ class Plan:
 @dataclass(frozen=True, slots=True)
 class PlanModel:
     """A model the planner may place: its spec, a cache key (a catalog name, or a unique key for a
-    file), and the repository launch commands name."""
+    file), and where its weights come from (what launch commands load)."""
 
     spec: ModelSpec
     key: str
-    repo_id: str | None = None
+    source: ModelSource | None = None
+
+    @property
+    def where(self) -> ModelSource:
+        return self.source or ModelSource(name=self.spec.name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,35 +187,38 @@ def _remember(key: str, spec: ModelSpec) -> None:
         _SPECS[key] = spec
 
 
-def _weights(key: str, engine: Engine, quant: str, vision: bool = False) -> WeightMap:
+def _weights(key: str, engine: Engine, quant: str, art: Artifact, vision: bool = False) -> WeightMap:
     # one cache entry whether ``vision`` is given or not (lru_cache keys f(a) and f(a, False) apart)
-    return _weights_cached(key, engine, quant, vision)
+    return _weights_cached(key, engine, quant, art, vision)
 
 
 @functools.lru_cache(maxsize=512)
-def _weights_cached(key: str, engine: Engine, quant: str, vision: bool) -> WeightMap:
-    return engine.weights(_SPECS[key], quant, mtp=False, vision=vision)
+def _weights_cached(key: str, engine: Engine, quant: str, art: Artifact, vision: bool) -> WeightMap:
+    return engine.artifact_weights(_SPECS[key], art, quant, mtp=False, vision=vision)
 
 
-def _inputs(key: str, engine: Engine, quant: str, d: Deployment, o: Any) -> dict[str, Any]:
+def _inputs(key: str, engine: Engine, quant: str, art: Artifact, d: Deployment, o: Any) -> dict[str, Any]:
     """The engine's weight inputs, cached by what they depend on (:meth:`Engine.inputs_key`)."""
-    k = (key, engine, quant, engine.inputs_key(d, o))
+    k = (key, engine, quant, art, engine.inputs_key(d, o))
     found = _INPUTS.get(k)
     if found is None:
         if len(_INPUTS) >= 4096:
             _INPUTS.clear()
-        found = _INPUTS[k] = engine.weight_inputs(_SPECS[key], _weights(key, engine, quant, d.vision), d, o)
+        w = _weights(key, engine, quant, art, d.vision)
+        found = _INPUTS[k] = engine.weight_inputs(_SPECS[key], w, d, o)
     return found
 
 
 @functools.lru_cache(maxsize=1024)
-def _reads(key: str, engine: Engine, quant: str, shape: Placement, mtp: bool) -> dict[str, Any]:
-    return engine.read_inputs(_SPECS[key], _weights(key, engine, quant), shape)
+def _reads(
+    key: str, engine: Engine, quant: str, art: Artifact, shape: Placement, mtp: bool
+) -> dict[str, Any]:
+    return engine.read_inputs(_SPECS[key], _weights(key, engine, quant, art), shape)
 
 
 @functools.lru_cache(maxsize=8192)
-def _env(key: str, engine: Engine, quant: str, fp: FormulaPlacement) -> dict[str, Any]:
-    return placement_env(_SPECS[key], engine, _weights(key, engine, quant), fp)
+def _env(key: str, engine: Engine, quant: str, art: Artifact, fp: FormulaPlacement) -> dict[str, Any]:
+    return placement_env(_SPECS[key], engine, _weights(key, engine, quant, art), fp)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,6 +272,7 @@ class Search:
         self._fast: dict[Placement, Any] = {}
         self._fast_ok = _formulas_cover(engine, self.user_options)
         self._fast_shared: dict[tuple[Any, ...], Any] = {}
+        self.artifact = engine.artifact(model.where, quant, self.deploy(Placement("gpu"), 1, 1)[0])
 
     def deploy(self, p: Placement, context: int, sequences: int) -> tuple[Deployment, Any]:
         """The deployment and engine options of placement ``p``."""
@@ -308,7 +306,7 @@ class Search:
     def evaluate(self, p: Placement, context: int, sequences: int) -> Estimate:
         d, o = self.deploy(p, context, sequences)
         inputs = {
-            **_inputs(self.model.key, self.engine, self.quant, d, o),
+            **_inputs(self.model.key, self.engine, self.quant, self.artifact, d, o),
             **self.engine.hardware_inputs(d, o),
         }
         return assemble(self.spec, self.engine, self.quant, inputs, d, o, self.target)
@@ -357,7 +355,7 @@ class Search:
         if c is None:
             return None
         d, o = self.deploy(p, 1, 1)
-        env = dict(_env(self.model.key, self.engine, self.quant, fp))
+        env = dict(_env(self.model.key, self.engine, self.quant, self.artifact, fp))
         env.update(self._hardware_inputs(d, o))
         env.update(vram=0 if cpu or self.vram is None else self.vram, ram=self.ram or 0)
         prefix, devices = ("u:", c.unified) if self.unified else ("b:", c.discrete)
@@ -393,7 +391,7 @@ class Search:
         shape = Placement(
             p.kind, n_gpus=p.n_gpus, n_gpu_layers=p.n_gpu_layers, tensor_split=p.tensor_split, tp=p.tp
         )
-        reads = _reads(self.model.key, self.engine, self.quant, shape, self.mtp)
+        reads = _reads(self.model.key, self.engine, self.quant, self.artifact, shape, self.mtp)
         _, o = self.deploy(p, 1, 1)
         return speed_of(
             self.spec,
@@ -407,8 +405,7 @@ class Search:
 
     def command(self, p: Placement, context: int, sequences: int) -> str:
         d, o = self.deploy(p, context, sequences)
-        artifact = self.engine.artifact(self.spec.name, self.model.repo_id, self.quant)
-        return self.engine.command(artifact, d, o).render()
+        return self.engine.command(self.artifact, d, o).render()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -507,6 +504,7 @@ def plan_one(
         speed_detail=detail,
         command=s.command(placement, ctx, sequences),
         notes=tuple(notes),
+        artifact=s.artifact,
     )
 
 
@@ -531,16 +529,21 @@ def plan_options(
     ``quants``: names in any spelling, each tried with the engines that load it (default: each
     engine's own list for the machine). ``options``: engine options by engine name."""
     out: list[Option] = []
+    all_notes = list(notes)
     for model in models:
+        src = model.where
         for engine in engines:
+            if src.file_format is not None and src.file_format != engine.weights_family:
+                continue  # the user's files load in the engines of their format only (noted below)
             target = target_for(machine)
-            tried = engine.quants_for(machine) if quants is None else quants
+            tried = quants_tried(engine, machine, src, quants, mtp=mtp)
+            group: list[Option] = []
             for q in tried:
                 name = engine.accepts(q)
                 if name is None or name.endswith(".gguf"):
                     continue
                 try:
-                    out.append(
+                    group.append(
                         plan_one(
                             model,
                             engine,
@@ -559,7 +562,7 @@ def plan_options(
                         )
                     )
                 except SettingError as exc:
-                    out.append(
+                    group.append(
                         Option(
                             model=model.spec.name,
                             quant=name,
@@ -569,7 +572,12 @@ def plan_options(
                             reason=str(exc),
                         )
                     )
-    all_notes = list(notes)
+            out.extend(published_first(group))
+        if src.file_format is not None and not any(e.weights_family == src.file_format for e in engines):
+            all_notes.append(
+                f"{src.path or src.repo_id} is a {src.file_format} checkpoint; none of the engines "
+                f"planned loads it ({', '.join(e.name for e in engines)})"
+            )
     if machine.devices and machine.ram_bytes is None and not machine.unified:
         all_notes.append(
             "host RAM not given: only placements with every layer on the GPU are considered "

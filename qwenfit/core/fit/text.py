@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 from qwenfit.core.expr import as_int
 
 if TYPE_CHECKING:
+    from qwenfit.core.engines.base import Artifact
     from qwenfit.core.fit.planner import Option, Plan
     from qwenfit.core.terms import Estimate
 
-__all__ = ["format_estimate", "format_gb", "format_plan", "table"]
+__all__ = ["artifact_line", "format_estimate", "format_gb", "format_plan", "table"]
 
 
 def format_gb(n_bytes: int) -> str:
@@ -72,6 +73,8 @@ def format_option(o: Option, *, indent: str = "  ") -> str:
     lines.append(f"{indent}speed: {_speed(o)}")
     for n in o.notes:
         lines.append(f"{indent}note: {n}")
+    if o.artifact is not None:
+        lines.append(f"{indent}loads: {artifact_line(o.artifact)}")
     if o.command:
         cmd = o.command.replace("\n", "\n" + indent + "  ")
         lines.append(f"{indent}command: {cmd}")
@@ -164,3 +167,15 @@ def format_estimate(e: Estimate) -> str:
         out.append("fits" if e.fits else f"does NOT fit: short by {format_gb(e.shortfall_bytes)}")
     out += [f"note: {n}" for n in e.notes]
     return "\n".join(out)
+
+
+def artifact_line(a: Artifact) -> str:
+    """What an option's command loads, in one line: the published file and its size, the user's
+    file, or the file the command makes first."""
+    if a.local or (a.stored and not a.published):
+        return f"your file {a.file}"
+    where = f"{a.repo}" + (f" {a.file}" if a.file and a.published_file is not None else "")
+    if a.published:
+        size = f", {format_gb(a.size_bytes)} published" if a.size_bytes else ""
+        return f"{where} ({a.quant}{size})"
+    return f"{a.file}, made from {a.repo} ({a.note})"

@@ -25,6 +25,7 @@ from qwenfit.core.engines.base import (
     Placement,
     SpeedConstants,
 )
+from qwenfit.core.engines.llama_cpp.artifacts import llama_server_artifact
 from qwenfit.core.engines.llama_cpp.layout import (
     WEIGHT_ALIGNMENT,
     llama_layout,
@@ -47,6 +48,7 @@ from qwenfit.core.units import MIB
 from qwenfit.errors import SettingError
 
 if TYPE_CHECKING:
+    from qwenfit.core.artifacts import ModelSource
     from qwenfit.core.formats.weights import WeightMap
     from qwenfit.core.hardware import Device, Machine
     from qwenfit.core.model.spec import ModelSpec
@@ -58,7 +60,6 @@ __all__ = [
     "LLAMA_CPP",
     "LlamaCpp",
     "LlamaCppOptions",
-    "gguf_file_name",
     "share",
 ]
 
@@ -93,11 +94,6 @@ CALC_GPUS = (1, 2)  # the calculator's layer splits; the planner takes any count
 # thread-pool barriers (estimates, docs/reports/speed.md)
 LAYER_US = {"cuda": 100, "rocm": 200, "vulkan": 200, "sycl": 200, "metal": 150, "cpu": 50}
 COMPUTE_EFFICIENCY = {"cuda": 0.35, "rocm": 0.25, "vulkan": 0.25, "sycl": 0.25, "metal": 0.40}
-
-
-def gguf_file_name(model_name: str, quant: str) -> str:
-    """The file name llama-quantize output conventionally gets: ``<model>-<TYPE>.gguf``."""
-    return f"{model_name}-{quant.upper()}.gguf"
 
 
 class LlamaCpp(Engine):
@@ -210,6 +206,7 @@ class LlamaCpp(Engine):
         if d.vision:
             env["w:vision"] = sum(t.bytes for t in weights.tensors if t.component == "vision")
         env["scheme"] = weights.scheme
+        env["w:estimated"] = "" if weights.exact else "estimated"  # a string: traced formulas keep it literal
         return env
 
     def hardware_inputs(self, d: Deployment, o: Any) -> dict[str, Any]:
@@ -369,13 +366,53 @@ class LlamaCpp(Engine):
         return Placement("gpu", n_gpus=max(d.n_gpus, 1), n_cpu_moe=o.n_cpu_moe, n_gpu_layers=o.n_gpu_layers)
 
     # launch ------------------------------------------------------------------------------------------
-    def artifact(self, spec_name: str, repo_id: str | None, quant: str) -> Artifact:
-        return Artifact(repo=repo_id, file=gguf_file_name(spec_name, quant))
+    def published_quants(self, source: ModelSource, *, mtp: bool) -> tuple[str, ...]:
+        """Every GGUF quant published for the model (unsloth's dynamic UD-* mixes included)."""
+        from qwenfit.core.artifacts import gguf_quants
+
+        return tuple(q for q in gguf_quants(source.published, mtp=mtp) if self.accepts(q))
+
+    def artifact(self, source: ModelSource, quant: str, d: Deployment) -> Artifact:
+        """``-hf <repo>:<QUANT>`` of a published GGUF, the user's ``-m FILE``, or a made file
+        (:mod:`.artifacts`)."""
+        return llama_server_artifact(source, quant, d)
+
+    def artifact_weights(
+        self,
+        spec: ModelSpec,
+        artifact: Artifact,
+        quant: str,
+        *,
+        mtp: bool,
+        vision: bool,
+        **quant_options: Any,
+    ) -> WeightMap:
+        """A published GGUF as published (its MTP layer only in ``*-MTP-GGUF`` repos; a dynamic quant
+        from its base type, scaled to the file: :func:`qwenfit.core.artifacts.fit_to_file`); a made
+        one as the converter and llama-quantize write it."""
+        from qwenfit.core.artifacts import dynamic_base, fit_to_file
+        from qwenfit.core.formats.weights import gguf_weights
+
+        f = artifact.published_file
+        if f is None and dynamic_base(quant) and not artifact.stored:
+            raise SettingError(
+                f"{quant} is a publisher's own GGUF mix, known only by its published files; none of "
+                f"{spec.name} is in qwenfit's catalog (qwenfit artifacts {spec.name} lists what is)"
+            )
+        if f is None or artifact.stored:
+            return super().artifact_weights(spec, artifact, quant, mtp=mtp, vision=vision, **quant_options)
+        carries_mtp = bool(spec.mtp_layers) and "-MTP-" in (artifact.repo or "").upper()
+        base = dynamic_base(f.quant) or f.quant.upper()
+        try:
+            w = gguf_weights(spec, base, mtp=carries_mtp, vision=vision, **quant_options)
+        except ValueError as exc:
+            raise SettingError(f"{f.quant}: {exc}") from None
+        return fit_to_file(w, f, label=f"{(artifact.repo or '').split('/')[0]}'s {f.quant}")
 
     def command(self, artifact: Artifact, d: Deployment, o: Any) -> Cmd:
         """llama-server's command line (common/arg.cpp flag names at 0c1e570); ``-c`` is the total over
         slots. Flags at their defaults are left out."""
-        cmd = Cmd().add("llama-server", "-m", artifact.file, "-c", d.context * d.sequences)
+        cmd = Cmd().add(artifact.make).add("llama-server", artifact.ref, "-c", d.context * d.sequences)
         cmd.add("-np", d.sequences, when=lt(1, d.sequences))
         _common_flags(cmd, d, o)
         if d.mtp:

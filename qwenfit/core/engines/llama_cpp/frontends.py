@@ -9,13 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from qwenfit.core.command import Cat, Cmd
 from qwenfit.core.engines.base import Artifact, Deployment, SpeedConstants
-from qwenfit.core.engines.llama_cpp.engine import (
-    COMPUTE_EFFICIENCY,
-    LAYER_US,
-    LlamaCpp,
-    gguf_file_name,
-    share,
-)
+from qwenfit.core.engines.llama_cpp.artifacts import gguf_pick, pick_artifact
+from qwenfit.core.engines.llama_cpp.engine import COMPUTE_EFFICIENCY, LAYER_US, LlamaCpp, share
 from qwenfit.core.engines.llama_cpp.memory import LLAMA_KV_TYPES
 from qwenfit.core.engines.llama_cpp.options import LlamaCppOptions
 from qwenfit.core.expr import lt
@@ -23,6 +18,7 @@ from qwenfit.core.formats.dtypes import GGML_TYPES
 from qwenfit.errors import SettingError
 
 if TYPE_CHECKING:
+    from qwenfit.core.artifacts import ModelSource
     from qwenfit.core.hardware import Machine
     from qwenfit.core.model.spec import ModelSpec
 
@@ -42,11 +38,26 @@ class Ollama(LlamaCpp):
     def default_on(self, machine: Machine) -> bool:
         return False
 
-    def artifact(self, spec_name: str, repo_id: str | None, quant: str) -> Artifact:
-        return Artifact(repo=repo_id, file=gguf_file_name(spec_name, quant), tag=spec_name.lower())
+    def artifact(self, source: ModelSource, quant: str, d: Deployment) -> Artifact:
+        """``hf.co/<repo>:<QUANT>`` (Ollama pulls GGUFs from the Hub by that name); a split set, which
+        Ollama cannot pull, is downloaded and merged with ``llama-gguf-split --merge`` first."""
+        pick = gguf_pick(source, quant, d)
+        tag = f"{source.name}-{quant}".lower().replace("/", "-")
+        if pick.file is None or pick.repo is None:
+            return pick_artifact(pick, str(pick.path), tag=tag)
+        if not pick.file.split:
+            return pick_artifact(pick, f"hf.co/{pick.repo.id}:{pick.file.quant}", tag=tag)
+        merged = f"./{pick.file.parts[0].rsplit('/', 1)[-1].split('-00001-of-')[0]}.gguf"
+        folder = (
+            pick.file.name.rsplit("/", 1)[0] + "/*" if "/" in pick.file.name else pick.file.name[:-20] + "*"
+        )
+        steps = (f'hf download {pick.repo.id} --include "{folder}" --local-dir .',
+                 f"llama-gguf-split --merge {pick.file.name} {merged}")  # fmt: skip
+        why = f"{pick.note} as {len(pick.file.parts)} parts: Ollama loads one file, so merge them"
+        return pick_artifact(pick, merged, make=steps, why=why, tag=tag)
 
     def command(self, artifact: Artifact, d: Deployment, o: Any) -> Cmd:
-        cmd = Cmd().add("# Modelfile").line().add("FROM", Cat("./", artifact.file)).line()
+        cmd = Cmd().add(artifact.make).add("# Modelfile").line().add("FROM", artifact.ref).line()
         cmd.add("PARAMETER", "num_ctx", d.context).line().add("# then").line()
         cmd.add("OLLAMA_FLASH_ATTENTION=1")
         if d.kv_cache and d.kv_cache != "f16":
@@ -67,10 +78,28 @@ class LmStudio(LlamaCpp):
     def default_on(self, machine: Machine) -> bool:
         return False
 
+    def artifact(self, source: ModelSource, quant: str, d: Deployment) -> Artifact:
+        """``lms get https://huggingface.co/<repo>@<QUANT> -y`` (lmstudio-ai/docs, cli/get.md), loaded
+        by its key: ``<publisher>/<repo name without -GGUF>`` in lower case, as ``lms ls`` lists
+        downloads (cli/ls.md). A file of the user's or a made one is added with ``lms import``."""
+        pick = gguf_pick(source, quant, d)
+        if pick.file is None or pick.repo is None:
+            name = str(pick.path).rsplit("/", 1)[-1].removesuffix(".gguf").lower()
+            step = f"lms import {pick.path} --copy --user-repo local/{name} -y"  # cli/import.md
+            return pick_artifact(pick, f"local/{name}", make=(step,), why="add the file to LM Studio")
+        owner, repo_name = pick.repo.id.split("/", 1)
+        key = f"{owner}/{repo_name.removesuffix('-GGUF').removesuffix('-gguf')}".lower()
+        get = f"lms get https://huggingface.co/{pick.repo.id}@{pick.file.quant} -y"
+        return pick_artifact(pick, key, make=(get,), why=f"{pick.note}: download it into LM Studio")
+
     def command(self, artifact: Artifact, d: Deployment, o: Any) -> Cmd:
+        """``lms load``: ``--gpu`` takes off, max or a fraction (cli/load.md); a layer count or experts
+        kept on the CPU are set in the app's load settings, as the trailing comment says."""
         cpu = d.backend == "cpu" or d.n_gpus == 0
-        gpu = "off" if cpu else ("max" if o.n_gpu_layers is None else str(o.n_gpu_layers))
-        cmd = Cmd().add("lms", "load", artifact.file, "--context-length", d.context, "--gpu", gpu)
+        cmd = Cmd().add(artifact.make).add("lms", "load", artifact.ref, "--context-length", d.context,
+                                           "--gpu", "off" if cpu else "max")  # fmt: skip
+        if not cpu and o.n_gpu_layers is not None:
+            cmd.add(f" # then set 'GPU Offload' to {o.n_gpu_layers} layers")
         moe = 0 if cpu else o.n_cpu_moe
         return cmd.add(" # then set 'MoE experts on CPU' to", moe, "layers", when=lt(0, moe))
 
@@ -110,9 +139,25 @@ class LlamaCppPython(LlamaCpp):
     def default_on(self, machine: Machine) -> bool:
         return False
 
+    def artifact(self, source: ModelSource, quant: str, d: Deployment) -> Artifact:
+        """``--hf_model_repo_id <repo> --model <file>`` (Llama.from_pretrained); a split set is
+        downloaded first and loaded from its first part."""
+        pick = gguf_pick(source, quant, d)
+        if pick.file is None or pick.repo is None:
+            return pick_artifact(pick, f"--model {pick.path}")
+        if not pick.file.split:
+            return pick_artifact(pick, f"--hf_model_repo_id {pick.repo.id} --model {pick.file.name}")
+        folder = (
+            pick.file.name.rsplit("/", 1)[0] + "/*" if "/" in pick.file.name else pick.file.name[:-20] + "*"
+        )
+        step = f'hf download {pick.repo.id} --include "{folder}" --local-dir .'
+        why = f"{pick.note} as {len(pick.file.parts)} parts: download them (loaded from the first)"
+        return pick_artifact(pick, f"--model ./{pick.file.name}", make=(step,), why=why)
+
     def command(self, artifact: Artifact, d: Deployment, o: Any) -> Cmd:
         """llama-cpp-python's server (llama_cpp/server/settings.py field names; KV types as ggml ids)."""
-        cmd = Cmd().add("python3", "-m", "llama_cpp.server", "--model", artifact.file, "--n_ctx", d.context)
+        cmd = Cmd().add(artifact.make).add("python3", "-m", "llama_cpp.server", artifact.ref,
+                                           "--n_ctx", d.context)  # fmt: skip
         if d.backend == "cpu" or d.n_gpus == 0:
             cmd.add("--n_gpu_layers", "0")
         else:

@@ -59,7 +59,6 @@ class LlamaCppOptions:
     )
 
 
-
 _DEVICE_PREFIXES = ("CUDA", "ROCm", "Vulkan", "MTL", "SYCL", "CANN", "OPENCL")
 
 

@@ -93,7 +93,7 @@ def llama_terms(
             detail = f"{len(layers)} layer(s)" + (" + output" if layout.output_device == dev else "")
         align = 32 if dev == "cpu" else WEIGHT_ALIGNMENT.get(d.backend, 32)
         detail += f"; tensors aligned to {align} B"
-        terms.append(Term("weights", dev, w, True, PLACE, f"{scheme}: {detail}"))
+        terms.append(Term("weights", dev, w, not inputs.get("w:estimated"), PLACE, f"{scheme}: {detail}"))
         cache_dev = dev if o.kv_offload else "cpu"  # -nkvo: KV and recurrent state in host memory
         if n_full:
             kv_bytes = ctx.n_ctx * (n_trunk * trunk_kv + n_draft * draft_kv_cell)

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from qwenfit.core.command import Cmd
 from qwenfit.core.engines.base import (
@@ -153,6 +153,9 @@ class Vllm(Engine):
     calc_kv_types = ("auto", "fp8")
     default_quant = "bf16"
     planner_quants = ("bf16", "fp8")
+    # no FP8 checkpoint published (the small models): vLLM quantizes the BF16 one on load (Fp8Config with
+    # is_checkpoint_fp8_serialized False: per-tensor FP8 weights; priced as Qwen's FP8 recipe, estimated)
+    online_quant: ClassVar[Mapping[str, str]] = {"fp8": "--quantization fp8"}
     fallback_quants = ("bf16", "fp8", "w8a16", "awq", "gptq", "nvfp4")
     max_sequences = 4096
     context_beyond_native = True  # with --hf-overrides rope_scaling (YaRN)
@@ -340,8 +343,10 @@ class Vllm(Engine):
                 False,
                 "CUDA graphs: captured graphs x a per-graph cost fitted on field logs (vLLM >= 0.21 "
                 "subtracts its estimate from the KV budget; docs/concepts.md#cuda_graphs)",
-                "none: --enforce-eager" if o.enforce_eager
-                else "estimated" if graphs_in_budget(o.engine_version)
+                "none: --enforce-eager"
+                if o.enforce_eager
+                else "estimated"
+                if graphs_in_budget(o.engine_version)
                 else f"vLLM < 0.21 captures them after sizing the pool, outside gpu_memory_utilization "
                 f"(~{as_int(graphs) / 2**30:.2f} GiB there, estimated)",
             ),
@@ -494,16 +499,8 @@ class Vllm(Engine):
         return None, f"does not fit {max_nodes} node(s) of {tp} GPU(s)"
 
     # launch -------------------------------------------------------------------------------------------
-    def artifact(self, spec_name: str, repo_id: str | None, quant: str) -> Artifact:
-        repo = repo_id or spec_name
-        if quant == "fp8":
-            return Artifact(repo=repo + "-FP8")
-        if quant in ("bf16", "fp16"):
-            return Artifact(repo=repo)
-        return Artifact(repo=f"<{quant} checkpoint of {repo}>")
-
     def command(self, artifact: Artifact, d: Deployment, o: Any) -> Cmd:
-        cmd = Cmd().add("vllm", "serve", artifact.repo)
+        cmd = Cmd().add(artifact.make).add("vllm", "serve", artifact.ref)
         cmd.add("--tensor-parallel-size", o.tp, when=o.tp > 1)
         cmd.add("--pipeline-parallel-size", o.pp, when=o.pp > 1)
         cmd.add("--data-parallel-size", o.dp, when=o.dp > 1)

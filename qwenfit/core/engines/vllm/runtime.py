@@ -326,7 +326,7 @@ class RuntimeMemory:
     graphs: GraphPlan
 
     def available_kv(self, weights: int) -> Num:
-        """"Available KV cache memory" for a rank holding ``weights`` bytes (gpu_worker.py:753)."""
+        """ "Available KV cache memory" for a rank holding ``weights`` bytes (gpu_worker.py:753)."""
         return self.requested - weights - self.peak.total - self.cudagraphs
 
 
@@ -370,4 +370,3 @@ def runtime_memory(
     )  # fmt: skip
     graphs = cudagraph_memory_bytes(spec, plan) if estimate_cudagraphs else 0
     return RuntimeMemory(requested, peak, graphs, plan)
-

@@ -1,0 +1,1 @@
+"""Whether printed launch commands load real artifacts (``python -m benchmarks.artifacts``)."""
