@@ -313,3 +313,30 @@ def test_dataclass_records_round_trip_through_the_compiled_json():
 
     repos = _from_yaml(_yaml_files())
     assert [_from_json(json.loads(json.dumps(dataclasses.asdict(r)))) for r in repos] == repos
+
+
+@pytest.mark.parametrize(
+    ("method", "config", "expected"),
+    [
+        ("fp8", {"quant_method": "fp8", "weight_block_size": [128, 128]}, "fp8"),
+        ("gptq", {"quant_method": "gptq", "bits": 4}, "gptq"),
+        ("gptq", {"quant_method": "gptq", "bits": 8}, "gptq-int8"),
+        ("awq", {"quant_method": "awq"}, "awq"),
+        ("auto-round", {"quant_method": "auto-round"}, "autoround"),
+        ("compressed-tensors", {"format": "pack-quantized"}, "w4a16"),
+        ("compressed-tensors", {"config_groups": {"g": {"format": "nvfp4-pack-quantized"}}}, "nvfp4-all"),
+        ("compressed-tensors", {"format": "float-quantized"}, "fp8-dynamic"),
+        ("modelopt", {"quant_algo": "NVFP4"}, "nvfp4"),
+        ("mlx", {"bits": 4, "group_size": 32}, "mlx-4bit-g32"),
+        ("mlx", {"bits": 8, "group_size": 64}, "mlx-8bit"),
+        ("hqq", {}, None),  # no model of it: planning / estimating it is refused
+    ],
+)
+def test_a_checkpoints_own_quantization_is_named(method, config, expected):
+    from qwenfit.api.sources import file_quant
+    from qwenfit.core.model.checkpoint import Quantization, StoredCheckpoint
+
+    spec = qwenfit.load("9B")
+    q = Quantization(method, config)
+    ck = StoredCheckpoint("safetensors", ("model.safetensors",), (), quantization=q)
+    assert file_quant(dataclasses.replace(spec, checkpoint=ck)) == expected

@@ -190,3 +190,17 @@ def test_out_dir_and_selection_errors(cache, hub, tmp_path):
     }
     with pytest.raises(UnknownModelError):
         refresh(models=["no-such-model"])
+
+
+def test_the_cli_refreshes_then_lists_what_it_read(cache, hub, capsys):
+    """`qwenfit artifacts MODEL --refresh`: the report (each repo ok or why not, tags and keys skipped),
+    then the listing with the refreshed files."""
+    import qwenfit.cli
+
+    assert qwenfit.cli.main(["artifacts", MODEL, "--refresh", "--kind", "gguf-repo"]) == 0
+    out = capsys.readouterr().out
+    assert f"  ok      {REPO}: {len(FILES) + 2} files, 5 GGUF headers" in out
+    assert "  failed  Qwen/Qwen3.5-35B-A3B:" in out  # not on the fake Hub: reported, not fatal
+    assert "  skipped ollama:qwen3.5:35b-a3b:" in out
+    assert f"  {REPO}  [gguf-repo, gguf; hub-listing]" in out
+    assert "UD-Q4_K_XL" in out and "3 parts" in out
