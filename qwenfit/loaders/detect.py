@@ -4,32 +4,27 @@
 becomes a note, never a traceback):
 
 * NVIDIA: NVML through ``pynvml`` (package ``nvidia-ml-py``, extra ``[detect]``), else
-  ``nvidia-smi --query-gpu=name,memory.total --format=csv,noheader,nounits`` (MiB);
+  ``nvidia-smi --query-gpu=name,memory.total --format=csv,noheader,nounits`` (MiB; ``[N/A]`` on
+  unified-memory parts such as GB10 and Jetson);
 * AMD: ``amd-smi static --asic --vram --json`` (``amd-smi metric --mem-usage --json`` for memory
   it leaves out), else ``rocm-smi --showproductname --showmeminfo vram --json``;
+* Intel (not macOS): ``xpu-smi discovery -j`` (+ ``-d N -j`` for memory), else on Linux the DRM sysfs
+  (``/sys/class/drm/cardN/device/{vendor,device}``; memory from xe's ``tileN/physical_vram_size_bytes``
+  or the DKMS i915's ``lmem_total_bytes``) named by ``lspci -nn``, else ``sycl-ls`` (names only: the
+  catalog's nominal memory); integrated Intel GPUs (by PCI id) are noted and left out;
 * Apple (macOS only): ``sysctl -n hw.memsize machdep.cpu.brand_string``, ``hw.perflevel0.physicalcpu``
   and the GPU wired-memory limit ``iogpu.wired_limit_mb`` (:func:`apple_wired_limit_mb`);
 * RAM: ``psutil.virtual_memory().total``, else ``/proc/meminfo`` ``MemTotal``, else ``hw.memsize``;
-  a smaller cgroup memory limit (containers) replaces it;
+  a smaller cgroup memory limit (containers) replaces it. The RAM available now and the RAM's kind and
+  speed (``Machine.host``) come from :mod:`qwenfit.loaders.host_probes`;
 * CPU threads: ``os.cpu_count()``.
 
 Detected GPUs are matched to the hardware catalog (``qwenfit.loaders.hardware.find_device``); the
 driver's memory replaces the catalog's nominal figure (``memory_exact=True``). A GPU the catalog does
 not know becomes a ``detected-<slug>`` device with the driver's memory and unknown speed (bandwidth and
 compute 0.0). Everything found, by which tool, and everything assumed goes into ``Machine.notes``.
-
-Output formats, recorded in ``tests/fixtures/detect/`` with their provenance:
-
-* ``nvidia-smi ... --format=csv,noheader,nounits``: one ``name, memory.total`` line per GPU, MiB;
-  ``[N/A]`` memory on unified-memory parts (GB10, Jetson).
-* ``amd-smi static --json``: a list of ``{"gpu", "asic": {"market_name", "target_graphics_version"},
-  "vram": {"size": {"value", "unit": "MB"}}}`` (ROCm 6.1-6.4), the same list under ``"gpu_data"``
-  (ROCm 7), or ``"vram": {"vram_size_mb": N}`` (ROCm 6.0). amd-smi's "MB" is MiB: the library
-  reports ``vram_size`` as bytes / (1024 * 1024) (amdsmi ``amdsmi_vram_info_t``).
-* ``rocm-smi --json``: ``{"card0": {"Card Series" | "Card series": ..., "VRAM Total Memory (B)": "..."}}``
-  (bytes, as strings); older releases name cards from pci.ids, e.g.
-  ``"Navi 31 [Radeon RX 7900 XT/7900 XTX/7900M]"``.
-* ``sysctl -n``: one value per line, in the order asked.
+:func:`gpu_memory_in_use` reports what each GPU's memory holds now. Every output format parsed, and
+the published outputs it is tested on, is described in ``tests/fixtures/detect/README.md``.
 """
 
 from __future__ import annotations
@@ -41,22 +36,29 @@ import sys
 from collections.abc import Callable
 from typing import Any, Protocol, cast
 
-from qwenfit.core.hardware import Device, Machine
+from qwenfit.core.hardware import Device, HostMemory, Machine
+from qwenfit.loaders.gpu_memory import NVIDIA_SMI_USED, GpuMemoryState, gpu_memory_in_use, gpu_reserves
 from qwenfit.loaders.gpu_probes import (
     SYSCTL_MEMSIZE,
-    TIMEOUT_S,
     AppleInfo,
     Found,
     amd_gpus,
     apple_info,
     brief,
     gib_text,
+    intel_gpus,
     nvidia_gpus,
+    optional_import,
+    read_text,
+    run_tool,
     sysctl_values,
     wired_limit,
 )
+from qwenfit.loaders.host_probes import detect_host_profile, host_memory_in_use
 
-__all__ = ["apple_wired_limit_mb", "detect"]
+__all__ = ["NVIDIA_SMI_USED", "GpuMemoryState", "apple_wired_limit_mb", "detect", "gpu_memory_in_use"]
+
+_run_tool, _read_text, _optional_import = run_tool, read_text, optional_import
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -122,8 +124,14 @@ def detect(
     else:
         found += nvidia_gpus(runner, nvml, notes, tried)
         found += amd_gpus(runner, notes, tried)
+        found += intel_gpus(runner, reader, platform.startswith("linux"), notes, tried)
 
     ram_bytes = _ram(runner, reader, psutil, platform, apple, notes)
+    state = host_memory_in_use(run=runner, read_file=reader, env=platform, psutil=psutil)
+    if state is not None and state.available_bytes is not None:
+        total = gib_text(state.total_bytes) if state.total_bytes is not None else "unknown"
+        notes.append(f"RAM: {total} total, {gib_text(state.available_bytes)} available ({state.source})")
+    notes.extend(state.notes if state is not None else ["RAM available: unknown (no tool answered)"])
     cpu_threads = os.cpu_count()
     if cpu_threads is not None:
         notes.append(f"CPU: {cpu_threads} threads (os.cpu_count)")
@@ -134,19 +142,42 @@ def detect(
     if apple is not None and apple.silicon:
         devices.append(_apple_device(apple, lookup, notes))
     found = _drop_integrated(found, notes)
-    devices += _to_devices(found, ram_bytes, lookup, notes)
+    kept: list[Found] = []
+    devices += _to_devices(found, ram_bytes, lookup, notes, kept)
+    gpu_reserve = gpu_reserves(kept, devices, runner, platform, nvml, notes)
 
     if not devices:
         where = "; ".join(tried) if tried else "no GPU tool applies to this platform"
         notes.append(f"no GPU found ({where}): planning for CPU only")
-    notes.append("host RAM bandwidth is not measured: the planner's default host profile applies")
+    host = _host_profile(runner, platform, devices, notes)
+    ram_reserve = None  # plan against what is available now: what is in use stays in use
+    if (
+        state is not None
+        and state.available_bytes is not None
+        and ram_bytes is not None
+        and not (devices and devices[0].unified)
+    ):
+        ram_reserve = max(ram_bytes - state.available_bytes, 0)
+        notes.append(f"host RAM planned: the {state.available_bytes / 1e9:.2f} GB available now "
+                     f"({ram_reserve / 1e9:.2f} GB in use is kept)")  # fmt: skip
     return Machine(
         name=_machine_name(devices),
         devices=tuple(devices),
         ram_bytes=ram_bytes,
+        host=host,
         cpu_threads=cpu_threads,
         notes=tuple(notes),
+        ram_reserve_bytes=ram_reserve,
+        gpu_reserve_bytes=gpu_reserve,
+        wired_limit_mb=_wired(runner, notes) if apple is not None and apple.silicon else None,
     )
+
+
+def _wired(runner: Runner, notes: list[str]) -> int | None:
+    """A Mac's ``iogpu.wired_limit_mb`` (None: macOS's default working set), with a note."""
+    mib, note = wired_limit(runner)
+    notes.append(note)
+    return mib
 
 
 def apple_wired_limit_mb(*, run: Runner | None = None, env: str | None = None) -> int | None:
@@ -164,39 +195,7 @@ def apple_wired_limit_mb(*, run: Runner | None = None, env: str | None = None) -
 
 
 # ---------------------------------------------------------------------------------------------------
-# running tools
-
-
-def _run_tool(cmd: list[str]) -> str | None:
-    """stdout of ``cmd``, or None when it is not installed, fails, or takes longer than TIMEOUT_S."""
-    import subprocess
-
-    try:
-        done = subprocess.run(
-            cmd, capture_output=True, text=True, errors="replace", timeout=TIMEOUT_S, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
-def _read_text(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
-def _optional_import(name: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-    except Exception:  # a broken install (e.g. pynvml without its shared library) is "not installed"
-        return None
+# memory in use on the GPUs
 
 
 def _catalog_lookup(notes: list[str]) -> DeviceLookup:
@@ -218,11 +217,30 @@ def _no_lookup(name: str, memory_bytes: int | None = None) -> Device | None:
 def _apple_device(apple: AppleInfo, lookup: DeviceLookup, notes: list[str]) -> Device:
     assert apple.chip is not None and apple.memsize is not None
     found = Found(apple.chip, apple.memsize, "apple", "sysctl")
-    return _device_for(found, [found], None, lookup, notes)
+    device = _device_for(found, [found], None, lookup, notes)
+    assert device is not None  # memory is known: a device always comes back
+    return device
 
 
 # ---------------------------------------------------------------------------------------------------
 # RAM
+
+
+def _host_profile(
+    runner: Runner, platform: str, devices: list[Device], notes: list[str]
+) -> HostMemory | None:
+    unified = devices[0] if devices and devices[0].vendor == "apple" else None
+    try:
+        host, found = detect_host_profile(run=runner, env=platform, unified=unified)
+    except Exception as e:  # the host-profile catalog failing to load must not stop detection
+        host, found = None, (f"host RAM profile: not determined ({brief(e)})",)
+    notes.extend(found)
+    if host is None:
+        notes.append("host RAM bandwidth is not measured: the planner's default host profile applies")
+    else:
+        peak, effective = host.bandwidth_gbps, host.effective_gbps
+        notes.append(f"host RAM: {host.name} ({peak:g} GB/s peak, {effective:g} GB/s effective)")
+    return host
 
 
 def _ram(
@@ -296,7 +314,7 @@ def _drop_integrated(found: list[Found], notes: list[str]) -> list[Found]:
 
 
 def _to_devices(
-    found: list[Found], ram_bytes: int | None, lookup: DeviceLookup, notes: list[str]
+    found: list[Found], ram_bytes: int | None, lookup: DeviceLookup, notes: list[str], kept_found: list[Found]
 ) -> list[Device]:
     groups: dict[tuple[str, int | None, str], list[Found]] = {}
     for gpu in found:
@@ -304,7 +322,9 @@ def _to_devices(
     by_group = {
         key: _device_for(members[0], members, ram_bytes, lookup, notes) for key, members in groups.items()
     }
-    devices = [by_group[(gpu.name, gpu.memory_bytes, gpu.tool)] for gpu in found]  # in the tools' order
+    in_order = [by_group[(gpu.name, gpu.memory_bytes, gpu.tool)] for gpu in found]  # in the tools' order
+    devices = [d for d in in_order if d is not None]
+    kept_found[:] = [gpu for gpu, d in zip(found, in_order, strict=True) if d is not None]
     kinds = sorted({d.id for d in devices})
     if len(kinds) > 1:
         counts = ", ".join(f"{sum(d.id == k for d in devices)}x {k}" for k in kinds)
@@ -316,12 +336,25 @@ def _to_devices(
 
 def _device_for(
     gpu: Found, members: list[Found], ram_bytes: int | None, lookup: DeviceLookup, notes: list[str]
-) -> Device:
+) -> Device | None:
     count = len(members)
     prefix = f"{count}x " if count > 1 else ""
     each = " each" if count > 1 else ""
     memory = gpu.memory_bytes
     unified = gpu.vendor == "apple"
+    if memory is None and gpu.vendor == "intel":  # sycl-ls, or sysfs of mainline i915: a name only
+        catalog = _lookup(gpu.name, None, lookup, notes)
+        if catalog is None:
+            notes.append(
+                f"{prefix}{gpu.name} ({gpu.tool}) reports no memory and is not in the hardware catalog: "
+                "not planned for (an integrated GPU shares system RAM)"
+            )
+        else:
+            notes.append(
+                f"{prefix}{gpu.name} ({gpu.tool}, no memory reported) = catalog device '{catalog.id}' "
+                f"with its nominal {gib_text(catalog.memory_bytes)}"
+            )
+        return catalog
     if memory is None:  # NVIDIA part with no memory.total of its own: the GPU shares system RAM
         unified = True
         memory = ram_bytes
@@ -352,6 +385,7 @@ def _device_for(
         "uses the memory it reports; its bandwidth and compute are unknown, so speed cannot be estimated"
     )
     backends = {"nvidia": ("cuda", "vulkan"), "amd": ("rocm", "vulkan"), "apple": ("metal",)}
+    backends["intel"] = ("sycl", "vulkan")
     return Device(
         id=f"detected-{slug}",
         name=gpu.name,
@@ -416,4 +450,3 @@ def _machine_name(devices: list[Device]) -> str:
         f"{n}x {i.removeprefix('detected-')}" if n > 1 else i.removeprefix("detected-")
         for i, n in counts.items()
     )
-

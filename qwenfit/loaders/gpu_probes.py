@@ -1,6 +1,7 @@
-"""What the GPU tools say: NVIDIA (NVML, nvidia-smi), AMD (amd-smi, rocm-smi) and Apple (sysctl),
-parsed into :class:`Found` GPUs, each failing soft (:mod:`qwenfit.loaders.detect` runs them and
-matches what they found to the hardware catalog; the formats are described there).
+"""What the GPU tools say: NVIDIA (NVML, nvidia-smi), AMD (amd-smi, rocm-smi), Intel (xpu-smi, the DRM
+sysfs + lspci, sycl-ls) and Apple (sysctl), parsed into :class:`Found` GPUs, each failing soft
+(:mod:`qwenfit.loaders.detect` runs them and matches what they found to the hardware catalog; the formats
+are described in ``tests/fixtures/detect/README.md``).
 """
 
 from __future__ import annotations
@@ -14,16 +15,20 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 __all__ = [
-    "AMD_SMI_METRIC", "AMD_SMI_STATIC", "NVIDIA_SMI", "ROCM_SMI", "SYSCTL_APPLE", "SYSCTL_MEMSIZE",
-    "SYSCTL_PERF_CORES", "SYSCTL_WIRED_LIMIT", "SYSCTL_WIRED_LIMIT_13", "TIMEOUT_S", "AppleInfo", "Found",
-    "amd_gpus", "apple_info", "brief", "clip", "command_text", "gib_text", "nvidia_gpus", "sysctl_values",
-    "wired_limit",
+    "AMD_SMI_METRIC", "AMD_SMI_STATIC", "DRM_CARDS", "INTEL_PCI_NAMES", "LSPCI", "NVIDIA_SMI", "ROCM_SMI",
+    "SYCL_LS", "SYSCTL_APPLE", "SYSCTL_MEMSIZE", "SYSCTL_PERF_CORES", "SYSCTL_WIRED_LIMIT",
+    "SYSCTL_WIRED_LIMIT_13", "TIMEOUT_S", "XPU_SMI_DISCOVERY", "AppleInfo", "Found", "amd_gpus",
+    "amd_records", "apple_info", "brief", "clip", "command_text", "gib_text", "int_value", "intel_discrete",
+    "intel_gpus", "intel_name", "load_json", "mib_value", "nvidia_gpus", "optional_import", "parse_lspci",
+    "parse_sycl_ls", "read_text", "run_tool", "sysctl_values", "text_value", "wired_limit",
+    "xpu_smi_detail", "xpu_smi_stats",
 ]  # fmt: skip
 
 MIB = 1 << 20
 GIB = 1 << 30
 
 Runner = Callable[[list[str]], "str | None"]
+FileReader = Callable[[str], "str | None"]
 
 TIMEOUT_S = 5.0  # per tool; a hung driver tool must not hang plan()
 
@@ -47,6 +52,36 @@ class Found:
     vendor: str
     tool: str
     arch: str | None = None  # NVIDIA compute capability "8.9" or AMD gfx target "gfx942"
+
+
+def run_tool(cmd: list[str]) -> str | None:
+    """stdout of ``cmd``, or None when it is not installed, fails, or takes longer than TIMEOUT_S."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, errors="replace", timeout=TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def optional_import(name: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except Exception:  # not installed, or broken (pynvml without its shared library): "not installed"
+        return None
 
 
 def brief(error: BaseException) -> str:
@@ -171,7 +206,7 @@ def amd_gpus(runner: Runner, notes: list[str], tried: list[str]) -> list[Found]:
     return gpus
 
 
-def _load_json(text: str, tool: str, notes: list[str]) -> Any:
+def load_json(text: str, tool: str, notes: list[str]) -> Any:
     """The JSON document in a tool's stdout (a warning banner before it is skipped), or None + a note."""
     start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
     if start < 0:
@@ -185,7 +220,7 @@ def _load_json(text: str, tool: str, notes: list[str]) -> Any:
         return None
 
 
-def _amd_records(data: Any) -> list[Any] | None:
+def amd_records(data: Any) -> list[Any] | None:
     """amd-smi's per-GPU records: a list (ROCm 6.x), the list under "gpu_data" (ROCm 7), or one record."""
     if isinstance(data, dict) and isinstance(data.get("gpu_data"), list):
         return cast(list[Any], data["gpu_data"])
@@ -196,7 +231,7 @@ def _amd_records(data: Any) -> list[Any] | None:
     return None
 
 
-def _mib_value(value: Any) -> int | None:
+def mib_value(value: Any) -> int | None:
     """Bytes from amd-smi's ``{"value": N, "unit": "MB"}`` (MiB, see module docstring) or a bare N."""
     unit = "MB"
     if isinstance(value, dict):
@@ -217,7 +252,7 @@ def _mib_value(value: Any) -> int | None:
 
 def _parse_amd_smi_static(text: str, notes: list[str]) -> list[Found]:
     tool = "amd-smi"
-    records = _amd_records(_load_json(text, tool, notes))
+    records = amd_records(load_json(text, tool, notes))
     if records is None:
         return []
     gpus: list[Found] = []
@@ -226,15 +261,15 @@ def _parse_amd_smi_static(text: str, notes: list[str]) -> list[Found]:
             notes.append(f"{tool}: GPU record {position} is not an object; ignored")
             continue
         asic: dict[str, Any] = record["asic"] if isinstance(record.get("asic"), dict) else {}
-        name = _text(asic.get("market_name"))
+        name = text_value(asic.get("market_name"))
         if name is None:
-            device_id = _text(asic.get("device_id"))
+            device_id = text_value(asic.get("device_id"))
             name = f"AMD GPU {device_id}" if device_id else f"AMD GPU {record.get('gpu', position)}"
         vram = record.get("vram")
         memory = None
         if isinstance(vram, dict):
-            memory = _mib_value(vram.get("size", vram.get("vram_size_mb", vram.get("vram_size"))))
-        arch = _text(asic.get("target_graphics_version"))
+            memory = mib_value(vram.get("size", vram.get("vram_size_mb", vram.get("vram_size"))))
+        arch = text_value(asic.get("target_graphics_version"))
         gpus.append(Found(name, memory, "amd", tool, arch))
     return gpus
 
@@ -243,13 +278,13 @@ def _amd_smi_metric_memory(runner: Runner, gpus: list[Found], notes: list[str]) 
     text = runner(AMD_SMI_METRIC)
     if text is None:
         return gpus
-    records = _amd_records(_load_json(text, "amd-smi metric", notes)) or []
+    records = amd_records(load_json(text, "amd-smi metric", notes)) or []
     totals: dict[int, int] = {}
     for position, record in enumerate(records):
         if not isinstance(record, dict) or not isinstance(record.get("mem_usage"), dict):
             continue
         index = record.get("gpu", position)
-        total = _mib_value(record["mem_usage"].get("total_vram"))
+        total = mib_value(record["mem_usage"].get("total_vram"))
         if isinstance(index, int) and total is not None:
             totals[index] = total
     out = []
@@ -262,7 +297,7 @@ def _amd_smi_metric_memory(runner: Runner, gpus: list[Found], notes: list[str]) 
 
 def _parse_rocm_smi(text: str, notes: list[str]) -> list[Found]:
     tool = "rocm-smi"
-    data = _load_json(text, tool, notes)
+    data = load_json(text, tool, notes)
     if data is None:
         return []
     if not isinstance(data, dict):
@@ -276,20 +311,20 @@ def _parse_rocm_smi(text: str, notes: list[str]) -> list[Found]:
             notes.append(f"{tool}: {key} is not an object; ignored")
             continue
         fields = {str(k).lower(): v for k, v in card.items()}
-        name = _text(fields.get("card series")) or _text(fields.get("card sku"))
-        model = _text(fields.get("card model"))
+        name = text_value(fields.get("card series")) or text_value(fields.get("card sku"))
+        model = text_value(fields.get("card model"))
         if name is None and model is not None and not model.lower().startswith("0x"):
             name = model
         name = name or f"AMD GPU {model or key}"
-        raw = _text(fields.get("vram total memory (b)"))
+        raw = text_value(fields.get("vram total memory (b)"))
         if raw is None or not raw.isdigit() or int(raw) <= 0:
             notes.append(f"{tool}: {key} ({name}) has no usable 'VRAM Total Memory (B)' ({raw!r}); ignored")
             continue
-        gpus.append(Found(name, int(raw), "amd", tool, _text(fields.get("gfx version"))))
+        gpus.append(Found(name, int(raw), "amd", tool, text_value(fields.get("gfx version"))))
     return gpus
 
 
-def _text(value: Any) -> str | None:
+def text_value(value: Any) -> str | None:
     if value is None or isinstance(value, (dict, list)):
         return None
     text = str(value).strip()
@@ -375,3 +410,185 @@ def wired_limit(runner: Runner) -> tuple[int | None, str]:
 
 def gib_text(n: int | None) -> str:
     return "unknown" if n is None else f"{n / GIB:.1f} GiB"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Intel (Arc / Xe): xpu-smi, the DRM sysfs + lspci -nn (Linux), sycl-ls
+
+XPU_SMI_DISCOVERY = ["xpu-smi", "discovery", "-j"]
+SYCL_LS = ["sycl-ls"]
+LSPCI = ["lspci", "-nn"]
+DRM_CARDS = 16  # /sys/class/drm/card0 .. card15 are looked at (numbers need not be contiguous)
+
+# Intel discrete GPUs by PCI device id, names as pci.ids spells them (pciutils/pciids c1c12547,
+# 2026-08-22): driver tools often print "Intel(R) Graphics [0xe211]" for a card the driver is too old
+# to name, and older pci.ids name e20b "Battlemage G21 [Intel Graphics]".
+INTEL_PCI_NAMES = {
+    0x56A0: "Arc A770", 0x56A1: "Arc A750", 0x56A2: "Arc A580", 0x56A5: "Arc A380", 0x56A6: "Arc A310",
+    0x5690: "Arc A770M", 0x5691: "Arc A730M", 0x5692: "Arc A550M", 0x5693: "Arc A370M",
+    0x5694: "Arc A350M", 0x5696: "Arc A570M", 0x5697: "Arc A530M", 0x56B0: "Arc Pro A30M",
+    0x56B1: "Arc Pro A40/A50", 0x56B2: "Arc Pro A60M", 0x56B3: "Arc Pro A60",
+    0x56C0: "Data Center GPU Flex 170", 0x56C1: "Data Center GPU Flex 140", 0xE20B: "Arc B580",
+    0xE20C: "Arc B570", 0xE211: "Arc Pro B60", 0xE212: "Arc Pro B50", 0xE222: "Arc Pro B65",
+    0xE223: "Arc Pro B70",
+}  # fmt: skip
+# discrete families in pci.ids: DG2 / ATS-M (0x4f80-0x4f88, 0x5690-0x56ff), Ponte Vecchio (0x0bd0-0x0bdb),
+# Battlemage (0xe200-0xe2ff); every other Intel display device is integrated (it shares system RAM)
+_INTEL_DISCRETE = ((0x4F80, 0x4F88), (0x5690, 0x56FF), (0x0BD0, 0x0BDB), (0xE200, 0xE2FF))
+
+
+def xpu_smi_detail(device_id: int) -> list[str]:
+    return ["xpu-smi", "discovery", "-d", str(device_id), "-j"]
+
+
+def xpu_smi_stats(device_id: int) -> list[str]:
+    return ["xpu-smi", "stats", "-d", str(device_id), "-j"]
+
+
+def intel_discrete(pci_id: int | None, slot: str | None = None) -> bool | None:
+    """False for Intel's integrated GPU (always at PCI 00:02.0), True for a discrete family's PCI id,
+    None when neither tells."""
+    if slot is not None and slot.strip().lower().endswith("00:02.0"):
+        return False
+    return None if pci_id is None else any(lo <= pci_id <= hi for lo, hi in _INTEL_DISCRETE) or None
+
+
+def intel_name(name: str | None, pci_id: int | None) -> str:
+    """A lookup name; pci.ids' model for a generic one ("Intel(R) Graphics [0xe211]": "Intel Arc Pro B60")."""
+    generic = name is None or re.fullmatch(r"(?i)(intel(\(r\))? )?graphics( \[0x[0-9a-f]+\])?|device", name)
+    in_name = re.search(r"\[0x([0-9a-f]{3,4})\]", name or "", re.IGNORECASE)
+    pci_id = pci_id if pci_id is not None or in_name is None else int(in_name.group(1), 16)
+    if generic and pci_id in INTEL_PCI_NAMES:
+        return f"Intel {INTEL_PCI_NAMES[pci_id]}"
+    if generic and pci_id is not None:
+        return f"Intel GPU [8086:{pci_id:04x}]"
+    return name or "Intel GPU"
+
+
+def int_value(value: Any, base: int = 10) -> int | None:
+    text = text_value(value)
+    if text is None:
+        return None
+    try:
+        return int(text, 16 if text.lower().startswith("0x") else base)
+    except ValueError:
+        return None
+
+
+def intel_gpus(
+    runner: Runner, reader: FileReader, linux: bool, notes: list[str], tried: list[str]
+) -> list[Found]:
+    """Discrete Intel GPUs: xpu-smi, else (Linux) the DRM sysfs named by lspci -nn, else sycl-ls."""
+    gpus = _xpu_smi_gpus(runner, notes, tried)
+    if gpus and all(g.memory_bytes is not None for g in gpus):
+        return gpus
+    if linux:
+        drm = _drm_gpus(runner, reader, notes, tried)
+        if drm:
+            return drm
+    return gpus or _sycl_ls_gpus(runner, notes, tried)
+
+
+def _keep_intel(name: str, pci_id: int | None, slot: str | None, tool: str, notes: list[str]) -> bool:
+    if intel_discrete(pci_id, slot) is False:
+        notes.append(f"{tool}: {name} at {slot or '?'} is integrated (shares system RAM): not planned for")
+        return False
+    return True
+
+
+def _xpu_smi_gpus(runner: Runner, notes: list[str], tried: list[str]) -> list[Found]:
+    tool = "xpu-smi"
+    text = runner(XPU_SMI_DISCOVERY)
+    if text is None:
+        tried.append("xpu-smi: no answer")
+        return []
+    data = load_json(text, tool, notes)
+    records = data.get("device_list") if isinstance(data, dict) else None
+    if not isinstance(records, list):
+        tried.append("xpu-smi: no device_list in its answer")
+        return []
+    gpus: list[Found] = []
+    for position, record in enumerate(records):
+        kind = str(record.get("device_type", "GPU")).upper() if isinstance(record, dict) else ""
+        if "GPU" not in kind or str(record.get("device_function_type", "")).lower() == "virtual":
+            continue
+        pci_id = int_value(record.get("pci_device_id"), 16)
+        name = intel_name(text_value(record.get("device_name")), pci_id)
+        slot = "00:02.0" if "INTEGRATED" in kind else text_value(record.get("pci_bdf_address"))  # xpu-smi 2
+        if not _keep_intel(name, pci_id, slot, tool, notes):
+            continue
+        memory = int_value(record.get("memory_physical_size_byte"))
+        if memory is None and isinstance(index := record.get("device_id", position), int):
+            detail = load_json(runner(xpu_smi_detail(index)) or "", tool, notes)
+            memory = int_value(detail.get("memory_physical_size_byte")) if isinstance(detail, dict) else None
+        gpus.append(Found(name, memory if memory else None, "intel", tool))
+    return gpus
+
+
+def _drm_gpus(runner: Runner, reader: FileReader, notes: list[str], tried: list[str]) -> list[Found]:
+    cards: list[tuple[int | None, str | None, int | None]] = []  # (pci id, slot, bytes) per Intel card
+    for n in range(DRM_CARDS):
+        base = f"/sys/class/drm/card{n}"
+        if int_value(reader(f"{base}/device/vendor"), 16) != 0x8086:
+            continue
+        tiles = [int_value(reader(f"{base}/device/tile{t}/physical_vram_size_bytes")) for t in range(4)]  # xe
+        memory = sum(t for t in tiles if t) or None
+        for path in (f"{base}/lmem_total_bytes", f"{base}/device/lmem_total_bytes"):  # i915 (DKMS)
+            memory = memory or int_value(reader(path)) or None
+        found = re.search(r"^PCI_SLOT_NAME=(\S+)", reader(f"{base}/device/uevent") or "", re.MULTILINE)
+        cards.append((int_value(reader(f"{base}/device/device"), 16), found[1] if found else None, memory))
+    if not cards:
+        tried.append("sysfs: no Intel card under /sys/class/drm")
+        return []
+    names = parse_lspci(runner(LSPCI) or "")
+    gpus: list[Found] = []
+    for pci_id, slot, memory in cards:
+        name = intel_name(names.get(pci_id or 0), pci_id)
+        if not _keep_intel(name, pci_id, slot, "sysfs", notes):
+            continue
+        if memory is None:
+            notes.append(f"sysfs: {name} publishes no VRAM size (mainline i915 has none)")
+        gpus.append(Found(name, memory, "intel", "sysfs"))
+    return gpus
+
+
+_LSPCI_LINE = re.compile(r"\S+ (?:VGA compatible|Display|3D) controller \[03\d\d\]: (.*) \[8086:(\w{4})\]")
+
+
+def parse_lspci(text: str) -> dict[int, str]:
+    """Intel display controllers' names by PCI device id from ``lspci -nn``:
+    ``03:00.0 VGA compatible controller [0300]: Intel Corporation DG2 [Arc A770] [8086:56a0] (rev 08)``."""
+    names: dict[int, str] = {}
+    for line in text.splitlines():
+        match = _LSPCI_LINE.match(line)
+        if match is None:
+            continue
+        name = match.group(1).removeprefix("Intel Corporation").strip()
+        generic = re.fullmatch(r".*\[Intel Graphics\]|Device", name)
+        names[int(match.group(2), 16)] = "Device" if generic else name
+    return names
+
+
+def parse_sycl_ls(text: str) -> list[str]:
+    """GPU names from ``sycl-ls``: Level Zero devices, else OpenCL ones (each GPU is listed under both)."""
+    by_backend: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        match = re.match(r"\s*\[([\w:]+)\](?:\[[\w:]+\])?\s*[^,]*, (.+)", line)
+        if match is None or "gpu" not in match.group(1).split(":"):
+            continue
+        name = re.sub(r"\s*\[[^\]]*\]\s*$", "", match.group(2))  # "[1.3.28044]": the driver version
+        name = re.sub(r"\s+(OpenCL \d.*|\d+(\.\d+)+)$", "", name)  # "OpenCL 3.0 NEO", "1.3", "30.0.4"
+        backend = "level_zero" if "level_zero" in match.group(1) else match.group(1).split(":")[0]
+        by_backend.setdefault(backend, []).append(name)
+    return by_backend.get("level_zero") or by_backend.get("opencl") or []
+
+
+def _sycl_ls_gpus(runner: Runner, notes: list[str], tried: list[str]) -> list[Found]:
+    text = runner(SYCL_LS)
+    if text is None:
+        tried.append("sycl-ls: no answer")
+        return []
+    names = [n for n in parse_sycl_ls(text) if "intel" in n.lower()]
+    if not names:
+        tried.append("sycl-ls: no Intel GPU in its answer")
+    return [Found(n, None, "intel", "sycl-ls") for n in names]

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from qwenfit.core.hardware import Device, HostMemory, Machine
@@ -365,6 +366,17 @@ def parse_machine(spec: str, *, ram_gb: float | None = None, host: str | None = 
     text = spec.strip()
     ram_bytes = _ram_bytes(ram_gb)
     host_memory = _host(host)
+    custom = re.fullmatch(r"(?:(\d+)\s*[x×*]\s*)?(custom:.+)", text, re.IGNORECASE)
+    if custom:  # a GPU outside the catalog: custom:<memory>[:<bandwidth>][:<vendor>][:<arch>]
+        from qwenfit.loaders.custom_gpu import parse_custom_gpu
+
+        dev = parse_custom_gpu(custom.group(2))
+        count = int(custom.group(1) or 1)
+        if not 1 <= count <= MAX_DEVICES or (dev.unified and count > 1):
+            what = "a unified-memory system is one machine" if dev.unified else f"1 to {MAX_DEVICES} GPUs"
+            raise UnknownHardwareError(f"machine spec {spec!r}: {count} devices; {what}", name=spec)
+        ram = dev.memory_bytes if dev.unified else ram_bytes
+        return Machine(name=text, devices=(dev,) * count, ram_bytes=ram, host=host_memory)
     if _key(text) in _CPU_ONLY:
         return Machine(name="cpu", ram_bytes=ram_bytes, host=host_memory, notes=("no GPU: CPU only",))
 
@@ -404,6 +416,40 @@ def parse_machine(spec: str, *, ram_gb: float | None = None, host: str | None = 
     return Machine(
         name=name, devices=(dev,) * count, ram_bytes=ram_bytes, host=host_memory, notes=tuple(notes)
     )
+
+
+def mixed_machine(specs: Sequence[str], *, ram_gb: float | None = None, host: str | None = None) -> Machine:
+    """One machine of GPUs of different kinds: ``["rtx-4090", "rtx-3060"]`` or ``["2x rtx-3090",
+    "rtx-4090"]`` (each part as :func:`parse_machine` reads it). The GPUs keep their own memory (the
+    planner budgets each on its own); a unified-memory system or ``cpu`` cannot be one of the parts.
+
+    Raises:
+        UnknownHardwareError: an unknown part, a unified or CPU-only part, more than 64 GPUs."""
+    if isinstance(specs, str) or not specs:
+        raise UnknownHardwareError("give the GPUs as a list of catalog names, e.g. ['rtx-4090', 'rtx-3060']",
+                                   name=str(specs))  # fmt: skip
+    if len(specs) == 1:
+        return parse_machine(specs[0], ram_gb=ram_gb, host=host)
+    devices: list[Device] = []
+    for spec in specs:
+        part = parse_machine(spec)
+        if not part.devices or part.unified:
+            what = "no GPU" if not part.devices else "a whole unified-memory system"
+            raise UnknownHardwareError(
+                f"{spec!r} cannot be one of several GPUs of a machine ({what}); give discrete GPUs, "
+                "e.g. ['rtx-4090', 'rtx-3060']",
+                name=spec,
+            )
+        devices.extend(part.devices)
+    if len(devices) > MAX_DEVICES:
+        raise UnknownHardwareError(
+            f"{len(devices)} GPUs; a machine holds 1 to {MAX_DEVICES}", name=str(specs)
+        )
+    counts: dict[str, int] = {}
+    for d in devices:
+        counts[d.id] = counts.get(d.id, 0) + 1
+    name = " + ".join(d if n == 1 else f"{n}x {d}" for d, n in counts.items())
+    return Machine(name=name, devices=tuple(devices), ram_bytes=_ram_bytes(ram_gb), host=_host(host))
 
 
 def custom_machine(

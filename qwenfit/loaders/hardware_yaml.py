@@ -28,14 +28,12 @@ Backend = Literal["cuda", "rocm", "metal", "vulkan", "sycl", "cpu"]
 
 ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
+
 class HardwareCatalog(NamedTuple):
     """A validated catalog: devices and host-RAM profiles by id, in file order."""
 
     devices: dict[str, Device]
     hosts: dict[str, HostMemory]
-
-
-
 
 
 def hardware_yaml_path() -> Path:
@@ -59,9 +57,7 @@ def _models() -> Any:
 
         model_config = ConfigDict(extra="forbid", frozen=True)
 
-        id: str = Field(
-            pattern=ID_PATTERN, description="catalog key, lower-case kebab: rtx-4090, m4-max-128"
-        )
+        id: str = Field(pattern=ID_PATTERN, description="catalog key, lower-case kebab: rtx-4090, m4-max-128")
         name: name_str = Field(
             description="name the driver reports (nvidia-smi, rocm-smi, sysctl brand string)"
         )
@@ -262,5 +258,3 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
         return list(models.model_fields)
     record_model = models.model_fields[str(loc[0])].annotation.__args__[0]
     return list(record_model.model_fields)
-
-

@@ -16,7 +16,8 @@ import pytest
 from qwenfit.core.hardware import Device, Machine
 from qwenfit.loaders import detect as det
 from qwenfit.loaders import gpu_probes as probes
-from qwenfit.loaders.detect import apple_wired_limit_mb, detect
+from qwenfit.loaders import host_probes as hp
+from qwenfit.loaders.detect import apple_wired_limit_mb, detect, gpu_memory_in_use
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "detect"
 MIB = 1 << 20
@@ -250,7 +251,8 @@ def test_nvml_is_asked_first_and_reports_bytes():
     m = replay({tuple(probes.NVIDIA_SMI): "NVIDIA GeForce RTX 3090, 24576\n"}, nvml=nvml)
     assert [d.id for d in m.devices] == ["rtx-4090", "rtx-4090"]
     assert {d.memory_bytes for d in m.devices} == {25757220864}
-    assert "NVML" in notes_text(m) and nvml.shutdown_calls == 1
+    # NVML twice: the GPUs, then their memory in use (kept out of the plan)
+    assert "NVML" in notes_text(m) and nvml.shutdown_calls == 2
 
 
 def test_nvml_unknown_gpu_keeps_compute_capability():
@@ -398,7 +400,7 @@ def test_apple_m4_max_128():
 def test_apple_detection_never_asks_nvidia_or_amd_tools():
     run, calls = tools(apple_outputs())
     detect(run=run, read_file=files(), env="darwin", lookup=fake_lookup)
-    assert {c[0] for c in calls} == {"sysctl"}
+    assert {c[0] for c in calls} == {"sysctl", "vm_stat"}  # vm_stat: the RAM available (host_probes)
 
 
 def test_unknown_apple_chip_is_a_detected_unified_device():
@@ -490,7 +492,8 @@ def test_cpu_only_machine():
     for tool in ("nvidia-smi", "amd-smi", "rocm-smi"):
         assert tool in text
     assert "RAM: unknown" in text
-    assert [c[0] for c in calls] == ["nvidia-smi", "amd-smi", "rocm-smi"]
+    gpu_tools = ["nvidia-smi", "amd-smi", "rocm-smi", "xpu-smi", "sycl-ls"]
+    assert [c[0] for c in calls] == [*gpu_tools, "dmidecode", "lshw"]  # then the RAM's kind and speed
 
 
 MALFORMED = [
@@ -619,3 +622,399 @@ def test_importing_detect_stays_light():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# -------------------------------------------------------------------------------------- Intel (Arc / Xe)
+
+
+def real_lookup() -> Any:
+    try:
+        from qwenfit.loaders.hardware import find_device
+    except ImportError as e:  # pragma: no cover
+        pytest.skip(f"qwenfit.loaders.hardware.find_device is not importable ({e})")
+    return find_device
+
+
+def intel(name: str) -> str:
+    return fixture(f"intel/{name}")
+
+
+def sysfs_card(n: int, vendor: str, device: str, **extra: str) -> dict[str, str]:
+    """The sysfs files detect() reads for /sys/class/drm/card<n> (kernel layouts: vendor and device are
+    "0x%04x\\n", pci-sysfs.c; xe's physical_vram_size_bytes is "%llu\\n", xe_tile_sysfs.c)."""
+    base = f"/sys/class/drm/card{n}"
+    out = {f"{base}/device/vendor": vendor, f"{base}/device/device": device}
+    out.update({f"{base}/{path}": text for path, text in extra.items()})
+    return out
+
+
+def test_xpu_smi_discovery_two_arc_pro_b60():
+    run, calls = tools({tuple(probes.XPU_SMI_DISCOVERY): intel("xpu-smi-discovery-dump-b60.json")})
+    m = detect(run=run, read_file=files(), env="linux", lookup=real_lookup())
+    # "Intel(R) Graphics [0xe211]" (a driver too old to name it) and a record with only pci_device_id 0xe211
+    assert [d.id for d in m.devices] == ["arc-pro-b60", "arc-pro-b60"]
+    assert {(d.memory_bytes, d.memory_exact, d.vendor) for d in m.devices} == {(25669140480, True, "intel")}
+    assert m.devices[0].backends[0] == "sycl" and m.name == "detected: 2x arc-pro-b60"
+    assert "2x Intel Arc Pro B60 (24480 MiB each, xpu-smi)" in notes_text(m)
+    # memory was in the list; the second discovery reads the memory in use (kept out of the plan)
+    assert [c for c in calls if c[0] == "xpu-smi"] == [probes.XPU_SMI_DISCOVERY] * 2
+
+
+def test_xpu_smi_device_without_memory_asks_detail_then_leaves_it_out():
+    run, calls = tools({tuple(probes.XPU_SMI_DISCOVERY): intel("xpu-smi-discovery-userguide.json")})
+    m = detect(run=run, read_file=files(), env="linux", lookup=real_lookup())
+    assert probes.xpu_smi_detail(0) in calls  # discovery -j lists no memory: discovery -d 0 -j is asked
+    assert m.devices == ()
+    assert "Intel GPU [8086:020a] (xpu-smi) reports no memory" in notes_text(m)
+
+
+def test_sycl_ls_names_the_arc_a770_and_drops_the_igpu():
+    run, _ = tools({tuple(probes.SYCL_LS): intel("sycl-ls-a770-uhd770-windows.txt")})
+    m = detect(run=run, read_file=files(), env="win32", lookup=real_lookup())
+    (gpu,) = m.devices
+    assert gpu.id == "arc-a770-16gb" and gpu.memory_exact is False  # sycl-ls gives no memory: nominal
+    text = notes_text(m)
+    assert "Intel(R) UHD Graphics 770 (sycl-ls) reports no memory and is not in the hardware catalog" in text
+    assert "no memory reported) = catalog device 'arc-a770-16gb' with its nominal 16.0 GiB" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("sycl-ls-a770-opencl-only.txt", ["Intel(R) Arc(TM) A770 Graphics"]),  # no Level Zero: OpenCL's
+        ("sycl-ls-a750-ci.txt", ["Intel(R) Arc(TM) A750 Graphics"]),
+        ("sycl-ls-b390-panther-lake.txt", ["Intel(R) Arc(TM) B390 GPU"]),  # level_zero listed first
+        ("sycl-ls-a770-uhd770-windows.txt", ["Intel(R) UHD Graphics 770", "Intel(R) Arc(TM) A770 Graphics"]),
+    ],
+)
+def test_parse_sycl_ls(name, expected):
+    assert probes.parse_sycl_ls(intel(name)) == expected
+
+
+def test_panther_lake_igpu_from_sycl_ls_is_not_planned():
+    run, _ = tools({tuple(probes.SYCL_LS): intel("sycl-ls-b390-panther-lake.txt")})
+    m = detect(run=run, read_file=files(), env="linux", lookup=real_lookup())
+    assert m.devices == () and "Intel(R) Arc(TM) B390 GPU (sycl-ls) reports no memory" in notes_text(m)
+
+
+def test_sysfs_card_named_by_lspci_nn():
+    # the B580 of ipex-llm #12994 (in a VM, at 00:10.0); pci.ids then named e20b "[Intel Graphics]"
+    reader = files(sysfs_card(1, "0x8086\n", "0xe20b\n", **{"device/uevent": "PCI_SLOT_NAME=0000:00:10.0\n"}))
+    run, calls = tools({tuple(probes.LSPCI): intel("lspci-vnn-b580-vm.txt")})
+    m = detect(run=run, read_file=reader, env="linux", lookup=real_lookup())
+    (gpu,) = m.devices
+    assert gpu.id == "arc-b580" and gpu.memory_exact is False
+    assert "Intel Arc B580 publishes no VRAM size" in notes_text(m)
+    assert probes.LSPCI in calls
+
+
+def test_sysfs_xe_tile_vram_is_the_memory():
+    # 25669140480: the B60's memory_physical_size_byte in xpumanager #127, which Level Zero reads from here
+    reader = files(
+        sysfs_card(0, "0x8086\n", "0xe211\n", **{"device/tile0/physical_vram_size_bytes": "25669140480\n"})
+    )
+    m = detect(run=tools({})[0], read_file=reader, env="linux", lookup=real_lookup())
+    (gpu,) = m.devices
+    assert (gpu.id, gpu.memory_bytes, gpu.memory_exact) == ("arc-pro-b60", 25669140480, True)
+
+
+def test_sysfs_i915_lmem_total_bytes_and_other_vendors_ignored():
+    reader = files(
+        sysfs_card(0, "0x1002\n", "0x744c\n")  # an AMD card: not Intel's business
+        | sysfs_card(2, "0x8086\n", "0x56a0\n", lmem_total_bytes="17079205888\n")  # 16288 MiB
+    )
+    m = detect(run=tools({})[0], read_file=reader, env="linux", lookup=real_lookup())
+    assert [(d.id, d.memory_bytes) for d in m.devices] == [("arc-a770-16gb", 16288 * MIB)]
+
+
+def test_panther_lake_igpu_at_00_02_0_is_integrated():
+    reader = files(
+        sysfs_card(0, "0x8086\n", "0xb080\n", **{"device/uevent": "DRIVER=xe\nPCI_SLOT_NAME=0000:00:02.0\n"})
+    )
+    run, _ = tools({tuple(probes.LSPCI): intel("lspci-nn-b080-panther-lake.txt")})
+    m = detect(run=run, read_file=reader, env="linux", lookup=real_lookup())
+    assert m.devices == ()
+    assert "Intel GPU [8086:b080] at 0000:00:02.0 is integrated (shares system RAM)" in notes_text(m)
+
+
+def test_parse_lspci_and_intel_names():
+    assert probes.parse_lspci(intel("lspci-vnn-b580-vm.txt")) == {0xE20B: "Device"}  # "[Intel Graphics]"
+    assert probes.parse_lspci(intel("lspci-nn-b080-panther-lake.txt")) == {0xB080: "Device"}
+    assert probes.parse_lspci(
+        "03:00.0 VGA compatible controller [0300]: Intel Corporation DG2 [Arc A770] [8086:56a0]"
+    ) == {0x56A0: "DG2 [Arc A770]"}
+    assert probes.intel_name("Intel(R) Graphics [0xe211]", None) == "Intel Arc Pro B60"
+    assert probes.intel_name("Device", 0xE20B) == "Intel Arc B580"
+    assert probes.intel_name(None, 0xABCD) == "Intel GPU [8086:abcd]"
+    assert probes.intel_name("Intel(R) Arc(TM) A770 Graphics", 0x56A0) == "Intel(R) Arc(TM) A770 Graphics"
+    assert (probes.intel_discrete(0xE20B), probes.intel_discrete(0xB080), probes.intel_discrete(None)) == (
+        True,
+        None,
+        None,
+    )
+    assert probes.intel_discrete(0xE20B, "0000:00:02.0") is False
+
+
+def test_intel_tools_are_not_asked_on_macos():
+    run, calls = tools(apple_outputs())
+    detect(run=run, read_file=files(), env="darwin", lookup=fake_lookup)
+    assert not {"xpu-smi", "sycl-ls", "lspci"} & {c[0] for c in calls}
+
+
+@pytest.mark.parametrize(
+    "text", ["", "{}", "[]", '{"device_list": "x"}', '{"device_list": [1, null, {"device_type": 3}]}']
+)
+def test_odd_xpu_smi_json_never_raises(text):
+    assert replay({tuple(probes.XPU_SMI_DISCOVERY): text}).devices == ()
+
+
+# -------------------------------------------------------------------------------------- RAM available
+
+
+def host(name: str) -> str:
+    return fixture(f"host/{name}")
+
+
+def test_meminfo_available_and_the_detect_note():
+    state = hp.host_memory_in_use(
+        run=tools({})[0], read_file=files({hp.PROC_MEMINFO: host("proc-meminfo-16g.txt")}), env="linux"
+    )
+    assert state == hp.HostMemoryState(16268680 * 1024, 8366284 * 1024, "MemAvailable")
+    m = replay({}, meminfo=host("proc-meminfo-16g.txt"))
+    assert m.ram_bytes == 16268680 * 1024  # ram_bytes keeps meaning the total
+    assert "RAM: 15.5 GiB total, 8.0 GiB available (MemAvailable)" in notes_text(m)
+
+
+def test_meminfo_without_memavailable_is_an_estimate():
+    reader = files({hp.PROC_MEMINFO: host("proc-meminfo-openwrt-no-memavailable.txt")})
+    state = hp.host_memory_in_use(run=tools({})[0], read_file=reader, env="linux")
+    assert state is not None and state.available_bytes == (80288 + 7652 + 21700) * 1024
+    assert state.source == "MemFree + Buffers + Cached" and "an estimate" in state.notes[0]
+
+
+def test_cgroup_caps_what_is_available():
+    reader = files(
+        {
+            hp.PROC_MEMINFO: host("proc-meminfo-16g.txt"),
+            "/sys/fs/cgroup/memory.max": "4294967296\n",
+            "/sys/fs/cgroup/memory.current": "1073741824\n",
+        }
+    )
+    state = hp.host_memory_in_use(run=tools({})[0], read_file=reader, env="linux")
+    assert state is not None and (state.total_bytes, state.available_bytes) == (4 * GIB, 3 * GIB)
+    assert "capped by the cgroup" in state.notes[-1]
+
+
+def test_psutil_available_is_preferred():
+    fake = SimpleNamespace(virtual_memory=lambda: SimpleNamespace(total=64 * GIB, available=41 * GIB))
+    state = hp.host_memory_in_use(run=tools({})[0], read_file=files(), env="win32", psutil=fake)
+    assert state == hp.HostMemoryState(64 * GIB, 41 * GIB, "psutil")
+
+
+def test_windows_without_psutil_says_so():
+    state = hp.host_memory_in_use(run=tools({})[0], read_file=files(), env="win32")
+    assert state is not None and state.available_bytes is None and "psutil" in state.notes[0]
+    assert hp.host_memory_in_use(run=tools({})[0], read_file=files(), env="linux") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "pages", "page_size"),
+    [
+        ("vm_stat-4k-pages.txt", 6127229 + 628646 + 430715 + 11820, 4096),
+        ("vm_stat-16k-pages.txt", 3857 + 443760 + 1075 + 17340, 16384),
+    ],
+)
+def test_vm_stat_available(name, pages, page_size):
+    run, _ = tools({tuple(hp.VM_STAT): host(name)})
+    state = hp.host_memory_in_use(run=run, read_file=files(), env="darwin")
+    assert state is not None and state.available_bytes == pages * page_size and state.total_bytes is None
+    assert hp.parse_vm_stat("Pages free: 12.\n") is None  # no page size: not guessed
+
+
+# -------------------------------------------------------------------------------------- RAM kind and speed
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "mts", "rated", "width", "channel"),
+    [
+        ("dmidecode-ddr5-6000-expo.txt", "ddr5", 6000, 4800, 64, "P0:A"),  # EXPO on: configured > rated
+        ("dmidecode-ddr5-5600-at-4200.txt", "ddr5", 4200, 5600, 64, "P0:A"),
+        ("dmidecode-strix-halo-lpddr5.txt", "lpddr5", 8000, 8532, 32, "P0:A"),
+        ("dmidecode-ddr4-server-channels.txt", "ddr4", 2666, 2666, 64, "P1:NODE0:0"),
+        ("dmidecode-ddr3-configured-clock.txt", "ddr3", 1067, 1333, 64, None),  # "Configured Clock Speed"
+    ],
+)
+def test_parse_dmidecode(name, kind, mts, rated, width, channel):
+    assert hp.parse_dmidecode(host(name)) == [hp.MemoryModule(kind, mts, width, channel, rated)]
+
+
+def test_dmidecode_profile_and_machine_host():
+    run, _ = tools({tuple(hp.DMIDECODE): host("dmidecode-ddr5-5600-at-4200.txt")})
+    m = detect(run=run, read_file=files(), env="linux", lookup=fake_lookup)
+    assert m.host is not None and m.host.id == "ddr5-4200-1ch" and m.host.bandwidth_gbps == 33.6
+    text = notes_text(m)
+    assert "runs at 4200 MT/s, below its rated 5600 MT/s" in text
+    assert "host RAM: 1-channel DDR5-4200 (33.6 GB/s peak, 25.2 GB/s effective)" in text
+    assert "default host profile" not in text
+
+
+def test_lshw_when_dmidecode_needs_root():
+    run, calls = tools({tuple(hp.LSHW): host("lshw-memory-ddr4-server.txt")})
+    profile, notes = hp.detect_host_profile(run=run, env="linux")
+    assert hp.parse_lshw(host("lshw-memory-ddr4-server.txt")) == [
+        hp.MemoryModule("ddr4", 2666, 64, "P0:MC0:A", 2666)
+    ]
+    assert profile is not None and profile.id == "ddr4-2666-1ch" and profile.bandwidth_gbps == 21.328
+    assert "dmidecode: no answer (not installed, or it needs root)" in notes and [c[0] for c in calls] == [
+        "dmidecode",
+        "lshw",
+    ]
+
+
+def test_windows_powershell_and_wmic():
+    modules = hp.parse_win32_memory(host("powershell-win32-physicalmemory.txt"))
+    assert modules == [hp.MemoryModule("ddr4", 2400, 64, "P0:A", 2400)] * 2  # SMBIOSMemoryType 26 = DDR4
+    run, calls = tools({tuple(hp.WMIC_MEMORY): host("wmic-memorychip-table.txt")})
+    profile, _ = hp.detect_host_profile(run=run, env="win32")
+    # ChannelA-DIMM0/1 + ChannelB-DIMM0/1: two channels; no SMBIOSMemoryType column: kind unknown
+    assert profile is not None and (profile.id, profile.bandwidth_gbps) == ("ram-2133-2ch", 34.128)
+    assert [c[0] for c in calls] == ["powershell", "wmic"]
+
+
+def test_catalog_profile_is_used_when_it_exists():
+    modules = [
+        hp.MemoryModule("ddr5", 6000, 64, "P0:A", 6000),
+        hp.MemoryModule("ddr5", 6000, 64, "P0:B", 6000),
+    ]
+    profile, _ = hp.profile_for(modules, source="test")
+    assert (
+        profile is not None
+        and profile.id == "ddr5-6000-2ch"
+        and profile.name == "2-channel DDR5-6000 (desktop)"
+    )
+    unlabelled = [hp.MemoryModule("ddr4", 3200, 64, None)] * 4  # four DIMMs, no labels: two per channel
+    profile, notes = hp.profile_for(unlabelled, source="test")
+    assert profile is not None and profile.id == "ddr4-3200-2ch" and "taken as 2 channel(s)" in notes[0]
+
+
+def test_system_profiler_gives_no_speed_on_apple_silicon_and_bad_json_is_soft():
+    for name in ("system-profiler-apple-silicon-lpddr5.json", "system-profiler-m1-lpddr4.json"):
+        assert hp.parse_system_profiler(host(name)) == []
+    assert hp.parse_system_profiler(host("system-profiler-intel-mac-abridged.json")) == []  # trailing comma
+
+
+def test_apple_silicon_host_profile_is_the_chips_bandwidth():
+    m = replay(apple_outputs(), platform="darwin")
+    assert m.host is not None and m.host.id == "m4-max-128-unified"
+    assert (m.host.bandwidth_gbps, m.host.effective_gbps) == (546.0, 409.5)
+    run, calls = tools(apple_outputs())
+    profile, _ = hp.detect_host_profile(run=run, env="darwin")  # no device given: the chip from sysctl
+    assert (
+        profile is not None and profile.bandwidth_gbps > 0 and "system_profiler" not in {c[0] for c in calls}
+    )
+
+
+def test_no_tool_no_profile():
+    profile, notes = hp.detect_host_profile(run=tools({})[0], env="linux")
+    assert profile is None and len(notes) == 2
+
+
+@pytest.mark.parametrize(
+    ("spec", "profile_id", "peak"),
+    [
+        ("ddr5-6000", "ddr5-6000-2ch", 96.0),
+        ("DDR4-3200x2", "ddr4-3200-2ch", 51.2),
+        ("6000", "ddr5-6000-2ch", 96.0),
+        ("3200", "ddr4-3200-2ch", 51.2),
+        ("ddr5-4800-8ch", "ddr5-4800-8ch", 307.2),
+        ("ddr4-3200x4", "ddr4-3200-4ch", 102.4),
+        ("lpddr5x-8533", "lpddr5x-8533-128bit", 136.528),
+        ("lpddr5x-8000-256bit", "lpddr5x-8000-256bit", 256.0),
+        ("ddr5-6000-2ch", "ddr5-6000-2ch", 96.0),
+        ("DDR5 6000", "ddr5-6000-2ch", 96.0),
+        ("6000MT/s", "ddr5-6000-2ch", 96.0),
+        ("ddr5-7200", "ddr5-7200-2ch", 115.2),  # not in the catalog: built
+        ("ddr5-6400x12", "ddr5-6400-12ch", 614.4),
+        ("4000", "ram-4000-2ch", 64.0),
+    ],
+)
+def test_parse_ram_spec(spec, profile_id, peak):
+    profile = hp.parse_ram_spec(spec)
+    assert (profile.id, profile.bandwidth_gbps) == (profile_id, peak)
+    assert profile.effective_gbps == pytest.approx(0.75 * peak)
+
+
+@pytest.mark.parametrize(
+    "spec", ["", "fast", "ddr5", "ddr5-60", "ddr5-99999", "ddr5-6000x0", "ddr5-6000x30", "ddr6-6000-2ch-x"]
+)
+def test_parse_ram_spec_errors(spec):
+    from qwenfit.errors import UnknownHardwareError
+
+    with pytest.raises(UnknownHardwareError) as info:
+        hp.parse_ram_spec(spec)
+    assert repr(spec) in str(info.value)
+
+
+# -------------------------------------------------------------------------------------- GPU memory in use
+
+
+def test_gpu_memory_in_use_from_nvml():
+    nvml = FakeNVML([(b"NVIDIA GeForce RTX 4090", 25757220864)])
+    states, notes = gpu_memory_in_use(run=tools({})[0], env="linux", nvml=nvml)
+    (gpu,) = states
+    assert (gpu.vendor, gpu.name, gpu.total_bytes, gpu.used_bytes) == (
+        "nvidia",
+        "NVIDIA GeForce RTX 4090",
+        25757220864,
+        25757220864 - 25757220864 // 2,
+    )
+    assert gpu.free_bytes == 25757220864 // 2 and gpu.source == "NVML" and nvml.shutdown_calls == 1
+    assert "in use (NVML)" in notes[-1]
+
+
+def test_gpu_memory_in_use_from_nvidia_smi():
+    run, _ = tools({tuple(det.NVIDIA_SMI_USED): host("nvidia-smi-used-p100.csv")})
+    (gpu,), _ = gpu_memory_in_use(run=run, env="linux")
+    assert (gpu.name, gpu.total_bytes, gpu.used_bytes, gpu.free_bytes) == (
+        "Tesla P100-PCIE-16GB",
+        16384 * MIB,
+        0,
+        16384 * MIB,
+    )
+    run, _ = tools({tuple(det.NVIDIA_SMI_USED): "NVIDIA GB10, [N/A], [N/A]\nnot csv\n"})
+    states, notes = gpu_memory_in_use(run=run, env="linux")
+    assert [(g.total_bytes, g.used_bytes, g.free_bytes) for g in states] == [(None, None, None)]
+    assert any("ignored 'not csv'" in n for n in notes)
+
+
+def test_gpu_memory_in_use_amd_smi_and_rocm_smi():
+    run, _ = tools(
+        {
+            tuple(probes.AMD_SMI_METRIC): fixture("rx7800xt/amd-smi-metric.json"),
+            tuple(probes.AMD_SMI_STATIC): fixture("rx7800xt/amd-smi-static-no-vram.json"),
+        }
+    )
+    (gpu,), _ = gpu_memory_in_use(run=run, env="linux")
+    assert (gpu.name, gpu.total_bytes, gpu.used_bytes) == ("AMD Radeon RX 7800 XT", 16368 * MIB, 14569 * MIB)
+    run, _ = tools({tuple(probes.ROCM_SMI): fixture("rx7900xtx/rocm-smi.json")})
+    (gpu,), _ = gpu_memory_in_use(run=run, env="linux")
+    assert (gpu.name, gpu.total_bytes, gpu.used_bytes, gpu.source) == (
+        "Radeon RX 7900 XTX",
+        25753026560,
+        563187712,
+        "rocm-smi",
+    )
+
+
+def test_gpu_memory_in_use_xpu_smi():
+    run, _ = tools({tuple(probes.XPU_SMI_DISCOVERY): intel("xpu-smi-discovery-dump-b60.json")})
+    states, _ = gpu_memory_in_use(run=run, env="linux")
+    assert [(g.vendor, g.name, g.total_bytes, g.used_bytes) for g in states] == [
+        ("intel", "Intel Arc Pro B60", 25669140480, 25669140480 - 25447600128),
+        ("intel", "Intel Arc Pro B60", 25669140480, 25669140480 - 25447604224),
+    ]
+
+
+def test_gpu_memory_in_use_on_macos_and_with_nothing():
+    assert gpu_memory_in_use(run=tools({})[0], env="darwin")[0] == ()
+    assert gpu_memory_in_use(run=tools({})[0], env="linux") == ((), ())
