@@ -1,0 +1,343 @@
+"""vLLM 0.33.0's command-line options (generated from its own argument parser; do not edit).
+
+Built by constructing ``make_arg_parser(FlexibleArgumentParser(prog='vllm serve'))``
+(vllm/entrypoints/common/cli_args.py)
+from the vLLM 0.33.0 wheel and reading every action of the parser (``parser._option_string_actions``).
+One row per option:
+``"flags|negative flags|nargs|dest"``: nargs "0" is a flag, "b" a flag whose negative forms are
+``--no-<flag>`` and, for ``--enable-x``/``--disable-x``, the other one (BooleanOptionalAction,
+vLLM's EnableDisableAction), "1" one value, "?", "+", "*"; ``dest`` only when
+it is not argparse's default (the first long flag, dashes as underscores).
+"""
+
+from __future__ import annotations
+
+__all__ = ["ALLOW_ABBREV", "OPTIONS"]
+
+ALLOW_ABBREV = True
+
+# fmt: off
+OPTIONS = """
+-h --help||0|
+--headless||0|
+--api-server-count -asc||1|
+--config||1|
+--grpc||0|
+--lora-modules||+|
+--chat-template||1|
+--chat-template-content-format||1|
+--trust-request-chat-template --no-trust-request-chat-template||0|
+--trust-request-mm-kwargs --no-trust-request-mm-kwargs||0|
+--default-chat-template-kwargs||1|
+--reasoning-effort-map||1|
+--response-role||1|
+--return-tokens-as-token-ids --no-return-tokens-as-token-ids||0|
+--enable-auto-tool-choice||b|
+--exclude-tools-when-tool-choice-none --no-exclude-tools-when-tool-choice-none||0|
+--tool-call-parser||1|
+--tool-parser-plugin||1|
+--tool-strict-level||1|
+--tool-server||1|
+--max-log-len||1|
+--enable-prompt-tokens-details||b|
+--enable-per-request-metrics||b|
+--enable-server-load-tracking||b|
+--enable-force-include-usage||b|
+--sse-keep-alive-interval||1|
+--enable-tokenizer-info-endpoint||b|
+--enable-log-outputs||b|
+--enable-log-deltas||b|
+--cohere-is-reasoning-model --no-cohere-is-reasoning-model||0|
+--cohere-format||1|
+--anthropic-disabled-thinking-effort||1|
+--log-error-stack --no-log-error-stack||0|
+--tokens-only --no-tokens-only||0|
+--enable-scale-out||b|
+--fingerprint-mode||1|
+--fingerprint-value||1|
+--host||1|
+--port||1|
+--grpc-port||1|
+--data-parallel-supervisor-port||1|
+--dp-supervisor-probe-interval-s||1|
+--dp-supervisor-probe-timeout-s||1|
+--dp-supervisor-probe-failure-threshold||1|
+--uds||1|
+--uvicorn-log-level||1|
+--disable-uvicorn-access-log||b|
+--disable-access-log-for-endpoints||1|
+--allow-credentials --no-allow-credentials||0|
+--allowed-origins||1|
+--allowed-methods||1|
+--allowed-headers||1|
+--api-key||+|
+--ssl-keyfile||1|
+--ssl-certfile||1|
+--ssl-ca-certs||1|
+--enable-ssl-refresh||b|
+--ssl-cert-reqs||1|
+--ssl-ciphers||1|
+--root-path||1|
+--middleware||1|
+--enable-request-id-headers||b|
+--disable-fastapi-docs||b|
+--h11-max-incomplete-event-size||1|
+--h11-max-header-count||1|
+--enable-offline-docs||b|
+--enable-flash-late-interaction||b|
+--model||1|
+--runner||1|
+--convert||1|
+--tokenizer||1|
+--tokenizer-mode||1|
+--trust-remote-code --no-trust-remote-code||0|
+--dtype||1|
+--seed||1|
+--hf-config-path||1|
+--allowed-local-media-path||1|
+--allowed-media-domains||+|
+--revision||1|
+--code-revision||1|
+--tokenizer-revision||1|
+--max-model-len||1|
+--quantization -q||1|
+--quantization-config||1|
+--allow-deprecated-quantization --no-allow-deprecated-quantization||0|
+--enforce-eager --no-enforce-eager||0|
+--enable-return-routed-experts||b|
+--return-sampling-mask --no-return-sampling-mask||0|
+--max-logprobs||1|
+--logprobs-mode||1|
+--use-fp64-gumbel --no-use-fp64-gumbel||0|
+--enable-trace-replay||b|
+--disable-sliding-window||b|
+--disable-cascade-attn||b|
+--skip-tokenizer-init --no-skip-tokenizer-init||0|
+--enable-prompt-embeds||b|
+--served-model-name||+|
+--config-format||1|
+--hf-token||?|
+--hf-overrides||1|
+--model-class-overrides||1|
+--pooler-config||1|
+--generation-config||1|
+--override-generation-config||1|
+--enable-sleep-mode||b|
+--sleep-mode-backend||1|
+--sleep-mode-offload-cudagraph --no-sleep-mode-offload-cudagraph||0|
+--sleep-preserve-parameter-names||+|
+--enable-cumem-allocator||b|
+--enable-nccl-comm-suspend||b|
+--model-impl||1|
+--logits-processors||+|
+--io-processor-plugin||1|
+--renderer-num-workers||1|
+--load-format||1|
+--download-dir||1|
+--safetensors-load-strategy||1|
+--safetensors-prefetch-num-threads||1|
+--safetensors-prefetch-block-size||1|
+--model-loader-extra-config||1|
+--ignore-patterns||+|
+--use-tqdm-on-load --no-use-tqdm-on-load||0|
+--pt-load-map-location||1|
+--attention-backend||1|
+--mamba-backend||1|
+--mamba-ssu-algorithm||1|
+--enable-mamba-cache-stochastic-rounding||b|
+--mamba-cache-philox-rounds||1|
+--reasoning-parser||1|
+--reasoning-parser-plugin||1|
+--distributed-executor-backend||1|
+--pipeline-parallel-size -pp||1|
+--master-addr||1|
+--master-port||1|
+--nnodes -n||1|
+--node-rank -r||1|
+--distributed-timeout-seconds||1|
+--cpu-distributed-timeout-seconds||1|
+--numa-bind --no-numa-bind||0|
+--numa-bind-nodes||+|
+--numa-bind-cpus||+|
+--device-ids||1|
+--tensor-parallel-size -tp||1|
+--decode-context-parallel-size -dcp||1|
+--dcp-comm-backend||1|
+--dcp-q-replicate --no-dcp-q-replicate||0|
+--dcp-kv-cache-interleave-size||1|
+--cp-kv-cache-interleave-size||1|
+--prefill-context-parallel-size -pcp||1|
+--data-parallel-size -dp||1|
+--data-parallel-rank -dpn||1|
+--data-parallel-start-rank -dpr||1|
+--data-parallel-size-local -dpl||1|
+--data-parallel-address -dpa||1|
+--data-parallel-rpc-port -dpp||1|
+--data-parallel-backend -dpb||1|
+--data-parallel-hybrid-lb --no-data-parallel-hybrid-lb -dph||0|
+--data-parallel-external-lb --no-data-parallel-external-lb -dpe||0|
+--data-parallel-multi-port-external-lb -dpm||0|
+--enable-hc-sp||b|
+--enable-expert-parallel -ep||b|
+--enable-batch-sharded-sampling||b|
+--enable-ep-weight-filter||b|
+--all2all-backend||1|
+--enable-dbo||b|
+--enable-shm-tensor-arena||b|
+--ubatch-size||1|
+--enable-elastic-ep||b|
+--elastic-ep-max-dp-size||1|
+--dbo-decode-token-threshold||1|
+--dp-sync-interval||1|
+--dbo-prefill-token-threshold||1|
+--disable-nccl-for-dp-synchronization||b|
+--enable-eplb||b|
+--eplb-config||1|
+--expert-placement-strategy||1|
+--max-parallel-loading-workers||1|
+--ray-workers-use-nsight --no-ray-workers-use-nsight||0|
+--disable-custom-all-reduce||b|
+--worker-cls||1|
+--worker-extension-cls||1|
+--enable-fault-tolerance||b|
+--fault-tolerance-config||1|
+--block-size||1|
+--gpu-memory-utilization --device-memory-utilization||1|
+--kv-cache-memory-bytes||1|
+--kv-cache-dtype||1|
+--num-gpu-blocks-override||1|
+--enable-prefix-caching||b|
+--prefix-caching-hash-algo||1|
+--prefix-cache-retention-interval||1|
+--kv-cache-dtype-skip-layers||+|
+--kv-sharing-fast-prefill --no-kv-sharing-fast-prefill||0|
+--swa-bounded-replay --no-swa-bounded-replay||0|
+--mamba-cache-dtype||1|
+--mamba-ssm-cache-dtype||1|
+--mamba-block-size||1|
+--prefix-match-unit||1|
+--mamba-cache-mode||1|
+--enable-mamba-shared-prefix-checkpoint||b|
+--replayssm-buffer-len||1|
+--use-replayssm --no-use-replayssm||0|
+--kv-offloading-size||1|
+--kv-offloading-backend||1|
+--offload-backend||1|
+--cpu-offload-gb||1|
+--cpu-offload-params||+|
+--offload-group-size||1|
+--offload-num-in-group||1|
+--offload-prefetch-step||1|
+--offload-params||+|
+--language-model-only --no-language-model-only||0|
+--limit-mm-per-prompt||1|
+--enable-mm-embeds||b|
+--media-io-kwargs||1|
+--mm-processor-kwargs||1|
+--mm-processor-cache-gb||1|
+--mm-processor-cache-type||1|
+--mm-hasher-algorithm||1|
+--mm-shm-cache-max-object-size-mb||1|
+--mm-encoder-only --no-mm-encoder-only||0|
+--mm-encoder-tp-mode||1|
+--mm-encoder-attn-backend||1|
+--mm-encoder-attn-dtype||1|
+--mm-encoder-fp8-scale-path||1|
+--mm-encoder-fp8-scale-save-path||1|
+--mm-encoder-fp8-scale-save-margin||1|
+--interleave-mm-strings --no-interleave-mm-strings||0|
+--skip-mm-profiling --no-skip-mm-profiling||0|
+--video-pruning-rate||1|
+--video-pruning-method||1|
+--mm-tensor-ipc||1|
+--mm-processor-device||1|
+--mm-ipc-gpu-memory-gb||1|
+--mm-device-do-normalize --no-mm-device-do-normalize||0|
+--enable-lora||b|
+--max-loras||1|
+--max-lora-rank||1|
+--lora-dtype||1|
+--enable-tower-connector-lora||b|
+--max-cpu-loras||1|
+--fully-sharded-loras --no-fully-sharded-loras||0|
+--lora-target-modules||+|
+--default-mm-loras||1|
+--specialize-active-lora --no-specialize-active-lora||0|
+--enable-mixed-moe-lora-format||b|
+--enable-moe-shared-loras||b|
+--max-lora-cls-labels||1|
+--logging-config||1|
+--log-level||1|
+--log-config-file||1|
+--show-hidden-metrics-for-version||1|
+--otlp-traces-endpoint||1|
+--collect-detailed-traces||+|
+--per-request-spec-decode-metrics||1|
+--kv-cache-metrics --no-kv-cache-metrics||0|
+--kv-cache-metrics-sample||1|
+--custom-histogram-buckets||1|
+--cudagraph-metrics --no-cudagraph-metrics||0|
+--enable-layerwise-nvtx-tracing||b|
+--enable-mfu-metrics||b|
+--enable-logging-iteration-details||b|
+--jit-monitor-mode||1|
+--jit-monitor-verbose --no-jit-monitor-verbose||0|
+--max-num-batched-tokens||1|
+--max-num-scheduled-tokens||1|
+--max-num-seqs||1|
+--max-num-active-seqs||1|
+--max-num-queued-reqs||1|
+--max-num-queued-tokens||1|
+--long-prefill-token-threshold||1|
+--long-prefill-token-threshold-adaptive --no-long-prefill-token-threshold-adaptive||0|
+--scheduling-policy||1|
+--enable-chunked-prefill||b|
+--disable-chunked-mm-input||b|
+--scheduler-cls||1|
+--scheduler-reserve-full-isl --no-scheduler-reserve-full-isl||0|
+--watermark||1|
+--prefill-schedule-interval||1|
+--disable-hybrid-kv-cache-manager||b|
+--async-scheduling --no-async-scheduling||0|
+--stream-interval||1|
+--cudagraph-capture-sizes||+|
+--max-cudagraph-capture-size||1|
+--ir-op-priority||1|
+--enable-flashinfer-autotune||b|
+--monokernel --no-monokernel||0|
+--moe-backend||1|
+--linear-backend||1|
+--sparse-indexer-topk-backend||1|
+--speculative-config -sc||1|
+--spec-method||1|
+--spec-model||1|
+--spec-tokens||1|
+--watermark-config||1|
+--diffusion-config -dc||1|
+--kv-transfer-config||1|
+--kv-events-config||1|
+--ec-transfer-config||1|
+--ec-manager-config||1|
+--compilation-config -cc||1|
+--attention-config -ac||1|
+--engram-config||1|
+--reasoning-config||1|
+--kernel-config||1|
+--additional-config||1|
+--structured-outputs-config||1|
+--aux-output-config||1|
+--profiler-config||1|
+--watchdog-config||1|
+--optimization-level||1|
+--performance-mode||1|
+--weight-transfer-config||1|
+--disable-log-stats||0|
+--aggregate-engine-logging||0|
+--fail-on-environ-validation --no-fail-on-environ-validation||0|
+--shutdown-timeout||1|
+--gdn-prefill-backend||1|
+--kda-prefill-backend||1|
+--kda-decode-backend||1|
+--enable-log-requests||b|
+""".strip().splitlines()
+# fmt: on
