@@ -27,7 +27,17 @@ from qwenfit.errors import (
 )
 
 if TYPE_CHECKING:
-    from qwenfit.api import check, estimate, max_context, max_sequences, plan, recipe_from_gguf, weights
+    from qwenfit.api import (
+        check,
+        estimate,
+        max_context,
+        max_sequences,
+        plan,
+        recipe_from_gguf,
+        requirements,
+        weights,
+    )
+    from qwenfit.api.requirements import Requirements
     from qwenfit.core.engines.base import Placement
     from qwenfit.core.fit.planner import Option, Plan
     from qwenfit.core.formats.recipes import Recipe
@@ -41,6 +51,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "check": "qwenfit.api", "estimate": "qwenfit.api", "max_context": "qwenfit.api",
     "max_sequences": "qwenfit.api", "plan": "qwenfit.api", "recipe_from_gguf": "qwenfit.api",
+    "requirements": "qwenfit.api", "Requirements": "qwenfit.api.requirements",
     "weights": "qwenfit.api", "load": "qwenfit.loaders",
     "Placement": "qwenfit.core.engines.base", "Option": "qwenfit.core.fit.planner",
     "Plan": "qwenfit.core.fit.planner", "Recipe": "qwenfit.core.formats.recipes",
@@ -84,6 +95,7 @@ __all__ = [
     "Plan",
     "QwenfitError",
     "Recipe",
+    "Requirements",
     "SettingError",
     "SourceNotFoundError",
     "StoredTensor",
@@ -104,5 +116,6 @@ __all__ = [
     "max_sequences",
     "plan",
     "recipe_from_gguf",
+    "requirements",
     "weights",
 ]

@@ -45,8 +45,15 @@ from qwenfit.core.engines.base import Engine, FormulaPlacement, engines
 from qwenfit.core.expr import as_int, evaluate_shared, to_json_shared
 from qwenfit.core.fit.formulas import ARTIFACT_FIELDS, hardware_env, placement_env, trace
 from qwenfit.core.fit.planner import YARN_CONTEXT
+from qwenfit.core.fit.speed import DEFAULT_DEPTH
 from qwenfit.core.fit.text import format_gb as _format_gb
-from qwenfit.core.hardware import Machine
+from qwenfit.core.hardware import (
+    RAM_RESERVE_DIVISOR,
+    RAM_RESERVE_MAX,
+    RAM_RESERVE_MIN,
+    Machine,
+    default_ram_reserve,
+)
 from qwenfit.core.search import largest
 from qwenfit.core.terms import shortfall, used_by_budget
 from qwenfit.errors import SettingError
@@ -225,10 +232,16 @@ def calculator_json() -> dict[str, Any]:
         "qwenfit": __version__,
         "vars": {
             "ctx": "tokens per sequence",
+            "depth": "tokens already in the context when decode speed is quoted (4096 by default)",
             "seqs": "concurrent sequences",
             "n_cpu_moe": "llama.cpp --n-cpu-moe",
             "vram": "one GPU's usable bytes",
             "ram": "host RAM bytes",
+        },
+        "ram_reserve": {  # host RAM kept for the system (qwenfit.core.hardware.default_ram_reserve)
+            "divisor": RAM_RESERVE_DIVISOR,
+            "min": RAM_RESERVE_MIN,
+            "max": RAM_RESERVE_MAX,
         },
         "display": {
             "gb": "q = (bytes + 5_000_000) // 10_000_000 -> f'{q // 100}.{q % 100:02d} GB'",
@@ -297,7 +310,11 @@ def evaluate_export(data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, str]
         unified = hw["kind"] == "unified"
     if "ram" not in env:
         env["ram"] = _gb_bytes(cfg["ram_gb"])
-    env.update({"seqs": cfg["seqs"], "n_cpu_moe": cfg.get("n_cpu_moe", 0)})
+    reserve = cfg.get("ram_reserve_gb")
+    env["ram"] -= default_ram_reserve(env["ram"]) if reserve is None else _gb_bytes(reserve)
+    env.update(
+        {"seqs": cfg["seqs"], "n_cpu_moe": cfg.get("n_cpu_moe", 0), "depth": cfg.get("depth", DEFAULT_DEPTH)}
+    )
     budget_trees = f["budget_unified"] if unified else f["budget"]
     exprs = {f"t{i}": t["bytes"] for i, t in enumerate(f["terms"])}
     exprs.update({f"b:{d}": b for d, b in budget_trees.items()})

@@ -35,6 +35,7 @@ def test_public_api_is_pinned():
         "Plan",
         "QwenfitError",
         "Recipe",
+        "Requirements",
         "SettingError",
         "SourceNotFoundError",
         "StoredTensor",
@@ -55,6 +56,7 @@ def test_public_api_is_pinned():
         "max_sequences",
         "plan",
         "recipe_from_gguf",
+        "requirements",
         "weights",
     ]
     for name in qwenfit.__all__:

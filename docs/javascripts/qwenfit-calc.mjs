@@ -434,6 +434,16 @@ export function hardwareRates(data, hardware, formula) {
   return source?.env?.[formula.rates];
 }
 
+/** Host RAM kept for the system (qwenfit.core.hardware.default_ram_reserve): RAM / divisor, within
+ * [min, max], never more than half of it. */
+export function ramReserve(data, ram) {
+  const r = data.ram_reserve;
+  let keep = ram / BigInt(r.divisor);
+  if (keep < BigInt(r.min)) keep = BigInt(r.min);
+  if (keep > BigInt(r.max)) keep = BigInt(r.max);
+  return keep < ram / 2n ? keep : ram / 2n;
+}
+
 /**
  * The environment of one configuration (qwenfit.export.evaluate_export): the quant's weight inputs,
  * the hardware's inputs for the formula's rates, the user's GPU memory (custom hardware) and RAM
@@ -452,9 +462,13 @@ export function configEnv(data, state, formula) {
     unified = data.hardware[state.hardware].kind === "unified";
   }
   if (!Object.hasOwn(env, "ram")) env.ram = gbToBytes(state.ram_gb);
+  env.ram -= state.ram_reserve_gb == null
+    ? ramReserve(data, env.ram)
+    : BigInt(Math.trunc(Number(state.ram_reserve_gb) * 1e9)); // the visitor's own reserve (0 allowed)
   env.seqs = BigInt(state.seqs);
   env.n_cpu_moe = BigInt(state.n_cpu_moe ?? 0);
   env.ctx = BigInt(state.ctx);
+  env.depth = BigInt(state.depth ?? 4096); // decode speed with this many tokens in the context (speed.DEFAULT_DEPTH)
   return { env, unified };
 }
 

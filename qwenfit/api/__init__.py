@@ -12,9 +12,12 @@ from __future__ import annotations
 from qwenfit.api.files import recipe_from_gguf, weights
 from qwenfit.api.memory import CheckResult, check, check_result, estimate, max_context, max_sequences
 from qwenfit.api.planning import plan, plan_model
+from qwenfit.api.requirements import MachineFit, Requirements, requirements
 
 __all__ = [
     "CheckResult",
+    "MachineFit",
+    "Requirements",
     "check",
     "check_result",
     "estimate",
@@ -23,5 +26,6 @@ __all__ = [
     "plan",
     "plan_model",
     "recipe_from_gguf",
+    "requirements",
     "weights",
 ]

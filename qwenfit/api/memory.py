@@ -46,8 +46,9 @@ def estimate(
     ``context`` is tokens per sequence (default: the model's native 262,144); ``sequences`` run at
     once. ``quant`` defaults to the engine's usual format (Q4_K_M for llama.cpp, bf16 for
     vLLM/SGLang, mlx-4bit for MLX). ``mtp`` turns on speculative decoding with the MTP layer;
-    ``vision`` loads the vision tower (default: as the engine does — vLLM and SGLang build it,
-    llama.cpp loads the mmproj file only when given one).
+    ``vision`` loads the vision tower (default: text only, as :func:`plan` plans and the printed
+    command runs — vLLM with ``--language-model-only``, llama.cpp without an mmproj file; SGLang loads
+    it whatever is asked, so its estimate always holds it).
 
     The budget: ``hardware`` (a catalog device such as ``"rtx-4090"``, ``"2x rtx-3090"``,
     ``"m4-max-128"``, or a :class:`~qwenfit.Machine`) or ``vram_gb`` (one GPU's memory, decimal GB)

@@ -13,12 +13,13 @@ from qwenfit.api.sources import model_source
 from qwenfit.core.artifacts import ModelSource
 from qwenfit.core.engines.base import engines as all_engines
 from qwenfit.core.fit.planner import MIN_CONTEXT, Plan, PlanModel, plan_options
+from qwenfit.core.fit.speed import DEFAULT_DEPTH
 from qwenfit.core.hardware import Machine
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.errors import SettingError
 from qwenfit.loaders import load
 
-__all__ = ["plan", "plan_machine", "plan_model"]
+__all__ = ["plan", "plan_machine", "plan_model", "reserve_bytes", "with_reserves"]
 
 
 def plan_model(spec: ModelSpec, given: object, source: ModelSource | None = None) -> PlanModel:
@@ -36,13 +37,13 @@ def plan_model(spec: ModelSpec, given: object, source: ModelSource | None = None
 def plan(
     model: str | os.PathLike[str] | ModelSpec | Sequence[str | ModelSpec] | None = None,
     *,
-    hardware: str | Machine | None = None,
+    hardware: str | Machine | Sequence[str] | None = None,
     vram_gb: float | None = None,
     ram_gb: float | None = None,
     n_gpus: int = 1,
     engines: Iterable[str] | None = None,
     quants: Iterable[str] | None = None,
-    context: int | None = None,
+    context: int | str | None = None,
     sequences: int = 1,
     kv_cache: str | None = None,
     min_context: int = MIN_CONTEXT,
@@ -50,6 +51,15 @@ def plan(
     gpu_memory_utilization: float | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
     detect: bool | None = None,
+    prefer: str = "quality",
+    depth: int = DEFAULT_DEPTH,
+    min_speed: float | None = None,
+    gpu_only: bool = False,
+    vision: bool = False,
+    mtp: bool = False,
+    ram_reserve_gb: float | None = None,
+    gpu_reserve_gb: float | None = None,
+    wired_limit_mb: int | None = None,
 ) -> Plan:
     """Ranked options for running ``model`` (or every catalog model) on a machine.
 
@@ -58,8 +68,24 @@ def plan(
     × ``n_gpus`` and ``ram_gb``. With none of them the local machine is detected
     (:func:`qwenfit.loaders.detect.detect`) and the plan says what was found.
 
-    ``context``: tokens per sequence to plan for (default: the most that fits, at least
-    ``min_context``, at most the native 262,144). ``nodes``: how many such machines an engine may
+    ``hardware`` may also list GPUs of different kinds (``["rtx-4090", "rtx-3060"]``): each GPU is
+    budgeted on its own, and llama.cpp splits the layers by their memory (``-ts``).
+
+    ``context``: tokens per sequence to plan for: by default 32,768 (the output length Qwen's cards
+    recommend for most queries), less where only less fits (never under ``min_context``); ``"max"``
+    plans the most that fits, up to the native 262,144; a number plans exactly that. Speeds are
+    compared with ``depth`` tokens already in the context (4,096). ``prefer``: ``"quality"`` (the
+    default), ``"speed"`` or ``"context"`` orders the options; ``min_speed`` (tokens/s) rejects
+    slower ones; ``gpu_only`` places nothing in host RAM. An option another one beats on every axis
+    (same model and engine, as much context and quality, at least as fast, no more memory) is not
+    listed among the options. ``vision`` loads the vision tower (llama.cpp's mmproj file); ``mtp``
+    drafts with the MTP layer.
+
+    Memory kept for the system: host RAM is budgeted net of ``ram_reserve_gb`` (default 10 % of RAM,
+    4-16 GB; a detected machine: what was in use), each GPU net of ``gpu_reserve_gb`` (default 0: the
+    engines keep their own margins — llama.cpp's ``--fit`` 1 GiB, vLLM's 8 %; a detected GPU: what
+    was in use, e.g. the desktop's). ``wired_limit_mb``: a Mac's raised ``iogpu.wired_limit_mb``.
+    ``nodes``: how many such machines an engine may
     span (vLLM's pipeline parallelism). ``engines`` default: those each engine says suit the machine
     (llama.cpp; vLLM on NVIDIA/AMD GPUs; MLX on Apple Silicon). ``quants`` default: each engine's own
     list. ``options``: each engine's own options by engine name (``{"vllm": {"tp": 2}}``), checked by
@@ -80,10 +106,15 @@ def plan(
     if isinstance(n_gpus, bool) or not isinstance(n_gpus, int) or n_gpus < 1:
         raise SettingError(f"n_gpus must be a positive integer, got {n_gpus!r}")
     machine = plan_machine(hardware, vram_gb, ram_gb, n_gpus)
+    machine = with_reserves(machine, ram_reserve_gb, gpu_reserve_gb, wired_limit_mb)
+    if context is not None and context != "max":
+        positive("context", context)
+    positive("depth", depth)
+    if min_speed is not None and (isinstance(min_speed, bool) or not isinstance(min_speed, (int, float))
+                                  or not min_speed > 0):  # fmt: skip
+        raise SettingError(f"min_speed must be a positive number of tokens/s, got {min_speed!r}")
     for label, value in (("sequences", sequences), ("min_context", min_context), ("nodes", nodes)):
         positive(label, value)
-    if context is not None:
-        positive("context", context)
     if model is None:
         sources: list[Any] = list(names())
     elif isinstance(model, (list, tuple)):
@@ -137,10 +168,43 @@ def plan(
         quality=quality_key,
         options=engine_options,
         notes=notes,
+        vision=vision,
+        mtp=mtp,
+        prefer=prefer,
+        depth=depth,
+        min_speed=min_speed,
+        gpu_only=gpu_only,
     )
 
 
-def plan_machine(hardware: str | Machine | None, vram_gb: Any, ram_gb: Any, n_gpus: int) -> Machine:
+def with_reserves(machine: Machine, ram_reserve_gb: Any, gpu_reserve_gb: Any, wired_limit_mb: Any) -> Machine:
+    """``machine`` with the memory kept for the system the caller gave (None: the machine's own, or the
+    default rule of :func:`qwenfit.core.hardware.target_for`) and a Mac's wired limit."""
+    changes: dict[str, Any] = {}
+    if ram_reserve_gb is not None:
+        changes["ram_reserve_bytes"] = reserve_bytes("ram_reserve_gb", ram_reserve_gb)
+    if gpu_reserve_gb is not None:
+        changes["gpu_reserve_bytes"] = (reserve_bytes("gpu_reserve_gb", gpu_reserve_gb),) * machine.n_devices
+    if wired_limit_mb is not None:
+        changes["wired_limit_mb"] = wired_limit_mb
+    return dataclasses.replace(machine, **changes) if changes else machine
+
+
+def reserve_bytes(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise SettingError(f"{name} must be a number of GB, 0 or more, got {value!r}")
+    return int(value * 1e9)
+
+
+def plan_machine(
+    hardware: str | Machine | Sequence[str] | None, vram_gb: Any, ram_gb: Any, n_gpus: int
+) -> Machine:
+    if isinstance(hardware, (list, tuple)):
+        from qwenfit.loaders.hardware import mixed_machine
+
+        if vram_gb is not None:
+            raise SettingError("give either hardware or vram_gb, not both (vram_gb describes a custom GPU)")
+        return mixed_machine(list(hardware), ram_gb=ram_gb)
     if hardware is None:
         from qwenfit.loaders.hardware import custom_machine
 
@@ -151,6 +215,8 @@ def plan_machine(hardware: str | Machine | None, vram_gb: Any, ram_gb: Any, n_gp
         if vram_gb is not None:
             raise SettingError("give either hardware or vram_gb, not both (vram_gb describes a custom GPU)")
         return parse_machine(hardware, ram_gb=ram_gb)
+    if not isinstance(hardware, Machine):
+        raise SettingError(f"hardware must be a catalog name, a list of them or a Machine, got {hardware!r}")
     if ram_gb is None:
         return hardware
     return dataclasses.replace(hardware, ram_bytes=gb_bytes("ram_gb", ram_gb))

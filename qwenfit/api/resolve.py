@@ -14,7 +14,7 @@ from qwenfit.api.sources import check_quant_matches_file, model_source
 from qwenfit.core.artifacts import ModelSource
 from qwenfit.core.engines.base import Artifact, Deployment, Engine, get
 from qwenfit.core.engines.base import engines as all_engines
-from qwenfit.core.fit.assemble import assemble, deployment
+from qwenfit.core.fit.assemble import assemble, deployment, mixed_split
 from qwenfit.core.fit.speed import speed_of
 from qwenfit.core.formats.names import QUANT_OPTIONS, why_not
 from qwenfit.core.formats.weights import WeightMap
@@ -113,12 +113,12 @@ def prepare(
     if sequences > eng.max_sequences:
         raise SettingError(f"sequences={sequences} is beyond {eng.name}'s limit of {eng.max_sequences}")
     quant_options = {k: v for k, v in options.items() if k in QUANT_OPTIONS}
-    engine_options = {k: v for k, v in options.items() if k not in QUANT_OPTIONS}
+    engine_options = mixed_split(eng, target, {k: v for k, v in options.items() if k not in QUANT_OPTIONS})
     o = eng.options(engine_options)
     if mtp and not spec.mtp_layers:
         raise SettingError(f"mtp=True but {spec.name} has no MTP layer in its checkpoint")
     if vision is None:
-        vision = eng.loads_vision_by_default and spec.vision is not None
+        vision = False  # text only, as plan() and the printed command (vLLM: --language-model-only)
     d = deployment(
         eng,
         target,

@@ -4,6 +4,7 @@ Subcommands (one module each)::
 
     qwenfit plan [MODEL ...]   ranked options for a machine (detected when no hardware flag is given)
     qwenfit check MODEL --quant Q ...   pre-flight of one configuration
+    qwenfit need MODEL         the smallest catalog machines that run a model (reverse planning)
     qwenfit inspect MODEL      a model by component, role and quantization
     qwenfit quants MODEL       every quantization of a model: bytes, bits per weight, quality
     qwenfit models             the catalog's exact parameter counts
@@ -50,7 +51,7 @@ __all__ = [
     "memory_bars",
 ]
 
-COMMANDS = ("plan", "check", "inspect", "quants", "models", "artifacts", "hardware", "export")
+COMMANDS = ("plan", "check", "need", "inspect", "quants", "models", "artifacts", "hardware", "export")
 
 
 def build_parser(only: str | None = None) -> Parser:

@@ -28,6 +28,8 @@ __all__ = [
     "Parser",
     "add_hardware",
     "add_json",
+    "add_model_flags",
+    "context_arg",
     "engine_names",
     "engine_quant",
     "engines_arg",
@@ -39,6 +41,7 @@ __all__ = [
     "nonnegative",
     "positive",
     "print_json_error",
+    "speed_arg",
     "split",
     "suggestions_in",
     "tokens",
@@ -121,6 +124,13 @@ def gb(text: str) -> float:
     return value * factor
 
 
+def size_or_zero(text: str) -> float:
+    """A size in decimal GB that may be 0 (a reserve)."""
+    if _number(text).lower().rstrip("gbi") in ("0", "0.0"):
+        return 0.0
+    return gb(text)
+
+
 def _integer(text: str, *, minimum: int, what: str) -> int:
     try:
         value = int(_number(text))
@@ -145,6 +155,29 @@ def tokens(text: str) -> int:
     if t.endswith("k"):
         return 1024 * _integer(t[:-1], minimum=1, what="a positive number of tokens (e.g. 32768 or 32k)")
     return _integer(t, minimum=1, what="a positive number of tokens (e.g. 32768 or 32k)")
+
+
+def context_arg(text: str) -> int | str:
+    """``--context``: a token count (``32768``, ``32k``) or ``max`` (the most that fits)."""
+    return "max" if text.strip().lower() == "max" else tokens(text)
+
+
+def speed_arg(text: str) -> float:
+    """Tokens per second, positive."""
+    try:
+        value = float(_number(text).lower().removesuffix("tok/s").removesuffix("t/s").strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected tokens per second (e.g. 20), got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of tokens per second, got {text!r}")
+    return value
+
+
+def add_model_flags(p: argparse.ArgumentParser) -> None:
+    """--vision and --mtp: the vision tower and MTP drafting, as plan and check take them."""
+    p.add_argument("--vision", action="store_true",
+                   help="load the vision tower (llama.cpp: the mmproj file; vLLM/SGLang: the encoder)")
+    p.add_argument("--mtp", action="store_true", help="draft tokens with the model's MTP layer")  # fmt: skip
 
 
 def ngl(text: str) -> int | None:
@@ -173,11 +206,20 @@ def add_hardware(p: argparse.ArgumentParser) -> None:
         action="append",
         metavar="NAME[xN]",
         help="a catalog GPU or machine: rtx-4090, 2x rtx-3090, h100-sxm x8, m4-max-128, cpu "
-        "(qwenfit hardware list)",
+        "(qwenfit hardware list); repeat it for GPUs of different kinds (--gpu rtx-4090 --gpu rtx-3060)",
     )
     one.add_argument("--vram", type=gb, metavar="GB", help="memory of each GPU in decimal GB (any GPU)")
     g.add_argument("--gpus", type=positive, metavar="N", help="number of --vram GPUs (default 1)")
     g.add_argument("--ram", type=gb, metavar="GB", help="host RAM in decimal GB (unified memory: all of it)")
+    g.add_argument("--ram-reserve", type=size_or_zero, metavar="GB",
+                   help="host RAM kept for the system (default 10%% of RAM, 4-16 GB; detected: in use)")
+    g.add_argument("--vram-reserve", type=size_or_zero, metavar="GB",
+                   help="memory kept on each GPU, e.g. for the desktop (default 0; detected: what is in use)")
+    g.add_argument("--ram-speed", metavar="SPEC",
+                   help="host RAM type and speed, e.g. ddr5-6000, DDR4-3200x2 (channels), 6000 (MT/s); "
+                   "sets the offload speed (detected where the OS tells)")
+    g.add_argument("--wired-limit-mb", type=positive, metavar="MB",
+                   help="a Mac's raised iogpu.wired_limit_mb (default: macOS's GPU working set)")  # fmt: skip
 
 
 def add_json(p: argparse.ArgumentParser, schema_id: str) -> None:
@@ -287,17 +329,31 @@ def machine_of(args: argparse.Namespace, engines: Sequence[str]) -> Machine | No
     if gpus is not None and args.vram is None:
         raise UsageError("--gpus counts --vram GPUs: give --vram GB, or --gpu NAMExN for a catalog GPU")
     if args.gpu:
-        if len(args.gpu) > 1:
-            raise UsageError(
-                f"--gpu given {len(args.gpu)} times ({', '.join(args.gpu)}): qwenfit plans one kind of GPU "
-                "per machine; give it once, with a count for several (--gpu '2x rtx-3090')"
-            )
-        return parse_machine(args.gpu[0], ram_gb=args.ram)
+        if len(args.gpu) > 1:  # GPUs of different kinds in one machine
+            from qwenfit.loaders.hardware import mixed_machine
+
+            return _reserves(mixed_machine(args.gpu, ram_gb=args.ram), args)
+        return _reserves(parse_machine(args.gpu[0], ram_gb=args.ram), args)
     if args.vram is None and args.ram is None:
         return None
     if engines and all(_unified_only(e) for e in engines):  # e.g. MLX: a Mac; one memory pool of that size
-        return custom_mac(args.ram if args.ram is not None else args.vram)
-    return custom_machine(vram_gb=args.vram, ram_gb=args.ram, n_gpus=gpus or 1)
+        return _reserves(custom_mac(args.ram if args.ram is not None else args.vram), args)
+    return _reserves(custom_machine(vram_gb=args.vram, ram_gb=args.ram, n_gpus=gpus or 1), args)
+
+
+def _reserves(machine: Machine, args: argparse.Namespace) -> Machine:
+    """``machine`` with the --ram-reserve / --vram-reserve / --wired-limit-mb / --ram-speed the command
+    line gave."""
+    from qwenfit.api.planning import with_reserves
+
+    if getattr(args, "ram_speed", None):
+        import dataclasses
+
+        from qwenfit.loaders.host_probes import parse_ram_spec
+
+        machine = dataclasses.replace(machine, host=parse_ram_spec(args.ram_speed))
+    return with_reserves(machine, getattr(args, "ram_reserve", None), getattr(args, "vram_reserve", None),
+                         getattr(args, "wired_limit_mb", None))  # fmt: skip
 
 
 def _unified_only(engine: str) -> bool:
@@ -306,7 +362,8 @@ def _unified_only(engine: str) -> bool:
     return get(engine).unified_only
 
 
-def detect_machine() -> Machine:
+def detect_machine(args: argparse.Namespace | None = None) -> Machine:
     from qwenfit.loaders.detect import detect
 
-    return detect()
+    machine = detect()
+    return machine if args is None else _reserves(machine, args)

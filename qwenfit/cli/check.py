@@ -13,6 +13,7 @@ from qwenfit.cli.args import (
     EXIT_OK,
     add_hardware,
     add_json,
+    add_model_flags,
     detect_machine,
     engine_names,
     engine_quant,
@@ -78,6 +79,7 @@ def add(sub: Any, schema_id: str) -> None:
     p.add_argument("--sequences", type=positive, default=1, metavar="N", help="concurrent sequences")
     p.add_argument("--kv-cache", metavar="T", help="KV cache type (llama.cpp: f16, q8_0, ...; vLLM: fp8)")
     add_hardware(p)
+    add_model_flags(p)
     g = p.add_argument_group("placement")
     g.add_argument(
         "--n-cpu-moe",
@@ -113,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     family = stored_family(spec)
     engine = get(args.engine or {"safetensors": "vllm", "mlx": "mlx"}.get(family or "", "llama.cpp"))
     quant = None if args.quant is None else engine_quant(args.quant, engine)
-    machine = machine_of(args, [engine.name]) or detect_machine()
+    machine = machine_of(args, [engine.name]) or detect_machine(args)
     native = spec.text.max_position_embeddings
     context = args.context or native
     if context > YARN_CONTEXT:
@@ -148,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
         kv_cache=args.kv_cache,
         sequences=args.sequences,
         hardware=machine,
+        vision=args.vision or None,
+        mtp=args.mtp,
         **options,
     )
     e = result.estimate

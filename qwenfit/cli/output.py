@@ -173,6 +173,8 @@ def memory_bars(e: Estimate, *, width: int = BAR_WIDTH, color: bool = False) -> 
 
 
 def describe_machine(m: Machine) -> str:
+    from qwenfit.core.fit.text import device_groups
+
     if m.devices:
         d = m.devices[0]
         count = f"{m.n_devices}x " if m.n_devices > 1 else ""
@@ -182,7 +184,9 @@ def describe_machine(m: Machine) -> str:
             return f"{count}{kind} of {gb_text(d.memory_bytes)}{each} (as given)" + (
                 "" if d.unified else f", {gb_text(m.ram_bytes)} RAM" if m.ram_bytes else ", RAM not given"
             )
-        text = f"{m.name}: {count}{d.name} ({gb_text(d.memory_bytes)}{each})"
+        groups = [f"{f'{n}x ' if n > 1 else ''}{g.name} ({gb_text(g.memory_bytes)}{' each' if n > 1 else ''})"
+                  for g, n in device_groups(m)]  # fmt: skip
+        text = f"{m.name}: {' + '.join(groups)}"
         if d.unified:
             return text + ", unified memory"
     else:

@@ -11,12 +11,15 @@ from qwenfit.cli.args import (
     EXIT_OK,
     add_hardware,
     add_json,
+    add_model_flags,
     any_quant,
+    context_arg,
     engine_names,
     engines_arg,
     machine_of,
     model_arg,
     positive,
+    speed_arg,
     tokens,
 )
 from qwenfit.cli.output import emit, emit_json, memory_bars
@@ -37,8 +40,19 @@ def add(sub: Any, schema_id: str) -> None:
     )
     p.add_argument("--quant", action="append", metavar="Q", help="quantizations to try, repeatable")
     p.add_argument(
-        "--context", type=tokens, metavar="N", help="tokens per sequence (default: most that fits)"
+        "--context",
+        type=context_arg,
+        metavar="N|max",
+        help="tokens per sequence (default 32768, the output length Qwen's cards recommend for most "
+        "queries, less where only less fits; max: the most that fits)",
     )
+    p.add_argument("--prefer", choices=("quality", "speed", "context"), default="quality",
+                   help="what ranks first (default quality: the best quantization that fits, then speed)")
+    p.add_argument("--min-speed", type=speed_arg, metavar="TOK/S", help="reject options decoding slower")
+    p.add_argument("--gpu-only", action="store_true", help="nothing in host RAM: every layer on the GPUs")
+    p.add_argument("--depth", type=tokens, default=4096, metavar="N",
+                   help="tokens already in the context when speeds are compared (default 4096)")
+    add_model_flags(p)  # fmt: skip
     p.add_argument("--sequences", type=positive, default=1, metavar="N", help="concurrent sequences")
     p.add_argument("--kv-cache", metavar="T", help="KV cache type (llama.cpp: q8_0, ...; vLLM: fp8)")
     p.add_argument("--nodes", type=positive, default=1, metavar="N", help="machines vLLM may span (pp)")
@@ -69,6 +83,15 @@ def run(args: argparse.Namespace) -> int:
         sequences=args.sequences,
         kv_cache=args.kv_cache,
         nodes=args.nodes,
+        prefer=args.prefer,
+        min_speed=args.min_speed,
+        gpu_only=args.gpu_only,
+        depth=args.depth,
+        vision=args.vision,
+        mtp=args.mtp,
+        ram_reserve_gb=args.ram_reserve,
+        gpu_reserve_gb=args.vram_reserve,
+        wired_limit_mb=args.wired_limit_mb,
     )
     if args.json:
         emit_json(plan_json(result))

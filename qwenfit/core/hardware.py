@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 
 from qwenfit.errors import SettingError
 
-__all__ = ["BACKENDS", "Device", "HostMemory", "Machine", "Target", "target_for", "working_set_bytes"]
+__all__ = [
+    "BACKENDS",
+    "Device",
+    "HostMemory",
+    "Machine",
+    "Target",
+    "default_ram_reserve",
+    "target_for",
+    "working_set_bytes",
+]
 
 VENDORS = ("nvidia", "amd", "apple", "intel")
 KINDS = ("gpu", "unified")  # unified: the GPU shares system RAM (Apple, Strix Halo, DGX Spark, Jetson)
@@ -106,6 +115,12 @@ class Machine:
     host: HostMemory | None = None  # host RAM bandwidth profile (None: a default profile is assumed)
     cpu_threads: int | None = None
     notes: tuple[str, ...] = field(default=())  # what detection found, what was assumed
+    # host RAM kept for the OS, the desktop and the page cache (None: :func:`default_ram_reserve`, or
+    # what was in use when detected); the planner budgets ram_bytes minus it
+    ram_reserve_bytes: int | None = None
+    # memory kept on each GPU (a desktop's display GPU; what was in use when detected): one per device
+    gpu_reserve_bytes: tuple[int, ...] = ()
+    wired_limit_mb: int | None = None  # a Mac's raised ``iogpu.wired_limit_mb`` (None: macOS's default)
 
     @property
     def n_devices(self) -> int:
@@ -148,6 +163,27 @@ def working_set_bytes(
 
 
 # --------------------------------------------------------------------------------------------------
+# memory kept for the system
+
+# Host RAM the planner leaves to the OS, the desktop and the page cache: 10 % of RAM, at least 4 GB and at
+# most 16 GB (an estimate). Evidence: a published Linux /proc/meminfo of a 64 GB machine had 5.6 GB in use
+# (MemTotal 65,759,288 kB, MemAvailable 60,233,968 kB: tests/fixtures/detect/linux-64g, 8.4 %); Metal's
+# recommended working set leaves 25 % of a Mac's RAM outside the GPU (working_set_bytes); Windows 11 idles at
+# 2-4 GB on 8 GB machines and 8-10 GB on 32 GB ones (windowsforum.com/threads/339807). Detection uses the
+# memory actually in use instead; ram_reserve_gb= / --ram-reserve set it.
+RAM_RESERVE_DIVISOR = 10  # 10 %, in integers (the docs calculator computes the same in BigInt)
+RAM_RESERVE_MIN = 4_000_000_000
+RAM_RESERVE_MAX = 16_000_000_000
+
+
+def default_ram_reserve(ram_bytes: int) -> int:
+    """Host RAM kept for the system on a machine with ``ram_bytes`` (see RAM_RESERVE_DIVISOR); never
+    more than half the RAM (a small machine still gets a plan)."""
+    reserve = min(max(ram_bytes // RAM_RESERVE_DIVISOR, RAM_RESERVE_MIN), RAM_RESERVE_MAX)
+    return min(reserve, ram_bytes // 2)
+
+
+# --------------------------------------------------------------------------------------------------
 # the budget an estimate is judged against
 
 
@@ -163,6 +199,8 @@ class Target:
     gpu_name: str
     notes: tuple[str, ...]
     machine: Machine | None = None
+    ram_reserve_bytes: int = 0  # kept for the system: ``ram_bytes`` is already net of it
+    gpu_bytes: tuple[int, ...] = ()  # each GPU's usable memory when they differ (mixed GPUs)
 
     @property
     def gpu_sm(self) -> str | None:
@@ -182,6 +220,19 @@ def _apple_note(gpu_bytes: int, ram_bytes: int, exact: bool) -> str:
     return f"unified memory: the GPU may use {gpu_bytes / 1e9:.2f} GB of {ram_bytes / 1e9:g} GB {how}"
 
 
+def _kept(ram: int | None, reserve: int | None, notes: list[str]) -> tuple[int | None, int]:
+    """(RAM budget, reserve) of ``ram`` bytes with ``reserve`` kept (None: the default rule)."""
+    if ram is None:
+        return None, 0
+    kept = default_ram_reserve(ram) if reserve is None else reserve
+    if kept >= ram:
+        raise SettingError(f"the RAM reserve ({kept / 1e9:.2f} GB) is all of the {ram / 1e9:.2f} GB of RAM")
+    if kept:
+        how = "default: 10 % of RAM, 4-16 GB" if reserve is None else "as given"
+        notes.append(f"{kept / 1e9:.2f} GB of the {ram / 1e9:.2f} GB of RAM kept for the system ({how})")
+    return ram - kept, kept
+
+
 def target_for(
     machine: Machine | None,
     *,
@@ -189,10 +240,16 @@ def target_for(
     ram_bytes: int | None = None,
     unified_default: bool = False,
     wired_limit_mb: int | None = None,
+    ram_reserve_bytes: int | None = None,
 ) -> Target:
     """The budget of ``machine`` (with ``ram_bytes`` overriding its RAM), or, with no machine, of one
     GPU of ``vram_bytes`` and ``ram_bytes`` of RAM. ``unified_default``: plain numbers describe a Mac
-    (MLX) — RAM alone then means unified memory with Metal's working set as the GPU's share."""
+    (MLX) — RAM alone then means unified memory with Metal's working set as the GPU's share.
+
+    Host RAM is budgeted net of what is kept for the system: ``ram_reserve_bytes``, else the machine's
+    own ``ram_reserve_bytes`` (detection: what was in use), else :func:`default_ram_reserve`. Each GPU
+    is budgeted net of its ``gpu_reserve_bytes``; GPUs of different sizes each get their own budget
+    (``Target.gpu_bytes``; ``vram_bytes`` is then the smallest)."""
     notes: list[str] = []
     if machine is None:
         vram = vram_bytes
@@ -200,15 +257,23 @@ def target_for(
             vram, exact = _apple_budget(ram_bytes, wired_limit_mb)
             notes.append(_apple_note(vram, ram_bytes, exact))
         unified = unified_default and vram is not None and ram_bytes is not None
-        return Target(vram, 1, ram_bytes, unified, None, "", tuple(notes))
+        ram, kept = _kept(ram_bytes, ram_reserve_bytes, notes)
+        return Target(vram, 1, ram, unified, None, "", tuple(notes), ram_reserve_bytes=kept)
     ram = ram_bytes
+    reserve = ram_reserve_bytes if ram_reserve_bytes is not None else machine.ram_reserve_bytes
+    if wired_limit_mb is None:
+        wired_limit_mb = machine.wired_limit_mb
     if not machine.devices:
-        cpu_ram = machine.ram_bytes if ram is None else ram
-        return Target(None, 0, cpu_ram, False, "cpu", "", machine.notes, machine)
+        cpu_ram, kept = _kept(machine.ram_bytes if ram is None else ram, reserve, notes)
+        return Target(None, 0, cpu_ram, False, "cpu", "", (*machine.notes, *notes), machine, kept)
     dev = machine.devices[0]
-    if any(d.id != dev.id for d in machine.devices):
-        notes.append("mixed GPUs: each is budgeted with the smallest one's memory")
-    vram = min(d.usable_bytes for d in machine.devices)
+    keep = machine.gpu_reserve_bytes or (0,) * len(machine.devices)
+    if len(keep) != len(machine.devices):
+        raise SettingError(f"{len(keep)} GPU reserves for {len(machine.devices)} GPUs")
+    per_gpu = tuple(d.usable_bytes - k for d, k in zip(machine.devices, keep, strict=True))
+    if any(k for k in keep):
+        notes.append("kept on each GPU for the system: " + ", ".join(f"{k / 1e9:.2f} GB" for k in keep))
+    vram = min(per_gpu)
     if dev.unified:
         total = dev.memory_bytes if ram is None else ram
         if dev.vendor == "apple":
@@ -222,6 +287,9 @@ def target_for(
         notes.extend(dict.fromkeys(d.usable_note for d in machine.devices if d.usable_note))
         if ram is None:
             ram = machine.ram_bytes
+    ram, kept = _kept(ram, reserve, notes)
     backend = dev.backends[0] if dev.backends else None
     notes_all = (*machine.notes, *notes)
-    return Target(vram, len(machine.devices), ram, dev.unified, backend, dev.name, notes_all, machine)
+    mixed = per_gpu if len(set(per_gpu)) > 1 and not dev.unified else ()
+    return Target(vram, len(machine.devices), ram, dev.unified, backend, dev.name, notes_all, machine, kept,
+                  mixed)  # fmt: skip

@@ -424,6 +424,38 @@ class ArtifactsOut(_Top):
     models: list[ModelArtifactsOut]
 
 
+class MachineFitOut(_Out):
+    """One machine that runs the model, and the option the planner picks there."""
+
+    name: str = Field(description="the machine spec: 'rtx-4090', '2x rtx-3090', 'm4-max-64', 'cpu'")
+    kind: Literal["gpu", "unified", "cpu"]
+    device: str | None = Field(description="the catalog id of its GPU or unified system; null: CPU only")
+    n_gpus: Count
+    vram_bytes: Bytes = Field(description="device memory summed over devices (unified: all of it)")
+    ram_bytes: Bytes = Field(description="host RAM besides the device memory (0 on unified memory)")
+    memory_bytes: Bytes = Field(description="vram_bytes + ram_bytes: what the machines are ordered by")
+    machine: MachineOut
+    option: OptionOut = Field(description="the planner's best option there that meets min_speed")
+
+
+class NeedOut(_Top):
+    """``qwenfit need --json``: the catalog machines that run a model, smallest first."""
+
+    kind: Literal["need"]
+    model: str
+    quant: str | None = Field(description="the quantization asked for; null: any")
+    context: Count | None = Field(description="tokens per sequence asked for; null: the planner's default")
+    sequences: Count
+    engines: list[str] | None = Field(description="the engines asked for; null: the planner's per machine")
+    min_speed: float | None = Field(description="decode tokens/s a machine's option must reach; null: any")
+    min_context: Count
+    candidates: Count = Field(description="machines in the sweep")
+    evaluated: Count = Field(description="plans run after pruning")
+    notes: list[str]
+    fits: bool = Field(description="at least one machine runs it")
+    machines: list[MachineFitOut] = Field(description="smallest first (device memory + host RAM)")
+
+
 class ErrorDetail(_Out):
     """What went wrong, for a program: the same words as the one line on stderr."""
 
@@ -443,6 +475,7 @@ class ErrorOut(_Top):
 
 AnyOutput = Annotated[
     PlanOut
+    | NeedOut
     | ErrorOut
     | ArtifactsOut
     | CheckOut

@@ -43,6 +43,7 @@ COMMANDS = {
     "hardware-show": ["hardware", "show", "2x rtx-3090", "--ram", "128"],
     "hardware-detect": ["hardware", "detect"],
     "artifacts": ["artifacts", "9B"],
+    "need": ["need", "9B", "--quant", "Q4_K_M"],
     "error": ["check", "9X", "--vram", "24"],  # an unknown model: exit 2 and the error object
 }
 

@@ -127,7 +127,7 @@ def test_vllm_charges_quantized_checkpoints_what_vllm_allocates(model, quant, tp
     tests/fixtures/vllm/rank_weights_quant.json, pinned in test_vllm_quant_weights.py), not BF16."""
     spec = load(model)
     fmt, exact = vllm_format_of(quant, 128 if quant not in ("nvfp4", "nvfp4-all", "w8a8") else None)
-    e = qwenfit.estimate(model, quant, engine="vllm", context=8192, tp=tp, vram_gb=80, n_gpus=tp)
+    e = qwenfit.estimate(model, quant, engine="vllm", context=8192, tp=tp, vram_gb=80, n_gpus=tp, vision=True)
     want = vllm_quant_rank_weight_bytes(spec, fmt, tp=tp, gpu=90)
     assert _term(e, "weights") == want and exact
     assert next(t for t in e.terms if t.name == "weights").exact
@@ -140,7 +140,7 @@ def test_vllm_quant_fixture_rows_through_the_engine():
     rows = [dict(zip(data["columns"], r, strict=True)) for r in data["rows"]]
     row = next(r for r in rows if (r["model"], r["format"], r["gpu"], r["tp"], r["pp"], r["dp"], r["ep"])
                == ("Qwen3.5-35B-A3B", "nvfp4-modelopt", "H100", 1, 1, 1, False))  # fmt: skip
-    e = qwenfit.estimate("35B-A3B", "nvfp4", engine="vllm", context=8192, vram_gb=80)
+    e = qwenfit.estimate("35B-A3B", "nvfp4", engine="vllm", context=8192, vram_gb=80, vision=True)
     assert _term(e, "weights") == row["param_bytes"]  # the vision tower built, as vLLM does by default
 
 

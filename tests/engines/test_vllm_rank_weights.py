@@ -170,7 +170,8 @@ def test_estimate_uses_the_rule(model):
         if spec_heads_reject(model, tp):
             continue
         e = qwenfit.estimate(
-            model, quant, engine="vllm", tp=tp, pp=pp, dp=dp, expert_parallel=ep, context=4096
+            model, quant, engine="vllm", tp=tp, pp=pp, dp=dp, expert_parallel=ep, context=4096,
+            vision=True,  # vLLM builds the vision tower unless --language-model-only
         )
         want = max(r["param_bytes"] for rows in CASES[case].values() for r in rows)
         assert e.term("weights") == want, case

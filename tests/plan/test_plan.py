@@ -75,7 +75,7 @@ def test_n_cpu_moe_is_the_smallest_that_fits():
 
 
 def test_dense_model_reduces_context_before_offloading_layers():
-    p = qwenfit.plan("27B", hardware=machine(24, 64), engines=["llama.cpp"], quants=["Q4_K_M"])
+    p = qwenfit.plan("27B", hardware=machine(24, 64), engines=["llama.cpp"], quants=["Q4_K_M"], context="max")
     best = p.best
     assert best is not None and best.placement.kind == "gpu"
     assert 4096 <= best.context < 262144 and best.context == best.max_context

@@ -79,6 +79,7 @@ class Deployment:
     gpu_memory_bytes: Num | None = None  # one GPU's memory as the engine sees it (None: not known)
     gpu_name: str = ""
     gpu_sm: str | None = None  # CUDA compute capability ("8.6", "10.0"), when known
+    gpu_shares: tuple[int, ...] | None = None  # each GPU's usable bytes when they differ (mixed GPUs)
 
     def settings(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -390,8 +391,9 @@ class Engine:
         (placement, its max context, a note); the default keeps ``p``."""
         return p, max_context, ""
 
-    def fallback(self, machine: Machine) -> Placement:
-        """The placement a rejection's shortfall is quoted for."""
+    def fallback(self, machine: Machine, spec: ModelSpec | None = None) -> Placement:
+        """The placement a rejection's shortfall is quoted for (every GPU of the machine used, as
+        ``check`` would judge it)."""
         return (
             Placement("gpu", n_gpus=max(1, machine.n_devices))
             if machine.devices

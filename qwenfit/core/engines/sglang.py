@@ -35,7 +35,7 @@ from qwenfit.core.terms import Term
 from qwenfit.core.units import GIB, MIB
 
 if TYPE_CHECKING:
-    pass
+    from qwenfit.core.hardware import Machine
 
 __all__ = [
     "SGLANG",
@@ -297,6 +297,12 @@ class Sglang(Engine):
 
     def terms(self, spec: ModelSpec, inputs: Mapping[str, Any], d: Deployment, o: Any) -> list[Term]:
         return sglang_terms(spec, inputs, d, o)
+
+    def fallback(self, machine: Machine, spec: ModelSpec | None = None) -> Placement:
+        """Tensor parallelism over the most GPUs the model's heads allow (what ``check`` judges)."""
+        n = max(machine.n_devices, 1)
+        tp = tp_sizes(spec, n)[0] if spec is not None and tp_sizes(spec, n) else 1
+        return Placement("tp", n_gpus=tp, tp=tp)
 
     def placement_options(self, p: Placement) -> dict[str, Any]:
         return {"tp": p.tp}

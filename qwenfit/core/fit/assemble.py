@@ -19,7 +19,7 @@ from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.terms import Estimate
 from qwenfit.errors import SettingError
 
-__all__ = ["assemble", "deployment"]
+__all__ = ["assemble", "deployment", "mixed_split"]
 
 
 def deployment(
@@ -41,6 +41,7 @@ def deployment(
     gpus = target.n_gpus if n_gpus is None else n_gpus
     if backend == "cpu":
         gpus = 0
+    n = max(gpus, 1) if backend != "cpu" else 1
     return Deployment(
         context=context,
         sequences=sequences,
@@ -48,11 +49,22 @@ def deployment(
         mtp=mtp,
         vision=vision,
         backend=backend,
-        n_gpus=max(gpus, 1) if backend != "cpu" else 1,
+        n_gpus=n,
         gpu_memory_bytes=target.vram_bytes,
         gpu_name=target.gpu_name,
         gpu_sm=target.gpu_sm,
+        gpu_shares=target.gpu_bytes[:n] if len(target.gpu_bytes) >= n > 1 and backend != "cpu" else None,
     )
+
+
+def mixed_split(engine: Engine, target: Target, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` with, on GPUs of different sizes, each GPU's share of the layers in proportion to its
+    usable memory (llama.cpp's own default split is by free memory: ``-ts`` written out so the command
+    does what was planned), unless the caller split them or the engine has no such option."""
+    out = dict(options)
+    if target.gpu_bytes and "tensor_split" in engine.option_help() and out.get("tensor_split") is None:
+        out["tensor_split"] = tuple(round(b / 1e9, 2) for b in target.gpu_bytes)
+    return out
 
 
 def assemble(
@@ -82,6 +94,11 @@ def assemble(
         o=o,
         inputs=inputs,
     )
+    if d.gpu_shares and not cpu:  # GPUs of different sizes: each its own budget (devices gpu0, gpu1, ...)
+        for dev in budget_n:
+            index = dev.removeprefix("gpu")
+            if dev.startswith("gpu") and index.isdigit() and int(index) < len(d.gpu_shares):
+                budget_n[dev] = engine.gpu_cap(d.gpu_shares[int(index)], o, inputs)
     budget = {dev: as_int(b) for dev, b in budget_n.items()} or None
     notes: tuple[str, ...] = target.notes
     if cpu and target.vram_bytes is not None:

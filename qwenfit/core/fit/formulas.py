@@ -97,7 +97,9 @@ def trace(spec: ModelSpec, engine: Engine, kv: str, fp: FormulaPlacement) -> Tra
     p = _placement(fp)
     reads = _variables(engine.read_inputs(spec, empty, p), lambda k: f"{fp.key}|{k}")
     read_gpu, read_cpu, n_off = engine.decode_reads(spec, reads, p, o)
-    gb, cb = decode_bytes(terms, d.sequences, read_gpu, read_cpu, tp=fp.tp)
+    gb, cb = decode_bytes(
+        terms, d.sequences, read_gpu, read_cpu, tp=fp.tp, depth=Var("depth"), context=d.context
+    )
     k = {name: Var(f"k:{name}") for name in SPEED_KEYS}
     exprs: dict[str, Any] = {f"t{i}": t.bytes for i, t in enumerate(terms)}
     exprs.update({f"b:{dev}": b for dev, b in budget.items()})

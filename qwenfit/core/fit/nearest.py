@@ -147,6 +147,7 @@ def _planned(
             options={engine.name: dict(user_options or {})},
             vision=d.vision,
             mtp=d.mtp,
+            hide_beaten=False,  # the quantization asked for is offered even where a smaller one is faster
         )
     except QwenfitError:
         return []

@@ -19,26 +19,35 @@ Inputs come resolved (:func:`qwenfit.plan` does the loading and detection): :cla
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from qwenfit.core.artifacts import ModelSource
 from qwenfit.core.engines.base import Artifact, Deployment, Engine, FormulaPlacement, Placement
-from qwenfit.core.fit.assemble import assemble, deployment
+from qwenfit.core.fit.assemble import assemble, deployment, mixed_split
 from qwenfit.core.fit.formulas import compiled, placement_env
+from qwenfit.core.fit.option import Option, Plan, at_least
 from qwenfit.core.fit.published import published_first, quants_tried
-from qwenfit.core.fit.ranking import NEAR_LOSSLESS_RANK, QUALITY_CLASSES, quality_class
-from qwenfit.core.fit.speed import speed_of
+from qwenfit.core.fit.ranking import (
+    NEAR_LOSSLESS_RANK,
+    PREFERENCES,
+    QUALITY_CLASSES,
+    quality_class,
+    undominated,
+)
+from qwenfit.core.fit.speed import DEFAULT_DEPTH, speed_of
 from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.hardware import Machine, Target, target_for
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.search import largest
 from qwenfit.core.terms import Estimate, shortfall
-from qwenfit.errors import DoesNotFit, SettingError
+from qwenfit.errors import SettingError
 
 __all__ = [
+    "DEFAULT_CONTEXT",
     "NEAR_LOSSLESS_RANK",
     "QUALITY_CLASSES",
     "Option",
@@ -51,109 +60,9 @@ __all__ = [
 
 YARN_CONTEXT = 1_010_000  # Qwen3.5 model cards: up to 1,010,000 tokens with YaRN rope scaling
 MIN_CONTEXT = 4096  # the least context a plan is made for (llama.cpp --fit-ctx default)
-
-
-@dataclass(frozen=True, slots=True)
-class Option:
-    """One (model, quant, engine) with its best placement — or why it does not fit."""
-
-    model: str
-    quant: str
-    engine: str
-    placement: Placement | None
-    fits: bool
-    context: int = 0  # tokens per sequence the option is planned (and commanded) at
-    max_context: int = 0  # the longest context that fits this placement (one sequence)
-    sequences: int = 1
-    max_sequences: int = 0  # how many sequences of ``context`` tokens fit at once
-    estimate: Estimate | None = None
-    decode_tokens_per_s: float | None = None
-    prefill_tokens_per_s: float | None = None
-    speed_detail: str = ""
-    command: str = ""
-    reason: str = ""  # why it was rejected, or what was given up to fit
-    quality_rank: int = 0
-    quality_class: int = 0
-    model_params: int = 0
-    notes: tuple[str, ...] = ()
-    artifact: Artifact | None = None  # what the command loads (published, the user's, or made)
-
-    @property
-    def memory_by_device(self) -> dict[str, int]:
-        return self.estimate.by_device if self.estimate else {}
-
-    @property
-    def headroom_bytes(self) -> int:
-        """Smallest free memory over the budgeted devices (negative when it does not fit)."""
-        if self.estimate is None or not self.estimate.budget:
-            return 0
-        used = self.estimate.used_by_budget
-        return min(cap - used[d] for d, cap in self.estimate.budget.items())
-
-    def sort_key(self) -> tuple[Any, ...]:
-        """Smaller is better (see the module docstring)."""
-        return (
-            not self.fits,
-            self.quality_class,
-            -self.model_params,
-            0 if self.quality_rank <= NEAR_LOSSLESS_RANK else self.quality_rank,
-            -(self.decode_tokens_per_s or 0.0),
-            -self.headroom_bytes,
-            self.engine,
-        )
-
-    def raise_if_not_fits(self) -> Option:
-        if not self.fits:
-            raise DoesNotFit(
-                f"{self.model} {self.quant} on {self.engine}: {self.reason}",
-                shortfall_bytes=self.estimate.shortfall_bytes if self.estimate else 0,
-                estimate=self.estimate,
-            )
-        return self
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """Ranked options for a machine: ``best`` (fits), ``options`` (fit, best first), ``rejected``."""
-
-    machine: Machine
-    options: tuple[Option, ...]
-    rejected: tuple[Option, ...]
-    notes: tuple[str, ...] = field(default=())
-    budget: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def best(self) -> Option | None:
-        return self.options[0] if self.options else None
-
-    @property
-    def fits(self) -> bool:
-        return bool(self.options)
-
-    def raise_if_not_fits(self) -> Plan:
-        if not self.options:
-            nearest = min(
-                self.rejected,
-                key=lambda o: o.estimate.shortfall_bytes if o.estimate else 1 << 62,
-                default=None,
-            )
-            short = nearest.estimate.shortfall_bytes if nearest and nearest.estimate else 0
-            where = (
-                f"; nearest: {nearest.model} {nearest.quant} on {nearest.engine}: {nearest.reason}"
-                if nearest
-                else ""
-            )
-            raise DoesNotFit(
-                f"nothing fits {self.machine.name}{where}",
-                shortfall_bytes=short,
-                estimate=nearest.estimate if nearest else None,
-            )
-        return self
-
-    def __str__(self) -> str:
-        from qwenfit.core.fit.text import format_plan
-
-        return format_plan(self)
+# The context a plan is made for by default: 32,768 tokens per sequence, the output length Qwen's model
+# cards recommend "for most queries" (81,920 for hard maths and coding); context="max" plans the most.
+DEFAULT_CONTEXT = 32_768
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +170,7 @@ class Search:
         self.model, self.spec, self.engine, self.quant, self.target = model, model.spec, engine, quant, target
         self.kv_cache = kv_cache
         self.vision, self.mtp = vision, mtp
-        self.user_options: Mapping[str, Any] = dict(options or {})
+        self.user_options: Mapping[str, Any] = mixed_split(engine, target, options or {})
         self.n_gpus = target.n_gpus
         self.vram = target.vram_bytes
         self.ram = target.ram_bytes
@@ -340,8 +249,8 @@ class Search:
         budgets the engine's rule keeps for this target (as :meth:`Engine.budget`); and ``p``'s
         ``n_cpu_moe``."""
         fp = self.engine.formula_placement(p)
-        if fp is None or self.vision or self.mtp or not self._fast_ok:  # text-only, no drafting, defaults
-            return None
+        if fp is None or self.vision or self.mtp or not self._fast_ok or self.target.gpu_bytes:
+            return None  # the formulas: text-only, no drafting, default options, one GPU size
         cpu = p.kind == "cpu"
         key = (fp, cpu, self.engine.placement_gpus(p))
         shared = self._fast_shared.get(key, _UNSEEN)
@@ -387,7 +296,9 @@ class Search:
         return self.evaluate(p, context, sequences).shortfall_bytes
 
     # what the plan shows
-    def speed(self, p: Placement, e: Estimate, machine: Machine) -> tuple[float | None, float | None, str]:
+    def speed(
+        self, p: Placement, e: Estimate, machine: Machine, *, depth: int = DEFAULT_DEPTH
+    ) -> tuple[float | None, float | None, str]:
         shape = Placement(
             p.kind, n_gpus=p.n_gpus, n_gpu_layers=p.n_gpu_layers, tensor_split=p.tensor_split, tp=p.tp
         )
@@ -401,6 +312,7 @@ class Search:
             p,
             self.backend,
             self.engine.decode_reads(self.spec, reads, p, o),
+            depth=depth,
         )
 
     def command(self, p: Placement, context: int, sequences: int) -> str:
@@ -419,7 +331,7 @@ def plan_one(
     machine: Machine,
     target: Target,
     *,
-    context: int | None,
+    context: int | str | None,
     sequences: int,
     kv_cache: str | None,
     min_context: int,
@@ -428,8 +340,13 @@ def plan_one(
     options: Mapping[str, Any] | None = None,
     vision: bool = False,
     mtp: bool = False,
+    depth: int = DEFAULT_DEPTH,
 ) -> Option:
-    """The best placement of one (model, engine, quant) on ``machine``, or why there is none."""
+    """The best placement of one (model, engine, quant) on ``machine``, or why there is none.
+
+    ``context``: tokens per sequence — a number (exactly that), None (the default: DEFAULT_CONTEXT,
+    less when only less fits, never under ``min_context``) or ``"max"`` (the most that fits, up to the
+    native context, buying it with more offload where that is cheap)."""
     spec = model.spec
     base: dict[str, Any] = dict(
         model=spec.name,
@@ -440,7 +357,10 @@ def plan_one(
         model_params=spec.params.total,
     )
     native = spec.text.max_position_embeddings
-    need = context or min(min_context, native)
+    floor = min(min_context, native)
+    wanted = min(DEFAULT_CONTEXT, native) if context is None else None
+    exact = context if isinstance(context, int) else None
+    need = exact or wanted or floor
     if need > YARN_CONTEXT or (need > native and not engine.context_beyond_native):
         return Option(
             **base, placement=None, fits=False, reason=f"context {need:,} is beyond the model's limit"
@@ -451,23 +371,31 @@ def plan_one(
     s = Search(model, engine, quant, target, kv_cache=kv_cache, options=options, vision=vision, mtp=mtp)
     try:
         placement, why = engine.place(s, need, sequences, max_nodes)
+        if placement is None and wanted is not None and floor < need:  # less than the default context
+            need = floor
+            placement, why = engine.place(s, need, sequences, max_nodes)
     except ValueError as exc:
         return Option(**base, placement=None, fits=False, reason=str(exc))
     if placement is None:
-        e = s.evaluate(engine.fallback(machine), need, sequences)
+        fallback = engine.fallback(machine, spec)
+        e = s.evaluate(fallback, need, sequences)
         if "short by" not in why:
-            why += f" (all on the GPU: short by {e.shortfall_bytes / 1e9:.2f} GB)"
+            used, budget = e.used_by_budget, dict(e.budget or {})
+            worst = max(budget, key=lambda dev: used[dev] - budget[dev], default="gpu")
+            where = "each GPU" if worst == "gpu" and fallback.n_gpus > 1 else worst
+            short = f"short by {e.shortfall_bytes / 1e9:.2f} GB on {where}"
+            why += f" (all on {fallback.n_gpus or 'no'} GPU(s): {short})"
         return Option(**base, placement=None, fits=False, estimate=e, reason=f"{why}, at {need:,} tokens")
     step = engine.context_step
-    limit = native if context is None else max(context, native)
+    limit = max(exact or 0, native)
     placed: Placement = placement
     max_ctx = largest(lambda c: s.fits(placed, c, sequences), need, limit, step) or need
     notes: list[str] = []
-    if context is None:
+    if context == "max":
         placement, max_ctx, note = engine.widen(s, placement, max_ctx, sequences)
         if note:
             notes.append(note)
-    ctx = context or max_ctx
+    ctx = exact or (min(wanted, max_ctx) if wanted is not None else max_ctx)
     max_seq = largest(lambda n: s.fits(placement, ctx, n), 1, engine.max_sequences)
     if max_seq < sequences:
         return Option(
@@ -485,11 +413,13 @@ def plan_one(
     decode = prefill = None
     detail = ""
     try:
-        decode, prefill, detail = s.speed(placement, e, machine)
+        decode, prefill, detail = s.speed(placement, e, machine, depth=depth)
     except ValueError as exc:
         detail = f"no speed estimate: {exc}"
-    if context is None and max_ctx < native:
+    if context == "max" and max_ctx < native:
         notes.append(f"context reduced to {max_ctx:,} of the native {native:,} to fit")
+    if wanted is not None and ctx < wanted:
+        notes.append(f"context {ctx:,}: the default {wanted:,} does not fit")
     return Option(
         **base,
         placement=placement,
@@ -514,7 +444,7 @@ def plan_options(
     engines: Sequence[Engine],
     *,
     quants: Sequence[str] | None = None,
-    context: int | None = None,
+    context: int | str | None = None,
     sequences: int = 1,
     kv_cache: str | None = None,
     min_context: int = MIN_CONTEXT,
@@ -524,10 +454,22 @@ def plan_options(
     notes: Sequence[str] = (),
     vision: bool = False,
     mtp: bool = False,
+    prefer: str = "quality",
+    depth: int = DEFAULT_DEPTH,
+    min_speed: float | None = None,
+    gpu_only: bool = False,
+    ram_reserve_bytes: int | None = None,
+    hide_beaten: bool = True,
 ) -> Plan:
     """Every (model, engine, quant) placed on ``machine`` and ranked (see the module docstring).
     ``quants``: names in any spelling, each tried with the engines that load it (default: each
-    engine's own list for the machine). ``options``: engine options by engine name."""
+    engine's own list for the machine). ``options``: engine options by engine name. ``prefer``:
+    quality, speed or context (:func:`.ranking.sort_key`); speeds are compared ``depth`` tokens
+    deep. ``min_speed``: options slower (or of unknown speed) are rejected; ``gpu_only``: nothing is
+    placed in host RAM. An option another one beats on every axis is not shown (it is listed among
+    the rejected, with the one that beats it) unless ``hide_beaten`` is False."""
+    if prefer not in PREFERENCES:
+        raise SettingError(f"prefer={prefer!r}; valid: {', '.join(PREFERENCES)}")
     out: list[Option] = []
     all_notes = list(notes)
     for model in models:
@@ -535,7 +477,12 @@ def plan_options(
         for engine in engines:
             if src.file_format is not None and src.file_format != engine.weights_family:
                 continue  # the user's files load in the engines of their format only (noted below)
-            target = target_for(machine)
+            target = target_for(machine, ram_reserve_bytes=ram_reserve_bytes)
+            reserve = f"{target.ram_reserve_bytes / 1e9:.2f} GB of RAM kept for the system"
+            if target.ram_reserve_bytes and not gpu_only and reserve not in " ".join(all_notes):
+                all_notes.append(reserve + " (--ram-reserve / ram_reserve_gb= to change it)")
+            if gpu_only:
+                target = dataclasses.replace(target, ram_bytes=None)
             tried = quants_tried(engine, machine, src, quants, mtp=mtp)
             group: list[Option] = []
             for q in tried:
@@ -559,6 +506,7 @@ def plan_options(
                             options=(options or {}).get(engine.name),
                             vision=vision,
                             mtp=mtp,
+                            depth=depth,
                         )
                     )
                 except SettingError as exc:
@@ -578,11 +526,22 @@ def plan_options(
                 f"{src.path or src.repo_id} is a {src.file_format} checkpoint; none of the engines "
                 f"planned loads it ({', '.join(e.name for e in engines)})"
             )
-    if machine.devices and machine.ram_bytes is None and not machine.unified:
+    if gpu_only and machine.devices:
+        all_notes.append("GPU only: every layer on the GPUs, nothing offloaded to host RAM")
+    elif machine.devices and machine.ram_bytes is None and not machine.unified:
         all_notes.append(
             "host RAM not given: only placements with every layer on the GPU are considered "
             "(pass ram_gb= to allow expert or layer offload)"
         )
-    fit = sorted((o for o in out if o.fits), key=Option.sort_key)
-    rejected = sorted((o for o in out if not o.fits), key=lambda o: (o.model, o.engine, o.quality_rank))
+    if min_speed is not None:
+        out = [at_least(o, min_speed) for o in out]
+    kept, beaten = (
+        undominated([o for o in out if o.fits]) if hide_beaten else ([o for o in out if o.fits], [])
+    )
+    aside = [dataclasses.replace(a, fits=False, reason=f"{b.quant} beats it on every axis (as much context "
+             f"and quality, faster or the same, no more memory)") for a, b in beaten]  # fmt: skip
+    fit = sorted(kept, key=lambda o: o.sort_key(prefer))
+    rejected = sorted(
+        (*(o for o in out if not o.fits), *aside), key=lambda o: (o.model, o.engine, o.quality_rank)
+    )
     return Plan(machine=machine, options=tuple(fit), rejected=tuple(rejected), notes=tuple(all_notes))

@@ -1,12 +1,26 @@
-"""The planner's quality cuts: the class of a quantization from its name, and which ranks count as
-near-lossless (data/quants.yaml); a publisher's dynamic mix (``UD-Q4_K_XL``) is judged by the type it
-builds on."""
+"""How the planner ranks: the quality class of a quantization from its name, which ranks count as
+near-lossless (data/quants.yaml; a publisher's dynamic mix ``UD-Q4_K_XL`` is judged by the type it
+builds on), the order each preference sorts by, and which options another beats on every axis (never
+shown as options: the issue's "a best that another option beats on every axis")."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from qwenfit.core.formats.names import dynamic_base
 
-__all__ = ["NEAR_LOSSLESS_RANK", "QUALITY_CLASSES", "quality_class"]
+if TYPE_CHECKING:
+    from qwenfit.core.fit.planner import Option
+
+__all__ = [
+    "NEAR_LOSSLESS_RANK",
+    "PREFERENCES",
+    "QUALITY_CLASSES",
+    "dominates",
+    "quality_class",
+    "sort_key",
+    "undominated",
+]
 
 QUALITY_CLASSES = ("good", "usable", "poor")
 # quality ranks 1-3 of data/quants.yaml: BF16/F16/F32, Q8_0 (KLD 0.0014), Q6_K (KLD 0.0055), fp8, MLX 8/6-bit
@@ -22,3 +36,56 @@ def quality_class(quant: str) -> int:
     if q.startswith(("iq3", "q3", "mlx-3bit")):
         return 1
     return 0
+
+
+PREFERENCES = ("quality", "speed", "context")
+
+
+def sort_key(o: Option, prefer: str = "quality") -> tuple[Any, ...]:
+    """Smaller is better. ``quality`` (the default): fits, quality class, larger model, published
+    quality order (the near-lossless ranks equal), decode speed, headroom. ``speed``: fits, not a
+    2-bit-class type, decode speed first. ``context``: fits, longest context first, then as quality."""
+    rank = 0 if o.quality_rank <= NEAR_LOSSLESS_RANK else o.quality_rank
+    speed = -(o.decode_tokens_per_s or 0.0)
+    quality = (o.quality_class, -o.model_params, rank, speed, -o.headroom_bytes, o.engine)
+    if prefer == "speed":
+        return (not o.fits, o.quality_class == 2, speed, o.quality_class, -o.model_params, rank, o.engine)
+    if prefer == "context":
+        return (not o.fits, -o.context, *quality)
+    return (not o.fits, *quality)
+
+
+def _used(o: Option) -> tuple[int, int]:
+    by = o.memory_by_device
+    return (sum(v for d, v in by.items() if d != "cpu"), by.get("cpu", 0))
+
+
+def dominates(b: Option, a: Option) -> bool:
+    """Whether ``b`` beats ``a`` on every axis: the same model and engine, at least ``a``'s context, at
+    least its quality (class and rank, the near-lossless ranks equal), at least its decode speed (an
+    unknown speed is only matched by an unknown one), no more memory on the GPUs nor in host RAM — and
+    strictly better on one of them."""
+    if (a.model, a.engine) != (b.model, b.engine) or not (a.fits and b.fits):
+        return False
+    ra = 0 if a.quality_rank <= NEAR_LOSSLESS_RANK else a.quality_rank
+    rb = 0 if b.quality_rank <= NEAR_LOSSLESS_RANK else b.quality_rank
+    sa, sb = a.decode_tokens_per_s, b.decode_tokens_per_s
+    if (sa is None) != (sb is None):
+        return False
+    (ga, ca), (gb, cb) = _used(a), _used(b)
+    no_worse = (b.context >= a.context and (b.quality_class, rb) <= (a.quality_class, ra)
+                and (sb or 0.0) >= (sa or 0.0) and gb <= ga and cb <= ca)  # fmt: skip
+    better = (b.context > a.context or (b.quality_class, rb) < (a.quality_class, ra)
+              or (sb or 0.0) > (sa or 0.0) or gb < ga or cb < ca)  # fmt: skip
+    return no_worse and better
+
+
+def undominated(options: list[Option]) -> tuple[list[Option], list[tuple[Option, Option]]]:
+    """(the options no other beats on every axis, [(dominated option, a kept one that beats it)]) —
+    dominance is transitive, so every dominated option is beaten by one that is kept."""
+    beaten = [any(b is not a and dominates(b, a) for b in options) for a in options]
+    kept = [a for a, lost in zip(options, beaten, strict=True) if not lost]
+    dropped = [
+        (a, next(b for b in kept if dominates(b, a))) for a, lost in zip(options, beaten, strict=True) if lost
+    ]
+    return kept, dropped

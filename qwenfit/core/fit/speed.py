@@ -116,12 +116,13 @@ from dataclasses import dataclass
 from typing import overload
 
 from qwenfit.core.engines.base import Engine, Placement, SpeedConstants, get
-from qwenfit.core.expr import Expr, Num, as_int
+from qwenfit.core.expr import Expr, Num, as_int, smin
 from qwenfit.core.hardware import Device, HostMemory, Machine
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.terms import Estimate, Term
 
 __all__ = [
+    "DEFAULT_DEPTH",
     "DEFAULT_HOST",
     "FS_PER_S",
     "DecodeRates",
@@ -135,6 +136,10 @@ __all__ = [
     "rate_constants",
     "speed_of",
 ]
+
+# Decode speed is quoted with this many tokens already in the context (4,096: the least context a plan
+# is made for, so every option can be compared at it); depth= asks for another.
+DEFAULT_DEPTH = 4096
 
 FS_PER_S = 10**15  # femtoseconds per second: decode time is counted in integer fs
 
@@ -254,16 +259,26 @@ def decode_speed(
 
 
 def decode_bytes(
-    terms: Sequence[Term], sequences: Num, read_gpu: Num, read_cpu: Num, *, tp: int = 1
+    terms: Sequence[Term],
+    sequences: Num,
+    read_gpu: Num,
+    read_cpu: Num,
+    *,
+    tp: int = 1,
+    depth: Num | None = None,
+    context: Num | None = None,
 ) -> tuple[Num, Num]:
     """(GPU bytes, CPU bytes) one decoded token of one sequence streams: the weights it reads, its
-    share of the KV cache (``kv_cache`` bytes / sequences, every rank's under TP) and twice its
+    share of the KV cache (``kv_cache`` bytes / sequences, every rank's under TP; with ``depth`` only
+    the ``depth`` tokens already in a ``context``-token cache, not the whole allocation) and twice its
     recurrent state (read and written back)."""
     gpu, cpu = read_gpu, read_cpu
     for term in terms:
         if term.name not in ("kv_cache", "recurrent_state"):
             continue
         share = term.bytes * tp // sequences * (2 if term.name == "recurrent_state" else 1)
+        if term.name == "kv_cache" and depth is not None and context is not None:
+            share = share * smin(depth, context) // context
         if term.device == "cpu":
             cpu = cpu + share
         else:
@@ -419,15 +434,17 @@ def _prefill(
 
 def speed_of(
     spec: ModelSpec, e: Estimate, machine: Machine, engine: Engine, p: Placement, backend: str,
-    reads: tuple[Num, Num, Num],
+    reads: tuple[Num, Num, Num], *, depth: int = DEFAULT_DEPTH,
 ) -> tuple[float | None, float | None, str]:  # fmt: skip
     """Decode and prefill tokens/s of one sequence for estimate ``e`` on ``machine`` (estimated):
-    :func:`decode_speed` on the bytes one token streams — the formula the docs calculator
-    evaluates — and :func:`estimate_speed`'s prefill. ``reads``: the engine's
+    :func:`decode_speed` on the bytes one token streams with ``depth`` tokens already in the context
+    (every option compared at the same depth, whatever context it allocates) — the formula the docs
+    calculator evaluates — and :func:`estimate_speed`'s prefill. ``reads``: the engine's
     ``decode_reads`` (weights read on the GPU side, the CPU side, layers with tensors on the CPU)."""
     read_gpu, read_cpu, n_off = reads
     seqs = as_int(e.settings.get("sequences", 1))
-    gb, cb = decode_bytes(e.terms, seqs, read_gpu, read_cpu, tp=p.tp)
+    context = as_int(e.settings.get("context", depth)) or depth
+    gb, cb = decode_bytes(e.terms, seqs, read_gpu, read_cpu, tp=p.tp, depth=depth, context=context)
     view = dataclasses.replace(machine, devices=()) if p.kind == "cpu" else machine
     backend = "cpu" if p.kind == "cpu" else backend
     k = rate_constants(machine=view, engine=engine, tp=p.tp, backend=backend)
@@ -441,7 +458,8 @@ def speed_of(
         machine=view, engine=engine, n_layers=spec.text.num_hidden_layers, active_params=spec.params.active,
         tp=p.tp, backend=backend, n_offloaded_layers=as_int(n_off), resident_bytes=resident,
     )  # fmt: skip
-    detail = f"decode {1e3 / decode:.2f} ms/token: {as_int(gb) / 1e9:.3f} GB read on the GPU side"
+    detail = (f"decode at {min(depth, context):,} tokens deep {1e3 / decode:.2f} ms/token: "
+              f"{as_int(gb) / 1e9:.3f} GB read on the GPU side")  # fmt: skip
     if as_int(cb):
         detail += f", {as_int(cb) / 1e9:.3f} GB from host RAM"
     return decode, sp.prefill_tokens_per_s, detail

@@ -13,9 +13,18 @@ from qwenfit.core.expr import as_int
 if TYPE_CHECKING:
     from qwenfit.core.engines.base import Artifact
     from qwenfit.core.fit.planner import Option, Plan
+    from qwenfit.core.hardware import Device, Machine
     from qwenfit.core.terms import Estimate
 
-__all__ = ["artifact_line", "format_estimate", "format_gb", "format_plan", "table"]
+__all__ = [
+    "artifact_line",
+    "device_group",
+    "device_groups",
+    "format_estimate",
+    "format_gb",
+    "format_plan",
+    "table",
+]
 
 
 def format_gb(n_bytes: int) -> str:
@@ -82,15 +91,8 @@ def format_option(o: Option, *, indent: str = "  ") -> str:
 
 
 def format_plan(p: Plan, *, max_rows: int = 15, max_rejected: int = 10) -> str:
-    budget = []
     m = p.machine
-    if m.devices:
-        dev = m.devices[0]
-        size = format_gb(dev.memory_bytes)
-        if dev.usable_bytes != dev.memory_bytes and not dev.unified:
-            size += f", {format_gb(dev.usable_bytes)} usable"
-        many = m.n_devices > 1
-        budget.append(f"{m.n_devices}x {dev.name} ({size} each)" if many else f"{dev.name} ({size})")
+    budget = [device_group(dev, n) for dev, n in device_groups(m)]
     if m.ram_bytes:
         budget.append(f"{format_gb(m.ram_bytes)} RAM")
     out = [f"qwenfit plan for {m.name}: " + (", ".join(budget) or "no budget")]
@@ -179,3 +181,22 @@ def artifact_line(a: Artifact) -> str:
         size = f", {format_gb(a.size_bytes)} published" if a.size_bytes else ""
         return f"{where} ({a.quant}{size})"
     return f"{a.file}, made from {a.repo} ({a.note})"
+
+
+def device_groups(m: Machine) -> list[tuple[Device, int]]:
+    """The machine's devices, alike ones counted together, in order."""
+    groups: list[tuple[Device, int]] = []
+    for d in m.devices:
+        if groups and groups[-1][0].id == d.id:
+            groups[-1] = (d, groups[-1][1] + 1)
+        else:
+            groups.append((d, 1))
+    return groups
+
+
+def device_group(dev: Device, n: int) -> str:
+    """``2x NVIDIA GeForce RTX 3090 (24.00 GB, 23.56 GB usable each)``."""
+    size = format_gb(dev.memory_bytes)
+    if dev.usable_bytes != dev.memory_bytes and not dev.unified:
+        size += f", {format_gb(dev.usable_bytes)} usable"
+    return f"{n}x {dev.name} ({size} each)" if n > 1 else f"{dev.name} ({size})"

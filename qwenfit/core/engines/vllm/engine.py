@@ -454,6 +454,12 @@ class Vllm(Engine):
             return tuple(q for q in self.planner_quants if q != "fp8")  # no FP8 hardware: W8A16 instead
         return self.planner_quants
 
+    def fallback(self, machine: Machine, spec: ModelSpec | None = None) -> Placement:
+        """Tensor parallelism over the most GPUs the model's heads allow (what ``check`` judges)."""
+        n = max(machine.n_devices, 1)
+        tp = tp_sizes(spec, n)[0] if spec is not None and tp_sizes(spec, n) else 1
+        return Placement("tp", n_gpus=tp, tp=tp)
+
     def placement_options(self, p: Placement) -> dict[str, Any]:
         return {"tp": p.tp, "pp": p.pp}
 
