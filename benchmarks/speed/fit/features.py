@@ -1,0 +1,546 @@
+"""Features of every published speed measurement, computed by qwenfit itself (read-only use).
+
+One :class:`Row` per record of ``benchmarks/speed/measurements/*.yaml``: what the record says
+(engine, backend, hardware, depth, batch, MTP, offload, measured tok/s) and what qwenfit computes for
+it (the bytes one decoded token reads on the GPU side and from host RAM, split into dense and
+routed-expert parts; KV bytes per token of depth over the full-attention layers; Gated DeltaNet state
+bytes; layer counts by type; active parameters; resident weight bytes; the hardware from
+``data/hardware.yaml``). Nothing here is fitted.
+
+Where a record leaves something open, the value used is written into ``Row.assumed`` (a list of
+``assumed_*`` strings) so that the report can show it; see ``README.md`` for the rules.
+"""
+
+# ruff: noqa: E501  (report tables and constant tables read better on one line)
+from __future__ import annotations
+
+import dataclasses
+import glob
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import qwenfit
+from benchmarks.speed.fit.model import kernel_cell  # engine family x backend (x GB10 for vLLM)
+from qwenfit.core.engines.gdn_state import gdn_state
+from qwenfit.core.engines.llama_cpp.memory import llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
+from qwenfit.core.formats.reads import decode_read_bytes, tensor_read_bytes
+from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES
+from qwenfit.loaders.hardware import hardware_catalog, host_profiles
+
+HERE = Path(__file__).resolve().parent
+MEASUREMENTS = HERE.parent / "measurements"
+
+# ------------------------------------------------------------------------------------------------
+# vocabulary
+
+
+def engine_family(engine: str) -> str:
+    """The constant family of an engine: ik_llama.cpp shares llama.cpp's (same ggml lineage, 8 rows
+    only); vllm-mlx / rapid-mlx / mlx-lm are all recorded as engine ``mlx``."""
+    return {"ik_llama.cpp": "llama.cpp"}.get(engine, engine)
+
+
+def hw_class(dev: Any) -> str:
+    if dev is None:
+        return "none"
+    if dev.vendor == "apple":
+        return "apple"
+    if dev.kind == "unified":
+        return "spark" if dev.vendor == "nvidia" else "strix"
+    return "gpu"
+
+
+# KV element bytes for safetensors-family engines (vLLM / MLX): K and V of one head-dim element
+KV_ELEMENT_BYTES = {
+    None: 2.0, "auto": 2.0, "bf16": 2.0, "f16": 2.0, "fp16": 2.0,
+    "fp8": 1.0, "fp8/e4m3": 1.0, "fp8/e5m2": 1.0, "fp8_e5m2": 1.0, "fp8-e4m3": 1.0,
+    # TurboQuant 3-bit: 3 bits per element plus per-block scales; 0.4 B is assumed (not published)
+    "TQ3 (3-bit)": 0.4,
+}  # fmt: skip
+GGUF_KV = {None: "f16", "f16": "f16", "q8_0": "q8_0", "q4_0": "q4_0"}
+
+# Rows whose quant is not named: the nearest standard quant used instead (assumed, see notes)
+ASSUMED_QUANT = {
+    # "~15 GB file class" for a 35B-A3B fine-tune (row notes); Q3_K_M is qwenfit's nearest standard
+    # llama.cpp type of that size
+    "club3090-deucebucket-35b-llamacpp-cerebellum-3090": "Q3_K_M",
+}
+
+# Architectures qwenfit has no spec for (calibration_only rows). Public config.json values, written
+# from memory of the Hugging Face configs: assumed, not read from a stored source (README.md).
+#   layers, kv heads, head dim, q heads, experts, experts/token, total params (B), active params (B)
+ASSUMED_ARCH: dict[str, tuple[int, int, int, int, int, int, float, float]] = {
+    "Llama-3.1-8B": (32, 8, 128, 32, 0, 0, 8.03, 8.03),
+    "Llama-3.1-70B": (80, 8, 128, 64, 0, 0, 70.6, 70.6),
+    "Qwen3-32B": (64, 8, 128, 64, 0, 0, 32.8, 32.8),
+    "Qwen3-30B-A3B": (48, 4, 128, 32, 128, 8, 30.5, 3.3),
+    "Qwen3-235B-A22B": (94, 4, 128, 64, 128, 8, 235.1, 22.2),
+    "gpt-oss-20b": (24, 8, 64, 64, 32, 4, 20.9, 3.6),
+    "gpt-oss-120b": (36, 8, 64, 64, 128, 4, 116.8, 5.1),
+}
+# bits per weight of the file types used by the calibration rows (llama.cpp type definitions;
+# Q*_K_M are mixes, their typical average is assumed)
+ASSUMED_BPW = {"Q4_K_M": 4.85, "Q8_0": 8.5, "Q3_K_M": 3.9, "Q6_K": 6.56, "MXFP4_MOE": 4.25, "mlx-4bit": 4.5,
+               "gptq": 4.25}  # fmt: skip
+# Qwen3-Coder-Next has Qwen3-Next-80B-A3B's architecture (README of the measurements)
+SPEC_ALIAS = {"Qwen3-Coder-Next-80B-A3B": "Qwen3-Next-80B-A3B"}
+
+CATEGORIES = (
+    "GPU dense",
+    "GPU MoE",
+    "CPU-expert offload",
+    "Apple/MLX",
+    "unified-memory APU",
+    "multi-GPU TP/PP",
+    "batched (concurrency > 1)",
+    "CPU only",
+)
+
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    id: str
+    source: str
+    fold: str
+    model: str
+    calibration: bool
+    engine: str
+    family: str
+    backend: str
+    cell: str
+    hw_id: str | None
+    hw: str  # gpu | strix | spark | apple | none
+    bw_gbps: float
+    fp16_tflops: float
+    pcie_gbps: float
+    link: str | None
+    link_gbps: float  # GPU-to-GPU link, GB/s per direction (0: single device)
+    n_gpus: int
+    tp: int
+    host_id: str | None
+    host_peak_gbps: float
+    host_cores: int
+    quant: str | None
+    # bytes one decoded token reads (weights), by side and kind
+    dense_gpu: float = 0.0
+    expert_gpu: float = 0.0
+    dense_cpu: float = 0.0
+    expert_cpu: float = 0.0
+    n_experts: int = 0
+    k_experts: int = 0
+    mtp_dense: float = 0.0  # one draft step: the MTP block (non-routed) + the output head again
+    mtp_expert: float = 0.0  # the MTP block's routed experts, k/E share
+    kv_per_token: float = 0.0  # KV bytes per token of depth, all full-attention layers
+    state_bytes: float = 0.0  # GDN state of one sequence, all linear-attention layers
+    n_layers: int = 0
+    n_gdn: int = 0
+    n_attn: int = 0
+    n_moe: int = 0
+    n_dense: int = 0
+    n_offloaded_layers: int = 0
+    active_total: float = 0.0  # qwenfit's spec.params.active (the old model's prefill input)
+    active_params: float = 0.0  # matmul parameters a token multiplies (no embedding, no output head)
+    head_params: float = 0.0  # output-head parameters (logits of the last prompt token)
+    hidden: int = 0
+    attn_width: float = 0.0  # q heads x head dim (attention FLOPs per cached token = 4 x this x n_attn)
+    resident_gpu: float = 0.0  # text weights resident on the GPU side (all experts)
+    resident_cpu: float = 0.0
+    is_moe: bool = False
+    # the measurement
+    depth: float = 0.0  # mean KV depth while decoding (depth + decode_tokens / 2)
+    batch: int = 1
+    mtp_n: int = 0
+    mtp_e: float | None = None  # published tokens per verify cycle (1 + accepted), when given
+    interleaved_prompt: float = 0.0  # prompt tokens of other streams prefilled while this one decodes
+    decode: float | None = None  # aggregate tok/s over the batch
+    prefill: float | None = None
+    prefill_tokens: float = 0.0
+    prefill_depth: float = 0.0
+    ubatch: int = 512
+    category: str = ""
+    tags: tuple[str, ...] = ()
+    assumed: list[str] = field(default_factory=list)
+    skip_decode: str = ""  # why the decode figure cannot be predicted (empty: it can)
+    skip_prefill: str = ""
+    url: str = ""
+    quant_as_published: str = ""
+    hardware_text: str = ""
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+
+
+def fold_of(source_id: str) -> str:
+    """LOSO group. club-3090 contributors share one harness, recipes and patched vLLM builds written
+    by the maintainer; their rows are near-replicates of his, so the whole table is one source.
+    Rapid-MLX submissions are different people on different Macs with the same benchmark script:
+    one source each (README.md)."""
+    return "club-3090" if source_id.startswith("club3090-") else source_id
+
+
+def _host(rec: dict[str, Any]) -> tuple[str | None, float, int]:
+    text = str(rec.get("host_ram") or "")
+    m = re.search(r"DDR(\d)-(\d{4})", text)
+    if not m:
+        return None, 0.0, 0
+    ch = re.search(r"(\d+)\s*ch", text) or re.search(r"\b(dual|quad)[ -]channel", text)
+    n = {"dual": 2, "quad": 4}.get(ch.group(1)) if ch and not ch.group(1).isdigit() else None
+    channels = n or (int(ch.group(1)) if ch else 2)
+    pid = f"ddr{m.group(1)}-{m.group(2)}-{channels}ch"
+    prof = host_profiles().get(pid)
+    hw = str(rec.get("hardware") or "")
+    cores_m = re.search(r"(\d+)C\b", hw)
+    threads_m = re.search(r"\((\d+) threads\)", hw)
+    cores = int(cores_m.group(1)) if cores_m else (int(threads_m.group(1)) // 2 if threads_m else 0)
+    if rec.get("threads"):
+        cores = min(cores, int(rec["threads"])) if cores else int(rec["threads"])
+    return (pid if prof else None), (prof.bandwidth_gbps if prof else 0.0), cores
+
+
+# RTX 3090 NVLink bridge: data/hardware.yaml's rtx-3090 comment gives 112.5 GB/s bidirectional
+# (reference §A.7); the catalog convention for links is per direction, so half of it
+NVLINK_BRIDGE_GBPS = {"rtx-3090": 112.5 / 2}
+
+
+def _link_gbps(link: str | None, dev: Any, n_gpus: int) -> float:
+    if n_gpus < 2 or dev is None or dev.kind != "gpu":
+        return 0.0
+    if link == "nvlink":
+        return NVLINK_BRIDGE_GBPS.get(dev.id, 0.0)
+    return float(dev.interconnect_gbps or 0.0)
+
+
+def _weights(spec: Any, quant: str, published: str) -> Any:
+    """qwenfit's weights of the quant; a row that says its NVFP4 checkpoint keeps attention in FP8
+    gets the routed experts of qwenfit's ``nvfp4`` (ModelOpt experts-only) and every other tensor
+    of qwenfit's ``fp8`` (the nearest composition of standard qwenfit formats)."""
+    w = qwenfit.weights(spec, quant)
+    if quant == "nvfp4" and "FP8 attention" in published:
+        fp8 = {e.name: e for e in qwenfit.weights(spec, "fp8").tensors}
+        tensors = tuple(
+            e if e.role in ROUTED_EXPERT_ROLES or e.name not in fp8 else fp8[e.name] for e in w.tensors
+        )
+        w = dataclasses.replace(w, tensors=tensors, scheme="nvfp4 experts + fp8 (composed)")
+    return w
+
+
+def _mtp(rec: dict[str, Any], family: str) -> tuple[int, float | None, str]:
+    """(draft tokens, published tokens per verify cycle or None, how it was read)."""
+    m = rec.get("mtp")
+    if not m:
+        return 0, None, ""
+    n = m.get("draft_tokens")
+    if n is None:  # the checkpoints carry one MTP layer; one draft per step is assumed (README.md)
+        return 1, None, "assumed_mtp_draft_tokens: 1 (not stated)"
+    n = int(n)
+    mal = m.get("mean_accept_length")
+    acc = m.get("acceptance")
+
+    def nums(x: Any) -> list[float]:
+        return [float(v) for v in re.findall(r"\d+\.?\d*", str(x))]
+
+    if mal is not None:  # vLLM mean acceptance length: 1 + accepted drafts per cycle (range -> mid)
+        v = nums(mal)
+        return n, sum(v[:2]) / len(v[:2]), "mean_accept_length"
+    if acc is None:
+        return n, None, ""
+    s = str(acc)
+    if "/" in s and "per position" in s:  # vLLM per-position acceptance: E = 1 + sum p_i
+        return n, 1 + sum(nums(s)[:n]), "per-position acceptance"
+    v = nums(s)
+    if not v:
+        return n, None, ""
+    first = v[0] if len(v) == 1 or "–" not in s else (v[0] + v[1]) / 2
+    if "%" in s:  # llama.cpp draft acceptance rate (the narrative figure first)
+        return n, 1 + n * first / 100, "draft acceptance rate"
+    if first > 1:  # an acceptance length (vLLM 'AL', 'acceptance 3.02')
+        return n, first, "acceptance length"
+    if family == "llama.cpp":  # llama.cpp server 'draft acceptance rate' = accepted / drafted
+        return n, 1 + n * first, "draft acceptance rate"
+    return n, 1 + sum(first**i for i in range(1, n + 1)) if n > 1 else 1 + first, "acceptance rate"
+
+
+def _category(r: Row) -> str:
+    if r.batch > 1:
+        return "batched (concurrency > 1)"
+    if r.n_gpus > 1:
+        return "multi-GPU TP/PP"
+    if r.hw == "none" and r.backend == "cpu":
+        return "CPU only"
+    if r.dense_cpu + r.expert_cpu > 0:
+        return "CPU-expert offload"
+    if r.hw == "apple" or r.family == "mlx":
+        return "Apple/MLX"
+    if r.hw in ("strix", "spark"):
+        return "unified-memory APU"
+    return "GPU MoE" if r.is_moe else "GPU dense"
+
+
+# ------------------------------------------------------------------------------------------------
+# qwenfit features
+
+
+def _fit_n_cpu_moe(rec: dict[str, Any], quant: str) -> int | None:
+    """--fit on: llama.cpp chose the split; the expert layers kept in RAM are inferred from the VRAM
+    the source quotes (qwenfit's own memory estimate at the quoted context and KV type, the
+    N whose GPU total without the 1 GiB --fit margin is nearest)."""
+    mv = re.findall(r"(\d{4,5}) MB", str(rec.get("quote")))
+    ctx = re.search(r"(\d+)K context", str(rec.get("quote")))
+    if not mv or not ctx:
+        return None
+    vram = int(mv[-1]) * 2**20
+    best = None
+    for n in range(0, 41):
+        e = qwenfit.estimate(rec["model"], quant, context=int(ctx.group(1)) * 1024, engine="llama.cpp",
+                             kv_cache=rec.get("kv_cache") or "f16", hardware=rec["hardware_id"],
+                             ram_gb=128, n_cpu_moe=n)  # fmt: skip
+        gpu = sum(t.bytes for t in e.terms if t.device == "gpu" and t.name != "fit_margin")
+        if best is None or abs(gpu - vram) < best[0]:
+            best = (abs(gpu - vram), n)
+    return best[1] if best else None
+
+
+def _cpu_tensors(rec: dict[str, Any], weights: Any, quant: str, assumed: list[str]) -> set[str]:
+    off = str(rec.get("offload") or "")
+    if not off:
+        return set()
+    limit: int | None = None
+    if "n-cpu-moe" in off:
+        limit = int(re.search(r"n-cpu-moe\s+(\d+)", off).group(1))  # type: ignore[union-attr]
+    elif "--fit" in off:
+        limit = _fit_n_cpu_moe(rec, quant)
+        assumed.append(f"assumed_n_cpu_moe: {limit} (--fit; from the quoted VRAM via qwenfit.estimate)")
+    # exps=CPU / --cpu-moe: every routed expert in RAM
+    return {
+        e.name
+        for e in weights.tensors
+        if e.component == "text" and e.role in ROUTED_EXPERT_ROLES
+        and (limit is None or (e.layer is not None and e.layer < limit))
+    }  # fmt: skip
+
+
+def _qwen_features(r: Row, rec: dict[str, Any]) -> None:
+    spec = qwenfit.load(SPEC_ALIAS.get(rec["model"], rec["model"]))
+    t = spec.text
+    w = _weights(spec, r.quant or "", r.quant_as_published)
+    if w.scheme.startswith("nvfp4 experts + fp8"):
+        r.assumed.append(
+            "assumed_weights: nvfp4 routed experts + fp8 for the rest (row: NVFP4 experts + FP8 attention)"
+        )
+    gguf = w.scheme.startswith("gguf")
+    cpu = _cpu_tensors(rec, w, r.quant or "", r.assumed)
+    k, E = t.num_experts_per_tok, t.num_experts
+    head_roles = ("lm_head",) if not t.tie_word_embeddings else ("embed",)
+    a_lin = 0.0
+    head = 0.0
+    off_layers: set[int] = set()
+    for e in w.tensors:
+        n_el = math.prod(e.shape)
+        if e.component == "text":
+            routed = e.role in ROUTED_EXPERT_ROLES
+            if e.role in head_roles:
+                head += n_el
+            elif e.role != "embed":
+                a_lin += n_el * k / E if routed and E else n_el
+            read = tensor_read_bytes(spec, e)
+            side = "cpu" if e.name in cpu else "gpu"
+            if side == "cpu" and e.layer is not None:
+                off_layers.add(e.layer)
+            if routed:
+                setattr(r, f"expert_{side}", getattr(r, f"expert_{side}") + read)
+            else:
+                setattr(r, f"dense_{side}", getattr(r, f"dense_{side}") + read)
+            if side == "cpu":
+                r.resident_cpu += e.bytes
+            else:
+                r.resident_gpu += e.bytes
+        elif e.component == "mtp":
+            read = tensor_read_bytes(spec, e)
+            if e.role in ROUTED_EXPERT_ROLES:
+                r.mtp_expert += read
+            else:
+                r.mtp_dense += read
+    # check against qwenfit's own sum
+    ref = decode_read_bytes(spec, w, cpu_tensors=cpu)
+    assert (
+        abs(ref["gpu"] - (r.dense_gpu + r.expert_gpu)) < 1e3
+        and abs(ref["cpu"] - (r.dense_cpu + r.expert_cpu)) < 1e3
+    )
+    ref_mtp = decode_read_bytes(spec, w, cpu_tensors=cpu, mtp=True)
+    head_bytes = (ref_mtp["gpu"] + ref_mtp["cpu"]) - (ref["gpu"] + ref["cpu"]) - (r.mtp_dense + r.mtp_expert)
+    r.mtp_dense += head_bytes  # the draft projects through the shared output head once more
+    r.n_experts, r.k_experts = E, k
+    r.is_moe = bool(E)
+    r.n_layers = t.num_hidden_layers
+    r.n_attn = t.n_full_attention
+    r.n_gdn = t.n_linear_attention
+    r.n_moe = t.num_hidden_layers if E else 0
+    r.n_dense = 0 if E else t.num_hidden_layers
+    r.n_offloaded_layers = len(off_layers)
+    r.active_params = a_lin
+    r.active_total = spec.params.active
+    r.head_params = head
+    r.attn_width = t.num_attention_heads * t.head_dim
+    r.hidden = t.hidden_size
+    kv = rec.get("kv_cache")
+    if gguf:
+        kt = GGUF_KV.get(kv, "f16")
+        r.kv_per_token = llama_kv_bytes_per_cell(spec, kt, kt)
+        r.state_bytes = llama_recurrent_bytes_per_cell(spec)
+    else:
+        r.kv_per_token = t.n_full_attention * 2 * t.num_key_value_heads * t.head_dim * KV_ELEMENT_BYTES[kv]
+        r.state_bytes = gdn_state(spec).bytes * t.n_linear_attention
+
+
+def _assumed_features(r: Row, rec: dict[str, Any]) -> None:
+    """Calibration rows of architectures qwenfit does not model: bytes from the file size the source
+    quotes (llama-bench prints 'NN.NN GiB'), else params x assumed bits per weight; the routed share
+    from the assumed config (every tensor assumed at the file's average bits per weight)."""
+    L, kvh, hd, qh, E, k, total_b, active_b = ASSUMED_ARCH[rec["model"]]
+    m = re.search(r"\|\s*([\d.]+) GiB\s*\|", str(rec.get("quote")))
+    if m:
+        size = float(m.group(1)) * 2**30
+        r.assumed.append("assumed_file_bytes: from the quoted GiB")
+    else:
+        size = total_b * 1e9 * ASSUMED_BPW[r.quant or "Q4_K_M"] / 8
+        r.assumed.append(f"assumed_file_bytes: {total_b}B params x {ASSUMED_BPW[r.quant or 'Q4_K_M']} bpw")
+    bpp = size / (total_b * 1e9)
+    routed = (total_b - active_b) / (1 - k / E) if E else 0.0  # params in routed experts
+    dense = total_b - routed
+    r.dense_gpu = dense * 1e9 * bpp
+    r.expert_gpu = routed * 1e9 * bpp * (k / E if E else 0)
+    r.resident_gpu = size
+    r.n_experts, r.k_experts, r.is_moe = E, k, bool(E)
+    r.n_layers = r.n_attn = L
+    r.n_moe = L if E else 0
+    r.n_dense = 0 if E else L
+    r.active_params = r.active_total = active_b * 1e9
+    r.attn_width = qh * hd
+    r.hidden = qh * hd  # assumed: hidden = q heads x head dim (true of Llama-3.1 / Qwen3 dense)
+    kv_el = 2.0 if rec.get("kv_cache") in (None, "f16") else KV_ELEMENT_BYTES.get(rec.get("kv_cache"), 1.0)
+    r.kv_per_token = L * 2 * kvh * hd * kv_el
+    r.assumed.append(f"assumed_arch: {rec['model']} {ASSUMED_ARCH[rec['model']]}")
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
+    cat = hardware_catalog()
+    dev = cat.get(rec.get("hardware_id") or "")
+    engine = rec["engine"]
+    family = engine_family(engine)
+    backend = rec["backend"]
+    n_gpus = int(rec.get("n_gpus") or 1)
+    tp = int(rec.get("tp") or 1)
+    host_id, host_peak, cores = _host(rec)
+    link = rec.get("interconnect")
+    if n_gpus > 1 and link is None and dev is not None and dev.kind == "gpu":
+        link = "pcie"
+    quant = rec.get("quant") or ASSUMED_QUANT.get(rec["id"])
+    r = Row(
+        id=rec["id"], source=source["id"], fold=fold_of(source["id"]), model=rec["model"],
+        calibration=bool(rec.get("calibration_only")), engine=engine, family=family, backend=backend,
+        cell=kernel_cell(family, backend, hw_class(dev)), hw_id=rec.get("hardware_id"), hw=hw_class(dev),
+        bw_gbps=dev.bandwidth_gbps if dev else 0.0, fp16_tflops=dev.fp16_tflops if dev else 0.0,
+        pcie_gbps=(dev.interconnect_gbps or 0.0) if dev and dev.kind == "gpu" else 0.0,
+        link=link, link_gbps=_link_gbps(link, dev, n_gpus), n_gpus=n_gpus, tp=tp, host_id=host_id, host_peak_gbps=host_peak, host_cores=cores,
+        quant=quant, url=str(rec.get("url") or ""), quant_as_published=str(rec.get("quant_as_published") or ""),
+        hardware_text=str(rec.get("hardware") or ""),
+    )  # fmt: skip
+    if rec.get("quant") is None and quant:
+        r.assumed.append(f"assumed_quant: {quant} (row does not name the GGUF type)")
+    notes = str(rec.get("notes") or "")
+    # depth while decoding: the record's depth, else the notes' assumed_depth_tokens, else 0
+    depth = rec.get("depth_tokens")
+    if depth is None:
+        m = re.search(r"assumed_depth_tokens:\s*(\d+)", notes)
+        depth = int(m.group(1)) if m else 0
+        if not m:
+            r.assumed.append("assumed_depth_tokens: 0 (not stated)")
+    dec_tokens = rec.get("decode_tokens")
+    if dec_tokens is None:
+        dec_tokens = 128
+        r.assumed.append("assumed_decode_tokens: 128 (not stated)")
+    r.depth = float(depth) + float(dec_tokens) / 2
+    r.batch = int(rec.get("batch") or 1)
+    r.mtp_n, r.mtp_e, how = _mtp(rec, family)
+    if how.startswith("assumed"):
+        r.assumed.append(how)
+    elif how and r.mtp_e is not None:
+        r.assumed.append(f"mtp tokens/cycle {r.mtp_e:.3f} from {how}")
+    # decode target: aggregate tok/s
+    total = rec.get("decode_total_tokens_per_s")
+    per = rec.get("decode_tokens_per_s")
+    r.decode = float(total) if total is not None else (float(per) * r.batch if per is not None else None)
+    if r.batch > 1 and "SWEEP" in notes:
+        # club-3090 concurrency sweep: per-stream decode measured while the other streams' prompts
+        # are admitted (chunked prefill shares the steps)
+        r.interleaved_prompt = float(rec.get("depth_tokens") or 0)
+    # prefill target
+    pp, ptok = rec.get("prefill_tokens_per_s"), rec.get("prefill_tokens")
+    if pp is not None:
+        r.prefill = float(pp)
+        r.prefill_tokens = float(ptok or 0)
+        r.prefill_depth = float(rec.get("depth_tokens") or 0) if "@ d" in str(rec.get("quote")) else 0.0
+        if not ptok:
+            r.skip_prefill = "prompt length not stated"
+    ub = rec.get("ubatch")
+    r.ubatch = int(ub) if ub else {"vllm": 8192, "mlx": 2048}.get(family, 512)
+    if not ub:
+        r.assumed.append(f"assumed_ubatch: {r.ubatch} (engine default)")
+    # skips
+    if dev is None:
+        r.skip_decode = r.skip_prefill = "hardware not named (no catalog device)"
+    elif source["id"].startswith("conselara"):
+        r.skip_decode = "2-node RoCE cluster: no link constant"
+    if dev is not None and dev.fp16_tflops <= 0 and not r.skip_prefill:
+        r.skip_prefill = "device FP16 TFLOPS unknown in data/hardware.yaml"
+    if quant is None:
+        r.skip_decode = r.skip_decode or "quant unknown"
+    # qwenfit features
+    if quant is not None and (rec["model"] in ASSUMED_ARCH):
+        _assumed_features(r, rec)
+    elif quant is not None:
+        _qwen_features(r, rec)
+    r.category = _category(r)
+    tags = []
+    if r.mtp_n:
+        tags.append("mtp")
+    if r.family == "vllm":
+        tags.append("vllm")
+    if r.batch > 1:
+        tags.append("batched")
+    if r.n_gpus > 1:
+        tags.append("multi-gpu")
+    if r.prefill is not None:
+        tags.append("prefill")
+    if r.calibration:
+        tags.append("calibration")
+    r.tags = tuple(tags)
+    return r
+
+
+def load_rows(directory: Path = MEASUREMENTS) -> list[Row]:
+    rows: list[Row] = []
+    for path in sorted(glob.glob(str(directory / "*.yaml"))):
+        doc = yaml.safe_load(Path(path).read_text())
+        for rec in doc["records"]:
+            rows.append(build_row(rec, doc["source"]))
+    return rows
+
+
+if __name__ == "__main__":  # a quick look
+    for r in load_rows():
+        print(f"{r.id[:44]:44} {r.category[:14]:14} {r.cell:18} {r.hw:6} Wg={(r.dense_gpu + r.expert_gpu) / 1e9:6.2f} "
+              f"Wc={(r.dense_cpu + r.expert_cpu) / 1e9:6.2f} kv={r.kv_per_token:7.0f} S={r.state_bytes / 1e6:5.1f}MB "
+              f"d={r.depth:7.0f} b={r.batch} mtp={r.mtp_n}/{r.mtp_e} dec={r.decode} pp={r.prefill} "
+              f"{r.skip_decode}")  # fmt: skip

@@ -1,0 +1,517 @@
+"""The fitted decode/prefill speed model: pure functions and one constants table.
+
+Self-contained (stdlib ``math`` only) so it can move into ``qwenfit/core/fit/speed.py`` and the
+engines' ``SpeedConstants``. Inputs are the quantities qwenfit already computes (``features.Row`` has
+them as attributes; any object with the same attribute names works). Every constant below is
+physically meaningful and bounded; ``fit.py`` fits them (``CONSTANTS`` holds the values of the fit
+on all rows, written by ``python -m benchmarks.speed.fit``; ``PRIORS`` the prior median, log-sd and
+bounds they are fitted under).
+
+Decode, one step of ``T = b x m`` tokens (b sequences, m = 1 + MTP drafts per sequence)::
+
+    t_mem   = [W_dense_gpu + W_exp_gpu x U(T)/k + b x (kv_factor x KV(depth) + 2 S)] / (eta x BW x tp)
+            + [W_dense_cpu + W_exp_cpu x U(T)/k] / BW_host
+    t_step  = t_mem
+            + (T - 1) x 2 A / (eta_v[f] x F x tp)       # tokens beyond the first (F unknown:
+                                                       #   (T - 1) x verify_token_frac x t_mem)
+            + step_us[f] + n_layers x layer_us[f/be] x (moe_layer_factor[f] if MoE)
+            + n_offloaded_layers x offload_layer_us
+            + [tp > 1] x 2 n_layers (tp - 1) x allreduce_us[link]
+            + (b - 1) x seq_us[f]
+    eta     = eta_hw[hardware class] x eta_k[kernel cell] (x bf16_eta[cell] for BF16 weights)
+    BW_host = min(eta_host x host peak, host_core_gbps x cores)
+    U(T)    = E (1 - (1 - k/E)^T)      # distinct routed experts T tokens touch (k of E each)
+
+KV(depth) = KV bytes per token of depth (full-attention layers only, the row's KV type) x the mean
+depth while decoding (depth + generated/2); S = the Gated DeltaNet state (read and written: 2 S);
+A = matmul parameters a token multiplies (routed experts at k/E, no embedding, no output head).
+
+MTP (n drafts; E_acc = tokens per cycle = 1 + accepted drafts, published where the row gives it,
+else 1 + sum_i mtp_accept^i)::
+
+    t_cycle = t_step(m = n + 1) + n x t_draft
+    t_draft = [W_mtp_dense + W_mtp_exp x U(b)/k] / (eta x BW x tp) + draft_us[f]
+    tok/s   = b x E_acc / t_cycle
+
+Concurrency with prompts admitted while streams decode (club-3090 sweep): each stream's G = 256
+tokens take G / E_acc cycles plus ``interleave`` x (b - 1) prefills of the other streams' prompts.
+
+Prefill of P tokens from depth d0, ubatches of u tokens (F = dense FP16 TFLOPS of the catalog)::
+
+    t_pp = sum_ubatch [ max(2 A n_u / (eta_c x mu x F x tp), W_res_gpu / (eta x BW x tp))
+                        + t_fixed + W_res_cpu / (eta_pcie x PCIe) ]
+         + 4 H_q D_h n_attn (P d0 + P^2/2) / (attn_prefill x eta_c x F x tp)
+         + [tp > 1] x 2 n_layers x P x hidden x 2 B x 2 (tp - 1)/tp / (eta_link x link)
+    mu   = moe_prefill for MoE models, else 1; eta_c x bf16_eta_c[cell] for BF16 weights
+
+Constants by owner (what moves where): ``eta_hw.*`` belong to the hardware kind
+(qwenfit.core.fit.speed.DRAM_EFFICIENCY); ``eta_k.<cell>``, ``layer_us.<family/backend>``,
+``eta_c.<cell>``, ``bf16_*`` to the engine family x backend (SpeedConstants.layer_us /
+compute_efficiency plus a new kernel_efficiency); ``step_us.*``, ``kv_factor.*``,
+``moe_layer_factor.*``, ``eta_v.*``, ``draft_us.*``, ``seq_us.*`` to the engine family
+(SpeedConstants.step_us plus new fields; Ollama reads llama.cpp's where it has none of its own);
+the rest are global constants of speed.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# ------------------------------------------------------------------------------------------------
+# constants: name -> (prior median, prior log-sd, lower bound, upper bound, unit, meaning)
+# A log-sd of 0 marks a constant held fixed (no data can move it).
+
+PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
+    # memory: fraction of peak bandwidth a streaming read reaches, by hardware class
+    "eta_hw.gpu": (0.92, 0.10, 0.50, 1.0, "", "discrete GDDR/HBM, streaming read / peak"),
+    "eta_hw.strix": (0.85, 0.15, 0.40, 1.0, "", "Strix Halo LPDDR5X, streaming read / peak"),
+    "eta_hw.spark": (0.85, 0.15, 0.40, 1.0, "", "DGX Spark LPDDR5X, streaming read / peak"),
+    "eta_hw.apple": (0.85, 0.15, 0.40, 1.0, "", "Apple unified memory, streaming read / peak"),
+    # kernels: quantized GEMV / MoE decode kernels relative to a streaming read
+    "eta_k.llama.cpp/cuda": (0.90, 0.20, 0.20, 1.0, "", "llama.cpp CUDA (MMVQ) decode kernels"),
+    "eta_k.llama.cpp/rocm": (0.80, 0.25, 0.20, 1.0, "", "llama.cpp ROCm/HIP decode kernels"),
+    "eta_k.llama.cpp/vulkan": (0.80, 0.25, 0.20, 1.0, "", "llama.cpp Vulkan decode kernels"),
+    "eta_k.llama.cpp/metal": (0.85, 0.25, 0.20, 1.0, "", "llama.cpp Metal decode kernels"),
+    "eta_k.llama.cpp/cpu": (1.0, 0.0, 1.0, 1.0, "", "CPU backend (host RAM rate already sustained)"),
+    "eta_k.vllm/cuda": (0.85, 0.25, 0.20, 1.0, "", "vLLM CUDA (Marlin/CUTLASS/FLA) decode kernels"),
+    "eta_k.vllm/rocm": (0.70, 0.35, 0.10, 1.0, "", "vLLM ROCm decode kernels"),
+    "eta_k.vllm/gb10": (
+        0.85,
+        0.35,
+        0.10,
+        1.0,
+        "",
+        "vLLM on GB10 (sm_121: Marlin / Triton-FLA fallbacks, not the tuned sm_90/100 paths)",
+    ),
+    "eta_k.mlx": (0.85, 0.25, 0.20, 1.0, "", "MLX quantized mat-vec"),
+    # fixed costs per token
+    "step_us.llama.cpp": (
+        200.0,
+        0.7,
+        10.0,
+        5000.0,
+        "us",
+        "llama.cpp per-token step (graph, sampling, logits)",
+    ),
+    "step_us.ollama": (500.0, 0.7, 10.0, 20000.0, "us", "Ollama per-token step (runner + HTTP stream)"),
+    "step_us.vllm": (1000.0, 0.7, 50.0, 10000.0, "us", "vLLM per-step scheduler, sampler, detokenizer"),
+    "step_us.mlx": (500.0, 0.7, 10.0, 10000.0, "us", "MLX per-token Python loop + eval sync"),
+    "layer_us.llama.cpp/cuda": (100.0, 0.7, 2.0, 2000.0, "us", "per decoder layer, llama.cpp CUDA"),
+    "layer_us.llama.cpp/rocm": (200.0, 0.7, 2.0, 2000.0, "us", "per decoder layer, llama.cpp ROCm"),
+    "layer_us.llama.cpp/vulkan": (200.0, 0.7, 2.0, 2000.0, "us", "per decoder layer, llama.cpp Vulkan"),
+    "layer_us.llama.cpp/metal": (150.0, 0.7, 2.0, 2000.0, "us", "per decoder layer, llama.cpp Metal"),
+    "layer_us.llama.cpp/cpu": (50.0, 0.0, 50.0, 50.0, "us", "per decoder layer, CPU backend (no data)"),
+    "layer_us.ollama/cuda": (150.0, 1.0, 2.0, 3000.0, "us", "per decoder layer, Ollama's engine on CUDA"),
+    "layer_us.ollama/metal": (
+        200.0,
+        1.0,
+        2.0,
+        3000.0,
+        "us",
+        "per decoder layer, Ollama's engine on Metal/MLX",
+    ),
+    "layer_us.vllm/cuda": (50.0, 0.7, 1.0, 1000.0, "us", "per decoder layer, vLLM CUDA graphs"),
+    "layer_us.vllm/rocm": (80.0, 0.7, 1.0, 2000.0, "us", "per decoder layer, vLLM ROCm"),
+    "layer_us.mlx": (100.0, 0.7, 2.0, 2000.0, "us", "per decoder layer, MLX"),
+    "moe_layer_factor.llama.cpp": (
+        1.5,
+        0.5,
+        1.0,
+        8.0,
+        "x",
+        "per-layer fixed cost of an MoE layer / a dense one, llama.cpp",
+    ),
+    "moe_layer_factor.vllm": (
+        1.5,
+        0.5,
+        1.0,
+        8.0,
+        "x",
+        "per-layer fixed cost of an MoE layer / a dense one, vLLM",
+    ),
+    "moe_layer_factor.mlx": (
+        1.5,
+        0.5,
+        1.0,
+        8.0,
+        "x",
+        "per-layer fixed cost of an MoE layer / a dense one, MLX",
+    ),
+    # depth: KV read time multiplier (attention kernels vs a streaming read), per engine family
+    "kv_factor.llama.cpp": (
+        1.5,
+        0.7,
+        1.0,
+        50.0,
+        "x",
+        "llama.cpp FA decode: KV read time / bytes at eta x BW",
+    ),
+    "kv_factor.ollama/cuda": (1.5, 1.5, 1.0, 500.0, "x", "Ollama attention at depth, CUDA"),
+    "kv_factor.ollama/metal": (1.5, 1.5, 1.0, 500.0, "x", "Ollama attention at depth, Metal/MLX"),
+    "kv_factor.vllm": (1.5, 0.7, 1.0, 50.0, "x", "vLLM attention backends"),
+    "kv_factor.mlx": (1.5, 0.7, 1.0, 50.0, "x", "MLX SDPA"),
+    # host RAM (experts offloaded to the CPU)
+    "eta_host": (0.75, 0.20, 0.30, 1.0, "", "sustained / peak host RAM bandwidth for CPU expert matmuls"),
+    "host_core_gbps": (20.0, 0.5, 3.0, 100.0, "GB/s", "quantized-matmul streaming rate per CPU core"),
+    "offload_layer_us": (50.0, 0.7, 1.0, 3000.0, "us", "graph split per layer with CPU tensors"),
+    # tensor parallelism
+    "allreduce_us.pcie": (30.0, 0.7, 1.0, 1000.0, "us", "one all-reduce of a hidden vector over PCIe"),
+    "allreduce_us.nvlink": (15.0, 0.7, 1.0, 1000.0, "us", "one all-reduce over NVLink"),
+    # MTP / batched decode
+    "mtp_accept": (
+        0.80,
+        0.25,
+        0.30,
+        0.98,
+        "",
+        "per-position MTP acceptance when a row publishes none (geometric)",
+    ),
+    "verify_token_frac": (
+        0.05,
+        0.8,
+        0.001,
+        1.0,
+        "",
+        "extra step time per extra token / t_mem, devices without FP16 figure",
+    ),
+    "eta_v.llama.cpp": (
+        0.10,
+        1.0,
+        0.005,
+        1.0,
+        "",
+        "small-batch (2-32 tokens) matmul efficiency / FP16 peak, llama.cpp",
+    ),
+    "eta_v.vllm": (0.20, 1.0, 0.005, 1.0, "", "small-batch matmul efficiency / FP16 peak, vLLM"),
+    "eta_v.mlx": (0.10, 1.0, 0.005, 1.0, "", "small-batch matmul efficiency / FP16 peak, MLX"),
+    "draft_us.llama.cpp": (300.0, 0.7, 5.0, 5000.0, "us", "fixed cost of one MTP draft step, llama.cpp"),
+    "draft_us.vllm": (100.0, 0.7, 5.0, 5000.0, "us", "fixed cost of one MTP draft step, vLLM"),
+    "draft_us.mlx": (300.0, 0.7, 5.0, 5000.0, "us", "fixed cost of one MTP draft step, MLX"),
+    "seq_us.llama.cpp": (30.0, 0.8, 1.0, 2000.0, "us", "per extra sequence in a decode step, llama.cpp"),
+    "seq_us.vllm": (30.0, 0.8, 1.0, 2000.0, "us", "per extra sequence in a decode step, vLLM"),
+    "seq_us.mlx": (50.0, 0.8, 1.0, 2000.0, "us", "per extra sequence in a decode step, MLX"),
+    "interleave": (0.5, 0.5, 0.05, 2.0, "", "share of other streams' prefills inside one stream's decode"),
+    # prefill
+    "eta_c.llama.cpp/cuda": (
+        0.35,
+        0.5,
+        0.02,
+        1.0,
+        "",
+        "prefill GEMM / dense FP16 tensor peak, llama.cpp CUDA",
+    ),
+    "eta_c.llama.cpp/rocm": (0.25, 0.5, 0.02, 1.0, "", "prefill, llama.cpp ROCm"),
+    "eta_c.llama.cpp/vulkan": (0.25, 0.5, 0.02, 1.0, "", "prefill, llama.cpp Vulkan"),
+    "eta_c.llama.cpp/metal": (0.40, 0.5, 0.02, 1.0, "", "prefill, llama.cpp Metal"),
+    "eta_c.llama.cpp/cpu": (0.40, 0.0, 0.40, 0.40, "", "prefill, CPU (no data)"),
+    "eta_c.vllm/cuda": (0.50, 0.5, 0.02, 1.0, "", "prefill, vLLM CUDA"),
+    "eta_c.vllm/rocm": (0.40, 0.5, 0.02, 1.0, "", "prefill, vLLM ROCm"),
+    "eta_c.mlx": (0.45, 0.5, 0.02, 1.0, "", "prefill, MLX"),
+    "moe_prefill": (0.5, 0.5, 0.05, 1.0, "x", "MoE prefill GEMM efficiency / dense"),
+    "attn_prefill": (
+        0.5,
+        0.7,
+        0.02,
+        2.0,
+        "x",
+        "attention-score FLOP efficiency / GEMM (one value: the per-backend fits agreed)",
+    ),
+    "eta_link": (0.5, 0.5, 0.05, 1.0, "", "all-reduce bandwidth / link rate (prefill activations under TP)"),
+    "bf16_eta.llama.cpp/rocm": (
+        1.0,
+        0.7,
+        0.1,
+        1.2,
+        "x",
+        "BF16 weights: decode kernel efficiency factor, llama.cpp ROCm",
+    ),
+    "bf16_eta.llama.cpp/vulkan": (
+        1.0,
+        0.7,
+        0.1,
+        1.2,
+        "x",
+        "BF16 weights: decode kernel efficiency factor, llama.cpp Vulkan",
+    ),
+    "bf16_eta_c.llama.cpp/rocm": (
+        1.0,
+        0.7,
+        0.1,
+        1.2,
+        "x",
+        "BF16 weights: prefill efficiency factor, llama.cpp ROCm",
+    ),
+    "bf16_eta_c.llama.cpp/vulkan": (
+        1.0,
+        0.7,
+        0.1,
+        1.2,
+        "x",
+        "BF16 weights: prefill efficiency factor, llama.cpp Vulkan",
+    ),
+    "eta_pcie": (0.75, 0.3, 0.2, 1.0, "", "host->GPU copy / PCIe link rate (op offload in prefill)"),
+}
+
+# the fitted values (all rows; python -m benchmarks.speed.fit rewrites this block)
+# BEGIN CONSTANTS
+CONSTANTS: dict[str, float] = {
+    "eta_hw.gpu": 0.8861,
+    "eta_hw.strix": 0.8683,
+    "eta_hw.spark": 1.0,
+    "eta_hw.apple": 0.8964,
+    "eta_k.llama.cpp/cuda": 1.0,
+    "eta_k.llama.cpp/rocm": 0.8703,
+    "eta_k.llama.cpp/vulkan": 0.8596,
+    "eta_k.llama.cpp/metal": 0.8503,
+    "eta_k.llama.cpp/cpu": 1.0,
+    "eta_k.vllm/cuda": 0.8686,
+    "eta_k.vllm/rocm": 0.579,
+    "eta_k.vllm/gb10": 0.7432,
+    "eta_k.mlx": 0.985,
+    "step_us.llama.cpp": 197.6,
+    "step_us.ollama": 537.8,
+    "step_us.vllm": 732.9,
+    "step_us.mlx": 424.0,
+    "layer_us.llama.cpp/cuda": 130.7,
+    "layer_us.llama.cpp/rocm": 168.1,
+    "layer_us.llama.cpp/vulkan": 103.8,
+    "layer_us.llama.cpp/metal": 145.0,
+    "layer_us.llama.cpp/cpu": 50.0,
+    "layer_us.ollama/cuda": 314.4,
+    "layer_us.ollama/metal": 393.9,
+    "layer_us.vllm/cuda": 23.86,
+    "layer_us.vllm/rocm": 209.7,
+    "layer_us.mlx": 79.68,
+    "moe_layer_factor.llama.cpp": 1.157,
+    "moe_layer_factor.vllm": 1.569,
+    "moe_layer_factor.mlx": 2.361,
+    "kv_factor.llama.cpp": 1.066,
+    "kv_factor.ollama/cuda": 35.76,
+    "kv_factor.ollama/metal": 1.0,
+    "kv_factor.vllm": 1.403,
+    "kv_factor.mlx": 1.39,
+    "eta_host": 0.7637,
+    "host_core_gbps": 10.33,
+    "offload_layer_us": 55.59,
+    "allreduce_us.pcie": 27.69,
+    "allreduce_us.nvlink": 14.32,
+    "mtp_accept": 0.6055,
+    "verify_token_frac": 0.07124,
+    "eta_v.llama.cpp": 0.07857,
+    "eta_v.vllm": 0.2118,
+    "eta_v.mlx": 0.1,
+    "draft_us.llama.cpp": 342.3,
+    "draft_us.vllm": 104.1,
+    "draft_us.mlx": 338.0,
+    "seq_us.llama.cpp": 29.27,
+    "seq_us.vllm": 29.68,
+    "seq_us.mlx": 52.59,
+    "interleave": 0.293,
+    "eta_c.llama.cpp/cuda": 0.5698,
+    "eta_c.llama.cpp/rocm": 0.1649,
+    "eta_c.llama.cpp/vulkan": 0.154,
+    "eta_c.llama.cpp/metal": 0.6829,
+    "eta_c.llama.cpp/cpu": 0.4,
+    "eta_c.vllm/cuda": 0.6359,
+    "eta_c.vllm/rocm": 0.4,
+    "eta_c.mlx": 0.4168,
+    "moe_prefill": 0.5014,
+    "attn_prefill": 1.014,
+    "eta_link": 0.3523,
+    "bf16_eta.llama.cpp/rocm": 1.032,
+    "bf16_eta.llama.cpp/vulkan": 0.4238,
+    "bf16_eta_c.llama.cpp/rocm": 0.6776,
+    "bf16_eta_c.llama.cpp/vulkan": 0.5223,
+    "eta_pcie": 1.0,
+}
+# END CONSTANTS
+
+DEFAULT_PCIE_GBPS = 31.5  # PCIe 4.0 x16 per direction, when the device does not say
+
+
+def _c(k: Any, name: str, fallback: str | None = None) -> float:
+    if name in k:
+        return float(k[name])
+    if fallback is not None:
+        return float(k[fallback])
+    raise KeyError(name)
+
+
+def layer_cell(family: str, backend: str) -> str:
+    if family == "ollama":
+        return "ollama/cuda" if backend in ("cuda", "rocm", "vulkan") else "ollama/metal"
+    if family == "mlx" or backend == "mlx":
+        return "mlx"
+    return f"{family}/{backend}"
+
+
+def kernel_cell(family: str, backend: str, hw: str = "") -> str:
+    if backend == "mlx" or family == "mlx":
+        return "mlx"
+    if family == "vllm" and hw == "spark":
+        return "vllm/gb10"
+    return f"{'llama.cpp' if family in ('llama.cpp', 'ollama') else family}/{backend}"
+
+
+def _fam(family: str, prefix: str, k: Any) -> str:
+    """per-family constant name, with llama.cpp's value for Ollama where Ollama has none"""
+    name = f"{prefix}.{family}"
+    return name if name in k else f"{prefix}.llama.cpp"
+
+
+def eta_mem(r: Any, k: Any) -> float:
+    cell = kernel_cell(r.family, r.backend, r.hw)
+    eta = _c(k, f"eta_hw.{r.hw}") * _c(k, f"eta_k.{cell}")
+    if r.quant == "BF16" and f"bf16_eta.{cell}" in k:
+        eta *= _c(k, f"bf16_eta.{cell}")
+    return eta
+
+
+def _kv_name(r: Any, k: Any) -> str:
+    if r.family == "ollama":
+        return f"kv_factor.{layer_cell(r.family, r.backend)}"
+    return _fam(r.family, "kv_factor", k)
+
+
+def host_gbps(r: Any, k: Any) -> float:
+    bw = _c(k, "eta_host") * r.host_peak_gbps if r.host_peak_gbps else 0.0
+    if r.host_cores:
+        cap = _c(k, "host_core_gbps") * r.host_cores
+        bw = min(bw, cap) if bw else cap
+    return bw
+
+
+def distinct_experts(r: Any, tokens: float) -> float:
+    """U(T)/k: routed-expert bytes T tokens read, in units of one token's k experts."""
+    if not r.n_experts or not r.k_experts:
+        return float(tokens)
+    p = r.k_experts / r.n_experts
+    return r.n_experts * (1 - (1 - p) ** tokens) / r.k_experts
+
+
+def fixed_us(r: Any, k: Any) -> float:
+    """Per-step fixed cost (µs) of one sequence: engine step, layers, graph splits, all-reduces."""
+    lc = layer_cell(r.family, r.backend)
+    layer = _c(k, f"layer_us.{lc}")
+    if r.is_moe:
+        layer *= _c(k, _fam(r.family, "moe_layer_factor", k))
+    t = _c(k, f"step_us.{r.family}", "step_us.llama.cpp") + r.n_layers * layer
+    if r.n_offloaded_layers:
+        t += r.n_offloaded_layers * _c(k, "offload_layer_us")
+    if r.tp > 1:
+        t += 2 * r.n_layers * (r.tp - 1) * _c(k, f"allreduce_us.{r.link or 'pcie'}")
+    return t
+
+
+def step_time(r: Any, k: Any, b: int = 1, m: int = 1) -> float:
+    """Seconds of one decode step: b sequences, m tokens each (m = 1 + drafts when verifying)."""
+    T = b * m
+    bw = eta_mem(r, k) * r.bw_gbps * 1e9 * r.tp
+    u = distinct_experts(r, T)
+    kappa = _c(k, _kv_name(r, k))
+    gpu = r.dense_gpu + r.expert_gpu * u + b * (kappa * r.kv_per_token * r.depth + 2 * r.state_bytes)
+    t_mem = gpu / bw
+    cpu = r.dense_cpu + r.expert_cpu * u
+    if cpu:
+        t_mem += cpu / (host_gbps(r, k) * 1e9)
+    t = t_mem
+    if T > 1:  # every token beyond the first multiplies the weights once more (small-batch kernels)
+        if r.fp16_tflops > 0:
+            t += (
+                (T - 1)
+                * 2
+                * r.active_params
+                / (_c(k, _fam(r.family, "eta_v", k)) * r.fp16_tflops * 1e12 * r.tp)
+            )
+        else:
+            t += (T - 1) * _c(k, "verify_token_frac") * t_mem
+    t += fixed_us(r, k) * 1e-6
+    if b > 1:
+        t += (b - 1) * _c(k, _fam(r.family, "seq_us", k)) * 1e-6
+    return t
+
+
+def draft_time(r: Any, k: Any, b: int = 1) -> float:
+    bw = eta_mem(r, k) * r.bw_gbps * 1e9 * r.tp
+    byts = r.mtp_dense + r.mtp_expert * distinct_experts(r, b)
+    return byts / bw + _c(k, _fam(r.family, "draft_us", k)) * 1e-6
+
+
+def mtp_tokens_per_cycle(r: Any, k: Any) -> float:
+    if not r.mtp_n:
+        return 1.0
+    if r.mtp_e is not None:
+        return float(r.mtp_e)
+    a = _c(k, "mtp_accept")
+    return 1 + sum(a**i for i in range(1, r.mtp_n + 1))
+
+
+def decode_tokens_per_s(r: Any, k: Any) -> float:
+    """Aggregate decode tok/s over the row's batch (one sequence: its decode speed)."""
+    b = max(1, int(r.batch))
+    n = int(r.mtp_n or 0)
+    t = step_time(r, k, b, 1 + n) + n * (draft_time(r, k, b) if n else 0.0)
+    tokens = b * mtp_tokens_per_cycle(r, k)
+    if r.interleaved_prompt and b > 1:
+        # per stream: its G decode steps plus a share of the other streams' prompt prefills
+        g = 256.0  # the sweep's generation length (club-3090 agent shape: 16K prompt / 256 gen)
+        cycles = g / mtp_tokens_per_cycle(r, k)
+        pp = prefill_seconds(r, k, r.interleaved_prompt, 0.0)
+        if pp is not None:
+            per_stream = cycles * t + _c(k, "interleave") * (b - 1) * pp
+            return b * g / per_stream
+    return tokens / t
+
+
+def prefill_seconds(r: Any, k: Any, tokens: float, depth: float) -> float | None:
+    """Seconds to prefill ``tokens`` prompt tokens of one sequence from ``depth`` (None: FP16 unknown)."""
+    if r.fp16_tflops <= 0 or r.bw_gbps <= 0 or tokens <= 0:
+        return None
+    cell = kernel_cell(r.family, r.backend)  # prefill: one cell per engine x backend
+    eta_c = _c(k, f"eta_c.{cell}")
+    if r.quant == "BF16" and f"bf16_eta_c.{cell}" in k:
+        eta_c *= _c(k, f"bf16_eta_c.{cell}")
+    flops = eta_c * r.fp16_tflops * 1e12 * r.tp
+    gemm = flops * (_c(k, "moe_prefill") if r.is_moe else 1.0)
+    bw = eta_mem(r, k) * r.bw_gbps * 1e9 * r.tp
+    w_pass = r.resident_gpu / bw
+    pcie = r.pcie_gbps or DEFAULT_PCIE_GBPS
+    copy = r.resident_cpu / (_c(k, "eta_pcie") * pcie * 1e9) if r.resident_cpu else 0.0
+    fixed = fixed_us(r, k) * 1e-6
+    ub = max(1, int(r.ubatch))
+    total = 0.0
+    left = tokens
+    while left > 0:
+        n = min(ub, left)
+        total += max(2 * r.active_params * n / gemm, w_pass) + fixed + copy
+        left -= n
+    total += 2 * r.head_params / gemm  # logits of the last prompt token
+    attn = 4 * r.attn_width * r.n_attn * (tokens * depth + tokens * tokens / 2)
+    total += attn / (flops * _c(k, "attn_prefill"))
+    if r.tp > 1 and r.link_gbps > 0:  # two all-reduces of the activations per layer (ring: 2 (tp-1)/tp)
+        moved = 2 * r.n_layers * tokens * r.hidden * 2 * 2 * (r.tp - 1) / r.tp
+        total += moved / (_c(k, "eta_link") * r.link_gbps * 1e9)
+    return total
+
+
+def prefill_tokens_per_s(r: Any, k: Any) -> float | None:
+    s = prefill_seconds(r, k, r.prefill_tokens, r.prefill_depth)
+    return None if s is None else r.prefill_tokens / s
+
+
+def constants_used(r: Any) -> set[str]:
+    """Names of the constants a row's predictions read (for the sparse Jacobian in fit.py)."""
+
+    class Spy(dict):  # type: ignore[type-arg]
+        def __init__(self) -> None:
+            super().__init__(CONSTANTS)
+            self.seen: set[str] = set()
+
+        def __getitem__(self, key: str) -> float:
+            self.seen.add(key)
+            return super().__getitem__(key)
+
+    s = Spy()
+    decode_tokens_per_s(r, s)
+    prefill_tokens_per_s(r, s)
+    return s.seen
