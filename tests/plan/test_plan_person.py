@@ -119,6 +119,25 @@ def test_mixed_gpus_each_get_their_budget_and_a_split():
     assert r.estimate.budget == best.estimate.budget and "-ts 25.25,12.35" in r.command
 
 
+def test_mixed_gpus_with_experts_in_ram_fill_the_first_gpu():
+    """--n-cpu-moe empties the first layers, which -ts puts on the first GPU: the planner skews its split
+    by usable memory towards that GPU (as for identical GPUs), so fewer experts leave the GPUs than with
+    the plain split (which left the RTX 4090 at 3.97 of 25.25 GB), and check agrees it fits."""
+    m = mixed_machine(["rtx-4090", "rtx-3060"], ram_gb=64)
+    kw = dict(hardware=["rtx-4090", "rtx-3060"], ram_gb=64, engines=["llama.cpp"], quants=["UD-IQ4_NL"])
+    skewed = qwenfit.plan("122B-A10B", **kw).best
+    plain = qwenfit.plan("122B-A10B", options={"llama.cpp": {"tensor_split": (25.25, 12.35)}}, **kw).best
+    assert skewed is not None and plain is not None and skewed.estimate is not None
+    assert skewed.placement.n_cpu_moe is not None and plain.placement.n_cpu_moe is not None
+    assert skewed.placement.n_cpu_moe < plain.placement.n_cpu_moe
+    assert "-ts 25.25,12.35" in plain.command and "-ts 25.25,12.35" not in skewed.command
+    assert skewed.memory_by_device["gpu0"] > 0.9 * skewed.estimate.budget["gpu0"]
+    p = skewed.placement
+    r = check_result("122B-A10B", "UD-IQ4_NL", context=skewed.context, hardware=m,
+                     n_cpu_moe=p.n_cpu_moe, tensor_split=p.tensor_split)  # fmt: skip
+    assert r.estimate.fits and r.estimate.terms == skewed.estimate.terms
+
+
 def test_plan_and_check_quote_the_same_per_gpu_shortfall():
     p = qwenfit.plan("397B-A17B", hardware="8x rtx-4090", ram_gb=256, engines=["vllm"], quants=["fp8"],
                      context=4096)  # fmt: skip

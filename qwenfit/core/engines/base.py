@@ -198,6 +198,9 @@ class Judge(Protocol):
     ram: int | None
     unified: bool
     user_options: Mapping[str, Any]  # the engine options the caller fixed (a placement must keep them)
+    # the planner, not the caller, chose user_options' tensor_split (mixed GPUs: shares by usable memory),
+    # so a placement may skew it
+    split_free: bool
 
     def fits(self, p: Placement, context: int, sequences: int) -> bool: ...
     def gpus_fit(self, p: Placement, context: int, sequences: int) -> bool: ...

@@ -171,6 +171,7 @@ class Search:
         self.kv_cache = kv_cache
         self.vision, self.mtp = vision, mtp
         self.user_options: Mapping[str, Any] = mixed_split(engine, target, options or {})
+        self.split_free = (options or {}).get("tensor_split") is None and bool(target.gpu_bytes)
         self.n_gpus = target.n_gpus
         self.vram = target.vram_bytes
         self.ram = target.ram_bytes

@@ -298,17 +298,19 @@ class LlamaCpp(Engine):
         # hold, then check the host at that point (more offload would only need more host memory)
         if spec.is_moe and self.expert_offload:
             n = smallest(lambda k: judge.gpus_fit(moe(k), need, sequences), 1, n_layers)
-            if n is not None and gpus > 1 and split is None:
+            if n is not None and gpus > 1 and (split is None or judge.split_free):
                 # --n-cpu-moe empties the first layers, which sit on the first GPU: giving it more
                 # layers (-ts) lets fewer experts leave the GPUs. The smallest N wins (even on ties).
+                # Mixed GPUs start from the planner's split by usable memory and skew it the same way.
                 chosen: tuple[int, Placement] | None = None
                 for first in (3 / 2, 2, 3, 4, 6, 8, 12, 16):
-                    shares = _split_shares(first, gpus)
-                    ts = ",".join(map(str, shares))
+                    shares = _split_shares(first, gpus) if split is None else _skew(split, first)
+                    ts = ",".join(share(x) for x in shares)
 
-                    def moe_ts(k: int, shares: tuple[int, ...] = shares, ts: str = ts) -> Placement:
+                    def moe_ts(k: int, shares: tuple[float, ...] = shares, ts: str = ts) -> Placement:
+                        plain = str(moe(k)).removesuffix(ts_note)
                         return dataclasses.replace(
-                            moe(k), tensor_split=shares, description=f"{moe(k)}, -ts {ts}"
+                            moe(k), tensor_split=shares, description=f"{plain}, -ts {ts}"
                         )
 
                     m = smallest(lambda k, f=moe_ts: judge.gpus_fit(f(k), need, sequences), 1, n)  # type: ignore[misc]
@@ -526,6 +528,11 @@ def _common_flags(cmd: Cmd, d: Deployment, o: LlamaCppOptions) -> None:
         cmd.add("--kv-unified")
     if not o.kv_offload:
         cmd.add("-nkvo")
+
+
+def _skew(split: tuple[float, ...], first: float) -> tuple[float, ...]:
+    """``split`` with the first GPU's share ``first`` times larger (two decimals, as -ts prints it)."""
+    return (round(split[0] * first, 2), *split[1:])
 
 
 def _split_shares(first: float, n_gpus: int) -> tuple[int, ...]:
