@@ -147,8 +147,8 @@ def hardware_env(engine: Engine, device: Device | None, fp: FormulaPlacement) ->
         machine = Machine(name=device.id, devices=(device,) * max(fp.n_gpus, 1))
         target = target_for(machine, unified_default=engine.unified_only)
         env["vram"] = target.vram_bytes or 0
-        if device.unified:
-            env["ram"] = target.ram_bytes or 0
+        if device.unified:  # all of it: the page and evaluate_export take the system's reserve off
+            env["ram"] = device.memory_bytes
         backend = device.backends[0] if device.backends else "cuda"
         k = rate_constants(machine=machine, engine=engine, tp=fp.tp, backend=backend)
     env.update({f"k:{n}": v for n, v in (k or {}).items()})
