@@ -63,12 +63,19 @@ def _memory_line(e: Estimate) -> str:
 
 
 def _speed(o: Option) -> str:
-    if o.decode_tokens_per_s is None:
+    """``~51 tok/s (43-58) decode, ~1200 tok/s (800-1600) prefill (estimated; band: out of sample)``."""
+    from qwenfit.core.fit.speed import Rate, format_rate
+
+    d = o.decode_tokens_per_s
+    if d is None:
         return "unknown (device bandwidth not known)"
-    text = f"~{o.decode_tokens_per_s:.0f} tok/s decode"
+    text = f"{format_rate(d)} decode"
+    if o.sequences > 1:
+        together = d.times(o.sequences) if isinstance(d, Rate) else d * o.sequences
+        text += f" per sequence ({format_rate(together)} for {o.sequences} sequences)"
     if o.prefill_tokens_per_s:
-        text += f", ~{o.prefill_tokens_per_s:.0f} tok/s prefill"
-    return text + " (estimated)"
+        text += f", {format_rate(o.prefill_tokens_per_s)} prefill"
+    return text + f" ({getattr(d, 'label', 'estimated')}; ranges: p10-p90 out of sample)"
 
 
 def format_option(o: Option, *, indent: str = "  ") -> str:
