@@ -249,3 +249,11 @@ def test_decode_formula_traces_with_expressions() -> None:
                             **{n: Var(n) for n in args})  # type: ignore[arg-type]  # fmt: skip
         env = {**{f"k:{n}": v for n, v in k.items()}, **args, "seqs": b}
         assert evaluate(tree, env) == pytest.approx(direct, rel=1e-12)
+
+
+def test_shipped_constants_are_the_fits() -> None:
+    """qwenfit/core/fit/speed_fitted.py is what benchmarks/speed/fit wrote with model.py's CONSTANTS."""
+    for name, value in fitted_model.CONSTANTS.items():
+        assert speed_fitted.CONSTANTS[name] == value, name
+    assert speed_fitted.CONSTANTS["eta_k.vllm/cuda@spark"] == fitted_model.CONSTANTS["eta_k.vllm/gb10"]
+    assert all(lo < 1 < hi for lo, _, hi, _ in speed_fitted.BANDS["decode"].values())

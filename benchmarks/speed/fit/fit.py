@@ -351,7 +351,7 @@ def write_shipped(k: dict[str, float], report: dict[str, Any], rows: Sequence[Ro
     bands: dict[str, dict[str, tuple[float, float, float, int]]] = {}
     for kind in ("decode", "prefill"):
         bands[kind] = {}
-        for cat, b in j["bands"][kind].items():
+        for cat, b in sorted(j["bands"][kind].items()):
             if b.get("n", 0) >= MIN_BAND_ROWS or cat == "overall":
                 bands[kind][cat] = (b["p10"], b["p50"], b["p90"], b["n"])
     consts = {n: float(f"{k[n]:.4g}") for n in model.PRIORS}
@@ -376,8 +376,6 @@ def write_shipped(k: dict[str, float], report: dict[str, Any], rows: Sequence[Ro
         "median published tokens per verify cycle by draft count (row ids in MTP_ROWS).",
         '"""',
         "",
-        "# ruff: noqa: E501",
-        "",
         f"PROVENANCE: dict[str, str] = {json.dumps(prov, indent=4, sort_keys=True)}",
         "",
         "CONSTANTS: dict[str, float] = {",
@@ -401,6 +399,15 @@ def write_shipped(k: dict[str, float], report: dict[str, Any], rows: Sequence[Ro
         "",
     ]
     SHIPPED.write_text("\n".join(lines))
+    # the repository's formatting (the file is committed; ruff from the same environment)
+    import shutil
+    import subprocess
+    import sys
+
+    ruff = Path(sys.executable).with_name("ruff")
+    exe = str(ruff) if ruff.exists() else shutil.which("ruff")
+    if exe:
+        subprocess.run([exe, "format", "-q", str(SHIPPED)], check=True)
 
 
 def old_baseline(rows: Sequence[Row], *, recompute: bool = False) -> dict[str, dict[str, float | None]]:

@@ -116,6 +116,7 @@ def use_calibration(constants: Mapping[str, float]) -> None:
     _CALIBRATED.clear()
     _CALIBRATED.update({k: float(v) for k, v in constants.items()})
     rate_constants.cache_clear()
+    _RESOLVED.clear()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -161,7 +162,19 @@ class _K:
     calibrated: bool
 
 
+_RESOLVED: dict[tuple[int, str, Device | None], tuple[SpeedConstants, _K]] = {}
+
+
 def _resolve(sc: SpeedConstants, backend: str, device: Device | None) -> _K:
+    """:func:`_resolve_uncached`, memoised per engine constants x backend x device (calibration clears it)."""
+    key = (id(sc), backend, device)
+    hit = _RESOLVED.get(key)
+    if hit is None or hit[0] is not sc:
+        hit = _RESOLVED[key] = (sc, _resolve_uncached(sc, backend, device))
+    return hit[1]
+
+
+def _resolve_uncached(sc: SpeedConstants, backend: str, device: Device | None) -> _K:
     fams = sc.fitted
     cal = False
 
@@ -434,7 +447,7 @@ def decode_speed(
 
 def _prefill(
     shape: Shape, k: _K, machine: Machine, tp: int, quant: str, resident_gpu: int, resident_cpu: int,
-    fixed_s: float, tokens: int = PREFILL_TOKENS, depth: int = 0,
+    fixed_s: float, tokens: int = PREFILL_TOKENS, depth: int = 0, ubatch: int = 512,
 ) -> float | None:  # fmt: skip
     if not machine.devices or tokens <= 0:
         return None
@@ -451,7 +464,7 @@ def _prefill(
     copy = resident_cpu / (c["eta_pcie"] * (pcie or DEFAULT_PCIE_GBPS) * 1e9) if resident_cpu else 0.0
     total, left = 0.0, tokens
     while left > 0:
-        n = min(k.ubatch, left)
+        n = min(max(1, ubatch), left)
         total += max(2 * shape.matmul_params * n / gemm, w_pass) + fixed_s + copy
         left -= n
     total += 2 * shape.head_params / gemm
@@ -514,13 +527,13 @@ def speed_of(
     assert isinstance(decode, float)
     device = view.devices[0] if view.devices else None
     kk = _resolve(_speed(engine), backend, device)
-    if isinstance(e.settings.get("ubatch"), int):
-        kk = dataclasses.replace(kk, ubatch=e.settings["ubatch"])
+    ub = e.settings.get("ubatch")
     cat = category_of(view, p, seqs, as_int(n_off), shape)
     layer_ns = k["moe_layer_ns"] if shape.moe else k["layer_ns"]
     fixed_s = (k["step_ns"] + shape.n_layers * (layer_ns + k["ar_ns"]) + as_int(n_off) * k["off_ns"]) * 1e-9
     resident_cpu = e.term("weights", "cpu")
-    prefill = _prefill(shape, kk, view, p.tp, quant, e.term("weights") - resident_cpu, resident_cpu, fixed_s)
+    prefill = _prefill(shape, kk, view, p.tp, quant, e.term("weights") - resident_cpu, resident_cpu, fixed_s,
+                       ubatch=ub if isinstance(ub, int) and ub > 0 else kk.ubatch)  # fmt: skip
     label = "calibrated" if kk.calibrated else "estimated"
     detail = (f"decode at {min(depth, context):,} tokens deep {1e3 / decode:.2f} ms/token: "
               f"{(w_gpu + as_int(kv_g) + as_int(st_g)) / 1e9:.3f} GB read on the GPU side")  # fmt: skip

@@ -13,7 +13,16 @@ if TYPE_CHECKING:
     from qwenfit.core.fit.speed import Shape
     from qwenfit.core.hardware import Device, Machine
 
-__all__ = ["Rate", "band_of", "category_of", "format_rate", "hw_class", "rate_of", "speed_band"]
+__all__ = [
+    "Rate",
+    "band_of",
+    "category_of",
+    "format_cell",
+    "format_rate",
+    "hw_class",
+    "rate_of",
+    "speed_band",
+]
 
 
 class Rate(float):
@@ -36,6 +45,13 @@ class Rate(float):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (Rate, (float(self), self.low, self.high, self.category, self.label))
+
+
+def format_cell(x: float | None, missing: str = "-") -> str:
+    """A table cell: ``117 (93-128)`` (the range when the figure carries one)."""
+    if x is None:
+        return missing
+    return f"{x:.0f} ({x.low:.0f}-{x.high:.0f})" if isinstance(x, Rate) else f"{x:.0f}"
 
 
 def format_rate(x: float | None, unit: str = "tok/s") -> str:

@@ -89,17 +89,17 @@ CONSTANTS: dict[str, float] = {
 
 BANDS: dict[str, dict[str, tuple[float, float, float, int]]] = {
     "decode": {
-        "overall": (0.646, 0.988, 1.634, 155),
-        "GPU dense": (0.622, 0.989, 1.419, 19),
-        "CPU-expert offload": (0.641, 0.806, 1.07, 10),
         "Apple/MLX": (0.695, 1.008, 1.343, 31),
-        "unified-memory APU": (0.779, 0.919, 1.029, 51),
-        "multi-GPU TP/PP": (0.735, 1.137, 1.831, 28),
+        "CPU-expert offload": (0.641, 0.806, 1.07, 10),
+        "GPU dense": (0.622, 0.989, 1.419, 19),
         "batched (concurrency > 1)": (0.328, 1.589, 2.297, 12),
+        "multi-GPU TP/PP": (0.735, 1.137, 1.831, 28),
+        "overall": (0.646, 0.988, 1.634, 155),
+        "unified-memory APU": (0.779, 0.919, 1.029, 51),
     },
     "prefill": {
-        "overall": (0.656, 1.342, 2.009, 58),
         "GPU dense": (0.918, 1.678, 2.005, 11),
+        "overall": (0.656, 1.342, 2.009, 58),
         "unified-memory APU": (0.663, 1.373, 1.753, 30),
     },
 }
