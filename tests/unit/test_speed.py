@@ -257,3 +257,37 @@ def test_shipped_constants_are_the_fits() -> None:
         assert speed_fitted.CONSTANTS[name] == value, name
     assert speed_fitted.CONSTANTS["eta_k.vllm/cuda@spark"] == fitted_model.CONSTANTS["eta_k.vllm/gb10"]
     assert all(lo < 1 < hi for lo, _, hi, _ in speed_fitted.BANDS["decode"].values())
+
+
+@pytest.mark.parametrize(
+    ("model", "engine", "quant", "hw", "n_gpus", "tp", "seqs"),
+    [
+        ("35B-A3B", "llama.cpp", "Q4_K_M", "rtx-4090", 1, 1, 1),
+        ("35B-A3B", "llama.cpp", "Q4_K_M", "rtx-4090", 1, 1, 3),
+        ("27B", "vllm", "fp8", "rtx-3090", 2, 2, 1),
+        ("9B", "mlx", "mlx-4bit", "m4-max-128", 1, 1, 2),
+    ],
+)
+def test_calculator_formula_gives_the_plans_figure(
+    model: str, engine: str, quant: str, hw: str, n_gpus: int, tp: int, seqs: int
+) -> None:
+    """The traced formula the calculator evaluates and estimate()'s speed are one figure."""
+    from qwenfit.core.engines.base import get
+    from qwenfit.core.expr import evaluate_shared, to_json_shared
+    from qwenfit.core.fit.formulas import hardware_env, placement_env, trace
+    from qwenfit.loaders.hardware import hardware_catalog
+
+    eng, spec = get(engine), qwenfit.load(model)
+    fp = next(f for f in eng.formula_placements(spec) if f.tp == tp and f.n_gpus == n_gpus and not f.cpu_only)
+    dev = hardware_catalog()[hw]
+    traced = trace(spec, eng, eng.calc_kv_types[0], fp)
+    defs, out = to_json_shared(traced.exprs)
+    env = {**placement_env(spec, eng, eng.weights(spec, quant, mtp=False, vision=False), fp)}
+    env.update(hardware_env(eng, dev, fp) or {})
+    env.update({"ctx": 16384, "seqs": seqs, "depth": 4096, "n_cpu_moe": 0})
+    calc = evaluate_shared(defs, {"speed": out["speed"]}, env)["speed"]
+    kw = {"tp": tp} if engine == "vllm" else {}
+    machine = f"{n_gpus}x {hw}" if n_gpus > 1 else hw
+    e = qwenfit.estimate(model, quant, engine=engine, context=16384, sequences=seqs, hardware=machine,
+                         n_gpus=n_gpus, kv_cache=eng.calc_kv_types[0], artifact="recipe", **kw)  # fmt: skip
+    assert e.decode_tokens_per_s == pytest.approx(calc, rel=1e-9)

@@ -243,7 +243,7 @@ def host_gbps(machine: Machine) -> float:
 
 @functools.lru_cache(maxsize=1024)
 def rate_constants(
-    *, machine: Machine, engine: str | Engine, tp: int = 1, backend: str = "cuda", quant: str = ""
+    *, machine: Machine, engine: str | Engine, tp: int = 1, backend: str = "cuda"
 ) -> dict[str, int] | None:
     """The model-independent integer inputs of :func:`decode_speed` on ``machine`` (``k:*`` in the
     calculator); None when the device's bandwidth is unknown."""
@@ -261,8 +261,9 @@ def rate_constants(
     else:
         if device.bandwidth_gbps <= 0:
             return None
-        eta = k.eta * (k.bf16_eta if quant.lower() == "bf16" else 1.0)
-        gpu_fs = _fs(eta * device.bandwidth_gbps * tp)
+        # the fit's BF16 decode factor (llama.cpp Vulkan/ROCm, one source) is not applied: the
+        # calculator's rates do not depend on the quant, and both must give the same figure
+        gpu_fs = _fs(k.eta * device.bandwidth_gbps * tp)
         kv_fs = round(gpu_fs * k.kv_factor)
         if device.fp16_tflops > 0:
             v_fs1k, vtf = round(2e3 * FS_PER_S / (k.eta_v * device.fp16_tflops * 1e12 * tp)), 0
@@ -506,7 +507,7 @@ def speed_of(
     view = dataclasses.replace(machine, devices=()) if p.kind == "cpu" else machine
     backend = "cpu" if p.kind == "cpu" else backend
     quant = str(getattr(e, "quant", "") or "")
-    k = rate_constants(machine=view, engine=engine, tp=p.tp, backend=backend, quant=quant)
+    k = rate_constants(machine=view, engine=engine, tp=p.tp, backend=backend)
     if k is None:
         return None, None, "device memory bandwidth unknown"
     kv_g, kv_c, st_g, st_c = cache_parts(e.terms, seqs, tp=p.tp, depth=depth, context=context)
