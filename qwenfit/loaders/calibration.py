@@ -163,7 +163,7 @@ class ModelFacts:
     """What the fit needs of the model file."""
 
     read_bytes: int  # bytes one decoded token reads
-    matmul_params: int  # parameters one token multiplies
+    matmul_params: int  # parameters one prompt token multiplies (no embedding, no output head)
     n_layers: int
     moe: bool
     source: str
@@ -195,7 +195,11 @@ def gguf_facts(path: str | os.PathLike[str]) -> ModelFacts:
             read += t.nbytes / max(1, t.shape[-1])
             continue
         read += t.nbytes * share
-        if t.name.endswith(".weight") and len(t.shape) >= 2 and t.name != "token_embd.weight":
+        if (
+            t.name.endswith(".weight")
+            and len(t.shape) >= 2
+            and t.name not in ("token_embd.weight", "output.weight")
+        ):
             params += n * share
     return ModelFacts(round(read), round(params), n_layers, bool(n_e), str(path))
 
@@ -230,7 +234,12 @@ def mlx_facts(path: str | os.PathLike[str]) -> ModelFacts:
                 read += nbytes / max(1, t["shape"][0])
                 continue
             read += nbytes * share
-            if name.endswith(".weight") and len(t["shape"]) >= 2 and "embed_tokens" not in name:
+            if (
+                name.endswith(".weight")
+                and len(t["shape"]) >= 2
+                and "embed_tokens" not in name
+                and "lm_head" not in name
+            ):
                 per = 32 / bits if t.get("dtype") == "U32" else 1
                 params += math.prod(t["shape"]) * per * share
     return ModelFacts(round(read), round(params), n_layers, bool(n_e), str(path))

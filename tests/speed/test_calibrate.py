@@ -108,6 +108,7 @@ def test_gguf_facts_match_qwenfits_reads(tmp_path: Path) -> None:
     path = write_gguf(tmp_path / "m.gguf", arch, meta, tensors)
     facts = cal.gguf_facts(path)
     assert facts.n_layers == spec.text.num_hidden_layers and not facts.moe
+    assert facts.matmul_params == pytest.approx(shape_of(spec).matmul_params, rel=0.01)
     want = decode_read_bytes(spec, qwenfit.weights(spec, "BF16", mtp=False))
     assert facts.read_bytes == pytest.approx(want["gpu"] + want["cpu"], rel=0.02)
 
@@ -127,3 +128,32 @@ def test_cli_calibrate_from_output(tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == 0 and "eta_" in out and "stored in" in out
     assert cal.calibration_path().is_file()
     assert main(["calibrate", "--reset"]) == 0 and not cal.calibration_path().exists()
+
+
+def test_mlx_directory_facts_and_fit(tmp_path: Path) -> None:
+    """An MLX model directory (config.json + safetensors headers; 4-bit packed U32 weights) and the
+    mlx_lm recording: the device's MLX constants are fitted and stored under its id."""
+    import struct
+
+    d = tmp_path / "mlx-model"
+    d.mkdir()
+    cfg = {"num_hidden_layers": 2, "num_experts": 4, "num_experts_per_tok": 1, "quantization": {"bits": 4}}
+    (d / "config.json").write_text(json.dumps(cfg))
+    tensors = {  # name: (dtype, shape, bytes)
+        "model.embed_tokens.weight": ("U32", [1000, 64], 256_000),
+        "model.layers.0.self_attn.q_proj.weight": ("U32", [512, 64], 131_072),
+        "model.layers.0.mlp.switch_mlp.up_proj.weight": ("U32", [4, 512, 64], 524_288),
+        "lm_head.weight": ("U32", [1000, 64], 256_000),
+    }
+    header, off = {}, 0
+    for name, (dt, shape, n) in tensors.items():
+        header[name] = {"dtype": dt, "shape": shape, "data_offsets": [off, off + n]}
+        off += n
+    raw = json.dumps(header).encode()
+    (d / "model.safetensors").write_bytes(struct.pack("<Q", len(raw)) + raw + bytes(off))
+    facts = cal.mlx_facts(d)
+    assert facts.read_bytes == 256_000 // 1000 + 131_072 + 524_288 // 4 + 256_000
+    assert facts.matmul_params == (512 * 64 + 4 * 512 * 64 // 4) * 8 and facts.moe
+    rows = cal.parse_mlx_verbose((REC / "mlx-lm-generate-verbose-m2-max-qwen35-9b.txt").read_text())
+    result = cal.fit_constants(rows, facts, parse_machine("m2-max-32"), "mlx", "metal", tool="mlx")
+    assert result.constants and all(k.endswith("mlx/metal@m2-max-32") for k in result.constants)
