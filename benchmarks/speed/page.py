@@ -72,6 +72,7 @@ def estimates_md(j: dict[str, Any]) -> list[str]:
         else:
             val = f"{val} %"
         lines.append(f"| {name} | {val} | {'yes' if v['met'] else '**no**'} |")
+    lines += ["", *misses_md(j)]
     lines += [
         "",
         "### Decode, every row qwenfit can be asked about",
@@ -109,6 +110,42 @@ def estimates_md(j: dict[str, Any]) -> list[str]:
             if b.get("n", 0) >= 3:
                 lines.append(f"| {kind}: {cat} | {b['n']} | {b['p10']} | {b['p50']} | {b['p90']} |")
     return lines
+
+
+def misses_md(j: dict[str, Any], limit: float = 35.0) -> list[str]:
+    """Which sources hold the decode rows beyond ``limit`` % out of sample (what keeps p90 above it),
+    and the prefill median by source."""
+    from collections import defaultdict
+    from statistics import median
+
+    rows = [
+        r for r in j["rows"] if not r["calibration"] and r.get("decode_loso") and r.get("decode_measured")
+    ]
+    err = {r["id"]: 100 * (r["decode_loso"] - r["decode_measured"]) / r["decode_measured"] for r in rows}
+    by: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        if abs(err[r["id"]]) > limit:
+            by[r["fold"]].append(err[r["id"]])
+    n_big = sum(len(v) for v in by.values())
+    out = [
+        f"**What keeps decode p90 above {limit:g} %**: {n_big} of {len(rows)} rows are off by more than "
+        f"{limit:g} % out of sample (p90 <= {limit:g} % allows {len(rows) // 10}). By source (a source's rows are "
+        "predicted without any of its rows, so an effect only one source shows is predicted from priors):",
+        "",
+        "| source | rows > " + f"{limit:g} % | their errors (%) |",
+        "|---|---:|---|",
+    ]
+    for fold, v in sorted(by.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        out.append(f"| {fold} | {len(v)} | {', '.join(f'{e:+.0f}' for e in sorted(v))} |")
+    pre = [
+        r for r in j["rows"] if not r["calibration"] and r.get("prefill_loso") and r.get("prefill_measured")
+    ]
+    pb: dict[str, list[float]] = defaultdict(list)
+    for r in pre:
+        pb[r["fold"]].append(abs(100 * (r["prefill_loso"] - r["prefill_measured"]) / r["prefill_measured"]))
+    out += ["", "**Prefill median by source** (out of sample): " + "; ".join(
+        f"{f} {median(v):.0f} % (n={len(v)})" for f, v in sorted(pb.items(), key=lambda kv: -len(kv[1])))]  # fmt: skip
+    return out
 
 
 def write_page() -> str:
