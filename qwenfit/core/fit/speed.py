@@ -495,7 +495,8 @@ def speed_of(
     spec: ModelSpec, e: Estimate, machine: Machine, engine: Engine, p: Placement, backend: str,
     reads: tuple[Num, Num, Num], *, depth: int = DEFAULT_DEPTH,
 ) -> tuple[float | None, float | None, str]:  # fmt: skip
-    """Decode and prefill tokens/s of one sequence for estimate ``e`` on ``machine`` (estimated, as
+    """Decode and prefill (``PREFILL_TOKENS`` more prompt tokens at the same depth) tokens/s of one
+    sequence for estimate ``e`` on ``machine`` (estimated, as
     :class:`Rate` with their bands): :func:`decode_speed` (the formula the docs calculator evaluates)
     with ``depth`` tokens already in the context and the estimate's sequences decoding together;
     with ``mtp`` in its settings, the engine's draft count (:meth:`Engine.mtp_drafts`; the reads then
@@ -533,8 +534,9 @@ def speed_of(
     layer_ns = k["moe_layer_ns"] if shape.moe else k["layer_ns"]
     fixed_s = (k["step_ns"] + shape.n_layers * (layer_ns + k["ar_ns"]) + as_int(n_off) * k["off_ns"]) * 1e-9
     resident_cpu = e.term("weights", "cpu")
+    ubatch = ub if isinstance(ub, int) and ub > 0 else kk.ubatch
     prefill = _prefill(shape, kk, view, p.tp, quant, e.term("weights") - resident_cpu, resident_cpu, fixed_s,
-                       ubatch=ub if isinstance(ub, int) and ub > 0 else kk.ubatch)  # fmt: skip
+                       depth=min(depth, context), ubatch=ubatch)  # fmt: skip
     label = "calibrated" if kk.calibrated else "estimated"
     detail = (f"decode at {min(depth, context):,} tokens deep {1e3 / decode:.2f} ms/token: "
               f"{(w_gpu + as_int(kv_g) + as_int(st_g)) / 1e9:.3f} GB read on the GPU side")  # fmt: skip
