@@ -45,7 +45,7 @@ from qwenfit.core.engines.base import Engine, FormulaPlacement, engines
 from qwenfit.core.expr import as_int, evaluate_shared, to_json_shared
 from qwenfit.core.fit.formulas import ARTIFACT_FIELDS, hardware_env, placement_env, trace
 from qwenfit.core.fit.planner import YARN_CONTEXT
-from qwenfit.core.fit.speed import DEFAULT_DEPTH
+from qwenfit.core.fit.speed import DEFAULT_DEPTH, Rate
 from qwenfit.core.fit.text import format_gb as _format_gb
 from qwenfit.core.hardware import (
     RAM_RESERVE_DIVISOR,
@@ -78,6 +78,44 @@ def format_gb(n_bytes: int) -> str:
 def format_tok_s(x: float | None) -> str:
     """``~42 tok/s`` (round half up: ``floor(x + 0.5)``, the same float operations in JS)."""
     return "not known" if x is None else f"~{math.floor(x + 0.5)} tok/s"
+
+
+def speed_bands_json() -> dict[str, Any]:
+    """The decode bands each measurement category earned out of sample (qwenfit.core.fit.speed_fitted),
+    as [p10, p90] of measured / predicted, and how the page picks the category."""
+    from qwenfit.core.fit import speed_fitted
+
+    return {
+        "decode": {c: [b[0], b[2]] for c, b in speed_fitted.BANDS["decode"].items()},
+        "rule": "seqs > 1: batched; CPU only; several GPUs: multi-GPU; n_cpu_moe > 0: offload; Apple; "
+        "unified memory: APU; else GPU MoE / GPU dense; a category without a band: overall",
+        "source": "docs/reports/speed.md (leave-one-source-out)",
+    }
+
+
+def speed_category(data: dict[str, Any], f: dict[str, Any], cfg: dict[str, Any]) -> str:
+    """The measurement category of a calculator configuration (qwenfit.core.fit.speed.category_of)."""
+    if cfg["seqs"] > 1:
+        return "batched (concurrency > 1)"
+    if f["cpu_only"]:
+        return "CPU only"
+    if f["n_gpus"] > 1:
+        return "multi-GPU TP/PP"
+    if cfg.get("n_cpu_moe", 0) > 0 and data["models"][cfg["model"]]["is_moe"]:
+        return "CPU-expert offload"
+    hw = data["hardware"].get(cfg["hardware"])
+    if hw is not None and hw["vendor"] == "apple":
+        return "Apple/MLX"
+    if hw is not None and hw["kind"] == "unified":
+        return "unified-memory APU"
+    return "GPU MoE" if data["models"][cfg["model"]]["is_moe"] else "GPU dense"
+
+
+def format_speed_range(low: float | None, high: float | None) -> str:
+    """``43-58 tok/s``: the out-of-sample range (each end rounded half up, as the page does)."""
+    if low is None or high is None:
+        return ""
+    return f"{math.floor(low + 0.5)}-{math.floor(high + 0.5)} tok/s"
 
 
 def calculator_engines() -> tuple[Engine, ...]:
@@ -190,6 +228,8 @@ def calculator_json() -> dict[str, Any]:
                             "kv_cache": kv,
                             "placement": fp.key,
                             "rates": _rates_key(engine, fp),
+                            "n_gpus": fp.n_gpus,
+                            "cpu_only": fp.cpu_only,
                             **_record(spec, engine, kv, fp),
                         }
                     )
@@ -247,6 +287,7 @@ def calculator_json() -> dict[str, Any]:
             "gb": "q = (bytes + 5_000_000) // 10_000_000 -> f'{q // 100}.{q % 100:02d} GB'",
             "tok_s": "~floor(x + 0.5) tok/s",
         },
+        "speed_bands": speed_bands_json(),
         "engines": engine_info,
         "models": models,
         "hardware": hardware,
@@ -266,6 +307,7 @@ def _display(
     max_ctx: int,
     step: int,
     command: str,
+    band: tuple[float, float] | None = None,
 ) -> dict[str, str]:
     """The strings the page shows, from byte counts (one rounding rule for both sides)."""
     used: dict[str, int] = {}
@@ -281,6 +323,7 @@ def _display(
     out["shortfall"] = "" if short == 0 else format_gb(short)
     out["max_context"] = f"{max_ctx:,} tokens" if max_ctx else f"none (not even {step:,} tokens fit)"
     out["speed"] = format_tok_s(speed)
+    out["speed_range"] = format_speed_range(*(band or (None, None)))
     out["command"] = command
     return out
 
@@ -342,9 +385,13 @@ def evaluate_export(data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, str]
     terms = [(t["name"], t["device"], r[f"t{i}"]) for i, t in enumerate(f["terms"])]
     budget = {d: r[f"b:{d}"] for d in budget_trees}
     command = render_json(f["command"], {**env, "ctx": cfg["ctx"]})
-    return _display(
-        terms, budget, r.get("speed") if has_speed else None, largest(fits, step, limit, step), step, command
-    )
+    speed = r.get("speed") if has_speed else None
+    band = None
+    if speed is not None:
+        bands = data["speed_bands"]["decode"]
+        lo, hi = bands.get(speed_category(data, f, cfg), bands["overall"])
+        band = (speed * lo, speed * hi)
+    return _display(terms, budget, speed, largest(fits, step, limit, step), step, command, band)
 
 
 def evaluate_config(cfg: dict[str, Any]) -> dict[str, str]:
@@ -407,7 +454,8 @@ def evaluate_config(cfg: dict[str, Any]) -> dict[str, str]:
     o = engine.options({k: v for k, v in e.settings.items() if k in engine.option_help()})
     command = engine.command(engine.artifact(model.where, cfg["quant"], d), d, o).render()
     terms = [(t.name, t.device, as_int(t.bytes)) for t in e.terms]
-    return _display(terms, dict(e.budget or {}), speed, max_ctx, step, command)
+    band = (speed.low, speed.high) if isinstance(speed, Rate) else None
+    return _display(terms, dict(e.budget or {}), speed, max_ctx, step, command, band)
 
 
 def _placement(fp: FormulaPlacement, n_cpu_moe: int) -> Any:

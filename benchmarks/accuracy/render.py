@@ -376,8 +376,8 @@ def _speed(s: dict[str, Any]) -> list[str]:
     if s["status"] != "ok":
         return [*out, f"**speed: pending** — {s['why']}.", ""]
     out += [
-        f"From {s['source']} (its own functions, run by this generator). Speed is an *estimate*: a "
-        "bandwidth/compute roofline, not fitted to these records.",
+        f"From {s['source']}. Speed is an *estimate*: a model fitted to published measurements, "
+        "scored on sources it was not fitted to.",
         "",
     ]
     md = s["markdown"].splitlines()

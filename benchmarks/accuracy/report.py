@@ -531,36 +531,23 @@ def published_section() -> dict[str, Any]:
 
 
 def speed_section() -> dict[str, Any]:
-    """Decode speed vs published measurements: benchmarks/speed_accuracy.py (records in
-    benchmarks/speed_measurements.yaml) run through its own functions; "pending" while it is absent."""
-    script = REPO / "benchmarks" / "speed_accuracy.py"
-    data = REPO / "benchmarks" / "speed_measurements.yaml"
-    if not (script.exists() and data.exists()):
-        return {
-            "status": "pending",
-            "why": "benchmarks/speed_accuracy.py and benchmarks/speed_measurements.yaml "
-            "are not in the tree yet",
-        }
-    import importlib
+    """Decode speed vs published measurements: the leave-one-source-out results of the fitted speed
+    model (benchmarks/speed/fit/results/report.json, ``python -m benchmarks.speed.fit``), the same
+    figures as docs/reports/speed.md; "pending" while they are absent."""
+    from benchmarks.speed import page
 
-    import yaml
-
-    try:
-        mod = importlib.import_module("benchmarks.speed_accuracy")
-        records = yaml.safe_load(data.read_text())["records"]
-        machine_for, hardware_source = mod._machine_loader()
-        rows = [mod.evaluate(r, machine_for) for r in records]
-        summ = mod.summarize(rows)
-        md = mod.markdown(rows, summ, hardware_source)
-    except Exception as e:  # the speed model is another module's work in progress: report, don't crash
-        return {"status": "pending", "why": f"benchmarks/speed_accuracy.py failed: {type(e).__name__}: {e}"}
+    if not page.FIT.exists():
+        return {"status": "pending", "why": "benchmarks/speed/fit/results/report.json is not in the tree"}
+    j = json.loads(page.FIT.read_text())
+    o = j["decode"]["qwenfit new (LOSO)"]["overall"]
     return {
         "status": "ok",
-        "source": "benchmarks/speed_accuracy.py over benchmarks/speed_measurements.yaml",
-        "hardware_source": hardware_source,
-        "summary": _jsonable(summ),
-        "markdown": md,
-    }
+        "source": "benchmarks/speed/fit (leave-one-source-out over benchmarks/speed/measurements; "
+        "the tables of docs/reports/speed.md)",
+        "summary": {"decode": {"overall": {"n": o["n"], "median_abs_error_pct": o["median"],
+                                           "p90_abs_error_pct": o["p90"], "max_abs_error_pct": o["max"]}}},
+        "markdown": "\n".join(page.estimates_md(j)),
+    }  # fmt: skip
 
 
 def _jsonable(x: Any) -> Any:
@@ -585,8 +572,13 @@ def _qwenfit_case(model: str, ctx: int, quant: str = cases.QUANT) -> dict[str, i
     the reference's (and the Hub's Qwen3.5 GGUFs are); ``estimate()`` prices the current converter's
     file, whose MTP tensors shift llama-quantize's counter-based choices slightly (397B: -0.24 %).
     ``planned_total_gpu``: what qwenfit plans on a CUDA GPU, CUDA reserve and --fit margin included."""
-    kw = {"context": ctx, "engine": "llama.cpp", "kv_cache": cases.KV_TYPE, "sequences": cases.SEQUENCES,
-          "artifact": "recipe"}  # the reference files are llama-quantize's own
+    kw = {
+        "context": ctx,
+        "engine": "llama.cpp",
+        "kv_cache": cases.KV_TYPE,
+        "sequences": cases.SEQUENCES,
+        "artifact": "recipe",
+    }  # the reference files are llama-quantize's own
     t: dict[str, int] = {}
     for term in qwenfit.estimate(model, quant, backend="cpu", **kw).terms:
         t[term.name] = t.get(term.name, 0) + term.bytes
@@ -739,8 +731,9 @@ def scenarios(llmfit: dict[str, Any]) -> list[dict[str, Any]]:
             "pick_breakdown_bytes": ours["total"],
             "pick_fits_breakdown": ours["total"] <= vram * 10**9,
             "pick_max_context_breakdown": _breakdown_max_context(model, vram * 10**9, quant),
-            "qwenfit_max_context": qwenfit.max_context(model, quant, vram_gb=vram, kv_cache=cases.KV_TYPE,
-                                                        artifact="recipe"),
+            "qwenfit_max_context": qwenfit.max_context(
+                model, quant, vram_gb=vram, kv_cache=cases.KV_TYPE, artifact="recipe"
+            ),
         }
         rec["llmfit_required_err_pct"] = err_pct(round(info["memory_required_gb"] * 10**9), ours["total"])
         if info.get("run_mode") == "MoE":  # llama.cpp's way: every routed expert on the CPU (--n-cpu-moe)

@@ -354,6 +354,29 @@ export function formatTokS(x) {
 }
 
 /**
+ * The out-of-sample range of a decode speed, "43-58 tok/s" (qwenfit.export.speed_category and
+ * format_speed_range): the band [p10, p90] its measurement category earned leave-one-source-out
+ * (data.speed_bands), times the speed; "" without a speed.
+ */
+export function speedRange(data, state, formula, speed) {
+  if (speed === null || speed === undefined || !data.speed_bands) return "";
+  const model = data.models[state.model];
+  const hw = data.hardware[state.hardware];
+  let cat;
+  if (Number(state.seqs) > 1) cat = "batched (concurrency > 1)";
+  else if (formula.cpu_only) cat = "CPU only";
+  else if (Number(formula.n_gpus) > 1) cat = "multi-GPU TP/PP";
+  else if (Number(state.n_cpu_moe ?? 0) > 0 && model.is_moe) cat = "CPU-expert offload";
+  else if (hw && hw.vendor === "apple") cat = "Apple/MLX";
+  else if (hw && hw.kind === "unified") cat = "unified-memory APU";
+  else cat = model.is_moe ? "GPU MoE" : "GPU dense";
+  const bands = data.speed_bands.decode;
+  const [lo, hi] = bands[cat] ?? bands.overall;
+  const x = toFloat(speed);
+  return `${Math.floor(x * lo + 0.5)}-${Math.floor(x * hi + 0.5)} tok/s`;
+}
+
+/**
  * Evaluate one exported formula at `env`: its shared `defs` first, then every term, the budgets
  * (`budget_unified` on unified memory; the device "total" is judged against the sum of all terms)
  * and, with `speed`, the decode rate. Returns {terms: [{...term, bytes}], used: {device: bytes},
@@ -537,6 +560,7 @@ export function computeView(data, state) {
   texts.shortfall = result.fits ? "" : formatGB(result.shortfall);
   texts.max_context = maxCtx ? `${formatInt(maxCtx)} tokens` : `none (not even ${formatInt(step)} tokens fit)`;
   texts.speed = formatTokS(result.speed);
+  texts.speed_range = speedRange(data, state, formula, result.speed);
   texts.command = formula.command ? renderCommand(formula.command, env) : "";
   let worst = null; // the device that misses most (named next to the shortfall)
   for (const d of devices) {
@@ -759,6 +783,7 @@ class Calculator {
       h("dl", { class: "qf-summary" },
         h("div", {}, h("dt", { text: "Maximum context" }), out("max_context", "dd")),
         h("div", {}, h("dt", { text: "Decode speed (estimated)" }), out("speed", "dd")),
+        h("div", {}, h("dt", { text: "Range out of sample (p10-p90)" }), out("speed_range", "dd")),
         h("div", {}, h("dt", { text: "Total memory" }), out("total", "dd"))),
       h("div", { class: "qf-devices", "data-qf": "devices" }),
       h("figure", { class: "qf-chart", "data-qf": "chart" }),

@@ -13,6 +13,7 @@ from qwenfit.api.resolve import positive
 from qwenfit.core.engines.base import Engine
 from qwenfit.core.engines.base import engines as all_engines
 from qwenfit.core.fit.planner import MIN_CONTEXT, Option, Plan
+from qwenfit.core.fit.speed_bands import format_cell, format_rate
 from qwenfit.core.hardware import Device, Machine
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.errors import DoesNotFit, SettingError, UnknownQuantError
@@ -388,7 +389,7 @@ class _Sweep:
         for o in p.options:
             speed = o.decode_tokens_per_s
             if speed is not None and (self.fastest is None or speed > self.fastest[0]):
-                self.fastest = speed, f"~{speed:.0f} tok/s, {o.quant} on {o.engine} on {machine.name}"
+                self.fastest = speed, f"{format_rate(speed)}, {o.quant} on {o.engine} on {machine.name}"
             if self.min_speed is None or (
                 o.decode_tokens_per_s is not None and o.decode_tokens_per_s >= self.min_speed
             ):
@@ -495,7 +496,7 @@ def format_requirements(r: Requirements, *, max_rows: int | None = None, command
                 o.engine,
                 str(o.placement),
                 f"{o.context:,}",
-                f"{o.decode_tokens_per_s:.0f}" if o.decode_tokens_per_s else "?",
+                format_cell(o.decode_tokens_per_s, "?"),
             ]
         )
     if rows:

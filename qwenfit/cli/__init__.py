@@ -51,7 +51,18 @@ __all__ = [
     "memory_bars",
 ]
 
-COMMANDS = ("plan", "check", "need", "inspect", "quants", "models", "artifacts", "hardware", "export")
+COMMANDS = (
+    "plan",
+    "check",
+    "need",
+    "inspect",
+    "quants",
+    "models",
+    "artifacts",
+    "hardware",
+    "export",
+    "calibrate",
+)
 
 
 def build_parser(only: str | None = None) -> Parser:

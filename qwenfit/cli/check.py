@@ -235,7 +235,9 @@ def format_check(
         if alternatives:
             lines += ["", "nearest options that fit:"]
             for a in alternatives:
-                speed = f", ~{a['decode_tokens_per_s']:.0f} tok/s" if a["decode_tokens_per_s"] else ""
+                band = a.get("speed_band") or {}
+                rng = f" ({band['decode_low']:.0f}-{band['decode_high']:.0f})" if band else ""
+                speed = f", ~{a['decode_tokens_per_s']:.0f} tok/s{rng}" if a["decode_tokens_per_s"] else ""
                 where = "" if a["kind"] in ("context", "sequences") else f", {a['context']:,} tokens"
                 lines.append(f"  - {_LABELS[a['kind']]}: {a['description']}{where}{speed}")
                 lines.append(f"      {indent_command(a['command'], 6)}")

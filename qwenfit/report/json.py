@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from qwenfit.core.expr import as_int
+from qwenfit.core.fit.speed import speed_band
 
 if TYPE_CHECKING:
     from qwenfit.core.engines.base import Artifact, Placement
@@ -164,6 +165,7 @@ def option_json(o: Option) -> dict[str, Any]:
         "max_sequences": o.max_sequences,
         "decode_tokens_per_s": o.decode_tokens_per_s,
         "prefill_tokens_per_s": o.prefill_tokens_per_s,
+        "speed_band": speed_band(o.decode_tokens_per_s, o.prefill_tokens_per_s),
         "speed_detail": o.speed_detail,
         "command": o.command,
         "artifact": artifact_json(o.artifact),
@@ -202,6 +204,7 @@ def alternative_json(a: Alternative) -> dict[str, Any]:
         "placement": placement_json(a.placement),
         "memory_by_device": a.estimate.by_device,
         "decode_tokens_per_s": a.decode_tokens_per_s,
+        "speed_band": speed_band(a.decode_tokens_per_s, None),
         "command": a.command,
         "artifact": artifact_json(a.artifact),
     }

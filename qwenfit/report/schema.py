@@ -190,6 +190,18 @@ class ArtifactOut(_Out):
     note: str
 
 
+class SpeedBandOut(_Out):
+    """The range a speed figure earned out of sample (docs/reports/speed.md): p10-p90 of measured /
+    predicted over the leave-one-source-out predictions of its category, times the figure."""
+
+    category: str = Field(description="the measurement category whose band applies")
+    basis: Literal["estimated", "calibrated"] = Field(description="calibrated: `qwenfit calibrate` constants")
+    decode_low: float | None = Field(description="tokens/s, p10 of the category")
+    decode_high: float | None = Field(description="tokens/s, p90 of the category")
+    prefill_low: float | None
+    prefill_high: float | None
+
+
 class OptionOut(_Out):
     """One (model, quant, engine) with its best placement, or why it does not fit."""
 
@@ -204,6 +216,7 @@ class OptionOut(_Out):
     max_sequences: Count = Field(description="sequences of `context` tokens that fit at once")
     decode_tokens_per_s: float | None = Field(description="estimated; null: unknown")
     prefill_tokens_per_s: float | None
+    speed_band: SpeedBandOut | None = Field(description="null: no speed estimate")
     speed_detail: str
     command: str = Field(description="the launch command; empty when it does not fit")
     artifact: ArtifactOut | None = Field(description="what the command loads; null when not placed")
@@ -245,6 +258,7 @@ class AlternativeOut(_Out):
     placement: PlacementOut | None = Field(description="null: the placement that was checked")
     memory_by_device: dict[str, Bytes]
     decode_tokens_per_s: float | None
+    speed_band: SpeedBandOut | None
     command: str
     artifact: ArtifactOut | None
 

@@ -1,4 +1,5 @@
-"""qwenfit.core.fit.speed: bytes read per token, the decode/prefill roofline, tracing."""
+"""qwenfit.core.fit.speed: bytes read per token, the fitted decode model (equal to the fit's), MTP,
+batches, depth, host RAM, bands, calibration, tracing."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ import dataclasses
 import pytest
 
 import qwenfit
+from benchmarks.speed.fit import model as fitted_model
 from qwenfit.core.expr import Var, evaluate
+from qwenfit.core.fit import speed_fitted
 from qwenfit.core.fit.speed import (
     DEFAULT_HOST,
-    FS_PER_S,
-    Speed,
-    decode_rates,
-    decode_tokens_per_s,
-    estimate_speed,
+    Rate,
+    decode_speed,
+    format_rate,
+    rate_constants,
+    shape_of,
+    use_calibration,
 )
 from qwenfit.core.formats.reads import decode_read_bytes
 from qwenfit.core.formats.weights import WeightMap
@@ -36,16 +40,6 @@ def machine(*devices: Device, host_gbps: float | None = None) -> Machine:
     if host_gbps is not None:
         host = HostMemory(id="h", name="test RAM", bandwidth_gbps=host_gbps, effective_gbps=host_gbps)
     return Machine(name="test", devices=devices or (gpu(),), host=host)
-
-
-def speed(read: int = 10**9, *, kv: int = 0, state: int = 0, cpu: int = 0, m: Machine | None = None,
-          **kw: object) -> Speed:  # fmt: skip
-    args: dict[str, object] = dict(
-        read_bytes={"gpu": read, "cpu": cpu}, kv_read_bytes={"gpu": kv}, state_bytes={"gpu": state},
-        machine=m or machine(), engine="llama.cpp", n_layers=10, active_params=10**9,
-    )  # fmt: skip
-    args.update(kw)
-    return estimate_speed(**args)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -127,99 +121,173 @@ def test_cpu_tensors_move_bytes_without_losing_any(moe: tuple[qwenfit.ModelSpec,
 # --- decode: a worked example and monotonicity ---------------------------------------------------------
 
 
-def test_worked_example_by_hand() -> None:
-    # η_mem = 0.92 (discrete) x 0.90 (CUDA) = 0.828 -> 828 GB/s -> round(1e15 / 828e9) = 1208 fs per byte;
-    # fixed = 200 µs (llama.cpp step) + 10 layers x 100 µs = 1.2 ms
-    s = speed(10**9)
-    assert s.decode_tokens_per_s == pytest.approx(FS_PER_S / (10**9 * 1208 + 1_200 * 10**9), rel=1e-12)
-    assert s.decode_tokens_per_s == pytest.approx(1 / (1e9 / 828e9 + 1.2e-3), rel=1e-3)  # ≈ 415.3 t/s
-    assert not s.exact and "estimated" in s.basis
-    # offload: 1 GB more from a 50 GB/s host (20,000 fs per byte) and 10 layers x 50 µs of graph splits
-    m = machine(host_gbps=50.0)
-    s = speed(10**9, cpu=10**9, m=m)
-    time_fs = 10**9 * 1208 + 10**9 * 20_000 + (1_200 + 500) * 10**9
-    assert s.decode_tokens_per_s == pytest.approx(FS_PER_S / time_fs, rel=1e-12)
+# --- the shipped model is the fitted one ------------------------------------------------------------
 
 
-def test_more_bytes_is_slower_more_bandwidth_is_faster() -> None:
-    base = speed(10**9).decode_tokens_per_s
-    assert base is not None
-    assert speed(2 * 10**9).decode_tokens_per_s < base  # type: ignore[operator]
-    assert speed(10**9, kv=10**8).decode_tokens_per_s < base  # type: ignore[operator]
-    assert speed(10**9, state=10**7).decode_tokens_per_s < base  # type: ignore[operator]
-    assert speed(10**9, m=machine(gpu(2000.0))).decode_tokens_per_s > base  # type: ignore[operator]
-    assert speed(10**9, m=machine(gpu(500.0))).decode_tokens_per_s < base  # type: ignore[operator]
-    assert speed(10**9, n_layers=40).decode_tokens_per_s < base  # type: ignore[operator]
+class _Row:
+    """A benchmarks/speed/fit/model.py row built from the same quantities qwenfit's formula reads."""
+
+    def __init__(self, **kw: object) -> None:
+        self.__dict__.update(kw)
 
 
-def test_offloading_to_cpu_is_slower(moe: tuple[qwenfit.ModelSpec, WeightMap]) -> None:
-    spec, w = moe
-    experts = {e.name for e in w.tensors if e.role in ROUTED_EXPERT_ROLES}
-    first_half = {e.name for e in w.tensors if e.role in ROUTED_EXPERT_ROLES and (e.layer or 0) < 20}
-    results = []
-    for cpu in (set(), first_half, experts):
-        read = decode_read_bytes(spec, w, cpu_tensors=cpu)
-        s = estimate_speed(read_bytes=read, kv_read_bytes={}, state_bytes={}, machine=machine(),
-                           engine="llama.cpp", n_layers=40, active_params=spec.params.active)  # fmt: skip
-        results.append(s.decode_tokens_per_s)
-    assert results[0] > results[1] > results[2]  # type: ignore[operator]
+@pytest.mark.parametrize(
+    ("b", "drafts", "cpu", "tp"),
+    [(1, 0, 0, 1), (4, 0, 0, 1), (1, 2, 0, 1), (1, 0, 6 * 10**9, 1), (1, 0, 0, 2)],
+)
+def test_decode_equals_the_fitted_model(b: int, drafts: int, cpu: int, tp: int) -> None:
+    spec = qwenfit.load("35B-A3B")
+    shape = shape_of(spec)
+    m = machine(gpu(936.0, 71.0), gpu(936.0, 71.0), host_gbps=89.6)
+    k = rate_constants(machine=m, engine="llama.cpp", tp=tp, backend="cuda")
+    assert k is not None
+    w_gpu, kv, st = 10 * 10**9, 2 * 10**8, 3 * 10**7
+    e = round(1000 * speed_fitted.MTP_TOKENS_PER_CYCLE.get(drafts, 1.0)) if drafts else 1000
+    n_off = 40 if cpu else 0
+    ours = decode_speed(shape, k, w_gpu=w_gpu, w_cpu=cpu, kv_gpu=kv, kv_cpu=0, st_gpu=2 * st, st_cpu=0,
+                        n_offloaded=n_off, sequences=b, drafts=drafts, tokens_per_cycle_milli=e)  # fmt: skip
+    x_all = (w_gpu + cpu) * shape.expert_ppm / 1e6
+    x_cpu = min(cpu, x_all)
+    mtp = shape.mtp_params * (w_gpu + cpu) / shape.read_params
+    row = _Row(
+        family="llama.cpp", backend="cuda", hw="gpu", quant="Q4_K_M", bw_gbps=936.0, fp16_tflops=71.0, tp=tp,
+        link="pcie", dense_gpu=w_gpu - (x_all - x_cpu), expert_gpu=x_all - x_cpu, dense_cpu=cpu - x_cpu,
+        expert_cpu=x_cpu, n_experts=spec.text.num_experts, k_experts=spec.text.num_experts_per_tok,
+        kv_per_token=kv, depth=1.0, state_bytes=st, host_peak_gbps=89.6, host_cores=0,
+        n_layers=shape.n_layers, is_moe=True, n_offloaded_layers=n_off, active_params=shape.matmul_params,
+        batch=b, mtp_n=drafts, mtp_e=e / 1000 if drafts else None, mtp_dense=mtp, mtp_expert=0.0,
+        interleaved_prompt=0.0,
+    )  # fmt: skip
+    theirs = fitted_model.decode_tokens_per_s(row, speed_fitted.CONSTANTS) / b
+    assert ours == pytest.approx(theirs, rel=0.005)
 
 
-def test_default_host_profile_is_used_and_documented() -> None:
-    rates = decode_rates(machine=machine(), engine="llama.cpp", n_layers=1)
-    assert rates is not None and rates.cpu_fs_per_byte == round(
-        FS_PER_S / (DEFAULT_HOST.effective_gbps * 1e9)
-    )
-    assert DEFAULT_HOST.effective_gbps == pytest.approx(0.7 * 89.6)
+def test_depth_not_the_allocated_context_sets_the_speed() -> None:
+    a = qwenfit.estimate("27B", "Q4_K_M", engine="llama.cpp", context=8192, hardware="rtx-4090")
+    b = qwenfit.estimate("27B", "Q4_K_M", engine="llama.cpp", context=65536, hardware="rtx-4090")
+    assert a.decode_tokens_per_s == pytest.approx(b.decode_tokens_per_s, rel=1e-9)
 
 
-def test_tensor_parallel_splits_bytes_and_pays_all_reduces() -> None:
-    one = decode_rates(machine=machine(gpu(), gpu()), engine="vllm", n_layers=10)
-    two = decode_rates(machine=machine(gpu(), gpu()), engine="vllm", n_layers=10, tp=2)
-    nvlink = decode_rates(
-        machine=machine(*[gpu(interconnect="nvlink4")] * 2), engine="vllm", n_layers=10, tp=2
-    )
-    assert one and two and nvlink
-    assert two.gpu_fs_per_byte == pytest.approx(one.gpu_fs_per_byte / 2, abs=1)
-    assert two.fixed_fs - one.fixed_fs == 2 * 10 * 30 * 10**9  # 2 PCIe all-reduces per layer, 30 µs each
-    assert nvlink.fixed_fs - one.fixed_fs == 2 * 10 * 15 * 10**9
-    with pytest.raises(ValueError, match="tp=4"):
-        decode_rates(machine=machine(gpu(), gpu()), engine="vllm", n_layers=10, tp=4)
+def test_mtp_with_published_acceptance_raises_the_estimate() -> None:
+    plain = qwenfit.estimate("27B", "Q4_K_M", engine="llama.cpp", context=8192, hardware="rtx-3090")
+    mtp = qwenfit.estimate("27B", "Q4_K_M", engine="llama.cpp", context=8192, hardware="rtx-3090", mtp=True)
+    assert plain.decode_tokens_per_s and mtp.decode_tokens_per_s
+    assert mtp.decode_tokens_per_s > 1.3 * plain.decode_tokens_per_s
+    assert "tokens per cycle (published median)" in mtp.speed_detail
 
 
-def test_unknown_bandwidth_or_compute_gives_none() -> None:
-    s = speed(m=machine(gpu(bandwidth_gbps=0.0)))
-    assert s.decode_tokens_per_s is None and s.prefill_tokens_per_s is None
-    s = speed(m=machine(gpu(fp16_tflops=0.0)))
-    assert s.decode_tokens_per_s is not None and s.prefill_tokens_per_s is None
+def test_batched_decode_per_sequence_slower_all_together_faster() -> None:
+    one = qwenfit.estimate("35B-A3B", "Q4_K_M", engine="llama.cpp", context=8192, hardware="rtx-4090")
+    four = qwenfit.estimate("35B-A3B", "Q4_K_M", engine="llama.cpp", context=8192, sequences=4,
+                            hardware="rtx-4090")  # fmt: skip
+    s1, s4 = one.decode_tokens_per_s, four.decode_tokens_per_s
+    assert s1 and s4 and s4 < s1 < 4 * s4
+    assert isinstance(s4, Rate) and s4.category == "batched (concurrency > 1)"
 
 
-# --- prefill -------------------------------------------------------------------------------------------
+def test_host_ram_bandwidth_from_the_machine() -> None:
+    from qwenfit.loaders.hardware import parse_machine
+    from qwenfit.loaders.host_probes import parse_ram_spec
+
+    def on(ram: str) -> qwenfit.Estimate:
+        m = dataclasses.replace(parse_machine("rtx-4090"), host=parse_ram_spec(ram), ram_bytes=128 * 10**9)
+        return qwenfit.estimate("122B-A10B", "Q4_K_M", engine="llama.cpp", context=8192, hardware=m,
+                                n_cpu_moe=40)  # fmt: skip
+
+    slow, fast = on("ddr4-3200-2ch"), on("ddr5-6400-4ch")
+    assert slow.decode_tokens_per_s and fast.decode_tokens_per_s
+    assert fast.decode_tokens_per_s > 1.3 * slow.decode_tokens_per_s
+    assert DEFAULT_HOST.bandwidth_gbps == 89.6
 
 
-def test_prefill_compute_bound_worked_example() -> None:
-    # 2 x 1e9 params x 512 tokens / (0.35 x 100 TFLOPS) = 29.257 ms; weights 1 GB / 828 GB/s = 1.2 ms is
-    # below it; + one ubatch of fixed cost 1.2 ms
-    s = speed(10**9, prompt_tokens=512)
-    assert s.prefill_tokens_per_s == pytest.approx(512 / (2e9 * 512 / 35e12 + 1.2e-3), rel=1e-6)
-    # two ubatches pay the fixed cost twice; weights held in RAM are copied over PCIe once per ubatch
-    s2 = speed(10**9, prompt_tokens=1024, resident_bytes={"gpu": 10**9, "cpu": 10**9})
-    copy = 1e9 / (0.75 * 31.5e9)
-    assert s2.prefill_tokens_per_s == pytest.approx(
-        1024 / (2 * (2e9 * 512 / 35e12 + 1.2e-3 + copy)), rel=1e-6
-    )
+def test_every_figure_carries_its_band() -> None:
+    e = qwenfit.estimate("27B", "Q4_K_M", engine="llama.cpp", context=8192, hardware="rtx-4090")
+    d = e.decode_tokens_per_s
+    assert isinstance(d, Rate) and d.low < d < d.high and d.label == "estimated"
+    lo, _, hi, _ = speed_fitted.BANDS["decode"]["GPU dense"]
+    assert d.low == pytest.approx(d * lo) and d.high == pytest.approx(d * hi)
+    assert format_rate(d) == f"~{d:.0f} tok/s ({d.low:.0f}-{d.high:.0f})"
 
 
-# --- tracing for the docs calculator -----------------------------------------------------------------
+def test_calibrated_constants_win_and_are_labelled() -> None:
+    kw = dict(engine="llama.cpp", context=8192, hardware="rtx-4090")
+    before = qwenfit.estimate("27B", "Q4_K_M", **kw).decode_tokens_per_s  # type: ignore[arg-type]
+    try:
+        use_calibration({"eta_k.llama.cpp/cuda@rtx-4090": 0.5})
+        after = qwenfit.estimate("27B", "Q4_K_M", **kw).decode_tokens_per_s  # type: ignore[arg-type]
+    finally:
+        use_calibration({})
+    assert isinstance(after, Rate) and after.label == "calibrated"
+    assert before and after < 0.7 * before
+
+
+def test_tensor_parallel_over_nvlink_is_cheaper_than_pcie() -> None:
+    pcie = rate_constants(machine=machine(gpu(), gpu()), engine="vllm", tp=2)
+    nv = gpu(interconnect="nvlink4")
+    nvl = rate_constants(machine=machine(nv, nv), engine="vllm", tp=2)
+    one = rate_constants(machine=machine(gpu(), gpu()), engine="vllm", tp=1)
+    assert pcie and nvl and one
+    assert one["ar_ns"] == 0 < nvl["ar_ns"] < pcie["ar_ns"]
+    assert pcie["gpu_fs"] == pytest.approx(one["gpu_fs"] / 2, rel=1e-3)
+    with pytest.raises(ValueError):
+        rate_constants(machine=machine(gpu(), gpu()), engine="vllm", tp=4)
+
+
+def test_unknown_bandwidth_gives_none() -> None:
+    assert rate_constants(machine=machine(gpu(0.0)), engine="llama.cpp") is None
 
 
 def test_decode_formula_traces_with_expressions() -> None:
-    rates = decode_rates(machine=machine(), engine="llama.cpp", n_layers=40)
-    assert rates is not None
-    ctx = Var("ctx")
-    kv_per_token = 20_480
-    formula = decode_tokens_per_s(2 * 10**9 + kv_per_token * ctx, 0, rates)
-    for n in (0, 4096, 131_072):
-        direct = decode_tokens_per_s(2 * 10**9 + kv_per_token * n, 0, rates)
-        assert evaluate(formula, {"ctx": n}) == pytest.approx(direct, rel=1e-12)
-        assert direct == speed(2 * 10**9, kv=kv_per_token * n, n_layers=40).decode_tokens_per_s
+    spec = qwenfit.load("35B-A3B")
+    m = machine(gpu(936.0, 71.0))
+    k = rate_constants(machine=m, engine="llama.cpp")
+    assert k is not None
+    args = dict(w_gpu=10**10, w_cpu=0, kv_gpu=10**8, kv_cpu=0, st_gpu=10**7, st_cpu=0)
+    for b in (1, 3, 300):
+        direct = decode_speed(shape_of(spec), k, sequences=b, **args)  # type: ignore[arg-type]
+        tree = decode_speed(shape_of(spec), {n: Var(f"k:{n}") for n in k}, sequences=Var("seqs"),
+                            **{n: Var(n) for n in args})  # type: ignore[arg-type]  # fmt: skip
+        env = {**{f"k:{n}": v for n, v in k.items()}, **args, "seqs": b}
+        assert evaluate(tree, env) == pytest.approx(direct, rel=1e-12)
+
+
+def test_shipped_constants_are_the_fits() -> None:
+    """qwenfit/core/fit/speed_fitted.py is what benchmarks/speed/fit wrote with model.py's CONSTANTS."""
+    for name, value in fitted_model.CONSTANTS.items():
+        assert speed_fitted.CONSTANTS[name] == value, name
+    assert speed_fitted.CONSTANTS["eta_k.vllm/cuda@spark"] == fitted_model.CONSTANTS["eta_k.vllm/gb10"]
+    assert all(lo < 1 < hi for lo, _, hi, _ in speed_fitted.BANDS["decode"].values())
+
+
+@pytest.mark.parametrize(
+    ("model", "engine", "quant", "hw", "n_gpus", "tp", "seqs"),
+    [
+        ("35B-A3B", "llama.cpp", "Q4_K_M", "rtx-4090", 1, 1, 1),
+        ("35B-A3B", "llama.cpp", "Q4_K_M", "rtx-4090", 1, 1, 3),
+        ("27B", "vllm", "fp8", "rtx-3090", 2, 2, 1),
+        ("9B", "mlx", "mlx-4bit", "m4-max-128", 1, 1, 2),
+    ],
+)
+def test_calculator_formula_gives_the_plans_figure(
+    model: str, engine: str, quant: str, hw: str, n_gpus: int, tp: int, seqs: int
+) -> None:
+    """The traced formula the calculator evaluates and estimate()'s speed are one figure."""
+    from qwenfit.core.engines.base import get
+    from qwenfit.core.expr import evaluate_shared, to_json_shared
+    from qwenfit.core.fit.formulas import hardware_env, placement_env, trace
+    from qwenfit.loaders.hardware import hardware_catalog
+
+    eng, spec = get(engine), qwenfit.load(model)
+    fp = next(f for f in eng.formula_placements(spec) if f.tp == tp and f.n_gpus == n_gpus and not f.cpu_only)
+    dev = hardware_catalog()[hw]
+    traced = trace(spec, eng, eng.calc_kv_types[0], fp)
+    defs, out = to_json_shared(traced.exprs)
+    env = {**placement_env(spec, eng, eng.weights(spec, quant, mtp=False, vision=False), fp)}
+    env.update(hardware_env(eng, dev, fp) or {})
+    env.update({"ctx": 16384, "seqs": seqs, "depth": 4096, "n_cpu_moe": 0})
+    calc = evaluate_shared(defs, {"speed": out["speed"]}, env)["speed"]
+    kw = {"tp": tp} if engine == "vllm" else {}
+    machine = f"{n_gpus}x {hw}" if n_gpus > 1 else hw
+    e = qwenfit.estimate(model, quant, engine=engine, context=16384, sequences=seqs, hardware=machine,
+                         n_gpus=n_gpus, kv_cache=eng.calc_kv_types[0], artifact="recipe", **kw)  # fmt: skip
+    assert e.decode_tokens_per_s == pytest.approx(calc, rel=1e-9)

@@ -187,6 +187,10 @@ class SpeedConstants:
     compute_efficiency: Mapping[str, float] = field(default_factory=dict)
     default_layer_us: int = 200  # a backend not listed: the slow end of the listed ones
     default_compute_efficiency: float = 0.40
+    # the engine families whose fitted constants (qwenfit.core.fit.speed_fitted) it uses, first match
+    # wins; () keeps the hand-set values above (no measurements of the engine)
+    fitted: tuple[str, ...] = ()
+    ubatch: int = 512  # prompt tokens per prefill step when the settings do not say
 
 
 class Judge(Protocol):
@@ -501,6 +505,10 @@ class Engine:
         from qwenfit.core.formats.reads import decode_read_bytes
 
         return {"r:gpu": decode_read_bytes(spec, weights)["gpu"]}
+
+    def mtp_drafts(self, settings: Mapping[str, Any]) -> int:
+        """Tokens the MTP layer drafts per step with ``mtp=True`` (the checkpoints carry one layer)."""
+        return 1
 
     def decode_reads(
         self, spec: ModelSpec, reads: Mapping[str, Any], p: Placement, o: Any

@@ -108,7 +108,7 @@ class Mlx(Engine):
     max_sequences = 1024
     default_backend = "metal"
     unified_only = True
-    speed = SpeedConstants("mlx", 500, {"metal": 100}, {"metal": 0.45})
+    speed = SpeedConstants("mlx", 500, {"metal": 100}, {"metal": 0.45}, fitted=("mlx",), ubatch=2048)
 
     def check(self, spec: ModelSpec, d: Deployment, o: Any) -> None:
         if d.kv_cache is not None and d.kv_cache not in MLX_KV_TYPES:

@@ -280,7 +280,10 @@ class Sglang(Engine):
     context_beyond_native = True
     loads_vision_by_default = True  # --language-model-only is refused for Qwen3.5 (model_hook.py:1106)
     Options = SglangOptions
-    speed = SpeedConstants("sglang", 1000, {"cuda": 50, "rocm": 80}, {"cuda": 0.50, "rocm": 0.50})
+    # no SGLang measurements: vLLM's fitted constants (same kind of engine: CUDA graphs, batched steps)
+    speed = SpeedConstants(
+        "sglang", 1000, {"cuda": 50, "rocm": 80}, {"cuda": 0.50, "rocm": 0.50}, fitted=("vllm",), ubatch=8192
+    )
 
     def check(self, spec: ModelSpec, d: Deployment, o: Any) -> None:
         sglang_kv_cell_bytes(spec, o.tp, d.kv_cache)  # raises for an unknown KV dtype

@@ -22,7 +22,7 @@ from typing import Any
 from qwenfit.core.command import Cmd, Text
 from qwenfit.core.engines.base import Artifact, Deployment, Engine, FormulaPlacement, Placement
 from qwenfit.core.expr import Var, compile_formulas
-from qwenfit.core.fit.speed import decode_bytes, decode_speed, rate_constants
+from qwenfit.core.fit.speed import SPEED_KEYS, cache_parts, decode_speed, rate_constants, shape_of
 from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.hardware import Device, Machine, target_for
 from qwenfit.core.model.spec import ModelSpec
@@ -38,7 +38,6 @@ __all__ = [
     "trace",
 ]
 
-SPEED_KEYS = ("gpu_fs", "cpu_fs", "step_us", "layer_us", "ar_us")
 ARTIFACT_FIELDS = ("ref", "make", "tag")
 
 
@@ -97,14 +96,25 @@ def trace(spec: ModelSpec, engine: Engine, kv: str, fp: FormulaPlacement) -> Tra
     p = _placement(fp)
     reads = _variables(engine.read_inputs(spec, empty, p), lambda k: f"{fp.key}|{k}")
     read_gpu, read_cpu, n_off = engine.decode_reads(spec, reads, p, o)
-    gb, cb = decode_bytes(
-        terms, d.sequences, read_gpu, read_cpu, tp=fp.tp, depth=Var("depth"), context=d.context
-    )
+    kv_g, kv_c, st_g, st_c = cache_parts(terms, d.sequences, tp=fp.tp, depth=Var("depth"), context=d.context)
+    if fp.cpu_only:  # every byte streams from host RAM (the CPU rates stand in for the GPU ones)
+        read_gpu, read_cpu = 0, read_gpu + read_cpu
     k = {name: Var(f"k:{name}") for name in SPEED_KEYS}
     exprs: dict[str, Any] = {f"t{i}": t.bytes for i, t in enumerate(terms)}
     exprs.update({f"b:{dev}": b for dev, b in budget.items()})
     exprs.update({f"u:{dev}": b for dev, b in budget_u.items()})
-    exprs["speed"] = decode_speed(gb, cb, k, n_layers=spec.text.num_hidden_layers, n_offloaded=n_off)
+    exprs["speed"] = decode_speed(
+        shape_of(spec),
+        k,
+        w_gpu=read_gpu,
+        w_cpu=read_cpu,
+        kv_gpu=kv_g,
+        kv_cpu=kv_c,
+        st_gpu=st_g,
+        st_cpu=st_c,
+        n_offloaded=n_off,
+        sequences=d.sequences,
+    )
     artifact = Artifact(**{f: Text(f"a:{f}") for f in ARTIFACT_FIELDS})  # type: ignore[arg-type]
     return Traced(tuple(terms), exprs, engine.command(artifact, d, o))
 

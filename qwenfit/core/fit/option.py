@@ -9,6 +9,7 @@ from typing import Any
 
 from qwenfit.core.engines.base import Artifact, Placement
 from qwenfit.core.fit.ranking import sort_key
+from qwenfit.core.fit.speed_bands import format_rate
 from qwenfit.core.hardware import Machine
 from qwenfit.core.terms import Estimate
 from qwenfit.errors import DoesNotFit
@@ -115,7 +116,7 @@ def at_least(o: Option, min_speed: float) -> Option:
     """``o``, rejected when its decode speed is below ``min_speed`` (or unknown)."""
     if not o.fits or (o.decode_tokens_per_s is not None and o.decode_tokens_per_s >= min_speed):
         return o
-    speed = "unknown" if o.decode_tokens_per_s is None else f"~{o.decode_tokens_per_s:.0f} tok/s"
+    speed = format_rate(o.decode_tokens_per_s)
     return dataclasses.replace(
         o, fits=False, reason=f"decode speed {speed} is below the {min_speed:g} tok/s asked"
     )

@@ -1,123 +1,64 @@
-"""Decode and prefill speed: a bandwidth/compute roofline plus fixed per-token costs (estimated).
+"""Decode and prefill speed: the model fitted to published measurements (issue 19), with the band
+each figure earned out of sample. Every figure is an *estimate*.
 
-Every number here is an *estimate* (``Speed.exact`` is False): the memory arithmetic of qwenfit is
-exact, tokens per second are not. The model is described in docs/reports/speed.md; its constants were
-chosen from first principles and published ranges *before* any published measurement was compared with
-it, and none was fitted afterwards (``benchmarks/speed_accuracy.py`` reports how far off it is).
+The equations are those of ``benchmarks/speed/fit/model.py``, whose constants were fitted to the
+published measurements of ``benchmarks/speed/measurements/`` and scored leave-one-source-out
+(``docs/reports/speed.md``); the fitted values, the bands and their provenance are data in
+:mod:`qwenfit.core.fit.speed_fitted`, which the fit writes. Here they are evaluated on qwenfit's own
+byte counts, in integers, so that the same function gives the planner's figure and the formula tree
+the docs calculator evaluates.
 
-Decode (one sequence, batch 1)
-------------------------------
-A decode step streams every weight the token touches, the KV cache of the full-attention layers
-and the Gated DeltaNet state once from memory, then pays fixed costs (kernel launches,
-synchronisation, the engine's own step)::
+Decode (one step of ``b`` sequences, ``1 + n`` tokens each when MTP drafts ``n``)::
 
-    t_token = B_gpu / (η_mem · BW_gpu · tp) + B_cpu / BW_host_eff + t_fixed
-    t_fixed = t_step(engine) + n_layers · c_layer(engine, backend)
-              + n_offloaded_layers · c_offload + (tp > 1) · 2 · n_layers · t_allreduce(link)
-    B_dev   = weights read on dev (decode_read_bytes) + KV read on dev + 2 · GDN state on dev
+    t_step = W_dense / (η BW tp) + W_experts · U(T) / (η BW tp) + b · (κ · KV(depth) + 2 S) / (η BW tp)
+             + W_cpu / BW_host + (T - 1) · 2 A / (η_v F tp) + t_fixed + (b - 1) · t_seq
+    t_fixed = t_step(engine) + n_layers · c_layer (x moe factor) + n_offloaded · c_offload
+              + 2 n_layers (tp - 1) t_allreduce(link)
+    per-sequence tok/s = E / (t_step + n · t_draft)          (E: tokens per verify cycle, 1 without MTP)
 
-- **Weights read per token** (:func:`decode_read_bytes`): every non-expert text tensor once
-  (attention/GDN projections, norms, router, shared expert, ``lm_head``); routed experts at
-  ``num_experts_per_tok / num_experts`` of their bytes (the expected bytes one token touches, at
-  batch 1 every layer reads exactly k of E experts); the token embedding one row only (``get_rows``
-  in llama.cpp, ``nn.Embedding`` in PyTorch/MLX gather the token's row; the full matrix is read only
-  when it doubles as the output layer, ``tie_word_embeddings``); vision not at all (text decode);
-  the MTP block only with ``mtp=True`` (one draft step: the MTP layer, plus one more read of the
-  shared output head, which the draft projects through; the acceptance-rate gain is *not* modelled).
-- **KV**: the caller passes the bytes of the K and V cells attention reads (full-attention layers
-  only, times the context depth). **GDN state** is read and written back every token: 2x.
-- **η_mem = η_dram(kind) · η_kernel(backend)**:
+with ``T = b (1 + n)`` tokens in the step, ``U(T)`` the distinct routed experts ``T`` tokens read in
+units of one token's ``k`` (``E/k · (1 - (1 - k/E)^T)``), ``η = η_hw(device class) · η_kernel(engine,
+backend)``, ``κ`` the engine's attention-at-depth factor, ``BW_host = min(η_host · peak, cores ·
+host_core_gbps)``; MTP tokens per cycle are the median *published* acceptance for the draft count
+(``MTP_TOKENS_PER_CYCLE``). Each engine names the families whose fitted constants it uses
+(:class:`qwenfit.core.engines.base.SpeedConstants.fitted`); an engine with none keeps its own
+hand-set ``step_us`` / ``layer_us`` / ``compute_efficiency`` (estimates with no measurement behind).
 
-  * ``η_dram``: the fraction of peak a streaming read reaches. Discrete GDDR6/6X/7 and HBM: 0.92
-    (device-to-device copies in CUDA's bandwidthTest/nvbandwidth reach ~90-93 % of peak on
-    RTX 30/40 and H100 class cards [engineering estimate]); unified LPDDR5/5X SoCs (Apple, Strix
-    Halo, DGX Spark): 0.85 (STREAM-class reads on shared memory controllers reach ~80-90 %)
-    [engineering estimate].
-  * ``η_kernel``: how close quantized GEMV / MoE kernels come to a plain copy: CUDA 0.90 (llama.cpp
-    MMVQ, Marlin, cuBLAS GEMV are mature), Metal 0.85 (llama.cpp/MLX quantized mat-vec), ROCm and
-    Vulkan 0.80 (less tuned), SYCL 0.75 [engineering estimates]. Products: discrete CUDA 0.83,
-    discrete ROCm/Vulkan 0.74, Apple 0.72, Vulkan/ROCm APU 0.68, DGX Spark 0.77, which sits inside
-    the "0.8+ for dense models" usually quoted for discrete GPUs, where fixed costs are small.
+Prefill: per ubatch, ``max(2 A n / (η_c F tp), weights / (η BW tp))`` + fixed costs + the PCIe copy of
+host-RAM weights, plus attention FLOPs ``4 H_q D_h (P d0 + P²/2)`` per full-attention layer at
+``attn_prefill`` of the GEMM rate, plus TP activation traffic.
 
-- **c_layer** (per-layer fixed cost, kernel launch and small-kernel latency that no bandwidth
-  hides): llama.cpp CUDA 0.10 ms, the middle of the 0.06-0.14 ms usually quoted; llama.cpp ROCm/Vulkan
-  0.20 ms, the middle of the 0.1-0.3 ms usually quoted (measured on APUs; used for discrete cards too);
-  llama.cpp Metal 0.15 ms (no sourced figure: Metal has no CUDA graphs, so between the two);
-  llama.cpp CPU 0.05 ms (thread-pool barriers, ~20 ops per
-  layer at a few µs); MLX 0.10 ms (compiled graphs, dispatch like CUDA without graphs)
-  [assumption]; vLLM/SGLang CUDA 0.05 ms (the whole step is one CUDA graph, so only GPU-side gaps
-  between ~25 kernels per layer remain, ~2 µs each), on ROCm 0.08 ms (HIP graphs, less tuned)
-  [engineering estimates]; transformers 0.30 ms (eager PyTorch: ~30 launches per layer at ~10 µs).
-- **t_step** (per-token engine cost independent of the model's depth): llama.cpp 0.2 ms (graph
-  reuse/build, logits copy of a 248k vocabulary); Ollama and LM Studio 0.5 ms (a llama.cpp runner
-  behind an HTTP stream); MLX 0.5 ms (Python generation loop, ``mx.eval`` sync per token);
-  vLLM/SGLang 1.0 ms (scheduler, input preparation, sampler, detokenizer; partly overlapped by
-  async scheduling); transformers 2.0 ms [assumptions].
-- **Offload** (tensors on the CPU, e.g. ``--n-cpu-moe`` / ``-ot exps=CPU``): their bytes stream at
-  ``machine.host.effective_gbps`` (a measured STREAM-like rate), or the default host profile
-  (dual-channel DDR5-5600: 89.6 GB/s peak x 0.7 = 62.7 GB/s, a planning fraction for desktop
-  DDR5), and every layer with CPU tensors adds ``c_offload`` = 0.05 ms: the graph splits there,
-  so the activations go device -> host -> device (~10 µs each over PCIe) and the CPU thread pool
-  wakes up (~10-30 µs) [engineering estimate].
-- **Tensor parallelism**: ``tp`` GPUs read their ``1/tp`` of the bytes at the same time, and each
-  layer adds two all-reduces of one hidden vector (after attention and after the MLP), which at
-  a few KB are latency-bound: 15 µs over NVLink (vLLM's custom one-shot all-reduce), 30 µs over
-  PCIe peer-to-peer [engineering estimates]. ``tp = 1`` on several GPUs (llama.cpp's default
-  layer split) runs the GPUs one after the other: the time is that of one GPU reading all bytes.
+Which bytes: :func:`decode_bytes` (weights read, the sequence's KV cache at ``depth`` tokens, twice
+its GDN state); the routed-expert share of the reads and the MTP block's bytes come from the model's
+parameter counts at the reads' average bytes per parameter (an estimate: quant mixes differ per
+tensor).
 
-Prefill
--------
-Compute-bound from ``prompt_tokens`` up, per ubatch roofline against reading the resident
-weights once::
-
-    t_prefill = Σ_ubatch max(2 · active_params · n_ub / (η_c · F · tp), W_gpu / (η_mem · BW · tp))
-                + n_ubatch · (t_fixed + W_cpu / (η_pcie · BW_pcie))
-
-with ``F`` the device's dense FP16 tensor TFLOPS. ``W_cpu / BW_pcie`` is llama.cpp's *op offload*:
-with a batch of >= 32 tokens (ggml-cuda ``offload_op``) matrix products whose weights live in host
-RAM run on the GPU, after copying the whole weight tensor over PCIe, once per ubatch. The same
-copy bounds vLLM's ``--cpu-offload-gb``. ``η_pcie`` = 0.75 (pageable host buffers reach
-~70-80 % of a PCIe link) [engineering estimate]; the link is the device's ``interconnect_gbps``
-when that is a PCIe link, else (unknown, or an NVLink figure, which is not the host link) PCIe 4.0
-x16 at 31.5 GB/s per direction. ``η_c`` (fraction of dense FP16 tensor peak):
-llama.cpp CUDA 0.35 (MMQ on quantized weights, small per-expert GEMMs), llama.cpp ROCm/Vulkan
-0.25, llama.cpp Metal 0.40, MLX 0.45, vLLM/SGLang 0.50 (cuBLAS/CUTLASS/Triton GEMMs at large M,
-fused-MoE lower), transformers 0.40 [engineering estimates]. Attention FLOPs (only the full-attention
-quarter of the layers, quadratic in the prompt) are left out: small at the default 512 tokens.
-
-Validation (not calibration)
-----------------------------
-``benchmarks/speed_accuracy.py`` compares these estimates with 38 published single-stream
-measurements (``benchmarks/speed_measurements.yaml``), hardware from the catalog. At the time of
-writing, decode: median absolute error 11 %, worst 95 %. Per category (median absolute / median
-signed): APU 5 % / 0 %, offload 4 % / +4 %, Apple 14 % / -9 %, MoE on discrete GPUs 24 % / +24 %,
-dense on discrete GPUs 25 % / +25 %. Known misses: Qwen3.5-397B with every expert in 12-channel
-DDR5 behind a 16-core CPU (+95 %: a few cores cannot stream RAM at the profile's sustained rate);
-~3B-active MoE on M3 Ultra (+44-61 %) and on RTX 3090 (up to +61 %), where the fixed costs are
-larger than the middle values chosen; RTX 3090 dense (+25-55 %) while RTX 4090/5090 dense are
-within -13 %; MLX on small models is under-estimated (-20 to -37 %). Prefill (5 records) is
-over-estimated 2.5-3.3x for MoE (small per-expert GEMMs reach far less than η_c), -10 % for the
-dense 27B. These numbers are reported, not fed back into the constants.
-
-Tracing
--------
-:func:`decode_tokens_per_s` is the decode formula in integer arithmetic (time in femtoseconds per
-byte, so every product stays an integer below 2**53) with one final true division; called with
-:class:`qwenfit.core.expr.Expr` byte counts (e.g. KV bytes as a function of context) it returns the
-formula tree the docs calculator evaluates. :func:`estimate_speed` uses the same function.
+Calibrated constants (``qwenfit calibrate``) override the fitted ones for the device they were
+measured on (:func:`use_calibration`); figures that use them are labelled "calibrated".
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import overload
 
 from qwenfit.core.engines.base import Engine, Placement, SpeedConstants, get
-from qwenfit.core.expr import Expr, Num, as_int, smin
+from qwenfit.core.expr import Expr, Num, as_int, at, smax, smin
+from qwenfit.core.fit import speed_fitted
+from qwenfit.core.fit.speed_bands import (
+    Rate,
+    band_of,
+    category_of,
+    format_rate,
+    hw_class,
+    rate_of,
+    speed_band,
+)
 from qwenfit.core.hardware import Device, HostMemory, Machine
+from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.terms import Estimate, Term
 
@@ -125,137 +66,281 @@ __all__ = [
     "DEFAULT_DEPTH",
     "DEFAULT_HOST",
     "FS_PER_S",
-    "DecodeRates",
-    "Speed",
+    "SPEED_KEYS",
+    "Rate",
+    "Shape",
+    "band_of",
+    "category_of",
+    "constants_for",
     "decode_bytes",
-    "decode_rates",
     "decode_speed",
-    "decode_tokens_per_s",
-    "estimate_speed",
-    "memory_efficiency",
+    "format_rate",
+    "hw_class",
     "rate_constants",
+    "shape_of",
+    "speed_band",
     "speed_of",
+    "use_calibration",
 ]
 
 # Decode speed is quoted with this many tokens already in the context (4,096: the least context a plan
 # is made for, so every option can be compared at it); depth= asks for another.
 DEFAULT_DEPTH = 4096
-
 FS_PER_S = 10**15  # femtoseconds per second: decode time is counted in integer fs
+NS_FS = 10**6  # fs per ns
+U_TABLE = 256  # U(T) tabulated up to this many tokens per step (beyond: within 0.01 % of E/k)
+PREFILL_TOKENS = 512  # the prompt the prefill figure is quoted for (from depth 0)
 
-# η_dram: fraction of peak bandwidth a streaming read reaches, by Device.kind [engineering estimates,
-# see the module docstring]
-DRAM_EFFICIENCY = {"gpu": 0.92, "unified": 0.85}
-# η_kernel: quantized GEMV / MoE decode kernels relative to a plain streaming read, by backend
-KERNEL_EFFICIENCY = {"cuda": 0.90, "metal": 0.85, "rocm": 0.80, "vulkan": 0.80, "sycl": 0.75, "cpu": 1.0}
-
-# the fixed costs of each engine (t_step, c_layer by backend, η_c by backend) live in its home:
-# Engine.speed (qwenfit.core.engines.base.SpeedConstants); the values are the ones the module docstring gives
-
-OFFLOAD_LAYER_US = 50  # c_offload: a graph split per layer with CPU tensors (copies + thread-pool wake-up)
-ALLREDUCE_US = {"nvlink": 15, "pcie": 30}  # one latency-bound all-reduce of a hidden vector
-ALLREDUCES_PER_LAYER = 2  # after attention and after the MLP (Megatron-style row-parallel outputs)
-
-PCIE_EFFICIENCY = 0.75  # pageable host -> device copies
-DEFAULT_PCIE_GBPS = 31.5  # PCIe 4.0 x16, per direction (PCIe 4.0 x16: 16 GT/s x 16 lanes, 128b/130b)
-DEFAULT_UBATCH_TOKENS = 512  # llama.cpp -ub default; the other engines' chunks are larger, same effect
+# the integer inputs of the traced decode formula (``k:<name>`` in the calculator)
+SPEED_KEYS = ("gpu_fs", "kv_fs", "cpu_fs", "step_ns", "layer_ns", "moe_layer_ns", "ar_ns", "off_ns",
+              "v_fs1k", "vtf_ppm", "seq_ns", "draft_ns")  # fmt: skip
 
 # the host RAM profile assumed when the machine does not say: dual-channel DDR5-5600, 89.6 GB/s peak
-# (2 x 8 bytes x 5600 MT/s), 0.7 of it sustained (a planning fraction for desktop DDR5)
+# (2 x 8 bytes x 5600 MT/s); the sustained rate is the fitted eta_host x peak
 DEFAULT_HOST = HostMemory(
     id="ddr5-5600-2ch",
     name="dual-channel DDR5-5600 (assumed)",
     bandwidth_gbps=89.6,
-    effective_gbps=62.72,
-    source="peak = channels x 8 B x MT/s; ~0.7 of it sustained by a memory-bound decode "
-    "(docs/reports/speed.md)",
+    effective_gbps=round(89.6 * speed_fitted.CONSTANTS["eta_host"], 2),
+    source="peak = channels x 8 B x MT/s; sustained = fitted eta_host x peak (docs/reports/speed.md)",
 )
+DEFAULT_PCIE_GBPS = 31.5  # PCIe 4.0 x16 per direction, when the device does not say
+
+# constants from `qwenfit calibrate` (name -> value; names as the fitted ones, ``@<device id>`` cells)
+_CALIBRATED: dict[str, float] = {}
+
+
+def use_calibration(constants: Mapping[str, float]) -> None:
+    """Use these calibrated constants (names ``<prefix>.<family>/<backend>@<device id>``) from now on
+    (an empty mapping: none)."""
+    _CALIBRATED.clear()
+    _CALIBRATED.update({k: float(v) for k, v in constants.items()})
+    rate_constants.cache_clear()
+    _RESOLVED.clear()
+
+
+# --------------------------------------------------------------------------------------------------
+# constants
+
+
+def _lookup(
+    prefix: str, fams: Sequence[str], backend: str, device: Device | None
+) -> tuple[float, bool] | None:
+    """The first of ``prefix.<fam>/<backend>@<device>``, ``@<class>``, ``/<backend>``, ``.<fam>`` for
+    each family in order, then ``prefix`` alone; (value, calibrated) or None."""
+    names: list[str] = []
+    for f in fams:
+        if device is not None:
+            names.append(f"{prefix}.{f}/{backend}@{device.id}")
+            names.append(f"{prefix}.{f}/{backend}@{hw_class(device)}")
+        names += [f"{prefix}.{f}/{backend}", f"{prefix}.{f}"]
+    names.append(prefix)
+    for n in names:
+        if n in _CALIBRATED:
+            return _CALIBRATED[n], True
+        if n in speed_fitted.CONSTANTS:
+            return speed_fitted.CONSTANTS[n], False
+    return None
 
 
 @dataclass(frozen=True, slots=True)
-class Speed:
-    """Estimated decode and prefill speed of one sequence; None where the hardware does not say."""
+class _K:
+    """Resolved constants of one engine x backend x device (floats) and whether any is calibrated."""
 
-    decode_tokens_per_s: float | None
-    prefill_tokens_per_s: float | None
-    detail: str  # the time per token, term by term
-    basis: str  # the constants it rests on
-    exact: bool = False
+    eta: float
+    kv_factor: float
+    step_us: float
+    layer_us: float
+    moe_factor: float
+    eta_v: float
+    draft_us: float
+    seq_us: float
+    eta_c: float
+    bf16_eta: float
+    bf16_eta_c: float
+    ubatch: int
+    calibrated: bool
 
 
-@dataclass(frozen=True, slots=True)
-class DecodeRates:
-    """Integer decode coefficients: femtoseconds per byte read on each side, and fixed fs per token."""
+_RESOLVED: dict[tuple[int, str, Device | None], tuple[SpeedConstants, _K]] = {}
 
-    gpu_fs_per_byte: int
-    cpu_fs_per_byte: int
-    fixed_fs: int
-    basis: str
+
+def _resolve(sc: SpeedConstants, backend: str, device: Device | None) -> _K:
+    """:func:`_resolve_uncached`, memoised per engine constants x backend x device (calibration clears it)."""
+    key = (id(sc), backend, device)
+    hit = _RESOLVED.get(key)
+    if hit is None or hit[0] is not sc:
+        hit = _RESOLVED[key] = (sc, _resolve_uncached(sc, backend, device))
+    return hit[1]
+
+
+def _resolve_uncached(sc: SpeedConstants, backend: str, device: Device | None) -> _K:
+    fams = sc.fitted
+    cal = False
+
+    def c(prefix: str, default: float, *, fam: bool = True) -> float:
+        nonlocal cal
+        got = _lookup(prefix, fams if fam else (), backend, device)
+        if got is None:
+            return default
+        cal = cal or got[1]
+        return got[0]
+
+    hw = hw_class(device)
+    eta_hw = c(f"eta_hw.{hw}", 1.0, fam=False) if device is not None else 1.0
+    eta_k = c("eta_k", 0.8) if device is not None else 1.0
+    if not fams:  # an engine with no measurements: its own hand-set fixed costs
+        layer_us = float(sc.layer_us.get(backend, sc.default_layer_us))
+        step_us, moe = float(sc.step_us), 1.0
+        eta_c = sc.compute_efficiency.get(backend, sc.default_compute_efficiency)
+    else:
+        layer_us = c("layer_us", float(sc.layer_us.get(backend, sc.default_layer_us)))
+        step_us = c("step_us", float(sc.step_us))
+        moe = c("moe_layer_factor", 1.0)
+        eta_c = c("eta_c", sc.compute_efficiency.get(backend, sc.default_compute_efficiency))
+    return _K(
+        eta=eta_hw * eta_k, kv_factor=c("kv_factor", 1.0), step_us=step_us, layer_us=layer_us,
+        moe_factor=moe, eta_v=c("eta_v", 0.1), draft_us=c("draft_us", 300.0), seq_us=c("seq_us", 30.0),
+        eta_c=eta_c, bf16_eta=c("bf16_eta", 1.0), bf16_eta_c=c("bf16_eta_c", 1.0), ubatch=sc.ubatch,
+        calibrated=cal,
+    )  # fmt: skip
+
+
+def constants_for(engine: str | Engine, backend: str, device: Device | None) -> dict[str, float]:
+    """The constants the model uses for ``engine`` on ``backend`` / ``device`` (calibration's start)."""
+    k = _resolve(_speed(engine), backend, device)
+    eta_hw = _lookup(f"eta_hw.{hw_class(device)}", (), backend, device) if device is not None else None
+    return {
+        "eta": k.eta, "eta_k": k.eta / (eta_hw[0] if eta_hw else 1.0), "step_us": k.step_us,
+        "layer_us": k.layer_us, "moe_factor": k.moe_factor, "eta_c": k.eta_c,
+        "moe_prefill": speed_fitted.CONSTANTS["moe_prefill"],
+    }  # fmt: skip
 
 
 def _speed(engine: str | Engine) -> SpeedConstants:
-    """An engine's speed constants (an engine object, or a registered engine's name)."""
     return (engine if isinstance(engine, Engine) else get(engine)).speed
-
-
-def _fs_per_byte(gbps: float) -> int:
-    """Femtoseconds to stream one byte at ``gbps`` GB/s (rounded; 1 fs of 1,000+ is below 0.1 %)."""
-    return round(FS_PER_S / (gbps * 1e9))
 
 
 def _link(device: Device) -> str:
     return "nvlink" if (device.interconnect or "").lower().startswith("nvlink") else "pcie"
 
 
-def memory_efficiency(device: Device, backend: str) -> float:
-    """η_mem = η_dram(kind) · η_kernel(backend) (see the module docstring)."""
-    return DRAM_EFFICIENCY.get(device.kind, DRAM_EFFICIENCY["gpu"]) * KERNEL_EFFICIENCY.get(backend, 0.75)
+def _fs(gbps: float) -> int:
+    """Femtoseconds to stream one byte at ``gbps`` GB/s."""
+    return round(FS_PER_S / (gbps * 1e9))
 
 
-@overload
-def decode_tokens_per_s(gpu_bytes: int, cpu_bytes: int, rates: DecodeRates) -> float: ...
-@overload
-def decode_tokens_per_s(gpu_bytes: Num, cpu_bytes: Num, rates: DecodeRates) -> float | Expr: ...
-def decode_tokens_per_s(gpu_bytes: Num, cpu_bytes: Num, rates: DecodeRates) -> float | Expr:
-    """Tokens per second for these bytes read per token: integer arithmetic, one true division.
-
-    With ``int`` arguments a float; with :class:`Expr` arguments the formula tree (for the docs
-    calculator). Uses only ``+``, ``*`` and a final ``/``.
-    """
-    time_fs = gpu_bytes * rates.gpu_fs_per_byte + cpu_bytes * rates.cpu_fs_per_byte + rates.fixed_fs
-    return FS_PER_S / time_fs
+def host_gbps(machine: Machine) -> float:
+    """Sustained host RAM rate for CPU matmuls: min(η_host x peak, cores x host_core_gbps); cores are
+    taken as half the machine's threads when it says (SMT), else not capped."""
+    host = machine.host or DEFAULT_HOST
+    k = speed_fitted.CONSTANTS
+    bw = k["eta_host"] * host.bandwidth_gbps
+    if machine.cpu_threads:
+        bw = min(bw, k["host_core_gbps"] * max(1, machine.cpu_threads // 2))
+    return bw
 
 
+@functools.lru_cache(maxsize=1024)
 def rate_constants(
     *, machine: Machine, engine: str | Engine, tp: int = 1, backend: str = "cuda"
 ) -> dict[str, int] | None:
-    """The model-independent inputs of :func:`decode_speed` on ``machine`` (what
-    :func:`decode_rates` uses): fs per byte on each side and the µs costs; None when the device's
-    bandwidth is unknown."""
-    r = decode_rates(machine=machine, engine=engine, n_layers=0, tp=tp, backend=backend)
-    if r is None:
-        return None
-    k = _speed(engine)
-    ar_us = 0
-    if tp > 1 and machine.devices:
-        ar_us = ALLREDUCES_PER_LAYER * ALLREDUCE_US[_link(machine.devices[0])]
+    """The model-independent integer inputs of :func:`decode_speed` on ``machine`` (``k:*`` in the
+    calculator); None when the device's bandwidth is unknown."""
+    if tp < 1:
+        raise ValueError(f"tp must be >= 1, got {tp}")
+    if machine.devices and tp > machine.n_devices:
+        raise ValueError(f"tp={tp} needs {tp} GPUs; machine {machine.name!r} has {machine.n_devices}")
+    device = machine.devices[0] if machine.devices else None
+    k = _resolve(_speed(engine), backend, device)
+    cpu_fs = _fs(host_gbps(machine))
+    if device is None:
+        gpu_fs = kv_fs = cpu_fs
+        v_fs1k, vtf = 0, round(1e6 * speed_fitted.CONSTANTS["verify_token_frac"])
+        ar_ns = 0
+    else:
+        if device.bandwidth_gbps <= 0:
+            return None
+        # the fit's BF16 decode factor (llama.cpp Vulkan/ROCm, one source) is not applied: the
+        # calculator's rates do not depend on the quant, and both must give the same figure
+        gpu_fs = _fs(k.eta * device.bandwidth_gbps * tp)
+        kv_fs = round(gpu_fs * k.kv_factor)
+        if device.fp16_tflops > 0:
+            v_fs1k, vtf = round(2e3 * FS_PER_S / (k.eta_v * device.fp16_tflops * 1e12 * tp)), 0
+        else:
+            v_fs1k, vtf = 0, round(1e6 * speed_fitted.CONSTANTS["verify_token_frac"])
+        ar = speed_fitted.CONSTANTS[f"allreduce_us.{_link(device)}"]
+        ar_ns = round(2 * (tp - 1) * ar * 1e3)
     return {
-        "gpu_fs": r.gpu_fs_per_byte,
-        "cpu_fs": r.cpu_fs_per_byte,
-        "step_us": k.step_us,
-        "layer_us": k.layer_us.get(backend, k.default_layer_us),
-        "ar_us": ar_us,
-    }
+        "gpu_fs": gpu_fs, "kv_fs": kv_fs, "cpu_fs": cpu_fs, "step_ns": round(k.step_us * 1e3),
+        "layer_ns": round(k.layer_us * 1e3), "moe_layer_ns": round(k.layer_us * k.moe_factor * 1e3),
+        "ar_ns": ar_ns, "off_ns": round(speed_fitted.CONSTANTS["offload_layer_us"] * 1e3), "v_fs1k": v_fs1k,
+        "vtf_ppm": vtf, "seq_ns": round(k.seq_us * 1e3), "draft_ns": round(k.draft_us * 1e3),
+    }  # fmt: skip
 
 
-def decode_speed(
-    gpu_bytes: Num, cpu_bytes: Num, k: Mapping[str, Num], *, n_layers: int, n_offloaded: Num = 0
-) -> float | Expr:
-    """Decode tokens/s from the bytes one token streams on each side and :func:`rate_constants`
-    (the same sum as :func:`decode_rates` + :func:`decode_tokens_per_s`, in integers until the one
-    division; traceable for the docs calculator)."""
-    fixed_us = k["step_us"] + n_layers * (k["layer_us"] + k["ar_us"]) + n_offloaded * OFFLOAD_LAYER_US
-    return FS_PER_S / (gpu_bytes * k["gpu_fs"] + cpu_bytes * k["cpu_fs"] + fixed_us * 10**9)
+# --------------------------------------------------------------------------------------------------
+# the model's shape (from its parameter counts)
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What the speed model needs of a model beyond the bytes: per-token parameter counts."""
+
+    n_layers: int
+    moe: bool
+    read_params: int  # text parameters one token reads (routed experts at k/E, output head, no embedding)
+    expert_ppm: int  # routed-expert share of those, parts per million
+    matmul_params: int  # parameters one token multiplies (no embedding, no output head)
+    head_params: int
+    mtp_params: int  # one MTP draft step: the MTP block (routed at k/E) + the output head again
+    u_milli: tuple[int, ...]  # 1000 x U(T) for T = 0..U_TABLE (MoE; dense: T)
+    n_attn: int
+    attn_width: int  # q heads x head dim
+    hidden: int
+
+
+def _u(n_experts: int, k: int, tokens: int) -> float:
+    if not n_experts or not k:
+        return float(tokens)
+    p = k / n_experts
+    return n_experts * (1 - (1 - p) ** tokens) / k
+
+
+@functools.lru_cache(maxsize=64)
+def _shape(spec: ModelSpec) -> Shape:
+    t = spec.text
+    n_e, k = t.num_experts, t.num_experts_per_tok
+    head_roles = ("embed",) if t.tie_word_embeddings else ("lm_head",)
+    matmul = head = routed = mtp = 0.0
+    for e in spec.inventory.tensors:
+        n = math.prod(e.shape)
+        routed_share = k / n_e if e.role in ROUTED_EXPERT_ROLES and n_e else 1.0
+        if e.component == "text":
+            if e.role in head_roles:
+                head += n
+            elif e.role != "embed":
+                matmul += n * routed_share
+                if e.role in ROUTED_EXPERT_ROLES:
+                    routed += n * routed_share
+        elif e.component == "mtp":
+            mtp += n * routed_share
+    read = matmul + head
+    return Shape(
+        n_layers=t.num_hidden_layers, moe=bool(n_e), read_params=round(read),
+        expert_ppm=round(1e6 * routed / read) if read else 0, matmul_params=round(matmul),
+        head_params=round(head), mtp_params=round(mtp + head) if spec.mtp_layers else 0,
+        u_milli=tuple(round(1000 * _u(n_e, k, i)) for i in range(U_TABLE + 1)),
+        n_attn=t.n_full_attention, attn_width=t.num_attention_heads * t.head_dim, hidden=t.hidden_size,
+    )  # fmt: skip
+
+
+def shape_of(spec: ModelSpec) -> Shape:
+    return _shape(spec)
+
+
+# --------------------------------------------------------------------------------------------------
+# decode
 
 
 def decode_bytes(
@@ -267,199 +352,203 @@ def decode_bytes(
     tp: int = 1,
     depth: Num | None = None,
     context: Num | None = None,
-) -> tuple[Num, Num]:
-    """(GPU bytes, CPU bytes) one decoded token of one sequence streams: the weights it reads, its
-    share of the KV cache (``kv_cache`` bytes / sequences, every rank's under TP; with ``depth`` only
-    the ``depth`` tokens already in a ``context``-token cache, not the whole allocation) and twice its
-    recurrent state (read and written back)."""
-    gpu, cpu = read_gpu, read_cpu
+) -> tuple[Num, Num, Num, Num]:
+    """(GPU weight bytes, CPU weight bytes, GPU cache bytes, CPU cache bytes) one decoded token of one
+    sequence streams: the weights it reads, its share of the KV cache (``kv_cache`` bytes /
+    sequences, every rank's under TP; with ``depth`` only the ``depth`` tokens already in a
+    ``context``-token cache) and twice its recurrent state (read and written back). Cache bytes are
+    KV + 2 x state; the KV part is returned separately by :func:`cache_parts`."""
+    kv_g, kv_c, st_g, st_c = cache_parts(terms, sequences, tp=tp, depth=depth, context=context)
+    return read_gpu, read_cpu, kv_g + st_g, kv_c + st_c
+
+
+def cache_parts(
+    terms: Sequence[Term],
+    sequences: Num,
+    *,
+    tp: int = 1,
+    depth: Num | None = None,
+    context: Num | None = None,
+) -> tuple[Num, Num, Num, Num]:
+    """(KV on the GPU side, KV on the CPU, 2 x state on the GPU side, on the CPU) of one sequence."""
+    out: list[Num] = [0, 0, 0, 0]
     for term in terms:
         if term.name not in ("kv_cache", "recurrent_state"):
             continue
         share = term.bytes * tp // sequences * (2 if term.name == "recurrent_state" else 1)
         if term.name == "kv_cache" and depth is not None and context is not None:
             share = share * smin(depth, context) // context
-        if term.device == "cpu":
-            cpu = cpu + share
-        else:
-            gpu = gpu + share
-    return gpu, cpu
+        i = (0 if term.name == "kv_cache" else 2) + (1 if term.device == "cpu" else 0)
+        out[i] = out[i] + share
+    return out[0], out[1], out[2], out[3]
 
 
-def _check_tp(machine: Machine, tp: int) -> None:
-    if tp < 1:
-        raise ValueError(f"tp must be >= 1, got {tp}")
-    if machine.devices and tp > machine.n_devices:
-        raise ValueError(f"tp={tp} needs {tp} GPUs; machine {machine.name!r} has {machine.n_devices}")
+def _u_of(shape: Shape, tokens: Num) -> Num:
+    """1000 x U(tokens) (an int, or a table look-up in a traced formula)."""
+    if isinstance(tokens, Expr):
+        return at(list(shape.u_milli), smin(tokens, U_TABLE))
+    t = as_int(tokens)
+    return shape.u_milli[t] if t <= U_TABLE else shape.u_milli[U_TABLE]
 
 
-def decode_rates(
+def decode_speed(
+    shape: Shape,
+    k: Mapping[str, Num],
     *,
-    machine: Machine,
-    engine: str | Engine,
-    n_layers: int,
-    tp: int = 1,
-    backend: str = "cuda",
-    n_offloaded_layers: int = 0,
-) -> DecodeRates | None:
-    """The decode coefficients on ``machine``; None when its device bandwidth is unknown (0)."""
-    _check_tp(machine, tp)
-    k = _speed(engine)
-    family = k.family
-    host = machine.host or DEFAULT_HOST
-    if host.effective_gbps <= 0:
-        return None
-    cpu_fs = _fs_per_byte(host.effective_gbps)
-    layer_us = k.layer_us.get(backend, k.default_layer_us)
-    step_us = k.step_us
-    parts = [f"t_step {step_us} µs ({family})", f"{n_layers} layers x {layer_us} µs ({family}/{backend})"]
-    fixed_us = step_us + n_layers * layer_us
-    if n_offloaded_layers:
-        fixed_us += n_offloaded_layers * OFFLOAD_LAYER_US
-        parts.append(f"{n_offloaded_layers} offloaded layers x {OFFLOAD_LAYER_US} µs")
-    if not machine.devices:  # CPU only: every byte streams from host RAM
-        basis = f"host RAM {host.effective_gbps:g} GB/s effective ({host.name}); " + "; ".join(parts)
-        return DecodeRates(cpu_fs, cpu_fs, fixed_us * 10**9, basis)
-    device = machine.devices[0]
-    if device.bandwidth_gbps <= 0:
-        return None
-    eta = memory_efficiency(device, backend)
-    if tp > 1:
-        link = _link(device)
-        fixed_us += ALLREDUCES_PER_LAYER * n_layers * ALLREDUCE_US[link]
-        parts.append(
-            f"TP{tp}: {ALLREDUCES_PER_LAYER} x {n_layers} all-reduces x {ALLREDUCE_US[link]} µs ({link})"
-        )
-    basis = (
-        f"GPU {device.id}: η_mem {eta:.2f} x {device.bandwidth_gbps:g} GB/s x tp {tp}; "
-        f"host {host.effective_gbps:g} GB/s effective ({host.name}); " + "; ".join(parts)
-    )
-    return DecodeRates(_fs_per_byte(eta * device.bandwidth_gbps * tp), cpu_fs, fixed_us * 10**9, basis)
+    w_gpu: Num,
+    w_cpu: Num,
+    kv_gpu: Num,
+    kv_cpu: Num,
+    st_gpu: Num,
+    st_cpu: Num,
+    n_offloaded: Num = 0,
+    sequences: Num = 1,
+    drafts: int = 0,
+    tokens_per_cycle_milli: int = 1000,
+) -> float | Expr:
+    """Decode tokens/s of one of ``sequences`` sequences decoding together (module docstring), in
+    integers until the one division; with :class:`Expr` inputs the calculator's formula tree.
+    ``w_*``: main-model weight bytes one token reads (no MTP block); ``kv_*``/``st_*``: one
+    sequence's KV at depth and 2 x its recurrent state."""
+    b = sequences
+    tokens = b * (1 + drafts)
+    u = _u_of(shape, tokens)
+    x_all = (w_gpu + w_cpu) * shape.expert_ppm // 10**6  # routed-expert bytes of the reads
+    x_cpu = smin(w_cpu, x_all)  # offloaded tensors are experts first
+    x_gpu = smax(0, x_all - x_cpu)
+    gfs, cfs = k["gpu_fs"], k["cpu_fs"]
 
-
-def estimate_speed(
-    *,
-    read_bytes: Mapping[str, int],
-    kv_read_bytes: Mapping[str, int],
-    state_bytes: Mapping[str, int],
-    machine: Machine,
-    engine: str | Engine,
-    n_layers: int,
-    active_params: int,
-    tp: int = 1,
-    backend: str = "cuda",
-    prompt_tokens: int = 512,
-    n_offloaded_layers: int | None = None,
-    resident_bytes: Mapping[str, int] | None = None,
-    ubatch_tokens: int = DEFAULT_UBATCH_TOKENS,
-) -> Speed:
-    """Estimated decode and prefill tokens/s of one sequence (see the module docstring).
-
-    A CPU-only machine (no devices) streams everything from host RAM; pass ``backend="cpu"``.
-    ``read_bytes``: weights read per token per device (:func:`decode_read_bytes`); ``kv_read_bytes``:
-    KV bytes attention reads per token (context depth x KV bytes per cell); ``state_bytes``: GDN
-    (recurrent) state of the sequence, read and written every token. ``n_offloaded_layers``: layers
-    with tensors on the CPU (default: every layer when any weight is on the CPU). ``resident_bytes``:
-    all weight bytes per device (every expert), for the prefill's weight pass and the PCIe copy of
-    CPU weights (default: ``read_bytes``, a lower bound for MoE). Decode is None when the device's
-    bandwidth is unknown, prefill when its FP16 throughput is.
-    """
-    gpu_bytes = read_bytes.get("gpu", 0) + kv_read_bytes.get("gpu", 0) + 2 * state_bytes.get("gpu", 0)
-    cpu_bytes = read_bytes.get("cpu", 0) + kv_read_bytes.get("cpu", 0) + 2 * state_bytes.get("cpu", 0)
-    if n_offloaded_layers is None:
-        n_offloaded_layers = n_layers if read_bytes.get("cpu", 0) > 0 and machine.devices else 0
-    rates = decode_rates(
-        machine=machine, engine=engine, n_layers=n_layers, tp=tp, backend=backend,
-        n_offloaded_layers=n_offloaded_layers,
+    mem = (
+        (w_gpu - x_gpu) * gfs + x_gpu * gfs * u // 1000
+        + (w_cpu - x_cpu) * cfs + x_cpu * cfs * u // 1000
+        + b * (kv_gpu * k["kv_fs"] + st_gpu * gfs + (kv_cpu + st_cpu) * cfs)
     )  # fmt: skip
-    if rates is None:
-        return Speed(None, None, "device memory bandwidth unknown", "no estimate: bandwidth_gbps is 0")
-    decode = decode_tokens_per_s(gpu_bytes, cpu_bytes, rates)
-    gpu_ms = gpu_bytes * rates.gpu_fs_per_byte / 1e12
-    cpu_ms = cpu_bytes * rates.cpu_fs_per_byte / 1e12
-    fixed_ms = rates.fixed_fs / 1e12
-    detail = (
-        f"decode {1e3 / decode:.2f} ms/token = GPU {gpu_bytes / 1e9:.3f} GB in {gpu_ms:.2f} ms"
-        + (f" + CPU {cpu_bytes / 1e9:.3f} GB in {cpu_ms:.2f} ms" if cpu_bytes else "")
-        + f" + fixed {fixed_ms:.2f} ms"
+    extra = tokens - 1
+    # each extra token multiplies the weights again: at the small-batch GEMM rate, or (no FP16 figure)
+    # a fraction of the memory time; mem appears once so that no shared node holds k: or depth
+    compute = extra * shape.matmul_params * k["v_fs1k"] // 1000
+    layer = k["moe_layer_ns"] if shape.moe else k["layer_ns"]
+    fixed_ns = (
+        k["step_ns"]
+        + shape.n_layers * (layer + k["ar_ns"])
+        + n_offloaded * k["off_ns"]
+        + (b - 1) * k["seq_ns"]
     )
-    prefill = _prefill(
-        machine=machine, engine=engine, backend=backend, tp=tp, active_params=active_params,
-        prompt_tokens=prompt_tokens, ubatch_tokens=ubatch_tokens, fixed_s=rates.fixed_fs / FS_PER_S,
-        resident=resident_bytes if resident_bytes is not None else read_bytes,
-    )  # fmt: skip
-    if prefill is not None:
-        detail += f"; prefill {prompt_tokens} tokens: {prefill[1]}"
-    basis = "estimated: bandwidth roofline + fixed costs; " + rates.basis
-    return Speed(decode, prefill[0] if prefill else None, detail, basis)
+    t = mem * (10**6 + extra * k["vtf_ppm"]) // 10**6 + compute + fixed_ns * NS_FS
+    if drafts:
+        mtp_bytes = shape.mtp_params * (w_gpu + w_cpu) // max(1, shape.read_params)
+        draft = mtp_bytes * gfs + k["draft_ns"] * NS_FS  # the draft's experts: one token's (k of E)
+        t = t + drafts * draft
+    return FS_PER_S * tokens_per_cycle_milli / (1000 * t)
+
+
+# --------------------------------------------------------------------------------------------------
+# prefill
 
 
 def _prefill(
-    *,
-    machine: Machine,
-    engine: str | Engine,
-    backend: str,
-    tp: int,
-    active_params: int,
-    prompt_tokens: int,
-    ubatch_tokens: int,
-    fixed_s: float,
-    resident: Mapping[str, int],
-) -> tuple[float, str] | None:
-    if not machine.devices or prompt_tokens <= 0:
+    shape: Shape, k: _K, machine: Machine, tp: int, quant: str, resident_gpu: int, resident_cpu: int,
+    fixed_s: float, tokens: int = PREFILL_TOKENS, depth: int = 0, ubatch: int = 512,
+) -> float | None:  # fmt: skip
+    if not machine.devices or tokens <= 0:
         return None
     device = machine.devices[0]
     if device.fp16_tflops <= 0 or device.bandwidth_gbps <= 0:
         return None
-    k = _speed(engine)
-    eta_c = k.compute_efficiency.get(backend, k.default_compute_efficiency)
-    flops_per_s = eta_c * device.fp16_tflops * 1e12 * tp
-    weights_s = resident.get("gpu", 0) / (
-        memory_efficiency(device, backend) * device.bandwidth_gbps * 1e9 * tp
-    )
-    pcie_gbps = device.interconnect_gbps if device.interconnect_gbps and _link(device) == "pcie" else None
-    copy_s = resident.get("cpu", 0) / (PCIE_EFFICIENCY * (pcie_gbps or DEFAULT_PCIE_GBPS) * 1e9)
-    n_ubatch = math.ceil(prompt_tokens / ubatch_tokens)
-    total_s = 0.0
-    for i in range(n_ubatch):
-        n = min(ubatch_tokens, prompt_tokens - i * ubatch_tokens)
-        total_s += max(2 * active_params * n / flops_per_s, weights_s) + fixed_s + copy_s
-    detail = (
-        f"{total_s * 1e3:.1f} ms ({n_ubatch} ubatch; η_c {eta_c:.2f} x {device.fp16_tflops:g} TFLOPS"
-        + (f"; PCIe copy {copy_s * 1e3:.1f} ms/ubatch" if copy_s else "")
-        + ")"
-    )
-    return prompt_tokens / total_s, detail
+    c = speed_fitted.CONSTANTS
+    bf16 = quant.lower() == "bf16"
+    flops = k.eta_c * (k.bf16_eta_c if bf16 else 1.0) * device.fp16_tflops * 1e12 * tp
+    gemm = flops * (c["moe_prefill"] if shape.moe else 1.0)
+    bw = k.eta * (k.bf16_eta if bf16 else 1.0) * device.bandwidth_gbps * 1e9 * tp
+    w_pass = resident_gpu / bw
+    pcie = device.interconnect_gbps if device.interconnect_gbps and _link(device) == "pcie" else None
+    copy = resident_cpu / (c["eta_pcie"] * (pcie or DEFAULT_PCIE_GBPS) * 1e9) if resident_cpu else 0.0
+    total, left = 0.0, tokens
+    while left > 0:
+        n = min(max(1, ubatch), left)
+        total += max(2 * shape.matmul_params * n / gemm, w_pass) + fixed_s + copy
+        left -= n
+    total += 2 * shape.head_params / gemm
+    attn = 4 * shape.attn_width * shape.n_attn * (tokens * depth + tokens * tokens / 2)
+    total += attn / (flops * c["attn_prefill"])
+    if tp > 1 and device.interconnect_gbps:
+        moved = 2 * shape.n_layers * tokens * shape.hidden * 2 * 2 * (tp - 1) / tp
+        total += moved / (c["eta_link"] * device.interconnect_gbps * 1e9)
+    return tokens / total
+
+
+# --------------------------------------------------------------------------------------------------
+# the planner's entry point
+
+
+def mtp_tokens_per_cycle(drafts: int) -> float:
+    """Median published tokens per verify cycle for ``drafts`` draft tokens (the nearest published
+    draft count below, else above)."""
+    table = speed_fitted.MTP_TOKENS_PER_CYCLE
+    if drafts in table:
+        return table[drafts]
+    below = [n for n in table if n < drafts]
+    return table[max(below)] if below else table[min(table)]
 
 
 def speed_of(
     spec: ModelSpec, e: Estimate, machine: Machine, engine: Engine, p: Placement, backend: str,
     reads: tuple[Num, Num, Num], *, depth: int = DEFAULT_DEPTH,
 ) -> tuple[float | None, float | None, str]:  # fmt: skip
-    """Decode and prefill tokens/s of one sequence for estimate ``e`` on ``machine`` (estimated):
-    :func:`decode_speed` on the bytes one token streams with ``depth`` tokens already in the context
-    (every option compared at the same depth, whatever context it allocates) — the formula the docs
-    calculator evaluates — and :func:`estimate_speed`'s prefill. ``reads``: the engine's
-    ``decode_reads`` (weights read on the GPU side, the CPU side, layers with tensors on the CPU)."""
+    """Decode and prefill (``PREFILL_TOKENS`` more prompt tokens at the same depth) tokens/s of one
+    sequence for estimate ``e`` on ``machine`` (estimated, as
+    :class:`Rate` with their bands): :func:`decode_speed` (the formula the docs calculator evaluates)
+    with ``depth`` tokens already in the context and the estimate's sequences decoding together;
+    with ``mtp`` in its settings, the engine's draft count (:meth:`Engine.mtp_drafts`; the reads then
+    include the MTP block) at the published acceptance. ``reads``: the engine's ``decode_reads``."""
     read_gpu, read_cpu, n_off = reads
+    shape = _shape(spec)
     seqs = as_int(e.settings.get("sequences", 1))
     context = as_int(e.settings.get("context", depth)) or depth
-    gb, cb = decode_bytes(e.terms, seqs, read_gpu, read_cpu, tp=p.tp, depth=depth, context=context)
     view = dataclasses.replace(machine, devices=()) if p.kind == "cpu" else machine
     backend = "cpu" if p.kind == "cpu" else backend
+    quant = str(getattr(e, "quant", "") or "")
     k = rate_constants(machine=view, engine=engine, tp=p.tp, backend=backend)
     if k is None:
         return None, None, "device memory bandwidth unknown"
-    decode = decode_speed(as_int(gb), as_int(cb), k, n_layers=spec.text.num_hidden_layers, n_offloaded=n_off)
-    assert isinstance(decode, float)
-    resident = {"gpu": e.term("weights") - e.term("weights", "cpu"), "cpu": e.term("weights", "cpu")}
-    sp = estimate_speed(
-        read_bytes={"gpu": as_int(read_gpu), "cpu": as_int(read_cpu)}, kv_read_bytes={}, state_bytes={},
-        machine=view, engine=engine, n_layers=spec.text.num_hidden_layers, active_params=spec.params.active,
-        tp=p.tp, backend=backend, n_offloaded_layers=as_int(n_off), resident_bytes=resident,
+    kv_g, kv_c, st_g, st_c = cache_parts(e.terms, seqs, tp=p.tp, depth=depth, context=context)
+    w_gpu, w_cpu = as_int(read_gpu), as_int(read_cpu)
+    if not view.devices:
+        w_gpu, w_cpu = 0, w_gpu + w_cpu
+    drafts = engine.mtp_drafts(e.settings) if e.settings.get("mtp") and shape.mtp_params else 0
+    if drafts:  # the reads include the MTP block + a second head read: the main step reads without them
+        total = w_gpu + w_cpu
+        main = total * shape.read_params // (shape.read_params + shape.mtp_params)
+        w_gpu = max(0, w_gpu - (total - main))
+    e_milli = round(1000 * mtp_tokens_per_cycle(drafts)) if drafts else 1000
+    decode = decode_speed(
+        shape, k, w_gpu=w_gpu, w_cpu=w_cpu, kv_gpu=as_int(kv_g), kv_cpu=as_int(kv_c), st_gpu=as_int(st_g),
+        st_cpu=as_int(st_c), n_offloaded=as_int(n_off), sequences=seqs, drafts=drafts,
+        tokens_per_cycle_milli=e_milli,
     )  # fmt: skip
+    assert isinstance(decode, float)
+    device = view.devices[0] if view.devices else None
+    kk = _resolve(_speed(engine), backend, device)
+    ub = e.settings.get("ubatch")
+    cat = category_of(view, p, seqs, as_int(n_off), shape)
+    layer_ns = k["moe_layer_ns"] if shape.moe else k["layer_ns"]
+    fixed_s = (k["step_ns"] + shape.n_layers * (layer_ns + k["ar_ns"]) + as_int(n_off) * k["off_ns"]) * 1e-9
+    resident_cpu = e.term("weights", "cpu")
+    ubatch = ub if isinstance(ub, int) and ub > 0 else kk.ubatch
+    prefill = _prefill(shape, kk, view, p.tp, quant, e.term("weights") - resident_cpu, resident_cpu, fixed_s,
+                       depth=min(depth, context), ubatch=ubatch)  # fmt: skip
+    label = "calibrated" if kk.calibrated else "estimated"
     detail = (f"decode at {min(depth, context):,} tokens deep {1e3 / decode:.2f} ms/token: "
-              f"{as_int(gb) / 1e9:.3f} GB read on the GPU side")  # fmt: skip
-    if as_int(cb):
-        detail += f", {as_int(cb) / 1e9:.3f} GB from host RAM"
-    return decode, sp.prefill_tokens_per_s, detail
+              f"{(w_gpu + as_int(kv_g) + as_int(st_g)) / 1e9:.3f} GB read on the GPU side")  # fmt: skip
+    if w_cpu:
+        detail += f", {(w_cpu + as_int(kv_c) + as_int(st_c)) / 1e9:.3f} GB from host RAM"
+    if seqs > 1:
+        detail += f"; {seqs} sequences decode together ({seqs * decode:.0f} tok/s in all)"
+    if drafts:
+        detail += f"; MTP {drafts} draft(s), {e_milli / 1000:g} tokens per cycle (published median)"
+    detail += f"; {label}, band of {cat!r} out of sample"
+    return (
+        rate_of(decode, "decode", cat, kk.calibrated),
+        rate_of(prefill, "prefill", cat, kk.calibrated),
+        detail,
+    )

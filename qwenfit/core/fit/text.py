@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from qwenfit.core.expr import as_int
+from qwenfit.core.fit.speed_bands import Rate, format_cell, format_rate
 
 if TYPE_CHECKING:
     from qwenfit.core.engines.base import Artifact
@@ -63,12 +64,17 @@ def _memory_line(e: Estimate) -> str:
 
 
 def _speed(o: Option) -> str:
-    if o.decode_tokens_per_s is None:
+    """``~51 tok/s (43-58) decode, ~1200 tok/s (800-1600) prefill (estimated; band: out of sample)``."""
+    d = o.decode_tokens_per_s
+    if d is None:
         return "unknown (device bandwidth not known)"
-    text = f"~{o.decode_tokens_per_s:.0f} tok/s decode"
+    text = f"{format_rate(d)} decode"
+    if o.sequences > 1:
+        together = d.times(o.sequences) if isinstance(d, Rate) else d * o.sequences
+        text += f" per sequence ({format_rate(together)} for {o.sequences} sequences)"
     if o.prefill_tokens_per_s:
-        text += f", ~{o.prefill_tokens_per_s:.0f} tok/s prefill"
-    return text + " (estimated)"
+        text += f", {format_rate(o.prefill_tokens_per_s)} prefill"
+    return text + f" ({getattr(d, 'label', 'estimated')}; ranges: p10-p90 out of sample)"
 
 
 def format_option(o: Option, *, indent: str = "  ") -> str:
@@ -117,7 +123,7 @@ def format_plan(p: Plan, *, max_rows: int = 15, max_rejected: int = 10) -> str:
                     str(o.max_sequences),
                     format_gb(gpu).removesuffix(" GB"),
                     format_gb(used.get("cpu", 0)).removesuffix(" GB"),
-                    f"{o.decode_tokens_per_s:.0f}" if o.decode_tokens_per_s else "-",
+                    format_cell(o.decode_tokens_per_s),
                 ]
             )
         out.append(

@@ -109,7 +109,7 @@ class LlamaCpp(Engine):
     context_step = 256  # llama_context pads n_ctx to 256 cells
     context_beyond_native = True  # YaRN rope scaling (--rope-scaling yarn)
     Options = LlamaCppOptions
-    speed = SpeedConstants("llama.cpp", 200, LAYER_US, COMPUTE_EFFICIENCY)
+    speed = SpeedConstants("llama.cpp", 200, LAYER_US, COMPUTE_EFFICIENCY, fitted=("llama.cpp",))
     keeps_fit_margin: ClassVar[bool] = True  # the front end runs --fit (1 GiB free per device)
     expert_offload: ClassVar[bool] = True  # the front end offers --n-cpu-moe / -ot
 
@@ -147,6 +147,9 @@ class LlamaCpp(Engine):
         build_number(given.get("engine_version"))  # SettingError for a version it cannot read
         o: LlamaCppOptions = super().options({k: v for k, v in given.items() if k != "tensor_split"})
         return dataclasses.replace(o, n_gpu_layers=ngl, tensor_split=given.get("tensor_split"))
+
+    def mtp_drafts(self, settings: Mapping[str, Any]) -> int:
+        return int(settings.get("draft_tokens") or 3)
 
     def check(self, spec: ModelSpec, d: Deployment, o: Any) -> None:
         if d.kv_cache is not None and d.kv_cache not in LLAMA_KV_TYPES:

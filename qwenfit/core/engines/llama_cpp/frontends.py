@@ -32,7 +32,8 @@ class Ollama(LlamaCpp):
     ``OLLAMA_KV_CACHE_TYPE``, ``OLLAMA_NUM_PARALLEL``)."""
 
     name = "ollama"
-    speed = SpeedConstants("llama.cpp", 200, LAYER_US, COMPUTE_EFFICIENCY)  # the family's (issue 19 refits)
+    # its own fitted engine costs (Ollama's runner), llama.cpp's kernels for the rest
+    speed = SpeedConstants("llama.cpp", 200, LAYER_US, COMPUTE_EFFICIENCY, fitted=("ollama", "llama.cpp"))
     keeps_fit_margin = False
 
     def default_on(self, machine: Machine) -> bool:
@@ -73,7 +74,7 @@ class LmStudio(LlamaCpp):
     """LM Studio runs llama.cpp; ``lms load`` takes the context and the GPU offload."""
 
     name = "lm-studio"
-    speed = SpeedConstants("llama.cpp", 200, LAYER_US, COMPUTE_EFFICIENCY)  # the family's (issue 19 refits)
+    speed = SpeedConstants("llama.cpp", 200, LAYER_US, COMPUTE_EFFICIENCY, fitted=("llama.cpp",))
 
     def default_on(self, machine: Machine) -> bool:
         return False
@@ -119,7 +120,7 @@ class LlamaCppPython(LlamaCpp):
     keeps_fit_margin = False
     max_sequences = 1
     expert_offload = False
-    speed = SpeedConstants("llama.cpp", 200, LAYER_US, COMPUTE_EFFICIENCY)
+    speed = SpeedConstants("llama.cpp", 200, LAYER_US, COMPUTE_EFFICIENCY, fitted=("llama.cpp",))
 
     def options(self, values: Mapping[str, Any] | None = None, **overrides: Any) -> LlamaCppOptions:
         given = {"server": False, "flash_attention": False, "batch": 512, **(values or {}), **overrides}

@@ -162,7 +162,12 @@ class Vllm(Engine):
     loads_vision_by_default = True  # vLLM builds the tower unless --language-model-only
     Options = VllmOptions
     traced_options = frozenset({"gpu_memory_utilization"})  # util_bp, a hardware input
-    speed = SpeedConstants("vllm", 1000, {"cuda": 50, "rocm": 80}, {"cuda": 0.50, "rocm": 0.50})
+    speed = SpeedConstants(
+        "vllm", 1000, {"cuda": 50, "rocm": 80}, {"cuda": 0.50, "rocm": 0.50}, fitted=("vllm",), ubatch=8192
+    )
+
+    def mtp_drafts(self, settings: Mapping[str, Any]) -> int:
+        return int(settings.get("speculative_tokens") or 1)
 
     def check(self, spec: ModelSpec, d: Deployment, o: Any) -> None:
         if d.kv_cache is not None and d.kv_cache != "auto":
