@@ -1,0 +1,232 @@
+"""Start-up of every command of issue #20, against llmfit's equivalent, as A/B pairs of fresh processes.
+
+    .venv/bin/python benchmarks/startup.py                 # 15 pairs per row, prints the table
+    .venv/bin/python benchmarks/startup.py --runs 31 --write   # and writes benchmarks/startup/results.json
+                                                            # and docs/reports/startup.md
+
+Each row is a pair (A: qwenfit, B: llmfit 1.1.17 or ``python -c pass``). Both commands run once
+untimed (they must exit as expected; this also warms the page cache), then ``--runs`` times as
+alternating pairs (ABBA order, so neither side always runs second), each a fresh process timed by
+wall clock. The table gives each side's median and the ratio of the medians, with the median of the
+per-pair ratios beside it.
+
+qwenfit runs as a user's install would: the package is byte-compiled first (pip does that when it
+installs a wheel) and ``PYTHONDONTWRITEBYTECODE`` is removed from the children's environment.
+
+llmfit (a Rust binary on PyPI) is looked for in ``$LLMFIT``, ``/work/venvs/llmfit/bin``,
+``/work/venvs/peers/bin``, ``~/.cache/qwenfit/llmfit-venv/bin`` and on PATH; when absent the
+benchmark creates ``~/.cache/qwenfit/llmfit-venv`` and installs ``llmfit==1.1.17`` into it with pip
+(``--no-install`` skips llmfit's rows instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LLMFIT_VERSION = "1.1.17"
+LLMFIT_VENV = Path.home() / ".cache" / "qwenfit" / "llmfit-venv"
+RESULTS = ROOT / "benchmarks" / "startup" / "results.json"
+REPORT = ROOT / "docs" / "reports" / "startup.md"
+
+CHECK = ["check", "35B-A3B", "--quant", "Q4_K_M", "--vram", "24"]
+LLMFIT_PLAN = ["--memory", "24G", "plan", "Qwen/Qwen3.5-35B-A3B", "--quant", "Q4_K_M", "--json"]
+
+
+def qwenfit_command() -> list[str]:
+    script = Path(sys.executable).parent / "qwenfit"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "qwenfit"]
+
+
+def find_llmfit(install: bool) -> str | None:
+    for candidate in (
+        os.environ.get("LLMFIT"),
+        "/work/venvs/llmfit/bin/llmfit",
+        "/work/venvs/peers/bin/llmfit",
+        str(LLMFIT_VENV / "bin" / "llmfit"),
+        shutil.which("llmfit"),
+    ):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    if not install:
+        return None
+    print(f"installing llmfit=={LLMFIT_VERSION} into {LLMFIT_VENV} ...", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", str(LLMFIT_VENV)], check=True)
+    pip = [str(LLMFIT_VENV / "bin" / "python"), "-m", "pip", "install", "-q", f"llmfit=={LLMFIT_VERSION}"]
+    subprocess.run(pip, check=True)
+    found = LLMFIT_VENV / "bin" / "llmfit"
+    return str(found) if found.exists() else None
+
+
+def llmfit_version(llmfit: str) -> str:
+    done = subprocess.run([llmfit, "--version"], capture_output=True, text=True, check=False)
+    return done.stdout.strip() or "unknown"
+
+
+def rows(qwenfit: list[str], llmfit: str | None) -> list[dict[str, object]]:
+    """(name, A, B, A's expected exit code) of each row of the issue's table."""
+    py = [sys.executable, "-c", "pass"]
+    out: list[dict[str, object]] = []
+    if llmfit is not None:
+        out += [
+            dict(
+                name="check, fits",
+                a=[*qwenfit, *CHECK, "--context", "32768", "--json"],
+                b=[llmfit, *LLMFIT_PLAN, "--context", "32768"],
+                rc=0,
+            ),
+            dict(
+                name="check, does not fit (alternatives searched)",
+                a=[*qwenfit, *CHECK, "--json"],
+                b=[llmfit, *LLMFIT_PLAN, "--context", "262144"],
+                rc=1,
+            ),
+            dict(
+                name="plan --vram 24 --ram 64",
+                a=[*qwenfit, "plan", "--vram", "24", "--ram", "64"],
+                b=[llmfit, "--memory", "24G", "--ram", "64G", "fit"],
+                rc=0,
+            ),
+        ]
+    out += [
+        dict(name="qwenfit --help", a=[*qwenfit, "--help"], b=py, rc=0),
+        dict(name="import qwenfit", a=[sys.executable, "-c", "import qwenfit"], b=py, rc=0),
+        dict(name="check argument error", a=[*qwenfit, "check", "35B-A3B", "--vram", "x"], b=py, rc=2),
+    ]
+    return out
+
+
+def wall(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
+    return time.perf_counter() - start
+
+
+def show(cmd: object) -> str:
+    assert isinstance(cmd, list)
+    words = [Path(w).name if os.sep in w else w for w in cmd]
+    if words[:2] == ["python", "-c"] or (words[0].startswith("python") and words[1] == "-c"):
+        return f"python -c '{words[2]}'" if " " in words[2] else f"python -c {words[2]}"
+    return " ".join(words)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--runs", type=int, default=15, help="timed pairs per row (default 15)")
+    ap.add_argument("--no-install", action="store_true", help="do not install llmfit when it is missing")
+    ap.add_argument("--write", action="store_true", help=f"write {RESULTS.relative_to(ROOT)} and the report")
+    args = ap.parse_args(argv)
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    import qwenfit
+
+    package = Path(qwenfit.__file__).parent
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], env=env, check=True)
+    llmfit = find_llmfit(install=not args.no_install)
+    if llmfit is None:
+        print("llmfit: not found and not installed: its rows are skipped", file=sys.stderr)
+    table = rows(qwenfit_command(), llmfit)
+    for row in table:  # once untimed: each must answer as expected
+        for side in ("a", "b"):
+            cmd = row[side]
+            assert isinstance(cmd, list)
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+            expected = row["rc"] if side == "a" else 0
+            if done.returncode != expected:
+                why = done.stderr[-300:]
+                raise SystemExit(f"{show(cmd)}: exit {done.returncode}, expected {expected}: {why}")
+
+    results = []
+    for row in table:
+        a_cmd, b_cmd = row["a"], row["b"]
+        assert isinstance(a_cmd, list) and isinstance(b_cmd, list)
+        a: list[float] = []
+        b: list[float] = []
+        for i in range(args.runs):
+            if i % 2 == 0:
+                a.append(wall(a_cmd, env))
+                b.append(wall(b_cmd, env))
+            else:
+                b.append(wall(b_cmd, env))
+                a.append(wall(a_cmd, env))
+        ma, mb = statistics.median(a), statistics.median(b)
+        results.append(
+            dict(
+                name=row["name"],
+                a=show(a_cmd),
+                b=show(b_cmd),
+                a_median_s=round(ma, 4),
+                b_median_s=round(mb, 4),
+                a_min_s=round(min(a), 4),
+                b_min_s=round(min(b), 4),
+                ratio=round(ma / mb, 2),
+                pair_ratio_median=round(statistics.median(x / y for x, y in zip(a, b, strict=True)), 2),
+            )
+        )
+        r = results[-1]
+        pairs = r["pair_ratio_median"]
+        print(f"{r['name']:<46} {ma:7.3f} s  {mb:7.3f} s  {r['ratio']:6.2f}x  (pairs {pairs}x)")
+
+    meta = dict(
+        runs=args.runs,
+        cpus=os.cpu_count(),
+        machine=platform.machine(),
+        python=sys.version.split()[0],
+        llmfit=llmfit_version(llmfit) if llmfit else None,
+        date=time.strftime("%Y-%m-%d", time.gmtime()),
+    )
+    if args.write:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(dict(meta=meta, rows=results), indent=1) + "\n")
+        REPORT.write_text(report(meta, results))
+        print(f"wrote {RESULTS.relative_to(ROOT)} and {REPORT.relative_to(ROOT)}")
+    return 0
+
+
+def report(meta: dict[str, object], results: list[dict[str, object]]) -> str:
+    lines = [
+        "# Start-up: qwenfit against llmfit",
+        "",
+        "A pre-flight check runs before every launch, often in scripts, so its start-up is its speed. "
+        "Each row times two commands as fresh processes, whole-process wall time, in alternating pairs "
+        f"(ABBA), {meta['runs']} pairs per row; medians. Machine: {meta['machine']}, {meta['cpus']} CPUs, "
+        f"Python {meta['python']}, {meta['llmfit'] or 'llmfit not installed'}, {meta['date']}. "
+        "qwenfit runs byte-compiled, as pip installs it.",
+        "",
+        "| what | A | A median | B | B median | A / B | median of pair ratios |",
+        "|---|---|---:|---|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['name']} | `{r['a']}` | {r['a_median_s']:.3f} s | `{r['b']}` | {r['b_median_s']:.3f} s "
+            f"| {r['ratio']:.2f}× | {r['pair_ratio_median']:.2f}× |"
+        )
+    lines += [
+        "",
+        "Targets (issue #20): each `check` and `plan` ≤ 1.0× llmfit's equivalent, `--help` ≤ 4× and "
+        "`import qwenfit` ≤ 3× `python -c pass`.",
+        "",
+        "llmfit's equivalents: `check` is `llmfit --memory 24G plan Qwen/Qwen3.5-35B-A3B --quant Q4_K_M "
+        "--context N --json` (32,768 tokens fits; 262,144, the native context qwenfit's check defaults "
+        "to, does not); `plan` is `llmfit --memory 24G --ram 64G fit`, which scores llmfit's whole "
+        "database with its heuristics, where qwenfit places every Qwen3.5 model × quantization × engine "
+        "exactly.",
+        "",
+        "Regenerate: `.venv/bin/python benchmarks/startup.py --runs 15 --write` "
+        "(results in `benchmarks/startup/results.json`).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
