@@ -5,22 +5,25 @@ models. Nothing heavy is imported at module level (``qwenfit --help`` starts fas
 from __future__ import annotations
 
 import argparse
-import difflib
 import math
 import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
 
 from qwenfit.errors import UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (--help stays light)
+
 if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
     from qwenfit.core.engines.base import Engine
     from qwenfit.core.hardware import Machine
     from qwenfit.core.model.spec import ModelSpec
 
 __all__ = [
+    "BUILTIN_ENGINES",
     "EXIT_DOES_NOT_FIT",
     "EXIT_INTERNAL",
     "EXIT_OK",
@@ -175,8 +178,11 @@ def speed_arg(text: str) -> float:
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
     """--vision and --mtp: the vision tower and MTP drafting, as plan and check take them."""
-    p.add_argument("--vision", action="store_true",
-                   help="load the vision tower (llama.cpp: the mmproj file; vLLM/SGLang: the encoder)")
+    p.add_argument(
+        "--vision",
+        action="store_true",
+        help="load the vision tower (llama.cpp: the mmproj file; vLLM/SGLang: the encoder)",
+    )
     p.add_argument("--mtp", action="store_true", help="draft tokens with the model's MTP layer")  # fmt: skip
 
 
@@ -211,13 +217,24 @@ def add_hardware(p: argparse.ArgumentParser) -> None:
     one.add_argument("--vram", type=gb, metavar="GB", help="memory of each GPU in decimal GB (any GPU)")
     g.add_argument("--gpus", type=positive, metavar="N", help="number of --vram GPUs (default 1)")
     g.add_argument("--ram", type=gb, metavar="GB", help="host RAM in decimal GB (unified memory: all of it)")
-    g.add_argument("--ram-reserve", type=size_or_zero, metavar="GB",
-                   help="host RAM kept for the system (default 10%% of RAM, 4-16 GB; detected: in use)")
-    g.add_argument("--vram-reserve", type=size_or_zero, metavar="GB",
-                   help="memory kept on each GPU, e.g. for the desktop (default 0; detected: what is in use)")
-    g.add_argument("--ram-speed", metavar="SPEC",
-                   help="host RAM type and speed, e.g. ddr5-6000, DDR4-3200x2 (channels), 6000 (MT/s); "
-                   "sets the offload speed (detected where the OS tells)")
+    g.add_argument(
+        "--ram-reserve",
+        type=size_or_zero,
+        metavar="GB",
+        help="host RAM kept for the system (default 10%% of RAM, 4-16 GB; detected: in use)",
+    )
+    g.add_argument(
+        "--vram-reserve",
+        type=size_or_zero,
+        metavar="GB",
+        help="memory kept on each GPU, e.g. for the desktop (default 0; detected: what is in use)",
+    )
+    g.add_argument(
+        "--ram-speed",
+        metavar="SPEC",
+        help="host RAM type and speed, e.g. ddr5-6000, DDR4-3200x2 (channels), 6000 (MT/s); "
+        "sets the offload speed (detected where the OS tells)",
+    )
     g.add_argument("--wired-limit-mb", type=positive, metavar="MB",
                    help="a Mac's raised iogpu.wired_limit_mb (default: macOS's GPU working set)")  # fmt: skip
 
@@ -226,11 +243,25 @@ def add_json(p: argparse.ArgumentParser, schema_id: str) -> None:
     p.add_argument("--json", action="store_true", help=f"print one JSON object ({schema_id})")
 
 
-def engine_names() -> tuple[str, ...]:
-    """Every registered engine's name (without importing any engine)."""
-    from qwenfit.core.engines.base import names
+# The built-in engines' names (qwenfit.core.engines.base.names() starts with them; a test keeps them
+# equal), so that building a command's parser imports no engine code.
+BUILTIN_ENGINES = (
+    "llama.cpp",
+    "ollama",
+    "lm-studio",
+    "llama-cpp-python",
+    "vllm",
+    "sglang",
+    "mlx",
+    "transformers",
+)
 
-    return names()
+
+def engine_names() -> tuple[str, ...]:
+    """Every registered engine's name (without importing any engine): the built-ins, and those
+    registered at run time once the registry is loaded."""
+    base = sys.modules.get("qwenfit.core.engines.base")
+    return BUILTIN_ENGINES if base is None else tuple(base.names())
 
 
 def engines_arg(values: Iterable[str] | None) -> list[str] | None:
@@ -245,6 +276,8 @@ def engines_arg(values: Iterable[str] | None) -> list[str] | None:
                 continue
             key = name.lower().replace("llamacpp", "llama.cpp").replace("lmstudio", "lm-studio")
             if key not in known:
+                import difflib  # here: only a misspelling needs it
+
                 close = difflib.get_close_matches(key, known, n=2, cutoff=0.5)
                 hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
                 raise UsageError(f"unknown engine {name!r}.{hint} Engines: {', '.join(known)}.")
@@ -281,6 +314,8 @@ def any_quant(quant: str) -> str:
     name = normalise(quant)
     if name is not None and name.kind != "gguf_file":
         return name.canonical
+    import difflib  # here: only a misspelling needs it
+
     close = difflib.get_close_matches(quant.strip(), [*FILE_TYPES, *FORMATS], n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise UsageError(f"unknown quant {quant!r}.{hint} See 'qwenfit quants MODEL'.")
