@@ -46,6 +46,7 @@ docs/javascripts/qwenfit-data.mjs) give back exactly :func:`calculator_json`.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 from typing import Any
@@ -289,9 +290,9 @@ def _compact(v: Any) -> Any:
     if isinstance(v, str):
         return "!" + v if v[:1] in ("~", "^", "!") else v
     if isinstance(v, list):
-        if len(v) >= 4 and all(type(x) is int for x in v) and all(a <= b for a, b in zip(v, v[1:])):
+        if len(v) >= 4 and all(type(x) is int for x in v) and all(a <= b for a, b in itertools.pairwise(v)):
             runs: list[int] = []
-            for d in (v[0], *(b - a for a, b in zip(v, v[1:]))):
+            for d in (v[0], *(b - a for a, b in itertools.pairwise(v))):
                 if runs and runs[-2] == d:
                     runs[-1] += 1
                 else:
@@ -392,14 +393,14 @@ def _unpack(packed: dict[str, Any], shared: list[Any]) -> Any:
         if isinstance(v, dict):
             if len(v) == 1 and "+" in v:
                 runs, out, total = dec(v["+"]), [], 0
-                for d, n in zip(runs[::2], runs[1::2]):
+                for d, n in zip(runs[::2], runs[1::2], strict=True):
                     for _ in range(n):
                         total += d
                         out.append(total)
                 return out
             if len(v) == 1 and "%" in v:
                 keys, *values = dec(v["%"])
-                return dict(zip(keys, values))
+                return dict(zip(keys, values, strict=True))
             return {k: dec(x) for k, x in v.items()}
         return v
 
@@ -414,7 +415,7 @@ def unpack_files(files: dict[str, Any]) -> dict[str, Any]:
     shared: list[Any] = []
     for entry in files["index.json"]["shared"]:
         shared.append(_unpack({"t": [], "v": entry}, shared))
-    index = _unpack(files["index.json"], shared)
+    index: dict[str, Any] = _unpack(files["index.json"], shared)
     chunks = index.pop("chunks")
     formulas: list[Any] = []
     for key, name in chunks.items():
