@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LLMFIT_VERSION = "1.1.17"
 LLMFIT_VENV = Path.home() / ".cache" / "qwenfit" / "llmfit-venv"
 RESULTS = ROOT / "benchmarks" / "startup" / "results.json"
+PAGE_RESULTS = ROOT / "benchmarks" / "startup" / "page.json"  # benchmarks/startup_page.py --write
 REPORT = ROOT / "docs" / "reports" / "startup.md"
 
 CHECK = ["check", "35B-A3B", "--quant", "Q4_K_M", "--vram", "24"]
@@ -192,6 +193,45 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def page_section() -> list[str]:
+    """The calculator page's weight and first verdict (benchmarks/startup_page.py), when measured."""
+    if not PAGE_RESULTS.exists():
+        return []
+    page = json.loads(PAGE_RESULTS.read_text())
+    x = page["export"]
+    out = [
+        "",
+        "## The calculator page",
+        "",
+        "The calculator's data is split per model and packed (`qwenfit.export.calculator_files`); the page "
+        "loads the index and the model it shows first, renders the verdict, then loads the other models.",
+        "",
+        "| data | raw | gzip -9 |",
+        "|---|---:|---:|",
+        f"| one file (`qwenfit export`, what the page loaded before) | {x['one_file_raw'] / 1e3:,.1f} kB "
+        f"| {x['one_file_gzip'] / 1e3:,.1f} kB |",
+        f"| split, every file ({len(x['files'])}) | {x['total_raw'] / 1e3:,.1f} kB "
+        f"| {x['total_gzip'] / 1e3:,.1f} kB |",
+        f"| split, first verdict (index + 35B-A3B) | {x['first_verdict_raw'] / 1e3:,.1f} kB "
+        f"| {x['first_verdict_gzip'] / 1e3:,.1f} kB |",
+        "",
+        f"First verdict in Chromium, CPU slowed {page['meta']['cpu_slowdown']}× (CDP "
+        "`Emulation.setCPUThrottlingRate`), network shaped to Chrome DevTools' presets, site served "
+        "gzipped, a fresh context per load; from navigation start, medians:",
+        "",
+        "| network | first verdict | every model loaded | data before the first verdict (on the wire) |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, r in page["results"].items():
+        out.append(
+            f"| {name} | {r['first_verdict_ms_median'] / 1000:.2f} s "
+            f"| {r['all_models_ms_median'] / 1000:.2f} s "
+            f"| {r['first_verdict_data_transfer_bytes'] / 1e3:.1f} kB |"
+        )
+    out += ["", "Target: first verdict ≤ 1.5 s on the throttled profile; data for it ≤ 150 kB gzipped."]
+    return out
+
+
 def report(meta: dict[str, object], results: list[dict[str, object]]) -> str:
     lines = [
         "# Start-up: qwenfit against llmfit",
@@ -214,6 +254,7 @@ def report(meta: dict[str, object], results: list[dict[str, object]]) -> str:
         "",
         "Targets (issue #20): each `check` and `plan` ≤ 1.0× llmfit's equivalent, `--help` ≤ 4× and "
         "`import qwenfit` ≤ 3× `python -c pass`.",
+        *page_section(),
         "",
         "llmfit's equivalents: `check` is `llmfit --memory 24G plan Qwen/Qwen3.5-35B-A3B --quant Q4_K_M "
         "--context N --json` (32,768 tokens fits; 262,144, the native context qwenfit's check defaults "
@@ -221,8 +262,8 @@ def report(meta: dict[str, object], results: list[dict[str, object]]) -> str:
         "database with its heuristics, where qwenfit places every Qwen3.5 model × quantization × engine "
         "exactly.",
         "",
-        "Regenerate: `.venv/bin/python benchmarks/startup.py --runs 15 --write` "
-        "(results in `benchmarks/startup/results.json`).",
+        "Regenerate: `.venv/bin/python benchmarks/startup_page.py --write` (the page), then "
+        "`.venv/bin/python benchmarks/startup.py --runs 15 --write` (results in `benchmarks/startup/`).",
         "",
     ]
     return "\n".join(lines)

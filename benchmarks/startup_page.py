@@ -110,6 +110,22 @@ def one_load(browser: Any, url: str, profile: dict[str, float]) -> dict[str, Any
     }
 
 
+def export_sizes(site: Path) -> dict[str, Any]:
+    """Bytes of the split export (raw, gzip -9) and of the one-file export it replaces."""
+    files = {p.name: p.read_bytes() for p in sorted((site / "assets" / "calculator").glob("*.json"))}
+    one = (site / "assets" / "calculator.json").read_bytes()
+    gz = {name: len(gzip.compress(b, 9)) for name, b in files.items()}
+    return {
+        "files": {name: [len(b), gz[name]] for name, b in files.items()},
+        "total_raw": sum(len(b) for b in files.values()),
+        "total_gzip": sum(gz.values()),
+        "first_verdict_gzip": gz["index.json"] + gz["35B-A3B.json"],
+        "first_verdict_raw": len(files["index.json"]) + len(files["35B-A3B.json"]),
+        "one_file_raw": len(one),
+        "one_file_gzip": len(gzip.compress(one, 9)),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--site", type=Path, help="a built site (default: mkdocs build into a temporary folder)")
@@ -125,6 +141,13 @@ def main(argv: list[str] | None = None) -> int:
         site = args.site or Path(tmp) / "site"
         if args.site is None:
             build_site(site)
+        sizes = export_sizes(site)
+        print(
+            f"export: {sizes['total_raw'] / 1e3:.1f} kB raw in {len(sizes['files'])} files "
+            f"({sizes['total_gzip'] / 1e3:.1f} kB gzipped), first verdict (index + 35B-A3B) "
+            f"{sizes['first_verdict_gzip'] / 1e3:.1f} kB gzipped; the one-file export: "
+            f"{sizes['one_file_raw'] / 1e6:.2f} MB raw, {sizes['one_file_gzip'] / 1e3:.1f} kB gzipped"
+        )
         handler = functools.partial(_GzipHandler, directory=str(site))
         httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -167,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         meta = {"cpu_slowdown": CPU_SLOWDOWN, "profiles": PROFILES, "gzip": True}
-        RESULTS.write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
+        RESULTS.write_text(json.dumps({"meta": meta, "export": sizes, "results": results}, indent=1) + "\n")
         print(f"wrote {RESULTS.relative_to(ROOT)}")
     return 0
 
