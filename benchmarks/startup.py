@@ -114,7 +114,7 @@ def wall(cmd: list[str], env: dict[str, str]) -> float:
 
 def show(cmd: object) -> str:
     assert isinstance(cmd, list)
-    words = [Path(w).name if os.sep in w else w for w in cmd]
+    words = [Path(cmd[0]).name, *cmd[1:]]  # the executable without its folder
     if words[:2] == ["python", "-c"] or (words[0].startswith("python") and words[1] == "-c"):
         return f"python -c '{words[2]}'" if " " in words[2] else f"python -c {words[2]}"
     return " ".join(words)
@@ -125,7 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=15, help="timed pairs per row (default 15)")
     ap.add_argument("--no-install", action="store_true", help="do not install llmfit when it is missing")
     ap.add_argument("--write", action="store_true", help=f"write {RESULTS.relative_to(ROOT)} and the report")
+    ap.add_argument("--report-only", action="store_true", help="rewrite the report from the results file")
     args = ap.parse_args(argv)
+    if args.report_only:
+        saved = json.loads(RESULTS.read_text())
+        REPORT.write_text(report(saved["meta"], saved["rows"]))
+        return 0
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     import qwenfit
@@ -146,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 why = done.stderr[-300:]
                 raise SystemExit(f"{show(cmd)}: exit {done.returncode}, expected {expected}: {why}")
 
+    load_before = os.getloadavg()[0]
     results = []
     for row in table:
         a_cmd, b_cmd = row["a"], row["b"]
@@ -184,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         python=sys.version.split()[0],
         llmfit=llmfit_version(llmfit) if llmfit else None,
         date=time.strftime("%Y-%m-%d", time.gmtime()),
+        load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)],  # 1-minute, before and after
     )
     if args.write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -228,6 +235,12 @@ def page_section() -> list[str]:
             f"| {r['all_models_ms_median'] / 1000:.2f} s "
             f"| {r['first_verdict_data_transfer_bytes'] / 1e3:.1f} kB |"
         )
+        before = r.get("before_first_verdict_ms_median")
+        if before is not None:
+            out.append(
+                f"| {name}, the one-file page before (`{page['meta']['before']}`) "
+                f"| {before / 1000:.2f} s | | |"
+            )
     out += ["", "Target: first verdict ≤ 1.5 s on the throttled profile; data for it ≤ 150 kB gzipped."]
     return out
 
@@ -239,7 +252,10 @@ def report(meta: dict[str, object], results: list[dict[str, object]]) -> str:
         "A pre-flight check runs before every launch, often in scripts, so its start-up is its speed. "
         "Each row times two commands as fresh processes, whole-process wall time, in alternating pairs "
         f"(ABBA), {meta['runs']} pairs per row; medians. Machine: {meta['machine']}, {meta['cpus']} CPUs, "
-        f"Python {meta['python']}, {meta['llmfit'] or 'llmfit not installed'}, {meta['date']}. "
+        f"Python {meta['python']}, {meta['llmfit'] or 'llmfit not installed'}, {meta['date']}; "
+        f"1-minute load average {meta.get('load_average', ['?'])[0]} before and "
+        f"{meta.get('load_average', ['?', '?'])[1]} after "
+        "(other work on the machine slows both sides of a pair alike, not by the same factor). "
         "qwenfit runs byte-compiled, as pip installs it.",
         "",
         "| what | A | A median | B | B median | A / B | median of pair ratios |",

@@ -77,6 +77,21 @@ DATA_BYTES = """() => performance.getEntriesByType("resource")
                 transfer: r.transferSize, raw: r.decodedBodySize}))"""
 
 
+def first_verdict(browser: Any, url: str, profile: dict[str, float]) -> float:
+    """The first verdict alone (any version of the page: its DOM is the same)."""
+    context = browser.new_context(viewport={"width": 412, "height": 915}, service_workers="block")
+    page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, **profile})
+    cdp.send("Emulation.setCPUThrottlingRate", {"rate": CPU_SLOWDOWN})
+    page.set_default_timeout(300_000)
+    page.goto(url, wait_until="commit")
+    t = float(page.wait_for_function(FIRST_VERDICT, polling=10).json_value())
+    context.close()
+    return t
+
+
 def build_site(out: Path) -> None:
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     cmd = [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)]
@@ -131,6 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--site", type=Path, help="a built site (default: mkdocs build into a temporary folder)")
     ap.add_argument("--runs", type=int, default=5, help="cold loads per profile (default 5)")
     ap.add_argument("--write", action="store_true", help=f"write {RESULTS.relative_to(ROOT)}")
+    ap.add_argument(
+        "--before",
+        nargs=2,
+        metavar=("SITE", "LABEL"),
+        help="also time the first verdict (first profile only) on another built site, e.g. of the commit "
+        "before the split export (git archive REV | tar -x; mkdocs build), labelled LABEL",
+    )
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -158,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
                 browser = p.chromium.launch(
                     executable_path=exe, headless=True, args=["--no-sandbox", "--disable-gpu"]
                 )
+                before_url = None
+                if args.before:
+                    handler_before = functools.partial(_GzipHandler, directory=str(args.before[0]))
+                    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_before)
+                    threading.Thread(target=other.serve_forever, daemon=True).start()
+                    before_url = f"http://127.0.0.1:{other.server_address[1]}/calculator/"
                 for name, profile in PROFILES.items():
                     runs = [one_load(browser, url, profile) for _ in range(args.runs)]
                     first = statistics.median(r["first_verdict_ms"] for r in runs)
@@ -174,6 +202,13 @@ def main(argv: list[str] | None = None) -> int:
                         "all_data_raw_bytes": runs[0]["all_data_raw_bytes"],
                     }
                     r = results[name]
+                    if before_url is not None and name == next(iter(PROFILES)):
+                        old = [first_verdict(browser, before_url, profile) for _ in range(args.runs)]
+                        r["before_first_verdict_ms_median"] = statistics.median(old)
+                        print(
+                            f"{name}, before ({args.before[1]}): first verdict "
+                            f"{r['before_first_verdict_ms_median'] / 1000:.2f} s"
+                        )
                     names = ", ".join(d["name"] for d in data)
                     wire, raw = r["all_data_transfer_bytes"] / 1000, r["all_data_raw_bytes"] / 1000
                     head = r["first_verdict_data_transfer_bytes"] / 1000
@@ -190,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         meta = {"cpu_slowdown": CPU_SLOWDOWN, "profiles": PROFILES, "gzip": True}
+        if args.before:
+            meta["before"] = args.before[1]
         RESULTS.write_text(json.dumps({"meta": meta, "export": sizes, "results": results}, indent=1) + "\n")
         print(f"wrote {RESULTS.relative_to(ROOT)}")
     return 0
