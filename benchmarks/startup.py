@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/startup.py                 # 15 pairs per row, prints the table
     .venv/bin/python benchmarks/startup.py --runs 31 --write   # and writes benchmarks/startup/results.json
                                                             # and docs/reports/startup.md
+    .venv/bin/python benchmarks/startup.py --baseline DIR REV  # also qwenfit as of REV (a tree in DIR:
+                                                            # git archive REV | tar -x -C DIR), same run
 
 Each row is a pair (A: qwenfit, B: llmfit 1.1.17 or ``python -c pass``). Both commands run once
 untimed (they must exit as expected; this also warms the page cache), then ``--runs`` times as
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LLMFIT_VERSION = "1.1.17"
@@ -126,6 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-install", action="store_true", help="do not install llmfit when it is missing")
     ap.add_argument("--write", action="store_true", help=f"write {RESULTS.relative_to(ROOT)} and the report")
     ap.add_argument("--report-only", action="store_true", help="rewrite the report from the results file")
+    ap.add_argument(
+        "--baseline",
+        nargs=2,
+        metavar=("DIR", "LABEL"),
+        help="also time each qwenfit command with the qwenfit of another source tree (PYTHONPATH=DIR), "
+        "interleaved with the others: before/after under the same load",
+    )
     args = ap.parse_args(argv)
     if args.report_only:
         saved = json.loads(RESULTS.read_text())
@@ -137,16 +147,24 @@ def main(argv: list[str] | None = None) -> int:
 
     package = Path(qwenfit.__file__).parent
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], env=env, check=True)
+    env_c = None
+    if args.baseline:
+        old = Path(args.baseline[0]).resolve()
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(old / "qwenfit")], env=env, check=True)
+        env_c = {**env, "PYTHONPATH": str(old)}
     llmfit = find_llmfit(install=not args.no_install)
     if llmfit is None:
         print("llmfit: not found and not installed: its rows are skipped", file=sys.stderr)
     table = rows(qwenfit_command(), llmfit)
     for row in table:  # once untimed: each must answer as expected
-        for side in ("a", "b"):
-            cmd = row[side]
+        for side in ("a", "b", "c"):
+            cmd = row["a" if side == "c" else side]
+            if side == "c" and env_c is None:
+                continue
             assert isinstance(cmd, list)
-            done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-            expected = row["rc"] if side == "a" else 0
+            side_env = env_c if side == "c" and env_c is not None else env
+            done = subprocess.run(cmd, capture_output=True, text=True, env=side_env, check=False)
+            expected = row["rc"] if side != "b" else 0
             if done.returncode != expected:
                 why = done.stderr[-300:]
                 raise SystemExit(f"{show(cmd)}: exit {done.returncode}, expected {expected}: {why}")
@@ -158,13 +176,13 @@ def main(argv: list[str] | None = None) -> int:
         assert isinstance(a_cmd, list) and isinstance(b_cmd, list)
         a: list[float] = []
         b: list[float] = []
+        c: list[float] = []
         for i in range(args.runs):
-            if i % 2 == 0:
-                a.append(wall(a_cmd, env))
-                b.append(wall(b_cmd, env))
-            else:
-                b.append(wall(b_cmd, env))
-                a.append(wall(a_cmd, env))
+            order = [("a", a_cmd, env, a), ("b", b_cmd, env, b)]
+            if env_c is not None:
+                order.append(("c", a_cmd, env_c, c))
+            for _, cmd, side_env, out in order if i % 2 == 0 else order[::-1]:
+                out.append(wall(cmd, side_env))
         ma, mb = statistics.median(a), statistics.median(b)
         results.append(
             dict(
@@ -182,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         r = results[-1]
         pairs = r["pair_ratio_median"]
         print(f"{r['name']:<46} {ma:7.3f} s  {mb:7.3f} s  {r['ratio']:6.2f}x  (pairs {pairs}x)")
+        if c:
+            mc = statistics.median(c)
+            r.update(before_median_s=round(mc, 4), before_ratio=round(mc / mb, 2))
+            print(f"{'  before (' + args.baseline[1] + ')':<46} {mc:7.3f} s  {'':9}  {mc / mb:6.2f}x")
 
     meta = dict(
         runs=args.runs,
@@ -191,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         llmfit=llmfit_version(llmfit) if llmfit else None,
         date=time.strftime("%Y-%m-%d", time.gmtime()),
         load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)],  # 1-minute, before and after
+        baseline=args.baseline[1] if args.baseline else None,
     )
     if args.write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -245,27 +268,35 @@ def page_section() -> list[str]:
     return out
 
 
-def report(meta: dict[str, object], results: list[dict[str, object]]) -> str:
+def report(meta: dict[str, Any], results: list[dict[str, Any]]) -> str:
+    load = meta.get("load_average") or ["?", "?"]
     lines = [
         "# Start-up: qwenfit against llmfit",
         "",
         "A pre-flight check runs before every launch, often in scripts, so its start-up is its speed. "
         "Each row times two commands as fresh processes, whole-process wall time, in alternating pairs "
-        f"(ABBA), {meta['runs']} pairs per row; medians. Machine: {meta['machine']}, {meta['cpus']} CPUs, "
+        f"(ABBA; with the baseline below, ABC then CBA), {meta['runs']} pairs per row; medians. "
+        f"Machine: {meta['machine']}, {meta['cpus']} CPUs, "
         f"Python {meta['python']}, {meta['llmfit'] or 'llmfit not installed'}, {meta['date']}; "
-        f"1-minute load average {meta.get('load_average', ['?'])[0]} before and "
-        f"{meta.get('load_average', ['?', '?'])[1]} after "
+        f"1-minute load average {load[0]} before and {load[1]} after "
         "(other work on the machine slows both sides of a pair alike, not by the same factor). "
         "qwenfit runs byte-compiled, as pip installs it.",
         "",
-        "| what | A | A median | B | B median | A / B | median of pair ratios |",
-        "|---|---|---:|---|---:|---:|---:|",
+        "| what | A | A median | B | B median | A / B | median of pair ratios | A before: median, / B |",
+        "|---|---|---:|---|---:|---:|---:|---:|",
     ]
     for r in results:
+        before = f"{r['before_median_s']:.3f} s, {r['before_ratio']:.2f}×" if "before_median_s" in r else ""
         lines.append(
             f"| {r['name']} | `{r['a']}` | {r['a_median_s']:.3f} s | `{r['b']}` | {r['b_median_s']:.3f} s "
-            f"| {r['ratio']:.2f}× | {r['pair_ratio_median']:.2f}× |"
+            f"| {r['ratio']:.2f}× | {r['pair_ratio_median']:.2f}× | {before} |"
         )
+    if meta.get("baseline"):
+        lines += [
+            "",
+            f"*A before*: the same command with qwenfit as of `{meta['baseline']}` (before issue #20's "
+            "work), timed in the same run, interleaved with A and B.",
+        ]
     lines += [
         "",
         "Targets (issue #20): each `check` and `plan` ≤ 1.0× llmfit's equivalent, `--help` ≤ 4× and "
