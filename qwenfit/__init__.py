@@ -11,7 +11,6 @@ Re-exports only. Every name is imported on first use, so ``import qwenfit`` cost
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from qwenfit.errors import (
     CheckpointError,
@@ -26,7 +25,11 @@ from qwenfit.errors import (
     UnsupportedModelError,
 )
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (``import qwenfit`` stays light)
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from qwenfit.api import (
         check,
         estimate,

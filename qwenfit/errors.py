@@ -26,7 +26,9 @@ Hierarchy::
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (``import qwenfit`` stays light)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "ArtifactDataError",

@@ -1,7 +1,9 @@
 """MkDocs hooks: what the docs site generates at build time (never committed, never stale).
 
 - ``assets/calculator.json``: the calculator's data, ``qwenfit.export.calculator_json()`` — the same
-  formulas Python evaluates (the page only evaluates them).
+  formulas Python evaluates (the page only evaluates them) — in one file, as ``qwenfit export`` writes it;
+  ``assets/calculator/``: the same split and packed (``qwenfit.export.calculator_files()``), what the page
+  loads (the index and one model first, the other models after).
 - The CLI reference: ``<!-- qwenfit:cli-reference -->`` in a page becomes ``qwenfit --help`` and the
   help of every subcommand (and theirs), from the argparse parser the ``qwenfit`` command uses.
 """
@@ -15,6 +17,7 @@ from typing import Any
 
 CLI_MARKER = "<!-- qwenfit:cli-reference -->"
 CALCULATOR_JSON = "assets/calculator.json"
+CALCULATOR_DIR = "assets/calculator"
 HELP_COLUMNS = "100"
 
 
@@ -62,8 +65,27 @@ def cli_reference() -> str:
 def on_files(files: Any, config: Any) -> Any:
     from mkdocs.structure.files import File
 
+    from qwenfit.export import calculator_files
+
     files.append(File.generated(config, CALCULATOR_JSON, content=calculator_json_text()))
+    for name, packed in calculator_files().items():
+        text = json.dumps(packed, separators=(",", ":"), ensure_ascii=False)
+        files.append(File.generated(config, f"{CALCULATOR_DIR}/{name}", content=text))
     return files
+
+
+def on_post_page(output: str, page: Any, config: Any) -> str:
+    """The calculator page asks for its data as soon as its HTML arrives (``<link rel=preload>``: the
+    index and the model it shows first, fetched by docs/javascripts/qwenfit-data.mjs), not after the
+    theme's stylesheets and scripts: the first verdict sooner on a slow network."""
+    if page.file.src_uri != "calculator.md" or "</head>" not in output:
+        return output
+    base = "../" * page.url.count("/")
+    links = "".join(
+        f'<link rel="preload" href="{base}{CALCULATOR_DIR}/{name}" as="fetch" crossorigin>'
+        for name in ("index.json", "35B-A3B.json")
+    )
+    return output.replace("</head>", links + "</head>", 1)
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:

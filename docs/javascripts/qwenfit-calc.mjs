@@ -5,6 +5,8 @@
 // qwenfit.api._search and the display rounding. Part 2: the calculator page's UI, mounted only in a
 // browser. No formula lives here: every byte count comes from the exported expression trees.
 
+import { loadCalculatorData } from "./qwenfit-data.mjs";
+
 // ------------------------------------------------------------------------------------------------
 // Part 1: JSON with exact integers
 
@@ -1049,22 +1051,24 @@ function mount() {
   root.dataset.mounted = "1";
   const src = root.dataset.src
     ? new URL(root.dataset.src, document.baseURI)
-    : new URL("../assets/calculator.json", import.meta.url);
+    : new URL("../assets/calculator/index.json", import.meta.url);
   const fail = (message) => {
     root.dataset.error = message;
     root.replaceChildren(h("p", { class: "qf-error", "data-qf": "error", text: message }));
   };
-  fetch(src)
-    .then((r) => {
-      if (!r.ok) throw new Error(`${src.pathname}: HTTP ${r.status} (the site was built without qwenfit's export)`);
-      return r.text();
-    })
-    .then((text) => {
-      const data = parseJSON(text);
+  // the split export (qwenfit-data.mjs): the index and the model shown first, then the other models
+  const first = new URLSearchParams(location.hash.replace(/^#/, "")).get(HASH_KEYS.model) ?? "35B-A3B";
+  loadCalculatorData(src, parseJSON, { first })
+    .then(({ data, rest }) => {
       if (data.schema !== 2n) throw new Error(`calculator data schema ${data.schema}; this page reads schema 2`);
-      window.qwenfitCalc = new Calculator(root, data);
-      root.dataset.ready = "1";
+      const calc = (window.qwenfitCalc = new Calculator(root, data));
       root.dataset.qwenfit = String(data.qwenfit ?? "");
+      return rest.then((all) => {
+        calc.data = all;
+        calc.writeForm();
+        calc.render();
+        root.dataset.ready = "1";
+      });
     })
     .catch((err) => fail(`The calculator could not start: ${err.message}`));
 }

@@ -37,7 +37,11 @@ from collections.abc import Sequence
 from qwenfit.cli.args import EXIT_DOES_NOT_FIT, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Parser, print_json_error
 from qwenfit.cli.output import memory_bars
 from qwenfit.errors import QwenfitError, UsageError
-from qwenfit.report.json import SCHEMA_ID
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (--help stays light)
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = [
     "EXIT_DOES_NOT_FIT",
@@ -64,9 +68,39 @@ COMMANDS = (
     "calibrate",
 )
 
+# What ``qwenfit --help`` lists: each command's one-line help, as its module's add() gives it (a test keeps
+# them equal), so that ``qwenfit``, ``qwenfit --help`` and ``qwenfit nonsense`` import no command module.
+COMMAND_HELP = {
+    "plan": "ranked options for a machine",
+    "check": "pre-flight one configuration (exit 0 fits, 1 not)",
+    "need": "the smallest catalog machines that run a model (reverse planning)",
+    "inspect": "one model by component, role and quantization",
+    "quants": "every quantization of a model: bytes, bits per weight, quality",
+    "models": "exact parameter counts of every catalog model",
+    "artifacts": "what is published for each model: repos, GGUF files and sizes, Ollama tags",
+    "hardware": "the hardware catalog and this machine",
+    "export": "the docs calculator's JSON",
+}
 
-def build_parser(only: str | None = None) -> Parser:
-    """The parser of every subcommand, or of ``only`` that one (what ``main`` runs: it starts faster)."""
+
+def __getattr__(name: str) -> Any:
+    if name == "SCHEMA_ID":  # re-exported on first use: report.json is not needed by --help
+        from qwenfit.report.json import SCHEMA_ID
+
+        return SCHEMA_ID
+    raise AttributeError(f"module 'qwenfit.cli' has no attribute {name!r}")
+
+
+def _top_parser() -> Parser:
+    """The parser and its subcommands' names and help alone: what runs when no command is given."""
+    parser = _root()
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        sub.add_parser(command, help=COMMAND_HELP[command])
+    return parser
+
+
+def _root() -> Parser:
     from qwenfit import __version__
 
     parser = Parser(
@@ -77,6 +111,14 @@ def build_parser(only: str | None = None) -> Parser:
         "3 internal error (please report it)",
     )
     parser.add_argument("--version", action="version", version=f"qwenfit {__version__}")
+    return parser
+
+
+def build_parser(only: str | None = None) -> Parser:
+    """The parser of every subcommand, or of ``only`` that one (what ``main`` runs: it starts faster)."""
+    from qwenfit.report.json import SCHEMA_ID
+
+    parser = _root()
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS if only is None else [only]:  # one module per command
         importlib.import_module(f"qwenfit.cli.{command}").add(sub, SCHEMA_ID)
@@ -98,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
     Parser.json_errors = as_json
-    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
+    parser = build_parser(argv[0]) if argv and argv[0] in COMMANDS else _top_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors (already printed, one line)

@@ -5,22 +5,25 @@ models. Nothing heavy is imported at module level (``qwenfit --help`` starts fas
 from __future__ import annotations
 
 import argparse
-import difflib
 import math
 import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
 
 from qwenfit.errors import UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (--help stays light)
+
 if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
     from qwenfit.core.engines.base import Engine
     from qwenfit.core.hardware import Machine
     from qwenfit.core.model.spec import ModelSpec
 
 __all__ = [
+    "BUILTIN_ENGINES",
     "EXIT_DOES_NOT_FIT",
     "EXIT_INTERNAL",
     "EXIT_OK",
@@ -226,11 +229,25 @@ def add_json(p: argparse.ArgumentParser, schema_id: str) -> None:
     p.add_argument("--json", action="store_true", help=f"print one JSON object ({schema_id})")
 
 
-def engine_names() -> tuple[str, ...]:
-    """Every registered engine's name (without importing any engine)."""
-    from qwenfit.core.engines.base import names
+# The built-in engines' names (qwenfit.core.engines.base.names() starts with them; a test keeps them
+# equal), so that building a command's parser imports no engine code.
+BUILTIN_ENGINES = (
+    "llama.cpp",
+    "ollama",
+    "lm-studio",
+    "llama-cpp-python",
+    "vllm",
+    "sglang",
+    "mlx",
+    "transformers",
+)
 
-    return names()
+
+def engine_names() -> tuple[str, ...]:
+    """Every registered engine's name (without importing any engine): the built-ins, and those
+    registered at run time once the registry is loaded."""
+    base = sys.modules.get("qwenfit.core.engines.base")
+    return BUILTIN_ENGINES if base is None else tuple(base.names())
 
 
 def engines_arg(values: Iterable[str] | None) -> list[str] | None:
@@ -245,6 +262,8 @@ def engines_arg(values: Iterable[str] | None) -> list[str] | None:
                 continue
             key = name.lower().replace("llamacpp", "llama.cpp").replace("lmstudio", "lm-studio")
             if key not in known:
+                import difflib  # here: only a misspelling needs it
+
                 close = difflib.get_close_matches(key, known, n=2, cutoff=0.5)
                 hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
                 raise UsageError(f"unknown engine {name!r}.{hint} Engines: {', '.join(known)}.")
@@ -281,6 +300,8 @@ def any_quant(quant: str) -> str:
     name = normalise(quant)
     if name is not None and name.kind != "gguf_file":
         return name.canonical
+    import difflib  # here: only a misspelling needs it
+
     close = difflib.get_close_matches(quant.strip(), [*FILE_TYPES, *FORMATS], n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise UsageError(f"unknown quant {quant!r}.{hint} See 'qwenfit quants MODEL'.")

@@ -15,12 +15,20 @@ __all__ = ["add"]
 def add(sub: Any, schema_id: str) -> None:
     p = sub.add_parser("export", help="the docs calculator's JSON")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument(
+        "--split",
+        metavar="DIR",
+        help="write the files the docs page loads instead (DIR/index.json and one file per model, packed)",
+    )
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # always JSON
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """The docs calculator's JSON (qwenfit.export.calculator_json)."""
+    """The docs calculator's JSON (qwenfit.export.calculator_json); with --split, the files the docs
+    page loads (qwenfit.export.calculator_files: the same data split per model and packed)."""
+    if args.split:
+        return _write_split(args.split)
     import json
 
     from qwenfit.export import calculator_json
@@ -34,4 +42,21 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
         return EXIT_OK
     emit(text)
+    return EXIT_OK
+
+
+def _write_split(folder: str) -> int:
+    import json
+    from pathlib import Path
+
+    from qwenfit.export import calculator_files
+
+    out = Path(folder)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, packed in calculator_files().items():
+            text = json.dumps(packed, separators=(",", ":"), ensure_ascii=False)
+            (out / name).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {folder}: {exc.strerror or exc}") from None
     return EXIT_OK

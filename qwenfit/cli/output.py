@@ -6,9 +6,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (--help stays light)
 
 if TYPE_CHECKING:
+    from typing import Any, TextIO
+
     from qwenfit.core.hardware import Device, Machine
     from qwenfit.core.terms import Estimate
 

@@ -7,14 +7,19 @@ and returns the records by canonical name: llama.cpp file types upper case (``"Q
 way :func:`qwenfit.weights` does: ``"bf16"``/``"fp16"`` are the safetensors checkpoint,
 ``"BF16"``/``"F16"`` the llama.cpp file type.
 
-YAML and pydantic are imported inside the functions, so ``import qwenfit`` stays fast.
+YAML and pydantic are imported inside the functions, so ``import qwenfit`` stays fast; at start-up the
+records come from ``data/quants.json`` (the validated YAML as plain records, written by
+scripts/gen_quants_json.py) when it carries the YAML's SHA-256, so neither is imported at all.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
+import hashlib
 import importlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,7 @@ from qwenfit.errors import QuantDataError, UnknownQuantError
 __all__ = [
     "QuantDataError",
     "UnknownQuantError",
+    "compiled_quants_json",
     "load_quant_quality",
     "quality_key",
     "quant_quality",
@@ -122,12 +128,39 @@ def load_quant_quality(path: str | Path) -> dict[str, QuantQuality]:
     return out
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def compiled_quants_json(path: str | Path | None = None) -> str:
+    """``data/quants.json``: the records of a quants.yaml (default: the shipped one), validated by
+    :func:`load_quant_quality`, as plain records with the YAML's SHA-256."""
+    if path is None:
+        from qwenfit.loaders.catalog import data_dir
+
+        path = data_dir() / "quants.yaml"
+    path = Path(path)
+    records = [dataclasses.asdict(r) for r in load_quant_quality(path).values()]
+    data = {"yaml_sha256": _sha256(path), "quants": records}
+    return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+
+
 @functools.lru_cache(maxsize=1)
 def quant_quality() -> dict[str, QuantQuality]:
-    """Every shipped quality record, by canonical name (do not mutate the returned dict)."""
+    """Every shipped quality record, by canonical name (do not mutate the returned dict): from
+    quants.json when it was compiled from this quants.yaml, else from the YAML itself."""
     from qwenfit.loaders.catalog import data_dir
 
-    return load_quant_quality(data_dir() / "quants.yaml")
+    path = data_dir() / "quants.yaml"
+    compiled = path.with_suffix(".json")
+    if compiled.exists():
+        try:
+            data = json.loads(compiled.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = None
+        if isinstance(data, dict) and data.get("yaml_sha256") == _sha256(path):
+            return {r["name"]: QuantQuality(**r) for r in data["quants"]}
+    return load_quant_quality(path)
 
 
 def resolve_quant_name(name: str) -> str:

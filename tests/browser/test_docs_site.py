@@ -112,7 +112,7 @@ def test_every_page_loads_only_from_the_local_server(page, server, site_dir):
 def test_calculator_renders_and_screenshot(page, server, calculator_data, output_dir, timings):
     open_calculator(page, server)
     assert "/javascripts/qwenfit-calc.mjs" in server["requested"]
-    assert "/assets/calculator.json" in server["requested"]
+    assert "/assets/calculator/index.json" in server["requested"]  # the split export (qwenfit-data.mjs)
     texts = page.evaluate("(s) => window.qwenfitCalc.apply(s)", SCREENSHOT_STATE)
     assert texts == expected_texts(calculator_data, SCREENSHOT_STATE)
     page.wait_for_selector("[data-qf=chart] svg path[data-quant]")

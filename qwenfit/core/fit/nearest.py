@@ -5,6 +5,12 @@ In order: the same settings with the longest context that fits; with the most se
 the placement the planner finds for this quantization at this context (expert offload, fewer layers
 on the GPU, another parallel layout); then up to two smaller quantizations, best first. Each one is
 an estimate from the same assembly, judged against the same budget, with its launch command.
+
+The smaller quantizations are planned best first, a quality step at a time (the planner ranks one
+model's options on one engine by quality class and rank before anything else), and the search stops
+once two of them fit and a published one fits among those planned (so that the planner's rule for
+files that must be made decides as it would over all of them): the same alternatives as planning
+every smaller quantization (``exhaustive=True``; tests/plan/test_nearest_pruned.py compares them).
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from typing import Any
 from qwenfit.core.engines.base import Artifact, Deployment, Engine, Placement
 from qwenfit.core.expr import as_int
 from qwenfit.core.fit.assemble import assemble
-from qwenfit.core.fit.planner import Option, PlanModel, plan_options
+from qwenfit.core.fit.planner import Option, Plan, PlanModel, plan_options
+from qwenfit.core.fit.ranking import NEAR_LOSSLESS_RANK, quality_class
 from qwenfit.core.hardware import Machine, Target
 from qwenfit.core.search import largest
 from qwenfit.core.terms import Estimate
@@ -59,9 +66,11 @@ def nearest(
     quality: Callable[[str], tuple[int, float]],
     user_options: Mapping[str, Any] | None = None,
     planned: bool = True,
+    exhaustive: bool = False,
 ) -> tuple[Alternative, ...]:
     """Alternatives to the deployment ``d``/``o`` of ``quant`` that does not fit ``target``.
-    ``planned``: also ask the planner (offload, placement, smaller quants); it needs ``machine``."""
+    ``planned``: also ask the planner (offload, placement, smaller quants); it needs ``machine``.
+    ``exhaustive``: plan every smaller quantization (the same answer, slower; for tests)."""
     spec = model.spec
     out: list[Alternative] = []
     artifact = engine.artifact(model.where, quant, d)
@@ -113,7 +122,16 @@ def nearest(
     except QwenfitError:
         pass
     if planned:
-        out += _planned(model, engine, quant, d, machine, quality=quality, user_options=user_options)
+        out += _planned(
+            model,
+            engine,
+            quant,
+            d,
+            machine,
+            quality=quality,
+            user_options=user_options,
+            exhaustive=exhaustive,
+        )
     return tuple(out)
 
 
@@ -126,20 +144,25 @@ def _planned(
     *,
     quality: Callable[[str], tuple[int, float]],
     user_options: Mapping[str, Any] | None,
+    exhaustive: bool = False,
 ) -> list[Alternative]:
     """The planner, restricted to this engine and this or smaller quants, at this context."""
     pool = engine.fallback_quants or engine.planner_quants
     try:
         mine = quality(quant)
         smaller = [q for q in pool if q != quant and quality(q) > mine]
+        steps = (_quality_steps(engine, smaller, quality) if not exhaustive else []) or [smaller]
     except QwenfitError:
-        smaller = []
-    try:
-        result = plan_options(
+        smaller, steps = [], [[]]
+
+    memo: dict[tuple[str, str, str], Option] = {}  # each quant placed once however often it is planned
+
+    def planned(quants: list[str]) -> Plan:
+        return plan_options(
             [model],
             machine,
             [engine],
-            quants=[quant, *smaller],
+            quants=quants,
             context=as_int(d.context),
             sequences=as_int(d.sequences),
             kv_cache=d.kv_cache,
@@ -148,7 +171,20 @@ def _planned(
             vision=d.vision,
             mtp=d.mtp,
             hide_beaten=False,  # the quantization asked for is offered even where a smaller one is faster
+            memo=memo,
         )
+
+    try:
+        tried: set[str] = set()
+        for step in steps:
+            tried.update(step)
+            result = planned([quant, *(q for q in smaller if q in tried)])  # in the pool's order
+            fitting = [o for o in result.options if o.quant != quant]
+            published = any(
+                o.artifact is None or o.artifact.published or o.artifact.stored for o in result.options
+            )
+            if len(fitting) >= 2 and published:
+                break  # every later step ranks below these two
     except QwenfitError:
         return []
     out: list[Alternative] = []
@@ -161,6 +197,19 @@ def _planned(
     for o in [o for o in result.options if o.quant != quant][:2]:
         out.append(_alternative("quant", f"{o.quant}, {o.placement}", o))
     return out
+
+
+def _quality_steps(
+    engine: Engine, quants: list[str], quality: Callable[[str], tuple[int, float]]
+) -> list[list[str]]:
+    """``quants`` grouped by what ranks one model's fitting options on one engine first (quality class,
+    then quality rank, the near-lossless ranks equal: :func:`.ranking.sort_key`), best group first."""
+    steps: dict[tuple[int, int], list[str]] = {}
+    for q in quants:
+        name = engine.accepts(q) or q
+        rank = quality(q)[0]
+        steps.setdefault((quality_class(name), 0 if rank <= NEAR_LOSSLESS_RANK else rank), []).append(q)
+    return [steps[k] for k in sorted(steps)]
 
 
 def _alternative(kind: str, description: str, o: Option) -> Alternative:

@@ -461,6 +461,7 @@ def plan_options(
     gpu_only: bool = False,
     ram_reserve_bytes: int | None = None,
     hide_beaten: bool = True,
+    memo: dict[tuple[str, str, str], Option] | None = None,
 ) -> Plan:
     """Every (model, engine, quant) placed on ``machine`` and ranked (see the module docstring).
     ``quants``: names in any spelling, each tried with the engines that load it (default: each
@@ -468,7 +469,9 @@ def plan_options(
     quality, speed or context (:func:`.ranking.sort_key`); speeds are compared ``depth`` tokens
     deep. ``min_speed``: options slower (or of unknown speed) are rejected; ``gpu_only``: nothing is
     placed in host RAM. An option another one beats on every axis is not shown (it is listed among
-    the rejected, with the one that beats it) unless ``hide_beaten`` is False."""
+    the rejected, with the one that beats it) unless ``hide_beaten`` is False. ``memo``: each (model,
+    engine, quant)'s option as placed, kept across calls that differ only in ``quants`` (the nearest
+    fit's search widens its list a step at a time)."""
     if prefer not in PREFERENCES:
         raise SettingError(f"prefer={prefer!r}; valid: {', '.join(PREFERENCES)}")
     out: list[Option] = []
@@ -489,6 +492,10 @@ def plan_options(
             for q in tried:
                 name = engine.accepts(q)
                 if name is None or name.endswith(".gguf"):
+                    continue
+                known = None if memo is None else memo.get((model.key, engine.name, name))
+                if known is not None:
+                    group.append(known)
                     continue
                 try:
                     group.append(
@@ -521,6 +528,8 @@ def plan_options(
                             reason=str(exc),
                         )
                     )
+                if memo is not None:
+                    memo[(model.key, engine.name, name)] = group[-1]
             out.extend(published_first(group))
         if src.file_format is not None and not any(e.weights_family == src.file_format for e in engines):
             all_notes.append(

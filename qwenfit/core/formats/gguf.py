@@ -19,6 +19,7 @@ by layer number, then by name), because the attn_v and dense ffn rules depend on
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -159,9 +160,13 @@ _NOT_QUANTIZED = (
 
 def _allows_quantization(name: str, ne: tuple[int, ...], opts: LlamaQuantOptions) -> bool:
     """tensor_allows_quantization, the checks that can apply to Qwen3.5 / Qwen3-Next GGUFs."""
+    return _allows(name, ne, opts.leave_output_tensor)
+
+
+def _allows(name: str, ne: tuple[int, ...], leave_output_tensor: bool) -> bool:
     if ggml_n_dims(ne) < 2 or not name.endswith("weight"):
         return False
-    if "_norm.weight" in name or (opts.leave_output_tensor and name == "output.weight"):
+    if "_norm.weight" in name or (leave_output_tensor and name == "output.weight"):
         return False
     return not any(x in name for x in _NOT_QUANTIZED) and not name.startswith(("time_mix_", "sam."))
 
@@ -171,11 +176,35 @@ def _sort_key(name: str) -> tuple[int, str]:
     return (int(m.group(1)) if m else -1, name)
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What the rules read of a tensor list whatever the file type: the tensors in llama.cpp's visiting
+    order with each one's category and whether it may be quantized, and the counts the state keeps."""
+
+    rows: tuple[tuple[GGUFSource, str, bool], ...]
+    n_attention_wv: int
+    has_tied_embeddings: bool
+
+
+@functools.lru_cache(maxsize=64)
+def _prepare(tensors: tuple[GGUFSource, ...], leave_output_tensor: bool) -> _Prepared:
+    """Shared by every file type of one model (a plan quantizes each model many ways)."""
+    ordered = sorted(tensors, key=lambda t: _sort_key(t.name))
+    rows = tuple((t, _category(t.name), _allows(t.name, t.ne, leave_output_tensor)) for t in ordered)
+    attn_v_like = ("attn_v", "attn_qkv", "attn_kv_b")
+    return _Prepared(
+        rows,
+        # both regimes count attn_v, attn_qkv and attn_kv_b in n_attention_wv
+        n_attention_wv=sum(1 for _, cat, _ in rows if cat in attn_v_like),
+        has_tied_embeddings=not any(t.name == "output.weight" for t in ordered),
+    )
+
+
 class _State:
     """quantize_state_impl: counters and model facts the rules read."""
 
     def __init__(
-        self, tensors: Sequence[GGUFSource], *, ftype: str, n_gqa: int, n_expert: int, n_layer_all: int,
+        self, prepared: _Prepared, *, ftype: str, n_gqa: int, n_expert: int, n_layer_all: int,
         opts: LlamaQuantOptions,
     ) -> None:  # fmt: skip
         self.ftype = ftype
@@ -183,10 +212,8 @@ class _State:
         self.n_expert = n_expert  # hparams.n_expert: 0 for dense models
         self.opts = opts
         self.old = opts.regime == "pre-2026-03"
-        attn_v_like = ("attn_v", "attn_qkv", "attn_kv_b")
-        # both regimes count attn_v, attn_qkv and attn_kv_b in n_attention_wv
-        self.n_attention_wv = sum(1 for t in tensors if _category(t.name) in attn_v_like)
-        self.has_tied_embeddings = not any(t.name == "output.weight" for t in tensors)
+        self.n_attention_wv = prepared.n_attention_wv
+        self.has_tied_embeddings = prepared.has_tied_embeddings
         self.n_ffn = n_layer_all
         self.i_attention_wv = self.i_ffn_down = self.i_ffn_gate = self.i_ffn_up = 0
 
@@ -399,18 +426,17 @@ def choose_types(
     opts = options or LlamaQuantOptions()
     if ftype not in FILE_TYPES:
         raise ValueError(f"unknown llama-quantize file type {ftype!r}; known: {', '.join(FILE_TYPES)}")
-    ordered = sorted(tensors, key=lambda t: _sort_key(t.name))
+    prepared = _prepare(tuple(tensors), opts.leave_output_tensor)
     default = FILE_TYPES[ftype]
     quantized_default = default not in _FLOAT_TYPES
     qs = _State(
-        ordered, ftype=ftype, n_gqa=n_head // n_head_kv if n_head_kv else 0, n_expert=n_expert,
+        prepared, ftype=ftype, n_gqa=n_head // n_head_kv if n_head_kv else 0, n_expert=n_expert,
         n_layer_all=n_layer_all, opts=opts,
     )  # fmt: skip
     out: list[QuantizedTensor] = []
-    for t in ordered:
-        cat = _category(t.name)
+    for t, cat, allowed in prepared.rows:
         new, fell_back = t.type, False
-        if _allows_quantization(t.name, t.ne, opts):
+        if allowed:
             new = _choose_one(qs, t, cat, default, quantized_default)
             if quantized_default:
                 new, fell_back = fallback_type(new, t.ne[0], opts.regime)
@@ -449,6 +475,13 @@ def converter_sources(
     """
     if outtype not in ("BF16", "F16", "F32"):
         raise ValueError(f"converter outtype must be BF16, F16 or F32, not {outtype!r}")
+    return list(_converter_sources(tuple(tensors), outtype))
+
+
+@functools.lru_cache(maxsize=64)
+def _converter_sources(
+    tensors: tuple[tuple[str, tuple[int, ...]], ...], outtype: str
+) -> tuple[GGUFSource, ...]:
     out = []
     for name, ne in tensors:
         f32 = (
@@ -460,7 +493,7 @@ def converter_sources(
             or not name.endswith(".weight")
         )
         out.append(GGUFSource(name, ne, "F32" if f32 else outtype))
-    return out
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,110 @@
+// qwenfit calculator data: the split export (qwenfit.export.calculator_files) loaded on demand.
+//
+// index.json holds everything but the models' quants and formulas (and a table of what the model
+// files share); each model has its own file. The page asks for the index and the model it shows
+// first, renders, then fetches the other models. unpack() reverses qwenfit.export's packing exactly
+// (qwenfit.export.unpack_files is the same in Python): references into the file's own table ("~")
+// or the index's shared one ("^"), {"%": [keys, ...values]} dicts, {"+": [delta, run, ...]} ascending
+// integer lists (BigInt, as the calculator's JSON reader gives every integer), "!"-escaped strings.
+
+function decoder(table, shared) {
+  const dec = (v) => {
+    if (typeof v === "string") {
+      const c = v[0];
+      if (c === "~") return table[parseInt(v.slice(1), 36)];
+      if (c === "^") return shared[parseInt(v.slice(1), 36)];
+      return c === "!" ? v.slice(1) : v;
+    }
+    if (Array.isArray(v)) return v.map(dec);
+    if (v === null || typeof v !== "object") return v;
+    const keys = Object.keys(v);
+    if (keys.length === 1 && keys[0] === "+") {
+      const runs = dec(v["+"]);
+      const out = [];
+      let total = 0n;
+      for (let i = 0; i < runs.length; i += 2) {
+        for (let n = Number(runs[i + 1]); n > 0; n--) {
+          total += runs[i];
+          out.push(total);
+        }
+      }
+      return out;
+    }
+    if (keys.length === 1 && keys[0] === "%") {
+      const [names, ...values] = dec(v["%"]);
+      const out = {};
+      names.forEach((name, i) => {
+        out[name] = values[i];
+      });
+      return out;
+    }
+    const out = {};
+    for (const k of keys) out[k] = dec(v[k]);
+    return out;
+  };
+  return dec;
+}
+
+/** One packed file ({t, v}) as the value it stands for; `shared`: the index's decoded shared table. */
+export function unpack(packed, shared = []) {
+  const table = [];
+  const dec = decoder(table, shared);
+  for (const entry of packed.t) table.push(dec(entry));
+  return dec(packed.v);
+}
+
+/** The index's shared table, decoded (its entries refer only to earlier ones). */
+export function unpackShared(index) {
+  const shared = [];
+  const dec = decoder([], shared);
+  for (const entry of index.shared ?? []) shared.push(dec(entry));
+  return shared;
+}
+
+async function fetchText(url) {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url.pathname}: HTTP ${r.status} (the site was built without qwenfit's export)`);
+  return r.text();
+}
+
+/**
+ * Load the calculator's data from the split export at `indexUrl` (a URL), parsing with `parse`
+ * (the calculator's exact-integer JSON reader). Resolves, once the index and the model `first`
+ * (else the index's first model) are in, to {data, rest}: `data` has the shape of
+ * qwenfit.export.calculator_json() with the models loaded so far; `rest` resolves to the complete
+ * data (every model, in the export's order) once the other model files are in.
+ */
+export async function loadCalculatorData(indexUrl, parse, { first } = {}) {
+  // the model shown first is fetched beside the index (its file is named after it, as
+  // qwenfit.export.calculator_files names them), not after it: one round trip less on a slow network
+  const guess = typeof first === "string" && /^[A-Za-z0-9.-]+$/.test(first)
+    ? fetchText(new URL(`${first}.json`, indexUrl)).catch(() => null)
+    : Promise.resolve(null);
+  const packedIndex = parse(await fetchText(indexUrl));
+  if (packedIndex.pack !== 1n) throw new Error(`calculator data pack ${packedIndex.pack}; this page reads pack 1`);
+  const shared = unpackShared(packedIndex);
+  const index = unpack(packedIndex, shared);
+  const chunks = index.chunks;
+  delete index.chunks;
+  const order = Object.keys(index.models);
+  const loaded = new Map();
+  const load = async (key, text = null) => {
+    const packed = parse(text ?? (await fetchText(new URL(chunks[key], indexUrl))));
+    loaded.set(key, unpack(packed, shared));
+  };
+  const assemble = () => {
+    const models = {};
+    const formulas = [];
+    for (const key of order) {
+      const part = loaded.get(key);
+      if (!part) continue;
+      models[key] = { ...index.models[key], quants: part.quants };
+      formulas.push(...part.formulas);
+    }
+    return { ...index, models, formulas };
+  };
+  const head = order.includes(first) ? first : order[0];
+  await load(head, head === first && chunks[head] === `${first}.json` ? await guess : null);
+  const rest = Promise.all(order.filter((k) => k !== head).map((k) => load(k))).then(assemble);
+  return { data: assemble(), rest };
+}

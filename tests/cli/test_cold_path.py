@@ -1,0 +1,65 @@
+"""The cold path: ``qwenfit --help``, no command and argument errors import nothing of the model, and the
+static lists they use (each command's help, the built-in engines' names) equal what they stand for."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+import pytest
+from cli_helpers import REPO
+
+import qwenfit.cli as cli_module
+from qwenfit.cli.args import BUILTIN_ENGINES
+
+# nothing of the model, the engines, the catalog or the hardware data
+HEAVY = ("qwenfit.core", "qwenfit.api", "qwenfit.loaders", "qwenfit.report", "typing", "difflib")
+
+
+def _imported(*argv: str) -> list[str]:
+    code = (
+        "import sys, json\nfrom qwenfit.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n"
+        "    pass\nprint(json.dumps(sorted(sys.modules)), file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=REPO, check=False
+    )
+    return json.loads(done.stderr.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("argv", [(), ("--help",), ("--version",), ("nonsense",)])
+def test_top_level_imports_nothing_heavy(argv):
+    heavy = [m for m in _imported(*argv) if m.startswith(HEAVY)]
+    assert heavy == []
+
+
+def test_argument_error_imports_no_model_code():
+    mods = _imported("check", "35B-A3B", "--vram", "x")
+    assert not [m for m in mods if m.startswith(("qwenfit.core.engines", "qwenfit.api", "qwenfit.loaders"))]
+
+
+def test_import_qwenfit_is_light():
+    done = subprocess.run(
+        [sys.executable, "-c", "import qwenfit, sys; print(sorted(sys.modules))"],
+        capture_output=True, text=True, cwd=REPO, check=True,
+    )  # fmt: skip
+    assert "typing" not in done.stdout and "qwenfit.core" not in done.stdout
+
+
+def test_top_level_help_equals_the_full_parsers():
+    assert cli_module._top_parser().format_help() == cli_module.build_parser().format_help()
+
+
+def test_command_help_is_each_modules_own():
+    full = cli_module.build_parser()
+    sub = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {a.dest: a.help for a in sub._choices_actions}
+    assert helps == cli_module.COMMAND_HELP
+
+
+def test_builtin_engine_names_are_the_registrys():
+    from qwenfit.core.engines.base import names
+
+    assert names()[: len(BUILTIN_ENGINES)] == BUILTIN_ENGINES
