@@ -94,6 +94,8 @@ _RECIPES: dict[str, frozenset[str]] = {
     "experts": ROUTED_EXPERT_ROLES,
     "autoround": _ATTN | _GDN_BIG | ROUTED_EXPERT_ROLES | _DENSE,
     "modelopt-all": _ATTN | _GDN_BIG | _GDN_SMALL | ROUTED_EXPERT_ROLES | SHARED_EXPERT | _DENSE,
+    "ffn": ROUTED_EXPERT_ROLES | SHARED_EXPERT | _DENSE,
+    "attn-gdn": _ATTN | _GDN_BIG,
 }
 
 
@@ -109,6 +111,11 @@ class VllmQuantFormat:
     bits: int = 4
     group: int = 128
     refused: str = ""  # vLLM's error when it refuses the format outright
+    # ModelOpt MIXED_PRECISION (modelopt.py:1574 ModelOptMixedPrecisionConfig): a second recipe whose modules
+    # take FP8 (static per-tensor), and whether lm_head takes the main scheme (it is a ParallelLMHead built
+    # with the quant config, qwen3_5.py:347, resolved by name, modelopt.py:1850)
+    fp8_recipe: str = ""
+    quant_lm_head: bool = False
 
 
 VLLM_QUANT_FORMATS: dict[str, VllmQuantFormat] = {
@@ -132,6 +139,20 @@ VLLM_QUANT_FORMATS: dict[str, VllmQuantFormat] = {
         VllmQuantFormat("mxfp4a16-ct", "ct", "mxfp4a16", "llmc", group=32),
         VllmQuantFormat("nvfp4-modelopt", "modelopt", "nvfp4", "experts", group=16),
         VllmQuantFormat("fp8-modelopt", "modelopt", "fp8-static", "modelopt-all", bits=8),
+        # NVIDIA's own Qwen3.6 exports (nvidia/Qwen3.6-27B-NVFP4, nvidia/Qwen3.6-35B-A3B-NVFP4; vLLM
+        # prints quantization=modelopt_mixed): quant_algo MIXED_PRECISION, FFN (routed + shared experts,
+        # the dense MLP) and lm_head (W4A16_)NVFP4 group 16, self_attn q/k/v/o and linear_attn
+        # in_proj_qkv/in_proj_z/out_proj FP8; in_proj_a/b, routers, conv1d, embeddings, vision and mtp.*
+        # BF16. Sources: the club-3090 compose header of
+        # models/qwen3.6-35b-a3b/vllm/compose/single/nvfp4/fp8.yml ("NVFP4 gs16 expert FFNs + FP8-static
+        # attention/linear_attn + UNQUANTIZED mtp.* head"), an hf_quant_config.json "in miniature" of
+        # nvidia/Qwen3.6-35B-A3B-NVFP4 (search-index file 55831486223: experts, shared_expert.* and
+        # lm_head W4A16_NVFP4, self_attn and linear_attn FP8, exclude mtp*), the 27B log's three algos
+        # (FP8, NVFP4, W4A16_NVFP4). Formula, not measured with vLLM's classes; W4A16_NVFP4 linears (no
+        # input scale) are priced as NVFP4 (4 B more per module). Checked on the 27B GB10 log: 19.62 GiB
+        # vs "Model loading took 19.78 GiB" (lm_head kept BF16 would be 21.32).
+        VllmQuantFormat("nvfp4-modelopt-mixed", "modelopt", "nvfp4", "ffn", group=16, fp8_recipe="attn-gdn",
+                        quant_lm_head=True),
         VllmQuantFormat("bnb-nf4", "bnb", "bnb", "gptqmodel",
                         refused="Unknown quantization method: bitsandbytes."),
         VllmQuantFormat("bnb-int8", "bnb", "bnb", "gptqmodel", bits=8,
@@ -304,13 +325,16 @@ def vllm_quant_rank_weight_bytes(
             continue
         key = _FUSED.get(e.role, e.name)
         groups.setdefault((e.layer, key), []).append(e)
+    fp8_roles = _RECIPES[f.fp8_recipe] if f.fp8_recipe else frozenset()
+    fp8 = dataclasses.replace(f, scheme="fp8-static", bits=8)
     for (_, key), parts in groups.items():
         role = parts[0].role
         sliced = [rank_slice(p, spec, tp, seq_parallel_moe) for p in parts]
         bf16 = sum(r * c * 2 for r, c in sliced)
-        if role in roles:
+        if role in roles or role in fp8_roles:
             inp = sliced[0][1]
-            total += _linear_bytes(f, _shards(spec, key, [r for r, _ in sliced]), inp) - bf16
+            shards = _shards(spec, key, [r for r, _ in sliced])
+            total += _linear_bytes(f if role in roles else fp8, shards, inp) - bf16
         elif (
             key == "ba" and f.kind in ("awq", "gptq", "autoround") and spec.family != "qwen3_next" and tp > 1
         ):
@@ -323,6 +347,10 @@ def vllm_quant_rank_weight_bytes(
         cap = gpu if isinstance(gpu, int) else GPU_CAPABILITY.get(gpu, 90)
         q = _moe_bytes_fmt(f, n, i, t.hidden_size, t.num_experts, cap)
         total += n_moe * (q - n * 3 * i * t.hidden_size * 2)
+    if f.quant_lm_head and (layers.stop == t.num_hidden_layers or spec.family == "qwen3_next"):
+        lm = next(e for e in w.tensors if e.role == "lm_head")
+        rows, cols = rank_slice(lm, spec, tp, seq_parallel_moe)
+        total += _linear_bytes(f, [rows], cols) - rows * cols * 2
     n_attn = sum(1 for li in layers if t.layer_types[li] == "full_attention")
     if f.kind == "ct":
         total += 18 * n_attn  # q/k/v scale f32 + zero point bf16 (CompressedTensorsKVCacheMethod)
