@@ -24,7 +24,10 @@ from typing import Any
 
 import qwenfit
 from qwenfit.core.engines.vllm.pool import plan_pool
-from qwenfit.core.engines.vllm.quant_weights import vllm_quant_rank_weight_bytes
+from qwenfit.core.engines.vllm.quant_weights import (
+    vllm_quant_drafter_weight_bytes,
+    vllm_quant_rank_weight_bytes,
+)
 from qwenfit.core.engines.vllm.runtime import (
     cudagraph_memory_bytes,
     cudagraph_plan,
@@ -59,7 +62,7 @@ class Case:
     avail: float | None = None  # logged "Available KV cache memory", GiB
     concurrency: float | None = None  # logged "Maximum concurrency", x
     weights: float | None = None  # logged "Model loading took", GiB
-    tier: str = "stated"  # stated | assumed | old (a vLLM before Model Runner V2) | uma (GB10)
+    tier: str = "stated"  # stated | assumed | old (a vLLM before Model Runner V2) | uma (GB10) | patched
     assumed: str = ""
     refused: bool = False  # the log is vLLM refusing to start
 
@@ -92,20 +95,20 @@ CASES: list[Case] = [
          262144, kv="fp8_e5m2", tp=2, avail=9.84, concurrency=2.36, tier="assumed",
          assumed="no MTP: the printed 2.36x is pool.py's concurrency for 9.84 GiB with k=0 exactly (k=3: "
                  "2.12x); max_num_seqs 2, max_num_batched_tokens 8192, vision on (sibling club composes)"),
-    Case("vllm-qwen36-27b-autoround-tp2-3090-club642", "rtx-3090", "Qwen3.6-27B", "autoround", 0.92, 8192, 2,
-         262144, kv="fp8_e5m2", tp=2, k=3, avail=11.05, concurrency=2.38, tier="assumed",
+    Case("vllm-qwen36-27b-autoround-tp2-3090-club642", "rtx-3090", "Qwen3.6-27B", "autoround-mtp", 0.92,
+         8192, 2, 262144, kv="fp8_e5m2", tp=2, k=3, avail=11.05, concurrency=2.38, tier="assumed",
          assumed="default utilization 0.92; MTP k=3, seqs 2, mnbt 8192, fp8_e5m2 (sibling composes)"),
-    Case("vllm-qwen36-27b-autoround-tp2-mtp3-3090-club294", "rtx-3090", "Qwen3.6-27B", "autoround", 0.92,
+    Case("vllm-qwen36-27b-autoround-tp2-mtp3-3090-club294", "rtx-3090", "Qwen3.6-27B", "autoround-mtp", 0.92,
          8192, 2, 262144, kv="fp8_e5m2", tp=2, k=3, concurrency=2.37, tier="assumed",
          assumed="default utilization 0.92 (not printed); vision on"),
-    Case("vllm-qwen36-27b-autoround-tp2-mtp3-3090-club295", "rtx-3090", "Qwen3.6-27B", "autoround", 0.92,
+    Case("vllm-qwen36-27b-autoround-tp2-mtp3-3090-club295", "rtx-3090", "Qwen3.6-27B", "autoround-mtp", 0.92,
          8192, 2, 262144, kv="fp8_e5m2", tp=2, k=3, concurrency=2.37, tier="assumed",
          assumed="default utilization 0.92 (not printed); vision on"),
-    Case("vllm-qwen36-27b-autoround-tp4-3090-mtp3-club-multi4", "rtx-3090", "Qwen3.6-27B", "autoround", 0.92,
-         8192, 4, 262144, kv="fp8_e5m2", tp=4, k=3, concurrency=6.77, tier="assumed",
+    Case("vllm-qwen36-27b-autoround-tp4-3090-mtp3-club-multi4", "rtx-3090", "Qwen3.6-27B", "autoround-mtp",
+         0.92, 8192, 4, 262144, kv="fp8_e5m2", tp=4, k=3, concurrency=6.77, tier="assumed",
          assumed="default utilization 0.92 (not printed); vision on; concurrency from the CHANGELOG"),
-    Case("vllm-qwen36-27b-autoround-tp4-3090-int8kv-club446", "rtx-3090", "Qwen3.6-27B", "autoround", 0.92,
-         8192, 4, 262144, kv="int8_per_token_head", tp=4, k=3, avail=15.73, tier="assumed",
+    Case("vllm-qwen36-27b-autoround-tp4-3090-int8kv-club446", "rtx-3090", "Qwen3.6-27B", "autoround-mtp",
+         0.92, 8192, 4, 262144, kv="int8_per_token_head", tp=4, k=3, avail=15.73, tier="assumed",
          assumed="default utilization 0.92; max_num_seqs 4 / mnbt 8192 as the multi4 compose"),
     Case("vllm-qwen36-27b-fp8-tp2-3090-clubpr594", "rtx-3090", "Qwen3.6-27B", "fp8", 0.92, 8192, 2, 262144,
          kv="fp8", tp=2, k=3, avail=5.33, concurrency=1.15, tier="assumed",
@@ -115,9 +118,15 @@ CASES: list[Case] = [
          weights=74.28, tier="old",
          assumed="vLLM 0.10.2: V1 model runner and its sampler warmup (not 0.33's), scored with 0.33's "
                  "rules"),
-    Case("vllm-qwen36-27b-3090-longtext-kv-fail-club35", "rtx-3090", "Qwen3.6-27B", "autoround", 0.93, 8192,
-         1, 180000, kv="fp8_e5m2", k=3, vision=False, avail=2.17, tier="assumed", refused=True,
-         assumed="AutoRound INT4, MTP k=3, text-only, 1 seq, mnbt 8192 (club long-text compose)"),
+    Case("vllm-qwen36-27b-3090-longtext-kv-fail-club35", "rtx-3090", "Qwen3.6-27B", "autoround-mtp", 0.93,
+         4128, 1, 180000, kv="turboquant_3bit_nc", k=3, vision=False, avail=2.17, tier="patched",
+         refused=True,
+         assumed="the club's single/autoround-int4/long-text.yml (now _archive/, club-3090@4a29ab57): Lorbus "
+                 "AutoRound INT4, KV turboquant_3bit_nc, MTP k=3, --language-model-only, max_num_seqs 1, "
+                 "max_num_batched_tokens 4128, utilization 0.93, a May 2026 nightly WITH Genesis v7.72.2 "
+                 "patches (their FFN/GDN memory pools are not stock vLLM: the pool is listed, not scored). "
+                 "The refusal's '3.05 GiB KV cache is needed' for 180,000 tokens is pool.py's exactly; its "
+                 "'available' 2.17 GiB is the pool minus the null block"),
     # unified memory: the budget is ceil(cudaMemGetInfo total x utilization) as on any GPU (v1/worker/
     # utils.py:724), but on an integrated GPU free memory is psutil's "available" (utils/mem_utils.py:143-
     # 150), and non-torch memory is (total - free) - torch's reserved: host RAM the engine takes between
@@ -176,12 +185,13 @@ VERSION = {
     "vllm-qwen36-27b-autoround-tp2-mtp3-3090-club294": "0.24.0",
     "vllm-qwen36-27b-autoround-tp2-mtp3-3090-club295": "0.24.0",
     "vllm-qwen36-27b-autoround-tp4-3090-mtp3-club-multi4": "0.24.0",
-    "vllm-qwen36-27b-3090-longtext-kv-fail-club35": "0.24.0",
+    "vllm-qwen36-27b-3090-longtext-kv-fail-club35": "0.20.0",
 }
 # checkpoint formats qwenfit's quant names do not select (NVIDIA's MIXED_PRECISION Qwen3.6 exports): the
 # estimate runs with the nearest qwenfit quant and its weights term is replaced by vLLM's allocation for
 # the checkpoint's own recipe (quant_weights.VLLM_QUANT_FORMATS)
-CHECKPOINT_ONLY = {"nvfp4-modelopt-mixed": "nvfp4"}
+# (the club-3090 27B runs load Lorbus/Qwen3.6-27B-int4-AutoRound, whose MTP layer is INT4: "autoround-mtp")
+CHECKPOINT_ONLY = {"nvfp4-modelopt-mixed": "nvfp4", "autoround-mtp": "autoround"}
 
 
 @cache
@@ -206,11 +216,10 @@ def checkpoint_weights(c: Case) -> int | None:
     """vLLM's weight bytes on one rank for a CHECKPOINT_ONLY format (None: qwenfit's own weights term)."""
     if c.fmt not in CHECKPOINT_ONLY:
         return None
-    w = vllm_quant_rank_weight_bytes(
-        _spec(c.model), c.fmt, tp=c.tp, gpu=GPU_CC.get(c.gpu, 90), vision=c.vision
-    )
+    cc = GPU_CC.get(c.gpu, 90)
+    w = vllm_quant_rank_weight_bytes(_spec(c.model), c.fmt, tp=c.tp, gpu=cc, vision=c.vision)
     if c.k:
-        raise NotImplementedError("MTP drafter weights of a CHECKPOINT_ONLY format")
+        w += vllm_quant_drafter_weight_bytes(_spec(c.model), c.fmt, tp=c.tp, gpu=cc)
     return w
 
 

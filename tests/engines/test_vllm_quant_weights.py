@@ -34,8 +34,9 @@ ROWS = [dict(zip(FIXTURE["columns"], r, strict=True)) for r in FIXTURE["rows"]]
 GROUPS = sorted({(r["model"], r["format"]) for r in ROWS})
 
 
-# formats priced by the formula only, not (yet) built with vLLM's classes: checked below on the field log
-FORMULA_ONLY = {"nvfp4-modelopt-mixed"}
+# formats priced by the formula only, not (yet) built with vLLM's classes: the mixed ModelOpt recipe (checked
+# below on the field log) and AutoRound with a quantized MTP layer (its main model is 'autoround', measured)
+FORMULA_ONLY = {"nvfp4-modelopt-mixed", "autoround-mtp"}
 
 
 @cache
@@ -181,3 +182,31 @@ def test_modelopt_mixed_parts():
     assert mlp_only - mixed == lm_saving + fp8_saving
     with pytest.raises(ValueError, match="unknown vLLM checkpoint format"):
         vllm_quant_rank_weight_bytes(spec, "nvfp4-modelopt-mix")
+
+
+def test_autoround_mtp_drafter():
+    """The drafter's decoder layer takes the checkpoint's quant config (models/qwen3_5_mtp.py:110-126): with
+    'autoround-mtp' (Lorbus / Intel Qwen3.6-27B-int4-AutoRound: mtp.layers quantized, mtp.fc BF16) its
+    q/k/v, o, gate/up and down are GPTQ-shaped (qweight [in/8, out], qzeros [in/128, out/8], scales
+    [in/128, out]); 'autoround' keeps the published BF16 layer (nchapman's 35B-A3B)."""
+    from qwenfit.core.engines.vllm.quant_weights import vllm_quant_drafter_weight_bytes
+
+    spec = _spec("Qwen3.6-27B")
+    t = spec.text
+    h, tp, g = t.hidden_size, 2, 128
+
+    def gptq(inp: int, out: int) -> int:
+        return 4 * (inp // 8) * out + 4 * (inp // g) * (out // 8) + 2 * (inp // g) * out
+
+    kv = t.num_key_value_heads * t.head_dim // tp
+    attn = t.num_attention_heads * t.head_dim // tp
+    linears = [(h, t.q_proj_rows // tp + 2 * kv), (attn, h), (h, 2 * t.intermediate_size // tp),
+               (t.intermediate_size // tp, h)]  # fmt: skip
+    bf16 = vllm_quant_drafter_weight_bytes(spec, "autoround", tp=tp)
+    mtp = vllm_quant_drafter_weight_bytes(spec, "autoround-mtp", tp=tp)
+    assert bf16 - mtp == sum(2 * i * o - gptq(i, o) for i, o in linears)
+    assert round((bf16 - mtp) / 2**30, 3) == 0.257  # what the club's TP=2 MTP runs gain
+    for tp in (1, 2, 4):  # the main model is the measured 'autoround'
+        assert vllm_quant_rank_weight_bytes(spec, "autoround-mtp", tp=tp) == vllm_quant_rank_weight_bytes(
+            spec, "autoround", tp=tp
+        )

@@ -254,3 +254,18 @@ def test_concurrency_where_printed():
         assert abs(got / c.concurrency - 1) < 0.005, c.id
         n += 1
     assert n >= 10
+
+
+def test_refusal_of_the_long_text_compose():
+    """club35's refusal, reproduced by pool.py with the compose's own settings (turboquant_3bit_nc KV,
+    prefix caching, MTP k=3, max_model_len 180000; its block is 4128 tokens): "3.05 GiB KV cache is needed"
+    and, for an available 2.17 GiB, "the estimated maximum model length is 111456" (27 blocks). fp8_e5m2
+    would need 6.64 GiB, prefix caching off 2.9 GiB."""
+    spec = _spec("Qwen3.6-27B")
+    plan = plan_pool(spec, tp=1, max_model_len=180000, kv_cache_dtype="turboquant_3bit_nc",
+                     prefix_caching=True, num_speculative_tokens=3)  # fmt: skip
+    msg = plan.cannot_serve_message(round(2.175 * GIB) + plan.bytes_per_block, 180000)
+    assert msg is not None
+    assert "(3.05 GiB KV cache is needed" in msg and "memory (2.17 GiB)" in msg and "length is 111456." in msg
+    case = next(c for c in field.CASES if c.id.endswith("club35"))
+    assert (case.kv, case.mnbt, case.k, case.refused) == ("turboquant_3bit_nc", 4128, 3, True)

@@ -56,6 +56,7 @@ from qwenfit.core.engines.vllm.weights import (
     SHARED_EXPERT,
     moe_width_per_rank,
     rank_slice,
+    vllm_drafter_weight_bytes,
     vllm_rank_weight_bytes,
 )
 from qwenfit.core.formats.gpu import gpu_weights
@@ -70,6 +71,7 @@ __all__ = [
     "VLLM_QUANT_FORMATS",
     "VllmQuantFormat",
     "vllm_format_of",
+    "vllm_quant_drafter_weight_bytes",
     "vllm_quant_rank_weight_bytes",
 ]
 
@@ -116,6 +118,10 @@ class VllmQuantFormat:
     # with the quant config, qwen3_5.py:347, resolved by name, modelopt.py:1850)
     fp8_recipe: str = ""
     quant_lm_head: bool = False
+    # the checkpoint quantizes the MTP layer too (AutoRound's block_name_to_quantize
+    # "model.language_model.layers,mtp.layers"); vLLM builds the drafter's decoder layer with the same quant
+    # config (models/qwen3_5_mtp.py:110-126), mtp.fc stays BF16 (outside the quantized blocks)
+    quant_mtp: bool = False
 
 
 VLLM_QUANT_FORMATS: dict[str, VllmQuantFormat] = {
@@ -129,6 +135,10 @@ VLLM_QUANT_FORMATS: dict[str, VllmQuantFormat] = {
         VllmQuantFormat("gptq-experts", "gptq", "gptq", "experts", group=32),
         VllmQuantFormat("gptq-int8", "gptq", "gptq", "experts", bits=8, group=32),
         VllmQuantFormat("autoround", "autoround", "gptq", "autoround"),
+        # Intel/Lorbus Qwen3.6-27B-int4-AutoRound (club-3090's checkpoint): same recipe, MTP layer INT4 too
+        # (club-3090 models/qwen3.6-27b/INTERNALS.md: "A vanilla auto-round run ... packs mtp.fc as INT4";
+        # Lorbus and Intel ship mtp.fc.weight BF16, the MTP layer's projections quantized)
+        VllmQuantFormat("autoround-mtp", "autoround", "gptq", "autoround", quant_mtp=True),
         VllmQuantFormat("w4a16", "ct", "w4a16", "llmc"),
         VllmQuantFormat("w4a16-awq", "ct", "w4a16-asym", "llmc-all-linear"),
         VllmQuantFormat("w8a8", "ct", "w8a8-int8", "llmc", bits=8),
@@ -357,6 +367,47 @@ def vllm_quant_rank_weight_bytes(
     elif f.kind == "modelopt":
         total += 8 * n_attn  # q/k/v/prob scale bf16 (ModelOptKVCacheMethod)
     return total
+
+
+def vllm_quant_drafter_weight_bytes(
+    spec: ModelSpec, fmt: str | VllmQuantFormat, *, tp: int = 1, pp: int = 1, dp: int = 1,
+    expert_parallel: bool = False, gpu: str | int = "H100",
+) -> int:  # fmt: skip
+    """What the MTP drafter allocates on the last stage for checkpoint format ``fmt``: the ``mtp.*`` tensors
+    as :func:`.weights.vllm_drafter_weight_bytes` counts them in BF16, with the drafter's decoder-layer
+    projections in the format's scheme when the checkpoint quantizes them (``quant_mtp``): vLLM builds
+    ``Qwen3_5MultiTokenPredictor.layers`` with the target's quant config (models/qwen3_5_mtp.py:110-126)."""
+    f = fmt if isinstance(fmt, VllmQuantFormat) else VLLM_QUANT_FORMATS[fmt]
+    w = _bf16_mtp_weights(spec)
+    total = vllm_drafter_weight_bytes(spec, w, tp=tp, pp=pp, dp=dp, expert_parallel=expert_parallel)
+    if not f.quant_mtp:
+        return total
+    t = spec.text
+    roles = _RECIPES[f.recipe]
+    if f.recipe == "experts" and not spec.is_moe:
+        roles = _DENSE
+    seq_parallel_moe = expert_parallel and tp > 1 and dp > 1
+    groups: dict[tuple[int | None, str], list[WeightEntry]] = {}
+    for e in w.tensors:
+        if e.component == "mtp" and e.role not in ROUTED_EXPERT_ROLES and e.role in roles:
+            groups.setdefault((e.layer, _FUSED.get(e.role, e.name)), []).append(e)
+    for (_, key), parts in groups.items():
+        sliced = [rank_slice(p, spec, tp, seq_parallel_moe) for p in parts]
+        shards = _shards(spec, key, [r for r, _ in sliced])
+        total += _linear_bytes(f, shards, sliced[0][1]) - sum(r * c * 2 for r, c in sliced)
+    if spec.is_moe and "expert_gate" in roles:
+        size = tp * dp if expert_parallel else 1
+        n = t.num_experts // size
+        i = moe_width_per_rank(spec, tp, dp, expert_parallel, sm100=False, fp8=False)
+        cap = gpu if isinstance(gpu, int) else GPU_CAPABILITY.get(gpu, 90)
+        q = _moe_bytes_fmt(f, n, i, t.hidden_size, t.num_experts, cap)
+        total += spec.mtp_layers * (q - n * 3 * i * t.hidden_size * 2)
+    return total
+
+
+@cache
+def _bf16_mtp_weights(spec: ModelSpec) -> WeightMap:
+    return gpu_weights(spec, "bf16", mtp=True, vision=False)
 
 
 # qwenfit's GPU formats (qwenfit.core.formats.gpu) as vLLM loads them: (vLLM format, recipe override).
