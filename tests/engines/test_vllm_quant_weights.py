@@ -30,13 +30,19 @@ from qwenfit.errors import EngineRefusal
 FIXTURE = json.loads(
     (Path(__file__).resolve().parents[1] / "fixtures" / "vllm" / "rank_weights_quant.json").read_text()
 )
+# NVIDIA's MIXED_PRECISION Qwen3.6 exports, measured the same way into their own file (scripts/
+# vllm_quant_rank_weights.py --models 'Qwen3.6-*' --formats nvfp4-modelopt-mixed --out ...)
+MIXED = json.loads(
+    (Path(__file__).resolve().parents[1] / "fixtures" / "vllm" / "rank_weights_quant_mixed.json").read_text()
+)
 ROWS = [dict(zip(FIXTURE["columns"], r, strict=True)) for r in FIXTURE["rows"]]
+ROWS += [dict(zip(MIXED["columns"], r, strict=True)) for r in MIXED["rows"]]
 GROUPS = sorted({(r["model"], r["format"]) for r in ROWS})
 
 
-# formats priced by the formula only, not (yet) built with vLLM's classes: the mixed ModelOpt recipe (checked
-# below on the field log) and AutoRound with a quantized MTP layer (its main model is 'autoround', measured)
-FORMULA_ONLY = {"nvfp4-modelopt-mixed", "autoround-mtp"}
+# AutoRound with a quantized MTP layer: its main model is the measured 'autoround'; the drafter (not built by
+# the script) is priced by the formula, pinned below
+FORMULA_ONLY = {"autoround-mtp"}
 
 
 @cache
@@ -45,13 +51,17 @@ def _spec(model: str):
 
 
 def test_fixture():
-    assert FIXTURE["vllm_version"] == "0.33.0"
+    assert FIXTURE["vllm_version"] == MIXED["vllm_version"] == "0.33.0"
+    assert MIXED["columns"] == FIXTURE["columns"]
+    mixed = [dict(zip(MIXED["columns"], r, strict=True)) for r in MIXED["rows"]]
+    assert {r["model"] for r in mixed} == {"Qwen3.6-27B", "Qwen3.6-35B-A3B"}
+    assert {r["format"] for r in mixed} == {"nvfp4-modelopt-mixed"}
     models = {r["model"] for r in ROWS}
     assert models >= {"Qwen3.5-9B", "Qwen3.5-27B", "Qwen3.5-35B-A3B", "Qwen3.5-122B-A10B", "Qwen3.6-27B",
                       "Qwen3.6-35B-A3B", "Qwen3-Next-80B-A3B"}  # fmt: skip
     measured = {r["format"] for r in ROWS} | {r["format"] for r in FIXTURE["rejected"]}
     assert measured == set(VLLM_QUANT_FORMATS) - FORMULA_ONLY
-    for name, f in FIXTURE["formats"].items():
+    for name, f in {**FIXTURE["formats"], **MIXED["formats"]}.items():
         assert f["quantization_config"], name
         assert f["source"] or name.startswith("bnb"), name
 
@@ -123,11 +133,11 @@ def test_tp_refusals():
 
 def test_same_bytes_on_every_gpu():
     """Created bytes do not depend on the GPU generation (SM86, SM90, SM100, SM120), only the kernels do --
-    except ModelOpt NVFP4 experts under EP, whose FlashInfer backends (SM100+) size the input scales by the
-    global expert count."""
+    except ModelOpt NVFP4 experts (plain or MIXED_PRECISION) under EP, whose FlashInfer backends (SM100+) size
+    the input scales by the global expert count."""
     by: dict[tuple, set[int]] = {}
     for r in ROWS:
-        if r["format"] == "nvfp4-modelopt" and r["ep"]:
+        if r["format"] in ("nvfp4-modelopt", "nvfp4-modelopt-mixed") and r["ep"]:
             continue
         key = (
             r["model"],
@@ -145,7 +155,7 @@ def test_same_bytes_on_every_gpu():
     assert {r["gpu"] for r in ROWS} >= {"H100", "B200", "RTX5090", "RTX3090"}
 
 
-def test_modelopt_mixed_on_the_field_log():
+def test_modelopt_mixed_on_the_field_log():  # the measured rule (test_rule) against the GB10 log
     """NVIDIA's MIXED_PRECISION Qwen3.6-27B (FFN + lm_head NVFP4, attention / linear attention FP8): the GB10
     log (tests/fixtures/field_logs/vllm/vllm-qwen36-27b-nvfp4-modelopt-gb10-v0231.yaml) prints "Model
     loading took 19.78 GiB"; the BF16 records' load figure sits 0.1-0.2 GiB above the parameters (allocator

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.field import vllm as field
+from qwenfit.core.engines.vllm.engine import vllm_version
 from qwenfit.core.engines.vllm.pool import KV_CACHE_DTYPES, plan_pool
 from qwenfit.core.engines.vllm.runtime import (
     cudagraph_capture_sizes,
@@ -269,3 +270,26 @@ def test_refusal_of_the_long_text_compose():
     assert "(3.05 GiB KV cache is needed" in msg and "memory (2.17 GiB)" in msg and "length is 111456." in msg
     case = next(c for c in field.CASES if c.id.endswith("club35"))
     assert (case.kv, case.mnbt, case.k, case.refused) == ("turboquant_3bit_nc", 4128, 3, True)
+
+
+def test_token_capacity_where_printed():
+    """'GPU KV cache size: N tokens' is int(max concurrency x max_model_len) (v1/core/kv_cache_utils.py:1120-
+    1128): from the logged 'Available KV cache memory' through pool.py, equal on every record of vLLM >= 0.21
+    that prints both (within 0.25% where the logged GiB figure's rounding shows). Older versions printed a
+    per-group block count instead (not modelled)."""
+    import re
+
+    n = 0
+    for c in field.CASES:
+        path = REPO / "tests/fixtures/field_logs/vllm" / f"{c.id}.yaml"
+        m = re.search(r"KV cache size: ([0-9,]+) tokens", path.read_text())
+        version = vllm_version(field.VERSION.get(c.id))
+        if c.avail is None or m is None or c.refused or version is None or version < (0, 21):
+            continue
+        logged = int(m.group(1).replace(",", ""))
+        plan = plan_pool(_spec(c.model), tp=c.tp, max_model_len=c.max_len, kv_cache_dtype=c.kv,
+                         prefix_caching=c.prefix, num_speculative_tokens=c.k)  # fmt: skip
+        got = int(plan.max_concurrency(round(c.avail * GIB)) * c.max_len)
+        assert abs(got / logged - 1) < 0.0025, (c.id, got, logged)
+        n += 1
+    assert n >= 7

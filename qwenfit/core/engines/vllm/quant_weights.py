@@ -158,9 +158,10 @@ VLLM_QUANT_FORMATS: dict[str, VllmQuantFormat] = {
         # attention/linear_attn + UNQUANTIZED mtp.* head"), an hf_quant_config.json "in miniature" of
         # nvidia/Qwen3.6-35B-A3B-NVFP4 (search-index file 55831486223: experts, shared_expert.* and
         # lm_head W4A16_NVFP4, self_attn and linear_attn FP8, exclude mtp*), the 27B log's three algos
-        # (FP8, NVFP4, W4A16_NVFP4). Formula, not measured with vLLM's classes; W4A16_NVFP4 linears (no
-        # input scale) are priced as NVFP4 (4 B more per module). Checked on the 27B GB10 log: 19.62 GiB
-        # vs "Model loading took 19.78 GiB" (lm_head kept BF16 would be 21.32).
+        # (FP8, NVFP4, W4A16_NVFP4). Measured with vLLM's classes (rank_weights_quant_mixed.json, the
+        # checkpoint's FP8 KV declaration included: 4 KV scales per attention layer); W4A16_NVFP4 linears
+        # (no input scale) are priced as NVFP4 (4 B more per module). On the 27B GB10 log: 19.62 GiB vs
+        # "Model loading took 19.78 GiB" (lm_head kept BF16 would be 21.32).
         VllmQuantFormat("nvfp4-modelopt-mixed", "modelopt", "nvfp4", "ffn", group=16, fp8_recipe="attn-gdn",
                         quant_lm_head=True),
         VllmQuantFormat("bnb-nf4", "bnb", "bnb", "gptqmodel",
