@@ -128,6 +128,10 @@ SOURCES = {
     "miniature' of the 35B-A3B export, search-index file 55831486223; the club-3090 compose "
     "models/qwen3.6-35b-a3b/vllm/compose/single/nvfp4/fp8.yml header; the 27B GB10 log's FP8 / NVFP4 / "
     "W4A16_NVFP4 lines, tests/fixtures/field_logs/vllm/vllm-qwen36-27b-nvfp4-modelopt-gb10-v0231.yaml)",
+    "modelopt_nvfp4_all_sakamakismile": "sakamakismile/Qwen3.6-27B-Text-NVFP4-MTP (ModelOpt NVFP4, vLLM "
+    "prints quantization modelopt_fp4 and a FlashInferCutlassNvFp4LinearKernel): every text-model linear "
+    "NVFP4 (18.29 GiB checkpoint, 17.62 GiB loaded text-only: tests/fixtures/field_logs/vllm/"
+    "vllm-qwen36-27b-nvfp4-wsl-eager-v0200.yaml); embeddings, lm_head, routers, conv1d, vision, mtp BF16",
     "modelopt_fp8": "ModelOpt FP8 (quant_algo FP8, per-tensor weight + static input scale), same module "
     "selection as ModelOpt NVFP4_DEFAULT_CFG for Qwen3.5 (berkerdooo/Qwen3.6-27B-NVFP4 card, "
     "https://hf.kigml.com/berkerdooo/Qwen3.6-27B-NVFP4: all language-model linears incl. linear-attention "
@@ -194,6 +198,10 @@ FORMATS: dict[str, dict] = {
     "fp8-modelopt": {"kind": "modelopt", "algo": "FP8", "recipe": "modelopt-all", "source": "modelopt_fp8",
                      "assumed": "no published ModelOpt FP8 Qwen3.5 checkpoint was found; module selection as "
                      "ModelOpt's NVFP4 Qwen3.5 exports"},
+    "nvfp4-modelopt-all": {"kind": "modelopt", "algo": "NVFP4", "recipe": "modelopt-all",
+                           "source": "modelopt_nvfp4_all_sakamakismile",
+                           "assumed": "the module list is inferred from the logged load size (every text "
+                           "linear NVFP4 fits 17.62 GiB; the card was not read)"},
     "nvfp4-modelopt-mixed": {"kind": "modelopt-mixed", "recipe": "ffn", "fp8_recipe": "attn-gdn",
                              "source": "modelopt_mixed_qwen36",
                              "assumed": "every FFN entry NVFP4 (W4A16_NVFP4 differs by one f32 input "

@@ -45,7 +45,7 @@ class Case:
     id: str
     gpu: str
     model: str
-    fmt: str  # bf16 | fp8 (block) | a VLLM_QUANT_FORMATS name | logged (use the logged weights)
+    fmt: str  # bf16 | fp8 (block) | a VLLM_QUANT_FORMATS name
     util: float
     mnbt: int
     seqs: int
@@ -76,12 +76,13 @@ CASES: list[Case] = [
          256, 262144, eager=True, avail=25.90, weights=8.61, tier="assumed",
          assumed="max_num_batched_tokens 2048 / max_num_seqs 256 (vllm serve defaults on an A100); "
                  "vision tower loaded; the author's table, not log lines"),
-    Case("vllm-qwen36-27b-nvfp4-wsl-eager-v0200", "rtx-5090", "Qwen3.6-27B", "logged", 0.80, 2048, 256,
-         32768, kv="fp8", vision=False, eager=True, uva=False, avail=6.67, concurrency=5.15, weights=17.62,
-         tier="assumed", assumed="GPU an RTX 5090 (Blackwell NVFP4 kernels, 0.8 x total fits the numbers); "
-                                 "max_num_batched_tokens 2048 from compile_ranges_endpoints; WSL: no UVA; "
-                                 "weights = the logged 17.62 GiB (this checkpoint's NVFP4 recipe is not "
-                                 "modelled)"),
+    Case("vllm-qwen36-27b-nvfp4-wsl-eager-v0200", "rtx-5090", "Qwen3.6-27B", "nvfp4-modelopt-all", 0.80,
+         2048, 256, 32768, kv="fp8", vision=False, eager=True, uva=False, avail=6.67, concurrency=5.15,
+         weights=17.62, tier="assumed",
+         assumed="GPU an RTX 5090 (Blackwell NVFP4 kernels, 0.8 x total fits the numbers); "
+                 "max_num_batched_tokens 2048 from compile_ranges_endpoints; WSL: no UVA; "
+                 "the checkpoint's module list (every text linear NVFP4) inferred from its "
+                 "logged load size"),
     Case("vllm-qwen36-35b-a3b-nvfp4-5090-club612", "rtx-5090", "Qwen3.6-35B-A3B", "nvfp4-modelopt-mixed",
          0.92, 8192, 1, 131072, kv="fp8", avail=5.98, concurrency=4.33, tier="assumed",
          assumed="gpu_memory_utilization default 0.92; community image (patches unknown); checkpoint "
@@ -161,9 +162,9 @@ GRAPH_CASES: list[tuple[str, str, int, int, int | None, int, str, float | None, 
 # fmt: on
 
 
-# the vLLM checkpoint formats of the table as qwenfit names them
 GPU_CC = {"rtx-5090": 120, "dgx-spark": 121}  # compute capability (SM100+ changes ModelOpt NVFP4 MoE scales)
-QUANT = {"nvfp4-modelopt": "nvfp4", "nvfp4-ct": "nvfp4-all", "logged": "nvfp4-all"}
+# the records' checkpoints by qwenfit's public quant names ("nvfp4" on Qwen3.6: NVIDIA's MIXED_PRECISION one)
+QUANT = {"nvfp4-modelopt": "nvfp4", "nvfp4-modelopt-mixed": "nvfp4", "nvfp4-ct": "nvfp4-all"}
 # the records' vLLM version where it changes a term: before 0.21 CUDA graphs are captured after the pool is
 # sized; before 0.33 FlashInfer's workspace is the fixed 394 MiB (runtime.flashinfer_workspace_bytes)
 VERSION = {
@@ -187,11 +188,11 @@ VERSION = {
     "vllm-qwen36-27b-autoround-tp4-3090-mtp3-club-multi4": "0.24.0",
     "vllm-qwen36-27b-3090-longtext-kv-fail-club35": "0.20.0",
 }
-# checkpoint formats qwenfit's quant names do not select (NVIDIA's MIXED_PRECISION Qwen3.6 exports): the
-# estimate runs with the nearest qwenfit quant and its weights term is replaced by vLLM's allocation for
-# the checkpoint's own recipe (quant_weights.VLLM_QUANT_FORMATS)
-# (the club-3090 27B runs load Lorbus/Qwen3.6-27B-int4-AutoRound, whose MTP layer is INT4: "autoround-mtp")
-CHECKPOINT_ONLY = {"nvfp4-modelopt-mixed": "nvfp4", "autoround-mtp": "autoround"}
+# checkpoint formats qwenfit's quant names do not select: the estimate runs with the nearest qwenfit quant
+# and its weights term is replaced by vLLM's allocation for the checkpoint's own recipe
+# (quant_weights.VLLM_QUANT_FORMATS): sakamakismile's all-linear NVFP4 27B, and the club-3090 27B runs'
+# Lorbus/Qwen3.6-27B-int4-AutoRound, whose MTP layer is INT4 too
+CHECKPOINT_ONLY = {"nvfp4-modelopt-all": "nvfp4", "autoround-mtp": "autoround"}
 
 
 @cache
@@ -253,9 +254,6 @@ def score(c: Case) -> Row:
         weights = own
     available = e.budget["gpu"] - others
     runtime_only = None if c.weights is None else available + weights - round(c.weights * GIB)
-    if c.fmt == "logged":  # this checkpoint's recipe is not modelled: only the runtime terms are scored
-        assert runtime_only is not None
-        available = runtime_only
     spec = _spec(c.model)
     plan = plan_pool(spec, tp=c.tp, max_model_len=c.max_len, kv_cache_dtype=c.kv, prefix_caching=c.prefix,
                      num_speculative_tokens=c.k, flashinfer_gdn_prefill=c.flashinfer_gdn)  # fmt: skip

@@ -30,10 +30,11 @@ from qwenfit.errors import EngineRefusal
 FIXTURE = json.loads(
     (Path(__file__).resolve().parents[1] / "fixtures" / "vllm" / "rank_weights_quant.json").read_text()
 )
-# NVIDIA's MIXED_PRECISION Qwen3.6 exports, measured the same way into their own file (scripts/
-# vllm_quant_rank_weights.py --models 'Qwen3.6-*' --formats nvfp4-modelopt-mixed --out ...)
+# published Qwen3.6 NVFP4 exports (NVIDIA's MIXED_PRECISION ones, sakamakismile's all-linear ModelOpt NVFP4),
+# measured the same way into their own file (scripts/vllm_quant_rank_weights.py --models 'Qwen3.6-*'
+# --formats 'nvfp4-modelopt-[am]*' --out ...)
 MIXED = json.loads(
-    (Path(__file__).resolve().parents[1] / "fixtures" / "vllm" / "rank_weights_quant_mixed.json").read_text()
+    (Path(__file__).resolve().parents[1] / "fixtures" / "vllm" / "rank_weights_quant_qwen36.json").read_text()
 )
 ROWS = [dict(zip(FIXTURE["columns"], r, strict=True)) for r in FIXTURE["rows"]]
 ROWS += [dict(zip(MIXED["columns"], r, strict=True)) for r in MIXED["rows"]]
@@ -55,7 +56,7 @@ def test_fixture():
     assert MIXED["columns"] == FIXTURE["columns"]
     mixed = [dict(zip(MIXED["columns"], r, strict=True)) for r in MIXED["rows"]]
     assert {r["model"] for r in mixed} == {"Qwen3.6-27B", "Qwen3.6-35B-A3B"}
-    assert {r["format"] for r in mixed} == {"nvfp4-modelopt-mixed"}
+    assert {r["format"] for r in mixed} == {"nvfp4-modelopt-mixed", "nvfp4-modelopt-all"}
     models = {r["model"] for r in ROWS}
     assert models >= {"Qwen3.5-9B", "Qwen3.5-27B", "Qwen3.5-35B-A3B", "Qwen3.5-122B-A10B", "Qwen3.6-27B",
                       "Qwen3.6-35B-A3B", "Qwen3-Next-80B-A3B"}  # fmt: skip
@@ -133,11 +134,11 @@ def test_tp_refusals():
 
 def test_same_bytes_on_every_gpu():
     """Created bytes do not depend on the GPU generation (SM86, SM90, SM100, SM120), only the kernels do --
-    except ModelOpt NVFP4 experts (plain or MIXED_PRECISION) under EP, whose FlashInfer backends (SM100+) size
+    except ModelOpt NVFP4 experts (any recipe) under EP, whose FlashInfer backends (SM100+) size
     the input scales by the global expert count."""
     by: dict[tuple, set[int]] = {}
     for r in ROWS:
-        if r["format"] in ("nvfp4-modelopt", "nvfp4-modelopt-mixed") and r["ep"]:
+        if r["format"].startswith("nvfp4-modelopt") and r["ep"]:
             continue
         key = (
             r["model"],
@@ -220,3 +221,31 @@ def test_autoround_mtp_drafter():
         assert vllm_quant_rank_weight_bytes(spec, "autoround-mtp", tp=tp) == vllm_quant_rank_weight_bytes(
             spec, "autoround", tp=tp
         )
+
+
+def test_modelopt_all_on_the_field_log():
+    """sakamakismile/Qwen3.6-27B-Text-NVFP4-MTP (ModelOpt NVFP4, every text linear): 'Model loading took
+    17.62 GiB' text-only (tests/fixtures/field_logs/vllm/vllm-qwen36-27b-nvfp4-wsl-eager-v0200.yaml): the
+    parameters sit 0.1-0.2 GiB below the load figure, as on the BF16 records."""
+    got = vllm_quant_rank_weight_bytes(_spec("Qwen3.6-27B"), "nvfp4-modelopt-all", gpu=120, vision=False)
+    assert 0 < 17.62 - got / 2**30 < 0.015 * 17.62
+
+
+def test_public_nvfp4_of_qwen36_is_nvidias_export():
+    """qwenfit's "nvfp4" on a Qwen3.6 model names NVIDIA's own export for vLLM (MIXED_PRECISION); on
+    Qwen3.5 the experts-only ModelOpt recipe. Through qwenfit.estimate, the published configurations that
+    started (the RTX 5090 logs: 27B NVFP4 text-only at 32K / utilization 0.80, 35B-A3B at 131K / 0.92) are
+    not predicted to refuse (the experts-only recipe made the 27B one refuse: 28 GiB of weights)."""
+    runs = (("Qwen3.6-27B", 32768, 0.80, False), ("Qwen3.6-35B-A3B", 131072, 0.92, True))
+    for model, ctx, util, vision in runs:
+        e = qwenfit.estimate(model, "nvfp4", engine="vllm", hardware="rtx-5090", context=ctx, kv_cache="fp8",
+                             gpu_memory_utilization=util, vision=vision)  # fmt: skip
+        weights = next(t for t in e.terms if t.name == "weights")
+        want = vllm_quant_rank_weight_bytes(_spec(model), "nvfp4-modelopt-mixed", vision=vision)
+        assert weights.bytes == want
+        assert weights.exact and "MIXED_PRECISION" in weights.detail
+        assert not any("would refuse" in n for n in e.notes), e.notes
+    e = qwenfit.estimate("Qwen3.5-35B-A3B", "nvfp4", engine="vllm", hardware="h100-sxm", context=32768)
+    weights = next(t for t in e.terms if t.name == "weights")
+    want = vllm_quant_rank_weight_bytes(_spec("Qwen3.5-35B-A3B"), "nvfp4-modelopt", vision=False)
+    assert weights.bytes == want

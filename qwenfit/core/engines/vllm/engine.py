@@ -213,7 +213,8 @@ class Vllm(Engine):
         the BF16 rank scaled by the checkpoint's size ratio, labelled estimated (``w:estimated``)."""
         stages = pp_partitions(spec.text.num_hidden_layers, o.pp)
         out: dict[str, Any] = {"scheme": weights.scheme}
-        modelled = vllm_format_of(weights.gpu_format, weights.group_size) if weights.gpu_format else None
+        fmt = weights.gpu_format
+        modelled = vllm_format_of(fmt, weights.group_size, spec) if fmt else None
         native = weights.gpu_format in ("", "bf16", "fp16", "fp8")
         ratio = None
         if not native and modelled is None:
@@ -224,6 +225,8 @@ class Vllm(Engine):
             weights = bf16
         elif modelled is not None and not modelled[1]:
             out["w:estimated"] = True
+        if modelled is not None and modelled[0].name == "nvfp4-modelopt-mixed":
+            out["scheme"] = f"{weights.scheme}; vLLM loads NVIDIA's MIXED_PRECISION export"
         for key, sm100 in (("w:rank", False), ("w:rank_sm100", True)):
             per_stage = []
             for stage in stages:

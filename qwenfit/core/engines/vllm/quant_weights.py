@@ -158,10 +158,14 @@ VLLM_QUANT_FORMATS: dict[str, VllmQuantFormat] = {
         # attention/linear_attn + UNQUANTIZED mtp.* head"), an hf_quant_config.json "in miniature" of
         # nvidia/Qwen3.6-35B-A3B-NVFP4 (search-index file 55831486223: experts, shared_expert.* and
         # lm_head W4A16_NVFP4, self_attn and linear_attn FP8, exclude mtp*), the 27B log's three algos
-        # (FP8, NVFP4, W4A16_NVFP4). Measured with vLLM's classes (rank_weights_quant_mixed.json, the
+        # (FP8, NVFP4, W4A16_NVFP4). Measured with vLLM's classes (rank_weights_quant_qwen36.json, the
         # checkpoint's FP8 KV declaration included: 4 KV scales per attention layer); W4A16_NVFP4 linears
         # (no input scale) are priced as NVFP4 (4 B more per module). On the 27B GB10 log: 19.62 GiB vs
         # "Model loading took 19.78 GiB" (lm_head kept BF16 would be 21.32).
+        # sakamakismile/Qwen3.6-27B-Text-NVFP4-MTP (vLLM prints modelopt_fp4): every text linear NVFP4 (the
+        # module list inferred from its logged 17.62 GiB text-only load; measured in
+        # rank_weights_quant_qwen36.json)
+        VllmQuantFormat("nvfp4-modelopt-all", "modelopt", "nvfp4", "modelopt-all", group=16),
         VllmQuantFormat("nvfp4-modelopt-mixed", "modelopt", "nvfp4", "ffn", group=16, fp8_recipe="attn-gdn",
                         quant_lm_head=True),
         VllmQuantFormat("bnb-nf4", "bnb", "bnb", "gptqmodel",
@@ -432,9 +436,22 @@ _OF_QWENFIT: dict[str, tuple[str, str | None]] = {
 }
 
 
-def vllm_format_of(name: str, group: int | None = None) -> tuple[VllmQuantFormat, bool] | None:
+# the checkpoint a Qwen3.6 "nvfp4" names for vLLM: NVIDIA's own exports (nvidia/Qwen3.6-27B-NVFP4,
+# nvidia/Qwen3.6-35B-A3B-NVFP4, the vllm-project/recipes' model_id for both, data/artifacts) are
+# MIXED_PRECISION, not the experts-only recipe of the Qwen3.5-397B export qwenfit's "nvfp4" describes
+_PUBLISHED_NVFP4 = {"Qwen3.6-": "nvfp4-modelopt-mixed"}
+
+
+def vllm_format_of(
+    name: str, group: int | None = None, spec: ModelSpec | None = None
+) -> tuple[VllmQuantFormat, bool] | None:
     """The vLLM checkpoint format of qwenfit's GPU format ``name`` (group size ``group`` if given) and
-    whether that combination was measured as such; None: vLLM's allocation for it is not modelled."""
+    whether that combination was measured as such; None: vLLM's allocation for it is not modelled.
+    ``spec``: the model, where its published checkpoint of that name has its own recipe (Qwen3.6 NVFP4)."""
+    if name == "nvfp4" and spec is not None:
+        for prefix, fmt in _PUBLISHED_NVFP4.items():
+            if spec.name.startswith(prefix):
+                return VLLM_QUANT_FORMATS[fmt], True
     entry = _OF_QWENFIT.get(name)
     if entry is None:
         return None
