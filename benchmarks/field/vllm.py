@@ -163,8 +163,11 @@ GRAPH_CASES: list[tuple[str, str, int, int, int | None, int, str, float | None, 
 
 
 GPU_CC = {"rtx-5090": 120, "dgx-spark": 121}  # compute capability (SM100+ changes ModelOpt NVFP4 MoE scales)
-# the records' checkpoints by qwenfit's public quant names ("nvfp4" on Qwen3.6: NVIDIA's MIXED_PRECISION one)
-QUANT = {"nvfp4-modelopt": "nvfp4", "nvfp4-modelopt-mixed": "nvfp4", "nvfp4-ct": "nvfp4-all"}
+# the records' checkpoints by qwenfit's public quant names: "nvfp4" on Qwen3.6 is NVIDIA's MIXED_PRECISION
+# export, "autoround" on Qwen3.6-27B Intel's / Lorbus' int4 one with its MTP layer quantized (the club-3090
+# runs load Lorbus/Qwen3.6-27B-int4-AutoRound)
+QUANT = {"nvfp4-modelopt": "nvfp4", "nvfp4-modelopt-mixed": "nvfp4", "nvfp4-ct": "nvfp4-all",
+         "autoround-mtp": "autoround"}  # fmt: skip
 # the records' vLLM version where it changes a term: before 0.21 CUDA graphs are captured after the pool is
 # sized; before 0.33 FlashInfer's workspace is the fixed 394 MiB (runtime.flashinfer_workspace_bytes)
 VERSION = {
@@ -190,9 +193,8 @@ VERSION = {
 }
 # checkpoint formats qwenfit's quant names do not select: the estimate runs with the nearest qwenfit quant
 # and its weights term is replaced by vLLM's allocation for the checkpoint's own recipe
-# (quant_weights.VLLM_QUANT_FORMATS): sakamakismile's all-linear NVFP4 27B, and the club-3090 27B runs'
-# Lorbus/Qwen3.6-27B-int4-AutoRound, whose MTP layer is INT4 too
-CHECKPOINT_ONLY = {"nvfp4-modelopt-all": "nvfp4", "autoround-mtp": "autoround"}
+# (quant_weights.VLLM_QUANT_FORMATS): sakamakismile's all-linear NVFP4 27B
+CHECKPOINT_ONLY = {"nvfp4-modelopt-all": "nvfp4"}
 
 
 @cache

@@ -249,3 +249,18 @@ def test_public_nvfp4_of_qwen36_is_nvidias_export():
     weights = next(t for t in e.terms if t.name == "weights")
     want = vllm_quant_rank_weight_bytes(_spec("Qwen3.5-35B-A3B"), "nvfp4-modelopt", vision=False)
     assert weights.bytes == want
+
+
+def test_public_autoround_of_qwen36_27b_quantizes_the_drafter():
+    """qwenfit's "autoround" on Qwen3.6-27B is Intel's / Lorbus' int4 export (data/artifacts): with MTP the
+    drafter's layer is INT4 too; on Qwen3.6-35B-A3B (nchapman's export, measured) it stays BF16."""
+    from qwenfit.core.engines.vllm.quant_weights import vllm_quant_drafter_weight_bytes
+
+    for model, drafter in (("Qwen3.6-27B", "autoround-mtp"), ("Qwen3.6-35B-A3B", "autoround")):
+        spec = _spec(model)
+        e = qwenfit.estimate(model, "autoround", engine="vllm", hardware="2x rtx-3090", tp=2, n_gpus=2,
+                             context=65536, mtp=True, speculative_tokens=3, vision=False)  # fmt: skip
+        weights = next(t for t in e.terms if t.name == "weights")
+        main = vllm_quant_rank_weight_bytes(spec, "autoround", tp=2, vision=False)
+        assert weights.bytes == main + vllm_quant_drafter_weight_bytes(spec, drafter, tp=2)
+    assert vllm_quant_drafter_weight_bytes(_spec("Qwen3.6-35B-A3B"), "autoround", tp=2) > 2**30 // 2

@@ -39,7 +39,11 @@ from qwenfit.core.engines.vllm.pool import (
     pp_partitions,
     small_batch_device,
 )
-from qwenfit.core.engines.vllm.quant_weights import vllm_format_of, vllm_quant_rank_weight_bytes
+from qwenfit.core.engines.vllm.quant_weights import (
+    vllm_format_of,
+    vllm_quant_drafter_weight_bytes,
+    vllm_quant_rank_weight_bytes,
+)
 from qwenfit.core.engines.vllm.runtime import (
     ProfilePeak,
     cudagraph_memory_bytes,
@@ -227,6 +231,8 @@ class Vllm(Engine):
             out["w:estimated"] = True
         if modelled is not None and modelled[0].name == "nvfp4-modelopt-mixed":
             out["scheme"] = f"{weights.scheme}; vLLM loads NVIDIA's MIXED_PRECISION export"
+        elif modelled is not None and modelled[0].quant_mtp and d.mtp:
+            out["scheme"] = f"{weights.scheme}; the published export's MTP layer quantized too"
         for key, sm100 in (("w:rank", False), ("w:rank_sm100", True)):
             per_stage = []
             for stage in stages:
@@ -254,17 +260,17 @@ class Vllm(Engine):
                     if ratio is not None:
                         w = w * ratio[0] // ratio[1]
                 if d.mtp and stage.stop == spec.text.num_hidden_layers:
-                    # the drafter's layer as the checkpoint stores it (published quantized checkpoints
-                    # keep mtp.* in BF16; FP8 ones quantize it): from the checkpoint's own tensors
-                    w += vllm_drafter_weight_bytes(
-                        spec,
-                        weights,
-                        tp=o.tp,
-                        pp=o.pp,
-                        dp=o.dp,
-                        expert_parallel=o.expert_parallel,
-                        sm100=sm100,
-                    )
+                    # the drafter's layer as the checkpoint stores it (most published quantized checkpoints
+                    # keep mtp.* in BF16; FP8 ones and Qwen3.6-27B's int4 AutoRound quantize it)
+                    if modelled is not None and modelled[0].quant_mtp:
+                        w += vllm_quant_drafter_weight_bytes(
+                            spec, modelled[0], tp=o.tp, pp=o.pp, dp=o.dp, expert_parallel=o.expert_parallel
+                        )
+                    else:
+                        w += vllm_drafter_weight_bytes(
+                            spec, weights, tp=o.tp, pp=o.pp, dp=o.dp, expert_parallel=o.expert_parallel,
+                            sm100=sm100,
+                        )  # fmt: skip
                 per_stage.append(w)
             out[key] = per_stage[0] if len(stages) == 1 else per_stage
         return out

@@ -436,10 +436,15 @@ _OF_QWENFIT: dict[str, tuple[str, str | None]] = {
 }
 
 
-# the checkpoint a Qwen3.6 "nvfp4" names for vLLM: NVIDIA's own exports (nvidia/Qwen3.6-27B-NVFP4,
-# nvidia/Qwen3.6-35B-A3B-NVFP4, the vllm-project/recipes' model_id for both, data/artifacts) are
-# MIXED_PRECISION, not the experts-only recipe of the Qwen3.5-397B export qwenfit's "nvfp4" describes
-_PUBLISHED_NVFP4 = {"Qwen3.6-": "nvfp4-modelopt-mixed"}
+# the checkpoint a quant name names for vLLM where a model's published one has its own recipe
+# (data/artifacts): a Qwen3.6 "nvfp4" is NVIDIA's export (nvidia/Qwen3.6-27B-NVFP4, nvidia/Qwen3.6-35B-A3B-
+# NVFP4, the vllm-project/recipes' model_id for both), MIXED_PRECISION, not the experts-only recipe of the
+# Qwen3.5-397B export qwenfit's "nvfp4" describes; Qwen3.6-27B's "autoround" is Intel's (and Lorbus') int4
+# export, whose MTP layer is quantized too
+_PUBLISHED: dict[tuple[str, str], str] = {
+    ("nvfp4", "Qwen3.6-"): "nvfp4-modelopt-mixed",
+    ("autoround", "Qwen3.6-27B"): "autoround-mtp",
+}
 
 
 def vllm_format_of(
@@ -448,10 +453,10 @@ def vllm_format_of(
     """The vLLM checkpoint format of qwenfit's GPU format ``name`` (group size ``group`` if given) and
     whether that combination was measured as such; None: vLLM's allocation for it is not modelled.
     ``spec``: the model, where its published checkpoint of that name has its own recipe (Qwen3.6 NVFP4)."""
-    if name == "nvfp4" and spec is not None:
-        for prefix, fmt in _PUBLISHED_NVFP4.items():
-            if spec.name.startswith(prefix):
-                return VLLM_QUANT_FORMATS[fmt], True
+    for (quant, prefix), published in _PUBLISHED.items():
+        f = VLLM_QUANT_FORMATS[published]
+        if spec is not None and quant == name and spec.name.startswith(prefix) and group in (None, f.group):
+            return f, True
     entry = _OF_QWENFIT.get(name)
     if entry is None:
         return None
