@@ -121,6 +121,17 @@ SOURCES = {
     "modelopt_nvfp4_dense": "davidyu-nv/Qwen3.5-9B-NVFP4-MSE (https://friendli.ai/models/davidyu-nv/"
     "Qwen3.5-9B-NVFP4-MSE, ModelOpt): MLP NVFP4; self_attn, linear_attn, embed, lm_head, norm, mtp, visual "
     "BF16",
+    "modelopt_mixed_qwen36": "nvidia/Qwen3.6-27B-NVFP4 and nvidia/Qwen3.6-35B-A3B-NVFP4 (ModelOpt "
+    "MIXED_PRECISION, vLLM prints quantization=modelopt_mixed): quantized_layers lists the routed experts, "
+    "shared_expert.* / the dense mlp.* and lm_head as W4A16_NVFP4 or NVFP4 (group 16), self_attn q/k/v/o and "
+    "linear_attn in_proj_qkv / in_proj_z / out_proj as FP8; exclude mtp* (an hf_quant_config.json 'in "
+    "miniature' of the 35B-A3B export, search-index file 55831486223; the club-3090 compose "
+    "models/qwen3.6-35b-a3b/vllm/compose/single/nvfp4/fp8.yml header; the 27B GB10 log's FP8 / NVFP4 / "
+    "W4A16_NVFP4 lines, tests/fixtures/field_logs/vllm/vllm-qwen36-27b-nvfp4-modelopt-gb10-v0231.yaml)",
+    "modelopt_nvfp4_all_sakamakismile": "sakamakismile/Qwen3.6-27B-Text-NVFP4-MTP (ModelOpt NVFP4, vLLM "
+    "prints quantization modelopt_fp4 and a FlashInferCutlassNvFp4LinearKernel): every text-model linear "
+    "NVFP4 (18.29 GiB checkpoint, 17.62 GiB loaded text-only: tests/fixtures/field_logs/vllm/"
+    "vllm-qwen36-27b-nvfp4-wsl-eager-v0200.yaml); embeddings, lm_head, routers, conv1d, vision, mtp BF16",
     "modelopt_fp8": "ModelOpt FP8 (quant_algo FP8, per-tensor weight + static input scale), same module "
     "selection as ModelOpt NVFP4_DEFAULT_CFG for Qwen3.5 (berkerdooo/Qwen3.6-27B-NVFP4 card, "
     "https://hf.kigml.com/berkerdooo/Qwen3.6-27B-NVFP4: all language-model linears incl. linear-attention "
@@ -146,6 +157,8 @@ def _recipe_roles(recipe: str, moe: bool) -> set[str]:
         "experts": _EXPERTS if moe else _DENSE,
         "autoround": _ATTN | _GDN_BIG | _EXPERTS | _DENSE,  # shared experts kept (nchapman)
         "modelopt-all": _ATTN | _GDN_BIG | _GDN_SMALL | _EXPERTS | _SHARED | _DENSE,
+        "ffn": _EXPERTS | _SHARED | _DENSE,
+        "attn-gdn": _ATTN | _GDN_BIG,
     }[recipe]
 
 
@@ -185,6 +198,14 @@ FORMATS: dict[str, dict] = {
     "fp8-modelopt": {"kind": "modelopt", "algo": "FP8", "recipe": "modelopt-all", "source": "modelopt_fp8",
                      "assumed": "no published ModelOpt FP8 Qwen3.5 checkpoint was found; module selection as "
                      "ModelOpt's NVFP4 Qwen3.5 exports"},
+    "nvfp4-modelopt-all": {"kind": "modelopt", "algo": "NVFP4", "recipe": "modelopt-all",
+                           "source": "modelopt_nvfp4_all_sakamakismile",
+                           "assumed": "the module list is inferred from the logged load size (every text "
+                           "linear NVFP4 fits 17.62 GiB; the card was not read)"},
+    "nvfp4-modelopt-mixed": {"kind": "modelopt-mixed", "recipe": "ffn", "fp8_recipe": "attn-gdn",
+                             "source": "modelopt_mixed_qwen36",
+                             "assumed": "every FFN entry NVFP4 (W4A16_NVFP4 differs by one f32 input "
+                             "scale per module)"},
     "bnb-nf4": {"kind": "bnb", "bits": 4, "recipe": "gptqmodel", "source": None},
     "bnb-int8": {"kind": "bnb", "bits": 8, "recipe": "gptqmodel", "source": None},
 }  # fmt: skip
@@ -315,6 +336,25 @@ def quantization_config(fmt: str, model: str, mods: list[dict], moe: bool) -> tu
                "producer": {"name": "modelopt", "version": "0.41.0"}, "ignore": kept}  # fmt: skip
         if f["algo"] == "NVFP4":
             cfg["group_size"] = 16
+        return cfg, None
+    if kind == "modelopt-mixed":
+        # MIXED_PRECISION: per-module algos in quantized_layers (experts once per layer, as "...experts")
+        fp8_roles = _recipe_roles(f["fp8_recipe"], moe)
+        layers: dict[str, dict] = {}
+        for m in mods:
+            if m["component"] != "text":
+                continue
+            name = re.sub(r"\.experts\.\d+\.\w+$", ".experts", m["name"])
+            if m["role"] in roles:
+                layers[name] = {"quant_algo": "NVFP4", "group_size": 16}
+            elif m["role"] in fp8_roles:
+                layers[name] = {"quant_algo": "FP8"}
+            elif m["role"] == "lm_head":
+                layers[name] = {"quant_algo": "NVFP4", "group_size": 16}
+        cfg = {"quant_method": "modelopt", "quant_algo": "MIXED_PRECISION", "kv_cache_quant_algo": "FP8",
+               "kv_cache_scheme": {"dynamic": False, "num_bits": 8, "type": "float"},
+               "producer": {"name": "modelopt", "version": "0.44.0"}, "exclude_modules": ["mtp*"],
+               "quantized_layers": layers}  # fmt: skip
         return cfg, None
     if kind == "bnb":
         # transformers BitsAndBytesConfig as a pre-quantized checkpoint writes it

@@ -123,15 +123,21 @@ def render(data: dict[str, Any]) -> str:
         "Available KV cache memory (what vLLM logs as `Available KV cache memory`, or the pool its printed",
         f"`Maximum concurrency` implies): median error {v['available_kv']['median_pct']:.1f}%, max "
         f"{v['available_kv']['max_pct']:.1f}% over the {v['available_kv']['n']} records whose settings are "
-        "stated or assumed (below, with what was assumed).",
+        "stated or assumed (below, with what was assumed; refusals are not counted). Listed apart: `old` (a",
+        "vLLM before Model Runner V2, scored with 0.33's rules), `uma` (GB10 unified memory: vLLM takes free",
+        "memory from psutil there, so host RAM the engine process takes counts against the pool; not in the",
+        "logs), `patched` (a community image with memory-pool patches). Runtime only: the logged",
+        "`Model loading took` in place of qwenfit's weights.",
         "",
-        "| record | GPU | model | format | logged GiB | qwenfit GiB | error | concurrency (qwenfit / log) |",
-        "|---|---|---|---|---:|---:|---:|---:|",
+        "| record | GPU | model | format | logged GiB | qwenfit GiB | error | runtime only | "
+        "concurrency (qwenfit / log) |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in v["rows"]:
         conc = "" if r["logged_concurrency"] is None else f"{r['concurrency']} / {r['logged_concurrency']}"
+        rt = "" if r["runtime_only_error"] is None else f"{100 * r['runtime_only_error']:+.1f}%"
         out.append(f"| `{r['record']}` ({r['tier']}) | {r['gpu']} | {r['model']} | {r['format']} | "
-                   f"{r['logged_gib']:.2f} | {r['predicted_gib']:.2f} | {100 * r['error']:+.1f}% | "
+                   f"{r['logged_gib']:.2f} | {r['predicted_gib']:.2f} | {100 * r['error']:+.1f}% | {rt} | "
                    f"{conc} |")  # fmt: skip
     out += ["", "## Every llama.cpp row", "", "| record | term | device | log MiB | qwenfit MiB | error |",
             "|---|---|---|---:|---:|---:|"]  # fmt: skip

@@ -24,7 +24,16 @@ from typing import Any
 
 import qwenfit
 from qwenfit.core.engines.vllm.pool import plan_pool
-from qwenfit.core.engines.vllm.runtime import cudagraph_memory_bytes, cudagraph_plan
+from qwenfit.core.engines.vllm.quant_weights import (
+    vllm_quant_drafter_weight_bytes,
+    vllm_quant_rank_weight_bytes,
+)
+from qwenfit.core.engines.vllm.runtime import (
+    cudagraph_memory_bytes,
+    cudagraph_plan,
+    flashinfer_workspace_bytes,
+)
+from qwenfit.core.expr import as_int
 
 GIB = 1 << 30
 
@@ -36,7 +45,7 @@ class Case:
     id: str
     gpu: str
     model: str
-    fmt: str  # bf16 | fp8 (block) | a VLLM_QUANT_FORMATS name | logged (use the logged weights)
+    fmt: str  # bf16 | fp8 (block) | a VLLM_QUANT_FORMATS name
     util: float
     mnbt: int
     seqs: int
@@ -53,7 +62,7 @@ class Case:
     avail: float | None = None  # logged "Available KV cache memory", GiB
     concurrency: float | None = None  # logged "Maximum concurrency", x
     weights: float | None = None  # logged "Model loading took", GiB
-    tier: str = "stated"  # stated | assumed | old (a vLLM before Model Runner V2) | uma (GB10)
+    tier: str = "stated"  # stated | assumed | old (a vLLM before Model Runner V2) | uma (GB10) | patched
     assumed: str = ""
     refused: bool = False  # the log is vLLM refusing to start
 
@@ -67,36 +76,40 @@ CASES: list[Case] = [
          256, 262144, eager=True, avail=25.90, weights=8.61, tier="assumed",
          assumed="max_num_batched_tokens 2048 / max_num_seqs 256 (vllm serve defaults on an A100); "
                  "vision tower loaded; the author's table, not log lines"),
-    Case("vllm-qwen36-27b-nvfp4-wsl-eager-v0200", "rtx-5090", "Qwen3.6-27B", "logged", 0.80, 2048, 256,
-         32768, kv="fp8", vision=False, eager=True, uva=False, avail=6.67, concurrency=5.15, weights=17.62,
-         tier="assumed", assumed="GPU an RTX 5090 (Blackwell NVFP4 kernels, 0.8 x total fits the numbers); "
-                                 "max_num_batched_tokens 2048 from compile_ranges_endpoints; WSL: no UVA; "
-                                 "weights = the logged 17.62 GiB (this checkpoint's NVFP4 recipe is not "
-                                 "modelled)"),
-    Case("vllm-qwen36-35b-a3b-nvfp4-5090-club612", "rtx-5090", "Qwen3.6-35B-A3B", "nvfp4-modelopt", 0.92,
-         8192, 1, 131072, kv="fp8", avail=5.98, concurrency=4.33, tier="assumed",
-         assumed="gpu_memory_utilization default 0.92; community image (patches unknown)"),
-    Case("vllm-qwen36-35b-a3b-nvfp4-5090-club652", "rtx-5090", "Qwen3.6-35B-A3B", "nvfp4-modelopt", 0.92,
-         8192, 1, 131072, kv="fp8", avail=6.01, concurrency=4.35, tier="assumed",
-         assumed="gpu_memory_utilization default 0.92; community image (patches unknown)"),
+    Case("vllm-qwen36-27b-nvfp4-wsl-eager-v0200", "rtx-5090", "Qwen3.6-27B", "nvfp4-modelopt-all", 0.80,
+         2048, 256, 32768, kv="fp8", vision=False, eager=True, uva=False, avail=6.67, concurrency=5.15,
+         weights=17.62, tier="assumed",
+         assumed="GPU an RTX 5090 (Blackwell NVFP4 kernels, 0.8 x total fits the numbers); "
+                 "max_num_batched_tokens 2048 from compile_ranges_endpoints; WSL: no UVA; "
+                 "the checkpoint's module list (every text linear NVFP4) inferred from its "
+                 "logged load size"),
+    Case("vllm-qwen36-35b-a3b-nvfp4-5090-club612", "rtx-5090", "Qwen3.6-35B-A3B", "nvfp4-modelopt-mixed",
+         0.92, 8192, 1, 131072, kv="fp8", avail=5.98, concurrency=4.33, tier="assumed",
+         assumed="gpu_memory_utilization default 0.92; community image (patches unknown); checkpoint "
+                 "nvidia/Qwen3.6-35B-A3B-NVFP4 (the club compose single/nvfp4/fp8.yml: 'nvidia modelopt "
+                 "MIXED_PRECISION MoE', quant=modelopt_mixed)"),
+    Case("vllm-qwen36-35b-a3b-nvfp4-5090-club652", "rtx-5090", "Qwen3.6-35B-A3B", "nvfp4-modelopt-mixed",
+         0.92, 8192, 1, 131072, kv="fp8", avail=6.01, concurrency=4.35, tier="assumed",
+         assumed="gpu_memory_utilization default 0.92; community image (patches unknown); checkpoint "
+                 "nvidia/Qwen3.6-35B-A3B-NVFP4 as club612"),
     Case("vllm-qwen36-27b-autoround-tp2-3090-club104", "rtx-3090", "Qwen3.6-27B", "autoround", 0.88, 8192, 2,
          262144, kv="fp8_e5m2", tp=2, avail=9.84, concurrency=2.36, tier="assumed",
          assumed="no MTP: the printed 2.36x is pool.py's concurrency for 9.84 GiB with k=0 exactly (k=3: "
                  "2.12x); max_num_seqs 2, max_num_batched_tokens 8192, vision on (sibling club composes)"),
-    Case("vllm-qwen36-27b-autoround-tp2-3090-club642", "rtx-3090", "Qwen3.6-27B", "autoround", 0.92, 8192, 2,
-         262144, kv="fp8_e5m2", tp=2, k=3, avail=11.05, concurrency=2.38, tier="assumed",
+    Case("vllm-qwen36-27b-autoround-tp2-3090-club642", "rtx-3090", "Qwen3.6-27B", "autoround-mtp", 0.92,
+         8192, 2, 262144, kv="fp8_e5m2", tp=2, k=3, avail=11.05, concurrency=2.38, tier="assumed",
          assumed="default utilization 0.92; MTP k=3, seqs 2, mnbt 8192, fp8_e5m2 (sibling composes)"),
-    Case("vllm-qwen36-27b-autoround-tp2-mtp3-3090-club294", "rtx-3090", "Qwen3.6-27B", "autoround", 0.92,
+    Case("vllm-qwen36-27b-autoround-tp2-mtp3-3090-club294", "rtx-3090", "Qwen3.6-27B", "autoround-mtp", 0.92,
          8192, 2, 262144, kv="fp8_e5m2", tp=2, k=3, concurrency=2.37, tier="assumed",
          assumed="default utilization 0.92 (not printed); vision on"),
-    Case("vllm-qwen36-27b-autoround-tp2-mtp3-3090-club295", "rtx-3090", "Qwen3.6-27B", "autoround", 0.92,
+    Case("vllm-qwen36-27b-autoround-tp2-mtp3-3090-club295", "rtx-3090", "Qwen3.6-27B", "autoround-mtp", 0.92,
          8192, 2, 262144, kv="fp8_e5m2", tp=2, k=3, concurrency=2.37, tier="assumed",
          assumed="default utilization 0.92 (not printed); vision on"),
-    Case("vllm-qwen36-27b-autoround-tp4-3090-mtp3-club-multi4", "rtx-3090", "Qwen3.6-27B", "autoround", 0.92,
-         8192, 4, 262144, kv="fp8_e5m2", tp=4, k=3, concurrency=6.77, tier="assumed",
+    Case("vllm-qwen36-27b-autoround-tp4-3090-mtp3-club-multi4", "rtx-3090", "Qwen3.6-27B", "autoround-mtp",
+         0.92, 8192, 4, 262144, kv="fp8_e5m2", tp=4, k=3, concurrency=6.77, tier="assumed",
          assumed="default utilization 0.92 (not printed); vision on; concurrency from the CHANGELOG"),
-    Case("vllm-qwen36-27b-autoround-tp4-3090-int8kv-club446", "rtx-3090", "Qwen3.6-27B", "autoround", 0.92,
-         8192, 4, 262144, kv="int8_per_token_head", tp=4, k=3, avail=15.73, tier="assumed",
+    Case("vllm-qwen36-27b-autoround-tp4-3090-int8kv-club446", "rtx-3090", "Qwen3.6-27B", "autoround-mtp",
+         0.92, 8192, 4, 262144, kv="int8_per_token_head", tp=4, k=3, avail=15.73, tier="assumed",
          assumed="default utilization 0.92; max_num_seqs 4 / mnbt 8192 as the multi4 compose"),
     Case("vllm-qwen36-27b-fp8-tp2-3090-clubpr594", "rtx-3090", "Qwen3.6-27B", "fp8", 0.92, 8192, 2, 262144,
          kv="fp8", tp=2, k=3, avail=5.33, concurrency=1.15, tier="assumed",
@@ -106,43 +119,82 @@ CASES: list[Case] = [
          weights=74.28, tier="old",
          assumed="vLLM 0.10.2: V1 model runner and its sampler warmup (not 0.33's), scored with 0.33's "
                  "rules"),
-    Case("vllm-qwen36-27b-3090-longtext-kv-fail-club35", "rtx-3090", "Qwen3.6-27B", "autoround", 0.93, 8192,
-         1, 180000, kv="fp8_e5m2", k=3, vision=False, avail=2.17, tier="assumed", refused=True,
-         assumed="AutoRound INT4, MTP k=3, text-only, 1 seq, mnbt 8192 (club long-text compose)"),
-    # unified memory: vLLM takes free memory from psutil (utils/mem_utils.py:142); the profile counts
-    # host page-cache movement, so these are listed, not held to the target
+    Case("vllm-qwen36-27b-3090-longtext-kv-fail-club35", "rtx-3090", "Qwen3.6-27B", "autoround-mtp", 0.93,
+         4128, 1, 180000, kv="turboquant_3bit_nc", k=3, vision=False, avail=2.17, tier="patched",
+         refused=True,
+         assumed="the club's single/autoround-int4/long-text.yml (now _archive/, club-3090@4a29ab57): Lorbus "
+                 "AutoRound INT4, KV turboquant_3bit_nc, MTP k=3, --language-model-only, max_num_seqs 1, "
+                 "max_num_batched_tokens 4128, utilization 0.93, a May 2026 nightly WITH Genesis v7.72.2 "
+                 "patches (their FFN/GDN memory pools are not stock vLLM: the pool is listed, not scored). "
+                 "The refusal's '3.05 GiB KV cache is needed' for 180,000 tokens is pool.py's exactly; its "
+                 "'available' 2.17 GiB is the pool minus the null block"),
+    # unified memory: the budget is ceil(cudaMemGetInfo total x utilization) as on any GPU (v1/worker/
+    # utils.py:724), but on an integrated GPU free memory is psutil's "available" (utils/mem_utils.py:143-
+    # 150), and non-torch memory is (total - free) - torch's reserved: host RAM the engine takes between
+    # the two snapshots (checkpoint staging, compile workers, pinned buffers) counts against the KV pool.
+    # That host use is not in the logs; these rows are listed (runtime-only error +10..+16 %), not held
+    # to the target
     Case("vllm-qwen35-35b-a3b-fp8-gb10-v0181", "dgx-spark", "Qwen3.5-35B-A3B", "fp8", 0.80, 2048, 256, 262144,
          cg_subtracted=False, avail=55.72, concurrency=10.85, weights=34.22, tier="uma"),
     Case("vllm-qwen36-35b-a3b-nvfp4-redhat-gb10-v0200", "dgx-spark", "Qwen3.6-35B-A3B", "nvfp4-ct", 0.85,
          65536, 8, 262144, kv="fp8_e4m3", cg_subtracted=False, avail=66.93, concurrency=25.36, weights=21.86,
          tier="uma"),
-    Case("vllm-qwen36-27b-nvfp4-modelopt-gb10-v0231", "dgx-spark", "Qwen3.6-27B", "nvfp4-modelopt", 0.70,
-         65536, 8, 262144, kv="fp8", avail=47.84, concurrency=5.74, weights=19.78, tier="uma"),
+    Case("vllm-qwen36-27b-nvfp4-modelopt-gb10-v0231", "dgx-spark", "Qwen3.6-27B", "nvfp4-modelopt-mixed",
+         0.70, 65536, 8, 262144, kv="fp8", avail=47.84, concurrency=5.74, weights=19.78, tier="uma"),
 ]
 
 # "Estimated CUDA graph memory" (vLLM's own estimate) / "Graph capturing finished ... took" per record:
-# (id, model, max_num_seqs, max_num_batched_tokens, layers on the rank, k, estimate GiB, actual GiB)
-GRAPH_CASES: list[tuple[str, str, int, int, int | None, int, float | None, float | None]] = [
-    ("vllm-qwen35-0p8b-windows-llm-v0190", "Qwen3.5-0.8B", 4, 2048, None, 0, 0.04, 0.04),
-    ("vllm-qwen35-4b-asyncengine-v0220", "Qwen3.5-4B", 128, 2048, None, 0, 0.40, 0.35),
-    ("vllm-qwen35-9b-l40s-llm-v0190", "Qwen3.5-9B", 256, 8192, None, 0, 0.78, 0.65),
-    ("vllm-qwen35-397b-fp8-pp8-yarn1m-v0180", "Qwen3.5-397B-A17B", 128, 16384, 8, 0, 0.29, 0.27),
-    ("vllm-qwen3next-80b-bf16-tp2-h200-v0102", "Qwen3-Next-80B-A3B", 1024, 8192, None, 0, None, 2.37),
-    ("vllm-qwen36-27b-autoround-tp2-3090-club104", "Qwen3.6-27B", 2, 8192, None, 0, 0.49, None),
-    ("vllm-qwen36-27b-nvfp4-modelopt-gb10-v0231", "Qwen3.6-27B", 8, 65536, None, 0, 0.61, 0.62),
-    ("vllm-qwen36-35b-a3b-nvfp4-redhat-gb10-v0200", "Qwen3.6-35B-A3B", 1, 65536, None, 0, 0.47, 0.47),
+# (id, model, max_num_seqs, max_num_batched_tokens, layers on the rank, k, attention backend as logged or
+# as vLLM selects for the record's KV dtype, estimate GiB, actual GiB)
+GRAPH_CASES: list[tuple[str, str, int, int, int | None, int, str, float | None, float | None]] = [
+    ("vllm-qwen35-0p8b-windows-llm-v0190", "Qwen3.5-0.8B", 4, 2048, None, 0, "FLASH_ATTN", 0.04, 0.04),
+    ("vllm-qwen35-4b-asyncengine-v0220", "Qwen3.5-4B", 128, 2048, None, 0, "FLASH_ATTN", 0.40, 0.35),
+    ("vllm-qwen35-9b-l40s-llm-v0190", "Qwen3.5-9B", 256, 8192, None, 0, "FLASH_ATTN", 0.78, 0.65),
+    ("vllm-qwen35-397b-fp8-pp8-yarn1m-v0180", "Qwen3.5-397B-A17B", 128, 16384, 8, 0, "FLASH_ATTN", 0.29,
+     0.27),
+    ("vllm-qwen3next-80b-bf16-tp2-h200-v0102", "Qwen3-Next-80B-A3B", 1024, 8192, None, 0, "FLASH_ATTN", None,
+     2.37),
+    ("vllm-qwen36-27b-autoround-tp2-3090-club104", "Qwen3.6-27B", 2, 8192, None, 0, "FLASHINFER", 0.49, None),
+    ("vllm-qwen36-27b-nvfp4-modelopt-gb10-v0231", "Qwen3.6-27B", 8, 65536, None, 0, "FLASHINFER", 0.61, 0.62),
+    ("vllm-qwen36-35b-a3b-nvfp4-redhat-gb10-v0200", "Qwen3.6-35B-A3B", 1, 65536, None, 0, "FLASHINFER", 0.47,
+     0.47),
 ]
 # fmt: on
 
 
-# the vLLM checkpoint formats of the table as qwenfit names them
-QUANT = {"nvfp4-modelopt": "nvfp4", "nvfp4-ct": "nvfp4-all", "logged": "nvfp4-all"}
-VERSION = {  # the records' vLLM before 0.21 (CUDA graphs captured after the pool is sized)
+GPU_CC = {"rtx-5090": 120, "dgx-spark": 121}  # compute capability (SM100+ changes ModelOpt NVFP4 MoE scales)
+# the records' checkpoints by qwenfit's public quant names: "nvfp4" on Qwen3.6 is NVIDIA's MIXED_PRECISION
+# export, "autoround" on Qwen3.6-27B Intel's / Lorbus' int4 one with its MTP layer quantized (the club-3090
+# runs load Lorbus/Qwen3.6-27B-int4-AutoRound)
+QUANT = {"nvfp4-modelopt": "nvfp4", "nvfp4-modelopt-mixed": "nvfp4", "nvfp4-ct": "nvfp4-all",
+         "autoround-mtp": "autoround"}  # fmt: skip
+# the records' vLLM version where it changes a term: before 0.21 CUDA graphs are captured after the pool is
+# sized; before 0.33 FlashInfer's workspace is the fixed 394 MiB (runtime.flashinfer_workspace_bytes)
+VERSION = {
     "vllm-qwen35-9b-l40s-llm-v0190": "0.19.0",
     "vllm-qwen3next-80b-bf16-tp2-h200-v0102": "0.10.2",
     "vllm-qwen35-35b-a3b-fp8-gb10-v0181": "0.18.1",
     "vllm-qwen36-35b-a3b-nvfp4-redhat-gb10-v0200": "0.20.0",
+    "vllm-qwen36-27b-nvfp4-wsl-eager-v0200": "0.20.0",
+    "vllm-qwen36-27b-nvfp4-modelopt-gb10-v0231": "0.23.1",
+    "vllm-qwen36-35b-a3b-nvfp4-5090-club612": "0.24.0",
+    "vllm-qwen36-35b-a3b-nvfp4-5090-club652": "0.24.0",
+    "vllm-qwen36-27b-autoround-tp4-3090-int8kv-club446": "0.22.0",
+    # no version printed in the excerpt: the log's source line (gpu_worker.py:508 for "Available KV cache
+    # memory", as in v0.24.0's club612/652; :460 in club104, between 0.20's :440 and 0.22's :466) and the
+    # club's pinned image at the log's date (v0.24.0 until the 2026-07-16 bump to v0.25.1). Assumed.
+    "vllm-qwen36-27b-autoround-tp2-3090-club104": "0.21.0",
+    "vllm-qwen36-27b-autoround-tp2-3090-club642": "0.24.0",
+    "vllm-qwen36-27b-fp8-tp2-3090-clubpr594": "0.24.0",
+    "vllm-qwen36-27b-autoround-tp2-mtp3-3090-club294": "0.24.0",
+    "vllm-qwen36-27b-autoround-tp2-mtp3-3090-club295": "0.24.0",
+    "vllm-qwen36-27b-autoround-tp4-3090-mtp3-club-multi4": "0.24.0",
+    "vllm-qwen36-27b-3090-longtext-kv-fail-club35": "0.20.0",
 }
+# checkpoint formats qwenfit's quant names do not select: the estimate runs with the nearest qwenfit quant
+# and its weights term is replaced by vLLM's allocation for the checkpoint's own recipe
+# (quant_weights.VLLM_QUANT_FORMATS): sakamakismile's all-linear NVFP4 27B
+CHECKPOINT_ONLY = {"nvfp4-modelopt-all": "nvfp4"}
 
 
 @cache
@@ -160,7 +212,18 @@ def estimate(c: Case) -> qwenfit.Estimate:
     )  # fmt: skip
     if c.k:
         kw.update(mtp=True, speculative_tokens=c.k)
-    return qwenfit.estimate(c.model, QUANT.get(c.fmt, c.fmt), **kw)
+    return qwenfit.estimate(c.model, CHECKPOINT_ONLY.get(c.fmt, QUANT.get(c.fmt, c.fmt)), **kw)
+
+
+def checkpoint_weights(c: Case) -> int | None:
+    """vLLM's weight bytes on one rank for a CHECKPOINT_ONLY format (None: qwenfit's own weights term)."""
+    if c.fmt not in CHECKPOINT_ONLY:
+        return None
+    cc = GPU_CC.get(c.gpu, 90)
+    w = vllm_quant_rank_weight_bytes(_spec(c.model), c.fmt, tp=c.tp, gpu=cc, vision=c.vision)
+    if c.k:
+        w += vllm_quant_drafter_weight_bytes(_spec(c.model), c.fmt, tp=c.tp, gpu=cc)
+    return w
 
 
 @dataclass
@@ -187,11 +250,12 @@ def score(c: Case) -> Row:
     assert e.budget is not None
     others = sum(t.bytes for t in e.terms if t.device == "gpu" and t.name != "kv_cache")
     weights = sum(t.bytes for t in e.terms if t.name == "weights")
+    own = checkpoint_weights(c)
+    if own is not None:
+        others += own - weights
+        weights = own
     available = e.budget["gpu"] - others
     runtime_only = None if c.weights is None else available + weights - round(c.weights * GIB)
-    if c.fmt == "logged":  # this checkpoint's recipe is not modelled: only the runtime terms are scored
-        assert runtime_only is not None
-        available = runtime_only
     spec = _spec(c.model)
     plan = plan_pool(spec, tp=c.tp, max_model_len=c.max_len, kv_cache_dtype=c.kv, prefix_caching=c.prefix,
                      num_speculative_tokens=c.k, flashinfer_gdn_prefill=c.flashinfer_gdn)  # fmt: skip
@@ -210,11 +274,18 @@ def score(c: Case) -> Row:
 def graph_rows() -> list[tuple[str, int, float, float | None, float | None]]:
     """(id, graphs, predicted GiB, vLLM's estimate GiB, captured GiB) for the logs that print them."""
     out = []
-    for rid, model, seqs, mnbt, layers, k, est, actual in GRAPH_CASES:
+    for rid, model, seqs, mnbt, layers, k, backend, est, actual in GRAPH_CASES:
         spec = _spec(model)
         plan = cudagraph_plan(spec, max_num_seqs=seqs, max_num_batched_tokens=mnbt, speculative_tokens=k,
                               layers=layers)  # fmt: skip
-        out.append((rid, plan.graphs, cudagraph_memory_bytes(spec, plan) / GIB, est, actual))
+        workspace = 0
+        if backend == "FLASHINFER":  # every record here is before 0.33: the fixed 394 MiB
+            workspace = as_int(
+                flashinfer_workspace_bytes(spec, max_num_batched_tokens=mnbt, sized_by_chunk=False)
+            )
+        out.append(
+            (rid, plan.graphs, as_int(cudagraph_memory_bytes(spec, plan, workspace)) / GIB, est, actual)
+        )
     return out
 
 

@@ -30,8 +30,20 @@ from qwenfit.errors import EngineRefusal
 FIXTURE = json.loads(
     (Path(__file__).resolve().parents[1] / "fixtures" / "vllm" / "rank_weights_quant.json").read_text()
 )
+# published Qwen3.6 NVFP4 exports (NVIDIA's MIXED_PRECISION ones, sakamakismile's all-linear ModelOpt NVFP4),
+# measured the same way into their own file (scripts/vllm_quant_rank_weights.py --models 'Qwen3.6-*'
+# --formats 'nvfp4-modelopt-[am]*' --out ...)
+MIXED = json.loads(
+    (Path(__file__).resolve().parents[1] / "fixtures" / "vllm" / "rank_weights_quant_qwen36.json").read_text()
+)
 ROWS = [dict(zip(FIXTURE["columns"], r, strict=True)) for r in FIXTURE["rows"]]
+ROWS += [dict(zip(MIXED["columns"], r, strict=True)) for r in MIXED["rows"]]
 GROUPS = sorted({(r["model"], r["format"]) for r in ROWS})
+
+
+# AutoRound with a quantized MTP layer: its main model is the measured 'autoround'; the drafter (not built by
+# the script) is priced by the formula, pinned below
+FORMULA_ONLY = {"autoround-mtp"}
 
 
 @cache
@@ -40,12 +52,17 @@ def _spec(model: str):
 
 
 def test_fixture():
-    assert FIXTURE["vllm_version"] == "0.33.0"
+    assert FIXTURE["vllm_version"] == MIXED["vllm_version"] == "0.33.0"
+    assert MIXED["columns"] == FIXTURE["columns"]
+    mixed = [dict(zip(MIXED["columns"], r, strict=True)) for r in MIXED["rows"]]
+    assert {r["model"] for r in mixed} == {"Qwen3.6-27B", "Qwen3.6-35B-A3B"}
+    assert {r["format"] for r in mixed} == {"nvfp4-modelopt-mixed", "nvfp4-modelopt-all"}
     models = {r["model"] for r in ROWS}
     assert models >= {"Qwen3.5-9B", "Qwen3.5-27B", "Qwen3.5-35B-A3B", "Qwen3.5-122B-A10B", "Qwen3.6-27B",
                       "Qwen3.6-35B-A3B", "Qwen3-Next-80B-A3B"}  # fmt: skip
-    assert {r["format"] for r in ROWS} | {r["format"] for r in FIXTURE["rejected"]} == set(VLLM_QUANT_FORMATS)
-    for name, f in FIXTURE["formats"].items():
+    measured = {r["format"] for r in ROWS} | {r["format"] for r in FIXTURE["rejected"]}
+    assert measured == set(VLLM_QUANT_FORMATS) - FORMULA_ONLY
+    for name, f in {**FIXTURE["formats"], **MIXED["formats"]}.items():
         assert f["quantization_config"], name
         assert f["source"] or name.startswith("bnb"), name
 
@@ -117,11 +134,11 @@ def test_tp_refusals():
 
 def test_same_bytes_on_every_gpu():
     """Created bytes do not depend on the GPU generation (SM86, SM90, SM100, SM120), only the kernels do --
-    except ModelOpt NVFP4 experts under EP, whose FlashInfer backends (SM100+) size the input scales by the
-    global expert count."""
+    except ModelOpt NVFP4 experts (any recipe) under EP, whose FlashInfer backends (SM100+) size
+    the input scales by the global expert count."""
     by: dict[tuple, set[int]] = {}
     for r in ROWS:
-        if r["format"] == "nvfp4-modelopt" and r["ep"]:
+        if r["format"].startswith("nvfp4-modelopt") and r["ep"]:
             continue
         key = (
             r["model"],
@@ -137,3 +154,113 @@ def test_same_bytes_on_every_gpu():
         by.setdefault(key, set()).add(r["param_bytes"])
     assert all(len(v) == 1 for v in by.values())
     assert {r["gpu"] for r in ROWS} >= {"H100", "B200", "RTX5090", "RTX3090"}
+
+
+def test_modelopt_mixed_on_the_field_log():  # the measured rule (test_rule) against the GB10 log
+    """NVIDIA's MIXED_PRECISION Qwen3.6-27B (FFN + lm_head NVFP4, attention / linear attention FP8): the GB10
+    log (tests/fixtures/field_logs/vllm/vllm-qwen36-27b-nvfp4-modelopt-gb10-v0231.yaml) prints "Model
+    loading took 19.78 GiB"; the BF16 records' load figure sits 0.1-0.2 GiB above the parameters (allocator
+    and kernel workspaces), so the parameters are within 1.5 % below it. lm_head kept BF16 (+1.70 GiB) or the
+    experts-only recipe (28.0 GiB) would not be."""
+    spec = _spec("Qwen3.6-27B")
+    got = vllm_quant_rank_weight_bytes(spec, "nvfp4-modelopt-mixed", gpu=121) / 2**30
+    assert 0 < 19.78 - got < 0.015 * 19.78
+    assert vllm_quant_rank_weight_bytes(spec, "nvfp4-modelopt", gpu=121) / 2**30 > 27
+
+
+def test_modelopt_mixed_parts():
+    """The mixed format is the ModelOpt NVFP4 and FP8 methods' shapes (both measured above) applied per
+    module: dense MLP NVFP4 as 'nvfp4-modelopt'; attention and linear-attention projections FP8; lm_head
+    NVFP4 (uint8 [V/tp, H/2] + fp8 [V/tp, H/16] + two f32 scalars)."""
+    spec = _spec("Qwen3.6-27B")
+    t = spec.text
+    mixed = vllm_quant_rank_weight_bytes(spec, "nvfp4-modelopt-mixed", gpu=90)
+    mlp_only = vllm_quant_rank_weight_bytes(spec, "nvfp4-modelopt", gpu=90)
+    v = -(-t.vocab_size // 64) * 64
+    h = t.hidden_size
+    lm_saving = v * h * 2 - (v * h // 2 + v * h // 16 + 8)
+    # attention + GDN projections: BF16 -> FP8 (1 B per weight, f32 weight/input scale per shard)
+    attn = t.num_attention_heads * t.head_dim
+    kv = t.num_key_value_heads * t.head_dim
+    q_rows = t.q_proj_rows
+    n_full = sum(1 for x in t.layer_types if x == "full_attention")
+    n_gdn = t.num_hidden_layers - n_full
+    kd, vd = t.linear_key_dim, t.linear_value_dim
+    attn_params = n_full * (h * (q_rows + 2 * kv) + attn * h)
+    gdn_params = n_gdn * (h * (2 * kd + 2 * vd) + vd * h)
+    scales = n_full * (3 + 1) * 8 + n_gdn * (4 + 1) * 8
+    fp8_saving = attn_params + gdn_params - scales
+    assert mlp_only - mixed == lm_saving + fp8_saving
+    with pytest.raises(ValueError, match="unknown vLLM checkpoint format"):
+        vllm_quant_rank_weight_bytes(spec, "nvfp4-modelopt-mix")
+
+
+def test_autoround_mtp_drafter():
+    """The drafter's decoder layer takes the checkpoint's quant config (models/qwen3_5_mtp.py:110-126): with
+    'autoround-mtp' (Lorbus / Intel Qwen3.6-27B-int4-AutoRound: mtp.layers quantized, mtp.fc BF16) its
+    q/k/v, o, gate/up and down are GPTQ-shaped (qweight [in/8, out], qzeros [in/128, out/8], scales
+    [in/128, out]); 'autoround' keeps the published BF16 layer (nchapman's 35B-A3B)."""
+    from qwenfit.core.engines.vllm.quant_weights import vllm_quant_drafter_weight_bytes
+
+    spec = _spec("Qwen3.6-27B")
+    t = spec.text
+    h, tp, g = t.hidden_size, 2, 128
+
+    def gptq(inp: int, out: int) -> int:
+        return 4 * (inp // 8) * out + 4 * (inp // g) * (out // 8) + 2 * (inp // g) * out
+
+    kv = t.num_key_value_heads * t.head_dim // tp
+    attn = t.num_attention_heads * t.head_dim // tp
+    linears = [(h, t.q_proj_rows // tp + 2 * kv), (attn, h), (h, 2 * t.intermediate_size // tp),
+               (t.intermediate_size // tp, h)]  # fmt: skip
+    bf16 = vllm_quant_drafter_weight_bytes(spec, "autoround", tp=tp)
+    mtp = vllm_quant_drafter_weight_bytes(spec, "autoround-mtp", tp=tp)
+    assert bf16 - mtp == sum(2 * i * o - gptq(i, o) for i, o in linears)
+    assert round((bf16 - mtp) / 2**30, 3) == 0.257  # what the club's TP=2 MTP runs gain
+    for tp in (1, 2, 4):  # the main model is the measured 'autoround'
+        assert vllm_quant_rank_weight_bytes(spec, "autoround-mtp", tp=tp) == vllm_quant_rank_weight_bytes(
+            spec, "autoround", tp=tp
+        )
+
+
+def test_modelopt_all_on_the_field_log():
+    """sakamakismile/Qwen3.6-27B-Text-NVFP4-MTP (ModelOpt NVFP4, every text linear): 'Model loading took
+    17.62 GiB' text-only (tests/fixtures/field_logs/vllm/vllm-qwen36-27b-nvfp4-wsl-eager-v0200.yaml): the
+    parameters sit 0.1-0.2 GiB below the load figure, as on the BF16 records."""
+    got = vllm_quant_rank_weight_bytes(_spec("Qwen3.6-27B"), "nvfp4-modelopt-all", gpu=120, vision=False)
+    assert 0 < 17.62 - got / 2**30 < 0.015 * 17.62
+
+
+def test_public_nvfp4_of_qwen36_is_nvidias_export():
+    """qwenfit's "nvfp4" on a Qwen3.6 model names NVIDIA's own export for vLLM (MIXED_PRECISION); on
+    Qwen3.5 the experts-only ModelOpt recipe. Through qwenfit.estimate, the published configurations that
+    started (the RTX 5090 logs: 27B NVFP4 text-only at 32K / utilization 0.80, 35B-A3B at 131K / 0.92) are
+    not predicted to refuse (the experts-only recipe made the 27B one refuse: 28 GiB of weights)."""
+    runs = (("Qwen3.6-27B", 32768, 0.80, False), ("Qwen3.6-35B-A3B", 131072, 0.92, True))
+    for model, ctx, util, vision in runs:
+        e = qwenfit.estimate(model, "nvfp4", engine="vllm", hardware="rtx-5090", context=ctx, kv_cache="fp8",
+                             gpu_memory_utilization=util, vision=vision)  # fmt: skip
+        weights = next(t for t in e.terms if t.name == "weights")
+        want = vllm_quant_rank_weight_bytes(_spec(model), "nvfp4-modelopt-mixed", vision=vision)
+        assert weights.bytes == want
+        assert weights.exact and "MIXED_PRECISION" in weights.detail
+        assert not any("would refuse" in n for n in e.notes), e.notes
+    e = qwenfit.estimate("Qwen3.5-35B-A3B", "nvfp4", engine="vllm", hardware="h100-sxm", context=32768)
+    weights = next(t for t in e.terms if t.name == "weights")
+    want = vllm_quant_rank_weight_bytes(_spec("Qwen3.5-35B-A3B"), "nvfp4-modelopt", vision=False)
+    assert weights.bytes == want
+
+
+def test_public_autoround_of_qwen36_27b_quantizes_the_drafter():
+    """qwenfit's "autoround" on Qwen3.6-27B is Intel's / Lorbus' int4 export (data/artifacts): with MTP the
+    drafter's layer is INT4 too; on Qwen3.6-35B-A3B (nchapman's export, measured) it stays BF16."""
+    from qwenfit.core.engines.vllm.quant_weights import vllm_quant_drafter_weight_bytes
+
+    for model, drafter in (("Qwen3.6-27B", "autoround-mtp"), ("Qwen3.6-35B-A3B", "autoround")):
+        spec = _spec(model)
+        e = qwenfit.estimate(model, "autoround", engine="vllm", hardware="2x rtx-3090", tp=2, n_gpus=2,
+                             context=65536, mtp=True, speculative_tokens=3, vision=False)  # fmt: skip
+        weights = next(t for t in e.terms if t.name == "weights")
+        main = vllm_quant_rank_weight_bytes(spec, "autoround", tp=2, vision=False)
+        assert weights.bytes == main + vllm_quant_drafter_weight_bytes(spec, drafter, tp=2)
+    assert vllm_quant_drafter_weight_bytes(_spec("Qwen3.6-35B-A3B"), "autoround", tp=2) > 2**30 // 2

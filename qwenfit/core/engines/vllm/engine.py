@@ -26,7 +26,7 @@ from qwenfit.core.engines.base import (
     SpeedConstants,
     option_field,
 )
-from qwenfit.core.engines.vllm.kv_dtypes import kv_dtype
+from qwenfit.core.engines.vllm.kv_dtypes import kv_dtype, kv_dtype_backend
 from qwenfit.core.engines.vllm.pool import (
     BATCH_TIERS,
     DEFAULT_GPU_MEMORY_UTILIZATION,
@@ -39,11 +39,16 @@ from qwenfit.core.engines.vllm.pool import (
     pp_partitions,
     small_batch_device,
 )
-from qwenfit.core.engines.vllm.quant_weights import vllm_format_of, vllm_quant_rank_weight_bytes
+from qwenfit.core.engines.vllm.quant_weights import (
+    vllm_format_of,
+    vllm_quant_drafter_weight_bytes,
+    vllm_quant_rank_weight_bytes,
+)
 from qwenfit.core.engines.vllm.runtime import (
     ProfilePeak,
     cudagraph_memory_bytes,
     cudagraph_plan,
+    flashinfer_workspace_bytes,
     profile_peak,
 )
 from qwenfit.core.engines.vllm.weights import vllm_drafter_weight_bytes, vllm_rank_weight_bytes
@@ -116,6 +121,23 @@ def graphs_in_budget(version: str | None) -> bool:
     (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS, envs.py:2219); before, graphs were captured after."""
     v = vllm_version(version)
     return v is None or v >= (0, 21)
+
+
+def attention_backend(d: Deployment, sm100: bool = False) -> str:
+    """The attention backend vLLM selects for the deployment's KV dtype (platforms/cuda.py:84
+    _get_backend_priorities, measured per capability in tests/fixtures/vllm/qwen35_kv_dtypes.json):
+    exact where the GPU is named; without one, FLASHINFER on SM100 (``sm100``) or with a quantized KV
+    cache (every capability but 9.0 picks it for fp8), else FLASH_ATTN."""
+    kv = d.kv_cache or "auto"
+    cap = _capability(d.gpu_sm)
+    if cap is not None:
+        try:
+            return kv_dtype_backend(kv, cap)
+        except SettingError:
+            return ""
+    if sm100 or kv not in ("auto", "bfloat16", "float16"):
+        return "FLASHINFER"
+    return "FLASH_ATTN"
 
 
 def _select(choose: Callable[[list[Num]], Num], peaks: Sequence[ProfilePeak]) -> ProfilePeak:
@@ -200,7 +222,8 @@ class Vllm(Engine):
         the BF16 rank scaled by the checkpoint's size ratio, labelled estimated (``w:estimated``)."""
         stages = pp_partitions(spec.text.num_hidden_layers, o.pp)
         out: dict[str, Any] = {"scheme": weights.scheme}
-        modelled = vllm_format_of(weights.gpu_format, weights.group_size) if weights.gpu_format else None
+        fmt = weights.gpu_format
+        modelled = vllm_format_of(fmt, weights.group_size, spec) if fmt else None
         native = weights.gpu_format in ("", "bf16", "fp16", "fp8")
         ratio = None
         if not native and modelled is None:
@@ -211,6 +234,10 @@ class Vllm(Engine):
             weights = bf16
         elif modelled is not None and not modelled[1]:
             out["w:estimated"] = True
+        if modelled is not None and modelled[0].name == "nvfp4-modelopt-mixed":
+            out["scheme"] = f"{weights.scheme}; vLLM loads NVIDIA's MIXED_PRECISION export"
+        elif modelled is not None and modelled[0].quant_mtp and d.mtp:
+            out["scheme"] = f"{weights.scheme}; the published export's MTP layer quantized too"
         for key, sm100 in (("w:rank", False), ("w:rank_sm100", True)):
             per_stage = []
             for stage in stages:
@@ -238,17 +265,17 @@ class Vllm(Engine):
                     if ratio is not None:
                         w = w * ratio[0] // ratio[1]
                 if d.mtp and stage.stop == spec.text.num_hidden_layers:
-                    # the drafter's layer as the checkpoint stores it (published quantized checkpoints
-                    # keep mtp.* in BF16; FP8 ones quantize it): from the checkpoint's own tensors
-                    w += vllm_drafter_weight_bytes(
-                        spec,
-                        weights,
-                        tp=o.tp,
-                        pp=o.pp,
-                        dp=o.dp,
-                        expert_parallel=o.expert_parallel,
-                        sm100=sm100,
-                    )
+                    # the drafter's layer as the checkpoint stores it (most published quantized checkpoints
+                    # keep mtp.* in BF16; FP8 ones and Qwen3.6-27B's int4 AutoRound quantize it)
+                    if modelled is not None and modelled[0].quant_mtp:
+                        w += vllm_quant_drafter_weight_bytes(
+                            spec, modelled[0], tp=o.tp, pp=o.pp, dp=o.dp, expert_parallel=o.expert_parallel
+                        )
+                    else:
+                        w += vllm_drafter_weight_bytes(
+                            spec, weights, tp=o.tp, pp=o.pp, dp=o.dp, expert_parallel=o.expert_parallel,
+                            sm100=sm100,
+                        )  # fmt: skip
                 per_stage.append(w)
             out[key] = per_stage[0] if len(stages) == 1 else per_stage
         return out
@@ -376,19 +403,39 @@ class Vllm(Engine):
         n = spec.text.num_hidden_layers
         k = o.speculative_tokens if d.mtp else 0
 
-        def one(seqs: int, tokens: int, sm100: bool) -> tuple[ProfilePeak, int]:
+        def one(seqs: int, tokens: int, sm100: bool) -> tuple[ProfilePeak, Num]:
             peak = profile_peak(
                 spec, max_num_batched_tokens=tokens, max_num_seqs=seqs, tp=o.tp, dp=o.dp,
                 expert_parallel=o.expert_parallel, vision=d.vision and spec.vision is not None,
                 speculative_tokens=k, first_stage=stage.start == 0, last_stage=stage.stop == n,
                 max_model_len=d.context,
             )  # fmt: skip
+            flashinfer = attention_backend(d, sm100) == "FLASHINFER"
+            mode = "FULL_AND_PIECEWISE"
+            if o.enforce_eager:
+                mode = "NONE"
+            elif k and flashinfer and not v033:
+                # before 0.33 FlashInfer's metadata builder reported UNIFORM_SINGLE_TOKEN_DECODE: with
+                # spec decode vLLM falls back to PIECEWISE (config/compilation.py:1448-1465; logged
+                # "CUDAGraphMode.FULL_AND_PIECEWISE is not supported with spec-decode for attention backend
+                # FlashInferBackend ... setting cudagraph_mode=PIECEWISE"). 0.33.0 reports UNIFORM_BATCH
+                # below SM90 (flashinfer.py:118, :1186).
+                mode = "PIECEWISE"
             plan = cudagraph_plan(
-                spec, max_num_seqs=seqs, max_num_batched_tokens=tokens, speculative_tokens=k,
-                mode="NONE" if o.enforce_eager else "FULL_AND_PIECEWISE", layers=len(stage),
-                last_stage=stage.stop == n, sm100=sm100,
+                spec, max_num_seqs=seqs, max_num_batched_tokens=tokens, speculative_tokens=k, mode=mode,
+                layers=len(stage), last_stage=stage.stop == n, sm100=sm100,
             )  # fmt: skip
-            return peak, cudagraph_memory_bytes(spec, plan)
+            workspace: Num = 0
+            # only FULL captures build attention metadata (gpu_model_runner.py:5637 force_attention), so
+            # the workspace is allocated during graph profiling only when FULL graphs are captured
+            if flashinfer and plan.full_sizes:
+                workspace = flashinfer_workspace_bytes(
+                    spec, max_num_batched_tokens=tokens, tp=o.tp, sized_by_chunk=sized_workspace
+                )
+            return peak, cudagraph_memory_bytes(spec, plan, workspace)
+
+        version = vllm_version(o.engine_version)
+        v033 = sized_workspace = version is None or version >= (0, 33)
 
         tiers = list(BATCH_TIERS)
         if o.max_num_seqs is not None or o.max_num_batched_tokens is not None:

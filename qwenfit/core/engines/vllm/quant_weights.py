@@ -56,6 +56,7 @@ from qwenfit.core.engines.vllm.weights import (
     SHARED_EXPERT,
     moe_width_per_rank,
     rank_slice,
+    vllm_drafter_weight_bytes,
     vllm_rank_weight_bytes,
 )
 from qwenfit.core.formats.gpu import gpu_weights
@@ -70,6 +71,7 @@ __all__ = [
     "VLLM_QUANT_FORMATS",
     "VllmQuantFormat",
     "vllm_format_of",
+    "vllm_quant_drafter_weight_bytes",
     "vllm_quant_rank_weight_bytes",
 ]
 
@@ -94,6 +96,8 @@ _RECIPES: dict[str, frozenset[str]] = {
     "experts": ROUTED_EXPERT_ROLES,
     "autoround": _ATTN | _GDN_BIG | ROUTED_EXPERT_ROLES | _DENSE,
     "modelopt-all": _ATTN | _GDN_BIG | _GDN_SMALL | ROUTED_EXPERT_ROLES | SHARED_EXPERT | _DENSE,
+    "ffn": ROUTED_EXPERT_ROLES | SHARED_EXPERT | _DENSE,
+    "attn-gdn": _ATTN | _GDN_BIG,
 }
 
 
@@ -109,6 +113,15 @@ class VllmQuantFormat:
     bits: int = 4
     group: int = 128
     refused: str = ""  # vLLM's error when it refuses the format outright
+    # ModelOpt MIXED_PRECISION (modelopt.py:1574 ModelOptMixedPrecisionConfig): a second recipe whose modules
+    # take FP8 (static per-tensor), and whether lm_head takes the main scheme (it is a ParallelLMHead built
+    # with the quant config, qwen3_5.py:347, resolved by name, modelopt.py:1850)
+    fp8_recipe: str = ""
+    quant_lm_head: bool = False
+    # the checkpoint quantizes the MTP layer too (AutoRound's block_name_to_quantize
+    # "model.language_model.layers,mtp.layers"); vLLM builds the drafter's decoder layer with the same quant
+    # config (models/qwen3_5_mtp.py:110-126), mtp.fc stays BF16 (outside the quantized blocks)
+    quant_mtp: bool = False
 
 
 VLLM_QUANT_FORMATS: dict[str, VllmQuantFormat] = {
@@ -122,6 +135,10 @@ VLLM_QUANT_FORMATS: dict[str, VllmQuantFormat] = {
         VllmQuantFormat("gptq-experts", "gptq", "gptq", "experts", group=32),
         VllmQuantFormat("gptq-int8", "gptq", "gptq", "experts", bits=8, group=32),
         VllmQuantFormat("autoround", "autoround", "gptq", "autoround"),
+        # Intel/Lorbus Qwen3.6-27B-int4-AutoRound (club-3090's checkpoint): same recipe, MTP layer INT4 too
+        # (club-3090 models/qwen3.6-27b/INTERNALS.md: "A vanilla auto-round run ... packs mtp.fc as INT4";
+        # Lorbus and Intel ship mtp.fc.weight BF16, the MTP layer's projections quantized)
+        VllmQuantFormat("autoround-mtp", "autoround", "gptq", "autoround", quant_mtp=True),
         VllmQuantFormat("w4a16", "ct", "w4a16", "llmc"),
         VllmQuantFormat("w4a16-awq", "ct", "w4a16-asym", "llmc-all-linear"),
         VllmQuantFormat("w8a8", "ct", "w8a8-int8", "llmc", bits=8),
@@ -132,6 +149,25 @@ VLLM_QUANT_FORMATS: dict[str, VllmQuantFormat] = {
         VllmQuantFormat("mxfp4a16-ct", "ct", "mxfp4a16", "llmc", group=32),
         VllmQuantFormat("nvfp4-modelopt", "modelopt", "nvfp4", "experts", group=16),
         VllmQuantFormat("fp8-modelopt", "modelopt", "fp8-static", "modelopt-all", bits=8),
+        # NVIDIA's own Qwen3.6 exports (nvidia/Qwen3.6-27B-NVFP4, nvidia/Qwen3.6-35B-A3B-NVFP4; vLLM
+        # prints quantization=modelopt_mixed): quant_algo MIXED_PRECISION, FFN (routed + shared experts,
+        # the dense MLP) and lm_head (W4A16_)NVFP4 group 16, self_attn q/k/v/o and linear_attn
+        # in_proj_qkv/in_proj_z/out_proj FP8; in_proj_a/b, routers, conv1d, embeddings, vision and mtp.*
+        # BF16. Sources: the club-3090 compose header of
+        # models/qwen3.6-35b-a3b/vllm/compose/single/nvfp4/fp8.yml ("NVFP4 gs16 expert FFNs + FP8-static
+        # attention/linear_attn + UNQUANTIZED mtp.* head"), an hf_quant_config.json "in miniature" of
+        # nvidia/Qwen3.6-35B-A3B-NVFP4 (search-index file 55831486223: experts, shared_expert.* and
+        # lm_head W4A16_NVFP4, self_attn and linear_attn FP8, exclude mtp*), the 27B log's three algos
+        # (FP8, NVFP4, W4A16_NVFP4). Measured with vLLM's classes (rank_weights_quant_qwen36.json, the
+        # checkpoint's FP8 KV declaration included: 4 KV scales per attention layer); W4A16_NVFP4 linears
+        # (no input scale) are priced as NVFP4 (4 B more per module). On the 27B GB10 log: 19.62 GiB vs
+        # "Model loading took 19.78 GiB" (lm_head kept BF16 would be 21.32).
+        # sakamakismile/Qwen3.6-27B-Text-NVFP4-MTP (vLLM prints modelopt_fp4): every text linear NVFP4 (the
+        # module list inferred from its logged 17.62 GiB text-only load; measured in
+        # rank_weights_quant_qwen36.json)
+        VllmQuantFormat("nvfp4-modelopt-all", "modelopt", "nvfp4", "modelopt-all", group=16),
+        VllmQuantFormat("nvfp4-modelopt-mixed", "modelopt", "nvfp4", "ffn", group=16, fp8_recipe="attn-gdn",
+                        quant_lm_head=True),
         VllmQuantFormat("bnb-nf4", "bnb", "bnb", "gptqmodel",
                         refused="Unknown quantization method: bitsandbytes."),
         VllmQuantFormat("bnb-int8", "bnb", "bnb", "gptqmodel", bits=8,
@@ -304,13 +340,16 @@ def vllm_quant_rank_weight_bytes(
             continue
         key = _FUSED.get(e.role, e.name)
         groups.setdefault((e.layer, key), []).append(e)
+    fp8_roles = _RECIPES[f.fp8_recipe] if f.fp8_recipe else frozenset()
+    fp8 = dataclasses.replace(f, scheme="fp8-static", bits=8)
     for (_, key), parts in groups.items():
         role = parts[0].role
         sliced = [rank_slice(p, spec, tp, seq_parallel_moe) for p in parts]
         bf16 = sum(r * c * 2 for r, c in sliced)
-        if role in roles:
+        if role in roles or role in fp8_roles:
             inp = sliced[0][1]
-            total += _linear_bytes(f, _shards(spec, key, [r for r, _ in sliced]), inp) - bf16
+            shards = _shards(spec, key, [r for r, _ in sliced])
+            total += _linear_bytes(f if role in roles else fp8, shards, inp) - bf16
         elif (
             key == "ba" and f.kind in ("awq", "gptq", "autoround") and spec.family != "qwen3_next" and tp > 1
         ):
@@ -323,12 +362,57 @@ def vllm_quant_rank_weight_bytes(
         cap = gpu if isinstance(gpu, int) else GPU_CAPABILITY.get(gpu, 90)
         q = _moe_bytes_fmt(f, n, i, t.hidden_size, t.num_experts, cap)
         total += n_moe * (q - n * 3 * i * t.hidden_size * 2)
+    if f.quant_lm_head and (layers.stop == t.num_hidden_layers or spec.family == "qwen3_next"):
+        lm = next(e for e in w.tensors if e.role == "lm_head")
+        rows, cols = rank_slice(lm, spec, tp, seq_parallel_moe)
+        total += _linear_bytes(f, [rows], cols) - rows * cols * 2
     n_attn = sum(1 for li in layers if t.layer_types[li] == "full_attention")
     if f.kind == "ct":
         total += 18 * n_attn  # q/k/v scale f32 + zero point bf16 (CompressedTensorsKVCacheMethod)
     elif f.kind == "modelopt":
         total += 8 * n_attn  # q/k/v/prob scale bf16 (ModelOptKVCacheMethod)
     return total
+
+
+def vllm_quant_drafter_weight_bytes(
+    spec: ModelSpec, fmt: str | VllmQuantFormat, *, tp: int = 1, pp: int = 1, dp: int = 1,
+    expert_parallel: bool = False, gpu: str | int = "H100",
+) -> int:  # fmt: skip
+    """What the MTP drafter allocates on the last stage for checkpoint format ``fmt``: the ``mtp.*`` tensors
+    as :func:`.weights.vllm_drafter_weight_bytes` counts them in BF16, with the drafter's decoder-layer
+    projections in the format's scheme when the checkpoint quantizes them (``quant_mtp``): vLLM builds
+    ``Qwen3_5MultiTokenPredictor.layers`` with the target's quant config (models/qwen3_5_mtp.py:110-126)."""
+    f = fmt if isinstance(fmt, VllmQuantFormat) else VLLM_QUANT_FORMATS[fmt]
+    w = _bf16_mtp_weights(spec)
+    total = vllm_drafter_weight_bytes(spec, w, tp=tp, pp=pp, dp=dp, expert_parallel=expert_parallel)
+    if not f.quant_mtp:
+        return total
+    t = spec.text
+    roles = _RECIPES[f.recipe]
+    if f.recipe == "experts" and not spec.is_moe:
+        roles = _DENSE
+    seq_parallel_moe = expert_parallel and tp > 1 and dp > 1
+    groups: dict[tuple[int | None, str], list[WeightEntry]] = {}
+    for e in w.tensors:
+        if e.component == "mtp" and e.role not in ROUTED_EXPERT_ROLES and e.role in roles:
+            groups.setdefault((e.layer, _FUSED.get(e.role, e.name)), []).append(e)
+    for (_, key), parts in groups.items():
+        sliced = [rank_slice(p, spec, tp, seq_parallel_moe) for p in parts]
+        shards = _shards(spec, key, [r for r, _ in sliced])
+        total += _linear_bytes(f, shards, sliced[0][1]) - sum(r * c * 2 for r, c in sliced)
+    if spec.is_moe and "expert_gate" in roles:
+        size = tp * dp if expert_parallel else 1
+        n = t.num_experts // size
+        i = moe_width_per_rank(spec, tp, dp, expert_parallel, sm100=False, fp8=False)
+        cap = gpu if isinstance(gpu, int) else GPU_CAPABILITY.get(gpu, 90)
+        q = _moe_bytes_fmt(f, n, i, t.hidden_size, t.num_experts, cap)
+        total += spec.mtp_layers * (q - n * 3 * i * t.hidden_size * 2)
+    return total
+
+
+@cache
+def _bf16_mtp_weights(spec: ModelSpec) -> WeightMap:
+    return gpu_weights(spec, "bf16", mtp=True, vision=False)
 
 
 # qwenfit's GPU formats (qwenfit.core.formats.gpu) as vLLM loads them: (vLLM format, recipe override).
@@ -352,9 +436,27 @@ _OF_QWENFIT: dict[str, tuple[str, str | None]] = {
 }
 
 
-def vllm_format_of(name: str, group: int | None = None) -> tuple[VllmQuantFormat, bool] | None:
+# the checkpoint a quant name names for vLLM where a model's published one has its own recipe
+# (data/artifacts): a Qwen3.6 "nvfp4" is NVIDIA's export (nvidia/Qwen3.6-27B-NVFP4, nvidia/Qwen3.6-35B-A3B-
+# NVFP4, the vllm-project/recipes' model_id for both), MIXED_PRECISION, not the experts-only recipe of the
+# Qwen3.5-397B export qwenfit's "nvfp4" describes; Qwen3.6-27B's "autoround" is Intel's (and Lorbus') int4
+# export, whose MTP layer is quantized too
+_PUBLISHED: dict[tuple[str, str], str] = {
+    ("nvfp4", "Qwen3.6-"): "nvfp4-modelopt-mixed",
+    ("autoround", "Qwen3.6-27B"): "autoround-mtp",
+}
+
+
+def vllm_format_of(
+    name: str, group: int | None = None, spec: ModelSpec | None = None
+) -> tuple[VllmQuantFormat, bool] | None:
     """The vLLM checkpoint format of qwenfit's GPU format ``name`` (group size ``group`` if given) and
-    whether that combination was measured as such; None: vLLM's allocation for it is not modelled."""
+    whether that combination was measured as such; None: vLLM's allocation for it is not modelled.
+    ``spec``: the model, where its published checkpoint of that name has its own recipe (Qwen3.6 NVFP4)."""
+    for (quant, prefix), published in _PUBLISHED.items():
+        f = VLLM_QUANT_FORMATS[published]
+        if spec is not None and quant == name and spec.name.startswith(prefix) and group in (None, f.group):
+            return f, True
     entry = _OF_QWENFIT.get(name)
     if entry is None:
         return None

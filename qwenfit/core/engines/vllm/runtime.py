@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qwenfit.core.expr import Num, lt, smax, smin, where
+from qwenfit.core.expr import Num, as_int, lt, smax, smin, where
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.units import MIB, cdiv
 
@@ -40,6 +40,7 @@ __all__ = [
     "cudagraph_plan",
     "decode_query_len",
     "encoder_profile_tokens",
+    "flashinfer_workspace_bytes",
     "profile_peak",
     "runtime_memory",
 ]
@@ -303,13 +304,46 @@ def cudagraph_plan(
     return GraphPlan(pw, full, n_layers + 1, drafter)
 
 
-def cudagraph_memory_bytes(spec: ModelSpec, plan: GraphPlan) -> int:
+# FlashInfer's attention workspace: envs.py:225 VLLM_FLASHINFER_WORKSPACE_BUFFER_SIZE = 394 MiB, allocated
+# lazily by the metadata builder (v1/attention/backends/flashinfer.py:1255-1280 _get_workspace_buffer) the
+# first time a wrapper is planned. The profile run skips attention (no metadata), so the buffer is first
+# allocated inside vLLM's CUDA-graph profiling (v1/worker/gpu/cudagraph_utils.py:922-1009; V1 runner:
+# gpu_model_runner.py profile_cudagraph_memory), which measures free device memory around the captures:
+# the buffer is part of "Estimated CUDA graph memory" and of the "took" of the real capture.
+# Logs (tests/fixtures/field_logs/vllm): 0.47 GiB for 1+1 graphs (Qwen3.6-35B-A3B, GB10, FLASHINFER),
+# 0.61 GiB for 5+4 graphs (Qwen3.6-27B, GB10, FLASHINFER), 0.49 GiB for Qwen3.6-27B TP2 on RTX 3090
+# (fp8_e5m2 KV: FLASHINFER), against 0.04 GiB for 4+3 graphs of Qwen3.5-0.8B on FLASH_ATTN.
+FLASHINFER_WORKSPACE_BYTES = 394 * MIB
+# 0.33.0 sizes it to the prefill chunk's query footprint, never below the default (flashinfer.py:1261-1277):
+# max_num_batched_tokens × query heads on the rank × head_dim × 16 B (FLASHINFER_PREFILL_WORKSPACE_BYTES_
+# PER_ELEM, flashinfer.py:104). The logs above (vLLM 0.20-0.24) show the fixed default.
+FLASHINFER_PREFILL_WORKSPACE_BYTES_PER_ELEM = 16
+
+
+def flashinfer_workspace_bytes(
+    spec: ModelSpec, *, max_num_batched_tokens: Num, tp: int = 1, sized_by_chunk: bool = True
+) -> Num:
+    """FlashInfer's workspace buffer on one rank (vLLM 0.33.0: ``max(394 MiB, tokens × heads/tp × head_dim
+    × 16)``; ``sized_by_chunk=False``: the fixed 394 MiB of the versions the field logs come from)."""
+    if not sized_by_chunk:
+        return FLASHINFER_WORKSPACE_BYTES
+    t = spec.text
+    heads = max(1, t.num_attention_heads // tp)
+    est = max_num_batched_tokens * heads * t.head_dim * FLASHINFER_PREFILL_WORKSPACE_BYTES_PER_ELEM
+    return smax(FLASHINFER_WORKSPACE_BYTES, est)
+
+
+def cudagraph_memory_bytes(spec: ModelSpec, plan: GraphPlan, workspace: Num = 0) -> Num:
     """Estimated CUDA-graph memory of ``plan``: graphs × a per-graph cost fitted on the logs (dense
-    0.40 MiB, MoE 0.80 MiB). vLLM measures it (v1/worker/gpu/cudagraph_utils.py:922-1009 captures
-    every PIECEWISE graph and a few FULL ones into a throwaway pool and extrapolates), so no closed form
-    exists; the fit's error on the logs is in benchmarks/field/vllm_runtime_score.py."""
+    0.40 MiB, MoE 0.80 MiB), plus ``workspace``: buffers first allocated during the capture
+    (:func:`flashinfer_workspace_bytes` on the FLASHINFER attention backend). vLLM measures it
+    (v1/worker/gpu/cudagraph_utils.py:922-1009 captures every PIECEWISE graph and a few FULL ones into a
+    throwaway pool and extrapolates), so no closed form exists; the fit's error on the logs is printed by
+    ``python -m benchmarks.field.vllm``."""
+    if not plan.graphs:
+        return 0
     per = GRAPH_BYTES_MOE if spec.is_moe else GRAPH_BYTES_DENSE
-    return plan.graphs * per
+    return plan.graphs * per + workspace
 
 
 # --------------------------------------------------------------------------------------------------
@@ -350,9 +384,13 @@ def runtime_memory(
     max_model_len: int | None = None,
     uva: bool = True,
     sm100: bool = False,
+    attention_backend: str = "FLASH_ATTN",
+    workspace_sized_by_chunk: bool = True,
 ) -> RuntimeMemory:
     """Requested budget, profile peak and CUDA-graph memory of one rank (``layers``: its PP stage).
-    ``estimate_cudagraphs=False`` reproduces vLLM before 0.21 (graphs captured after the pool)."""
+    ``estimate_cudagraphs=False`` reproduces vLLM before 0.21 (graphs captured after the pool).
+    ``attention_backend``: the backend vLLM selects (:func:`.kv_dtypes.kv_dtype_backend`); FLASHINFER
+    allocates its workspace during the graph profiling."""
     t = spec.text
     stage = layers if layers is not None else range(t.num_hidden_layers)
     first, last = stage.start == 0, stage.stop == t.num_hidden_layers
@@ -368,5 +406,13 @@ def runtime_memory(
         speculative_tokens=speculative_tokens, mode="NONE" if enforce_eager else cudagraph_mode,
         layers=len(stage), last_stage=last, sm100=sm100,
     )  # fmt: skip
-    graphs = cudagraph_memory_bytes(spec, plan) if estimate_cudagraphs else 0
+    workspace: Num = 0
+    if attention_backend == "FLASHINFER":
+        workspace = flashinfer_workspace_bytes(
+            spec,
+            max_num_batched_tokens=max_num_batched_tokens,
+            tp=tp,
+            sized_by_chunk=workspace_sized_by_chunk,
+        )
+    graphs = as_int(cudagraph_memory_bytes(spec, plan, workspace)) if estimate_cudagraphs else 0
     return RuntimeMemory(requested, peak, graphs, plan)
