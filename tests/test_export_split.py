@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from qwenfit.export import _compact, calculator_files, calculator_json, unpack_files
+from qwenfit.export import calculator_json
+from qwenfit.export_split import _compact, calculator_files, unpack_files
 
 
 def _text(value: object) -> str:
@@ -33,7 +34,7 @@ def test_split_export_is_small(files):
 
 
 def test_packing_escapes_what_it_reserves():
-    from qwenfit.export import _Packer, _unpack
+    from qwenfit.export_split import _Packer, _unpack
 
     value = {"a": ["~1", "^x", "!y", "plain"], "b": [1, 2, 2, 5, 5, 5], "c": {"x": 1, "y": [0, 1, 2, 3]}}
     packer = _Packer({"index.json": {"one": value, "two": value}, "m.json": {"one": value}})

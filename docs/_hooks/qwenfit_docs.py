@@ -2,7 +2,7 @@
 
 - ``assets/calculator.json``: the calculator's data, ``qwenfit.export.calculator_json()`` — the same
   formulas Python evaluates (the page only evaluates them) — in one file, as ``qwenfit export`` writes it;
-  ``assets/calculator/``: the same split and packed (``qwenfit.export.calculator_files()``), what the page
+  ``assets/calculator/``: the same split and packed (``qwenfit.export_split.calculator_files()``), what the page
   loads (the index and one model first, the other models after).
 - The CLI reference: ``<!-- qwenfit:cli-reference -->`` in a page becomes ``qwenfit --help`` and the
   help of every subcommand (and theirs), from the argparse parser the ``qwenfit`` command uses.
@@ -65,7 +65,7 @@ def cli_reference() -> str:
 def on_files(files: Any, config: Any) -> Any:
     from mkdocs.structure.files import File
 
-    from qwenfit.export import calculator_files
+    from qwenfit.export_split import calculator_files
 
     files.append(File.generated(config, CALCULATOR_JSON, content=calculator_json_text()))
     for name, packed in calculator_files().items():

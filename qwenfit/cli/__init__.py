@@ -80,6 +80,7 @@ COMMAND_HELP = {
     "artifacts": "what is published for each model: repos, GGUF files and sizes, Ollama tags",
     "hardware": "the hardware catalog and this machine",
     "export": "the docs calculator's JSON",
+    "calibrate": "measure this machine with a small model (llama-bench / mlx_lm) and keep its speed constants",
 }
 
 

@@ -26,7 +26,7 @@ def add(sub: Any, schema_id: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """The docs calculator's JSON (qwenfit.export.calculator_json); with --split, the files the docs
-    page loads (qwenfit.export.calculator_files: the same data split per model and packed)."""
+    page loads (qwenfit.export_split.calculator_files: the same data split per model and packed)."""
     if args.split:
         return _write_split(args.split)
     import json
@@ -49,7 +49,7 @@ def _write_split(folder: str) -> int:
     import json
     from pathlib import Path
 
-    from qwenfit.export import calculator_files
+    from qwenfit.export_split import calculator_files
 
     out = Path(folder)
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from qwenfit.core.expr import as_int
-from qwenfit.core.fit.speed import speed_band
+from qwenfit.core.fit.speed_bands import speed_band
 
 if TYPE_CHECKING:
     from qwenfit.core.engines.base import Artifact, Placement
