@@ -2,6 +2,8 @@
 
 - ``assets/calculator.json``: the calculator's data, ``qwenfit.export.calculator_json()`` — the same
   formulas Python evaluates (the page only evaluates them).
+- ``assets/planner.json``: plan mode's data, ``qwenfit.export_plan.planner_json()`` (the planner's extra
+  placements, quality and artifacts, each device's budget and speed constants).
 - The CLI reference: ``<!-- qwenfit:cli-reference -->`` in a page becomes ``qwenfit --help`` and the
   help of every subcommand (and theirs), from the argparse parser the ``qwenfit`` command uses.
 """
@@ -15,6 +17,7 @@ from typing import Any
 
 CLI_MARKER = "<!-- qwenfit:cli-reference -->"
 CALCULATOR_JSON = "assets/calculator.json"
+PLANNER_JSON = "assets/planner.json"
 HELP_COLUMNS = "100"
 
 
@@ -23,6 +26,13 @@ def calculator_json_text() -> str:
     from qwenfit.export import calculator_json
 
     return json.dumps(calculator_json(), separators=(",", ":"))
+
+
+def planner_json_text() -> str:
+    """Plan mode's data as compact JSON."""
+    from qwenfit.export_plan import planner_json
+
+    return json.dumps(planner_json(), separators=(",", ":"))
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -63,6 +73,7 @@ def on_files(files: Any, config: Any) -> Any:
     from mkdocs.structure.files import File
 
     files.append(File.generated(config, CALCULATOR_JSON, content=calculator_json_text()))
+    files.append(File.generated(config, PLANNER_JSON, content=planner_json_text()))
     return files
 
 

@@ -277,6 +277,97 @@ export function evaluate(e, env) {
   }
 }
 
+const COMPILED = new WeakMap();
+
+/**
+ * `e` compiled to a closure of a scope (a Map): the same semantics as evaluate(), without walking
+ * the tree again on every call (plan mode evaluates each formula thousands of times).
+ */
+export function compile(e) {
+  if (isNum(e)) return () => e;
+  let f = COMPILED.get(e);
+  if (f) return f;
+  if (!Array.isArray(e) || e.length === 0 || typeof e[0] !== "string") return () => evaluate(e, {});
+  const op = e[0];
+  if (op === "var") {
+    const name = e[1];
+    f = (env) => {
+      const v = env.get(name);
+      if (v === undefined) throw new FormulaError(`formula variable '${name}' has no value`);
+      return v;
+    };
+  } else if (op === "if") {
+    const [c, a, b] = e.slice(1).map(compile);
+    f = (env) => (truthy(need(c(env), op)) ? a(env) : b(env));
+  } else if (op === "at") {
+    const table = e[1];
+    const symbolic = Array.isArray(table) && table.length > 0 && typeof table[0] === "string";
+    const rowsOf = symbolic ? compile(table) : () => table;
+    const index = compile(e[2]);
+    f = (env) => {
+      const rows = rowsOf(env);
+      const i = index(env);
+      if (!Array.isArray(rows)) throw new FormulaError("at: the table is not a list");
+      if (!isInt(i)) throw new FormulaError("at: list indices must be integers");
+      const n = BigInt(rows.length);
+      const j = i < 0n ? i + n : i;
+      if (j < 0n || j >= n) throw new FormulaError(`at: index ${i} out of range for ${rows.length} rows`);
+      return rows[Number(j)];
+    };
+  } else {
+    const args = e.slice(1).map(compile);
+    const arg = (k, env) => need(args[k](env), op);
+    switch (op) {
+      case "+":
+        f = (env) => {
+          let out = 0n;
+          for (let k = 0; k < args.length; k++) out = add(out, arg(k, env));
+          return out;
+        };
+        break;
+      case "-":
+        if (args.length < 2) return () => evaluate(e, {});
+        f = (env) => sub(arg(0, env), arg(1, env));
+        break;
+      case "*":
+        f = (env) => {
+          let out = 1n;
+          for (let k = 0; k < args.length; k++) out = mul(out, arg(k, env));
+          return out;
+        };
+        break;
+      case "//":
+        f = (env) => floorDiv(arg(0, env), arg(1, env));
+        break;
+      case "/":
+        f = (env) => trueDiv(arg(0, env), arg(1, env));
+        break;
+      case "max":
+      case "min":
+        f = (env) => {
+          if (args.length === 0) throw new FormulaError(`${op}() of nothing`);
+          let best = arg(0, env);
+          for (let k = 1; k < args.length; k++) {
+            const x = arg(k, env);
+            if (op === "max" ? x > best : x < best) best = x;
+          }
+          return best;
+        };
+        break;
+      case "<=":
+        f = (env) => (arg(0, env) <= arg(1, env) ? 1n : 0n);
+        break;
+      case "<":
+        f = (env) => (arg(0, env) < arg(1, env) ? 1n : 0n);
+        break;
+      default:
+        f = (env) => evaluate(e, env);
+    }
+  }
+  COMPILED.set(e, f);
+  return f;
+}
+
 /** Evaluate shared definitions (``[[name, formula], ...]``, in order) into a copy of `env`. */
 export function withDefs(defs, env) {
   const scope = new Map(env instanceof Map ? env : Object.entries(env));
@@ -1040,8 +1131,42 @@ function mount() {
       window.qwenfitCalc = new Calculator(root, data);
       root.dataset.ready = "1";
       root.dataset.qwenfit = String(data.qwenfit ?? "");
+      setUpModes(data, src);
     })
     .catch((err) => fail(`The calculator could not start: ${err.message}`));
+}
+
+/**
+ * The two modes of docs/calculator.md: plan (what runs best on a machine: qwenfit-plan.mjs, its data
+ * loaded on first use) and check (one configuration, the Calculator above). Buttons with
+ * aria-pressed switch them; "#mode=plan" in the address opens plan mode.
+ */
+function setUpModes(data, src) {
+  const planRoot = document.getElementById("qwenfit-plan");
+  const buttons = [...document.querySelectorAll("[data-qf-mode]")];
+  if (!planRoot || !buttons.length) return;
+  const calcRoot = document.getElementById("qwenfit-calc");
+  let loading = null;
+  const show = (mode) => {
+    for (const b of buttons) b.setAttribute("aria-pressed", String(b.dataset.qfMode === mode));
+    planRoot.hidden = mode !== "plan";
+    calcRoot.hidden = mode === "plan";
+    if (mode === "check" && window.qwenfitCalc) window.qwenfitCalc.update();
+    if (mode !== "plan" || loading) return loading;
+    planRoot.replaceChildren(h("p", { class: "qf-loading", text: "Loading the planner's data…" }));
+    loading = import("./qwenfit-plan.mjs")
+      .then((m) => m.mountPlan(planRoot, data, new URL("planner.json", src)))
+      .then((view) => {
+        window.qwenfitPlan = view;
+      })
+      .catch((err) => {
+        planRoot.dataset.error = err.message;
+        planRoot.replaceChildren(h("p", { class: "qf-error", "data-qf": "error", text: `Plan mode could not start: ${err.message}` }));
+      });
+    return loading;
+  };
+  for (const b of buttons) b.addEventListener("click", () => show(b.dataset.qfMode));
+  show(new URLSearchParams(location.hash.replace(/^#/, "")).get("mode") === "plan" ? "plan" : "check");
 }
 
 if (typeof window !== "undefined" && typeof document !== "undefined") {
