@@ -601,6 +601,16 @@ export class PlanView {
     return this.form.querySelector(`[data-qfp="${name}"]`);
   }
 
+  /** What planMachine ranks for (machine, opts), as optionRow rows, or {error} where it refuses. */
+  rows(machine, opts) {
+    try {
+      return planMachine(this.calc, this.plan, machine, opts).options.map(optionRow);
+    } catch (err) {
+      if (!(err instanceof FormulaError)) throw err;
+      return { error: err.message };
+    }
+  }
+
   state() {
     const v = (k) => this.input(k).value;
     return {
@@ -615,19 +625,19 @@ export class PlanView {
   /** Set the form (a partial {machine, opts} as state() returns) and plan; returns the rows shown. */
   apply({ machine = {}, opts = {} }) {
     const set = (k, val) => {
-      if (val !== undefined) this.input(k).value = val === null ? "" : String(val);
+      this.input(k).value = val === null || val === undefined ? "" : String(val);
     };
-    set("hardware", machine.hardware);
-    set("n_gpus", machine.n_gpus || undefined);
+    set("hardware", machine.hardware ?? "cpu");
+    if (machine.n_gpus) set("n_gpus", machine.n_gpus);
     set("vram_gb", machine.vram_gb);
     set("ram_gb", machine.ram_gb);
     set("ram_reserve_gb", machine.ram_reserve_gb);
-    set("model", opts.model ?? (opts.model === null ? "" : undefined));
-    set("engine", opts.engines ? opts.engines[0] : undefined);
-    set("prefer", opts.prefer);
+    set("model", opts.model);
+    set("engine", opts.engines ? opts.engines[0] : "");
+    set("prefer", opts.prefer ?? "quality");
     set("context", opts.context);
     set("min_speed", opts.min_speed);
-    if (opts.gpu_only !== undefined) this.input("gpu_only").checked = Boolean(opts.gpu_only);
+    this.input("gpu_only").checked = Boolean(opts.gpu_only);
     this.update();
     return this.result ? this.result.options.map(optionRow) : null;
   }

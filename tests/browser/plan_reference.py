@@ -89,3 +89,32 @@ def python_rows(planner: dict[str, Any], case: dict[str, Any]) -> list[list[Any]
         [o.model, o.quant, o.engine, placement_key(o.placement), o.context, o.decode_tokens_per_s]
         for o in p.options
     ]
+
+
+FIXTURE_SEED = 17
+FIXTURE_CASES = 200
+
+
+def write_fixture(path: Any, planner: dict[str, Any]) -> dict[str, Any]:
+    """tests/browser/fixtures/plan_parity.json: the cases and qwenfit.plan()'s answer to each."""
+    import json
+
+    cases = random_cases(planner, FIXTURE_CASES, FIXTURE_SEED)
+    for c in cases:
+        try:
+            c["rows"] = python_rows(planner, c)
+        except Exception as exc:  # the page must refuse the same machine
+            c["error"] = f"{type(exc).__name__}: {exc}"
+    out = {"qwenfit": qwenfit.__version__, "seed": FIXTURE_SEED, "n": FIXTURE_CASES, "cases": cases}
+    path.write_text(json.dumps(out, separators=(",", ":")) + "\n")
+    return out
+
+
+if __name__ == "__main__":  # regenerate the fixture: python tests/browser/plan_reference.py (~3 min)
+    from pathlib import Path
+
+    from qwenfit.export_plan import planner_json
+
+    here = Path(__file__).resolve().parent
+    (here / "fixtures").mkdir(exist_ok=True)
+    write_fixture(here / "fixtures" / "plan_parity.json", planner_json())
