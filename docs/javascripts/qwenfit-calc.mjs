@@ -687,6 +687,33 @@ function placementLabel(p) {
   return n === 1 ? "1 GPU" : `${n} GPUs, layer split`;
 }
 
+/**
+ * A term's source as the page shows it: the docs pages it cites become links, and paths inside
+ * qwenfit's repository (its test fixtures, its modules) become what they are, in words.
+ */
+export function publicSourceText(text) {
+  return text
+    .replace(/tests\/fixtures\/[\w./-]+(?:,\s*[\w./-]+\.json)*/g, "measured")
+    .replace(/\s*\(qwenfit\.core\.[\w.]+(;[^)]*)?\)/g, (_, rest) => (rest ? ` (${rest.slice(1).trim()})` : ""))
+    .replace(/qwenfit\.core\.[\w.]+/g, "qwenfit")
+    .replace(/\s+/g, " ")
+    .trim();
+}
+
+function publicSource(text) {
+  const out = [];
+  const plain = publicSourceText(text);
+  const re = /docs\/([\w-]+)\.md(#[\w-]+)?/g;
+  let last = 0;
+  for (let m = re.exec(plain); m; m = re.exec(plain)) {
+    out.push(plain.slice(last, m.index));
+    out.push(h("a", { href: `../${m[1]}/${m[2] ?? ""}`, text: `${m[1]}${m[2] ? `: ${m[2].slice(1).replaceAll("_", " ")}` : ""}` }));
+    last = re.lastIndex;
+  }
+  out.push(plain.slice(last));
+  return out;
+}
+
 function termColour(name) {
   if (TERM_COLOURS[name]) return TERM_COLOURS[name];
   let hue = 0;
@@ -738,6 +765,18 @@ class Calculator {
     this.data = data;
     this.chartPending = false;
     this.build();
+    // the chart is drawn at its shown width: again when that changes (a phone turned, the layout settled)
+    const fig = this.results.querySelector('[data-qf="chart"]');
+    let drawnAt = 0;
+    if (typeof ResizeObserver !== "undefined") {
+      new ResizeObserver(() => {
+        const w = fig.clientWidth;
+        if (w && Math.abs(w - drawnAt) > 8) {
+          drawnAt = w;
+          this.scheduleChart();
+        }
+      }).observe(fig);
+    }
     this.state = this.normalise({ ...this.defaults(), ...this.readHash() });
     this.writeForm();
     this.render();
@@ -854,10 +893,12 @@ class Calculator {
       h("div", { class: "qf-devices", "data-qf": "devices" }),
       h("figure", { class: "qf-chart", "data-qf": "chart" }),
       h("div", { class: "qf-command", "data-qf": "command" },
-        h("h3", { text: "Launch command" }), h("pre", {}, out("command", "code"))),
+        h("h2", { text: "Launch command" }), h("pre", {}, out("command", "code"))),
     );
     this.error = h("p", { class: "qf-error", "data-qf": "error", hidden: true });
-    this.root.replaceChildren(h("div", { class: "qf-calc-grid" }, this.form, this.results), this.error);
+    // the answer in one line, first on the page (above the fold on a phone) and announced on change
+    this.glance = h("p", { class: "qf-glance", "data-qf-glance": "", role: "status", "aria-live": "polite" });
+    this.root.replaceChildren(this.glance, h("div", { class: "qf-calc-grid" }, this.form, this.results), this.error);
   }
 
   input(name) {
@@ -956,6 +997,8 @@ class Calculator {
       this.error.textContent = `The calculator cannot evaluate this configuration: ${err.message}`;
       this.error.hidden = false;
       this.results.hidden = true;
+      this.glance.className = "qf-glance qf-nofit";
+      this.glance.textContent = "Cannot evaluate this configuration (see below).";
       this.root.dataset.error = err.message;
       return;
     }
@@ -974,6 +1017,11 @@ class Calculator {
     verdict.querySelector('[data-qf="short"]').hidden = view.result.fits;
     verdict.querySelector('[data-qf="worst"]').textContent = view.worst ?? "";
     this.results.querySelector('[data-qf="command"]').hidden = !view.texts.command;
+    const t = view.texts;
+    this.glance.className = `qf-glance ${view.result.fits ? "qf-fits" : "qf-nofit"}`;
+    this.glance.textContent = view.result.fits
+      ? `Fits. Maximum context ${t.max_context}; decode ${t.speed} (estimated); ${t.total} in all.`
+      : `Does not fit: short by ${t.shortfall} on ${view.worst === "total" ? "all memory" : view.worst}. Maximum context ${t.max_context}.`;
     this.scheduleChart();
   }
 
@@ -991,8 +1039,8 @@ class Calculator {
         bar.append(h("span", { class: "qf-budget-line", style: `left:${pct(dev.budget)}`, title: "budget" }));
       }
       const heading = dev.budget === undefined
-        ? h("h3", {}, h("code", { text: dev.device }), " (not judged: no budget)")
-        : h("h3", {}, h("code", { text: dev.device === "total" ? "all memory" : dev.device }), " ",
+        ? h("h2", {}, h("code", { text: dev.device }), " (not judged: no budget)")
+        : h("h2", {}, h("code", { text: dev.device === "total" ? "all memory" : dev.device }), " ",
           h("span", { "data-parity": `used:${dev.device}` }), " of ", h("span", { "data-parity": `budget:${dev.device}` }));
       const rows = dev.list ? dev.terms.map((t) => {
         const i = view.terms.indexOf(t);
@@ -1001,7 +1049,7 @@ class Calculator {
           h("td", {}, h("code", { text: t.name })),
           h("td", { class: "qf-num", "data-parity": `term:${i}` }),
           h("td", { class: t.exact ? "qf-exact" : "qf-estimated", text: t.exact ? "exact" : "estimated" }),
-          h("td", { class: "qf-detail", text: t.source ?? "" }));
+          h("td", { class: "qf-detail" }, publicSource(t.source ?? "")));
       }) : [];
       return h("section", { class: "qf-device", "data-device": dev.device }, heading, bar,
         rows.length ? h("table", { class: "qf-terms" }, h("tbody", {}, rows)) : null);
@@ -1046,9 +1094,11 @@ class Calculator {
     for (let k = 0; k < n && pick.size < n; k++) pick.add(all[Math.round((k * (all.length - 1)) / Math.max(1, n - 1))]);
     const quants = all.filter((q) => pick.has(q));
     const curves = memoryCurves(this.data, st, device, quants, contexts);
-    const W = 680;
-    const H = 320;
-    const pad = { l: 64, r: 110, t: 16, b: 40 };
+    // drawn at the width it is shown at (text stays 13 px on a phone), 680 at most
+    const W = Math.round(Math.min(680, Math.max(320, fig.clientWidth || 680)));
+    const narrow = W < 520;
+    const H = narrow ? 300 : 320;
+    const pad = { l: 58, r: 104, t: 16, b: 40 };
     // the scale: the budget (with room above it) and the current quantization's curve; the other
     // curves are clipped to the plot
     let ymax = budget !== undefined ? 1.6 * Number(budget) : 0;
@@ -1070,12 +1120,16 @@ class Calculator {
       svg.append(s("line", { x1: pad.l, x2: W - pad.r, y1: y(v), y2: y(v), class: "qf-grid" }),
         s("text", { x: pad.l - 6, y: y(v) + 4, "text-anchor": "end", class: "qf-tick", text: gb(v) }));
     }
-    for (const c of contexts) {
+    // context ticks at least 40 px apart, the last one always (anchored at its end: nothing to its right)
+    const ticks = [];
+    for (const c of [...contexts].reverse()) if (!ticks.length || x(ticks[ticks.length - 1]) - x(c) >= 40) ticks.push(c);
+    for (const c of ticks) {
       const label = c >= 1024 ? `${Math.round(c / 1024)}K` : String(c);
-      svg.append(s("text", { x: x(c), y: H - pad.b + 16, "text-anchor": "middle", class: "qf-tick", text: label }));
+      const anchor = c === hi ? "end" : c === contexts[0] ? "start" : "middle";
+      svg.append(s("text", { x: x(c), y: H - pad.b + 16, "text-anchor": anchor, class: "qf-tick", text: label }));
     }
     svg.append(s("text", { x: (pad.l + W - pad.r) / 2, y: H - 6, "text-anchor": "middle", class: "qf-axis",
-      text: `context per sequence (tokens, log scale): memory on ${name}` }));
+      text: narrow ? "context (tokens, log scale)" : `context per sequence (tokens, log scale): memory on ${name}` }));
     if (budget !== undefined) {
       svg.append(s("line", { x1: pad.l, x2: W - pad.r, y1: y(budget), y2: y(budget), class: "qf-budget" }),
         s("text", { x: pad.l + 4, y: y(budget) - 5, class: "qf-budget-label", text: `budget ${gb(budget)}` }));
@@ -1095,7 +1149,12 @@ class Calculator {
     });
     // labels at the right end of each line, pushed apart so they do not overlap
     labels.sort((a, b) => a.y - b.y);
-    for (let k = 1; k < labels.length; k++) labels[k].y = Math.max(labels[k].y, labels[k - 1].y + 12);
+    const gap = 16; // 13 px text
+    for (let k = 1; k < labels.length; k++) labels[k].y = Math.max(labels[k].y, labels[k - 1].y + gap);
+    const floor = H - pad.b + 4;
+    for (let k = labels.length - 1; k >= 0; k--) {
+      labels[k].y = Math.min(labels[k].y, k === labels.length - 1 ? floor : labels[k + 1].y - gap);
+    }
     for (const l of labels) {
       svg.append(s("text", { x: W - pad.r + 4, y: l.y, fill: l.colour,
         class: l.current ? "qf-line-label qf-current" : "qf-line-label", text: `${l.quant}${l.above ? " ↑" : ""}` }));
@@ -1166,6 +1225,9 @@ function setUpModes(data, src) {
     return loading;
   };
   for (const b of buttons) b.addEventListener("click", () => show(b.dataset.qfMode));
+  window.addEventListener("hashchange", () => {
+    show(new URLSearchParams(location.hash.replace(/^#/, "")).get("mode") === "plan" ? "plan" : "check");
+  });
   show(new URLSearchParams(location.hash.replace(/^#/, "")).get("mode") === "plan" ? "plan" : "check");
 }
 

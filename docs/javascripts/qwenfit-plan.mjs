@@ -570,6 +570,7 @@ export class PlanView {
       hw.append(el("optgroup", { label: g }, list.map(([id, info]) => el("option", { value: id, text: `${info?.name ?? id} (${fmtGB(info?.memory_bytes ?? 0)})` }))));
     }
     hw.append(el("option", { value: "custom", text: "Custom GPU (give its memory)" }), el("option", { value: "cpu", text: "No GPU (CPU only)" }));
+    if (p.hardware["rtx-3060"]) hw.value = "rtx-3060"; // the issue's walkthrough: an RTX 3060 and 32 GB of RAM
     const models = [["", "Any model"], ...p.models.map((m) => [m.key, m.name])];
     const engines = [["", "Any engine that suits the machine"], ...p.engines.map((e) => [e.name, e.name])];
     this.form = el("form", { class: "qf-form", "data-qfp": "form", "aria-label": "Your machine and what you want" },
@@ -577,7 +578,7 @@ export class PlanView {
         field("Hardware", hw),
         field("GPUs", select("n_gpus", p.defaults.gpus.map((n) => [String(n), String(n)])), { "data-qfp-field": "n_gpus" }),
         field("GPU memory (GB)", number("vram_gb", { min: 1, step: "any" }), { "data-qfp-field": "vram_gb" }),
-        field("Host RAM (GB)", number("ram_gb", { min: 1, step: "any", placeholder: "not given" }), { "data-qfp-field": "ram_gb" }),
+        field("Host RAM (GB)", number("ram_gb", { min: 1, step: "any", placeholder: "not given", value: 32 }), { "data-qfp-field": "ram_gb" }),
         field("RAM kept for the system (GB)", number("ram_reserve_gb", { min: 0, step: "any", placeholder: "default: 10 %, 4-16 GB" }), { "data-qfp-field": "ram_reserve_gb" })),
       el("fieldset", {}, el("legend", { text: "What you want (optional)" }),
         field("Model", select("model", models)),
@@ -592,9 +593,11 @@ export class PlanView {
     this.summary = el("div", { class: "qf-verdict", "data-qfp": "verdict" });
     this.list = el("div", { class: "qf-plan-list", "data-qfp": "list" });
     this.notes = el("ul", { class: "qf-plan-notes", "data-qfp": "notes" });
-    this.results = el("section", { class: "qf-results", "data-qfp": "results", "aria-live": "polite", "aria-label": "Ranked options" },
+    this.results = el("section", { class: "qf-results", "data-qfp": "results", "aria-label": "Ranked options" },
       this.summary, this.list, this.notes);
-    this.root.replaceChildren(el("div", { class: "qf-calc-grid qf-plan-grid" }, this.results, this.form));
+    // the answer in one line, first (above the fold on a phone) and announced when it changes
+    this.glance = el("p", { class: "qf-glance", "data-qf-glance": "", role: "status", "aria-live": "polite" });
+    this.root.replaceChildren(this.glance, el("div", { class: "qf-calc-grid qf-plan-grid" }, this.form, this.results));
   }
 
   input(name) {
@@ -684,6 +687,8 @@ export class PlanView {
       this.root.dataset.error = err.message;
       this.summary.className = "qf-verdict qf-nofit";
       this.summary.replaceChildren(el("strong", { text: "Cannot plan this machine: " }), err.message);
+      this.glance.className = "qf-glance qf-nofit";
+      this.glance.textContent = `Cannot plan this machine: ${err.message}`;
       this.list.replaceChildren();
       this.notes.replaceChildren();
       return;
@@ -694,18 +699,17 @@ export class PlanView {
   render(st) {
     const { options, rejected, notes } = this.result;
     const best = options[0];
-    if (best) {
-      this.summary.className = "qf-verdict qf-fits";
-      this.summary.replaceChildren(
-        el("strong", { text: `Best: ${best.model} ${best.quant} on ${best.engine}` }), el("br"),
-        `${best.placement.description}, ${fmtInt(best.context)} tokens of context, ${fmtSpeed(best.decode_tokens_per_s)} (estimated). `,
-        `${options.length} option${options.length === 1 ? "" : "s"} fit, best first.`);
-    } else {
+    this.summary.hidden = Boolean(best);
+    if (!best) {
       const nearest = rejected.find((o) => o.reason);
       this.summary.className = "qf-verdict qf-nofit";
       this.summary.replaceChildren(el("strong", { text: "Nothing fits this machine." }),
         nearest ? ` For example ${nearest.model} ${nearest.quant} on ${nearest.engine}: ${nearest.reason}.` : "");
     }
+    this.glance.className = `qf-glance ${best ? "qf-fits" : "qf-nofit"}`;
+    this.glance.textContent = best
+      ? `Best: ${best.model} ${best.quant} on ${best.engine}, ${fmtInt(best.context)} tokens, ${fmtSpeed(best.decode_tokens_per_s)} (estimated); ${options.length} option${options.length === 1 ? "" : "s"} fit.`
+      : "Nothing fits this machine.";
     const rows = (this.showAll ? options : options.slice(0, PLAN_SHOWN)).map((o, i) => {
       const mem = memory(o);
       return el("tr", { "data-option": i },
