@@ -144,8 +144,7 @@ def test_chart_labels_readable(page: Any, server: dict[str, Any], size: str) -> 
     boxes = page.evaluate(
         """() => [...document.querySelectorAll('#qwenfit-calc .qf-chart-svg text')].map((t) => {
             const r = t.getBoundingClientRect();
-            return {text: t.textContent, x: r.x, y: r.y, w: r.width, h: r.height,
-                    size: parseFloat(getComputedStyle(t).fontSize) * (r.height / (t.getBBox().height || r.height))};
+            return {text: t.textContent, x: r.x, y: r.y, w: r.width, h: r.height};
         })"""
     )
     assert boxes
