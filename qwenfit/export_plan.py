@@ -28,7 +28,7 @@ from qwenfit.core.engines.base import Engine, FormulaPlacement
 from qwenfit.core.expr import to_json_shared
 from qwenfit.errors import SettingError
 
-__all__ = ["PLAN_GPUS", "planner_json", "trace_placement"]
+__all__ = ["PLAN_GPUS", "VARIANTS", "planner_json", "trace_placement", "variants_json"]
 PLAN_SCHEMA = 1
 PLAN_GPUS = (1, 2)  # identical GPUs the page plans llama.cpp for (the calculator's layer splits)
 PLAN_TP_GPUS = 8  # vLLM: its tensor-parallel formulas
@@ -42,14 +42,19 @@ def _fvars(values: Any, name: Any) -> dict[str, Any]:
             for k, v in values.items()}  # fmt: skip
 
 
-def _plan_deploy(engine: Engine, spec: Any, kv: Any, fp: FormulaPlacement, p: Any, n_cpu_moe: Any) -> Any:
+def _plan_deploy(
+    engine: Engine, spec: Any, kv: Any, fp: FormulaPlacement, p: Any, n_cpu_moe: Any, *,
+    vision: bool = False, mtp: bool = False,
+) -> Any:  # fmt: skip
     """The deployment and options the planner's Search gives placement ``p`` (formulas.trace's, with
-    ``p``'s -ngl and -ts)."""
+    ``p``'s -ngl and -ts, the vision tower and MTP drafting as asked)."""
     import dataclasses
 
     from qwenfit.core.engines.base import Deployment
 
-    d = Deployment(context=kv[0], sequences=kv[1], kv_cache=kv[2], backend="cuda", n_gpus=max(fp.n_gpus, 1))
+    backend = "cpu" if fp.cpu_only else "cuda"
+    d = Deployment(context=kv[0], sequences=kv[1], kv_cache=kv[2], backend=backend, n_gpus=max(fp.n_gpus, 1),
+                   vision=vision, mtp=mtp)  # fmt: skip
     o = engine.formula_options(spec, fp, {"n_cpu_moe": n_cpu_moe})
     fields = {f.name for f in dataclasses.fields(o)}
     extra = {k: v for k, v in engine.placement_options(p).items() if k in fields and k != "n_cpu_moe"}
@@ -64,41 +69,81 @@ def _shape(p: Any) -> Any:
     )
 
 
-def trace_placement(spec: Any, engine: Engine, kv: str, fp: FormulaPlacement, p: Any) -> dict[str, Any]:
+def _fp_placement(fp: FormulaPlacement) -> Any:
+    """The placement a calculator formula describes (formulas.trace's)."""
+    from qwenfit.core.engines.base import Placement
+
+    if fp.cpu_only:
+        return Placement("cpu", n_gpus=0)
+    return Placement("tp" if fp.tp > 1 else "gpu", n_gpus=fp.n_gpus, tp=fp.tp)
+
+
+def trace_placement(
+    spec: Any,
+    engine: Engine,
+    kv: str,
+    fp: FormulaPlacement,
+    p: Any,
+    *,
+    vision: bool = False,
+    mtp: bool = False,
+) -> dict[str, Any]:
     """One formula record (as calculator_json's) for planner placement ``p`` on ``fp``'s GPUs: the
-    same engine methods :func:`qwenfit.core.fit.formulas.trace` runs, with ``p``'s options."""
+    same engine methods :func:`qwenfit.core.fit.formulas.trace` runs, with ``p``'s options (and the
+    vision tower / MTP drafting where asked: the calculator's toggles)."""
+    from qwenfit.core.command import Text
+    from qwenfit.core.engines.base import Artifact
     from qwenfit.core.expr import Var
-    from qwenfit.core.fit.formulas import SPEED_KEYS
+    from qwenfit.core.fit.formulas import ARTIFACT_FIELDS, SPEED_KEYS
     from qwenfit.core.fit.speed import decode_bytes, decode_speed
     from qwenfit.core.formats.weights import WeightMap
 
-    n_cpu_moe = Var("n_cpu_moe") if p.kind == "n_cpu_moe" else 0  # -ngl placements keep every expert
-    d, o = _plan_deploy(engine, spec, (Var("ctx"), Var("seqs"), kv), fp, p, n_cpu_moe)
+    n_cpu_moe = Var("n_cpu_moe") if p.kind in ("n_cpu_moe", "gpu") else 0  # -ngl placements keep every expert
+    d, o = _plan_deploy(engine, spec, (Var("ctx"), Var("seqs"), kv), fp, p, n_cpu_moe, vision=vision, mtp=mtp)
     empty = WeightMap(spec.name, "", ())
     inputs = {**_fvars(engine.weight_inputs(spec, empty, d, o), lambda k: f"{fp.key}|{k}"),
               **_fvars(engine.hardware_inputs(d, o), lambda k: k)}  # fmt: skip
     terms = engine.terms(spec, inputs, d, o)
     devices = sorted({t.device for t in terms})
     budget = engine.budget(devices, vram=Var("vram"), ram=Var("ram"), unified=False, o=o, inputs=inputs)
+    budget_u = engine.budget(devices, vram=Var("vram"), ram=Var("ram"), unified=True, o=o, inputs=inputs)
     reads = _fvars(engine.read_inputs(spec, empty, _shape(p)), lambda k: f"{fp.key}|{k}")
     read_gpu, read_cpu, n_off = engine.decode_reads(spec, reads, p, o)
-    gb, cb = decode_bytes(terms, d.sequences, read_gpu, read_cpu, tp=1, depth=Var("depth"), context=d.context)
+    gb, cb = decode_bytes(
+        terms, d.sequences, read_gpu, read_cpu, tp=fp.tp, depth=Var("depth"), context=d.context
+    )
     exprs: dict[str, Any] = {f"t{i}": t.bytes for i, t in enumerate(terms)}
     exprs.update({f"b:{dev}": b for dev, b in budget.items()})
+    exprs.update({f"u:{dev}": b for dev, b in budget_u.items()})
     k = {name: Var(f"k:{name}") for name in SPEED_KEYS}
     exprs["speed"] = decode_speed(gb, cb, k, n_layers=spec.text.num_hidden_layers, n_offloaded=n_off)
     defs, out = to_json_shared(exprs)
+    artifact = Artifact(**{f: Text(f"a:{f}") for f in ARTIFACT_FIELDS})  # type: ignore[arg-type]
     return {
         "defs": defs,
-        "terms": [{"name": t.name, "device": t.device, "bytes": out[f"t{i}"]} for i, t in enumerate(terms)],
+        "terms": [
+            {"name": t.name, "device": t.device, "exact": t.exact, "source": t.source, "bytes": out[f"t{i}"]}
+            for i, t in enumerate(terms)
+        ],
         "budget": {key[2:]: v for key, v in out.items() if key.startswith("b:")},
+        "budget_unified": {key[2:]: v for key, v in out.items() if key.startswith("u:")},
         "decode_tokens_per_s": out["speed"],
+        "command": engine.command(artifact, d, o).to_json(),
     }
 
 
-def _plan_env(spec: Any, engine: Engine, w: Any, fp: FormulaPlacement, p: Any) -> dict[str, Any]:
+def _plan_env(
+    spec: Any,
+    engine: Engine,
+    w: Any,
+    fp: FormulaPlacement,
+    p: Any,
+    *,
+    vision: bool = False,
+    mtp: bool = False,
+) -> dict[str, Any]:
     """The weight inputs of ``trace_placement(..., fp, p)`` for weights ``w`` (placement_env's)."""
-    d, o = _plan_deploy(engine, spec, (1, 1, engine.kv_types[0]), fp, p, 0)
+    d, o = _plan_deploy(engine, spec, (1, 1, engine.kv_types[0]), fp, p, 0, vision=vision, mtp=mtp)
     values = {k: v for k, v in engine.weight_inputs(spec, w, d, o).items() if not isinstance(v, (str, bool))}
     values.update(engine.read_inputs(spec, w, _shape(p)))
     return {f"{fp.key}|{k}": v for k, v in values.items()}
@@ -400,3 +445,73 @@ def planner_json() -> dict[str, Any]:
         "hardware": hardware,
         "formulas": formulas,
     }
+
+
+# -------------------------------------------------------------------------------------------------
+# the calculator's vision and MTP toggles (issue 17 item 5): its formulas traced with the vision tower
+# loaded and/or MTP drafting on, and the weight inputs that change with them (assets/variants.json)
+
+VARIANTS = {"vision": (True, False), "mtp": (False, True), "vision+mtp": (True, True)}
+
+
+@functools.lru_cache(maxsize=1)
+def variants_json() -> dict[str, Any]:
+    """{"schema": 1, "formulas": [{"model", "engine", "kv_cache", "placement", "variant", ...}],
+    "env": {model: {engine: {quant: {variant: {name: value}}}}}}: for each calculator formula at the
+    engine's default KV cache, the same record traced with the vision tower and/or MTP drafting, and
+    each quantization's weight inputs where they differ from calculator.json's (an engine that
+    refuses a variant — Ollama and LM Studio do not draft with MTP — has none)."""
+    from qwenfit.api.sources import model_source
+    from qwenfit.export import calculator_engines, calculator_json
+    from qwenfit.loaders.catalog import entries, load_catalog_model
+
+    calc = calculator_json()
+    formulas: list[dict[str, Any]] = []
+    envs: dict[str, Any] = {}
+    for entry in entries():
+        spec = load_catalog_model(entry.name)
+        key = entry.short_name
+        source = model_source(spec, entry.name)
+        for engine in calculator_engines():
+            kvs = (
+                engine.calc_kv_types_for(spec)
+                if hasattr(engine, "calc_kv_types_for")
+                else engine.calc_kv_types
+            )
+            if not kvs:
+                continue
+            engine.prepare_formulas(spec)
+            for variant, (vision, mtp) in VARIANTS.items():
+                if (vision and spec.vision is None) or (mtp and not spec.mtp_layers):
+                    continue
+                traced_any = False
+                for fp in engine.formula_placements(spec):
+                    try:
+                        rec = trace_placement(
+                            spec, engine, kvs[0], fp, _fp_placement(fp), vision=vision, mtp=mtp
+                        )
+                    except (SettingError, ValueError, TypeError):
+                        continue
+                    traced_any = True
+                    rates = (
+                        f"{engine.name}/cpu" if fp.cpu_only else f"{engine.name}/tp{fp.tp}"
+                    )  # calculator_json's
+                    ident = {"model": key, "engine": engine.name, "kv_cache": kvs[0], "placement": fp.key}
+                    formulas.append({**ident, "variant": variant, "rates": rates, **rec})
+                if not traced_any:
+                    continue
+                for q, base in calc["models"][key]["quants"][engine.name].items():
+                    try:
+                        art = _artifact(engine, source, q)
+                        w = engine.artifact_weights(spec, art, q, mtp=mtp, vision=vision)
+                    except SettingError:
+                        continue
+                    diff: dict[str, Any] = {}
+                    for fp in engine.formula_placements(spec):
+                        try:
+                            env = _plan_env(spec, engine, w, fp, _fp_placement(fp), vision=vision, mtp=mtp)
+                        except (SettingError, ValueError):
+                            continue
+                        diff.update({k: v for k, v in env.items() if base["env"].get(k) != v})
+                    envs.setdefault(key, {}).setdefault(engine.name, {}).setdefault(q, {})[variant] = diff
+    return {"schema": 1, "formulas": formulas, "env": envs}

@@ -4,6 +4,8 @@
   formulas Python evaluates (the page only evaluates them).
 - ``assets/planner.json``: plan mode's data, ``qwenfit.export_plan.planner_json()`` (the planner's extra
   placements, quality and artifacts, each device's budget and speed constants).
+- ``assets/variants.json``: the calculator's formulas with the vision tower and/or MTP drafting,
+  ``qwenfit.export_plan.variants_json()``.
 - The CLI reference: ``<!-- qwenfit:cli-reference -->`` in a page becomes ``qwenfit --help`` and the
   help of every subcommand (and theirs), from the argparse parser the ``qwenfit`` command uses.
 """
@@ -18,6 +20,7 @@ from typing import Any
 CLI_MARKER = "<!-- qwenfit:cli-reference -->"
 CALCULATOR_JSON = "assets/calculator.json"
 PLANNER_JSON = "assets/planner.json"
+VARIANTS_JSON = "assets/variants.json"
 HELP_COLUMNS = "100"
 
 
@@ -33,6 +36,13 @@ def planner_json_text() -> str:
     from qwenfit.export_plan import planner_json
 
     return json.dumps(planner_json(), separators=(",", ":"))
+
+
+def variants_json_text() -> str:
+    """The vision / MTP toggles' formulas as compact JSON."""
+    from qwenfit.export_plan import variants_json
+
+    return json.dumps(variants_json(), separators=(",", ":"))
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -74,6 +84,7 @@ def on_files(files: Any, config: Any) -> Any:
 
     files.append(File.generated(config, CALCULATOR_JSON, content=calculator_json_text()))
     files.append(File.generated(config, PLANNER_JSON, content=planner_json_text()))
+    files.append(File.generated(config, VARIANTS_JSON, content=variants_json_text()))
     return files
 
 

@@ -510,13 +510,30 @@ export function gbToBytes(gb) {
 }
 
 /** The formula of (model, engine, kv_cache, placement), or undefined. */
-export function findFormula(data, model, engine, kv, placement) {
+export function findFormula(data, model, engine, kv, placement, variant = null) {
+  if (variant) {
+    const v = data.variants;
+    if (!v) return undefined;
+    if (!v._index) {
+      const index = new Map();
+      for (const f of v.formulas) index.set(`${f.model}\u0000${f.engine}\u0000${f.kv_cache}\u0000${f.placement}\u0000${f.variant}`, f);
+      Object.defineProperty(v, "_index", { value: index, enumerable: false });
+    }
+    return v._index.get(`${model}\u0000${engine}\u0000${kv}\u0000${placement}\u0000${variant}`);
+  }
   if (!data._index) {
     const index = new Map();
     for (const f of data.formulas) index.set(`${f.model}\u0000${f.engine}\u0000${f.kv_cache}\u0000${f.placement}`, f);
     Object.defineProperty(data, "_index", { value: index, enumerable: false });
   }
   return data._index.get(`${model}\u0000${engine}\u0000${kv}\u0000${placement}`);
+}
+
+/** The toggles' formula variant of a state ("vision", "mtp", "vision+mtp") or null (text only). */
+export function variantOf(state) {
+  const on = (x) => x === true || x === "1" || x === 1 || x === "true";
+  const v = [on(state.vision) ? "vision" : "", on(state.mtp) ? "mtp" : ""].filter(Boolean).join("+");
+  return v || null;
 }
 
 /** The hardware's formula inputs for `formula` (its `rates` key), or undefined where it has none. */
@@ -545,14 +562,19 @@ export function configEnv(data, state, formula) {
   if (!quant) throw new FormulaError(`no ${state.quant} for ${state.model} on ${state.engine}`);
   const rates = hardwareRates(data, state.hardware, formula);
   if (!rates) throw new FormulaError(`${state.hardware} has no inputs for ${formula.rates}`);
-  const env = { ...quant.env, ...rates };
+  const variant = variantOf(state);
+  const changed = variant ? data.variants?.env?.[state.model]?.[state.engine]?.[state.quant]?.[variant] : undefined;
+  if (variant && !changed) throw new FormulaError(`no ${variant} inputs for ${state.quant} of ${state.model} on ${state.engine}`);
+  const env = { ...quant.env, ...(changed ?? {}), ...rates };
   let unified = false;
   if (state.hardware === "custom") {
     if (state.placement !== "cpu") env.vram = gbToBytes(state.vram_gb);
   } else {
     unified = data.hardware[state.hardware].kind === "unified";
   }
-  if (!Object.hasOwn(env, "ram")) env.ram = gbToBytes(state.ram_gb);
+  // unified memory: all of the device's (the export's "ram" is already net of the default reserve), less
+  // the reserve below, as qwenfit.core.hardware.target_for takes it
+  env.ram = Object.hasOwn(env, "ram") ? BigInt(data.hardware[state.hardware].memory_bytes) : gbToBytes(state.ram_gb);
   env.ram -= state.ram_reserve_gb == null
     ? ramReserve(data, env.ram)
     : BigInt(Math.trunc(Number(state.ram_reserve_gb) * 1e9)); // the visitor's own reserve (0 allowed)
@@ -598,7 +620,7 @@ const isTrue = (x) => (typeof x === "bigint" ? x !== 0n : x !== 0);
  * qwenfit.export.evaluate_export returns them (plus the launch command).
  */
 export function computeView(data, state) {
-  const formula = findFormula(data, state.model, state.engine, state.kv, state.placement);
+  const formula = findFormula(data, state.model, state.engine, state.kv, state.placement, variantOf(state));
   if (!formula) throw new FormulaError(`no formula for ${state.model} / ${state.engine} / ${state.kv} / ${state.placement}`);
   const { env, unified } = configEnv(data, state, formula);
   const speed = Object.hasOwn(env, "k:gpu_fs"); // custom hardware has no rate constants
@@ -641,7 +663,7 @@ export function computeView(data, state) {
 
 /** Judged bytes on `device` for each of `quants` at each context of `contexts` (the chart). */
 export function memoryCurves(data, state, device, quants, contexts) {
-  const formula = findFormula(data, state.model, state.engine, state.kv, state.placement);
+  const formula = findFormula(data, state.model, state.engine, state.kv, state.placement, variantOf(state));
   return quants.map((quant) => {
     const { env, unified } = configEnv(data, { ...state, quant }, formula);
     const points = contexts.map((ctx) => {
@@ -673,7 +695,7 @@ const LINE_COLOURS = ["#3949ab", "#00897b", "#e53935", "#fb8c00", "#8e24aa", "#4
 const CONTEXT_PRESETS = [4096, 8192, 16384, 32768, 65536, 131072, 262144];
 const HASH_KEYS = {
   model: "m", engine: "e", quant: "q", kv: "kv", placement: "p", n_cpu_moe: "ncm", ctx: "ctx", seqs: "seqs",
-  hardware: "hw", vram_gb: "vram", ram_gb: "ram",
+  hardware: "hw", vram_gb: "vram", ram_gb: "ram", vision: "vis", mtp: "mtp",
 };
 const STATE_KEYS = Object.keys(HASH_KEYS);
 
@@ -796,6 +818,8 @@ class Calculator {
       hardware: preferred([...Object.keys(d.hardware), "custom"], ["rtx-4090"]),
       vram_gb: 24,
       ram_gb: 64,
+      vision: false,
+      mtp: false,
     };
   }
 
@@ -804,7 +828,7 @@ class Calculator {
     const d = this.data;
     const model = d.models[st.model];
     const has = (e, kv, p) => {
-      const f = findFormula(d, st.model, e, kv, p);
+      const f = findFormula(d, st.model, e, kv, p, variantOf(st));
       return f && hardwareRates(d, st.hardware, f) ? f : undefined;
     };
     const engines = Object.keys(d.engines).filter((e) =>
@@ -824,6 +848,16 @@ class Calculator {
     const d = this.data;
     if (!d.models[st.model]) st.model = this.defaults().model;
     if (st.hardware !== "custom" && !d.hardware[st.hardware]) st.hardware = "custom";
+    // the toggles: only where the export has the model and engine with them (else off, and said why)
+    const on = (x) => x === true || x === "1" || x === 1 || x === "true";
+    st.vision = on(st.vision);
+    st.mtp = on(st.mtp);
+    if (st.vision || st.mtp) {
+      const engine = preferred(Object.keys(d.engines), [st.engine]);
+      const has = (v) => Boolean(d.variants?.formulas.some((f) => f.model === st.model && f.engine === engine && f.variant === v));
+      if (st.mtp && !has(st.vision ? "vision+mtp" : "mtp")) st.mtp = false;
+      if (st.vision && !has(st.mtp ? "vision+mtp" : "vision")) st.vision = false;
+    }
     const c = this.choices(st);
     st.engine = c.engine;
     st.quant = preferred(c.quants, [st.quant, "Q4_K_M", "fp8", "bf16"]);
@@ -869,7 +903,10 @@ class Calculator {
       h("fieldset", {}, h("legend", { text: "Workload" }),
         field("Context (tokens)", number("ctx", { min: 1, step: 1, list: "qf-ctx-presets" })),
         h("datalist", { id: "qf-ctx-presets" }, CONTEXT_PRESETS.map((n) => h("option", { value: n }))),
-        field("Sequences", number("seqs", { min: 1, step: 1 }))),
+        field("Sequences", number("seqs", { min: 1, step: 1 })),
+        field("Vision tower (images)", h("input", { type: "checkbox", name: "vision", "data-qf-input": "vision" }), { class: "qf-field qf-check", "data-qf": "vision-field" }),
+        field("MTP drafting", h("input", { type: "checkbox", name: "mtp", "data-qf-input": "mtp" }), { class: "qf-field qf-check", "data-qf": "mtp-field" }),
+        h("p", { class: "qf-note", "data-qf": "variant-note", hidden: true })),
       h("fieldset", {}, h("legend", { text: "Hardware" }),
         field("Hardware", hwSelect),
         field("Placement", select("placement")),
@@ -922,6 +959,18 @@ class Calculator {
     this.setOptions("kv", c.kvs);
     this.setOptions("placement", c.placements, placementLabel);
     for (const k of ["model", "engine", "quant", "kv", "placement", "hardware"]) this.input(k).value = st[k];
+    const hasVariant = (v) => Boolean(d.variants?.formulas.some((f) => f.model === st.model && f.engine === st.engine && f.variant === v));
+    const why = [];
+    for (const [k, label] of [["vision", "vision tower"], ["mtp", "MTP drafting"]]) {
+      const box = this.input(k);
+      box.checked = Boolean(st[k]);
+      box.disabled = !hasVariant(k);
+      if (box.disabled) why.push(`${label}: not exported for ${d.models[st.model].name ?? st.model} on ${st.engine}`);
+    }
+    const note = this.form.querySelector('[data-qf="variant-note"]');
+    const kvNote = st.vision || st.mtp ? `with ${variantOf(st).replace("+", " and ")}: KV cache ${st.kv} only` : "";
+    note.textContent = [...why, kvNote].filter(Boolean).join("; ");
+    note.hidden = !note.textContent;
     const set = (k, v) => {
       if (this.input(k) !== editing) this.input(k).value = String(v);
     };
@@ -944,6 +993,8 @@ class Calculator {
     for (const k of ["model", "engine", "quant", "kv", "placement", "hardware", "n_cpu_moe", "ctx", "seqs"]) {
       st[k] = this.input(k).value;
     }
+    st.vision = this.input("vision").checked;
+    st.mtp = this.input("mtp").checked;
     if (st.hardware === "custom" && this.state.hardware !== "custom") {
       st.vram_gb = Number(this.data.hardware[this.state.hardware].memory_bytes) / 1e9; // start from the last pick
     } else if (!this.input("vram_gb").disabled) st.vram_gb = this.input("vram_gb").value;
@@ -1184,9 +1235,12 @@ function mount() {
       if (!r.ok) throw new Error(`${src.pathname}: HTTP ${r.status} (the site was built without qwenfit's export)`);
       return r.text();
     })
-    .then((text) => {
+    .then(async (text) => {
       const data = parseJSON(text);
       if (data.schema !== 2n) throw new Error(`calculator data schema ${data.schema}; this page reads schema 2`);
+      // the vision / MTP toggles' formulas (without them the toggles stay off, saying so)
+      const variants = await fetch(new URL("variants.json", src)).then((r) => (r.ok ? r.text() : null)).catch(() => null);
+      if (variants) Object.defineProperty(data, "variants", { value: parseJSON(variants), enumerable: false });
       window.qwenfitCalc = new Calculator(root, data);
       root.dataset.ready = "1";
       root.dataset.qwenfit = String(data.qwenfit ?? "");
