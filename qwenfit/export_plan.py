@@ -28,7 +28,7 @@ from qwenfit.core.engines.base import Engine, FormulaPlacement
 from qwenfit.core.expr import to_json_shared
 from qwenfit.errors import SettingError
 
-__all__ = ["PLAN_GPUS", "VARIANTS", "planner_json", "trace_placement", "variants_json"]
+__all__ = ["PLAN_GPUS", "VARIANTS", "plan_env", "planner_json", "trace_placement", "variants_json"]
 PLAN_SCHEMA = 1
 PLAN_GPUS = (1, 2)  # identical GPUs the page plans llama.cpp for (the calculator's layer splits)
 PLAN_TP_GPUS = 8  # vLLM: its tensor-parallel formulas
@@ -132,7 +132,7 @@ def trace_placement(
     }
 
 
-def _plan_env(
+def plan_env(
     spec: Any,
     engine: Engine,
     w: Any,
@@ -242,7 +242,7 @@ def _quant_record(
                 continue
     for fp, p in _extra_placements(spec, engine):
         try:
-            env.update(_needed(_plan_env(spec, engine, w, fp, p), used))
+            env.update(_needed(plan_env(spec, engine, w, fp, p), used))
         except (SettingError, ValueError):
             continue
     rec["env"] = env
@@ -509,7 +509,7 @@ def variants_json() -> dict[str, Any]:
                     diff: dict[str, Any] = {}
                     for fp in engine.formula_placements(spec):
                         try:
-                            env = _plan_env(spec, engine, w, fp, _fp_placement(fp), vision=vision, mtp=mtp)
+                            env = plan_env(spec, engine, w, fp, _fp_placement(fp), vision=vision, mtp=mtp)
                         except (SettingError, ValueError):
                             continue
                         diff.update({k: v for k, v in env.items() if base["env"].get(k) != v})
