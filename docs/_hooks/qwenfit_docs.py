@@ -6,6 +6,8 @@
   placements, quality and artifacts, each device's budget and speed constants).
 - ``assets/variants.json``: the calculator's formulas with the vision tower and/or MTP drafting,
   ``qwenfit.export_plan.variants_json()``.
+- The three exports are kept in ``build/cache`` under a digest of the package, its data and
+  pyproject.toml: a rebuild from unchanged sources reads them back (``QWENFIT_DOCS_NO_CACHE=1``: never).
 - The CLI reference: ``<!-- qwenfit:cli-reference -->`` in a page becomes ``qwenfit --help`` and the
   help of every subcommand (and theirs), from the argparse parser the ``qwenfit`` command uses.
 """
@@ -79,12 +81,45 @@ def cli_reference() -> str:
     return "\n".join(parts)
 
 
+def _sources_key() -> str:
+    """A digest of everything the exports are computed from: the package, its data, its version."""
+    import hashlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    h = hashlib.sha256()
+    for path in sorted([*root.joinpath("qwenfit").rglob("*.py"), *root.joinpath("data").rglob("*"),
+                        root / "pyproject.toml"]):  # fmt: skip
+        if path.is_file():
+            h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _cached(name: str, make: Any) -> str:
+    """``make()``, kept in build/cache under a digest of its sources (planner.json takes ~25 s of CPU):
+    a rebuild from unchanged sources reads it back. QWENFIT_DOCS_NO_CACHE=1 always recomputes."""
+    from pathlib import Path
+
+    if os.environ.get("QWENFIT_DOCS_NO_CACHE"):
+        return str(make())
+    cache = Path(__file__).resolve().parents[2] / "build" / "cache"
+    path = cache / f"{name}-{_sources_key()}.json"
+    if path.is_file():
+        return path.read_text()
+    text = str(make())
+    cache.mkdir(parents=True, exist_ok=True)
+    for old in cache.glob(f"{name}-*.json"):
+        old.unlink()
+    path.write_text(text)
+    return text
+
+
 def on_files(files: Any, config: Any) -> Any:
     from mkdocs.structure.files import File
 
-    files.append(File.generated(config, CALCULATOR_JSON, content=calculator_json_text()))
-    files.append(File.generated(config, PLANNER_JSON, content=planner_json_text()))
-    files.append(File.generated(config, VARIANTS_JSON, content=variants_json_text()))
+    files.append(File.generated(config, CALCULATOR_JSON, content=_cached("calculator", calculator_json_text)))
+    files.append(File.generated(config, PLANNER_JSON, content=_cached("planner", planner_json_text)))
+    files.append(File.generated(config, VARIANTS_JSON, content=_cached("variants", variants_json_text)))
     return files
 
 
