@@ -965,7 +965,7 @@ class Calculator {
       const box = this.input(k);
       box.checked = Boolean(st[k]);
       box.disabled = !hasVariant(k);
-      if (box.disabled) why.push(`${label}: not exported for ${d.models[st.model].name ?? st.model} on ${st.engine}`);
+      if (box.disabled) why.push(`${label}: not in the calculator for ${d.models[st.model].name ?? st.model} on ${st.engine} (qwenfit check --${k} computes it)`);
     }
     const note = this.form.querySelector('[data-qf="variant-note"]');
     const kvNote = st.vision || st.mtp ? `with ${variantOf(st).replace("+", " and ")}: KV cache ${st.kv} only` : "";
