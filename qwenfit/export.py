@@ -360,7 +360,9 @@ def evaluate_export(data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, str]
         hw = data["hardware"][cfg["hardware"]]
         env.update(hw["env"][f["rates"]])
         unified = hw["kind"] == "unified"
-    if "ram" not in env:
+    if "ram" in env:  # unified memory: all of the device's, less the reserve below (as target_for takes it)
+        env["ram"] = data["hardware"][cfg["hardware"]]["memory_bytes"]
+    else:
         env["ram"] = _gb_bytes(cfg["ram_gb"])
     reserve = cfg.get("ram_reserve_gb")
     env["ram"] -= default_ram_reserve(env["ram"]) if reserve is None else _gb_bytes(reserve)

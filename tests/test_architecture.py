@@ -28,7 +28,7 @@ LAYERS = [
     ("qwenfit.loaders",),
     ("qwenfit.report",),
     ("qwenfit.api",),
-    ("qwenfit.export", "qwenfit.export_split"),
+    ("qwenfit.export", "qwenfit.export_split", "qwenfit.export_plan"),
     ("qwenfit.cli", "qwenfit.__main__"),
     ("qwenfit",),  # the package's __init__: re-exports (lazily) anything
 ]

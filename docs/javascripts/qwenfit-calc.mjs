@@ -279,6 +279,97 @@ export function evaluate(e, env) {
   }
 }
 
+const COMPILED = new WeakMap();
+
+/**
+ * `e` compiled to a closure of a scope (a Map): the same semantics as evaluate(), without walking
+ * the tree again on every call (plan mode evaluates each formula thousands of times).
+ */
+export function compile(e) {
+  if (isNum(e)) return () => e;
+  let f = COMPILED.get(e);
+  if (f) return f;
+  if (!Array.isArray(e) || e.length === 0 || typeof e[0] !== "string") return () => evaluate(e, {});
+  const op = e[0];
+  if (op === "var") {
+    const name = e[1];
+    f = (env) => {
+      const v = env.get(name);
+      if (v === undefined) throw new FormulaError(`formula variable '${name}' has no value`);
+      return v;
+    };
+  } else if (op === "if") {
+    const [c, a, b] = e.slice(1).map(compile);
+    f = (env) => (truthy(need(c(env), op)) ? a(env) : b(env));
+  } else if (op === "at") {
+    const table = e[1];
+    const symbolic = Array.isArray(table) && table.length > 0 && typeof table[0] === "string";
+    const rowsOf = symbolic ? compile(table) : () => table;
+    const index = compile(e[2]);
+    f = (env) => {
+      const rows = rowsOf(env);
+      const i = index(env);
+      if (!Array.isArray(rows)) throw new FormulaError("at: the table is not a list");
+      if (!isInt(i)) throw new FormulaError("at: list indices must be integers");
+      const n = BigInt(rows.length);
+      const j = i < 0n ? i + n : i;
+      if (j < 0n || j >= n) throw new FormulaError(`at: index ${i} out of range for ${rows.length} rows`);
+      return rows[Number(j)];
+    };
+  } else {
+    const args = e.slice(1).map(compile);
+    const arg = (k, env) => need(args[k](env), op);
+    switch (op) {
+      case "+":
+        f = (env) => {
+          let out = 0n;
+          for (let k = 0; k < args.length; k++) out = add(out, arg(k, env));
+          return out;
+        };
+        break;
+      case "-":
+        if (args.length < 2) return () => evaluate(e, {});
+        f = (env) => sub(arg(0, env), arg(1, env));
+        break;
+      case "*":
+        f = (env) => {
+          let out = 1n;
+          for (let k = 0; k < args.length; k++) out = mul(out, arg(k, env));
+          return out;
+        };
+        break;
+      case "//":
+        f = (env) => floorDiv(arg(0, env), arg(1, env));
+        break;
+      case "/":
+        f = (env) => trueDiv(arg(0, env), arg(1, env));
+        break;
+      case "max":
+      case "min":
+        f = (env) => {
+          if (args.length === 0) throw new FormulaError(`${op}() of nothing`);
+          let best = arg(0, env);
+          for (let k = 1; k < args.length; k++) {
+            const x = arg(k, env);
+            if (op === "max" ? x > best : x < best) best = x;
+          }
+          return best;
+        };
+        break;
+      case "<=":
+        f = (env) => (arg(0, env) <= arg(1, env) ? 1n : 0n);
+        break;
+      case "<":
+        f = (env) => (arg(0, env) < arg(1, env) ? 1n : 0n);
+        break;
+      default:
+        f = (env) => evaluate(e, env);
+    }
+  }
+  COMPILED.set(e, f);
+  return f;
+}
+
 /** Evaluate shared definitions (``[[name, formula], ...]``, in order) into a copy of `env`. */
 export function withDefs(defs, env) {
   const scope = new Map(env instanceof Map ? env : Object.entries(env));
@@ -444,13 +535,30 @@ export function gbToBytes(gb) {
 }
 
 /** The formula of (model, engine, kv_cache, placement), or undefined. */
-export function findFormula(data, model, engine, kv, placement) {
+export function findFormula(data, model, engine, kv, placement, variant = null) {
+  if (variant) {
+    const v = data.variants;
+    if (!v) return undefined;
+    if (!v._index) {
+      const index = new Map();
+      for (const f of v.formulas) index.set(`${f.model}\u0000${f.engine}\u0000${f.kv_cache}\u0000${f.placement}\u0000${f.variant}`, f);
+      Object.defineProperty(v, "_index", { value: index, enumerable: false });
+    }
+    return v._index.get(`${model}\u0000${engine}\u0000${kv}\u0000${placement}\u0000${variant}`);
+  }
   if (!data._index) {
     const index = new Map();
     for (const f of data.formulas) index.set(`${f.model}\u0000${f.engine}\u0000${f.kv_cache}\u0000${f.placement}`, f);
     Object.defineProperty(data, "_index", { value: index, enumerable: false });
   }
   return data._index.get(`${model}\u0000${engine}\u0000${kv}\u0000${placement}`);
+}
+
+/** The toggles' formula variant of a state ("vision", "mtp", "vision+mtp") or null (text only). */
+export function variantOf(state) {
+  const on = (x) => x === true || x === "1" || x === 1 || x === "true";
+  const v = [on(state.vision) ? "vision" : "", on(state.mtp) ? "mtp" : ""].filter(Boolean).join("+");
+  return v || null;
 }
 
 /** The hardware's formula inputs for `formula` (its `rates` key), or undefined where it has none. */
@@ -479,14 +587,19 @@ export function configEnv(data, state, formula) {
   if (!quant) throw new FormulaError(`no ${state.quant} for ${state.model} on ${state.engine}`);
   const rates = hardwareRates(data, state.hardware, formula);
   if (!rates) throw new FormulaError(`${state.hardware} has no inputs for ${formula.rates}`);
-  const env = { ...quant.env, ...rates };
+  const variant = variantOf(state);
+  const changed = variant ? data.variants?.env?.[state.model]?.[state.engine]?.[state.quant]?.[variant] : undefined;
+  if (variant && !changed) throw new FormulaError(`no ${variant} inputs for ${state.quant} of ${state.model} on ${state.engine}`);
+  const env = { ...quant.env, ...(changed ?? {}), ...rates };
   let unified = false;
   if (state.hardware === "custom") {
     if (state.placement !== "cpu") env.vram = gbToBytes(state.vram_gb);
   } else {
     unified = data.hardware[state.hardware].kind === "unified";
   }
-  if (!Object.hasOwn(env, "ram")) env.ram = gbToBytes(state.ram_gb);
+  // unified memory: all of the device's (the export's "ram" is already net of the default reserve), less
+  // the reserve below, as qwenfit.core.hardware.target_for takes it
+  env.ram = Object.hasOwn(env, "ram") ? BigInt(data.hardware[state.hardware].memory_bytes) : gbToBytes(state.ram_gb);
   env.ram -= state.ram_reserve_gb == null
     ? ramReserve(data, env.ram)
     : BigInt(Math.trunc(Number(state.ram_reserve_gb) * 1e9)); // the visitor's own reserve (0 allowed)
@@ -532,7 +645,7 @@ const isTrue = (x) => (typeof x === "bigint" ? x !== 0n : x !== 0);
  * qwenfit.export.evaluate_export returns them (plus the launch command).
  */
 export function computeView(data, state) {
-  const formula = findFormula(data, state.model, state.engine, state.kv, state.placement);
+  const formula = findFormula(data, state.model, state.engine, state.kv, state.placement, variantOf(state));
   if (!formula) throw new FormulaError(`no formula for ${state.model} / ${state.engine} / ${state.kv} / ${state.placement}`);
   const { env, unified } = configEnv(data, state, formula);
   const speed = Object.hasOwn(env, "k:gpu_fs"); // custom hardware has no rate constants
@@ -576,7 +689,7 @@ export function computeView(data, state) {
 
 /** Judged bytes on `device` for each of `quants` at each context of `contexts` (the chart). */
 export function memoryCurves(data, state, device, quants, contexts) {
-  const formula = findFormula(data, state.model, state.engine, state.kv, state.placement);
+  const formula = findFormula(data, state.model, state.engine, state.kv, state.placement, variantOf(state));
   return quants.map((quant) => {
     const { env, unified } = configEnv(data, { ...state, quant }, formula);
     const points = contexts.map((ctx) => {
@@ -608,7 +721,7 @@ const LINE_COLOURS = ["#3949ab", "#00897b", "#e53935", "#fb8c00", "#8e24aa", "#4
 const CONTEXT_PRESETS = [4096, 8192, 16384, 32768, 65536, 131072, 262144];
 const HASH_KEYS = {
   model: "m", engine: "e", quant: "q", kv: "kv", placement: "p", n_cpu_moe: "ncm", ctx: "ctx", seqs: "seqs",
-  hardware: "hw", vram_gb: "vram", ram_gb: "ram",
+  hardware: "hw", vram_gb: "vram", ram_gb: "ram", vision: "vis", mtp: "mtp",
 };
 const STATE_KEYS = Object.keys(HASH_KEYS);
 
@@ -620,6 +733,33 @@ function placementLabel(p) {
   const n = Number(m[2]);
   if (m[1] === "tp") return n === 1 ? "1 GPU" : `${n} GPUs, tensor parallel`;
   return n === 1 ? "1 GPU" : `${n} GPUs, layer split`;
+}
+
+/**
+ * A term's source as the page shows it: the docs pages it cites become links, and paths inside
+ * qwenfit's repository (its test fixtures, its modules) become what they are, in words.
+ */
+export function publicSourceText(text) {
+  return text
+    .replace(/tests\/fixtures\/[\w./-]+(?:,\s*[\w./-]+\.json)*/g, "measured")
+    .replace(/\s*\(qwenfit\.core\.[\w.]+(;[^)]*)?\)/g, (_, rest) => (rest ? ` (${rest.slice(1).trim()})` : ""))
+    .replace(/qwenfit\.core\.[\w.]+/g, "qwenfit")
+    .replace(/\s+/g, " ")
+    .trim();
+}
+
+function publicSource(text) {
+  const out = [];
+  const plain = publicSourceText(text);
+  const re = /docs\/([\w-]+)\.md(#[\w-]+)?/g;
+  let last = 0;
+  for (let m = re.exec(plain); m; m = re.exec(plain)) {
+    out.push(plain.slice(last, m.index));
+    out.push(h("a", { href: `../${m[1]}/${m[2] ?? ""}`, text: `${m[1]}${m[2] ? `: ${m[2].slice(1).replaceAll("_", " ")}` : ""}` }));
+    last = re.lastIndex;
+  }
+  out.push(plain.slice(last));
+  return out;
 }
 
 function termColour(name) {
@@ -673,6 +813,18 @@ class Calculator {
     this.data = data;
     this.chartPending = false;
     this.build();
+    // the chart is drawn at its shown width: again when that changes (a phone turned, the layout settled)
+    const fig = this.results.querySelector('[data-qf="chart"]');
+    let drawnAt = 0;
+    if (typeof ResizeObserver !== "undefined") {
+      new ResizeObserver(() => {
+        const w = fig.clientWidth;
+        if (w && Math.abs(w - drawnAt) > 8) {
+          drawnAt = w;
+          this.scheduleChart();
+        }
+      }).observe(fig);
+    }
     this.state = this.normalise({ ...this.defaults(), ...this.readHash() });
     this.writeForm();
     this.render();
@@ -692,6 +844,8 @@ class Calculator {
       hardware: preferred([...Object.keys(d.hardware), "custom"], ["rtx-4090"]),
       vram_gb: 24,
       ram_gb: 64,
+      vision: false,
+      mtp: false,
     };
   }
 
@@ -700,7 +854,7 @@ class Calculator {
     const d = this.data;
     const model = d.models[st.model];
     const has = (e, kv, p) => {
-      const f = findFormula(d, st.model, e, kv, p);
+      const f = findFormula(d, st.model, e, kv, p, variantOf(st));
       return f && hardwareRates(d, st.hardware, f) ? f : undefined;
     };
     const engines = Object.keys(d.engines).filter((e) =>
@@ -720,6 +874,16 @@ class Calculator {
     const d = this.data;
     if (!d.models[st.model]) st.model = this.defaults().model;
     if (st.hardware !== "custom" && !d.hardware[st.hardware]) st.hardware = "custom";
+    // the toggles: only where the export has the model and engine with them (else off, and said why)
+    const on = (x) => x === true || x === "1" || x === 1 || x === "true";
+    st.vision = on(st.vision);
+    st.mtp = on(st.mtp);
+    if (st.vision || st.mtp) {
+      const engine = preferred(Object.keys(d.engines), [st.engine]);
+      const has = (v) => Boolean(d.variants?.formulas.some((f) => f.model === st.model && f.engine === engine && f.variant === v));
+      if (st.mtp && !has(st.vision ? "vision+mtp" : "mtp")) st.mtp = false;
+      if (st.vision && !has(st.mtp ? "vision+mtp" : "vision")) st.vision = false;
+    }
     const c = this.choices(st);
     st.engine = c.engine;
     st.quant = preferred(c.quants, [st.quant, "Q4_K_M", "fp8", "bf16"]);
@@ -765,7 +929,10 @@ class Calculator {
       h("fieldset", {}, h("legend", { text: "Workload" }),
         field("Context (tokens)", number("ctx", { min: 1, step: 1, list: "qf-ctx-presets" })),
         h("datalist", { id: "qf-ctx-presets" }, CONTEXT_PRESETS.map((n) => h("option", { value: n }))),
-        field("Sequences", number("seqs", { min: 1, step: 1 }))),
+        field("Sequences", number("seqs", { min: 1, step: 1 })),
+        field("Vision tower (images)", h("input", { type: "checkbox", name: "vision", "data-qf-input": "vision" }), { class: "qf-field qf-check", "data-qf": "vision-field" }),
+        field("MTP drafting", h("input", { type: "checkbox", name: "mtp", "data-qf-input": "mtp" }), { class: "qf-field qf-check", "data-qf": "mtp-field" }),
+        h("p", { class: "qf-note", "data-qf": "variant-note", hidden: true })),
       h("fieldset", {}, h("legend", { text: "Hardware" }),
         field("Hardware", hwSelect),
         field("Placement", select("placement")),
@@ -790,10 +957,12 @@ class Calculator {
       h("div", { class: "qf-devices", "data-qf": "devices" }),
       h("figure", { class: "qf-chart", "data-qf": "chart" }),
       h("div", { class: "qf-command", "data-qf": "command" },
-        h("h3", { text: "Launch command" }), h("pre", {}, out("command", "code"))),
+        h("h2", { text: "Launch command" }), h("pre", {}, out("command", "code"))),
     );
     this.error = h("p", { class: "qf-error", "data-qf": "error", hidden: true });
-    this.root.replaceChildren(h("div", { class: "qf-calc-grid" }, this.form, this.results), this.error);
+    // the answer in one line, first on the page (above the fold on a phone) and announced on change
+    this.glance = h("p", { class: "qf-glance", "data-qf-glance": "", role: "status", "aria-live": "polite" });
+    this.root.replaceChildren(this.glance, h("div", { class: "qf-calc-grid" }, this.form, this.results), this.error);
   }
 
   input(name) {
@@ -817,6 +986,18 @@ class Calculator {
     this.setOptions("kv", c.kvs);
     this.setOptions("placement", c.placements, placementLabel);
     for (const k of ["model", "engine", "quant", "kv", "placement", "hardware"]) this.input(k).value = st[k];
+    const hasVariant = (v) => Boolean(d.variants?.formulas.some((f) => f.model === st.model && f.engine === st.engine && f.variant === v));
+    const why = [];
+    for (const [k, label] of [["vision", "vision tower"], ["mtp", "MTP drafting"]]) {
+      const box = this.input(k);
+      box.checked = Boolean(st[k]);
+      box.disabled = !hasVariant(k);
+      if (box.disabled) why.push(`${label}: not in the calculator for ${d.models[st.model].name ?? st.model} on ${st.engine} (qwenfit check --${k} computes it)`);
+    }
+    const note = this.form.querySelector('[data-qf="variant-note"]');
+    const kvNote = st.vision || st.mtp ? `with ${variantOf(st).replace("+", " and ")}: KV cache ${st.kv} only` : "";
+    note.textContent = [...why, kvNote].filter(Boolean).join("; ");
+    note.hidden = !note.textContent;
     const set = (k, v) => {
       if (this.input(k) !== editing) this.input(k).value = String(v);
     };
@@ -839,6 +1020,8 @@ class Calculator {
     for (const k of ["model", "engine", "quant", "kv", "placement", "hardware", "n_cpu_moe", "ctx", "seqs"]) {
       st[k] = this.input(k).value;
     }
+    st.vision = this.input("vision").checked;
+    st.mtp = this.input("mtp").checked;
     if (st.hardware === "custom" && this.state.hardware !== "custom") {
       st.vram_gb = Number(this.data.hardware[this.state.hardware].memory_bytes) / 1e9; // start from the last pick
     } else if (!this.input("vram_gb").disabled) st.vram_gb = this.input("vram_gb").value;
@@ -892,6 +1075,8 @@ class Calculator {
       this.error.textContent = `The calculator cannot evaluate this configuration: ${err.message}`;
       this.error.hidden = false;
       this.results.hidden = true;
+      this.glance.className = "qf-glance qf-nofit";
+      this.glance.textContent = "Cannot evaluate this configuration (see below).";
       this.root.dataset.error = err.message;
       return;
     }
@@ -910,6 +1095,11 @@ class Calculator {
     verdict.querySelector('[data-qf="short"]').hidden = view.result.fits;
     verdict.querySelector('[data-qf="worst"]').textContent = view.worst ?? "";
     this.results.querySelector('[data-qf="command"]').hidden = !view.texts.command;
+    const t = view.texts;
+    this.glance.className = `qf-glance ${view.result.fits ? "qf-fits" : "qf-nofit"}`;
+    this.glance.textContent = view.result.fits
+      ? `Fits. Maximum context ${t.max_context}; decode ${t.speed} (estimated); ${t.total} in all.`
+      : `Does not fit: short by ${t.shortfall} on ${view.worst === "total" ? "all memory" : view.worst}. Maximum context ${t.max_context}.`;
     this.scheduleChart();
   }
 
@@ -927,8 +1117,8 @@ class Calculator {
         bar.append(h("span", { class: "qf-budget-line", style: `left:${pct(dev.budget)}`, title: "budget" }));
       }
       const heading = dev.budget === undefined
-        ? h("h3", {}, h("code", { text: dev.device }), " (not judged: no budget)")
-        : h("h3", {}, h("code", { text: dev.device === "total" ? "all memory" : dev.device }), " ",
+        ? h("h2", {}, h("code", { text: dev.device }), " (not judged: no budget)")
+        : h("h2", {}, h("code", { text: dev.device === "total" ? "all memory" : dev.device }), " ",
           h("span", { "data-parity": `used:${dev.device}` }), " of ", h("span", { "data-parity": `budget:${dev.device}` }));
       const rows = dev.list ? dev.terms.map((t) => {
         const i = view.terms.indexOf(t);
@@ -937,7 +1127,7 @@ class Calculator {
           h("td", {}, h("code", { text: t.name })),
           h("td", { class: "qf-num", "data-parity": `term:${i}` }),
           h("td", { class: t.exact ? "qf-exact" : "qf-estimated", text: t.exact ? "exact" : "estimated" }),
-          h("td", { class: "qf-detail", text: t.source ?? "" }));
+          h("td", { class: "qf-detail" }, publicSource(t.source ?? "")));
       }) : [];
       return h("section", { class: "qf-device", "data-device": dev.device }, heading, bar,
         rows.length ? h("table", { class: "qf-terms" }, h("tbody", {}, rows)) : null);
@@ -982,9 +1172,11 @@ class Calculator {
     for (let k = 0; k < n && pick.size < n; k++) pick.add(all[Math.round((k * (all.length - 1)) / Math.max(1, n - 1))]);
     const quants = all.filter((q) => pick.has(q));
     const curves = memoryCurves(this.data, st, device, quants, contexts);
-    const W = 680;
-    const H = 320;
-    const pad = { l: 64, r: 110, t: 16, b: 40 };
+    // drawn at the width it is shown at (text stays 13 px on a phone), 680 at most
+    const W = Math.round(Math.min(680, Math.max(320, fig.clientWidth || 680)));
+    const narrow = W < 520;
+    const H = narrow ? 300 : 320;
+    const pad = { l: 58, r: 104, t: 16, b: 40 };
     // the scale: the budget (with room above it) and the current quantization's curve; the other
     // curves are clipped to the plot
     let ymax = budget !== undefined ? 1.6 * Number(budget) : 0;
@@ -1006,12 +1198,16 @@ class Calculator {
       svg.append(s("line", { x1: pad.l, x2: W - pad.r, y1: y(v), y2: y(v), class: "qf-grid" }),
         s("text", { x: pad.l - 6, y: y(v) + 4, "text-anchor": "end", class: "qf-tick", text: gb(v) }));
     }
-    for (const c of contexts) {
+    // context ticks at least 40 px apart, the last one always (anchored at its end: nothing to its right)
+    const ticks = [];
+    for (const c of [...contexts].reverse()) if (!ticks.length || x(ticks[ticks.length - 1]) - x(c) >= 40) ticks.push(c);
+    for (const c of ticks) {
       const label = c >= 1024 ? `${Math.round(c / 1024)}K` : String(c);
-      svg.append(s("text", { x: x(c), y: H - pad.b + 16, "text-anchor": "middle", class: "qf-tick", text: label }));
+      const anchor = c === hi ? "end" : c === contexts[0] ? "start" : "middle";
+      svg.append(s("text", { x: x(c), y: H - pad.b + 16, "text-anchor": anchor, class: "qf-tick", text: label }));
     }
     svg.append(s("text", { x: (pad.l + W - pad.r) / 2, y: H - 6, "text-anchor": "middle", class: "qf-axis",
-      text: `context per sequence (tokens, log scale): memory on ${name}` }));
+      text: narrow ? "context (tokens, log scale)" : `context per sequence (tokens, log scale): memory on ${name}` }));
     if (budget !== undefined) {
       svg.append(s("line", { x1: pad.l, x2: W - pad.r, y1: y(budget), y2: y(budget), class: "qf-budget" }),
         s("text", { x: pad.l + 4, y: y(budget) - 5, class: "qf-budget-label", text: `budget ${gb(budget)}` }));
@@ -1031,7 +1227,12 @@ class Calculator {
     });
     // labels at the right end of each line, pushed apart so they do not overlap
     labels.sort((a, b) => a.y - b.y);
-    for (let k = 1; k < labels.length; k++) labels[k].y = Math.max(labels[k].y, labels[k - 1].y + 12);
+    const gap = 16; // 13 px text
+    for (let k = 1; k < labels.length; k++) labels[k].y = Math.max(labels[k].y, labels[k - 1].y + gap);
+    const floor = H - pad.b + 4;
+    for (let k = labels.length - 1; k >= 0; k--) {
+      labels[k].y = Math.min(labels[k].y, k === labels.length - 1 ? floor : labels[k + 1].y - gap);
+    }
     for (const l of labels) {
       svg.append(s("text", { x: W - pad.r + 4, y: l.y, fill: l.colour,
         class: l.current ? "qf-line-label qf-current" : "qf-line-label", text: `${l.quant}${l.above ? " ↑" : ""}` }));
@@ -1058,19 +1259,62 @@ function mount() {
   };
   // the split export (qwenfit-data.mjs): the index and the model shown first, then the other models
   const first = new URLSearchParams(location.hash.replace(/^#/, "")).get(HASH_KEYS.model) ?? "35B-A3B";
+  const assets = new URL("../", src); // assets/: planner.json and variants.json sit beside calculator/
   loadCalculatorData(src, parseJSON, { first })
     .then(({ data, rest }) => {
       if (data.schema !== 2n) throw new Error(`calculator data schema ${data.schema}; this page reads schema 2`);
       const calc = (window.qwenfitCalc = new Calculator(root, data));
       root.dataset.qwenfit = String(data.qwenfit ?? "");
-      return rest.then((all) => {
+      // the vision / MTP toggles' formulas (without them the toggles stay off, saying so)
+      const variants = fetch(new URL("variants.json", assets))
+        .then((r) => (r.ok ? r.text() : null))
+        .catch(() => null);
+      return Promise.all([rest, variants]).then(([all, text]) => {
+        if (text) Object.defineProperty(all, "variants", { value: parseJSON(text), enumerable: false });
         calc.data = all;
         calc.writeForm();
         calc.render();
         root.dataset.ready = "1";
+        setUpModes(all, assets);
       });
     })
     .catch((err) => fail(`The calculator could not start: ${err.message}`));
+}
+
+/**
+ * The two modes of docs/calculator.md: plan (what runs best on a machine: qwenfit-plan.mjs, its data
+ * loaded on first use) and check (one configuration, the Calculator above). Buttons with
+ * aria-pressed switch them; "#mode=plan" in the address opens plan mode.
+ */
+function setUpModes(data, src) {
+  const planRoot = document.getElementById("qwenfit-plan");
+  const buttons = [...document.querySelectorAll("[data-qf-mode]")];
+  if (!planRoot || !buttons.length) return;
+  const calcRoot = document.getElementById("qwenfit-calc");
+  let loading = null;
+  const show = (mode) => {
+    for (const b of buttons) b.setAttribute("aria-pressed", String(b.dataset.qfMode === mode));
+    planRoot.hidden = mode !== "plan";
+    calcRoot.hidden = mode === "plan";
+    if (mode === "check" && window.qwenfitCalc) window.qwenfitCalc.update();
+    if (mode !== "plan" || loading) return loading;
+    planRoot.replaceChildren(h("p", { class: "qf-loading", text: "Loading the planner's data…" }));
+    loading = import("./qwenfit-plan.mjs")
+      .then((m) => m.mountPlan(planRoot, data, new URL("planner.json", src)))
+      .then((view) => {
+        window.qwenfitPlan = view;
+      })
+      .catch((err) => {
+        planRoot.dataset.error = err.message;
+        planRoot.replaceChildren(h("p", { class: "qf-error", "data-qf": "error", text: `Plan mode could not start: ${err.message}` }));
+      });
+    return loading;
+  };
+  for (const b of buttons) b.addEventListener("click", () => show(b.dataset.qfMode));
+  window.addEventListener("hashchange", () => {
+    show(new URLSearchParams(location.hash.replace(/^#/, "")).get("mode") === "plan" ? "plan" : "check");
+  });
+  show(new URLSearchParams(location.hash.replace(/^#/, "")).get("mode") === "plan" ? "plan" : "check");
 }
 
 if (typeof window !== "undefined" && typeof document !== "undefined") {

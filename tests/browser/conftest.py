@@ -48,6 +48,8 @@ def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``mkdocs build --strict`` of the repository's docs into a temporary folder."""
     pytest.importorskip("mkdocs", reason="the docs tools are not installed (pip install -e '.[docs]')")
     pytest.importorskip("material", reason="mkdocs-material is not installed (pip install -e '.[docs]')")
+    if os.environ.get("QWENFIT_SITE_DIR"):  # a site built before (while working on the page: copy the JS in)
+        return Path(os.environ["QWENFIT_SITE_DIR"])
     out = tmp_path_factory.mktemp("site")
     start = time.perf_counter()
     result = subprocess.run(

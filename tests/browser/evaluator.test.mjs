@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import {
+  compile,
   evaluate,
   evaluateFormula,
   floorDiv,
@@ -115,6 +116,7 @@ test("random formula trees equal qwenfit.core.expr.evaluate", { skip: !process.e
   const data = parseJSON(readFileSync(process.env.QWENFIT_VECTORS, "utf8"));
   const bad = [];
   let floats = 0;
+  const scope = new Map(Object.entries(data.env));
   for (const [k, v] of data.vectors.entries()) {
     let got;
     try {
@@ -122,6 +124,17 @@ test("random formula trees equal qwenfit.core.expr.evaluate", { skip: !process.e
     } catch (err) {
       got = { error: err.message };
     }
+    // the compiled form (plan mode's) gives the same value, bit for bit, or the same refusal
+    let compiled;
+    try {
+      compiled = compile(v.tree)(scope);
+    } catch (err) {
+      compiled = { error: err.message };
+    }
+    const same = typeof got === "object" && got !== null
+      ? typeof compiled === "object" && compiled !== null && "error" in compiled
+      : Object.is(got, compiled) || (typeof got === "bigint" && got === compiled);
+    if (!same) bad.push({ k, compiled: String(compiled), interpreted: String(got?.error ?? got) });
     const want = v.expect;
     let ok;
     if (want === "error") ok = typeof got === "object" && got !== null && "error" in got;

@@ -1,0 +1,517 @@
+"""Plan mode's data (issue 17 item 8): what the docs calculator needs to run qwenfit's planner in the
+browser on the exported formulas — the placements :func:`qwenfit.export.calculator_json` does not
+trace (llama.cpp ``-ngl`` and ``-ts``, 3-4 GPUs), each option's quality and artifact, and each
+catalog device's budget, engine inputs and speed constants. The page (docs/javascripts/qwenfit-plan.mjs)
+re-implements only the search and ranking of :mod:`qwenfit.core.fit.planner` over these numbers;
+``tests/browser/test_plan_parity.py`` checks it against :func:`qwenfit.plan` machine by machine.
+
+Layout (``schema`` 1)::
+
+    {"schema": 1, "defaults": {...}, "engines": [{"name", "kv", "context_step", ...}],
+     "models": [{"key", "name", "params_total", "is_moe", "n_layers", "n_layer_all",
+                 "native_context", "tp": {engine: [tp for 1..8 GPUs]}, "published": {engine: [...]},
+                 "quants": {engine: {name: {"rank", "class", "published", "stored", "needs",
+                                            "env": {...}}}}}],
+     "accepts": {engine: {quant: name or null}},
+     "hardware": {id | "cpu" | "custom": {"vendor", "unified", "usable", "vram", "ram",
+                  "engines", "runs", "quants", "inputs", "rates"}},
+     "formulas": [{"model", "engine", "kv_cache", "placement", "defs", "terms", "budget",
+                   "decode_tokens_per_s"}]}
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from qwenfit.core.engines.base import Engine, FormulaPlacement
+from qwenfit.core.expr import to_json_shared
+from qwenfit.errors import SettingError
+
+__all__ = ["PLAN_GPUS", "VARIANTS", "plan_env", "planner_json", "trace_placement", "variants_json"]
+PLAN_SCHEMA = 1
+PLAN_GPUS = (1, 2)  # identical GPUs the page plans llama.cpp for (the calculator's layer splits)
+PLAN_TP_GPUS = 8  # vLLM: its tensor-parallel formulas
+SPLIT_FIRSTS = (3 / 2, 2, 3, 4, 6, 8, 12, 16)  # llama.cpp place(): the first GPU's -ts weight tried
+
+
+def _fvars(values: Any, name: Any) -> dict[str, Any]:
+    from qwenfit.core.expr import Var
+
+    return {k: (False if isinstance(v, bool) else "" if isinstance(v, str) else Var(name(k)))
+            for k, v in values.items()}  # fmt: skip
+
+
+def _plan_deploy(
+    engine: Engine, spec: Any, kv: Any, fp: FormulaPlacement, p: Any, n_cpu_moe: Any, *,
+    vision: bool = False, mtp: bool = False,
+) -> Any:  # fmt: skip
+    """The deployment and options the planner's Search gives placement ``p`` (formulas.trace's, with
+    ``p``'s -ngl and -ts, the vision tower and MTP drafting as asked)."""
+    import dataclasses
+
+    from qwenfit.core.engines.base import Deployment
+
+    backend = "cpu" if fp.cpu_only else "cuda"
+    d = Deployment(context=kv[0], sequences=kv[1], kv_cache=kv[2], backend=backend, n_gpus=max(fp.n_gpus, 1),
+                   vision=vision, mtp=mtp)  # fmt: skip
+    o = engine.formula_options(spec, fp, {"n_cpu_moe": n_cpu_moe})
+    fields = {f.name for f in dataclasses.fields(o)}
+    extra = {k: v for k, v in engine.placement_options(p).items() if k in fields and k != "n_cpu_moe"}
+    return d, dataclasses.replace(o, **extra)
+
+
+def _shape(p: Any) -> Any:
+    from qwenfit.core.engines.base import Placement
+
+    return Placement(
+        p.kind, n_gpus=p.n_gpus, n_gpu_layers=p.n_gpu_layers, tensor_split=p.tensor_split, tp=p.tp
+    )
+
+
+def _fp_placement(fp: FormulaPlacement) -> Any:
+    """The placement a calculator formula describes (formulas.trace's)."""
+    from qwenfit.core.engines.base import Placement
+
+    if fp.cpu_only:
+        return Placement("cpu", n_gpus=0)
+    return Placement("tp" if fp.tp > 1 else "gpu", n_gpus=fp.n_gpus, tp=fp.tp)
+
+
+def trace_placement(
+    spec: Any,
+    engine: Engine,
+    kv: str,
+    fp: FormulaPlacement,
+    p: Any,
+    *,
+    vision: bool = False,
+    mtp: bool = False,
+) -> dict[str, Any]:
+    """One formula record (as calculator_json's) for planner placement ``p`` on ``fp``'s GPUs: the
+    same engine methods :func:`qwenfit.core.fit.formulas.trace` runs, with ``p``'s options (and the
+    vision tower / MTP drafting where asked: the calculator's toggles)."""
+    from qwenfit.core.command import Text
+    from qwenfit.core.engines.base import Artifact
+    from qwenfit.core.expr import Var
+    from qwenfit.core.fit.formulas import ARTIFACT_FIELDS, SPEED_KEYS
+    from qwenfit.core.fit.speed import decode_bytes, decode_speed
+    from qwenfit.core.formats.weights import WeightMap
+
+    n_cpu_moe = Var("n_cpu_moe") if p.kind in ("n_cpu_moe", "gpu") else 0  # -ngl placements keep every expert
+    d, o = _plan_deploy(engine, spec, (Var("ctx"), Var("seqs"), kv), fp, p, n_cpu_moe, vision=vision, mtp=mtp)
+    empty = WeightMap(spec.name, "", ())
+    inputs = {**_fvars(engine.weight_inputs(spec, empty, d, o), lambda k: f"{fp.key}|{k}"),
+              **_fvars(engine.hardware_inputs(d, o), lambda k: k)}  # fmt: skip
+    terms = engine.terms(spec, inputs, d, o)
+    devices = sorted({t.device for t in terms})
+    budget = engine.budget(devices, vram=Var("vram"), ram=Var("ram"), unified=False, o=o, inputs=inputs)
+    budget_u = engine.budget(devices, vram=Var("vram"), ram=Var("ram"), unified=True, o=o, inputs=inputs)
+    reads = _fvars(engine.read_inputs(spec, empty, _shape(p)), lambda k: f"{fp.key}|{k}")
+    read_gpu, read_cpu, n_off = engine.decode_reads(spec, reads, p, o)
+    gb, cb = decode_bytes(
+        terms, d.sequences, read_gpu, read_cpu, tp=fp.tp, depth=Var("depth"), context=d.context
+    )
+    exprs: dict[str, Any] = {f"t{i}": t.bytes for i, t in enumerate(terms)}
+    exprs.update({f"b:{dev}": b for dev, b in budget.items()})
+    exprs.update({f"u:{dev}": b for dev, b in budget_u.items()})
+    k = {name: Var(f"k:{name}") for name in SPEED_KEYS}
+    exprs["speed"] = decode_speed(gb, cb, k, n_layers=spec.text.num_hidden_layers, n_offloaded=n_off)
+    defs, out = to_json_shared(exprs)
+    artifact = Artifact(**{f: Text(f"a:{f}") for f in ARTIFACT_FIELDS})  # type: ignore[arg-type]
+    return {
+        "defs": defs,
+        "terms": [
+            {"name": t.name, "device": t.device, "exact": t.exact, "source": t.source, "bytes": out[f"t{i}"]}
+            for i, t in enumerate(terms)
+        ],
+        "budget": {key[2:]: v for key, v in out.items() if key.startswith("b:")},
+        "budget_unified": {key[2:]: v for key, v in out.items() if key.startswith("u:")},
+        "decode_tokens_per_s": out["speed"],
+        "command": engine.command(artifact, d, o).to_json(),
+    }
+
+
+def plan_env(
+    spec: Any,
+    engine: Engine,
+    w: Any,
+    fp: FormulaPlacement,
+    p: Any,
+    *,
+    vision: bool = False,
+    mtp: bool = False,
+) -> dict[str, Any]:
+    """The weight inputs of ``trace_placement(..., fp, p)`` for weights ``w`` (placement_env's)."""
+    d, o = _plan_deploy(engine, spec, (1, 1, engine.kv_types[0]), fp, p, 0, vision=vision, mtp=mtp)
+    values = {k: v for k, v in engine.weight_inputs(spec, w, d, o).items() if not isinstance(v, (str, bool))}
+    values.update(engine.read_inputs(spec, w, _shape(p)))
+    return {f"{fp.key}|{k}": v for k, v in values.items()}
+
+
+def _extra_placements(spec: Any, engine: Engine) -> list[tuple[FormulaPlacement, Any]]:
+    """Placements the planner tries that the calculator's formulas do not cover: all layers (and
+    --n-cpu-moe) on more GPUs than the calculator's, -ngl k, MoE -ts splits (engines whose options
+    have no -ngl: none)."""
+    from qwenfit.core.engines.base import Placement
+
+    knobs = engine.placement_options(Placement("gpu"))
+    if "n_gpu_layers" not in knobs:
+        return []
+    covered = {fp.key for fp in engine.formula_placements(spec)}
+    n_all = spec.text.num_hidden_layers + spec.mtp_layers
+    out: list[tuple[FormulaPlacement, Any]] = []
+    for n in PLAN_GPUS:
+        if f"gpu{n}" not in covered:
+            out.append((FormulaPlacement(f"gpu{n}", n), Placement("gpu", n_gpus=n)))
+        for k in range(1, n_all + 1):
+            out.append((FormulaPlacement(f"gpu{n}-ngl{k}", n), Placement("ngl", n_gpus=n, n_gpu_layers=k)))
+        if n > 1 and spec.is_moe and "tensor_split" in knobs:
+            for first in SPLIT_FIRSTS:
+                scale = 2 if first != int(first) else 1
+                shares = (int(first * scale), *([scale] * (n - 1)))
+                key = f"gpu{n}-ts" + "-".join(map(str, shares))
+                out.append((FormulaPlacement(key, n), Placement("n_cpu_moe", n_gpus=n, tensor_split=shares)))
+    return out
+
+
+def _artifact(engine: Engine, source: Any, quant: str) -> Any:
+    from qwenfit.core.engines.base import Deployment
+
+    return engine.artifact(source, quant, Deployment(context=1))
+
+
+def _variables_of(node: Any, out: dict[str, int | None]) -> dict[str, int | None]:
+    """The variable names a JSON formula tree (or a record of them) reads: name -> the rows a
+    table variable needs (its largest literal ``at`` index + 1), None for any other use."""
+    if isinstance(node, dict):
+        for v in node.values():
+            _variables_of(v, out)
+    elif isinstance(node, list):
+        if len(node) == 2 and node[0] == "var" and isinstance(node[1], str):
+            out[node[1]] = None
+        elif (len(node) == 3 and node[0] == "at" and isinstance(node[1], list) and node[1][:1] == ["var"]
+              and isinstance(node[2], int) and node[2] >= 0):  # fmt: skip
+            name = node[1][1]
+            if name not in out or out[name] is not None:
+                out[name] = max(out.get(name) or 0, node[2] + 1)
+        else:
+            for v in node:
+                _variables_of(v, out)
+    return out
+
+
+def _needed(env: dict[str, Any], used: dict[str, int | None]) -> dict[str, Any]:
+    """``env`` cut to what the formulas read (a table only up to the rows a literal index reaches)."""
+    out: dict[str, Any] = {}
+    for k, v in env.items():
+        if k in used:
+            rows = used[k]
+            out[k] = v[:rows] if rows is not None and isinstance(v, list) else v
+    return out
+
+
+def _quant_record(
+    spec: Any, source: Any, engine: Engine, quant: str, calc_env: Any, used: dict[str, int | None]
+) -> dict[str, Any]:
+    """One quantization of one model on ``engine``: its ranking inputs, what its command loads and
+    the weight inputs of every placement the planner may try (those calculator.json lacks)."""
+    from qwenfit.core.fit.formulas import placement_env
+    from qwenfit.core.fit.ranking import quality_class
+    from qwenfit.loaders.quants import quality_key
+
+    art = _artifact(engine, source, quant)
+    rec: dict[str, Any] = {
+        "rank": quality_key(quant)[0],
+        "class": quality_class(quant),
+        "published": int(art.published),
+        "stored": int(art.stored),
+        "needs": int(bool(art.needs)),
+    }
+    try:
+        w = engine.artifact_weights(spec, art, quant, mtp=False, vision=False)
+    except SettingError as exc:
+        rec["error"] = str(exc)
+        return rec
+    env: dict[str, Any] = {}
+    if calc_env is None:  # not among the calculator's quants: every placement here
+        for fp in engine.formula_placements(spec):
+            try:
+                env.update(placement_env(spec, engine, w, fp))
+            except (SettingError, ValueError):
+                continue
+    for fp, p in _extra_placements(spec, engine):
+        try:
+            env.update(_needed(plan_env(spec, engine, w, fp, p), used))
+        except (SettingError, ValueError):
+            continue
+    rec["env"] = env
+    return rec
+
+
+def _rates(engine: Engine, device: Any, n_max: int) -> dict[str, Any]:
+    """Speed constants of ``engine`` on ``n`` such devices at tensor-parallel size ``tp``
+    (``"n/tp"``), and on the CPU (``"cpu"``): :func:`qwenfit.core.fit.speed.rate_constants`."""
+    from qwenfit.core.fit.speed import rate_constants
+    from qwenfit.core.hardware import Machine
+
+    out: dict[str, Any] = {"cpu": rate_constants(machine=Machine(name="cpu"), engine=engine, backend="cpu")}
+    if device is None:
+        return out
+    backend = device.backends[0] if device.backends else "cuda"
+    for n in range(1, n_max + 1):
+        machine = Machine(name=device.id, devices=(device,) * n)
+        for tp in (1, 2, 4, 8):
+            if tp <= n:
+                out[f"{n}/{tp}"] = rate_constants(machine=machine, engine=engine, tp=tp, backend=backend)
+    return out
+
+
+def _machine_record(device: Any, engine_list: tuple[Engine, ...]) -> dict[str, Any]:
+    """A device's budget inputs (one GPU's usable bytes; unified memory: Metal's share and the whole
+    memory, before the RAM reserve), which engines plan on it, their quants and inputs, its rates."""
+    from qwenfit.core.hardware import Machine, target_for
+
+    machine = Machine(name="cpu") if device is None else Machine(name=device.id, devices=(device,))
+    rec: dict[str, Any] = {
+        "vendor": None if device is None else device.vendor,
+        "unified": bool(device is not None and device.unified),
+        "engines": [e.name for e in engine_list if e.default_on(machine)],
+        "runs": [e.name for e in engine_list if not e.runs_on(machine)],
+        "quants": {e.name: list(e.quants_for(machine)) for e in engine_list},
+        "inputs": {},
+        "rates": {},
+    }
+    if device is not None:
+        t = target_for(machine, ram_reserve_bytes=0)
+        rec["usable"] = device.usable_bytes
+        rec["vram"] = t.vram_bytes
+        rec["ram"] = t.ram_bytes if device.unified else None
+    n_max = 1 if device is None or device.unified else PLAN_TP_GPUS
+    for e in engine_list:
+        inputs = {}
+        for fp in e.formula_placements(_ANY_SPEC[0]):
+            own = e.calc_hardware_inputs(device, fp)
+            if own is not None:
+                inputs["cpu" if fp.cpu_only else "gpu"] = own
+        rec["inputs"][e.name] = inputs
+        rec["rates"][e.name] = _rates(e, device, n_max) if device is None or "gpu" in inputs else {}
+    return rec
+
+
+_ANY_SPEC: list[Any] = []
+
+
+def _refusals(
+    devices: list[Any], engine_list: tuple[Engine, ...], models: list[tuple[str, Any]]
+) -> dict[str, Any]:
+    """Per device: {engine: {model: why}} where the engine refuses the model on that GPU whatever the
+    quantization (vLLM's attention backends by compute capability): one evaluation through the
+    planner's Search per kind of GPU (vendor, compute capability, backends)."""
+    from qwenfit.api import plan_model
+    from qwenfit.core.fit.planner import Search
+    from qwenfit.core.hardware import Machine, target_for
+
+    by_kind: dict[tuple[Any, ...], dict[str, Any]] = {}
+    out: dict[str, Any] = {}
+    for dev in devices:
+        kind = (dev.vendor, dev.compute_capability, dev.backends, dev.unified)
+        if kind not in by_kind:
+            machine = Machine(name=dev.id, devices=(dev,))
+            target = target_for(machine)
+            found: dict[str, Any] = {}
+            for e in engine_list:
+                if e.runs_on(machine):
+                    continue
+                for key, spec in models:
+                    quant = next((q for q in e.quants_for(machine) if e.accepts(q)), None)
+                    if quant is None:
+                        continue
+                    try:
+                        Search(plan_model(spec, key), e, e.accepts(quant) or quant, target).evaluate(
+                            e.fallback(machine, spec), 4096, 1
+                        )
+                    except SettingError as exc:
+                        found.setdefault(e.name, {})[key] = str(exc)
+            by_kind[kind] = found
+        out[dev.id] = by_kind[kind]
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def planner_json() -> dict[str, Any]:
+    """Plan mode's data (the module docstring); deterministic for a given qwenfit."""
+    from qwenfit.api.sources import model_source
+    from qwenfit.core.fit.planner import DEFAULT_CONTEXT, MIN_CONTEXT, YARN_CONTEXT
+    from qwenfit.core.fit.ranking import NEAR_LOSSLESS_RANK
+    from qwenfit.core.fit.speed import DEFAULT_DEPTH
+    from qwenfit.core.hardware import Machine
+    from qwenfit.export import calculator_engines, calculator_json
+    from qwenfit.loaders.catalog import entries, load_catalog_model
+    from qwenfit.loaders.hardware import custom_machine, hardware_catalog
+
+    calc = calculator_json()
+    catalog = hardware_catalog()
+    machines = [Machine(name="cpu"), *(Machine(name=d.id, devices=(d,)) for d in catalog.values())]
+    engine_list = tuple(e for e in calculator_engines() if any(e.default_on(m) for m in machines))
+    models: list[dict[str, Any]] = []
+    specs: list[tuple[str, Any]] = []
+    formulas: list[dict[str, Any]] = []
+    accepts: dict[str, dict[str, Any]] = {e.name: {} for e in engine_list}
+    for entry in entries():
+        spec = load_catalog_model(entry.name)
+        _ANY_SPEC[:] = _ANY_SPEC or [spec]
+        key = entry.short_name
+        specs.append((key, spec))
+        source = model_source(spec, entry.name)
+        calc_quants = calc["models"][key]["quants"]
+        rec: dict[str, Any] = {
+            "key": key,
+            "name": spec.name,
+            "params_total": spec.params.total,
+            "is_moe": spec.is_moe,
+            "n_layers": spec.text.num_hidden_layers,
+            "n_layer_all": spec.text.num_hidden_layers + spec.mtp_layers,
+            "native_context": spec.text.max_position_embeddings,
+            "tp": {},
+            "published": {},
+            "quants": {},
+        }
+        for engine in engine_list:
+            engine.prepare_formulas(spec)
+            rec["published"][engine.name] = list(engine.published_quants(source, mtp=False))
+            rec["tp"][engine.name] = [
+                engine.fallback(Machine(name="n", devices=(next(iter(catalog.values())),) * n), spec).tp
+                for n in range(1, 9)
+            ]
+            kv = engine.kv_types[0]
+            used: dict[str, int | None] = {}
+            for fp, p in _extra_placements(spec, engine):
+                try:
+                    traced = trace_placement(spec, engine, kv, fp, p)
+                except (SettingError, ValueError, TypeError):
+                    continue
+                _variables_of(traced, used)
+                formulas.append(
+                    {"model": key, "engine": engine.name, "kv_cache": kv, "placement": fp.key, **traced}
+                )
+            wanted = dict.fromkeys((*engine.planner_quants, *rec["published"][engine.name]))
+            for m in machines:
+                wanted.update(dict.fromkeys(engine.quants_for(m)))
+            quants: dict[str, Any] = {}
+            for q in wanted:
+                name = engine.accepts(q)
+                accepts[engine.name][q] = name
+                if name is None or name.endswith(".gguf") or name in quants:
+                    continue
+                quants[name] = _quant_record(
+                    spec, source, engine, name, calc_quants[engine.name].get(name), used
+                )
+            rec["quants"][engine.name] = quants
+        models.append(rec)
+    hardware = {"cpu": _machine_record(None, engine_list)}
+    hardware.update({dev.id: _machine_record(dev, engine_list) for dev in catalog.values()})
+    for dev_id, refused in _refusals(list(catalog.values()), engine_list, specs).items():
+        hardware[dev_id]["refuses"] = refused
+    custom = custom_machine(vram_gb=24, ram_gb=None).devices[0]
+    hardware["custom"] = {
+        **_machine_record(custom, engine_list),
+        "driver_reserve": custom.memory_bytes - custom.usable_bytes,
+    }
+    return {
+        "schema": PLAN_SCHEMA,
+        "defaults": {
+            "context": DEFAULT_CONTEXT,
+            "min_context": MIN_CONTEXT,
+            "yarn_context": YARN_CONTEXT,
+            "depth": DEFAULT_DEPTH,
+            "near_lossless_rank": NEAR_LOSSLESS_RANK,
+            "split_firsts": list(SPLIT_FIRSTS),
+            "gpus": list(PLAN_GPUS),
+        },
+        "engines": [
+            {
+                "name": e.name,
+                "kv": e.kv_types[0],
+                "context_step": e.context_step,
+                "max_sequences": e.max_sequences,
+                "context_beyond_native": e.context_beyond_native,
+                "expert_offload": bool(getattr(e, "expert_offload", False)),
+            }
+            for e in engine_list
+        ],
+        "models": models,
+        "accepts": accepts,
+        "hardware": hardware,
+        "formulas": formulas,
+    }
+
+
+# -------------------------------------------------------------------------------------------------
+# the calculator's vision and MTP toggles (issue 17 item 5): its formulas traced with the vision tower
+# loaded and/or MTP drafting on, and the weight inputs that change with them (assets/variants.json)
+
+VARIANTS = {"vision": (True, False), "mtp": (False, True), "vision+mtp": (True, True)}
+
+
+@functools.lru_cache(maxsize=1)
+def variants_json() -> dict[str, Any]:
+    """{"schema": 1, "formulas": [{"model", "engine", "kv_cache", "placement", "variant", ...}],
+    "env": {model: {engine: {quant: {variant: {name: value}}}}}}: for each calculator formula at the
+    engine's default KV cache, the same record traced with the vision tower and/or MTP drafting, and
+    each quantization's weight inputs where they differ from calculator.json's (an engine that
+    refuses a variant — Ollama and LM Studio do not draft with MTP — has none)."""
+    from qwenfit.api.sources import model_source
+    from qwenfit.export import calculator_engines, calculator_json
+    from qwenfit.loaders.catalog import entries, load_catalog_model
+
+    calc = calculator_json()
+    formulas: list[dict[str, Any]] = []
+    envs: dict[str, Any] = {}
+    for entry in entries():
+        spec = load_catalog_model(entry.name)
+        key = entry.short_name
+        source = model_source(spec, entry.name)
+        for engine in calculator_engines():
+            kvs = (
+                engine.calc_kv_types_for(spec)
+                if hasattr(engine, "calc_kv_types_for")
+                else engine.calc_kv_types
+            )
+            if not kvs:
+                continue
+            engine.prepare_formulas(spec)
+            for variant, (vision, mtp) in VARIANTS.items():
+                if (vision and spec.vision is None) or (mtp and not spec.mtp_layers):
+                    continue
+                traced_any = False
+                for fp in engine.formula_placements(spec):
+                    try:
+                        rec = trace_placement(
+                            spec, engine, kvs[0], fp, _fp_placement(fp), vision=vision, mtp=mtp
+                        )
+                    except (SettingError, ValueError, TypeError):
+                        continue
+                    traced_any = True
+                    rates = (
+                        f"{engine.name}/cpu" if fp.cpu_only else f"{engine.name}/tp{fp.tp}"
+                    )  # calculator_json's
+                    ident = {"model": key, "engine": engine.name, "kv_cache": kvs[0], "placement": fp.key}
+                    formulas.append({**ident, "variant": variant, "rates": rates, **rec})
+                if not traced_any:
+                    continue
+                for q, base in calc["models"][key]["quants"][engine.name].items():
+                    try:
+                        art = _artifact(engine, source, q)
+                        w = engine.artifact_weights(spec, art, q, mtp=mtp, vision=vision)
+                    except SettingError:
+                        continue
+                    diff: dict[str, Any] = {}
+                    for fp in engine.formula_placements(spec):
+                        try:
+                            env = plan_env(spec, engine, w, fp, _fp_placement(fp), vision=vision, mtp=mtp)
+                        except (SettingError, ValueError):
+                            continue
+                        diff.update({k: v for k, v in env.items() if base["env"].get(k) != v})
+                    envs.setdefault(key, {}).setdefault(engine.name, {}).setdefault(q, {})[variant] = diff
+    return {"schema": 1, "formulas": formulas, "env": envs}
