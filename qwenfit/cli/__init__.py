@@ -4,6 +4,9 @@ Subcommands (one module each)::
 
     qwenfit plan [MODEL ...]   ranked options for a machine (detected when no hardware flag is given)
     qwenfit check MODEL --quant Q ...   pre-flight of one configuration
+    qwenfit check [hardware] -- COMMAND  pre-flight of an engine's own launch command
+    qwenfit run [hardware] -- COMMAND    check it, then start it (exec) if it fits
+    qwenfit mcp                a Model Context Protocol server over stdio (plan, check, check_command)
     qwenfit need MODEL         the smallest catalog machines that run a model (reverse planning)
     qwenfit inspect MODEL      a model by component, role and quantization
     qwenfit quants MODEL       every quantization of a model: bytes, bits per weight, quality
@@ -51,7 +54,20 @@ __all__ = [
     "memory_bars",
 ]
 
-COMMANDS = ("plan", "check", "need", "inspect", "quants", "models", "artifacts", "hardware", "export")
+COMMANDS = (
+    "plan",
+    "check",
+    "need",
+    "inspect",
+    "quants",
+    "models",
+    "artifacts",
+    "hardware",
+    "export",
+    "run",
+    "mcp",
+)
+LAUNCHERS = ("check", "run")  # commands whose words after "--" are an engine's command line, kept verbatim
 
 
 def build_parser(only: str | None = None) -> Parser:
@@ -88,8 +104,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
     Parser.json_errors = as_json
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
+    launch = None
+    if argv and argv[0] in LAUNCHERS and "--" in argv:  # argparse would drop a "--" inside the command
+        launch, argv = argv[argv.index("--") + 1 :], argv[: argv.index("--")]
     try:
         args = parser.parse_args(argv)
+        if launch is not None:
+            args.launch = launch
     except SystemExit as exc:  # --help, --version, usage errors (already printed, one line)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     finally:
