@@ -43,6 +43,7 @@ _COMMON = ("context", "sequences", "kv_cache", "mtp", "vision", "backend", "n_gp
 _NOT_MODELLED = {
     "mem_fraction_static": "--mem-fraction-static (SGLang's static memory fraction)",
     "chunked_prefill": "--no-enable-chunked-prefill (vLLM without chunked prefill under a short context)",
+    "speculative_tokens": "--speculative-num-draft-tokens / --speculative-num-steps (SGLang's MTP drafts)",
 }
 
 
@@ -103,13 +104,21 @@ def resolve_model(
         rid = model if pc.model_kind == "hf-repo" else "ollama:" + model
         repo = _published_repo(rid)
         if repo is not None:
-            quant = pc.quant if repo.kind in ("gguf-repo", "ollama-tag") else repo.quant or pc.quant
-            if repo.kind == "gguf-repo" and pc.quant and repo.file(pc.quant) is None:
+            model_name = repo.model
+            # a GGUF repo: the tag names the file; a checkpoint repo: its own format, unless the
+            # command quantizes it as it loads (vLLM --quantization fp8 on a BF16 repo)
+            if repo.kind in ("gguf-repo", "ollama-tag"):
+                quant = pc.quant
+            else:
+                quant = pc.quant if pc.raw.get("quantization") else repo.quant or pc.quant
+            if repo.kind not in ("gguf-repo", "ollama-tag") and quant != repo.quant:
+                repo = None
+            if repo is not None and repo.kind == "gguf-repo" and pc.quant and repo.file(pc.quant) is None:
                 return (repo.model, pc.quant, "artifact catalog", None,
                         f"model {repo.model} from the artifact catalog ({repo.id}); the catalog lists no "
                         f"{pc.quant} file in it, so the file is priced as qwenfit's {pc.quant}")  # fmt: skip
-            note = f"model {repo.model} {quant or ''} from the artifact catalog: {repo.id}"
-            return repo.model, quant, "artifact catalog", repo, note.replace("  ", " ")
+            note = f"model {model_name} {quant or ''} from the artifact catalog: {rid}"
+            return model_name, quant, "artifact catalog", repo, note.replace("  ", " ")
         entry = find(model) if pc.model_kind == "hf-repo" else None
         if entry is not None:
             return entry.name, pc.quant, "catalog", None, f"model {entry.name}: {model} is its official repo"
