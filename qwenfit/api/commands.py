@@ -235,7 +235,8 @@ def check_parsed(
             )
 
         found = command_fixes(pc, p, recheck)
-    return CommandCheck(pc, str(p.spec.name), p.quant, how, result, found, (note, *pc.notes),
+    notes = pc.notes if how == "file name" else (note, *pc.notes)  # the reader says it for a file name
+    return CommandCheck(pc, str(p.spec.name), p.quant, how, result, found, notes,
                         as_int(p.d.context), as_int(p.d.sequences))  # fmt: skip
 
 
