@@ -123,13 +123,32 @@ def resolve_model(
         if entry is not None:
             return entry.name, pc.quant, "catalog", None, f"model {entry.name}: {model} is its official repo"
         if pc.catalog:
+            _quant_named(pc)
             return (pc.catalog, pc.quant, "repo name", None,
                     f"model {pc.catalog} {pc.quant or ''} from the name {model} (not in the artifact "
                     "catalog)".replace("  ", " "))  # fmt: skip
         return model, pc.quant, "hub", None, f"model: {model}, read from the Hugging Face Hub"
     if pc.catalog is None:
         raise UsageError(f"{model}: not a model qwenfit knows (its catalog holds the Qwen3.5 family)")
+    _quant_named(pc)
     return pc.catalog, pc.quant, "file name", None, f"model {pc.catalog} {pc.quant or ''} from the file name"
+
+
+def _quant_named(pc: ParsedCommand) -> None:
+    """A checkpoint known only by its name must name its format: never a silent BF16."""
+    from qwenfit.cmdline.models import safetensors_quant
+    from qwenfit.core.engines.base import get
+
+    if pc.quant is not None or get(pc.engine).weights_family == "gguf":
+        return
+    key = (pc.catalog or str(pc.model)).lower()
+    name = next((w for w in pc.argv if key in w.lower()), str(pc.model))
+    _, word = safetensors_quant(name, pc.catalog)
+    says = f"says {word!r} after the model" if word else "names no quantization"
+    raise UsageError(
+        f"{name}: the name {says}, which is not a format qwenfit reads, and the checkpoint is not here "
+        "to read its config (give the checkpoint's directory, or a repo id the artifact catalog lists)"
+    )
 
 
 def split_settings(pc: ParsedCommand, engine_options: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:

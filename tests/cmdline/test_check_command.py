@@ -195,3 +195,14 @@ def test_the_reader_round_trips_an_edit():
 def test_usage_error_is_public():
     with pytest.raises(UsageError):
         qwenfit.check_command("llama-server -m Qwen3.5-9B-Q4_K_M.gguf --no-such-flag", vram_gb=24)
+
+
+def test_a_checkpoint_known_only_by_its_name_must_name_its_format():
+    # never a silent BF16: an unreadable suffix of a directory that is not here is refused, naming it
+    with pytest.raises(UsageError, match="'frobnicated'"):
+        qwenfit.check_commands(
+            "vllm serve /models/Qwen3.5-27B-Frobnicated --max-model-len 8192", hardware="l40s"
+        )
+    (c,) = qwenfit.check_commands("vllm serve /models/qwen3.6-27b-autoround-int4 --max-model-len 8192",
+                                  hardware="l40s")  # fmt: skip
+    assert (c.model, c.quant, c.model_from) == ("Qwen3.6-27B", "autoround", "file name")
