@@ -139,7 +139,14 @@ def _quant_named(pc: ParsedCommand) -> None:
     from qwenfit.cmdline.models import safetensors_quant
     from qwenfit.core.engines.base import get
 
-    if pc.quant is not None or get(pc.engine).weights_family == "gguf":
+    if pc.quant is not None:
+        return
+    if get(pc.engine).weights_family == "gguf":
+        if pc.model_kind == "file-name":
+            raise UsageError(
+                f"{pc.model}: the file is not here and its name names no quantization (Q4_K_M, "
+                "UD-Q4_K_XL, ...): give the file's path, or a name with its type"
+            )
         return
     key = (pc.catalog or str(pc.model)).lower()
     name = next((w for w in pc.argv if key in w.lower()), str(pc.model))

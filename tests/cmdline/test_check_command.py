@@ -206,3 +206,5 @@ def test_a_checkpoint_known_only_by_its_name_must_name_its_format():
     (c,) = qwenfit.check_commands("vllm serve /models/qwen3.6-27b-autoround-int4 --max-model-len 8192",
                                   hardware="l40s")  # fmt: skip
     assert (c.model, c.quant, c.model_from) == ("Qwen3.6-27B", "autoround", "file name")
+    with pytest.raises(UsageError, match="names no quantization"):  # not Q4_K_M by default
+        qwenfit.check_commands("llama-server -m /models/Qwen3.5-9B.gguf -np 1", vram_gb=24)
