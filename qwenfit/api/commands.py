@@ -235,6 +235,19 @@ def _result(p: Prepared, *, planned: bool) -> CheckResult:
     return CheckResult(e, machine, command, alternatives, p.artifact)
 
 
+def _fit_adjusts(pc: ParsedCommand) -> bool:
+    """llama.cpp's --fit would adjust this command's placement itself (it leaves -ngl unset)."""
+    raw = pc.raw
+    return (
+        pc.frame.kind == "llama"
+        and raw.get("fit", True) is not False
+        and "n_gpu_layers" not in raw
+        and not raw.get("override_tensor")
+        and "n_cpu_moe" not in raw
+        and "cpu_moe" not in raw
+    )
+
+
 def check_parsed(
     pc: ParsedCommand,
     budget: Mapping[str, Any],
@@ -262,6 +275,10 @@ def check_parsed(
 
         found = command_fixes(pc, p, recheck)
     notes = pc.notes if how == "file name" else (note, *pc.notes)  # the reader says it for a file name
+    if not result.fits and _fit_adjusts(pc):
+        notes = (*notes, "llama.cpp's --fit (on by default) adjusts the options this command leaves unset "
+                 "(-ngl; -c when not given) to fit device memory, so it would start with layers moved off "
+                 "the GPU; the offload edit says how many, explicitly")  # fmt: skip
     return CommandCheck(pc, str(p.spec.name), p.quant, how, result, found, notes,
                         as_int(p.d.context), as_int(p.d.sequences))  # fmt: skip
 
