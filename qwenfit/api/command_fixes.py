@@ -38,7 +38,8 @@ GMU_CEILING = 0.95
 @dataclass(frozen=True, slots=True)
 class CommandFix:
     """One edit to the command that fits: ``kind`` ("context", "sequences", "offload", "kv_cache",
-    "gpu_memory_utilization", "tp"), ``settings`` changed (qwenfit's names), ``description`` in the
+    "gpu_memory_utilization", "tp": with the longest context that fits on those GPUs when the
+    context does not), ``settings`` changed (qwenfit's names), ``description`` in the
     command's own words (``-c 262144 → 98304``), ``command`` the rewritten command line and
     ``estimate`` its check (the rewritten command read and estimated again)."""
 
@@ -81,7 +82,7 @@ def _evaluator(p: Prepared) -> Callable[..., bool]:
     """fits(context=, sequences=, kv_cache=, **options) for ``p`` with those changes."""
 
     def fits(**changes: Any) -> bool:
-        shared = {k: changes.pop(k) for k in ("context", "sequences", "kv_cache") if k in changes}
+        shared = {k: changes.pop(k) for k in ("context", "sequences", "kv_cache", "n_gpus") if k in changes}
         d = dataclasses.replace(p.d, **shared)
         try:
             if changes:
@@ -89,7 +90,8 @@ def _evaluator(p: Prepared) -> Callable[..., bool]:
             else:
                 o = p.o
             p.engine.check(p.spec, d, o)
-            inputs = p.engine.inputs(p.spec, p.weights, d, o) if changes or "kv_cache" in shared else p.inputs
+            rebuilt = changes or "kv_cache" in shared or "n_gpus" in shared
+            inputs = p.engine.inputs(p.spec, p.weights, d, o) if rebuilt else p.inputs
             return bool(assemble(p.spec, p.engine, p.quant, inputs, d, o, p.target).fits)
         except (QwenfitError, ValueError):
             return False
@@ -144,10 +146,15 @@ def _candidates(pc: ParsedCommand, p: Prepared) -> list[tuple[str, dict[str, Any
             out.append(("gpu_memory_utilization", {"gpu_memory_utilization": pct / 100}))
     if "tp" in known and machine is not None:
         tp = int(getattr(p.o, "tp", 1))
-        for t in (2, 4, 8):
-            if tp < t <= machine.n_devices:
-                out.append(("tp", {"tp": t}))  # checked on the rewritten command alone
-                break
+        others = max(1, as_int(p.d.n_gpus) // max(tp, 1))  # pipeline x data-parallel ranks
+        t = next((t for t in (2, 4, 8) if tp < t and t * others <= machine.n_devices), None)
+        if t is not None:
+            if fits(tp=t, n_gpus=t * others):
+                out.append(("tp", {"tp": t}))
+            else:  # more GPUs, and the longest context that fits on them
+                best = largest(lambda c: fits(tp=t, n_gpus=t * others, context=c), step, ctx - 1, step)
+                if best:
+                    out.append(("tp", {"tp": t, "context": best}))
     return out
 
 

@@ -208,3 +208,11 @@ def test_a_checkpoint_known_only_by_its_name_must_name_its_format():
     assert (c.model, c.quant, c.model_from) == ("Qwen3.6-27B", "autoround", "file name")
     with pytest.raises(UsageError, match="names no quantization"):  # not Q4_K_M by default
         qwenfit.check_commands("llama-server -m /models/Qwen3.5-9B.gguf -np 1", vram_gb=24)
+
+
+def test_tensor_parallel_edit_with_the_context_that_fits_on_those_gpus():
+    cmd = "vllm serve Qwen/Qwen3.5-27B-FP8 --max-model-len 262144 --max-num-seqs 8"
+    (c,) = qwenfit.check_commands(cmd, hardware="2x rtx-4090")
+    (tp,) = [f for f in c.fixes if f.kind == "tp"]
+    assert tp.settings["tp"] == 2 and tp.settings["context"] < 262144
+    assert "--tensor-parallel-size 2" in tp.command and tp.estimate.fits
