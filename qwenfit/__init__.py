@@ -2,7 +2,8 @@
 
 ``qwenfit.load(source)`` gives a :class:`ModelSpec`; ``spec.params`` and ``spec.inventory`` are
 exact sums over every tensor of the checkpoint; ``qwenfit.estimate()``, ``check()`` and ``plan()``
-answer what fits. ARCHITECTURE.md has the floor plan.
+answer what fits; ``check_command()`` checks an engine's own launch command. ARCHITECTURE.md has
+the floor plan.
 
 Re-exports only. Every name is imported on first use, so ``import qwenfit`` costs almost nothing
 (pre-flight checks run before every model launch).
@@ -23,6 +24,7 @@ from qwenfit.errors import (
     UnknownHardwareError,
     UnknownModelError,
     UnsupportedModelError,
+    UsageError,
 )
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (``import qwenfit`` stays light)
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 
     from qwenfit.api import (
         check,
+        check_command,
+        check_commands,
         estimate,
         max_context,
         max_sequences,
@@ -40,6 +44,7 @@ if TYPE_CHECKING:
         requirements,
         weights,
     )
+    from qwenfit.api.commands import CommandCheck
     from qwenfit.api.requirements import Requirements
     from qwenfit.core.engines.base import Placement
     from qwenfit.core.fit.planner import Option, Plan
@@ -52,7 +57,8 @@ if TYPE_CHECKING:
     from qwenfit.loaders import load
 
 _LAZY = {
-    "check": "qwenfit.api", "estimate": "qwenfit.api", "max_context": "qwenfit.api",
+    "check": "qwenfit.api", "check_command": "qwenfit.api", "check_commands": "qwenfit.api",
+    "CommandCheck": "qwenfit.api.commands", "estimate": "qwenfit.api", "max_context": "qwenfit.api",
     "max_sequences": "qwenfit.api", "plan": "qwenfit.api", "recipe_from_gguf": "qwenfit.api",
     "requirements": "qwenfit.api", "Requirements": "qwenfit.api.requirements",
     "weights": "qwenfit.api", "load": "qwenfit.loaders",
@@ -84,6 +90,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError",
+    "CommandCheck",
     "ConfigError",
     "Device",
     "DoesNotFit",
@@ -108,11 +115,14 @@ __all__ = [
     "UnknownHardwareError",
     "UnknownModelError",
     "UnsupportedModelError",
+    "UsageError",
     "VisionSpec",
     "WeightEntry",
     "WeightMap",
     "__version__",
     "check",
+    "check_command",
+    "check_commands",
     "estimate",
     "load",
     "max_context",

@@ -26,6 +26,7 @@ LAYERS = [
     ("qwenfit.core.engines",),
     ("qwenfit.core.fit",),
     ("qwenfit.loaders",),
+    ("qwenfit.cmdline",),  # engines' own command lines, read as each engine reads them
     ("qwenfit.report",),
     ("qwenfit.api",),
     ("qwenfit.export", "qwenfit.export_split", "qwenfit.export_plan"),

@@ -90,6 +90,6 @@ def test_preflight_exec_runs_the_checked_command(tmp_path):
     r = run("preflight_launch.py", args, env=env)
     assert r.returncode == 0, r.stderr
     assert (
-        "stand-in llama-server -hf unsloth/Qwen3.5-9B-GGUF:Q4_K_M --no-mmproj -c 32768 -ngl all -fa on"
+        "stand-in llama-server -hf unsloth/Qwen3.5-9B-GGUF:Q4_K_M --no-mmproj -c 32768 -np 1 -ngl all -fa on"
         in r.stdout
     )

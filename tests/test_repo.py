@@ -21,6 +21,7 @@ BIN = Path(sys.executable).parent
 def test_public_api_is_pinned():
     assert sorted(qwenfit.__all__) == [
         "CheckpointError",
+        "CommandCheck",
         "ConfigError",
         "Device",
         "DoesNotFit",
@@ -45,11 +46,14 @@ def test_public_api_is_pinned():
         "UnknownHardwareError",
         "UnknownModelError",
         "UnsupportedModelError",
+        "UsageError",
         "VisionSpec",
         "WeightEntry",
         "WeightMap",
         "__version__",
         "check",
+        "check_command",
+        "check_commands",
         "estimate",
         "load",
         "max_context",

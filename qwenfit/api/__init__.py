@@ -9,6 +9,7 @@ CLI, ``--json`` and the calculator); an engine that counts otherwise converts in
 
 from __future__ import annotations
 
+from qwenfit.api.commands import CommandCheck, check_command, check_commands
 from qwenfit.api.files import recipe_from_gguf, weights
 from qwenfit.api.memory import CheckResult, check, check_result, estimate, max_context, max_sequences
 from qwenfit.api.planning import plan, plan_model
@@ -16,9 +17,12 @@ from qwenfit.api.requirements import MachineFit, Requirements, requirements
 
 __all__ = [
     "CheckResult",
+    "CommandCheck",
     "MachineFit",
     "Requirements",
     "check",
+    "check_command",
+    "check_commands",
     "check_result",
     "estimate",
     "max_context",

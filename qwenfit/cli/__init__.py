@@ -4,6 +4,9 @@ Subcommands (one module each)::
 
     qwenfit plan [MODEL ...]   ranked options for a machine (detected when no hardware flag is given)
     qwenfit check MODEL --quant Q ...   pre-flight of one configuration
+    qwenfit check [hardware] -- COMMAND  pre-flight of an engine's own launch command
+    qwenfit run [hardware] -- COMMAND    check it, then start it (exec) if it fits
+    qwenfit mcp                a Model Context Protocol server over stdio (plan, check, check_command)
     qwenfit need MODEL         the smallest catalog machines that run a model (reverse planning)
     qwenfit inspect MODEL      a model by component, role and quantization
     qwenfit quants MODEL       every quantization of a model: bytes, bits per weight, quality
@@ -66,7 +69,10 @@ COMMANDS = (
     "hardware",
     "export",
     "calibrate",
+    "run",
+    "mcp",
 )
+LAUNCHERS = ("check", "run")  # commands whose words after "--" are an engine's command line, kept verbatim
 
 # What ``qwenfit --help`` lists: each command's one-line help, as its module's add() gives it (a test keeps
 # them equal), so that ``qwenfit``, ``qwenfit --help`` and ``qwenfit nonsense`` import no command module.
@@ -81,6 +87,8 @@ COMMAND_HELP = {
     "hardware": "the hardware catalog and this machine",
     "export": "the docs calculator's JSON",
     "calibrate": "measure this machine with a small model (llama-bench / mlx_lm) and keep its speed constants",
+    "run": "check an engine's command, then start it if it fits",
+    "mcp": "a Model Context Protocol server over stdio (tools: check_command, check, plan, estimate)",
 }
 
 
@@ -142,8 +150,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
     Parser.json_errors = as_json
     parser = build_parser(argv[0]) if argv and argv[0] in COMMANDS else _top_parser()
+    launch = None
+    if argv and argv[0] in LAUNCHERS and "--" in argv:  # argparse would drop a "--" inside the command
+        launch, argv = argv[argv.index("--") + 1 :], argv[: argv.index("--")]
     try:
         args = parser.parse_args(argv)
+        if launch is not None:
+            args.launch = launch
     except SystemExit as exc:  # --help, --version, usage errors (already printed, one line)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     finally:

@@ -178,8 +178,11 @@ def speed_arg(text: str) -> float:
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
     """--vision and --mtp: the vision tower and MTP drafting, as plan and check take them."""
-    p.add_argument("--vision", action="store_true",
-                   help="load the vision tower (llama.cpp: the mmproj file; vLLM/SGLang: the encoder)")
+    p.add_argument(
+        "--vision",
+        action="store_true",
+        help="load the vision tower (llama.cpp: the mmproj file; vLLM/SGLang: the encoder)",
+    )
     p.add_argument("--mtp", action="store_true", help="draft tokens with the model's MTP layer")  # fmt: skip
 
 
@@ -214,13 +217,24 @@ def add_hardware(p: argparse.ArgumentParser) -> None:
     one.add_argument("--vram", type=gb, metavar="GB", help="memory of each GPU in decimal GB (any GPU)")
     g.add_argument("--gpus", type=positive, metavar="N", help="number of --vram GPUs (default 1)")
     g.add_argument("--ram", type=gb, metavar="GB", help="host RAM in decimal GB (unified memory: all of it)")
-    g.add_argument("--ram-reserve", type=size_or_zero, metavar="GB",
-                   help="host RAM kept for the system (default 10%% of RAM, 4-16 GB; detected: in use)")
-    g.add_argument("--vram-reserve", type=size_or_zero, metavar="GB",
-                   help="memory kept on each GPU, e.g. for the desktop (default 0; detected: what is in use)")
-    g.add_argument("--ram-speed", metavar="SPEC",
-                   help="host RAM type and speed, e.g. ddr5-6000, DDR4-3200x2 (channels), 6000 (MT/s); "
-                   "sets the offload speed (detected where the OS tells)")
+    g.add_argument(
+        "--ram-reserve",
+        type=size_or_zero,
+        metavar="GB",
+        help="host RAM kept for the system (default 10%% of RAM, 4-16 GB; detected: in use)",
+    )
+    g.add_argument(
+        "--vram-reserve",
+        type=size_or_zero,
+        metavar="GB",
+        help="memory kept on each GPU, e.g. for the desktop (default 0; detected: what is in use)",
+    )
+    g.add_argument(
+        "--ram-speed",
+        metavar="SPEC",
+        help="host RAM type and speed, e.g. ddr5-6000, DDR4-3200x2 (channels), 6000 (MT/s); "
+        "sets the offload speed (detected where the OS tells)",
+    )
     g.add_argument("--wired-limit-mb", type=positive, metavar="MB",
                    help="a Mac's raised iogpu.wired_limit_mb (default: macOS's GPU working set)")  # fmt: skip
 

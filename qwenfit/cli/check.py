@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from qwenfit.cli import output
+from qwenfit.cli import check_launch, output
 from qwenfit.cli.args import (
     EXIT_DOES_NOT_FIT,
     EXIT_OK,
@@ -28,7 +28,6 @@ from qwenfit.cli.args import (
 from qwenfit.cli.output import (
     Style,
     describe_machine,
-    device_key,
     emit,
     emit_json,
     gb_text,
@@ -55,9 +54,20 @@ _LABELS = {
 def add(sub: Any, schema_id: str) -> None:
     names = engine_names()
     p = sub.add_parser(
-        "check", help="pre-flight one configuration (exit 0 fits, 1 not)", description=run.__doc__
+        "check",
+        help="pre-flight one configuration or an engine's own command (exit 0 fits, 1 not)",
+        description=run.__doc__,
+        usage="qwenfit check MODEL [options]\n       qwenfit check [hardware flags] [--json] -- COMMAND ...",
     )
-    p.add_argument("model", metavar="MODEL", help="catalog name, repo id or path")
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        nargs="?",
+        help="catalog name, repo id or path; or, after --, an engine's launch command (llama-server, "
+        "vllm serve, python -m sglang.launch_server, mlx_lm.server, ollama, a Modelfile / llama-swap "
+        "config file)",
+    )
+    p.set_defaults(launch=None)
     p.add_argument(
         "--quant",
         metavar="Q",
@@ -103,7 +113,19 @@ def run(args: argparse.Namespace) -> int:
     """Pre-flight one configuration: does MODEL in quant Q, with this context and these sequences,
     fit this machine on this engine? Exit 0 fits, 1 does not fit (with the shortfall and the nearest
     options that fit: less context, fewer sequences, offload, a smaller quant), 2 bad input.
-    With no hardware flag the local machine is detected."""
+    With no hardware flag the local machine is detected.
+
+    After ``--``, an engine's own launch command is read the way that engine reads it and checked
+    (exit 2 names any option that changes memory in a way qwenfit does not model); when it does not
+    fit, the edits to that command that fit are printed, each re-checked."""
+    if args.launch is not None:
+        from qwenfit.cli.check_launch import run_launch
+
+        return run_launch(args)
+    if args.model is None:
+        raise UsageError(
+            "give a MODEL, or an engine's command after -- (qwenfit check --vram 24 -- llama-server ...)"
+        )
     from qwenfit.api import check_result
     from qwenfit.api.sources import stored_family
     from qwenfit.core.engines.base import get
@@ -181,18 +203,6 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if e.fits else EXIT_DOES_NOT_FIT
 
 
-def _terms_table(e: Estimate) -> str:
-    from qwenfit.core.expr import as_int
-    from qwenfit.core.fit.text import table
-
-    rows = [
-        [t.name, t.device, gb_text(as_int(t.bytes)), "exact" if t.exact else "estimated", t.detail]
-        for t in sorted(e.terms, key=lambda t: device_key(t.device))
-        if t.bytes
-    ]
-    return table(rows, ["term", "device", "size", "", "detail"], right={2})
-
-
 def format_check(
     e: Estimate,
     machine: Machine,
@@ -209,7 +219,7 @@ def format_check(
         f"{e.model} {e.quant} on {e.engine}: {context:,} tokens{seqs}",
         f"machine: {describe_machine(machine)}",
         "",
-        _terms_table(e),
+        check_launch.terms_table(e),
         f"total {gb_text(e.total_bytes)}",
         "",
         *memory_bars(e, color=color),

@@ -46,12 +46,21 @@ def add(sub: Any, schema_id: str) -> None:
         help="tokens per sequence (default 32768, the output length Qwen's cards recommend for most "
         "queries, less where only less fits; max: the most that fits)",
     )
-    p.add_argument("--prefer", choices=("quality", "speed", "context"), default="quality",
-                   help="what ranks first (default quality: the best quantization that fits, then speed)")
+    p.add_argument(
+        "--prefer",
+        choices=("quality", "speed", "context"),
+        default="quality",
+        help="what ranks first (default quality: the best quantization that fits, then speed)",
+    )
     p.add_argument("--min-speed", type=speed_arg, metavar="TOK/S", help="reject options decoding slower")
     p.add_argument("--gpu-only", action="store_true", help="nothing in host RAM: every layer on the GPUs")
-    p.add_argument("--depth", type=tokens, default=4096, metavar="N",
-                   help="tokens already in the context when speeds are compared (default 4096)")
+    p.add_argument(
+        "--depth",
+        type=tokens,
+        default=4096,
+        metavar="N",
+        help="tokens already in the context when speeds are compared (default 4096)",
+    )
     add_model_flags(p)  # fmt: skip
     p.add_argument("--sequences", type=positive, default=1, metavar="N", help="concurrent sequences")
     p.add_argument("--kv-cache", metavar="T", help="KV cache type (llama.cpp: q8_0, ...; vLLM: fp8)")

@@ -40,6 +40,10 @@ def parse_command(
     from qwenfit.cmdline.configs import detect, modelfile_lines
     from qwenfit.cmdline.ollama import is_modelfile, parse_modelfile
 
+    recipe = _ollama_recipe(cmd, env)
+    if recipe is not None:
+        text, serve_env = recipe
+        return [parse_modelfile(text, serve_env, cwd)]
     if is_modelfile(cmd):
         return [parse_modelfile("\n".join(modelfile_lines(cmd)), env, cwd)]
     kind = detect(cmd)
@@ -70,6 +74,23 @@ def parse_command(
     for launch in found:
         out.extend(_dispatch(launch, cwd))
     return out
+
+
+def _ollama_recipe(text: str, env: Mapping[str, str]) -> tuple[str, dict[str, str]] | None:
+    """An Ollama recipe as qwenfit prints it (``# Modelfile`` / its lines / ``# then`` / ``VAR=x
+    ollama serve &`` / ``ollama create ...``): the Modelfile, and the environment the server starts
+    with (the ``OLLAMA_*`` words before ``ollama serve``)."""
+    lines = text.splitlines()
+    marks = [i for i, line in enumerate(lines) if line.strip() in ("# Modelfile", "# then")]
+    if len(marks) != 2 or lines[marks[0]].strip() != "# Modelfile" or lines[marks[1]].strip() != "# then":
+        return None
+    from qwenfit.cmdline.shell import split_script
+
+    serve_env = dict(env)
+    for command in split_script("\n".join(lines[marks[1] + 1 :]), dict(env)):
+        if command.argv[:2] == ["ollama", "serve"]:
+            serve_env.update(command.assigns)
+    return "\n".join(lines[marks[0] + 1 : marks[1]]), serve_env
 
 
 def _entries(

@@ -205,8 +205,6 @@ def llama_settings(
                 ignored.append(spelled)
             else:
                 refused.append(f"{spelled} (qwenfit cannot tell how it changes memory)")
-    if v.get("kv_offload") is False:
-        refused.append(f"{st.spelled['kv_offload']} (keeps the KV cache in host memory)")
     if v.get("load_mode") in ("mlock", "mmap+mlock"):
         refused.append(f"{st.spelled['load_mode']} (locks the whole model file in RAM)")
     vision = _vision(st, ref, facts, notes)
@@ -318,6 +316,10 @@ def llama_settings(
         settings["ctx_checkpoints"] = int(v["swa_checkpoints"])
     if v.get("fit") is False:
         settings["fit_margin"] = False
+    if "kv_offload" in v:
+        settings["kv_offload"] = bool(v["kv_offload"])
+        if not v["kv_offload"]:
+            notes.append(f"{st.spelled['kv_offload']}: the KV cache and recurrent state in host memory")
     if "cache_ram" in v:
         notes.append(
             f"{st.spelled['cache_ram']} {v['cache_ram']}: the prompt cache's host RAM is not in qwenfit's "

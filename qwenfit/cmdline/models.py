@@ -122,6 +122,7 @@ _SAFETENSORS_SUFFIXES = (
     (r"gptq[-_]int8", "gptq-int8"),
     (r"gptq(?:[-_]int4)?", "gptq"),
     (r"awq(?:[-_]4bit)?", "awq"),
+    (r"(?:int4[-_])?auto[-_]?round(?:[-_]int4)?", "autoround"),  # Intel's auto_round exports
     (r"w4a16", "w4a16"),
     (r"w8a16", "w8a16"),
     (r"w8a8", "w8a8"),

@@ -144,11 +144,17 @@ def parse_sglang(launch: Launch, env: Mapping[str, str], cwd: str | None) -> Par
     served = val.get("served_model_name")
     model, kind, cat, more, named = python_model(str(model), cwd, str(served) if served else None)
     notes += more
-    quant, _ = safetensors_quant(named, cat)
-    if quant is None and val.get("quantization"):
+    quant, word = safetensors_quant(named, cat)
+    if (quant is None or word is None) and val.get("quantization"):
+        # a BF16 checkpoint (the name says nothing more) quantized as it loads, or a name qwenfit
+        # cannot read (the checkpoint's own format decides)
         q = str(val["quantization"])
-        quant = q if q in ("fp8", "awq", "gptq", "mxfp4") else None
-        notes.append(f"--quantization {q}" + ("" if quant else ": the checkpoint's own format decides"))
+        known = q if q in ("fp8", "awq", "gptq", "mxfp4") else None
+        if known is not None and word is None:
+            notes.append(f"--quantization {q}: SGLang quantizes the checkpoint to {q} as it loads")
+        elif known is None:
+            notes.append(f"--quantization {q}: the checkpoint's own format decides")
+        quant = known if word is None else quant
     settings: dict[str, Any] = {}
     facts = catalog_facts(cat)
     tp = int(val.get("tp_size", 1))

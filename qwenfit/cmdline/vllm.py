@@ -85,6 +85,7 @@ _QUANT_FLAG = {
     "gptq_marlin": "gptq",
     "mxfp4": "mxfp4",
     "fp8_dynamic": "fp8-dynamic",
+    "auto_round": "autoround",
 }
 
 

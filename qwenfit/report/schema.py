@@ -1,8 +1,9 @@
 """The JSON the ``qwenfit`` command prints with ``--json``, as pydantic models, and its JSON Schema.
 
 Every ``--json`` output is one object with ``"schema": "qwenfit-output-v2"`` and a ``"kind"``
-saying which result it is: ``plan``, ``check``, ``inspect``, ``quants``, ``models``,
-``hardware-list``, ``hardware-show`` or ``hardware-detect``. :class:`Output` validates any of them::
+saying which result it is: ``plan``, ``check``, ``check-command``, ``inspect``, ``quants``,
+``models``, ``hardware-list``, ``hardware-show`` or ``hardware-detect``. :class:`Output` validates
+any of them::
 
     from qwenfit.report.schema import Output
     result = Output.model_validate_json(text).root     # a PlanOut, CheckOut, ...
@@ -32,8 +33,10 @@ __all__ = [
     "SCHEMA_ID",
     "SCHEMA_VERSION",
     "AlternativeOut",
+    "CheckCommandOut",
     "CheckOut",
     "CheckpointOut",
+    "CommandFixOut",
     "DeviceOut",
     "EstimateOut",
     "HardwareDetectOut",
@@ -41,6 +44,7 @@ __all__ = [
     "HardwareShowOut",
     "HostOut",
     "InspectOut",
+    "LaunchCheckOut",
     "MachineOut",
     "ModelOut",
     "ModelsOut",
@@ -276,6 +280,45 @@ class CheckOut(EstimateOut):
     alternatives: list[AlternativeOut] = Field(description="nearest options that fit; empty when it fits")
 
 
+class CommandFixOut(_Out):
+    """An edit to the checked command that fits, written in the command's own flags and re-checked."""
+
+    kind: Literal["context", "sequences", "offload", "kv_cache", "gpu_memory_utilization", "tp"]
+    description: str = Field(description="what changes, in the command's words: '-c 262144 → 98304'")
+    settings: dict[str, SettingValue] = Field(description="the settings changed, in qwenfit's names")
+    command: str = Field(description="the rewritten command line")
+    memory_by_device: dict[str, Bytes] = Field(description="the rewritten command, read and checked again")
+
+
+class LaunchCheckOut(EstimateOut):
+    """One engine launch of a checked command: its estimate, what was read and the edits that fit."""
+
+    tool: str = Field(description="llama-server, llama-cli, llama-bench, vllm serve, sglang, mlx_lm.server, "
+                      "mlx_lm.generate, ollama")  # fmt: skip
+    read: str = Field(description="the launch as read, one line")
+    model_from: Literal["file header", "artifact catalog", "catalog", "repo name", "file name", "hub"] = (
+        Field(description="where the model and its quantization came from")
+    )
+    context: Count = Field(description="tokens per sequence")
+    sequences: Count
+    ignored: list[str] = Field(description="options accepted because they do not change memory")
+    read_notes: list[str] = Field(description="what was inferred while reading the command, and how")
+    qwenfit_command: str = Field(description="the command qwenfit prints for the same deployment")
+    artifact: ArtifactOut | None = Field(description="what the command loads")
+    fixes: list[CommandFixOut] = Field(description="edits to this command that fit; empty when it fits")
+    alternatives: list[AlternativeOut] = Field(description="qwenfit's nearest plans that fit (other quants)")
+
+
+class CheckCommandOut(_Top):
+    """``qwenfit check --json -- COMMAND``: every engine launch of the command judged against a machine
+    (exit 0 all fit, 1 one does not)."""
+
+    kind: Literal["check-command"]
+    fits: bool = Field(description="every launch fits")
+    machine: MachineOut
+    launches: list[LaunchCheckOut] = Field(description="one per launch (a llama-swap config has several)")
+
+
 # ---------------------------------------------------------------------------------------------------
 # models and quantizations
 
@@ -493,6 +536,7 @@ AnyOutput = Annotated[
     | ErrorOut
     | ArtifactsOut
     | CheckOut
+    | CheckCommandOut
     | InspectOut
     | QuantsOut
     | ModelsOut

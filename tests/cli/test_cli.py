@@ -139,7 +139,8 @@ def test_check_human_output(cli):
         "loads: unsloth/Qwen3.5-35B-A3B-GGUF Qwen3.5-35B-A3B-Q4_K_M.gguf (Q4_K_M, 22.02 GB published)"
         in r.out
     )
-    cmd = "command: llama-server -hf unsloth/Qwen3.5-35B-A3B-GGUF:Q4_K_M --no-mmproj -c 32768 -ngl all -fa on"
+    cmd = "command: llama-server -hf unsloth/Qwen3.5-35B-A3B-GGUF:Q4_K_M --no-mmproj -c 32768 -np 1"
+    cmd += " -ngl all -fa on"
     assert cmd in r.out
     assert "\033[" not in r.out  # not a terminal: no colour
 

@@ -45,7 +45,9 @@ COMMANDS = {
     "artifacts": ["artifacts", "9B"],
     "need": ["need", "9B", "--quant", "Q4_K_M"],
     "error": ["check", "9X", "--vram", "24"],  # an unknown model: exit 2 and the error object
-}
+    "check-command": ["check", "--vram", "24", "--ram", "64", "--json", "--", "llama-server", "-m",
+                      "Qwen3.5-35B-A3B-Q4_K_M.gguf", "-c", "262144", "-np", "2", "-fa", "on", "--jinja"],
+}  # fmt: skip
 
 
 def _generator() -> Any:
@@ -86,7 +88,7 @@ def outputs() -> dict[str, tuple[int, str]]:
     for name, argv in COMMANDS.items():
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
-            code = qwenfit.cli.main([*argv, "--json"])
+            code = qwenfit.cli.main(argv if "--json" in argv else [*argv, "--json"])
         out[name] = (code, buf.getvalue())
     return out
 
@@ -96,7 +98,7 @@ def test_every_json_output_validates(outputs, name):
     code, text = outputs[name]
     assert code in ((2,) if name == "error" else (0, 1)), (name, text[:500])
     result = Output.model_validate_json(text).root
-    assert result.kind == (name if name.startswith("hardware") else name.split("-")[0])
+    assert result.kind == (name if name.startswith(("hardware", "check-command")) else name.split("-")[0])
     assert json.loads(text)["schema"] == SCHEMA_ID
 
 
@@ -113,7 +115,9 @@ def _mutations(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [extra, missing, wrong_schema]
 
 
-@pytest.mark.parametrize("name", ["plan", "check-does-not-fit", "inspect", "quants", "hardware-show"])
+@pytest.mark.parametrize(
+    "name", ["plan", "check-does-not-fit", "check-command", "inspect", "quants", "hardware-show"]
+)
 def test_validation_rejects_altered_output(outputs, name):
     data = json.loads(outputs[name][1])
     for bad in _mutations(data):

@@ -1,6 +1,8 @@
 """The command-line corpus (tests/fixtures/command_lines/corpus.yaml: 149 published launch commands for
 Qwen3.5-family models): every record either parses or fails with a UsageError that says why, and the
-outcome of each record is pinned here so it cannot change unnoticed."""
+outcome of each record is pinned here so it cannot change unnoticed. Then every record is checked
+(``check_commands`` on a stated machine): it fits, does not fit, or is refused with a one-line reason;
+the counts of each are pinned and printed."""
 
 from __future__ import annotations
 
@@ -243,3 +245,51 @@ def test_nothing_heavy_at_import():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------------------------------
+# every record checked (qwenfit.check_commands): it checks (fits or not, on a stated machine) or is
+# refused with a one-line reason; nothing else (an exception that is not a QwenfitError is a bug)
+
+BIG = "8x h100-sxm"  # GPU engines: 8 x H100 80GB, 2 TB of RAM
+MAC = "m3-ultra-512"  # mlx_lm
+CHECKED_FITS, CHECKED_DOES_NOT_FIT, CHECK_REFUSED = 83, 5, 61
+
+
+def _check_outcome(record: dict) -> tuple[str, str]:
+    from qwenfit.api.commands import check_commands
+    from qwenfit.errors import QwenfitError
+
+    hardware, ram = (MAC, None) if record["tool"].startswith("mlx") else (BIG, 2048)
+    try:
+        checks = check_commands(
+            record["command"], hardware=hardware, ram_gb=ram, env=_env(record), fixes=False
+        )
+    except QwenfitError as exc:
+        reason = " ".join(str(exc).split())
+        assert reason and "Traceback" not in reason
+        return "refused", f"{type(exc).__name__}: {reason}"
+    assert checks and all(c.estimate.fits is not None for c in checks)
+    return ("fits" if all(c.fits for c in checks) else "does not fit"), ""
+
+
+def test_check_counts(capsys):
+    outcome: collections.Counter[str] = collections.Counter()
+    reasons: collections.Counter[str] = collections.Counter()
+    for record in RECORDS:
+        result, reason = _check_outcome(record)
+        outcome[result] += 1
+        if reason:
+            reasons[reason.split(":")[0]] += 1
+    with capsys.disabled():
+        print(
+            f"\ncommand-line corpus checked ({BIG} + 2 TB RAM; {MAC} for mlx_lm): {outcome['fits']} fit, "
+            f"{outcome['does not fit']} do not fit, {outcome['refused']} refused with a reason "
+            f"({', '.join(f'{k} {n}' for k, n in reasons.most_common())})"
+        )
+    assert sum(outcome.values()) == len(RECORDS)
+    assert (outcome["fits"], outcome["does not fit"], outcome["refused"]) == (
+        CHECKED_FITS,
+        CHECKED_DOES_NOT_FIT,
+        CHECK_REFUSED,
+    )

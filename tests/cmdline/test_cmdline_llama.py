@@ -194,8 +194,6 @@ def test_refused_as_llama_cpp_refuses(flags, reason):
 @pytest.mark.parametrize(
     ("flags", "named"),
     [
-        ("-nkvo", "-nkvo"),
-        ("--no-kv-offload", "--no-kv-offload"),
         ("--mlock", "--mlock"),
         ("--load-mode mlock", "--load-mode"),
         ("--rpc 10.0.0.2:50052", "--rpc"),
@@ -314,3 +312,10 @@ def test_edited_keeps_the_spelling_and_place():
     assert c.edited(ctx_size=8192) == f"llama-server -m {GGUF} -c 8192 -np 1 --port 1"
     assert c.edited(n_cpu_moe=3).endswith("--n-cpu-moe 3")
     assert c.edited(context=None) == f"llama-server -m {GGUF} -np 1 --port 1"
+
+
+@pytest.mark.parametrize("flag", ["-nkvo", "--no-kv-offload"])
+def test_no_kv_offload_is_modelled(flag):
+    # llama.cpp's -nkvo keeps the KV cache in host memory; the engine models it (kv_offload=False)
+    assert one(f"llama-server -m {GGUF} -np 1 {flag}").settings["kv_offload"] is False
+    assert "kv_offload" not in one(f"llama-server -m {GGUF} -np 1").settings

@@ -418,7 +418,7 @@ class LlamaCpp(Engine):
         """llama-server's command line (common/arg.cpp flag names at 0c1e570); ``-c`` is the total over
         slots. Flags at their defaults are left out."""
         cmd = Cmd().add(artifact.make).add("llama-server", artifact.ref, "-c", d.context * d.sequences)
-        cmd.add("-np", d.sequences, when=lt(1, d.sequences))
+        cmd.add("-np", d.sequences)  # always: llama-server without -np runs 4 slots (-np auto, server.cpp)
         _common_flags(cmd, d, o)
         if d.mtp:
             cmd.add("--spec-type", "draft-mtp", "--spec-draft-n-max", o.draft_tokens)

@@ -59,7 +59,12 @@ class Ollama(LlamaCpp):
 
     def command(self, artifact: Artifact, d: Deployment, o: Any) -> Cmd:
         cmd = Cmd().add(artifact.make).add("# Modelfile").line().add("FROM", artifact.ref).line()
-        cmd.add("PARAMETER", "num_ctx", d.context).line().add("# then").line()
+        cmd.add("PARAMETER", "num_ctx", d.context).line()
+        if d.backend == "cpu" or d.n_gpus == 0:
+            cmd.add("PARAMETER", "num_gpu", "0").line()
+        elif o.n_gpu_layers is not None:  # the layers planned on the GPU (Ollama would pick its own)
+            cmd.add("PARAMETER", "num_gpu", str(o.n_gpu_layers)).line()
+        cmd.add("# then").line()
         cmd.add("OLLAMA_FLASH_ATTENTION=1")
         if d.kv_cache and d.kv_cache != "f16":
             cmd.add(f"OLLAMA_KV_CACHE_TYPE={d.kv_cache}")
