@@ -95,7 +95,7 @@ def trace_placement(
     from qwenfit.core.engines.base import Artifact
     from qwenfit.core.expr import Var
     from qwenfit.core.fit.formulas import ARTIFACT_FIELDS, SPEED_KEYS
-    from qwenfit.core.fit.speed import decode_bytes, decode_speed
+    from qwenfit.core.fit.speed import cache_parts, decode_speed, shape_of
     from qwenfit.core.formats.weights import WeightMap
 
     n_cpu_moe = Var("n_cpu_moe") if p.kind in ("n_cpu_moe", "gpu") else 0  # -ngl placements keep every expert
@@ -109,14 +109,17 @@ def trace_placement(
     budget_u = engine.budget(devices, vram=Var("vram"), ram=Var("ram"), unified=True, o=o, inputs=inputs)
     reads = _fvars(engine.read_inputs(spec, empty, _shape(p)), lambda k: f"{fp.key}|{k}")
     read_gpu, read_cpu, n_off = engine.decode_reads(spec, reads, p, o)
-    gb, cb = decode_bytes(
-        terms, d.sequences, read_gpu, read_cpu, tp=fp.tp, depth=Var("depth"), context=d.context
-    )
+    kv_g, kv_c, st_g, st_c = cache_parts(terms, d.sequences, tp=fp.tp, depth=Var("depth"), context=d.context)
+    if fp.cpu_only:  # every byte streams from host RAM (as formulas.trace: the CPU rates stand in)
+        read_gpu, read_cpu = 0, read_gpu + read_cpu
     exprs: dict[str, Any] = {f"t{i}": t.bytes for i, t in enumerate(terms)}
     exprs.update({f"b:{dev}": b for dev, b in budget.items()})
     exprs.update({f"u:{dev}": b for dev, b in budget_u.items()})
     k = {name: Var(f"k:{name}") for name in SPEED_KEYS}
-    exprs["speed"] = decode_speed(gb, cb, k, n_layers=spec.text.num_hidden_layers, n_offloaded=n_off)
+    exprs["speed"] = decode_speed(
+        shape_of(spec), k, w_gpu=read_gpu, w_cpu=read_cpu, kv_gpu=kv_g, kv_cpu=kv_c, st_gpu=st_g,
+        st_cpu=st_c, n_offloaded=n_off, sequences=d.sequences,
+    )  # fmt: skip
     defs, out = to_json_shared(exprs)
     artifact = Artifact(**{f: Text(f"a:{f}") for f in ARTIFACT_FIELDS})  # type: ignore[arg-type]
     return {

@@ -78,7 +78,7 @@ LAUNCHERS = ("check", "run")  # commands whose words after "--" are an engine's 
 # them equal), so that ``qwenfit``, ``qwenfit --help`` and ``qwenfit nonsense`` import no command module.
 COMMAND_HELP = {
     "plan": "ranked options for a machine",
-    "check": "pre-flight one configuration (exit 0 fits, 1 not)",
+    "check": "pre-flight one configuration or an engine's own command (exit 0 fits, 1 not)",
     "need": "the smallest catalog machines that run a model (reverse planning)",
     "inspect": "one model by component, role and quantization",
     "quants": "every quantization of a model: bytes, bits per weight, quality",
@@ -86,7 +86,9 @@ COMMAND_HELP = {
     "artifacts": "what is published for each model: repos, GGUF files and sizes, Ollama tags",
     "hardware": "the hardware catalog and this machine",
     "export": "the docs calculator's JSON",
-    "calibrate": "measure this machine with a small model (llama-bench / mlx_lm) and keep its speed constants",
+    "calibrate": (
+        "measure this machine with a small model (llama-bench / mlx_lm) and keep its speed constants"
+    ),
     "run": "check an engine's command, then start it if it fits",
     "mcp": "a Model Context Protocol server over stdio (tools: check_command, check, plan, estimate)",
 }

@@ -5,6 +5,7 @@ tools with their JSON Schema inputs, and a check_command call returns exactly ``
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import io
 import json
@@ -50,7 +51,9 @@ async def _session() -> tuple[list, dict, dict, dict]:
 
 
 def test_mcp_server_answers_check_command_with_the_cli_json():
-    tools, checked, refused, est = asyncio.run(_session())
+    # in a thread of its own: a session-wide event loop (Playwright's, in the browser tests) may be running
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        tools, checked, refused, est = pool.submit(asyncio.run, _session()).result()
     by_name = {t.name: t for t in tools}
     assert set(by_name) == {"plan", "check", "check_command", "estimate"}
     schema = by_name["check_command"].input_schema
