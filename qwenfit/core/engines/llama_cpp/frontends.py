@@ -35,6 +35,8 @@ class Ollama(LlamaCpp):
     # its own fitted engine costs (Ollama's runner), llama.cpp's kernels for the rest
     speed = SpeedConstants("llama.cpp", 200, LAYER_US, COMPUTE_EFFICIENCY, fitted=("ollama", "llama.cpp"))
     keeps_fit_margin = False
+    # a Modelfile offloads whole layers (num_gpu); it has no --n-cpu-moe / -ot, so no expert placement
+    expert_offload = False
 
     def default_on(self, machine: Machine) -> bool:
         return False
