@@ -1,0 +1,193 @@
+"""llama.cpp's compute buffer per device (each GPU and the host) against the real ggml-cuda backend.
+
+Ground truth: tests/fixtures/llama_memory_gpu (scripts/gpu_memory_fixtures.py: llama.cpp 0c1e570 with
+the real ggml-cuda backend on fake GPUs), 234 runs of 5 models, each with the main context and, with
+``--spec-type draft-mtp``, the MTP draft context: every compute buffer llama.cpp reserved per buffer
+type (CUDA0.., CUDA_Host) must come out of :func:`device_compute_buffers` to the byte.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import qwenfit
+from qwenfit.core.engines.llama_cpp.gpu_compute import (
+    HOST,
+    DeviceSetup,
+    device_compute_buffers,
+    pipeline_parallel,
+)
+from qwenfit.core.engines.llama_cpp.graph import text_compute_bytes
+from qwenfit.core.engines.llama_cpp.layout import llama_layout
+from qwenfit.core.formats.weights import weights_gguf
+from qwenfit.core.model.spec import ModelSpec
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "llama_memory_gpu"
+INDEX = json.loads((FIXTURES / "INDEX.json").read_text())
+MODELS = sorted(INDEX["models"])
+# compute buffers per model file (GPUs + host, main + MTP contexts): 574 in all
+BUFFERS = {"Qwen3-Next-80B-A3B": 122, "Qwen3.5-122B-A10B": 122, "Qwen3.5-27B": 104, "Qwen3.5-35B-A3B": 122,
+           "Qwen3.5-9B": 104}  # fmt: skip
+
+
+@cache
+def _weights(name: str, variant: str) -> Any:
+    """The GGUF the run loaded (only the Q4_K_M layouts put weights in host memory in the grid)."""
+    spec = qwenfit.load(name)
+    return weights_gguf(spec, "Q4_K_M", mtp=variant.endswith("-mtp")) if variant.startswith("q4km") else None
+
+
+def _spec(name: str, variant: str) -> ModelSpec:
+    """The model as llama.cpp loaded it: without the MTP block in the -nomtp files (n_layer_all)."""
+    spec = qwenfit.load(name)
+    return spec if variant.endswith("-mtp") else dataclasses.replace(spec, mtp_layers=0)
+
+
+def setup_of(spec: ModelSpec, s: dict[str, Any]) -> DeviceSetup:
+    """The placement a run's flags give (-ngl, -ts, -sm, -ot, -ncmoe, -nkvo, fusion env)."""
+    n_gpus = len(s["gpus"])
+    split = [float(x) for x in s["ts"].split(",")] if s["ts"] else None
+    layout = llama_layout(spec, n_gpus=n_gpus, n_gpu_layers=None if s["ngl"] >= 999 else s["ngl"],
+                          tensor_split=split)  # fmt: skip
+    host: frozenset[int] = frozenset()
+    if s["ncmoe"] is not None:
+        host = frozenset(range(s["ncmoe"]))
+    if s["ot"] == "exps=CPU":
+        host = frozenset(range(layout.n_layer_all))
+    return DeviceSetup(
+        layer_device=layout.layer_device,
+        gpus=tuple(d for d in layout.devices if d != "cpu"),
+        host_expert_layers=host,
+        backend="cuda",
+        split_mode=s["sm"] or "layer",
+        tensor_override=bool(s["ot"]) or s["ncmoe"] is not None,
+        offload_kqv=not s["nkvo"],
+        fusion=not s["env"].get("GGML_CUDA_DISABLE_FUSION"),
+    )
+
+
+def _runs(model: str) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    fx = json.loads((FIXTURES / f"{model}.json").read_text())
+    return [(rid, dict(INDEX["base"], **run["set"]), run) for rid, run in fx["runs"].items()]
+
+
+def _predict(model: str, s: dict[str, Any], c: dict[str, Any], role: str) -> dict[str, int]:
+    spec = _spec(model, s["variant"])
+    draft = role == "mtp"
+    n_rs = 3 if s["mtp"] and not draft else 0  # --spec-draft-n-max 3: MTP partial rollback rows
+    kv = ("f16", "f16") if draft else (s["ctk"], s["ctv"])
+    return device_compute_buffers(
+        spec, setup_of(spec, s), context=c["n_ctx"] // c["n_seq_max"], n_seq=c["n_seq_max"],
+        n_ubatch=c["n_ubatch"], n_outputs_max=c["n_outputs_max"], flash_attn=bool(c["flash_attn"]),
+        type_k=kv[0], type_v=kv[1], n_rs_seq=n_rs, mtp_draft=draft, weights=_weights(model, s["variant"]),
+    )  # fmt: skip
+
+
+def _measured(c: dict[str, Any], gpus: tuple[str, ...]) -> dict[str, int]:
+    out = {}
+    for backend, _buft, _align, compute in c["backends"]:
+        out[HOST if backend == "CPU" else gpus[int(backend.removeprefix("CUDA"))]] = compute
+    return out
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_buffer_of_every_run_exact(model: str) -> None:
+    """Each GPU's and the host's compute buffer, main and MTP draft context, to the byte."""
+    n = 0
+    wrong = []
+    for rid, s, run in _runs(model):
+        spec = _spec(model, s["variant"])
+        gpus = setup_of(spec, s).gpus
+        for role, c in run["gpu"]["contexts"].items():
+            got = _predict(model, s, c, role)
+            for dev, want in _measured(c, gpus).items():
+                n += 1
+                if got[dev] != want:
+                    wrong.append((rid, role, dev, got[dev], want))
+    assert not wrong, wrong
+    assert n == BUFFERS[model]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_pipeline_parallel_as_llama_cpp_decides(model: str) -> None:
+    for rid, s, run in _runs(model):
+        spec = _spec(model, s["variant"])
+        assert pipeline_parallel(setup_of(spec, s)) == run["gpu"]["contexts"]["main"]["pipeline_parallel"], (
+            rid
+        )
+
+
+def test_fixture_size() -> None:
+    assert sum(m["runs"] for m in INDEX["models"].values()) == 234
+
+
+@pytest.mark.parametrize(("model", "n_seq", "context", "outputs"), [
+    ("Qwen3.5-9B", 1, 32768, 2048), ("Qwen3.5-35B-A3B", 4, 8192, 4), ("Qwen3-Next-80B-A3B", 2, 131072, 2),
+])  # fmt: skip
+def test_cpu_only_is_the_cpu_replay(model: str, n_seq: int, context: int, outputs: int) -> None:
+    """Without a GPU the scheduler has one backend and one split: the host buffer is the CPU replay
+    the CPU fixtures pin (tests/engines/test_llama_graph.py)."""
+    spec = qwenfit.load(model)
+    layout = llama_layout(spec, n_gpus=0)
+    setup = DeviceSetup(layer_device=layout.layer_device, gpus=(), backend="cpu")
+    got = device_compute_buffers(spec, setup, context=context, n_seq=n_seq, n_outputs_max=outputs)
+    cells = -(-context * n_seq // 256) * 256
+    per = -(-(cells // n_seq) // 256) * 256
+    want = text_compute_bytes(
+        spec, n_ctx=per * n_seq, n_ctx_seq=per, n_seq=n_seq, kv_unified=False, n_ubatch=512,
+        n_outputs_max=outputs, flash_attn=True, type_k="f16", type_v="f16",
+    )  # fmt: skip
+    assert got == {HOST: want}
+
+
+# ------------------------------------------------------------------------------------------------
+# the closed forms of the calculator's GPU placements (gpu_compute_trees.py)
+# ------------------------------------------------------------------------------------------------
+
+
+def _stored_gpu_cases() -> list[tuple[str, str, str]]:
+    from qwenfit.core.engines.llama_cpp.gpu_forms import stored_gpu_trees
+
+    data = stored_gpu_trees()
+    first = {}
+    for name, key in sorted(data["models"].items()):
+        first.setdefault(key, name)
+    return [(first[k], s, p) for k, v in sorted(data["trees"].items()) for s, ps in v.items() for p in ps
+            if k in first]  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "structure", "placement"), _stored_gpu_cases())
+def test_stored_gpu_trees_equal_the_replay(model: str, structure: str, placement: str) -> None:
+    """Each stored per-device tree, as a number and as a traced formula, equals the scheduler +
+    allocator replay on points of its own random stream (the script checked it on others)."""
+    import random
+
+    from qwenfit.core.engines.llama_cpp.cells import context_cells
+    from qwenfit.core.engines.llama_cpp.compute import KV_OF_CLASS, Structure
+    from qwenfit.core.engines.llama_cpp.gpu_forms import GpuPlacement, gpu_compute_exprs, placement_setup
+    from qwenfit.core.expr import Var, evaluate
+
+    spec = qwenfit.load(model)
+    kv = structure.split("-")[1]
+    st = Structure(flash_attn=True, k=kv[1 : kv.index("v")], v=kv[kv.index("v") + 1 :], n_ubatch=512)
+    assert st.key() == structure
+    pl = GpuPlacement(int(placement.split("-g")[1]), placement.split("-g")[0])
+    setup = placement_setup(spec, pl)
+    rnd = random.Random(f"{model}/{structure}/{placement}")
+    ctx_v, seq_v = Var("ctx"), Var("ns")
+    cells_v, per_v = context_cells(ctx_v * seq_v, seq_v, kv_unified=False)
+    traced = gpu_compute_exprs(spec, st, pl, n_ctx=cells_v, n_ctx_seq=per_v, n_seq=seq_v)
+    assert traced is not None
+    for _ in range(3):
+        ns, ctx = rnd.randint(1, 16), rnd.choice([rnd.randint(1, 4096), rnd.randint(1, 262144)])
+        want = device_compute_buffers(spec, setup, context=ctx, n_seq=ns, n_outputs_max=ns,
+                                      type_k=KV_OF_CLASS[st.k], type_v=KV_OF_CLASS[st.v])  # fmt: skip
+        cells, per = context_cells(ctx * ns, ns, kv_unified=False)
+        assert gpu_compute_exprs(spec, st, pl, n_ctx=cells, n_ctx_seq=per, n_seq=ns) == want, (ns, ctx)
+        assert {d: evaluate(e, {"ctx": ctx, "ns": ns}) for d, e in traced.items()} == want, (ns, ctx)
