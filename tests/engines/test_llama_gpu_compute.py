@@ -191,3 +191,57 @@ def test_stored_gpu_trees_equal_the_replay(model: str, structure: str, placement
         cells, per = context_cells(ctx * ns, ns, kv_unified=False)
         assert gpu_compute_exprs(spec, st, pl, n_ctx=cells, n_ctx_seq=per, n_seq=ns) == want, (ns, ctx)
         assert {d: evaluate(e, {"ctx": ctx, "ns": ns}) for d, e in traced.items()} == want, (ns, ctx)
+
+
+# ------------------------------------------------------------------------------------------------
+# the host buffer's closed form and the terms of qwenfit.estimate
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_host_closed_form_on_every_full_offload_run(model: str) -> None:
+    """Host = copies x Σ align32(graph inputs) + the token embeddings (gpu_forms.host_compute_closed),
+    on every run with every layer and the output on the GPUs (incl. --n-cpu-moe / -ot exps=CPU)."""
+    from qwenfit.core.engines.llama_cpp.cells import context_cells
+    from qwenfit.core.engines.llama_cpp.compute import Structure, kv_class
+    from qwenfit.core.engines.llama_cpp.gpu_forms import host_compute_closed
+
+    n = 0
+    for rid, s, run in _runs(model):
+        spec = _spec(model, s["variant"])
+        setup = setup_of(spec, s)
+        c = run["gpu"]["contexts"]["main"]
+        if "cpu" in setup.layer_device or not setup.offload_kqv or c["n_outputs_max"] != c["n_seq_max"]:
+            continue
+        n_rs = 3 if s["mtp"] and spec.family != "qwen3_next" else 0
+        st = Structure(
+            bool(c["flash_attn"]), kv_class(s["ctk"]), kv_class(s["ctv"]), c["n_ubatch"], "seqs", n_rs
+        )
+        cells, per = context_cells(c["n_ctx"], c["n_seq_max"], kv_unified=False)
+        copies = c["sched_n_copies"] if c["pipeline_parallel"] else 1
+        host, _ = host_compute_closed(
+            spec, st, n_ctx=cells, n_ctx_seq=per, n_seq=c["n_seq_max"], n_copies=copies
+        )
+        assert host == _measured(c, setup.gpus)[HOST], rid
+        n += 1
+    assert n >= 5  # the server-output runs (the closed form is for llama-server's output limits)
+
+
+@pytest.mark.parametrize(("rid", "kw"), [
+    ("ngl16", {"n_gpus": 1, "n_gpu_layers": 16, "server": False}),
+    ("base", {"n_gpus": 1, "server": False}),
+    ("gpu2", {"n_gpus": 2, "server": False}),
+    ("gpu2-ts3-1", {"n_gpus": 2, "tensor_split": (3, 1), "server": False}),
+])  # fmt: skip
+def test_estimate_terms_are_the_replay(rid: str, kw: dict[str, Any]) -> None:
+    """qwenfit.estimate's compute_buffer terms per device, where no closed form is traced (library
+    output limits, partial -ngl, -ts), equal the fake-GPU run (9B, Q4_K_M without the MTP layer)."""
+    model = "Qwen3.5-9B"
+    s, run = next((s, r) for i, s, r in _runs(model) if i == rid)
+    c = run["gpu"]["contexts"]["main"]
+    e = qwenfit.estimate(model, "Q4_K_M", engine="llama.cpp", context=c["n_ctx"], kv_cache=s["ctk"],
+                         mtp_layer=False, **kw)  # fmt: skip
+    got = {t.device: t.bytes for t in e.terms if t.name == "compute_buffer"}
+    assert all(t.exact for t in e.terms if t.name == "compute_buffer")
+    want = _measured(c, setup_of(_spec(model, s["variant"]), s).gpus)
+    assert got == {("cpu" if d == HOST else d): v for d, v in want.items()}

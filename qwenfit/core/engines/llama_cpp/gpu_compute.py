@@ -97,7 +97,7 @@ def _weight_info(weights: Any) -> dict[str, tuple[str, tuple[int, ...], int]]:
     """GGUF name -> (ggml type, ggml shape, bytes) from a WeightMap or a mapping of the same."""
     if weights is None:
         return {}
-    if isinstance(weights, Mapping):
+    if isinstance(weights, (Mapping, tuple)):
         return dict(weights)
     out = {}
     for t in weights.tensors:
@@ -200,7 +200,8 @@ def device_compute_buffers(
     min(n_batch, n_parallel * (1 + n_draft)); the MTP draft context: n_parallel); ``n_rs_seq``: extra
     recurrent rows per sequence (MTP partial rollback: the draft length; Qwen3.5 main context only);
     ``mtp_draft``: the MTP draft context's graph (its KV in f16 unless -ctkd/-ctvd). ``weights``: a
-    :class:`~qwenfit.core.formats.weights.WeightMap` (or GGUF name -> (type, ggml shape, bytes)): the
+    :class:`~qwenfit.core.formats.weights.WeightMap` (or GGUF name -> (type, ggml shape, bytes), as a
+    mapping or a tuple of pairs): the
     bytes of host weights the scheduler copies to GPU 0 (op offload); without it those copies count
     the weights as F32 of the graph's shapes."""
     cells, per = (as_int(x) for x in context_cells(context * n_seq, n_seq, kv_unified=kv_unified))

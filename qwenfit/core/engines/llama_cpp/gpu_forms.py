@@ -38,6 +38,7 @@ from qwenfit.core.engines.llama_cpp.compute import (
     Tree,
     eval_tree,
     model_key,
+    pad_poly,
     tree_expr,
     tree_from_json,
     variables,
@@ -55,7 +56,7 @@ from qwenfit.core.engines.llama_cpp.gpu_compute import (
     device_compute_buffers,
     scheduled_graph,
 )
-from qwenfit.core.engines.llama_cpp.graph import GraphSettings
+from qwenfit.core.engines.llama_cpp.graph import GraphSettings, text_graph
 from qwenfit.core.engines.llama_cpp.layout import llama_layout
 from qwenfit.core.expr import Num, as_int
 from qwenfit.core.model.spec import ModelSpec
@@ -66,6 +67,8 @@ __all__ = [
     "gpu_compute_exprs",
     "gpu_compute_trees",
     "gpu_samples",
+    "host_compute_closed",
+    "host_input_poly",
     "placement_setup",
     "register_gpu_trees",
     "stored_gpu_trees",
@@ -239,3 +242,43 @@ def gpu_compute_exprs(
         ints = {k: as_int(v) for k, v in env.items()}
         return {d: eval_tree(t, ints) for d, t in trees.items()}
     return {d: tree_expr(t, env) for d, t in trees.items()}
+
+
+# ------------------------------------------------------------------------------------------------
+# the host compute buffer with every layer offloaded, in closed form
+# ------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=256)
+def host_input_poly(spec: ModelSpec, st: Structure) -> Poly:
+    """Σ align32(graph inputs) of the reserved graph as a polynomial of :data:`.compute.VARS`: the
+    token ids, the (unused) embeddings input, positions, KV write indices, the KQ mask, the recurrent
+    state copy indices, the output ids and, with a quantized cache, the Hadamard rotations. The
+    scheduler assigns every graph input to the CPU backend (ggml-backend.cpp:944-949)."""
+    tps, ns, no, kv = (Poly.var(v) for v in VARS)
+    env = {"tps": 256, "ns": 1, "no": 1, "kv": 4096}  # any point: the inputs' sizes are polynomials
+    gs = GraphSettings(
+        n_tokens=Dim(env["tps"], tps * ns), n_seq=Dim(1, ns), n_outputs=Dim(1, no),  # type: ignore[arg-type]
+        n_kv=Dim(4096, kv), n_stream=Dim(1, ns), flash_attn=st.flash_attn,  # type: ignore[arg-type]
+        type_k=KV_OF_CLASS[st.k], type_v=KV_OF_CLASS[st.v], n_rs_seq=st.n_rs_seq,
+    )  # fmt: skip
+    leafs, _ = text_graph(spec, gs, mtp_draft=st.mtp_draft)
+    total = Poly({})
+    for t in leafs:
+        if t.flags & 1 and not t.ext:
+            total = total + pad_poly(Dim.of(t.nbytes).p, 32)
+    return total
+
+
+def host_compute_closed(
+    spec: ModelSpec, st: Structure, *, n_ctx: Num, n_ctx_seq: Num, n_seq: Num, n_copies: Num
+) -> tuple[Num, Num]:
+    """(host compute buffer, Σ align32(graph inputs)) with every layer and the output on the GPUs:
+    ``n_copies`` × the inputs (4 with pipeline parallelism, else 1) + the token embeddings GET_ROWS
+    writes on the CPU (the input layer stays in host memory, llama-model.cpp:1603-1605; GET_ROWS is
+    never offloaded). Equal to the real ggml-cuda backend on every full-offload run of
+    tests/fixtures/llama_memory_gpu (incl. --n-cpu-moe / -ot exps=CPU: their experts run on GPU 0)."""
+    env = variables(n_ctx, n_ctx_seq, n_seq, st)
+    inputs = host_input_poly(spec, st).expr(env)
+    emb = pad_poly(Poly.var("tps") * Poly.var("ns") * (4 * spec.text.hidden_size), 32).expr(env)
+    return n_copies * inputs + emb, inputs

@@ -8,7 +8,11 @@ planner's fast path trace it. Sources: llama.cpp 0c1e570 ``llama_context`` / ``l
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from qwenfit.core.engines.llama_cpp.layout import WEIGHT_ALIGNMENT, LlamaLayout
@@ -18,7 +22,7 @@ from qwenfit.core.engines.llama_cpp.memory import (
     llama_recurrent_bytes_per_cell,
 )
 from qwenfit.core.engines.llama_cpp.versions import build_number, server_limits_outputs
-from qwenfit.core.expr import Expr, Num, at, lt, smax, smin, where
+from qwenfit.core.expr import Expr, Num, as_int, at, lt, smax, where
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.terms import Term
 from qwenfit.core.units import GIB
@@ -27,7 +31,7 @@ if TYPE_CHECKING:
     from qwenfit.core.engines.base import Deployment
     from qwenfit.core.engines.llama_cpp.options import LlamaCppOptions
 
-__all__ = ["llama_terms"]
+__all__ = ["gguf_tensor_table", "llama_terms"]
 
 SRC = "llama.cpp 0c1e570 (tests/fixtures/llama_memory)"
 PLACE = "llama.cpp 0c1e570 load_tensors placement (qwenfit.core.engines.llama_cpp.layout)"
@@ -56,10 +60,11 @@ def llama_terms(
         raise ValueError(f"a quantized V cache ({kv}) needs flash attention (llama-context.cpp)")
     n_ctx = d.context * d.sequences  # -c counts every slot
     draft_kv = o.draft_kv_cache or "f16"
+    n_out = outputs_reserved(d, o)
     ctx = llama_context(
         spec, n_ctx=n_ctx, n_seq=d.sequences, kv_unified=o.kv_unified, type_k=kv, type_v=kv,
         n_ubatch=o.ubatch, flash_attn=o.flash_attention, mtp=d.mtp, draft_tokens=o.draft_tokens,
-        draft_type=draft_kv, n_outputs_max=outputs_reserved(d, o),
+        draft_type=draft_kv, n_outputs_max=n_out,
     )  # fmt: skip
     t = spec.text
     scheme = inputs.get("scheme", "")
@@ -110,26 +115,17 @@ def llama_terms(
     if d.mtp:  # the first decode grows the output buffer by the hidden states the MTP draft reads
         terms.append(Term("mtp_output", "cpu", t.hidden_size * o.batch * 4, True, SRC,
                           f"the MTP draft's hidden-state inputs for a batch of {o.batch} (F32)"))  # fmt: skip
-    backend_note = "" if d.backend == "cpu" else f"; {d.backend} reserves the same graph (estimated)"
-    for dev in gpus or ["cpu"]:
+    if not gpus:
         compute = ctx.compute_bytes + ctx.draft_compute_bytes
-        terms.append(Term("compute_buffer", dev, compute, d.backend == "cpu",
+        terms.append(Term("compute_buffer", "cpu", compute, d.backend == "cpu",
                           "ggml's allocator over llama.cpp's worst-case graph (exact on the CPU backend: "
-                          "tests/fixtures/llama_memory)" + backend_note,
+                          "tests/fixtures/llama_memory)" + ("" if d.backend == "cpu" else " (estimated)"),
                           f"ubatch {o.ubatch}, flash attention {'on' if o.flash_attention else 'off'}"
                           + (", + MTP draft graph" if d.mtp else "")))  # fmt: skip
-    if gpus:
-        # with weights on the host, ggml's scheduler copies them into the GPU compute buffer for
-        # prompt batches (op offload, batch >= 32): one layer's experts at a time (estimated)
-        if t.is_moe:
-            copies = where(lt(0, n_cpu_moe), smax(*(inputs[f"exps_max:{g}"] for g in gpus)), 0)
-            terms.append(Term("offload_copies", last, copies, False,
-                              "ggml-backend sched: host weights copied to the GPU for prompt batches",
-                              "one layer's routed experts, when --n-cpu-moe > 0"))  # fmt: skip
-        host = 4 * t.hidden_size * smin(o.ubatch, ctx.n_ctx) * 2  # token embeddings + their copy
-        terms.append(Term("compute_buffer", "cpu", host, False,
-                          "host compute buffer: the input embedding runs on the CPU (estimated)",
-                          "token embeddings of one ubatch"))  # fmt: skip
+    elif _closed_form(spec, d, o, ctx, n_cpu_moe):
+        terms += _closed_compute_terms(spec, d, o, ctx, inputs, gpus, n_cpu_moe)
+    else:
+        terms += _replayed_compute_terms(spec, d, o, ctx, inputs, layout, gpus, kv, draft_kv)
     if d.vision:
         from qwenfit.core.engines.llama_cpp.vision import mmproj_compute_bytes
 
@@ -164,3 +160,142 @@ def llama_terms(
                           "llama-server --ctx-checkpoints (default 32) copies of the recurrent state",
                           "worst case, host RAM"))  # fmt: skip
     return terms
+
+
+# ------------------------------------------------------------------------------------------------
+# compute buffers per device with GPUs
+# ------------------------------------------------------------------------------------------------
+
+COMPUTE_SRC = ("ggml-backend's scheduler and ggml-alloc, one buffer per backend, replayed on llama.cpp's "
+               "worst-case graph (qwenfit.core.engines.llama_cpp.gpu_compute)")  # fmt: skip
+MEASURED = ("equal to the real ggml-cuda backend on all 574 buffers of tests/fixtures/llama_memory_gpu "
+            "(llama.cpp 0c1e570 on fake GPUs)")  # fmt: skip
+
+
+def gguf_tensor_table(weights: Any) -> str:
+    """The GGUF's tensors as JSON {name: [ggml type, ggml shape, bytes]}: what the scheduler copies of
+    host weights into GPU 0's compute buffer (op offload). A string, so traced formulas keep it literal."""
+    table = {t.gguf_name: [t.type.lower(), list(reversed(t.shape)), t.bytes] for t in weights.tensors
+             if t.gguf_name}  # fmt: skip
+    return json.dumps(table, separators=(",", ":"), sort_keys=True)
+
+
+@lru_cache(maxsize=32)
+def _tensor_table(text: str) -> tuple[tuple[str, tuple[str, tuple[int, ...], int]], ...] | None:
+    if not text:
+        return None
+    return tuple((k, (v[0], tuple(v[1]), v[2])) for k, v in sorted(json.loads(text).items()))
+
+
+def _structure(spec: ModelSpec, d: Deployment, o: LlamaCppOptions, ctx: Any) -> Any:
+    """The :class:`.compute.Structure` of a closed form for this context, or None (no stored tree)."""
+    from qwenfit.core.engines.llama_cpp.compute import Structure, compute_tree, kv_class
+    from qwenfit.core.engines.llama_cpp.memory import TREE_MAX_CELLS
+
+    kv = d.kv_cache or "f16"
+    traced = any(isinstance(x, Expr) for x in (ctx.n_ctx, ctx.n_ctx_seq, d.sequences))
+    if o.kv_unified or d.mtp or (not traced and as_int(ctx.n_ctx_seq) > TREE_MAX_CELLS):
+        return None
+    st = Structure(o.flash_attention, kv_class(kv), kv_class(kv), o.ubatch, "seqs", 0, False)
+    return st if compute_tree(spec, st) is not None else None
+
+
+def _closed_form(spec: ModelSpec, d: Deployment, o: LlamaCppOptions, ctx: Any, n_cpu_moe: Num) -> bool:
+    """Whether the compute buffers take the closed form the calculator and the planner's fast path
+    trace (every layer offloaded, no -ts / -ot / -sm / -nkvo, llama-server's output limits, a stored
+    CPU tree): the integers then equal the traced formulas. Everything else replays the scheduler."""
+    if any(isinstance(x, Expr) for x in (d.context, d.sequences, n_cpu_moe)):
+        return True
+    seqs_outputs = outputs_reserved(d, o) == d.sequences
+    return (o.n_gpu_layers is None and o.tensor_split is None and not o.override_tensor
+            and o.split_mode == "layer" and o.kv_offload and seqs_outputs
+            and _structure(spec, d, o, ctx) is not None)  # fmt: skip
+
+
+def _closed_compute_terms(
+    spec: ModelSpec, d: Deployment, o: LlamaCppOptions, ctx: Any, inputs: Mapping[str, Any], gpus: list[str],
+    n_cpu_moe: Num,
+) -> list[Term]:  # fmt: skip
+    """Full offload in closed form. Host: exact (every graph input, 4 copies with pipeline
+    parallelism, + the token embeddings). Each GPU: the CPU graph's buffer less the embeddings (which
+    run on the host) + the pipeline copies of its split inputs (estimated: ggml-cuda's fusion
+    lifetimes and the per-GPU layer split are not in the closed form; the replay has them)."""
+    from qwenfit.core.engines.llama_cpp.gpu_forms import host_compute_closed
+
+    t = spec.text
+    st = _structure(spec, d, o, ctx)
+    if st is None:
+        raise TypeError("llama.cpp's compute buffer has no closed form for these settings (integers only)")
+    pipeline = len(gpus) > 1
+    n_copies: Num = where(lt(0, n_cpu_moe), 1, 4) if pipeline else 1
+    host, ins = host_compute_closed(spec, st, n_ctx=ctx.n_ctx, n_ctx_seq=ctx.n_ctx_seq, n_seq=d.sequences,
+                                    n_copies=n_copies)  # fmt: skip
+    emb = host - n_copies * ins
+    extra = where(lt(0, n_cpu_moe), 0, 4 * ins) if pipeline else 0  # 4 copies of the split inputs
+    note = f"ubatch {o.ubatch}, flash attention {'on' if o.flash_attention else 'off'}"
+    out = [Term("compute_buffer", dev, ctx.compute_bytes - emb + extra, False,
+                "the CPU graph's buffer less the token embeddings"
+                + (", + 4 pipeline copies of the split inputs" if pipeline else "")
+                + " (estimated closed form; qwenfit replays the scheduler where no formula is traced)", note)
+           for dev in gpus]  # fmt: skip
+    if t.is_moe:  # host experts: each MoE layer's matmul runs on GPU 0 with the experts copied in
+        copies = where(lt(0, n_cpu_moe), smax(*(inputs[f"exps_max:{g}"] for g in gpus)), 0)
+        out.append(Term("offload_copies", gpus[0], copies, False,
+                        "ggml-backend sched: host weights copied to the first GPU for prompt batches (op "
+                        "offload to backend 0)",
+                        "one layer's routed experts, when --n-cpu-moe > 0"))  # fmt: skip
+    exact = d.backend == "cuda"
+    out.append(Term("compute_buffer", "cpu", host, exact,
+                    "host compute buffer: graph inputs x copies + token embeddings"
+                    + (f"; {MEASURED}" if exact else f"; {d.backend}: from source (estimated)"),
+                    "graph inputs (KQ mask, positions, ...), token embeddings of one ubatch"))  # fmt: skip
+    return out
+
+
+def _replayed_compute_terms(
+    spec: ModelSpec, d: Deployment, o: LlamaCppOptions, ctx: Any, inputs: Mapping[str, Any],
+    layout: LlamaLayout, gpus: list[str], kv: str, draft_kv: str,
+) -> list[Term]:  # fmt: skip
+    """Each GPU's and the host's buffer from the scheduler replay (:mod:`.gpu_compute`)."""
+    from qwenfit.core.engines.llama_cpp.backends import BACKENDS
+    from qwenfit.core.engines.llama_cpp.gpu_compute import HOST, DeviceSetup, device_compute_buffers
+    from qwenfit.core.engines.llama_cpp.options import override_devices
+
+    t = spec.text
+    spec_r = spec if layout.n_layer_all > t.num_hidden_layers else dataclasses.replace(spec, mtp_layers=0)
+    n_cpu_moe = as_int(o.n_cpu_moe)
+    host_exps = set(range(n_cpu_moe)) if t.is_moe else set()
+    cpu_patterns = [re.compile(p) for p, dev in override_devices(o, d) if dev == "cpu"]
+    if t.is_moe and cpu_patterns:
+        for il in range(layout.n_layer_all):
+            names = (f"blk.{il}.ffn_{w}_exps.weight" for w in ("up", "gate", "down"))
+            if any(p.search(n) for p in cpu_patterns for n in names):
+                host_exps.add(il)
+    backend = d.backend if d.backend in BACKENDS and d.backend != "cpu" else "cuda"
+    setup = DeviceSetup(
+        layer_device=tuple(layout.layer_device), gpus=tuple(gpus), host_expert_layers=frozenset(host_exps),
+        backend=backend, split_mode=o.split_mode, tensor_override=bool(o.override_tensor) or n_cpu_moe > 0,
+        offload_kqv=o.kv_offload,
+    )  # fmt: skip
+    common: dict[str, Any] = {
+        "context": as_int(d.context), "n_seq": as_int(d.sequences), "n_ubatch": o.ubatch,
+        "flash_attn": o.flash_attention, "kv_unified": o.kv_unified,
+        "weights": _tensor_table(str(inputs.get("gguf:tensors", ""))),
+    }  # fmt: skip
+    mtp = d.mtp and spec_r.mtp_layers > 0
+    got = device_compute_buffers(spec_r, setup, **common, n_outputs_max=as_int(outputs_reserved(d, o)),
+                                 type_k=kv, type_v=kv, n_rs_seq=o.draft_tokens if mtp else 0)  # fmt: skip
+    if mtp:  # the MTP draft context: its own graph and scheduler (n_outputs_max = n_parallel)
+        draft = device_compute_buffers(spec_r, setup, **common, n_outputs_max=as_int(d.sequences),
+                                       type_k=draft_kv, type_v=draft_kv, mtp_draft=True)  # fmt: skip
+        got = {k: got.get(k, 0) + draft.get(k, 0) for k in {*got, *draft}}
+    exact = BACKENDS[backend].measured and backend == d.backend
+    label = MEASURED if exact else f"{d.backend}: alignment, alloc sizes and fusions from source (estimated)"
+    note = (f"ubatch {o.ubatch}, flash attention {'on' if o.flash_attention else 'off'}"
+            + (", + MTP draft graph" if mtp else ""))  # fmt: skip
+    out = [
+        Term("compute_buffer", dev, got.get(dev, 0), exact, f"{COMPUTE_SRC}; {label}", note) for dev in gpus
+    ]
+    out.append(Term("compute_buffer", "cpu", got[HOST], exact, f"{COMPUTE_SRC}; {label}",
+                    "graph inputs, embeddings, layers and ops left on the CPU"))  # fmt: skip
+    return out
