@@ -25,8 +25,10 @@ __all__ = [
     "VIEW_OPS",
     "BackendRules",
     "cuda_alloc_deps",
+    "cuda_alloc_size_no_fa",
     "ggml_nbytes",
     "metal_alloc_deps",
+    "metal_alloc_size_no_fa",
     "vulkan_alloc_deps",
 ]
 
@@ -67,10 +69,20 @@ def _nel(t: GraphTensor) -> int:
 def _cuda_alloc_size(t: GraphTensor) -> int:
     """ggml_backend_cuda_buffer_type_get_alloc_size (ggml-cuda.cu:903-919): flash attention adds F16
     copies of K and V (each 128-aligned) when the kernel it picks needs F16 and they are not F16
-    (fattn.cu:722-756, fattn-common.cuh:53-85); quantized rows are padded to MATRIX_ROW_PADDING =
-    512 elements (common.cuh:186)."""
+    (fattn.cu:722-756, fattn-common.cuh:53-85; llama.cpp PR #23907, before it the copies came from
+    the CUDA pool at run time); quantized rows are padded to MATRIX_ROW_PADDING = 512 elements
+    (common.cuh:186)."""
+    return cuda_alloc_size(t, fa_workspace=True)
+
+
+def cuda_alloc_size_no_fa(t: GraphTensor) -> int:
+    """:func:`_cuda_alloc_size` of builds before llama.cpp PR #23907 (no flash-attention workspace)."""
+    return cuda_alloc_size(t, fa_workspace=False)
+
+
+def cuda_alloc_size(t: GraphTensor, *, fa_workspace: bool) -> int:
     size = ggml_nbytes(t)
-    if t.op == "FLASH_ATTN_EXT":
+    if t.op == "FLASH_ATTN_EXT" and fa_workspace:
         q, k, v = t.srcs[0], t.srcs[1], t.srcs[2]
         # ggml_cuda_get_best_fattn_kernel (fattn.cu:541-706): with tensor cores (Turing and newer;
         # AMD MFMA/WMMA alike for a batch) more than one Q row per stream gets the MMA or tile
@@ -83,6 +95,15 @@ def _cuda_alloc_size(t: GraphTensor) -> int:
     if t.type in _QUANT and t.ne[0] % 512:
         size += TYPE_SIZE[t.type][0] * (512 - t.ne[0] % 512) // TYPE_SIZE[t.type][1]
     return size
+
+
+def metal_alloc_size_no_fa(t: GraphTensor) -> int:
+    """:func:`_metal_alloc_size` without the flash-attention scratch: what the field logs of builds
+    b8999-b9222 show (estimated: the change that added the scratch to the compute buffer is not
+    identified; qwenfit takes CUDA's boundary, :mod:`.versions`)."""
+    if t.op == "FLASH_ATTN_EXT":
+        return ggml_nbytes(t)
+    return _metal_alloc_size(t)
 
 
 def _metal_alloc_size(t: GraphTensor) -> int:

@@ -32,7 +32,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from qwenfit.core.engines.llama_cpp.backends import BACKENDS, BackendRules
+from qwenfit.core.engines.llama_cpp.backends import (
+    BACKENDS,
+    BackendRules,
+    cuda_alloc_size_no_fa,
+    metal_alloc_size_no_fa,
+)
 from qwenfit.core.engines.llama_cpp.cells import context_cells
 from qwenfit.core.engines.llama_cpp.ggml_alloc import TYPE_SIZE, BufferType, GraphTensor, allocate_buffers
 from qwenfit.core.engines.llama_cpp.graph import GraphSettings, reserve_settings, text_graph
@@ -78,6 +83,7 @@ class DeviceSetup:
     fusion: bool = True
     op_offload: bool = True
     min_batch: int = 32
+    fa_workspace: bool = True  # flash attention's scratch in the buffer (CUDA: PR #23907; Metal: estimated)
 
 
 def pipeline_parallel(setup: DeviceSetup) -> bool:
@@ -163,7 +169,12 @@ def scheduled_graph(
         min_batch=setup.min_batch, fusion=setup.fusion, weight_home=weight_home,
     )  # fmt: skip
     gpu_rules = BACKENDS[setup.backend]
-    bufts = [BufferType(gpu_rules.alignment, gpu_rules.alloc_size, gpu_rules.max_size)] * len(gpus)
+    alloc_size = gpu_rules.alloc_size
+    if not setup.fa_workspace and gpu_rules.name in ("cuda", "rocm"):
+        alloc_size = cuda_alloc_size_no_fa
+    elif not setup.fa_workspace and gpu_rules.name == "metal":
+        alloc_size = metal_alloc_size_no_fa
+    bufts = [BufferType(gpu_rules.alignment, alloc_size, gpu_rules.max_size)] * len(gpus)
     if gpus:
         bufts.append(
             BufferType(gpu_rules.host_alignment, BACKENDS["cpu"].alloc_size, gpu_rules.host_max_size)
@@ -191,6 +202,7 @@ def device_compute_buffers(
     n_rs_seq: int = 0,
     mtp_draft: bool = False,
     weights: Any = None,
+    mask_f32: bool = False,
 ) -> dict[str, int]:
     """The compute buffer llama.cpp reserves on each device: ``{gpu name: bytes, ..., "host": bytes}``
     (GPU names as in ``setup.gpus``; a GPU with nothing to do reports 0).
@@ -210,6 +222,7 @@ def device_compute_buffers(
     gs = reserve_settings(
         n_ctx=cells, n_ctx_seq=per, n_seq=n_seq, kv_unified=kv_unified, n_ubatch=n_ubatch,
         n_outputs_max=n_outputs_max, flash_attn=flash_attn, type_k=type_k, type_v=type_v, n_rs_seq=n_rs_seq,
+        mask_f32=mask_f32,
     )  # fmt: skip
     try:
         hash(weights)

@@ -141,7 +141,7 @@ class _Graph(GraphBuilder):
 # ------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Inputs:
     pos: GraphTensor
     out_ids: GraphTensor
@@ -150,6 +150,17 @@ class _Inputs:
     kq_mask: GraphTensor
     k_rot: GraphTensor | None
     v_rot: GraphTensor | None
+    mask_f16: GraphTensor | None = None  # builds before PR #23764: the F32 mask cast to F16 once
+
+    def fa_mask(self, g: _Graph) -> GraphTensor:
+        """The mask flash attention reads: the F16 input, or (an F32 input, builds before llama.cpp
+        PR #23764) ``ggml_cast(mask, F16)``, a node entering the graph before the first attention."""
+        if self.kq_mask.type == "f16":
+            return self.kq_mask
+        if self.mask_f16 is None:
+            self.mask_f16 = g.new("CPY", "f16", self.kq_mask.ne, self.kq_mask)
+            self.mask_f16.srcs.append(self.mask_f16)
+        return self.mask_f16
 
 
 def _attn_inputs(g: _Graph, spec: ModelSpec, s: GraphSettings) -> tuple[GraphTensor, ...]:
@@ -162,9 +173,8 @@ def _attn_inputs(g: _Graph, spec: ModelSpec, s: GraphSettings) -> tuple[GraphTen
     T = s.n_tokens
     k_idxs = g.input("i64", (T,), "attn_inp_k_idxs")
     v_idxs = g.input("i64", (T if s.flash_attn else T * t.num_key_value_heads * hd,), "attn_inp_v_idxs")
-    mask = g.input(
-        "f16" if s.flash_attn else "f32", (s.n_kv, T // s.n_stream, 1, s.n_stream), "attn_inp_kq_mask"
-    )
+    f16 = s.flash_attn and not s.mask_f32
+    mask = g.input("f16" if f16 else "f32", (s.n_kv, T // s.n_stream, 1, s.n_stream), "attn_inp_kq_mask")
     k_rot = v_rot = None
     if s.type_k in _QUANT_KV and hd % 64 == 0:
         nrot = 64
@@ -234,7 +244,7 @@ def _build_attn(
         if vp.type == "f32":
             vp = g.new("CPY", "f16", vp.ne, vp)
             vp.srcs.append(vp)
-        cur = g.new("FLASH_ATTN_EXT", "f32", (hd, nh, T // ns, ns), qp, kp, vp, inp.kq_mask)
+        cur = g.new("FLASH_ATTN_EXT", "f32", (hd, nh, T // ns, ns), qp, kp, vp, inp.fa_mask(g))
         cur = g.view("RESHAPE", cur, (hd * nh, T))
     else:
         vp = g.permute(vv, (0, 2, 1, 3))

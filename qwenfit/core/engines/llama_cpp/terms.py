@@ -21,7 +21,12 @@ from qwenfit.core.engines.llama_cpp.memory import (
     llama_kv_bytes_per_cell,
     llama_recurrent_bytes_per_cell,
 )
-from qwenfit.core.engines.llama_cpp.versions import build_number, server_limits_outputs
+from qwenfit.core.engines.llama_cpp.versions import (
+    build_number,
+    cuda_fa_workspace,
+    kq_mask_f32,
+    server_limits_outputs,
+)
 from qwenfit.core.expr import Expr, Num, as_int, at, lt, smax, where
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.terms import Term
@@ -123,7 +128,7 @@ def llama_terms(
                           f"ubatch {o.ubatch}, flash attention {'on' if o.flash_attention else 'off'}"
                           + (", + MTP draft graph" if d.mtp else "")))  # fmt: skip
     elif _closed_form(spec, d, o, ctx, n_cpu_moe):
-        terms += _closed_compute_terms(spec, d, o, ctx, inputs, gpus, n_cpu_moe)
+        terms += _closed_compute_terms(spec, d, o, ctx, inputs, layout, gpus, n_cpu_moe)
     else:
         terms += _replayed_compute_terms(spec, d, o, ctx, inputs, layout, gpus, kv, draft_kv)
     if d.vision:
@@ -201,55 +206,100 @@ def _structure(spec: ModelSpec, d: Deployment, o: LlamaCppOptions, ctx: Any) -> 
 
 
 def _closed_form(spec: ModelSpec, d: Deployment, o: LlamaCppOptions, ctx: Any, n_cpu_moe: Num) -> bool:
-    """Whether the compute buffers take the closed form the calculator and the planner's fast path
-    trace (every layer offloaded, no -ts / -ot / -sm / -nkvo, llama-server's output limits, a stored
-    CPU tree): the integers then equal the traced formulas. Everything else replays the scheduler."""
+    """Whether the compute buffers take the closed form: wherever the CPU graph has one (a stored
+    tree: llama-server's output limits of the modelled builds, non-unified KV, no MTP draft), as the
+    calculator and the planner's fast path trace it, so that the integers equal the formulas and the
+    planner's searches stay fast. Everything else (the library's or older builds' output limits,
+    other ubatch sizes, flash attention off, MTP) replays the scheduler."""
     if any(isinstance(x, Expr) for x in (d.context, d.sequences, n_cpu_moe)):
         return True
-    seqs_outputs = outputs_reserved(d, o) == d.sequences
-    return (o.n_gpu_layers is None and o.tensor_split is None and not o.override_tensor
-            and o.split_mode == "layer" and o.kv_offload and seqs_outputs
+    build = build_number(o.engine_version)
+    return (outputs_reserved(d, o) == d.sequences and not kq_mask_f32(build) and cuda_fa_workspace(build)
             and _structure(spec, d, o, ctx) is not None)  # fmt: skip
 
 
 def _closed_compute_terms(
-    spec: ModelSpec, d: Deployment, o: LlamaCppOptions, ctx: Any, inputs: Mapping[str, Any], gpus: list[str],
-    n_cpu_moe: Num,
+    spec: ModelSpec, d: Deployment, o: LlamaCppOptions, ctx: Any, inputs: Mapping[str, Any],
+    layout: LlamaLayout, gpus: list[str], n_cpu_moe: Num,
 ) -> list[Term]:  # fmt: skip
-    """Full offload in closed form. Host: exact (every graph input, 4 copies with pipeline
-    parallelism, + the token embeddings). Each GPU: the CPU graph's buffer less the embeddings (which
-    run on the host) + the pipeline copies of its split inputs (estimated: ggml-cuda's fusion
-    lifetimes and the per-GPU layer split are not in the closed form; the replay has them)."""
+    """The compute buffers in closed form. Host: every graph input (4 copies with pipeline
+    parallelism) + the token embeddings, exact with every layer on the GPUs (the fake-GPU runs);
+    + the CPU graph's buffer when layers or the KV cache stay in host memory (estimated). Each GPU:
+    the CPU graph's buffer less the embeddings + 4 copies of its split inputs with pipeline
+    parallelism (estimated: ggml-cuda's fusion lifetimes, the layer split and the weight copies of
+    partial offload are in the replay only)."""
     from qwenfit.core.engines.llama_cpp.gpu_forms import host_compute_closed
 
     t = spec.text
     st = _structure(spec, d, o, ctx)
     if st is None:
         raise TypeError("llama.cpp's compute buffer has no closed form for these settings (integers only)")
-    pipeline = len(gpus) > 1
+    on_host = "cpu" in layout.layer_device or not o.kv_offload
+    pipeline = len(gpus) > 1 and not on_host and not o.override_tensor and o.split_mode == "layer"
     n_copies: Num = where(lt(0, n_cpu_moe), 1, 4) if pipeline else 1
     host, ins = host_compute_closed(spec, st, n_ctx=ctx.n_ctx, n_ctx_seq=ctx.n_ctx_seq, n_seq=d.sequences,
                                     n_copies=n_copies)  # fmt: skip
     emb = host - n_copies * ins
-    extra = where(lt(0, n_cpu_moe), 0, 4 * ins) if pipeline else 0  # 4 copies of the split inputs
+    # 4 copies of the split inputs, one of which the CPU graph's buffer already holds live
+    extra = where(lt(0, n_cpu_moe), 0, 3 * ins) if pipeline else 0
     note = f"ubatch {o.ubatch}, flash attention {'on' if o.flash_attention else 'off'}"
-    out = [Term("compute_buffer", dev, ctx.compute_bytes - emb + extra, False,
+    used = [g for g in gpus if layout.layers_on(g) or layout.output_device == g] or gpus[:1]
+    delta = _gpu_delta(spec, st, len(gpus))
+    gpu_bytes = ctx.compute_bytes - emb + extra
+    out = [Term("compute_buffer", dev, gpu_bytes + delta[i] if dev in used else 0, False,
                 "the CPU graph's buffer less the token embeddings"
-                + (", + 4 pipeline copies of the split inputs" if pipeline else "")
-                + " (estimated closed form; qwenfit replays the scheduler where no formula is traced)", note)
-           for dev in gpus]  # fmt: skip
+                + (", + 3 more pipeline copies of the split inputs" if pipeline else "")
+                + " + what the replayed scheduler adds at 4,096 / 32,768 tokens (fusion lifetimes, layer "
+                "split; estimated closed form: the scheduler is replayed where the CPU graph has none)", note)
+           for i, dev in enumerate(gpus)]  # fmt: skip
     if t.is_moe:  # host experts: each MoE layer's matmul runs on GPU 0 with the experts copied in
         copies = where(lt(0, n_cpu_moe), smax(*(inputs[f"exps_max:{g}"] for g in gpus)), 0)
         out.append(Term("offload_copies", gpus[0], copies, False,
                         "ggml-backend sched: host weights copied to the first GPU for prompt batches (op "
                         "offload to backend 0)",
                         "one layer's routed experts, when --n-cpu-moe > 0"))  # fmt: skip
-    exact = d.backend == "cuda"
+    exact = d.backend == "cuda" and not on_host
+    if on_host:
+        host = host + ctx.compute_bytes
     out.append(Term("compute_buffer", "cpu", host, exact,
                     "host compute buffer: graph inputs x copies + token embeddings"
-                    + (f"; {MEASURED}" if exact else f"; {d.backend}: from source (estimated)"),
+                    + (" + the CPU graph (layers or KV in host memory)" if on_host else "")
+                    + (f"; {MEASURED}" if exact else " (estimated)"),
                     "graph inputs (KQ mask, positions, ...), token embeddings of one ubatch"))  # fmt: skip
     return out
+
+
+REFERENCE_CONTEXTS = (4096, 32768)  # the delta is the most of these (conservative)
+
+
+@lru_cache(maxsize=256)
+def _gpu_delta(spec: ModelSpec, st: Any, n_gpus: int) -> tuple[int, ...]:
+    """Per GPU: the replayed buffer (CUDA, every layer offloaded, the default split, llama-server's
+    limits) less the closed form's GPU term, the most of one sequence of 4,096 and of 32,768 tokens.
+    The closed form adds it everywhere (the fusion lifetimes of a MoE graph and the layer split are
+    assumed to cost the same at every context: estimated)."""
+    from qwenfit.core.engines.llama_cpp.cells import context_cells
+    from qwenfit.core.engines.llama_cpp.compute import KV_OF_CLASS
+    from qwenfit.core.engines.llama_cpp.gpu_compute import device_compute_buffers
+    from qwenfit.core.engines.llama_cpp.gpu_forms import GpuPlacement, host_compute_closed, placement_setup
+    from qwenfit.core.engines.llama_cpp.memory import compute_buffer_bytes
+
+    kv_k, kv_v = KV_OF_CLASS[st.k], KV_OF_CLASS[st.v]
+    setup = placement_setup(spec, GpuPlacement(n_gpus))
+    copies = 4 if n_gpus > 1 else 1
+    best = [-(1 << 62)] * n_gpus
+    for context in REFERENCE_CONTEXTS:
+        got = device_compute_buffers(spec, setup, context=context, n_outputs_max=1, n_ubatch=st.n_ubatch,
+                                     flash_attn=st.flash_attn, type_k=kv_k, type_v=kv_v)  # fmt: skip
+        cells, per = (as_int(x) for x in context_cells(context, 1, kv_unified=False))
+        cpu = as_int(compute_buffer_bytes(spec, n_ctx=cells, n_ctx_seq=per, n_seq=1, kv_unified=False,
+                                          n_ubatch=st.n_ubatch, n_outputs_max=1, flash_attn=st.flash_attn,
+                                          type_k=kv_k, type_v=kv_v))  # fmt: skip
+        host, ins = (as_int(x) for x in host_compute_closed(spec, st, n_ctx=cells, n_ctx_seq=per, n_seq=1,
+                                                             n_copies=copies))  # fmt: skip
+        closed = cpu - (host - copies * ins) + (3 * ins if n_gpus > 1 else 0)
+        best = [max(b, got[g] - closed) for b, g in zip(best, setup.gpus, strict=True)]
+    return tuple(best)
 
 
 def _replayed_compute_terms(
@@ -275,12 +325,13 @@ def _replayed_compute_terms(
     setup = DeviceSetup(
         layer_device=tuple(layout.layer_device), gpus=tuple(gpus), host_expert_layers=frozenset(host_exps),
         backend=backend, split_mode=o.split_mode, tensor_override=bool(o.override_tensor) or n_cpu_moe > 0,
-        offload_kqv=o.kv_offload,
+        offload_kqv=o.kv_offload, fa_workspace=cuda_fa_workspace(build_number(o.engine_version)),
     )  # fmt: skip
     common: dict[str, Any] = {
         "context": as_int(d.context), "n_seq": as_int(d.sequences), "n_ubatch": o.ubatch,
         "flash_attn": o.flash_attention, "kv_unified": o.kv_unified,
         "weights": _tensor_table(str(inputs.get("gguf:tensors", ""))),
+        "mask_f32": kq_mask_f32(build_number(o.engine_version)),
     }  # fmt: skip
     mtp = d.mtp and spec_r.mtp_layers > 0
     got = device_compute_buffers(spec_r, setup, **common, n_outputs_max=as_int(outputs_reserved(d, o)),
