@@ -203,6 +203,7 @@ def device_compute_buffers(
     mtp_draft: bool = False,
     weights: Any = None,
     mask_f32: bool = False,
+    h_nextn_output: bool = True,
 ) -> dict[str, int]:
     """The compute buffer llama.cpp reserves on each device: ``{gpu name: bytes, ..., "host": bytes}``
     (GPU names as in ``setup.gpus``; a GPU with nothing to do reports 0).
@@ -222,7 +223,7 @@ def device_compute_buffers(
     gs = reserve_settings(
         n_ctx=cells, n_ctx_seq=per, n_seq=n_seq, kv_unified=kv_unified, n_ubatch=n_ubatch,
         n_outputs_max=n_outputs_max, flash_attn=flash_attn, type_k=type_k, type_v=type_v, n_rs_seq=n_rs_seq,
-        mask_f32=mask_f32,
+        mask_f32=mask_f32, h_nextn_output=h_nextn_output,
     )  # fmt: skip
     try:
         hash(weights)

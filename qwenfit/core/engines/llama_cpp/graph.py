@@ -506,7 +506,8 @@ def _main_graph(spec: ModelSpec, s: GraphSettings) -> _Graph:
         inpL = g.new("ADD", "f32", cur.ne, cur, ffn_residual)
     g.tag, g.il = "", -1
     cur = g.rms_norm(inpL, "output_norm.weight", name="h_nextn")
-    cur.flags |= 2  # res->t_h_nextn: an output (llama-graph.cpp:1367-1379)
+    if s.h_nextn_output:  # res->t_h_nextn: an output (llama-graph.cpp:1367-1379; from the MTP PR #22673)
+        cur.flags |= 2
     cur = g.new("GET_ROWS", "f32", (h, s.n_outputs), cur, out_ids, name="result_norm")
     cur.flags |= 2  # t_embd
     cur = g.mul_mat(t.vocab_size, cur, "output.weight", name="result_output")

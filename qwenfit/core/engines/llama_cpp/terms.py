@@ -24,6 +24,7 @@ from qwenfit.core.engines.llama_cpp.memory import (
 from qwenfit.core.engines.llama_cpp.versions import (
     build_number,
     cuda_fa_workspace,
+    h_nextn_output,
     kq_mask_f32,
     server_limits_outputs,
 )
@@ -332,6 +333,7 @@ def _replayed_compute_terms(
         "flash_attn": o.flash_attention, "kv_unified": o.kv_unified,
         "weights": _tensor_table(str(inputs.get("gguf:tensors", ""))),
         "mask_f32": kq_mask_f32(build_number(o.engine_version)),
+        "h_nextn_output": h_nextn_output(build_number(o.engine_version)),
     }  # fmt: skip
     mtp = d.mtp and spec_r.mtp_layers > 0
     got = device_compute_buffers(spec_r, setup, **common, n_outputs_max=as_int(outputs_reserved(d, o)),
