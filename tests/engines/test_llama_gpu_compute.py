@@ -181,8 +181,8 @@ def test_host_closed_form_on_every_full_offload_run(model: str) -> None:
 
 
 @pytest.mark.parametrize(("rid", "kw"), [
-    ("ngl16", {"n_gpus": 1, "n_gpu_layers": 16, "server": False}),
     ("base", {"n_gpus": 1, "server": False}),
+    ("ngl16", {"n_gpus": 1, "n_gpu_layers": 16, "server": False}),
     ("gpu2", {"n_gpus": 2, "server": False}),
     ("gpu2-ts3-1", {"n_gpus": 2, "tensor_split": (3, 1), "server": False}),
 ])  # fmt: skip
@@ -229,3 +229,20 @@ def test_closed_form_on_the_server_runs() -> None:
                     gpu_errors.append(abs(got[dev] - want) / want)
                     exact += got[dev] == want
     assert len(gpu_errors) == 20 and exact == 19 and max(gpu_errors) < 0.26
+
+
+def test_a_planner_search_takes_the_fast_form() -> None:
+    """Outside qwenfit.estimate (engines.base.EXACT unset: a planner's search) the configurations
+    without a closed form take the CPU graph's buffer per GPU, labelled estimated (one scheduler
+    replay per placement and context would make plans several times slower)."""
+    from qwenfit.core.engines.base import Deployment, get
+
+    eng = get("llama.cpp")
+    spec = qwenfit.load("Qwen3.5-9B")
+    d = Deployment(context=32768, sequences=1, kv_cache="f16", backend="cuda", n_gpus=1)
+    o = eng.options({"server": False, "mtp_layer": False})
+    terms = eng.terms(
+        spec, eng.inputs(spec, eng.weights(spec, "Q4_K_M", mtp=False, vision=False), d, o), d, o
+    )
+    compute = [t for t in terms if t.name == "compute_buffer"]
+    assert {t.device for t in compute} == {"gpu", "cpu"} and not any(t.exact for t in compute)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from qwenfit.core.engines.base import EXACT
 from qwenfit.core.engines.llama_cpp.layout import WEIGHT_ALIGNMENT, LlamaLayout
 from qwenfit.core.engines.llama_cpp.memory import (
     llama_context,
@@ -67,15 +68,20 @@ def llama_terms(
     n_ctx = d.context * d.sequences  # -c counts every slot
     draft_kv = o.draft_kv_cache or "f16"
     n_out = outputs_reserved(d, o)
-    ctx = llama_context(
-        spec, n_ctx=n_ctx, n_seq=d.sequences, kv_unified=o.kv_unified, type_k=kv, type_v=kv,
-        n_ubatch=o.ubatch, flash_attn=o.flash_attention, mtp=d.mtp, draft_tokens=o.draft_tokens,
-        draft_type=draft_kv, n_outputs_max=n_out,
-    )  # fmt: skip
-    t = spec.text
-    scheme = inputs.get("scheme", "")
     gpus = [dev for dev in layout.devices if dev != "cpu"]
     n_cpu_moe = o.n_cpu_moe
+    kw: dict[str, Any] = {
+        "n_ctx": n_ctx, "n_seq": d.sequences, "kv_unified": o.kv_unified, "type_k": kv, "type_v": kv,
+        "n_ubatch": o.ubatch, "flash_attn": o.flash_attention, "mtp": d.mtp, "draft_tokens": o.draft_tokens,
+        "draft_type": draft_kv, "n_outputs_max": n_out,
+    }  # fmt: skip
+    ctx = llama_context(spec, **kw, with_compute=False)
+    closed = bool(gpus) and _closed_form(spec, d, o, ctx, n_cpu_moe)
+    replay = bool(gpus) and not closed and EXACT.get()  # a search (planner) takes the fast form below
+    if not replay or "cpu" in layout.layer_device or not o.kv_offload:  # the CPU graph's buffer is used
+        ctx = llama_context(spec, **kw)
+    t = spec.text
+    scheme = inputs.get("scheme", "")
     if not isinstance(n_cpu_moe, Expr) and not 0 <= n_cpu_moe <= layout.n_layer_all:
         raise ValueError(f"n_cpu_moe must be between 0 and {layout.n_layer_all}, got {n_cpu_moe}")
     offloaded = {dev: at(inputs[f"exps:{dev}"], n_cpu_moe) for dev in gpus}  # expert bytes moved to the CPU
@@ -128,10 +134,12 @@ def llama_terms(
                           "tests/fixtures/llama_memory)" + ("" if d.backend == "cpu" else " (estimated)"),
                           f"ubatch {o.ubatch}, flash attention {'on' if o.flash_attention else 'off'}"
                           + (", + MTP draft graph" if d.mtp else "")))  # fmt: skip
-    elif _closed_form(spec, d, o, ctx, n_cpu_moe):
+    elif closed:
         terms += _closed_compute_terms(spec, d, o, ctx, inputs, layout, gpus, n_cpu_moe)
-    else:
+    elif replay:
         terms += _replayed_compute_terms(spec, d, o, ctx, inputs, layout, gpus, kv, draft_kv)
+    else:
+        terms += _search_compute_terms(spec, d, o, ctx, inputs, layout, gpus, n_cpu_moe)
     if d.vision:
         from qwenfit.core.engines.llama_cpp.vision import mmproj_compute_bytes
 
@@ -303,6 +311,29 @@ def _gpu_delta(spec: ModelSpec, st: Any, n_gpus: int) -> tuple[int, ...]:
     return tuple(best)
 
 
+def _search_compute_terms(
+    spec: ModelSpec, d: Deployment, o: LlamaCppOptions, ctx: Any, inputs: Mapping[str, Any],
+    layout: LlamaLayout, gpus: list[str], n_cpu_moe: Num,
+) -> list[Term]:  # fmt: skip
+    """What a planner's search takes where the CPU graph has no closed form (one scheduler replay per
+    placement and context would be too slow): the CPU graph's buffer on every GPU with layers, the
+    experts of host layers copied to the first GPU, and in host memory the token embeddings (+ the CPU
+    graph for layers or KV there). Estimated; qwenfit.estimate replays the scheduler instead."""
+    t = spec.text
+    compute = ctx.compute_bytes + ctx.draft_compute_bytes
+    used = [g for g in gpus if layout.layers_on(g) or layout.output_device == g] or gpus[:1]
+    src = "the CPU graph's buffer (a planner search's fast form; qwenfit.estimate replays the scheduler)"
+    out = [Term("compute_buffer", g, compute if g in used else 0, False, src, "estimated") for g in gpus]
+    if t.is_moe:
+        copies = where(lt(0, n_cpu_moe), smax(*(inputs[f"exps_max:{g}"] for g in gpus)), 0)
+        out.append(Term("offload_copies", gpus[0], copies, False, src, "one layer's routed experts"))
+    host = 2 * 4 * t.hidden_size * min(o.ubatch, as_int(ctx.n_ctx))
+    if "cpu" in layout.layer_device or not o.kv_offload:
+        host += compute
+    out.append(Term("compute_buffer", "cpu", host, False, src, "token embeddings (+ the CPU graph)"))
+    return out
+
+
 def _replayed_compute_terms(
     spec: ModelSpec, d: Deployment, o: LlamaCppOptions, ctx: Any, inputs: Mapping[str, Any],
     layout: LlamaLayout, gpus: list[str], kv: str, draft_kv: str,
@@ -323,6 +354,8 @@ def _replayed_compute_terms(
             if any(p.search(n) for p in cpu_patterns for n in names):
                 host_exps.add(il)
     backend = d.backend if d.backend in BACKENDS and d.backend != "cpu" else "cuda"
+    on_host = "cpu" in layout.layer_device or not o.kv_offload
+    canonical = not (host_exps or o.override_tensor or o.tensor_split or on_host or o.split_mode != "layer")
     setup = DeviceSetup(
         layer_device=tuple(layout.layer_device), gpus=tuple(gpus), host_expert_layers=frozenset(host_exps),
         backend=backend, split_mode=o.split_mode, tensor_override=bool(o.override_tensor) or n_cpu_moe > 0,
@@ -331,7 +364,9 @@ def _replayed_compute_terms(
     common: dict[str, Any] = {
         "context": as_int(d.context), "n_seq": as_int(d.sequences), "n_ubatch": o.ubatch,
         "flash_attn": o.flash_attention, "kv_unified": o.kv_unified,
-        "weights": _tensor_table(str(inputs.get("gguf:tensors", ""))),
+        # the weights' types matter only for host weights the scheduler copies (none in a full offload:
+        # without them one replay serves every quantization)
+        "weights": _tensor_table(str(inputs.get("gguf:tensors", ""))) if not canonical else None,
         "mask_f32": kq_mask_f32(build_number(o.engine_version)),
         "h_nextn_output": h_nextn_output(build_number(o.engine_version)),
     }  # fmt: skip
