@@ -143,7 +143,9 @@ def main_gpu(a: argparse.Namespace, first: dict[str, str], models: dict[str, str
         "by scripts/llama_compute_formulas.py --gpu from qwenfit.core.engines.llama_cpp.gpu_forms; checked "
         "against the replay",
         "models": models,
-        "trees": {k: {s: dict(sorted(p.items())) for s, p in sorted(v.items())} for k, v in sorted(trees.items())},  # noqa: E501
+        "trees": {
+            k: {s: dict(sorted(p.items())) for s, p in sorted(v.items())} for k, v in sorted(trees.items())
+        },
     }
     out_path.write_text(GPU_MODULE % json.dumps(out, separators=(",", ":")))
     bad = sum(len(r["checks"][-1]["mismatches"]) for v in trees.values() for p in v.values()
