@@ -180,7 +180,10 @@ def prepare(
 
 
 def evaluate(p: Prepared, d: Deployment | None = None) -> Estimate:
-    return assemble(p.spec, p.engine, p.quant, p.inputs, d or p.d, p.o, p.target)
+    from qwenfit.core.engines.base import exact_evaluation
+
+    with exact_evaluation():  # one configuration for the caller: engines may compute exactly
+        return assemble(p.spec, p.engine, p.quant, p.inputs, d or p.d, p.o, p.target)
 
 
 def with_speed(p: Prepared, e: Estimate) -> Estimate:

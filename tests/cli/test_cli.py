@@ -149,7 +149,7 @@ def test_check_does_not_fit_shows_shortfall_and_alternatives(cli):
     r = cli("check", "35B-A3B", "--quant", "Q4_K_M", "--vram", "24", "--ram", "64")
     assert r.code == 1
     # unsloth's Q4_K_M file (22.02 GB published), at the native 262,144 tokens
-    assert "DOES NOT FIT: short by 4.87 GB on gpu (28.87 GB needed, 24.00 GB available)" in r.out
+    assert "DOES NOT FIT: short by 4.91 GB on gpu (28.91 GB needed, 24.00 GB available)" in r.out
     assert "]▓" in r.out  # the bar runs past the budget
     assert "nearest options that fit:" in r.out
     assert "  - less context: " in r.out and "  - offload: " in r.out and "  - smaller quant: " in r.out

@@ -22,9 +22,11 @@ Three kinds of input reach an engine:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKENDS",
+    "EXACT",
     "Artifact",
     "Deployment",
     "Engine",
@@ -52,12 +55,27 @@ __all__ = [
     "Placement",
     "SpeedConstants",
     "engines",
+    "exact_evaluation",
     "get",
     "names",
     "option_field",
     "register",
     "unregister",
 ]
+
+# set while one configuration is evaluated for the caller (qwenfit.estimate, check, max_context): an
+# engine may then run a slower exact computation that a planner's search cannot afford (llama.cpp's
+# scheduler replay per GPU); searches evaluate with the engine's fast form
+EXACT: ContextVar[bool] = ContextVar("qwenfit_exact_evaluation", default=False)
+
+
+@contextlib.contextmanager
+def exact_evaluation() -> Iterator[None]:
+    token = EXACT.set(True)
+    try:
+        yield
+    finally:
+        EXACT.reset(token)
 
 
 # --------------------------------------------------------------------------------------------------

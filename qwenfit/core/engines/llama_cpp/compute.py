@@ -68,10 +68,11 @@ class Poly:
     """A polynomial with int coefficients; a factor is a variable name or an opaque atom
     ``("pad", p, a)`` = ceil(p / a)·a, ``("fd", p, a)`` = p // a (for sizes that are not multiples)."""
 
-    __slots__ = ("terms",)
+    __slots__ = ("_repr", "terms")
 
     def __init__(self, terms: Mapping[Mono, int]) -> None:
         self.terms: dict[Mono, int] = {m: c for m, c in terms.items() if c}
+        self._repr: str | None = None  # a Poly is never changed: its text is computed once
 
     @staticmethod
     def of(x: Poly | int) -> Poly:
@@ -134,12 +135,16 @@ class Poly:
         return repr(self)
 
     def __repr__(self) -> str:
+        if self._repr is not None:
+            return self._repr
         if not self.terms:
+            self._repr = "0"
             return "0"
         parts = []
         for m, c in sorted(self.terms.items(), key=lambda mc: _mono_key(mc[0])):
             parts.append("*".join([str(c), *(_factor_str(f) for f in m)]))
-        return " + ".join(parts)
+        self._repr = " + ".join(parts)
+        return self._repr
 
     def value(self, env: Mapping[str, int]) -> int:
         total = 0

@@ -34,8 +34,9 @@ from qwenfit.core.expr import as_int
 from qwenfit.core.model.spec import ModelSpec
 
 __all__ = [
-    "SAMPLE_SEQS", "Sample", "check_tree", "concolic_alloc", "derive_checked", "derive_tree", "grid_samples",
-    "random_points", "run_sample", "steps_to_flip", "walk_samples",
+    "SAMPLE_SEQS", "ConcolicAllocator", "Sample", "check_tree", "concolic_alloc", "concolic_buffers",
+    "derive_checked", "derive_tree", "envelope_winners", "grid_samples", "random_points", "run_sample",
+    "steps_to_flip", "walk_samples",
 ]  # fmt: skip
 
 # ------------------------------------------------------------------------------------------------
@@ -55,8 +56,6 @@ def _sub(a: _Size, b: _Size) -> _Size:
     return a[0] - b[0], a[1] - b[1]
 
 
-
-
 class _Concolic:
     def __init__(self) -> None:
         self.guards: dict[tuple[str, str], Guard] = {}
@@ -69,25 +68,19 @@ class _Concolic:
         return res
 
 
-def concolic_alloc(
-    leafs: list[Any], nodes: list[Any], alignment: int = CPU_ALIGNMENT
-) -> tuple[int, list[Poly], list[Guard]]:
-    """ggml_dyn_tallocr (ggml-alloc.c:121-352, as :mod:`qwenfit.core.engines.llama_cpp.ggml_alloc`)
-    over a graph whose sizes are :class:`Dim`: (buffer bytes, the end polynomial of every allocation,
-    the guards)."""
-    placed, events = alloc_events(leafs, nodes)
-    cc = _Concolic()
-    sizes: list[_Size] = []
-    for t in placed:
-        nb = Dim.of(t.nbytes)
-        sizes.append((-(-nb.v // alignment) * alignment, pad_poly(nb.p, alignment)))
-    blocks: list[list[_Size]] = [[_ZERO, _INF]]
-    ends: dict[str, Poly] = {}
-    top = 0
-    addr: list[_Size] = [_ZERO] * len(placed)
+class ConcolicAllocator:
+    """ggml_dyn_tallocr (ggml-alloc.c:121-352; one chunk) on (value, polynomial) sizes: allocations
+    and frees decided on the values, every comparison recorded as a guard, every allocation's end
+    address kept as a polynomial."""
 
-    def alloc(size: _Size) -> _Size:
-        nonlocal top
+    def __init__(self) -> None:
+        self.cc = _Concolic()
+        self.blocks: list[list[_Size]] = [[_ZERO, _INF]]
+        self.ends: dict[str, Poly] = {}
+        self.top = 0
+
+    def alloc(self, size: _Size) -> _Size:
+        blocks, cc = self.blocks, self.cc
         best, best_size = -1, _ZERO
         for i in range(len(blocks) - 1):
             bs = blocks[i][1]
@@ -101,11 +94,12 @@ def concolic_alloc(
         if best != len(blocks) - 1 and cc.cmp(b[1], _ZERO, "=="):
             del blocks[best]
         end = _add(a, size)
-        ends[end[1].key()] = end[1]
-        top = max(top, end[0])
+        self.ends[end[1].key()] = end[1]
+        self.top = max(self.top, end[0])
         return a
 
-    def free(a: _Size, size: _Size) -> None:
+    def free(self, a: _Size, size: _Size) -> None:
+        blocks, cc = self.blocks, self.cc
         for i, b in enumerate(blocks):
             if cc.cmp(_add(b[0], b[1]), a, "=="):
                 b[1] = _add(b[1], size)
@@ -124,14 +118,57 @@ def concolic_alloc(
             pos += 1
         blocks.insert(pos, [a, size])
 
+    def result(self) -> tuple[int, list[Poly], list[Guard]]:
+        return self.top, _prune(list(self.ends.values())), list(self.cc.guards.values())
+
+
+def _aligned(nb: Any, alignment: int) -> _Size:
+    d = Dim.of(nb)
+    return -(-d.v // alignment) * alignment, pad_poly(d.p, alignment)
+
+
+def concolic_alloc(
+    leafs: list[Any], nodes: list[Any], alignment: int = CPU_ALIGNMENT
+) -> tuple[int, list[Poly], list[Guard]]:
+    """ggml_dyn_tallocr (ggml-alloc.c:121-352, as :mod:`qwenfit.core.engines.llama_cpp.ggml_alloc`)
+    over a graph whose sizes are :class:`Dim`: (buffer bytes, the end polynomial of every allocation,
+    the guards)."""
+    placed, events = alloc_events(leafs, nodes)
+    ca = ConcolicAllocator()
+    sizes = [_aligned(t.nbytes, alignment) for t in placed]
+    addr: list[_Size] = [_ZERO] * len(placed)
     for kind, i, j in events:
         if kind == "A":
-            addr[i] = alloc(sizes[i])
+            addr[i] = ca.alloc(sizes[i])
         elif kind == "I":
             addr[i] = addr[j]
         else:
-            free(addr[i], sizes[i])
-    return top, _prune(list(ends.values())), list(cc.guards.values())
+            ca.free(addr[i], sizes[i])
+    return ca.result()
+
+
+def concolic_buffers(
+    leafs: list[Any], nodes: list[Any], buffer_of: dict[int, int], bufts: list[Any]
+) -> list[tuple[int, list[Poly], list[Guard]]]:
+    """:func:`.ggml_alloc.allocate_buffers` (one allocator per buffer, each with its buffer type's
+    alignment and alloc size) over :class:`Dim` sizes: per buffer (bytes, end polynomials, guards).
+    One chunk per buffer (no ``max_size``)."""
+    placed, events = alloc_events(leafs, nodes)
+    allocs = [ConcolicAllocator() for _ in bufts]
+    owner = [buffer_of[id(t)] for t in placed]
+    sizes = [_aligned(bufts[owner[i]].alloc_size(t), bufts[owner[i]].alignment) for i, t in enumerate(placed)]
+    addr: list[_Size] = [_ZERO] * len(placed)
+    for kind, i, j in events:
+        if kind == "A":
+            addr[i] = allocs[owner[i]].alloc(sizes[i])
+        elif kind == "I":
+            owner[i], addr[i] = owner[j], addr[j]
+            extra = _sub(sizes[j], sizes[i])
+            if extra[0] > 0:
+                allocs[owner[j]].free(_add(addr[j], sizes[i]), extra)
+        else:
+            allocs[owner[i]].free(addr[i], sizes[i])
+    return [a.result() for a in allocs]
 
 
 def _prune(polys: list[Poly]) -> list[Poly]:

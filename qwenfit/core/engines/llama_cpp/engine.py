@@ -39,7 +39,7 @@ from qwenfit.core.engines.llama_cpp.options import (
     override_devices,
     parse_overrides,
 )
-from qwenfit.core.engines.llama_cpp.terms import llama_terms
+from qwenfit.core.engines.llama_cpp.terms import gguf_tensor_table, llama_terms
 from qwenfit.core.engines.llama_cpp.versions import build_number
 from qwenfit.core.expr import Expr, Num, at, lt
 from qwenfit.core.formats.dtypes import GGML_TYPES
@@ -209,6 +209,10 @@ class LlamaCpp(Engine):
         if d.vision:
             env["w:vision"] = sum(t.bytes for t in weights.tensors if t.component == "vision")
         env["scheme"] = weights.scheme
+        if (
+            d.backend != "cpu" and d.n_gpus
+        ):  # what the scheduler copies of host weights (a string: traced literal)
+            env["gguf:tensors"] = gguf_tensor_table(weights)
         env["w:estimated"] = "" if weights.exact else "estimated"  # a string: traced formulas keep it literal
         return env
 

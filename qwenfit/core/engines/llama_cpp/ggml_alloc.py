@@ -20,16 +20,22 @@ llama.cpp's graph node for node (checked against the graphs llama.cpp itself bui
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+from qwenfit.core.formats.dtypes import GGML_TYPES
 
 __all__ = [
     "CPU_ALIGNMENT",
     "INPLACE_OPS",
     "TYPE_SIZE",
     "AllocResult",
+    "BufferType",
     "GraphBuilder",
     "GraphTensor",
     "alloc_events",
+    "allocate_buffers",
     "allocate_graph",
     "graph_alloc_bytes",
     "graph_digest",
@@ -44,6 +50,8 @@ TYPE_SIZE: dict[str, tuple[int, int]] = {
     "q8_0": (34, 32), "q4_0": (18, 32), "q4_1": (20, 32), "q5_0": (22, 32), "q5_1": (24, 32),
     "iq4_nl": (18, 32),
 }  # fmt: skip
+for _t in GGML_TYPES.values():  # every other ggml type (weights the scheduler copies)
+    TYPE_SIZE.setdefault(_t.name.lower(), (_t.type_size, _t.block_size))
 
 # ggml-alloc.c:22-50 ggml_op_can_inplace
 INPLACE_OPS = frozenset({
@@ -74,7 +82,8 @@ class GraphTensor:
     memory a view (RESHAPE, VIEW, PERMUTE, TRANSPOSE, in-place ops) aliases; views are never
     allocated. ``ext``: memory set outside the graph allocator (weights, KV cache and recurrent
     state, and views of them). ``flags``: ggml's INPUT=1 / OUTPUT=2. ``nb``: strides when not
-    contiguous (views); None = contiguous."""
+    contiguous (views); None = contiguous. ``weight``: a model weight (external, in a buffer of usage
+    WEIGHTS: the scheduler runs the op that reads it where it lives, ggml-backend.cpp:962-990)."""
 
     op: str
     type: str
@@ -85,6 +94,7 @@ class GraphTensor:
     ext: bool = False
     name: str = ""
     nb: tuple[int, int, int, int] | None = None
+    weight: bool = False
 
     @property
     def nbytes(self) -> int:
@@ -360,3 +370,126 @@ def graph_rows(leafs: list[GraphTensor], nodes: list[GraphTensor]) -> list[str]:
 def graph_digest(leafs: list[GraphTensor], nodes: list[GraphTensor]) -> str:
     """sha256 of :func:`graph_rows` (the fixtures record it for the graphs llama.cpp builds)."""
     return hashlib.sha256("\n".join(graph_rows(leafs, nodes)).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------
+# several buffers (one per backend of a split graph), each with its own buffer type
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BufferType:
+    """What ggml-alloc asks a buffer type: alignment, ``get_alloc_size`` and the largest buffer
+    (``max_size`` None: no limit, one chunk; else ``ggml_dyn_tallocr`` splits the buffer into chunks
+    of at most that size, ggml-alloc.c:121-177, 366-375)."""
+
+    alignment: int
+    alloc_size: Callable[[GraphTensor], int]
+    max_size: int | None = None
+
+
+class _Chunks:
+    """ggml_dyn_tallocr (ggml-alloc.c:121-352) with chunks: ``chunks`` per chunk [max_size, free
+    blocks [offset, size] sorted by offset]; addresses are (chunk, offset)."""
+
+    __slots__ = ("alignment", "chunks", "max_chunk")
+
+    def __init__(self, alignment: int, max_size: int | None) -> None:
+        self.alignment = alignment
+        self.max_chunk = (1 << 63) - 1 if max_size is None else max_size
+        self.chunks: list[list[Any]] = []
+
+    def _new_chunk(self, min_size: int) -> int:  # ggml_dyn_tallocr_new_chunk (:160-177)
+        size = max(min_size, self.max_chunk)
+        if len(self.chunks) == 15:  # GGML_VBUFFER_MAX_CHUNKS - 1: the last one is unbounded
+            size = (1 << 63) - 1
+        self.chunks.append([0, [[0, size]]])
+        return len(self.chunks) - 1
+
+    def alloc(self, size: int) -> tuple[int, int]:  # ggml_dyn_tallocr_alloc (:202-309)
+        size = _align(size, self.alignment)
+        best_c, best_b, best_size = -1, -1, 1 << 64
+        for c, (_, blocks) in enumerate(self.chunks):
+            best_size = 1 << 64
+            for i in range(len(blocks) - 1):
+                if blocks[i][1] >= size and blocks[i][1] <= best_size:
+                    best_c, best_b, best_size = c, i, blocks[i][1]
+        if best_b == -1:
+            best_reuse = -(1 << 63)
+            for c, (top, blocks) in enumerate(self.chunks):
+                if blocks:
+                    last = blocks[-1]
+                    reuse = top - last[0] - size
+                    better_reuse = best_reuse < 0 and reuse > best_reuse
+                    better_fit = reuse >= 0 and reuse < best_reuse
+                    if last[1] >= size and (better_reuse or better_fit):
+                        best_c, best_b, best_reuse = c, len(blocks) - 1, reuse
+        if best_b == -1:
+            best_c, best_b = self._new_chunk(size), 0
+        chunk = self.chunks[best_c]
+        block = chunk[1][best_b]
+        addr = block[0]
+        block[0] += size
+        block[1] -= size
+        if block[1] == 0:
+            del chunk[1][best_b]
+        chunk[0] = max(chunk[0], addr + size)
+        return best_c, addr
+
+    def free(self, where: tuple[int, int], size: int) -> None:  # ggml_dyn_tallocr_free_bytes (:312-350)
+        size = _align(size, self.alignment)
+        c, addr = where
+        blocks = self.chunks[c][1]
+        for i, b in enumerate(blocks):
+            if b[0] + b[1] == addr:
+                b[1] += size
+                if i < len(blocks) - 1 and b[0] + b[1] == blocks[i + 1][0]:
+                    b[1] += blocks[i + 1][1]
+                    del blocks[i + 1]
+                return
+            if addr + size == b[0]:
+                b[0] = addr
+                b[1] += size
+                if i > 0 and blocks[i - 1][0] + blocks[i - 1][1] == b[0]:
+                    blocks[i - 1][1] += b[1]
+                    del blocks[i]
+                return
+        pos = 0
+        while pos < len(blocks) and blocks[pos][0] < addr:
+            pos += 1
+        blocks.insert(pos, [addr, size])
+
+    def sizes(self) -> list[int]:
+        return [c[0] for c in self.chunks]
+
+
+def allocate_buffers(
+    leafs: list[GraphTensor],
+    nodes: list[GraphTensor],
+    buffer_of: dict[int, int],
+    bufts: list[BufferType],
+) -> list[list[int]]:
+    """ggml_gallocr_alloc_graph_impl with ``node_buffer_ids`` / ``leaf_buffer_ids`` (ggml-alloc.c:
+    718-823): one dynamic allocator per buffer, each tensor placed in its buffer (``buffer_of``:
+    id(tensor) -> buffer index) with that buffer type's alloc size and alignment; an in-place child
+    takes its parent's memory and gives back the difference when it asks less
+    (ggml_gallocr_free_extra_space, :598-621). Returns each buffer's chunk sizes (the buffer
+    ggml_gallocr_reserve sizes is their sum)."""
+    placed, events = alloc_events(leafs, nodes)
+    allocs = [_Chunks(b.alignment, b.max_size) for b in bufts]
+    where: list[tuple[int, int]] = [(0, 0)] * len(placed)
+    owner = [buffer_of[id(t)] for t in placed]
+    sizes = [bufts[owner[i]].alloc_size(t) for i, t in enumerate(placed)]
+    for kind, i, j in events:
+        if kind == "A":
+            where[i] = allocs[owner[i]].alloc(sizes[i])
+        elif kind == "I":
+            owner[i] = owner[j]
+            where[i] = where[j]
+            a = bufts[owner[j]].alignment
+            extra = _align(sizes[j], a) - _align(sizes[i], a)
+            if extra > 0:
+                allocs[owner[j]].free((where[j][0], where[j][1] + _align(sizes[i], a)), extra)
+        else:
+            allocs[owner[i]].free(where[i], sizes[i])
+    return [a.sizes() for a in allocs]

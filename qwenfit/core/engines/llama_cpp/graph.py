@@ -28,16 +28,14 @@ the output row ids), the KV cache and recurrent state (external memory: only the
 and per layer the RMS norms, projections, Gated DeltaNet (conv state concat, ``ssm_conv``, L2 norms,
 the fused ``gated_delta_net`` op the CPU backend runs, state snapshots), gated attention (flash
 attention or the KQ matrix), dense FFN or routed experts with the shared expert; then the final norm
-(``h_nextn``, an output), the output rows and the logits. Weights are left out (they live in the
-model buffer; ggml-alloc never places or frees them). ``mtp_draft=True`` builds the MTP draft
-context's graph instead (``graph_mtp``: the embedding/hidden-state concat, one attention block and
-FFN, the head on the output rows). The CPU backend's choices are assumed: fused Gated DeltaNet (both
-the autoregressive and the chunked form) and flash attention exactly when ``flash_attn``.
+(``h_nextn``, an output), the output rows and the logits. Weights appear as external sources named
+by their GGUF name (ggml-alloc never places them; the scheduler of :mod:`.sched` runs an op where
+its weight lives). ``mtp_draft=True`` builds the MTP draft context's graph (``graph_mtp``). The
+CPU backend's choices are assumed: fused Gated DeltaNet and flash attention exactly when asked.
 
-Checked against llama.cpp itself (tests/engines/test_llama_graph.py, tests/fixtures/llama_memory):
-the graph has the node count llama.cpp logs (``graph nodes = N``) on all 455 runs, and the replay
-gives the compute buffer llama.cpp reserved to the byte on all 686 reservations (455 runs; main,
-MTP draft and runtime contexts) of the 7 full-size layouts.
+Checked against llama.cpp (tests/engines/test_llama_graph.py, tests/fixtures/llama_memory): the
+node count llama.cpp logs on all 455 runs, and the compute buffer to the byte on all 686
+reservations (main, MTP draft and runtime contexts) of the 7 full-size layouts.
 """
 
 from __future__ import annotations
@@ -46,55 +44,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from qwenfit.core.engines.llama_cpp.ggml_alloc import GraphBuilder, GraphTensor, allocate_graph
+from qwenfit.core.engines.llama_cpp.ggml_alloc import GraphBuilder, GraphTensor, allocate_graph, row_bytes
+from qwenfit.core.engines.llama_cpp.reserve import GraphSettings, reserve_settings
 from qwenfit.core.model.spec import FULL_ATTENTION, ModelSpec
 
 __all__ = ["GraphSettings", "reserve_settings", "text_compute_bytes", "text_graph"]
 
 _QUANT_KV = frozenset({"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl"})
-
-
-@dataclass(frozen=True, slots=True)
-class GraphSettings:
-    """The shape parameters of the reserved graph (what ``graph_reserve`` sees).
-
-    ``n_tokens``: ubatch tokens (a multiple of ``n_seq``); ``n_outputs``: rows of the logits;
-    ``n_kv``: KV cells per stream; ``n_stream``: KV streams (1 with a unified cache, else
-    ``n_seq``); ``n_rs_seq``: extra recurrent-state snapshots per sequence (MTP partial rollback)."""
-
-    n_tokens: int
-    n_seq: int
-    n_outputs: int
-    n_kv: int
-    n_stream: int
-    flash_attn: bool
-    type_k: str
-    type_v: str
-    n_rs_seq: int = 0
-
-
-def reserve_settings(
-    *,
-    n_ctx: int,
-    n_ctx_seq: int,
-    n_seq: int,
-    kv_unified: bool,
-    n_ubatch: int,
-    n_outputs_max: int,
-    flash_attn: bool,
-    type_k: str,
-    type_v: str,
-    n_rs_seq: int = 0,
-) -> GraphSettings:
-    """The worst-case pp graph of ``sched_reserve`` (llama-context.cpp:628-675, 2528-2531):
-    ``n_ctx`` / ``n_ctx_seq`` are the padded cell counts (all streams / per stream)."""
-    n = min(n_ctx, n_ubatch)
-    tokens = -(-n // n_seq) * n_seq
-    return GraphSettings(
-        n_tokens=tokens, n_seq=n_seq, n_outputs=min(n, n_outputs_max),
-        n_kv=n_ctx if kv_unified else n_ctx_seq, n_stream=1 if kv_unified else n_seq,
-        flash_attn=flash_attn, type_k=type_k, type_v=type_v, n_rs_seq=n_rs_seq,
-    )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------
@@ -113,43 +69,71 @@ class _Graph(GraphBuilder):
     def __init__(self) -> None:
         super().__init__()
         self.tag = ""  # default tensor name suffix (the layer), for reading allocator traces
+        self.il = -1  # the layer whose weights the ops read (-1: outside the layers)
 
     # --- tensors ---
     def new(self, op: str, typ: str, ne: tuple[int, ...], *srcs: GraphTensor, name: str = "") -> GraphTensor:
         return GraphTensor(op, typ, _ne(ne), list(srcs), name=name or f"{op.lower()}{self.tag}")
+
+    def wt(self, suffix: str, ne: tuple[int, ...]) -> GraphTensor:
+        """A model weight, GGUF name ``blk.<il>.<suffix>`` (``suffix`` outside the layers); external:
+        only the scheduler looks at it (the backend of an op reading a weight)."""
+        name = suffix if self.il < 0 else f"blk.{self.il}.{suffix}"
+        return GraphTensor("NONE", "f32", _ne(ne), ext=True, name=name, weight=True)
 
     @staticmethod
     def input(typ: str, ne: tuple[int, ...], name: str) -> GraphTensor:
         return GraphTensor("NONE", typ, _ne(ne), flags=1, name=name)  # ggml_set_input
 
     @staticmethod
-    def external(typ: str, ne: tuple[int, ...], name: str) -> GraphTensor:
-        """Memory outside the compute buffer (KV cache, recurrent state)."""
+    def external(typ: str, ne: tuple[int, ...], name: str) -> GraphTensor:  # KV cache, recurrent state
         return GraphTensor("NONE", typ, _ne(ne), ext=True, name=name)
 
     def view(
-        self, op: str, a: GraphTensor, ne: tuple[int, ...], *extra: GraphTensor, name: str = ""
-    ) -> GraphTensor:
+        self, op: str, a: GraphTensor, ne: tuple[int, ...], *extra: GraphTensor, name: str = "",
+        nb: tuple[Any, ...] | None = None,
+    ) -> GraphTensor:  # fmt: skip
         """A tensor aliasing ``a``'s memory (RESHAPE, VIEW, PERMUTE, TRANSPOSE, and the ops that
         return ``ggml_view_tensor``: CPY into a destination, SET_ROWS, in-place SCALE).
-        ggml_new_tensor_impl points ``view_src`` at the owner of the memory (ggml.c:1690-1694)."""
+        ggml_new_tensor_impl points ``view_src`` at the owner of the memory (ggml.c:1690-1694).
+        ``nb``: the strides of a strided view (ggml_view_Nd's nb1.. with nb0 the type size)."""
         owner = a.view_src or a
         srcs = list(extra) if extra else [a]
-        return GraphTensor(op, a.type, _ne(ne), srcs, view_src=owner, ext=owner.ext,
-                           name=name or f"{op.lower()}{self.tag}")  # fmt: skip
+        full, st = _ne(ne), list(nb or ())
+        while nb is not None and len(st) < 4:  # ggml_view_Nd: nb[i] = nb[i-1] * ne[i-1] above
+            st.append(st[-1] * full[len(st) - 1])
+        strides = (st[0], st[1], st[2], st[3]) if nb is not None else None
+        return GraphTensor(
+            op,
+            a.type,
+            full,
+            srcs,
+            view_src=owner,
+            ext=owner.ext,
+            name=name or f"{op.lower()}{self.tag}",
+            nb=strides,
+        )
+
+    def permute(self, a: GraphTensor, axes: tuple[int, int, int, int]) -> GraphTensor:
+        """ggml_permute (ggml.c ggml_permute): dimension i of ``a`` becomes dimension axes[i]."""
+        nb_a = a.layout()[2]
+        ne, nb = [0] * 4, [0] * 4
+        for i, ax in enumerate(axes):
+            ne[ax], nb[ax] = a.ne[i], nb_a[i]
+        return self.view("TRANSPOSE" if axes == (1, 0, 2, 3) else "PERMUTE", a, tuple(ne), nb=tuple(nb))
 
     def unary(self, a: GraphTensor, name: str = "") -> GraphTensor:  # ggml_unary: silu, sigmoid, softplus
         return self.new("UNARY", a.type, a.ne, a, name=name)
 
-    def mul_mat(self, rows: int, b: GraphTensor, a: GraphTensor | None = None, name: str = "") -> GraphTensor:
-        """ggml_mul_mat(a, b) -> [a.ne1, b.ne1, b.ne2, b.ne3] F32; ``a`` None = a weight."""
-        srcs = (a, b) if a is not None else (b,)
-        return self.new("MUL_MAT", "f32", (rows, b.ne[1], b.ne[2], b.ne[3]), *srcs, name=name)
+    def mul_mat(self, rows: int, b: GraphTensor, a: GraphTensor | str, name: str = "") -> GraphTensor:
+        """ggml_mul_mat(a, b) -> [a.ne1, b.ne1, b.ne2, b.ne3] F32; ``a`` a str = the weight of that name."""
+        w = self.wt(a, (b.ne[0], rows)) if isinstance(a, str) else a
+        return self.new("MUL_MAT", "f32", (rows, b.ne[1], b.ne[2], b.ne[3]), w, b, name=name)
 
-    def rms_norm(self, a: GraphTensor, weighted: bool = True, name: str = "") -> GraphTensor:
-        """build_norm(LLM_NORM_RMS) with a weight: rms_norm then mul (llama-graph.cpp:1597-1631)."""
+    def rms_norm(self, a: GraphTensor, w: str, name: str = "") -> GraphTensor:
+        """build_norm(LLM_NORM_RMS) with weight ``w``: rms_norm then mul (llama-graph.cpp:1597-1631)."""
         cur = self.new("RMS_NORM", "f32", a.ne, a, name=name)
-        return self.new("MUL", "f32", cur.ne, cur, name=name) if weighted else cur
+        return self.new("MUL", "f32", cur.ne, cur, self.wt(w, (a.ne[0],)), name=name)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -157,7 +141,7 @@ class _Graph(GraphBuilder):
 # ------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Inputs:
     pos: GraphTensor
     out_ids: GraphTensor
@@ -166,6 +150,17 @@ class _Inputs:
     kq_mask: GraphTensor
     k_rot: GraphTensor | None
     v_rot: GraphTensor | None
+    mask_f16: GraphTensor | None = None  # builds before PR #23764: the F32 mask cast to F16 once
+
+    def fa_mask(self, g: _Graph) -> GraphTensor:
+        """The mask flash attention reads: the F16 input, or (an F32 input, builds before llama.cpp
+        PR #23764) ``ggml_cast(mask, F16)``, a node entering the graph before the first attention."""
+        if self.kq_mask.type == "f16":
+            return self.kq_mask
+        if self.mask_f16 is None:
+            self.mask_f16 = g.new("CPY", "f16", self.kq_mask.ne, self.kq_mask)
+            self.mask_f16.srcs.append(self.mask_f16)
+        return self.mask_f16
 
 
 def _attn_inputs(g: _Graph, spec: ModelSpec, s: GraphSettings) -> tuple[GraphTensor, ...]:
@@ -178,9 +173,8 @@ def _attn_inputs(g: _Graph, spec: ModelSpec, s: GraphSettings) -> tuple[GraphTen
     T = s.n_tokens
     k_idxs = g.input("i64", (T,), "attn_inp_k_idxs")
     v_idxs = g.input("i64", (T if s.flash_attn else T * t.num_key_value_heads * hd,), "attn_inp_v_idxs")
-    mask = g.input(
-        "f16" if s.flash_attn else "f32", (s.n_kv, T // s.n_stream, 1, s.n_stream), "attn_inp_kq_mask"
-    )
+    f16 = s.flash_attn and not s.mask_f32
+    mask = g.input("f16" if f16 else "f32", (s.n_kv, T // s.n_stream, 1, s.n_stream), "attn_inp_kq_mask")
     k_rot = v_rot = None
     if s.type_k in _QUANT_KV and hd % 64 == 0:
         nrot = 64
@@ -235,28 +229,29 @@ def _build_attn(
     kk = g.view("VIEW", k_cache, (hd, nkv, s.n_kv, ns))
     if s.flash_attn:
         vv = g.view("VIEW", v_cache, (hd, nkv, s.n_kv, ns))
-    else:
-        vv = g.view("VIEW", v_cache, (s.n_kv, nkv, hd, ns))
+    else:  # the transposed V cache (llama-kv-cache.cpp get_v)
+        rv = row_bytes(s.type_v, 1)
+        vv = g.view("VIEW", v_cache, (s.n_kv, nkv, hd, ns), nb=(rv, rv * s.n_kv * hd, rv * s.n_kv))
     nh = q.ne[1]
     qv = g.view("VIEW", q, (hd, nh, T // ns, ns))
-    qp = g.view("PERMUTE", qv, (hd, T // ns, nh, ns))
-    kp = g.view("PERMUTE", kk, (hd, s.n_kv, nkv, ns))
+    qp = g.permute(qv, (0, 2, 1, 3))
+    kp = g.permute(kk, (0, 2, 1, 3))
     if s.flash_attn:
-        vp = g.view("PERMUTE", vv, (hd, s.n_kv, nkv, ns))
+        vp = g.permute(vv, (0, 2, 1, 3))
         if kp.type == "f32":  # ggml_cast to F16 (:2646-2652)
             kp = g.new("CPY", "f16", kp.ne, kp)
             kp.srcs.append(kp)
         if vp.type == "f32":
             vp = g.new("CPY", "f16", vp.ne, vp)
             vp.srcs.append(vp)
-        cur = g.new("FLASH_ATTN_EXT", "f32", (hd, nh, T // ns, ns), qp, kp, vp, inp.kq_mask)
+        cur = g.new("FLASH_ATTN_EXT", "f32", (hd, nh, T // ns, ns), qp, kp, vp, inp.fa_mask(g))
         cur = g.view("RESHAPE", cur, (hd * nh, T))
     else:
-        vp = g.view("PERMUTE", vv, (s.n_kv, hd, nkv, ns))
+        vp = g.permute(vv, (0, 2, 1, 3))
         kq = g.new("MUL_MAT", "f32", (s.n_kv, T // ns, nh, ns), kp, qp)
         kq = g.new("SOFT_MAX", "f32", kq.ne, kq, inp.kq_mask)
         kqv = g.new("MUL_MAT", "f32", (hd, T // ns, nh, ns), vp, kq)
-        kqv = g.view("PERMUTE", kqv, (hd, nh, T // ns, ns))
+        kqv = g.permute(kqv, (0, 2, 1, 3))
         cur = g.new("CONT", "f32", (hd * nh, T), kqv)
     g.expand(cur)
     if inp.v_rot is not None:
@@ -272,23 +267,24 @@ def _attention_layer(
     t = spec.text
     hd, nh, nkv, T = t.head_dim, t.num_attention_heads, t.num_key_value_heads, s.n_tokens
     next_main = spec.family == "qwen3_next" and not mtp
-    q_full = g.mul_mat(2 * hd * nh, x)
-    k = g.mul_mat(hd * nkv, x)
-    v = g.mul_mat(hd * nkv, x)
+    q_full = g.mul_mat(2 * hd * nh, x, "attn_q.weight")
+    k = g.mul_mat(hd * nkv, x, "attn_k.weight")
+    v = g.mul_mat(hd * nkv, x, "attn_v.weight")
     if next_main:
         q_full = g.view("RESHAPE", q_full, (2 * hd, nh, T, 1))
-    q = g.view("VIEW", q_full, (hd, nh, T))
+    qnb = (4, 8 * hd, 8 * hd * nh)  # Q and gate interleaved per head
+    q = g.view("VIEW", q_full, (hd, nh, T), nb=qnb)
     if next_main:  # gate view taken first, K and V reshaped before the norms
-        gate = g.view("VIEW", q_full, (hd, nh, T, 1))
+        gate = g.view("VIEW", q_full, (hd, nh, T, 1), nb=qnb)
         k = g.view("RESHAPE", k, (hd, nkv, T))
         v = g.view("RESHAPE", v, (hd, nkv, T))
-        q = g.rms_norm(q)
-        k = g.rms_norm(k)
+        q = g.rms_norm(q, "attn_q_norm.weight")
+        k = g.rms_norm(k, "attn_k_norm.weight")
     else:
-        q = g.rms_norm(q)
-        k = g.rms_norm(g.view("RESHAPE", k, (hd, nkv, T)))
+        q = g.rms_norm(q, "attn_q_norm.weight")
+        k = g.rms_norm(g.view("RESHAPE", k, (hd, nkv, T)), "attn_k_norm.weight")
         if not mtp:
-            gate = g.new("CONT", "f32", (hd * nh, T), g.view("VIEW", q_full, (hd, nh, T)))
+            gate = g.new("CONT", "f32", (hd * nh, T), g.view("VIEW", q_full, (hd, nh, T), nb=qnb))
         v = g.view("RESHAPE", v, (hd, nkv, T))
     q = g.new("ROPE", "f32", q.ne, q, inp.pos)
     k = g.new("ROPE", "f32", k.ne, k, inp.pos)
@@ -296,11 +292,11 @@ def _attention_layer(
     vc = g.external(s.type_v, (hd * nkv, s.n_kv, s.n_stream), f"cache_v_l{il}")
     cur = _build_attn(g, spec, s, inp, q, k, v, kc, vc)
     if next_main or mtp:
-        src = gate if next_main else g.view("VIEW", q_full, (hd, nh, T))
+        src = gate if next_main else g.view("VIEW", q_full, (hd, nh, T), nb=qnb)
         gate = g.new("CONT", "f32", (hd * nh, T), src)
     gate = g.unary(gate)
     cur = g.new("MUL", "f32", cur.ne, cur, gate)
-    return g.mul_mat(t.hidden_size, cur)
+    return g.mul_mat(t.hidden_size, cur, "attn_output.weight")
 
 
 def _gdn_layer(g: _Graph, spec: ModelSpec, s: GraphSettings, x: GraphTensor,
@@ -334,41 +330,44 @@ def _gdn_layer(g: _Graph, spec: ModelSpec, s: GraphSettings, x: GraphTensor,
         return out
 
     # input projections
-    qkv = g.mul_mat(conv_dim, x)
+    qkv = g.mul_mat(conv_dim, x, "attn_qkv.weight")
     qkv = g.view("RESHAPE", qkv, (conv_dim, tps, ns))
-    z = g.mul_mat(hv * dv, x)
+    z = g.mul_mat(hv * dv, x, "attn_gate.weight")
+    dt_bias, ssm_a = g.wt("ssm_dt.bias", (hv,)), g.wt("ssm_a", (hv,))
     if next_arch:
-        ba = g.mul_mat(2 * hv, x)
+        ba = g.mul_mat(2 * hv, x, "ssm_ba.weight")
         ba_r = g.view("RESHAPE", ba, (2 * hv // hk, hk, tps, ns))
         b = g.view("VIEW", ba_r, (hv // hk, hk, tps, ns))
         a = g.view("VIEW", ba_r, (hv // hk, hk, tps, ns))
         beta = g.unary(g.new("CONT", "f32", b.ne, b))
         alpha = g.new("CONT", "f32", (hv, tps, ns), a)
-        gate = g.new("MUL", "f32", alpha.ne, g.unary(g.new("ADD", "f32", alpha.ne, alpha)))
+        gate = g.new("MUL", "f32", alpha.ne, g.unary(g.new("ADD", "f32", alpha.ne, alpha, dt_bias)), ssm_a)
         beta = g.view("RESHAPE", beta, (1, hv, tps, ns))
         gate = g.view("RESHAPE", gate, (1, hv, tps, ns))
     else:
-        beta = g.mul_mat(hv, x)
+        beta = g.mul_mat(hv, x, "ssm_beta.weight")
         beta = g.unary(g.view("RESHAPE", beta, (1, hv, tps, ns)))
-        alpha = g.view("RESHAPE", g.mul_mat(hv, x), (hv, tps, ns))
-        gate = g.new("MUL", "f32", alpha.ne, g.unary(g.new("ADD", "f32", alpha.ne, alpha)))
+        alpha = g.view("RESHAPE", g.mul_mat(hv, x, "ssm_alpha.weight"), (hv, tps, ns))
+        gate = g.new("MUL", "f32", alpha.ne, g.unary(g.new("ADD", "f32", alpha.ne, alpha, dt_bias)), ssm_a)
         gate = g.view("RESHAPE", gate, (1, hv, tps, ns))
     # build_conv_state
     conv_states = build_rs(r_all, r_size)
     conv_states = g.view("RESHAPE", conv_states, (d_conv - 1, conv_dim, ns))
-    qkv_t = g.view("TRANSPOSE", qkv, (tps, conv_dim, ns))
+    qkv_t = g.permute(qkv, (1, 0, 2, 3))
     conv_input = g.new("CONCAT", "f32", (d_conv - 1 + tps, conv_dim, ns), conv_states, qkv_t)
     for _ in range(K):
-        last = g.view("VIEW", conv_input, (d_conv - 1, conv_dim, ns))
+        last = g.view("VIEW", conv_input, (d_conv - 1, conv_dim, ns), nb=conv_input.layout()[2][:3])
         upd = g.view("VIEW", r_all, (r_size, ns))
         g.expand(g.view("CPY", upd, upd.ne, last, upd))
     state = build_rs(s_all, s_size)
     state = g.view("RESHAPE", state, (dv, dv, hv, ns))
-    conv_out = g.new("SSM_CONV", "f32", (conv_dim, tps, ns), conv_input)
+    conv_w = g.wt("ssm_conv1d.weight", (d_conv, conv_dim))
+    conv_out = g.new("SSM_CONV", "f32", (conv_dim, tps, ns), conv_input, conv_w)
     conv_out = g.unary(conv_out)
-    q = g.view("VIEW", conv_out, (dk, hk, tps, ns))
-    k = g.view("VIEW", conv_out, (dk, hk, tps, ns))
-    v = g.view("VIEW", conv_out, (dv, hv, tps, ns))
+    cnb = (4 * conv_dim, 4 * conv_dim * tps)  # q, k, v: column slices of the conv output
+    q = g.view("VIEW", conv_out, (dk, hk, tps, ns), nb=(4, 4 * dk, *cnb))
+    k = g.view("VIEW", conv_out, (dk, hk, tps, ns), nb=(4, 4 * dk, *cnb))
+    v = g.view("VIEW", conv_out, (dv, hv, tps, ns), nb=(4, 4 * dv, *cnb))
     q = g.new("SCALE", "f32", q.ne, g.new("RMS_NORM", "f32", q.ne, q))  # build_gdn_l2_norm
     k = g.new("SCALE", "f32", k.ne, g.new("RMS_NORM", "f32", k.ne, k))
     if next_arch and hk != hv:  # qwen3next repeats K heads even for the fused op
@@ -396,19 +395,20 @@ def _gdn_layer(g: _Graph, spec: ModelSpec, s: GraphSettings, x: GraphTensor,
         dst = g.view("VIEW", s_all, (s_size, ns, n_written))
     g.expand(g.view("CPY", dst, dst.ne, new_state, dst))
     z4 = g.view("RESHAPE", z, (dv, hv, tps, ns))
-    normed = g.rms_norm(output)
+    normed = g.rms_norm(output, "ssm_norm.weight")
     cur = g.new("MUL", "f32", normed.ne, normed, g.unary(z4))
     cur = g.view("RESHAPE", cur, (dv * hv, tps, ns))
-    cur = g.mul_mat(t.hidden_size, cur)
+    cur = g.mul_mat(t.hidden_size, cur, "ssm_out.weight")
     return g.view("RESHAPE", cur, (t.hidden_size, T))
 
 
-def _dense_ffn(g: _Graph, x: GraphTensor, n_ff: int, n_embd: int) -> GraphTensor:
-    """build_ffn(SILU, PAR) (llama-graph.cpp:1762-1961): up, gate, swiglu_split(gate, up), down."""
-    up = g.mul_mat(n_ff, x)
-    gate = g.mul_mat(n_ff, x)
+def _dense_ffn(g: _Graph, x: GraphTensor, n_ff: int, n_embd: int, sfx: str = "") -> GraphTensor:
+    """build_ffn(SILU, PAR) (llama-graph.cpp:1762-1961): up, gate, swiglu_split(gate, up), down;
+    ``sfx`` "_shexp" for the shared expert."""
+    up = g.mul_mat(n_ff, x, f"ffn_up{sfx}.weight")
+    gate = g.mul_mat(n_ff, x, f"ffn_gate{sfx}.weight")
     cur = g.new("GLU", "f32", gate.ne, gate, up)
-    return g.mul_mat(n_embd, cur)
+    return g.mul_mat(n_embd, cur, f"ffn_down{sfx}.weight")
 
 
 def _moe_ffn(g: _Graph, spec: ModelSpec, x: GraphTensor) -> GraphTensor:
@@ -417,10 +417,10 @@ def _moe_ffn(g: _Graph, spec: ModelSpec, x: GraphTensor) -> GraphTensor:
     t = spec.text
     h, n_exp, k, ff = t.hidden_size, t.num_experts, t.num_experts_per_tok, t.moe_intermediate_size
     n = x.ne[1]
-    logits = g.mul_mat(n_exp, x)
+    logits = g.mul_mat(n_exp, x, "ffn_gate_inp.weight")
     probs = g.new("SOFT_MAX", "f32", logits.ne, logits)
     argsort = g.new("ARGSORT", "i32", probs.ne, probs)
-    selected = g.view("VIEW", argsort, (k, n))
+    selected = g.view("VIEW", argsort, (k, n), nb=(4, 4 * n_exp))
     probs3 = g.view("RESHAPE", probs, (1, n_exp, n))
     weights = g.new("GET_ROWS", "f32", (1, k, n), probs3, selected)
     weights = g.view("RESHAPE", weights, (k, n))
@@ -430,13 +430,14 @@ def _moe_ffn(g: _Graph, spec: ModelSpec, x: GraphTensor) -> GraphTensor:
     weights = g.view("RESHAPE", weights, (1, k, n))
     g.expand(weights)
     cur = g.view("RESHAPE", x, (h, 1, n))
-    up = g.new("MUL_MAT_ID", "f32", (ff, k, n), cur, selected)
-    gate = g.new("MUL_MAT_ID", "f32", (ff, k, n), cur, selected)
+    up = g.new("MUL_MAT_ID", "f32", (ff, k, n), g.wt("ffn_up_exps.weight", (h, ff, n_exp)), cur, selected)
+    gate = g.new("MUL_MAT_ID", "f32", (ff, k, n), g.wt("ffn_gate_exps.weight", (h, ff, n_exp)), cur, selected)
     act = g.new("GLU", "f32", gate.ne, gate, up)
-    experts = g.new("MUL_MAT_ID", "f32", (h, k, n), act, selected)
+    down = g.wt("ffn_down_exps.weight", (ff, h, n_exp))
+    experts = g.new("MUL_MAT_ID", "f32", (h, k, n), down, act, selected)
     experts = g.new("MUL", "f32", experts.ne, experts, weights)
     g.expand(experts)
-    views = [g.view("VIEW", experts, (h, n)) for _ in range(k)]
+    views = [g.view("VIEW", experts, (h, n), nb=(4, 4 * h * k)) for _ in range(k)]
     for v in views:
         g.expand(v)
     moe_out = views[0]
@@ -447,8 +448,8 @@ def _moe_ffn(g: _Graph, spec: ModelSpec, x: GraphTensor) -> GraphTensor:
         moe_out = g.new("CONT", "f32", (h, n), moe_out)
     if t.shared_expert_intermediate_size <= 0:
         return moe_out
-    shexp = _dense_ffn(g, x, t.shared_expert_intermediate_size, h)
-    sgate = g.unary(g.mul_mat(1, x))
+    shexp = _dense_ffn(g, x, t.shared_expert_intermediate_size, h, "_shexp")
+    sgate = g.unary(g.mul_mat(1, x, "ffn_gate_inp_shexp.weight"))
     shexp = g.new("MUL", "f32", shexp.ne, shexp, sgate)
     return g.new("ADD", "f32", moe_out.ne, moe_out, shexp)
 
@@ -478,7 +479,8 @@ def _main_graph(spec: ModelSpec, s: GraphSettings) -> _Graph:
     # ggml_build_forward_select
     tokens = g.input("i32", (T,), "inp_tokens")
     embd = g.input("f32", (h, T), "inp_embd")
-    inpL = g.new("GET_ROWS", "f32", (h, T), tokens, name="model.input_embed")
+    embd_w = g.wt("token_embd.weight", (h, t.vocab_size))
+    inpL = g.new("GET_ROWS", "f32", (h, T), embd_w, tokens, name="model.input_embed")
     g.expand(inpL)
     g.expand(embd)
     # build_inp_mem_hybrid (:3633-3642), build_inp_pos, build_inp_out_ids (:2465-2514)
@@ -489,9 +491,9 @@ def _main_graph(spec: ModelSpec, s: GraphSettings) -> _Graph:
     out_ids = g.input("i32", (s.n_outputs,), "out_ids")
     inp = _Inputs(pos, out_ids, k_idxs, v_idxs, mask, k_rot, v_rot)
     for il, kind in enumerate(t.layer_types):
-        g.tag = f"-{il}"
+        g.tag, g.il = f"-{il}", il
         inpSA = inpL
-        cur = g.rms_norm(inpL)
+        cur = g.rms_norm(inpL, "attn_norm.weight")
         g.expand(cur)
         if kind == FULL_ATTENTION:
             cur = _attention_layer(g, spec, s, inp, cur, il)
@@ -499,15 +501,16 @@ def _main_graph(spec: ModelSpec, s: GraphSettings) -> _Graph:
             cur = _gdn_layer(g, spec, s, cur, s_copy, il)
         cur = g.new("ADD", "f32", cur.ne, cur, inpSA)
         ffn_residual = cur
-        cur = g.rms_norm(cur)
+        cur = g.rms_norm(cur, "post_attention_norm.weight")
         cur = _ffn(g, spec, cur, il)
         inpL = g.new("ADD", "f32", cur.ne, cur, ffn_residual)
-    g.tag = ""
-    cur = g.rms_norm(inpL, name="h_nextn")
-    cur.flags |= 2  # res->t_h_nextn: an output (llama-graph.cpp:1367-1379)
+    g.tag, g.il = "", -1
+    cur = g.rms_norm(inpL, "output_norm.weight", name="h_nextn")
+    if s.h_nextn_output:  # res->t_h_nextn: an output (llama-graph.cpp:1367-1379; from the MTP PR #22673)
+        cur.flags |= 2
     cur = g.new("GET_ROWS", "f32", (h, s.n_outputs), cur, out_ids, name="result_norm")
     cur.flags |= 2  # t_embd
-    cur = g.mul_mat(t.vocab_size, cur, name="result_output")
+    cur = g.mul_mat(t.vocab_size, cur, "output.weight", name="result_output")
     cur.flags |= 2  # t_logits
     g.expand(cur)
     return g
@@ -518,34 +521,35 @@ def _mtp_graph(spec: ModelSpec, s: GraphSettings) -> _Graph:
     t = spec.text
     g = _Graph()
     T, h = s.n_tokens, t.hidden_size
-    il = t.num_hidden_layers
     tokens = g.input("i32", (T,), "tokens")
-    tok_embd = g.new("GET_ROWS", "f32", (h, T), tokens)
+    tok_embd = g.new("GET_ROWS", "f32", (h, T), g.wt("token_embd.weight", (h, t.vocab_size)), tokens)
+    il = g.il = t.num_hidden_layers
     h_embd = g.input("f32", (h, T), "mtp_h_input")
     pos = g.input("i32", (T * _n_pos(spec),), "inp_pos")
     out_ids = g.input("i32", (s.n_outputs,), "out_ids")
     k_idxs, v_idxs, mask, k_rot, v_rot = _attn_inputs(g, spec, s)
     inp = _Inputs(pos, out_ids, k_idxs, v_idxs, mask, k_rot, v_rot)
-    h_norm = g.rms_norm(h_embd)
-    e_norm = g.rms_norm(tok_embd)
+    h_norm = g.rms_norm(h_embd, "nextn.hnorm.weight")
+    e_norm = g.rms_norm(tok_embd, "nextn.enorm.weight")
     concat = g.new("CONCAT", "f32", (2 * h, T), e_norm, h_norm)
-    cur = g.mul_mat(h, concat)
+    cur = g.mul_mat(h, concat, "nextn.eh_proj.weight")
     inpSA = cur
-    cur = g.rms_norm(cur)
+    cur = g.rms_norm(cur, "attn_norm.weight")
     cur = _attention_layer(g, spec, s, inp, cur, il, mtp=True)
     if spec.family == "qwen3_next":  # the output rows are selected before the residual
         cur = g.new("GET_ROWS", "f32", (h, s.n_outputs), cur, out_ids)
         inpSA = g.new("GET_ROWS", "f32", (h, s.n_outputs), inpSA, out_ids)
     cur = g.new("ADD", "f32", cur.ne, cur, inpSA)
     ffn_residual = cur
-    cur = g.rms_norm(cur)
+    cur = g.rms_norm(cur, "post_attention_norm.weight")
     cur = _moe_ffn(g, spec, cur) if t.is_moe else _dense_ffn(g, cur, t.intermediate_size, h)
     cur = g.new("ADD", "f32", cur.ne, cur, ffn_residual)
-    cur = g.rms_norm(cur, name="h_nextn")
+    cur = g.rms_norm(cur, "nextn.shared_head_norm.weight", name="h_nextn")
     cur.flags |= 2
     if spec.family != "qwen3_next":
         cur = g.new("GET_ROWS", "f32", (h, s.n_outputs), cur, out_ids)
-    cur = g.mul_mat(t.vocab_size, cur, name="result_output")
+    g.il = -1
+    cur = g.mul_mat(t.vocab_size, cur, "output.weight", name="result_output")
     cur.flags |= 2
     g.expand(cur)
     return g
@@ -554,7 +558,7 @@ def _mtp_graph(spec: ModelSpec, s: GraphSettings) -> _Graph:
 def text_graph(
     spec: ModelSpec, s: GraphSettings, *, mtp_draft: bool = False
 ) -> tuple[list[GraphTensor], list[GraphTensor]]:
-    """(leafs, nodes) of the graph llama.cpp reserves for these settings, weights left out."""
+    """(leafs, nodes) of the graph llama.cpp reserves for these settings (weights external leafs)."""
     g = _mtp_graph(spec, s) if mtp_draft else _main_graph(spec, s)
     return g.leafs, g.nodes
 

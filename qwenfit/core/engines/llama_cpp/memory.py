@@ -153,6 +153,7 @@ def llama_context(
     draft_tokens: int = 3,
     draft_type: str = "f16",
     n_outputs_max: Num | None = None,
+    with_compute: bool = True,
 ) -> LlamaContext:
     """The memory llama.cpp allocates for one context with these settings.
 
@@ -162,6 +163,7 @@ def llama_context(
     partial rollback).
     ``n_outputs_max``: the most logits one batch may ask for; llama-server sets it to the number of
     slots (PR #23861), the library default is ``n_batch`` (pass that for llama-cli / fit-params).
+    ``with_compute`` False: leave the compute buffers at 0 (the caller replays the GPU scheduler).
     """
     for kind in (type_k, type_v, draft_type):
         if kind not in LLAMA_KV_TYPES:
@@ -188,9 +190,9 @@ def llama_context(
         "flash_attn": flash_attn,
         "type_k": type_k, "type_v": type_v, "n_rs_seq": n_rs_seq,
     }  # fmt: skip
-    compute = compute_buffer_bytes(spec, **kw)
+    compute = compute_buffer_bytes(spec, **kw) if with_compute else 0
     draft: Num = 0
-    if mtp and spec.mtp_layers:  # the MTP draft context has its own graph (n_outputs_max 1)
+    if mtp and spec.mtp_layers and with_compute:  # the MTP draft context has its own graph (n_outputs_max 1)
         draft = compute_buffer_bytes(spec, **{**kw, "n_outputs_max": n_seq, "type_k": draft_type,
                                               "type_v": draft_type, "mtp_draft": True})  # fmt: skip
     return LlamaContext(cells, per_stream, kv, recurrent, output, compute, draft, per_cell, rows)

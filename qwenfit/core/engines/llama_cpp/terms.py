@@ -8,17 +8,28 @@ planner's fast path trace it. Sources: llama.cpp 0c1e570 ``llama_context`` / ``l
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from qwenfit.core.engines.base import EXACT
 from qwenfit.core.engines.llama_cpp.layout import WEIGHT_ALIGNMENT, LlamaLayout
 from qwenfit.core.engines.llama_cpp.memory import (
     llama_context,
     llama_kv_bytes_per_cell,
     llama_recurrent_bytes_per_cell,
 )
-from qwenfit.core.engines.llama_cpp.versions import build_number, server_limits_outputs
-from qwenfit.core.expr import Expr, Num, at, lt, smax, smin, where
+from qwenfit.core.engines.llama_cpp.versions import (
+    build_number,
+    cuda_fa_workspace,
+    h_nextn_output,
+    kq_mask_f32,
+    server_limits_outputs,
+)
+from qwenfit.core.expr import Expr, Num, as_int, at, lt, smax, where
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.terms import Term
 from qwenfit.core.units import GIB
@@ -27,7 +38,7 @@ if TYPE_CHECKING:
     from qwenfit.core.engines.base import Deployment
     from qwenfit.core.engines.llama_cpp.options import LlamaCppOptions
 
-__all__ = ["llama_terms"]
+__all__ = ["gguf_tensor_table", "llama_terms"]
 
 SRC = "llama.cpp 0c1e570 (tests/fixtures/llama_memory)"
 PLACE = "llama.cpp 0c1e570 load_tensors placement (qwenfit.core.engines.llama_cpp.layout)"
@@ -56,15 +67,21 @@ def llama_terms(
         raise ValueError(f"a quantized V cache ({kv}) needs flash attention (llama-context.cpp)")
     n_ctx = d.context * d.sequences  # -c counts every slot
     draft_kv = o.draft_kv_cache or "f16"
-    ctx = llama_context(
-        spec, n_ctx=n_ctx, n_seq=d.sequences, kv_unified=o.kv_unified, type_k=kv, type_v=kv,
-        n_ubatch=o.ubatch, flash_attn=o.flash_attention, mtp=d.mtp, draft_tokens=o.draft_tokens,
-        draft_type=draft_kv, n_outputs_max=outputs_reserved(d, o),
-    )  # fmt: skip
-    t = spec.text
-    scheme = inputs.get("scheme", "")
+    n_out = outputs_reserved(d, o)
     gpus = [dev for dev in layout.devices if dev != "cpu"]
     n_cpu_moe = o.n_cpu_moe
+    kw: dict[str, Any] = {
+        "n_ctx": n_ctx, "n_seq": d.sequences, "kv_unified": o.kv_unified, "type_k": kv, "type_v": kv,
+        "n_ubatch": o.ubatch, "flash_attn": o.flash_attention, "mtp": d.mtp, "draft_tokens": o.draft_tokens,
+        "draft_type": draft_kv, "n_outputs_max": n_out,
+    }  # fmt: skip
+    ctx = llama_context(spec, **kw, with_compute=False)
+    closed = bool(gpus) and _closed_form(spec, d, o, ctx, n_cpu_moe)
+    replay = bool(gpus) and not closed and EXACT.get()  # a search (planner) takes the fast form below
+    if not replay or "cpu" in layout.layer_device or not o.kv_offload:  # the CPU graph's buffer is used
+        ctx = llama_context(spec, **kw)
+    t = spec.text
+    scheme = inputs.get("scheme", "")
     if not isinstance(n_cpu_moe, Expr) and not 0 <= n_cpu_moe <= layout.n_layer_all:
         raise ValueError(f"n_cpu_moe must be between 0 and {layout.n_layer_all}, got {n_cpu_moe}")
     offloaded = {dev: at(inputs[f"exps:{dev}"], n_cpu_moe) for dev in gpus}  # expert bytes moved to the CPU
@@ -110,26 +127,19 @@ def llama_terms(
     if d.mtp:  # the first decode grows the output buffer by the hidden states the MTP draft reads
         terms.append(Term("mtp_output", "cpu", t.hidden_size * o.batch * 4, True, SRC,
                           f"the MTP draft's hidden-state inputs for a batch of {o.batch} (F32)"))  # fmt: skip
-    backend_note = "" if d.backend == "cpu" else f"; {d.backend} reserves the same graph (estimated)"
-    for dev in gpus or ["cpu"]:
+    if not gpus:
         compute = ctx.compute_bytes + ctx.draft_compute_bytes
-        terms.append(Term("compute_buffer", dev, compute, d.backend == "cpu",
+        terms.append(Term("compute_buffer", "cpu", compute, d.backend == "cpu",
                           "ggml's allocator over llama.cpp's worst-case graph (exact on the CPU backend: "
-                          "tests/fixtures/llama_memory)" + backend_note,
+                          "tests/fixtures/llama_memory)" + ("" if d.backend == "cpu" else " (estimated)"),
                           f"ubatch {o.ubatch}, flash attention {'on' if o.flash_attention else 'off'}"
                           + (", + MTP draft graph" if d.mtp else "")))  # fmt: skip
-    if gpus:
-        # with weights on the host, ggml's scheduler copies them into the GPU compute buffer for
-        # prompt batches (op offload, batch >= 32): one layer's experts at a time (estimated)
-        if t.is_moe:
-            copies = where(lt(0, n_cpu_moe), smax(*(inputs[f"exps_max:{g}"] for g in gpus)), 0)
-            terms.append(Term("offload_copies", last, copies, False,
-                              "ggml-backend sched: host weights copied to the GPU for prompt batches",
-                              "one layer's routed experts, when --n-cpu-moe > 0"))  # fmt: skip
-        host = 4 * t.hidden_size * smin(o.ubatch, ctx.n_ctx) * 2  # token embeddings + their copy
-        terms.append(Term("compute_buffer", "cpu", host, False,
-                          "host compute buffer: the input embedding runs on the CPU (estimated)",
-                          "token embeddings of one ubatch"))  # fmt: skip
+    elif closed:
+        terms += _closed_compute_terms(spec, d, o, ctx, inputs, layout, gpus, n_cpu_moe)
+    elif replay:
+        terms += _replayed_compute_terms(spec, d, o, ctx, inputs, layout, gpus, kv, draft_kv)
+    else:
+        terms += _search_compute_terms(spec, d, o, ctx, inputs, layout, gpus, n_cpu_moe)
     if d.vision:
         from qwenfit.core.engines.llama_cpp.vision import mmproj_compute_bytes
 
@@ -164,3 +174,216 @@ def llama_terms(
                           "llama-server --ctx-checkpoints (default 32) copies of the recurrent state",
                           "worst case, host RAM"))  # fmt: skip
     return terms
+
+
+# ------------------------------------------------------------------------------------------------
+# compute buffers per device with GPUs
+# ------------------------------------------------------------------------------------------------
+
+COMPUTE_SRC = ("ggml-backend's scheduler and ggml-alloc, one buffer per backend, replayed on llama.cpp's "
+               "worst-case graph (qwenfit.core.engines.llama_cpp.gpu_compute)")  # fmt: skip
+MEASURED = ("equal to the real ggml-cuda backend on all 574 buffers of tests/fixtures/llama_memory_gpu "
+            "(llama.cpp 0c1e570 on fake GPUs)")  # fmt: skip
+
+
+def gguf_tensor_table(weights: Any) -> str:
+    """The GGUF's tensors as JSON {name: [ggml type, ggml shape, bytes]}: what the scheduler copies of
+    host weights into GPU 0's compute buffer (op offload). A string, so traced formulas keep it literal."""
+    table = {t.gguf_name: [t.type.lower(), list(reversed(t.shape)), t.bytes] for t in weights.tensors
+             if t.gguf_name}  # fmt: skip
+    return json.dumps(table, separators=(",", ":"), sort_keys=True)
+
+
+@lru_cache(maxsize=32)
+def _tensor_table(text: str) -> tuple[tuple[str, tuple[str, tuple[int, ...], int]], ...] | None:
+    if not text:
+        return None
+    return tuple((k, (v[0], tuple(v[1]), v[2])) for k, v in sorted(json.loads(text).items()))
+
+
+def _structure(spec: ModelSpec, d: Deployment, o: LlamaCppOptions, ctx: Any) -> Any:
+    """The :class:`.compute.Structure` of a closed form for this context, or None (no stored tree)."""
+    from qwenfit.core.engines.llama_cpp.compute import Structure, compute_tree, kv_class
+    from qwenfit.core.engines.llama_cpp.memory import TREE_MAX_CELLS
+
+    kv = d.kv_cache or "f16"
+    traced = any(isinstance(x, Expr) for x in (ctx.n_ctx, ctx.n_ctx_seq, d.sequences))
+    if o.kv_unified or d.mtp or (not traced and as_int(ctx.n_ctx_seq) > TREE_MAX_CELLS):
+        return None
+    st = Structure(o.flash_attention, kv_class(kv), kv_class(kv), o.ubatch, "seqs", 0, False)
+    return st if compute_tree(spec, st) is not None else None
+
+
+def _closed_form(spec: ModelSpec, d: Deployment, o: LlamaCppOptions, ctx: Any, n_cpu_moe: Num) -> bool:
+    """Whether the compute buffers take the closed form: wherever the CPU graph has one (a stored
+    tree: llama-server's output limits of the modelled builds, non-unified KV, no MTP draft), as the
+    calculator and the planner's fast path trace it, so that the integers equal the formulas and the
+    planner's searches stay fast. Everything else (the library's or older builds' output limits,
+    other ubatch sizes, flash attention off, MTP) replays the scheduler."""
+    if any(isinstance(x, Expr) for x in (d.context, d.sequences, n_cpu_moe)):
+        return True
+    build = build_number(o.engine_version)
+    return (outputs_reserved(d, o) == d.sequences and not kq_mask_f32(build) and cuda_fa_workspace(build)
+            and _structure(spec, d, o, ctx) is not None)  # fmt: skip
+
+
+def _closed_compute_terms(
+    spec: ModelSpec, d: Deployment, o: LlamaCppOptions, ctx: Any, inputs: Mapping[str, Any],
+    layout: LlamaLayout, gpus: list[str], n_cpu_moe: Num,
+) -> list[Term]:  # fmt: skip
+    """The compute buffers in closed form. Host: every graph input (4 copies with pipeline
+    parallelism) + the token embeddings, exact with every layer on the GPUs (the fake-GPU runs);
+    + the CPU graph's buffer when layers or the KV cache stay in host memory (estimated). Each GPU:
+    the CPU graph's buffer less the embeddings + 4 copies of its split inputs with pipeline
+    parallelism (estimated: ggml-cuda's fusion lifetimes, the layer split and the weight copies of
+    partial offload are in the replay only)."""
+    from qwenfit.core.engines.llama_cpp.gpu_forms import host_compute_closed
+
+    t = spec.text
+    st = _structure(spec, d, o, ctx)
+    if st is None:
+        raise TypeError("llama.cpp's compute buffer has no closed form for these settings (integers only)")
+    on_host = "cpu" in layout.layer_device or not o.kv_offload
+    pipeline = len(gpus) > 1 and not on_host and not o.override_tensor and o.split_mode == "layer"
+    n_copies: Num = where(lt(0, n_cpu_moe), 1, 4) if pipeline else 1
+    host, ins = host_compute_closed(spec, st, n_ctx=ctx.n_ctx, n_ctx_seq=ctx.n_ctx_seq, n_seq=d.sequences,
+                                    n_copies=n_copies)  # fmt: skip
+    emb = host - n_copies * ins
+    # 4 copies of the split inputs, one of which the CPU graph's buffer already holds live
+    extra = where(lt(0, n_cpu_moe), 0, 3 * ins) if pipeline else 0
+    note = f"ubatch {o.ubatch}, flash attention {'on' if o.flash_attention else 'off'}"
+    used = [g for g in gpus if layout.layers_on(g) or layout.output_device == g] or gpus[:1]
+    delta = _gpu_delta(spec, st, len(gpus))
+    gpu_bytes = ctx.compute_bytes - emb + extra
+    out = [Term("compute_buffer", dev, gpu_bytes + delta[i] if dev in used else 0, False,
+                "the CPU graph's buffer less the token embeddings"
+                + (", + 3 more pipeline copies of the split inputs" if pipeline else "")
+                + " + what the replayed scheduler adds at 4,096 / 32,768 tokens (fusion lifetimes, layer "
+                "split; estimated closed form: the scheduler is replayed where the CPU graph has none)", note)
+           for i, dev in enumerate(gpus)]  # fmt: skip
+    if t.is_moe:  # host experts: each MoE layer's matmul runs on GPU 0 with the experts copied in
+        copies = where(lt(0, n_cpu_moe), smax(*(inputs[f"exps_max:{g}"] for g in gpus)), 0)
+        out.append(Term("offload_copies", gpus[0], copies, False,
+                        "ggml-backend sched: host weights copied to the first GPU for prompt batches (op "
+                        "offload to backend 0)",
+                        "one layer's routed experts, when --n-cpu-moe > 0"))  # fmt: skip
+    exact = d.backend == "cuda" and not on_host
+    if on_host:
+        host = host + ctx.compute_bytes
+    out.append(Term("compute_buffer", "cpu", host, exact,
+                    "host compute buffer: graph inputs x copies + token embeddings"
+                    + (" + the CPU graph (layers or KV in host memory)" if on_host else "")
+                    + (f"; {MEASURED}" if exact else " (estimated)"),
+                    "graph inputs (KQ mask, positions, ...), token embeddings of one ubatch"))  # fmt: skip
+    return out
+
+
+REFERENCE_CONTEXTS = (4096, 32768)  # the delta is the most of these (conservative)
+
+
+@lru_cache(maxsize=256)
+def _gpu_delta(spec: ModelSpec, st: Any, n_gpus: int) -> tuple[int, ...]:
+    """Per GPU: the replayed buffer (CUDA, every layer offloaded, the default split, llama-server's
+    limits) less the closed form's GPU term, the most of one sequence of 4,096 and of 32,768 tokens.
+    The closed form adds it everywhere (the fusion lifetimes of a MoE graph and the layer split are
+    assumed to cost the same at every context: estimated)."""
+    from qwenfit.core.engines.llama_cpp.cells import context_cells
+    from qwenfit.core.engines.llama_cpp.compute import KV_OF_CLASS
+    from qwenfit.core.engines.llama_cpp.gpu_compute import device_compute_buffers
+    from qwenfit.core.engines.llama_cpp.gpu_forms import GpuPlacement, host_compute_closed, placement_setup
+    from qwenfit.core.engines.llama_cpp.memory import compute_buffer_bytes
+
+    kv_k, kv_v = KV_OF_CLASS[st.k], KV_OF_CLASS[st.v]
+    setup = placement_setup(spec, GpuPlacement(n_gpus))
+    copies = 4 if n_gpus > 1 else 1
+    best = [-(1 << 62)] * n_gpus
+    for context in REFERENCE_CONTEXTS:
+        got = device_compute_buffers(spec, setup, context=context, n_outputs_max=1, n_ubatch=st.n_ubatch,
+                                     flash_attn=st.flash_attn, type_k=kv_k, type_v=kv_v)  # fmt: skip
+        cells, per = (as_int(x) for x in context_cells(context, 1, kv_unified=False))
+        cpu = as_int(compute_buffer_bytes(spec, n_ctx=cells, n_ctx_seq=per, n_seq=1, kv_unified=False,
+                                          n_ubatch=st.n_ubatch, n_outputs_max=1, flash_attn=st.flash_attn,
+                                          type_k=kv_k, type_v=kv_v))  # fmt: skip
+        host, ins = (as_int(x) for x in host_compute_closed(spec, st, n_ctx=cells, n_ctx_seq=per, n_seq=1,
+                                                             n_copies=copies))  # fmt: skip
+        closed = cpu - (host - copies * ins) + (3 * ins if n_gpus > 1 else 0)
+        best = [max(b, got[g] - closed) for b, g in zip(best, setup.gpus, strict=True)]
+    return tuple(best)
+
+
+def _search_compute_terms(
+    spec: ModelSpec, d: Deployment, o: LlamaCppOptions, ctx: Any, inputs: Mapping[str, Any],
+    layout: LlamaLayout, gpus: list[str], n_cpu_moe: Num,
+) -> list[Term]:  # fmt: skip
+    """What a planner's search takes where the CPU graph has no closed form (one scheduler replay per
+    placement and context would be too slow): the CPU graph's buffer on every GPU with layers, the
+    experts of host layers copied to the first GPU, and in host memory the token embeddings (+ the CPU
+    graph for layers or KV there). Estimated; qwenfit.estimate replays the scheduler instead."""
+    t = spec.text
+    compute = ctx.compute_bytes + ctx.draft_compute_bytes
+    used = [g for g in gpus if layout.layers_on(g) or layout.output_device == g] or gpus[:1]
+    src = "the CPU graph's buffer (a planner search's fast form; qwenfit.estimate replays the scheduler)"
+    out = [Term("compute_buffer", g, compute if g in used else 0, False, src, "estimated") for g in gpus]
+    if t.is_moe:
+        copies = where(lt(0, n_cpu_moe), smax(*(inputs[f"exps_max:{g}"] for g in gpus)), 0)
+        out.append(Term("offload_copies", gpus[0], copies, False, src, "one layer's routed experts"))
+    host = 2 * 4 * t.hidden_size * min(o.ubatch, as_int(ctx.n_ctx))
+    if "cpu" in layout.layer_device or not o.kv_offload:
+        host += compute
+    out.append(Term("compute_buffer", "cpu", host, False, src, "token embeddings (+ the CPU graph)"))
+    return out
+
+
+def _replayed_compute_terms(
+    spec: ModelSpec, d: Deployment, o: LlamaCppOptions, ctx: Any, inputs: Mapping[str, Any],
+    layout: LlamaLayout, gpus: list[str], kv: str, draft_kv: str,
+) -> list[Term]:  # fmt: skip
+    """Each GPU's and the host's buffer from the scheduler replay (:mod:`.gpu_compute`)."""
+    from qwenfit.core.engines.llama_cpp.backends import BACKENDS
+    from qwenfit.core.engines.llama_cpp.gpu_compute import HOST, DeviceSetup, device_compute_buffers
+    from qwenfit.core.engines.llama_cpp.options import override_devices
+
+    t = spec.text
+    spec_r = spec if layout.n_layer_all > t.num_hidden_layers else dataclasses.replace(spec, mtp_layers=0)
+    n_cpu_moe = as_int(o.n_cpu_moe)
+    host_exps = set(range(n_cpu_moe)) if t.is_moe else set()
+    cpu_patterns = [re.compile(p) for p, dev in override_devices(o, d) if dev == "cpu"]
+    if t.is_moe and cpu_patterns:
+        for il in range(layout.n_layer_all):
+            names = (f"blk.{il}.ffn_{w}_exps.weight" for w in ("up", "gate", "down"))
+            if any(p.search(n) for p in cpu_patterns for n in names):
+                host_exps.add(il)
+    backend = d.backend if d.backend in BACKENDS and d.backend != "cpu" else "cuda"
+    on_host = "cpu" in layout.layer_device or not o.kv_offload
+    canonical = not (host_exps or o.override_tensor or o.tensor_split or on_host or o.split_mode != "layer")
+    setup = DeviceSetup(
+        layer_device=tuple(layout.layer_device), gpus=tuple(gpus), host_expert_layers=frozenset(host_exps),
+        backend=backend, split_mode=o.split_mode, tensor_override=bool(o.override_tensor) or n_cpu_moe > 0,
+        offload_kqv=o.kv_offload, fa_workspace=cuda_fa_workspace(build_number(o.engine_version)),
+    )  # fmt: skip
+    common: dict[str, Any] = {
+        "context": as_int(d.context), "n_seq": as_int(d.sequences), "n_ubatch": o.ubatch,
+        "flash_attn": o.flash_attention, "kv_unified": o.kv_unified,
+        # the weights' types matter only for host weights the scheduler copies (none in a full offload:
+        # without them one replay serves every quantization)
+        "weights": _tensor_table(str(inputs.get("gguf:tensors", ""))) if not canonical else None,
+        "mask_f32": kq_mask_f32(build_number(o.engine_version)),
+        "h_nextn_output": h_nextn_output(build_number(o.engine_version)),
+    }  # fmt: skip
+    mtp = d.mtp and spec_r.mtp_layers > 0
+    got = device_compute_buffers(spec_r, setup, **common, n_outputs_max=as_int(outputs_reserved(d, o)),
+                                 type_k=kv, type_v=kv, n_rs_seq=o.draft_tokens if mtp else 0)  # fmt: skip
+    if mtp:  # the MTP draft context: its own graph and scheduler (n_outputs_max = n_parallel)
+        draft = device_compute_buffers(spec_r, setup, **common, n_outputs_max=as_int(d.sequences),
+                                       type_k=draft_kv, type_v=draft_kv, mtp_draft=True)  # fmt: skip
+        got = {k: got.get(k, 0) + draft.get(k, 0) for k in {*got, *draft}}
+    exact = BACKENDS[backend].measured and backend == d.backend
+    label = MEASURED if exact else f"{d.backend}: alignment, alloc sizes and fusions from source (estimated)"
+    note = (f"ubatch {o.ubatch}, flash attention {'on' if o.flash_attention else 'off'}"
+            + (", + MTP draft graph" if mtp else ""))  # fmt: skip
+    out = [
+        Term("compute_buffer", dev, got.get(dev, 0), exact, f"{COMPUTE_SRC}; {label}", note) for dev in gpus
+    ]
+    out.append(Term("compute_buffer", "cpu", got[HOST], exact, f"{COMPUTE_SRC}; {label}",
+                    "graph inputs, embeddings, layers and ops left on the CPU"))  # fmt: skip
+    return out

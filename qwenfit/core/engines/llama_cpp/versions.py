@@ -10,6 +10,21 @@ llama.cpp's release tags (``bNNNN`` = commits on master).
   de6f727 as newer than b9235, so builds up to b9235 reserve ``n_batch`` rows; from b9236 on the
   limit applies (the boundary is known to lie in b9236..b9294, the first build seen with the limit).
   The library (llama-cpp-python, llama-fit-params) reserves ``n_batch`` rows in every build.
+- **The KQ mask with flash attention.** PR #23764 (merged 2026-05-27, five days before #23861) reserves
+  the mask in F16; before it the mask input was F32 and cast to F16 once in the graph
+  (``ggml_cast``), so the host buffer holds 4 B per mask element and the GPUs an F32 copy and the
+  F16 cast. Logs of b8193-b8999 (CUDA, Metal) show the F32 mask; b9849 (Vulkan) the F16 one. The
+  boundary lies in b9000..b9222 (b9222 has it, b8999 not: ``KQ_MASK_F16_BUILD``
+  is the first build seen with it).
+- **The final norm as an output.** llama.cpp's MTP support (PR #22673, May 2026) keeps the final
+  norm (``t_h_nextn``) as a graph output, so it stays allocated until the logits; before it the
+  allocator reused its memory (one n_embd x n_tokens F32 tensor less at the logits' peak: b8193 and
+  b8854 logs). The boundary lies in b8855..b9222 (b9222 serves MTP): :data:`H_NEXTN_OUTPUT_BUILD`
+  is the first build known with it.
+- **CUDA's flash-attention workspace.** PR #23907 (f8f0a47a5, opened 2026-05-30) makes ggml-cuda's
+  ``get_alloc_size`` reserve the F16 copies of a quantized K/V cache in the compute buffer; before
+  it they came from the CUDA pool at run time (not in the logged buffer). Taken from the
+  output-limit boundary (:data:`CUDA_FA_WORKSPACE_BUILD`); b8193 logs show no workspace.
 """
 
 from __future__ import annotations
@@ -18,10 +33,17 @@ import re
 
 from qwenfit.errors import SettingError
 
-__all__ = ["MODELLED_COMMIT", "OUTPUT_LIMIT_BUILD", "build_number", "server_limits_outputs"]
+__all__ = [
+    "CUDA_FA_WORKSPACE_BUILD", "H_NEXTN_OUTPUT_BUILD", "KQ_MASK_F16_BUILD", "MODELLED_COMMIT",
+    "OUTPUT_LIMIT_BUILD", "build_number", "cuda_fa_workspace", "h_nextn_output", "kq_mask_f32",
+    "server_limits_outputs",
+]  # fmt: skip
 
 MODELLED_COMMIT = "0c1e570"
 OUTPUT_LIMIT_BUILD = 9236  # first build with PR #23861 (de6f727): see the module docstring
+KQ_MASK_F16_BUILD = 9222  # PR #23764 (F16 mask with flash attention): first build seen with it
+H_NEXTN_OUTPUT_BUILD = 9222  # PR #22673 (MTP: the final norm kept as an output): first build known
+CUDA_FA_WORKSPACE_BUILD = 9236  # PR #23907 (FA's F16 K/V copies in the compute buffer): see above
 
 _BUILD = re.compile(r"^b?(\d{3,6})(?:[-\s(].*)?$")
 
@@ -45,3 +67,18 @@ def build_number(version: str | None) -> int | None:
 def server_limits_outputs(build: int | None) -> bool:
     """Whether llama-server of this build reserves logits only for the rows it can sample."""
     return build is None or build >= OUTPUT_LIMIT_BUILD
+
+
+def kq_mask_f32(build: int | None) -> bool:
+    """Whether this build reserves flash attention's KQ mask in F32 (and casts it to F16 in the graph)."""
+    return build is not None and build < KQ_MASK_F16_BUILD
+
+
+def cuda_fa_workspace(build: int | None) -> bool:
+    """Whether ggml-cuda of this build reserves flash attention's F16 K/V copies in the compute buffer."""
+    return build is None or build >= CUDA_FA_WORKSPACE_BUILD
+
+
+def h_nextn_output(build: int | None) -> bool:
+    """Whether this build keeps the final norm as a graph output (llama.cpp's MTP support)."""
+    return build is None or build >= H_NEXTN_OUTPUT_BUILD
