@@ -474,7 +474,8 @@ class LlamaCpp(Engine):
         return None
 
     def formula_options(self, spec: ModelSpec, fp: FormulaPlacement, variables: Mapping[str, Any]) -> Any:
-        n_cpu_moe = variables["n_cpu_moe"] if spec.is_moe and not fp.cpu_only else 0
+        # a front end without expert offload (Ollama, llama-cpp-python) has no --n-cpu-moe to vary
+        n_cpu_moe = variables["n_cpu_moe"] if spec.is_moe and not fp.cpu_only and self.expert_offload else 0
         return LlamaCppOptions(n_cpu_moe=n_cpu_moe)
 
     def calc_hardware_inputs(self, device: Device | None, fp: FormulaPlacement) -> dict[str, int]:
