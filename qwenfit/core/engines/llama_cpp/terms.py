@@ -281,8 +281,27 @@ def _closed_compute_terms(
 REFERENCE_CONTEXTS = (4096, 32768)  # the delta is the most of these (conservative)
 
 
-@lru_cache(maxsize=256)
 def _gpu_delta(spec: ModelSpec, st: Any, n_gpus: int) -> tuple[int, ...]:
+    """:func:`replay_gpu_delta`, read from the table scripts/llama_gpu_deltas.py precomputes for the
+    catalog's models and stored structures (``gpu_deltas.py``), else replayed."""
+    from qwenfit.core.engines.llama_cpp.compute import model_key
+
+    got = _delta_table().get(model_key(spec), {}).get(st.key(), {}).get(str(n_gpus))
+    return tuple(got) if got is not None else replay_gpu_delta(spec, st, n_gpus)
+
+
+@lru_cache(maxsize=1)
+def _delta_table() -> dict[str, Any]:
+    import json
+
+    from qwenfit.core.engines.llama_cpp.gpu_deltas import DATA_JSON
+
+    table: dict[str, Any] = json.loads(DATA_JSON)
+    return table
+
+
+@lru_cache(maxsize=256)
+def replay_gpu_delta(spec: ModelSpec, st: Any, n_gpus: int) -> tuple[int, ...]:
     """Per GPU: the replayed buffer (CUDA, every layer offloaded, the default split, llama-server's
     limits) less the closed form's GPU term, the most of one sequence of 4,096 and of 32,768 tokens.
     The closed form adds it everywhere (the fusion lifetimes of a MoE graph and the layer split are
