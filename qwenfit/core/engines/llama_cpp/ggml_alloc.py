@@ -187,26 +187,31 @@ class _DynAlloc:
         return addr
 
     def free(self, addr: int, size: int) -> None:  # ggml_dyn_tallocr_free_bytes, ggml-alloc.c:312-350
-        size = _align(size, self.alignment)
-        blocks = self.blocks
-        for i, b in enumerate(blocks):
-            if b[0] + b[1] == addr:
-                b[1] += size
-                if i < len(blocks) - 1 and b[0] + b[1] == blocks[i + 1][0]:
-                    b[1] += blocks[i + 1][1]
-                    del blocks[i + 1]
-                return
-            if addr + size == b[0]:
-                b[0] = addr
-                b[1] += size
-                if i > 0 and blocks[i - 1][0] + blocks[i - 1][1] == b[0]:
-                    blocks[i - 1][1] += b[1]
-                    del blocks[i]
-                return
-        pos = 0
-        while pos < len(blocks) and blocks[pos][0] < addr:
-            pos += 1
-        blocks.insert(pos, [addr, size])
+        _free_block(self.blocks, addr, _align(size, self.alignment))
+
+
+def _free_block(blocks: list[list[int]], addr: int, size: int) -> None:
+    """Return ``size`` bytes at ``addr`` to the free list ``blocks`` ([offset, size], sorted): merged
+    with the block that ends or starts there (and that block with its neighbour), else inserted in
+    order (ggml_dyn_tallocr_free_bytes, ggml-alloc.c:312-350)."""
+    for i, b in enumerate(blocks):
+        if b[0] + b[1] == addr:
+            b[1] += size
+            if i < len(blocks) - 1 and b[0] + b[1] == blocks[i + 1][0]:
+                b[1] += blocks[i + 1][1]
+                del blocks[i + 1]
+            return
+        if addr + size == b[0]:
+            b[0] = addr
+            b[1] += size
+            if i > 0 and blocks[i - 1][0] + blocks[i - 1][1] == b[0]:
+                blocks[i - 1][1] += b[1]
+                del blocks[i]
+            return
+    pos = 0
+    while pos < len(blocks) and blocks[pos][0] < addr:
+        pos += 1
+    blocks.insert(pos, [addr, size])
 
 
 @dataclass(slots=True)
@@ -437,27 +442,8 @@ class _Chunks:
         return best_c, addr
 
     def free(self, where: tuple[int, int], size: int) -> None:  # ggml_dyn_tallocr_free_bytes (:312-350)
-        size = _align(size, self.alignment)
         c, addr = where
-        blocks = self.chunks[c][1]
-        for i, b in enumerate(blocks):
-            if b[0] + b[1] == addr:
-                b[1] += size
-                if i < len(blocks) - 1 and b[0] + b[1] == blocks[i + 1][0]:
-                    b[1] += blocks[i + 1][1]
-                    del blocks[i + 1]
-                return
-            if addr + size == b[0]:
-                b[0] = addr
-                b[1] += size
-                if i > 0 and blocks[i - 1][0] + blocks[i - 1][1] == b[0]:
-                    blocks[i - 1][1] += b[1]
-                    del blocks[i]
-                return
-        pos = 0
-        while pos < len(blocks) and blocks[pos][0] < addr:
-            pos += 1
-        blocks.insert(pos, [addr, size])
+        _free_block(self.chunks[c][1], addr, _align(size, self.alignment))
 
     def sizes(self) -> list[int]:
         return [c[0] for c in self.chunks]
