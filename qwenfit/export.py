@@ -51,7 +51,7 @@ from typing import Any
 
 from qwenfit.core.command import render_json
 from qwenfit.core.engines.base import Engine, FormulaPlacement, engines
-from qwenfit.core.expr import as_int, evaluate_shared, to_json_shared
+from qwenfit.core.expr import as_int, evaluate_shared
 from qwenfit.core.fit.formulas import ARTIFACT_FIELDS, hardware_env, placement_env, trace
 from qwenfit.core.fit.planner import YARN_CONTEXT
 from qwenfit.core.fit.speed import DEFAULT_DEPTH, Rate
@@ -147,19 +147,7 @@ def _rates_placements(engine: Engine, spec_placements: list[FormulaPlacement]) -
 
 def _record(spec: Any, engine: Engine, kv: str, fp: FormulaPlacement) -> dict[str, Any]:
     """One formula record (JSON): the engine's terms, budgets, decode speed and command as trees."""
-    traced = trace(spec, engine, kv, fp)
-    defs, out = to_json_shared(traced.exprs)
-    return {
-        "defs": defs,
-        "terms": [
-            {"name": t.name, "device": t.device, "exact": t.exact, "source": t.source, "bytes": out[f"t{i}"]}
-            for i, t in enumerate(traced.terms)
-        ],
-        "budget": {k[2:]: v for k, v in out.items() if k.startswith("b:")},
-        "budget_unified": {k[2:]: v for k, v in out.items() if k.startswith("u:")},
-        "decode_tokens_per_s": out["speed"],
-        "command": traced.command.to_json(),
-    }
+    return trace(spec, engine, kv, fp).record()
 
 
 def _quant_env(spec: Any, source: Any, engine: Engine, quant: str) -> dict[str, Any]:

@@ -25,7 +25,6 @@ import functools
 from typing import Any
 
 from qwenfit.core.engines.base import Engine, FormulaPlacement
-from qwenfit.core.expr import to_json_shared
 from qwenfit.errors import SettingError
 
 __all__ = ["PLAN_GPUS", "VARIANTS", "plan_env", "planner_json", "trace_placement", "variants_json"]
@@ -33,13 +32,6 @@ PLAN_SCHEMA = 1
 PLAN_GPUS = (1, 2)  # identical GPUs the page plans llama.cpp for (the calculator's layer splits)
 PLAN_TP_GPUS = 8  # vLLM: its tensor-parallel formulas
 SPLIT_FIRSTS = (3 / 2, 2, 3, 4, 6, 8, 12, 16)  # llama.cpp place(): the first GPU's -ts weight tried
-
-
-def _fvars(values: Any, name: Any) -> dict[str, Any]:
-    from qwenfit.core.expr import Var
-
-    return {k: (False if isinstance(v, bool) else "" if isinstance(v, str) else Var(name(k)))
-            for k, v in values.items()}  # fmt: skip
 
 
 def _plan_deploy(
@@ -61,23 +53,6 @@ def _plan_deploy(
     return d, dataclasses.replace(o, **extra)
 
 
-def _shape(p: Any) -> Any:
-    from qwenfit.core.engines.base import Placement
-
-    return Placement(
-        p.kind, n_gpus=p.n_gpus, n_gpu_layers=p.n_gpu_layers, tensor_split=p.tensor_split, tp=p.tp
-    )
-
-
-def _fp_placement(fp: FormulaPlacement) -> Any:
-    """The placement a calculator formula describes (formulas.trace's)."""
-    from qwenfit.core.engines.base import Placement
-
-    if fp.cpu_only:
-        return Placement("cpu", n_gpus=0)
-    return Placement("tp" if fp.tp > 1 else "gpu", n_gpus=fp.n_gpus, tp=fp.tp)
-
-
 def trace_placement(
     spec: Any,
     engine: Engine,
@@ -88,51 +63,15 @@ def trace_placement(
     vision: bool = False,
     mtp: bool = False,
 ) -> dict[str, Any]:
-    """One formula record (as calculator_json's) for planner placement ``p`` on ``fp``'s GPUs: the
-    same engine methods :func:`qwenfit.core.fit.formulas.trace` runs, with ``p``'s options (and the
-    vision tower / MTP drafting where asked: the calculator's toggles)."""
-    from qwenfit.core.command import Text
-    from qwenfit.core.engines.base import Artifact
+    """One formula record (as calculator_json's) for planner placement ``p`` on ``fp``'s GPUs:
+    :func:`qwenfit.core.fit.formulas.trace_deployed` with ``p``'s options (and the vision tower / MTP
+    drafting where asked: the calculator's toggles)."""
     from qwenfit.core.expr import Var
-    from qwenfit.core.fit.formulas import ARTIFACT_FIELDS, SPEED_KEYS
-    from qwenfit.core.fit.speed import cache_parts, decode_speed, shape_of
-    from qwenfit.core.formats.weights import WeightMap
+    from qwenfit.core.fit.formulas import trace_deployed
 
     n_cpu_moe = Var("n_cpu_moe") if p.kind in ("n_cpu_moe", "gpu") else 0  # -ngl placements keep every expert
     d, o = _plan_deploy(engine, spec, (Var("ctx"), Var("seqs"), kv), fp, p, n_cpu_moe, vision=vision, mtp=mtp)
-    empty = WeightMap(spec.name, "", ())
-    inputs = {**_fvars(engine.weight_inputs(spec, empty, d, o), lambda k: f"{fp.key}|{k}"),
-              **_fvars(engine.hardware_inputs(d, o), lambda k: k)}  # fmt: skip
-    terms = engine.terms(spec, inputs, d, o)
-    devices = sorted({t.device for t in terms})
-    budget = engine.budget(devices, vram=Var("vram"), ram=Var("ram"), unified=False, o=o, inputs=inputs)
-    budget_u = engine.budget(devices, vram=Var("vram"), ram=Var("ram"), unified=True, o=o, inputs=inputs)
-    reads = _fvars(engine.read_inputs(spec, empty, _shape(p)), lambda k: f"{fp.key}|{k}")
-    read_gpu, read_cpu, n_off = engine.decode_reads(spec, reads, p, o)
-    kv_g, kv_c, st_g, st_c = cache_parts(terms, d.sequences, tp=fp.tp, depth=Var("depth"), context=d.context)
-    if fp.cpu_only:  # every byte streams from host RAM (as formulas.trace: the CPU rates stand in)
-        read_gpu, read_cpu = 0, read_gpu + read_cpu
-    exprs: dict[str, Any] = {f"t{i}": t.bytes for i, t in enumerate(terms)}
-    exprs.update({f"b:{dev}": b for dev, b in budget.items()})
-    exprs.update({f"u:{dev}": b for dev, b in budget_u.items()})
-    k = {name: Var(f"k:{name}") for name in SPEED_KEYS}
-    exprs["speed"] = decode_speed(
-        shape_of(spec), k, w_gpu=read_gpu, w_cpu=read_cpu, kv_gpu=kv_g, kv_cpu=kv_c, st_gpu=st_g,
-        st_cpu=st_c, n_offloaded=n_off, sequences=d.sequences,
-    )  # fmt: skip
-    defs, out = to_json_shared(exprs)
-    artifact = Artifact(**{f: Text(f"a:{f}") for f in ARTIFACT_FIELDS})  # type: ignore[arg-type]
-    return {
-        "defs": defs,
-        "terms": [
-            {"name": t.name, "device": t.device, "exact": t.exact, "source": t.source, "bytes": out[f"t{i}"]}
-            for i, t in enumerate(terms)
-        ],
-        "budget": {key[2:]: v for key, v in out.items() if key.startswith("b:")},
-        "budget_unified": {key[2:]: v for key, v in out.items() if key.startswith("u:")},
-        "decode_tokens_per_s": out["speed"],
-        "command": engine.command(artifact, d, o).to_json(),
-    }
+    return trace_deployed(spec, engine, fp, d, o, p).record()
 
 
 def plan_env(
@@ -146,9 +85,11 @@ def plan_env(
     mtp: bool = False,
 ) -> dict[str, Any]:
     """The weight inputs of ``trace_placement(..., fp, p)`` for weights ``w`` (placement_env's)."""
+    from qwenfit.core.fit.formulas import read_shape
+
     d, o = _plan_deploy(engine, spec, (1, 1, engine.kv_types[0]), fp, p, 0, vision=vision, mtp=mtp)
     values = {k: v for k, v in engine.weight_inputs(spec, w, d, o).items() if not isinstance(v, (str, bool))}
-    values.update(engine.read_inputs(spec, w, _shape(p)))
+    values.update(engine.read_inputs(spec, w, read_shape(p)))
     return {f"{fp.key}|{k}": v for k, v in values.items()}
 
 
@@ -465,6 +406,7 @@ def variants_json() -> dict[str, Any]:
     each quantization's weight inputs where they differ from calculator.json's (an engine that
     refuses a variant — Ollama and LM Studio do not draft with MTP — has none)."""
     from qwenfit.api.sources import model_source
+    from qwenfit.core.fit.formulas import placement_of
     from qwenfit.export import calculator_engines, calculator_json
     from qwenfit.loaders.catalog import entries, load_catalog_model
 
@@ -491,7 +433,7 @@ def variants_json() -> dict[str, Any]:
                 for fp in engine.formula_placements(spec):
                     try:
                         rec = trace_placement(
-                            spec, engine, kvs[0], fp, _fp_placement(fp), vision=vision, mtp=mtp
+                            spec, engine, kvs[0], fp, placement_of(fp), vision=vision, mtp=mtp
                         )
                     except (SettingError, ValueError, TypeError):
                         continue
@@ -512,7 +454,7 @@ def variants_json() -> dict[str, Any]:
                     diff: dict[str, Any] = {}
                     for fp in engine.formula_placements(spec):
                         try:
-                            env = plan_env(spec, engine, w, fp, _fp_placement(fp), vision=vision, mtp=mtp)
+                            env = plan_env(spec, engine, w, fp, placement_of(fp), vision=vision, mtp=mtp)
                         except (SettingError, ValueError):
                             continue
                         diff.update({k: v for k, v in env.items() if base["env"].get(k) != v})

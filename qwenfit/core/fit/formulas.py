@@ -21,7 +21,7 @@ from typing import Any
 
 from qwenfit.core.command import Cmd, Text
 from qwenfit.core.engines.base import Artifact, Deployment, Engine, FormulaPlacement, Placement
-from qwenfit.core.expr import Var, compile_formulas
+from qwenfit.core.expr import Var, compile_formulas, to_json_shared
 from qwenfit.core.fit.speed import SPEED_KEYS, cache_parts, decode_speed, rate_constants, shape_of
 from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.hardware import Device, Machine, target_for
@@ -35,7 +35,11 @@ __all__ = [
     "compiled",
     "hardware_env",
     "placement_env",
+    "placement_of",
+    "read_shape",
     "trace",
+    "trace_deployed",
+    "variables_of",
 ]
 
 ARTIFACT_FIELDS = ("ref", "make", "tag")
@@ -50,6 +54,23 @@ class Traced:
     exprs: dict[str, Any]
     command: Cmd
 
+    def record(self) -> dict[str, Any]:
+        """The calculator's JSON record: shared ``defs``, then the terms, budgets, decode speed and
+        command as trees."""
+        defs, out = to_json_shared(self.exprs)
+        return {
+            "defs": defs,
+            "terms": [
+                {"name": t.name, "device": t.device, "exact": t.exact, "source": t.source,
+                 "bytes": out[f"t{i}"]}
+                for i, t in enumerate(self.terms)
+            ],
+            "budget": {k[2:]: v for k, v in out.items() if k.startswith("b:")},
+            "budget_unified": {k[2:]: v for k, v in out.items() if k.startswith("u:")},
+            "decode_tokens_per_s": out["speed"],
+            "command": self.command.to_json(),
+        }
+
 
 def _deployment(fp: FormulaPlacement, kv: str) -> Deployment:
     return Deployment(
@@ -61,13 +82,22 @@ def _deployment(fp: FormulaPlacement, kv: str) -> Deployment:
     )
 
 
-def _placement(fp: FormulaPlacement) -> Placement:
+def placement_of(fp: FormulaPlacement) -> Placement:
+    """The placement a calculator formula describes."""
     if fp.cpu_only:
         return Placement("cpu", n_gpus=0)
     return Placement("tp" if fp.tp > 1 else "gpu", n_gpus=fp.n_gpus, tp=fp.tp)
 
 
-def _variables(values: Mapping[str, Any], name: Any) -> dict[str, Any]:
+def read_shape(p: Placement) -> Placement:
+    """What the read inputs of ``p`` depend on: its kind, GPUs, -ngl, -ts and TP (--n-cpu-moe stays a
+    variable of the formulas)."""
+    return Placement(
+        p.kind, n_gpus=p.n_gpus, n_gpu_layers=p.n_gpu_layers, tensor_split=p.tensor_split, tp=p.tp
+    )
+
+
+def variables_of(values: Mapping[str, Any], name: Any) -> dict[str, Any]:
     """Formula variables in place of the numbers of ``values`` (strings and flags stay literal)."""
     out: dict[str, Any] = {}
     for k, v in values.items():
@@ -84,17 +114,26 @@ def trace(spec: ModelSpec, engine: Engine, kv: str, fp: FormulaPlacement) -> Tra
     """Trace ``engine``'s terms, budgets, decode speed and command for one placement."""
     d = _deployment(fp, kv)
     o = engine.formula_options(spec, fp, {"n_cpu_moe": Var("n_cpu_moe")})
+    return trace_deployed(spec, engine, fp, d, o, placement_of(fp))
+
+
+def trace_deployed(
+    spec: ModelSpec, engine: Engine, fp: FormulaPlacement, d: Deployment, o: Any, p: Placement
+) -> Traced:
+    """:func:`trace` for a given deployment, engine options and placement ``p`` on ``fp``'s devices
+    (plan mode's placements: -ngl, -ts, the vision tower, MTP drafting); the weight inputs are
+    variables named ``<fp.key>|<name>`` (the read inputs by ``p``'s shape: its kind, GPUs, -ngl,
+    -ts and TP, not its --n-cpu-moe)."""
     empty = WeightMap(spec.name, "", ())
     inputs = {
-        **_variables(engine.weight_inputs(spec, empty, d, o), lambda k: f"{fp.key}|{k}"),
-        **_variables(engine.hardware_inputs(d, o), lambda k: k),
+        **variables_of(engine.weight_inputs(spec, empty, d, o), lambda k: f"{fp.key}|{k}"),
+        **variables_of(engine.hardware_inputs(d, o), lambda k: k),
     }
     terms = engine.terms(spec, inputs, d, o)
     devices = sorted({t.device for t in terms})
     budget = engine.budget(devices, vram=Var("vram"), ram=Var("ram"), unified=False, o=o, inputs=inputs)
     budget_u = engine.budget(devices, vram=Var("vram"), ram=Var("ram"), unified=True, o=o, inputs=inputs)
-    p = _placement(fp)
-    reads = _variables(engine.read_inputs(spec, empty, p), lambda k: f"{fp.key}|{k}")
+    reads = variables_of(engine.read_inputs(spec, empty, read_shape(p)), lambda k: f"{fp.key}|{k}")
     read_gpu, read_cpu, n_off = engine.decode_reads(spec, reads, p, o)
     kv_g, kv_c, st_g, st_c = cache_parts(terms, d.sequences, tp=fp.tp, depth=Var("depth"), context=d.context)
     if fp.cpu_only:  # every byte streams from host RAM (the CPU rates stand in for the GPU ones)
@@ -129,7 +168,7 @@ def placement_env(
     values = {
         k: v for k, v in engine.weight_inputs(spec, weights, d, o).items() if not isinstance(v, (str, bool))
     }
-    values.update(engine.read_inputs(spec, weights, _placement(fp)))
+    values.update(engine.read_inputs(spec, weights, placement_of(fp)))
     return {f"{fp.key}|{k}": v for k, v in values.items()}
 
 
