@@ -37,7 +37,16 @@ import os
 import sys
 from collections.abc import Sequence
 
-from qwenfit.cli.args import EXIT_DOES_NOT_FIT, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Parser, print_json_error
+from qwenfit.cli.args import (
+    EXIT_DOES_NOT_FIT,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USAGE,
+    Parser,
+    error_kind,
+    one_line,
+    print_json_error,
+)
 from qwenfit.cli.output import memory_bars
 from qwenfit.errors import QwenfitError, UsageError
 
@@ -136,16 +145,6 @@ def build_parser(only: str | None = None) -> Parser:
     return parser
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _kind(exc: BaseException) -> str:
-    """An error's kind for ``--json``: its class in snake_case without "Error" (``unknown_model``)."""
-    name = type(exc).__name__.removesuffix("Error") or "error"
-    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code (the console script passes it to ``sys.exit``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -167,9 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except QwenfitError as exc:
-        message = _one_line(exc)
+        message = one_line(exc)
         if as_json:
-            print_json_error(_kind(exc), message, getattr(exc, "suggestions", None) or ())
+            print_json_error(error_kind(exc), message, getattr(exc, "suggestions", None) or ())
         print(f"{prog}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # `qwenfit plan | head`: stop quietly
@@ -182,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("QWENFIT_DEBUG"):
             raise
-        message = f"{type(exc).__name__}: {_one_line(exc)}"
+        message = f"{type(exc).__name__}: {one_line(exc)}"
         if as_json:
             print_json_error("internal", message)
         print(

@@ -80,16 +80,37 @@ def suggestions_in(message: str) -> list[str]:
     return out
 
 
-def print_json_error(kind: str, message: str, suggestions: Sequence[str] = ()) -> None:
-    """The ``--json`` error object on stdout: ``{"schema", "kind": "error", "error": {kind, message,
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (its class name when it has none)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def error_kind(exc: BaseException) -> str:
+    """An error's kind for ``--json``: its class in snake_case without "Error" (``unknown_model``)."""
+    name = type(exc).__name__.removesuffix("Error") or "error"
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
+def json_error(kind: str, message: str, suggestions: Sequence[str] = ()) -> dict[str, object]:
+    """The ``--json`` error object: ``{"schema", "kind": "error", "error": {kind, message,
     suggestions}}`` (qwenfit.report.schema.ErrorOut); ``suggestions`` default to those the message
     names."""
-    import json
-
     from qwenfit.report.json import SCHEMA_ID
 
     error = {"kind": kind, "message": message, "suggestions": list(suggestions) or suggestions_in(message)}
-    sys.stdout.write(json.dumps({"schema": SCHEMA_ID, "kind": "error", "error": error}, indent=2) + "\n")
+    return {"schema": SCHEMA_ID, "kind": "error", "error": error}
+
+
+def exception_json(exc: BaseException) -> dict[str, object]:
+    """:func:`json_error` of a qwenfit error (its kind, its message on one line, its suggestions)."""
+    return json_error(error_kind(exc), one_line(exc), getattr(exc, "suggestions", None) or ())
+
+
+def print_json_error(kind: str, message: str, suggestions: Sequence[str] = ()) -> None:
+    """:func:`json_error` on stdout."""
+    import json
+
+    sys.stdout.write(json.dumps(json_error(kind, message, suggestions), indent=2) + "\n")
 
 
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?([a-zA-Z]*)$")

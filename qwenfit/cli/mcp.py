@@ -144,18 +144,15 @@ def estimate(
     """The memory of one deployment, term by term (weights, KV cache, recurrent state, buffers) per
     device, exact or labelled estimated; judged against a budget when one is given."""
     import qwenfit
+    from qwenfit.cli.args import exception_json
     from qwenfit.errors import QwenfitError
-    from qwenfit.report.json import SCHEMA_ID, estimate_json
+    from qwenfit.report.json import estimate_json
 
     try:
         e = qwenfit.estimate(model, quant, engine=engine, context=context, sequences=sequences,
                              kv_cache=kv_cache, hardware=gpu, vram_gb=vram_gb, ram_gb=ram_gb)  # fmt: skip
     except QwenfitError as exc:
-        name = type(exc).__name__.removesuffix("Error") or "error"
-        kind = "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
-        message = " ".join(str(exc).split())
-        return {"schema": SCHEMA_ID, "kind": "error",
-                "error": {"kind": kind, "message": message, "suggestions": []}}  # fmt: skip
+        return exception_json(exc)  # the --json error object the CLI prints
     return estimate_json(e)
 
 
