@@ -9,12 +9,13 @@ tests/loaders/test_artifacts.py checks that the committed file equals a fresh ge
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from _compiled import write_or_check  # noqa: E402  (this script's own folder)
 
 from qwenfit.loaders.artifacts import compiled_artifacts_json  # noqa: E402
 
@@ -22,19 +23,7 @@ COMPILED_PATH = REPO / "data" / "artifacts.json"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only check that the file is current")
-    args = parser.parse_args(argv)
-    text = compiled_artifacts_json()
-    if args.check:
-        current = COMPILED_PATH.read_text(encoding="utf-8") if COMPILED_PATH.exists() else ""
-        if current != text:
-            print(f"{COMPILED_PATH} is stale: run python scripts/gen_artifacts_json.py", file=sys.stderr)
-            return 1
-        return 0
-    COMPILED_PATH.write_text(text, encoding="utf-8")
-    print(f"wrote {COMPILED_PATH} ({len(text):,} bytes)")
-    return 0
+    return write_or_check(__doc__.splitlines()[0], COMPILED_PATH, compiled_artifacts_json, "scripts/gen_artifacts_json.py", argv)
 
 
 if __name__ == "__main__":
