@@ -23,7 +23,9 @@ COMPILED_PATH = REPO / "data" / "artifacts.json"
 
 
 def main(argv: list[str] | None = None) -> int:
-    return write_or_check(__doc__.splitlines()[0], COMPILED_PATH, compiled_artifacts_json, "scripts/gen_artifacts_json.py", argv)
+    return write_or_check(
+        __doc__.splitlines()[0], COMPILED_PATH, compiled_artifacts_json, "scripts/gen_artifacts_json.py", argv
+    )
 
 
 if __name__ == "__main__":
