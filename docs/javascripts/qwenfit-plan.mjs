@@ -8,27 +8,17 @@
 // `plan` (assets/planner.json, qwenfit.export_plan.planner_json(): the planner's extra placements,
 // each option's quality and artifact, each device's budget, engine inputs and speed constants).
 
-import { FormulaError, compile, findFormula, gbToBytes, ramReserve, variables } from "./qwenfit-calc.mjs";
+import { FormulaError, compile, findFormula, gbToBytes, ramReserve, search, variables } from "./qwenfit-calc.mjs";
 
 const evaluate = (node, scope) => compile(node)(scope);
 
 // ------------------------------------------------------------------------------------------------
 // qwenfit.core.search
 
-/** The largest multiple of `step` in [lo, hi] where fits() holds (lo tried first), else 0. */
+/** The largest multiple of `step` in [lo, hi] where fits() holds (lo tried first), else 0: the
+ * calculator's search, with an empty range giving 0. */
 export function largest(fits, lo, hi, step = 1) {
-  if (hi < lo || !fits(lo)) return 0;
-  let a = Math.floor(lo / step);
-  let b = Math.floor(hi / step);
-  let best = lo;
-  while (a <= b) {
-    const mid = Math.floor((a + b) / 2);
-    if (mid * step >= lo && fits(mid * step)) {
-      best = mid * step;
-      a = mid + 1;
-    } else b = mid - 1;
-  }
-  return best;
+  return hi < lo ? 0 : search(fits, lo, hi, step);
 }
 
 /** The smallest n in [lo, hi] where fits() holds, else null. */
