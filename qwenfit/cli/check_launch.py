@@ -125,15 +125,10 @@ def check_launch_json(checks: Sequence[CommandCheck], machine: Machine) -> dict[
 
 
 def terms_table(e: Estimate) -> str:
-    from qwenfit.core.expr import as_int
-    from qwenfit.core.fit.text import table
+    """The estimate's terms, grouped by device in the order the memory bars show them."""
+    from qwenfit.core.fit.text import terms_table as table_of
 
-    rows = [
-        [t.name, t.device, gb_text(as_int(t.bytes)), "exact" if t.exact else "estimated", t.detail]
-        for t in sorted(e.terms, key=lambda t: device_key(t.device))
-        if t.bytes
-    ]
-    return table(rows, ["term", "device", "size", "", "detail"], right={2})
+    return table_of(sorted(e.terms, key=lambda t: device_key(t.device)))
 
 
 def format_launch(c: CommandCheck, machine: Machine, *, color: bool = False) -> str:

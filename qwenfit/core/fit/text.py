@@ -12,10 +12,12 @@ from qwenfit.core.expr import as_int
 from qwenfit.core.fit.speed_bands import Rate, format_cell, format_rate
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from qwenfit.core.engines.base import Artifact
     from qwenfit.core.fit.planner import Option, Plan
     from qwenfit.core.hardware import Device, Machine
-    from qwenfit.core.terms import Estimate
+    from qwenfit.core.terms import Estimate, Term
 
 __all__ = [
     "artifact_line",
@@ -25,6 +27,7 @@ __all__ = [
     "format_gb",
     "format_plan",
     "table",
+    "terms_table",
 ]
 
 
@@ -160,16 +163,18 @@ def format_plan(p: Plan, *, max_rows: int = 15, max_rejected: int = 10) -> str:
     return "\n".join(out)
 
 
-def format_estimate(e: Estimate) -> str:
+def terms_table(terms: Iterable[Term]) -> str:
+    """The non-zero terms as a table: name, device, size, exact or estimated, detail."""
     rows = [
         [t.name, t.device, format_gb(as_int(t.bytes)), "exact" if t.exact else "estimated", t.detail]
-        for t in e.terms
+        for t in terms
         if t.bytes
     ]
-    out = [
-        f"{e.model} {e.quant} on {e.engine}",
-        table(rows, ["term", "device", "size", "", "detail"], right={2}),
-    ]
+    return table(rows, ["term", "device", "size", "", "detail"], right={2})
+
+
+def format_estimate(e: Estimate) -> str:
+    out = [f"{e.model} {e.quant} on {e.engine}", terms_table(e.terms)]
     out.append(f"total {format_gb(e.total_bytes)}: {_memory_line(e)}")
     if e.fits is not None:
         out.append("fits" if e.fits else f"does NOT fit: short by {format_gb(e.shortfall_bytes)}")
