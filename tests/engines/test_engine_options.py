@@ -12,6 +12,7 @@ import qwenfit
 from qwenfit.api import check_result
 from qwenfit.core.engines.llama_cpp.versions import OUTPUT_LIMIT_BUILD, build_number
 from qwenfit.core.engines.vllm.quant_weights import vllm_format_of, vllm_quant_rank_weight_bytes
+from qwenfit.core.engines.vllm.weights import vllm_rank_buffer_bytes
 from qwenfit.loaders import load
 
 GIB = 1 << 30
@@ -124,11 +125,12 @@ QUANT_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "vllm" / "ran
 )  # fmt: skip
 def test_vllm_charges_quantized_checkpoints_what_vllm_allocates(model, quant, tp):
     """The estimate's weights are vLLM's create_weights bytes for the format (measured:
-    tests/fixtures/vllm/rank_weights_quant.json, pinned in test_vllm_quant_weights.py), not BF16."""
+    tests/fixtures/vllm/rank_weights_quant.json, pinned in test_vllm_quant_weights.py) and the rank's
+    buffers (the rotary cache), not BF16."""
     spec = load(model)
     fmt, exact = vllm_format_of(quant, 128 if quant not in ("nvfp4", "nvfp4-all", "w8a8") else None)
     e = qwenfit.estimate(model, quant, engine="vllm", context=8192, tp=tp, vram_gb=80, n_gpus=tp, vision=True)
-    want = vllm_quant_rank_weight_bytes(spec, fmt, tp=tp, gpu=90)
+    want = vllm_quant_rank_weight_bytes(spec, fmt, tp=tp, gpu=90) + vllm_rank_buffer_bytes(spec, tp=tp)
     assert _term(e, "weights") == want and exact
     assert next(t for t in e.terms if t.name == "weights").exact
     bf16 = qwenfit.estimate(model, "bf16", engine="vllm", context=8192, tp=tp, vram_gb=80, n_gpus=tp)
@@ -141,7 +143,8 @@ def test_vllm_quant_fixture_rows_through_the_engine():
     row = next(r for r in rows if (r["model"], r["format"], r["gpu"], r["tp"], r["pp"], r["dp"], r["ep"])
                == ("Qwen3.5-35B-A3B", "nvfp4-modelopt", "H100", 1, 1, 1, False))  # fmt: skip
     e = qwenfit.estimate("35B-A3B", "nvfp4", engine="vllm", context=8192, vram_gb=80, vision=True)
-    assert _term(e, "weights") == row["param_bytes"]  # the vision tower built, as vLLM does by default
+    # the vision tower built, as vLLM does by default
+    assert _term(e, "weights") == row["param_bytes"] + row["buffer_bytes"]
 
 
 def test_vllm_refusals_and_estimates_are_labelled():

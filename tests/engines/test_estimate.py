@@ -184,8 +184,10 @@ def test_pipeline_stages_follow_vllm_get_pp_indices():
 def test_pipeline_and_expert_parallel_weights():
     """vLLM's weights per rank are what vLLM 0.33.0 allocates (tests/fixtures/vllm/rank_weights.json,
     its own model classes on the meta device): the vision tower built by default, the embedding on
-    every pipeline stage, experts split tp x dp ways, sequence-parallel MoE replicating the shared expert."""
+    every pipeline stage, experts split tp x dp ways, sequence-parallel MoE replicating the shared expert;
+    plus the rank's buffers (the rotary cache, the EP expert maps)."""
     from qwenfit.core.engines.sglang import rank_weights
+    from qwenfit.core.engines.vllm.weights import vllm_rank_buffer_bytes
 
     spec = qwenfit.load("122B-A10B")
     w = qwenfit.weights(spec, "bf16")
@@ -196,9 +198,11 @@ def test_pipeline_and_expert_parallel_weights():
     e = qwenfit.estimate(
         spec, "bf16", engine="vllm", tp=8, dp=2, expert_parallel=True, context=8192, vision=True
     )
-    assert e.term("weights") == 17_041_163_484  # vLLM: Qwen3.5-122B-A10B bf16, H100, TP8 DP2 EP
+    buffers = vllm_rank_buffer_bytes(spec, tp=8, dp=2, expert_parallel=True)
+    assert e.term("weights") == 17_041_163_484 + buffers  # vLLM: Qwen3.5-122B-A10B bf16, H100, TP8 DP2 EP
     e = qwenfit.estimate(spec, "bf16", engine="vllm", tp=8, dp=2, context=8192, vision=True)
-    assert e.term("weights") == 16_248_440_028  # without EP the MoE TP group spans DP: experts / 16
+    buffers = vllm_rank_buffer_bytes(spec, tp=8, dp=2)
+    assert e.term("weights") == 16_248_440_028 + buffers  # without EP the MoE TP group spans DP: experts / 16
     e = qwenfit.estimate(spec, "bf16", engine="vllm", tp=1, pp=4, context=8192, vision=False)
     assert e.term("weights") > 62_721_186_144  # every stage holds the embedding, not only the first
     with pytest.raises(qwenfit.SettingError, match="dense model"):

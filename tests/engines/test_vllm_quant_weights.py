@@ -25,6 +25,7 @@ from qwenfit.core.engines.vllm.quant_weights import (
     VLLM_QUANT_FORMATS,
     vllm_quant_rank_weight_bytes,
 )
+from qwenfit.core.engines.vllm.weights import vllm_rank_buffer_bytes
 from qwenfit.errors import EngineRefusal
 
 FIXTURE = json.loads(
@@ -242,18 +243,20 @@ def test_public_nvfp4_of_qwen36_is_nvidias_export():
                              gpu_memory_utilization=util, vision=vision)  # fmt: skip
         weights = next(t for t in e.terms if t.name == "weights")
         want = vllm_quant_rank_weight_bytes(_spec(model), "nvfp4-modelopt-mixed", vision=vision)
-        assert weights.bytes == want
+        assert weights.bytes == want + vllm_rank_buffer_bytes(_spec(model), vision=vision)
         assert weights.exact and "MIXED_PRECISION" in weights.detail
         assert not any("would refuse" in n for n in e.notes), e.notes
     e = qwenfit.estimate("Qwen3.5-35B-A3B", "nvfp4", engine="vllm", hardware="h100-sxm", context=32768)
     weights = next(t for t in e.terms if t.name == "weights")
     want = vllm_quant_rank_weight_bytes(_spec("Qwen3.5-35B-A3B"), "nvfp4-modelopt", vision=False)
+    want += vllm_rank_buffer_bytes(_spec("Qwen3.5-35B-A3B"), vision=False)
     assert weights.bytes == want
 
 
 def test_public_autoround_of_qwen36_27b_quantizes_the_drafter():
     """qwenfit's "autoround" on Qwen3.6-27B is Intel's / Lorbus' int4 export (data/artifacts): with MTP the
-    drafter's layer is INT4 too; on Qwen3.6-35B-A3B (nchapman's export, measured) it stays BF16."""
+    drafter's layer is INT4 too; on Qwen3.6-35B-A3B (nchapman's export, measured) it stays BF16. On RTX 3090s
+    the rank is as Marlin leaves it (symmetric zero points freed)."""
     from qwenfit.core.engines.vllm.quant_weights import vllm_quant_drafter_weight_bytes
 
     for model, drafter in (("Qwen3.6-27B", "autoround-mtp"), ("Qwen3.6-35B-A3B", "autoround")):
@@ -261,6 +264,37 @@ def test_public_autoround_of_qwen36_27b_quantizes_the_drafter():
         e = qwenfit.estimate(model, "autoround", engine="vllm", hardware="2x rtx-3090", tp=2, n_gpus=2,
                              context=65536, mtp=True, speculative_tokens=3, vision=False)  # fmt: skip
         weights = next(t for t in e.terms if t.name == "weights")
-        main = vllm_quant_rank_weight_bytes(spec, "autoround", tp=2, vision=False)
-        assert weights.bytes == main + vllm_quant_drafter_weight_bytes(spec, drafter, tp=2)
+        main = vllm_quant_rank_weight_bytes(spec, "autoround", tp=2, vision=False, loaded_sm8x=True)
+        buffers = vllm_rank_buffer_bytes(spec, vision=False)
+        mtp = vllm_quant_drafter_weight_bytes(spec, drafter, tp=2, loaded_sm8x=True)
+        assert weights.bytes == main + mtp + buffers
     assert vllm_quant_drafter_weight_bytes(_spec("Qwen3.6-35B-A3B"), "autoround", tp=2) > 2**30 // 2
+
+
+def test_marlin_frees_symmetric_gptq_zero_points_below_sm89():
+    """On compute capability < 8.9 every GPTQ / AutoRound linear runs on Marlin, which replaces a symmetric
+    checkpoint's qzeros by an empty tensor (kernels/linear/mixed_precision/marlin.py:171): the loaded rank is
+    the created rank less in//128 x out/8 int32 per quantized linear (no Marlin padding on these shapes)."""
+    spec = _spec("Qwen3.6-27B")
+    f = VLLM_QUANT_FORMATS["autoround"]
+    for tp in (1, 2, 4):
+        created = vllm_quant_rank_weight_bytes(spec, f, tp=tp)
+        loaded = vllm_quant_rank_weight_bytes(spec, f, tp=tp, loaded_sm8x=True)
+        t = spec.text
+        h = t.hidden_size
+        kd, vd = t.linear_key_dim, t.linear_value_dim
+        q = t.q_proj_rows
+        kv = max(1, t.num_key_value_heads // tp) * t.head_dim
+        per_gdn = [((2 * kd + 2 * vd) // tp, h), (h, vd // tp)]  # in_proj_qkvz, out_proj
+        per_attn = [(q // tp + 2 * kv, h), (h, t.num_attention_heads * t.head_dim // tp)]
+        per_mlp = [(2 * t.intermediate_size // tp, h), (h, t.intermediate_size // tp)]
+        zeros = 0
+        for kind in t.layer_types:
+            for out, inp in (per_gdn if kind == "linear_attention" else per_attn) + per_mlp:
+                zeros += 4 * (inp // 128) * (out // 8)
+        assert created - loaded == zeros
+    # a format that keeps its zero points (AWQ) or has none (compressed-tensors W4A16) is unchanged
+    for name in ("awq", "w4a16"):
+        assert vllm_quant_rank_weight_bytes(spec, name, tp=2) == vllm_quant_rank_weight_bytes(
+            spec, name, tp=2, loaded_sm8x=True
+        )

@@ -23,7 +23,12 @@ import pytest
 
 import qwenfit
 from qwenfit.core.engines.vllm.pool import pp_partitions
-from qwenfit.core.engines.vllm.weights import vllm_drafter_weight_bytes, vllm_rank_weight_bytes
+from qwenfit.core.engines.vllm.weights import (
+    marlin_padded_nk,
+    vllm_drafter_weight_bytes,
+    vllm_rank_buffer_bytes,
+    vllm_rank_weight_bytes,
+)
 from qwenfit.core.formats.gpu import gpu_weights
 
 FIXTURE = json.loads(
@@ -136,29 +141,14 @@ def test_vllm_rule(group):
                 )
 
 
-def vllm_rank_buffer_bytes(spec, *, pp: int, pp_rank: int, tp: int = 1, dp: int = 1, ep: bool = False) -> int:
-    """Buffers a rank allocates beside its parameters: the rotary cos/sin cache (one per rank, shared by
-    every layer through get_rope's cache: max_position_embeddings x rotary dim, model dtype), the vision
-    tower's (8192 x vision head_dim / 2) on its stage, 4 float32 scales per attention layer, and with EP
-    an int32 expert map per MoE layer."""
-    t = spec.text
-    stage = pp_partitions(t.num_hidden_layers, pp)[pp_rank]
-    total = t.max_position_embeddings * int(t.head_dim * t.partial_rotary_factor) * 2
-    if spec.vision is not None and pp_rank == 0:
-        total += 8192 * (spec.vision.hidden_size // spec.vision.num_heads // 2) * 2
-    total += 16 * sum(1 for i in stage if t.layer_types[i] == "full_attention")
-    if t.num_experts and ep and tp * dp > 1:
-        total += 4 * t.num_experts * len(stage)
-    return total
-
-
 @pytest.mark.parametrize("group", GROUPS, ids=lambda g: "-".join(g))
 def test_vllm_buffers(group):
     spec = _spec(group[0])
     for case in (c for c in CASES if c[:3] == group):
         _, _, _, tp, pp, dp, ep = case
         for pp_rank, rows in CASES[case].items():
-            want = vllm_rank_buffer_bytes(spec, pp=pp, pp_rank=pp_rank, tp=tp, dp=dp, ep=ep)
+            stage = pp_partitions(spec.text.num_hidden_layers, pp)[pp_rank]
+            want = vllm_rank_buffer_bytes(spec, stage=stage, tp=tp, dp=dp, expert_parallel=ep)
             assert {r["buffer_bytes"] for r in rows} == {want}, (case, pp_rank)
 
 
@@ -173,7 +163,7 @@ def test_estimate_uses_the_rule(model):
             model, quant, engine="vllm", tp=tp, pp=pp, dp=dp, expert_parallel=ep, context=4096,
             vision=True,  # vLLM builds the vision tower unless --language-model-only
         )
-        want = max(r["param_bytes"] for rows in CASES[case].values() for r in rows)
+        want = max(r["param_bytes"] + r["buffer_bytes"] for rows in CASES[case].values() for r in rows)
         assert e.term("weights") == want, case
 
 
@@ -212,3 +202,24 @@ def test_mtp_drafter_rule(model):
         assert (
             vllm_drafter_bytes(spec, w, tp=tp, pp=pp, dp=dp, ep=ep, gpu=gpu) == _mtp_row(case)["own_bytes"]
         ), case
+
+
+def test_block_fp8_on_marlin_takes_group_scales_in_the_model_dtype():
+    """Below compute capability 8.9 block FP8 linears run as weight-only Marlin
+    (kernels/linear/scaled_mm/marlin.py:65-80, quantization/utils/marlin_utils_fp8.py:179-201): the f32
+    128x128 scale grid becomes [k/128, n] in BF16. Qwen3.6-27B FP8 at TP2: +0.18 GiB per rank, the size of
+    the gap between qwenfit's created bytes and the 14.68 GiB a 2x RTX 3090 log loaded (club-3090 #751)."""
+    spec = _spec("Qwen3.6-27B")
+    w = _weights("Qwen3.6-27B", "fp8", mtp=True)
+    created = vllm_rank_weight_bytes(spec, w, tp=2) + vllm_drafter_weight_bytes(spec, w, tp=2)
+    loaded = vllm_rank_weight_bytes(spec, w, tp=2, marlin_fp8=True) + vllm_drafter_weight_bytes(
+        spec, w, tp=2, marlin_fp8=True
+    )
+    assert 0.17 < (loaded - created) / (1 << 30) < 0.18
+    # BF16 checkpoints and FP8 experts are unchanged
+    b = _weights("Qwen3.5-9B", "bf16")
+    assert vllm_rank_weight_bytes(_spec("Qwen3.5-9B"), b, marlin_fp8=True) == vllm_rank_weight_bytes(
+        _spec("Qwen3.5-9B"), b
+    )
+    assert marlin_padded_nk(96, 5120, 128) == (128, 5120)
+    assert marlin_padded_nk(1024, 2048, 128) == (1024, 2048)

@@ -39,11 +39,8 @@ from qwenfit.core.engines.vllm.pool import (
     pp_partitions,
     small_batch_device,
 )
-from qwenfit.core.engines.vllm.quant_weights import (
-    vllm_format_of,
-    vllm_quant_drafter_weight_bytes,
-    vllm_quant_rank_weight_bytes,
-)
+from qwenfit.core.engines.vllm.quant_weights import vllm_format_of
+from qwenfit.core.engines.vllm.rank_inputs import stage_weights
 from qwenfit.core.engines.vllm.runtime import (
     ProfilePeak,
     cudagraph_memory_bytes,
@@ -51,7 +48,6 @@ from qwenfit.core.engines.vllm.runtime import (
     flashinfer_workspace_bytes,
     profile_peak,
 )
-from qwenfit.core.engines.vllm.weights import vllm_drafter_weight_bytes, vllm_rank_weight_bytes
 from qwenfit.core.expr import Expr, Num, as_int, lt, where
 from qwenfit.core.formats.gpu import gpu_weights
 from qwenfit.core.terms import Term
@@ -104,6 +100,12 @@ def _capability(sm: str | None) -> tuple[int, int] | None:
     """A compute capability "8.6" as (8, 6); None when the deployment names no NVIDIA GPU."""
     m = re.match(r"^(\d+)\.(\d+)$", sm or "")
     return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def sm8x(cap: tuple[int, int] | None) -> int:
+    """1 on a GPU that runs FP8 and GPTQ linears through Marlin (compute capability 7.5-8.8: no FP8
+    tensor cores, no Machete; kernels/linear/scaled_mm/marlin.py, quantization/utils/marlin_utils_fp8.py)."""
+    return int(cap is not None and (7, 5) <= cap < (8, 9))
 
 
 def vllm_version(version: str | None) -> tuple[int, int] | None:
@@ -214,7 +216,9 @@ class Vllm(Engine):
     # memory -------------------------------------------------------------------------------------------
     def weight_inputs(self, spec: ModelSpec, weights: WeightMap, d: Deployment, o: Any) -> dict[str, Any]:
         """Weights vLLM allocates on the fullest rank of each pipeline stage (``w:rank``; on SM100,
-        whose MoE kernels pad some expert widths, ``w:rank_sm100``); the MTP drafter on the last.
+        whose MoE kernels pad some expert widths, ``w:rank_sm100``; below compute capability 8.9, where
+        FP8 and GPTQ linears are repacked for Marlin, ``w:rank_sm8x`` when it differs); the MTP drafter on
+        the last; the rotary cache on every rank (:mod:`.rank_inputs`).
 
         BF16/FP16/FP8 checkpoints: :mod:`.weights` over the checkpoint's tensors; AWQ, GPTQ, AutoRound,
         compressed-tensors and ModelOpt checkpoints: the quant methods' ``create_weights``
@@ -238,46 +242,16 @@ class Vllm(Engine):
             out["scheme"] = f"{weights.scheme}; vLLM loads NVIDIA's MIXED_PRECISION export"
         elif modelled is not None and modelled[0].quant_mtp and d.mtp:
             out["scheme"] = f"{weights.scheme}; the published export's MTP layer quantized too"
-        for key, sm100 in (("w:rank", False), ("w:rank_sm100", True)):
-            per_stage = []
-            for stage in stages:
-                if modelled is not None:
-                    w = vllm_quant_rank_weight_bytes(
-                        spec,
-                        modelled[0],
-                        tp=o.tp,
-                        stage=stage,
-                        dp=o.dp,
-                        expert_parallel=o.expert_parallel,
-                        gpu=100 if sm100 else 90,
-                        vision=d.vision,
-                    )
-                else:
-                    w = vllm_rank_weight_bytes(
-                        spec,
-                        weights,
-                        tp=o.tp,
-                        stage=stage,
-                        dp=o.dp,
-                        expert_parallel=o.expert_parallel,
-                        sm100=sm100,
-                    )
-                    if ratio is not None:
-                        w = w * ratio[0] // ratio[1]
-                if d.mtp and stage.stop == spec.text.num_hidden_layers:
-                    # the drafter's layer as the checkpoint stores it (most published quantized checkpoints
-                    # keep mtp.* in BF16; FP8 ones and Qwen3.6-27B's int4 AutoRound quantize it)
-                    if modelled is not None and modelled[0].quant_mtp:
-                        w += vllm_quant_drafter_weight_bytes(
-                            spec, modelled[0], tp=o.tp, pp=o.pp, dp=o.dp, expert_parallel=o.expert_parallel
-                        )
-                    else:
-                        w += vllm_drafter_weight_bytes(
-                            spec, weights, tp=o.tp, pp=o.pp, dp=o.dp, expert_parallel=o.expert_parallel,
-                            sm100=sm100,
-                        )  # fmt: skip
-                per_stage.append(w)
+        fmt_ = modelled[0] if modelled is not None else None
+        for key, blackwell, marlin in (
+            ("w:rank", False, False),
+            ("w:rank_sm100", True, False),
+            ("w:rank_sm8x", False, True),
+        ):
+            per_stage = stage_weights(spec, weights, fmt_, ratio, d, o, stages, sm100=blackwell, sm8x=marlin)
             out[key] = per_stage[0] if len(stages) == 1 else per_stage
+        if out["w:rank_sm8x"] == out["w:rank"]:  # only FP8 and GPTQ / AutoRound linears change on Marlin
+            del out["w:rank_sm8x"]
         return out
 
     def hardware_inputs(self, d: Deployment, o: Any) -> dict[str, Any]:
@@ -285,6 +259,7 @@ class Vllm(Engine):
             "vram": 80 * GIB if d.gpu_memory_bytes is None else d.gpu_memory_bytes,
             "small_device": small_batch_device(d.gpu_name),
             "sm100": int((d.gpu_sm or "").split(".")[0] == "10"),
+            "sm8x": sm8x(_capability(d.gpu_sm)),
             "util_bp": round(o.gpu_memory_utilization * 10000),
         }
 
@@ -316,6 +291,9 @@ class Vllm(Engine):
             plain, padded = inputs["w:rank"], inputs["w:rank_sm100"]
             if len(stages) > 1:
                 plain, padded = plain[i], padded[i]
+            if "w:rank_sm8x" in inputs:  # Marlin's repacking on a GPU without FP8 tensor cores
+                marlin = inputs["w:rank_sm8x"] if len(stages) == 1 else inputs["w:rank_sm8x"][i]
+                plain = where(inputs["sm8x"], marlin, plain)
             w = where(sm100, padded, plain)
             if worst is None or as_int(w) + as_int(plan.pool_bytes(d.sequences)) > as_int(worst[0]) + as_int(
                 worst[1].pool_bytes(d.sequences)
@@ -344,8 +322,8 @@ class Vllm(Engine):
                 "gpu",
                 per_rank,
                 inputs.get("w:estimated") is not True,
-                "vLLM 0.33.0's allocation on the fullest rank (tests/fixtures/vllm/rank_weights.json, "
-                "rank_weights_quant.json)",
+                "vLLM 0.33.0's allocation on the fullest rank, rotary cache included (tests/fixtures/vllm/"
+                "rank_weights.json, rank_weights_quant.json)",
                 f"{inputs.get('scheme', '')}, {where_}" + padding,
             ),
             Term(
@@ -594,6 +572,7 @@ class Vllm(Engine):
             "small_device": 0 if device is None else small_batch_device(device.name),
             "util_bp": round(DEFAULT_GPU_MEMORY_UTILIZATION * 10000),
             "sm100": int(device is not None and (device.compute_capability or "").split(".")[0] == "10"),
+            "sm8x": sm8x(_capability(None if device is None else device.compute_capability)),
         }
 
 

@@ -42,7 +42,11 @@ size:
   supported").
 
 Bytes are as created; the Marlin / Machete / CUTLASS repacking in ``process_weights_after_loading`` is
-described in the fixture's ``after_loading``.
+described in the fixture's ``after_loading``. ``loaded_sm8x=True`` applies the part of it that changes the
+bytes on a GPU of compute capability below 8.9, where every GPTQ / AutoRound linear runs on Marlin
+(kernels/linear/mixed_precision/marlin.py:74-175): a symmetric checkpoint's ``qzeros`` is replaced by an
+empty tensor (``marlin_make_empty``, :171) and qweight / scales are zero-padded to Marlin's thread tile
+(:func:`.weights.marlin_padded_nk`). Routed experts are left as created.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from functools import cache
 from qwenfit.core.engines.vllm.weights import (
     FUSED,
     SHARED_EXPERT,
+    marlin_padded_nk,
     moe_width_per_rank,
     rank_slice,
     vllm_drafter_weight_bytes,
@@ -214,6 +219,17 @@ def _linear_bytes(f: VllmQuantFormat, shards: list[int], inp: int) -> int:
     raise ValueError(s)
 
 
+def _loaded_sm8x_delta(f: VllmQuantFormat, shards: list[int], inp: int) -> int:
+    """What Marlin's process_weights_after_loading changes in one GPTQ / AutoRound linear (symmetric:
+    qzeros freed; qweight and scales padded to the thread tile)."""
+    if f.scheme != "gptq":
+        return 0
+    out, g, pack = sum(shards), f.group, 32 // f.bits
+    pn, pk = marlin_padded_nk(out, inp, g)
+    return (4 * (pk // pack) * pn - 4 * (inp // pack) * out + 2 * (pk // g) * pn - 2 * (inp // g) * out
+            - 4 * (inp // g) * (out // pack))  # fmt: skip
+
+
 def _moe_bytes(f: VllmQuantFormat, e: int, i: int, h: int) -> int:
     """Bytes one rank's routed experts allocate: ``e`` local experts of width ``i``, hidden ``h``."""
     g, s = f.group, f.scheme
@@ -311,6 +327,7 @@ def _shards(spec: ModelSpec, key: str, parts: list[int]) -> list[int]:
 def vllm_quant_rank_weight_bytes(
     spec: ModelSpec, fmt: str | VllmQuantFormat, *, tp: int = 1, stage: range | None = None, dp: int = 1,
     expert_parallel: bool = False, ep_rank: int = 0, gpu: str | int = "H100", vision: bool = True,
+    loaded_sm8x: bool = False,
 ) -> int:  # fmt: skip
     """Parameter bytes vLLM 0.33.0 allocates on one rank of the main model for checkpoint format ``fmt``
     (:data:`VLLM_QUANT_FORMATS`), as created (before ``process_weights_after_loading``). ``stage``: the PP
@@ -350,6 +367,8 @@ def vllm_quant_rank_weight_bytes(
             inp = sliced[0][1]
             shards = _shards(spec, key, [r for r, _ in sliced])
             total += _linear_bytes(f if role in roles else fp8, shards, inp) - bf16
+            if loaded_sm8x and role in roles:
+                total += _loaded_sm8x_delta(f, shards, inp)
         elif (
             key == "ba" and f.kind in ("awq", "gptq", "autoround") and spec.family != "qwen3_next" and tp > 1
         ):
@@ -376,7 +395,7 @@ def vllm_quant_rank_weight_bytes(
 
 def vllm_quant_drafter_weight_bytes(
     spec: ModelSpec, fmt: str | VllmQuantFormat, *, tp: int = 1, pp: int = 1, dp: int = 1,
-    expert_parallel: bool = False, gpu: str | int = "H100",
+    expert_parallel: bool = False, gpu: str | int = "H100", loaded_sm8x: bool = False,
 ) -> int:  # fmt: skip
     """What the MTP drafter allocates on the last stage for checkpoint format ``fmt``: the ``mtp.*`` tensors
     as :func:`.weights.vllm_drafter_weight_bytes` counts them in BF16, with the drafter's decoder-layer
@@ -400,6 +419,8 @@ def vllm_quant_drafter_weight_bytes(
         sliced = [rank_slice(p, spec, tp, seq_parallel_moe) for p in parts]
         shards = _shards(spec, key, [r for r, _ in sliced])
         total += _linear_bytes(f, shards, sliced[0][1]) - sum(r * c * 2 for r, c in sliced)
+        if loaded_sm8x:
+            total += _loaded_sm8x_delta(f, shards, sliced[0][1])
     if spec.is_moe and "expert_gate" in roles:
         size = tp * dp if expert_parallel else 1
         n = t.num_experts // size

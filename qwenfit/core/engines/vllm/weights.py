@@ -24,6 +24,20 @@ Paths are under ``vllm/`` in the 0.33.0 wheel:
   (quantization/fp8.py:339); experts whose width is not a multiple of 128 get blocks of
   gcd(128, width, hidden) (fused_moe/oracle/fp8.py:292); 4 model-dtype KV scales per attention layer
   (quantization/kv_cache.py:69).
+
+After loading (``marlin_fp8=True``): a GPU without FP8 tensor cores (compute capability 7.5-8.8: Turing,
+Ampere) runs block-FP8 linears as weight-only Marlin (kernels/linear/scaled_mm/marlin.py:65-80): the weight
+is repacked with the same bytes, zero-padded to Marlin's thread tile
+(quantization/utils/marlin_utils.py:222-244 ``marlin_padded_nk``), and the float32 128x128 block-scale grid
+becomes group-wise scales in the model dtype, one per 128 inputs and output column
+(quantization/utils/marlin_utils_fp8.py:179-201: ``repeat_interleave(block_n)``, ``marlin_pad_scales``,
+``marlin_permute_scales``). This is what "Model loading took" reports on an RTX 3090. Routed experts are
+left as created (their Marlin MoE repack is not modelled here).
+
+Buffers (:func:`vllm_rank_buffer_bytes`, measured with the parameters): chiefly the rotary embedding's
+``cos_sin_cache`` [max_position_embeddings, rotary_dim] in the model dtype, one per process (get_rope caches
+the object, model_executor/layers/rotary_embedding/__init__.py:84; base.py:58-63); 32 MiB for every
+Qwen3.5. They count in "Model loading took".
 """
 
 from __future__ import annotations
@@ -40,9 +54,11 @@ __all__ = [
     "REPLICATED",
     "ROW_PARALLEL",
     "SHARED_EXPERT",
+    "marlin_padded_nk",
     "moe_width_per_rank",
     "rank_slice",
     "vllm_drafter_weight_bytes",
+    "vllm_rank_buffer_bytes",
     "vllm_rank_weight_bytes",
 ]
 
@@ -68,6 +84,34 @@ def moe_width_per_rank(spec: ModelSpec, tp: int, dp: int, ep: bool, sm100: bool,
     return cdiv(width, 128) * 128 if sm100 and not fp8 else width
 
 
+def marlin_padded_nk(n: int, k: int, group: int = -1) -> tuple[int, int]:
+    """Marlin's thread-tile padding (quantization/utils/marlin_utils.py:222-244): (n % 64, k % 128) or
+    (n % 128, k % 64), k kept a multiple of the group; the cheaper of the two."""
+    g = group if group > 0 else 1
+    c1 = (cdiv(n, 64) * 64, cdiv(k, math.lcm(128, g)) * math.lcm(128, g))
+    c2 = (cdiv(n, 128) * 128, cdiv(k, math.lcm(64, g)) * math.lcm(64, g))
+    return min((c1, c2), key=lambda nk: (nk[0] * nk[1], nk[0] + nk[1]))
+
+
+def vllm_rank_buffer_bytes(
+    spec: ModelSpec, *, stage: range | None = None, tp: int = 1, dp: int = 1, expert_parallel: bool = False,
+    vision: bool = True,
+) -> int:  # fmt: skip
+    """Buffers a rank allocates beside its parameters (the rank fixture's ``buffer_bytes``, every row): the
+    rotary cos/sin cache (one per process, shared by every layer and the drafter through get_rope's cache:
+    max_position_embeddings x rotary dim, model dtype), the vision tower's (8192 x vision head_dim / 2) on
+    the first stage, 4 float32 scales per attention layer, and with EP an int32 expert map per MoE layer."""
+    t = spec.text
+    layers = stage if stage is not None else range(t.num_hidden_layers)
+    total = t.max_position_embeddings * int(t.head_dim * t.partial_rotary_factor) * 2
+    if vision and spec.vision is not None and layers.start == 0:
+        total += 8192 * (spec.vision.hidden_size // spec.vision.num_heads // 2) * 2
+    total += 16 * sum(1 for i in layers if t.layer_types[i] == "full_attention")
+    if t.num_experts and expert_parallel and tp * dp > 1:
+        total += 4 * t.num_experts * len(layers)
+    return total
+
+
 def rank_slice(e: WeightEntry, spec: ModelSpec, tp: int, seq_parallel_moe: bool) -> tuple[int, int]:
     """(rows, cols) of one rank's slice of a checkpoint tensor (cols: every dim after the first)."""
     t = spec.text
@@ -85,12 +129,13 @@ def rank_slice(e: WeightEntry, spec: ModelSpec, tp: int, seq_parallel_moe: bool)
 
 def _sum_bytes(
     spec: ModelSpec, entries: list[WeightEntry], *, tp: int, dp: int, ep: bool, sm100: bool, ep_rank: int,
-    n_attn: int,
+    n_attn: int, marlin_fp8: bool = False,
 ) -> int:  # fmt: skip
     t = spec.text
     seq_parallel_moe = ep and tp > 1 and dp > 1
     total = 0
     fp8_groups: dict[tuple[str, int | None, str], list[tuple[int, int, int, int]]] = {}
+    experts: set[tuple[str, int | None, str]] = set()
     for e in entries:
         fp8 = e.type.lower().startswith("fp8")
         block = FP8_BLOCK
@@ -107,13 +152,20 @@ def _sum_bytes(
             total += n * rows * cols
             key = (e.component, e.layer, FUSED.get(e.role, e.name))
             fp8_groups.setdefault(key, []).append((n, rows, cols, block))
+            if e.role in ROUTED_EXPERT_ROLES:
+                experts.add(key)
         elif e.role == "gdn_A_log":
             total += n * rows * cols * 4
         else:
             total += n * rows * cols * 2  # the model dtype (a F32 GDN norm is allocated BF16)
-    for parts in fp8_groups.values():
+    for key, parts in fp8_groups.items():
         n, cols, block = parts[0][0], parts[0][2], parts[0][3]
-        total += n * cdiv(sum(p[1] for p in parts), block) * cdiv(cols, block) * 4
+        rows = sum(p[1] for p in parts)
+        if marlin_fp8 and key not in experts:
+            pn, pk = marlin_padded_nk(rows, cols, block)
+            total += pn * pk - rows * cols + pk // block * pn * 2  # padded weight, group-wise scales
+        else:
+            total += n * cdiv(rows, block) * cdiv(cols, block) * 4
     if fp8_groups:
         total += 4 * 2 * n_attn
     return total
@@ -121,9 +173,10 @@ def _sum_bytes(
 
 def vllm_rank_weight_bytes(
     spec: ModelSpec, weights: WeightMap, *, tp: int = 1, stage: range | None = None, dp: int = 1,
-    expert_parallel: bool = False, sm100: bool = False, ep_rank: int = 0,
+    expert_parallel: bool = False, sm100: bool = False, ep_rank: int = 0, marlin_fp8: bool = False,
 ) -> int:  # fmt: skip
-    """Weight bytes vLLM allocates on one rank of the main model (``stage``: the PP stage's layers)."""
+    """Weight bytes vLLM allocates on one rank of the main model (``stage``: the PP stage's layers);
+    ``marlin_fp8``: after loading on a GPU that runs FP8 through Marlin (compute capability < 8.9)."""
     t = spec.text
     layers = stage if stage is not None else range(t.num_hidden_layers)
     first, last = layers.start == 0, layers.stop == t.num_hidden_layers
@@ -145,13 +198,14 @@ def vllm_rank_weight_bytes(
             keep.append(e)
     n_attn = sum(1 for i in layers if t.layer_types[i] == "full_attention")
     return _sum_bytes(
-        spec, keep, tp=tp, dp=dp, ep=expert_parallel, sm100=sm100, ep_rank=ep_rank, n_attn=n_attn
-    )
+        spec, keep, tp=tp, dp=dp, ep=expert_parallel, sm100=sm100, ep_rank=ep_rank, n_attn=n_attn,
+        marlin_fp8=marlin_fp8,
+    )  # fmt: skip
 
 
 def vllm_drafter_weight_bytes(
     spec: ModelSpec, weights: WeightMap, *, tp: int = 1, pp: int = 1, dp: int = 1,
-    expert_parallel: bool = False, sm100: bool = False,
+    expert_parallel: bool = False, sm100: bool = False, marlin_fp8: bool = False,
 ) -> int:  # fmt: skip
     """What the MTP drafter keeps allocated on the last stage: the ``mtp.*`` tensors, plus its own
     embedding when pp > 1 (v1/worker/gpu/spec_decode/eagle/utils.py:59; lm_head is the target's)."""
@@ -159,4 +213,4 @@ def vllm_drafter_weight_bytes(
     if pp > 1:
         entries += [e for e in weights.tensors if e.role == "embed"]
     return _sum_bytes(spec, entries, tp=tp, dp=dp, ep=expert_parallel, sm100=sm100, ep_rank=0,
-                      n_attn=spec.mtp_layers)  # fmt: skip
+                      n_attn=spec.mtp_layers, marlin_fp8=marlin_fp8)  # fmt: skip
