@@ -70,13 +70,21 @@ def build() -> dict[str, Any]:
         "runtime_only_error": None if r.runtime_error is None else round(r.runtime_error, 4),
         "concurrency": None if r.concurrency is None else round(r.concurrency, 2),
         "logged_concurrency": r.case.concurrency, "assumed": r.case.assumed,
+        "tokens": r.tokens if r.logged_tokens is not None else None, "logged_tokens": r.logged_tokens,
     } for r in vrows]  # fmt: skip
     target = [r for r in vrows if r.case.tier in ("stated", "assumed") and not r.case.refused]
+    stated = [r for r in target if r.case.tier == "stated"]
+    conc = [r.concurrency_error for r in stated if r.concurrency_error is not None]
+    toks = [r.tokens_error for r in stated if r.tokens_error is not None]
     return {
         "inputs": input_hashes(),
         "resolution_bytes": MIB_RESOLUTION,
         "llama_cpp": {"summary": llama_summary, "rows": llama_rows, "skipped": skipped},
-        "vllm": {"available_kv": _stats([r.error for r in target]), "rows": vllm_rows},
+        "vllm": {"available_kv": _stats([r.error for r in target]), "rows": vllm_rows,
+                 "stated_available_kv": _stats([r.error for r in stated]),
+                 "stated_concurrency": {**_stats(conc), "within_1pct": sum(abs(e) <= 0.01 for e in conc)},
+                 "stated_tokens": {**_stats(toks), "within_1pct": sum(abs(e) <= 0.01 for e in toks)},
+                 "open": list(vllm.OPEN), "uma": vllm.UMA},
     }
 
 
@@ -123,22 +131,34 @@ def render(data: dict[str, Any]) -> str:
         "Available KV cache memory (what vLLM logs as `Available KV cache memory`, or the pool its printed",
         f"`Maximum concurrency` implies): median error {v['available_kv']['median_pct']:.1f}%, max "
         f"{v['available_kv']['max_pct']:.1f}% over the {v['available_kv']['n']} records whose settings are "
-        "stated or assumed (below, with what was assumed; refusals are not counted). Listed apart: `old` (a",
+        "stated or assumed (below, with where the settings come from and what was assumed; refusals are not",
+        f"counted); on the {v['stated_available_kv']['n']} whose settings are all stated (by the log or the "
+        f"compose it ran) median {v['stated_available_kv']['median_pct']:.1f}%, max "
+        f"{v['stated_available_kv']['max_pct']:.1f}%. End to end (qwenfit's own pool through vLLM's block "
+        "arithmetic) on those records: maximum concurrency within 1% on "
+        f"{v['stated_concurrency']['within_1pct']} of {v['stated_concurrency']['n']} (median "
+        f"{v['stated_concurrency']['median_pct']:.1f}%, max {v['stated_concurrency']['max_pct']:.1f}%), "
+        f"token capacity within 1% on {v['stated_tokens']['within_1pct']} of {v['stated_tokens']['n']} (max "
+        f"{v['stated_tokens']['max_pct']:.1f}%). Listed apart: `old` (a",
         "vLLM before Model Runner V2, scored with 0.33's rules), `uma` (GB10 unified memory: vLLM takes free",
         "memory from psutil there, so host RAM the engine process takes counts against the pool; not in the",
         "logs), `patched` (a community image with memory-pool patches). Runtime only: the logged",
         "`Model loading took` in place of qwenfit's weights.",
         "",
         "| record | GPU | model | format | logged GiB | qwenfit GiB | error | runtime only | "
-        "concurrency (qwenfit / log) |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|",
+        "concurrency (qwenfit / log) | tokens (qwenfit / log) |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in v["rows"]:
         conc = "" if r["logged_concurrency"] is None else f"{r['concurrency']} / {r['logged_concurrency']}"
         rt = "" if r["runtime_only_error"] is None else f"{100 * r['runtime_only_error']:+.1f}%"
+        tok = "" if r["logged_tokens"] is None else f"{r['tokens']:,} / {r['logged_tokens']:,}"
         out.append(f"| `{r['record']}` ({r['tier']}) | {r['gpu']} | {r['model']} | {r['format']} | "
                    f"{r['logged_gib']:.2f} | {r['predicted_gib']:.2f} | {100 * r['error']:+.1f}% | {rt} | "
-                   f"{conc} |")  # fmt: skip
+                   f"{conc} | {tok} |")  # fmt: skip
+    out += ["", "Where the settings come from, and what is assumed:", ""]
+    out += [f"- `{r['record']}`: {r['assumed']}" for r in v["rows"] if r["assumed"]]
+    out += ["", "Not explained yet:", ""] + [f"- {n}" for n in v["open"]] + [f"- {v['uma']}"]
     out += ["", "## Every llama.cpp row", "", "| record | term | device | log MiB | qwenfit MiB | error |",
             "|---|---|---|---:|---:|---:|"]  # fmt: skip
     for r in data["llama_cpp"]["rows"]:

@@ -16,10 +16,12 @@ Run: ``python -m benchmarks.field.vllm`` (prints the table and the medians).
 
 from __future__ import annotations
 
+import re
 import statistics
 import sys
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import qwenfit
@@ -33,9 +35,11 @@ from qwenfit.core.engines.vllm.runtime import (
     cudagraph_plan,
     flashinfer_workspace_bytes,
 )
+from qwenfit.core.engines.vllm.weights import vllm_rank_buffer_bytes
 from qwenfit.core.expr import as_int
 
 GIB = 1 << 30
+LOGS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "field_logs" / "vllm"
 
 
 @dataclass(frozen=True)
@@ -84,36 +88,51 @@ CASES: list[Case] = [
                  "the checkpoint's module list (every text linear NVFP4) inferred from its "
                  "logged load size"),
     Case("vllm-qwen36-35b-a3b-nvfp4-5090-club612", "rtx-5090", "Qwen3.6-35B-A3B", "nvfp4-modelopt-mixed",
-         0.92, 8192, 1, 131072, kv="fp8", avail=5.98, concurrency=4.33, tier="assumed",
-         assumed="gpu_memory_utilization default 0.92; community image (patches unknown); checkpoint "
-                 "nvidia/Qwen3.6-35B-A3B-NVFP4 (the club compose single/nvfp4/fp8.yml: 'nvidia modelopt "
-                 "MIXED_PRECISION MoE', quant=modelopt_mixed)"),
+         0.92, 8192, 1, 131072, kv="fp8", avail=5.98, concurrency=4.33,
+         assumed="the compose at the log date (club-3090@0c9fb8ea models/qwen3.6-35b-a3b/vllm/compose/single/"
+                 "nvfp4/fp8.yml): --gpu-memory-utilization 0.92 (absent from the non-default args: 0.24's "
+                 "default), the stock vllm/vllm-openai:v0.24.0 image ('Genesis-free'), checkpoint "
+                 "nvidia/Qwen3.6-35B-A3B-NVFP4 ('nvidia modelopt MIXED_PRECISION MoE'), vision on "
+                 "(--limit-mm-per-prompt image 2)"),
     Case("vllm-qwen36-35b-a3b-nvfp4-5090-club652", "rtx-5090", "Qwen3.6-35B-A3B", "nvfp4-modelopt-mixed",
-         0.92, 8192, 1, 131072, kv="fp8", avail=6.01, concurrency=4.35, tier="assumed",
-         assumed="gpu_memory_utilization default 0.92; community image (patches unknown); checkpoint "
-                 "nvidia/Qwen3.6-35B-A3B-NVFP4 as club612"),
+         0.92, 8192, 1, 131072, kv="fp8", avail=6.01, concurrency=4.35,
+         assumed="as club612 (same user, compose and image three days later)"),
     Case("vllm-qwen36-27b-autoround-tp2-3090-club104", "rtx-3090", "Qwen3.6-27B", "autoround", 0.88, 8192, 2,
          262144, kv="fp8_e5m2", tp=2, avail=9.84, concurrency=2.36, tier="assumed",
          assumed="no MTP: the printed 2.36x is pool.py's concurrency for 9.84 GiB with k=0 exactly (k=3: "
                  "2.12x); max_num_seqs 2, max_num_batched_tokens 8192, vision on (sibling club composes)"),
     Case("vllm-qwen36-27b-autoround-tp2-3090-club642", "rtx-3090", "Qwen3.6-27B", "autoround-mtp", 0.92,
-         8192, 2, 262144, kv="fp8_e5m2", tp=2, k=3, avail=11.05, concurrency=2.38, tier="assumed",
-         assumed="default utilization 0.92; MTP k=3, seqs 2, mnbt 8192, fp8_e5m2 (sibling composes)"),
+         8192, 2, 262144, kv="fp8_e5m2", tp=2, k=3, avail=11.05, concurrency=2.38,
+         assumed="the args line is cut off: utilization 0.92, MTP k=3, seqs 2, mnbt 8192, fp8_e5m2, vision "
+                 "on from the compose at the log date (club-3090@a62784c1 "
+                 "models/qwen3.6-27b/vllm/compose/dual/autoround-int4/fp8-mtp.yml, image v0.24.0)"),
     Case("vllm-qwen36-27b-autoround-tp2-mtp3-3090-club294", "rtx-3090", "Qwen3.6-27B", "autoround-mtp", 0.92,
-         8192, 2, 262144, kv="fp8_e5m2", tp=2, k=3, concurrency=2.37, tier="assumed",
-         assumed="default utilization 0.92 (not printed); vision on"),
+         8192, 2, 262144, kv="fp8_e5m2", tp=2, k=3, concurrency=2.37,
+         assumed="utilization 0.92 (the compose's, club-3090@8cb50273 dual/autoround-int4/fp8-mtp.yml; "
+                 "absent from the complete non-default args: the default), image v0.22.0, vision on"),
     Case("vllm-qwen36-27b-autoround-tp2-mtp3-3090-club295", "rtx-3090", "Qwen3.6-27B", "autoround-mtp", 0.92,
-         8192, 2, 262144, kv="fp8_e5m2", tp=2, k=3, concurrency=2.37, tier="assumed",
-         assumed="default utilization 0.92 (not printed); vision on"),
+         8192, 2, 262144, kv="fp8_e5m2", tp=2, k=3, concurrency=2.37,
+         assumed="as club294 (same rig and compose, P2P on)"),
     Case("vllm-qwen36-27b-autoround-tp4-3090-mtp3-club-multi4", "rtx-3090", "Qwen3.6-27B", "autoround-mtp",
-         0.92, 8192, 4, 262144, kv="fp8_e5m2", tp=4, k=3, concurrency=6.77, tier="assumed",
-         assumed="default utilization 0.92 (not printed); vision on; concurrency from the CHANGELOG"),
+         0.92, 8192, 4, 262144, kv="fp8_e5m2", tp=4, k=3, concurrency=6.77,
+         assumed="the compose the run validated (club-3090@e3f8f020 docker-compose.dual4.yml: utilization "
+                 "0.92, seqs 4, mnbt 8192, fp8_e5m2, MTP k=3, vision on, image nightly-7a1eb8ac); "
+                 "concurrency from the CHANGELOG"),
     Case("vllm-qwen36-27b-autoround-tp4-3090-int8kv-club446", "rtx-3090", "Qwen3.6-27B", "autoround-mtp",
-         0.92, 8192, 4, 262144, kv="int8_per_token_head", tp=4, k=3, avail=15.73, tier="assumed",
-         assumed="default utilization 0.92; max_num_seqs 4 / mnbt 8192 as the multi4 compose"),
+         0.92, 8192, 2, 262144, kv="int8_per_token_head", tp=4, k=3, avail=15.73, concurrency=6.66,
+         assumed="vllm/qwen-27b-multi-fast at the club commit the report names (club-3090@0596283: "
+                 "multi4/autoround-int4/mtp.yml, utilization 0.92, seqs 2, mnbt 8192, MTP k=3, vision on, "
+                 "image v0.22.0) with the KV override it states"),
     Case("vllm-qwen36-27b-fp8-tp2-3090-clubpr594", "rtx-3090", "Qwen3.6-27B", "fp8", 0.92, 8192, 2, 262144,
          kv="fp8", tp=2, k=3, avail=5.33, concurrency=1.15, tier="assumed",
-         assumed="RTX 3090 class; default utilization 0.92; speculative_config cut off: MTP k=3 assumed"),
+         assumed="GPU not named (the club's dual rig: RTX 3090); utilization 0.92 and MTP k=3 (the cut-off "
+                 "speculative_config) from the compose the PR edits (club-3090@4135a6f4 dual/fp8/mtp.yml, "
+                 "image v0.24.0)"),
+    Case("vllm-qwen36-27b-fp8-tp2-3090-club751", "rtx-3090", "Qwen3.6-27B", "fp8", 0.92, 8192, 2, 262144,
+         kv="fp8", tp=2, k=3, avail=5.24, concurrency=1.13, weights=14.68,
+         assumed="the args line is cut off: utilization 0.92, seqs 2, mnbt 8192, MTP k=3 from the compose at "
+                 "the log date (club-3090@a929d963 dual/fp8/mtp.yml, image v0.25.1); block 1600 / padding "
+                 "0.25% as logged"),
     Case("vllm-qwen3next-80b-bf16-tp2-h200-v0102", "h200", "Qwen3-Next-80B-A3B", "bf16", 0.90, 8192, 1024,
          262144, tp=2, vision=False, prefix=False, cg_subtracted=False, avail=44.59, concurrency=14.77,
          weights=74.28, tier="old",
@@ -130,10 +149,9 @@ CASES: list[Case] = [
                  "'available' 2.17 GiB is the pool minus the null block"),
     # unified memory: the budget is ceil(cudaMemGetInfo total x utilization) as on any GPU (v1/worker/
     # utils.py:724), but on an integrated GPU free memory is psutil's "available" (utils/mem_utils.py:143-
-    # 150), and non-torch memory is (total - free) - torch's reserved: host RAM the engine takes between
-    # the two snapshots (checkpoint staging, compile workers, pinned buffers) counts against the KV pool.
-    # That host use is not in the logs; these rows are listed (runtime-only error +10..+16 %), not held
-    # to the target
+    # 150) and the pool is the budget less (free at the init snapshot - free after profiling) (mem_utils.py:
+    # 297-301): host RAM any process takes in between counts against the KV pool. See UMA below; these rows
+    # are listed, not held to the target
     Case("vllm-qwen35-35b-a3b-fp8-gb10-v0181", "dgx-spark", "Qwen3.5-35B-A3B", "fp8", 0.80, 2048, 256, 262144,
          cg_subtracted=False, avail=55.72, concurrency=10.85, weights=34.22, tier="uma"),
     Case("vllm-qwen36-35b-a3b-nvfp4-redhat-gb10-v0200", "dgx-spark", "Qwen3.6-35B-A3B", "nvfp4-ct", 0.85,
@@ -162,6 +180,43 @@ GRAPH_CASES: list[tuple[str, str, int, int, int | None, int, str, float | None, 
 # fmt: on
 
 
+# What the corpus does not explain yet (rendered in docs/reports/field.md).
+UMA = (
+    "GB10 (`uma`): vLLM reads free memory from psutil on an integrated GPU (utils/mem_utils.py:143-150) and "
+    "takes as non-KV everything that left `MemAvailable` between its init snapshot and the end of profiling "
+    "(mem_utils.py:297-301), so host RAM any process takes meanwhile (the engine's heap and kernel modules, "
+    "pinned UVA buffers, the API server's tokenizer and image processor, loader pages the kernel cannot "
+    "reclaim) shrinks the pool. With the logged `Model loading took` in place of qwenfit's weights the three "
+    "records are +9.9%, +12.3% and +15.5% high: 5.5, 8.2 and 7.4 GiB of such host use, which no log prints "
+    "(none of them has vLLM's `Free memory on device` line). Not Inductor's compile workers: vLLM forces "
+    "TORCHINDUCTOR_COMPILE_THREADS=1 (env_override.py:168)."
+)
+OPEN = (
+    "`club612` / `club652` (Qwen3.6-35B-A3B NVIDIA NVFP4 on one RTX 5090, stock v0.24.0, settings from the "
+    "compose): qwenfit leaves 0.47-0.49 GiB more for KV than vLLM did (+7.6..+8.1%), and the pool arithmetic "
+    "from the logged memory is exact (tokens and concurrency within 0.3%). The logs print no `Model loading "
+    "took`, so weights and runtime cannot be told apart. Checked and ruled out from vLLM's source: the "
+    "encoder profile dominates the peak (1.52 GiB, as on the TP1 9B / 4B records that match within 0.4%), "
+    "the FlashInfer CUTLASS NVFP4 MoE workspace at 8,192 tokens (~0.5 GiB) stays below it, FP4 scale "
+    "swizzling and Marlin FP4 repacking keep their byte counts, the MTP head is not loaded (no speculative "
+    "config).",
+    "TP4 (`multi4`, `club446`, Qwen3.6-27B AutoRound on 4x RTX 3090, settings from the composes): qwenfit "
+    "leaves 0.37-0.41 GiB less for KV than vLLM (-2.3..-2.6%), while the TP2 runs of the same compose are "
+    "within 0.7%. Going from TP2 to TP4 vLLM frees 0.29 GiB more than the halved weights; the vision "
+    "encoder's activations are TP-sharded in vLLM (mm_encoder_tp_mode 'weights', config/multimodal.py:385; "
+    "qwen3_vl.py:418-440, 521-546), which would account for that step, but modelling it alone moves every "
+    "TP2 record to +5%: a TP>1 cost of about 0.4-0.55 GiB (NCCL buffers created after the init snapshot are "
+    "the likely candidate) would have to come with it, and no log separates the two.",
+    "`Model loading took` is 0.09-0.12 GiB above qwenfit's weights plus buffers on every record of vLLM "
+    ">= 0.18 that prints it (9B, 4B, WSL 27B NVFP4, 27B FP8 TP2, three GB10 runs; the 0.10.2 Qwen3-Next "
+    "record matches to 0.001 GiB): an allocation during load not found in the source (torch's allocated "
+    "bytes, platforms/cuda.py:369-374). Adding it as a constant would bring the TP1 records within 0.5% but "
+    "move the TP2 ones to -1..-2%, the TP>1 imbalance above.",
+    "`wsl-eager` (+2.0%) and `clubpr594` (-1.5%): GPU not named (RTX 5090 / RTX 3090 assumed). pr594's "
+    "compose is club751's, whose log (v0.25.1, same settings) qwenfit matches within 0.2%; the two logs "
+    "differ by 0.09 GiB.",
+)
+
 GPU_CC = {"rtx-5090": 120, "dgx-spark": 121}  # compute capability (SM100+ changes ModelOpt NVFP4 MoE scales)
 # the records' checkpoints by qwenfit's public quant names: "nvfp4" on Qwen3.6 is NVIDIA's MIXED_PRECISION
 # export, "autoround" on Qwen3.6-27B Intel's / Lorbus' int4 one with its MTP layer quantized (the club-3090
@@ -186,9 +241,13 @@ VERSION = {
     "vllm-qwen36-27b-autoround-tp2-3090-club104": "0.21.0",
     "vllm-qwen36-27b-autoround-tp2-3090-club642": "0.24.0",
     "vllm-qwen36-27b-fp8-tp2-3090-clubpr594": "0.24.0",
-    "vllm-qwen36-27b-autoround-tp2-mtp3-3090-club294": "0.24.0",
-    "vllm-qwen36-27b-autoround-tp2-mtp3-3090-club295": "0.24.0",
-    "vllm-qwen36-27b-autoround-tp4-3090-mtp3-club-multi4": "0.24.0",
+    "vllm-qwen36-27b-fp8-tp2-3090-club751": "0.25.1",
+    # the composes' pinned images at the log dates (club-3090 history): v0.22.0 on 2026-06-01; a nightly
+    # between v0.20 and v0.21 on 2026-05-03 whose log prints "Estimated CUDA graph memory" and gives the
+    # same 15.72 GiB pool as the v0.21+ TP4 report #127 (graphs subtracted: scored as 0.21)
+    "vllm-qwen36-27b-autoround-tp2-mtp3-3090-club294": "0.22.0",
+    "vllm-qwen36-27b-autoround-tp2-mtp3-3090-club295": "0.22.0",
+    "vllm-qwen36-27b-autoround-tp4-3090-mtp3-club-multi4": "0.21.0",
     "vllm-qwen36-27b-3090-longtext-kv-fail-club35": "0.20.0",
 }
 # checkpoint formats qwenfit's quant names do not select: the estimate runs with the nearest qwenfit quant
@@ -216,14 +275,23 @@ def estimate(c: Case) -> qwenfit.Estimate:
 
 
 def checkpoint_weights(c: Case) -> int | None:
-    """vLLM's weight bytes on one rank for a CHECKPOINT_ONLY format (None: qwenfit's own weights term)."""
+    """vLLM's weight bytes on one rank for a CHECKPOINT_ONLY format (None: qwenfit's own weights term),
+    the rank's buffers included as in the estimate."""
     if c.fmt not in CHECKPOINT_ONLY:
         return None
     cc = GPU_CC.get(c.gpu, 90)
     w = vllm_quant_rank_weight_bytes(_spec(c.model), c.fmt, tp=c.tp, gpu=cc, vision=c.vision)
     if c.k:
         w += vllm_quant_drafter_weight_bytes(_spec(c.model), c.fmt, tp=c.tp, gpu=cc)
-    return w
+    return w + vllm_rank_buffer_bytes(_spec(c.model), tp=c.tp, vision=c.vision)
+
+
+@cache
+def logged_tokens(record: str) -> int | None:
+    """The record's "GPU KV cache size: N tokens" (vLLM >= 0.21: int(max concurrency x max_model_len),
+    v1/core/kv_cache_utils.py:1120-1128), None where the log does not print it."""
+    m = re.search(r"KV cache size: ([0-9,]+) tokens", (LOGS / f"{record}.yaml").read_text())
+    return None if m is None else int(m.group(1).replace(",", ""))
 
 
 @dataclass
@@ -233,8 +301,28 @@ class Row:
     predicted: float
     runtime_only: float | None
     weights: float
-    concurrency: float | None = None
+    concurrency: float | None = None  # qwenfit's, end to end (its own pool through vLLM's block arithmetic)
+    tokens: int | None = None  # qwenfit's token capacity, end to end
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def logged_tokens(self) -> int | None:
+        """The log's token capacity where it is vLLM >= 0.21's int(concurrency x max_model_len) (it agrees
+        with the printed concurrency within 1%); before, vLLM printed a per-group count (not compared)."""
+        t, c = logged_tokens(self.case.id), self.case.concurrency
+        if t is None or c is None or abs(t / self.case.max_len / c - 1) > 0.01:
+            return None
+        return t
+
+    @property
+    def concurrency_error(self) -> float | None:
+        c = self.case.concurrency
+        return None if c is None or self.concurrency is None else self.concurrency / c - 1
+
+    @property
+    def tokens_error(self) -> float | None:
+        t = self.logged_tokens
+        return None if t is None or self.tokens is None else self.tokens / t - 1
 
     @property
     def error(self) -> float:
@@ -268,7 +356,7 @@ def score(c: Case) -> Row:
         notes.append("logged = the pool the printed concurrency implies")
     conc = plan.max_concurrency(max(available, 0))
     return Row(c, logged, available / GIB, None if runtime_only is None else runtime_only / GIB,
-               weights / GIB, conc, notes)  # fmt: skip
+               weights / GIB, conc, int(conc * c.max_len), notes)  # fmt: skip
 
 
 def graph_rows() -> list[tuple[str, int, float, float | None, float | None]]:
@@ -306,6 +394,12 @@ def main() -> int:
         errs = [abs(r.error) for r in table if r.case.tier in tiers and not r.case.refused]
         print(f"{'+'.join(tiers)}: n={len(errs)} median |err| {100 * statistics.median(errs):.1f}% "
               f"max {100 * max(errs):.1f}%")  # fmt: skip
+    print("\nEnd to end (qwenfit's pool -> tokens -> concurrency), stated + assumed:")
+    for r in table:
+        if r.case.tier in ("stated", "assumed") and not r.case.refused:
+            ce, te = r.concurrency_error, r.tokens_error
+            print(f"  {r.case.id:58} concurrency {'' if ce is None else f'{100 * ce:+.1f}%':>7} "
+                  f"tokens {'' if te is None else f'{100 * te:+.1f}%':>7}")  # fmt: skip
     print("\nCUDA graphs: record, graphs, predicted GiB, vLLM estimate, captured")
     for rid, n, pred, est, actual in graph_rows():
         print(f"  {rid:58} {n:5d} {pred:5.2f} {est if est is not None else '-':>5} "
