@@ -197,7 +197,9 @@ OPEN = (
     "from the logged memory is exact (tokens and concurrency within 0.3%). The logs print no `Model loading "
     "took`, so weights and runtime cannot be told apart. Checked and ruled out from vLLM's source: the "
     "encoder profile dominates the peak (1.52 GiB, as on the TP1 9B / 4B records that match within 0.4%), "
-    "the FlashInfer CUTLASS NVFP4 MoE workspace at 8,192 tokens (~0.5 GiB) stays below it, FP4 scale "
+    "the FlashInfer CUTLASS NVFP4 MoE workspace at 8,192 tokens (0.5 GiB: FlashInfer 0.7.2 csrc/fused_moe/"
+    "cutlass_backend/cutlass_fused_moe_kernels.cuh:2978-3100: for 65,536 expert rows two 256 MiB buffers, "
+    "the BF16 FC2 output and the GLU output it overlaps) stays below it, FP4 scale "
     "swizzling and Marlin FP4 repacking keep their byte counts, the MTP head is not loaded (no speculative "
     "config).",
     "TP4 (`multi4`, `club446`, Qwen3.6-27B AutoRound on 4x RTX 3090, settings from the composes): qwenfit "
@@ -212,7 +214,7 @@ OPEN = (
     "record matches to 0.001 GiB): an allocation during load not found in the source (torch's allocated "
     "bytes, platforms/cuda.py:369-374). Adding it as a constant would bring the TP1 records within 0.5% but "
     "move the TP2 ones to -1..-2%, the TP>1 imbalance above.",
-    "`wsl-eager` (+2.0%) and `clubpr594` (-1.5%): GPU not named (RTX 5090 / RTX 3090 assumed). pr594's "
+    "`wsl-eager` (+2%) and `clubpr594` (-1.5%): GPU not named (RTX 5090 / RTX 3090 assumed). pr594's "
     "compose is club751's, whose log (v0.25.1, same settings) qwenfit matches within 0.2%; the two logs "
     "differ by 0.09 GiB.",
 )
