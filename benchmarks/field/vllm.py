@@ -118,6 +118,11 @@ CASES: list[Case] = [
          assumed="the compose the run validated (club-3090@e3f8f020 docker-compose.dual4.yml: utilization "
                  "0.92, seqs 4, mnbt 8192, fp8_e5m2, MTP k=3, vision on, image nightly-7a1eb8ac); "
                  "concurrency from the CHANGELOG"),
+    Case("vllm-qwen36-27b-autoround-tp4-3090-club127", "rtx-3090", "Qwen3.6-27B", "autoround-mtp", 0.92, 8192,
+         4, 262144, kv="fp8_e5m2", tp=4, k=3, avail=15.72,
+         assumed="utilization 0.92 as printed; the rest from the compose at the log date (club-3090@5882bbef "
+                 "multi4/docker-compose.yml: seqs 4, mnbt 8192, fp8_e5m2, MTP k=3, vision on, image "
+                 "nightly-1acd67a7)"),
     Case("vllm-qwen36-27b-autoround-tp4-3090-int8kv-club446", "rtx-3090", "Qwen3.6-27B", "autoround-mtp",
          0.92, 8192, 2, 262144, kv="int8_per_token_head", tp=4, k=3, avail=15.73, concurrency=6.66,
          assumed="vllm/qwen-27b-multi-fast at the club commit the report names (club-3090@0596283: "
@@ -202,9 +207,9 @@ OPEN = (
     "the BF16 FC2 output and the GLU output it overlaps) stays below it, FP4 scale "
     "swizzling and Marlin FP4 repacking keep their byte counts, the MTP head is not loaded (no speculative "
     "config).",
-    "TP4 (`multi4`, `club446`, Qwen3.6-27B AutoRound on 4x RTX 3090, settings from the composes): qwenfit "
-    "leaves 0.37-0.41 GiB less for KV than vLLM (-2.3..-2.6%), while the TP2 runs of the same compose are "
-    "within 0.7%. Going from TP2 to TP4 vLLM frees 0.29 GiB more than the halved weights; the vision "
+    "TP4 (`multi4`, `club127`, `club446`, Qwen3.6-27B AutoRound on 4x RTX 3090 on two rigs, settings from "
+    "the composes): qwenfit leaves 0.37-0.41 GiB less for KV than vLLM (-2.3..-2.6%), while the TP2 runs "
+    "of the same compose are within 0.7%. Going from TP2 to TP4 vLLM frees 0.29 GiB more than the halved weights; the vision "
     "encoder's activations are TP-sharded in vLLM (mm_encoder_tp_mode 'weights', config/multimodal.py:385; "
     "qwen3_vl.py:418-440, 521-546), which would account for that step, but modelling it alone moves every "
     "TP2 record to +5%: a TP>1 cost of about 0.4-0.55 GiB (NCCL buffers created after the init snapshot are "
@@ -250,6 +255,7 @@ VERSION = {
     "vllm-qwen36-27b-autoround-tp2-mtp3-3090-club294": "0.22.0",
     "vllm-qwen36-27b-autoround-tp2-mtp3-3090-club295": "0.22.0",
     "vllm-qwen36-27b-autoround-tp4-3090-mtp3-club-multi4": "0.21.0",
+    "vllm-qwen36-27b-autoround-tp4-3090-club127": "0.21.0",  # nightly-1acd67a7 ("default since v0.21.0")
     "vllm-qwen36-27b-3090-longtext-kv-fail-club35": "0.20.0",
 }
 # checkpoint formats qwenfit's quant names do not select: the estimate runs with the nearest qwenfit quant
