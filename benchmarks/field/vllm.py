@@ -207,13 +207,14 @@ OPEN = (
     "the BF16 FC2 output and the GLU output it overlaps) stays below it, FP4 scale "
     "swizzling and Marlin FP4 repacking keep their byte counts, the MTP head is not loaded (no speculative "
     "config).",
-    "TP4 (`multi4`, `club127`, `club446`, Qwen3.6-27B AutoRound on 4x RTX 3090 on two rigs, settings from "
-    "the composes): qwenfit leaves 0.37-0.41 GiB less for KV than vLLM (-2.3..-2.6%), while the TP2 runs "
-    "of the same compose are within 0.7%. Going from TP2 to TP4 vLLM frees 0.29 GiB more than the halved weights; the vision "
-    "encoder's activations are TP-sharded in vLLM (mm_encoder_tp_mode 'weights', config/multimodal.py:385; "
-    "qwen3_vl.py:418-440, 521-546), which would account for that step, but modelling it alone moves every "
-    "TP2 record to +5%: a TP>1 cost of about 0.4-0.55 GiB (NCCL buffers created after the init snapshot are "
-    "the likely candidate) would have to come with it, and no log separates the two.",
+    "TP4 (`multi4`, `club127`, `club446`, Qwen3.6-27B AutoRound on 4x RTX 3090 on two rigs, settings "
+    "from the composes): qwenfit leaves 0.37-0.41 GiB less for KV than vLLM (-2.3..-2.6%), while the TP2 "
+    "runs of the same compose are within 0.7%. Going from TP2 to TP4 vLLM frees 0.29 GiB more than the "
+    "halved weights; the vision encoder's activations are TP-sharded in vLLM (mm_encoder_tp_mode 'weights', "
+    "config/multimodal.py:385; qwen3_vl.py:418-440, 521-546), which would account for that step, but "
+    "modelling it alone moves every TP2 record to +5%: a TP>1 cost of about 0.4-0.55 GiB (NCCL buffers "
+    "created after the init snapshot are the likely candidate) would have to come with it, and no log "
+    "separates the two.",
     "`Model loading took` is 0.09-0.12 GiB above qwenfit's weights plus buffers on every record of vLLM "
     ">= 0.18 that prints it (9B, 4B, WSL 27B NVFP4, 27B FP8 TP2, three GB10 runs; the 0.10.2 Qwen3-Next "
     "record matches to 0.001 GiB): an allocation during load not found in the source (torch's allocated "
