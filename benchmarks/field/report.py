@@ -80,11 +80,15 @@ def build() -> dict[str, Any]:
         "inputs": input_hashes(),
         "resolution_bytes": MIB_RESOLUTION,
         "llama_cpp": {"summary": llama_summary, "rows": llama_rows, "skipped": skipped},
-        "vllm": {"available_kv": _stats([r.error for r in target]), "rows": vllm_rows,
-                 "stated_available_kv": _stats([r.error for r in stated]),
-                 "stated_concurrency": {**_stats(conc), "within_1pct": sum(abs(e) <= 0.01 for e in conc)},
-                 "stated_tokens": {**_stats(toks), "within_1pct": sum(abs(e) <= 0.01 for e in toks)},
-                 "open": list(vllm.OPEN), "uma": vllm.UMA},
+        "vllm": {
+            "available_kv": _stats([r.error for r in target]),
+            "rows": vllm_rows,
+            "stated_available_kv": _stats([r.error for r in stated]),
+            "stated_concurrency": {**_stats(conc), "within_1pct": sum(abs(e) <= 0.01 for e in conc)},
+            "stated_tokens": {**_stats(toks), "within_1pct": sum(abs(e) <= 0.01 for e in toks)},
+            "open": list(vllm.OPEN),
+            "uma": vllm.UMA,
+        },
     }
 
 
