@@ -252,7 +252,8 @@ def test_decode_formula_traces_with_expressions() -> None:
 
 
 def test_bf16_weights_stream_at_the_fitted_bf16_rate() -> None:
-    """BF16 bytes read at k:bf16_fs (the fit's llama.cpp Vulkan factor); other quants and cells do not."""
+    """BF16 bytes read at k:bf16_fs (the fit's factors: llama.cpp Vulkan/ROCm, vLLM CUDA); other quants and
+    cells do not."""
     from qwenfit.core.fit.speed import bf16_ppm
     from qwenfit.loaders.hardware import hardware_catalog
 
@@ -262,8 +263,8 @@ def test_bf16_weights_stream_at_the_fitted_bf16_rate() -> None:
     factor = speed_fitted.CONSTANTS["bf16_eta.llama.cpp/vulkan"]
     assert factor < 0.8  # the measured slowdown (kyuz0: 10.7 vs 26.0 tok/s on ROCm, same file)
     assert k["bf16_fs"] / k["gpu_fs"] == pytest.approx(1 / factor, rel=1e-3)  # integer fs per byte
-    kc = rate_constants(machine=machine(gpu(936.0, 71.0)), engine="vllm")
-    assert kc is not None and kc["bf16_fs"] == kc["gpu_fs"]
+    kc = rate_constants(machine=machine(gpu(936.0, 71.0)), engine="llama.cpp", backend="cuda")
+    assert kc is not None and kc["bf16_fs"] == kc["gpu_fs"]  # no BF16 factor fitted for that cell
     spec = qwenfit.load("35B-A3B")
     bf16, q8 = (qwenfit.core.engines.base.get("llama.cpp").weights(spec, q, mtp=False, vision=False)
                 for q in ("BF16", "Q8_0"))  # fmt: skip

@@ -78,6 +78,9 @@ ASSUMED_ARCH: dict[str, tuple[int, int, int, int, int, int, float, float]] = {
     "Llama-3.1-8B": (32, 8, 128, 32, 0, 0, 8.03, 8.03),
     "Llama-3.1-70B": (80, 8, 128, 64, 0, 0, 70.6, 70.6),
     "Qwen3-32B": (64, 8, 128, 64, 0, 0, 32.8, 32.8),
+    "Qwen3-1.7B": (28, 8, 128, 16, 0, 0, 2.03, 2.03),
+    "Qwen3-4B": (36, 8, 128, 32, 0, 0, 4.02, 4.02),
+    "Qwen3-8B": (36, 8, 128, 32, 0, 0, 8.19, 8.19),
     "Qwen3-30B-A3B": (48, 4, 128, 32, 128, 8, 30.5, 3.3),
     "Qwen3-235B-A22B": (94, 4, 128, 64, 128, 8, 235.1, 22.2),
     "gpt-oss-20b": (24, 8, 64, 64, 32, 4, 20.9, 3.6),
@@ -86,7 +89,7 @@ ASSUMED_ARCH: dict[str, tuple[int, int, int, int, int, int, float, float]] = {
 # bits per weight of the file types used by the calibration rows (llama.cpp type definitions;
 # Q*_K_M are mixes, their typical average is assumed)
 ASSUMED_BPW = {"Q4_K_M": 4.85, "Q8_0": 8.5, "Q3_K_M": 3.9, "Q6_K": 6.56, "MXFP4_MOE": 4.25, "mlx-4bit": 4.5,
-               "gptq": 4.25}  # fmt: skip
+               "gptq": 4.25, "BF16": 16.0}  # fmt: skip
 # Qwen3-Coder-Next has Qwen3-Next-80B-A3B's architecture (README of the measurements)
 SPEC_ALIAS = {"Qwen3-Coder-Next-80B-A3B": "Qwen3-Next-80B-A3B"}
 
@@ -153,6 +156,9 @@ class Row:
     resident_gpu: float = 0.0  # text weights resident on the GPU side (all experts)
     resident_cpu: float = 0.0
     is_moe: bool = False
+    # vLLM run before full CUDA graphs became its default (PR #25444, FULL_AND_PIECEWISE, in v0.11.0,
+    # 2025-10-02): decode replays piecewise graphs, attention and MoE routing outside them
+    vllm_piecewise: bool = False
     # the measurement
     depth: float = 0.0  # mean KV depth while decoding (depth + decode_tokens / 2)
     batch: int = 1
@@ -266,6 +272,19 @@ def _mtp(rec: dict[str, Any], family: str) -> tuple[int, float | None, str]:
     if family == "llama.cpp":  # llama.cpp server 'draft acceptance rate' = accepted / drafted
         return n, 1 + n * first, "draft acceptance rate"
     return n, 1 + sum(first**i for i in range(1, n + 1)) if n > 1 else 1 + first, "acceptance rate"
+
+
+VLLM_FULL_GRAPHS = (0, 11)  # vLLM PR #25444: cudagraph_mode FULL_AND_PIECEWISE by default from v0.11.0
+VLLM_FULL_GRAPHS_DATE = "2025-10-02"  # v0.11.0's release: a run dated earlier used an older build
+
+
+def _vllm_before_full_graphs(version: str, date: str) -> bool:
+    """Whether a vLLM row ran a build with piecewise CUDA graphs by default: its version when stated,
+    else its date (before v0.11.0's release)."""
+    m = re.match(r"v?(\d+)\.(\d+)", version)
+    if m:
+        return (int(m.group(1)), int(m.group(2))) < VLLM_FULL_GRAPHS
+    return bool(date) and date < VLLM_FULL_GRAPHS_DATE
 
 
 def _category(r: Row) -> str:
@@ -472,6 +491,11 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
         r.assumed.append("assumed_decode_tokens: 128 (not stated)")
     r.depth = float(depth) + float(dec_tokens) / 2
     r.batch = int(rec.get("batch") or 1)
+    if family == "vllm":
+        when = str(rec.get("date") or source.get("date") or "")
+        r.vllm_piecewise = _vllm_before_full_graphs(str(rec.get("engine_version") or ""), when)
+        if r.vllm_piecewise:
+            r.assumed.append(f"vLLM before full CUDA graphs by default (PR #25444, v0.11.0): run {when}")
     r.mtp_n, r.mtp_e, how = _mtp(rec, family)
     if how.startswith("assumed"):
         r.assumed.append(how)

@@ -434,7 +434,7 @@ OWNER = {
     "draft_us": "engine family (new SpeedConstants field)",
     "seq_us": "engine family (new SpeedConstants field)",
     "eta_c": "engine family x backend (SpeedConstants.compute_efficiency)",
-    "bf16_eta": "llama.cpp x AMD backend, BF16 weights (new)",
+    "bf16_eta": "engine family x backend, BF16 weights (new; llama.cpp AMD, vLLM CUDA)",
     "bf16_eta_c": "llama.cpp x AMD backend, BF16 weights (new)",
 }
 
