@@ -41,8 +41,10 @@ MEASUREMENTS = HERE.parent / "measurements"
 
 def engine_family(engine: str) -> str:
     """The constant family of an engine: ik_llama.cpp shares llama.cpp's (same ggml lineage, 8 rows
-    only); vllm-mlx / rapid-mlx / mlx-lm are all recorded as engine ``mlx``."""
-    return {"ik_llama.cpp": "llama.cpp"}.get(engine, engine)
+    only); vllm-mlx / rapid-mlx / mlx-lm are all recorded as engine ``mlx`` (a Python host loop);
+    mlx-swift-lm runs the same MLX kernels from a Swift host loop: its own fixed costs (``mlx-swift``),
+    MLX's kernel efficiencies."""
+    return {"ik_llama.cpp": "llama.cpp", "mlx-swift-lm": "mlx-swift"}.get(engine, engine)
 
 
 def hw_class(dev: Any) -> str:
@@ -518,7 +520,7 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
         if not ptok:
             r.skip_prefill = "prompt length not stated"
     ub = rec.get("ubatch")
-    r.ubatch = int(ub) if ub else {"vllm": 8192, "mlx": 2048}.get(family, 512)
+    r.ubatch = int(ub) if ub else {"vllm": 8192, "mlx": 2048, "mlx-swift": 2048}.get(family, 512)
     if not ub:
         r.assumed.append(f"assumed_ubatch: {r.ubatch} (engine default)")
     # skips

@@ -302,7 +302,7 @@ def old_qwenfit(r: Row) -> dict[str, float | None]:
         machine = parse_machine(spec, host=r.host_id)
     except Exception:  # e.g. two DGX Sparks: qwenfit plans one machine
         return {"decode": None, "prefill": None}
-    engine = {"ik_llama.cpp": "llama.cpp"}.get(r.engine, r.engine)
+    engine = {"ik_llama.cpp": "llama.cpp", "mlx-swift-lm": "mlx"}.get(r.engine, r.engine)
     backend = "metal" if r.backend == "mlx" else r.backend
     if engine == "mlx":
         backend = "metal"

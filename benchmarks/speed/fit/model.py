@@ -96,6 +96,7 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
     "step_us.ollama": (500.0, 0.7, 10.0, 20000.0, "us", "Ollama per-token step (runner + HTTP stream)"),
     "step_us.vllm": (1000.0, 0.7, 50.0, 10000.0, "us", "vLLM per-step scheduler, sampler, detokenizer"),
     "step_us.mlx": (500.0, 0.7, 10.0, 10000.0, "us", "MLX per-token Python loop + eval sync"),
+    "step_us.mlx-swift": (500.0, 0.7, 10.0, 10000.0, "us", "mlx-swift-lm per-token step (Swift host loop)"),
     "layer_us.llama.cpp/cuda": (100.0, 0.7, 2.0, 2000.0, "us", "per decoder layer, llama.cpp CUDA"),
     "layer_us.llama.cpp/rocm": (200.0, 0.7, 2.0, 2000.0, "us", "per decoder layer, llama.cpp ROCm"),
     "layer_us.llama.cpp/vulkan": (200.0, 0.7, 2.0, 2000.0, "us", "per decoder layer, llama.cpp Vulkan"),
@@ -113,6 +114,7 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
     "layer_us.vllm/cuda": (50.0, 0.7, 1.0, 1000.0, "us", "per decoder layer, vLLM CUDA graphs"),
     "layer_us.vllm/rocm": (80.0, 0.7, 1.0, 2000.0, "us", "per decoder layer, vLLM ROCm"),
     "layer_us.mlx": (100.0, 0.7, 2.0, 2000.0, "us", "per decoder layer, MLX"),
+    "layer_us.mlx-swift": (100.0, 0.7, 2.0, 2000.0, "us", "per decoder layer, mlx-swift-lm"),
     "piecewise_layer_factor.vllm": (
         2.0,
         0.7,
@@ -271,67 +273,69 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
 # the fitted values (all rows; python -m benchmarks.speed.fit rewrites this block)
 # BEGIN CONSTANTS
 CONSTANTS: dict[str, float] = {
-    "eta_hw.gpu": 0.8829,
-    "eta_hw.strix": 0.8684,
+    "eta_hw.gpu": 0.8828,
+    "eta_hw.strix": 0.8686,
     "eta_hw.spark": 1.0,
-    "eta_hw.apple": 0.8886,
+    "eta_hw.apple": 0.9043,
     "eta_k.llama.cpp/cuda": 1.0,
-    "eta_k.llama.cpp/rocm": 0.8705,
-    "eta_k.llama.cpp/vulkan": 0.8597,
-    "eta_k.llama.cpp/metal": 0.8538,
+    "eta_k.llama.cpp/rocm": 0.8703,
+    "eta_k.llama.cpp/vulkan": 0.8595,
+    "eta_k.llama.cpp/metal": 0.8466,
     "eta_k.llama.cpp/cpu": 1.0,
-    "eta_k.vllm/cuda": 0.847,
-    "eta_k.vllm/rocm": 0.5787,
-    "eta_k.vllm/gb10": 0.7462,
-    "eta_k.mlx": 0.9573,
-    "step_us.llama.cpp": 197.5,
-    "step_us.ollama": 538.9,
-    "step_us.vllm": 718.6,
-    "step_us.mlx": 419.6,
-    "layer_us.llama.cpp/cuda": 129.6,
-    "layer_us.llama.cpp/rocm": 168.1,
+    "eta_k.vllm/cuda": 0.8472,
+    "eta_k.vllm/rocm": 0.5801,
+    "eta_k.vllm/gb10": 0.7469,
+    "eta_k.mlx": 1.0,
+    "step_us.llama.cpp": 197.6,
+    "step_us.ollama": 536.9,
+    "step_us.vllm": 718.8,
+    "step_us.mlx": 423.6,
+    "step_us.mlx-swift": 462.5,
+    "layer_us.llama.cpp/cuda": 129.5,
+    "layer_us.llama.cpp/rocm": 168.2,
     "layer_us.llama.cpp/vulkan": 103.9,
-    "layer_us.llama.cpp/metal": 143.5,
+    "layer_us.llama.cpp/metal": 146.3,
     "layer_us.llama.cpp/cpu": 50.0,
     "layer_us.ollama/cuda": 313.2,
-    "layer_us.ollama/metal": 387.9,
-    "layer_us.vllm/cuda": 26.1,
-    "layer_us.vllm/rocm": 205.8,
-    "layer_us.mlx": 72.8,
-    "piecewise_layer_factor.vllm": 2.591,
-    "moe_layer_factor.llama.cpp": 1.157,
-    "moe_layer_factor.vllm": 1.641,
-    "moe_layer_factor.mlx": 2.232,
+    "layer_us.ollama/metal": 399.0,
+    "layer_us.vllm/cuda": 26.09,
+    "layer_us.vllm/rocm": 206.3,
+    "layer_us.mlx": 90.83,
+    "layer_us.mlx-swift": 49.72,
+    "piecewise_layer_factor.vllm": 2.59,
+    "moe_layer_factor.llama.cpp": 1.156,
+    "moe_layer_factor.vllm": 1.643,
+    "moe_layer_factor.mlx": 2.083,
     "kv_factor.llama.cpp": 1.068,
     "kv_factor.ollama/cuda": 35.62,
     "kv_factor.ollama/metal": 1.0,
     "kv_factor.vllm": 1.424,
-    "kv_factor.mlx": 1.33,
-    "eta_host": 0.7637,
+    "kv_factor.mlx": 1.351,
+    "eta_host": 0.7635,
     "host_core_gbps": 10.31,
-    "offload_layer_us": 55.5,
-    "allreduce_us.pcie": 26.63,
-    "allreduce_us.nvlink": 14.18,
-    "mtp_accept": 0.6121,
-    "verify_token_frac": 0.0703,
-    "eta_v.llama.cpp": 0.07806,
-    "eta_v.vllm": 0.2118,
+    "offload_layer_us": 55.54,
+    "allreduce_us.pcie": 26.57,
+    "allreduce_us.nvlink": 14.17,
+    "mtp_accept": 0.6108,
+    "verify_token_frac": 0.07346,
+    "eta_v.llama.cpp": 0.07812,
+    "eta_v.vllm": 0.2126,
     "eta_v.mlx": 0.1,
     "draft_us.llama.cpp": 343.3,
-    "draft_us.vllm": 103.9,
-    "draft_us.mlx": 339.7,
-    "seq_us.llama.cpp": 29.27,
-    "seq_us.vllm": 29.6,
-    "seq_us.mlx": 52.53,
-    "interleave": 0.2908,
+    "draft_us.vllm": 103.8,
+    "draft_us.mlx": 338.4,
+    "seq_us.llama.cpp": 29.28,
+    "seq_us.vllm": 29.61,
+    "seq_us.mlx": 52.63,
+    "interleave": 0.2909,
     "eta_c.llama.cpp/cuda": 0.5696,
-    "eta_c.llama.cpp/rocm": 0.1648,
-    "eta_c.llama.cpp/vulkan": 0.1539,
+    "eta_c.llama.cpp/rocm": 0.1647,
+    "eta_c.llama.cpp/vulkan": 0.1538,
     "eta_c.llama.cpp/metal": 0.6829,
     "eta_c.llama.cpp/cpu": 0.4,
-    "eta_c.vllm/cuda": 0.6365,
+    "eta_c.vllm/cuda": 0.6364,
     "eta_c.vllm/rocm": 0.4,
-    "eta_c.mlx": 0.4163,
+    "eta_c.mlx": 0.4165,
     "moe_prefill": 0.5019,
     "attn_prefill": 1.015,
     "eta_link": 0.3525,
@@ -339,7 +343,7 @@ CONSTANTS: dict[str, float] = {
     "bf16_eta.llama.cpp/vulkan": 0.4238,
     "bf16_eta.vllm/cuda": 1.3,
     "bf16_eta_c.llama.cpp/rocm": 0.6776,
-    "bf16_eta_c.llama.cpp/vulkan": 0.5223,
+    "bf16_eta_c.llama.cpp/vulkan": 0.5222,
     "eta_pcie": 1.0,
 }
 # END CONSTANTS
@@ -356,6 +360,8 @@ def _c(k: Any, name: str, fallback: str | None = None) -> float:
 
 
 def layer_cell(family: str, backend: str) -> str:
+    if family == "mlx-swift":
+        return "mlx-swift"
     if family == "ollama":
         return "ollama/cuda" if backend in ("cuda", "rocm", "vulkan") else "ollama/metal"
     if family == "mlx" or backend == "mlx":
@@ -372,9 +378,12 @@ def kernel_cell(family: str, backend: str, hw: str = "") -> str:
 
 
 def _fam(family: str, prefix: str, k: Any) -> str:
-    """per-family constant name, with llama.cpp's value for Ollama where Ollama has none"""
+    """per-family constant name, with llama.cpp's value for Ollama where Ollama has none (MLX's for
+    mlx-swift-lm)"""
     name = f"{prefix}.{family}"
-    return name if name in k else f"{prefix}.llama.cpp"
+    if name in k:
+        return name
+    return f"{prefix}.mlx" if family == "mlx-swift" else f"{prefix}.llama.cpp"
 
 
 def eta_mem(r: Any, k: Any) -> float:
