@@ -28,6 +28,7 @@ import qwenfit
 from benchmarks.speed.fit.model import kernel_cell  # engine family x backend (x GB10 for vLLM)
 from qwenfit.core.engines.gdn_state import gdn_state
 from qwenfit.core.engines.llama_cpp.memory import llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
+from qwenfit.core.fit.speed import bf16_ppm
 from qwenfit.core.formats.reads import decode_read_bytes, tensor_read_bytes
 from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES
 from qwenfit.loaders.hardware import hardware_catalog, host_profiles
@@ -161,6 +162,9 @@ class Row:
     # vLLM run before full CUDA graphs became its default (PR #25444, FULL_AND_PIECEWISE, in v0.11.0,
     # 2025-10-02): decode replays piecewise graphs, attention and MoE routing outside them
     vllm_piecewise: bool = False
+    # share of the decoded weight bytes stored as BF16 (qwenfit.core.fit.speed.bf16_ppm; calibration rows:
+    # 1 for a BF16 row), read at the cell's BF16 factor like qwenfit's formula
+    bf16_share: float = 0.0
     # the measurement
     depth: float = 0.0  # mean KV depth while decoding (depth + decode_tokens / 2)
     batch: int = 1
@@ -352,6 +356,7 @@ def _qwen_features(r: Row, rec: dict[str, Any]) -> None:
     spec = qwenfit.load(SPEC_ALIAS.get(rec["model"], rec["model"]))
     t = spec.text
     w = _weights(spec, r.quant or "", r.quant_as_published)
+    r.bf16_share = bf16_ppm(w) / 1e6
     if w.scheme.startswith("nvfp4 experts + fp8"):
         r.assumed.append(
             "assumed_weights: nvfp4 routed experts + fp8 for the rest (row: NVFP4 experts + FP8 attention)"
@@ -446,6 +451,7 @@ def _assumed_features(r: Row, rec: dict[str, Any]) -> None:
     r.active_params = r.active_total = active_b * 1e9
     r.attn_width = qh * hd
     r.hidden = qh * hd  # assumed: hidden = q heads x head dim (true of Llama-3.1 / Qwen3 dense)
+    r.bf16_share = 1.0 if r.quant == "BF16" else 0.0
     kv_el = 2.0 if rec.get("kv_cache") in (None, "f16") else KV_ELEMENT_BYTES.get(rec.get("kv_cache"), 1.0)
     r.kv_per_token = L * 2 * kvh * hd * kv_el
     r.assumed.append(f"assumed_arch: {rec['model']} {ASSUMED_ARCH[rec['model']]}")

@@ -273,77 +273,77 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
 # the fitted values (all rows; python -m benchmarks.speed.fit rewrites this block)
 # BEGIN CONSTANTS
 CONSTANTS: dict[str, float] = {
-    "eta_hw.gpu": 0.8828,
-    "eta_hw.strix": 0.8686,
+    "eta_hw.gpu": 0.8812,
+    "eta_hw.strix": 0.8689,
     "eta_hw.spark": 1.0,
     "eta_hw.apple": 0.9043,
     "eta_k.llama.cpp/cuda": 1.0,
-    "eta_k.llama.cpp/rocm": 0.8703,
-    "eta_k.llama.cpp/vulkan": 0.8595,
-    "eta_k.llama.cpp/metal": 0.8466,
+    "eta_k.llama.cpp/rocm": 0.8702,
+    "eta_k.llama.cpp/vulkan": 0.8576,
+    "eta_k.llama.cpp/metal": 0.8465,
     "eta_k.llama.cpp/cpu": 1.0,
-    "eta_k.vllm/cuda": 0.8472,
-    "eta_k.vllm/rocm": 0.5801,
-    "eta_k.vllm/gb10": 0.7469,
+    "eta_k.vllm/cuda": 0.8354,
+    "eta_k.vllm/rocm": 0.5839,
+    "eta_k.vllm/gb10": 0.7467,
     "eta_k.mlx": 1.0,
     "step_us.llama.cpp": 197.6,
     "step_us.ollama": 536.9,
-    "step_us.vllm": 718.8,
-    "step_us.mlx": 423.6,
+    "step_us.vllm": 707.4,
+    "step_us.mlx": 423.7,
     "step_us.mlx-swift": 462.5,
-    "layer_us.llama.cpp/cuda": 129.5,
-    "layer_us.llama.cpp/rocm": 168.2,
-    "layer_us.llama.cpp/vulkan": 103.9,
+    "layer_us.llama.cpp/cuda": 129.2,
+    "layer_us.llama.cpp/rocm": 168.1,
+    "layer_us.llama.cpp/vulkan": 103.4,
     "layer_us.llama.cpp/metal": 146.3,
     "layer_us.llama.cpp/cpu": 50.0,
-    "layer_us.ollama/cuda": 313.2,
+    "layer_us.ollama/cuda": 312.7,
     "layer_us.ollama/metal": 399.0,
-    "layer_us.vllm/cuda": 26.09,
-    "layer_us.vllm/rocm": 206.3,
-    "layer_us.mlx": 90.83,
+    "layer_us.vllm/cuda": 25.83,
+    "layer_us.vllm/rocm": 207.5,
+    "layer_us.mlx": 90.84,
     "layer_us.mlx-swift": 49.72,
-    "piecewise_layer_factor.vllm": 2.59,
-    "moe_layer_factor.llama.cpp": 1.156,
-    "moe_layer_factor.vllm": 1.643,
+    "piecewise_layer_factor.vllm": 2.555,
+    "moe_layer_factor.llama.cpp": 1.158,
+    "moe_layer_factor.vllm": 1.651,
     "moe_layer_factor.mlx": 2.083,
-    "kv_factor.llama.cpp": 1.068,
-    "kv_factor.ollama/cuda": 35.62,
+    "kv_factor.llama.cpp": 1.066,
+    "kv_factor.ollama/cuda": 35.56,
     "kv_factor.ollama/metal": 1.0,
-    "kv_factor.vllm": 1.424,
+    "kv_factor.vllm": 1.385,
     "kv_factor.mlx": 1.351,
-    "eta_host": 0.7635,
+    "eta_host": 0.7634,
     "host_core_gbps": 10.31,
-    "offload_layer_us": 55.54,
-    "allreduce_us.pcie": 26.57,
-    "allreduce_us.nvlink": 14.17,
-    "mtp_accept": 0.6108,
-    "verify_token_frac": 0.07346,
-    "eta_v.llama.cpp": 0.07812,
-    "eta_v.vllm": 0.2126,
+    "offload_layer_us": 55.57,
+    "allreduce_us.pcie": 26.64,
+    "allreduce_us.nvlink": 14.21,
+    "mtp_accept": 0.6085,
+    "verify_token_frac": 0.07331,
+    "eta_v.llama.cpp": 0.0784,
+    "eta_v.vllm": 0.2033,
     "eta_v.mlx": 0.1,
-    "draft_us.llama.cpp": 343.3,
-    "draft_us.vllm": 103.8,
+    "draft_us.llama.cpp": 343.0,
+    "draft_us.vllm": 104.1,
     "draft_us.mlx": 338.4,
     "seq_us.llama.cpp": 29.28,
-    "seq_us.vllm": 29.61,
+    "seq_us.vllm": 29.58,
     "seq_us.mlx": 52.63,
-    "interleave": 0.2909,
+    "interleave": 0.2899,
     "eta_c.llama.cpp/cuda": 0.5696,
-    "eta_c.llama.cpp/rocm": 0.1647,
-    "eta_c.llama.cpp/vulkan": 0.1538,
+    "eta_c.llama.cpp/rocm": 0.1648,
+    "eta_c.llama.cpp/vulkan": 0.1539,
     "eta_c.llama.cpp/metal": 0.6829,
     "eta_c.llama.cpp/cpu": 0.4,
-    "eta_c.vllm/cuda": 0.6364,
+    "eta_c.vllm/cuda": 0.6368,
     "eta_c.vllm/rocm": 0.4,
-    "eta_c.mlx": 0.4165,
-    "moe_prefill": 0.5019,
+    "eta_c.mlx": 0.4166,
+    "moe_prefill": 0.5018,
     "attn_prefill": 1.015,
-    "eta_link": 0.3525,
-    "bf16_eta.llama.cpp/rocm": 1.032,
-    "bf16_eta.llama.cpp/vulkan": 0.4238,
+    "eta_link": 0.3524,
+    "bf16_eta.llama.cpp/rocm": 1.034,
+    "bf16_eta.llama.cpp/vulkan": 0.3984,
     "bf16_eta.vllm/cuda": 1.3,
     "bf16_eta_c.llama.cpp/rocm": 0.6776,
-    "bf16_eta_c.llama.cpp/vulkan": 0.5222,
+    "bf16_eta_c.llama.cpp/vulkan": 0.5223,
     "eta_pcie": 1.0,
 }
 # END CONSTANTS
@@ -387,11 +387,25 @@ def _fam(family: str, prefix: str, k: Any) -> str:
 
 
 def eta_mem(r: Any, k: Any) -> float:
+    """Streaming efficiency of the row's weights as a whole (prefill's weight pass): the BF16 factor
+    when the row's quant is BF16."""
     cell = kernel_cell(r.family, r.backend, r.hw)
     eta = _c(k, f"eta_hw.{r.hw}") * _c(k, f"eta_k.{cell}")
     if r.quant == "BF16" and f"bf16_eta.{cell}" in k:
         eta *= _c(k, f"bf16_eta.{cell}")
     return eta
+
+
+def eta_decode(r: Any, k: Any) -> tuple[float, float]:
+    """(efficiency of the decoded weight bytes, of the cache bytes): the weights' BF16 share
+    (``bf16_share``, bytes; qwenfit's ``bf16_ppm``) streams at the cell's BF16 factor, the rest and
+    the KV cache / state at the plain rate - as qwenfit's formula reads them (k:bf16_fs)."""
+    cell = kernel_cell(r.family, r.backend, r.hw)
+    eta = _c(k, f"eta_hw.{r.hw}") * _c(k, f"eta_k.{cell}")
+    s = float(getattr(r, "bf16_share", 0.0) or 0.0)
+    if s and f"bf16_eta.{cell}" in k:
+        return eta / ((1 - s) + s / _c(k, f"bf16_eta.{cell}")), eta
+    return eta, eta
 
 
 def _kv_name(r: Any, k: Any) -> str:
@@ -435,11 +449,13 @@ def fixed_us(r: Any, k: Any) -> float:
 def step_time(r: Any, k: Any, b: int = 1, m: int = 1) -> float:
     """Seconds of one decode step: b sequences, m tokens each (m = 1 + drafts when verifying)."""
     T = b * m
-    bw = eta_mem(r, k) * r.bw_gbps * 1e9 * r.tp
+    eta_w, eta = eta_decode(r, k)
+    bw = eta * r.bw_gbps * 1e9 * r.tp
     u = distinct_experts(r, T)
     kappa = _c(k, _kv_name(r, k))
-    gpu = r.dense_gpu + r.expert_gpu * u + b * (kappa * r.kv_per_token * r.depth + 2 * r.state_bytes)
-    t_mem = gpu / bw
+    weights = r.dense_gpu + r.expert_gpu * u
+    t_mem = weights / (eta_w * r.bw_gbps * 1e9 * r.tp)
+    t_mem += b * (kappa * r.kv_per_token * r.depth + 2 * r.state_bytes) / bw
     cpu = r.dense_cpu + r.expert_cpu * u
     if cpu:
         t_mem += cpu / (host_gbps(r, k) * 1e9)
@@ -461,7 +477,7 @@ def step_time(r: Any, k: Any, b: int = 1, m: int = 1) -> float:
 
 
 def draft_time(r: Any, k: Any, b: int = 1) -> float:
-    bw = eta_mem(r, k) * r.bw_gbps * 1e9 * r.tp
+    bw = eta_decode(r, k)[0] * r.bw_gbps * 1e9 * r.tp
     byts = r.mtp_dense + r.mtp_expert * distinct_experts(r, b)
     return byts / bw + _c(k, _fam(r.family, "draft_us", k)) * 1e-6
 
