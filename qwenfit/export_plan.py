@@ -86,10 +86,11 @@ def plan_env(
 ) -> dict[str, Any]:
     """The weight inputs of ``trace_placement(..., fp, p)`` for weights ``w`` (placement_env's)."""
     from qwenfit.core.fit.formulas import read_shape
+    from qwenfit.core.fit.speed import with_bf16
 
     d, o = _plan_deploy(engine, spec, (1, 1, engine.kv_types[0]), fp, p, 0, vision=vision, mtp=mtp)
     values = {k: v for k, v in engine.weight_inputs(spec, w, d, o).items() if not isinstance(v, (str, bool))}
-    values.update(engine.read_inputs(spec, w, read_shape(p)))
+    values.update(with_bf16(engine.read_inputs(spec, w, read_shape(p)), w))
     return {f"{fp.key}|{k}": v for k, v in values.items()}
 
 

@@ -15,7 +15,7 @@ from qwenfit.core.artifacts import ModelSource
 from qwenfit.core.engines.base import Artifact, Deployment, Engine, get
 from qwenfit.core.engines.base import engines as all_engines
 from qwenfit.core.fit.assemble import assemble, deployment, mixed_split
-from qwenfit.core.fit.speed import speed_of
+from qwenfit.core.fit.speed import speed_of, with_bf16
 from qwenfit.core.formats.names import QUANT_OPTIONS, why_not
 from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.hardware import BACKENDS, Machine, Target, target_for
@@ -195,8 +195,11 @@ def with_speed(p: Prepared, e: Estimate) -> Estimate:
     from qwenfit.loaders.calibration import activate
 
     activate()  # `qwenfit calibrate` constants, if stored
-    reads = p.engine.decode_reads(p.spec, p.engine.read_inputs(p.spec, p.weights, placement), placement, p.o)
-    decode, prefill, detail = speed_of(p.spec, e, machine, p.engine, placement, p.d.backend, reads)
+    inputs = with_bf16(p.engine.read_inputs(p.spec, p.weights, placement), p.weights)
+    reads = p.engine.decode_reads(p.spec, inputs, placement, p.o)
+    decode, prefill, detail = speed_of(
+        p.spec, e, machine, p.engine, placement, p.d.backend, reads, bf16=inputs["r:bf16_ppm"]
+    )
     return dataclasses.replace(
         e, decode_tokens_per_s=decode, prefill_tokens_per_s=prefill, speed_detail=detail
     )

@@ -251,6 +251,36 @@ def test_decode_formula_traces_with_expressions() -> None:
         assert evaluate(tree, env) == pytest.approx(direct, rel=1e-12)
 
 
+def test_bf16_weights_stream_at_the_fitted_bf16_rate() -> None:
+    """BF16 bytes read at k:bf16_fs (the fit's factors: llama.cpp Vulkan/ROCm, vLLM CUDA); other quants and
+    cells do not."""
+    from qwenfit.core.fit.speed import bf16_ppm
+    from qwenfit.loaders.hardware import hardware_catalog
+
+    strix = Machine(name="strix", devices=(hardware_catalog()["strix-halo-128"],))
+    k = rate_constants(machine=strix, engine="llama.cpp", backend="vulkan")
+    assert k is not None
+    factor = speed_fitted.CONSTANTS["bf16_eta.llama.cpp/vulkan"]
+    assert factor < 0.8  # the measured slowdown (kyuz0: 10.7 vs 26.0 tok/s on ROCm, same file)
+    assert k["bf16_fs"] / k["gpu_fs"] == pytest.approx(1 / factor, rel=1e-3)  # integer fs per byte
+    kc = rate_constants(machine=machine(gpu(936.0, 71.0)), engine="llama.cpp", backend="cuda")
+    assert kc is not None and kc["bf16_fs"] == kc["gpu_fs"]  # no BF16 factor fitted for that cell
+    spec = qwenfit.load("35B-A3B")
+    bf16, q8 = (qwenfit.core.engines.base.get("llama.cpp").weights(spec, q, mtp=False, vision=False)
+                for q in ("BF16", "Q8_0"))  # fmt: skip
+    assert bf16_ppm(bf16) > 990_000 and bf16_ppm(q8) == 0
+    args = dict(w_gpu=10**10, w_cpu=0, kv_gpu=0, kv_cpu=0, st_gpu=0, st_cpu=0)
+    fast = decode_speed(shape_of(spec), k, **args)  # type: ignore[arg-type]
+    slow = decode_speed(shape_of(spec), k, bf16_ppm=10**6, **args)  # type: ignore[arg-type]
+    assert isinstance(fast, float) and isinstance(slow, float) and slow < fast
+    e = {
+        b: qwenfit.estimate("35B-A3B", "BF16", hardware="strix-halo-128", backend=b)
+        for b in ("vulkan", "rocm")
+    }
+    vulkan, rocm = e["vulkan"].decode_tokens_per_s, e["rocm"].decode_tokens_per_s
+    assert vulkan is not None and rocm is not None and vulkan < 0.6 * rocm
+
+
 def test_shipped_constants_are_the_fits() -> None:
     """qwenfit/core/fit/speed_fitted.py is what benchmarks/speed/fit wrote with model.py's CONSTANTS."""
     for name, value in fitted_model.CONSTANTS.items():
@@ -266,6 +296,7 @@ def test_shipped_constants_are_the_fits() -> None:
         ("35B-A3B", "llama.cpp", "Q4_K_M", "rtx-4090", 1, 1, 3),
         ("27B", "vllm", "fp8", "rtx-3090", 2, 2, 1),
         ("9B", "mlx", "mlx-4bit", "m4-max-128", 1, 1, 2),
+        ("35B-A3B", "llama.cpp", "BF16", "strix-halo-128", 1, 1, 1),  # BF16 bytes at their own rate
     ],
 )
 def test_calculator_formula_gives_the_plans_figure(

@@ -28,6 +28,7 @@ import qwenfit
 from benchmarks.speed.fit.model import kernel_cell  # engine family x backend (x GB10 for vLLM)
 from qwenfit.core.engines.gdn_state import gdn_state
 from qwenfit.core.engines.llama_cpp.memory import llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
+from qwenfit.core.fit.speed import bf16_ppm
 from qwenfit.core.formats.reads import decode_read_bytes, tensor_read_bytes
 from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES
 from qwenfit.loaders.hardware import hardware_catalog, host_profiles
@@ -41,8 +42,10 @@ MEASUREMENTS = HERE.parent / "measurements"
 
 def engine_family(engine: str) -> str:
     """The constant family of an engine: ik_llama.cpp shares llama.cpp's (same ggml lineage, 8 rows
-    only); vllm-mlx / rapid-mlx / mlx-lm are all recorded as engine ``mlx``."""
-    return {"ik_llama.cpp": "llama.cpp"}.get(engine, engine)
+    only); vllm-mlx / rapid-mlx / mlx-lm are all recorded as engine ``mlx`` (a Python host loop);
+    mlx-swift-lm runs the same MLX kernels from a Swift host loop: its own fixed costs (``mlx-swift``),
+    MLX's kernel efficiencies."""
+    return {"ik_llama.cpp": "llama.cpp", "mlx-swift-lm": "mlx-swift"}.get(engine, engine)
 
 
 def hw_class(dev: Any) -> str:
@@ -78,6 +81,9 @@ ASSUMED_ARCH: dict[str, tuple[int, int, int, int, int, int, float, float]] = {
     "Llama-3.1-8B": (32, 8, 128, 32, 0, 0, 8.03, 8.03),
     "Llama-3.1-70B": (80, 8, 128, 64, 0, 0, 70.6, 70.6),
     "Qwen3-32B": (64, 8, 128, 64, 0, 0, 32.8, 32.8),
+    "Qwen3-1.7B": (28, 8, 128, 16, 0, 0, 2.03, 2.03),
+    "Qwen3-4B": (36, 8, 128, 32, 0, 0, 4.02, 4.02),
+    "Qwen3-8B": (36, 8, 128, 32, 0, 0, 8.19, 8.19),
     "Qwen3-30B-A3B": (48, 4, 128, 32, 128, 8, 30.5, 3.3),
     "Qwen3-235B-A22B": (94, 4, 128, 64, 128, 8, 235.1, 22.2),
     "gpt-oss-20b": (24, 8, 64, 64, 32, 4, 20.9, 3.6),
@@ -86,7 +92,7 @@ ASSUMED_ARCH: dict[str, tuple[int, int, int, int, int, int, float, float]] = {
 # bits per weight of the file types used by the calibration rows (llama.cpp type definitions;
 # Q*_K_M are mixes, their typical average is assumed)
 ASSUMED_BPW = {"Q4_K_M": 4.85, "Q8_0": 8.5, "Q3_K_M": 3.9, "Q6_K": 6.56, "MXFP4_MOE": 4.25, "mlx-4bit": 4.5,
-               "gptq": 4.25}  # fmt: skip
+               "gptq": 4.25, "BF16": 16.0}  # fmt: skip
 # Qwen3-Coder-Next has Qwen3-Next-80B-A3B's architecture (README of the measurements)
 SPEC_ALIAS = {"Qwen3-Coder-Next-80B-A3B": "Qwen3-Next-80B-A3B"}
 
@@ -153,6 +159,12 @@ class Row:
     resident_gpu: float = 0.0  # text weights resident on the GPU side (all experts)
     resident_cpu: float = 0.0
     is_moe: bool = False
+    # vLLM run before full CUDA graphs became its default (PR #25444, FULL_AND_PIECEWISE, in v0.11.0,
+    # 2025-10-02): decode replays piecewise graphs, attention and MoE routing outside them
+    vllm_piecewise: bool = False
+    # share of the decoded weight bytes stored as BF16 (qwenfit.core.fit.speed.bf16_ppm; calibration rows:
+    # 1 for a BF16 row), read at the cell's BF16 factor like qwenfit's formula
+    bf16_share: float = 0.0
     # the measurement
     depth: float = 0.0  # mean KV depth while decoding (depth + decode_tokens / 2)
     batch: int = 1
@@ -268,6 +280,19 @@ def _mtp(rec: dict[str, Any], family: str) -> tuple[int, float | None, str]:
     return n, 1 + sum(first**i for i in range(1, n + 1)) if n > 1 else 1 + first, "acceptance rate"
 
 
+VLLM_FULL_GRAPHS = (0, 11)  # vLLM PR #25444: cudagraph_mode FULL_AND_PIECEWISE by default from v0.11.0
+VLLM_FULL_GRAPHS_DATE = "2025-10-02"  # v0.11.0's release: a run dated earlier used an older build
+
+
+def _vllm_before_full_graphs(version: str, date: str) -> bool:
+    """Whether a vLLM row ran a build with piecewise CUDA graphs by default: its version when stated,
+    else its date (before v0.11.0's release)."""
+    m = re.match(r"v?(\d+)\.(\d+)", version)
+    if m:
+        return (int(m.group(1)), int(m.group(2))) < VLLM_FULL_GRAPHS
+    return bool(date) and date < VLLM_FULL_GRAPHS_DATE
+
+
 def _category(r: Row) -> str:
     if r.batch > 1:
         return "batched (concurrency > 1)"
@@ -331,6 +356,7 @@ def _qwen_features(r: Row, rec: dict[str, Any]) -> None:
     spec = qwenfit.load(SPEC_ALIAS.get(rec["model"], rec["model"]))
     t = spec.text
     w = _weights(spec, r.quant or "", r.quant_as_published)
+    r.bf16_share = bf16_ppm(w) / 1e6
     if w.scheme.startswith("nvfp4 experts + fp8"):
         r.assumed.append(
             "assumed_weights: nvfp4 routed experts + fp8 for the rest (row: NVFP4 experts + FP8 attention)"
@@ -425,6 +451,7 @@ def _assumed_features(r: Row, rec: dict[str, Any]) -> None:
     r.active_params = r.active_total = active_b * 1e9
     r.attn_width = qh * hd
     r.hidden = qh * hd  # assumed: hidden = q heads x head dim (true of Llama-3.1 / Qwen3 dense)
+    r.bf16_share = 1.0 if r.quant == "BF16" else 0.0
     kv_el = 2.0 if rec.get("kv_cache") in (None, "f16") else KV_ELEMENT_BYTES.get(rec.get("kv_cache"), 1.0)
     r.kv_per_token = L * 2 * kvh * hd * kv_el
     r.assumed.append(f"assumed_arch: {rec['model']} {ASSUMED_ARCH[rec['model']]}")
@@ -472,6 +499,11 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
         r.assumed.append("assumed_decode_tokens: 128 (not stated)")
     r.depth = float(depth) + float(dec_tokens) / 2
     r.batch = int(rec.get("batch") or 1)
+    if family == "vllm":
+        when = str(rec.get("date") or source.get("date") or "")
+        r.vllm_piecewise = _vllm_before_full_graphs(str(rec.get("engine_version") or ""), when)
+        if r.vllm_piecewise:
+            r.assumed.append(f"vLLM before full CUDA graphs by default (PR #25444, v0.11.0): run {when}")
     r.mtp_n, r.mtp_e, how = _mtp(rec, family)
     if how.startswith("assumed"):
         r.assumed.append(how)
@@ -494,7 +526,7 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
         if not ptok:
             r.skip_prefill = "prompt length not stated"
     ub = rec.get("ubatch")
-    r.ubatch = int(ub) if ub else {"vllm": 8192, "mlx": 2048}.get(family, 512)
+    r.ubatch = int(ub) if ub else {"vllm": 8192, "mlx": 2048, "mlx-swift": 2048}.get(family, 512)
     if not ub:
         r.assumed.append(f"assumed_ubatch: {r.ubatch} (engine default)")
     # skips

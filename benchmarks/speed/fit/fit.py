@@ -302,7 +302,7 @@ def old_qwenfit(r: Row) -> dict[str, float | None]:
         machine = parse_machine(spec, host=r.host_id)
     except Exception:  # e.g. two DGX Sparks: qwenfit plans one machine
         return {"decode": None, "prefill": None}
-    engine = {"ik_llama.cpp": "llama.cpp"}.get(r.engine, r.engine)
+    engine = {"ik_llama.cpp": "llama.cpp", "mlx-swift-lm": "mlx"}.get(r.engine, r.engine)
     backend = "metal" if r.backend == "mlx" else r.backend
     if engine == "mlx":
         backend = "metal"
@@ -434,7 +434,7 @@ OWNER = {
     "draft_us": "engine family (new SpeedConstants field)",
     "seq_us": "engine family (new SpeedConstants field)",
     "eta_c": "engine family x backend (SpeedConstants.compute_efficiency)",
-    "bf16_eta": "llama.cpp x AMD backend, BF16 weights (new)",
+    "bf16_eta": "engine family x backend, BF16 weights (new; llama.cpp AMD, vLLM CUDA)",
     "bf16_eta_c": "llama.cpp x AMD backend, BF16 weights (new)",
 }
 

@@ -96,6 +96,7 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
     "step_us.ollama": (500.0, 0.7, 10.0, 20000.0, "us", "Ollama per-token step (runner + HTTP stream)"),
     "step_us.vllm": (1000.0, 0.7, 50.0, 10000.0, "us", "vLLM per-step scheduler, sampler, detokenizer"),
     "step_us.mlx": (500.0, 0.7, 10.0, 10000.0, "us", "MLX per-token Python loop + eval sync"),
+    "step_us.mlx-swift": (500.0, 0.7, 10.0, 10000.0, "us", "mlx-swift-lm per-token step (Swift host loop)"),
     "layer_us.llama.cpp/cuda": (100.0, 0.7, 2.0, 2000.0, "us", "per decoder layer, llama.cpp CUDA"),
     "layer_us.llama.cpp/rocm": (200.0, 0.7, 2.0, 2000.0, "us", "per decoder layer, llama.cpp ROCm"),
     "layer_us.llama.cpp/vulkan": (200.0, 0.7, 2.0, 2000.0, "us", "per decoder layer, llama.cpp Vulkan"),
@@ -113,6 +114,15 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
     "layer_us.vllm/cuda": (50.0, 0.7, 1.0, 1000.0, "us", "per decoder layer, vLLM CUDA graphs"),
     "layer_us.vllm/rocm": (80.0, 0.7, 1.0, 2000.0, "us", "per decoder layer, vLLM ROCm"),
     "layer_us.mlx": (100.0, 0.7, 2.0, 2000.0, "us", "per decoder layer, MLX"),
+    "layer_us.mlx-swift": (100.0, 0.7, 2.0, 2000.0, "us", "per decoder layer, mlx-swift-lm"),
+    "piecewise_layer_factor.vllm": (
+        2.0,
+        0.7,
+        1.0,
+        10.0,
+        "x",
+        "per-layer cost of vLLM builds before full CUDA graphs by default (PR #25444, v0.11.0) / after",
+    ),
     "moe_layer_factor.llama.cpp": (
         1.5,
         0.5,
@@ -233,6 +243,14 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
         "x",
         "BF16 weights: decode kernel efficiency factor, llama.cpp Vulkan",
     ),
+    "bf16_eta.vllm/cuda": (
+        1.0,
+        0.7,
+        0.1,
+        1.3,
+        "x",
+        "BF16 weights: decode kernel efficiency factor, vLLM CUDA (unquantized GEMV, not Marlin/CUTLASS)",
+    ),
     "bf16_eta_c.llama.cpp/rocm": (
         1.0,
         0.7,
@@ -255,71 +273,75 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
 # the fitted values (all rows; python -m benchmarks.speed.fit rewrites this block)
 # BEGIN CONSTANTS
 CONSTANTS: dict[str, float] = {
-    "eta_hw.gpu": 0.8859,
-    "eta_hw.strix": 0.8684,
+    "eta_hw.gpu": 0.8812,
+    "eta_hw.strix": 0.8689,
     "eta_hw.spark": 1.0,
-    "eta_hw.apple": 0.8964,
+    "eta_hw.apple": 0.9043,
     "eta_k.llama.cpp/cuda": 1.0,
-    "eta_k.llama.cpp/rocm": 0.8704,
-    "eta_k.llama.cpp/vulkan": 0.8596,
-    "eta_k.llama.cpp/metal": 0.8503,
+    "eta_k.llama.cpp/rocm": 0.8702,
+    "eta_k.llama.cpp/vulkan": 0.8576,
+    "eta_k.llama.cpp/metal": 0.8465,
     "eta_k.llama.cpp/cpu": 1.0,
-    "eta_k.vllm/cuda": 0.8689,
-    "eta_k.vllm/rocm": 0.5793,
-    "eta_k.vllm/gb10": 0.7432,
-    "eta_k.mlx": 0.985,
+    "eta_k.vllm/cuda": 0.8354,
+    "eta_k.vllm/rocm": 0.5839,
+    "eta_k.vllm/gb10": 0.7467,
+    "eta_k.mlx": 1.0,
     "step_us.llama.cpp": 197.6,
-    "step_us.ollama": 537.8,
-    "step_us.vllm": 732.8,
-    "step_us.mlx": 424.0,
-    "layer_us.llama.cpp/cuda": 130.2,
-    "layer_us.llama.cpp/rocm": 168.6,
-    "layer_us.llama.cpp/vulkan": 104.2,
-    "layer_us.llama.cpp/metal": 145.0,
+    "step_us.ollama": 536.9,
+    "step_us.vllm": 707.4,
+    "step_us.mlx": 423.7,
+    "step_us.mlx-swift": 462.5,
+    "layer_us.llama.cpp/cuda": 129.2,
+    "layer_us.llama.cpp/rocm": 168.1,
+    "layer_us.llama.cpp/vulkan": 103.4,
+    "layer_us.llama.cpp/metal": 146.3,
     "layer_us.llama.cpp/cpu": 50.0,
-    "layer_us.ollama/cuda": 314.3,
-    "layer_us.ollama/metal": 393.9,
-    "layer_us.vllm/cuda": 23.86,
-    "layer_us.vllm/rocm": 209.8,
-    "layer_us.mlx": 79.69,
-    "moe_layer_factor.llama.cpp": 1.153,
-    "moe_layer_factor.vllm": 1.569,
-    "moe_layer_factor.mlx": 2.361,
-    "kv_factor.llama.cpp": 1.069,
-    "kv_factor.ollama/cuda": 35.75,
+    "layer_us.ollama/cuda": 312.7,
+    "layer_us.ollama/metal": 399.0,
+    "layer_us.vllm/cuda": 25.83,
+    "layer_us.vllm/rocm": 207.5,
+    "layer_us.mlx": 90.84,
+    "layer_us.mlx-swift": 49.72,
+    "piecewise_layer_factor.vllm": 2.555,
+    "moe_layer_factor.llama.cpp": 1.158,
+    "moe_layer_factor.vllm": 1.651,
+    "moe_layer_factor.mlx": 2.083,
+    "kv_factor.llama.cpp": 1.066,
+    "kv_factor.ollama/cuda": 35.56,
     "kv_factor.ollama/metal": 1.0,
-    "kv_factor.vllm": 1.403,
-    "kv_factor.mlx": 1.39,
-    "eta_host": 0.7636,
+    "kv_factor.vllm": 1.385,
+    "kv_factor.mlx": 1.351,
+    "eta_host": 0.7634,
     "host_core_gbps": 10.31,
-    "offload_layer_us": 55.52,
-    "allreduce_us.pcie": 27.68,
-    "allreduce_us.nvlink": 14.32,
-    "mtp_accept": 0.6053,
-    "verify_token_frac": 0.07125,
+    "offload_layer_us": 55.57,
+    "allreduce_us.pcie": 26.64,
+    "allreduce_us.nvlink": 14.21,
+    "mtp_accept": 0.6085,
+    "verify_token_frac": 0.07331,
     "eta_v.llama.cpp": 0.0784,
-    "eta_v.vllm": 0.212,
+    "eta_v.vllm": 0.2033,
     "eta_v.mlx": 0.1,
-    "draft_us.llama.cpp": 342.8,
+    "draft_us.llama.cpp": 343.0,
     "draft_us.vllm": 104.1,
-    "draft_us.mlx": 338.0,
-    "seq_us.llama.cpp": 29.27,
-    "seq_us.vllm": 29.68,
-    "seq_us.mlx": 52.58,
-    "interleave": 0.293,
-    "eta_c.llama.cpp/cuda": 0.5697,
-    "eta_c.llama.cpp/rocm": 0.1649,
-    "eta_c.llama.cpp/vulkan": 0.154,
+    "draft_us.mlx": 338.4,
+    "seq_us.llama.cpp": 29.28,
+    "seq_us.vllm": 29.58,
+    "seq_us.mlx": 52.63,
+    "interleave": 0.2899,
+    "eta_c.llama.cpp/cuda": 0.5696,
+    "eta_c.llama.cpp/rocm": 0.1648,
+    "eta_c.llama.cpp/vulkan": 0.1539,
     "eta_c.llama.cpp/metal": 0.6829,
     "eta_c.llama.cpp/cpu": 0.4,
-    "eta_c.vllm/cuda": 0.6359,
+    "eta_c.vllm/cuda": 0.6368,
     "eta_c.vllm/rocm": 0.4,
-    "eta_c.mlx": 0.4168,
-    "moe_prefill": 0.5014,
-    "attn_prefill": 1.014,
-    "eta_link": 0.3523,
-    "bf16_eta.llama.cpp/rocm": 1.032,
-    "bf16_eta.llama.cpp/vulkan": 0.4239,
+    "eta_c.mlx": 0.4166,
+    "moe_prefill": 0.5018,
+    "attn_prefill": 1.015,
+    "eta_link": 0.3524,
+    "bf16_eta.llama.cpp/rocm": 1.034,
+    "bf16_eta.llama.cpp/vulkan": 0.3984,
+    "bf16_eta.vllm/cuda": 1.3,
     "bf16_eta_c.llama.cpp/rocm": 0.6776,
     "bf16_eta_c.llama.cpp/vulkan": 0.5223,
     "eta_pcie": 1.0,
@@ -338,6 +360,8 @@ def _c(k: Any, name: str, fallback: str | None = None) -> float:
 
 
 def layer_cell(family: str, backend: str) -> str:
+    if family == "mlx-swift":
+        return "mlx-swift"
     if family == "ollama":
         return "ollama/cuda" if backend in ("cuda", "rocm", "vulkan") else "ollama/metal"
     if family == "mlx" or backend == "mlx":
@@ -354,17 +378,34 @@ def kernel_cell(family: str, backend: str, hw: str = "") -> str:
 
 
 def _fam(family: str, prefix: str, k: Any) -> str:
-    """per-family constant name, with llama.cpp's value for Ollama where Ollama has none"""
+    """per-family constant name, with llama.cpp's value for Ollama where Ollama has none (MLX's for
+    mlx-swift-lm)"""
     name = f"{prefix}.{family}"
-    return name if name in k else f"{prefix}.llama.cpp"
+    if name in k:
+        return name
+    return f"{prefix}.mlx" if family == "mlx-swift" else f"{prefix}.llama.cpp"
 
 
 def eta_mem(r: Any, k: Any) -> float:
+    """Streaming efficiency of the row's weights as a whole (prefill's weight pass): the BF16 factor
+    when the row's quant is BF16."""
     cell = kernel_cell(r.family, r.backend, r.hw)
     eta = _c(k, f"eta_hw.{r.hw}") * _c(k, f"eta_k.{cell}")
     if r.quant == "BF16" and f"bf16_eta.{cell}" in k:
         eta *= _c(k, f"bf16_eta.{cell}")
     return eta
+
+
+def eta_decode(r: Any, k: Any) -> tuple[float, float]:
+    """(efficiency of the decoded weight bytes, of the cache bytes): the weights' BF16 share
+    (``bf16_share``, bytes; qwenfit's ``bf16_ppm``) streams at the cell's BF16 factor, the rest and
+    the KV cache / state at the plain rate - as qwenfit's formula reads them (k:bf16_fs)."""
+    cell = kernel_cell(r.family, r.backend, r.hw)
+    eta = _c(k, f"eta_hw.{r.hw}") * _c(k, f"eta_k.{cell}")
+    s = float(getattr(r, "bf16_share", 0.0) or 0.0)
+    if s and f"bf16_eta.{cell}" in k:
+        return eta / ((1 - s) + s / _c(k, f"bf16_eta.{cell}")), eta
+    return eta, eta
 
 
 def _kv_name(r: Any, k: Any) -> str:
@@ -395,6 +436,8 @@ def fixed_us(r: Any, k: Any) -> float:
     layer = _c(k, f"layer_us.{lc}")
     if r.is_moe:
         layer *= _c(k, _fam(r.family, "moe_layer_factor", k))
+    if getattr(r, "vllm_piecewise", False):
+        layer *= _c(k, "piecewise_layer_factor.vllm")
     t = _c(k, f"step_us.{r.family}", "step_us.llama.cpp") + r.n_layers * layer
     if r.n_offloaded_layers:
         t += r.n_offloaded_layers * _c(k, "offload_layer_us")
@@ -406,11 +449,13 @@ def fixed_us(r: Any, k: Any) -> float:
 def step_time(r: Any, k: Any, b: int = 1, m: int = 1) -> float:
     """Seconds of one decode step: b sequences, m tokens each (m = 1 + drafts when verifying)."""
     T = b * m
-    bw = eta_mem(r, k) * r.bw_gbps * 1e9 * r.tp
+    eta_w, eta = eta_decode(r, k)
+    bw = eta * r.bw_gbps * 1e9 * r.tp
     u = distinct_experts(r, T)
     kappa = _c(k, _kv_name(r, k))
-    gpu = r.dense_gpu + r.expert_gpu * u + b * (kappa * r.kv_per_token * r.depth + 2 * r.state_bytes)
-    t_mem = gpu / bw
+    weights = r.dense_gpu + r.expert_gpu * u
+    t_mem = weights / (eta_w * r.bw_gbps * 1e9 * r.tp)
+    t_mem += b * (kappa * r.kv_per_token * r.depth + 2 * r.state_bytes) / bw
     cpu = r.dense_cpu + r.expert_cpu * u
     if cpu:
         t_mem += cpu / (host_gbps(r, k) * 1e9)
@@ -432,7 +477,7 @@ def step_time(r: Any, k: Any, b: int = 1, m: int = 1) -> float:
 
 
 def draft_time(r: Any, k: Any, b: int = 1) -> float:
-    bw = eta_mem(r, k) * r.bw_gbps * 1e9 * r.tp
+    bw = eta_decode(r, k)[0] * r.bw_gbps * 1e9 * r.tp
     byts = r.mtp_dense + r.mtp_expert * distinct_experts(r, b)
     return byts / bw + _c(k, _fam(r.family, "draft_us", k)) * 1e-6
 

@@ -22,7 +22,7 @@ from typing import Any
 from qwenfit.core.command import Cmd, Text
 from qwenfit.core.engines.base import Artifact, Deployment, Engine, FormulaPlacement, Placement
 from qwenfit.core.expr import Var, compile_formulas, to_json_shared
-from qwenfit.core.fit.speed import SPEED_KEYS, cache_parts, decode_speed, rate_constants, shape_of
+from qwenfit.core.fit.speed import SPEED_KEYS, cache_parts, decode_speed, rate_constants, shape_of, with_bf16
 from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.hardware import Device, Machine, target_for
 from qwenfit.core.model.spec import ModelSpec
@@ -133,7 +133,8 @@ def trace_deployed(
     devices = sorted({t.device for t in terms})
     budget = engine.budget(devices, vram=Var("vram"), ram=Var("ram"), unified=False, o=o, inputs=inputs)
     budget_u = engine.budget(devices, vram=Var("vram"), ram=Var("ram"), unified=True, o=o, inputs=inputs)
-    reads = variables_of(engine.read_inputs(spec, empty, read_shape(p)), lambda k: f"{fp.key}|{k}")
+    read_in = with_bf16(engine.read_inputs(spec, empty, read_shape(p)), empty)
+    reads = variables_of(read_in, lambda k: f"{fp.key}|{k}")
     read_gpu, read_cpu, n_off = engine.decode_reads(spec, reads, p, o)
     kv_g, kv_c, st_g, st_c = cache_parts(terms, d.sequences, tp=fp.tp, depth=Var("depth"), context=d.context)
     if fp.cpu_only:  # every byte streams from host RAM (the CPU rates stand in for the GPU ones)
@@ -153,6 +154,7 @@ def trace_deployed(
         st_cpu=st_c,
         n_offloaded=n_off,
         sequences=d.sequences,
+        bf16_ppm=reads["r:bf16_ppm"],
     )
     artifact = Artifact(**{f: Text(f"a:{f}") for f in ARTIFACT_FIELDS})  # type: ignore[arg-type]
     return Traced(tuple(terms), exprs, engine.command(artifact, d, o))
@@ -168,7 +170,7 @@ def placement_env(
     values = {
         k: v for k, v in engine.weight_inputs(spec, weights, d, o).items() if not isinstance(v, (str, bool))
     }
-    values.update(engine.read_inputs(spec, weights, placement_of(fp)))
+    values.update(with_bf16(engine.read_inputs(spec, weights, placement_of(fp)), weights))
     return {f"{fp.key}|{k}": v for k, v in values.items()}
 
 

@@ -38,7 +38,7 @@ from qwenfit.core.fit.ranking import (
     quality_class,
     undominated,
 )
-from qwenfit.core.fit.speed import DEFAULT_DEPTH, speed_of
+from qwenfit.core.fit.speed import DEFAULT_DEPTH, speed_of, with_bf16
 from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.hardware import Machine, Target, target_for
 from qwenfit.core.model.spec import ModelSpec
@@ -122,7 +122,8 @@ def _inputs(key: str, engine: Engine, quant: str, art: Artifact, d: Deployment, 
 def _reads(
     key: str, engine: Engine, quant: str, art: Artifact, shape: Placement, mtp: bool
 ) -> dict[str, Any]:
-    return engine.read_inputs(_SPECS[key], _weights(key, engine, quant, art), shape)
+    weights = _weights(key, engine, quant, art)
+    return with_bf16(engine.read_inputs(_SPECS[key], weights, shape), weights)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -314,6 +315,7 @@ class Search:
             self.backend,
             self.engine.decode_reads(self.spec, reads, p, o),
             depth=depth,
+            bf16=reads["r:bf16_ppm"],
         )
 
     def command(self, p: Placement, context: int, sequences: int) -> str:

@@ -44,6 +44,7 @@ import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from qwenfit.core.engines.base import Engine, Placement, SpeedConstants, get
 from qwenfit.core.expr import Expr, Num, as_int, at, smax, smin
@@ -57,6 +58,7 @@ from qwenfit.core.fit.speed_bands import (
     rate_of,
     speed_band,
 )
+from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.hardware import Device, HostMemory, Machine
 from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES
 from qwenfit.core.model.spec import ModelSpec
@@ -70,6 +72,7 @@ __all__ = [
     "Rate",
     "Shape",
     "band_of",
+    "bf16_ppm",
     "category_of",
     "constants_for",
     "decode_bytes",
@@ -81,6 +84,7 @@ __all__ = [
     "speed_band",
     "speed_of",
     "use_calibration",
+    "with_bf16",
 ]
 
 # Decode speed is quoted with this many tokens already in the context (4,096: the least context a plan
@@ -93,7 +97,7 @@ PREFILL_TOKENS = 512  # the prompt the prefill figure is quoted for (from depth 
 
 # the integer inputs of the traced decode formula (``k:<name>`` in the calculator)
 SPEED_KEYS = ("gpu_fs", "kv_fs", "cpu_fs", "step_ns", "layer_ns", "moe_layer_ns", "ar_ns", "off_ns",
-              "v_fs1k", "vtf_ppm", "seq_ns", "draft_ns")  # fmt: skip
+              "v_fs1k", "vtf_ppm", "seq_ns", "draft_ns", "bf16_fs")  # fmt: skip
 
 # the host RAM profile assumed when the machine does not say: dual-channel DDR5-5600, 89.6 GB/s peak
 # (2 x 8 bytes x 5600 MT/s); the sustained rate is the fitted eta_host x peak
@@ -255,15 +259,16 @@ def rate_constants(
     k = _resolve(_speed(engine), backend, device)
     cpu_fs = _fs(host_gbps(machine))
     if device is None:
-        gpu_fs = kv_fs = cpu_fs
+        gpu_fs = kv_fs = bf16_fs = cpu_fs
         v_fs1k, vtf = 0, round(1e6 * speed_fitted.CONSTANTS["verify_token_frac"])
         ar_ns = 0
     else:
         if device.bandwidth_gbps <= 0:
             return None
-        # the fit's BF16 decode factor (llama.cpp Vulkan/ROCm, one source) is not applied: the
-        # calculator's rates do not depend on the quant, and both must give the same figure
         gpu_fs = _fs(k.eta * device.bandwidth_gbps * tp)
+        # BF16 weights stream at their own rate where the fit has a factor (llama.cpp Vulkan/ROCm, one
+        # source: kyuz0); the formula weighs it by the share of BF16 bytes (bf16_ppm, per quant)
+        bf16_fs = _fs(k.eta * k.bf16_eta * device.bandwidth_gbps * tp)
         kv_fs = round(gpu_fs * k.kv_factor)
         if device.fp16_tflops > 0:
             v_fs1k, vtf = round(2e3 * FS_PER_S / (k.eta_v * device.fp16_tflops * 1e12 * tp)), 0
@@ -276,6 +281,7 @@ def rate_constants(
         "layer_ns": round(k.layer_us * 1e3), "moe_layer_ns": round(k.layer_us * k.moe_factor * 1e3),
         "ar_ns": ar_ns, "off_ns": round(speed_fitted.CONSTANTS["offload_layer_us"] * 1e3), "v_fs1k": v_fs1k,
         "vtf_ppm": vtf, "seq_ns": round(k.seq_us * 1e3), "draft_ns": round(k.draft_us * 1e3),
+        "bf16_fs": bf16_fs,
     }  # fmt: skip
 
 
@@ -337,6 +343,24 @@ def _shape(spec: ModelSpec) -> Shape:
 
 def shape_of(spec: ModelSpec) -> Shape:
     return _shape(spec)
+
+
+def bf16_ppm(weights: WeightMap) -> int:
+    """Share (parts per million) of the decoder's weight bytes (text tensors, no embedding) stored as
+    BF16: the bytes :func:`decode_speed` streams at the BF16 rate (``k:bf16_fs``)."""
+    total = bf16 = 0
+    for e in weights.tensors:
+        if e.component != "text" or e.role == "embed":
+            continue
+        total += e.bytes
+        if e.type.upper() == "BF16":
+            bf16 += e.bytes
+    return bf16 * 10**6 // total if total else 0
+
+
+def with_bf16(reads: Mapping[str, Any], weights: WeightMap) -> dict[str, Any]:
+    """An engine's ``read_inputs`` plus ``r:bf16_ppm`` (:func:`bf16_ppm`), the speed formula's input."""
+    return {**reads, "r:bf16_ppm": bf16_ppm(weights)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -405,11 +429,13 @@ def decode_speed(
     sequences: Num = 1,
     drafts: int = 0,
     tokens_per_cycle_milli: int = 1000,
+    bf16_ppm: Num = 0,
 ) -> float | Expr:
     """Decode tokens/s of one of ``sequences`` sequences decoding together (module docstring), in
     integers until the one division; with :class:`Expr` inputs the calculator's formula tree.
     ``w_*``: main-model weight bytes one token reads (no MTP block); ``kv_*``/``st_*``: one
-    sequence's KV at depth and 2 x its recurrent state."""
+    sequence's KV at depth and 2 x its recurrent state; ``bf16_ppm``: the share of the weight bytes
+    stored as BF16, read at ``k["bf16_fs"]`` (:func:`bf16_ppm`)."""
     b = sequences
     tokens = b * (1 + drafts)
     u = _u_of(shape, tokens)
@@ -418,8 +444,13 @@ def decode_speed(
     x_gpu = smax(0, x_all - x_cpu)
     gfs, cfs = k["gpu_fs"], k["cpu_fs"]
 
+    def wfs() -> Num:  # GPU-side weight rate, BF16 bytes at theirs (a fresh node per use: none shared)
+        if isinstance(bf16_ppm, int) and bf16_ppm == 0:
+            return gfs
+        return (gfs * (10**6 - bf16_ppm) + k["bf16_fs"] * bf16_ppm) // 10**6
+
     mem = (
-        (w_gpu - x_gpu) * gfs + x_gpu * gfs * u // 1000
+        (w_gpu - x_gpu) * wfs() + x_gpu * wfs() * u // 1000
         + (w_cpu - x_cpu) * cfs + x_cpu * cfs * u // 1000
         + b * (kv_gpu * k["kv_fs"] + st_gpu * gfs + (kv_cpu + st_cpu) * cfs)
     )  # fmt: skip
@@ -437,7 +468,7 @@ def decode_speed(
     t = mem * (10**6 + extra * k["vtf_ppm"]) // 10**6 + compute + fixed_ns * NS_FS
     if drafts:
         mtp_bytes = shape.mtp_params * (w_gpu + w_cpu) // max(1, shape.read_params)
-        draft = mtp_bytes * gfs + k["draft_ns"] * NS_FS  # the draft's experts: one token's (k of E)
+        draft = mtp_bytes * wfs() + k["draft_ns"] * NS_FS  # the draft's experts: one token's (k of E)
         t = t + drafts * draft
     return FS_PER_S * tokens_per_cycle_milli / (1000 * t)
 
@@ -493,14 +524,15 @@ def mtp_tokens_per_cycle(drafts: int) -> float:
 
 def speed_of(
     spec: ModelSpec, e: Estimate, machine: Machine, engine: Engine, p: Placement, backend: str,
-    reads: tuple[Num, Num, Num], *, depth: int = DEFAULT_DEPTH,
+    reads: tuple[Num, Num, Num], *, depth: int = DEFAULT_DEPTH, bf16: int = 0,
 ) -> tuple[float | None, float | None, str]:  # fmt: skip
     """Decode and prefill (``PREFILL_TOKENS`` more prompt tokens at the same depth) tokens/s of one
     sequence for estimate ``e`` on ``machine`` (estimated, as
     :class:`Rate` with their bands): :func:`decode_speed` (the formula the docs calculator evaluates)
     with ``depth`` tokens already in the context and the estimate's sequences decoding together;
     with ``mtp`` in its settings, the engine's draft count (:meth:`Engine.mtp_drafts`; the reads then
-    include the MTP block) at the published acceptance. ``reads``: the engine's ``decode_reads``."""
+    include the MTP block) at the published acceptance. ``reads``: the engine's ``decode_reads``;
+    ``bf16``: the weights' BF16 share (:func:`bf16_ppm`)."""
     read_gpu, read_cpu, n_off = reads
     shape = _shape(spec)
     seqs = as_int(e.settings.get("sequences", 1))
@@ -524,7 +556,7 @@ def speed_of(
     decode = decode_speed(
         shape, k, w_gpu=w_gpu, w_cpu=w_cpu, kv_gpu=as_int(kv_g), kv_cpu=as_int(kv_c), st_gpu=as_int(st_g),
         st_cpu=as_int(st_c), n_offloaded=as_int(n_off), sequences=seqs, drafts=drafts,
-        tokens_per_cycle_milli=e_milli,
+        tokens_per_cycle_milli=e_milli, bf16_ppm=bf16,
     )  # fmt: skip
     assert isinstance(decode, float)
     device = view.devices[0] if view.devices else None
