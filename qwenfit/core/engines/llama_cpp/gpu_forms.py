@@ -59,6 +59,7 @@ from qwenfit.core.engines.llama_cpp.gpu_compute import (
 from qwenfit.core.engines.llama_cpp.graph import GraphSettings, text_graph
 from qwenfit.core.engines.llama_cpp.layout import llama_layout
 from qwenfit.core.expr import Num, as_int
+from qwenfit.core.formats.compiled import MISSING, lookup, remember
 from qwenfit.core.model.spec import ModelSpec
 
 __all__ = [
@@ -254,7 +255,11 @@ def host_input_poly(spec: ModelSpec, st: Structure) -> Poly:
     """Σ align32(graph inputs) of the reserved graph as a polynomial of :data:`.compute.VARS`: the
     token ids, the (unused) embeddings input, positions, KV write indices, the KQ mask, the recurrent
     state copy indices, the output ids and, with a quantized cache, the Hadamard rotations. The
-    scheduler assigns every graph input to the CPU backend (ggml-backend.cpp:944-949)."""
+    scheduler assigns every graph input to the CPU backend (ggml-backend.cpp:944-949). Precompiled for
+    the catalog's models (qwenfit.core.formats.compiled), else the graph is rebuilt here."""
+    stored = lookup("*", "host_inputs", (model_key(spec), st.key()))
+    if stored is not MISSING:
+        return Poly.from_json(stored)
     tps, ns, no, kv = (Poly.var(v) for v in VARS)
     env = {"tps": 256, "ns": 1, "no": 1, "kv": 4096}  # any point: the inputs' sizes are polynomials
     gs = GraphSettings(
@@ -267,6 +272,7 @@ def host_input_poly(spec: ModelSpec, st: Structure) -> Poly:
     for t in leafs:
         if t.flags & 1 and not t.ext:
             total = total + pad_poly(Dim.of(t.nbytes).p, 32)
+    remember("*", "host_inputs", (model_key(spec), st.key()), total.to_json())
     return total
 
 

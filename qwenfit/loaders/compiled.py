@@ -1,0 +1,139 @@
+"""data/compiled.json: values precompiled at build time for the catalog's models (see
+:mod:`qwenfit.core.formats.compiled`), read lazily, one model's table at a time.
+
+The file carries the SHA-256 of what its values are computed from: every module of ``qwenfit/core``
+and the catalog's data files (models/, artifacts.json, quants.json). When the running tree's digest
+differs, or a catalog of one's own is in use (``$QWENFIT_DATA_DIR``), no table is handed out and
+everything is computed as before; a stale file is never used. ``scripts/gen_compiled_json.py``
+writes it; tests/test_compiled_data.py checks it is current and equal to fresh computation.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from qwenfit.core.formats import compiled
+
+__all__ = ["FILE_NAME", "TENSOR_TABLE", "compiled_json", "install", "sources_digest", "table"]
+
+FILE_NAME = "compiled.json"
+# what precompiled llama.cpp inputs hold instead of the GGUF's tensor table: only the exact scheduler
+# replay reads it, and that never takes precompiled inputs (a stored table would be ~10 MB)
+TENSOR_TABLE = "<not precompiled: the exact replay computes the inputs>"
+_CORE = Path(compiled.__file__).resolve().parent.parent  # qwenfit/core
+
+
+_data_dir: Callable[[], Path] | None = None  # the catalog's data_dir, given to install()
+
+
+def sources_digest(data: Path | None = None) -> str:
+    """SHA-256 over qwenfit/core's modules and the catalog's data files the values come from."""
+    data = data or _catalog_dir()
+    h = hashlib.sha256()
+    paths = sorted(_CORE.rglob("*.py"))
+    paths += sorted((data / "models").glob("*.json"))
+    paths += [data / "artifacts.json", data / "quants.json"]
+    for p in paths:
+        h.update(p.name.encode() + b"\0")
+        h.update(p.read_bytes() if p.exists() else b"")
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _models() -> dict[str, str] | None:
+    """Each model's table (JSON text) when the shipped file is current, else None."""
+    data = _catalog_dir()
+    path = data / FILE_NAME
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(raw, dict) or raw.get("sources_sha256") != sources_digest(data):
+        return None
+    models: dict[str, str] = raw.get("models", {})
+    return models
+
+
+_TABLES: dict[str, Mapping[str, Any] | None] = {}
+
+
+def table(model: str) -> Mapping[str, Any] | None:
+    """The precompiled values of ``model`` (``"*"``: those keyed by content), or None."""
+    if os.environ.get("QWENFIT_DATA_DIR"):
+        return None  # a catalog of one's own: its models may share names with the shipped ones
+    if model in _TABLES:
+        return _TABLES[model]
+    models = _models()
+    text = None if models is None else models.get(model)
+    out: dict[str, Any] | None = None
+    if text is not None:
+        out = json.loads(text)
+        out["long"] = {s: i for i, s in enumerate(out["long"])}
+    _TABLES[model] = out
+    return out
+
+
+def _catalog_dir() -> Path:
+    if _data_dir is None:
+        raise RuntimeError("qwenfit.loaders.compiled.install(data_dir) was not called")
+    return _data_dir()
+
+
+def install(data_dir: Callable[[], Path]) -> None:
+    """Hand the tables shipped in ``data_dir()`` to the computing functions (the catalog does, on
+    import)."""
+    global _data_dir
+    _data_dir = data_dir
+    compiled.install(table)
+
+
+def clear_cache() -> None:
+    _models.cache_clear()
+    _TABLES.clear()
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal with the same types throughout (what a JSON round trip must keep)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _stored_value(kind: str, value: Any) -> Any:
+    if kind == "inputs" and isinstance(value, dict) and "gguf:tensors" in value:
+        return {**value, "gguf:tensors": TENSOR_TABLE}
+    return value
+
+
+def compiled_json(recorded: Mapping[str, Mapping[str, Mapping[tuple[str, ...], Any]]]) -> str:
+    """``data/compiled.json`` from what :func:`qwenfit.core.formats.compiled.recording` recorded:
+    per model the long key parts once and each kind's values by key. Values a JSON round trip would
+    change (tuples, non-string keys) are left out (computed at run time)."""
+    models: dict[str, str] = {}
+    for model in sorted(recorded):
+        long: list[str] = sorted(
+            {p for kinds in recorded[model].values() for key in kinds for p in key if len(p) > compiled.LONG}
+        )
+        index = {s: i for i, s in enumerate(long)}
+        out: dict[str, Any] = {"long": long}
+        for kind in sorted(recorded[model]):
+            values: dict[str, Any] = {}
+            for key, value in recorded[model][kind].items():
+                stored = _stored_value(kind, value)
+                if not _same(json.loads(json.dumps(stored)), stored):
+                    continue
+                values["|".join(f"#{index[p]}" if len(p) > compiled.LONG else p for p in key)] = stored
+            out[kind] = dict(sorted(values.items()))
+        models[model] = json.dumps(out, separators=(",", ":"), sort_keys=True)
+    data = {"sources_sha256": sources_digest(), "models": models}
+    return json.dumps(data, indent=0, sort_keys=True) + "\n"
