@@ -33,7 +33,7 @@ def no_tables():
 
 
 def test_the_shipped_file_is_current():
-    raw = json.loads(SHIPPED.read_text(encoding="utf-8"))
+    raw = json.loads(SHIPPED.read_text(encoding="utf-8").split("\n")[0])
     assert raw["sources_sha256"] == compiled_tables.sources_digest(), (
         "data/compiled.json is stale: run python scripts/gen_compiled_json.py"
     )
@@ -85,15 +85,22 @@ def test_plans_are_the_same_without_the_tables(model, no_tables):
     assert qwenfit.plan(model, vram_gb=16, ram_gb=32) == computed
 
 
-def test_a_stale_file_is_ignored(tmp_path, monkeypatch):
-    stale = json.loads(SHIPPED.read_text(encoding="utf-8"))
-    stale["sources_sha256"] = "0" * 64
-    (tmp_path / "models").mkdir()
+@pytest.mark.parametrize("stale", [False, True])
+def test_a_stale_file_is_ignored(stale, tmp_path, monkeypatch):
+    """The same catalog in another folder: its file is used as long as its digest is the sources'."""
+    import shutil
+
+    shutil.copytree(data_dir() / "models", tmp_path / "models")
+    for name in ("artifacts.json", "quants.json"):
+        shutil.copy(data_dir() / name, tmp_path / name)
+    header, *lines = SHIPPED.read_text(encoding="utf-8").split("\n")
+    if stale:
+        header = json.dumps({**json.loads(header), "sources_sha256": "0" * 64})
+    (tmp_path / compiled_tables.FILE_NAME).write_text("\n".join([header, *lines]), encoding="utf-8")
     monkeypatch.setattr(compiled_tables, "_catalog_dir", lambda: tmp_path)
-    (tmp_path / compiled_tables.FILE_NAME).write_text(json.dumps(stale), encoding="utf-8")
     compiled_tables.clear_cache()
     try:
-        assert compiled_tables.table("Qwen3.5-35B-A3B") is None
+        assert (compiled_tables.table("Qwen3.5-35B-A3B") is None) == stale
     finally:
         monkeypatch.undo()
         compiled_tables.clear_cache()

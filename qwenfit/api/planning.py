@@ -107,7 +107,7 @@ def plan(
         raise SettingError(f"n_gpus must be a positive integer, got {n_gpus!r}")
     machine = plan_machine(hardware, vram_gb, ram_gb, n_gpus)
     machine = with_reserves(machine, ram_reserve_gb, gpu_reserve_gb, wired_limit_mb)
-    from qwenfit.loaders.calibration import activate
+    from qwenfit.loaders.calibrated import activate
 
     activate()  # `qwenfit calibrate` constants, if stored (speed labelled "calibrated")
     if context is not None and context != "max":

@@ -47,17 +47,17 @@ def sources_digest(data: Path | None = None) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _models() -> dict[str, str] | None:
-    """Each model's table (JSON text) when the shipped file is current, else None."""
+    """Each model's table (a JSON line, parsed when asked for) when the shipped file is current,
+    else None. Line 1 is the header: the sources' digest and the models in line order."""
     data = _catalog_dir()
-    path = data / FILE_NAME
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        lines = (data / FILE_NAME).read_text(encoding="utf-8").split("\n")
+        header = json.loads(lines[0])
+        if not isinstance(header, dict) or header.get("sources_sha256") != sources_digest(data):
+            return None
+        return dict(zip(header["models"], lines[1:], strict=False))
+    except (OSError, ValueError, LookupError, TypeError):
         return None
-    if not isinstance(raw, dict) or raw.get("sources_sha256") != sources_digest(data):
-        return None
-    models: dict[str, str] = raw.get("models", {})
-    return models
 
 
 _TABLES: dict[str, Mapping[str, Any] | None] = {}
@@ -116,9 +116,10 @@ def _stored_value(kind: str, value: Any) -> Any:
 
 
 def compiled_json(recorded: Mapping[str, Mapping[str, Mapping[tuple[str, ...], Any]]]) -> str:
-    """``data/compiled.json`` from what :func:`qwenfit.core.formats.compiled.recording` recorded:
-    per model the long key parts once and each kind's values by key. Values a JSON round trip would
-    change (tuples, non-string keys) are left out (computed at run time)."""
+    """``data/compiled.json`` from what :func:`qwenfit.core.formats.compiled.recording` recorded: a
+    header line, then one JSON line per model: the long key parts once and each kind's values by
+    key. Values a JSON round trip would change (tuples, non-string keys) are left out (computed at
+    run time)."""
     models: dict[str, str] = {}
     for model in sorted(recorded):
         long: list[str] = sorted(
@@ -135,5 +136,5 @@ def compiled_json(recorded: Mapping[str, Mapping[str, Mapping[tuple[str, ...], A
                 values["|".join(f"#{index[p]}" if len(p) > compiled.LONG else p for p in key)] = stored
             out[kind] = dict(sorted(values.items()))
         models[model] = json.dumps(out, separators=(",", ":"), sort_keys=True)
-    data = {"sources_sha256": sources_digest(), "models": models}
-    return json.dumps(data, indent=0, sort_keys=True) + "\n"
+    header = {"models": list(models), "sources_sha256": sources_digest()}
+    return "\n".join([json.dumps(header, sort_keys=True), *models.values()]) + "\n"

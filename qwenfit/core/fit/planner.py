@@ -391,7 +391,7 @@ def plan_one(
         engine=engine.name,
         quality_rank=quality(quant)[0],
         quality_class=quality_class(quant),
-        model_params=spec.params.total,
+        model_params=_stored(model.key, "params", (), lambda: spec.params.total),  # not its inventory
     )
     native = spec.text.max_position_embeddings
     floor = min(min_context, native)
