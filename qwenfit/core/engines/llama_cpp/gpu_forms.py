@@ -26,7 +26,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qwenfit.core.engines.llama_cpp.cells import context_cells
 from qwenfit.core.engines.llama_cpp.compute import (
@@ -43,24 +43,14 @@ from qwenfit.core.engines.llama_cpp.compute import (
     tree_from_json,
     variables,
 )
-from qwenfit.core.engines.llama_cpp.derive import (
-    SAMPLE_SEQS,
-    Sample,
-    concolic_buffers,
-    derive_tree,
-    random_points,
-    steps_to_flip,
-)
-from qwenfit.core.engines.llama_cpp.gpu_compute import (
-    DeviceSetup,
-    device_compute_buffers,
-    scheduled_graph,
-)
-from qwenfit.core.engines.llama_cpp.graph import GraphSettings, text_graph
 from qwenfit.core.engines.llama_cpp.layout import llama_layout
 from qwenfit.core.expr import Num, as_int
 from qwenfit.core.formats.compiled import MISSING, lookup, remember
 from qwenfit.core.model.spec import ModelSpec
+
+if TYPE_CHECKING:  # the derivation's modules load when a tree is derived, not for the closed forms
+    from qwenfit.core.engines.llama_cpp.derive import Sample
+    from qwenfit.core.engines.llama_cpp.gpu_compute import DeviceSetup
 
 __all__ = [
     "GpuPlacement",
@@ -89,6 +79,8 @@ class GpuPlacement:
 
 def placement_setup(spec: ModelSpec, pl: GpuPlacement) -> DeviceSetup:
     """The layer split llama.cpp makes for identical GPUs (:func:`.layout.llama_layout`)."""
+    from qwenfit.core.engines.llama_cpp.gpu_compute import DeviceSetup
+
     layout = llama_layout(spec, n_gpus=pl.n_gpus)
     gpus = tuple(d for d in layout.devices if d != "cpu")
     return DeviceSetup(layer_device=layout.layer_device, gpus=gpus, backend=pl.backend)
@@ -97,6 +89,10 @@ def placement_setup(spec: ModelSpec, pl: GpuPlacement) -> DeviceSetup:
 def gpu_sample(spec: ModelSpec, st: Structure, pl: GpuPlacement, n_seq: int, ctx: int) -> dict[str, Sample]:
     """One concolic replay of every device's buffer (llama-server's non-unified layout, ``n_seq``
     streams of ``ctx`` tokens): device -> :class:`.derive.Sample`."""
+    from qwenfit.core.engines.llama_cpp.derive import Sample, concolic_buffers
+    from qwenfit.core.engines.llama_cpp.gpu_compute import scheduled_graph
+    from qwenfit.core.engines.llama_cpp.graph import GraphSettings
+
     cells, per = (as_int(x) for x in context_cells(ctx * n_seq, n_seq, kv_unified=False))
     env = {k: as_int(v) for k, v in variables(cells, per, n_seq, st).items()}
     tps, ns, no, kv = (Poly.var(v) for v in VARS)
@@ -117,6 +113,8 @@ def _walk(
 ) -> dict[str, list[Sample]]:
     """:func:`.derive.walk_samples` for every device at once: a new replay where the first guard of
     any device flips (so each sample's stretch holds for every device)."""
+    from qwenfit.core.engines.llama_cpp.derive import Sample, steps_to_flip
+
     step = 256
     start = max(step, -(-st.n_ubatch // n_seq // step) * step)
     out: dict[str, list[Sample]] = {}
@@ -140,9 +138,13 @@ def _walk(
 
 
 def gpu_samples(
-    spec: ModelSpec, st: Structure, pl: GpuPlacement, seqs: Iterable[int] = SAMPLE_SEQS
+    spec: ModelSpec, st: Structure, pl: GpuPlacement, seqs: Iterable[int] | None = None
 ) -> dict[str, list[Sample]]:
-    """The walked samples of every device for the sequence counts ``seqs``."""
+    """The walked samples of every device for the sequence counts ``seqs`` (default
+    :data:`.derive.SAMPLE_SEQS`)."""
+    from qwenfit.core.engines.llama_cpp.derive import SAMPLE_SEQS
+
+    seqs = SAMPLE_SEQS if seqs is None else seqs
     out: dict[str, list[Sample]] = {}
     for ns in seqs:
         for d, ss in _walk(spec, st, pl, ns).items():
@@ -158,6 +160,8 @@ def check_gpu_trees(
     points: Iterable[tuple[int, int]],
 ) -> list[list[Any]]:
     """[sequences, context, device, tree, replay] wherever a tree disagrees with the replay."""
+    from qwenfit.core.engines.llama_cpp.gpu_compute import device_compute_buffers
+
     setup = placement_setup(spec, pl)
     bad: list[list[Any]] = []
     for ns, ctx in points:
@@ -176,11 +180,13 @@ def check_gpu_trees(
 
 def derive_gpu_checked(
     spec: ModelSpec, st: Structure, pl: GpuPlacement, *, n_check: int = 300, rounds: int = 10,
-    seqs: Iterable[int] = SAMPLE_SEQS,
+    seqs: Iterable[int] | None = None,
 ) -> tuple[dict[str, Tree], list[Any]]:  # fmt: skip
     """Every device's tree (:func:`.derive.derive_tree` on :func:`gpu_samples`), re-derived with the
     random points that disagree with the replay until a round of ``n_check`` fresh points passes
     (at most ``rounds``). Returns (device -> tree, the checks of every round)."""
+    from qwenfit.core.engines.llama_cpp.derive import derive_tree, random_points
+
     samples = gpu_samples(spec, st, pl, seqs)
     checks: list[Any] = []
     trees: dict[str, Tree] = {}
@@ -260,6 +266,8 @@ def host_input_poly(spec: ModelSpec, st: Structure) -> Poly:
     stored = lookup("*", "host_inputs", (model_key(spec), st.key()))
     if stored is not MISSING:
         return Poly.from_json(stored)
+    from qwenfit.core.engines.llama_cpp.graph import GraphSettings, text_graph
+
     tps, ns, no, kv = (Poly.var(v) for v in VARS)
     env = {"tps": 256, "ns": 1, "no": 1, "kv": 4096}  # any point: the inputs' sizes are polynomials
     gs = GraphSettings(
