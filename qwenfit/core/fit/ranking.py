@@ -82,10 +82,19 @@ def dominates(b: Option, a: Option) -> bool:
 
 def undominated(options: list[Option]) -> tuple[list[Option], list[tuple[Option, Option]]]:
     """(the options no other beats on every axis, [(dominated option, a kept one that beats it)]) —
-    dominance is transitive, so every dominated option is beaten by one that is kept."""
-    beaten = [any(b is not a and dominates(b, a) for b in options) for a in options]
+    dominance is transitive, so every dominated option is beaten by one that is kept. Only options
+    of one model and engine can beat each other: each is compared with those of its own group."""
+    groups: dict[tuple[str, str], list[Option]] = {}
+    for o in options:
+        groups.setdefault((o.model, o.engine), []).append(o)
+    beaten = [any(b is not a and dominates(b, a) for b in groups[(a.model, a.engine)]) for a in options]
     kept = [a for a, lost in zip(options, beaten, strict=True) if not lost]
+    kept_groups: dict[tuple[str, str], list[Option]] = {}
+    for o in kept:
+        kept_groups.setdefault((o.model, o.engine), []).append(o)
     dropped = [
-        (a, next(b for b in kept if dominates(b, a))) for a, lost in zip(options, beaten, strict=True) if lost
+        (a, next(b for b in kept_groups[(a.model, a.engine)] if dominates(b, a)))
+        for a, lost in zip(options, beaten, strict=True)
+        if lost
     ]
     return kept, dropped
