@@ -291,8 +291,20 @@ def host_compute_closed(
     ``n_copies`` × the inputs (4 with pipeline parallelism, else 1) + the token embeddings GET_ROWS
     writes on the CPU (the input layer stays in host memory, llama-model.cpp:1603-1605; GET_ROWS is
     never offloaded). Equal to the real ggml-cuda backend on every full-offload run of
-    tests/fixtures/llama_memory_gpu (incl. --n-cpu-moe / -ot exps=CPU: their experts run on GPU 0)."""
+    tests/fixtures/llama_memory_gpu (incl. --n-cpu-moe / -ot exps=CPU: their experts run on GPU 0).
+    Integer settings are memoised (a plan evaluates many quantizations at one context)."""
+    key = (spec, st, n_ctx, n_ctx_seq, n_seq, n_copies)
+    ints = all(type(v) is int for v in key[2:])
+    if ints and key in _HOST_CLOSED:
+        return _HOST_CLOSED[key]
     env = variables(n_ctx, n_ctx_seq, n_seq, st)
     inputs = host_input_poly(spec, st).expr(env)
     emb = pad_poly(Poly.var("tps") * Poly.var("ns") * (4 * spec.text.hidden_size), 32).expr(env)
+    if ints:
+        if len(_HOST_CLOSED) >= 4096:
+            _HOST_CLOSED.clear()
+        _HOST_CLOSED[key] = (n_copies * inputs + emb, inputs)
     return n_copies * inputs + emb, inputs
+
+
+_HOST_CLOSED: dict[tuple[Any, ...], tuple[Num, Num]] = {}
