@@ -265,11 +265,10 @@ class Search:
             fast = self._fast[p] = self._fast_base(p)
         if fast is None:
             return None
-        c, base, terms, budget_keys = fast[0]
+        c, env, terms, budget_keys, gpu_keys = fast[0]
         if not budget_keys:
             return 1, True  # nothing is judged: as Estimate.fits, not known to fit
-        env = base.copy()
-        env["ctx"] = context
+        env["ctx"] = context  # the formulas only read env: the shared one takes this call's values
         env["seqs"] = sequences
         env["n_cpu_moe"] = fast[1]
         r = c.f(env)
@@ -277,7 +276,7 @@ class Search:
         for key, dev in terms:
             used[dev] = used.get(dev, 0) + r[key]
         budget = {dev: r[key] for dev, key in budget_keys}
-        gpus = {dev: cap for dev, cap in budget.items() if dev.startswith("gpu")}
+        gpus = {dev: r[key] for dev, key in gpu_keys}
         return shortfall(used, budget), shortfall(used, gpus) == 0
 
     def _fast_base(self, p: Placement) -> tuple[Any, int] | None:
@@ -311,7 +310,8 @@ class Search:
             if (self.ram is not None if dev in ("cpu", "total") else self.vram is not None and not cpu)
         )
         terms = tuple((f"t{i}", dev) for i, dev in enumerate(c.devices))
-        return c, env, terms, budget_keys
+        gpu_keys = tuple((dev, key) for dev, key in budget_keys if dev.startswith("gpu"))
+        return c, env, terms, budget_keys, gpu_keys
 
     # the Judge an engine asks
     def fits(self, p: Placement, context: int, sequences: int = 1) -> bool:
