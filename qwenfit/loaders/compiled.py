@@ -36,7 +36,7 @@ def sources_digest(data: Path | None = None) -> str:
     """SHA-256 over qwenfit/core's modules and the catalog's data files the values come from."""
     data = data or _catalog_dir()
     h = hashlib.sha256()
-    paths = sorted(_CORE.rglob("*.py"))
+    paths = [Path(p) for p in sorted(_py_files(str(_CORE)))]
     paths += sorted((data / "models").glob("*.json"))
     paths += [data / "artifacts.json", data / "quants.json"]
     for p in paths:
@@ -45,36 +45,60 @@ def sources_digest(data: Path | None = None) -> str:
     return h.hexdigest()
 
 
+def _py_files(root: str) -> list[str]:
+    """Every ``.py`` file under ``root`` (not descending into ``__pycache__``: Path.rglob would)."""
+    out: list[str] = []
+    stack = [root]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for e in entries:
+                if e.is_dir():
+                    if e.name != "__pycache__":
+                        stack.append(e.path)
+                elif e.name.endswith(".py"):
+                    out.append(e.path)
+    return out
+
+
 @functools.lru_cache(maxsize=1)
-def _models() -> dict[str, str] | None:
-    """Each model's table (a JSON line, parsed when asked for) when the shipped file is current,
-    else None. Line 1 is the header: the sources' digest and the models in line order."""
+def _models() -> tuple[Path, int, dict[str, tuple[int, int]]] | None:
+    """(the file, where its body starts, each model's line as (offset in the body, bytes)) when the
+    shipped file is current, else None. Line 1 is the header: the sources' digest and the lines."""
     data = _catalog_dir()
+    path = data / FILE_NAME
     try:
-        lines = (data / FILE_NAME).read_text(encoding="utf-8").split("\n")
-        header = json.loads(lines[0])
+        with path.open("rb") as f:
+            header = json.loads(f.readline())
+            start = f.tell()
         if not isinstance(header, dict) or header.get("sources_sha256") != sources_digest(data):
             return None
-        return dict(zip(header["models"], lines[1:], strict=False))
+        lines = {name: (int(at), int(n)) for name, (at, n) in header["lines"].items()}
     except (OSError, ValueError, LookupError, TypeError):
         return None
+    return path, start, lines
 
 
 _TABLES: dict[str, Mapping[str, Any] | None] = {}
 
 
 def table(model: str) -> Mapping[str, Any] | None:
-    """The precompiled values of ``model`` (``"*"``: those keyed by content), or None."""
+    """The precompiled values of ``model`` (``"*"``: those keyed by content), or None. Only the
+    model's own line of the file is read and parsed."""
     if os.environ.get("QWENFIT_DATA_DIR"):
         return None  # a catalog of one's own: its models may share names with the shipped ones
     if model in _TABLES:
         return _TABLES[model]
-    models = _models()
-    text = None if models is None else models.get(model)
+    found = _models()
+    where = None if found is None else found[2].get(model)
     out: dict[str, Any] | None = None
-    if text is not None:
-        out = json.loads(text)
-        out["long"] = {s: i for i, s in enumerate(out["long"])}
+    if found is not None and where is not None:
+        try:
+            with found[0].open("rb") as f:
+                f.seek(found[1] + where[0])
+                out = json.loads(f.read(where[1]))
+            out["long"] = {s: i for i, s in enumerate(out["long"])}
+        except (OSError, ValueError, KeyError, TypeError):
+            out = None
     _TABLES[model] = out
     return out
 
@@ -117,7 +141,8 @@ def _stored_value(kind: str, value: Any) -> Any:
 
 def compiled_json(recorded: Mapping[str, Mapping[str, Mapping[tuple[str, ...], Any]]]) -> str:
     """``data/compiled.json`` from what :func:`qwenfit.core.formats.compiled.recording` recorded: a
-    header line, then one JSON line per model: the long key parts once and each kind's values by
+    header line (the sources' digest; each model's line as [byte offset after the header, bytes]),
+    then one JSON line per model: the long key parts once and each kind's values by
     key. Values a JSON round trip would change (tuples, non-string keys) are left out (computed at
     run time)."""
     models: dict[str, str] = {}
@@ -136,5 +161,11 @@ def compiled_json(recorded: Mapping[str, Mapping[str, Mapping[tuple[str, ...], A
                 values["|".join(f"#{index[p]}" if len(p) > compiled.LONG else p for p in key)] = stored
             out[kind] = dict(sorted(values.items()))
         models[model] = json.dumps(out, separators=(",", ":"), sort_keys=True)
-    header = {"models": list(models), "sources_sha256": sources_digest()}
+    lines: dict[str, list[int]] = {}
+    at = 0
+    for model, line in models.items():
+        n = len(line.encode("utf-8"))
+        lines[model] = [at, n]
+        at += n + 1
+    header = {"lines": lines, "sources_sha256": sources_digest()}
     return "\n".join([json.dumps(header, sort_keys=True), *models.values()]) + "\n"
