@@ -7,17 +7,19 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qwenfit.api.planning import plan_model
 from qwenfit.api.resolve import Prepared, evaluate, prepare, with_speed
 from qwenfit.core.engines.base import Artifact
-from qwenfit.core.fit.nearest import Alternative, nearest
 from qwenfit.core.hardware import Machine
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.search import largest
 from qwenfit.core.terms import Estimate
 from qwenfit.errors import DoesNotFit, SettingError
+
+if TYPE_CHECKING:
+    from qwenfit.core.fit.nearest import Alternative
 
 __all__ = ["CheckResult", "check", "check_result", "estimate", "max_context", "max_sequences"]
 
@@ -207,6 +209,7 @@ def check_result(
     alternatives: tuple[Alternative, ...] = ()
     machine = machine_of(p)
     if not e.fits:
+        from qwenfit.core.fit.nearest import nearest  # the alternative search: only for a misfit
         from qwenfit.loaders.quants import quality_key
 
         alternatives = nearest(

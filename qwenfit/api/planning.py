@@ -25,12 +25,15 @@ __all__ = ["plan", "plan_machine", "plan_model", "reserve_bytes", "with_reserves
 def plan_model(spec: ModelSpec, given: object, source: ModelSource | None = None) -> PlanModel:
     """A catalog model keeps its name as cache key; anything else gets a key unique to the spec.
     ``source``: where its weights come from (default: from ``given``, :func:`.sources.model_source`)."""
-    from qwenfit.loaders.catalog import find
+    from qwenfit.loaders.catalog import find, load_catalog_model
 
     where = source or model_source(spec, given)
     entry = find(spec.name)
     if isinstance(given, str) and find(given) is not None and entry is not None and spec.checkpoint is None:
         return PlanModel(spec, entry.name, where)
+    catalogs = entry is not None and spec.checkpoint is None
+    if catalogs and given is spec and entry is not None and spec is load_catalog_model(entry.name):
+        return PlanModel(spec, entry.name, where)  # the catalog's own spec, passed as loaded (the CLI does)
     return PlanModel(spec, f"{spec.name}@{getattr(spec, 'source', '') or given}#{id(spec)}", where)
 
 
@@ -107,7 +110,7 @@ def plan(
         raise SettingError(f"n_gpus must be a positive integer, got {n_gpus!r}")
     machine = plan_machine(hardware, vram_gb, ram_gb, n_gpus)
     machine = with_reserves(machine, ram_reserve_gb, gpu_reserve_gb, wired_limit_mb)
-    from qwenfit.loaders.calibration import activate
+    from qwenfit.loaders.calibrated import activate
 
     activate()  # `qwenfit calibrate` constants, if stored (speed labelled "calibrated")
     if context is not None and context != "max":

@@ -192,7 +192,7 @@ def with_speed(p: Prepared, e: Estimate) -> Estimate:
     placement = p.engine.placement_of(p.d, p.o)
     if machine is None or placement is None:
         return e
-    from qwenfit.loaders.calibration import activate
+    from qwenfit.loaders.calibrated import activate
 
     activate()  # `qwenfit calibrate` constants, if stored
     inputs = with_bf16(p.engine.read_inputs(p.spec, p.weights, placement), p.weights)

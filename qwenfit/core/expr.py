@@ -28,8 +28,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Union
 
 __all__ = [
-    "Expr", "Num", "Var", "as_int", "at", "evaluate", "evaluate_shared", "le", "lt", "smax", "smin",
-    "to_json", "to_json_shared", "where",
+    "Expr", "Num", "Var", "as_int", "at", "compile_source", "evaluate", "evaluate_shared", "le", "lt",
+    "smax", "smin", "to_json", "to_json_shared", "where",
 ]  # fmt: skip
 
 Num = Union[int, "Expr"]
@@ -344,6 +344,14 @@ def compile_formulas(exprs: Mapping[str, Any]) -> Any:
     ret = "    return {" + ", ".join(f"{k!r}: {gen(v)}" for k, v in out.items()) + "}"
     head = [f"    {local} = env[{name!r}]" for name, local in names.items()]
     src = "def _f(env):\n" + "\n".join([*head, *body, ret]) + "\n"
+    return compile_source(src, consts)
+
+
+def compile_source(src: str, consts: list[Any]) -> Any:
+    """The function :func:`compile_formulas` generated as ``src`` with tables ``consts`` (kept on it as
+    ``source`` and ``consts``, so that it can be stored and compiled again)."""
     scope: dict[str, Any] = {f"_c{i}": c for i, c in enumerate(consts)}
     exec(compile(src, "<qwenfit formula>", "exec"), scope)  # generated from our own trees only
-    return scope["_f"]
+    f = scope["_f"]
+    f.source, f.consts = src, consts
+    return f

@@ -33,12 +33,14 @@ from typing import Any
 
 from qwenfit.core.hardware import Device, Machine
 from qwenfit.errors import UsageError
+from qwenfit.loaders.calibrated import activate, calibration_path, config_dir, load
 
 __all__ = [
     "BenchRow",
     "ModelFacts",
     "activate",
     "calibration_path",
+    "config_dir",
     "fit_constants",
     "gguf_facts",
     "load",
@@ -48,30 +50,10 @@ __all__ = [
     "save",
 ]
 
-FILE = "calibration.json"
 SCHEMA = 1
 BACKENDS = {"cuda": "cuda", "rocm": "rocm", "hip": "rocm", "vulkan": "vulkan", "metal": "metal",
             "mtl": "metal",
             "blas": "cpu", "cpu": "cpu", "sycl": "sycl"}  # fmt: skip
-
-
-def config_dir() -> Path:
-    """``$QWENFIT_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/qwenfit``, else platformdirs' user config
-    directory, else ``~/.config/qwenfit``."""
-    if os.environ.get("QWENFIT_CONFIG_DIR"):
-        return Path(os.environ["QWENFIT_CONFIG_DIR"])
-    if os.environ.get("XDG_CONFIG_HOME"):
-        return Path(os.environ["XDG_CONFIG_HOME"]) / "qwenfit"
-    try:
-        import platformdirs
-
-        return Path(platformdirs.user_config_dir("qwenfit"))
-    except ImportError:
-        return Path.home() / ".config" / "qwenfit"
-
-
-def calibration_path() -> Path:
-    return config_dir() / FILE
 
 
 # --------------------------------------------------------------------------------------------------
@@ -320,23 +302,6 @@ def fit_constants(rows: list[BenchRow], facts: ModelFacts, machine: Machine, eng
 # store / load
 
 
-def load() -> dict[str, float]:
-    """Every stored calibrated constant (none when ``QWENFIT_CALIBRATION=off`` or no file)."""
-    if os.environ.get("QWENFIT_CALIBRATION", "").lower() in ("off", "0", "no"):
-        return {}
-    path = calibration_path()
-    if not path.is_file():
-        return {}
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    out: dict[str, float] = {}
-    for entry in doc.get("entries", []):
-        out.update({k: float(v) for k, v in entry.get("constants", {}).items()})
-    return out
-
-
 def save(cal: Calibration) -> Path:
     """Store ``cal`` (replacing an earlier calibration of the same device, backend and engine family)."""
     path = calibration_path()
@@ -352,18 +317,3 @@ def save(cal: Calibration) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"schema": SCHEMA, "entries": entries}, indent=1, sort_keys=True) + "\n")
     return path
-
-
-_ACTIVE: list[bool] = []
-
-
-def activate(*, force: bool = False) -> dict[str, float]:
-    """Hand the stored constants to the speed model (once per process unless ``force``)."""
-    from qwenfit.core.fit.speed import use_calibration
-
-    if _ACTIVE and not force:
-        return {}
-    _ACTIVE.append(True)
-    consts = load()
-    use_calibration(consts)
-    return consts

@@ -20,6 +20,7 @@ from typing import Any
 
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.errors import QwenfitError, SourceNotFoundError, UnknownModelError
+from qwenfit.loaders import compiled as compiled_tables
 from qwenfit.loaders.config import spec_from_config
 
 __all__ = ["CatalogEntry", "clear_caches", "data_dir", "entries", "find", "load_catalog_model", "names"]
@@ -116,6 +117,7 @@ def clear_caches() -> None:
     entries.cache_clear()
     _index.cache_clear()
     _load_entry.cache_clear()
+    compiled_tables.clear_cache()
 
 
 def names() -> tuple[str, ...]:
@@ -177,3 +179,6 @@ def load_catalog_model(name: str) -> ModelSpec:
     if entry is None:
         raise unknown_model(name)
     return _load_entry(entry)
+
+
+compiled_tables.install(data_dir)  # values precompiled for this catalog (data/compiled.json)

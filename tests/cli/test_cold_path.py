@@ -63,3 +63,29 @@ def test_builtin_engine_names_are_the_registrys():
     from qwenfit.core.engines.base import names
 
     assert names()[: len(BUILTIN_ENGINES)] == BUILTIN_ENGINES
+
+
+# what a check that fits never needs: the alternative search, the exact scheduler replay and the
+# compute-buffer derivation (closed forms and precompiled values serve it), the calibration code
+# (only its stored constants are read), command checks
+CHECK_FITS_SKIPS = (
+    "qwenfit.core.fit.nearest",
+    "qwenfit.core.engines.llama_cpp.derive",
+    "qwenfit.core.engines.llama_cpp.gpu_compute",
+    "qwenfit.core.engines.llama_cpp.sched",
+    "qwenfit.core.engines.llama_cpp.ggml_alloc",
+    "qwenfit.core.engines.llama_cpp.graph",
+    "qwenfit.loaders.calibration",
+    "qwenfit.api.commands",
+) + (("platformdirs",) if sys.platform.startswith("linux") else ())  # elsewhere it finds the config dir
+
+
+def test_a_check_that_fits_imports_only_what_its_answer_uses():
+    mods = _imported("check", "35B-A3B", "--quant", "Q4_K_M", "--vram", "24", "--context", "32768", "--json")
+    assert "qwenfit.core.fit.assemble" in mods  # it did run
+    assert [m for m in mods if m.startswith(CHECK_FITS_SKIPS)] == []
+
+
+def test_a_check_that_does_not_fit_searches_alternatives():
+    mods = _imported("check", "35B-A3B", "--quant", "Q4_K_M", "--vram", "24", "--json")
+    assert "qwenfit.core.fit.nearest" in mods

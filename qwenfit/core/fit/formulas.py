@@ -21,8 +21,9 @@ from typing import Any
 
 from qwenfit.core.command import Cmd, Text
 from qwenfit.core.engines.base import Artifact, Deployment, Engine, FormulaPlacement, Placement
-from qwenfit.core.expr import Var, compile_formulas, to_json_shared
+from qwenfit.core.expr import Var, compile_formulas, compile_source, to_json_shared
 from qwenfit.core.fit.speed import SPEED_KEYS, cache_parts, decode_speed, rate_constants, shape_of, with_bf16
+from qwenfit.core.formats.compiled import MISSING, lookup, remember
 from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.hardware import Device, Machine, target_for
 from qwenfit.core.model.spec import ModelSpec
@@ -61,8 +62,13 @@ class Traced:
         return {
             "defs": defs,
             "terms": [
-                {"name": t.name, "device": t.device, "exact": t.exact, "source": t.source,
-                 "bytes": out[f"t{i}"]}
+                {
+                    "name": t.name,
+                    "device": t.device,
+                    "exact": t.exact,
+                    "source": t.source,
+                    "bytes": out[f"t{i}"],
+                }
                 for i, t in enumerate(self.terms)
             ],
             "budget": {k[2:]: v for k, v in out.items() if k.startswith("b:")},
@@ -218,6 +224,23 @@ class Compiled:
 
 @functools.lru_cache(maxsize=4096)
 def _compiled(spec_key: str, engine_name: str, kv: str, fp: FormulaPlacement) -> Compiled | None:
+    parts = (engine_name, kv, repr(fp))
+    found = lookup(spec_key, "formulas", parts)  # precompiled for the catalog (gen_compiled_json.py)
+    if found is MISSING:
+        found = _compiled_record(spec_key, engine_name, kv, fp)
+        remember(spec_key, "formulas", parts, found)
+    if found is None:
+        return None
+    return Compiled(
+        compile_source(found["src"], found["consts"]),
+        tuple(found["devices"]),
+        tuple(found["discrete"]),
+        tuple(found["unified"]),
+    )
+
+
+def _compiled_record(spec_key: str, engine_name: str, kv: str, fp: FormulaPlacement) -> dict[str, Any] | None:
+    """The traced memory formulas of one placement as generated source, or None when they do not trace."""
     from qwenfit.core.engines.base import get
 
     spec, engine = _SPECS[spec_key], get(engine_name)
@@ -226,12 +249,14 @@ def _compiled(spec_key: str, engine_name: str, kv: str, fp: FormulaPlacement) ->
     except (TypeError, ValueError):
         return None
     exprs = {k: v for k, v in traced.exprs.items() if k != "speed"}
-    return Compiled(
-        compile_formulas(exprs),
-        tuple(t.device for t in traced.terms),
-        tuple(k[2:] for k in exprs if k.startswith("b:")),
-        tuple(k[2:] for k in exprs if k.startswith("u:")),
-    )
+    f = compile_formulas(exprs)
+    return {
+        "src": f.source,
+        "consts": f.consts,
+        "devices": [t.device for t in traced.terms],
+        "discrete": [k[2:] for k in exprs if k.startswith("b:")],
+        "unified": [k[2:] for k in exprs if k.startswith("u:")],
+    }
 
 
 _SPECS: dict[str, ModelSpec] = {}

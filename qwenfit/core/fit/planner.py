@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qwenfit.core.artifacts import ModelSource
-from qwenfit.core.engines.base import Artifact, Deployment, Engine, FormulaPlacement, Placement
+from qwenfit.core.engines.base import EXACT, Artifact, Deployment, Engine, FormulaPlacement, Placement
 from qwenfit.core.fit.assemble import assemble, deployment, mixed_split
 from qwenfit.core.fit.formulas import compiled, placement_env
 from qwenfit.core.fit.option import Option, Plan, at_least
@@ -39,6 +39,7 @@ from qwenfit.core.fit.ranking import (
     undominated,
 )
 from qwenfit.core.fit.speed import DEFAULT_DEPTH, speed_of, with_bf16
+from qwenfit.core.formats.compiled import MISSING, lookup, remember
 from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.hardware import Machine, Target, target_for
 from qwenfit.core.model.spec import ModelSpec
@@ -96,6 +97,14 @@ def _remember(key: str, spec: ModelSpec) -> None:
         _SPECS[key] = spec
 
 
+def clear_caches() -> None:
+    """Forget every cached model input (weights, sums, formulas' environments)."""
+    _SPECS.clear()
+    _INPUTS.clear()
+    for cached in (_weights_cached, _reads, _env):
+        cached.cache_clear()
+
+
 def _weights(key: str, engine: Engine, quant: str, art: Artifact, vision: bool = False) -> WeightMap:
     # one cache entry whether ``vision`` is given or not (lru_cache keys f(a) and f(a, False) apart)
     return _weights_cached(key, engine, quant, art, vision)
@@ -107,14 +116,31 @@ def _weights_cached(key: str, engine: Engine, quant: str, art: Artifact, vision:
 
 
 def _inputs(key: str, engine: Engine, quant: str, art: Artifact, d: Deployment, o: Any) -> dict[str, Any]:
-    """The engine's weight inputs, cached by what they depend on (:meth:`Engine.inputs_key`)."""
-    k = (key, engine, quant, art, engine.inputs_key(d, o))
+    """The engine's weight inputs, cached by what they depend on (:meth:`Engine.inputs_key`);
+    precompiled for the catalog (:mod:`qwenfit.core.formats.compiled`) outside exact evaluation."""
+    exact = EXACT.get()  # exact evaluation may read what precompiled inputs leave out (tensor tables)
+    k = (key, engine, quant, art, engine.inputs_key(d, o), exact)
     found = _INPUTS.get(k)
     if found is None:
         if len(_INPUTS) >= 4096:
             _INPUTS.clear()
-        w = _weights(key, engine, quant, art, d.vision)
-        found = _INPUTS[k] = engine.weight_inputs(_SPECS[key], w, d, o)
+        parts = (engine.name, quant, repr(art), repr(k[4]))
+        found = MISSING if exact else lookup(key, "inputs", parts)
+        if found is MISSING:
+            w = _weights(key, engine, quant, art, d.vision)
+            found = engine.weight_inputs(_SPECS[key], w, d, o)
+            if not exact:
+                remember(key, "inputs", parts, found)
+        _INPUTS[k] = found
+    return found
+
+
+def _stored(key: str, kind: str, parts: tuple[str, ...], compute: Callable[[], Any]) -> Any:
+    """The precompiled value of ``kind``/``parts`` for model ``key``, else ``compute()``."""
+    found = lookup(key, kind, parts)
+    if found is MISSING:
+        found = compute()
+        remember(key, kind, parts, found)
     return found
 
 
@@ -122,13 +148,21 @@ def _inputs(key: str, engine: Engine, quant: str, art: Artifact, d: Deployment, 
 def _reads(
     key: str, engine: Engine, quant: str, art: Artifact, shape: Placement, mtp: bool
 ) -> dict[str, Any]:
-    weights = _weights(key, engine, quant, art)
-    return with_bf16(engine.read_inputs(_SPECS[key], weights, shape), weights)
+    def compute() -> dict[str, Any]:
+        weights = _weights(key, engine, quant, art)
+        return with_bf16(engine.read_inputs(_SPECS[key], weights, shape), weights)
+
+    return _stored(key, "reads", (engine.name, quant, repr(art), repr(shape)), compute)  # type: ignore[no-any-return]
 
 
 @functools.lru_cache(maxsize=8192)
 def _env(key: str, engine: Engine, quant: str, art: Artifact, fp: FormulaPlacement) -> dict[str, Any]:
-    return placement_env(_SPECS[key], engine, _weights(key, engine, quant, art), fp)
+    return _stored(  # type: ignore[no-any-return]
+        key,
+        "env",
+        (engine.name, quant, repr(art), repr(fp)),
+        lambda: placement_env(_SPECS[key], engine, _weights(key, engine, quant, art), fp),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,11 +264,10 @@ class Search:
             fast = self._fast[p] = self._fast_base(p)
         if fast is None:
             return None
-        c, base, terms, budget_keys = fast[0]
+        c, env, terms, budget_keys, gpu_keys = fast[0]
         if not budget_keys:
             return 1, True  # nothing is judged: as Estimate.fits, not known to fit
-        env = base.copy()
-        env["ctx"] = context
+        env["ctx"] = context  # the formulas only read env: the shared one takes this call's values
         env["seqs"] = sequences
         env["n_cpu_moe"] = fast[1]
         r = c.f(env)
@@ -242,7 +275,7 @@ class Search:
         for key, dev in terms:
             used[dev] = used.get(dev, 0) + r[key]
         budget = {dev: r[key] for dev, key in budget_keys}
-        gpus = {dev: cap for dev, cap in budget.items() if dev.startswith("gpu")}
+        gpus = {dev: r[key] for dev, key in gpu_keys}
         return shortfall(used, budget), shortfall(used, gpus) == 0
 
     def _fast_base(self, p: Placement) -> tuple[Any, int] | None:
@@ -276,7 +309,8 @@ class Search:
             if (self.ram is not None if dev in ("cpu", "total") else self.vram is not None and not cpu)
         )
         terms = tuple((f"t{i}", dev) for i, dev in enumerate(c.devices))
-        return c, env, terms, budget_keys
+        gpu_keys = tuple((dev, key) for dev, key in budget_keys if dev.startswith("gpu"))
+        return c, env, terms, budget_keys, gpu_keys
 
     # the Judge an engine asks
     def fits(self, p: Placement, context: int, sequences: int = 1) -> bool:
@@ -357,7 +391,7 @@ def plan_one(
         engine=engine.name,
         quality_rank=quality(quant)[0],
         quality_class=quality_class(quant),
-        model_params=spec.params.total,
+        model_params=_stored(model.key, "params", (), lambda: spec.params.total),  # not its inventory
     )
     native = spec.text.max_position_embeddings
     floor = min(min_context, native)

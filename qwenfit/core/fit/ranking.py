@@ -65,6 +65,11 @@ def dominates(b: Option, a: Option) -> bool:
     least its quality (class and rank, the near-lossless ranks equal), at least its decode speed (an
     unknown speed is only matched by an unknown one), no more memory on the GPUs nor in host RAM — and
     strictly better on one of them."""
+    return _dominates(b, a, _used(b), _used(a))
+
+
+def _dominates(b: Option, a: Option, used_b: tuple[int, int], used_a: tuple[int, int]) -> bool:
+    """:func:`dominates` with each option's (GPU, host) memory given."""
     if (a.model, a.engine) != (b.model, b.engine) or not (a.fits and b.fits):
         return False
     ra = 0 if a.quality_rank <= NEAR_LOSSLESS_RANK else a.quality_rank
@@ -72,7 +77,7 @@ def dominates(b: Option, a: Option) -> bool:
     sa, sb = a.decode_tokens_per_s, b.decode_tokens_per_s
     if (sa is None) != (sb is None):
         return False
-    (ga, ca), (gb, cb) = _used(a), _used(b)
+    (ga, ca), (gb, cb) = used_a, used_b
     no_worse = (b.context >= a.context and (b.quality_class, rb) <= (a.quality_class, ra)
                 and (sb or 0.0) >= (sa or 0.0) and gb <= ga and cb <= ca)  # fmt: skip
     better = (b.context > a.context or (b.quality_class, rb) < (a.quality_class, ra)
@@ -82,10 +87,21 @@ def dominates(b: Option, a: Option) -> bool:
 
 def undominated(options: list[Option]) -> tuple[list[Option], list[tuple[Option, Option]]]:
     """(the options no other beats on every axis, [(dominated option, a kept one that beats it)]) —
-    dominance is transitive, so every dominated option is beaten by one that is kept."""
-    beaten = [any(b is not a and dominates(b, a) for b in options) for a in options]
+    dominance is transitive, so every dominated option is beaten by one that is kept. Only options
+    of one model and engine can beat each other: each is compared with those of its own group."""
+    used = [_used(o) for o in options]  # each option's memory once, not once per comparison
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, o in enumerate(options):
+        groups.setdefault((o.model, o.engine), []).append(i)
+
+    def beats(j: int, i: int) -> bool:
+        return _dominates(options[j], options[i], used[j], used[i])
+
+    beaten = [any(j != i and beats(j, i) for j in groups[(a.model, a.engine)]) for i, a in enumerate(options)]
     kept = [a for a, lost in zip(options, beaten, strict=True) if not lost]
     dropped = [
-        (a, next(b for b in kept if dominates(b, a))) for a, lost in zip(options, beaten, strict=True) if lost
+        (a, options[next(j for j in groups[(a.model, a.engine)] if not beaten[j] and beats(j, i))])
+        for i, (a, lost) in enumerate(zip(options, beaten, strict=True))
+        if lost
     ]
     return kept, dropped

@@ -58,6 +58,7 @@ from qwenfit.core.fit.speed_bands import (
     rate_of,
     speed_band,
 )
+from qwenfit.core.formats.compiled import MISSING, lookup, remember
 from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.hardware import Device, HostMemory, Machine
 from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES
@@ -315,6 +316,18 @@ def _u(n_experts: int, k: int, tokens: int) -> float:
 
 @functools.lru_cache(maxsize=64)
 def _shape(spec: ModelSpec) -> Shape:
+    # precompiled for the catalog's configs (qwenfit.core.formats.compiled): no inventory to build
+    key = (spec.family, repr(spec.text), str(spec.mtp_layers))
+    stored = MISSING if spec.checkpoint is not None else lookup("*", "shape", key)
+    if stored is not MISSING:
+        return Shape(**{**stored, "u_milli": tuple(stored["u_milli"])})
+    shape = _shape_computed(spec)
+    if spec.checkpoint is None:
+        remember("*", "shape", key, {**dataclasses.asdict(shape), "u_milli": list(shape.u_milli)})
+    return shape
+
+
+def _shape_computed(spec: ModelSpec) -> Shape:
     t = spec.text
     n_e, k = t.num_experts, t.num_experts_per_tok
     head_roles = ("embed",) if t.tie_word_embeddings else ("lm_head",)

@@ -26,7 +26,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qwenfit.core.engines.llama_cpp.cells import context_cells
 from qwenfit.core.engines.llama_cpp.compute import (
@@ -43,23 +43,14 @@ from qwenfit.core.engines.llama_cpp.compute import (
     tree_from_json,
     variables,
 )
-from qwenfit.core.engines.llama_cpp.derive import (
-    SAMPLE_SEQS,
-    Sample,
-    concolic_buffers,
-    derive_tree,
-    random_points,
-    steps_to_flip,
-)
-from qwenfit.core.engines.llama_cpp.gpu_compute import (
-    DeviceSetup,
-    device_compute_buffers,
-    scheduled_graph,
-)
-from qwenfit.core.engines.llama_cpp.graph import GraphSettings, text_graph
 from qwenfit.core.engines.llama_cpp.layout import llama_layout
 from qwenfit.core.expr import Num, as_int
+from qwenfit.core.formats.compiled import MISSING, lookup, remember
 from qwenfit.core.model.spec import ModelSpec
+
+if TYPE_CHECKING:  # the derivation's modules load when a tree is derived, not for the closed forms
+    from qwenfit.core.engines.llama_cpp.derive import Sample
+    from qwenfit.core.engines.llama_cpp.gpu_compute import DeviceSetup
 
 __all__ = [
     "GpuPlacement",
@@ -88,6 +79,8 @@ class GpuPlacement:
 
 def placement_setup(spec: ModelSpec, pl: GpuPlacement) -> DeviceSetup:
     """The layer split llama.cpp makes for identical GPUs (:func:`.layout.llama_layout`)."""
+    from qwenfit.core.engines.llama_cpp.gpu_compute import DeviceSetup
+
     layout = llama_layout(spec, n_gpus=pl.n_gpus)
     gpus = tuple(d for d in layout.devices if d != "cpu")
     return DeviceSetup(layer_device=layout.layer_device, gpus=gpus, backend=pl.backend)
@@ -96,6 +89,10 @@ def placement_setup(spec: ModelSpec, pl: GpuPlacement) -> DeviceSetup:
 def gpu_sample(spec: ModelSpec, st: Structure, pl: GpuPlacement, n_seq: int, ctx: int) -> dict[str, Sample]:
     """One concolic replay of every device's buffer (llama-server's non-unified layout, ``n_seq``
     streams of ``ctx`` tokens): device -> :class:`.derive.Sample`."""
+    from qwenfit.core.engines.llama_cpp.derive import Sample, concolic_buffers
+    from qwenfit.core.engines.llama_cpp.gpu_compute import scheduled_graph
+    from qwenfit.core.engines.llama_cpp.graph import GraphSettings
+
     cells, per = (as_int(x) for x in context_cells(ctx * n_seq, n_seq, kv_unified=False))
     env = {k: as_int(v) for k, v in variables(cells, per, n_seq, st).items()}
     tps, ns, no, kv = (Poly.var(v) for v in VARS)
@@ -116,6 +113,8 @@ def _walk(
 ) -> dict[str, list[Sample]]:
     """:func:`.derive.walk_samples` for every device at once: a new replay where the first guard of
     any device flips (so each sample's stretch holds for every device)."""
+    from qwenfit.core.engines.llama_cpp.derive import Sample, steps_to_flip
+
     step = 256
     start = max(step, -(-st.n_ubatch // n_seq // step) * step)
     out: dict[str, list[Sample]] = {}
@@ -139,9 +138,13 @@ def _walk(
 
 
 def gpu_samples(
-    spec: ModelSpec, st: Structure, pl: GpuPlacement, seqs: Iterable[int] = SAMPLE_SEQS
+    spec: ModelSpec, st: Structure, pl: GpuPlacement, seqs: Iterable[int] | None = None
 ) -> dict[str, list[Sample]]:
-    """The walked samples of every device for the sequence counts ``seqs``."""
+    """The walked samples of every device for the sequence counts ``seqs`` (default
+    :data:`.derive.SAMPLE_SEQS`)."""
+    from qwenfit.core.engines.llama_cpp.derive import SAMPLE_SEQS
+
+    seqs = SAMPLE_SEQS if seqs is None else seqs
     out: dict[str, list[Sample]] = {}
     for ns in seqs:
         for d, ss in _walk(spec, st, pl, ns).items():
@@ -157,6 +160,8 @@ def check_gpu_trees(
     points: Iterable[tuple[int, int]],
 ) -> list[list[Any]]:
     """[sequences, context, device, tree, replay] wherever a tree disagrees with the replay."""
+    from qwenfit.core.engines.llama_cpp.gpu_compute import device_compute_buffers
+
     setup = placement_setup(spec, pl)
     bad: list[list[Any]] = []
     for ns, ctx in points:
@@ -175,11 +180,13 @@ def check_gpu_trees(
 
 def derive_gpu_checked(
     spec: ModelSpec, st: Structure, pl: GpuPlacement, *, n_check: int = 300, rounds: int = 10,
-    seqs: Iterable[int] = SAMPLE_SEQS,
+    seqs: Iterable[int] | None = None,
 ) -> tuple[dict[str, Tree], list[Any]]:  # fmt: skip
     """Every device's tree (:func:`.derive.derive_tree` on :func:`gpu_samples`), re-derived with the
     random points that disagree with the replay until a round of ``n_check`` fresh points passes
     (at most ``rounds``). Returns (device -> tree, the checks of every round)."""
+    from qwenfit.core.engines.llama_cpp.derive import derive_tree, random_points
+
     samples = gpu_samples(spec, st, pl, seqs)
     checks: list[Any] = []
     trees: dict[str, Tree] = {}
@@ -254,7 +261,13 @@ def host_input_poly(spec: ModelSpec, st: Structure) -> Poly:
     """Σ align32(graph inputs) of the reserved graph as a polynomial of :data:`.compute.VARS`: the
     token ids, the (unused) embeddings input, positions, KV write indices, the KQ mask, the recurrent
     state copy indices, the output ids and, with a quantized cache, the Hadamard rotations. The
-    scheduler assigns every graph input to the CPU backend (ggml-backend.cpp:944-949)."""
+    scheduler assigns every graph input to the CPU backend (ggml-backend.cpp:944-949). Precompiled for
+    the catalog's models (qwenfit.core.formats.compiled), else the graph is rebuilt here."""
+    stored = lookup("*", "host_inputs", (model_key(spec), st.key()))
+    if stored is not MISSING:
+        return Poly.from_json(stored)
+    from qwenfit.core.engines.llama_cpp.graph import GraphSettings, text_graph
+
     tps, ns, no, kv = (Poly.var(v) for v in VARS)
     env = {"tps": 256, "ns": 1, "no": 1, "kv": 4096}  # any point: the inputs' sizes are polynomials
     gs = GraphSettings(
@@ -267,6 +280,7 @@ def host_input_poly(spec: ModelSpec, st: Structure) -> Poly:
     for t in leafs:
         if t.flags & 1 and not t.ext:
             total = total + pad_poly(Dim.of(t.nbytes).p, 32)
+    remember("*", "host_inputs", (model_key(spec), st.key()), total.to_json())
     return total
 
 
@@ -277,8 +291,20 @@ def host_compute_closed(
     ``n_copies`` × the inputs (4 with pipeline parallelism, else 1) + the token embeddings GET_ROWS
     writes on the CPU (the input layer stays in host memory, llama-model.cpp:1603-1605; GET_ROWS is
     never offloaded). Equal to the real ggml-cuda backend on every full-offload run of
-    tests/fixtures/llama_memory_gpu (incl. --n-cpu-moe / -ot exps=CPU: their experts run on GPU 0)."""
+    tests/fixtures/llama_memory_gpu (incl. --n-cpu-moe / -ot exps=CPU: their experts run on GPU 0).
+    Integer settings are memoised (a plan evaluates many quantizations at one context)."""
+    key = (spec, st, n_ctx, n_ctx_seq, n_seq, n_copies)
+    ints = all(type(v) is int for v in key[2:])
+    if ints and key in _HOST_CLOSED:
+        return _HOST_CLOSED[key]
     env = variables(n_ctx, n_ctx_seq, n_seq, st)
     inputs = host_input_poly(spec, st).expr(env)
     emb = pad_poly(Poly.var("tps") * Poly.var("ns") * (4 * spec.text.hidden_size), 32).expr(env)
+    if ints:
+        if len(_HOST_CLOSED) >= 4096:
+            _HOST_CLOSED.clear()
+        _HOST_CLOSED[key] = (n_copies * inputs + emb, inputs)
     return n_copies * inputs + emb, inputs
+
+
+_HOST_CLOSED: dict[tuple[Any, ...], tuple[Num, Num]] = {}
