@@ -98,7 +98,28 @@ def build_site(out: Path) -> None:
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
 
 
+# installed before the page loads: when the verdict first has its text, the time of the next frame
+# (a requestAnimationFrame callback runs just before a frame is painted, a timeout queued there runs
+# after it; none runs while the page may not render, its stylesheets still loading)
+PAINTED = """() => {
+  const seen = () => {
+    const v = document.querySelector('#qwenfit-calc [data-parity="verdict"]');
+    if (!v || !v.textContent || window.__qfVerdictSeen) return;
+    window.__qfVerdictSeen = true;
+    requestAnimationFrame(() => setTimeout(() => { window.__qfVerdictPainted = performance.now(); }, 0));
+  };
+  new MutationObserver(seen).observe(document, { childList: true, subtree: true, characterData: true });
+}"""
+MARK = """(name) => performance.getEntriesByName(name, "mark").map((m) => m.startTime)[0] ?? null"""
+PAGE_BYTES = """() => { const n = performance.getEntriesByType("navigation")[0];
+  return {transfer: n.transferSize, raw: n.decodedBodySize}; }"""
+
+
 def one_load(browser: Any, url: str, profile: dict[str, float]) -> dict[str, Any]:
+    """One cold load: when the first verdict is in the page (seen by polling, as the figures before
+    the page carried its data: ``first_verdict_ms``; the calculator's own mark right after it set the
+    verdict: ``verdict_set_ms``), when the first frame with it is painted (``verdict_painted_ms``, see
+    PAINTED), when every model is loaded, and the bytes on the wire."""
     context = browser.new_context(viewport={"width": 412, "height": 915}, service_workers="block")
     page = context.new_page()
     cdp = context.new_cdp_session(page)
@@ -106,23 +127,35 @@ def one_load(browser: Any, url: str, profile: dict[str, float]) -> dict[str, Any
     cdp.send("Network.emulateNetworkConditions", {"offline": False, **profile})
     cdp.send("Emulation.setCPUThrottlingRate", {"rate": CPU_SLOWDOWN})
     page.set_default_timeout(120_000)
+    page.add_init_script(f"({PAINTED})()")
     page.goto(url, wait_until="commit")
     first = page.wait_for_function(FIRST_VERDICT, polling=10).json_value()
     at_first = page.evaluate(DATA_BYTES)
+    painted = page.wait_for_function("() => window.__qfVerdictPainted ?? null", polling=10).json_value()
+    marked = page.evaluate(MARK, "qwenfit:verdict")
     page.wait_for_selector("#qwenfit-calc[data-ready], #qwenfit-calc[data-error]")
     error = page.get_attribute("#qwenfit-calc", "data-error")
     if error:
         raise SystemExit(f"the calculator failed: {error}")
     ready = page.evaluate("() => performance.now()")
     every = page.evaluate(DATA_BYTES)
+    html = page.evaluate(PAGE_BYTES)
     context.close()
     return {
         "first_verdict_ms": round(first),
+        "verdict_set_ms": None if marked is None else round(marked),
+        "verdict_painted_ms": None if painted is None else round(painted),
         "all_models_ms": round(ready),
         "first_verdict_data": at_first,
+        "page_html": html,
         "all_data_transfer_bytes": sum(r["transfer"] for r in every),
         "all_data_raw_bytes": sum(r["raw"] for r in every),
     }
+
+
+def _median(values: list[Any]) -> Any:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 def export_sizes(site: Path) -> dict[str, Any]:
@@ -195,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
                         "runs": args.runs,
                         "first_verdict_ms_median": first,
                         "first_verdict_ms": [r["first_verdict_ms"] for r in runs],
+                        "verdict_set_ms_median": _median([r["verdict_set_ms"] for r in runs]),
+                        "verdict_set_ms": [r["verdict_set_ms"] for r in runs],
+                        "verdict_painted_ms_median": _median([r["verdict_painted_ms"] for r in runs]),
+                        "verdict_painted_ms": [r["verdict_painted_ms"] for r in runs],
+                        "page_html": runs[0]["page_html"],
                         "all_models_ms_median": ready,
                         "first_verdict_data": data,
                         "first_verdict_data_transfer_bytes": sum(r["transfer"] for r in data),
@@ -212,9 +250,14 @@ def main(argv: list[str] | None = None) -> int:
                     names = ", ".join(d["name"] for d in data)
                     wire, raw = r["all_data_transfer_bytes"] / 1000, r["all_data_raw_bytes"] / 1000
                     head = r["first_verdict_data_transfer_bytes"] / 1000
+                    set_at, painted = r["verdict_set_ms_median"], r["verdict_painted_ms_median"]
                     print(
                         f"{name}, CPU /{CPU_SLOWDOWN}: first verdict {first / 1000:.2f} s "
-                        f"(median of {args.runs}), every model {ready / 1000:.2f} s; data before the first "
+                        f"(median of {args.runs}; set by the page at "
+                        f"{'-' if set_at is None else f'{set_at / 1000:.2f} s'}, painted at "
+                        f"{'-' if painted is None else f'{painted / 1000:.2f} s'}; the page's HTML "
+                        f"{r['page_html']['transfer'] / 1000:.1f} kB on the wire), "
+                        f"every model {ready / 1000:.2f} s; data before the first "
                         f"verdict {head:.1f} kB on the wire ({names}), "
                         f"all data {wire:.1f} kB on the wire, {raw:.1f} kB raw"
                     )

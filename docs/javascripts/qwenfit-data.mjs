@@ -72,15 +72,18 @@ async function fetchText(url) {
  * (the calculator's exact-integer JSON reader). Resolves, once the index and the model `first`
  * (else the index's first model) are in, to {data, rest}: `data` has the shape of
  * qwenfit.export.calculator_json() with the models loaded so far; `rest` resolves to the complete
- * data (every model, in the export's order) once the other model files are in.
+ * data (every model, in the export's order) once the other model files are in. `inline`: files the
+ * page carries in its HTML (name -> text, e.g. {"index.json": ..., "35B-A3B.json": ...}: the docs
+ * build writes them into the calculator page, docs/_hooks/qwenfit_docs.py), read instead of fetched.
  */
-export async function loadCalculatorData(indexUrl, parse, { first } = {}) {
+export async function loadCalculatorData(indexUrl, parse, { first, inline = {} } = {}) {
+  const file = (name) => (typeof inline[name] === "string" ? Promise.resolve(inline[name]) : fetchText(new URL(name, indexUrl)));
   // the model shown first is fetched beside the index (its file is named after it, as
   // qwenfit.export.calculator_files names them), not after it: one round trip less on a slow network
   const guess = typeof first === "string" && /^[A-Za-z0-9.-]+$/.test(first)
-    ? fetchText(new URL(`${first}.json`, indexUrl)).catch(() => null)
+    ? file(`${first}.json`).catch(() => null)
     : Promise.resolve(null);
-  const packedIndex = parse(await fetchText(indexUrl));
+  const packedIndex = parse(await file(new URL(indexUrl).pathname.split("/").pop()));
   if (packedIndex.pack !== 1n) throw new Error(`calculator data pack ${packedIndex.pack}; this page reads pack 1`);
   const shared = unpackShared(packedIndex);
   const index = unpack(packedIndex, shared);
@@ -89,7 +92,7 @@ export async function loadCalculatorData(indexUrl, parse, { first } = {}) {
   const order = Object.keys(index.models);
   const loaded = new Map();
   const load = async (key, text = null) => {
-    const packed = parse(text ?? (await fetchText(new URL(chunks[key], indexUrl))));
+    const packed = parse(text ?? (await file(chunks[key])));
     loaded.set(key, unpack(packed, shared));
   };
   const assemble = () => {
