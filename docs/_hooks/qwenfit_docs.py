@@ -2,12 +2,13 @@
 
 - ``assets/calculator.json``: the calculator's data, ``qwenfit.export.calculator_json()`` — the same
   formulas Python evaluates (the page only evaluates them) — in one file, as ``qwenfit export`` writes it;
-  ``assets/calculator/``: the same split and packed (``qwenfit.export_split.calculator_files()``), what the page
-  loads (the index and one model first, the other models after).
+  ``assets/calculator/``: the same split and packed (``qwenfit.export_split.calculator_files()``), what
+  the page loads (the index and one model inline in the page, the other models after).
 - ``assets/planner.json``: plan mode's data, ``qwenfit.export_plan.planner_json()`` (the planner's extra
-  placements, quality and artifacts, each device's budget and speed constants).
+  placements, quality and artifacts, each device's budget and speed constants), packed as the split
+  export's files are (``qwenfit.export_split.pack_value``; ``unpack_value`` gives it back exactly).
 - ``assets/variants.json``: the calculator's formulas with the vision tower and/or MTP drafting,
-  ``qwenfit.export_plan.variants_json()``.
+  ``qwenfit.export_plan.variants_json()``, packed the same way.
 - The exports are kept in ``build/cache`` under a digest of the package, its data and
   pyproject.toml: a rebuild from unchanged sources reads them back (``QWENFIT_DOCS_NO_CACHE=1``: never).
 - The CLI reference: ``<!-- qwenfit:cli-reference -->`` in a page becomes ``qwenfit --help`` and the
@@ -51,17 +52,19 @@ def calculator_split_text() -> str:
 
 
 def planner_json_text() -> str:
-    """Plan mode's data as compact JSON."""
+    """Plan mode's data as compact JSON, packed (``qwenfit.export_split.pack_value``)."""
     from qwenfit.export_plan import planner_json
+    from qwenfit.export_split import pack_value
 
-    return json.dumps(planner_json(), separators=(",", ":"))
+    return json.dumps(pack_value(planner_json()), separators=(",", ":"), ensure_ascii=False)
 
 
 def variants_json_text() -> str:
-    """The vision / MTP toggles' formulas as compact JSON."""
+    """The vision / MTP toggles' formulas as compact JSON, packed (``qwenfit.export_split.pack_value``)."""
     from qwenfit.export_plan import variants_json
+    from qwenfit.export_split import pack_value
 
-    return json.dumps(variants_json(), separators=(",", ":"))
+    return json.dumps(pack_value(variants_json()), separators=(",", ":"), ensure_ascii=False)
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -143,8 +146,10 @@ def on_files(files: Any, config: Any) -> Any:
         files.append(File.generated(config, f"{CALCULATOR_DIR}/{name}", content=text))
     _STYLES.clear()
     _STYLES.update({f.dest_uri: f for f in files if f.dest_uri.endswith(".css")})
-    files.append(File.generated(config, PLANNER_JSON, content=_cached("planner", planner_json_text)))
-    files.append(File.generated(config, VARIANTS_JSON, content=_cached("variants", variants_json_text)))
+    files.append(File.generated(config, PLANNER_JSON, content=_cached("planner-packed", planner_json_text)))
+    files.append(
+        File.generated(config, VARIANTS_JSON, content=_cached("variants-packed", variants_json_text))
+    )
     return files
 
 

@@ -5,7 +5,7 @@
 // qwenfit.api._search and the display rounding. Part 2: the calculator page's UI, mounted only in a
 // browser. No formula lives here: every byte count comes from the exported expression trees.
 
-import { loadCalculatorData } from "./qwenfit-data.mjs";
+import { loadCalculatorData, unpackValue } from "./qwenfit-data.mjs";
 
 // ------------------------------------------------------------------------------------------------
 // Part 1: JSON with exact integers
@@ -1279,7 +1279,7 @@ function mount() {
         .then((r) => (r.ok ? r.text() : null))
         .catch(() => null);
       return Promise.all([rest, variants]).then(([all, text]) => {
-        if (text) Object.defineProperty(all, "variants", { value: parseJSON(text), enumerable: false });
+        if (text) Object.defineProperty(all, "variants", { value: unpackValue(parseJSON(text)), enumerable: false });
         calc.data = all;
         calc.writeForm();
         calc.render();

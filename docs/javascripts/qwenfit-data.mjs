@@ -4,8 +4,11 @@
 // files share); each model has its own file. The page asks for the index and the model it shows
 // first, renders, then fetches the other models. unpack() reverses qwenfit.export's packing exactly
 // (qwenfit.export.unpack_files is the same in Python): references into the file's own table ("~")
-// or the index's shared one ("^"), {"%": [keys, ...values]} dicts, {"+": [delta, run, ...]} ascending
-// integer lists (BigInt, as the calculator's JSON reader gives every integer), "!"-escaped strings.
+// or the index's shared one ("^"), {"%": [keys, ...values]} dicts, {"|": [...]} dicts by columns,
+// {"*": [period, times, ...block, ...]} lists of repeated blocks, {"+": [...]} the same of the differences
+// of an integer list (BigInt, as the calculator's JSON reader gives every integer), "!"-escaped strings.
+
+export const PACK = 2n; // qwenfit.export_split.PACK
 
 function decoder(table, shared) {
   const dec = (v) => {
@@ -18,16 +21,33 @@ function decoder(table, shared) {
     if (Array.isArray(v)) return v.map(dec);
     if (v === null || typeof v !== "object") return v;
     const keys = Object.keys(v);
-    if (keys.length === 1 && keys[0] === "+") {
-      const runs = dec(v["+"]);
+    if (keys.length === 1 && (keys[0] === "+" || keys[0] === "*")) {
+      // [period, times, ...block] repeated: the items ("*") or the differences of integers ("+")
+      const runs = dec(v[keys[0]]);
       const out = [];
-      let total = 0n;
-      for (let i = 0; i < runs.length; i += 2) {
-        for (let n = Number(runs[i + 1]); n > 0; n--) {
-          total += runs[i];
-          out.push(total);
-        }
+      for (let i = 0; i < runs.length; ) {
+        const period = Number(runs[i]);
+        const block = runs.slice(i + 2, i + 2 + period);
+        for (let n = Number(runs[i + 1]); n > 0; n--) out.push(...block);
+        i += 2 + period;
       }
+      if (keys[0] === "+") {
+        let total = 0n;
+        for (let i = 0; i < out.length; i++) out[i] = total += out[i];
+      }
+      return out;
+    }
+    if (keys.length === 1 && keys[0] === "|") {
+      // a dict keyed "placement|name" by columns: [placements, names of each, {name: values}]
+      const [placements, names, columns] = dec(v["|"]);
+      const at = {};
+      const out = {};
+      placements.forEach((head, i) => {
+        for (const name of names[i]) {
+          at[name] = (at[name] ?? 0) + 1;
+          out[`${head}|${name}`] = columns[name][at[name] - 1];
+        }
+      });
       return out;
     }
     if (keys.length === 1 && keys[0] === "%") {
@@ -51,6 +71,14 @@ export function unpack(packed, shared = []) {
   const dec = decoder(table, shared);
   for (const entry of packed.t) table.push(dec(entry));
   return dec(packed.v);
+}
+
+/** A file packed by qwenfit.export_split.pack_value (plan mode's planner.json, variants.json) as the
+ * value it stands for; any other JSON value as it is. */
+export function unpackValue(value) {
+  if (value === null || typeof value !== "object" || !("pack" in value) || !("v" in value)) return value;
+  if (value.pack !== PACK) throw new Error(`data pack ${value.pack}; this page reads pack ${PACK}`);
+  return unpack(value);
 }
 
 /** The index's shared table, decoded (its entries refer only to earlier ones). */
@@ -84,7 +112,7 @@ export async function loadCalculatorData(indexUrl, parse, { first, inline = {} }
     ? file(`${first}.json`).catch(() => null)
     : Promise.resolve(null);
   const packedIndex = parse(await file(new URL(indexUrl).pathname.split("/").pop()));
-  if (packedIndex.pack !== 1n) throw new Error(`calculator data pack ${packedIndex.pack}; this page reads pack 1`);
+  if (packedIndex.pack !== PACK) throw new Error(`calculator data pack ${packedIndex.pack}; this page reads pack ${PACK}`);
   const shared = unpackShared(packedIndex);
   const index = unpack(packedIndex, shared);
   const chunks = index.chunks;
