@@ -30,9 +30,10 @@ def _base36(i: int) -> str:
             return out
 
 
-_RESERVED = ("+", "*", "%", "|")  # the one key of a dict that stands for a packed value
+_RESERVED = ("+", "*", "%", "|", "#")  # the one key of a dict that stands for a packed value
 _MIN_COLUMNS = 8  # a dict of "placement|name" keys shorter than this is written as it is
 _MAX_PERIOD = 8  # the longest block of a list written once for its repetitions
+_MAX_VARYING = 4  # records share a template when at most 1/4 of their leaves differ
 
 
 def _blocks(keys: list[Any]) -> list[tuple[int, int, int]]:
@@ -92,20 +93,87 @@ def _columns(v: dict[str, Any]) -> list[Any] | None:
     return [placements, names, columns]
 
 
+class _Slot:
+    """Where a template (:func:`_templates`) takes a value of its own record."""
+
+
+_SLOT = _Slot()
+_SLOT_MARK = {"#": 0}  # a slot as written: a dict of the reserved key "#" with 0, not a list
+
+
+def _skeleton(v: Any) -> str:
+    if isinstance(v, list):
+        return "[" + ",".join(_skeleton(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ",".join(json.dumps(k) + ":" + _skeleton(x) for k, x in v.items()) + "}"
+    return "."
+
+
+def _leaves(v: Any, out: list[Any]) -> list[Any]:
+    if isinstance(v, list):
+        for x in v:
+            _leaves(x, out)
+    elif isinstance(v, dict):
+        for x in v.values():
+            _leaves(x, out)
+    else:
+        out.append(v)
+    return out
+
+
+def _with_slots(v: Any, slots: set[int], at: list[int]) -> Any:
+    """``v`` with its leaves number ``slots`` (in :func:`_leaves`'s order) replaced by _SLOT."""
+    if isinstance(v, list):
+        return [_with_slots(x, slots, at) for x in v]
+    if isinstance(v, dict):
+        return {k: _with_slots(x, slots, at) for k, x in v.items()}
+    at[0] += 1
+    return _SLOT if at[0] - 1 in slots else v
+
+
+def _templates(records: list[dict[str, Any]]) -> list[Any]:
+    """Formula records as [templates, rows]: records of the same shape (trees that differ only by
+    their constants, names and numbers) share one template, with a slot where they differ; each
+    record is a row [its template, the values of its slots...]."""
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        groups.setdefault(_skeleton(r), []).append(i)
+    templates: list[Any] = []
+    rows: list[Any] = [None] * len(records)
+    for members in groups.values():
+        leaves = [_leaves(records[i], []) for i in members]
+        texts = [[json.dumps(x) for x in row] for row in leaves]
+        vary = [j for j in range(len(texts[0])) if any(t[j] != texts[0][j] for t in texts[1:])]
+        if len(members) < 2 or len(vary) * _MAX_VARYING > len(texts[0]):  # each its own template (no slot)
+            for i in members:
+                templates.append(records[i])
+                rows[i] = [len(templates) - 1]
+            continue
+        templates.append(_with_slots(records[members[0]], set(vary), [0]))
+        for i, row in zip(members, leaves, strict=True):
+            rows[i] = [len(templates) - 1, *(row[j] for j in vary)]
+    return [templates, rows]
+
+
 def _compact(v: Any) -> Any:
     """Dicts of "placement|name" keys by columns, other dicts of three or more keys as key list +
     values, integer lists as run-length deltas where that is shorter, strings that could be read as a
     reference escaped."""
     if isinstance(v, str):
         return "!" + v if v[:1] in ("~", "^", "!") else v
+    if v is _SLOT:
+        return dict(_SLOT_MARK)
     if isinstance(v, list):
+        if len(v) >= 4 and all(isinstance(x, dict) and "terms" in x for x in v):
+            templates, rows = _templates(v)
+            return {"#": [[_compact(x) for x in templates], [_compact(x) for x in rows]]}
         if len(v) >= 4 and all(type(x) is int for x in v):
             runs = _deltas(v)
             if len(json.dumps(runs)) < len(json.dumps(v)):
                 return {"+": runs}
             return v
         if len(v) >= 4:
-            keys = [json.dumps(x, sort_keys=False) for x in v]
+            keys = [json.dumps(x, default=repr) for x in v]
             if len(set(keys)) < len(keys) * 3 // 4:  # repeats enough to pay for their counts
                 out: list[Any] = []
                 for start, period, times in _blocks(keys):
@@ -219,6 +287,11 @@ def _unpack(packed: dict[str, Any], shared: list[Any]) -> Any:
             if len(v) == 1 and "%" in v:
                 keys, *values = dec(v["%"])
                 return dict(zip(keys, values, strict=True))
+            if len(v) == 1 and "#" in v:
+                if v["#"] == 0:
+                    return _SLOT
+                templates, rows = dec(v["#"])
+                return [_filled(templates[row[0]], iter(row[1:])) for row in rows]
             if len(v) == 1 and "|" in v:
                 placements, names, columns = dec(v["|"])
                 at = dict.fromkeys(columns, 0)
@@ -234,6 +307,17 @@ def _unpack(packed: dict[str, Any], shared: list[Any]) -> Any:
     for entry in packed["t"]:
         table.append(dec(entry))
     return dec(packed["v"])
+
+
+def _filled(template: Any, values: Any) -> Any:
+    """A copy of ``template`` with its slots filled from ``values`` in order."""
+    if template is _SLOT:
+        return next(values)
+    if isinstance(template, list):
+        return [_filled(x, values) for x in template]
+    if isinstance(template, dict):
+        return {k: _filled(x, values) for k, x in template.items()}
+    return template
 
 
 def unpack_files(files: dict[str, Any]) -> dict[str, Any]:

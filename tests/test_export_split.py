@@ -73,3 +73,14 @@ def test_one_value_packs_and_unpacks_exactly():
 
 def test_the_export_packs_as_one_value_exactly():
     assert _text(unpack_value(json.loads(_text(pack_value(calculator_json()))))) == _text(calculator_json())
+
+
+def test_formula_records_share_templates():
+    """Records of one shape that differ only by constants are written as one template and rows of
+    the constants; a record of another shape, or with too much of its own, stays whole."""
+    tree = ["+", ["*", ["var", "ctx"], 12288], ["max", ["var", "seqs"], 1]]
+    records = [{"model": f"m{k}", "terms": {"kv": ["*", tree, 1000 + k], "w": 5}} for k in range(6)]
+    records += [{"model": "odd", "terms": {"kv": 1}}, {"model": "other", "terms": {"kv": 2}}]
+    packed = json.loads(_text(pack_value({"formulas": records})))
+    assert _text(unpack_value(packed)) == _text({"formulas": records})
+    assert _text(packed).count("12288") == 1

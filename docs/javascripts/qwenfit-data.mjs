@@ -5,10 +5,13 @@
 // first, renders, then fetches the other models. unpack() reverses qwenfit.export's packing exactly
 // (qwenfit.export.unpack_files is the same in Python): references into the file's own table ("~")
 // or the index's shared one ("^"), {"%": [keys, ...values]} dicts, {"|": [...]} dicts by columns,
-// {"*": [period, times, ...block, ...]} lists of repeated blocks, {"+": [...]} the same of the differences
+// {"#": [templates, rows]} formula records that share their shape (a slot, {"#": 0}, where they
+// differ), {"*": [period, times, ...block, ...]} lists of repeated blocks, {"+": [...]} the same of the differences
 // of an integer list (BigInt, as the calculator's JSON reader gives every integer), "!"-escaped strings.
 
 export const PACK = 2n; // qwenfit.export_split.PACK
+
+const SLOT = Object.freeze({ slot: true }); // where a template takes a value of its own row
 
 function decoder(table, shared) {
   const dec = (v) => {
@@ -36,6 +39,23 @@ function decoder(table, shared) {
         for (let i = 0; i < out.length; i++) out[i] = total += out[i];
       }
       return out;
+    }
+    if (keys.length === 1 && keys[0] === "#") {
+      // formula records as [templates, rows]: a row is [its template, the values of its slots...]
+      if (v["#"] === 0n || v["#"] === 0) return SLOT;
+      const [templates, rows] = dec(v["#"]);
+      return rows.map((row) => {
+        let k = 1;
+        const fill = (t) => {
+          if (t === SLOT) return row[k++];
+          if (Array.isArray(t)) return t.map(fill);
+          if (t === null || typeof t !== "object") return t;
+          const out = {};
+          for (const key of Object.keys(t)) out[key] = fill(t[key]);
+          return out;
+        };
+        return fill(templates[Number(row[0])]);
+      });
     }
     if (keys.length === 1 && keys[0] === "|") {
       // a dict keyed "placement|name" by columns: [placements, names of each, {name: values}]
