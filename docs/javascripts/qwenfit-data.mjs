@@ -44,10 +44,24 @@ function decoder(table, shared) {
       // formula records as [templates, rows]: a row is [its template, the values of its slots...]
       if (v["#"] === 0n || v["#"] === 0) return SLOT;
       const [templates, rows] = dec(v["#"]);
+      // a part without a slot is the template's own (shared, as the packing's tables share it: the
+      // calculator compiles a shared expression once)
+      const slotted = new Map();
+      const hasSlot = (t) => {
+        if (t === SLOT) return true;
+        if (t === null || typeof t !== "object") return false;
+        let found = slotted.get(t);
+        if (found === undefined) {
+          found = Array.isArray(t) ? t.some(hasSlot) : Object.values(t).some(hasSlot);
+          slotted.set(t, found);
+        }
+        return found;
+      };
       return rows.map((row) => {
         let k = 1;
         const fill = (t) => {
           if (t === SLOT) return row[k++];
+          if (!hasSlot(t)) return t;
           if (Array.isArray(t)) return t.map(fill);
           if (t === null || typeof t !== "object") return t;
           const out = {};
