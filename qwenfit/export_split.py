@@ -18,6 +18,7 @@ __all__ = ["PACK", "calculator_files", "pack_value", "unpack_files", "unpack_val
 
 PACK = 2  # the packing's version (docs/javascripts/qwenfit-data.mjs reads this one)
 _MIN_SHARED = 12  # a repeated value shorter than this (as JSON) is written out each time
+_MIN_NUMBER = 7  # an integer this long (as JSON) used often in one file goes to the file's table
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -211,7 +212,11 @@ class _Packer:
         elif isinstance(v, dict):
             k = "{" + ",".join(json.dumps(a) + ":" + self._key(x, owner) for a, x in v.items()) + "}"
         else:
-            return json.dumps(v)
+            k = json.dumps(v)
+            if type(v) is int and len(k) >= _MIN_NUMBER:
+                self.count[k] = self.count.get(k, 0) + 1
+                self.owners.setdefault(k, set()).add(owner)
+            return k
         self.count[k] = self.count.get(k, 0) + 1
         self.owners.setdefault(k, set()).add(owner)
         self.keys[id(v)] = k
@@ -225,6 +230,15 @@ class _Packer:
             return [enc(x) for x in v] if isinstance(v, list) else {a: enc(x) for a, x in v.items()}
 
         def enc(v: Any, top: bool = False) -> Any:
+            if type(v) is int:  # a long number used often in this file: written once, in its table
+                k = json.dumps(v)
+                n = self.count.get(k, 0)
+                if len(k) < _MIN_NUMBER or n * (len(k) - 6) <= len(k) + 1 or len(self.owners[k]) > 1:
+                    return v
+                if k not in at:
+                    at[k] = len(table)
+                    table.append(v)
+                return "~" + _base36(at[k])
             if not isinstance(v, (list, dict)):
                 return v
             k = self.keys[id(v)]
