@@ -9,8 +9,11 @@ the CPU slowed 4x (``Emulation.setCPUThrottlingRate``) and the network shaped by
 ``Network.emulateNetworkConditions`` to Chrome DevTools' presets: "Slow 4G" (the former "Fast 3G":
 562.5 ms latency, 1.44 Mbit/s down, 675 kbit/s up) and "3G" (the former "Slow 3G": 2,000 ms, 400
 kbit/s, 400 kbit/s). It times, from navigation start, the first verdict ("Fits" / "Does not fit" in
-the page) and the moment every model is loaded (``data-ready``), and sums the bytes on the wire of
-the calculator's data before the first verdict (``transferSize`` of ``assets/calculator/*``).
+the page: when a poll sees it, when the page's own mark says it set it, when the frame with it is
+painted) and the moment every model is loaded (``data-ready``), and sums the bytes on the wire of
+what the first verdict waits for: the page's HTML (which carries the first data inline, with the
+calculator's scripts and the theme's styles) plus any calculator data fetched before it
+(``transferSize`` of ``assets/calculator/*``).
 Figures only; nothing here passes or fails. Chromium is Debian's (/usr/bin/chromium or
 $QWENFIT_CHROMIUM).
 """
@@ -77,8 +80,9 @@ DATA_BYTES = """() => performance.getEntriesByType("resource")
                 transfer: r.transferSize, raw: r.decodedBodySize}))"""
 
 
-def first_verdict(browser: Any, url: str, profile: dict[str, float]) -> float:
-    """The first verdict alone (any version of the page: its DOM is the same)."""
+def first_verdict(browser: Any, url: str, profile: dict[str, float]) -> tuple[float, float]:
+    """The first verdict alone (any version of the page: its DOM is the same), seen by polling and
+    painted (see PAINTED)."""
     context = browser.new_context(viewport={"width": 412, "height": 915}, service_workers="block")
     page = context.new_page()
     cdp = context.new_cdp_session(page)
@@ -86,10 +90,14 @@ def first_verdict(browser: Any, url: str, profile: dict[str, float]) -> float:
     cdp.send("Network.emulateNetworkConditions", {"offline": False, **profile})
     cdp.send("Emulation.setCPUThrottlingRate", {"rate": CPU_SLOWDOWN})
     page.set_default_timeout(300_000)
+    page.add_init_script(f"({PAINTED})()")
     page.goto(url, wait_until="commit")
     t = float(page.wait_for_function(FIRST_VERDICT, polling=10).json_value())
+    painted = float(
+        page.wait_for_function("() => window.__qfVerdictPainted ?? null", polling=10).json_value()
+    )
     context.close()
-    return t
+    return t, painted
 
 
 def build_site(out: Path) -> None:
@@ -98,7 +106,28 @@ def build_site(out: Path) -> None:
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
 
 
+# installed before the page loads: when the verdict first has its text, the time of the next frame
+# (a requestAnimationFrame callback runs just before a frame is painted, a timeout queued there runs
+# after it; none runs while the page may not render, its stylesheets still loading)
+PAINTED = """() => {
+  const seen = () => {
+    const v = document.querySelector('#qwenfit-calc [data-parity="verdict"]');
+    if (!v || !v.textContent || window.__qfVerdictSeen) return;
+    window.__qfVerdictSeen = true;
+    requestAnimationFrame(() => setTimeout(() => { window.__qfVerdictPainted = performance.now(); }, 0));
+  };
+  new MutationObserver(seen).observe(document, { childList: true, subtree: true, characterData: true });
+}"""
+MARK = """(name) => performance.getEntriesByName(name, "mark").map((m) => m.startTime)[0] ?? null"""
+PAGE_BYTES = """() => { const n = performance.getEntriesByType("navigation")[0];
+  return {transfer: n.transferSize, raw: n.decodedBodySize}; }"""
+
+
 def one_load(browser: Any, url: str, profile: dict[str, float]) -> dict[str, Any]:
+    """One cold load: when the first verdict is in the page (seen by polling, as the figures before
+    the page carried its data: ``first_verdict_ms``; the calculator's own mark right after it set the
+    verdict: ``verdict_set_ms``), when the first frame with it is painted (``verdict_painted_ms``, see
+    PAINTED), when every model is loaded, and the bytes on the wire."""
     context = browser.new_context(viewport={"width": 412, "height": 915}, service_workers="block")
     page = context.new_page()
     cdp = context.new_cdp_session(page)
@@ -106,36 +135,61 @@ def one_load(browser: Any, url: str, profile: dict[str, float]) -> dict[str, Any
     cdp.send("Network.emulateNetworkConditions", {"offline": False, **profile})
     cdp.send("Emulation.setCPUThrottlingRate", {"rate": CPU_SLOWDOWN})
     page.set_default_timeout(120_000)
+    page.add_init_script(f"({PAINTED})()")
     page.goto(url, wait_until="commit")
     first = page.wait_for_function(FIRST_VERDICT, polling=10).json_value()
     at_first = page.evaluate(DATA_BYTES)
+    painted = page.wait_for_function("() => window.__qfVerdictPainted ?? null", polling=10).json_value()
+    marked = page.evaluate(MARK, "qwenfit:verdict")
     page.wait_for_selector("#qwenfit-calc[data-ready], #qwenfit-calc[data-error]")
     error = page.get_attribute("#qwenfit-calc", "data-error")
     if error:
         raise SystemExit(f"the calculator failed: {error}")
     ready = page.evaluate("() => performance.now()")
     every = page.evaluate(DATA_BYTES)
+    html = page.evaluate(PAGE_BYTES)
     context.close()
     return {
         "first_verdict_ms": round(first),
+        "verdict_set_ms": None if marked is None else round(marked),
+        "verdict_painted_ms": None if painted is None else round(painted),
         "all_models_ms": round(ready),
         "first_verdict_data": at_first,
+        "page_html": html,
         "all_data_transfer_bytes": sum(r["transfer"] for r in every),
         "all_data_raw_bytes": sum(r["raw"] for r in every),
     }
 
 
+def _median(values: list[Any]) -> Any:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
 def export_sizes(site: Path) -> dict[str, Any]:
-    """Bytes of the split export (raw, gzip -9) and of the one-file export it replaces."""
-    files = {p.name: p.read_bytes() for p in sorted((site / "assets" / "calculator").glob("*.json"))}
+    """Bytes (raw, gzip -9) of everything the calculator page can load: the split export's files
+    (the page carries the index and its first model inline, the others it fetches), plan mode's
+    planner.json and variants.json (packed); the one-file export (``qwenfit export``, not loaded by
+    the page) for comparison. ``first_verdict_*``: the data the first verdict needs (index + 35B-A3B,
+    inline in the page)."""
+    split = {p.name: p.read_bytes() for p in sorted((site / "assets" / "calculator").glob("*.json"))}
+    plan = {name: (site / "assets" / name).read_bytes() for name in ("planner.json", "variants.json")}
+    files = {**split, **plan}
     one = (site / "assets" / "calculator.json").read_bytes()
     gz = {name: len(gzip.compress(b, 9)) for name, b in files.items()}
+    html = (site / "calculator" / "index.html").read_bytes()
     return {
         "files": {name: [len(b), gz[name]] for name, b in files.items()},
         "total_raw": sum(len(b) for b in files.values()),
         "total_gzip": sum(gz.values()),
+        "calculator_raw": sum(len(b) for b in split.values()),
+        "calculator_gzip": sum(gz[name] for name in split),
+        "plan_raw": sum(len(b) for b in plan.values()),
+        "plan_gzip": sum(gz[name] for name in plan),
         "first_verdict_gzip": gz["index.json"] + gz["35B-A3B.json"],
-        "first_verdict_raw": len(files["index.json"]) + len(files["35B-A3B.json"]),
+        "first_verdict_raw": len(split["index.json"]) + len(split["35B-A3B.json"]),
+        "page_html_raw": len(html),
+        "page_html_gzip": len(gzip.compress(html, 9)),
         "one_file_raw": len(one),
         "one_file_gzip": len(gzip.compress(one, 9)),
     }
@@ -164,11 +218,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.site is None:
             build_site(site)
         sizes = export_sizes(site)
+        for name, (raw, gz) in sizes["files"].items():
+            print(f"  {name}: {raw / 1e3:.1f} kB raw, {gz / 1e3:.1f} kB gzipped")
         print(
-            f"export: {sizes['total_raw'] / 1e3:.1f} kB raw in {len(sizes['files'])} files "
-            f"({sizes['total_gzip'] / 1e3:.1f} kB gzipped), first verdict (index + 35B-A3B) "
-            f"{sizes['first_verdict_gzip'] / 1e3:.1f} kB gzipped; the one-file export: "
-            f"{sizes['one_file_raw'] / 1e6:.2f} MB raw, {sizes['one_file_gzip'] / 1e3:.1f} kB gzipped"
+            f"whole export: {sizes['total_raw'] / 1e3:.1f} kB raw in {len(sizes['files'])} files "
+            f"({sizes['total_gzip'] / 1e3:.1f} kB gzipped): split calculator "
+            f"{sizes['calculator_raw'] / 1e3:.1f} kB raw ({sizes['calculator_gzip'] / 1e3:.1f} kB gzipped), "
+            f"plan mode {sizes['plan_raw'] / 1e3:.1f} kB raw ({sizes['plan_gzip'] / 1e3:.1f} kB gzipped); "
+            "first verdict's data (index + 35B-A3B, "
+            f"inline in the page) {sizes['first_verdict_raw'] / 1e3:.1f} kB raw, "
+            f"{sizes['first_verdict_gzip'] / 1e3:.1f} kB gzipped; the page's HTML "
+            f"{sizes['page_html_raw'] / 1e3:.1f} kB raw, {sizes['page_html_gzip'] / 1e3:.1f} kB gzipped; "
+            f"the one-file export (not loaded by the page): {sizes['one_file_raw'] / 1e6:.2f} MB raw, "
+            f"{sizes['one_file_gzip'] / 1e3:.1f} kB gzipped"
         )
         handler = functools.partial(_GzipHandler, directory=str(site))
         httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -195,26 +257,40 @@ def main(argv: list[str] | None = None) -> int:
                         "runs": args.runs,
                         "first_verdict_ms_median": first,
                         "first_verdict_ms": [r["first_verdict_ms"] for r in runs],
+                        "verdict_set_ms_median": _median([r["verdict_set_ms"] for r in runs]),
+                        "verdict_set_ms": [r["verdict_set_ms"] for r in runs],
+                        "verdict_painted_ms_median": _median([r["verdict_painted_ms"] for r in runs]),
+                        "verdict_painted_ms": [r["verdict_painted_ms"] for r in runs],
+                        "page_html": runs[0]["page_html"],
                         "all_models_ms_median": ready,
                         "first_verdict_data": data,
-                        "first_verdict_data_transfer_bytes": sum(r["transfer"] for r in data),
+                        # the page's HTML carries the first verdict's data (and scripts, styles): counted
+                        "first_verdict_data_transfer_bytes": runs[0]["page_html"]["transfer"]
+                        + sum(r["transfer"] for r in data),
                         "all_data_transfer_bytes": runs[0]["all_data_transfer_bytes"],
                         "all_data_raw_bytes": runs[0]["all_data_raw_bytes"],
                     }
                     r = results[name]
                     if before_url is not None and name == next(iter(PROFILES)):
                         old = [first_verdict(browser, before_url, profile) for _ in range(args.runs)]
-                        r["before_first_verdict_ms_median"] = statistics.median(old)
+                        r["before_first_verdict_ms_median"] = statistics.median(t for t, _ in old)
+                        r["before_verdict_painted_ms_median"] = statistics.median(p for _, p in old)
                         print(
                             f"{name}, before ({args.before[1]}): first verdict "
-                            f"{r['before_first_verdict_ms_median'] / 1000:.2f} s"
+                            f"{r['before_first_verdict_ms_median'] / 1000:.2f} s, painted at "
+                            f"{r['before_verdict_painted_ms_median'] / 1000:.2f} s"
                         )
                     names = ", ".join(d["name"] for d in data)
                     wire, raw = r["all_data_transfer_bytes"] / 1000, r["all_data_raw_bytes"] / 1000
                     head = r["first_verdict_data_transfer_bytes"] / 1000
+                    set_at, painted = r["verdict_set_ms_median"], r["verdict_painted_ms_median"]
                     print(
                         f"{name}, CPU /{CPU_SLOWDOWN}: first verdict {first / 1000:.2f} s "
-                        f"(median of {args.runs}), every model {ready / 1000:.2f} s; data before the first "
+                        f"(median of {args.runs}; set by the page at "
+                        f"{'-' if set_at is None else f'{set_at / 1000:.2f} s'}, painted at "
+                        f"{'-' if painted is None else f'{painted / 1000:.2f} s'}; the page's HTML "
+                        f"{r['page_html']['transfer'] / 1000:.1f} kB on the wire), "
+                        f"every model {ready / 1000:.2f} s; data before the first "
                         f"verdict {head:.1f} kB on the wire ({names}), "
                         f"all data {wire:.1f} kB on the wire, {raw:.1f} kB raw"
                     )

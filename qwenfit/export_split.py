@@ -1,7 +1,10 @@
 """The calculator export split per model and packed for the page (issue #20): an index plus one file per
 model, values that repeat written once (in the file's own table or the index's shared one), dict keys
-shared, ascending integer lists as run-length deltas. :func:`unpack_files` gives back
-:func:`qwenfit.export.calculator_json` byte for byte; docs/javascripts/qwenfit-data.mjs unpacks the same."""
+shared, dicts keyed "placement|name" (plan mode's weight inputs) by columns, repeated blocks of a list
+written once, integer lists as their differences. :func:`unpack_files` gives back
+:func:`qwenfit.export.calculator_json` byte for byte; :func:`pack_value` / :func:`unpack_value` do the
+same for one value (plan mode's planner.json and variants.json); docs/javascripts/qwenfit-data.mjs
+unpacks them all."""
 
 from __future__ import annotations
 
@@ -11,9 +14,11 @@ from typing import Any
 
 from qwenfit.export import calculator_json
 
-__all__ = ["calculator_files", "unpack_files"]
+__all__ = ["PACK", "calculator_files", "pack_value", "unpack_files", "unpack_value"]
 
+PACK = 2  # the packing's version (docs/javascripts/qwenfit-data.mjs reads this one)
 _MIN_SHARED = 12  # a repeated value shorter than this (as JSON) is written out each time
+_MIN_NUMBER = 7  # an integer this long (as JSON) used often in one file goes to the file's table
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -26,24 +31,162 @@ def _base36(i: int) -> str:
             return out
 
 
+_RESERVED = ("+", "*", "%", "|", "#")  # the one key of a dict that stands for a packed value
+_MIN_COLUMNS = 8  # a dict of "placement|name" keys shorter than this is written as it is
+_MAX_PERIOD = 8  # the longest block of a list written once for its repetitions
+_MAX_VARYING = 4  # records share a template when at most 1/4 of their leaves differ
+
+
+def _blocks(keys: list[Any]) -> list[tuple[int, int, int]]:
+    """``keys`` cut into (start, period, times): a block of ``period`` items repeated ``times`` times
+    (the longest repetition of a block of up to 8 items, taken greedily), or written once (times 1)."""
+    out: list[tuple[int, int, int]] = []
+    i, n, literal = 0, len(keys), 0
+    while i < n:
+        best = (0, 0)
+        for period in range(1, min(_MAX_PERIOD, (n - i) // 2) + 1):
+            times = 1
+            while keys[i + times * period : i + (times + 1) * period] == keys[i : i + period]:
+                times += 1
+            if times > 1 and period * times > best[0] * best[1]:
+                best = (period, times)
+        if best[1] < 2:
+            literal += 1
+            i += 1
+            continue
+        if literal:
+            out.append((i - literal, literal, 1))
+            literal = 0
+        out.append((i, *best))
+        i += best[0] * best[1]
+    if literal:
+        out.append((n - literal, literal, 1))
+    return out
+
+
+def _deltas(v: list[int]) -> list[int]:
+    """``v`` as its differences (the first from 0), repeated blocks of them written once."""
+    d = [v[0], *(b - a for a, b in itertools.pairwise(v))]
+    out: list[int] = []
+    for start, period, times in _blocks(d):
+        out += [period, times, *d[start : start + period]]
+    return out
+
+
+def _columns(v: dict[str, Any]) -> list[Any] | None:
+    """A dict keyed "placement|name" (plan mode's weight inputs) as [placements, names of each
+    placement, {name: [its values, placement by placement]}], or None if its keys are not so (each
+    placement's keys together). Columns of integers change by the same step layer after layer."""
+    placements: list[str] = []
+    names: list[list[str]] = []
+    columns: dict[str, list[Any]] = {}
+    for key, x in v.items():
+        head, sep, name = key.partition("|")
+        if not sep:
+            return None
+        if not placements or placements[-1] != head:
+            if head in placements:
+                return None
+            placements.append(head)
+            names.append([])
+        names[-1].append(name)
+        columns.setdefault(name, []).append(x)
+    return [placements, names, columns]
+
+
+class _Slot:
+    """Where a template (:func:`_templates`) takes a value of its own record."""
+
+
+_SLOT = _Slot()
+_SLOT_MARK = {"#": 0}  # a slot as written: a dict of the reserved key "#" with 0, not a list
+
+
+def _skeleton(v: Any) -> str:
+    if isinstance(v, list):
+        return "[" + ",".join(_skeleton(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ",".join(json.dumps(k) + ":" + _skeleton(x) for k, x in v.items()) + "}"
+    return "."
+
+
+def _leaves(v: Any, out: list[Any]) -> list[Any]:
+    if isinstance(v, list):
+        for x in v:
+            _leaves(x, out)
+    elif isinstance(v, dict):
+        for x in v.values():
+            _leaves(x, out)
+    else:
+        out.append(v)
+    return out
+
+
+def _with_slots(v: Any, slots: set[int], at: list[int]) -> Any:
+    """``v`` with its leaves number ``slots`` (in :func:`_leaves`'s order) replaced by _SLOT."""
+    if isinstance(v, list):
+        return [_with_slots(x, slots, at) for x in v]
+    if isinstance(v, dict):
+        return {k: _with_slots(x, slots, at) for k, x in v.items()}
+    at[0] += 1
+    return _SLOT if at[0] - 1 in slots else v
+
+
+def _templates(records: list[dict[str, Any]]) -> list[Any]:
+    """Formula records as [templates, rows]: records of the same shape (trees that differ only by
+    their constants, names and numbers) share one template, with a slot where they differ; each
+    record is a row [its template, the values of its slots...]."""
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        groups.setdefault(_skeleton(r), []).append(i)
+    templates: list[Any] = []
+    rows: list[Any] = [None] * len(records)
+    for members in groups.values():
+        leaves = [_leaves(records[i], []) for i in members]
+        texts = [[json.dumps(x) for x in row] for row in leaves]
+        vary = [j for j in range(len(texts[0])) if any(t[j] != texts[0][j] for t in texts[1:])]
+        if len(members) < 2 or len(vary) * _MAX_VARYING > len(texts[0]):  # each its own template (no slot)
+            for i in members:
+                templates.append(records[i])
+                rows[i] = [len(templates) - 1]
+            continue
+        templates.append(_with_slots(records[members[0]], set(vary), [0]))
+        for i, row in zip(members, leaves, strict=True):
+            rows[i] = [len(templates) - 1, *(row[j] for j in vary)]
+    return [templates, rows]
+
+
 def _compact(v: Any) -> Any:
-    """Dicts of three or more keys as key list + values, ascending integer lists as run-length deltas,
-    strings that could be read as a reference escaped."""
+    """Dicts of "placement|name" keys by columns, other dicts of three or more keys as key list +
+    values, integer lists as run-length deltas where that is shorter, strings that could be read as a
+    reference escaped."""
     if isinstance(v, str):
         return "!" + v if v[:1] in ("~", "^", "!") else v
+    if v is _SLOT:
+        return dict(_SLOT_MARK)
     if isinstance(v, list):
-        if len(v) >= 4 and all(type(x) is int for x in v) and all(a <= b for a, b in itertools.pairwise(v)):
-            runs: list[int] = []
-            for d in (v[0], *(b - a for a, b in itertools.pairwise(v))):
-                if runs and runs[-2] == d:
-                    runs[-1] += 1
-                else:
-                    runs += [d, 1]
-            return {"+": runs}
+        if len(v) >= 4 and all(isinstance(x, dict) and "terms" in x for x in v):
+            templates, rows = _templates(v)
+            return {"#": [[_compact(x) for x in templates], [_compact(x) for x in rows]]}
+        if len(v) >= 4 and all(type(x) is int for x in v):
+            runs = _deltas(v)
+            if len(json.dumps(runs)) < len(json.dumps(v)):
+                return {"+": runs}
+            return v
+        if len(v) >= 4:
+            keys = [json.dumps(x, default=repr) for x in v]
+            if len(set(keys)) < len(keys) * 3 // 4:  # repeats enough to pay for their counts
+                out: list[Any] = []
+                for start, period, times in _blocks(keys):
+                    out += [period, times, *(_compact(x) for x in v[start : start + period])]
+                return {"*": out}
         return [_compact(x) for x in v]
     if isinstance(v, dict):
-        if len(v) == 1 and next(iter(v)) in ("+", "%"):
+        if len(v) == 1 and next(iter(v)) in _RESERVED:
             raise ValueError(f"the export has a dict the packing reserves: {v!r}")
+        cols = _columns(v) if len(v) >= _MIN_COLUMNS else None
+        if cols is not None:
+            return {"|": [_compact(cols[0]), _compact(cols[1]), {k: _compact(x) for k, x in cols[2].items()}]}
         if len(v) >= 3:
             return {"%": [list(v), *(_compact(x) for x in v.values())]}
         return {k: _compact(x) for k, x in v.items()}
@@ -69,7 +212,11 @@ class _Packer:
         elif isinstance(v, dict):
             k = "{" + ",".join(json.dumps(a) + ":" + self._key(x, owner) for a, x in v.items()) + "}"
         else:
-            return json.dumps(v)
+            k = json.dumps(v)
+            if type(v) is int and len(k) >= _MIN_NUMBER:
+                self.count[k] = self.count.get(k, 0) + 1
+                self.owners.setdefault(k, set()).add(owner)
+            return k
         self.count[k] = self.count.get(k, 0) + 1
         self.owners.setdefault(k, set()).add(owner)
         self.keys[id(v)] = k
@@ -83,6 +230,15 @@ class _Packer:
             return [enc(x) for x in v] if isinstance(v, list) else {a: enc(x) for a, x in v.items()}
 
         def enc(v: Any, top: bool = False) -> Any:
+            if type(v) is int:  # a long number used often in this file: written once, in its table
+                k = json.dumps(v)
+                n = self.count.get(k, 0)
+                if len(k) < _MIN_NUMBER or n * (len(k) - 6) <= len(k) + 1 or len(self.owners[k]) > 1:
+                    return v
+                if k not in at:
+                    at[k] = len(table)
+                    table.append(v)
+                return "~" + _base36(at[k])
             if not isinstance(v, (list, dict)):
                 return v
             k = self.keys[id(v)]
@@ -115,7 +271,7 @@ def calculator_files() -> dict[str, Any]:
             "formulas": [f for f in data["formulas"] if f["model"] == k],
         }
     packer = _Packer(parts)
-    files = {name: {"pack": 1, **packer.pack(name)} for name in parts}
+    files = {name: {"pack": PACK, **packer.pack(name)} for name in parts}
     files["index.json"]["shared"] = packer.shared
     return files
 
@@ -133,22 +289,49 @@ def _unpack(packed: dict[str, Any], shared: list[Any]) -> Any:
         if isinstance(v, list):
             return [dec(x) for x in v]
         if isinstance(v, dict):
-            if len(v) == 1 and "+" in v:
-                runs, out, total = dec(v["+"]), [], 0
-                for d, n in zip(runs[::2], runs[1::2], strict=True):
-                    for _ in range(n):
-                        total += d
-                        out.append(total)
+            if len(v) == 1 and ("+" in v or "*" in v):
+                runs, out, i = dec(v.get("+", v.get("*"))), [], 0
+                while i < len(runs):
+                    period, times = runs[i], runs[i + 1]
+                    out += runs[i + 2 : i + 2 + period] * times
+                    i += 2 + period
+                if "+" in v:
+                    out = list(itertools.accumulate(out))
                 return out
             if len(v) == 1 and "%" in v:
                 keys, *values = dec(v["%"])
                 return dict(zip(keys, values, strict=True))
+            if len(v) == 1 and "#" in v:
+                if v["#"] == 0:
+                    return _SLOT
+                templates, rows = dec(v["#"])
+                return [_filled(templates[row[0]], iter(row[1:])) for row in rows]
+            if len(v) == 1 and "|" in v:
+                placements, names, columns = dec(v["|"])
+                at = dict.fromkeys(columns, 0)
+                by_key: dict[str, Any] = {}
+                for head, row in zip(placements, names, strict=True):
+                    for name in row:
+                        by_key[f"{head}|{name}"] = columns[name][at[name]]
+                        at[name] += 1
+                return by_key
             return {k: dec(x) for k, x in v.items()}
         return v
 
     for entry in packed["t"]:
         table.append(dec(entry))
     return dec(packed["v"])
+
+
+def _filled(template: Any, values: Any) -> Any:
+    """A copy of ``template`` with its slots filled from ``values`` in order."""
+    if template is _SLOT:
+        return next(values)
+    if isinstance(template, list):
+        return [_filled(x, values) for x in template]
+    if isinstance(template, dict):
+        return {k: _filled(x, values) for k, x in template.items()}
+    return template
 
 
 def unpack_files(files: dict[str, Any]) -> dict[str, Any]:
@@ -168,3 +351,15 @@ def unpack_files(files: dict[str, Any]) -> dict[str, Any]:
     return index
 
 
+def pack_value(value: Any) -> dict[str, Any]:
+    """One JSON value packed as one file (as :func:`calculator_files` packs each of its files): plan
+    mode's planner.json and variants.json. :func:`unpack_value` gives ``value`` back."""
+    packer = _Packer({"value": value})
+    return {"pack": PACK, **packer.pack("value")}
+
+
+def unpack_value(packed: dict[str, Any]) -> Any:
+    """The value :func:`pack_value` packed (what docs/javascripts/qwenfit-data.mjs's unpack does)."""
+    if packed.get("pack") != PACK:
+        raise ValueError(f"pack {packed.get('pack')!r}; this reads pack {PACK}")
+    return _unpack(packed, [])

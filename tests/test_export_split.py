@@ -9,7 +9,7 @@ import json
 import pytest
 
 from qwenfit.export import calculator_json
-from qwenfit.export_split import _compact, calculator_files, unpack_files
+from qwenfit.export_split import _compact, calculator_files, pack_value, unpack_files, unpack_value
 
 
 def _text(value: object) -> str:
@@ -48,3 +48,39 @@ def test_packing_escapes_what_it_reserves():
     assert _unpack(json.loads(_text(files["index.json"])), shared) == {"one": value, "two": value}
     with pytest.raises(ValueError, match="reserves"):
         _compact({"+": 1})
+
+
+def test_one_value_packs_and_unpacks_exactly():
+    """pack_value (plan mode's planner.json and variants.json): dicts keyed "placement|name" by
+    columns, repeated blocks of a list written once, integer lists as their differences."""
+    layers = [1017126912 + 1686528768 * k - 12974848 * (k // 4) for k in range(41)]
+    env = {f"gpu{n}-ngl{k}|{name}": (v if name != "exps" else [0]) for n in (1, 2)
+           for k, v in enumerate(layers) for name in ("w:gpu", "w:cpu", "exps")}  # fmt: skip
+    env["gpu2-ts3-2|rexps"] = 7
+    value = {"env": env, "down": [5, 3, 1, -1, -3, -3, -3, 0.5], "rows": [["a", 1]] * 9 + [["b"]],
+             "keys": {"|x": 1, "a|": 2, "b|c|d": 3}, "few": {"p|q": 1},
+             "esc": ["~0", "^1", "!2"]}  # fmt: skip
+    packed = json.loads(_text(pack_value(value)))
+    assert _text(unpack_value(packed)) == _text(value)
+    assert len(_text(packed)) < len(_text(value)) / 4
+    assert '"|"' in _text(packed) and '"*"' in _text(packed) and '"+"' in _text(packed)
+    for reserved in ("+", "*", "%", "|"):
+        with pytest.raises(ValueError, match="reserves"):
+            pack_value({"a": {reserved: 1}})
+    with pytest.raises(ValueError, match="pack"):
+        unpack_value({**packed, "pack": 1})
+
+
+def test_the_export_packs_as_one_value_exactly():
+    assert _text(unpack_value(json.loads(_text(pack_value(calculator_json()))))) == _text(calculator_json())
+
+
+def test_formula_records_share_templates():
+    """Records of one shape that differ only by constants are written as one template and rows of
+    the constants; a record of another shape, or with too much of its own, stays whole."""
+    tree = ["+", ["*", ["var", "ctx"], 12288], ["max", ["var", "seqs"], 1]]
+    records = [{"model": f"m{k}", "terms": {"kv": ["*", tree, 1000 + k], "w": 5}} for k in range(6)]
+    records += [{"model": "odd", "terms": {"kv": 1}}, {"model": "other", "terms": {"kv": 2}}]
+    packed = json.loads(_text(pack_value({"formulas": records})))
+    assert _text(unpack_value(packed)) == _text({"formulas": records})
+    assert _text(packed).count("12288") == 1

@@ -5,7 +5,7 @@
 // qwenfit.api._search and the display rounding. Part 2: the calculator page's UI, mounted only in a
 // browser. No formula lives here: every byte count comes from the exported expression trees.
 
-import { loadCalculatorData } from "./qwenfit-data.mjs";
+import { loadCalculatorData, unpackValue } from "./qwenfit-data.mjs";
 
 // ------------------------------------------------------------------------------------------------
 // Part 1: JSON with exact integers
@@ -1250,6 +1250,7 @@ function mount() {
   const root = document.getElementById("qwenfit-calc");
   if (!root || root.dataset.mounted) return;
   root.dataset.mounted = "1";
+  performance.mark?.("qwenfit:mount"); // benchmarks/startup_page.py reports these marks
   const src = root.dataset.src
     ? new URL(root.dataset.src, document.baseURI)
     : new URL("../assets/calculator/index.json", import.meta.url);
@@ -1260,22 +1261,30 @@ function mount() {
   // the split export (qwenfit-data.mjs): the index and the model shown first, then the other models
   const first = new URLSearchParams(location.hash.replace(/^#/, "")).get(HASH_KEYS.model) ?? "35B-A3B";
   const assets = new URL("../", src); // assets/: planner.json and variants.json sit beside calculator/
-  loadCalculatorData(src, parseJSON, { first })
+  // files the docs build wrote into the page (<script type="application/json" data-qf-file=NAME>)
+  const inline = {};
+  for (const el of document.querySelectorAll("script[data-qf-file]")) inline[el.dataset.qfFile] = el.textContent;
+  // this code may run inline in the page (docs/_hooks/qwenfit_docs.py): data-scripts says where the
+  // page's scripts are (plan mode's module), else they sit beside this module
+  const scripts = root.dataset.scripts ? new URL(root.dataset.scripts, document.baseURI) : new URL("./", import.meta.url);
+  loadCalculatorData(src, parseJSON, { first, inline })
     .then(({ data, rest }) => {
       if (data.schema !== 2n) throw new Error(`calculator data schema ${data.schema}; this page reads schema 2`);
+      performance.mark?.("qwenfit:data");
       const calc = (window.qwenfitCalc = new Calculator(root, data));
+      performance.mark?.("qwenfit:verdict");
       root.dataset.qwenfit = String(data.qwenfit ?? "");
       // the vision / MTP toggles' formulas (without them the toggles stay off, saying so)
       const variants = fetch(new URL("variants.json", assets))
         .then((r) => (r.ok ? r.text() : null))
         .catch(() => null);
       return Promise.all([rest, variants]).then(([all, text]) => {
-        if (text) Object.defineProperty(all, "variants", { value: parseJSON(text), enumerable: false });
+        if (text) Object.defineProperty(all, "variants", { value: unpackValue(parseJSON(text)), enumerable: false });
         calc.data = all;
         calc.writeForm();
         calc.render();
         root.dataset.ready = "1";
-        setUpModes(all, assets);
+        setUpModes(all, assets, scripts);
       });
     })
     .catch((err) => fail(`The calculator could not start: ${err.message}`));
@@ -1286,7 +1295,7 @@ function mount() {
  * loaded on first use) and check (one configuration, the Calculator above). Buttons with
  * aria-pressed switch them; "#mode=plan" in the address opens plan mode.
  */
-function setUpModes(data, src) {
+function setUpModes(data, src, scripts) {
   const planRoot = document.getElementById("qwenfit-plan");
   const buttons = [...document.querySelectorAll("[data-qf-mode]")];
   if (!planRoot || !buttons.length) return;
@@ -1299,7 +1308,7 @@ function setUpModes(data, src) {
     if (mode === "check" && window.qwenfitCalc) window.qwenfitCalc.update();
     if (mode !== "plan" || loading) return loading;
     planRoot.replaceChildren(h("p", { class: "qf-loading", text: "Loading the planner's data…" }));
-    loading = import("./qwenfit-plan.mjs")
+    loading = import(new URL("qwenfit-plan.mjs", scripts).href)
       .then((m) => m.mountPlan(planRoot, data, new URL("planner.json", src)))
       .then((view) => {
         window.qwenfitPlan = view;
@@ -1320,6 +1329,8 @@ function setUpModes(data, src) {
 if (typeof window !== "undefined" && typeof document !== "undefined") {
   // Material's document$ emits on every page load, instant navigation included
   if (window.document$ && typeof window.document$.subscribe === "function") window.document$.subscribe(mount);
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mount);
-  else mount();
+  // the page's own copy runs right after #qwenfit-calc is parsed: mount at once, not at DOMContentLoaded
+  // (which waits for the theme's stylesheets and scripts)
+  if (document.readyState !== "loading" || document.getElementById("qwenfit-calc")) mount();
+  else document.addEventListener("DOMContentLoaded", mount);
 }

@@ -4,8 +4,14 @@
 // files share); each model has its own file. The page asks for the index and the model it shows
 // first, renders, then fetches the other models. unpack() reverses qwenfit.export's packing exactly
 // (qwenfit.export.unpack_files is the same in Python): references into the file's own table ("~")
-// or the index's shared one ("^"), {"%": [keys, ...values]} dicts, {"+": [delta, run, ...]} ascending
-// integer lists (BigInt, as the calculator's JSON reader gives every integer), "!"-escaped strings.
+// or the index's shared one ("^"), {"%": [keys, ...values]} dicts, {"|": [...]} dicts by columns,
+// {"#": [templates, rows]} formula records that share their shape (a slot, {"#": 0}, where they
+// differ), {"*": [period, times, ...block, ...]} lists of repeated blocks, {"+": [...]} the same of the differences
+// of an integer list (BigInt, as the calculator's JSON reader gives every integer), "!"-escaped strings.
+
+export const PACK = 2n; // qwenfit.export_split.PACK
+
+const SLOT = Object.freeze({ slot: true }); // where a template takes a value of its own row
 
 function decoder(table, shared) {
   const dec = (v) => {
@@ -18,16 +24,64 @@ function decoder(table, shared) {
     if (Array.isArray(v)) return v.map(dec);
     if (v === null || typeof v !== "object") return v;
     const keys = Object.keys(v);
-    if (keys.length === 1 && keys[0] === "+") {
-      const runs = dec(v["+"]);
+    if (keys.length === 1 && (keys[0] === "+" || keys[0] === "*")) {
+      // [period, times, ...block] repeated: the items ("*") or the differences of integers ("+")
+      const runs = dec(v[keys[0]]);
       const out = [];
-      let total = 0n;
-      for (let i = 0; i < runs.length; i += 2) {
-        for (let n = Number(runs[i + 1]); n > 0; n--) {
-          total += runs[i];
-          out.push(total);
-        }
+      for (let i = 0; i < runs.length; ) {
+        const period = Number(runs[i]);
+        const block = runs.slice(i + 2, i + 2 + period);
+        for (let n = Number(runs[i + 1]); n > 0; n--) out.push(...block);
+        i += 2 + period;
       }
+      if (keys[0] === "+") {
+        let total = 0n;
+        for (let i = 0; i < out.length; i++) out[i] = total += out[i];
+      }
+      return out;
+    }
+    if (keys.length === 1 && keys[0] === "#") {
+      // formula records as [templates, rows]: a row is [its template, the values of its slots...]
+      if (v["#"] === 0n || v["#"] === 0) return SLOT;
+      const [templates, rows] = dec(v["#"]);
+      // a part without a slot is the template's own (shared, as the packing's tables share it: the
+      // calculator compiles a shared expression once)
+      const slotted = new Map();
+      const hasSlot = (t) => {
+        if (t === SLOT) return true;
+        if (t === null || typeof t !== "object") return false;
+        let found = slotted.get(t);
+        if (found === undefined) {
+          found = Array.isArray(t) ? t.some(hasSlot) : Object.values(t).some(hasSlot);
+          slotted.set(t, found);
+        }
+        return found;
+      };
+      return rows.map((row) => {
+        let k = 1;
+        const fill = (t) => {
+          if (t === SLOT) return row[k++];
+          if (!hasSlot(t)) return t;
+          if (Array.isArray(t)) return t.map(fill);
+          if (t === null || typeof t !== "object") return t;
+          const out = {};
+          for (const key of Object.keys(t)) out[key] = fill(t[key]);
+          return out;
+        };
+        return fill(templates[Number(row[0])]);
+      });
+    }
+    if (keys.length === 1 && keys[0] === "|") {
+      // a dict keyed "placement|name" by columns: [placements, names of each, {name: values}]
+      const [placements, names, columns] = dec(v["|"]);
+      const at = {};
+      const out = {};
+      placements.forEach((head, i) => {
+        for (const name of names[i]) {
+          at[name] = (at[name] ?? 0) + 1;
+          out[`${head}|${name}`] = columns[name][at[name] - 1];
+        }
+      });
       return out;
     }
     if (keys.length === 1 && keys[0] === "%") {
@@ -53,6 +107,14 @@ export function unpack(packed, shared = []) {
   return dec(packed.v);
 }
 
+/** A file packed by qwenfit.export_split.pack_value (plan mode's planner.json, variants.json) as the
+ * value it stands for; any other JSON value as it is. */
+export function unpackValue(value) {
+  if (value === null || typeof value !== "object" || !("pack" in value) || !("v" in value)) return value;
+  if (value.pack !== PACK) throw new Error(`data pack ${value.pack}; this page reads pack ${PACK}`);
+  return unpack(value);
+}
+
 /** The index's shared table, decoded (its entries refer only to earlier ones). */
 export function unpackShared(index) {
   const shared = [];
@@ -72,16 +134,19 @@ async function fetchText(url) {
  * (the calculator's exact-integer JSON reader). Resolves, once the index and the model `first`
  * (else the index's first model) are in, to {data, rest}: `data` has the shape of
  * qwenfit.export.calculator_json() with the models loaded so far; `rest` resolves to the complete
- * data (every model, in the export's order) once the other model files are in.
+ * data (every model, in the export's order) once the other model files are in. `inline`: files the
+ * page carries in its HTML (name -> text, e.g. {"index.json": ..., "35B-A3B.json": ...}: the docs
+ * build writes them into the calculator page, docs/_hooks/qwenfit_docs.py), read instead of fetched.
  */
-export async function loadCalculatorData(indexUrl, parse, { first } = {}) {
+export async function loadCalculatorData(indexUrl, parse, { first, inline = {} } = {}) {
+  const file = (name) => (typeof inline[name] === "string" ? Promise.resolve(inline[name]) : fetchText(new URL(name, indexUrl)));
   // the model shown first is fetched beside the index (its file is named after it, as
   // qwenfit.export.calculator_files names them), not after it: one round trip less on a slow network
   const guess = typeof first === "string" && /^[A-Za-z0-9.-]+$/.test(first)
-    ? fetchText(new URL(`${first}.json`, indexUrl)).catch(() => null)
+    ? file(`${first}.json`).catch(() => null)
     : Promise.resolve(null);
-  const packedIndex = parse(await fetchText(indexUrl));
-  if (packedIndex.pack !== 1n) throw new Error(`calculator data pack ${packedIndex.pack}; this page reads pack 1`);
+  const packedIndex = parse(await file(new URL(indexUrl).pathname.split("/").pop()));
+  if (packedIndex.pack !== PACK) throw new Error(`calculator data pack ${packedIndex.pack}; this page reads pack ${PACK}`);
   const shared = unpackShared(packedIndex);
   const index = unpack(packedIndex, shared);
   const chunks = index.chunks;
@@ -89,7 +154,7 @@ export async function loadCalculatorData(indexUrl, parse, { first } = {}) {
   const order = Object.keys(index.models);
   const loaded = new Map();
   const load = async (key, text = null) => {
-    const packed = parse(text ?? (await fetchText(new URL(chunks[key], indexUrl))));
+    const packed = parse(text ?? (await file(chunks[key])));
     loaded.set(key, unpack(packed, shared));
   };
   const assemble = () => {

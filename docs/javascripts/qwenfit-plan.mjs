@@ -736,7 +736,8 @@ export async function mountPlan(root, calc, src) {
   const r = await fetch(src);
   if (!r.ok) throw new Error(`${src.pathname}: HTTP ${r.status} (the site was built without qwenfit's planner export)`);
   const { parseJSON } = await import("./qwenfit-calc.mjs");
-  const plan = parseJSON(await r.text());
+  const { unpackValue } = await import("./qwenfit-data.mjs");
+  const plan = unpackValue(parseJSON(await r.text())); // packed by qwenfit.export_split.pack_value
   if (plan.schema !== 1n) throw new Error(`planner data schema ${plan.schema}; this page reads schema 1`);
   const view = new PlanView(root, calc, plan);
   root.dataset.ready = "1";

@@ -111,8 +111,12 @@ def test_every_page_loads_only_from_the_local_server(page, server, site_dir):
 
 def test_calculator_renders_and_screenshot(page, server, calculator_data, output_dir, timings):
     open_calculator(page, server)
-    assert "/javascripts/qwenfit-calc.mjs" in server["requested"]
-    assert "/assets/calculator/index.json" in server["requested"]  # the split export (qwenfit-data.mjs)
+    # the page carries its scripts, the index and its first model inline (docs/_hooks/qwenfit_docs.py);
+    # the other models come from the split export (qwenfit-data.mjs)
+    inline = 'script[data-qf-file="index.json"], script[data-qf-file="35B-A3B.json"], script[type=module]'
+    assert page.locator(inline).count() == 3
+    page.wait_for_selector("#qwenfit-calc[data-ready]")
+    assert "/assets/calculator/27B.json" in server["requested"]
     texts = page.evaluate("(s) => window.qwenfitCalc.apply(s)", SCREENSHOT_STATE)
     assert texts == expected_texts(calculator_data, SCREENSHOT_STATE)
     page.wait_for_selector("[data-qf=chart] svg path[data-quant]")

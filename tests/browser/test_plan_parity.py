@@ -30,7 +30,11 @@ APPLY = """(c) => window.qwenfitPlan.apply(c)"""
 
 @pytest.fixture(scope="session")
 def planner_data(site_dir: Path) -> dict[str, Any]:
-    data = json.loads((site_dir / "assets" / "planner.json").read_text())
+    from qwenfit.export_split import unpack_value
+
+    data = unpack_value(
+        json.loads((site_dir / "assets" / "planner.json").read_text())
+    )  # as the page reads it
     assert data["schema"] == 1
     return data
 
