@@ -229,11 +229,17 @@ def _split(
                     for c in copies[key]:
                         assigned[id(c)] = b
                 graph_inputs.append(t)
-    # graph_optimize: allocation dependencies per split
+    # graph_optimize: the backend's reorder of each split, then its allocation dependencies
     uses: dict[int, int] = {}
     for t in nodes:
         for s in t.srcs:
             uses[id(s)] = uses.get(id(s), 0) + 1
+    if any(rules[b].reorder is not None for b, _, _, _ in splits):
+        nodes = list(nodes)
+        for b, s0, s1, _ in splits:
+            reorder = rules[b].reorder
+            if reorder is not None:
+                reorder(nodes, s0, s1, uses)
     deps: dict[int, list[GraphTensor]] = {}
     for b, s0, s1, _ in splits:
         hook = rules[b].deps
