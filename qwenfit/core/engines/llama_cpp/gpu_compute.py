@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, replace
+from functools import lru_cache, partial
 from typing import Any
 
 from qwenfit.core.engines.llama_cpp.backends import (
@@ -42,6 +42,8 @@ from qwenfit.core.engines.llama_cpp.cells import context_cells
 from qwenfit.core.engines.llama_cpp.ggml_alloc import TYPE_SIZE, BufferType, GraphTensor, allocate_buffers
 from qwenfit.core.engines.llama_cpp.graph import GraphSettings, reserve_settings, text_graph
 from qwenfit.core.engines.llama_cpp.sched import schedule
+from qwenfit.core.engines.llama_cpp.versions import graph_alloc_deps, vk_unary_mul, vk_view_alias
+from qwenfit.core.engines.llama_cpp.vulkan_order import vulkan_reorder
 from qwenfit.core.expr import as_int
 from qwenfit.core.model.spec import ModelSpec
 
@@ -49,6 +51,7 @@ __all__ = [
     "HOST",
     "DeviceSetup",
     "ScheduledGraph",
+    "backend_rules",
     "device_compute_buffers",
     "host_buffer_name",
     "pipeline_parallel",
@@ -84,6 +87,24 @@ class DeviceSetup:
     op_offload: bool = True
     min_batch: int = 32
     fa_workspace: bool = True  # flash attention's scratch in the buffer (CUDA: PR #23907; Metal: estimated)
+    build: int | None = (
+        None  # the llama.cpp build (None: the modelled tree): which graph_optimize rules apply
+    )
+
+
+def backend_rules(setup: DeviceSetup) -> BackendRules:
+    """The GPU backend's rules in ``setup.build``: no allocation dependencies from ``graph_optimize``
+    before llama.cpp PR #27301 (the hook had no way to add them), the Vulkan reorder without the
+    UNARY + MUL fusion (PR #27220) and the view-alias dependencies (PR #27812) before those."""
+    rules = BACKENDS[setup.backend]
+    b = setup.build
+    if not graph_alloc_deps(b):
+        rules = replace(rules, deps=None)
+    if rules.reorder is not None:
+        rules = replace(
+            rules, reorder=partial(vulkan_reorder, unary_mul=vk_unary_mul(b), view_alias=vk_view_alias(b))
+        )
+    return rules
 
 
 def pipeline_parallel(setup: DeviceSetup) -> bool:
@@ -163,7 +184,7 @@ def scheduled_graph(
             w = info.get(t.name) or (info.get("token_embd.weight") if t.name == "output.weight" else None)
             if w is not None and w[0] in TYPE_SIZE:
                 t.type, t.ne = w[0], (*w[1], 1, 1, 1, 1)[:4]  # type: ignore[assignment]
-    rules: list[BackendRules] = [BACKENDS[setup.backend]] * len(gpus) + [BACKENDS["cpu"]]
+    rules: list[BackendRules] = [backend_rules(setup)] * len(gpus) + [BACKENDS["cpu"]]
     sc = schedule(
         leafs, nodes, rules, home, n_copies=4 if pipeline_parallel(setup) else 1, op_offload=setup.op_offload,
         min_batch=setup.min_batch, fusion=setup.fusion, weight_home=weight_home,
@@ -204,6 +225,7 @@ def device_compute_buffers(
     weights: Any = None,
     mask_f32: bool = False,
     h_nextn_output: bool = True,
+    gdn_l2_op: bool = False,
 ) -> dict[str, int]:
     """The compute buffer llama.cpp reserves on each device: ``{gpu name: bytes, ..., "host": bytes}``
     (GPU names as in ``setup.gpus``; a GPU with nothing to do reports 0).
@@ -223,7 +245,7 @@ def device_compute_buffers(
     gs = reserve_settings(
         n_ctx=cells, n_ctx_seq=per, n_seq=n_seq, kv_unified=kv_unified, n_ubatch=n_ubatch,
         n_outputs_max=n_outputs_max, flash_attn=flash_attn, type_k=type_k, type_v=type_v, n_rs_seq=n_rs_seq,
-        mask_f32=mask_f32, h_nextn_output=h_nextn_output,
+        mask_f32=mask_f32, h_nextn_output=h_nextn_output, gdn_l2_op=gdn_l2_op,
     )  # fmt: skip
     try:
         hash(weights)

@@ -368,8 +368,11 @@ def _gdn_layer(g: _Graph, spec: ModelSpec, s: GraphSettings, x: GraphTensor,
     q = g.view("VIEW", conv_out, (dk, hk, tps, ns), nb=(4, 4 * dk, *cnb))
     k = g.view("VIEW", conv_out, (dk, hk, tps, ns), nb=(4, 4 * dk, *cnb))
     v = g.view("VIEW", conv_out, (dv, hv, tps, ns), nb=(4, 4 * dv, *cnb))
-    q = g.new("SCALE", "f32", q.ne, g.new("RMS_NORM", "f32", q.ne, q))  # build_gdn_l2_norm
-    k = g.new("SCALE", "f32", k.ne, g.new("RMS_NORM", "f32", k.ne, k))
+    if s.gdn_l2_op:  # ggml_l2_norm, before PR #28068 (qwen35.cpp: q_conv = ggml_l2_norm(...))
+        q, k = g.new("L2_NORM", "f32", q.ne, q), g.new("L2_NORM", "f32", k.ne, k)
+    else:  # build_gdn_l2_norm (models.h:14-18): rms_norm then scale
+        q = g.new("SCALE", "f32", q.ne, g.new("RMS_NORM", "f32", q.ne, q))
+        k = g.new("SCALE", "f32", k.ne, g.new("RMS_NORM", "f32", k.ne, k))
     if next_arch and hk != hv:  # qwen3next repeats K heads even for the fused op
         rf = hv // hk
         rep = (dk, rf, hk, tps * ns)

@@ -25,6 +25,7 @@ from qwenfit.core.engines.llama_cpp.memory import (
 from qwenfit.core.engines.llama_cpp.versions import (
     build_number,
     cuda_fa_workspace,
+    gdn_l2_op,
     h_nextn_output,
     kq_mask_f32,
     server_limits_outputs,
@@ -224,7 +225,7 @@ def _closed_form(spec: ModelSpec, d: Deployment, o: LlamaCppOptions, ctx: Any, n
         return True
     build = build_number(o.engine_version)
     return (outputs_reserved(d, o) == d.sequences and not kq_mask_f32(build) and cuda_fa_workspace(build)
-            and _structure(spec, d, o, ctx) is not None)  # fmt: skip
+            and not gdn_l2_op(build) and _structure(spec, d, o, ctx) is not None)  # fmt: skip
 
 
 def _closed_compute_terms(
@@ -379,6 +380,7 @@ def _replayed_compute_terms(
         layer_device=tuple(layout.layer_device), gpus=tuple(gpus), host_expert_layers=frozenset(host_exps),
         backend=backend, split_mode=o.split_mode, tensor_override=bool(o.override_tensor) or n_cpu_moe > 0,
         offload_kqv=o.kv_offload, fa_workspace=cuda_fa_workspace(build_number(o.engine_version)),
+        build=build_number(o.engine_version),
     )  # fmt: skip
     common: dict[str, Any] = {
         "context": as_int(d.context), "n_seq": as_int(d.sequences), "n_ubatch": o.ubatch,
@@ -388,6 +390,7 @@ def _replayed_compute_terms(
         "weights": _tensor_table(str(inputs.get("gguf:tensors", ""))) if not canonical else None,
         "mask_f32": kq_mask_f32(build_number(o.engine_version)),
         "h_nextn_output": h_nextn_output(build_number(o.engine_version)),
+        "gdn_l2_op": gdn_l2_op(build_number(o.engine_version)),
     }  # fmt: skip
     mtp = d.mtp and spec_r.mtp_layers > 0
     got = device_compute_buffers(spec_r, setup, **common, n_outputs_max=as_int(outputs_reserved(d, o)),

@@ -25,6 +25,23 @@ llama.cpp's release tags (``bNNNN`` = commits on master).
   ``get_alloc_size`` reserve the F16 copies of a quantized K/V cache in the compute buffer; before
   it they came from the CUDA pool at run time (not in the logged buffer). Taken from the
   output-limit boundary (:data:`CUDA_FA_WORKSPACE_BUILD`); b8193 logs show no workspace.
+- **Gated DeltaNet's q/k norm.** PR #28068 (merged 2026-08-31) replaces ``ggml_l2_norm`` (one
+  L2_NORM node) by ``build_gdn_l2_norm`` (RMS_NORM then SCALE, src/models/models.h:14-18) for
+  qwen35, qwen35moe and qwen3next: two more nodes per Gated DeltaNet layer, and a different
+  allocation. Every field log predates it: b9849 prints ``graph nodes = 1831`` for Qwen3.5-9B
+  (24 Gated DeltaNet layers; the modelled tree builds 1879 = 1831 + 2 x 24) and 3727 for
+  Qwen3.5-35B-A3B (30 layers; 3787 = 3727 + 2 x 30). :data:`GDN_RMS_NORM_BUILD` is the first build
+  after the newest one seen without it.
+- **graph_optimize's allocation dependencies.** PR #27301 (2026-08-18) lets a backend's
+  ``graph_optimize`` keep tensors alive for its fusions (ggml-cuda's top-k MoE routing and weighted
+  reduction, ggml-vulkan's top-k MoE from PR #28422, Metal's from PR #28948); before it fusions that
+  would overlap were skipped at run time and the compute buffer held no extra lifetimes.
+- **ggml-vulkan's node reorder** (``ggml_vk_graph_optimize``, since PR #15489): PR #27220
+  (2026-08-23) pulls the MUL consuming a UNARY forward (UNARY + MUL fusion) and PR #27812
+  (2026-08-27) adds view-alias dependencies to ``is_src_of``; both change the order ggml-alloc sees.
+- All three landed in the same weeks as PR #28068 and after b9849: every Vulkan log of b9849 is
+  reproduced to the printed 0.01 MiB without them (Qwen3.5-2B/4B/9B, Qwen3.6-27B, 35B-A3B) and not
+  with them. :data:`GRAPH_ALLOC_DEPS_BUILD` and the Vulkan boundaries are the first build after b9849.
 """
 
 from __future__ import annotations
@@ -34,9 +51,10 @@ import re
 from qwenfit.errors import SettingError
 
 __all__ = [
-    "CUDA_FA_WORKSPACE_BUILD", "H_NEXTN_OUTPUT_BUILD", "KQ_MASK_F16_BUILD", "MODELLED_COMMIT",
-    "OUTPUT_LIMIT_BUILD", "build_number", "cuda_fa_workspace", "h_nextn_output", "kq_mask_f32",
-    "server_limits_outputs",
+    "CUDA_FA_WORKSPACE_BUILD", "GDN_RMS_NORM_BUILD", "GRAPH_ALLOC_DEPS_BUILD", "H_NEXTN_OUTPUT_BUILD",
+    "KQ_MASK_F16_BUILD", "MODELLED_COMMIT", "OUTPUT_LIMIT_BUILD", "VK_UNARY_MUL_BUILD", "VK_VIEW_ALIAS_BUILD",
+    "build_number", "cuda_fa_workspace", "gdn_l2_op", "graph_alloc_deps", "h_nextn_output", "kq_mask_f32",
+    "server_limits_outputs", "vk_unary_mul", "vk_view_alias",
 ]  # fmt: skip
 
 MODELLED_COMMIT = "0c1e570"
@@ -44,6 +62,10 @@ OUTPUT_LIMIT_BUILD = 9236  # first build with PR #23861 (de6f727): see the modul
 KQ_MASK_F16_BUILD = 9222  # PR #23764 (F16 mask with flash attention): first build seen with it
 H_NEXTN_OUTPUT_BUILD = 9222  # PR #22673 (MTP: the final norm kept as an output): first build known
 CUDA_FA_WORKSPACE_BUILD = 9236  # PR #23907 (FA's F16 K/V copies in the compute buffer): see above
+GRAPH_ALLOC_DEPS_BUILD = 9850  # PR #27301 (graph_optimize allocation dependencies): after b9849
+VK_UNARY_MUL_BUILD = 9850  # PR #27220 (Vulkan UNARY + MUL fusion in the reorder): after b9849
+VK_VIEW_ALIAS_BUILD = 9850  # PR #27812 (Vulkan reorder: view-alias dependencies): after b9849
+GDN_RMS_NORM_BUILD = 9850  # PR #28068 (GDN q/k norm as RMS_NORM + SCALE): after b9849
 
 _BUILD = re.compile(r"^b?(\d{3,6})(?:[-\s(].*)?$")
 
@@ -82,3 +104,23 @@ def cuda_fa_workspace(build: int | None) -> bool:
 def h_nextn_output(build: int | None) -> bool:
     """Whether this build keeps the final norm as a graph output (llama.cpp's MTP support)."""
     return build is None or build >= H_NEXTN_OUTPUT_BUILD
+
+
+def gdn_l2_op(build: int | None) -> bool:
+    """Whether this build normalises Gated DeltaNet's q and k with one L2_NORM op (before PR #28068)."""
+    return build is not None and build < GDN_RMS_NORM_BUILD
+
+
+def graph_alloc_deps(build: int | None) -> bool:
+    """Whether a backend's graph_optimize adds allocation dependencies in this build (PR #27301)."""
+    return build is None or build >= GRAPH_ALLOC_DEPS_BUILD
+
+
+def vk_unary_mul(build: int | None) -> bool:
+    """Whether ggml-vulkan's reorder pulls UNARY + MUL together in this build (PR #27220)."""
+    return build is None or build >= VK_UNARY_MUL_BUILD
+
+
+def vk_view_alias(build: int | None) -> bool:
+    """Whether ggml-vulkan's reorder sees view-alias dependencies in this build (PR #27812)."""
+    return build is None or build >= VK_VIEW_ALIAS_BUILD

@@ -137,8 +137,21 @@ def _can_fuse_unary_mul(unary: GraphTensor, mul: GraphTensor) -> bool:
     return _can_repeat(other, unary) if mul.srcs[0] is unary else _can_repeat(unary, mul.srcs[0])
 
 
-def vulkan_reorder(nodes: list[GraphTensor], start: int, end: int, uses: dict[int, int]) -> None:
-    """ggml_vk_graph_optimize's reorder of ``nodes[start:end]`` (one split), in place."""
+def vulkan_reorder(
+    nodes: list[GraphTensor],
+    start: int,
+    end: int,
+    uses: dict[int, int],
+    *,
+    unary_mul: bool = True,
+    view_alias: bool = True,
+) -> None:
+    """ggml_vk_graph_optimize's reorder of ``nodes[start:end]`` (one split), in place.
+
+    ``unary_mul``: UNARY + MUL fusion (llama.cpp PR #27220: a UNARY's consuming MUL is pulled
+    forward and may follow it although dependent); ``view_alias``: ``is_src_of`` also sees a node
+    reading or writing memory through another view of the same tensor (PR #27812). Builds before
+    them (every field log, b9849 included) have neither: :mod:`.versions`."""
     g: Sequence[GraphTensor] = nodes[start:end]
     n = len(g)
     used = [False] * n
@@ -155,7 +168,7 @@ def vulkan_reorder(nodes: list[GraphTensor], start: int, end: int, uses: dict[in
             d = ds[s] if s < len(ds) else None
             if d is src:
                 return True
-            if empty(dst) or empty(src):
+            if not view_alias or empty(dst) or empty(src):
                 continue
             if d is not None and _base(d) is _base(src):
                 return True
@@ -222,7 +235,9 @@ def vulkan_reorder(nodes: list[GraphTensor], start: int, end: int, uses: dict[in
                     continue
                 gc = g[c]
                 last = c == cur[-1]
-                fused = (gc.op, gj.op) in (("RMS_NORM", "MUL"), ("UNARY", "MUL"))
+                fused = (gc.op, gj.op) == ("RMS_NORM", "MUL") or (
+                    unary_mul and (gc.op, gj.op) == ("UNARY", "MUL")
+                )
                 if last and fused and empty_or_scheduled(c + 1, j):
                     continue
                 if last and j == c + 1 and (gc.op, gj.op) in _ADJACENT:
@@ -277,7 +292,7 @@ def vulkan_reorder(nodes: list[GraphTensor], start: int, end: int, uses: dict[in
                         cur.append(k)
                         used[k] = True
                         break
-            if j > 0 and gj.op == "UNARY":  # UNARY + MUL: the consuming MUL pulled forward
+            if unary_mul and j > 0 and gj.op == "UNARY":  # UNARY + MUL: the consuming MUL pulled forward
                 for k in range(j + 1, min(j + 15, n)):
                     mul = g[k]
                     if mul.op != "MUL" or not any(s is gj for s in mul.srcs[:2]):
