@@ -55,9 +55,11 @@ class Row:
     @property
     def within_print(self) -> bool:
         """Equal up to the log's rounding (two decimals of MiB)."""
-        return self.logged is not None and self.predicted is not None and abs(
-            self.predicted - self.logged
-        ) <= MIB_RESOLUTION
+        return (
+            self.logged is not None
+            and self.predicted is not None
+            and abs(self.predicted - self.logged) <= MIB_RESOLUTION
+        )
 
 
 def _gpu_names(log: LlamaLog) -> list[str]:
@@ -126,7 +128,7 @@ def estimate_kwargs(rec: dict[str, Any], log: LlamaLog) -> dict[str, Any]:
         kw["n_gpu_layers"] = off[0]
     if s.get("n_cpu_moe"):
         kw["n_cpu_moe"] = int(s["n_cpu_moe"])
-    build = _build(rec.get("build"))
+    build = _build(rec.get("build")) or era_build(rec["log"])
     if build is not None:
         kw["engine_version"] = f"b{build}"
     if rec["engine"] == "llama-cli" and (build is None or build < OUTPUT_LIMIT_BUILD):
@@ -139,6 +141,19 @@ def estimate_kwargs(rec: dict[str, Any], log: LlamaLog) -> dict[str, Any]:
         if m:
             kw["draft_tokens"] = int(m.group(1))
     return kw
+
+
+# The newest build seen printing each log format: llama.cpp moved --fit from libllama
+# (``llama_params_fit_impl``, builds 8193-8863 in the corpus) to libcommon (``common_params_fit_impl``,
+# b8999 on). A record without a build number is scored as the newest build of its format.
+LAST_LLAMA_FIT_BUILD = 8863
+
+
+def era_build(text: str) -> int | None:
+    """The build a log without a build number is scored as, from its line formats (None: unknown)."""
+    if "llama_params_fit_impl:" in text:
+        return LAST_LLAMA_FIT_BUILD
+    return None
 
 
 def _build(build: Any) -> int | None:

@@ -176,12 +176,12 @@ def _attn_inputs(g: _Graph, spec: ModelSpec, s: GraphSettings) -> tuple[GraphTen
     f16 = s.flash_attn and not s.mask_f32
     mask = g.input("f16" if f16 else "f32", (s.n_kv, T // s.n_stream, 1, s.n_stream), "attn_inp_kq_mask")
     k_rot = v_rot = None
-    if s.type_k in _QUANT_KV and hd % 64 == 0:
+    if s.type_k in _QUANT_KV and hd % 64 == 0 and s.kv_rot:
         nrot = 64
         while hd % (nrot * 2) == 0:
             nrot *= 2
         k_rot = g.input("f32", (nrot, nrot), "attn_inp_k_rot")
-    if s.type_v in _QUANT_KV and hd % 64 == 0:
+    if s.type_v in _QUANT_KV and hd % 64 == 0 and s.kv_rot:
         v_rot = g.input("f32", (64, 64), "attn_inp_v_rot")
     return k_idxs, v_idxs, mask, k_rot, v_rot  # type: ignore[return-value]
 
@@ -493,6 +493,9 @@ def _main_graph(spec: ModelSpec, s: GraphSettings) -> _Graph:
     pos = g.input("i32", (T * _n_pos(spec),), "inp_pos")
     out_ids = g.input("i32", (s.n_outputs,), "out_ids")
     inp = _Inputs(pos, out_ids, k_idxs, v_idxs, mask, k_rot, v_rot)
+    # before MTP support (PR #22673) qwen35.cpp picked the output rows in the last layer (cur and
+    # inpSA, as every llama.cpp model does); since, after the final norm (qwen35.cpp:174-213)
+    early = not s.h_nextn_output
     for il, kind in enumerate(t.layer_types):
         g.tag, g.il = f"-{il}", il
         inpSA = inpL
@@ -502,6 +505,9 @@ def _main_graph(spec: ModelSpec, s: GraphSettings) -> _Graph:
             cur = _attention_layer(g, spec, s, inp, cur, il)
         else:
             cur = _gdn_layer(g, spec, s, cur, s_copy, il)
+        if early and il == len(t.layer_types) - 1:  # the output rows picked in the last layer
+            cur = g.new("GET_ROWS", "f32", (h, s.n_outputs), cur, out_ids)
+            inpSA = g.new("GET_ROWS", "f32", (h, s.n_outputs), inpSA, out_ids)
         cur = g.new("ADD", "f32", cur.ne, cur, inpSA)
         ffn_residual = cur
         cur = g.rms_norm(cur, "post_attention_norm.weight")
@@ -511,7 +517,8 @@ def _main_graph(spec: ModelSpec, s: GraphSettings) -> _Graph:
     cur = g.rms_norm(inpL, "output_norm.weight", name="h_nextn")
     if s.h_nextn_output:  # res->t_h_nextn: an output (llama-graph.cpp:1367-1379; from the MTP PR #22673)
         cur.flags |= 2
-    cur = g.new("GET_ROWS", "f32", (h, s.n_outputs), cur, out_ids, name="result_norm")
+    if not early:
+        cur = g.new("GET_ROWS", "f32", (h, s.n_outputs), cur, out_ids, name="result_norm")
     cur.flags |= 2  # t_embd
     cur = g.mul_mat(t.vocab_size, cur, "output.weight", name="result_output")
     cur.flags |= 2  # t_logits

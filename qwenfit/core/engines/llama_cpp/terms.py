@@ -28,6 +28,7 @@ from qwenfit.core.engines.llama_cpp.versions import (
     gdn_l2_op,
     h_nextn_output,
     kq_mask_f32,
+    kv_rotation,
     server_limits_outputs,
 )
 from qwenfit.core.expr import Expr, Num, as_int, at, lt, smax, where
@@ -224,8 +225,10 @@ def _closed_form(spec: ModelSpec, d: Deployment, o: LlamaCppOptions, ctx: Any, n
     if any(isinstance(x, Expr) for x in (d.context, d.sequences, n_cpu_moe)):
         return True
     build = build_number(o.engine_version)
-    return (outputs_reserved(d, o) == d.sequences and not kq_mask_f32(build) and cuda_fa_workspace(build)
-            and not gdn_l2_op(build) and _structure(spec, d, o, ctx) is not None)  # fmt: skip
+    modelled = (
+        not kq_mask_f32(build) and cuda_fa_workspace(build) and not gdn_l2_op(build) and kv_rotation(build)
+    )
+    return outputs_reserved(d, o) == d.sequences and modelled and _structure(spec, d, o, ctx) is not None
 
 
 def _closed_compute_terms(
@@ -391,6 +394,7 @@ def _replayed_compute_terms(
         "mask_f32": kq_mask_f32(build_number(o.engine_version)),
         "h_nextn_output": h_nextn_output(build_number(o.engine_version)),
         "gdn_l2_op": gdn_l2_op(build_number(o.engine_version)),
+        "kv_rot": kv_rotation(build_number(o.engine_version)),
     }  # fmt: skip
     mtp = d.mtp and spec_r.mtp_layers > 0
     got = device_compute_buffers(spec_r, setup, **common, n_outputs_max=as_int(outputs_reserved(d, o)),

@@ -32,6 +32,14 @@ llama.cpp's release tags (``bNNNN`` = commits on master).
   (24 Gated DeltaNet layers; the modelled tree builds 1879 = 1831 + 2 x 24) and 3727 for
   Qwen3.5-35B-A3B (30 layers; 3787 = 3727 + 2 x 30). :data:`GDN_RMS_NORM_BUILD` is the first build
   after the newest one seen without it.
+- **Rotated quantized KV.** PR #21038 (commit 744c0c73, merged 2026-04-01) multiplies Q, K, V by a
+  Hadamard matrix when the K/V cache is quantized: two more graph inputs (``attn_inp_k_rot`` /
+  ``attn_inp_v_rot``, 0.27 MiB in the host buffer at head dim 256) and the matmuls. b8193's q8_0
+  logs have neither; b8999 prints ``attn_rot_k``. :data:`KV_ROT_BUILD` is the first build after b8193.
+- **Output rows before MTP support.** Before PR #22673 qwen35.cpp picked the output rows in the last
+  layer (``ggml_get_rows`` of ``cur`` and ``inpSA``, as llama.cpp's other models do), after it once
+  after the final norm: one graph node less (logs before b9222 print 3729 nodes for Qwen3.5-35B-A3B,
+  3657 for Qwen3.6-27B; the modelled tree builds 3728 / 3656) and one n_embd x n_outputs tensor less.
 - **graph_optimize's allocation dependencies.** PR #27301 (2026-08-18) lets a backend's
   ``graph_optimize`` keep tensors alive for its fusions (ggml-cuda's top-k MoE routing and weighted
   reduction, ggml-vulkan's top-k MoE from PR #28422, Metal's from PR #28948); before it fusions that
@@ -52,9 +60,10 @@ from qwenfit.errors import SettingError
 
 __all__ = [
     "CUDA_FA_WORKSPACE_BUILD", "GDN_RMS_NORM_BUILD", "GRAPH_ALLOC_DEPS_BUILD", "H_NEXTN_OUTPUT_BUILD",
-    "KQ_MASK_F16_BUILD", "MODELLED_COMMIT", "OUTPUT_LIMIT_BUILD", "VK_UNARY_MUL_BUILD", "VK_VIEW_ALIAS_BUILD",
+    "KQ_MASK_F16_BUILD", "KV_ROT_BUILD", "MODELLED_COMMIT", "OUTPUT_LIMIT_BUILD", "VK_UNARY_MUL_BUILD",
+    "VK_VIEW_ALIAS_BUILD",
     "build_number", "cuda_fa_workspace", "gdn_l2_op", "graph_alloc_deps", "h_nextn_output", "kq_mask_f32",
-    "server_limits_outputs", "vk_unary_mul", "vk_view_alias",
+    "kv_rotation", "server_limits_outputs", "vk_unary_mul", "vk_view_alias",
 ]  # fmt: skip
 
 MODELLED_COMMIT = "0c1e570"
@@ -62,6 +71,7 @@ OUTPUT_LIMIT_BUILD = 9236  # first build with PR #23861 (de6f727): see the modul
 KQ_MASK_F16_BUILD = 9222  # PR #23764 (F16 mask with flash attention): first build seen with it
 H_NEXTN_OUTPUT_BUILD = 9222  # PR #22673 (MTP: the final norm kept as an output): first build known
 CUDA_FA_WORKSPACE_BUILD = 9236  # PR #23907 (FA's F16 K/V copies in the compute buffer): see above
+KV_ROT_BUILD = 8194  # PR #21038 (Hadamard rotation of a quantized KV cache): after b8193
 GRAPH_ALLOC_DEPS_BUILD = 9850  # PR #27301 (graph_optimize allocation dependencies): after b9849
 VK_UNARY_MUL_BUILD = 9850  # PR #27220 (Vulkan UNARY + MUL fusion in the reorder): after b9849
 VK_VIEW_ALIAS_BUILD = 9850  # PR #27812 (Vulkan reorder: view-alias dependencies): after b9849
@@ -124,3 +134,8 @@ def vk_unary_mul(build: int | None) -> bool:
 def vk_view_alias(build: int | None) -> bool:
     """Whether ggml-vulkan's reorder sees view-alias dependencies in this build (PR #27812)."""
     return build is None or build >= VK_VIEW_ALIAS_BUILD
+
+
+def kv_rotation(build: int | None) -> bool:
+    """Whether this build rotates a quantized K/V cache (PR #21038)."""
+    return build is None or build >= KV_ROT_BUILD
