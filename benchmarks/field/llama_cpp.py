@@ -157,7 +157,7 @@ def era_build(text: str) -> int | None:
 
 
 def _build(build: Any) -> int | None:
-    m = re.match(r"^b?(\d{3,6})\b", str(build or ""))
+    m = re.match(r"^[bB]?(\d{3,6})\b", str(build or ""))
     return int(m.group(1)) if m else None
 
 

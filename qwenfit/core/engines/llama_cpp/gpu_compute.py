@@ -42,7 +42,12 @@ from qwenfit.core.engines.llama_cpp.cells import context_cells
 from qwenfit.core.engines.llama_cpp.ggml_alloc import TYPE_SIZE, BufferType, GraphTensor, allocate_buffers
 from qwenfit.core.engines.llama_cpp.graph import GraphSettings, reserve_settings, text_graph
 from qwenfit.core.engines.llama_cpp.sched import schedule
-from qwenfit.core.engines.llama_cpp.versions import graph_alloc_deps, vk_unary_mul, vk_view_alias
+from qwenfit.core.engines.llama_cpp.versions import (
+    graph_alloc_deps,
+    sched_all_inputs,
+    vk_unary_mul,
+    vk_view_alias,
+)
 from qwenfit.core.engines.llama_cpp.vulkan_order import vulkan_reorder
 from qwenfit.core.expr import as_int
 from qwenfit.core.model.spec import ModelSpec
@@ -188,6 +193,7 @@ def scheduled_graph(
     sc = schedule(
         leafs, nodes, rules, home, n_copies=4 if pipeline_parallel(setup) else 1, op_offload=setup.op_offload,
         min_batch=setup.min_batch, fusion=setup.fusion, weight_home=weight_home,
+        all_inputs=sched_all_inputs(setup.build),
     )  # fmt: skip
     gpu_rules = BACKENDS[setup.backend]
     alloc_size = gpu_rules.alloc_size

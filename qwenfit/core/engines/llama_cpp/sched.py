@@ -69,12 +69,15 @@ def schedule(
     min_batch: int = 32,
     fusion: bool = True,
     weight_home: Callable[[GraphTensor], int] | None = None,
+    all_inputs: bool = True,
 ) -> Schedule:
     """Replay ggml_backend_sched_split_graph on a graph. ``rules``: one per backend in priority
     order (the CPU last). ``home``: id(tensor) -> backend whose buffer holds it, for every tensor in
     a buffer (KV cache, recurrent state); ``weight_home`` the same for the weights (host memory is
     the CPU's, index ``len(rules) - 1``). Mutates the graph's sources (copies replace them), as the
-    C code does."""
+    C code does. ``all_inputs`` False: pass 6 of older builds, which gave pipeline copies only to the
+    graph inputs a node reads (not the embeddings input of a token batch, nor inputs read through
+    views), collected in pass 5's order."""
     nb = len(rules)
     cpu = nb - 1
     where: dict[int, int] = dict(home)
@@ -171,7 +174,7 @@ def schedule(
                 assigned[id(s)] = assigned.get(id(vs), -1) if vs is not None else assigned[id(t)]
         if assigned[id(t)] == -1:
             assigned[id(t)] = next(b for b in range(nb) if supports_op(b, t))
-    return _split(leafs, nodes, rules, assigned, buffer_supported, n_copies, fusion)
+    return _split(leafs, nodes, rules, assigned, buffer_supported, n_copies, fusion, all_inputs)
 
 
 def _dup(t: GraphTensor, backend: int, c: int, n_copies: int) -> GraphTensor:
@@ -189,6 +192,7 @@ def _split(
     buffer_supported: Callable[[GraphTensor, int], bool],
     n_copies: int,
     fusion: bool,
+    all_inputs: bool = True,
 ) -> Schedule:
     """Passes 5 and 6, graph_optimize and graph_copy (ggml-backend.cpp:1297-1595)."""
     copies: dict[tuple[int, int], list[GraphTensor]] = {}
@@ -196,6 +200,7 @@ def _split(
     first = next((i for i, t in enumerate(nodes) if t.op not in VIEW_OPS), len(nodes))
     cur = assigned[id(nodes[first])] if first < len(nodes) else len(rules) - 1
     start, inputs = 0, []  # type: ignore[var-annotated]
+    consumed: dict[int, GraphTensor] = {}  # graph inputs a node reads, in pass 5's order
     for i in range(first, len(nodes)):
         t = nodes[i]
         if t.op in VIEW_OPS:
@@ -208,6 +213,8 @@ def _split(
             splits.append((cur, start, i, inputs))
             cur, start, inputs = b, i, []
         for j, s in enumerate(t.srcs):
+            if s.flags & 1:
+                consumed.setdefault(id(s), s)
             if assigned[id(s)] != cur and not buffer_supported(s, cur):
                 key = (id(s), cur)
                 if key not in copies:
@@ -219,7 +226,7 @@ def _split(
     splits.append((cur, start, len(nodes), inputs))
     graph_inputs: list[GraphTensor] = []
     if n_copies > 1:  # pass 6: the graph inputs' copies on their own backend
-        for t in leafs:
+        for t in leafs if all_inputs else list(consumed.values()):
             if t.flags & 1:
                 b = assigned[id(t)]
                 key = (id(t), b)

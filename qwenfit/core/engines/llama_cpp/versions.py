@@ -40,6 +40,12 @@ llama.cpp's release tags (``bNNNN`` = commits on master).
   layer (``ggml_get_rows`` of ``cur`` and ``inpSA``, as llama.cpp's other models do), after it once
   after the final norm: one graph node less (logs before b9222 print 3729 nodes for Qwen3.5-35B-A3B,
   3657 for Qwen3.6-27B; the modelled tree builds 3728 / 3656) and one n_embd x n_outputs tensor less.
+- **Pipeline copies of unread inputs.** ggml-backend's pass 6 now copies every graph input "including
+  inputs not consumed by any node (e.g. the embeddings input of a text-only batch)"
+  (ggml-backend.cpp:1407-1440); older builds copied the inputs a node reads, found in pass 5. The
+  2x RTX 3090 log of b8210 holds the embeddings input once (1674.08 MiB = 4 x the F32 KQ mask and
+  the other read inputs + 2 x n_embd x 512 x 4 B), so :data:`SCHED_ALL_INPUTS_BUILD` is the first
+  build after b8210 (the change is not identified; the modelled tree has it).
 - **graph_optimize's allocation dependencies.** PR #27301 (2026-08-18) lets a backend's
   ``graph_optimize`` keep tensors alive for its fusions (ggml-cuda's top-k MoE routing and weighted
   reduction, ggml-vulkan's top-k MoE from PR #28422, Metal's from PR #28948); before it fusions that
@@ -60,10 +66,10 @@ from qwenfit.errors import SettingError
 
 __all__ = [
     "CUDA_FA_WORKSPACE_BUILD", "GDN_RMS_NORM_BUILD", "GRAPH_ALLOC_DEPS_BUILD", "H_NEXTN_OUTPUT_BUILD",
-    "KQ_MASK_F16_BUILD", "KV_ROT_BUILD", "MODELLED_COMMIT", "OUTPUT_LIMIT_BUILD", "VK_UNARY_MUL_BUILD",
-    "VK_VIEW_ALIAS_BUILD",
+    "KQ_MASK_F16_BUILD", "KV_ROT_BUILD", "MODELLED_COMMIT", "OUTPUT_LIMIT_BUILD", "SCHED_ALL_INPUTS_BUILD",
+    "VK_UNARY_MUL_BUILD", "VK_VIEW_ALIAS_BUILD",
     "build_number", "cuda_fa_workspace", "gdn_l2_op", "graph_alloc_deps", "h_nextn_output", "kq_mask_f32",
-    "kv_rotation", "server_limits_outputs", "vk_unary_mul", "vk_view_alias",
+    "kv_rotation", "sched_all_inputs", "server_limits_outputs", "vk_unary_mul", "vk_view_alias",
 ]  # fmt: skip
 
 MODELLED_COMMIT = "0c1e570"
@@ -71,6 +77,7 @@ OUTPUT_LIMIT_BUILD = 9236  # first build with PR #23861 (de6f727): see the modul
 KQ_MASK_F16_BUILD = 9222  # PR #23764 (F16 mask with flash attention): first build seen with it
 H_NEXTN_OUTPUT_BUILD = 9222  # PR #22673 (MTP: the final norm kept as an output): first build known
 CUDA_FA_WORKSPACE_BUILD = 9236  # PR #23907 (FA's F16 K/V copies in the compute buffer): see above
+SCHED_ALL_INPUTS_BUILD = 8864  # ggml-backend pass 6 copies every graph input: after b8863 (era-scored record)
 KV_ROT_BUILD = 8194  # PR #21038 (Hadamard rotation of a quantized KV cache): after b8193
 GRAPH_ALLOC_DEPS_BUILD = 9850  # PR #27301 (graph_optimize allocation dependencies): after b9849
 VK_UNARY_MUL_BUILD = 9850  # PR #27220 (Vulkan UNARY + MUL fusion in the reorder): after b9849
@@ -139,3 +146,8 @@ def vk_view_alias(build: int | None) -> bool:
 def kv_rotation(build: int | None) -> bool:
     """Whether this build rotates a quantized K/V cache (PR #21038)."""
     return build is None or build >= KV_ROT_BUILD
+
+
+def sched_all_inputs(build: int | None) -> bool:
+    """Whether the scheduler gives pipeline copies to every graph input (else the inputs a node reads)."""
+    return build is None or build >= SCHED_ALL_INPUTS_BUILD
