@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from qwenfit.core.engines.base import Deployment
     from qwenfit.core.engines.llama_cpp.options import LlamaCppOptions
 
-__all__ = ["gguf_tensor_table", "llama_terms"]
+__all__ = ["DRAFT_COMPUTE", "gguf_tensor_table", "llama_terms"]
 
 SRC = "llama.cpp 0c1e570 (tests/fixtures/llama_memory)"
 PLACE = "llama.cpp 0c1e570 load_tensors placement (qwenfit.core.engines.llama_cpp.layout)"
@@ -282,6 +282,7 @@ def _closed_compute_terms(
     return out
 
 
+DRAFT_COMPUTE = "MTP draft context: its own graph and scheduler"
 REFERENCE_CONTEXTS = (4096, 32768)  # the delta is the most of these (conservative)
 
 
@@ -399,17 +400,18 @@ def _replayed_compute_terms(
     mtp = d.mtp and spec_r.mtp_layers > 0
     got = device_compute_buffers(spec_r, setup, **common, n_outputs_max=as_int(outputs_reserved(d, o)),
                                  type_k=kv, type_v=kv, n_rs_seq=o.draft_tokens if mtp else 0)  # fmt: skip
-    if mtp:  # the MTP draft context: its own graph and scheduler (n_outputs_max = n_parallel)
-        draft = device_compute_buffers(spec_r, setup, **common, n_outputs_max=as_int(d.sequences),
-                                       type_k=draft_kv, type_v=draft_kv, mtp_draft=True)  # fmt: skip
-        got = {k: got.get(k, 0) + draft.get(k, 0) for k in {*got, *draft}}
     exact = BACKENDS[backend].measured and backend == d.backend
     label = MEASURED if exact else f"{d.backend}: alignment, alloc sizes and fusions from source (estimated)"
-    note = (f"ubatch {o.ubatch}, flash attention {'on' if o.flash_attention else 'off'}"
-            + (", + MTP draft graph" if mtp else ""))  # fmt: skip
+    note = f"ubatch {o.ubatch}, flash attention {'on' if o.flash_attention else 'off'}"
     out = [
         Term("compute_buffer", dev, got.get(dev, 0), exact, f"{COMPUTE_SRC}; {label}", note) for dev in gpus
     ]
     out.append(Term("compute_buffer", "cpu", got[HOST], exact, f"{COMPUTE_SRC}; {label}",
                     "graph inputs, embeddings, layers and ops left on the CPU"))  # fmt: skip
+    if mtp:  # the MTP draft context: its own graph and scheduler (n_outputs_max = n_parallel)
+        draft = device_compute_buffers(spec_r, setup, **common, n_outputs_max=as_int(d.sequences),
+                                       type_k=draft_kv, type_v=draft_kv, mtp_draft=True)  # fmt: skip
+        for dev in [*gpus, "cpu"]:
+            out.append(Term("compute_buffer", dev, draft.get(HOST if dev == "cpu" else dev, 0), exact,
+                            f"{COMPUTE_SRC}; {label}", DRAFT_COMPUTE))  # fmt: skip
     return out
