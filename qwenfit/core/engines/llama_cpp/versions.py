@@ -13,9 +13,10 @@ llama.cpp's release tags (``bNNNN`` = commits on master).
 - **The KQ mask with flash attention.** PR #23764 (merged 2026-05-27, five days before #23861) reserves
   the mask in F16; before it the mask input was F32 and cast to F16 once in the graph
   (``ggml_cast``), so the host buffer holds 4 B per mask element and the GPUs an F32 copy and the
-  F16 cast. Logs of b8193-b8999 (CUDA, Metal) show the F32 mask; b9849 (Vulkan) the F16 one. The
-  boundary lies in b9000..b9222 (b9222 has it, b8999 not: ``KQ_MASK_F16_BUILD``
-  is the first build seen with it).
+  F16 cast. Logs of b8193-b9222 (CUDA, Metal) show the F32 mask (the m4pro MTP log of b9222: host
+  buffer 272.29 MiB = 4 B per mask element at 131,072 cells); b9849 (Vulkan) the F16 one. PR #23764
+  landed five days before PR #23861 (b9236..b9294): ``KQ_MASK_F16_BUILD`` is the first build after
+  b9222.
 - **The final norm as an output.** llama.cpp's MTP support (PR #22673, May 2026) keeps the final
   norm (``t_h_nextn``) as a graph output, so it stays allocated until the logits; before it the
   allocator reused its memory (one n_embd x n_tokens F32 tensor less at the logits' peak: b8193 and
@@ -74,7 +75,7 @@ __all__ = [
 
 MODELLED_COMMIT = "0c1e570"
 OUTPUT_LIMIT_BUILD = 9236  # first build with PR #23861 (de6f727): see the module docstring
-KQ_MASK_F16_BUILD = 9222  # PR #23764 (F16 mask with flash attention): first build seen with it
+KQ_MASK_F16_BUILD = 9223  # PR #23764 (F16 mask with flash attention): after b9222 (F32 in its log)
 H_NEXTN_OUTPUT_BUILD = 9222  # PR #22673 (MTP: the final norm kept as an output): first build known
 CUDA_FA_WORKSPACE_BUILD = 9236  # PR #23907 (FA's F16 K/V copies in the compute buffer): see above
 SCHED_ALL_INPUTS_BUILD = 8864  # ggml-backend pass 6 copies every graph input: after b8863 (era-scored record)
