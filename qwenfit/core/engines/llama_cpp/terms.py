@@ -40,7 +40,14 @@ if TYPE_CHECKING:
     from qwenfit.core.engines.base import Deployment
     from qwenfit.core.engines.llama_cpp.options import LlamaCppOptions
 
-__all__ = ["DRAFT_COMPUTE", "gguf_tensor_table", "llama_terms"]
+__all__ = [
+    "DELTA_BACKENDS",
+    "DRAFT_COMPUTE",
+    "delta_backend",
+    "delta_key",
+    "gguf_tensor_table",
+    "llama_terms",
+]
 
 SRC = "llama.cpp 0c1e570 (tests/fixtures/llama_memory)"
 PLACE = "llama.cpp 0c1e570 load_tensors placement (qwenfit.core.engines.llama_cpp.layout)"
@@ -257,7 +264,7 @@ def _closed_compute_terms(
     extra = where(lt(0, n_cpu_moe), 0, 3 * ins) if pipeline else 0
     note = f"ubatch {o.ubatch}, flash attention {'on' if o.flash_attention else 'off'}"
     used = [g for g in gpus if layout.layers_on(g) or layout.output_device == g] or gpus[:1]
-    delta = _gpu_delta(spec, st, len(gpus))
+    delta = _gpu_delta(spec, st, len(gpus), delta_backend(d.backend))
     gpu_bytes = ctx.compute_bytes - emb + extra
     out = [Term("compute_buffer", dev, gpu_bytes + delta[i] if dev in used else 0, False,
                 "the CPU graph's buffer less the token embeddings"
@@ -286,13 +293,26 @@ DRAFT_COMPUTE = "MTP draft context: its own graph and scheduler"
 REFERENCE_CONTEXTS = (4096, 32768)  # the delta is the most of these (conservative)
 
 
-def _gpu_delta(spec: ModelSpec, st: Any, n_gpus: int) -> tuple[int, ...]:
+DELTA_BACKENDS = ("cuda", "vulkan", "metal")  # ROCm runs ggml-cuda's host code: CUDA's deltas
+
+
+def delta_backend(backend: str) -> str:
+    """The backend whose replayed deltas the closed form of ``backend`` takes."""
+    return backend if backend in DELTA_BACKENDS else "cuda"
+
+
+def delta_key(st: Any, backend: str) -> str:
+    """The structure's key in the delta table (CUDA: the structure key; else prefixed by the backend)."""
+    return st.key() if backend == "cuda" else f"{backend}:{st.key()}"
+
+
+def _gpu_delta(spec: ModelSpec, st: Any, n_gpus: int, backend: str = "cuda") -> tuple[int, ...]:
     """:func:`replay_gpu_delta`, read from the table scripts/llama_gpu_deltas.py precomputes for the
     catalog's models and stored structures (``gpu_deltas.py``), else replayed."""
     from qwenfit.core.engines.llama_cpp.compute import model_key
 
-    got = _delta_table().get(model_key(spec), {}).get(st.key(), {}).get(str(n_gpus))
-    return tuple(got) if got is not None else replay_gpu_delta(spec, st, n_gpus)
+    got = _delta_table().get(model_key(spec), {}).get(delta_key(st, backend), {}).get(str(n_gpus))
+    return tuple(got) if got is not None else replay_gpu_delta(spec, st, n_gpus, backend)
 
 
 @lru_cache(maxsize=1)
@@ -306,8 +326,8 @@ def _delta_table() -> dict[str, Any]:
 
 
 @lru_cache(maxsize=256)
-def replay_gpu_delta(spec: ModelSpec, st: Any, n_gpus: int) -> tuple[int, ...]:
-    """Per GPU: the replayed buffer (CUDA, every layer offloaded, the default split, llama-server's
+def replay_gpu_delta(spec: ModelSpec, st: Any, n_gpus: int, backend: str = "cuda") -> tuple[int, ...]:
+    """Per GPU: the replayed buffer (``backend``, every layer offloaded, the default split, llama-server's
     limits) less the closed form's GPU term, the most of one sequence of 4,096 and of 32,768 tokens.
     The closed form adds it everywhere (the fusion lifetimes of a MoE graph and the layer split are
     assumed to cost the same at every context: estimated)."""
@@ -318,7 +338,7 @@ def replay_gpu_delta(spec: ModelSpec, st: Any, n_gpus: int) -> tuple[int, ...]:
     from qwenfit.core.engines.llama_cpp.memory import compute_buffer_bytes
 
     kv_k, kv_v = KV_OF_CLASS[st.k], KV_OF_CLASS[st.v]
-    setup = placement_setup(spec, GpuPlacement(n_gpus))
+    setup = placement_setup(spec, GpuPlacement(n_gpus, backend))
     copies = 4 if n_gpus > 1 else 1
     best = [-(1 << 62)] * n_gpus
     for context in REFERENCE_CONTEXTS:
