@@ -233,6 +233,7 @@ def device_compute_buffers(
     h_nextn_output: bool = True,
     gdn_l2_op: bool = False,
     kv_rot: bool = True,
+    gdn_fused: bool = True,
 ) -> dict[str, int]:
     """The compute buffer llama.cpp reserves on each device: ``{gpu name: bytes, ..., "host": bytes}``
     (GPU names as in ``setup.gpus``; a GPU with nothing to do reports 0).
@@ -253,6 +254,7 @@ def device_compute_buffers(
         n_ctx=cells, n_ctx_seq=per, n_seq=n_seq, kv_unified=kv_unified, n_ubatch=n_ubatch,
         n_outputs_max=n_outputs_max, flash_attn=flash_attn, type_k=type_k, type_v=type_v, n_rs_seq=n_rs_seq,
         mask_f32=mask_f32, h_nextn_output=h_nextn_output, gdn_l2_op=gdn_l2_op, kv_rot=kv_rot,
+        gdn_fused=gdn_fused,
     )  # fmt: skip
     try:
         hash(weights)

@@ -45,6 +45,7 @@ from functools import lru_cache
 from typing import Any
 
 from qwenfit.core.engines.llama_cpp.ggml_alloc import GraphBuilder, GraphTensor, allocate_graph, row_bytes
+from qwenfit.core.engines.llama_cpp.graph_gdn import unfused_delta_net
 from qwenfit.core.engines.llama_cpp.reserve import GraphSettings, reserve_settings
 from qwenfit.core.model.spec import FULL_ATTENTION, ModelSpec
 
@@ -386,17 +387,19 @@ def _gdn_layer(g: _Graph, spec: ModelSpec, s: GraphSettings, x: GraphTensor,
             g.new("REPEAT", "f32", rep, g.view("RESHAPE", k, (dk, 1, hk, tps * ns))),
             (dk, hv, tps, ns),
         )
-    # build_recurrent_attn / build_delta_net_fused
-    gdn = g.new("GATED_DELTA_NET", "f32", (dv * hv, T + K * dv * ns), q, k, v, gate, beta, state)
-    output = g.view("VIEW", gdn, (dv, hv, tps, ns))
-    if K == 1:
-        new_state = g.view("VIEW", gdn, (dv, dv, hv, ns))
-        dst = g.view("VIEW", s_all, (s_size, ns))
-    else:
-        n_written = min(tps, K)
-        new_state = g.view("VIEW", gdn, (s_size, ns, n_written))
-        dst = g.view("VIEW", s_all, (s_size, ns, n_written))
-    g.expand(g.view("CPY", dst, dst.ne, new_state, dst))
+    if not s.gdn_fused and tps > 1 and K == 1:  # build_delta_net_chunking (fused_gdn_ch off)
+        output = unfused_delta_net(g, q, k, v, gate, beta, state, s_all, repeat=not next_arch and hk != hv)
+    else:  # build_recurrent_attn / build_delta_net_fused
+        gdn = g.new("GATED_DELTA_NET", "f32", (dv * hv, T + K * dv * ns), q, k, v, gate, beta, state)
+        output = g.view("VIEW", gdn, (dv, hv, tps, ns))
+        if K == 1:
+            new_state = g.view("VIEW", gdn, (dv, dv, hv, ns))
+            dst = g.view("VIEW", s_all, (s_size, ns))
+        else:
+            n_written = min(tps, K)
+            new_state = g.view("VIEW", gdn, (s_size, ns, n_written))
+            dst = g.view("VIEW", s_all, (s_size, ns, n_written))
+        g.expand(g.view("CPY", dst, dst.ne, new_state, dst))
     z4 = g.view("RESHAPE", z, (dv, hv, tps, ns))
     normed = g.rms_norm(output, "ssm_norm.weight")
     cur = g.new("MUL", "f32", normed.ne, normed, g.unary(z4))

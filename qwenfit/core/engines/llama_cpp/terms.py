@@ -25,6 +25,7 @@ from qwenfit.core.engines.llama_cpp.memory import (
 from qwenfit.core.engines.llama_cpp.versions import (
     build_number,
     cuda_fa_workspace,
+    gdn_fused,
     gdn_l2_op,
     h_nextn_output,
     kq_mask_f32,
@@ -232,9 +233,8 @@ def _closed_form(spec: ModelSpec, d: Deployment, o: LlamaCppOptions, ctx: Any, n
     if any(isinstance(x, Expr) for x in (d.context, d.sequences, n_cpu_moe)):
         return True
     build = build_number(o.engine_version)
-    modelled = (
-        not kq_mask_f32(build) and cuda_fa_workspace(build) and not gdn_l2_op(build) and kv_rotation(build)
-    )
+    modelled = not kq_mask_f32(build) and cuda_fa_workspace(build) and not gdn_l2_op(build)
+    modelled = modelled and kv_rotation(build) and gdn_fused(build)
     return outputs_reserved(d, o) == d.sequences and modelled and _structure(spec, d, o, ctx) is not None
 
 
@@ -416,6 +416,7 @@ def _replayed_compute_terms(
         "h_nextn_output": h_nextn_output(build_number(o.engine_version)),
         "gdn_l2_op": gdn_l2_op(build_number(o.engine_version)),
         "kv_rot": kv_rotation(build_number(o.engine_version)),
+        "gdn_fused": gdn_fused(build_number(o.engine_version)),
     }  # fmt: skip
     mtp = d.mtp and spec_r.mtp_layers > 0
     got = device_compute_buffers(spec_r, setup, **common, n_outputs_max=as_int(outputs_reserved(d, o)),

@@ -33,6 +33,12 @@ llama.cpp's release tags (``bNNNN`` = commits on master).
   (24 Gated DeltaNet layers; the modelled tree builds 1879 = 1831 + 2 x 24) and 3727 for
   Qwen3.5-35B-A3B (30 layers; 3787 = 3727 + 2 x 30). :data:`GDN_RMS_NORM_BUILD` is the first build
   after the newest one seen without it.
+- **Gated DeltaNet without the fused op.** Builds before the fused GATED_DELTA_NET op ran a prompt
+  batch through ``build_delta_net_chunking`` (src/models/delta-net-base.cpp: chunks of 64 tokens, a
+  state update per chunk; :mod:`.graph_gdn`). Logs of b8179-b8210 print its node counts (Qwen3.5-9B
+  at 512 tokens: 6369; the replay builds 6321, two nodes a layer fewer: not identified) and their
+  compute buffers match it; b8836 prints the fused graph. :data:`GDN_FUSED_BUILD` is the first build
+  after b8210.
 - **Rotated quantized KV.** PR #21038 (commit 744c0c73, merged 2026-04-01) multiplies Q, K, V by a
   Hadamard matrix when the K/V cache is quantized: two more graph inputs (``attn_inp_k_rot`` /
   ``attn_inp_v_rot``, 0.27 MiB in the host buffer at head dim 256) and the matmuls. b8193's q8_0
@@ -66,10 +72,10 @@ import re
 from qwenfit.errors import SettingError
 
 __all__ = [
-    "CUDA_FA_WORKSPACE_BUILD", "GDN_RMS_NORM_BUILD", "GRAPH_ALLOC_DEPS_BUILD", "H_NEXTN_OUTPUT_BUILD",
-    "KQ_MASK_F16_BUILD", "KV_ROT_BUILD", "MODELLED_COMMIT", "OUTPUT_LIMIT_BUILD", "SCHED_ALL_INPUTS_BUILD",
-    "VK_UNARY_MUL_BUILD", "VK_VIEW_ALIAS_BUILD",
-    "build_number", "cuda_fa_workspace", "gdn_l2_op", "graph_alloc_deps", "h_nextn_output", "kq_mask_f32",
+    "CUDA_FA_WORKSPACE_BUILD", "GDN_FUSED_BUILD", "GDN_RMS_NORM_BUILD", "GRAPH_ALLOC_DEPS_BUILD",
+    "H_NEXTN_OUTPUT_BUILD", "KQ_MASK_F16_BUILD", "KV_ROT_BUILD", "MODELLED_COMMIT", "OUTPUT_LIMIT_BUILD",
+    "SCHED_ALL_INPUTS_BUILD", "VK_UNARY_MUL_BUILD", "VK_VIEW_ALIAS_BUILD", "build_number",
+    "cuda_fa_workspace", "gdn_fused", "gdn_l2_op", "graph_alloc_deps", "h_nextn_output", "kq_mask_f32",
     "kv_rotation", "sched_all_inputs", "server_limits_outputs", "vk_unary_mul", "vk_view_alias",
 ]  # fmt: skip
 
@@ -79,6 +85,7 @@ KQ_MASK_F16_BUILD = 9223  # PR #23764 (F16 mask with flash attention): after b92
 H_NEXTN_OUTPUT_BUILD = 9222  # PR #22673 (MTP: the final norm kept as an output): first build known
 CUDA_FA_WORKSPACE_BUILD = 9236  # PR #23907 (FA's F16 K/V copies in the compute buffer): see above
 SCHED_ALL_INPUTS_BUILD = 8864  # ggml-backend pass 6 copies every graph input: after b8863 (era-scored record)
+GDN_FUSED_BUILD = 8211  # the fused GATED_DELTA_NET op for prompt batches: after b8210
 KV_ROT_BUILD = 8194  # PR #21038 (Hadamard rotation of a quantized KV cache): after b8193
 GRAPH_ALLOC_DEPS_BUILD = 9850  # PR #27301 (graph_optimize allocation dependencies): after b9849
 VK_UNARY_MUL_BUILD = 9850  # PR #27220 (Vulkan UNARY + MUL fusion in the reorder): after b9849
@@ -152,3 +159,8 @@ def kv_rotation(build: int | None) -> bool:
 def sched_all_inputs(build: int | None) -> bool:
     """Whether the scheduler gives pipeline copies to every graph input (else the inputs a node reads)."""
     return build is None or build >= SCHED_ALL_INPUTS_BUILD
+
+
+def gdn_fused(build: int | None) -> bool:
+    """Whether a prompt batch of this build runs Gated DeltaNet as the fused GATED_DELTA_NET op."""
+    return build is None or build >= GDN_FUSED_BUILD
