@@ -267,6 +267,8 @@ def device_compute_buffers(
 def _buffers(
     spec: ModelSpec, setup: DeviceSetup, gs: GraphSettings, mtp_draft: bool, weights: Any
 ) -> dict[str, int]:
+    if gs.gdn_fused and not mtp_draft and "cpu" in setup.layer_device and setup.gpus:
+        gs = replace(gs, gdn_fused=_fused_gdn_resolves(spec, setup, gs, weights))
     g = scheduled_graph(spec, setup, gs, mtp_draft=mtp_draft, weights=weights)
     chunks = allocate_buffers(g.leafs, g.nodes, g.buffer_of, g.bufts)
     out = {name: sum(c) for name, c in zip(g.names, chunks, strict=True)}
@@ -274,6 +276,30 @@ def _buffers(
     for gpu in setup.gpus:
         out.setdefault(gpu, 0)
     return out
+
+
+_GDN_CH_PROBE_TOKENS = 16  # llm_fused_op_gdn_ch_probe.n_tokens_per_seq (llama-context.cpp:54-58)
+
+
+def _fused_gdn_resolves(spec: ModelSpec, setup: DeviceSetup, gs: GraphSettings, weights: Any) -> bool:
+    """llama_context::resolve_fused_ops for the chunked fused Gated DeltaNet (llama-context.cpp:
+    505-565): a graph of 16 tokens per sequence is reserved and the op stays enabled only if every
+    layer's GATED_DELTA_NET node runs on the device of its layer. With layers in host memory, the
+    scheduler can move a host layer's op to a GPU (op offload of its matmuls at >= 32 tokens, then
+    the expansion passes), which disables the fused op for the whole context."""
+    n = _GDN_CH_PROBE_TOKENS * gs.n_seq
+    probe = replace(gs, n_tokens=n, n_outputs=n)
+    g = scheduled_graph(spec, setup, probe, weights=weights)
+    gpus = setup.gpus[:1] if setup.split_mode != "layer" else setup.gpus
+    index = {d: i for i, d in enumerate(gpus)}
+    for t in g.nodes:
+        if t.op == "GATED_DELTA_NET":
+            il = int(t.name.rsplit("-", 1)[1])
+            dev = setup.layer_device[il]
+            want = len(gpus) if dev == "cpu" else index.get(dev, 0)
+            if g.buffer_of[id(t)] != want:
+                return False
+    return True
 
 
 def host_buffer_name(setup: DeviceSetup) -> str:
