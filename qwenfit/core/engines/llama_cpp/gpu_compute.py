@@ -67,6 +67,7 @@ HOST = "host"  # the CPU backend's compute buffer (CUDA_Host, Vulkan_Host, Metal
 _LAYER = re.compile(r"^blk\.(\d+)\.")
 _EXPS = re.compile(r"\.ffn_(up|down|gate|gate_up)_(ch|)exps")  # common.h LLM_FFN_EXPS_REGEX
 _CACHE = re.compile(r"^cache_[kvrs]_l(\d+)$")
+_NORM = re.compile(r"^norm-(\d+)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +93,8 @@ class DeviceSetup:
     op_offload: bool = True
     min_batch: int = 32
     fa_workspace: bool = True  # flash attention's scratch in the buffer (CUDA: PR #23907; Metal: estimated)
-    build: int | None = (
-        None  # the llama.cpp build (None: the modelled tree): which graph_optimize rules apply
-    )
+    build: int | None = None  # the llama.cpp build (None: the modelled tree)
+    measure: bool = False  # a no_alloc measurement (llama-fit-params, --fit's dry run, the fake-GPU probe)
 
 
 def backend_rules(setup: DeviceSetup) -> BackendRules:
@@ -190,10 +190,20 @@ def scheduled_graph(
             if w is not None and w[0] in TYPE_SIZE:
                 t.type, t.ne = w[0], (*w[1], 1, 1, 1, 1)[:4]  # type: ignore[assignment]
     rules: list[BackendRules] = [backend_rules(setup)] * len(gpus) + [BACKENDS["cpu"]]
+    user: dict[int, int] = {}
+    if not setup.measure and ("cpu" not in setup.layer_device or gs.n_tokens < 32):
+        # llama_context::graph_get_cb: a layer's "norm" (build_norm's rms_norm) is set to the layer's
+        # device with full offload or a batch under 32 tokens (llama-context.cpp:2643-2656). A no_alloc
+        # measurement loses it: ggml_backend_sched_reserve_size resets the scheduler before the split
+        # (ggml-backend.cpp:1977-1989), ggml_backend_sched_reserve does not (:1991-2006)
+        for t in nodes:
+            m = _NORM.match(t.name) if t.op == "RMS_NORM" else None
+            if m is not None:
+                user[id(t)] = device_of_layer(int(m.group(1)))
     sc = schedule(
         leafs, nodes, rules, home, n_copies=4 if pipeline_parallel(setup) else 1, op_offload=setup.op_offload,
         min_batch=setup.min_batch, fusion=setup.fusion, weight_home=weight_home,
-        all_inputs=sched_all_inputs(setup.build),
+        all_inputs=sched_all_inputs(setup.build), user=user,
     )  # fmt: skip
     gpu_rules = BACKENDS[setup.backend]
     alloc_size = gpu_rules.alloc_size

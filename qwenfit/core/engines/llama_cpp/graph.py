@@ -133,7 +133,7 @@ class _Graph(GraphBuilder):
 
     def rms_norm(self, a: GraphTensor, w: str, name: str = "") -> GraphTensor:
         """build_norm(LLM_NORM_RMS) with weight ``w``: rms_norm then mul (llama-graph.cpp:1597-1631)."""
-        cur = self.new("RMS_NORM", "f32", a.ne, a, name=name)
+        cur = self.new("RMS_NORM", "f32", a.ne, a, name=name or f"norm{self.tag}")  # cb(cur, "norm", il)
         return self.new("MUL", "f32", cur.ne, cur, self.wt(w, (a.ne[0],)), name=name)
 
 

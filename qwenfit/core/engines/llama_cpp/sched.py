@@ -70,6 +70,7 @@ def schedule(
     fusion: bool = True,
     weight_home: Callable[[GraphTensor], int] | None = None,
     all_inputs: bool = True,
+    user: Mapping[int, int] | None = None,
 ) -> Schedule:
     """Replay ggml_backend_sched_split_graph on a graph. ``rules``: one per backend in priority
     order (the CPU last). ``home``: id(tensor) -> backend whose buffer holds it, for every tensor in
@@ -77,7 +78,8 @@ def schedule(
     the CPU's, index ``len(rules) - 1``). Mutates the graph's sources (copies replace them), as the
     C code does. ``all_inputs`` False: pass 6 of older builds, which gave pipeline copies only to the
     graph inputs a node reads (not the embeddings input of a token batch, nor inputs read through
-    views), collected in pass 5's order."""
+    views), collected in pass 5's order. ``user``: id(node) -> backend set by the caller before the
+    split (llama.cpp's graph callback, ggml_backend_sched_set_tensor_backend)."""
     nb = len(rules)
     cpu = nb - 1
     where: dict[int, int] = dict(home)
@@ -136,11 +138,12 @@ def schedule(
                 return False
         return h == b
 
-    # pass 1
+    # pass 1 (a node the caller assigned, ggml_backend_sched_set_tensor_backend, keeps its backend)
+    user = user or {}
     for t in leafs:
         assigned[id(t)] = from_cur(t)
     for t in nodes:
-        assigned[id(t)] = from_cur(t)
+        assigned[id(t)] = user[id(t)] if id(t) in user else from_cur(t)
     real = [t for t in nodes if t.op not in VIEW_OPS]
     # pass 2: expand GPU backends down and up, then any backend down and up
     for order, skip_cpu in ((real, True), (real[::-1], True), (real, False), (real[::-1], False)):
