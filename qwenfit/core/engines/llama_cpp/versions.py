@@ -164,4 +164,3 @@ def sched_all_inputs(build: int | None) -> bool:
 def gdn_fused(build: int | None) -> bool:
     """Whether a prompt batch of this build runs Gated DeltaNet as the fused GATED_DELTA_NET op."""
     return build is None or build >= GDN_FUSED_BUILD
-
