@@ -30,6 +30,33 @@ def test_exact_terms_equal_every_log(term):
     assert not bad
 
 
+# compute buffers equal to the log through llama.cpp's rules by build and ggml-vulkan's reorder
+# (qwenfit/core/engines/llama_cpp/versions.py, vulkan_order.py; scripts/README-fake-gpu.md)
+COMPUTE_EQUAL = {
+    ("lcpp-hilbertraum-3090-vk-2b-sweep", "Vulkan0"),  # Vulkan reorder without PR #27220/#27812
+    ("lcpp-hilbertraum-3090-vk-4b-sweep", "Vulkan0"),
+    ("lcpp-hilbertraum-3090-vk-9b-sweep", "Vulkan0"),
+    ("lcpp-hilbertraum-3090-vk-q36-27b-q4-sweep", "Vulkan0"),
+    ("lcpp-hilbertraum-3090-vk-35ba3b-sweep", "Vulkan0"),  # no graph_optimize allocation deps
+    ("lcpp-gh-t4-9b-q8-64k-q8kv", "CUDA0"),  # output rows in the last layer before MTP support
+    ("lcpp-gh-t4-9b-q8-64k-q8kv", "CUDA_Host"),  # no Hadamard KV rotation before PR #21038
+    ("lcpp-gh-pro6000-35ba3b-q4kxl-64k", "CUDA0"),  # no build number: the era of its log format
+    ("lcpp-ggml-i20153-27b-q8-2x3090", "CUDA0"),  # unfused Gated DeltaNet (b8210)
+    ("lcpp-ggml-i20153-27b-q8-2x3090", "CUDA1"),  # the norm pinned to its layer's device
+    ("lcpp-ggml-i20153-27b-q8-2x3090", "CUDA_Host"),  # pass 6: only the inputs a node reads
+    ("lcpp-ggml-i20024-35ba3b-2xmi60-rocm", "ROCm0"),
+    ("lcpp-rumac-m4pro-9b-mtp-131k-fit", "MTL0"),  # the logged context's own compute terms
+    ("lcpp-rumac-m4pro-9b-mtp-131k-fit", "CPU"),  # F32 KQ mask in b9222
+}
+
+
+def test_compute_buffers_equal_the_log_by_build():
+    rows = {(r.record, r.device): r for r in ROWS if r.term == "compute_buffer"}
+    assert set(rows) >= COMPUTE_EQUAL
+    bad = [(k, rows[k].logged, rows[k].predicted) for k in sorted(COMPUTE_EQUAL) if not rows[k].within_print]
+    assert not bad
+
+
 def test_stock_weights_equal_the_log():
     """Files whose publisher uses llama-quantize's stock mix (Q8_0: tests/fixtures/llama_quantize)."""
     rows = [r for r in ROWS if r.term == "weights" and "q8" in r.record]

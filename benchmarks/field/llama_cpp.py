@@ -27,9 +27,11 @@ from typing import Any
 import qwenfit
 from benchmarks.field.logs import MIB_RESOLUTION, ContextLog, LlamaLog, parse_llama_log, records
 from qwenfit.core.engines.llama_cpp.memory import llama_kv_bytes_per_cell
+from qwenfit.core.engines.llama_cpp.terms import DRAFT_COMPUTE
 from qwenfit.core.engines.llama_cpp.versions import OUTPUT_LIMIT_BUILD
 from qwenfit.loaders.config import config_from_spec
 
+MTP_DRAFT_NODES = 200  # fewer graph nodes than this: the MTP draft context's one-layer graph
 STOCK = re.compile(r"^(Q[2-8]_[0-9K_]*[SML]?|Q8_0|Q4_0|Q4_1|Q5_0|Q5_1|IQ[1-4]_[A-Z]+|BF16|F16|F32)$")
 HOST = ("CPU_Mapped", "CPU", "CUDA_Host", "Vulkan_Host", "ROCm_Host", "Metal_Host")
 ENGINES = {"llama-server": "llama.cpp", "llama-cli": "llama.cpp", "ollama": "ollama"}
@@ -55,9 +57,11 @@ class Row:
     @property
     def within_print(self) -> bool:
         """Equal up to the log's rounding (two decimals of MiB)."""
-        return self.logged is not None and self.predicted is not None and abs(
-            self.predicted - self.logged
-        ) <= MIB_RESOLUTION
+        return (
+            self.logged is not None
+            and self.predicted is not None
+            and abs(self.predicted - self.logged) <= MIB_RESOLUTION
+        )
 
 
 def _gpu_names(log: LlamaLog) -> list[str]:
@@ -92,6 +96,13 @@ def estimate_kwargs(rec: dict[str, Any], log: LlamaLog) -> dict[str, Any]:
     build = str(rec.get("build") or "")
     if re.match(r"^b[0-9]{1,3}-", build):
         raise ValueError(f"build {build!r} is a fork (its MTP context is not llama.cpp's)")
+    if "--spec-draft-backend-sampling" in str(rec.get("command")):
+        raise ValueError(
+            "Ollama runs its bundled llama-server (llama.cpp's graph, build not printed); "
+            "--spec-draft-backend-sampling attaches samplers to the MTP draft context "
+            "(common/speculative.cpp), whose graph ops qwenfit does not model (without them the draft's "
+            "compute buffer is 38.75 MiB under the log on CUDA0 and on the host)"
+        )
     s = rec["settings"]
     main = log.contexts[0] if log.contexts else ContextLog()
     n_ctx = main.params.get("n_ctx") or s.get("n_ctx")
@@ -126,7 +137,7 @@ def estimate_kwargs(rec: dict[str, Any], log: LlamaLog) -> dict[str, Any]:
         kw["n_gpu_layers"] = off[0]
     if s.get("n_cpu_moe"):
         kw["n_cpu_moe"] = int(s["n_cpu_moe"])
-    build = _build(rec.get("build"))
+    build = _build(rec.get("build")) or era_build(rec["log"])
     if build is not None:
         kw["engine_version"] = f"b{build}"
     if rec["engine"] == "llama-cli" and (build is None or build < OUTPUT_LIMIT_BUILD):
@@ -141,8 +152,21 @@ def estimate_kwargs(rec: dict[str, Any], log: LlamaLog) -> dict[str, Any]:
     return kw
 
 
+# The newest build seen printing each log format: llama.cpp moved --fit from libllama
+# (``llama_params_fit_impl``, builds 8193-8863 in the corpus) to libcommon (``common_params_fit_impl``,
+# b8999 on). A record without a build number is scored as the newest build of its format.
+LAST_LLAMA_FIT_BUILD = 8863
+
+
+def era_build(text: str) -> int | None:
+    """The build a log without a build number is scored as, from its line formats (None: unknown)."""
+    if "llama_params_fit_impl:" in text:
+        return LAST_LLAMA_FIT_BUILD
+    return None
+
+
 def _build(build: Any) -> int | None:
-    m = re.match(r"^b?(\d{3,6})\b", str(build or ""))
+    m = re.match(r"^[bB]?(\d{3,6})\b", str(build or ""))
     return int(m.group(1)) if m else None
 
 
@@ -173,16 +197,25 @@ def score_record(rec: dict[str, Any]) -> Iterator[Row]:
         return
     gpus = _gpu_names(log)
     qdev = {g: ("gpu" if len(gpus) == 1 else f"gpu{i}") for i, g in enumerate(gpus)}
-    by: dict[tuple[str, str], tuple[int, bool]] = {}
-    for t in est.terms:
-        dev = t.device
-        old = by.get((t.name, dev), (0, True))
-        by[(t.name, dev)] = (old[0] + t.bytes, old[1] and t.exact)
     contexts = [c for c in log.contexts if c.started]
     draft_model = "draft model" in str(rec["settings"].get("speculative"))
     if draft_model:  # a separate draft model's context is not modelled: the target's context only
         contexts = contexts[:1]
-    if kw["mtp"] and len(contexts) == 1:  # the log shows the target's context only: leave out the draft's
+    # with MTP and one context in the log: the MTP draft's (a one-layer graph of tens of nodes) or the
+    # target's; the compute terms of the other context are left out
+    only_draft = (
+        kw["mtp"] and len(contexts) == 1 and (contexts[0].graph_nodes or (1 << 30,))[0] < MTP_DRAFT_NODES
+    )
+    only_main = kw["mtp"] and len(contexts) == 1 and not only_draft
+    by: dict[tuple[str, str], tuple[int, bool]] = {}
+    for t in est.terms:
+        dev = t.device
+        if t.name == "compute_buffer" and ((only_main and t.detail == DRAFT_COMPUTE)
+                                           or (only_draft and t.detail != DRAFT_COMPUTE)):  # fmt: skip
+            continue
+        old = by.get((t.name, dev), (0, True))
+        by[(t.name, dev)] = (old[0] + t.bytes, old[1] and t.exact)
+    if only_main:  # the log shows the target's context only: leave out the draft's
         spec = qwenfit.load(catalog_model(rec))
         cells = contexts[0].params.get("n_ctx") or kw["context"] * kw["sequences"]
         draft = cells * llama_kv_bytes_per_cell(spec, "f16", "f16", layers=spec.mtp_layers)

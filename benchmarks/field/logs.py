@@ -39,7 +39,7 @@ PATTERNS = {
     "output": re.compile(r"llama_context:" + _BUF + r"output buffer size\s*" + _SIZE),
     "compute": re.compile(r"sched_reserve:" + _BUF + r"compute buffer size\s*" + _SIZE),
     "graph": re.compile(
-        r"sched_reserve: graph nodes\s*=\s*(?P<pp>[0-9]+) \(with bs=(?P<bs>[0-9]+)\), (?P<tg>[0-9]+)"
+        r"sched_reserve: graph nodes\s*=\s*(?P<pp>[0-9]+)(?: \(with bs=(?P<bs>[0-9]+)\), (?P<tg>[0-9]+))?"
     ),
     "splits": re.compile(r"sched_reserve: graph splits\s*=\s*(?P<n>[0-9]+)"),
     "vision_compute": re.compile(r"alloc_compute_meta:" + _BUF + r"compute buffer size\s*" + _SIZE),
@@ -132,7 +132,7 @@ def parse_llama_log(text: str) -> LlamaLog:
                 new_context()
             ctx.compute[m.group("buf")] = _mib(m)
         elif m := PATTERNS["graph"].search(line):
-            ctx.graph_nodes = (int(m.group("pp")), int(m.group("bs")), int(m.group("tg")))
+            ctx.graph_nodes = (int(m.group("pp")), int(m.group("bs") or 0), int(m.group("tg") or 0))
             reserved = True
         elif m := PATTERNS["splits"].search(line):
             ctx.graph_splits = int(m.group("n"))

@@ -35,14 +35,16 @@ def test_the_table_covers_every_stored_structure():
     for name in names():
         key = model_key(load_catalog_model(name))
         for st_key in stored()["trees"].get(key, {}):
-            assert [str(n) for n in range(1, 9)] == sorted(TABLE[key][st_key], key=int), (name, st_key)
+            for backend in terms.DELTA_BACKENDS:
+                got = TABLE[key][f"{backend}:{st_key}" if backend != "cuda" else st_key]
+                assert [str(n) for n in range(1, 9)] == sorted(got, key=int), (name, backend, st_key)
 
 
 @pytest.mark.parametrize(("model", "n_gpus"), [("9B", 1), ("35B-A3B", 2), ("27B", 3)])
 def test_the_table_is_what_the_replay_gives(model, n_gpus):
     script = _script()
     spec = load_catalog_model({"9B": "Qwen3.5-9B", "35B-A3B": "Qwen3.5-35B-A3B", "27B": "Qwen3.5-27B"}[model])
-    for st_key, by_n in TABLE[model_key(spec)].items():
-        st = script.structure_of(st_key)
-        assert list(terms.replay_gpu_delta(spec, st, n_gpus)) == by_n[str(n_gpus)], (model, st_key)
-        assert terms._gpu_delta(spec, st, n_gpus) == tuple(by_n[str(n_gpus)])
+    for key, by_n in TABLE[model_key(spec)].items():
+        backend, st = script.backend_structure_of(key)
+        assert list(terms.replay_gpu_delta(spec, st, n_gpus, backend)) == by_n[str(n_gpus)], (model, key)
+        assert terms._gpu_delta(spec, st, n_gpus, backend) == tuple(by_n[str(n_gpus)])

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from qwenfit.core.engines.llama_cpp.ggml_alloc import TYPE_SIZE, GraphTensor
+from qwenfit.core.engines.llama_cpp.vulkan_order import vulkan_reorder
 
 __all__ = [
     "BACKENDS",
@@ -190,6 +191,7 @@ class BackendRules:
     check_src_device: bool = False
     pipeline: bool = True
     measured: bool = False
+    reorder: Callable[[list[GraphTensor], int, int, dict[int, int]], None] | None = None
 
 
 def _nbytes_only(t: GraphTensor) -> int:
@@ -377,8 +379,8 @@ def vulkan_alloc_deps(
 ) -> list[Dep]:
     """ggml_vk_graph_optimize (ggml-vulkan.cpp:14663-14790), from source only: the top-k MoE
     patterns keep their external inputs alive until the last node of the pattern (or a trailing
-    SCALE). Not modelled: the reorder it applies to the other nodes (off with
-    GGML_VK_DISABLE_GRAPH_OPTIMIZE)."""
+    SCALE). The reorder it applies to the other nodes is :func:`.vulkan_order.vulkan_reorder` (run
+    first, by the scheduler: the patterns stay contiguous)."""
     deps: list[Dep] = []
     i = start
     while i < end:
@@ -432,6 +434,7 @@ BACKENDS: dict[str, BackendRules] = {
         host_alignment=64,
         host_max_size=GIB,
         host_extra=32,
+        reorder=vulkan_reorder,
     ),
     "cpu": BackendRules("cpu", 32, _nbytes_only, _offload_cuda, None, measured=True),
 }

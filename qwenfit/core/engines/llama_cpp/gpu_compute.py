@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, replace
+from functools import lru_cache, partial
 from typing import Any
 
 from qwenfit.core.engines.llama_cpp.backends import (
@@ -42,6 +42,13 @@ from qwenfit.core.engines.llama_cpp.cells import context_cells
 from qwenfit.core.engines.llama_cpp.ggml_alloc import TYPE_SIZE, BufferType, GraphTensor, allocate_buffers
 from qwenfit.core.engines.llama_cpp.graph import GraphSettings, reserve_settings, text_graph
 from qwenfit.core.engines.llama_cpp.sched import schedule
+from qwenfit.core.engines.llama_cpp.versions import (
+    graph_alloc_deps,
+    sched_all_inputs,
+    vk_unary_mul,
+    vk_view_alias,
+)
+from qwenfit.core.engines.llama_cpp.vulkan_order import vulkan_reorder
 from qwenfit.core.expr import as_int
 from qwenfit.core.model.spec import ModelSpec
 
@@ -49,6 +56,7 @@ __all__ = [
     "HOST",
     "DeviceSetup",
     "ScheduledGraph",
+    "backend_rules",
     "device_compute_buffers",
     "host_buffer_name",
     "pipeline_parallel",
@@ -59,6 +67,7 @@ HOST = "host"  # the CPU backend's compute buffer (CUDA_Host, Vulkan_Host, Metal
 _LAYER = re.compile(r"^blk\.(\d+)\.")
 _EXPS = re.compile(r"\.ffn_(up|down|gate|gate_up)_(ch|)exps")  # common.h LLM_FFN_EXPS_REGEX
 _CACHE = re.compile(r"^cache_[kvrs]_l(\d+)$")
+_NORM = re.compile(r"^norm-(\d+)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +93,23 @@ class DeviceSetup:
     op_offload: bool = True
     min_batch: int = 32
     fa_workspace: bool = True  # flash attention's scratch in the buffer (CUDA: PR #23907; Metal: estimated)
+    build: int | None = None  # the llama.cpp build (None: the modelled tree)
+    measure: bool = False  # a no_alloc measurement (llama-fit-params, --fit's dry run, the fake-GPU probe)
+
+
+def backend_rules(setup: DeviceSetup) -> BackendRules:
+    """The GPU backend's rules in ``setup.build``: no allocation dependencies from ``graph_optimize``
+    before llama.cpp PR #27301 (the hook had no way to add them), the Vulkan reorder without the
+    UNARY + MUL fusion (PR #27220) and the view-alias dependencies (PR #27812) before those."""
+    rules = BACKENDS[setup.backend]
+    b = setup.build
+    if not graph_alloc_deps(b):
+        rules = replace(rules, deps=None)
+    if rules.reorder is not None:
+        rules = replace(
+            rules, reorder=partial(vulkan_reorder, unary_mul=vk_unary_mul(b), view_alias=vk_view_alias(b))
+        )
+    return rules
 
 
 def pipeline_parallel(setup: DeviceSetup) -> bool:
@@ -163,10 +189,21 @@ def scheduled_graph(
             w = info.get(t.name) or (info.get("token_embd.weight") if t.name == "output.weight" else None)
             if w is not None and w[0] in TYPE_SIZE:
                 t.type, t.ne = w[0], (*w[1], 1, 1, 1, 1)[:4]  # type: ignore[assignment]
-    rules: list[BackendRules] = [BACKENDS[setup.backend]] * len(gpus) + [BACKENDS["cpu"]]
+    rules: list[BackendRules] = [backend_rules(setup)] * len(gpus) + [BACKENDS["cpu"]]
+    user: dict[int, int] = {}
+    if not setup.measure and ("cpu" not in setup.layer_device or gs.n_tokens < 32):
+        # llama_context::graph_get_cb: a layer's "norm" (build_norm's rms_norm) is set to the layer's
+        # device with full offload or a batch under 32 tokens (llama-context.cpp:2643-2656). A no_alloc
+        # measurement loses it: ggml_backend_sched_reserve_size resets the scheduler before the split
+        # (ggml-backend.cpp:1977-1989), ggml_backend_sched_reserve does not (:1991-2006)
+        for t in nodes:
+            m = _NORM.match(t.name) if t.op == "RMS_NORM" else None
+            if m is not None:
+                user[id(t)] = device_of_layer(int(m.group(1)))
     sc = schedule(
         leafs, nodes, rules, home, n_copies=4 if pipeline_parallel(setup) else 1, op_offload=setup.op_offload,
         min_batch=setup.min_batch, fusion=setup.fusion, weight_home=weight_home,
+        all_inputs=sched_all_inputs(setup.build), user=user,
     )  # fmt: skip
     gpu_rules = BACKENDS[setup.backend]
     alloc_size = gpu_rules.alloc_size
@@ -204,6 +241,9 @@ def device_compute_buffers(
     weights: Any = None,
     mask_f32: bool = False,
     h_nextn_output: bool = True,
+    gdn_l2_op: bool = False,
+    kv_rot: bool = True,
+    gdn_fused: bool = True,
 ) -> dict[str, int]:
     """The compute buffer llama.cpp reserves on each device: ``{gpu name: bytes, ..., "host": bytes}``
     (GPU names as in ``setup.gpus``; a GPU with nothing to do reports 0).
@@ -223,7 +263,8 @@ def device_compute_buffers(
     gs = reserve_settings(
         n_ctx=cells, n_ctx_seq=per, n_seq=n_seq, kv_unified=kv_unified, n_ubatch=n_ubatch,
         n_outputs_max=n_outputs_max, flash_attn=flash_attn, type_k=type_k, type_v=type_v, n_rs_seq=n_rs_seq,
-        mask_f32=mask_f32, h_nextn_output=h_nextn_output,
+        mask_f32=mask_f32, h_nextn_output=h_nextn_output, gdn_l2_op=gdn_l2_op, kv_rot=kv_rot,
+        gdn_fused=gdn_fused,
     )  # fmt: skip
     try:
         hash(weights)
@@ -236,6 +277,8 @@ def device_compute_buffers(
 def _buffers(
     spec: ModelSpec, setup: DeviceSetup, gs: GraphSettings, mtp_draft: bool, weights: Any
 ) -> dict[str, int]:
+    if gs.gdn_fused and not mtp_draft and "cpu" in setup.layer_device and setup.gpus:
+        gs = replace(gs, gdn_fused=_fused_gdn_resolves(spec, setup, gs, weights))
     g = scheduled_graph(spec, setup, gs, mtp_draft=mtp_draft, weights=weights)
     chunks = allocate_buffers(g.leafs, g.nodes, g.buffer_of, g.bufts)
     out = {name: sum(c) for name, c in zip(g.names, chunks, strict=True)}
@@ -243,6 +286,30 @@ def _buffers(
     for gpu in setup.gpus:
         out.setdefault(gpu, 0)
     return out
+
+
+_GDN_CH_PROBE_TOKENS = 16  # llm_fused_op_gdn_ch_probe.n_tokens_per_seq (llama-context.cpp:54-58)
+
+
+def _fused_gdn_resolves(spec: ModelSpec, setup: DeviceSetup, gs: GraphSettings, weights: Any) -> bool:
+    """llama_context::resolve_fused_ops for the chunked fused Gated DeltaNet (llama-context.cpp:
+    505-565): a graph of 16 tokens per sequence is reserved and the op stays enabled only if every
+    layer's GATED_DELTA_NET node runs on the device of its layer. With layers in host memory, the
+    scheduler can move a host layer's op to a GPU (op offload of its matmuls at >= 32 tokens, then
+    the expansion passes), which disables the fused op for the whole context."""
+    n = _GDN_CH_PROBE_TOKENS * gs.n_seq
+    probe = replace(gs, n_tokens=n, n_outputs=n)
+    g = scheduled_graph(spec, setup, probe, weights=weights)
+    gpus = setup.gpus[:1] if setup.split_mode != "layer" else setup.gpus
+    index = {d: i for i, d in enumerate(gpus)}
+    for t in g.nodes:
+        if t.op == "GATED_DELTA_NET":
+            il = int(t.name.rsplit("-", 1)[1])
+            dev = setup.layer_device[il]
+            want = len(gpus) if dev == "cpu" else index.get(dev, 0)
+            if g.buffer_of[id(t)] != want:
+                return False
+    return True
 
 
 def host_buffer_name(setup: DeviceSetup) -> str:

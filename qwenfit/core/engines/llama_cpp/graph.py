@@ -45,6 +45,7 @@ from functools import lru_cache
 from typing import Any
 
 from qwenfit.core.engines.llama_cpp.ggml_alloc import GraphBuilder, GraphTensor, allocate_graph, row_bytes
+from qwenfit.core.engines.llama_cpp.graph_gdn import unfused_delta_net
 from qwenfit.core.engines.llama_cpp.reserve import GraphSettings, reserve_settings
 from qwenfit.core.model.spec import FULL_ATTENTION, ModelSpec
 
@@ -132,7 +133,7 @@ class _Graph(GraphBuilder):
 
     def rms_norm(self, a: GraphTensor, w: str, name: str = "") -> GraphTensor:
         """build_norm(LLM_NORM_RMS) with weight ``w``: rms_norm then mul (llama-graph.cpp:1597-1631)."""
-        cur = self.new("RMS_NORM", "f32", a.ne, a, name=name)
+        cur = self.new("RMS_NORM", "f32", a.ne, a, name=name or f"norm{self.tag}")  # cb(cur, "norm", il)
         return self.new("MUL", "f32", cur.ne, cur, self.wt(w, (a.ne[0],)), name=name)
 
 
@@ -176,12 +177,12 @@ def _attn_inputs(g: _Graph, spec: ModelSpec, s: GraphSettings) -> tuple[GraphTen
     f16 = s.flash_attn and not s.mask_f32
     mask = g.input("f16" if f16 else "f32", (s.n_kv, T // s.n_stream, 1, s.n_stream), "attn_inp_kq_mask")
     k_rot = v_rot = None
-    if s.type_k in _QUANT_KV and hd % 64 == 0:
+    if s.type_k in _QUANT_KV and hd % 64 == 0 and s.kv_rot:
         nrot = 64
         while hd % (nrot * 2) == 0:
             nrot *= 2
         k_rot = g.input("f32", (nrot, nrot), "attn_inp_k_rot")
-    if s.type_v in _QUANT_KV and hd % 64 == 0:
+    if s.type_v in _QUANT_KV and hd % 64 == 0 and s.kv_rot:
         v_rot = g.input("f32", (64, 64), "attn_inp_v_rot")
     return k_idxs, v_idxs, mask, k_rot, v_rot  # type: ignore[return-value]
 
@@ -368,8 +369,11 @@ def _gdn_layer(g: _Graph, spec: ModelSpec, s: GraphSettings, x: GraphTensor,
     q = g.view("VIEW", conv_out, (dk, hk, tps, ns), nb=(4, 4 * dk, *cnb))
     k = g.view("VIEW", conv_out, (dk, hk, tps, ns), nb=(4, 4 * dk, *cnb))
     v = g.view("VIEW", conv_out, (dv, hv, tps, ns), nb=(4, 4 * dv, *cnb))
-    q = g.new("SCALE", "f32", q.ne, g.new("RMS_NORM", "f32", q.ne, q))  # build_gdn_l2_norm
-    k = g.new("SCALE", "f32", k.ne, g.new("RMS_NORM", "f32", k.ne, k))
+    if s.gdn_l2_op:  # ggml_l2_norm, before PR #28068 (qwen35.cpp: q_conv = ggml_l2_norm(...))
+        q, k = g.new("L2_NORM", "f32", q.ne, q), g.new("L2_NORM", "f32", k.ne, k)
+    else:  # build_gdn_l2_norm (models.h:14-18): rms_norm then scale
+        q = g.new("SCALE", "f32", q.ne, g.new("RMS_NORM", "f32", q.ne, q))
+        k = g.new("SCALE", "f32", k.ne, g.new("RMS_NORM", "f32", k.ne, k))
     if next_arch and hk != hv:  # qwen3next repeats K heads even for the fused op
         rf = hv // hk
         rep = (dk, rf, hk, tps * ns)
@@ -383,17 +387,19 @@ def _gdn_layer(g: _Graph, spec: ModelSpec, s: GraphSettings, x: GraphTensor,
             g.new("REPEAT", "f32", rep, g.view("RESHAPE", k, (dk, 1, hk, tps * ns))),
             (dk, hv, tps, ns),
         )
-    # build_recurrent_attn / build_delta_net_fused
-    gdn = g.new("GATED_DELTA_NET", "f32", (dv * hv, T + K * dv * ns), q, k, v, gate, beta, state)
-    output = g.view("VIEW", gdn, (dv, hv, tps, ns))
-    if K == 1:
-        new_state = g.view("VIEW", gdn, (dv, dv, hv, ns))
-        dst = g.view("VIEW", s_all, (s_size, ns))
-    else:
-        n_written = min(tps, K)
-        new_state = g.view("VIEW", gdn, (s_size, ns, n_written))
-        dst = g.view("VIEW", s_all, (s_size, ns, n_written))
-    g.expand(g.view("CPY", dst, dst.ne, new_state, dst))
+    if not s.gdn_fused and tps > 1 and K == 1:  # build_delta_net_chunking (fused_gdn_ch off)
+        output = unfused_delta_net(g, q, k, v, gate, beta, state, s_all, repeat=not next_arch and hk != hv)
+    else:  # build_recurrent_attn / build_delta_net_fused
+        gdn = g.new("GATED_DELTA_NET", "f32", (dv * hv, T + K * dv * ns), q, k, v, gate, beta, state)
+        output = g.view("VIEW", gdn, (dv, hv, tps, ns))
+        if K == 1:
+            new_state = g.view("VIEW", gdn, (dv, dv, hv, ns))
+            dst = g.view("VIEW", s_all, (s_size, ns))
+        else:
+            n_written = min(tps, K)
+            new_state = g.view("VIEW", gdn, (s_size, ns, n_written))
+            dst = g.view("VIEW", s_all, (s_size, ns, n_written))
+        g.expand(g.view("CPY", dst, dst.ne, new_state, dst))
     z4 = g.view("RESHAPE", z, (dv, hv, tps, ns))
     normed = g.rms_norm(output, "ssm_norm.weight")
     cur = g.new("MUL", "f32", normed.ne, normed, g.unary(z4))
@@ -490,6 +496,9 @@ def _main_graph(spec: ModelSpec, s: GraphSettings) -> _Graph:
     pos = g.input("i32", (T * _n_pos(spec),), "inp_pos")
     out_ids = g.input("i32", (s.n_outputs,), "out_ids")
     inp = _Inputs(pos, out_ids, k_idxs, v_idxs, mask, k_rot, v_rot)
+    # before MTP support (PR #22673) qwen35.cpp picked the output rows in the last layer (cur and
+    # inpSA, as every llama.cpp model does); since, after the final norm (qwen35.cpp:174-213)
+    early = not s.h_nextn_output
     for il, kind in enumerate(t.layer_types):
         g.tag, g.il = f"-{il}", il
         inpSA = inpL
@@ -499,6 +508,9 @@ def _main_graph(spec: ModelSpec, s: GraphSettings) -> _Graph:
             cur = _attention_layer(g, spec, s, inp, cur, il)
         else:
             cur = _gdn_layer(g, spec, s, cur, s_copy, il)
+        if early and il == len(t.layer_types) - 1:  # the output rows picked in the last layer
+            cur = g.new("GET_ROWS", "f32", (h, s.n_outputs), cur, out_ids)
+            inpSA = g.new("GET_ROWS", "f32", (h, s.n_outputs), inpSA, out_ids)
         cur = g.new("ADD", "f32", cur.ne, cur, inpSA)
         ffn_residual = cur
         cur = g.rms_norm(cur, "post_attention_norm.weight")
@@ -508,7 +520,8 @@ def _main_graph(spec: ModelSpec, s: GraphSettings) -> _Graph:
     cur = g.rms_norm(inpL, "output_norm.weight", name="h_nextn")
     if s.h_nextn_output:  # res->t_h_nextn: an output (llama-graph.cpp:1367-1379; from the MTP PR #22673)
         cur.flags |= 2
-    cur = g.new("GET_ROWS", "f32", (h, s.n_outputs), cur, out_ids, name="result_norm")
+    if not early:
+        cur = g.new("GET_ROWS", "f32", (h, s.n_outputs), cur, out_ids, name="result_norm")
     cur.flags |= 2  # t_embd
     cur = g.mul_mat(t.vocab_size, cur, "output.weight", name="result_output")
     cur.flags |= 2  # t_logits

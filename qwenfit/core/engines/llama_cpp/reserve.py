@@ -30,6 +30,9 @@ class GraphSettings:
     n_rs_seq: int = 0
     mask_f32: bool = False  # flash attention's KQ mask reserved F32 and cast (builds before PR #23764)
     h_nextn_output: bool = True  # the final norm kept as an output for MTP (builds from PR #22673 on)
+    gdn_l2_op: bool = False  # Gated DeltaNet's q/k norm as one L2_NORM op (builds before PR #28068)
+    kv_rot: bool = True  # Hadamard rotation of a quantized K/V cache (builds from PR #21038 on)
+    gdn_fused: bool = True  # the fused GATED_DELTA_NET op for a prompt batch (else build_delta_net_chunking)
 
 
 def reserve_settings(
@@ -46,6 +49,9 @@ def reserve_settings(
     n_rs_seq: int = 0,
     mask_f32: bool = False,
     h_nextn_output: bool = True,
+    gdn_l2_op: bool = False,
+    kv_rot: bool = True,
+    gdn_fused: bool = True,
 ) -> GraphSettings:
     """The worst-case pp graph of ``sched_reserve`` (llama-context.cpp:628-675, 2528-2531):
     ``n_ctx`` / ``n_ctx_seq`` are the padded cell counts (all streams / per stream)."""
@@ -55,5 +61,6 @@ def reserve_settings(
         n_tokens=tokens, n_seq=n_seq, n_outputs=min(n, n_outputs_max),
         n_kv=n_ctx if kv_unified else n_ctx_seq, n_stream=1 if kv_unified else n_seq,
         flash_attn=flash_attn, type_k=type_k, type_v=type_v, n_rs_seq=n_rs_seq, mask_f32=mask_f32,
-        h_nextn_output=h_nextn_output,
+        h_nextn_output=h_nextn_output, gdn_l2_op=gdn_l2_op, kv_rot=kv_rot,
+        gdn_fused=gdn_fused,
     )  # fmt: skip

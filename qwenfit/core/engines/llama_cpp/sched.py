@@ -69,12 +69,17 @@ def schedule(
     min_batch: int = 32,
     fusion: bool = True,
     weight_home: Callable[[GraphTensor], int] | None = None,
+    all_inputs: bool = True,
+    user: Mapping[int, int] | None = None,
 ) -> Schedule:
     """Replay ggml_backend_sched_split_graph on a graph. ``rules``: one per backend in priority
     order (the CPU last). ``home``: id(tensor) -> backend whose buffer holds it, for every tensor in
     a buffer (KV cache, recurrent state); ``weight_home`` the same for the weights (host memory is
     the CPU's, index ``len(rules) - 1``). Mutates the graph's sources (copies replace them), as the
-    C code does."""
+    C code does. ``all_inputs`` False: pass 6 of older builds, which gave pipeline copies only to the
+    graph inputs a node reads (not the embeddings input of a token batch, nor inputs read through
+    views), collected in pass 5's order. ``user``: id(node) -> backend set by the caller before the
+    split (llama.cpp's graph callback, ggml_backend_sched_set_tensor_backend)."""
     nb = len(rules)
     cpu = nb - 1
     where: dict[int, int] = dict(home)
@@ -133,11 +138,12 @@ def schedule(
                 return False
         return h == b
 
-    # pass 1
+    # pass 1 (a node the caller assigned, ggml_backend_sched_set_tensor_backend, keeps its backend)
+    user = user or {}
     for t in leafs:
         assigned[id(t)] = from_cur(t)
     for t in nodes:
-        assigned[id(t)] = from_cur(t)
+        assigned[id(t)] = user[id(t)] if id(t) in user else from_cur(t)
     real = [t for t in nodes if t.op not in VIEW_OPS]
     # pass 2: expand GPU backends down and up, then any backend down and up
     for order, skip_cpu in ((real, True), (real[::-1], True), (real, False), (real[::-1], False)):
@@ -171,7 +177,7 @@ def schedule(
                 assigned[id(s)] = assigned.get(id(vs), -1) if vs is not None else assigned[id(t)]
         if assigned[id(t)] == -1:
             assigned[id(t)] = next(b for b in range(nb) if supports_op(b, t))
-    return _split(leafs, nodes, rules, assigned, buffer_supported, n_copies, fusion)
+    return _split(leafs, nodes, rules, assigned, buffer_supported, n_copies, fusion, all_inputs)
 
 
 def _dup(t: GraphTensor, backend: int, c: int, n_copies: int) -> GraphTensor:
@@ -189,6 +195,7 @@ def _split(
     buffer_supported: Callable[[GraphTensor, int], bool],
     n_copies: int,
     fusion: bool,
+    all_inputs: bool = True,
 ) -> Schedule:
     """Passes 5 and 6, graph_optimize and graph_copy (ggml-backend.cpp:1297-1595)."""
     copies: dict[tuple[int, int], list[GraphTensor]] = {}
@@ -196,6 +203,7 @@ def _split(
     first = next((i for i, t in enumerate(nodes) if t.op not in VIEW_OPS), len(nodes))
     cur = assigned[id(nodes[first])] if first < len(nodes) else len(rules) - 1
     start, inputs = 0, []  # type: ignore[var-annotated]
+    consumed: dict[int, GraphTensor] = {}  # graph inputs a node reads, in pass 5's order
     for i in range(first, len(nodes)):
         t = nodes[i]
         if t.op in VIEW_OPS:
@@ -208,6 +216,8 @@ def _split(
             splits.append((cur, start, i, inputs))
             cur, start, inputs = b, i, []
         for j, s in enumerate(t.srcs):
+            if s.flags & 1:
+                consumed.setdefault(id(s), s)
             if assigned[id(s)] != cur and not buffer_supported(s, cur):
                 key = (id(s), cur)
                 if key not in copies:
@@ -219,7 +229,7 @@ def _split(
     splits.append((cur, start, len(nodes), inputs))
     graph_inputs: list[GraphTensor] = []
     if n_copies > 1:  # pass 6: the graph inputs' copies on their own backend
-        for t in leafs:
+        for t in leafs if all_inputs else list(consumed.values()):
             if t.flags & 1:
                 b = assigned[id(t)]
                 key = (id(t), b)
@@ -229,11 +239,17 @@ def _split(
                     for c in copies[key]:
                         assigned[id(c)] = b
                 graph_inputs.append(t)
-    # graph_optimize: allocation dependencies per split
+    # graph_optimize: the backend's reorder of each split, then its allocation dependencies
     uses: dict[int, int] = {}
     for t in nodes:
         for s in t.srcs:
             uses[id(s)] = uses.get(id(s), 0) + 1
+    if any(rules[b].reorder is not None for b, _, _, _ in splits):
+        nodes = list(nodes)
+        for b, s0, s1, _ in splits:
+            reorder = rules[b].reorder
+            if reorder is not None:
+                reorder(nodes, s0, s1, uses)
     deps: dict[int, list[GraphTensor]] = {}
     for b, s0, s1, _ in splits:
         hook = rules[b].deps

@@ -25,8 +25,11 @@ from qwenfit.core.engines.llama_cpp.memory import (
 from qwenfit.core.engines.llama_cpp.versions import (
     build_number,
     cuda_fa_workspace,
+    gdn_fused,
+    gdn_l2_op,
     h_nextn_output,
     kq_mask_f32,
+    kv_rotation,
     server_limits_outputs,
 )
 from qwenfit.core.expr import Expr, Num, as_int, at, lt, smax, where
@@ -38,7 +41,14 @@ if TYPE_CHECKING:
     from qwenfit.core.engines.base import Deployment
     from qwenfit.core.engines.llama_cpp.options import LlamaCppOptions
 
-__all__ = ["gguf_tensor_table", "llama_terms"]
+__all__ = [
+    "DELTA_BACKENDS",
+    "DRAFT_COMPUTE",
+    "delta_backend",
+    "delta_key",
+    "gguf_tensor_table",
+    "llama_terms",
+]
 
 SRC = "llama.cpp 0c1e570 (tests/fixtures/llama_memory)"
 PLACE = "llama.cpp 0c1e570 load_tensors placement (qwenfit.core.engines.llama_cpp.layout)"
@@ -223,8 +233,9 @@ def _closed_form(spec: ModelSpec, d: Deployment, o: LlamaCppOptions, ctx: Any, n
     if any(isinstance(x, Expr) for x in (d.context, d.sequences, n_cpu_moe)):
         return True
     build = build_number(o.engine_version)
-    return (outputs_reserved(d, o) == d.sequences and not kq_mask_f32(build) and cuda_fa_workspace(build)
-            and _structure(spec, d, o, ctx) is not None)  # fmt: skip
+    modelled = not kq_mask_f32(build) and cuda_fa_workspace(build) and not gdn_l2_op(build)
+    modelled = modelled and kv_rotation(build) and gdn_fused(build)
+    return outputs_reserved(d, o) == d.sequences and modelled and _structure(spec, d, o, ctx) is not None
 
 
 def _closed_compute_terms(
@@ -253,7 +264,7 @@ def _closed_compute_terms(
     extra = where(lt(0, n_cpu_moe), 0, 3 * ins) if pipeline else 0
     note = f"ubatch {o.ubatch}, flash attention {'on' if o.flash_attention else 'off'}"
     used = [g for g in gpus if layout.layers_on(g) or layout.output_device == g] or gpus[:1]
-    delta = _gpu_delta(spec, st, len(gpus))
+    delta = _gpu_delta(spec, st, len(gpus), delta_backend(d.backend))
     gpu_bytes = ctx.compute_bytes - emb + extra
     out = [Term("compute_buffer", dev, gpu_bytes + delta[i] if dev in used else 0, False,
                 "the CPU graph's buffer less the token embeddings"
@@ -278,16 +289,30 @@ def _closed_compute_terms(
     return out
 
 
+DRAFT_COMPUTE = "MTP draft context: its own graph and scheduler"
 REFERENCE_CONTEXTS = (4096, 32768)  # the delta is the most of these (conservative)
 
 
-def _gpu_delta(spec: ModelSpec, st: Any, n_gpus: int) -> tuple[int, ...]:
+DELTA_BACKENDS = ("cuda", "vulkan", "metal")  # ROCm runs ggml-cuda's host code: CUDA's deltas
+
+
+def delta_backend(backend: str) -> str:
+    """The backend whose replayed deltas the closed form of ``backend`` takes."""
+    return backend if backend in DELTA_BACKENDS else "cuda"
+
+
+def delta_key(st: Any, backend: str) -> str:
+    """The structure's key in the delta table (CUDA: the structure key; else prefixed by the backend)."""
+    return st.key() if backend == "cuda" else f"{backend}:{st.key()}"
+
+
+def _gpu_delta(spec: ModelSpec, st: Any, n_gpus: int, backend: str = "cuda") -> tuple[int, ...]:
     """:func:`replay_gpu_delta`, read from the table scripts/llama_gpu_deltas.py precomputes for the
     catalog's models and stored structures (``gpu_deltas.py``), else replayed."""
     from qwenfit.core.engines.llama_cpp.compute import model_key
 
-    got = _delta_table().get(model_key(spec), {}).get(st.key(), {}).get(str(n_gpus))
-    return tuple(got) if got is not None else replay_gpu_delta(spec, st, n_gpus)
+    got = _delta_table().get(model_key(spec), {}).get(delta_key(st, backend), {}).get(str(n_gpus))
+    return tuple(got) if got is not None else replay_gpu_delta(spec, st, n_gpus, backend)
 
 
 @lru_cache(maxsize=1)
@@ -301,8 +326,8 @@ def _delta_table() -> dict[str, Any]:
 
 
 @lru_cache(maxsize=256)
-def replay_gpu_delta(spec: ModelSpec, st: Any, n_gpus: int) -> tuple[int, ...]:
-    """Per GPU: the replayed buffer (CUDA, every layer offloaded, the default split, llama-server's
+def replay_gpu_delta(spec: ModelSpec, st: Any, n_gpus: int, backend: str = "cuda") -> tuple[int, ...]:
+    """Per GPU: the replayed buffer (``backend``, every layer offloaded, the default split, llama-server's
     limits) less the closed form's GPU term, the most of one sequence of 4,096 and of 32,768 tokens.
     The closed form adds it everywhere (the fusion lifetimes of a MoE graph and the layer split are
     assumed to cost the same at every context: estimated)."""
@@ -313,7 +338,7 @@ def replay_gpu_delta(spec: ModelSpec, st: Any, n_gpus: int) -> tuple[int, ...]:
     from qwenfit.core.engines.llama_cpp.memory import compute_buffer_bytes
 
     kv_k, kv_v = KV_OF_CLASS[st.k], KV_OF_CLASS[st.v]
-    setup = placement_setup(spec, GpuPlacement(n_gpus))
+    setup = placement_setup(spec, GpuPlacement(n_gpus, backend))
     copies = 4 if n_gpus > 1 else 1
     best = [-(1 << 62)] * n_gpus
     for context in REFERENCE_CONTEXTS:
@@ -379,6 +404,7 @@ def _replayed_compute_terms(
         layer_device=tuple(layout.layer_device), gpus=tuple(gpus), host_expert_layers=frozenset(host_exps),
         backend=backend, split_mode=o.split_mode, tensor_override=bool(o.override_tensor) or n_cpu_moe > 0,
         offload_kqv=o.kv_offload, fa_workspace=cuda_fa_workspace(build_number(o.engine_version)),
+        build=build_number(o.engine_version),
     )  # fmt: skip
     common: dict[str, Any] = {
         "context": as_int(d.context), "n_seq": as_int(d.sequences), "n_ubatch": o.ubatch,
@@ -388,21 +414,25 @@ def _replayed_compute_terms(
         "weights": _tensor_table(str(inputs.get("gguf:tensors", ""))) if not canonical else None,
         "mask_f32": kq_mask_f32(build_number(o.engine_version)),
         "h_nextn_output": h_nextn_output(build_number(o.engine_version)),
+        "gdn_l2_op": gdn_l2_op(build_number(o.engine_version)),
+        "kv_rot": kv_rotation(build_number(o.engine_version)),
+        "gdn_fused": gdn_fused(build_number(o.engine_version)),
     }  # fmt: skip
     mtp = d.mtp and spec_r.mtp_layers > 0
     got = device_compute_buffers(spec_r, setup, **common, n_outputs_max=as_int(outputs_reserved(d, o)),
                                  type_k=kv, type_v=kv, n_rs_seq=o.draft_tokens if mtp else 0)  # fmt: skip
-    if mtp:  # the MTP draft context: its own graph and scheduler (n_outputs_max = n_parallel)
-        draft = device_compute_buffers(spec_r, setup, **common, n_outputs_max=as_int(d.sequences),
-                                       type_k=draft_kv, type_v=draft_kv, mtp_draft=True)  # fmt: skip
-        got = {k: got.get(k, 0) + draft.get(k, 0) for k in {*got, *draft}}
     exact = BACKENDS[backend].measured and backend == d.backend
     label = MEASURED if exact else f"{d.backend}: alignment, alloc sizes and fusions from source (estimated)"
-    note = (f"ubatch {o.ubatch}, flash attention {'on' if o.flash_attention else 'off'}"
-            + (", + MTP draft graph" if mtp else ""))  # fmt: skip
+    note = f"ubatch {o.ubatch}, flash attention {'on' if o.flash_attention else 'off'}"
     out = [
         Term("compute_buffer", dev, got.get(dev, 0), exact, f"{COMPUTE_SRC}; {label}", note) for dev in gpus
     ]
     out.append(Term("compute_buffer", "cpu", got[HOST], exact, f"{COMPUTE_SRC}; {label}",
                     "graph inputs, embeddings, layers and ops left on the CPU"))  # fmt: skip
+    if mtp:  # the MTP draft context: its own graph and scheduler (n_outputs_max = n_parallel)
+        draft = device_compute_buffers(spec_r, setup, **common, n_outputs_max=as_int(d.sequences),
+                                       type_k=draft_kv, type_v=draft_kv, mtp_draft=True)  # fmt: skip
+        for dev in [*gpus, "cpu"]:
+            out.append(Term("compute_buffer", dev, draft.get(HOST if dev == "cpu" else dev, 0), exact,
+                            f"{COMPUTE_SRC}; {label}", DRAFT_COMPUTE))  # fmt: skip
     return out
