@@ -218,7 +218,7 @@ def test_compiled_formulas_agree_with_the_engine_functions(
     ]
     n_layers = spec.text.num_hidden_layers
     if gguf:
-        # expert offload only where the engine has it (Ollama does not: the planner never builds such a placement)
+        # expert offload only where the engine has it (Ollama has none: no plan builds such a placement)
         offload = spec.is_moe and kind == "gpu" and get(engine).expert_offload
         n = min(n_cpu_moe, n_layers) if offload else 0
         p = Placement(kind, n_gpus=0 if kind == "cpu" else n_gpus, n_cpu_moe=n)
