@@ -220,7 +220,12 @@ OPEN = (
     "0.52 / 0.79 GiB less, against 0.09-0.17 / 0.50 GiB in the logs: the encoder alone does not explain "
     "it, and whatever else sets the TP>1 peak (the forward's unsharded tensors, the pynccl all-reduce's "
     "out-of-place output: the composes run NCCL_P2P_DISABLE=1 and --disable-custom-all-reduce, "
-    "cuda_communicator.py:254-299) has no log that separates it.",
+    "cuda_communicator.py:254-299) has no log that separates it. The shape rules out any encoder-only "
+    "story: the peak the logs imply (qwenfit's 1.52 GiB transient minus the over-charge, weights taken as "
+    "exact) is ~1.61 GiB at TP1 (9B), 1.43 at TP2 (club751) and ~1.03 at TP4 (club127, whose logged CUDA-"
+    "graph estimate 0.17 GiB qwenfit matches within 0.013): a drop of 0.18 then 0.41, where a TP-sharded "
+    "encoder drops twice as much from TP1 to TP2 as from TP2 to TP4; so at TP2 another phase (candidate: the "
+    "dummy forward with the MTP drafter, modelled at 0.87 GiB) must set the peak, ~0.5 GiB above qwenfit's.",
     "`Model loading took` (explained): every vLLM before 0.32 builds Qwen3.5's MRoPE cos/sin cache over 4 x "
     "max_position_embeddings (rotary_embedding/mrope.py:238, `cache_max_position_num = "
     "max_position_embeddings * 4`, unchanged 0.18.1-0.31.0; 0.32 made the factor 1 unless video pruning "
