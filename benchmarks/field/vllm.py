@@ -35,7 +35,7 @@ from qwenfit.core.engines.vllm.runtime import (
     cudagraph_plan,
     flashinfer_workspace_bytes,
 )
-from qwenfit.core.engines.vllm.weights import vllm_rank_buffer_bytes
+from qwenfit.core.engines.vllm.weights import mrope_positions_factor, vllm_rank_buffer_bytes
 from qwenfit.core.expr import as_int
 
 GIB = 1 << 30
@@ -198,31 +198,44 @@ UMA = (
 )
 OPEN = (
     "`club612` / `club652` (Qwen3.6-35B-A3B NVIDIA NVFP4 on one RTX 5090, stock v0.24.0, settings from the "
-    "compose): qwenfit leaves 0.47-0.49 GiB more for KV than vLLM did (+7.6..+8.1%), and the pool arithmetic "
+    "compose): qwenfit leaves 0.36-0.39 GiB more for KV than vLLM did (+6.0..+6.5%; +7.6..+8.1% before the "
+    "MRoPE cache below), and the pool arithmetic "
     "from the logged memory is exact (tokens and concurrency within 0.3%). The logs print no `Model loading "
     "took`, so weights and runtime cannot be told apart. Checked and ruled out from vLLM's source: the "
-    "encoder profile dominates the peak (1.52 GiB, as on the TP1 9B / 4B records that match within 0.4%), "
+    "encoder profile dominates the peak (1.52 GiB, as on the TP1 9B / 4B records that match within 0.5%), "
     "the FlashInfer CUTLASS NVFP4 MoE workspace at 8,192 tokens (0.5 GiB: FlashInfer 0.7.2 csrc/fused_moe/"
     "cutlass_backend/cutlass_fused_moe_kernels.cuh:2978-3100: for 65,536 expert rows two 256 MiB buffers, "
     "the BF16 FC2 output and the GLU output it overlaps) stays below it, FP4 scale "
     "swizzling and Marlin FP4 repacking keep their byte counts, the MTP head is not loaded (no speculative "
     "config).",
-    "TP4 (`multi4`, `club127`, `club446`, Qwen3.6-27B AutoRound on 4x RTX 3090 on two rigs, settings "
-    "from the composes): qwenfit leaves 0.37-0.41 GiB less for KV than vLLM (-2.3..-2.6%), while the TP2 "
-    "runs of the same compose are within 0.7%. Going from TP2 to TP4 vLLM frees 0.29 GiB more than the "
-    "halved weights; the vision encoder's activations are TP-sharded in vLLM (mm_encoder_tp_mode 'weights', "
-    "config/multimodal.py:385; qwen3_vl.py:418-440, 521-546), which would account for that step, but "
-    "modelling it alone moves every TP2 record to +5%: a TP>1 cost of about 0.4-0.55 GiB (NCCL buffers "
-    "created after the init snapshot are the likely candidate) would have to come with it, and no log "
-    "separates the two.",
-    "`Model loading took` is 0.09-0.12 GiB above qwenfit's weights plus buffers on every record of vLLM "
-    ">= 0.18 that prints it (9B, 4B, WSL 27B NVFP4, 27B FP8 TP2, three GB10 runs; the 0.10.2 Qwen3-Next "
-    "record matches to 0.001 GiB): an allocation during load not found in the source (torch's allocated "
-    "bytes, platforms/cuda.py:369-374). Adding it as a constant would bring the TP1 records within 0.5% but "
-    "move the TP2 ones to -1..-2%, the TP>1 imbalance above.",
-    "`wsl-eager` (+2%) and `clubpr594` (-1.5%): GPU not named (RTX 5090 / RTX 3090 assumed). pr594's "
-    "compose is club751's, whose log (v0.25.1, same settings) qwenfit matches within 0.2%; the two logs "
-    "differ by 0.09 GiB.",
+    "TP>1 (Qwen3.6-27B on 2x / 4x RTX 3090, settings from the composes): qwenfit leaves less for KV than "
+    "vLLM, -0.9..-2.1% on the TP2 records (club751, whose log prints `Model loading took`, matches "
+    "its weights to 0.002 GiB and is -1.6% on the runtime terms alone: 0.085 GiB over-charged) and "
+    "-2.9..-3.2% at TP4 (0.50 GiB): vLLM's non-weight peak shrinks more with the TP split than "
+    "qwenfit's. Until the MRoPE cache length below was found, the TP2 records looked exact: the 96 MiB the "
+    "weights missed hid the TP2 over-charge. The vision encoder's activations are TP-sharded in vLLM "
+    "(mm_encoder_tp_mode 'weights', config/multimodal.py:145 in 0.21-0.25; is_vit_use_data_parallel, "
+    "models/vision.py:142; qwen3_vl.py Qwen3_VisionMLP / Qwen2_5_VisionAttention column/row-parallel), "
+    "but sharding qwenfit's encoder estimate (1.52 GiB at TP1) gives 1.00 GiB at TP2 and 0.73 at TP4, "
+    "0.52 / 0.79 GiB less, against 0.09-0.17 / 0.50 GiB in the logs: the encoder alone does not explain "
+    "it, and whatever else sets the TP>1 peak (the forward's unsharded tensors, the pynccl all-reduce's "
+    "out-of-place output: the composes run NCCL_P2P_DISABLE=1 and --disable-custom-all-reduce, "
+    "cuda_communicator.py:254-299) has no log that separates it. The shape rules out any encoder-only "
+    "story: the peak the logs imply (qwenfit's 1.52 GiB transient minus the over-charge, weights taken as "
+    "exact) is ~1.61 GiB at TP1 (9B), 1.43 at TP2 (club751) and ~1.03 at TP4 (club127, whose logged CUDA-"
+    "graph estimate 0.17 GiB qwenfit matches within 0.013): a drop of 0.18 then 0.41, where a TP-sharded "
+    "encoder drops twice as much from TP1 to TP2 as from TP2 to TP4; so at TP2 another phase (candidate: the "
+    "dummy forward with the MTP drafter, modelled at 0.87 GiB) must set the peak, ~0.5 GiB above qwenfit's.",
+    "`Model loading took` (explained): every vLLM before 0.32 builds Qwen3.5's MRoPE cos/sin cache over 4 x "
+    "max_position_embeddings (rotary_embedding/mrope.py:238, `cache_max_position_num = "
+    "max_position_embeddings * 4`, unchanged 0.18.1-0.31.0; 0.32 made the factor 1 unless video pruning "
+    "is on, models/qwen3_vl.py:1818-1825): 128 MiB, not 32. With it, qwenfit's weights match the logged "
+    "load size within 0.01 GiB on 5 of the 6 records of 0.18-0.25 (9B, WSL 27B NVFP4, 27B FP8 TP2, two "
+    "GB10 runs; Qwen3-Next's plain RoPE never had it: 0.10.2 matches to 0.001 GiB); the GB10 27B NVFP4 "
+    "mixed run stays 0.03 GiB above (not found). The A100 4B table names no version (scored as 0.33): "
+    "0.12 GiB above, 0.03 with the pre-0.32 cache.",
+    "`clubpr594` (-3.3%): GPU not named (RTX 3090 assumed); its compose is club751's, whose log (v0.25.1, "
+    "same settings) is -1.6%: the two logs differ by 0.09 GiB.",
 )
 
 GPU_CC = {"rtx-5090": 120, "dgx-spark": 121}  # compute capability (SM100+ changes ModelOpt NVFP4 MoE scales)
@@ -292,7 +305,9 @@ def checkpoint_weights(c: Case) -> int | None:
     w = vllm_quant_rank_weight_bytes(_spec(c.model), c.fmt, tp=c.tp, gpu=cc, vision=c.vision)
     if c.k:
         w += vllm_quant_drafter_weight_bytes(_spec(c.model), c.fmt, tp=c.tp, gpu=cc)
-    return w + vllm_rank_buffer_bytes(_spec(c.model), tp=c.tp, vision=c.vision)
+    v = VERSION.get(c.id, "0.33.0").split(".")
+    rope = mrope_positions_factor(_spec(c.model), (int(v[0]), int(v[1])))
+    return w + vllm_rank_buffer_bytes(_spec(c.model), tp=c.tp, vision=c.vision, rope_positions_factor=rope)
 
 
 @cache

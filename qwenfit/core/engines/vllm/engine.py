@@ -48,6 +48,7 @@ from qwenfit.core.engines.vllm.runtime import (
     flashinfer_workspace_bytes,
     profile_peak,
 )
+from qwenfit.core.engines.vllm.weights import mrope_positions_factor
 from qwenfit.core.expr import Expr, Num, as_int, lt, where
 from qwenfit.core.formats.gpu import gpu_weights
 from qwenfit.core.terms import Term
@@ -243,12 +244,16 @@ class Vllm(Engine):
         elif modelled is not None and modelled[0].quant_mtp and d.mtp:
             out["scheme"] = f"{weights.scheme}; the published export's MTP layer quantized too"
         fmt_ = modelled[0] if modelled is not None else None
+        rope = mrope_positions_factor(spec, vllm_version(o.engine_version))
         for key, blackwell, marlin in (
             ("w:rank", False, False),
             ("w:rank_sm100", True, False),
             ("w:rank_sm8x", False, True),
         ):
-            per_stage = stage_weights(spec, weights, fmt_, ratio, d, o, stages, sm100=blackwell, sm8x=marlin)
+            per_stage = stage_weights(
+                spec, weights, fmt_, ratio, d, o, stages, sm100=blackwell, sm8x=marlin,
+                rope_positions_factor=rope,
+            )  # fmt: skip
             out[key] = per_stage[0] if len(stages) == 1 else per_stage
         if out["w:rank_sm8x"] == out["w:rank"]:  # only FP8 and GPTQ / AutoRound linears change on Marlin
             del out["w:rank_sm8x"]
@@ -264,7 +269,8 @@ class Vllm(Engine):
         }
 
     def inputs_key(self, d: Deployment, o: Any) -> tuple[Any, ...]:
-        return (d.mtp, d.vision, o.tp, o.pp, o.dp, o.expert_parallel)
+        old_rope = (vllm_version(o.engine_version) or (0, 33)) < (0, 32)  # the rotary cache's length
+        return (d.mtp, d.vision, o.tp, o.pp, o.dp, o.expert_parallel, old_rope)
 
     def fullest_stage(
         self, spec: ModelSpec, inputs: Mapping[str, Any], d: Deployment, o: Any

@@ -31,11 +31,12 @@ __all__ = ["stage_weights"]
 
 def stage_weights(
     spec: ModelSpec, weights: WeightMap, modelled: VllmQuantFormat | None, ratio: tuple[int, int] | None,
-    d: Deployment, o: Any, stages: list[range], *, sm100: bool, sm8x: bool,
+    d: Deployment, o: Any, stages: list[range], *, sm100: bool, sm8x: bool, rope_positions_factor: int = 1,
 ) -> list[int]:  # fmt: skip
     """Bytes per rank of each stage in ``stages``. ``modelled``: the quantized checkpoint format vLLM
     loads (None: BF16 / FP8 from ``weights``); ``ratio``: scale the BF16 rank by (kept, bf16) bytes for a
-    format whose allocation is not modelled."""
+    format whose allocation is not modelled; ``rope_positions_factor``: the version's rotary cache length
+    (:func:`.weights.mrope_positions_factor`)."""
     out = []
     marlin_fp8 = sm8x and weights.gpu_format == "fp8"
     for stage in stages:
@@ -65,6 +66,7 @@ def stage_weights(
                     sm100=sm100, marlin_fp8=marlin_fp8,
                 )  # fmt: skip
         out.append(w + vllm_rank_buffer_bytes(
-            spec, stage=stage, tp=o.tp, dp=o.dp, expert_parallel=o.expert_parallel, vision=d.vision
+            spec, stage=stage, tp=o.tp, dp=o.dp, expert_parallel=o.expert_parallel, vision=d.vision,
+            rope_positions_factor=rope_positions_factor,
         ))  # fmt: skip
     return out

@@ -37,7 +37,12 @@ left as created (their Marlin MoE repack is not modelled here).
 Buffers (:func:`vllm_rank_buffer_bytes`, measured with the parameters): chiefly the rotary embedding's
 ``cos_sin_cache`` [max_position_embeddings, rotary_dim] in the model dtype, one per process (get_rope caches
 the object, model_executor/layers/rotary_embedding/__init__.py:84; base.py:58-63); 32 MiB for every
-Qwen3.5. They count in "Model loading took".
+Qwen3.5. They count in "Model loading took". Qwen3.5's rotary embedding is an MRoPE (``mrope_section`` in
+its config), whose cache covers ``max_position_embeddings x positions_factor`` positions
+(rotary_embedding/mrope.py:351); 0.33 passes a factor of 1 unless video pruning is on
+(models/qwen3_vl.py:1818-1825), but every vLLM before 0.32 multiplies by 4 (mrope.py:238 in 0.18.1-0.31.0:
+``cache_max_position_num = max_position_embeddings * 4``): 128 MiB, not 32, for every Qwen3.5 — the
+0.09-0.10 GiB the field logs of 0.18-0.25 print above the parameters (:func:`mrope_positions_factor`).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ __all__ = [
     "SHARED_EXPERT",
     "marlin_padded_nk",
     "moe_width_per_rank",
+    "mrope_positions_factor",
     "rank_slice",
     "vllm_drafter_weight_bytes",
     "vllm_rank_buffer_bytes",
@@ -93,17 +99,30 @@ def marlin_padded_nk(n: int, k: int, group: int = -1) -> tuple[int, int]:
     return min((c1, c2), key=lambda nk: (nk[0] * nk[1], nk[0] + nk[1]))
 
 
+def mrope_positions_factor(
+    spec: ModelSpec, version: tuple[int, int] | None, video_pruning: bool = False
+) -> int:
+    """Positions per ``max_position_embeddings`` in the rotary cache of vLLM ``version`` ((major, minor);
+    None: 0.33): Qwen3.5's MRoPE keeps 4x before 0.32 (mrope.py:238), from 0.32 only with video pruning
+    (models/qwen3_vl.py:1818-1825); Qwen3-Next's plain RoPE 1x (rotary_embedding/__init__.py:113)."""
+    if spec.family == "qwen3_next":
+        return 1
+    return 4 if video_pruning or (version is not None and version < (0, 32)) else 1
+
+
 def vllm_rank_buffer_bytes(
     spec: ModelSpec, *, stage: range | None = None, tp: int = 1, dp: int = 1, expert_parallel: bool = False,
-    vision: bool = True,
+    vision: bool = True, rope_positions_factor: int = 1,
 ) -> int:  # fmt: skip
     """Buffers a rank allocates beside its parameters (the rank fixture's ``buffer_bytes``, every row): the
     rotary cos/sin cache (one per process, shared by every layer and the drafter through get_rope's cache:
-    max_position_embeddings x rotary dim, model dtype), the vision tower's (8192 x vision head_dim / 2) on
-    the first stage, 4 float32 scales per attention layer, and with EP an int32 expert map per MoE layer."""
+    max_position_embeddings x ``rope_positions_factor`` (:func:`mrope_positions_factor`) x rotary dim, model
+    dtype), the vision tower's (8192 x vision head_dim / 2) on the first stage, 4 float32 scales per
+    attention layer, and with EP an int32 expert map per MoE layer."""
     t = spec.text
     layers = stage if stage is not None else range(t.num_hidden_layers)
-    total = t.max_position_embeddings * int(t.head_dim * t.partial_rotary_factor) * 2
+    rotary = int(t.head_dim * t.partial_rotary_factor)
+    total = t.max_position_embeddings * rope_positions_factor * rotary * 2
     if vision and spec.vision is not None and layers.start == 0:
         total += 8192 * (spec.vision.hidden_size // spec.vision.num_heads // 2) * 2
     total += 16 * sum(1 for i in layers if t.layer_types[i] == "full_attention")
