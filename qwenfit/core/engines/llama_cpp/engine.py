@@ -39,7 +39,7 @@ from qwenfit.core.engines.llama_cpp.options import (
     override_devices,
     parse_overrides,
 )
-from qwenfit.core.engines.llama_cpp.terms import gguf_tensor_table, llama_terms
+from qwenfit.core.engines.llama_cpp.terms import backend_inputs, gguf_tensor_table, llama_terms
 from qwenfit.core.engines.llama_cpp.versions import build_number
 from qwenfit.core.expr import Expr, Num, at, lt
 from qwenfit.core.formats.dtypes import GGML_TYPES
@@ -217,7 +217,7 @@ class LlamaCpp(Engine):
         return env
 
     def hardware_inputs(self, d: Deployment, o: Any) -> dict[str, Any]:
-        return {"reserve": RUNTIME_RESERVE.get(d.backend, 0)}
+        return {"reserve": RUNTIME_RESERVE.get(d.backend, 0), **backend_inputs(d.backend)}
 
     def inputs_key(self, d: Deployment, o: Any) -> tuple[Any, ...]:
         n_gpus = 0 if d.backend == "cpu" else d.n_gpus
@@ -480,9 +480,9 @@ class LlamaCpp(Engine):
 
     def calc_hardware_inputs(self, device: Device | None, fp: FormulaPlacement) -> dict[str, int]:
         if fp.cpu_only or device is None:
-            return {"reserve": 0 if fp.cpu_only else RUNTIME_RESERVE["cuda"]}
+            return {"reserve": 0 if fp.cpu_only else RUNTIME_RESERVE["cuda"], **backend_inputs("cuda")}
         backend = device.backends[0] if device.backends else "cuda"
-        return {"reserve": RUNTIME_RESERVE.get(backend, 0)}
+        return {"reserve": RUNTIME_RESERVE.get(backend, 0), **backend_inputs(backend)}
 
     # speed --------------------------------------------------------------------------------------------
     def read_inputs(self, spec: ModelSpec, weights: WeightMap, p: Placement) -> dict[str, Any]:

@@ -264,7 +264,7 @@ def _closed_compute_terms(
     extra = where(lt(0, n_cpu_moe), 0, 3 * ins) if pipeline else 0
     note = f"ubatch {o.ubatch}, flash attention {'on' if o.flash_attention else 'off'}"
     used = [g for g in gpus if layout.layers_on(g) or layout.output_device == g] or gpus[:1]
-    delta = _gpu_delta(spec, st, len(gpus), delta_backend(d.backend))
+    delta = _backend_delta(spec, st, len(gpus), inputs, d.backend)
     gpu_bytes = ctx.compute_bytes - emb + extra
     out = [Term("compute_buffer", dev, gpu_bytes + delta[i] if dev in used else 0, False,
                 "the CPU graph's buffer less the token embeddings"
@@ -299,6 +299,27 @@ DELTA_BACKENDS = ("cuda", "vulkan", "metal")  # ROCm runs ggml-cuda's host code:
 def delta_backend(backend: str) -> str:
     """The backend whose replayed deltas the closed form of ``backend`` takes."""
     return backend if backend in DELTA_BACKENDS else "cuda"
+
+
+def backend_inputs(backend: str) -> dict[str, int]:
+    """The hardware inputs that pick a backend's deltas in a traced formula (``metal``, ``vulkan``: 0 or
+    1; neither: CUDA's), so that one calculator or planner formula serves every GPU backend."""
+    chosen = delta_backend(backend)
+    return {"metal": int(chosen == "metal"), "vulkan": int(chosen == "vulkan")}
+
+
+def _backend_delta(
+    spec: ModelSpec, st: Any, n_gpus: int, inputs: Mapping[str, Any], backend: str
+) -> list[Num]:
+    """Per GPU, the delta of ``backend``; in a traced formula (the ``metal`` / ``vulkan`` inputs are
+    variables) the choice between the backends' deltas is part of the formula."""
+    metal, vulkan = inputs.get("metal", 0), inputs.get("vulkan", 0)
+    if not (isinstance(metal, Expr) or isinstance(vulkan, Expr)):
+        return list(_gpu_delta(spec, st, n_gpus, delta_backend(backend)))
+    per = {b: _gpu_delta(spec, st, n_gpus, b) for b in DELTA_BACKENDS}
+    return [
+        where(metal, per["metal"][i], where(vulkan, per["vulkan"][i], per["cuda"][i])) for i in range(n_gpus)
+    ]
 
 
 def delta_key(st: Any, backend: str) -> str:
