@@ -185,9 +185,10 @@ def _chosen(
     for the catalog's configs (qwenfit.core.formats.compiled: the types, one character each), else
     :func:`~qwenfit.core.formats.gguf.choose_types`. Each: (name, ne, type, bytes)."""
     t = spec.text
-    # a spec read from files may differ from the catalog's under the same name: computed
+    # a spec read from files may differ from the catalog's under the same name: computed. Stored on a
+    # line of their own ("<model> gguf"): a plan, which reads precompiled sums, does not parse them
     key = (spec.family, repr(t), str(spec.mtp_layers), ftype, outtype, repr(opts), str(mtp))
-    stored = MISSING if spec.checkpoint is not None else lookup(spec.name, "gguf_types", key)
+    stored = MISSING if spec.checkpoint is not None else lookup(f"{spec.name} gguf", "gguf_types", key)
     if stored is not MISSING:
         ordered = visiting_order(sources)
         alphabet, kinds = stored
@@ -212,7 +213,7 @@ def _chosen(
         alphabet = sorted({q[2] for q in chosen})
         if len(alphabet) < 64:
             kinds = "".join(chr(48 + alphabet.index(q[2])) for q in chosen)
-            remember(spec.name, "gguf_types", key, [alphabet, kinds])
+            remember(f"{spec.name} gguf", "gguf_types", key, [alphabet, kinds])
     return chosen
 
 
