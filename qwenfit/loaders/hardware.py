@@ -17,12 +17,12 @@ bandwidths are decimal GB/s; compute is dense TFLOPS.
 import dataclasses
 import difflib
 import functools
-import hashlib
 import json
 import math
 import os
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 from qwenfit.core.hardware import Device, HostMemory, Machine
@@ -32,6 +32,7 @@ from qwenfit.loaders.hardware_yaml import (
     hardware_yaml_path,
     load_records,
 )
+from qwenfit.loaders.stamps import verified
 
 __all__ = [
     "DEFAULT_HOST_ID",
@@ -86,7 +87,10 @@ def _catalog() -> HardwareCatalog:
     compiled = yaml_path.with_suffix(".json")
     if compiled.exists():
         data = json.loads(compiled.read_text(encoding="utf-8"))
-        if data.get("yaml_sha256") == hashlib.sha256(yaml_path.read_bytes()).hexdigest():
+        expected = data.get("yaml_sha256")
+        # the YAML is hashed only when edited since the last check that matched (a stat stamp)
+        digest = lambda: _sha256(yaml_path)  # noqa: E731
+        if isinstance(expected, str) and verified(compiled, expected, [yaml_path], digest):
             devices = {
                 d["id"]: Device(**{**d, "backends": tuple(d["backends"]), "aliases": tuple(d["aliases"])})
                 for d in data["devices"]
@@ -96,13 +100,19 @@ def _catalog() -> HardwareCatalog:
     return load_hardware(yaml_path)
 
 
+def _sha256(path: Path) -> str:
+    import hashlib  # only when the YAML changed since the last check (qwenfit.loaders.stamps)
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def compiled_catalog_json() -> str:
     """``hardware.json``: the validated YAML as plain records, with the YAML's SHA-256."""
     path = hardware_yaml_path()
     cat = load_hardware(path)
     data = {
         "generated_by": "scripts/gen_hardware_schema.py from hardware.yaml (do not edit)",
-        "yaml_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "yaml_sha256": _sha256(path),
         "devices": [dataclasses.asdict(d) for d in cat.devices.values()],
         "hosts": [dataclasses.asdict(h) for h in cat.hosts.values()],
     }
