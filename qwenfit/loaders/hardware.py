@@ -22,7 +22,6 @@ import math
 import os
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import NamedTuple
 
 from qwenfit.core.hardware import Device, HostMemory, Machine
@@ -32,7 +31,7 @@ from qwenfit.loaders.hardware_yaml import (
     hardware_yaml_path,
     load_records,
 )
-from qwenfit.loaders.stamps import verified
+from qwenfit.loaders.stamps import sha256, verified
 
 __all__ = [
     "DEFAULT_HOST_ID",
@@ -87,10 +86,8 @@ def _catalog() -> HardwareCatalog:
     compiled = yaml_path.with_suffix(".json")
     if compiled.exists():
         data = json.loads(compiled.read_text(encoding="utf-8"))
-        expected = data.get("yaml_sha256")
-        # the YAML is hashed only when edited since the last check that matched (a stat stamp)
-        digest = lambda: _sha256(yaml_path)  # noqa: E731
-        if isinstance(expected, str) and verified(compiled, expected, [yaml_path], digest):
+        expected = data.get("yaml_sha256")  # the YAML hashed only when edited since the last match
+        if isinstance(expected, str) and verified(compiled, expected, [yaml_path], lambda: sha256(yaml_path)):
             devices = {
                 d["id"]: Device(**{**d, "backends": tuple(d["backends"]), "aliases": tuple(d["aliases"])})
                 for d in data["devices"]
@@ -100,19 +97,13 @@ def _catalog() -> HardwareCatalog:
     return load_hardware(yaml_path)
 
 
-def _sha256(path: Path) -> str:
-    import hashlib  # only when the YAML changed since the last check (qwenfit.loaders.stamps)
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def compiled_catalog_json() -> str:
     """``hardware.json``: the validated YAML as plain records, with the YAML's SHA-256."""
     path = hardware_yaml_path()
     cat = load_hardware(path)
     data = {
         "generated_by": "scripts/gen_hardware_schema.py from hardware.yaml (do not edit)",
-        "yaml_sha256": _sha256(path),
+        "yaml_sha256": sha256(path),
         "devices": [dataclasses.asdict(d) for d in cat.devices.values()],
         "hosts": [dataclasses.asdict(h) for h in cat.hosts.values()],
     }

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ["fingerprint", "verified"]
+__all__ = ["fingerprint", "sha256", "verified"]
 
 
 def fingerprint(paths: Sequence[Path | str]) -> str:
@@ -28,6 +28,14 @@ def fingerprint(paths: Sequence[Path | str]) -> str:
         except OSError:
             lines.append(f"{p}\t-")
     return "\n".join(lines)
+
+
+def sha256(path: Path | str) -> str:
+    """The SHA-256 of a file's bytes (hex)."""
+    import hashlib  # only when a stamp does not answer
+
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def stamp_path(compiled: Path) -> Path:
