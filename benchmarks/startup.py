@@ -305,12 +305,16 @@ def report(meta: dict[str, Any], results: list[dict[str, Any]]) -> str:
         "What `check` and `plan` no longer compute at start-up: what depends only on a catalog model, "
         "its quantization, the artifact and the engine's deployment (weight sums per placement, the "
         "bytes a token reads, the compiled traced formulas, llama.cpp's host-input polynomial, the "
-        "speed model's per-model shape) is precompiled into `data/compiled.json` by "
-        "`scripts/gen_compiled_json.py` and shipped; the file carries the SHA-256 of `qwenfit/core` and "
-        "the catalog's data files, and a stale file is ignored (everything computed as before, same "
-        "answers, slower). A check that fits imports neither the alternative search, nor the "
-        "scheduler replay and compute-buffer derivation, nor the calibration code "
-        "(`tests/cli/test_cold_path.py`).",
+        "speed model's per-model shape, llama-quantize's type for every tensor) is precompiled into "
+        "`data/compiled.json` by `scripts/gen_compiled_json.py` and shipped; the file carries the "
+        "SHA-256 of `qwenfit/core` and the catalog's data files, and a stale file is ignored "
+        "(everything computed as before, same answers, slower). That digest, and those of the "
+        "artifact, quantization and hardware YAMLs, are recomputed only when a source's size or "
+        "modification time differs from a stamp written at the last match (`qwenfit.loaders.stamps`). "
+        "The methods `@dataclass` writes for qwenfit's classes are compiled once and their code kept "
+        "beside the package's bytecode (`qwenfit.cli.dataclass_code`). A check that fits imports "
+        "neither the alternative search, nor the scheduler replay and compute-buffer derivation, nor "
+        "the calibration code (`tests/cli/test_cold_path.py`).",
         *page_section(),
         "",
         "llmfit's equivalents: `check` is `llmfit --memory 24G plan Qwen/Qwen3.5-35B-A3B --quant Q4_K_M "

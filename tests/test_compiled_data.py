@@ -110,3 +110,42 @@ def test_a_catalog_of_ones_own_gets_no_tables(monkeypatch, tmp_path):
     (tmp_path / "models").mkdir()
     monkeypatch.setenv("QWENFIT_DATA_DIR", str(tmp_path))
     assert compiled_tables.table("Qwen3.5-35B-A3B") is None
+
+
+@pytest.mark.parametrize(
+    ("model", "quant"), [("35B-A3B", "Q4_K_M"), ("27B", "IQ2_XXS"), ("397B-A17B", "Q8_0")]
+)
+def test_weight_maps_from_stored_types_equal_computed(model, quant, no_tables, monkeypatch):
+    """llama-quantize's types stored per catalog model and quant give the computed weight map, tensor
+    order and bytes included."""
+    from qwenfit.core.formats import weights
+    from qwenfit.core.formats.weights import gguf_weights
+    from qwenfit.loaders import load
+
+    spec = load(model)
+    computed = gguf_weights(spec, quant, mtp=False)
+    compiled_tables.install(data_dir)
+    monkeypatch.setattr(weights, "choose_types", None)  # the stored types, or a TypeError
+    assert gguf_weights(spec, quant, mtp=False) == computed
+
+
+def test_a_source_edited_after_the_stamp_is_seen(tmp_path):
+    from qwenfit.loaders.stamps import stamp_path, verified
+
+    source, made = tmp_path / "a.py", tmp_path / "made.json"
+    source.write_text("x = 1\n")
+    made.write_text("{}\n")
+    calls = []
+
+    def digest() -> str:
+        calls.append(1)
+        return "d1" if source.read_text() == "x = 1\n" else "d2"
+
+    assert verified(made, "d1", [source], digest) and len(calls) == 1
+    assert stamp_path(made).exists()
+    assert verified(made, "d1", [source], digest) and len(calls) == 1  # the stamp: not hashed again
+    source.write_text("x = 22\n")  # another size (and mtime)
+    assert not verified(made, "d1", [source], digest) and len(calls) == 2
+    (tmp_path / "b.py").write_text("")
+    source.write_text("x = 1\n")
+    assert verified(made, "d1", [source, tmp_path / "b.py"], digest) and len(calls) == 3  # a new source

@@ -163,6 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         Parser.json_errors = False
     prog = f"qwenfit {args.command}" + (f" {args.action}" if getattr(args, "action", None) else "")
+    from qwenfit.cli import dataclass_code
+
+    dataclass_code.install()  # the classes' methods compiled by an earlier run
     try:
         return int(args.func(args))
     except QwenfitError as exc:
@@ -189,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+    finally:
+        dataclass_code.save()
 
 
 if __name__ == "__main__":

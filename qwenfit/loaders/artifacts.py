@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from typing import Any
 
 from qwenfit.core.artifacts import ARTIFACT_KINDS, PublishedFile, PublishedRepo
 from qwenfit.errors import ArtifactDataError
+from qwenfit.loaders.stamps import verified
 
 __all__ = [
     "clear_caches",
@@ -269,6 +269,8 @@ def _yaml_files() -> list[Path]:
 
 
 def _yaml_sha256(paths: list[Path]) -> str:
+    import hashlib  # only when the YAMLs changed since the last check (qwenfit.loaders.stamps)
+
     h = hashlib.sha256()
     for path in paths:
         h.update(path.name.encode() + b"\0" + path.read_bytes())
@@ -310,7 +312,9 @@ def published() -> tuple[PublishedRepo, ...]:
     repos: list[PublishedRepo] = []
     if paths and compiled.is_file():
         data = json.loads(compiled.read_text(encoding="utf-8"))
-        if data.get("yaml_sha256") == _yaml_sha256(paths):
+        expected = data.get("yaml_sha256")
+        # the YAMLs are hashed only when edited since the last check that matched (a stat stamp)
+        if isinstance(expected, str) and verified(compiled, expected, paths, lambda: _yaml_sha256(paths)):
             repos = [_from_json(r) for r in data["repos"]]
     if not repos:
         repos = _from_yaml(paths)

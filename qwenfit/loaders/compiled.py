@@ -11,7 +11,6 @@ writes it; tests/test_compiled_data.py checks it is current and equal to fresh c
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from qwenfit.core.formats import compiled
+from qwenfit.loaders.stamps import verified
 
 __all__ = ["FILE_NAME", "TENSOR_TABLE", "compiled_json", "install", "sources_digest", "table"]
 
@@ -32,14 +32,19 @@ _CORE = Path(compiled.__file__).resolve().parent.parent  # qwenfit/core
 _data_dir: Callable[[], Path] | None = None  # the catalog's data_dir, given to install()
 
 
-def sources_digest(data: Path | None = None) -> str:
-    """SHA-256 over qwenfit/core's modules and the catalog's data files the values come from."""
-    data = data or _catalog_dir()
-    h = hashlib.sha256()
+def _sources(data: Path) -> list[Path]:
+    """qwenfit/core's modules and the catalog's data files the values come from, in digest order."""
     paths = [Path(p) for p in sorted(_py_files(str(_CORE)))]
     paths += sorted((data / "models").glob("*.json"))
-    paths += [data / "artifacts.json", data / "quants.json"]
-    for p in paths:
+    return [*paths, data / "artifacts.json", data / "quants.json"]
+
+
+def sources_digest(data: Path | None = None, paths: list[Path] | None = None) -> str:
+    """SHA-256 over qwenfit/core's modules and the catalog's data files the values come from."""
+    import hashlib  # only when the sources changed since the last check (qwenfit.loaders.stamps)
+
+    h = hashlib.sha256()
+    for p in paths if paths is not None else _sources(data or _catalog_dir()):
         h.update(p.name.encode() + b"\0")
         h.update(p.read_bytes() if p.exists() else b"")
     return h.hexdigest()
@@ -70,7 +75,10 @@ def _models() -> tuple[Path, int, dict[str, tuple[int, int]]] | None:
         with path.open("rb") as f:
             header = json.loads(f.readline())
             start = f.tell()
-        if not isinstance(header, dict) or header.get("sources_sha256") != sources_digest(data):
+        if not isinstance(header, dict) or not isinstance(header.get("sources_sha256"), str):
+            return None
+        sources = _sources(data)
+        if not verified(path, header["sources_sha256"], sources, lambda: sources_digest(data, sources)):
             return None
         lines = {name: (int(at), int(n)) for name, (at, n) in header["lines"].items()}
     except (OSError, ValueError, LookupError, TypeError):

@@ -17,7 +17,6 @@ bandwidths are decimal GB/s; compute is dense TFLOPS.
 import dataclasses
 import difflib
 import functools
-import hashlib
 import json
 import math
 import os
@@ -32,6 +31,7 @@ from qwenfit.loaders.hardware_yaml import (
     hardware_yaml_path,
     load_records,
 )
+from qwenfit.loaders.stamps import sha256, verified
 
 __all__ = [
     "DEFAULT_HOST_ID",
@@ -86,7 +86,8 @@ def _catalog() -> HardwareCatalog:
     compiled = yaml_path.with_suffix(".json")
     if compiled.exists():
         data = json.loads(compiled.read_text(encoding="utf-8"))
-        if data.get("yaml_sha256") == hashlib.sha256(yaml_path.read_bytes()).hexdigest():
+        expected = data.get("yaml_sha256")  # the YAML hashed only when edited since the last match
+        if isinstance(expected, str) and verified(compiled, expected, [yaml_path], lambda: sha256(yaml_path)):
             devices = {
                 d["id"]: Device(**{**d, "backends": tuple(d["backends"]), "aliases": tuple(d["aliases"])})
                 for d in data["devices"]
@@ -102,7 +103,7 @@ def compiled_catalog_json() -> str:
     cat = load_hardware(path)
     data = {
         "generated_by": "scripts/gen_hardware_schema.py from hardware.yaml (do not edit)",
-        "yaml_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "yaml_sha256": sha256(path),
         "devices": [dataclasses.asdict(d) for d in cat.devices.values()],
         "hosts": [dataclasses.asdict(h) for h in cat.hosts.values()],
     }

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
-import hashlib
 import importlib
 import json
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 from qwenfit.core.formats.quality import QuantQuality
 from qwenfit.errors import QuantDataError, UnknownQuantError
+from qwenfit.loaders.stamps import verified
 
 __all__ = [
     "QuantDataError",
@@ -129,6 +129,8 @@ def load_quant_quality(path: str | Path) -> dict[str, QuantQuality]:
 
 
 def _sha256(path: Path) -> str:
+    import hashlib  # only when the YAML changed since the last check (qwenfit.loaders.stamps)
+
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -158,7 +160,9 @@ def quant_quality() -> dict[str, QuantQuality]:
             data = json.loads(compiled.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = None
-        if isinstance(data, dict) and data.get("yaml_sha256") == _sha256(path):
+        expected = data.get("yaml_sha256") if isinstance(data, dict) else None
+        # the YAML is hashed only when edited since the last check that matched (a stat stamp)
+        if isinstance(expected, str) and verified(compiled, expected, [path], lambda: _sha256(path)):
             return {r["name"]: QuantQuality(**r) for r in data["quants"]}
     return load_quant_quality(path)
 

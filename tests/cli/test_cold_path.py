@@ -89,3 +89,50 @@ def test_a_check_that_fits_imports_only_what_its_answer_uses():
 def test_a_check_that_does_not_fit_searches_alternatives():
     mods = _imported("check", "35B-A3B", "--quant", "Q4_K_M", "--vram", "24", "--json")
     assert "qwenfit.core.fit.nearest" in mods
+
+
+def test_dataclass_code_kept_between_runs_makes_the_same_classes(tmp_path, monkeypatch):
+    """The methods ``@dataclass`` writes, compiled once and reused from the kept file, behave as
+    freshly compiled ones; a class outside qwenfit is compiled as before and not kept."""
+    import builtins
+    import dataclasses
+    import types
+
+    from qwenfit.cli import dataclass_code as dc
+
+    monkeypatch.setattr(dc, "_FILE", tmp_path / "kept.marshal")
+    monkeypatch.setattr(dc, "_codes", {})
+    monkeypatch.setattr(dc, "_used", set())
+    monkeypatch.setattr(dc, "_installed", False)
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    monkeypatch.setattr(dataclasses, "exec", builtins.exec, raising=False)  # restored after the test
+
+    def make(module: str) -> type:
+        mod = types.ModuleType(module)
+        sys.modules[module] = mod
+        try:
+            ns: dict[str, object] = {"__name__": module}
+            exec("from __future__ import annotations\nclass P:\n    x: int\n    y: str = 'a'\n", ns)
+            return dataclasses.dataclass(frozen=True, slots=True)(ns["P"])  # type: ignore[arg-type]
+        finally:
+            del sys.modules[module]
+
+    plain = make("qwenfit.fake_plain")
+    dc.install()
+    first = make("qwenfit.fake_kept")
+    kept = len(dc._codes)
+    assert kept >= 4  # __init__, __repr__, __eq__, __hash__, __setattr__, __delattr__
+    dc.save()
+    assert (tmp_path / "kept.marshal").exists()
+    monkeypatch.setattr(dc, "_codes", {})
+    monkeypatch.setattr(dc, "_installed", False)
+    dc.install()
+    assert len(dc._codes) == kept  # loaded: nothing to compile
+    again = make("qwenfit.fake_kept")
+    make("elsewhere.fake")
+    assert len(dc._codes) == kept  # another package's texts are not kept
+    for cls in (first, again):
+        p = cls(1)
+        assert repr(p).endswith("P(x=1, y='a')") and p == cls(1, "a") and hash(p) == hash(plain(1))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            p.x = 2  # type: ignore[misc]

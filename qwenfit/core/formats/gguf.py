@@ -38,6 +38,7 @@ __all__ = [
     "fallback_type",
     "ggml_n_dims",
     "gguf_header_bytes",
+    "visiting_order",
 ]
 
 Regime = Literal["current", "pre-2026-03"]
@@ -186,10 +187,15 @@ class _Prepared:
     has_tied_embeddings: bool
 
 
+def visiting_order(tensors: Iterable[GGUFSource]) -> list[GGUFSource]:
+    """The tensors in the order llama-quantize visits them (that of :func:`choose_types`' result)."""
+    return sorted(tensors, key=lambda t: _sort_key(t.name))
+
+
 @functools.lru_cache(maxsize=64)
 def _prepare(tensors: tuple[GGUFSource, ...], leave_output_tensor: bool) -> _Prepared:
     """Shared by every file type of one model (a plan quantizes each model many ways)."""
-    ordered = sorted(tensors, key=lambda t: _sort_key(t.name))
+    ordered = visiting_order(tensors)
     rows = tuple((t, _category(t.name), _allows(t.name, t.ne, leave_output_tensor)) for t in ordered)
     attn_v_like = ("attn_v", "attn_qkv", "attn_kv_b")
     return _Prepared(

@@ -15,8 +15,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from qwenfit.core.formats.compiled import MISSING, lookup, remember
 from qwenfit.core.formats.dtypes import GGML_TYPES
-from qwenfit.core.formats.gguf import LlamaQuantOptions, choose_types, converter_sources, gguf_header_bytes
+from qwenfit.core.formats.gguf import (
+    GGUFSource,
+    LlamaQuantOptions,
+    choose_types,
+    converter_sources,
+    gguf_header_bytes,
+    visiting_order,
+)
 from qwenfit.core.formats.recipes import Recipe
 from qwenfit.core.model.spec import ModelSpec
 
@@ -156,26 +164,57 @@ def weights_gguf(
     if mtp and opts.regime != "current" and spec.mtp_layers:
         raise ValueError("GGUFs of the pre-2026-03 regime had no MTP layer: use mtp=False")
     sources = converter_sources([(x.gguf_name or "", x.gguf_shape or ()) for x in inventory], outtype)
-    chosen = choose_types(
-        sources,
-        ftype,
-        n_head=t.num_attention_heads,
-        n_head_kv=t.num_key_value_heads,
-        n_expert=t.num_experts,
-        n_layer_all=t.num_hidden_layers + (spec.mtp_layers if mtp else 0),
-        options=opts,
-    )
+    chosen = _chosen(spec, sources, ftype, outtype, opts, mtp)
     by_name = {x.gguf_name: x for x in inventory}
     entries = []
-    for q in chosen:
-        x = by_name[q.name]
-        entries.append(WeightEntry(x.name, q.name, x.role, x.component, x.layer, x.shape, q.type, q.bytes))
+    for name, _, kind, nbytes in chosen:
+        x = by_name[name]
+        entries.append(WeightEntry(x.name, name, x.role, x.component, x.layer, x.shape, kind, nbytes))
     arch = {"qwen3_5": "qwen35", "qwen3_5_moe": "qwen35moe", "qwen3_next": "qwen3next"}[spec.family]
     header = gguf_header_bytes(
-        [(q.name, q.ne) for q in chosen], arch=arch, n_layers=t.num_hidden_layers, moe=t.is_moe,
+        [(q[0], q[1]) for q in chosen], arch=arch, n_layers=t.num_hidden_layers, moe=t.is_moe,
         vocab_size=t.vocab_size, mtp_layers=spec.mtp_layers if mtp else 0,
     )  # fmt: skip
     return WeightMap(model=spec.name, scheme=f"gguf {ftype}", tensors=tuple(entries), header_bytes=header)
+
+
+def _chosen(
+    spec: ModelSpec, sources: list[GGUFSource], ftype: str, outtype: str, opts: LlamaQuantOptions, mtp: bool
+) -> list[tuple[str, tuple[int, ...], str, int]]:
+    """llama-quantize's type for each tensor (in its visiting order) and the tensor's bytes; precompiled
+    for the catalog's configs (qwenfit.core.formats.compiled: the types, one character each), else
+    :func:`~qwenfit.core.formats.gguf.choose_types`. Each: (name, ne, type, bytes)."""
+    t = spec.text
+    # a spec read from files may differ from the catalog's under the same name: computed. Stored on a
+    # line of their own ("<model> gguf"): a plan, which reads precompiled sums, does not parse them
+    key = (spec.family, repr(t), str(spec.mtp_layers), ftype, outtype, repr(opts), str(mtp))
+    stored = MISSING if spec.checkpoint is not None else lookup(f"{spec.name} gguf", "gguf_types", key)
+    if stored is not MISSING:
+        ordered = visiting_order(sources)
+        alphabet, kinds = stored
+        if len(kinds) == len(ordered):
+            return [
+                (s.name, s.ne, kind, s.nbytes if kind == s.type else GGML_TYPES[kind].n_bytes(s.ne))
+                for s, kind in zip(ordered, (alphabet[ord(c) - 48] for c in kinds), strict=True)
+            ]
+    chosen = [
+        (q.name, q.ne, q.type, q.bytes)
+        for q in choose_types(
+            sources,
+            ftype,
+            n_head=t.num_attention_heads,
+            n_head_kv=t.num_key_value_heads,
+            n_expert=t.num_experts,
+            n_layer_all=t.num_hidden_layers + (spec.mtp_layers if mtp else 0),
+            options=opts,
+        )
+    ]
+    if spec.checkpoint is None:
+        alphabet = sorted({q[2] for q in chosen})
+        if len(alphabet) < 64:
+            kinds = "".join(chr(48 + alphabet.index(q[2])) for q in chosen)
+            remember(f"{spec.name} gguf", "gguf_types", key, [alphabet, kinds])
+    return chosen
 
 
 def gguf_weights(
