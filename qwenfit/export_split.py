@@ -132,10 +132,56 @@ def _with_slots(v: Any, slots: set[int], at: list[int]) -> Any:
     return _SLOT if at[0] - 1 in slots else v
 
 
+def _relative(v: Any, placement: str | None, top: bool = True) -> Any:
+    """A formula record with its strings that begin with its own placement and "|" (plan mode's
+    per-placement inputs, "gpu1-ngl6|w:gpu") written "@|w:gpu": records of one shape for other
+    placements then differ in fewer leaves. A string that begins with "@" gets another ("@@...").
+    Only strings after the record's "placement" key (in key order) are so written: what
+    :func:`_absolute` reads back in the same order."""
+    if isinstance(v, str):
+        if v[:1] == "@":
+            return "@" + v
+        return "@" + v[len(placement) :] if placement is not None and v.startswith(placement + "|") else v
+    if isinstance(v, list):
+        return [_relative(x, placement, False) for x in v]
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            out[k] = _relative(x, placement, False)
+            if top and k == "placement" and isinstance(x, str):
+                placement = x
+        return out
+    return v
+
+
+def _absolute(v: Any, placement: list[str | None], top: bool = True) -> Any:
+    """:func:`_relative` undone (``placement``: a one-item list, the record's placement once read)."""
+    if isinstance(v, str):
+        if v[:2] == "@@":
+            return v[1:]
+        if v[:1] == "@":
+            if placement[0] is None:
+                raise ValueError(f"a placement-relative string before the record's placement: {v!r}")
+            return placement[0] + v[1:]
+        return v
+    if isinstance(v, list):
+        return [_absolute(x, placement, False) for x in v]
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            out[k] = _absolute(x, placement, False)
+            if top and k == "placement" and isinstance(out[k], str):
+                placement[0] = out[k]
+        return out
+    return v
+
+
 def _templates(records: list[dict[str, Any]]) -> list[Any]:
     """Formula records as [templates, rows]: records of the same shape (trees that differ only by
     their constants, names and numbers) share one template, with a slot where they differ; each
-    record is a row [its template, the values of its slots...]."""
+    record is a row [its template, the values of its slots...]. Strings are relative to the
+    record's placement (:func:`_relative`)."""
+    records = [_relative(r, None) for r in records]
     groups: dict[str, list[int]] = {}
     for i, r in enumerate(records):
         groups.setdefault(_skeleton(r), []).append(i)
@@ -305,7 +351,7 @@ def _unpack(packed: dict[str, Any], shared: list[Any]) -> Any:
                 if v["#"] == 0:
                     return _SLOT
                 templates, rows = dec(v["#"])
-                return [_filled(templates[row[0]], iter(row[1:])) for row in rows]
+                return [_absolute(_filled(templates[row[0]], iter(row[1:])), [None]) for row in rows]
             if len(v) == 1 and "|" in v:
                 placements, names, columns = dec(v["|"])
                 at = dict.fromkeys(columns, 0)

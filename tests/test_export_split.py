@@ -84,3 +84,17 @@ def test_formula_records_share_templates():
     packed = json.loads(_text(pack_value({"formulas": records})))
     assert _text(unpack_value(packed)) == _text({"formulas": records})
     assert _text(packed).count("12288") == 1
+
+
+def test_strings_relative_to_the_records_placement():
+    """A record's strings that begin with its own placement and "|" are written relative to it, so
+    records for other placements share their template without a slot for them; strings that begin
+    with "@" (the mark) or with another placement come back as they were."""
+    records = [
+        {"model": "m", "placement": p, "terms": {"w": ["var", f"{p}|w:gpu"], "o": ["var", "gpu9|w"], "a": "@x"}}
+        for p in ("gpu1-ngl1", "gpu1-ngl2", "gpu2-ts3-1", "cpu")
+    ]
+    records.append({"model": "n", "terms": {"w": ["var", "@|w:gpu"], "a": "@@"}})  # no placement
+    packed = json.loads(_text(pack_value({"formulas": records})))
+    assert _text(unpack_value(packed)) == _text({"formulas": records})
+    assert "gpu1-ngl1|w:gpu" not in _text(packed)
