@@ -94,6 +94,41 @@ def _columns(v: dict[str, Any]) -> list[Any] | None:
     return [placements, names, columns]
 
 
+def _row_sums(names: list[list[str]], columns: dict[str, list[Any]], c: str, others: list[str]) -> list[int]:
+    """Column ``c`` plus, placement by placement, the ``others`` that placement has."""
+    at = dict.fromkeys(columns, 0)
+    out: list[int] = []
+    for row in names:
+        if c in row:
+            out.append(columns[c][at[c]] + sum(columns[o][at[o]] for o in others if o in row))
+        for name in row:
+            at[name] += 1
+    return out
+
+
+def _sums(names: list[list[str]], columns: dict[str, list[Any]]) -> dict[str, tuple[list[str], list[int]]]:
+    """Integer columns written as a sum with the others of their kind (the same text before ":",
+    "w:gpu", "w:cpu": a placement's weights on its devices add up to the model's): at most one
+    column of each kind, the one whose sum packs shortest, when that is shorter than the column.
+    {column: (the others, the sums placement by placement)}."""
+    kinds: dict[str, list[str]] = {}
+    for k, x in columns.items():
+        if ":" in k and all(type(i) is int for i in x):
+            kinds.setdefault(k.split(":")[0], []).append(k)
+    out: dict[str, tuple[list[str], list[int]]] = {}
+    for kind in kinds.values():
+        best: tuple[int, str, list[str], list[int]] | None = None
+        for c in kind:
+            others = [o for o in kind if o != c]
+            total = _row_sums(names, columns, c, others)
+            saved = len(json.dumps(_compact(columns[c]))) - len(json.dumps(_compact(total)))
+            if saved > 0 and (best is None or saved > best[0]):
+                best = (saved, c, others, total)
+        if len(kind) > 1 and best is not None:
+            out[best[1]] = (best[2], best[3])
+    return out
+
+
 class _Slot:
     """Where a template (:func:`_templates`) takes a value of its own record."""
 
@@ -232,7 +267,13 @@ def _compact(v: Any) -> Any:
             raise ValueError(f"the export has a dict the packing reserves: {v!r}")
         cols = _columns(v) if len(v) >= _MIN_COLUMNS else None
         if cols is not None:
-            return {"|": [_compact(cols[0]), _compact(cols[1]), {k: _compact(x) for k, x in cols[2].items()}]}
+            sums = _sums(cols[1], cols[2])
+            columns = {k: _compact(x) for k, x in cols[2].items()}
+            if not sums:
+                return {"|": [_compact(cols[0]), _compact(cols[1]), columns]}
+            for k, (_, total) in sums.items():
+                columns[k] = _compact(total)
+            return {"|": [_compact(cols[0]), _compact(cols[1]), columns, {k: o for k, (o, _) in sums.items()}]}
         if len(v) >= 3:
             return {"%": [list(v), *(_compact(x) for x in v.values())]}
         return {k: _compact(x) for k, x in v.items()}
@@ -353,7 +394,10 @@ def _unpack(packed: dict[str, Any], shared: list[Any]) -> Any:
                 templates, rows = dec(v["#"])
                 return [_absolute(_filled(templates[row[0]], iter(row[1:])), [None]) for row in rows]
             if len(v) == 1 and "|" in v:
-                placements, names, columns = dec(v["|"])
+                placements, names, columns, *sums = dec(v["|"])
+                for c, others in (sums[0] if sums else {}).items():  # sums with the others: minus them
+                    minus = _row_sums(names, columns, c, others)
+                    columns[c] = [2 * t - m for t, m in zip(columns[c], minus, strict=True)]
                 at = dict.fromkeys(columns, 0)
                 by_key: dict[str, Any] = {}
                 for head, row in zip(placements, names, strict=True):

@@ -85,7 +85,21 @@ function decoder(table, shared) {
     }
     if (keys.length === 1 && keys[0] === "|") {
       // a dict keyed "placement|name" by columns: [placements, names of each, {name: values}]
-      const [placements, names, columns] = dec(v["|"]);
+      // (a fourth item {name: others}: that column holds its sums with the others, placement by placement)
+      const [placements, names, columns, sums = {}] = dec(v["|"]);
+      for (const [c, others] of Object.entries(sums)) {
+        const at = {};
+        let j = 0;
+        const values = columns[c].slice();
+        for (const row of names) {
+          if (row.includes(c)) {
+            for (const o of others) if (row.includes(o)) values[j] -= columns[o][at[o] ?? 0];
+            j++;
+          }
+          for (const name of row) at[name] = (at[name] ?? 0) + 1;
+        }
+        columns[c] = values;
+      }
       const at = {};
       const out = {};
       placements.forEach((head, i) => {
