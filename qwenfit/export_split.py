@@ -273,7 +273,9 @@ def _compact(v: Any) -> Any:
                 return {"|": [_compact(cols[0]), _compact(cols[1]), columns]}
             for k, (_, total) in sums.items():
                 columns[k] = _compact(total)
-            return {"|": [_compact(cols[0]), _compact(cols[1]), columns, {k: o for k, (o, _) in sums.items()}]}
+            return {
+                "|": [_compact(cols[0]), _compact(cols[1]), columns, {k: o for k, (o, _) in sums.items()}]
+            }
         if len(v) >= 3:
             return {"%": [list(v), *(_compact(x) for x in v.values())]}
         return {k: _compact(x) for k, x in v.items()}

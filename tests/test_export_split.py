@@ -91,7 +91,11 @@ def test_strings_relative_to_the_records_placement():
     records for other placements share their template without a slot for them; strings that begin
     with "@" (the mark) or with another placement come back as they were."""
     records = [
-        {"model": "m", "placement": p, "terms": {"w": ["var", f"{p}|w:gpu"], "o": ["var", "gpu9|w"], "a": "@x"}}
+        {
+            "model": "m",
+            "placement": p,
+            "terms": {"w": ["var", f"{p}|w:gpu"], "o": ["var", "gpu9|w"], "a": "@x"},
+        }
         for p in ("gpu1-ngl1", "gpu1-ngl2", "gpu2-ts3-1", "cpu")
     ]
     records.append({"model": "n", "terms": {"w": ["var", "@|w:gpu"], "a": "@@"}})  # no placement
