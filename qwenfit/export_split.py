@@ -94,6 +94,41 @@ def _columns(v: dict[str, Any]) -> list[Any] | None:
     return [placements, names, columns]
 
 
+def _row_sums(names: list[list[str]], columns: dict[str, list[Any]], c: str, others: list[str]) -> list[int]:
+    """Column ``c`` plus, placement by placement, the ``others`` that placement has."""
+    at = dict.fromkeys(columns, 0)
+    out: list[int] = []
+    for row in names:
+        if c in row:
+            out.append(columns[c][at[c]] + sum(columns[o][at[o]] for o in others if o in row))
+        for name in row:
+            at[name] += 1
+    return out
+
+
+def _sums(names: list[list[str]], columns: dict[str, list[Any]]) -> dict[str, tuple[list[str], list[int]]]:
+    """Integer columns written as a sum with the others of their kind (the same text before ":",
+    "w:gpu", "w:cpu": a placement's weights on its devices add up to the model's): at most one
+    column of each kind, the one whose sum packs shortest, when that is shorter than the column.
+    {column: (the others, the sums placement by placement)}."""
+    kinds: dict[str, list[str]] = {}
+    for k, x in columns.items():
+        if ":" in k and all(type(i) is int for i in x):
+            kinds.setdefault(k.split(":")[0], []).append(k)
+    out: dict[str, tuple[list[str], list[int]]] = {}
+    for kind in kinds.values():
+        best: tuple[int, str, list[str], list[int]] | None = None
+        for c in kind:
+            others = [o for o in kind if o != c]
+            total = _row_sums(names, columns, c, others)
+            saved = len(json.dumps(_compact(columns[c]))) - len(json.dumps(_compact(total)))
+            if saved > 0 and (best is None or saved > best[0]):
+                best = (saved, c, others, total)
+        if len(kind) > 1 and best is not None:
+            out[best[1]] = (best[2], best[3])
+    return out
+
+
 class _Slot:
     """Where a template (:func:`_templates`) takes a value of its own record."""
 
@@ -132,10 +167,56 @@ def _with_slots(v: Any, slots: set[int], at: list[int]) -> Any:
     return _SLOT if at[0] - 1 in slots else v
 
 
+def _relative(v: Any, placement: str | None, top: bool = True) -> Any:
+    """A formula record with its strings that begin with its own placement and "|" (plan mode's
+    per-placement inputs, "gpu1-ngl6|w:gpu") written "@|w:gpu": records of one shape for other
+    placements then differ in fewer leaves. A string that begins with "@" gets another ("@@...").
+    Only strings after the record's "placement" key (in key order) are so written: what
+    :func:`_absolute` reads back in the same order."""
+    if isinstance(v, str):
+        if v[:1] == "@":
+            return "@" + v
+        return "@" + v[len(placement) :] if placement is not None and v.startswith(placement + "|") else v
+    if isinstance(v, list):
+        return [_relative(x, placement, False) for x in v]
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            out[k] = _relative(x, placement, False)
+            if top and k == "placement" and isinstance(x, str):
+                placement = x
+        return out
+    return v
+
+
+def _absolute(v: Any, placement: list[str | None], top: bool = True) -> Any:
+    """:func:`_relative` undone (``placement``: a one-item list, the record's placement once read)."""
+    if isinstance(v, str):
+        if v[:2] == "@@":
+            return v[1:]
+        if v[:1] == "@":
+            if placement[0] is None:
+                raise ValueError(f"a placement-relative string before the record's placement: {v!r}")
+            return placement[0] + v[1:]
+        return v
+    if isinstance(v, list):
+        return [_absolute(x, placement, False) for x in v]
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            out[k] = _absolute(x, placement, False)
+            if top and k == "placement" and isinstance(out[k], str):
+                placement[0] = out[k]
+        return out
+    return v
+
+
 def _templates(records: list[dict[str, Any]]) -> list[Any]:
     """Formula records as [templates, rows]: records of the same shape (trees that differ only by
     their constants, names and numbers) share one template, with a slot where they differ; each
-    record is a row [its template, the values of its slots...]."""
+    record is a row [its template, the values of its slots...]. Strings are relative to the
+    record's placement (:func:`_relative`)."""
+    records = [_relative(r, None) for r in records]
     groups: dict[str, list[int]] = {}
     for i, r in enumerate(records):
         groups.setdefault(_skeleton(r), []).append(i)
@@ -186,7 +267,15 @@ def _compact(v: Any) -> Any:
             raise ValueError(f"the export has a dict the packing reserves: {v!r}")
         cols = _columns(v) if len(v) >= _MIN_COLUMNS else None
         if cols is not None:
-            return {"|": [_compact(cols[0]), _compact(cols[1]), {k: _compact(x) for k, x in cols[2].items()}]}
+            sums = _sums(cols[1], cols[2])
+            columns = {k: _compact(x) for k, x in cols[2].items()}
+            if not sums:
+                return {"|": [_compact(cols[0]), _compact(cols[1]), columns]}
+            for k, (_, total) in sums.items():
+                columns[k] = _compact(total)
+            return {
+                "|": [_compact(cols[0]), _compact(cols[1]), columns, {k: o for k, (o, _) in sums.items()}]
+            }
         if len(v) >= 3:
             return {"%": [list(v), *(_compact(x) for x in v.values())]}
         return {k: _compact(x) for k, x in v.items()}
@@ -305,9 +394,12 @@ def _unpack(packed: dict[str, Any], shared: list[Any]) -> Any:
                 if v["#"] == 0:
                     return _SLOT
                 templates, rows = dec(v["#"])
-                return [_filled(templates[row[0]], iter(row[1:])) for row in rows]
+                return [_absolute(_filled(templates[row[0]], iter(row[1:])), [None]) for row in rows]
             if len(v) == 1 and "|" in v:
-                placements, names, columns = dec(v["|"])
+                placements, names, columns, *sums = dec(v["|"])
+                for c, others in (sums[0] if sums else {}).items():  # sums with the others: minus them
+                    minus = _row_sums(names, columns, c, others)
+                    columns[c] = [2 * t - m for t, m in zip(columns[c], minus, strict=True)]
                 at = dict.fromkeys(columns, 0)
                 by_key: dict[str, Any] = {}
                 for head, row in zip(placements, names, strict=True):

@@ -84,3 +84,40 @@ def test_formula_records_share_templates():
     packed = json.loads(_text(pack_value({"formulas": records})))
     assert _text(unpack_value(packed)) == _text({"formulas": records})
     assert _text(packed).count("12288") == 1
+
+
+def test_strings_relative_to_the_records_placement():
+    """A record's strings that begin with its own placement and "|" are written relative to it, so
+    records for other placements share their template without a slot for them; strings that begin
+    with "@" (the mark) or with another placement come back as they were."""
+    records = [
+        {
+            "model": "m",
+            "placement": p,
+            "terms": {"w": ["var", f"{p}|w:gpu"], "o": ["var", "gpu9|w"], "a": "@x"},
+        }
+        for p in ("gpu1-ngl1", "gpu1-ngl2", "gpu2-ts3-1", "cpu")
+    ]
+    records.append({"model": "n", "terms": {"w": ["var", "@|w:gpu"], "a": "@@"}})  # no placement
+    packed = json.loads(_text(pack_value({"formulas": records})))
+    assert _text(unpack_value(packed)) == _text({"formulas": records})
+    assert "gpu1-ngl1|w:gpu" not in _text(packed)
+
+
+def test_weight_columns_written_as_sums():
+    """A column of a "placement|name" dict that adds up with the others of its kind to a constant
+    (a placement's weights on the CPU = the model's - those on the GPUs) is written as those sums;
+    it unpacks exactly, also where a placement has only some of the others."""
+    total, layer = 68_348_520_960, 1_686_528_768
+    env: dict[str, int] = {}
+    for n in range(1, 12):
+        env[f"gpu1-ngl{n}|w:gpu"] = n * layer + n % 3
+        env[f"gpu1-ngl{n}|w:cpu"] = total - n * layer - n % 3
+        env[f"gpu1-ngl{n}|r:x"] = n * 7
+    for n in range(1, 5):
+        env[f"gpu2-ts{n}|w:gpu0"] = n * layer
+        env[f"gpu2-ts{n}|w:gpu1"] = 2 * layer + n * 13
+        env[f"gpu2-ts{n}|w:cpu"] = total - (n + 2) * layer - n * 13
+    packed = json.loads(_text(pack_value({"env": env})))
+    assert _text(unpack_value(packed)) == _text({"env": env})
+    assert str(total - layer - 1) not in _text(packed)  # the CPU column: sums, not its values

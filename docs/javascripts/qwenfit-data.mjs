@@ -6,7 +6,7 @@
 // (qwenfit.export.unpack_files is the same in Python): references into the file's own table ("~")
 // or the index's shared one ("^"), {"%": [keys, ...values]} dicts, {"|": [...]} dicts by columns,
 // {"#": [templates, rows]} formula records that share their shape (a slot, {"#": 0}, where they
-// differ), {"*": [period, times, ...block, ...]} lists of repeated blocks, {"+": [...]} the same of the differences
+// differ; strings "@|..." relative to the record's placement, "@@..." an escaped "@"), {"*": [period, times, ...block, ...]} lists of repeated blocks, {"+": [...]} the same of the differences
 // of an integer list (BigInt, as the calculator's JSON reader gives every integer), "!"-escaped strings.
 
 export const PACK = 2n; // qwenfit.export_split.PACK
@@ -49,6 +49,7 @@ function decoder(table, shared) {
       const slotted = new Map();
       const hasSlot = (t) => {
         if (t === SLOT) return true;
+        if (typeof t === "string") return t[0] === "@"; // relative to the record's placement
         if (t === null || typeof t !== "object") return false;
         let found = slotted.get(t);
         if (found === undefined) {
@@ -59,21 +60,46 @@ function decoder(table, shared) {
       };
       return rows.map((row) => {
         let k = 1;
-        const fill = (t) => {
-          if (t === SLOT) return row[k++];
+        let placement = null; // the record's, once read: "@|w:gpu" stands for placement + "|w:gpu"
+        const absolute = (s) => {
+          if (typeof s !== "string" || s[0] !== "@") return s;
+          if (s[1] === "@") return s.slice(1);
+          if (placement === null) throw new Error(`a placement-relative string before the placement: ${s}`);
+          return placement + s.slice(1);
+        };
+        const fill = (t, top = false) => {
+          if (t === SLOT) return absolute(row[k++]);
           if (!hasSlot(t)) return t;
-          if (Array.isArray(t)) return t.map(fill);
+          if (typeof t === "string") return absolute(t);
+          if (Array.isArray(t)) return t.map((x) => fill(x));
           if (t === null || typeof t !== "object") return t;
           const out = {};
-          for (const key of Object.keys(t)) out[key] = fill(t[key]);
+          for (const key of Object.keys(t)) {
+            out[key] = fill(t[key]);
+            if (top && key === "placement" && typeof out[key] === "string") placement = out[key];
+          }
           return out;
         };
-        return fill(templates[Number(row[0])]);
+        return fill(templates[Number(row[0])], true);
       });
     }
     if (keys.length === 1 && keys[0] === "|") {
       // a dict keyed "placement|name" by columns: [placements, names of each, {name: values}]
-      const [placements, names, columns] = dec(v["|"]);
+      // (a fourth item {name: others}: that column holds its sums with the others, placement by placement)
+      const [placements, names, columns, sums = {}] = dec(v["|"]);
+      for (const [c, others] of Object.entries(sums)) {
+        const at = {};
+        let j = 0;
+        const values = columns[c].slice();
+        for (const row of names) {
+          if (row.includes(c)) {
+            for (const o of others) if (row.includes(o)) values[j] -= columns[o][at[o] ?? 0];
+            j++;
+          }
+          for (const name of row) at[name] = (at[name] ?? 0) + 1;
+        }
+        columns[c] = values;
+      }
       const at = {};
       const out = {};
       placements.forEach((head, i) => {
