@@ -27,7 +27,7 @@ from typing import Any
 
 from qwenfit.core.artifacts import ARTIFACT_KINDS, PublishedFile, PublishedRepo
 from qwenfit.errors import ArtifactDataError
-from qwenfit.loaders.stamps import verified
+from qwenfit.loaders.stamps import files_sha256, verified
 
 __all__ = [
     "clear_caches",
@@ -268,15 +268,6 @@ def _yaml_files() -> list[Path]:
     return sorted(folder.glob("*.yaml")) if folder.is_dir() else []
 
 
-def _yaml_sha256(paths: list[Path]) -> str:
-    import hashlib  # only when the YAMLs changed since the last check (qwenfit.loaders.stamps)
-
-    h = hashlib.sha256()
-    for path in paths:
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
-
-
 def _from_yaml(paths: list[Path]) -> list[PublishedRepo]:
     return [r for path in paths for r in load_artifacts_file(path)[1]]
 
@@ -286,7 +277,7 @@ def compiled_artifacts_json() -> str:
     paths = _yaml_files()
     data = {
         "generated_by": "scripts/gen_artifacts_json.py from artifacts/*.yaml (do not edit)",
-        "yaml_sha256": _yaml_sha256(paths),
+        "yaml_sha256": files_sha256(paths),
         "repos": [dataclasses.asdict(r) for r in _from_yaml(paths)],
     }
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n"
@@ -314,7 +305,7 @@ def published() -> tuple[PublishedRepo, ...]:
         data = json.loads(compiled.read_text(encoding="utf-8"))
         expected = data.get("yaml_sha256")
         # the YAMLs are hashed only when edited since the last check that matched (a stat stamp)
-        if isinstance(expected, str) and verified(compiled, expected, paths, lambda: _yaml_sha256(paths)):
+        if isinstance(expected, str) and verified(compiled, expected, paths, lambda: files_sha256(paths)):
             repos = [_from_json(r) for r in data["repos"]]
     if not repos:
         repos = _from_yaml(paths)

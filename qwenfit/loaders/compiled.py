@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from qwenfit.core.formats import compiled
-from qwenfit.loaders.stamps import verified
+from qwenfit.loaders.stamps import files_sha256, verified
 
 __all__ = ["FILE_NAME", "TENSOR_TABLE", "compiled_json", "install", "sources_digest", "table"]
 
@@ -41,13 +41,7 @@ def _sources(data: Path) -> list[Path]:
 
 def sources_digest(data: Path | None = None, paths: list[Path] | None = None) -> str:
     """SHA-256 over qwenfit/core's modules and the catalog's data files the values come from."""
-    import hashlib  # only when the sources changed since the last check (qwenfit.loaders.stamps)
-
-    h = hashlib.sha256()
-    for p in paths if paths is not None else _sources(data or _catalog_dir()):
-        h.update(p.name.encode() + b"\0")
-        h.update(p.read_bytes() if p.exists() else b"")
-    return h.hexdigest()
+    return files_sha256(paths if paths is not None else _sources(data or _catalog_dir()))
 
 
 def _py_files(root: str) -> list[str]:

@@ -24,7 +24,7 @@ from typing import Any
 
 from qwenfit.core.formats.quality import QuantQuality
 from qwenfit.errors import QuantDataError, UnknownQuantError
-from qwenfit.loaders.stamps import verified
+from qwenfit.loaders.stamps import sha256, verified
 
 __all__ = [
     "QuantDataError",
@@ -128,12 +128,6 @@ def load_quant_quality(path: str | Path) -> dict[str, QuantQuality]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    import hashlib  # only when the YAML changed since the last check (qwenfit.loaders.stamps)
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def compiled_quants_json(path: str | Path | None = None) -> str:
     """``data/quants.json``: the records of a quants.yaml (default: the shipped one), validated by
     :func:`load_quant_quality`, as plain records with the YAML's SHA-256."""
@@ -143,7 +137,7 @@ def compiled_quants_json(path: str | Path | None = None) -> str:
         path = data_dir() / "quants.yaml"
     path = Path(path)
     records = [dataclasses.asdict(r) for r in load_quant_quality(path).values()]
-    data = {"yaml_sha256": _sha256(path), "quants": records}
+    data = {"yaml_sha256": sha256(path), "quants": records}
     return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
 
 
@@ -162,7 +156,7 @@ def quant_quality() -> dict[str, QuantQuality]:
             data = None
         expected = data.get("yaml_sha256") if isinstance(data, dict) else None
         # the YAML is hashed only when edited since the last check that matched (a stat stamp)
-        if isinstance(expected, str) and verified(compiled, expected, [path], lambda: _sha256(path)):
+        if isinstance(expected, str) and verified(compiled, expected, [path], lambda: sha256(path)):
             return {r["name"]: QuantQuality(**r) for r in data["quants"]}
     return load_quant_quality(path)
 
