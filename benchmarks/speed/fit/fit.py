@@ -462,19 +462,6 @@ def _score(rows: Sequence[Row], preds: dict[str, dict[str, float | None]], kind:
     return by
 
 
-def write_constants(k: dict[str, float]) -> None:
-    """Rewrite the CONSTANTS block of model.py with the all-rows fit."""
-    path = HERE / "model.py"
-    text = path.read_text()
-    a, b = text.index("# BEGIN CONSTANTS\n"), text.index("# END CONSTANTS")
-    body = (
-        "CONSTANTS: dict[str, float] = {\n"
-        + "".join(f'    "{n}": {float(f"{k[n]:.4g}")!r},\n' for n in model.PRIORS)
-        + "}\n"
-    )
-    path.write_text(text[: a + len("# BEGIN CONSTANTS\n")] + body + text[b:])
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--quick", action="store_true", help="skip the two sensitivity LOSO runs")
@@ -488,7 +475,6 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. all rows: the constants qwenfit would ship
     k_all, diag = fit(rows)
-    write_constants(k_all)
     log(
         f"full fit: {diag['n_decode']} decode + {diag['n_prefill']} prefill residuals, {diag['iterations']} iterations"
     )

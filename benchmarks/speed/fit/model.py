@@ -1,11 +1,12 @@
 """The fitted decode/prefill speed model: pure functions and one constants table.
 
-Self-contained (stdlib ``math`` only) so it can move into ``qwenfit/core/fit/speed.py`` and the
-engines' ``SpeedConstants``. Inputs are the quantities qwenfit already computes (``features.Row`` has
-them as attributes; any object with the same attribute names works). Every constant below is
-physically meaningful and bounded; ``fit.py`` fits them (``CONSTANTS`` holds the values of the fit
-on all rows, written by ``python -m benchmarks.speed.fit``; ``PRIORS`` the prior median, log-sd and
-bounds they are fitted under).
+Self-contained (stdlib ``math`` and the fitted constants' data module) so it can move into
+``qwenfit/core/fit/speed.py`` and the engines' ``SpeedConstants``. Inputs are the quantities qwenfit
+already computes (``features.Row`` has them as attributes; any object with the same attribute names
+works). Every constant below is physically meaningful and bounded; ``fit.py`` fits them
+(``CONSTANTS`` holds the values of the fit on all rows, read from ``qwenfit/core/fit/speed_fitted.py``,
+which ``python -m benchmarks.speed.fit`` writes; ``PRIORS`` the prior median, log-sd and bounds they
+are fitted under).
 
 Decode, one step of ``T = b x m`` tokens (b sequences, m = 1 + MTP drafts per sequence)::
 
@@ -56,6 +57,8 @@ the rest are global constants of speed.py.
 from __future__ import annotations
 
 from typing import Any
+
+from qwenfit.core.fit import speed_fitted
 
 # ------------------------------------------------------------------------------------------------
 # constants: name -> (prior median, prior log-sd, lower bound, upper bound, unit, meaning)
@@ -270,83 +273,9 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
     "eta_pcie": (0.75, 0.3, 0.2, 1.0, "", "host->GPU copy / PCIe link rate (op offload in prefill)"),
 }
 
-# the fitted values (all rows; python -m benchmarks.speed.fit rewrites this block)
-# BEGIN CONSTANTS
-CONSTANTS: dict[str, float] = {
-    "eta_hw.gpu": 0.8812,
-    "eta_hw.strix": 0.8689,
-    "eta_hw.spark": 1.0,
-    "eta_hw.apple": 0.9043,
-    "eta_k.llama.cpp/cuda": 1.0,
-    "eta_k.llama.cpp/rocm": 0.8702,
-    "eta_k.llama.cpp/vulkan": 0.8576,
-    "eta_k.llama.cpp/metal": 0.8465,
-    "eta_k.llama.cpp/cpu": 1.0,
-    "eta_k.vllm/cuda": 0.8354,
-    "eta_k.vllm/rocm": 0.5839,
-    "eta_k.vllm/gb10": 0.7467,
-    "eta_k.mlx": 1.0,
-    "step_us.llama.cpp": 197.6,
-    "step_us.ollama": 536.9,
-    "step_us.vllm": 707.4,
-    "step_us.mlx": 423.7,
-    "step_us.mlx-swift": 462.5,
-    "layer_us.llama.cpp/cuda": 129.2,
-    "layer_us.llama.cpp/rocm": 168.1,
-    "layer_us.llama.cpp/vulkan": 103.4,
-    "layer_us.llama.cpp/metal": 146.3,
-    "layer_us.llama.cpp/cpu": 50.0,
-    "layer_us.ollama/cuda": 312.7,
-    "layer_us.ollama/metal": 399.0,
-    "layer_us.vllm/cuda": 25.83,
-    "layer_us.vllm/rocm": 207.5,
-    "layer_us.mlx": 90.84,
-    "layer_us.mlx-swift": 49.72,
-    "piecewise_layer_factor.vllm": 2.555,
-    "moe_layer_factor.llama.cpp": 1.158,
-    "moe_layer_factor.vllm": 1.651,
-    "moe_layer_factor.mlx": 2.083,
-    "kv_factor.llama.cpp": 1.066,
-    "kv_factor.ollama/cuda": 35.56,
-    "kv_factor.ollama/metal": 1.0,
-    "kv_factor.vllm": 1.385,
-    "kv_factor.mlx": 1.351,
-    "eta_host": 0.7634,
-    "host_core_gbps": 10.31,
-    "offload_layer_us": 55.57,
-    "allreduce_us.pcie": 26.64,
-    "allreduce_us.nvlink": 14.21,
-    "mtp_accept": 0.6085,
-    "verify_token_frac": 0.07331,
-    "eta_v.llama.cpp": 0.0784,
-    "eta_v.vllm": 0.2033,
-    "eta_v.mlx": 0.1,
-    "draft_us.llama.cpp": 343.0,
-    "draft_us.vllm": 104.1,
-    "draft_us.mlx": 338.4,
-    "seq_us.llama.cpp": 29.28,
-    "seq_us.vllm": 29.58,
-    "seq_us.mlx": 52.63,
-    "interleave": 0.2899,
-    "eta_c.llama.cpp/cuda": 0.5696,
-    "eta_c.llama.cpp/rocm": 0.1648,
-    "eta_c.llama.cpp/vulkan": 0.1539,
-    "eta_c.llama.cpp/metal": 0.6829,
-    "eta_c.llama.cpp/cpu": 0.4,
-    "eta_c.vllm/cuda": 0.6368,
-    "eta_c.vllm/rocm": 0.4,
-    "eta_c.mlx": 0.4166,
-    "moe_prefill": 0.5018,
-    "attn_prefill": 1.015,
-    "eta_link": 0.3524,
-    "bf16_eta.llama.cpp/rocm": 1.034,
-    "bf16_eta.llama.cpp/vulkan": 0.3984,
-    "bf16_eta.vllm/cuda": 1.3,
-    "bf16_eta_c.llama.cpp/rocm": 0.6776,
-    "bf16_eta_c.llama.cpp/vulkan": 0.5223,
-    "eta_pcie": 1.0,
-}
-# END CONSTANTS
+# the fitted values (all rows): what python -m benchmarks.speed.fit wrote into the module qwenfit ships
+# (a constant not fitted yet, e.g. one just added to PRIORS, at its prior median)
+CONSTANTS: dict[str, float] = {n: speed_fitted.CONSTANTS.get(n, prior[0]) for n, prior in PRIORS.items()}
 
 DEFAULT_PCIE_GBPS = 31.5  # PCIe 4.0 x16 per direction, when the device does not say
 
