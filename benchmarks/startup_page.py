@@ -80,18 +80,25 @@ DATA_BYTES = """() => performance.getEntriesByType("resource")
                 transfer: r.transferSize, raw: r.decodedBodySize}))"""
 
 
-def first_verdict(browser: Any, url: str, profile: dict[str, float]) -> tuple[float, float]:
-    """The first verdict alone (any version of the page: its DOM is the same), seen by polling and
-    painted (see PAINTED)."""
+def throttled_load(browser: Any, url: str, profile: dict[str, float], *, timeout_ms: int) -> tuple[Any, Any]:
+    """A fresh phone-sized context (no service worker) on ``profile``'s network with the CPU slowed
+    CPU_SLOWDOWN times, PAINTED installed, navigating to ``url``: (context, page)."""
     context = browser.new_context(viewport={"width": 412, "height": 915}, service_workers="block")
     page = context.new_page()
     cdp = context.new_cdp_session(page)
     cdp.send("Network.enable")
     cdp.send("Network.emulateNetworkConditions", {"offline": False, **profile})
     cdp.send("Emulation.setCPUThrottlingRate", {"rate": CPU_SLOWDOWN})
-    page.set_default_timeout(300_000)
+    page.set_default_timeout(timeout_ms)
     page.add_init_script(f"({PAINTED})()")
     page.goto(url, wait_until="commit")
+    return context, page
+
+
+def first_verdict(browser: Any, url: str, profile: dict[str, float]) -> tuple[float, float]:
+    """The first verdict alone (any version of the page: its DOM is the same), seen by polling and
+    painted (see PAINTED)."""
+    context, page = throttled_load(browser, url, profile, timeout_ms=300_000)
     t = float(page.wait_for_function(FIRST_VERDICT, polling=10).json_value())
     painted = float(
         page.wait_for_function("() => window.__qfVerdictPainted ?? null", polling=10).json_value()
@@ -128,15 +135,7 @@ def one_load(browser: Any, url: str, profile: dict[str, float]) -> dict[str, Any
     the page carried its data: ``first_verdict_ms``; the calculator's own mark right after it set the
     verdict: ``verdict_set_ms``), when the first frame with it is painted (``verdict_painted_ms``, see
     PAINTED), when every model is loaded, and the bytes on the wire."""
-    context = browser.new_context(viewport={"width": 412, "height": 915}, service_workers="block")
-    page = context.new_page()
-    cdp = context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions", {"offline": False, **profile})
-    cdp.send("Emulation.setCPUThrottlingRate", {"rate": CPU_SLOWDOWN})
-    page.set_default_timeout(120_000)
-    page.add_init_script(f"({PAINTED})()")
-    page.goto(url, wait_until="commit")
+    context, page = throttled_load(browser, url, profile, timeout_ms=120_000)
     first = page.wait_for_function(FIRST_VERDICT, polling=10).json_value()
     at_first = page.evaluate(DATA_BYTES)
     painted = page.wait_for_function("() => window.__qfVerdictPainted ?? null", polling=10).json_value()
