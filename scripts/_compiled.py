@@ -23,6 +23,7 @@ def write_or_check(description: str, path: Path, make: Callable[[], str], script
             print(f"{path} is stale: run python {script}", file=sys.stderr)
             return 1
         return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     print(f"wrote {path} ({len(text):,} bytes)")
     return 0
