@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 import qwenfit
 from qwenfit.core.hardware import Device, Machine
 from qwenfit.loaders.catalog import names
+from qwenfit.loaders.hardware import device
 
 GPU = dict(vendor="nvidia", kind="gpu", memory_exact=False, bandwidth_gbps=1000.0, fp16_tflops=150.0,
            fp8_tflops=300.0, backends=("cuda",))  # fmt: skip
@@ -202,20 +203,22 @@ def test_every_option_fits_its_budget_and_its_max_context(model, vram, ram):
     sequences=st.integers(1, 8),
     vram=st.integers(4, 200),
     ram=st.one_of(st.none(), st.integers(4, 512)),
+    gpu=st.sampled_from([None, "rtx-3090", "a100-80gb-pcie", "rtx-4090", "h100-sxm", "b200"]),
 )
 def test_compiled_formulas_agree_with_the_engine_functions(
-    model, engine, quant_i, kind, n_gpus, n_cpu_moe, context, sequences, vram, ram
+    model, engine, quant_i, kind, n_gpus, n_cpu_moe, context, sequences, vram, ram, gpu
 ):
-    """The planner's fast path (compiled traced formulas) decides exactly like the one assembly."""
+    """The planner's fast path (compiled traced formulas) decides exactly like the one assembly, on
+    GPUs whose compute capability changes what an engine allocates (vLLM: Marlin's repacking of FP8
+    and GPTQ on 8.x, padded MoE widths on 10.x)."""
     from qwenfit.core.engines.base import Placement, get
     from qwenfit.core.fit.planner import PlanModel, Search
     from qwenfit.core.hardware import Target
 
     spec = qwenfit.load(model)
     gguf = engine != "vllm"
-    quant = (["Q8_0", "Q4_K_M", "IQ2_XXS", "BF16", "Q6_K", "IQ4_XS"] if gguf else ["bf16", "fp8"] * 3)[
-        quant_i
-    ]
+    gguf_quants = ["Q8_0", "Q4_K_M", "IQ2_XXS", "BF16", "Q6_K", "IQ4_XS"]
+    quant = (gguf_quants if gguf else ["bf16", "fp8", "gptq"] * 2)[quant_i]
     n_layers = spec.text.num_hidden_layers
     if gguf:
         # expert offload only where the engine has it (Ollama has none: no plan builds such a placement)
@@ -225,8 +228,10 @@ def test_compiled_formulas_agree_with_the_engine_functions(
     else:
         tp = {1: 1, 2: 2, 3: 4}[n_gpus]
         p = Placement("tp", n_gpus=tp, tp=tp)
+    devices = () if gpu is None or kind == "cpu" else (device(gpu),) * max(p.n_gpus, 1)
     target = Target(int(vram * 1e9), max(p.n_gpus, 1), None if ram is None else int(ram * 1e9), False,
-                    "cpu" if kind == "cpu" and gguf else "cuda", "", ())  # fmt: skip
+                    "cpu" if kind == "cpu" and gguf else "cuda", "", (),
+                    machine=Machine(name=gpu or "custom", devices=devices))  # fmt: skip
     s = Search(PlanModel(spec, model), get(engine), quant, target)
     try:
         e = s.evaluate(p, context, sequences)
@@ -234,4 +239,28 @@ def test_compiled_formulas_agree_with_the_engine_functions(
         return  # a TP size the model's heads reject
     fast = s.fast_check(p, context, sequences)
     assert fast is not None
+    if e.budget:  # judged: the same bytes short, not only the same verdict
+        assert fast[0] == e.shortfall_bytes
     assert (fast[0] == 0) == bool(e.fits)
+
+
+@pytest.mark.parametrize("gpu", ["rtx-3090", "a100-80gb-pcie", "h100-sxm", "b200"])
+@pytest.mark.parametrize(
+    ("model", "quant", "tp"), [("27B", "fp8", 2), ("27B", "gptq", 1), ("35B-A3B", "fp8", 1)]
+)
+def test_vllm_formulas_hold_each_gpus_own_weight_bytes(gpu, model, quant, tp):
+    """vLLM repacks FP8 and GPTQ linears for Marlin on compute capability 8.x (and pads MoE widths on
+    10.x): the planner's fast path shows the same bytes as the assembly there. Its formulas are traced
+    once per model for every quant, so they must keep the choice even for a quant it does not change."""
+    from qwenfit.core.engines.base import Placement, get
+    from qwenfit.core.fit.planner import PlanModel, Search
+    from qwenfit.core.hardware import Target
+
+    p = Placement("tp", n_gpus=tp, tp=tp)
+    machine_ = Machine(name=gpu, devices=(device(gpu),) * tp)
+    target = Target(4 * 10**9, tp, None, False, "cuda", "", (), machine=machine_)  # far too small
+    s = Search(PlanModel(qwenfit.load(model), model), get("vllm"), quant, target)
+    e = s.evaluate(p, 8192, 1)
+    fast = s.fast_check(p, 8192, 1)
+    assert fast is not None and e.shortfall_bytes > 0
+    assert fast[0] == e.shortfall_bytes

@@ -218,7 +218,7 @@ class Vllm(Engine):
     def weight_inputs(self, spec: ModelSpec, weights: WeightMap, d: Deployment, o: Any) -> dict[str, Any]:
         """Weights vLLM allocates on the fullest rank of each pipeline stage (``w:rank``; on SM100,
         whose MoE kernels pad some expert widths, ``w:rank_sm100``; below compute capability 8.9, where
-        FP8 and GPTQ linears are repacked for Marlin, ``w:rank_sm8x`` when it differs); the MTP drafter on
+        FP8 and GPTQ linears are repacked for Marlin, ``w:rank_sm8x``); the MTP drafter on
         the last; the rotary cache on every rank (:mod:`.rank_inputs`).
 
         BF16/FP16/FP8 checkpoints: :mod:`.weights` over the checkpoint's tensors; AWQ, GPTQ, AutoRound,
@@ -255,8 +255,9 @@ class Vllm(Engine):
                 rope_positions_factor=rope,
             )  # fmt: skip
             out[key] = per_stage[0] if len(stages) == 1 else per_stage
-        if out["w:rank_sm8x"] == out["w:rank"]:  # only FP8 and GPTQ / AutoRound linears change on Marlin
-            del out["w:rank_sm8x"]
+        # kept when equal too (only FP8 and GPTQ / AutoRound linears change on Marlin): the traced
+        # formulas, made once per model for every quantization, must hold the choice for the quants where
+        # it differs, or the calculator and the planner's fast path miss Marlin's repacking
         return out
 
     def hardware_inputs(self, d: Deployment, o: Any) -> dict[str, Any]:
@@ -297,9 +298,8 @@ class Vllm(Engine):
             plain, padded = inputs["w:rank"], inputs["w:rank_sm100"]
             if len(stages) > 1:
                 plain, padded = plain[i], padded[i]
-            if "w:rank_sm8x" in inputs:  # Marlin's repacking on a GPU without FP8 tensor cores
-                marlin = inputs["w:rank_sm8x"] if len(stages) == 1 else inputs["w:rank_sm8x"][i]
-                plain = where(inputs["sm8x"], marlin, plain)
+            marlin = inputs["w:rank_sm8x"] if len(stages) == 1 else inputs["w:rank_sm8x"][i]
+            plain = where(inputs["sm8x"], marlin, plain)  # Marlin's repacking: no FP8 tensor cores
             w = where(sm100, padded, plain)
             if worst is None or as_int(w) + as_int(plan.pool_bytes(d.sequences)) > as_int(worst[0]) + as_int(
                 worst[1].pool_bytes(d.sequences)
