@@ -539,6 +539,10 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
     pp, ptok = rec.get("prefill_tokens_per_s"), rec.get("prefill_tokens")
     if pp is not None:
         r.prefill = float(pp)
+        m = re.search(r"assumed_prefill_tokens:\s*(\d+)", notes) if not ptok else None
+        if m:  # the source's method gives the prompt length the row leaves out (quoted in the notes)
+            ptok = int(m.group(1))
+            r.assumed.append(f"assumed_prefill_tokens: {ptok} (the source's benchmark default)")
         r.prefill_tokens = float(ptok or 0)
         r.prefill_depth = float(rec.get("depth_tokens") or 0) if "@ d" in str(rec.get("quote")) else 0.0
         if not ptok:
