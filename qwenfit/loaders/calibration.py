@@ -229,7 +229,9 @@ def mlx_facts(path: str | os.PathLike[str]) -> ModelFacts:
                 per = 32 / bits if t.get("dtype") == "U32" else 1
                 params += math.prod(t["shape"]) * per * share
                 routed_params += math.prod(t["shape"]) * per * share if routed else 0.0
-    return ModelFacts(round(read), round(params), n_layers, bool(n_e), str(path), round(routed_params), n_e, k)
+    return ModelFacts(
+        round(read), round(params), n_layers, bool(n_e), str(path), round(routed_params), n_e, k
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -290,7 +292,9 @@ def fit_constants(rows: list[BenchRow], facts: ModelFacts, machine: Machine, eng
         chunks = [min(ub, r.tokens - i) for i in range(0, r.tokens, ub)]
         e, kk = facts.n_experts, facts.k_experts  # routed experts see n k / E tokens each
         gemm = sum(
-            gemm_seconds(facts.matmul_params, facts.routed_params, n, n * kk / e if e else n, dev.fp16_tflops * 1e12)
+            gemm_seconds(
+                facts.matmul_params, facts.routed_params, n, n * kk / e if e else n, dev.fp16_tflops * 1e12
+            )
             for n in chunks
         )
         spare = t - n_ub * fixed

@@ -39,7 +39,8 @@ tokens take G / E_acc cycles plus ``interleave`` x (b - 1) prefills of the other
 
 Prefill of P tokens from depth d0, ubatches of u tokens (F = dense FP16 TFLOPS of the catalog)::
 
-    t_pp = sum_ubatch [ max(2 n_u [A_d / mu(n_u) + A_r / mu(m_r)] / (eta_c x F x tp), W_res_gpu / (eta x BW x tp))
+    t_pp = sum_ubatch [ max(2 n_u [A_d / mu(n_u) + A_r / mu(m_r)] / (eta_c x F x tp),
+                            W_res_gpu / (eta x BW x tp))
                         + t_fixed + W_res_cpu / (eta_pcie x PCIe) ]
          + 4 H_q D_h n_attn (P d0 + P^2/2) / (attn_prefill x eta_c x F x tp)
          + [tp > 1] x 2 n_layers x P x hidden x 2 B x 2 (tp - 1)/tp / (eta_link x link)
