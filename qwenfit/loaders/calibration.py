@@ -254,7 +254,8 @@ def fit_constants(rows: list[BenchRow], facts: ModelFacts, machine: Machine, eng
                   *, tool: str) -> Calibration:  # fmt: skip
     """The machine's constants from the tool's rows (module docstring)."""
     from qwenfit.core.engines.base import get
-    from qwenfit.core.fit.speed import constants_for, gemm_seconds
+    from qwenfit.core.fit.gemm import gemm_seconds
+    from qwenfit.core.fit.speed import constants_for
 
     if not machine.devices:
         raise UsageError(

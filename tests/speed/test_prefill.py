@@ -10,7 +10,8 @@ import qwenfit
 from benchmarks.speed.fit import features
 from benchmarks.speed.fit import model as fitted_model
 from qwenfit.core.fit import speed_fitted
-from qwenfit.core.fit.speed import gemm_efficiency, gemm_seconds, prefill_gemm_seconds, shape_of
+from qwenfit.core.fit.gemm import gemm_efficiency, gemm_seconds, prefill_gemm_seconds
+from qwenfit.core.fit.speed import shape_of
 
 
 class _Row:

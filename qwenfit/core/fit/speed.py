@@ -24,11 +24,10 @@ host_core_gbps)``; MTP tokens per cycle are the median *published* acceptance fo
 (:class:`qwenfit.core.engines.base.SpeedConstants.fitted`); an engine with none keeps its own
 hand-set ``step_us`` / ``layer_us`` / ``compute_efficiency`` (estimates with no measurement behind).
 
-Prefill: per ubatch of ``n`` tokens, ``max(2 n (A_d / μ(n) + A_r / μ(n / U(n))) / (η_c F tp),
-weights / (η BW tp))`` + fixed costs + the PCIe copy of host-RAM weights (``μ(m) = m / (m + m½)``: a
-weight matrix multiplied by ``m`` tokens at once; ``A_r`` the routed experts' parameters at k/E),
-plus attention FLOPs ``4 H_q D_h (P d0 + P²/2)`` per full-attention layer at ``attn_prefill`` of the
-GEMM rate, plus TP activation traffic.
+Prefill: per ubatch, ``max(GEMM time, weights / (η BW tp))`` + fixed costs + the PCIe copy of host-RAM
+weights (GEMMs by tokens per weight matrix: :mod:`qwenfit.core.fit.gemm`), plus attention FLOPs
+``4 H_q D_h (P d0 + P²/2)`` per full-attention layer at ``attn_prefill`` of the GEMM rate, plus TP
+activation traffic.
 
 Which bytes: :func:`decode_bytes` (weights read, the sequence's KV cache at ``depth`` tokens, twice
 its GDN state); the routed-expert share of the reads and the MTP block's bytes come from the model's
@@ -51,6 +50,7 @@ from typing import Any
 from qwenfit.core.engines.base import Engine, Placement, SpeedConstants, get
 from qwenfit.core.expr import Expr, Num, as_int, at, smax, smin
 from qwenfit.core.fit import speed_fitted
+from qwenfit.core.fit.gemm import gemm_efficiency, prefill_gemm_seconds
 from qwenfit.core.fit.speed_bands import (
     Rate,
     band_of,
@@ -490,30 +490,6 @@ def decode_speed(
 
 # --------------------------------------------------------------------------------------------------
 # prefill
-
-
-def gemm_efficiency(m: float) -> float:
-    """Share of the large-batch GEMM rate a weight matrix multiplied by ``m`` tokens at once reaches:
-    ``m / (m + gemm_m_half)`` (each weight tile is loaded once per ``m`` output rows)."""
-    return m / (m + speed_fitted.CONSTANTS["gemm_m_half"])
-
-
-def gemm_seconds(matmul: float, routed: float, n: int, per_expert: float, flops: float) -> float:
-    """Seconds of the weight GEMMs of ``n`` prompt tokens at ``flops`` (the large-batch rate):
-    ``matmul`` parameters per token, ``routed`` of them in routed experts (at k/E), which see
-    ``per_expert`` tokens each; the rest see all ``n``."""
-    t = 2 * n * (matmul - routed) / (flops * gemm_efficiency(n))
-    if routed:
-        t += 2 * n * routed / (flops * gemm_efficiency(per_expert))
-    return t
-
-
-def prefill_gemm_seconds(shape: Shape, n: int, flops: float) -> float:
-    """:func:`gemm_seconds` of one ubatch of ``n`` tokens of ``shape``: routed experts see
-    ``n / U(n)`` tokens each (the tokens routed to each expert the ubatch touches)."""
-    routed = shape.expert_ppm * shape.read_params / 1e6 if shape.moe else 0.0
-    u = shape.u_milli[min(n, U_TABLE)] / 1000 if shape.moe else float(n)
-    return gemm_seconds(shape.matmul_params, routed, n, n / max(u, 1e-9), flops)
 
 
 def _prefill(
