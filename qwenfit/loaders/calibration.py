@@ -149,6 +149,9 @@ class ModelFacts:
     n_layers: int
     moe: bool
     source: str
+    routed_params: int = 0  # the routed experts' share of matmul_params (at k/E)
+    n_experts: int = 0
+    k_experts: int = 0
 
 
 def gguf_facts(path: str | os.PathLike[str]) -> ModelFacts:
@@ -166,7 +169,7 @@ def gguf_facts(path: str | os.PathLike[str]) -> ModelFacts:
     tensors = [t for p in parts for t in p.tensors]
     names = {t.name for t in tensors}
     read = 0.0
-    params = 0.0
+    params = routed = 0.0
     for t in tensors:
         m = re.match(r"blk\.(\d+)\.", t.name)
         if m and int(m.group(1)) >= n_layers:  # the MTP block: not read by a plain decode step
@@ -183,7 +186,8 @@ def gguf_facts(path: str | os.PathLike[str]) -> ModelFacts:
             and t.name not in ("token_embd.weight", "output.weight")
         ):
             params += n * share
-    return ModelFacts(round(read), round(params), n_layers, bool(n_e), str(path))
+            routed += n * share if "_exps" in t.name and n_e else 0.0
+    return ModelFacts(round(read), round(params), n_layers, bool(n_e), str(path), round(routed), n_e, k)
 
 
 def mlx_facts(path: str | os.PathLike[str]) -> ModelFacts:
@@ -201,7 +205,7 @@ def mlx_facts(path: str | os.PathLike[str]) -> ModelFacts:
     k = int(cfg.get("num_experts_per_tok", 0) or 0)
     tied = bool(cfg.get("tie_word_embeddings", False))
     bits = int((cfg.get("quantization") or {}).get("bits", 32) or 32)  # packed U32 weights: 32 / bits each
-    read = params = 0.0
+    read = params = routed_params = 0.0
     for f in sorted(root.glob("*.safetensors")):
         with f.open("rb") as fh:
             (n,) = struct.unpack("<Q", fh.read(8))
@@ -224,7 +228,10 @@ def mlx_facts(path: str | os.PathLike[str]) -> ModelFacts:
             ):
                 per = 32 / bits if t.get("dtype") == "U32" else 1
                 params += math.prod(t["shape"]) * per * share
-    return ModelFacts(round(read), round(params), n_layers, bool(n_e), str(path))
+                routed_params += math.prod(t["shape"]) * per * share if routed else 0.0
+    return ModelFacts(
+        round(read), round(params), n_layers, bool(n_e), str(path), round(routed_params), n_e, k
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -247,6 +254,7 @@ def fit_constants(rows: list[BenchRow], facts: ModelFacts, machine: Machine, eng
                   *, tool: str) -> Calibration:  # fmt: skip
     """The machine's constants from the tool's rows (module docstring)."""
     from qwenfit.core.engines.base import get
+    from qwenfit.core.fit.gemm import gemm_seconds
     from qwenfit.core.fit.speed import constants_for
 
     if not machine.devices:
@@ -282,12 +290,13 @@ def fit_constants(rows: list[BenchRow], facts: ModelFacts, machine: Machine, eng
         t = r.tokens / r.tokens_per_s
         ub = min(r.tokens, eng.speed.ubatch)
         n_ub = math.ceil(r.tokens / ub)
-        gemm = (
-            2
-            * facts.matmul_params
-            * r.tokens
-            / (dev.fp16_tflops * 1e12)
-            * (1 / k["moe_prefill"] if facts.moe else 1)
+        chunks = [min(ub, r.tokens - i) for i in range(0, r.tokens, ub)]
+        e, kk = facts.n_experts, facts.k_experts  # routed experts see n k / E tokens each
+        gemm = sum(
+            gemm_seconds(
+                facts.matmul_params, facts.routed_params, n, n * kk / e if e else n, dev.fp16_tflops * 1e12
+            )
+            for n in chunks
         )
         spare = t - n_ub * fixed
         if spare > 0:

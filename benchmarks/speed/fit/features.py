@@ -153,6 +153,7 @@ class Row:
     n_offloaded_layers: int = 0
     active_total: float = 0.0  # qwenfit's spec.params.active (the old model's prefill input)
     active_params: float = 0.0  # matmul parameters a token multiplies (no embedding, no output head)
+    active_routed: float = 0.0  # the routed experts' share of those (k/E of every expert tensor)
     head_params: float = 0.0  # output-head parameters (logits of the last prompt token)
     hidden: int = 0
     attn_width: float = 0.0  # q heads x head dim (attention FLOPs per cached token = 4 x this x n_attn)
@@ -162,6 +163,10 @@ class Row:
     # vLLM run before full CUDA graphs became its default (PR #25444, FULL_AND_PIECEWISE, in v0.11.0,
     # 2025-10-02): decode replays piecewise graphs, attention and MoE routing outside them
     vllm_piecewise: bool = False
+    # llama.cpp ROCm on RDNA3/3.5 before MMQ ran on WMMA there (PR #17576, "HIP: enable WMMA-MMQ INT
+    # kernels for RDNA 3", opened 2025-11-28; and PR #18202: MoE always MMQ): prompt-size quantized
+    # matmuls were dequantized and run through hipBLAS/rocBLAS (today's rule: mmq.cu:407-429)
+    rocm_hipblas: bool = False
     # share of the decoded weight bytes stored as BF16 (qwenfit.core.fit.speed.bf16_ppm; calibration rows:
     # 1 for a BF16 row), read at the cell's BF16 factor like qwenfit's formula
     bf16_share: float = 0.0
@@ -284,6 +289,10 @@ VLLM_FULL_GRAPHS = (0, 11)  # vLLM PR #25444: cudagraph_mode FULL_AND_PIECEWISE 
 VLLM_FULL_GRAPHS_DATE = "2025-10-02"  # v0.11.0's release: a run dated earlier used an older build
 
 
+# PR #17576 was opened on this date: a run dated earlier cannot have had WMMA-MMQ on RDNA3
+ROCM_WMMA_MMQ_DATE = "2025-11-28"
+
+
 def _vllm_before_full_graphs(version: str, date: str) -> bool:
     """Whether a vLLM row ran a build with piecewise CUDA graphs by default: its version when stated,
     else its date (before v0.11.0's release)."""
@@ -366,6 +375,7 @@ def _qwen_features(r: Row, rec: dict[str, Any]) -> None:
     k, E = t.num_experts_per_tok, t.num_experts
     head_roles = ("lm_head",) if not t.tie_word_embeddings else ("embed",)
     a_lin = 0.0
+    a_routed = 0.0
     head = 0.0
     off_layers: set[int] = set()
     for e in w.tensors:
@@ -376,6 +386,7 @@ def _qwen_features(r: Row, rec: dict[str, Any]) -> None:
                 head += n_el
             elif e.role != "embed":
                 a_lin += n_el * k / E if routed and E else n_el
+                a_routed += n_el * k / E if routed and E else 0.0
             read = tensor_read_bytes(spec, e)
             side = "cpu" if e.name in cpu else "gpu"
             if side == "cpu" and e.layer is not None:
@@ -412,6 +423,7 @@ def _qwen_features(r: Row, rec: dict[str, Any]) -> None:
     r.n_dense = 0 if E else t.num_hidden_layers
     r.n_offloaded_layers = len(off_layers)
     r.active_params = a_lin
+    r.active_routed = a_routed
     r.active_total = spec.params.active
     r.head_params = head
     r.attn_width = t.num_attention_heads * t.head_dim
@@ -449,6 +461,7 @@ def _assumed_features(r: Row, rec: dict[str, Any]) -> None:
     r.n_moe = L if E else 0
     r.n_dense = 0 if E else L
     r.active_params = r.active_total = active_b * 1e9
+    r.active_routed = routed * 1e9 * (k / E if E else 0.0)
     r.attn_width = qh * hd
     r.hidden = qh * hd  # assumed: hidden = q heads x head dim (true of Llama-3.1 / Qwen3 dense)
     r.bf16_share = 1.0 if r.quant == "BF16" else 0.0
@@ -504,6 +517,11 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
         r.vllm_piecewise = _vllm_before_full_graphs(str(rec.get("engine_version") or ""), when)
         if r.vllm_piecewise:
             r.assumed.append(f"vLLM before full CUDA graphs by default (PR #25444, v0.11.0): run {when}")
+    if family == "llama.cpp" and backend == "rocm":
+        when = str(rec.get("date") or source.get("date") or "")
+        r.rocm_hipblas = bool(when) and when < ROCM_WMMA_MMQ_DATE
+        if r.rocm_hipblas:
+            r.assumed.append(f"llama.cpp ROCm before WMMA-MMQ on RDNA3 (PR #17576): run {when}")
     r.mtp_n, r.mtp_e, how = _mtp(rec, family)
     if how.startswith("assumed"):
         r.assumed.append(how)
@@ -521,6 +539,10 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
     pp, ptok = rec.get("prefill_tokens_per_s"), rec.get("prefill_tokens")
     if pp is not None:
         r.prefill = float(pp)
+        m = re.search(r"assumed_prefill_tokens:\s*(\d+)", notes) if not ptok else None
+        if m:  # the source's method gives the prompt length the row leaves out (quoted in the notes)
+            ptok = int(m.group(1))
+            r.assumed.append(f"assumed_prefill_tokens: {ptok} (the source's benchmark default)")
         r.prefill_tokens = float(ptok or 0)
         r.prefill_depth = float(rec.get("depth_tokens") or 0) if "@ d" in str(rec.get("quote")) else 0.0
         if not ptok:

@@ -39,11 +39,14 @@ tokens take G / E_acc cycles plus ``interleave`` x (b - 1) prefills of the other
 
 Prefill of P tokens from depth d0, ubatches of u tokens (F = dense FP16 TFLOPS of the catalog)::
 
-    t_pp = sum_ubatch [ max(2 A n_u / (eta_c x mu x F x tp), W_res_gpu / (eta x BW x tp))
+    t_pp = sum_ubatch [ max(2 n_u [A_d / mu(n_u) + A_r / mu(m_r)] / (eta_c x F x tp),
+                            W_res_gpu / (eta x BW x tp))
                         + t_fixed + W_res_cpu / (eta_pcie x PCIe) ]
          + 4 H_q D_h n_attn (P d0 + P^2/2) / (attn_prefill x eta_c x F x tp)
          + [tp > 1] x 2 n_layers x P x hidden x 2 B x 2 (tp - 1)/tp / (eta_link x link)
-    mu   = moe_prefill for MoE models, else 1; eta_c x bf16_eta_c[cell] for BF16 weights
+    mu(m) = m / (m + gemm_m_half)      # a weight matrix multiplied by m tokens at once
+    A_d, A_r = dense / routed (k/E) matmul parameters; m_r = n_u / U(n_u) tokens per touched expert
+    eta_c x bf16_eta_c[cell] for BF16 weights
 
 Constants by owner (what moves where): ``eta_hw.*`` belong to the hardware kind
 (qwenfit.core.fit.speed.DRAM_EFFICIENCY); ``eta_k.<cell>``, ``layer_us.<family/backend>``,
@@ -220,7 +223,15 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
     "eta_c.vllm/cuda": (0.50, 0.5, 0.02, 1.0, "", "prefill, vLLM CUDA"),
     "eta_c.vllm/rocm": (0.40, 0.5, 0.02, 1.0, "", "prefill, vLLM ROCm"),
     "eta_c.mlx": (0.45, 0.5, 0.02, 1.0, "", "prefill, MLX"),
-    "moe_prefill": (0.5, 0.5, 0.05, 1.0, "x", "MoE prefill GEMM efficiency / dense"),
+    # a weight matrix multiplied by m tokens at once runs at m / (m + gemm_m_half) of the large-m GEMM
+    # rate: each weight tile is loaded (and, for quantized types, unpacked) once per m rows of output,
+    # so small-m GEMMs are bound by that load, not by the tensor units (roofline, additive form).
+    # m = the ubatch's tokens for a dense matrix; for a routed expert, the tokens routed to it
+    # (ubatch x k / distinct experts touched): 16 for 35B-A3B / 122B-A10B (k 8 of 256) at ubatch 512,
+    # 10 for Qwen3-Next / 397B (10 of 512), 64 for gpt-oss-20b (4 of 32). llama.cpp's MUL_MAT_ID
+    # sorts the ubatch's tokens by expert and runs one MMQ tile column per expert
+    # (ggml-cuda/mmq.cuh, mul_mat_q with ids; ggml_cuda_should_use_mmq takes n_experts, mmq.cu:318).
+    "gemm_m_half": (16.0, 1.0, 1.0, 1024.0, "tokens", "tokens per weight matrix at half the GEMM rate"),
     "attn_prefill": (
         0.5,
         0.7,
@@ -269,6 +280,15 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
         1.2,
         "x",
         "BF16 weights: prefill efficiency factor, llama.cpp Vulkan",
+    ),
+    "hipblas_eta_c.llama.cpp/rocm": (
+        0.5,
+        0.7,
+        0.05,
+        1.5,
+        "x",
+        "prefill efficiency of llama.cpp ROCm builds before WMMA-MMQ on RDNA3 (PR #17576: dequantize + "
+        "hipBLAS) / after",
     ),
     "eta_pcie": (0.75, 0.3, 0.2, 1.0, "", "host->GPU copy / PCIe link rate (op offload in prefill)"),
 }
@@ -437,6 +457,22 @@ def decode_tokens_per_s(r: Any, k: Any) -> float:
     return tokens / t
 
 
+def gemm_efficiency(m: float, k: Any) -> float:
+    """Share of the large-m GEMM rate a weight matrix multiplied by ``m`` tokens at once reaches."""
+    return m / (m + _c(k, "gemm_m_half"))
+
+
+def gemm_seconds(r: Any, k: Any, n: float, flops: float) -> float:
+    """Seconds of the weight GEMMs of one ubatch of ``n`` tokens at ``flops`` (large-m rate): dense
+    matrices see all ``n`` tokens, each routed expert the tokens routed to it (n k / distinct experts)."""
+    dense = r.active_params - r.active_routed
+    t = 2 * n * dense / (flops * gemm_efficiency(n, k))
+    if r.active_routed:
+        m = n / distinct_experts(r, n)  # tokens per touched expert
+        t += 2 * n * r.active_routed / (flops * gemm_efficiency(m, k))
+    return t
+
+
 def prefill_seconds(r: Any, k: Any, tokens: float, depth: float) -> float | None:
     """Seconds to prefill ``tokens`` prompt tokens of one sequence from ``depth`` (None: FP16 unknown)."""
     if r.fp16_tflops <= 0 or r.bw_gbps <= 0 or tokens <= 0:
@@ -445,8 +481,9 @@ def prefill_seconds(r: Any, k: Any, tokens: float, depth: float) -> float | None
     eta_c = _c(k, f"eta_c.{cell}")
     if r.quant == "BF16" and f"bf16_eta_c.{cell}" in k:
         eta_c *= _c(k, f"bf16_eta_c.{cell}")
+    if getattr(r, "rocm_hipblas", False):
+        eta_c *= _c(k, "hipblas_eta_c.llama.cpp/rocm")
     flops = eta_c * r.fp16_tflops * 1e12 * r.tp
-    gemm = flops * (_c(k, "moe_prefill") if r.is_moe else 1.0)
     bw = eta_mem(r, k) * r.bw_gbps * 1e9 * r.tp
     w_pass = r.resident_gpu / bw
     pcie = r.pcie_gbps or DEFAULT_PCIE_GBPS
@@ -457,9 +494,9 @@ def prefill_seconds(r: Any, k: Any, tokens: float, depth: float) -> float | None
     left = tokens
     while left > 0:
         n = min(ub, left)
-        total += max(2 * r.active_params * n / gemm, w_pass) + fixed + copy
+        total += max(gemm_seconds(r, k, n, flops), w_pass) + fixed + copy
         left -= n
-    total += 2 * r.head_params / gemm  # logits of the last prompt token
+    total += 2 * r.head_params / (flops * gemm_efficiency(1.0, k))  # logits of the last prompt token
     attn = 4 * r.attn_width * r.n_attn * (tokens * depth + tokens * tokens / 2)
     total += attn / (flops * _c(k, "attn_prefill"))
     if r.tp > 1 and r.link_gbps > 0:  # two all-reduces of the activations per layer (ring: 2 (tp-1)/tp)

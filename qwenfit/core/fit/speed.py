@@ -24,9 +24,10 @@ host_core_gbps)``; MTP tokens per cycle are the median *published* acceptance fo
 (:class:`qwenfit.core.engines.base.SpeedConstants.fitted`); an engine with none keeps its own
 hand-set ``step_us`` / ``layer_us`` / ``compute_efficiency`` (estimates with no measurement behind).
 
-Prefill: per ubatch, ``max(2 A n / (η_c F tp), weights / (η BW tp))`` + fixed costs + the PCIe copy of
-host-RAM weights, plus attention FLOPs ``4 H_q D_h (P d0 + P²/2)`` per full-attention layer at
-``attn_prefill`` of the GEMM rate, plus TP activation traffic.
+Prefill: per ubatch, ``max(GEMM time, weights / (η BW tp))`` + fixed costs + the PCIe copy of host-RAM
+weights (GEMMs by tokens per weight matrix: :mod:`qwenfit.core.fit.gemm`), plus attention FLOPs
+``4 H_q D_h (P d0 + P²/2)`` per full-attention layer at ``attn_prefill`` of the GEMM rate, plus TP
+activation traffic.
 
 Which bytes: :func:`decode_bytes` (weights read, the sequence's KV cache at ``depth`` tokens, twice
 its GDN state); the routed-expert share of the reads and the MTP block's bytes come from the model's
@@ -49,6 +50,7 @@ from typing import Any
 from qwenfit.core.engines.base import Engine, Placement, SpeedConstants, get
 from qwenfit.core.expr import Expr, Num, as_int, at, smax, smin
 from qwenfit.core.fit import speed_fitted
+from qwenfit.core.fit.gemm import gemm_efficiency, prefill_gemm_seconds
 from qwenfit.core.fit.speed_bands import (
     Rate,
     band_of,
@@ -218,7 +220,7 @@ def constants_for(engine: str | Engine, backend: str, device: Device | None) -> 
     return {
         "eta": k.eta, "eta_k": k.eta / (eta_hw[0] if eta_hw else 1.0), "step_us": k.step_us,
         "layer_us": k.layer_us, "moe_factor": k.moe_factor, "eta_c": k.eta_c,
-        "moe_prefill": speed_fitted.CONSTANTS["moe_prefill"],
+        "gemm_m_half": speed_fitted.CONSTANTS["gemm_m_half"],
     }  # fmt: skip
 
 
@@ -502,7 +504,6 @@ def _prefill(
     c = speed_fitted.CONSTANTS
     bf16 = quant.lower() == "bf16"
     flops = k.eta_c * (k.bf16_eta_c if bf16 else 1.0) * device.fp16_tflops * 1e12 * tp
-    gemm = flops * (c["moe_prefill"] if shape.moe else 1.0)
     bw = k.eta * (k.bf16_eta if bf16 else 1.0) * device.bandwidth_gbps * 1e9 * tp
     w_pass = resident_gpu / bw
     pcie = device.interconnect_gbps if device.interconnect_gbps and _link(device) == "pcie" else None
@@ -510,9 +511,9 @@ def _prefill(
     total, left = 0.0, tokens
     while left > 0:
         n = min(max(1, ubatch), left)
-        total += max(2 * shape.matmul_params * n / gemm, w_pass) + fixed_s + copy
+        total += max(prefill_gemm_seconds(shape, n, flops), w_pass) + fixed_s + copy
         left -= n
-    total += 2 * shape.head_params / gemm
+    total += 2 * shape.head_params / (flops * gemm_efficiency(1.0))
     attn = 4 * shape.attn_width * shape.n_attn * (tokens * depth + tokens * tokens / 2)
     total += attn / (flops * c["attn_prefill"])
     if tp > 1 and device.interconnect_gbps:
