@@ -15,7 +15,6 @@ bandwidths are decimal GB/s; compute is dense TFLOPS.
 """
 
 import dataclasses
-import difflib
 import functools
 import json
 import math
@@ -261,6 +260,8 @@ def _suggest(name: str, n: int = 3) -> tuple[str, ...]:
     """Up to ``n`` catalog ids close to a misspelt name (difflib over ids, aliases and names)."""
     words = _index().words
     query = " ".join(_words(name))
+    import difflib  # here: only a misspelling needs it
+
     close = difflib.get_close_matches(query, list(words), n=n * 4, cutoff=0.6)
     if not close and query:
         close = [w for w in words if query in w or w in query]
@@ -321,6 +322,8 @@ def _host_profile(host: str) -> HostMemory:
     key = host.strip().casefold()
     if key in hosts:
         return hosts[key]
+    import difflib  # here: only a misspelling needs it
+
     close = tuple(difflib.get_close_matches(key, list(hosts), n=3, cutoff=0.5))
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise UnknownHardwareError(

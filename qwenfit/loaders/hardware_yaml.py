@@ -6,7 +6,6 @@ pydantic and PyYAML are imported only here, only when the file is read.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 from pathlib import Path
@@ -226,6 +225,8 @@ def _explain(error: Any, raw: dict[str, Any], path: Path) -> ConfigError:
         msg = str(err["msg"])
         if err["type"] == "extra_forbidden" and loc:
             allowed = _allowed_keys(loc)
+            import difflib  # here: only a misspelling needs it
+
             close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             msg = f"unknown key{hint}; allowed: {', '.join(allowed)}"

@@ -91,6 +91,20 @@ def test_a_check_that_does_not_fit_searches_alternatives():
     assert "qwenfit.core.fit.nearest" in mods
 
 
+# standard library modules a check's answer does not need: hashlib (OpenSSL: digests are compared
+# by stamps, llama.cpp's model keys precompiled), difflib (misspellings only), shutil (argparse's
+# help width, read without it)
+CHECK_STDLIB_SKIPS = ("hashlib", "_hashlib", "difflib", "shutil")
+
+
+@pytest.mark.parametrize("context", [("--context", "32768"), ()], ids=["fits", "does-not-fit"])
+def test_a_check_imports_no_stdlib_module_it_does_not_use(context):
+    argv = ("check", "35B-A3B", "--quant", "Q4_K_M", "--vram", "24", *context, "--json")
+    _imported(*argv)  # the first run after a checkout writes the data files' stamps (hashing them)
+    mods = _imported(*argv)
+    assert [m for m in mods if m in CHECK_STDLIB_SKIPS] == []
+
+
 def test_dataclass_code_kept_between_runs_makes_the_same_classes(tmp_path, monkeypatch):
     """The methods ``@dataclass`` writes, compiled once and reused from the kept file, behave as
     freshly compiled ones; a class outside qwenfit is compiled as before and not kept."""

@@ -19,7 +19,6 @@ checkpoint; MLX takes ``mlx-*`` and the 16-bit checkpoints).
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 
@@ -143,6 +142,8 @@ def why_not(quant: str, family: str, engine: str, engines_of: dict[str, str] | N
             f"; use --engine {runs}" if runs else ""
         )
     names = family_names(family)
+    import difflib  # here: only a misspelling needs it
+
     close = difflib.get_close_matches(
         quant.strip().upper() if family == "gguf" else quant.strip().lower(), names, n=3, cutoff=0.5
     )
