@@ -27,6 +27,7 @@ from qwenfit.core.hardware import Device, HostMemory, Machine
 from qwenfit.errors import ConfigError, UnknownHardwareError
 from qwenfit.loaders.hardware_yaml import (
     HardwareCatalog,
+    close_matches,
     hardware_yaml_path,
     load_records,
 )
@@ -260,9 +261,7 @@ def _suggest(name: str, n: int = 3) -> tuple[str, ...]:
     """Up to ``n`` catalog ids close to a misspelt name (difflib over ids, aliases and names)."""
     words = _index().words
     query = " ".join(_words(name))
-    import difflib  # here: only a misspelling needs it
-
-    close = difflib.get_close_matches(query, list(words), n=n * 4, cutoff=0.6)
+    close = close_matches(query, list(words), n=n * 4, cutoff=0.6)
     if not close and query:
         close = [w for w in words if query in w or w in query]
     out: list[str] = []
@@ -322,9 +321,7 @@ def _host_profile(host: str) -> HostMemory:
     key = host.strip().casefold()
     if key in hosts:
         return hosts[key]
-    import difflib  # here: only a misspelling needs it
-
-    close = tuple(difflib.get_close_matches(key, list(hosts), n=3, cutoff=0.5))
+    close = tuple(close_matches(key, list(hosts), n=3, cutoff=0.5))
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise UnknownHardwareError(
         f"unknown host memory profile {host!r}.{hint} Profiles: {', '.join(hosts)}.",
