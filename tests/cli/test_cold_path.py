@@ -150,3 +150,19 @@ def test_dataclass_code_kept_between_runs_makes_the_same_classes(tmp_path, monke
         assert repr(p).endswith("P(x=1, y='a')") and p == cls(1, "a") and hash(p) == hash(plain(1))
         with pytest.raises(dataclasses.FrozenInstanceError):
             p.x = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("command", "collecting"), [("models", False), ("mcp", True)])
+def test_a_command_runs_without_the_cyclic_collector_a_server_with_it(command, collecting, monkeypatch):
+    """A short command runs with the cyclic garbage collector off (a tenth of a check's time), a server
+    (``qwenfit mcp``) with it; either way it is on again when ``main`` returns."""
+    import gc
+    import importlib
+
+    module = importlib.import_module(f"qwenfit.cli.{command}")
+    seen: list[bool] = []
+    monkeypatch.setattr(module, "run", lambda args: seen.append(gc.isenabled()) or 0)
+    assert gc.isenabled()
+    assert cli_module.main([command]) == 0
+    assert seen == [collecting]
+    assert gc.isenabled()
