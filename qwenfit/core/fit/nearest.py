@@ -23,7 +23,7 @@ from typing import Any
 from qwenfit.core.engines.base import Artifact, Deployment, Engine, Placement
 from qwenfit.core.expr import as_int
 from qwenfit.core.fit.assemble import assemble
-from qwenfit.core.fit.planner import Option, Plan, PlanModel, plan_options
+from qwenfit.core.fit.planner import Option, Plan, PlanModel, Search, plan_options
 from qwenfit.core.fit.ranking import NEAR_LOSSLESS_RANK, quality_class
 from qwenfit.core.hardware import Machine, Target
 from qwenfit.core.search import largest
@@ -76,7 +76,11 @@ def nearest(
     artifact = engine.artifact(model.where, quant, d)
     context, sequences = as_int(d.context), as_int(d.sequences)
 
+    judge = _planners_judge(model, engine, quant, artifact, d, o, target, user_options)
+
     def fits(ctx: int, seqs: int) -> bool:
+        if judge is not None:
+            return judge(ctx, seqs)
         e = assemble(
             spec, engine, quant, inputs, dataclasses.replace(d, context=ctx, sequences=seqs), o, target
         )
@@ -133,6 +137,31 @@ def nearest(
             exhaustive=exhaustive,
         )
     return tuple(out)
+
+
+def _planners_judge(
+    model: PlanModel,
+    engine: Engine,
+    quant: str,
+    artifact: Artifact,
+    d: Deployment,
+    o: Any,
+    target: Target,
+    user_options: Mapping[str, Any] | None,
+) -> Callable[[int, int], bool] | None:
+    """Whether ``d``/``o`` fit at another context and concurrency, judged as the planner judges its
+    placements (:meth:`.planner.Search.fits`: the compiled traced formulas where they apply), when the
+    planner deploys this very configuration (same deployment, options and artifact); else None."""
+    search = Search(model, engine, quant, target, kv_cache=d.kv_cache, options=user_options, vision=d.vision,
+                    mtp=d.mtp)  # fmt: skip
+    p = engine.placement_of(d, o)
+    if (
+        p is None
+        or search.artifact != artifact
+        or search.deploy(p, as_int(d.context), as_int(d.sequences)) != (d, o)
+    ):
+        return None
+    return lambda ctx, seqs: search.fits(p, ctx, seqs)
 
 
 def _planned(
