@@ -79,8 +79,6 @@ def nearest(
     judge = _planners_judge(model, engine, quant, artifact, d, o, target, user_options)
 
     def fits(ctx: int, seqs: int) -> bool:
-        if judge is not None:
-            return judge(ctx, seqs)
         e = assemble(
             spec, engine, quant, inputs, dataclasses.replace(d, context=ctx, sequences=seqs), o, target
         )
@@ -105,7 +103,13 @@ def nearest(
 
     step = engine.context_step
     try:
-        best_ctx = largest(lambda c: fits(c, sequences), step, context - 1, step)
+        best_ctx = _largest(
+            lambda c: fits(c, sequences),
+            None if judge is None else lambda c: judge(c, sequences),
+            step,
+            context - 1,
+            step,
+        )
         if best_ctx:
             out.append(
                 same(
@@ -113,7 +117,12 @@ def nearest(
                 )
             )
         if sequences > 1:
-            best_seq = largest(lambda n: fits(context, n), 1, sequences - 1)
+            best_seq = _largest(
+                lambda n: fits(context, n),
+                None if judge is None else lambda n: judge(context, n),
+                1,
+                sequences - 1,
+            )
             if best_seq:
                 out.append(
                     same(
@@ -139,6 +148,24 @@ def nearest(
     return tuple(out)
 
 
+def _largest(
+    fits: Callable[[int], bool], judged: Callable[[int], bool] | None, lo: int, hi: int, step: int = 1
+) -> int:
+    """``largest(fits, lo, hi, step)``: searched with the cheaper ``judged`` when given, its answer
+    kept only when ``fits`` agrees at the boundary (true there, false one step beyond: ``fits`` is
+    monotone, so that is its own answer); else searched with ``fits``."""
+    if judged is not None and hi >= lo:
+        try:
+            best = largest(judged, lo, hi, step)
+        except QwenfitError:
+            best = None
+        if best is not None:
+            beyond = lo if not best else (best // step + 1) * step
+            if (not best or fits(best)) and (beyond > hi or not fits(beyond)):
+                return best
+    return largest(fits, lo, hi, step)
+
+
 def _planners_judge(
     model: PlanModel,
     engine: Engine,
@@ -151,7 +178,8 @@ def _planners_judge(
 ) -> Callable[[int, int], bool] | None:
     """Whether ``d``/``o`` fit at another context and concurrency, judged as the planner judges its
     placements (:meth:`.planner.Search.fits`: the compiled traced formulas where they apply), when the
-    planner deploys this very configuration (same deployment, options and artifact); else None."""
+    planner deploys this very configuration (same deployment, options and artifact); else None. Its
+    answers guide the searches; the assembled estimate confirms them (:func:`_largest`)."""
     search = Search(model, engine, quant, target, kv_cache=d.kv_cache, options=user_options, vision=d.vision,
                     mtp=d.mtp)  # fmt: skip
     p = engine.placement_of(d, o)
