@@ -67,7 +67,7 @@ def test_builtin_engine_names_are_the_registrys():
 
 # what a check that fits never needs: the alternative search, the exact scheduler replay and the
 # compute-buffer derivation (closed forms and precompiled values serve it), the calibration code
-# (only its stored constants are read), command checks
+# (only its stored constants are read), command checks, the GPU formats (a GGUF check)
 CHECK_FITS_SKIPS = (
     "qwenfit.core.fit.nearest",
     "qwenfit.core.engines.llama_cpp.derive",
@@ -77,6 +77,7 @@ CHECK_FITS_SKIPS = (
     "qwenfit.core.engines.llama_cpp.graph",
     "qwenfit.loaders.calibration",
     "qwenfit.api.commands",
+    "qwenfit.core.formats.gpu",  # a GGUF quantization's name is resolved without the GPU formats
 ) + (("platformdirs",) if sys.platform.startswith("linux") else ())  # elsewhere it finds the config dir
 
 
