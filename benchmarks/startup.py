@@ -9,8 +9,9 @@
 Each row is a pair (A: qwenfit, B: llmfit 1.1.17 or ``python -c pass``). Both commands run once
 untimed (they must exit as expected; this also warms the page cache), then ``--runs`` times as
 alternating pairs (ABBA order, so neither side always runs second), each a fresh process timed by
-wall clock. The table gives each side's median and the ratio of the medians, with the median of the
-per-pair ratios beside it.
+wall clock (and by the CPU time it used, user + system, which other work on a shared machine disturbs
+less). The table gives each side's median and the ratio of the medians, with the median of the
+per-pair ratios and the ratio of the CPU-time medians beside it.
 
 qwenfit runs as a user's install would: the package is byte-compiled first (pip does that when it
 installs a wheel) and ``PYTHONDONTWRITEBYTECODE`` is removed from the children's environment.
@@ -27,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -109,10 +111,14 @@ def rows(qwenfit: list[str], llmfit: str | None) -> list[dict[str, object]]:
     return out
 
 
-def wall(cmd: list[str], env: dict[str, str]) -> float:
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall time, CPU time: user + system) of one run of ``cmd`` as a fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
-    return time.perf_counter() - start
+    took = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return took, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def show(cmd: object) -> str:
@@ -177,13 +183,17 @@ def main(argv: list[str] | None = None) -> int:
         a: list[float] = []
         b: list[float] = []
         c: list[float] = []
+        cpu: dict[str, list[float]] = {"a": [], "b": [], "c": []}
         for i in range(args.runs):
             order = [("a", a_cmd, env, a), ("b", b_cmd, env, b)]
             if env_c is not None:
                 order.append(("c", a_cmd, env_c, c))
-            for _, cmd, side_env, out in order if i % 2 == 0 else order[::-1]:
-                out.append(wall(cmd, side_env))
+            for side, cmd, side_env, out in order if i % 2 == 0 else order[::-1]:
+                took, used = timed(cmd, side_env)
+                out.append(took)
+                cpu[side].append(used)
         ma, mb = statistics.median(a), statistics.median(b)
+        ca, cb = statistics.median(cpu["a"]), statistics.median(cpu["b"])
         results.append(
             dict(
                 name=row["name"],
@@ -195,14 +205,19 @@ def main(argv: list[str] | None = None) -> int:
                 b_min_s=round(min(b), 4),
                 ratio=round(ma / mb, 2),
                 pair_ratio_median=round(statistics.median(x / y for x, y in zip(a, b, strict=True)), 2),
+                a_cpu_median_s=round(ca, 4),
+                b_cpu_median_s=round(cb, 4),
+                cpu_ratio=round(ca / cb, 2) if cb else None,
             )
         )
         r = results[-1]
-        pairs = r["pair_ratio_median"]
-        print(f"{r['name']:<46} {ma:7.3f} s  {mb:7.3f} s  {r['ratio']:6.2f}x  (pairs {pairs}x)")
+        pairs, cpu_ratio = r["pair_ratio_median"], r["cpu_ratio"]
+        line = f"{r['name']:<46} {ma:7.3f} s  {mb:7.3f} s  {r['ratio']:6.2f}x"
+        print(f"{line}  (pairs {pairs}x, CPU {cpu_ratio}x)")
         if c:
             mc = statistics.median(c)
             r.update(before_median_s=round(mc, 4), before_ratio=round(mc / mb, 2))
+            r.update(before_cpu_median_s=round(statistics.median(cpu["c"]), 4))
             print(f"{'  before (' + args.baseline[1] + ')':<46} {mc:7.3f} s  {'':9}  {mc / mb:6.2f}x")
 
     meta = dict(
@@ -280,6 +295,13 @@ def page_section() -> list[str]:
     return out
 
 
+def _cpu(r: dict[str, Any]) -> str:
+    """CPU-time medians of a row and their ratio (results written before they were measured: blank)."""
+    if r.get("cpu_ratio") is None:
+        return ""
+    return f"{r['a_cpu_median_s']:.3f} / {r['b_cpu_median_s']:.3f} s, {r['cpu_ratio']:.2f}×"
+
+
 def report(meta: dict[str, Any], results: list[dict[str, Any]]) -> str:
     load = meta.get("load_average") or ["?", "?"]
     lines = [
@@ -294,14 +316,15 @@ def report(meta: dict[str, Any], results: list[dict[str, Any]]) -> str:
         "(other work on the machine slows both sides of a pair alike, not by the same factor). "
         "qwenfit runs byte-compiled, as pip installs it.",
         "",
-        "| what | A | A median | B | B median | A / B | median of pair ratios | A before: median, / B |",
-        "|---|---|---:|---|---:|---:|---:|---:|",
+        "| what | A | A median | B | B median | A / B | median of pair ratios | CPU time A / B "
+        "| A before: median, / B |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         before = f"{r['before_median_s']:.3f} s, {r['before_ratio']:.2f}×" if "before_median_s" in r else ""
         lines.append(
             f"| {r['name']} | `{r['a']}` | {r['a_median_s']:.3f} s | `{r['b']}` | {r['b_median_s']:.3f} s "
-            f"| {r['ratio']:.2f}× | {r['pair_ratio_median']:.2f}× | {before} |"
+            f"| {r['ratio']:.2f}× | {r['pair_ratio_median']:.2f}× | {_cpu(r)} | {before} |"
         )
     if meta.get("baseline"):
         lines += [
@@ -324,9 +347,16 @@ def report(meta: dict[str, Any], results: list[dict[str, Any]]) -> str:
         "artifact, quantization and hardware YAMLs, are recomputed only when a source's size or "
         "modification time differs from a stamp written at the last match (`qwenfit.loaders.stamps`). "
         "The methods `@dataclass` writes for qwenfit's classes are compiled once and their code kept "
-        "beside the package's bytecode (`qwenfit.cli.dataclass_code`). A check that fits imports "
-        "neither the alternative search, nor the scheduler replay and compute-buffer derivation, nor "
-        "the calibration code (`tests/cli/test_cold_path.py`).",
+        "beside the package's bytecode (`qwenfit.cli.dataclass_code`). A check of a catalog model "
+        "reads its inputs and the bytes a token reads from those tables instead of building the "
+        "model's ~1,000-tensor weight map (computed only when the exact scheduler replay needs the "
+        "GGUF's tensor table, which the tables leave out). The alternative search of a check that "
+        "does not fit is guided by the planner's compiled formulas and confirmed by the assembled "
+        "estimate at the boundary. A command other than the MCP server runs with Python's cyclic "
+        "garbage collector off (it spent about a tenth of a check's time freeing ~200 objects). A "
+        "check that fits imports neither the alternative search, nor the scheduler replay and "
+        "compute-buffer derivation, nor the calibration code, and no check imports hashlib, difflib "
+        "or shutil (`tests/cli/test_cold_path.py`).",
         *page_section(),
         "",
         "llmfit's equivalents: `check` is `llmfit --memory 24G plan Qwen/Qwen3.5-35B-A3B --quant Q4_K_M "

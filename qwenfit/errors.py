@@ -22,6 +22,8 @@ Hierarchy::
     ├── SourceNotFoundError (FileNotFoundError)
     ├── HubError (OSError)
     └── DoesNotFit: a configuration that does not fit its budget (``shortfall_bytes``)
+
+    LeftOut (LookupError): internal, never reaches a caller (a precompiled input left out)
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ __all__ = [
     "EngineRefusal",
     "GpuFormatError",
     "HubError",
+    "LeftOut",
     "QuantDataError",
     "QwenfitError",
     "SettingError",
@@ -182,3 +185,10 @@ class DoesNotFit(QwenfitError):
         self.estimate = estimate
         self.alternatives = alternatives
         super().__init__(message)
+
+
+class LeftOut(LookupError):
+    """Internal: a computation reached a value that precompiled inputs leave out (llama.cpp's GGUF
+    tensor table, :data:`qwenfit.core.formats.compiled.TENSOR_TABLE`). Whoever evaluated precompiled
+    inputs catches it and evaluates the inputs computed in full (:func:`qwenfit.api.resolve.evaluate`):
+    it never reaches a caller of qwenfit, hence not a :class:`QwenfitError`."""

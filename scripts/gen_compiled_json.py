@@ -40,6 +40,7 @@ MACHINES: tuple[dict[str, object], ...] = (
 
 def make() -> str:
     import qwenfit
+    from qwenfit.core.engines.llama_cpp.compute import model_key
     from qwenfit.core.engines.llama_cpp.gpu_forms import host_input_poly
     from qwenfit.core.fit import formulas, planner
     from qwenfit.core.formats import compiled
@@ -51,6 +52,7 @@ def make() -> str:
         formulas.clear_cache()
         planner.clear_caches()
         host_input_poly.cache_clear()
+        model_key.cache_clear()
         for machine in MACHINES:
             qwenfit.plan(**machine)  # type: ignore[arg-type]
         recorded = compiled.recording(False)

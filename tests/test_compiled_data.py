@@ -149,3 +149,32 @@ def test_a_source_edited_after_the_stamp_is_seen(tmp_path):
     (tmp_path / "b.py").write_text("")
     source.write_text("x = 1\n")
     assert verified(made, "d1", [source, tmp_path / "b.py"], digest) and len(calls) == 3  # a new source
+
+
+@pytest.mark.parametrize(
+    ("vram_gb", "context", "options"),
+    [
+        (24, 32768, {}),  # fits
+        (24, None, {}),  # does not fit: the alternatives searched
+        (8, 32768, {"flash_attention": False, "n_cpu_moe": 20}),  # the exact replay reads the tensor table
+    ],
+    ids=["fits", "does-not-fit", "replay"],
+)
+def test_a_check_reading_precompiled_inputs_answers_as_computed(vram_gb, context, options, no_tables):
+    """check_result reads the catalog model's inputs from the tables instead of computing its weights;
+    where the exact replay needs what they leave out (the GGUF's tensor table) it computes them."""
+    from qwenfit.api.memory import check_result
+    from qwenfit.api.resolve import prepare
+    from qwenfit.loaders.hardware import custom_machine
+
+    machine = custom_machine(vram_gb=vram_gb, ram_gb=64)
+    computed = check_result("35B-A3B", "Q4_K_M", context=context, hardware=machine, **options)
+    compiled_tables.install(data_dir)
+    _fresh()
+    p = prepare(
+        "35B-A3B", "Q4_K_M", context=context, engine="llama.cpp", kv_cache=None, sequences=1, mtp=False,
+        vision=None, backend=None, n_gpus=None, hardware=machine, vram_gb=None, ram_gb=None,
+        wired_limit_mb=None, options=options, precompiled=True,
+    )  # fmt: skip
+    assert p.inputs["gguf:tensors"] == compiled_tables.TENSOR_TABLE  # read from the tables
+    assert check_result("35B-A3B", "Q4_K_M", context=context, hardware=machine, **options) == computed

@@ -182,7 +182,9 @@ def _restricted(p: Prepared, repo: PublishedRepo) -> Prepared:
         return p
     w = p.engine.artifact_weights(p.spec, art, p.quant, mtp=p.d.mtp, vision=p.d.vision)
     inputs = p.engine.inputs(p.spec, w, p.d, p.o)
-    return dataclasses.replace(p, source=source, artifact=art, weights=w, inputs=inputs)
+    return dataclasses.replace(
+        p, source=source, artifact=art, weights_of=lambda: w, inputs=inputs, reads=None
+    )
 
 
 def prepare_parsed(

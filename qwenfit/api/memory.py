@@ -200,7 +200,7 @@ def check_result(
     """Pre-flight, never raising for a misfit: the estimate, the launch command and, if it does not
     fit, the nearest settings that do (what ``qwenfit check`` prints)."""
     common, options = _split(kw)
-    p = prepare(model, quant, context=context, options=options, **common)
+    p = prepare(model, quant, context=context, options=options, precompiled=True, **common)
     e = with_speed(p, evaluate(p))
     if e.fits is None:
         raise SettingError("check needs a budget: hardware=, vram_gb= and/or ram_gb=")

@@ -8,11 +8,9 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from qwenfit.api.resolve import gb_bytes, positive
-from qwenfit.api.sources import model_source
-from qwenfit.core.artifacts import ModelSource
+from qwenfit.api.resolve import gb_bytes, plan_model, positive
 from qwenfit.core.engines.base import engines as all_engines
-from qwenfit.core.fit.planner import MIN_CONTEXT, Plan, PlanModel, plan_options
+from qwenfit.core.fit.planner import MIN_CONTEXT, Plan, plan_options
 from qwenfit.core.fit.speed import DEFAULT_DEPTH
 from qwenfit.core.hardware import Machine
 from qwenfit.core.model.spec import ModelSpec
@@ -20,21 +18,6 @@ from qwenfit.errors import SettingError
 from qwenfit.loaders import load
 
 __all__ = ["plan", "plan_machine", "plan_model", "reserve_bytes", "with_reserves"]
-
-
-def plan_model(spec: ModelSpec, given: object, source: ModelSource | None = None) -> PlanModel:
-    """A catalog model keeps its name as cache key; anything else gets a key unique to the spec.
-    ``source``: where its weights come from (default: from ``given``, :func:`.sources.model_source`)."""
-    from qwenfit.loaders.catalog import find, load_catalog_model
-
-    where = source or model_source(spec, given)
-    entry = find(spec.name)
-    if isinstance(given, str) and find(given) is not None and entry is not None and spec.checkpoint is None:
-        return PlanModel(spec, entry.name, where)
-    catalogs = entry is not None and spec.checkpoint is None
-    if catalogs and given is spec and entry is not None and spec is load_catalog_model(entry.name):
-        return PlanModel(spec, entry.name, where)  # the catalog's own spec, passed as loaded (the CLI does)
-    return PlanModel(spec, f"{spec.name}@{getattr(spec, 'source', '') or given}#{id(spec)}", where)
 
 
 def plan(

@@ -4,8 +4,9 @@ or plain numbers, engine options): every public function of :mod:`qwenfit.api` s
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,16 +16,17 @@ from qwenfit.core.artifacts import ModelSource
 from qwenfit.core.engines.base import Artifact, Deployment, Engine, get
 from qwenfit.core.engines.base import engines as all_engines
 from qwenfit.core.fit.assemble import assemble, deployment, mixed_split
+from qwenfit.core.fit.model_inputs import PlanModel, stored_inputs
 from qwenfit.core.fit.speed import speed_of, with_bf16
 from qwenfit.core.formats.names import QUANT_OPTIONS, why_not
 from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.hardware import BACKENDS, Machine, Target, target_for
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.terms import Estimate
-from qwenfit.errors import SettingError
+from qwenfit.errors import LeftOut, SettingError
 from qwenfit.loaders import load
 
-__all__ = ["Prepared", "evaluate", "gb_bytes", "positive", "prepare", "target_of", "with_speed"]
+__all__ = ["Prepared", "evaluate", "gb_bytes", "plan_model", "positive", "prepare", "target_of", "with_speed"]
 
 
 def positive(name: str, value: Any) -> None:
@@ -65,12 +67,14 @@ def target_of(
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """One deployment, resolved: everything an estimate, a search or a check needs."""
+    """One deployment, resolved: everything an estimate, a search or a check needs. ``reads``: the
+    bytes a token reads at its placement when precompiled with the inputs (else computed from the
+    weights); the weights themselves are computed on first use (``weights``)."""
 
     spec: ModelSpec
     engine: Engine
     quant: str
-    weights: WeightMap
+    weights_of: Callable[[], WeightMap]
     inputs: dict[str, Any]
     d: Deployment
     o: Any
@@ -78,6 +82,27 @@ class Prepared:
     engine_options: dict[str, Any]
     source: ModelSource
     artifact: Artifact
+    reads: dict[str, Any] | None = None
+
+    @property
+    def weights(self) -> WeightMap:
+        """What the artifact holds (computed once, when first asked)."""
+        return self.weights_of()
+
+
+def plan_model(spec: ModelSpec, given: object, source: ModelSource | None = None) -> PlanModel:
+    """A catalog model keeps its name as cache key; anything else gets a key unique to the spec.
+    ``source``: where its weights come from (default: from ``given``, :func:`.sources.model_source`)."""
+    from qwenfit.loaders.catalog import find, load_catalog_model
+
+    where = source or model_source(spec, given)
+    entry = find(spec.name)
+    if isinstance(given, str) and find(given) is not None and entry is not None and spec.checkpoint is None:
+        return PlanModel(spec, entry.name, where)
+    catalogs = entry is not None and spec.checkpoint is None
+    if catalogs and given is spec and entry is not None and spec is load_catalog_model(entry.name):
+        return PlanModel(spec, entry.name, where)  # the catalog's own spec, passed as loaded (the CLI does)
+    return PlanModel(spec, f"{spec.name}@{getattr(spec, 'source', '') or given}#{id(spec)}", where)
 
 
 def prepare(
@@ -98,7 +123,10 @@ def prepare(
     wired_limit_mb: int | None,
     options: Mapping[str, Any],
     artifact: str | None = None,
+    precompiled: bool = False,
 ) -> Prepared:
+    """``precompiled``: for a catalog model, read the inputs precompiled for it (the weights are then
+    computed only if asked for); they may leave out what only :func:`evaluate` reads (it copes)."""
     eng = get(engine)
     target = target_of(eng, hardware, vram_gb, ram_gb, wired_limit_mb)
     if backend is not None and backend not in BACKENDS:
@@ -165,6 +193,14 @@ def prepare(
             w = eng.weights(spec, recipe_from_gguf(name), mtp=mtp, vision=vision, **quant_options)
         else:
             art = eng.artifact(source, name, d)
+            if precompiled and not (mtp or vision or quant_options):
+                stored = stored_inputs(plan_model(spec, model, source), eng, name, art, d, o)
+                if stored is not None:  # a catalog model's: its weights computed only if asked for
+                    weights_of = functools.partial(
+                        eng.artifact_weights, spec, art, name, mtp=False, vision=False
+                    )
+                    return Prepared(spec, eng, name, functools.cache(weights_of), stored[0], d, o, target,
+                                    engine_options, source, art, stored[1])  # fmt: skip
             w = eng.artifact_weights(spec, art, name, mtp=mtp, vision=vision, **quant_options)
     except SettingError:
         raise
@@ -176,14 +212,18 @@ def prepare(
         raise
     except ValueError as exc:
         raise SettingError(f"{eng.name}: {exc}") from None
-    return Prepared(spec, eng, name, w, inputs, d, o, target, engine_options, source, art)
+    return Prepared(spec, eng, name, lambda: w, inputs, d, o, target, engine_options, source, art)
 
 
 def evaluate(p: Prepared, d: Deployment | None = None) -> Estimate:
     from qwenfit.core.engines.base import exact_evaluation
 
     with exact_evaluation():  # one configuration for the caller: engines may compute exactly
-        return assemble(p.spec, p.engine, p.quant, p.inputs, d or p.d, p.o, p.target)
+        try:
+            return assemble(p.spec, p.engine, p.quant, p.inputs, d or p.d, p.o, p.target)
+        except LeftOut:  # precompiled inputs lack what the exact computation reads: computed in full
+            inputs = p.engine.inputs(p.spec, p.weights, p.d, p.o)
+            return assemble(p.spec, p.engine, p.quant, inputs, d or p.d, p.o, p.target)
 
 
 def with_speed(p: Prepared, e: Estimate) -> Estimate:
@@ -195,7 +235,9 @@ def with_speed(p: Prepared, e: Estimate) -> Estimate:
     from qwenfit.loaders.calibrated import activate
 
     activate()  # `qwenfit calibrate` constants, if stored
-    inputs = with_bf16(p.engine.read_inputs(p.spec, p.weights, placement), p.weights)
+    inputs = p.reads
+    if inputs is None:
+        inputs = with_bf16(p.engine.read_inputs(p.spec, p.weights, placement), p.weights)
     reads = p.engine.decode_reads(p.spec, inputs, placement, p.o)
     decode, prefill, detail = speed_of(
         p.spec, e, machine, p.engine, placement, p.d.backend, reads, bf16=inputs["r:bf16_ppm"]

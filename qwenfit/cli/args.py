@@ -62,11 +62,31 @@ class Parser(argparse.ArgumentParser):
 
     json_errors = False
 
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse sizes help to shutil.get_terminal_size(), importing shutil (and with it bz2, lzma,
+        # fnmatch) for every parser it builds: the same width, read without it
+        return self.formatter_class(prog=self.prog, width=terminal_columns() - 2)  # type: ignore[call-arg]
+
     def error(self, message: str) -> NoReturn:
         text = " ".join(message.split())
         if Parser.json_errors:
             print_json_error("usage", text)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {text} (see '{self.prog} --help')\n")
+
+
+def terminal_columns() -> int:
+    """The columns of ``shutil.get_terminal_size()``: ``$COLUMNS`` when a positive number, else the
+    terminal's width of stdout, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
 
 
 _SUGGESTED = re.compile(r"[Dd]id you mean (?P<names>[^?]+)\?|\bwrite (?P<value>'[^']+')")

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from qwenfit.cli import check_launch, output
+from qwenfit.cli import output
 from qwenfit.cli.args import (
     EXIT_DOES_NOT_FIT,
     EXIT_OK,
@@ -130,7 +130,6 @@ def run(args: argparse.Namespace) -> int:
     from qwenfit.api.sources import stored_family
     from qwenfit.core.engines.base import get
     from qwenfit.core.fit.planner import YARN_CONTEXT
-    from qwenfit.core.fit.text import artifact_line
     from qwenfit.report.json import SCHEMA_ID, alternative_json, artifact_json, estimate_json, machine_json
 
     spec = load_model(args.model)
@@ -198,6 +197,8 @@ def run(args: argparse.Namespace) -> int:
             }
         )
     else:
+        from qwenfit.core.fit.text import artifact_line  # the text's alone (--json does not load it)
+
         loads = artifact_line(result.artifact) if result.artifact is not None else ""
         emit(format_check(e, machine, context, args.sequences, result.command, alternatives, loads))
     return EXIT_OK if e.fits else EXIT_DOES_NOT_FIT
@@ -212,6 +213,8 @@ def format_check(
     alternatives: Sequence[dict[str, Any]],
     loads: str = "",
 ) -> str:
+    from qwenfit.cli.check_launch import terms_table
+
     color = output.use_color(sys.stdout)
     style = Style(color)
     seqs = f" x {sequences} sequences" if sequences > 1 else ", 1 sequence"
@@ -219,7 +222,7 @@ def format_check(
         f"{e.model} {e.quant} on {e.engine}: {context:,} tokens{seqs}",
         f"machine: {describe_machine(machine)}",
         "",
-        check_launch.terms_table(e),
+        terms_table(e),
         f"total {gb_text(e.total_bytes)}",
         "",
         *memory_bars(e, color=color),

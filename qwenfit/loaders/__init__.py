@@ -8,7 +8,10 @@ from pathlib import Path
 
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.errors import QwenfitError, SourceNotFoundError
-from qwenfit.loaders.safetensors import Progress
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from qwenfit.loaders.safetensors import Progress  # (the reader itself: only for a checkpoint's files)
 
 __all__ = ["load"]
 

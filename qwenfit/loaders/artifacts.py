@@ -294,30 +294,46 @@ def _from_json(record: dict[str, Any]) -> PublishedRepo:
 
 
 @functools.lru_cache(maxsize=1)
-def published() -> tuple[PublishedRepo, ...]:
-    """Every published artifact of every catalog model (shipped records, refreshed ones applied)."""
+def _shipped() -> tuple[dict[str, Any], ...] | None:
+    """The records of ``data/artifacts.json`` when it holds the YAMLs as they are (else None: read them)."""
     from qwenfit.loaders.catalog import data_dir
 
     paths = _yaml_files()
     compiled = data_dir() / "artifacts.json"
-    repos: list[PublishedRepo] = []
     if paths and compiled.is_file():
         data = json.loads(compiled.read_text(encoding="utf-8"))
         expected = data.get("yaml_sha256")
         # the YAMLs are hashed only when edited since the last check that matched (a stat stamp)
         if isinstance(expected, str) and verified(compiled, expected, paths, lambda: files_sha256(paths)):
-            repos = [_from_json(r) for r in data["repos"]]
-    if not repos:
-        repos = _from_yaml(paths)
+            return tuple(data["repos"]) or None
+    return None
+
+
+def _published(model: str | None) -> tuple[PublishedRepo, ...]:
+    """The artifacts of ``model`` (None: of every model), refreshed records applied."""
+    shipped = _shipped()
+    if shipped is not None:  # only the records asked for become objects
+        repos = [_from_json(r) for r in shipped if model is None or r["model"] == model]
+    else:
+        repos = [r for r in _from_yaml(_yaml_files()) if model is None or r.model == model]
     records = _refresh_records()
     return tuple(_refreshed(r, records[r.id]) if r.id in records else r for r in repos)
 
 
+@functools.lru_cache(maxsize=1)
+def published() -> tuple[PublishedRepo, ...]:
+    """Every published artifact of every catalog model (shipped records, refreshed ones applied)."""
+    return _published(None)
+
+
+@functools.lru_cache(maxsize=64)
 def published_for(model: str) -> tuple[PublishedRepo, ...]:
     """The artifacts of one catalog model (canonical name), in file order."""
-    return tuple(r for r in published() if r.model == model)
+    return _published(model)
 
 
 def clear_caches() -> None:
     """Forget the records read so far (after a refresh, or QWENFIT_DATA_DIR changed)."""
+    _shipped.cache_clear()
     published.cache_clear()
+    published_for.cache_clear()

@@ -10,7 +10,6 @@ the tree (``data/``).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import json
 import os
@@ -134,6 +133,8 @@ def suggestions(name: str, n: int = 3) -> tuple[str, ...]:
     """Closest catalog names to a misspelt one, canonical names first."""
     index = _index()
     query = name.strip().casefold()
+    import difflib  # here: only a misspelling needs it
+
     close = difflib.get_close_matches(query, list(index), n=n * 3, cutoff=0.5)
     if not close:  # fall back to substring matches ("35b" -> Qwen3.5-35B-A3B, Qwen3.6-35B-A3B)
         close = [k for k in index if query and query in k]

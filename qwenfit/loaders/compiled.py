@@ -23,9 +23,7 @@ from qwenfit.loaders.stamps import files_sha256, verified
 __all__ = ["FILE_NAME", "TENSOR_TABLE", "compiled_json", "install", "sources_digest", "table"]
 
 FILE_NAME = "compiled.json"
-# what precompiled llama.cpp inputs hold instead of the GGUF's tensor table: only the exact scheduler
-# replay reads it, and that never takes precompiled inputs (a stored table would be ~10 MB)
-TENSOR_TABLE = "<not precompiled: the exact replay computes the inputs>"
+TENSOR_TABLE = compiled.TENSOR_TABLE  # what stored llama.cpp inputs hold instead of the tensor table
 _CORE = Path(compiled.__file__).resolve().parent.parent  # qwenfit/core
 
 

@@ -15,7 +15,6 @@ bandwidths are decimal GB/s; compute is dense TFLOPS.
 """
 
 import dataclasses
-import difflib
 import functools
 import json
 import math
@@ -28,6 +27,7 @@ from qwenfit.core.hardware import Device, HostMemory, Machine
 from qwenfit.errors import ConfigError, UnknownHardwareError
 from qwenfit.loaders.hardware_yaml import (
     HardwareCatalog,
+    close_matches,
     hardware_yaml_path,
     load_records,
 )
@@ -261,7 +261,7 @@ def _suggest(name: str, n: int = 3) -> tuple[str, ...]:
     """Up to ``n`` catalog ids close to a misspelt name (difflib over ids, aliases and names)."""
     words = _index().words
     query = " ".join(_words(name))
-    close = difflib.get_close_matches(query, list(words), n=n * 4, cutoff=0.6)
+    close = close_matches(query, list(words), n=n * 4, cutoff=0.6)
     if not close and query:
         close = [w for w in words if query in w or w in query]
     out: list[str] = []
@@ -321,7 +321,7 @@ def _host_profile(host: str) -> HostMemory:
     key = host.strip().casefold()
     if key in hosts:
         return hosts[key]
-    close = tuple(difflib.get_close_matches(key, list(hosts), n=3, cutoff=0.5))
+    close = tuple(close_matches(key, list(hosts), n=3, cutoff=0.5))
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise UnknownHardwareError(
         f"unknown host memory profile {host!r}.{hint} Profiles: {', '.join(hosts)}.",

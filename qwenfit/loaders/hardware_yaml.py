@@ -6,7 +6,6 @@ pydantic and PyYAML are imported only here, only when the file is read.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 from pathlib import Path
@@ -16,8 +15,8 @@ from qwenfit.core.hardware import Device, HostMemory
 from qwenfit.errors import ConfigError
 
 __all__ = [
-    "ID_PATTERN", "Backend", "HardwareCatalog", "Kind", "Vendor", "hardware_schema", "hardware_yaml_path",
-    "load_records",
+    "ID_PATTERN", "Backend", "HardwareCatalog", "Kind", "Vendor", "close_matches", "hardware_schema",
+    "hardware_yaml_path", "load_records",
 ]  # fmt: skip
 
 # The allowed values of core/hardware.py (VENDORS, KINDS, BACKENDS), spelled as Literals so the
@@ -34,6 +33,13 @@ class HardwareCatalog(NamedTuple):
 
     devices: dict[str, Device]
     hosts: dict[str, HostMemory]
+
+
+def close_matches(word: str, possibilities: list[str], *, n: int, cutoff: float = 0.6) -> list[str]:
+    """``difflib.get_close_matches``, importing difflib only when a misspelling is answered."""
+    import difflib
+
+    return difflib.get_close_matches(word, possibilities, n=n, cutoff=cutoff)
 
 
 def hardware_yaml_path() -> Path:
@@ -226,7 +232,7 @@ def _explain(error: Any, raw: dict[str, Any], path: Path) -> ConfigError:
         msg = str(err["msg"])
         if err["type"] == "extra_forbidden" and loc:
             allowed = _allowed_keys(loc)
-            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            close = close_matches(str(loc[-1]), allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             msg = f"unknown key{hint}; allowed: {', '.join(allowed)}"
         elif err["type"] == "missing":

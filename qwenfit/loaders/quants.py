@@ -15,7 +15,6 @@ scripts/gen_quants_json.py) when it carries the YAML's SHA-256, so neither is im
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import importlib
 import json
@@ -62,6 +61,8 @@ def _record_model() -> Any:
 
 
 def _field_hint(field: str, fields: list[str]) -> str:
+    import difflib  # here: only a misspelling needs it
+
     close = difflib.get_close_matches(field, fields, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -182,6 +183,8 @@ def resolve_quant_name(name: str) -> str:
     base = dynamic_base(key)
     if base is not None and base in records:  # a publisher's dynamic mix ranks as the type it builds on
         return base
+    import difflib  # here: only a misspelling needs it
+
     close = difflib.get_close_matches(key, list(records), n=3, cutoff=0.6)
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
     raise UnknownQuantError(

@@ -67,7 +67,7 @@ def test_builtin_engine_names_are_the_registrys():
 
 # what a check that fits never needs: the alternative search, the exact scheduler replay and the
 # compute-buffer derivation (closed forms and precompiled values serve it), the calibration code
-# (only its stored constants are read), command checks
+# (only its stored constants are read), command checks, the GPU formats (a GGUF check)
 CHECK_FITS_SKIPS = (
     "qwenfit.core.fit.nearest",
     "qwenfit.core.engines.llama_cpp.derive",
@@ -77,6 +77,7 @@ CHECK_FITS_SKIPS = (
     "qwenfit.core.engines.llama_cpp.graph",
     "qwenfit.loaders.calibration",
     "qwenfit.api.commands",
+    "qwenfit.core.formats.gpu",  # a GGUF quantization's name is resolved without the GPU formats
 ) + (("platformdirs",) if sys.platform.startswith("linux") else ())  # elsewhere it finds the config dir
 
 
@@ -89,6 +90,20 @@ def test_a_check_that_fits_imports_only_what_its_answer_uses():
 def test_a_check_that_does_not_fit_searches_alternatives():
     mods = _imported("check", "35B-A3B", "--quant", "Q4_K_M", "--vram", "24", "--json")
     assert "qwenfit.core.fit.nearest" in mods
+
+
+# standard library modules a check's answer does not need: hashlib (OpenSSL: digests are compared
+# by stamps, llama.cpp's model keys precompiled), difflib (misspellings only), shutil (argparse's
+# help width, read without it)
+CHECK_STDLIB_SKIPS = ("hashlib", "_hashlib", "difflib", "shutil")
+
+
+@pytest.mark.parametrize("context", [("--context", "32768"), ()], ids=["fits", "does-not-fit"])
+def test_a_check_imports_no_stdlib_module_it_does_not_use(context):
+    argv = ("check", "35B-A3B", "--quant", "Q4_K_M", "--vram", "24", *context, "--json")
+    _imported(*argv)  # the first run after a checkout writes the data files' stamps (hashing them)
+    mods = _imported(*argv)
+    assert [m for m in mods if m in CHECK_STDLIB_SKIPS] == []
 
 
 def test_dataclass_code_kept_between_runs_makes_the_same_classes(tmp_path, monkeypatch):
@@ -136,3 +151,19 @@ def test_dataclass_code_kept_between_runs_makes_the_same_classes(tmp_path, monke
         assert repr(p).endswith("P(x=1, y='a')") and p == cls(1, "a") and hash(p) == hash(plain(1))
         with pytest.raises(dataclasses.FrozenInstanceError):
             p.x = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("command", "collecting"), [("models", False), ("mcp", True)])
+def test_a_command_runs_without_the_cyclic_collector_a_server_with_it(command, collecting, monkeypatch):
+    """A short command runs with the cyclic garbage collector off (a tenth of a check's time), a server
+    (``qwenfit mcp``) with it; either way it is on again when ``main`` returns."""
+    import gc
+    import importlib
+
+    module = importlib.import_module(f"qwenfit.cli.{command}")
+    seen: list[bool] = []
+    monkeypatch.setattr(module, "run", lambda args: seen.append(gc.isenabled()) or 0)
+    assert gc.isenabled()
+    assert cli_module.main([command]) == 0
+    assert seen == [collecting]
+    assert gc.isenabled()

@@ -23,7 +23,7 @@ from typing import Any
 from qwenfit.core.engines.base import Artifact, Deployment, Engine, Placement
 from qwenfit.core.expr import as_int
 from qwenfit.core.fit.assemble import assemble
-from qwenfit.core.fit.planner import Option, Plan, PlanModel, plan_options
+from qwenfit.core.fit.planner import Option, Plan, PlanModel, Search, plan_options
 from qwenfit.core.fit.ranking import NEAR_LOSSLESS_RANK, quality_class
 from qwenfit.core.hardware import Machine, Target
 from qwenfit.core.search import largest
@@ -76,6 +76,8 @@ def nearest(
     artifact = engine.artifact(model.where, quant, d)
     context, sequences = as_int(d.context), as_int(d.sequences)
 
+    judge = _planners_judge(model, engine, quant, artifact, d, o, target, user_options)
+
     def fits(ctx: int, seqs: int) -> bool:
         e = assemble(
             spec, engine, quant, inputs, dataclasses.replace(d, context=ctx, sequences=seqs), o, target
@@ -101,7 +103,13 @@ def nearest(
 
     step = engine.context_step
     try:
-        best_ctx = largest(lambda c: fits(c, sequences), step, context - 1, step)
+        best_ctx = _largest(
+            lambda c: fits(c, sequences),
+            None if judge is None else lambda c: judge(c, sequences),
+            step,
+            context - 1,
+            step,
+        )
         if best_ctx:
             out.append(
                 same(
@@ -109,7 +117,12 @@ def nearest(
                 )
             )
         if sequences > 1:
-            best_seq = largest(lambda n: fits(context, n), 1, sequences - 1)
+            best_seq = _largest(
+                lambda n: fits(context, n),
+                None if judge is None else lambda n: judge(context, n),
+                1,
+                sequences - 1,
+            )
             if best_seq:
                 out.append(
                     same(
@@ -133,6 +146,50 @@ def nearest(
             exhaustive=exhaustive,
         )
     return tuple(out)
+
+
+def _largest(
+    fits: Callable[[int], bool], judged: Callable[[int], bool] | None, lo: int, hi: int, step: int = 1
+) -> int:
+    """``largest(fits, lo, hi, step)``: searched with the cheaper ``judged`` when given, its answer
+    kept only when ``fits`` agrees at the boundary (true there, false one step beyond: ``fits`` is
+    monotone, so that is its own answer); else searched with ``fits``."""
+    if judged is not None and hi >= lo:
+        try:
+            best = largest(judged, lo, hi, step)
+        except QwenfitError:
+            best = None
+        if best is not None:
+            beyond = lo if not best else (best // step + 1) * step
+            if (not best or fits(best)) and (beyond > hi or not fits(beyond)):
+                return best
+    return largest(fits, lo, hi, step)
+
+
+def _planners_judge(
+    model: PlanModel,
+    engine: Engine,
+    quant: str,
+    artifact: Artifact,
+    d: Deployment,
+    o: Any,
+    target: Target,
+    user_options: Mapping[str, Any] | None,
+) -> Callable[[int, int], bool] | None:
+    """Whether ``d``/``o`` fit at another context and concurrency, judged as the planner judges its
+    placements (:meth:`.planner.Search.fits`: the compiled traced formulas where they apply), when the
+    planner deploys this very configuration (same deployment, options and artifact); else None. Its
+    answers guide the searches; the assembled estimate confirms them (:func:`_largest`)."""
+    search = Search(model, engine, quant, target, kv_cache=d.kv_cache, options=user_options, vision=d.vision,
+                    mtp=d.mtp)  # fmt: skip
+    p = engine.placement_of(d, o)
+    if (
+        p is None
+        or search.artifact != artifact
+        or search.deploy(p, as_int(d.context), as_int(d.sequences)) != (d, o)
+    ):
+        return None
+    return lambda ctx, seqs: search.fits(p, ctx, seqs)
 
 
 def _planned(

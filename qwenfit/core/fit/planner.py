@@ -20,15 +20,21 @@ Inputs come resolved (:func:`qwenfit.plan` does the loading and detection): :cla
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from qwenfit.core.artifacts import ModelSource
-from qwenfit.core.engines.base import EXACT, Artifact, Deployment, Engine, FormulaPlacement, Placement
+from qwenfit.core.engines.base import Deployment, Engine, FormulaPlacement, Placement
 from qwenfit.core.fit.assemble import assemble, deployment, mixed_split
-from qwenfit.core.fit.formulas import compiled, placement_env
+from qwenfit.core.fit.formulas import compiled
+from qwenfit.core.fit.model_inputs import (
+    PlanModel,
+    cached_reads,
+    clear_caches,
+    formula_env,
+    stored,
+    use_spec,
+    weight_inputs,
+)
 from qwenfit.core.fit.option import Option, Plan, at_least
 from qwenfit.core.fit.published import published_first, quants_tried
 from qwenfit.core.fit.ranking import (
@@ -38,11 +44,8 @@ from qwenfit.core.fit.ranking import (
     quality_class,
     undominated,
 )
-from qwenfit.core.fit.speed import DEFAULT_DEPTH, speed_of, with_bf16
-from qwenfit.core.formats.compiled import MISSING, lookup, remember
-from qwenfit.core.formats.weights import WeightMap
+from qwenfit.core.fit.speed import DEFAULT_DEPTH, speed_of
 from qwenfit.core.hardware import Machine, Target, target_for
-from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.search import largest
 from qwenfit.core.terms import Estimate, shortfall
 from qwenfit.errors import SettingError
@@ -55,6 +58,7 @@ __all__ = [
     "Plan",
     "PlanModel",
     "Search",
+    "clear_caches",
     "plan_options",
     "quality_class",
 ]
@@ -64,105 +68,6 @@ MIN_CONTEXT = 4096  # the least context a plan is made for (llama.cpp --fit-ctx 
 # The context a plan is made for by default: 32,768 tokens per sequence, the output length Qwen's model
 # cards recommend "for most queries" (81,920 for hard maths and coding); context="max" plans the most.
 DEFAULT_CONTEXT = 32_768
-
-
-@dataclass(frozen=True, slots=True)
-class PlanModel:
-    """A model the planner may place: its spec, a cache key (a catalog name, or a unique key for a
-    file), and where its weights come from (what launch commands load)."""
-
-    spec: ModelSpec
-    key: str
-    source: ModelSource | None = None
-
-    @property
-    def where(self) -> ModelSource:
-        return self.source or ModelSource(name=self.spec.name)
-
-
-# ---------------------------------------------------------------------------------------------
-# cached model data (warm calls reuse weights and their per-device sums)
-
-_SPECS: dict[str, ModelSpec] = {}
-_INPUTS: dict[tuple[Any, ...], dict[str, Any]] = {}
-
-
-def _remember(key: str, spec: ModelSpec) -> None:
-    if _SPECS.get(key) is not spec:
-        if key in _SPECS or len(_SPECS) >= 256:  # a new spec under a known key: forget what was cached
-            _SPECS.clear()
-            _INPUTS.clear()
-            for cached in (_weights_cached, _reads, _env):
-                cached.cache_clear()
-        _SPECS[key] = spec
-
-
-def clear_caches() -> None:
-    """Forget every cached model input (weights, sums, formulas' environments)."""
-    _SPECS.clear()
-    _INPUTS.clear()
-    for cached in (_weights_cached, _reads, _env):
-        cached.cache_clear()
-
-
-def _weights(key: str, engine: Engine, quant: str, art: Artifact, vision: bool = False) -> WeightMap:
-    # one cache entry whether ``vision`` is given or not (lru_cache keys f(a) and f(a, False) apart)
-    return _weights_cached(key, engine, quant, art, vision)
-
-
-@functools.lru_cache(maxsize=512)
-def _weights_cached(key: str, engine: Engine, quant: str, art: Artifact, vision: bool) -> WeightMap:
-    return engine.artifact_weights(_SPECS[key], art, quant, mtp=False, vision=vision)
-
-
-def _inputs(key: str, engine: Engine, quant: str, art: Artifact, d: Deployment, o: Any) -> dict[str, Any]:
-    """The engine's weight inputs, cached by what they depend on (:meth:`Engine.inputs_key`);
-    precompiled for the catalog (:mod:`qwenfit.core.formats.compiled`) outside exact evaluation."""
-    exact = EXACT.get()  # exact evaluation may read what precompiled inputs leave out (tensor tables)
-    k = (key, engine, quant, art, engine.inputs_key(d, o), exact)
-    found = _INPUTS.get(k)
-    if found is None:
-        if len(_INPUTS) >= 4096:
-            _INPUTS.clear()
-        parts = (engine.name, quant, repr(art), repr(k[4]))
-        found = MISSING if exact else lookup(key, "inputs", parts)
-        if found is MISSING:
-            w = _weights(key, engine, quant, art, d.vision)
-            found = engine.weight_inputs(_SPECS[key], w, d, o)
-            if not exact:
-                remember(key, "inputs", parts, found)
-        _INPUTS[k] = found
-    return found
-
-
-def _stored(key: str, kind: str, parts: tuple[str, ...], compute: Callable[[], Any]) -> Any:
-    """The precompiled value of ``kind``/``parts`` for model ``key``, else ``compute()``."""
-    found = lookup(key, kind, parts)
-    if found is MISSING:
-        found = compute()
-        remember(key, kind, parts, found)
-    return found
-
-
-@functools.lru_cache(maxsize=1024)
-def _reads(
-    key: str, engine: Engine, quant: str, art: Artifact, shape: Placement, mtp: bool
-) -> dict[str, Any]:
-    def compute() -> dict[str, Any]:
-        weights = _weights(key, engine, quant, art)
-        return with_bf16(engine.read_inputs(_SPECS[key], weights, shape), weights)
-
-    return _stored(key, "reads", (engine.name, quant, repr(art), repr(shape)), compute)  # type: ignore[no-any-return]
-
-
-@functools.lru_cache(maxsize=8192)
-def _env(key: str, engine: Engine, quant: str, art: Artifact, fp: FormulaPlacement) -> dict[str, Any]:
-    return _stored(  # type: ignore[no-any-return]
-        key,
-        "env",
-        (engine.name, quant, repr(art), repr(fp)),
-        lambda: placement_env(_SPECS[key], engine, _weights(key, engine, quant, art), fp),
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,7 +106,7 @@ class Search:
         vision: bool = False,
         mtp: bool = False,
     ) -> None:
-        _remember(model.key, model.spec)
+        use_spec(model.key, model.spec)
         self.model, self.spec, self.engine, self.quant, self.target = model, model.spec, engine, quant, target
         self.kv_cache = kv_cache
         self.vision, self.mtp = vision, mtp
@@ -251,7 +156,7 @@ class Search:
     def evaluate(self, p: Placement, context: int, sequences: int) -> Estimate:
         d, o = self.deploy(p, context, sequences)
         inputs = {
-            **_inputs(self.model.key, self.engine, self.quant, self.artifact, d, o),
+            **weight_inputs(self.model.key, self.engine, self.quant, self.artifact, d, o),
             **self.engine.hardware_inputs(d, o),
         }
         return assemble(self.spec, self.engine, self.quant, inputs, d, o, self.target)
@@ -299,7 +204,7 @@ class Search:
         if c is None:
             return None
         d, o = self.deploy(p, 1, 1)
-        env = dict(_env(self.model.key, self.engine, self.quant, self.artifact, fp))
+        env = dict(formula_env(self.model.key, self.engine, self.quant, self.artifact, fp))
         env.update(self._hardware_inputs(d, o))
         env.update(vram=0 if cpu or self.vram is None else self.vram, ram=self.ram or 0)
         prefix, devices = ("u:", c.unified) if self.unified else ("b:", c.discrete)
@@ -338,7 +243,7 @@ class Search:
         shape = Placement(
             p.kind, n_gpus=p.n_gpus, n_gpu_layers=p.n_gpu_layers, tensor_split=p.tensor_split, tp=p.tp
         )
-        reads = _reads(self.model.key, self.engine, self.quant, self.artifact, shape, self.mtp)
+        reads = cached_reads(self.model.key, self.engine, self.quant, self.artifact, shape, self.mtp)
         _, o = self.deploy(p, 1, 1)
         return speed_of(
             self.spec,
@@ -391,7 +296,7 @@ def plan_one(
         engine=engine.name,
         quality_rank=quality(quant)[0],
         quality_class=quality_class(quant),
-        model_params=_stored(model.key, "params", (), lambda: spec.params.total),  # not its inventory
+        model_params=stored(model.key, "params", (), lambda: spec.params.total),  # not its inventory
     )
     native = spec.text.max_position_embeddings
     floor = min(min_context, native)

@@ -15,9 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["MISSING", "install", "lookup", "recording", "remember"]
+__all__ = ["MISSING", "TENSOR_TABLE", "install", "lookup", "recording", "remember"]
 
 MISSING: Any = object()
+
+# what precompiled llama.cpp inputs hold instead of the GGUF's tensor table: only the exact scheduler
+# replay reads it (a stored table would be ~10 MB; qwenfit.errors.LeftOut when it does)
+TENSOR_TABLE = "<not precompiled: the exact replay computes the inputs>"
+
 
 # model name -> {kind: {key: value}} or None (no valid table for it); set by qwenfit.loaders.compiled
 _provider: Callable[[str], Mapping[str, Mapping[str, Any]] | None] | None = None

@@ -19,12 +19,11 @@ checkpoint; MLX takes ``mlx-*`` and the 16-bit checkpoints).
 
 from __future__ import annotations
 
-import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from qwenfit.core.formats.gguf import FILE_TYPES
-from qwenfit.core.formats.gpu import FORMATS
 
 __all__ = [
     "DYNAMIC_QUANT",
@@ -83,6 +82,13 @@ class QuantName:
     kind: str  # "file_type" | "gguf_file" | "format" | "dynamic" (a publisher's own GGUF mix)
 
 
+def _formats() -> Mapping[str, object]:
+    """The GPU and MLX formats (:data:`.gpu.FORMATS`), imported when a name is not a GGUF type."""
+    from qwenfit.core.formats.gpu import FORMATS
+
+    return FORMATS
+
+
 def _format(name: str) -> QuantName:
     return QuantName(name, "mlx" if name.startswith("mlx-") else "safetensors", "format")
 
@@ -96,18 +102,18 @@ def normalise(quant: str, family: str | None = None) -> QuantName | None:
         return QuantName(q, "gguf", "gguf_file") if family in (None, "gguf") else None
     upper, lower = q.upper(), q.lower()
     if family is None:
-        if q in FORMATS:
+        if q in _formats():
             return _format(q)
         if upper in FILE_TYPES:
             return QuantName(upper, "gguf", "file_type")
         if dynamic_base(upper):
             return QuantName(upper, "gguf", "dynamic")
-        return _format(lower) if lower in FORMATS else None
+        return _format(lower) if lower in _formats() else None
     if family == "gguf":
         if upper in FILE_TYPES:
             return QuantName(upper, "gguf", "file_type")
         return QuantName(upper, "gguf", "dynamic") if dynamic_base(upper) else None
-    if lower not in FORMATS:
+    if lower not in _formats():
         return None
     if family == "mlx":
         return (
@@ -121,8 +127,8 @@ def family_names(family: str) -> tuple[str, ...]:
     if family == "gguf":
         return tuple(FILE_TYPES)
     if family == "mlx":
-        return tuple(f for f in FORMATS if f.startswith("mlx-") or f in _SIXTEEN_BIT)
-    return tuple(f for f in FORMATS if not f.startswith("mlx-"))
+        return tuple(f for f in _formats() if f.startswith("mlx-") or f in _SIXTEEN_BIT)
+    return tuple(f for f in _formats() if not f.startswith("mlx-"))
 
 
 def why_not(quant: str, family: str, engine: str, engines_of: dict[str, str] | None = None) -> str:
@@ -143,6 +149,8 @@ def why_not(quant: str, family: str, engine: str, engines_of: dict[str, str] | N
             f"; use --engine {runs}" if runs else ""
         )
     names = family_names(family)
+    import difflib  # here: only a misspelling needs it
+
     close = difflib.get_close_matches(
         quant.strip().upper() if family == "gguf" else quant.strip().lower(), names, n=3, cutoff=0.5
     )

@@ -32,7 +32,6 @@ integers).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from functools import lru_cache
 from typing import Any
 
 from qwenfit.core.expr import Num, le, lt, smax, smin, where
+from qwenfit.core.formats.compiled import MISSING, lookup, remember
 from qwenfit.core.model.spec import ModelSpec
 
 __all__ = [
@@ -369,8 +369,17 @@ class Structure:
 
 @lru_cache(maxsize=64)
 def model_key(spec: ModelSpec) -> str:
-    """A digest of what the text graph depends on (two catalog names with one text config share it)."""
-    return hashlib.sha256((spec.family + repr(spec.text) + repr(spec.mtp_layers)).encode()).hexdigest()[:16]
+    """A digest of what the text graph depends on (two catalog names with one text config share it);
+    precompiled for the catalog's configs, keyed by the hashed text itself (importing hashlib loads
+    OpenSSL: a few milliseconds of every ``qwenfit check``)."""
+    parts = (spec.family, repr(spec.text), repr(spec.mtp_layers))
+    found = lookup("*", "model_key", parts)
+    if found is MISSING:
+        import hashlib
+
+        found = hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
+        remember("*", "model_key", parts, found)
+    return str(found)
 
 
 def variables(n_ctx: Num, n_ctx_seq: Num, n_seq: Num, st: Structure) -> dict[str, Num]:

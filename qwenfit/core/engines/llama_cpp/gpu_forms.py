@@ -22,7 +22,6 @@ buffers come from the replay on integers).
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -185,6 +184,8 @@ def derive_gpu_checked(
     """Every device's tree (:func:`.derive.derive_tree` on :func:`gpu_samples`), re-derived with the
     random points that disagree with the replay until a round of ``n_check`` fresh points passes
     (at most ``rounds``). Returns (device -> tree, the checks of every round)."""
+    import zlib  # here: only a derivation seeds its check points
+
     from qwenfit.core.engines.llama_cpp.derive import derive_tree, random_points
 
     samples = gpu_samples(spec, st, pl, seqs)

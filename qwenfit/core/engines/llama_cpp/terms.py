@@ -33,9 +33,11 @@ from qwenfit.core.engines.llama_cpp.versions import (
     server_limits_outputs,
 )
 from qwenfit.core.expr import Expr, Num, as_int, at, lt, smax, where
+from qwenfit.core.formats.compiled import TENSOR_TABLE
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.terms import Term
 from qwenfit.core.units import GIB
+from qwenfit.errors import LeftOut
 
 if TYPE_CHECKING:
     from qwenfit.core.engines.base import Deployment
@@ -202,6 +204,15 @@ def gguf_tensor_table(weights: Any) -> str:
     table = {t.gguf_name: [t.type.lower(), list(reversed(t.shape)), t.bytes] for t in weights.tensors
              if t.gguf_name}  # fmt: skip
     return json.dumps(table, separators=(",", ":"), sort_keys=True)
+
+
+def _table_text(inputs: Mapping[str, Any]) -> str:
+    """The GGUF's tensor table of ``inputs``; :class:`~qwenfit.errors.LeftOut` when they
+    are precompiled ones, which leave it out (the caller evaluates the inputs computed in full)."""
+    text = str(inputs.get("gguf:tensors", ""))
+    if text == TENSOR_TABLE:
+        raise LeftOut("gguf:tensors")
+    return text
 
 
 @lru_cache(maxsize=32)
@@ -432,7 +443,7 @@ def _replayed_compute_terms(
         "flash_attn": o.flash_attention, "kv_unified": o.kv_unified,
         # the weights' types matter only for host weights the scheduler copies (none in a full offload:
         # without them one replay serves every quantization)
-        "weights": _tensor_table(str(inputs.get("gguf:tensors", ""))) if not canonical else None,
+        "weights": None if canonical else _tensor_table(_table_text(inputs)),
         "mask_f32": kq_mask_f32(build_number(o.engine_version)),
         "h_nextn_output": h_nextn_output(build_number(o.engine_version)),
         "gdn_l2_op": gdn_l2_op(build_number(o.engine_version)),
