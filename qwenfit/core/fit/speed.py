@@ -98,7 +98,7 @@ PREFILL_TOKENS = 512  # the prompt the prefill figure is quoted for (from depth 
 
 # the integer inputs of the traced decode formula (``k:<name>`` in the calculator)
 SPEED_KEYS = ("gpu_fs", "kv_fs", "cpu_fs", "step_ns", "layer_ns", "moe_layer_ns", "ar_ns", "off_ns",
-              "v_fs1k", "vtf_ppm", "seq_ns", "draft_ns", "bf16_fs")  # fmt: skip
+              "v_fs1k", "vtf_ppm", "seq_ns", "draft_ns", "bf16_fs", "a_fs1k")  # fmt: skip
 
 # the host RAM profile assumed when the machine does not say: dual-channel DDR5-5600, 89.6 GB/s peak
 # (2 x 8 bytes x 5600 MT/s); the sustained rate is the fitted eta_host x peak
@@ -277,12 +277,17 @@ def rate_constants(
             v_fs1k, vtf = 0, round(1e6 * speed_fitted.CONSTANTS["verify_token_frac"])
         ar = speed_fitted.CONSTANTS[f"allreduce_us.{_link(device)}"]
         ar_ns = round(2 * (tp - 1) * ar * 1e3)
+    # attention FLOPs at depth (fs per 1000): at the fitted share of the FP16 peak, heads split over TP
+    a_fs1k = 0
+    if device is not None and device.fp16_tflops > 0:
+        a_eff = speed_fitted.CONSTANTS["attn_decode"] * device.fp16_tflops * 1e12 * tp
+        a_fs1k = round(1e3 * FS_PER_S / a_eff)
     return {
         "gpu_fs": gpu_fs, "kv_fs": kv_fs, "cpu_fs": cpu_fs, "step_ns": round(k.step_us * 1e3),
         "layer_ns": round(k.layer_us * 1e3), "moe_layer_ns": round(k.layer_us * k.moe_factor * 1e3),
         "ar_ns": ar_ns, "off_ns": round(speed_fitted.CONSTANTS["offload_layer_us"] * 1e3), "v_fs1k": v_fs1k,
         "vtf_ppm": vtf, "seq_ns": round(k.seq_us * 1e3), "draft_ns": round(k.draft_us * 1e3),
-        "bf16_fs": bf16_fs,
+        "bf16_fs": bf16_fs, "a_fs1k": a_fs1k,
     }  # fmt: skip
 
 
@@ -443,12 +448,15 @@ def decode_speed(
     drafts: int = 0,
     tokens_per_cycle_milli: int = 1000,
     bf16_ppm: Num = 0,
+    depth: Num = 0,
 ) -> float | Expr:
     """Decode tokens/s of one of ``sequences`` sequences decoding together (module docstring), in
     integers until the one division; with :class:`Expr` inputs the calculator's formula tree.
     ``w_*``: main-model weight bytes one token reads (no MTP block); ``kv_*``/``st_*``: one
     sequence's KV at depth and 2 x its recurrent state; ``bf16_ppm``: the share of the weight bytes
-    stored as BF16, read at ``k["bf16_fs"]`` (:func:`bf16_ppm`)."""
+    stored as BF16, read at ``k["bf16_fs"]`` (:func:`bf16_ppm`); ``depth``: the tokens already in the
+    context, whose attention FLOPs (4 x q heads x head dim per token and full-attention layer, for each
+    of the step's tokens) take ``k["a_fs1k"]`` fs per 1000."""
     b = sequences
     tokens = b * (1 + drafts)
     u = _u_of(shape, tokens)
@@ -471,6 +479,7 @@ def decode_speed(
     # each extra token multiplies the weights again: at the small-batch GEMM rate, or (no FP16 figure)
     # a fraction of the memory time; mem appears once so that no shared node holds k: or depth
     compute = extra * shape.matmul_params * k["v_fs1k"] // 1000
+    compute = compute + tokens * 4 * shape.attn_width * shape.n_attn * depth * k["a_fs1k"] // 1000
     layer = k["moe_layer_ns"] if shape.moe else k["layer_ns"]
     fixed_ns = (
         k["step_ns"]
@@ -569,7 +578,7 @@ def speed_of(
     decode = decode_speed(
         shape, k, w_gpu=w_gpu, w_cpu=w_cpu, kv_gpu=as_int(kv_g), kv_cpu=as_int(kv_c), st_gpu=as_int(st_g),
         st_cpu=as_int(st_c), n_offloaded=as_int(n_off), sequences=seqs, drafts=drafts,
-        tokens_per_cycle_milli=e_milli, bf16_ppm=bf16,
+        tokens_per_cycle_milli=e_milli, bf16_ppm=bf16, depth=min(depth, context),
     )  # fmt: skip
     assert isinstance(decode, float)
     device = view.devices[0] if view.devices else None
