@@ -11,18 +11,20 @@ the docs calculator evaluates.
 Decode (one step of ``b`` sequences, ``1 + n`` tokens each when MTP drafts ``n``)::
 
     t_step = W_dense / (η BW tp) + W_experts · U(T) / (η BW tp) + b · (κ · KV(depth) + 2 S) / (η BW tp)
-             + W_cpu / BW_host + (T - 1) · 2 A / (η_v F tp) + t_fixed + (b - 1) · t_seq
+             + W_cpu / BW_host + (T - 1) · 2 A / (η_v F tp) + T · 4 H_q D_h n_attn depth / (α F tp)
+             + t_fixed + (b - 1) · t_seq
     t_fixed = t_step(engine) + n_layers · c_layer (x moe factor) + n_offloaded · c_offload
               + 2 n_layers (tp - 1) t_allreduce(link)
     per-sequence tok/s = E / (t_step + n · t_draft)          (E: tokens per verify cycle, 1 without MTP)
 
 with ``T = b (1 + n)`` tokens in the step, ``U(T)`` the distinct routed experts ``T`` tokens read in
 units of one token's ``k`` (``E/k · (1 - (1 - k/E)^T)``), ``η = η_hw(device class) · η_kernel(engine,
-backend)``, ``κ`` the engine's attention-at-depth factor, ``BW_host = min(η_host · peak, cores ·
-host_core_gbps)``; MTP tokens per cycle are the median *published* acceptance for the draft count
-(``MTP_TOKENS_PER_CYCLE``). Each engine names the families whose fitted constants it uses
-(:class:`qwenfit.core.engines.base.SpeedConstants.fitted`); an engine with none keeps its own
-hand-set ``step_us`` / ``layer_us`` / ``compute_efficiency`` (estimates with no measurement behind).
+backend)``, ``κ`` the engine's KV-read factor, ``α`` the attention FLOPs' share of the FP16 peak
+(``attn_decode``), ``BW_host = min(η_host · peak, cores · host_core_gbps)``; MTP tokens per cycle are
+the median *published* acceptance for the draft count (``MTP_TOKENS_PER_CYCLE``). Each engine names
+the families whose fitted constants it uses (:class:`qwenfit.core.engines.base.SpeedConstants.fitted`);
+an engine with none keeps its own hand-set ``step_us`` / ``layer_us`` / ``compute_efficiency``
+(estimates with no measurement behind).
 
 Prefill: per ubatch, ``max(2 A n / (η_c F tp), weights / (η BW tp))`` + fixed costs + the PCIe copy of
 host-RAM weights, plus attention FLOPs ``4 H_q D_h (P d0 + P²/2)`` per full-attention layer at
@@ -259,6 +261,7 @@ def rate_constants(
     device = machine.devices[0] if machine.devices else None
     k = _resolve(_speed(engine), backend, device)
     cpu_fs = _fs(host_gbps(machine))
+    a_fs1k = 0  # attention FLOPs at depth, fs per 1000: the fitted share of the FP16 peak (TP splits heads)
     if device is None:
         gpu_fs = kv_fs = bf16_fs = cpu_fs
         v_fs1k, vtf = 0, round(1e6 * speed_fitted.CONSTANTS["verify_token_frac"])
@@ -273,15 +276,13 @@ def rate_constants(
         kv_fs = round(gpu_fs * k.kv_factor)
         if device.fp16_tflops > 0:
             v_fs1k, vtf = round(2e3 * FS_PER_S / (k.eta_v * device.fp16_tflops * 1e12 * tp)), 0
+            a_fs1k = round(
+                1e3 * FS_PER_S / (speed_fitted.CONSTANTS["attn_decode"] * device.fp16_tflops * 1e12 * tp)
+            )
         else:
             v_fs1k, vtf = 0, round(1e6 * speed_fitted.CONSTANTS["verify_token_frac"])
         ar = speed_fitted.CONSTANTS[f"allreduce_us.{_link(device)}"]
         ar_ns = round(2 * (tp - 1) * ar * 1e3)
-    # attention FLOPs at depth (fs per 1000): at the fitted share of the FP16 peak, heads split over TP
-    a_fs1k = 0
-    if device is not None and device.fp16_tflops > 0:
-        a_eff = speed_fitted.CONSTANTS["attn_decode"] * device.fp16_tflops * 1e12 * tp
-        a_fs1k = round(1e3 * FS_PER_S / a_eff)
     return {
         "gpu_fs": gpu_fs, "kv_fs": kv_fs, "cpu_fs": cpu_fs, "step_ns": round(k.step_us * 1e3),
         "layer_ns": round(k.layer_us * 1e3), "moe_layer_ns": round(k.layer_us * k.moe_factor * 1e3),
@@ -434,29 +435,16 @@ def _u_of(shape: Shape, tokens: Num) -> Num:
 
 
 def decode_speed(
-    shape: Shape,
-    k: Mapping[str, Num],
-    *,
-    w_gpu: Num,
-    w_cpu: Num,
-    kv_gpu: Num,
-    kv_cpu: Num,
-    st_gpu: Num,
-    st_cpu: Num,
-    n_offloaded: Num = 0,
-    sequences: Num = 1,
-    drafts: int = 0,
-    tokens_per_cycle_milli: int = 1000,
-    bf16_ppm: Num = 0,
-    depth: Num = 0,
-) -> float | Expr:
+    shape: Shape, k: Mapping[str, Num], *, w_gpu: Num, w_cpu: Num, kv_gpu: Num, kv_cpu: Num, st_gpu: Num,
+    st_cpu: Num, n_offloaded: Num = 0, sequences: Num = 1, drafts: int = 0,
+    tokens_per_cycle_milli: int = 1000, bf16_ppm: Num = 0, depth: Num = 0,
+) -> float | Expr:  # fmt: skip
     """Decode tokens/s of one of ``sequences`` sequences decoding together (module docstring), in
     integers until the one division; with :class:`Expr` inputs the calculator's formula tree.
     ``w_*``: main-model weight bytes one token reads (no MTP block); ``kv_*``/``st_*``: one
     sequence's KV at depth and 2 x its recurrent state; ``bf16_ppm``: the share of the weight bytes
-    stored as BF16, read at ``k["bf16_fs"]`` (:func:`bf16_ppm`); ``depth``: the tokens already in the
-    context, whose attention FLOPs (4 x q heads x head dim per token and full-attention layer, for each
-    of the step's tokens) take ``k["a_fs1k"]`` fs per 1000."""
+    stored as BF16, read at ``k["bf16_fs"]`` (:func:`bf16_ppm`); ``depth``: tokens already in the context
+    (their attention FLOPs, module docstring, at ``k["a_fs1k"]`` fs per 1000)."""
     b = sequences
     tokens = b * (1 + drafts)
     u = _u_of(shape, tokens)
