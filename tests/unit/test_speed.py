@@ -16,6 +16,7 @@ from qwenfit.core.fit.speed import (
     Rate,
     decode_speed,
     format_rate,
+    mtp_tokens_per_cycle,
     rate_constants,
     shape_of,
     use_calibration,
@@ -141,11 +142,12 @@ def test_decode_equals_the_fitted_model(b: int, drafts: int, cpu: int, tp: int) 
     m = machine(gpu(936.0, 71.0), gpu(936.0, 71.0), host_gbps=89.6)
     k = rate_constants(machine=m, engine="llama.cpp", tp=tp, backend="cuda")
     assert k is not None
-    w_gpu, kv, st = 10 * 10**9, 2 * 10**8, 3 * 10**7
-    e = round(1000 * speed_fitted.MTP_TOKENS_PER_CYCLE.get(drafts, 1.0)) if drafts else 1000
+    w_gpu, kv, st, depth = 10 * 10**9, 2 * 10**8, 3 * 10**7, 8192
+    e = round(1000 * mtp_tokens_per_cycle(drafts)) if drafts else 1000
     n_off = 40 if cpu else 0
     ours = decode_speed(shape, k, w_gpu=w_gpu, w_cpu=cpu, kv_gpu=kv, kv_cpu=0, st_gpu=2 * st, st_cpu=0,
-                        n_offloaded=n_off, sequences=b, drafts=drafts, tokens_per_cycle_milli=e)  # fmt: skip
+                        n_offloaded=n_off, sequences=b, drafts=drafts, tokens_per_cycle_milli=e,
+                        depth=depth)  # fmt: skip
     x_all = (w_gpu + cpu) * shape.expert_ppm / 1e6
     x_cpu = min(cpu, x_all)
     mtp = shape.mtp_params * (w_gpu + cpu) / shape.read_params
@@ -153,9 +155,10 @@ def test_decode_equals_the_fitted_model(b: int, drafts: int, cpu: int, tp: int) 
         family="llama.cpp", backend="cuda", hw="gpu", quant="Q4_K_M", bw_gbps=936.0, fp16_tflops=71.0, tp=tp,
         link="pcie", dense_gpu=w_gpu - (x_all - x_cpu), expert_gpu=x_all - x_cpu, dense_cpu=cpu - x_cpu,
         expert_cpu=x_cpu, n_experts=spec.text.num_experts, k_experts=spec.text.num_experts_per_tok,
-        kv_per_token=kv, depth=1.0, state_bytes=st, host_peak_gbps=89.6, host_cores=0,
+        kv_per_token=kv / depth, depth=float(depth), state_bytes=st, n_attn=shape.n_attn,
+        attn_width=shape.attn_width, host_peak_gbps=89.6, host_cores=0,
         n_layers=shape.n_layers, is_moe=True, n_offloaded_layers=n_off, active_params=shape.matmul_params,
-        batch=b, mtp_n=drafts, mtp_e=e / 1000 if drafts else None, mtp_dense=mtp, mtp_expert=0.0,
+        batch=b, mtp_n=drafts, mtp_e=None, mtp_dense=mtp, mtp_expert=0.0,
         interleaved_prompt=0.0,
     )  # fmt: skip
     theirs = fitted_model.decode_tokens_per_s(row, speed_fitted.CONSTANTS) / b
@@ -168,12 +171,38 @@ def test_depth_not_the_allocated_context_sets_the_speed() -> None:
     assert a.decode_tokens_per_s == pytest.approx(b.decode_tokens_per_s, rel=1e-9)
 
 
-def test_mtp_with_published_acceptance_raises_the_estimate() -> None:
+def test_attention_flops_at_depth_cost_time_beyond_the_kv_bytes() -> None:
+    """Decode at depth pays the KV bytes and the attention FLOPs (4 x q heads x head dim per cached
+    token and full-attention layer) at the fitted share of the FP16 peak: 64k deep on an RTX 4090 the
+    27B loses more than the bytes alone take, by exactly that time; a device without an FP16 figure
+    keeps the bytes alone."""
+    spec = qwenfit.load("27B")
+    shape = shape_of(spec)
+    dev = gpu(1008.0, 165.2)
+    k = rate_constants(machine=machine(dev), engine="llama.cpp")
+    assert k is not None and k["a_fs1k"] > 0
+    args = dict(w_gpu=16 * 10**9, w_cpu=0, kv_gpu=10**9, kv_cpu=0, st_gpu=3 * 10**8, st_cpu=0)
+    deep = decode_speed(shape, k, depth=65536, **args)  # type: ignore[arg-type]
+    bytes_only = decode_speed(shape, {**k, "a_fs1k": 0}, depth=65536, **args)  # type: ignore[arg-type]
+    flops = 4 * shape.attn_width * shape.n_attn * 65536
+    extra_s = flops / (speed_fitted.CONSTANTS["attn_decode"] * 165.2e12)
+    assert 1 / deep - 1 / bytes_only == pytest.approx(extra_s, rel=1e-3)
+    assert shape.n_attn == 16 and shape.attn_width == 24 * 256
+    no_f16 = rate_constants(machine=machine(gpu(1008.0, 0.0)), engine="llama.cpp")
+    assert no_f16 is not None and no_f16["a_fs1k"] == 0
+
+
+def test_mtp_with_the_fitted_acceptance_raises_the_estimate() -> None:
+    """MTP drafting raises the estimate by the tokens per cycle of the fitted acceptance (the value the
+    out-of-sample scores use for a run that publishes none), net of the draft and verify costs."""
     plain = qwenfit.estimate("27B", "Q4_K_M", engine="llama.cpp", context=8192, hardware="rtx-3090")
     mtp = qwenfit.estimate("27B", "Q4_K_M", engine="llama.cpp", context=8192, hardware="rtx-3090", mtp=True)
     assert plain.decode_tokens_per_s and mtp.decode_tokens_per_s
-    assert mtp.decode_tokens_per_s > 1.3 * plain.decode_tokens_per_s
-    assert "tokens per cycle (published median)" in mtp.speed_detail
+    a = speed_fitted.CONSTANTS["mtp_accept"]
+    assert mtp_tokens_per_cycle(3) == pytest.approx(1 + a + a**2 + a**3)
+    assert mtp.decode_tokens_per_s > 1.05 * plain.decode_tokens_per_s
+    per_cycle = round(1000 * mtp_tokens_per_cycle(3)) / 1000
+    assert f"{per_cycle:g} tokens per cycle (fitted acceptance)" in mtp.speed_detail
 
 
 def test_batched_decode_per_sequence_slower_all_together_faster() -> None:
@@ -242,7 +271,7 @@ def test_decode_formula_traces_with_expressions() -> None:
     m = machine(gpu(936.0, 71.0))
     k = rate_constants(machine=m, engine="llama.cpp")
     assert k is not None
-    args = dict(w_gpu=10**10, w_cpu=0, kv_gpu=10**8, kv_cpu=0, st_gpu=10**7, st_cpu=0)
+    args = dict(w_gpu=10**10, w_cpu=0, kv_gpu=10**8, kv_cpu=0, st_gpu=10**7, st_cpu=0, depth=30000)
     for b in (1, 3, 300):
         direct = decode_speed(shape_of(spec), k, sequences=b, **args)  # type: ignore[arg-type]
         tree = decode_speed(shape_of(spec), {n: Var(f"k:{n}") for n in k}, sequences=Var("seqs"),

@@ -560,6 +560,12 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
         r.skip_prefill = "device FP16 TFLOPS unknown in data/hardware.yaml"
     if quant is None:
         r.skip_decode = r.skip_decode or "quant unknown"
+    if rec.get("decode_flagged_by_source"):
+        # the source itself says the figure is a fault of that board or build, not the engine on that
+        # hardware (its verbatim words in the record): neither fitted nor scored, listed in the report
+        r.skip_decode = (
+            r.skip_decode or "flagged by its source as not representative (decode_flagged_by_source)"
+        )
     # qwenfit features
     if quant is not None and (rec["model"] in ASSUMED_ARCH):
         _assumed_features(r, rec)

@@ -15,6 +15,7 @@ Decode, one step of ``T = b x m`` tokens (b sequences, m = 1 + MTP drafts per se
     t_step  = t_mem
             + (T - 1) x 2 A / (eta_v[f] x F x tp)       # tokens beyond the first (F unknown:
                                                        #   (T - 1) x verify_token_frac x t_mem)
+            + T x 4 H_q D_h n_attn x depth / (attn_decode x F x tp)   # attention FLOPs at depth (F known)
             + step_us[f] + n_layers x layer_us[f/be] x (moe_layer_factor[f] if MoE)
             + n_offloaded_layers x offload_layer_us
             + [tp > 1] x 2 n_layers (tp - 1) x allreduce_us[link]
@@ -26,6 +27,17 @@ Decode, one step of ``T = b x m`` tokens (b sequences, m = 1 + MTP drafts per se
 KV(depth) = KV bytes per token of depth (full-attention layers only, the row's KV type) x the mean
 depth while decoding (depth + generated/2); S = the Gated DeltaNet state (read and written: 2 S);
 A = matmul parameters a token multiplies (routed experts at k/E, no embedding, no output head).
+Attention at depth costs its bytes (the KV term) and its FLOPs: each query token computes Q.K and
+P.V against every cached token of every full-attention layer, 4 H_q D_h FLOPs per cached token and
+layer (the same count prefill's attention term uses). A batch-1 decode kernel runs them far below the
+tensor peak: the query block of one KV head holds only its GQA group (H_q / H_kv = 4 to 16 rows for
+the Qwen3.5/3.6 models: 27B 24/4, 35B-A3B 16/2, 122B 32/2) of a 16-row MMA tile, and split-K softmax
+passes and KV dequantization run on the CUDA cores, so the time
+grows faster with depth than the KV bytes do (RTX 4090 27B q4_0: 39.3 -> 33.4 tok/s at 64k, ~3x what
+the bytes explain). ``attn_decode`` = the fraction of the FP16 peak those FLOPs run at; the prior
+0.1 is an engineering estimate (GQA rows / tile rows ~0.4 for 6 of 16, halved twice for the split-K passes and
+the CUDA-core softmax/dequant), set before fitting; rows on devices without an FP16 figure keep the
+bytes term alone.
 
 MTP (n drafts; E_acc = tokens per cycle = 1 + accepted drafts, published where the row gives it,
 else 1 + sum_i mtp_accept^i)::
@@ -291,6 +303,14 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
         "hipBLAS) / after",
     ),
     "eta_pcie": (0.75, 0.3, 0.2, 1.0, "", "host->GPU copy / PCIe link rate (op offload in prefill)"),
+    "attn_decode": (
+        0.1,
+        1.0,
+        0.002,
+        1.0,
+        "",
+        "decode attention FLOPs at depth (4 H_q D_h per cached token and layer) / dense FP16 peak",
+    ),
 }
 
 # the fitted values (all rows): what python -m benchmarks.speed.fit wrote into the module qwenfit ships
@@ -409,6 +429,9 @@ def step_time(r: Any, k: Any, b: int = 1, m: int = 1) -> float:
     if cpu:
         t_mem += cpu / (host_gbps(r, k) * 1e9)
     t = t_mem
+    if r.fp16_tflops > 0 and r.depth > 0 and r.n_attn:  # attention FLOPs at depth (module docstring)
+        attn = T * 4 * r.attn_width * r.n_attn * r.depth
+        t += attn / (_c(k, "attn_decode") * r.fp16_tflops * 1e12 * r.tp)
     if T > 1:  # every token beyond the first multiplies the weights once more (small-batch kernels)
         if r.fp16_tflops > 0:
             t += (

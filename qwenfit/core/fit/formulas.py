@@ -21,7 +21,7 @@ from typing import Any
 
 from qwenfit.core.command import Cmd, Text
 from qwenfit.core.engines.base import Artifact, Deployment, Engine, FormulaPlacement, Placement
-from qwenfit.core.expr import Var, compile_formulas, compile_source, to_json_shared
+from qwenfit.core.expr import Var, compile_formulas, compile_source, smin, to_json_shared
 from qwenfit.core.fit.speed import SPEED_KEYS, cache_parts, decode_speed, rate_constants, shape_of, with_bf16
 from qwenfit.core.formats.compiled import MISSING, lookup, remember
 from qwenfit.core.formats.weights import WeightMap
@@ -161,6 +161,7 @@ def trace_deployed(
         n_offloaded=n_off,
         sequences=d.sequences,
         bf16_ppm=reads["r:bf16_ppm"],
+        depth=smin(Var("depth"), d.context),
     )
     artifact = Artifact(**{f: Text(f"a:{f}") for f in ARTIFACT_FIELDS})  # type: ignore[arg-type]
     return Traced(tuple(terms), exprs, engine.command(artifact, d, o))

@@ -11,18 +11,20 @@ the docs calculator evaluates.
 Decode (one step of ``b`` sequences, ``1 + n`` tokens each when MTP drafts ``n``)::
 
     t_step = W_dense / (η BW tp) + W_experts · U(T) / (η BW tp) + b · (κ · KV(depth) + 2 S) / (η BW tp)
-             + W_cpu / BW_host + (T - 1) · 2 A / (η_v F tp) + t_fixed + (b - 1) · t_seq
+             + W_cpu / BW_host + (T - 1) · 2 A / (η_v F tp) + T · 4 H_q D_h n_attn depth / (α F tp)
+             + t_fixed + (b - 1) · t_seq
     t_fixed = t_step(engine) + n_layers · c_layer (x moe factor) + n_offloaded · c_offload
               + 2 n_layers (tp - 1) t_allreduce(link)
     per-sequence tok/s = E / (t_step + n · t_draft)          (E: tokens per verify cycle, 1 without MTP)
 
 with ``T = b (1 + n)`` tokens in the step, ``U(T)`` the distinct routed experts ``T`` tokens read in
 units of one token's ``k`` (``E/k · (1 - (1 - k/E)^T)``), ``η = η_hw(device class) · η_kernel(engine,
-backend)``, ``κ`` the engine's attention-at-depth factor, ``BW_host = min(η_host · peak, cores ·
-host_core_gbps)``; MTP tokens per cycle are the median *published* acceptance for the draft count
-(``MTP_TOKENS_PER_CYCLE``). Each engine names the families whose fitted constants it uses
-(:class:`qwenfit.core.engines.base.SpeedConstants.fitted`); an engine with none keeps its own
-hand-set ``step_us`` / ``layer_us`` / ``compute_efficiency`` (estimates with no measurement behind).
+backend)``, ``κ`` the engine's KV-read factor, ``α`` the attention FLOPs' share of the FP16 peak
+(``attn_decode``), ``BW_host = min(η_host · peak, cores · host_core_gbps)``; MTP tokens per cycle come
+from the fitted per-position acceptance (``mtp_accept``, :func:`mtp_tokens_per_cycle`). Each engine names
+the families whose fitted constants it uses (:class:`qwenfit.core.engines.base.SpeedConstants.fitted`);
+an engine with none keeps its own hand-set ``step_us`` / ``layer_us`` / ``compute_efficiency``
+(estimates with no measurement behind).
 
 Prefill: per ubatch, ``max(GEMM time, weights / (η BW tp))`` + fixed costs + the PCIe copy of host-RAM
 weights (GEMMs by tokens per weight matrix: :mod:`qwenfit.core.fit.gemm`), plus attention FLOPs
@@ -100,7 +102,7 @@ PREFILL_TOKENS = 512  # the prompt the prefill figure is quoted for (from depth 
 
 # the integer inputs of the traced decode formula (``k:<name>`` in the calculator)
 SPEED_KEYS = ("gpu_fs", "kv_fs", "cpu_fs", "step_ns", "layer_ns", "moe_layer_ns", "ar_ns", "off_ns",
-              "v_fs1k", "vtf_ppm", "seq_ns", "draft_ns", "bf16_fs")  # fmt: skip
+              "v_fs1k", "vtf_ppm", "seq_ns", "draft_ns", "bf16_fs", "a_fs1k")  # fmt: skip
 
 # the host RAM profile assumed when the machine does not say: dual-channel DDR5-5600, 89.6 GB/s peak
 # (2 x 8 bytes x 5600 MT/s); the sustained rate is the fitted eta_host x peak
@@ -261,6 +263,7 @@ def rate_constants(
     device = machine.devices[0] if machine.devices else None
     k = _resolve(_speed(engine), backend, device)
     cpu_fs = _fs(host_gbps(machine))
+    a_fs1k = 0  # attention FLOPs at depth, fs per 1000: the fitted share of the FP16 peak (TP splits heads)
     if device is None:
         gpu_fs = kv_fs = bf16_fs = cpu_fs
         v_fs1k, vtf = 0, round(1e6 * speed_fitted.CONSTANTS["verify_token_frac"])
@@ -275,6 +278,9 @@ def rate_constants(
         kv_fs = round(gpu_fs * k.kv_factor)
         if device.fp16_tflops > 0:
             v_fs1k, vtf = round(2e3 * FS_PER_S / (k.eta_v * device.fp16_tflops * 1e12 * tp)), 0
+            a_fs1k = round(
+                1e3 * FS_PER_S / (speed_fitted.CONSTANTS["attn_decode"] * device.fp16_tflops * 1e12 * tp)
+            )
         else:
             v_fs1k, vtf = 0, round(1e6 * speed_fitted.CONSTANTS["verify_token_frac"])
         ar = speed_fitted.CONSTANTS[f"allreduce_us.{_link(device)}"]
@@ -284,7 +290,7 @@ def rate_constants(
         "layer_ns": round(k.layer_us * 1e3), "moe_layer_ns": round(k.layer_us * k.moe_factor * 1e3),
         "ar_ns": ar_ns, "off_ns": round(speed_fitted.CONSTANTS["offload_layer_us"] * 1e3), "v_fs1k": v_fs1k,
         "vtf_ppm": vtf, "seq_ns": round(k.seq_us * 1e3), "draft_ns": round(k.draft_us * 1e3),
-        "bf16_fs": bf16_fs,
+        "bf16_fs": bf16_fs, "a_fs1k": a_fs1k,
     }  # fmt: skip
 
 
@@ -431,26 +437,16 @@ def _u_of(shape: Shape, tokens: Num) -> Num:
 
 
 def decode_speed(
-    shape: Shape,
-    k: Mapping[str, Num],
-    *,
-    w_gpu: Num,
-    w_cpu: Num,
-    kv_gpu: Num,
-    kv_cpu: Num,
-    st_gpu: Num,
-    st_cpu: Num,
-    n_offloaded: Num = 0,
-    sequences: Num = 1,
-    drafts: int = 0,
-    tokens_per_cycle_milli: int = 1000,
-    bf16_ppm: Num = 0,
-) -> float | Expr:
+    shape: Shape, k: Mapping[str, Num], *, w_gpu: Num, w_cpu: Num, kv_gpu: Num, kv_cpu: Num, st_gpu: Num,
+    st_cpu: Num, n_offloaded: Num = 0, sequences: Num = 1, drafts: int = 0,
+    tokens_per_cycle_milli: int = 1000, bf16_ppm: Num = 0, depth: Num = 0,
+) -> float | Expr:  # fmt: skip
     """Decode tokens/s of one of ``sequences`` sequences decoding together (module docstring), in
     integers until the one division; with :class:`Expr` inputs the calculator's formula tree.
     ``w_*``: main-model weight bytes one token reads (no MTP block); ``kv_*``/``st_*``: one
     sequence's KV at depth and 2 x its recurrent state; ``bf16_ppm``: the share of the weight bytes
-    stored as BF16, read at ``k["bf16_fs"]`` (:func:`bf16_ppm`)."""
+    stored as BF16, read at ``k["bf16_fs"]`` (:func:`bf16_ppm`); ``depth``: tokens already in the context
+    (their attention FLOPs, module docstring, at ``k["a_fs1k"]`` fs per 1000)."""
     b = sequences
     tokens = b * (1 + drafts)
     u = _u_of(shape, tokens)
@@ -473,6 +469,7 @@ def decode_speed(
     # each extra token multiplies the weights again: at the small-batch GEMM rate, or (no FP16 figure)
     # a fraction of the memory time; mem appears once so that no shared node holds k: or depth
     compute = extra * shape.matmul_params * k["v_fs1k"] // 1000
+    compute = compute + tokens * 4 * shape.attn_width * shape.n_attn * depth * k["a_fs1k"] // 1000
     layer = k["moe_layer_ns"] if shape.moe else k["layer_ns"]
     fixed_ns = (
         k["step_ns"]
@@ -527,13 +524,12 @@ def _prefill(
 
 
 def mtp_tokens_per_cycle(drafts: int) -> float:
-    """Median published tokens per verify cycle for ``drafts`` draft tokens (the nearest published
-    draft count below, else above)."""
-    table = speed_fitted.MTP_TOKENS_PER_CYCLE
-    if drafts in table:
-        return table[drafts]
-    below = [n for n in table if n < drafts]
-    return table[max(below)] if below else table[min(table)]
+    """Tokens per verify cycle with ``drafts`` draft tokens: ``1 + a + ... + a^drafts``, ``a`` the fitted
+    per-position acceptance (``mtp_accept``), as the leave-one-source-out scores use it for a run that
+    publishes no acceptance. It sits below the published acceptance (``MTP_TOKENS_PER_CYCLE``, kept for
+    comparison) because it also carries the verify and draft costs the step model does not see."""
+    a = speed_fitted.CONSTANTS["mtp_accept"]
+    return 1 + sum(a**i for i in range(1, drafts + 1))
 
 
 def speed_of(
@@ -570,7 +566,7 @@ def speed_of(
     decode = decode_speed(
         shape, k, w_gpu=w_gpu, w_cpu=w_cpu, kv_gpu=as_int(kv_g), kv_cpu=as_int(kv_c), st_gpu=as_int(st_g),
         st_cpu=as_int(st_c), n_offloaded=as_int(n_off), sequences=seqs, drafts=drafts,
-        tokens_per_cycle_milli=e_milli, bf16_ppm=bf16,
+        tokens_per_cycle_milli=e_milli, bf16_ppm=bf16, depth=min(depth, context),
     )  # fmt: skip
     assert isinstance(decode, float)
     device = view.devices[0] if view.devices else None
@@ -591,7 +587,7 @@ def speed_of(
     if seqs > 1:
         detail += f"; {seqs} sequences decode together ({seqs * decode:.0f} tok/s in all)"
     if drafts:
-        detail += f"; MTP {drafts} draft(s), {e_milli / 1000:g} tokens per cycle (published median)"
+        detail += f"; MTP {drafts} draft(s), {e_milli / 1000:g} tokens per cycle (fitted acceptance)"
     detail += f"; {label}, band of {cat!r} out of sample"
     return (
         rate_of(decode, "decode", cat, kk.calibrated),
