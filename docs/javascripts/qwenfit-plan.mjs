@@ -5,7 +5,7 @@
 // them, step for step as Python does (tests/browser/test_plan_parity.py compares it with qwenfit.plan()).
 //
 // Inputs: `calc` (assets/calculator.json: formulas and weight inputs of the calculator's placements) and
-// `plan` (assets/planner.json, qwenfit.export_plan.planner_json(): the planner's extra placements,
+// `plan` (assets/calculator/planner.json, qwenfit.export_plan.planner_json(): the planner's extra placements,
 // each option's quality and artifact, each device's budget, engine inputs and speed constants).
 
 import { FormulaError, compile, findFormula, gbToBytes, ramReserve, search, variables } from "./qwenfit-calc.mjs";
@@ -737,7 +737,8 @@ export async function mountPlan(root, calc, src) {
   if (!r.ok) throw new Error(`${src.pathname}: HTTP ${r.status} (the site was built without qwenfit's planner export)`);
   const { parseJSON } = await import("./qwenfit-calc.mjs");
   const { unpackValue } = await import("./qwenfit-data.mjs");
-  const plan = unpackValue(parseJSON(await r.text())); // packed by qwenfit.export_split.pack_value
+  // packed by qwenfit.export_split.pack_value, its formula records patches of the calculator's
+  const plan = unpackValue(parseJSON(await r.text()), calc.formulas);
   if (plan.schema !== 1n) throw new Error(`planner data schema ${plan.schema}; this page reads schema 1`);
   const view = new PlanView(root, calc, plan);
   root.dataset.ready = "1";
