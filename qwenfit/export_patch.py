@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["Bases", "Patch", "Ref", "apply_patch", "patch_text", "resolved", "siblings"]
+__all__ = ["Bases", "Patch", "Ref", "apply_patch", "patch_text", "patched", "resolved", "siblings"]
 
 
 class Patch:
@@ -46,7 +46,12 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def patch_text(v: Any) -> str:
-    return json.dumps(v, separators=(",", ":"), default=lambda o: {"=": o.payload})
+    """``v`` as JSON, its patches as they are written (a template's slots as a 0)."""
+    return json.dumps(v, separators=(",", ":"), default=_written)
+
+
+def _written(o: Any) -> Any:
+    return {"=": o.payload} if isinstance(o, Patch) else 0
 
 
 def _diff(base: Any, x: Any) -> Any:
@@ -89,7 +94,7 @@ def apply_patch(base: Any, p: Any) -> Any:
 _MAX_PATCH = 4  # a value is written as a patch of another when the patch is under 1/4 of its size
 
 
-def _patched(base: Any, x: Any) -> Patch | None:
+def patched(base: Any, x: Any) -> Patch | None:
     """``x`` as a Patch of ``base`` if that is much shorter (under 1/_MAX_PATCH as JSON)."""
     p = _diff(base, x)
     return p if isinstance(p, Patch) and len(patch_text(p)) * _MAX_PATCH < len(patch_text(x)) else None
@@ -101,7 +106,7 @@ def siblings(v: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     prev: str | None = None
     for k, x in v.items():
-        p = _patched(v[prev], x) if prev is not None and isinstance(x, dict) else None
+        p = patched(v[prev], x) if prev is not None and isinstance(x, dict) else None
         out[k] = x if p is None else Ref(prev, p)
         if isinstance(x, dict):
             prev = k
@@ -127,7 +132,7 @@ class Bases:
         found = self.by.get((*ident, record.get("placement")), []) or self.by.get(ident, [])
         best: Ref | None = None
         for i in found[:_MAX_BASES]:
-            p = _patched(self.records[i], record)
+            p = patched(self.records[i], record)
             if p is not None and (best is None or len(patch_text(p)) < len(patch_text(best.patch))):
                 best = Ref(i, p)
         return best

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from qwenfit.export import calculator_json
-from qwenfit.export_patch import Bases, Patch, Ref, apply_patch, resolved, siblings
+from qwenfit.export_patch import Bases, Patch, Ref, apply_patch, patch_text, patched, resolved, siblings
 
 __all__ = [
     "PACK",
@@ -247,6 +247,23 @@ def _templates(records: list[dict[str, Any]]) -> list[Any]:
     return [templates, rows]
 
 
+def _template_refs(templates: list[Any]) -> list[Any]:
+    """Templates each written as a patch of the closest of the _MAX_BASES before it, where that is
+    much shorter (plan mode's -ngl k records: a few shapes at the ends, k = 1..3 and the last)."""
+    out: list[Any] = []
+    for j, t in enumerate(templates):
+        best: Ref | None = None
+        for i in range(max(0, j - _MAX_BASES), j):
+            p = patched(templates[i], t)
+            if p is not None and (best is None or len(patch_text(p)) < len(patch_text(best.patch))):
+                best = Ref(i, p)
+        out.append(t if best is None else best)
+    return out
+
+
+_MAX_BASES = 8
+
+
 def _records(v: list[dict[str, Any]], bases: Bases | None) -> dict[str, Any]:
     """Formula records as {"#": [templates, rows]} (:func:`_templates`); a record that has its own
     template and is close to one of ``bases`` written instead as a row {"<": [base, patch]}."""
@@ -259,7 +276,7 @@ def _records(v: list[dict[str, Any]], bases: Bases | None) -> dict[str, Any]:
             ref = bases.ref(v[i]) if uses[row[0]] == 1 and len(row) == 1 else None
             rows[i] = row if ref is None else ref
         kept = {j: at for at, j in enumerate(sorted({r[0] for r in rows if not isinstance(r, Ref)}))}
-        templates = [t for j, t in enumerate(templates) if j in kept]
+        templates = _template_refs([t for j, t in enumerate(templates) if j in kept])
         rows = [r if isinstance(r, Ref) else [kept[r[0]], *r[1:]] for r in rows]
     return {"#": [[_compact(x) for x in templates], [_compact(x) for x in rows]]}
 
@@ -439,6 +456,9 @@ def _unpack(packed: dict[str, Any], shared: list[Any], bases: list[Any] | None =
                 if v["#"] == 0:
                     return _SLOT
                 templates, rows = dec(v["#"])
+                for j, t in enumerate(templates):  # a patch of an earlier template
+                    if isinstance(t, Ref):
+                        templates[j] = apply_patch(templates[t.ref], t.patch)
                 return [row_of(templates, row) for row in rows]
             if len(v) == 1 and "|" in v:
                 placements, names, columns, *sums = dec(v["|"])

@@ -11,8 +11,8 @@
 // Patches (qwenfit.export_patch): {"=": payload} a value written as its differences from a base
 // (a dict: [its keys or 0 for the base's, {key: new value or patch}]; a list: [its length, index,
 // new value or patch, ...]); {"<": [ref, patch]} a value as a patch of an earlier sibling in its dict
-// (ref: that key) or, as a formula record, of the ref-th of `bases` (plan mode's files: the
-// calculator's formulas, loaded by then).
+// (ref: that key), as a formula record of the ref-th of `bases` (plan mode's files: the
+// calculator's formulas, loaded by then), as a template of the ref-th template before it.
 
 export const PACK = 3n; // qwenfit.export_split.PACK
 
@@ -95,6 +95,10 @@ function decoder(table, shared, bases = []) {
       // formula records as [templates, rows]: a row is [its template, the values of its slots...]
       if (v["#"] === 0n || v["#"] === 0) return SLOT;
       const [templates, rows] = dec(v["#"]);
+      // a template written as a patch of an earlier one
+      templates.forEach((t, j) => {
+        if (t instanceof Ref) templates[j] = applyPatch(templates[Number(t.ref)], t.patch);
+      });
       // a part without a slot is the template's own (shared, as the packing's tables share it: the
       // calculator compiles a shared expression once)
       const slotted = new Map();
