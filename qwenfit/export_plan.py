@@ -294,7 +294,9 @@ def _quant_record(spec: Any, source: Any, engine: Engine, quant: str, calc_env: 
 
 def _rates(engine: Engine, device: Any, n_max: int) -> dict[str, Any]:
     """Speed constants of ``engine`` on ``n`` such devices at tensor-parallel size ``tp``
-    (``"n/tp"``), and on the CPU (``"cpu"``): :func:`qwenfit.core.fit.speed.rate_constants`."""
+    (``"n/tp"``), and on the CPU (``"cpu"``): :func:`qwenfit.core.fit.speed.rate_constants`. Those
+    of a ``tp`` that are the same for every ``n`` from ``tp`` to ``n_max`` are written once, as
+    ``"*/tp"``, with ``"gpus"``: ``n_max`` (the page looks ``"n/tp"`` up, then ``"*/tp"``)."""
     from qwenfit.core.fit.speed import rate_constants
     from qwenfit.core.hardware import Machine
 
@@ -307,6 +309,13 @@ def _rates(engine: Engine, device: Any, n_max: int) -> dict[str, Any]:
         for tp in (1, 2, 4, 8):
             if tp <= n:
                 out[f"{n}/{tp}"] = rate_constants(machine=machine, engine=engine, tp=tp, backend=backend)
+    for tp in (1, 2, 4, 8):
+        keys = [f"{n}/{tp}" for n in range(tp, n_max + 1)]
+        if len(keys) > 1 and all(out[k] == out[keys[0]] for k in keys):
+            out[f"*/{tp}"] = out[keys[0]]
+            for k in keys:
+                del out[k]
+            out["gpus"] = n_max
     return out
 
 

@@ -214,7 +214,12 @@ class Judge {
     scope.set("ram", this.ram ?? 0n);
     scope.set("depth", BigInt(this.c.depth));
     // the speed constants of this placement (none for a custom GPU: no speed)
-    const rates = this.target.hw.rates[this.engine.name]?.[cpu ? "cpu" : `${Math.max(this.n_gpus, 1)}/${p.tp}`];
+    // ("*/tp": the same for every count of GPUs from tp to "gpus", qwenfit.export_plan._rates)
+    const table = this.target.hw.rates[this.engine.name];
+    const n = Math.max(this.n_gpus, 1);
+    const tp = Number(p.tp);
+    const rates = table?.[cpu ? "cpu" : `${n}/${tp}`] ??
+      (!cpu && table && n >= tp && n <= Number(table.gpus ?? 0) ? table[`*/${tp}`] : undefined);
     if (rates) for (const [name, v] of Object.entries(rates)) scope.set(`k:${name}`, BigInt(v));
     // shared definitions that depend on neither the context, the sequences nor --n-cpu-moe: once
     const dynamic = new Set(["ctx", "seqs", "n_cpu_moe"]);
