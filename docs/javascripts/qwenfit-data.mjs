@@ -53,9 +53,10 @@ function applyPatch(base, p) {
   return out;
 }
 
-/** A decoded dict with its values written as patches of an earlier sibling rebuilt. */
-function resolved(obj) {
-  for (const k of Object.keys(obj)) if (obj[k] instanceof Ref) obj[k] = applyPatch(obj[obj[k].ref], obj[k].patch);
+/** A decoded dict with its values written as patches of an earlier sibling rebuilt (`any`: whether
+ * a value is one; most dicts have none). */
+function resolved(obj, any = true) {
+  if (any) for (const k of Object.keys(obj)) if (obj[k] instanceof Ref) obj[k] = applyPatch(obj[obj[k].ref], obj[k].patch);
   return obj;
 }
 
@@ -162,25 +163,34 @@ function decoder(table, shared, bases = []) {
       }
       const at = {};
       const out = {};
+      let refs = false;
       placements.forEach((head, i) => {
         for (const name of names[i]) {
           at[name] = (at[name] ?? 0) + 1;
-          out[`${head}|${name}`] = columns[name][at[name] - 1];
+          const x = columns[name][at[name] - 1];
+          out[`${head}|${name}`] = x;
+          refs ||= x instanceof Ref;
         }
       });
-      return resolved(out);
+      return resolved(out, refs);
     }
     if (keys.length === 1 && keys[0] === "%") {
       const [names, ...values] = dec(v["%"]);
       const out = {};
+      let refs = false;
       names.forEach((name, i) => {
         out[name] = values[i];
+        refs ||= values[i] instanceof Ref;
       });
-      return resolved(out);
+      return resolved(out, refs);
     }
     const out = {};
-    for (const k of keys) out[k] = dec(v[k]);
-    return resolved(out);
+    let refs = false;
+    for (const k of keys) {
+      out[k] = dec(v[k]);
+      refs ||= out[k] instanceof Ref;
+    }
+    return resolved(out, refs);
   };
   return dec;
 }
