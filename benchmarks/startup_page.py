@@ -168,11 +168,12 @@ def _median(values: list[Any]) -> Any:
 def export_sizes(site: Path) -> dict[str, Any]:
     """Bytes (raw, gzip -9) of everything the calculator page can load: the split export's files
     (the page carries the index and its first model inline, the others it fetches), plan mode's
-    planner.json and variants.json (packed); the one-file export (``qwenfit export``, not loaded by
-    the page) for comparison. ``first_verdict_*``: the data the first verdict needs (index + 35B-A3B,
-    inline in the page)."""
-    split = {p.name: p.read_bytes() for p in sorted((site / "assets" / "calculator").glob("*.json"))}
-    plan = {name: (site / "assets" / name).read_bytes() for name in ("planner.json", "variants.json")}
+    planner.json and variants.json (packed, beside the split export's index.json); the one-file
+    export (``qwenfit export``, not loaded by the page) for comparison. ``first_verdict_*``: the data
+    the first verdict needs (index + 35B-A3B, inline in the page)."""
+    found = {p.name: p.read_bytes() for p in sorted((site / "assets" / "calculator").glob("*.json"))}
+    plan = {name: found.pop(name) for name in ("planner.json", "variants.json")}
+    split = found
     files = {**split, **plan}
     one = (site / "assets" / "calculator.json").read_bytes()
     gz = {name: len(gzip.compress(b, 9)) for name, b in files.items()}

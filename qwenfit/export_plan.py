@@ -2,8 +2,11 @@
 browser on the exported formulas — the placements :func:`qwenfit.export.calculator_json` does not
 trace (llama.cpp ``-ngl`` and ``-ts``, 3-4 GPUs), each option's quality and artifact, and each
 catalog device's budget, engine inputs and speed constants. The page (docs/javascripts/qwenfit-plan.mjs)
-re-implements only the search and ranking of :mod:`qwenfit.core.fit.planner` over these numbers;
-``tests/browser/test_plan_parity.py`` checks it against :func:`qwenfit.plan` machine by machine.
+re-implements only the search and ranking of :mod:`qwenfit.core.fit.planner` over these numbers,
+and the -ngl / -ts placements' weight inputs from each quantization's ``layers``
+(:func:`layer_tables`, :func:`layers_env`: one table per quantization instead of one set of inputs
+per placement); ``tests/browser/test_plan_parity.py`` checks it against :func:`qwenfit.plan`
+machine by machine.
 
 Layout (``schema`` 1)::
 
@@ -11,7 +14,7 @@ Layout (``schema`` 1)::
      "models": [{"key", "name", "params_total", "is_moe", "n_layers", "n_layer_all",
                  "native_context", "tp": {engine: [tp for 1..8 GPUs]}, "published": {engine: [...]},
                  "quants": {engine: {name: {"rank", "class", "published", "stored", "needs",
-                                            "env": {...}}}}}],
+                                            "env": {...}, "layers": {...}}}}}],
      "accepts": {engine: {quant: name or null}},
      "hardware": {id | "cpu" | "custom": {"vendor", "unified", "usable", "vram", "ram",
                   "engines", "runs", "quants", "inputs", "rates"}},
@@ -22,6 +25,7 @@ Layout (``schema`` 1)::
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import Any
 
 from qwenfit.core.engines.base import Engine, FormulaPlacement
@@ -94,6 +98,135 @@ def plan_env(
     return {f"{fp.key}|{k}": v for k, v in values.items()}
 
 
+LAYER_COLUMNS = ("h", "g", "r", "eg", "er")  # per block: host, GPU, read bytes (less h), experts: GPU, read
+
+
+def layer_tables(spec: Any, engine: Engine, w: Any) -> dict[str, Any]:
+    """What the weight inputs of the -ngl / -ts placements (:func:`_extra_placements`) are computed
+    from, per GGUF block (llama.cpp's ``llama_weight_env`` and ``llama_read_env``, without the vision
+    tower and MTP): its bytes in host buffers (``h``, 32-byte aligned), in GPU buffers (CUDA's 128)
+    and what a token reads of it, each less ``h`` (``g``, ``r``), of which routed experts (``eg``,
+    ``er``, not less ``h``); the output
+    layer's and the token embedding's [host, GPU, reads]; the block counts of the weights' and reads'
+    layouts (``n_w``, ``n_r``: with the MTP block or not). :func:`layers_env` (and the page,
+    docs/javascripts/qwenfit-plan.mjs) gives each placement's inputs from them."""
+    from qwenfit.core.engines.llama_cpp.layout import EXPS_RE, WEIGHT_ALIGNMENT
+    from qwenfit.core.engines.llama_cpp.options import mtp_layer
+    from qwenfit.core.fit.speed import bf16_ppm
+    from qwenfit.core.formats.reads import tensor_read_bytes
+
+    n = spec.text.num_hidden_layers
+    cols: dict[str, list[int]] = {c: [0] * n for c in LAYER_COLUMNS}
+    ends = {"out": [0, 0, 0], "embed": [0, 0, 0]}
+    align = WEIGHT_ALIGNMENT["cuda"]
+    for t in w.tensors:
+        if t.component in ("vision", "mtp"):
+            continue
+        sizes = (-(-t.bytes // 32) * 32, -(-t.bytes // align) * align, tensor_read_bytes(spec, t))
+        if t.role == "embed" or t.layer is None:
+            end = ends["embed" if t.role == "embed" else "out"]
+            end[:] = [a + b for a, b in zip(end, sizes, strict=True)]
+            continue
+        if not 0 <= t.layer < n:
+            raise ValueError(f"{t.gguf_name}: layer {t.layer} of a {n}-layer model")
+        for c, x in zip(("h", "g", "r"), (sizes[0], sizes[1] - sizes[0], sizes[2] - sizes[0]), strict=True):
+            cols[c][t.layer] += x  # the GPU bytes and reads less the host bytes: mostly a few bytes
+        if t.gguf_name and EXPS_RE.search(t.gguf_name):
+            cols["eg"][t.layer] += sizes[1]
+            cols["er"][t.layer] += sizes[2]
+    fp, p = _extra_placements(spec, engine)[0]
+    d, o = _plan_deploy(engine, spec, (1, 1, engine.kv_types[0]), fp, p, 0)
+    return {
+        "n_w": n + (spec.mtp_layers if mtp_layer(d, o) else 0),  # the GGUF holds the MTP block
+        "n_r": n + spec.mtp_layers,
+        **cols,
+        **ends,
+        "lm_head": int(any(t.role == "lm_head" for t in w.tensors)),
+        "tied": int(bool(spec.text.tie_word_embeddings)),
+        "bf16_ppm": bf16_ppm(w),
+    }
+
+
+def _f32(x: float) -> float:
+    import struct
+
+    return float(struct.unpack("f", struct.pack("f", x))[0])
+
+
+def _layout(
+    n_all: int, n_gpus: int, ngl: int | None, shares: tuple[int, ...] | None
+) -> tuple[list[str], list[str]]:
+    """(GPU names, device of each block and the output layer): llama.cpp's layer split, as
+    :func:`qwenfit.core.engines.llama_cpp.layout.llama_layout` (single-precision split points)."""
+    gpus = ["gpu"] if n_gpus == 1 else [f"gpu{i}" for i in range(n_gpus)]
+    n_on = n_all + 1 if ngl is None else ngl
+    acc, splits = 0.0, []
+    for s in shares or (1,) * n_gpus:
+        acc = _f32(acc + _f32(s))
+        splits.append(acc)
+    splits = [_f32(s / acc) for s in splits]
+    start, act = max(n_all + 1 - n_on, 0), min(n_on, n_all + 1)
+    out = []
+    for il in range(n_all + 1):
+        if il < start or il - start >= act:
+            out.append("cpu")
+            continue
+        x = _f32(_f32(il - start) / act)
+        k = next((i for i, s in enumerate(splits) if s > x), len(splits))
+        out.append(gpus[min(k, n_gpus - 1)])
+    return gpus, out
+
+
+def layers_env(t: dict[str, Any], key: str) -> dict[str, Any]:
+    """The weight inputs of plan placement ``key`` ("gpu2-ngl7", "gpu2-ts3-1", "gpu1") from
+    :func:`layer_tables` ``t``: what :func:`plan_env` gives (docs/javascripts/qwenfit-plan.mjs's
+    layersEnv is the same)."""
+    import re
+
+    m = re.fullmatch(r"gpu(\d+)(?:-ngl(\d+))?(?:-ts([\d-]+))?", key)
+    if m is None:
+        raise ValueError(f"not a plan placement: {key}")
+    n_gpus, ngl = int(m[1]), None if m[2] is None else int(m[2])
+    shares = None if m[3] is None else tuple(int(x) for x in m[3].split("-"))
+    n = len(t["h"])
+
+    def block(il: int, n_all: int) -> tuple[int, ...]:  # (h, g, r, eg, er) of block il
+        if il == n_all:
+            return (*t["out"], 0, 0)
+        if il >= n:
+            return (0, 0, 0, 0, 0)  # the MTP block: skipped
+        h = t["h"][il]
+        return (h, h + t["g"][il], h + t["r"][il], t["eg"][il], t["er"][il])
+
+    gpus, dev = _layout(t["n_w"], n_gpus, ngl, shares)
+    w = dict.fromkeys([*gpus, "cpu"], 0)
+    exps = {g: [0] * (t["n_w"] + 1) for g in gpus}
+    w["cpu"] += t["embed"][0]
+    if not t["lm_head"] and dev[-1] != "cpu":
+        w[dev[-1]] += t["embed"][1]
+    for il, d in enumerate(dev):
+        h, g, _, eg, _ = block(il, t["n_w"])
+        w[d] += h if d == "cpu" else g
+        if d != "cpu" and il < t["n_w"]:
+            exps[d][il + 1] += eg
+    env: dict[str, Any] = {f"w:{d}": b for d, b in w.items()}
+    for d, per in exps.items():
+        env[f"exps:{d}"] = list(itertools.accumulate(per))
+        env[f"exps_max:{d}"] = max(per)
+    _, dev = _layout(t["n_r"], n_gpus, ngl, shares)
+    reads = {"gpu": 0, "cpu": 0}
+    per = [0] * (t["n_r"] + 1)
+    reads["gpu" if t["tied"] and dev[-1] != "cpu" else "cpu"] += t["embed"][2]
+    for il, d in enumerate(dev):
+        _, _, r, _, er = block(il, t["n_r"])
+        reads["cpu" if d == "cpu" else "gpu"] += r
+        if d != "cpu" and il < t["n_r"]:
+            per[il + 1] += er
+    env.update({"r:gpu": reads["gpu"], "r:cpu": reads["cpu"], "rexps": list(itertools.accumulate(per))})
+    env["r:bf16_ppm"] = t["bf16_ppm"]
+    return {f"{key}|{k}": v for k, v in env.items()}
+
+
 def _extra_placements(spec: Any, engine: Engine) -> list[tuple[FormulaPlacement, Any]]:
     """Placements the planner tries that the calculator's formulas do not cover: all layers (and
     --n-cpu-moe) on more GPUs than the calculator's, -ngl k, MoE -ts splits (engines whose options
@@ -126,39 +259,7 @@ def _artifact(engine: Engine, source: Any, quant: str) -> Any:
     return engine.artifact(source, quant, Deployment(context=1))
 
 
-def _variables_of(node: Any, out: dict[str, int | None]) -> dict[str, int | None]:
-    """The variable names a JSON formula tree (or a record of them) reads: name -> the rows a
-    table variable needs (its largest literal ``at`` index + 1), None for any other use."""
-    if isinstance(node, dict):
-        for v in node.values():
-            _variables_of(v, out)
-    elif isinstance(node, list):
-        if len(node) == 2 and node[0] == "var" and isinstance(node[1], str):
-            out[node[1]] = None
-        elif (len(node) == 3 and node[0] == "at" and isinstance(node[1], list) and node[1][:1] == ["var"]
-              and isinstance(node[2], int) and node[2] >= 0):  # fmt: skip
-            name = node[1][1]
-            if name not in out or out[name] is not None:
-                out[name] = max(out.get(name) or 0, node[2] + 1)
-        else:
-            for v in node:
-                _variables_of(v, out)
-    return out
-
-
-def _needed(env: dict[str, Any], used: dict[str, int | None]) -> dict[str, Any]:
-    """``env`` cut to what the formulas read (a table only up to the rows a literal index reaches)."""
-    out: dict[str, Any] = {}
-    for k, v in env.items():
-        if k in used:
-            rows = used[k]
-            out[k] = v[:rows] if rows is not None and isinstance(v, list) else v
-    return out
-
-
-def _quant_record(
-    spec: Any, source: Any, engine: Engine, quant: str, calc_env: Any, used: dict[str, int | None]
-) -> dict[str, Any]:
+def _quant_record(spec: Any, source: Any, engine: Engine, quant: str, calc_env: Any) -> dict[str, Any]:
     """One quantization of one model on ``engine``: its ranking inputs, what its command loads and
     the weight inputs of every placement the planner may try (those calculator.json lacks)."""
     from qwenfit.core.fit.formulas import placement_env
@@ -185,18 +286,17 @@ def _quant_record(
                 env.update(placement_env(spec, engine, w, fp))
             except (SettingError, ValueError):
                 continue
-    for fp, p in _extra_placements(spec, engine):
-        try:
-            env.update(_needed(plan_env(spec, engine, w, fp, p), used))
-        except (SettingError, ValueError):
-            continue
     rec["env"] = env
+    if _extra_placements(spec, engine):  # their weight inputs: from the layers (layers_env)
+        rec["layers"] = layer_tables(spec, engine, w)
     return rec
 
 
 def _rates(engine: Engine, device: Any, n_max: int) -> dict[str, Any]:
     """Speed constants of ``engine`` on ``n`` such devices at tensor-parallel size ``tp``
-    (``"n/tp"``), and on the CPU (``"cpu"``): :func:`qwenfit.core.fit.speed.rate_constants`."""
+    (``"n/tp"``), and on the CPU (``"cpu"``): :func:`qwenfit.core.fit.speed.rate_constants`. Those
+    of a ``tp`` that are the same for every ``n`` from ``tp`` to ``n_max`` are written once, as
+    ``"*/tp"``, with ``"gpus"``: ``n_max`` (the page looks ``"n/tp"`` up, then ``"*/tp"``)."""
     from qwenfit.core.fit.speed import rate_constants
     from qwenfit.core.hardware import Machine
 
@@ -209,6 +309,13 @@ def _rates(engine: Engine, device: Any, n_max: int) -> dict[str, Any]:
         for tp in (1, 2, 4, 8):
             if tp <= n:
                 out[f"{n}/{tp}"] = rate_constants(machine=machine, engine=engine, tp=tp, backend=backend)
+    for tp in (1, 2, 4, 8):
+        keys = [f"{n}/{tp}" for n in range(tp, n_max + 1)]
+        if len(keys) > 1 and all(out[k] == out[keys[0]] for k in keys):
+            out[f"*/{tp}"] = out[keys[0]]
+            for k in keys:
+                del out[k]
+            out["gpus"] = n_max
     return out
 
 
@@ -330,13 +437,11 @@ def planner_json() -> dict[str, Any]:
                 for n in range(1, 9)
             ]
             kv = engine.kv_types[0]
-            used: dict[str, int | None] = {}
             for fp, p in _extra_placements(spec, engine):
                 try:
                     traced = trace_placement(spec, engine, kv, fp, p)
                 except (SettingError, ValueError, TypeError):
                     continue
-                _variables_of(traced, used)
                 formulas.append(
                     {"model": key, "engine": engine.name, "kv_cache": kv, "placement": fp.key, **traced}
                 )
@@ -349,9 +454,7 @@ def planner_json() -> dict[str, Any]:
                 accepts[engine.name][q] = name
                 if name is None or name.endswith(".gguf") or name in quants:
                     continue
-                quants[name] = _quant_record(
-                    spec, source, engine, name, calc_quants[engine.name].get(name), used
-                )
+                quants[name] = _quant_record(spec, source, engine, name, calc_quants[engine.name].get(name))
             rec["quants"][engine.name] = quants
         models.append(rec)
     hardware = {"cpu": _machine_record(None, engine_list)}

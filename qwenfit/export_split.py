@@ -13,10 +13,20 @@ import json
 from typing import Any
 
 from qwenfit.export import calculator_json
+from qwenfit.export_patch import Bases, Patch, Ref, apply_patch, patch_text, patched, resolved, siblings
 
-__all__ = ["PACK", "calculator_files", "pack_value", "unpack_files", "unpack_value"]
+__all__ = [
+    "PACK",
+    "PLAN_FILES",
+    "calculator_files",
+    "pack_value",
+    "plan_files",
+    "site_files",
+    "unpack_files",
+    "unpack_value",
+]
 
-PACK = 2  # the packing's version (docs/javascripts/qwenfit-data.mjs reads this one)
+PACK = 3  # the packing's version (docs/javascripts/qwenfit-data.mjs reads this one)
 _MIN_SHARED = 12  # a repeated value shorter than this (as JSON) is written out each time
 _MIN_NUMBER = 7  # an integer this long (as JSON) used often in one file goes to the file's table
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -31,7 +41,7 @@ def _base36(i: int) -> str:
             return out
 
 
-_RESERVED = ("+", "*", "%", "|", "#")  # the one key of a dict that stands for a packed value
+_RESERVED = ("+", "*", "%", "|", "#", "=", "<")  # the one key of a dict that stands for a packed value
 _MIN_COLUMNS = 8  # a dict of "placement|name" keys shorter than this is written as it is
 _MAX_PERIOD = 8  # the longest block of a list written once for its repetitions
 _MAX_VARYING = 4  # records share a template when at most 1/4 of their leaves differ
@@ -237,18 +247,56 @@ def _templates(records: list[dict[str, Any]]) -> list[Any]:
     return [templates, rows]
 
 
-def _compact(v: Any) -> Any:
+def _template_refs(templates: list[Any]) -> list[Any]:
+    """Templates each written as a patch of the closest of the _MAX_BASES before it, where that is
+    much shorter (plan mode's -ngl k records: a few shapes at the ends, k = 1..3 and the last)."""
+    out: list[Any] = []
+    for j, t in enumerate(templates):
+        best: Ref | None = None
+        for i in range(max(0, j - _MAX_BASES), j):
+            p = patched(templates[i], t)
+            if p is not None and (best is None or len(patch_text(p)) < len(patch_text(best.patch))):
+                best = Ref(i, p)
+        out.append(t if best is None else best)
+    return out
+
+
+_MAX_BASES = 8
+
+
+def _records(v: list[dict[str, Any]], bases: Bases | None) -> dict[str, Any]:
+    """Formula records as {"#": [templates, rows]} (:func:`_templates`); a record that has its own
+    template and is close to one of ``bases`` written instead as a row {"<": [base, patch]}."""
+    templates, rows = _templates(v)
+    if bases is not None:
+        uses: dict[int, int] = {}
+        for row in rows:
+            uses[row[0]] = uses.get(row[0], 0) + 1
+        for i, row in enumerate(rows):
+            ref = bases.ref(v[i]) if uses[row[0]] == 1 and len(row) == 1 else None
+            rows[i] = row if ref is None else ref
+        kept = {j: at for at, j in enumerate(sorted({r[0] for r in rows if not isinstance(r, Ref)}))}
+        templates = _template_refs([t for j, t in enumerate(templates) if j in kept])
+        rows = [r if isinstance(r, Ref) else [kept[r[0]], *r[1:]] for r in rows]
+    return {"#": [[_compact(x) for x in templates], [_compact(x) for x in rows]]}
+
+
+def _compact(v: Any, bases: Bases | None = None) -> Any:
     """Dicts of "placement|name" keys by columns, other dicts of three or more keys as key list +
     values, integer lists as run-length deltas where that is shorter, strings that could be read as a
-    reference escaped."""
+    reference escaped; formula records close to one of ``bases`` and dict values close to the one
+    before them as patches."""
     if isinstance(v, str):
         return "!" + v if v[:1] in ("~", "^", "!") else v
     if v is _SLOT:
         return dict(_SLOT_MARK)
+    if isinstance(v, Patch):
+        return {"=": _compact(v.payload)}
+    if isinstance(v, Ref):
+        return {"<": [_compact(v.ref), _compact(v.patch)]}
     if isinstance(v, list):
         if len(v) >= 4 and all(isinstance(x, dict) and "terms" in x for x in v):
-            templates, rows = _templates(v)
-            return {"#": [[_compact(x) for x in templates], [_compact(x) for x in rows]]}
+            return _records(v, bases)
         if len(v) >= 4 and all(type(x) is int for x in v):
             runs = _deltas(v)
             if len(json.dumps(runs)) < len(json.dumps(v)):
@@ -259,16 +307,18 @@ def _compact(v: Any) -> Any:
             if len(set(keys)) < len(keys) * 3 // 4:  # repeats enough to pay for their counts
                 out: list[Any] = []
                 for start, period, times in _blocks(keys):
-                    out += [period, times, *(_compact(x) for x in v[start : start + period])]
+                    out += [period, times, *(_compact(x, bases) for x in v[start : start + period])]
                 return {"*": out}
-        return [_compact(x) for x in v]
+        return [_compact(x, bases) for x in v]
     if isinstance(v, dict):
         if len(v) == 1 and next(iter(v)) in _RESERVED:
             raise ValueError(f"the export has a dict the packing reserves: {v!r}")
+        if sum(isinstance(x, dict) for x in v.values()) > 1:
+            v = siblings(v)
         cols = _columns(v) if len(v) >= _MIN_COLUMNS else None
         if cols is not None:
             sums = _sums(cols[1], cols[2])
-            columns = {k: _compact(x) for k, x in cols[2].items()}
+            columns = {k: _compact(x, bases) for k, x in cols[2].items()}
             if not sums:
                 return {"|": [_compact(cols[0]), _compact(cols[1]), columns]}
             for k, (_, total) in sums.items():
@@ -277,16 +327,17 @@ def _compact(v: Any) -> Any:
                 "|": [_compact(cols[0]), _compact(cols[1]), columns, {k: o for k, (o, _) in sums.items()}]
             }
         if len(v) >= 3:
-            return {"%": [list(v), *(_compact(x) for x in v.values())]}
-        return {k: _compact(x) for k, x in v.items()}
+            return {"%": [list(v), *(_compact(x, bases) for x in v.values())]}
+        return {k: _compact(x, bases) for k, x in v.items()}
     return v
 
 
 class _Packer:
     """Packs several JSON values; what occurs in more than one of them goes to one shared table."""
 
-    def __init__(self, parts: dict[str, Any]) -> None:
-        self.parts = {name: _compact(v) for name, v in parts.items()}
+    def __init__(self, parts: dict[str, Any], bases: list[dict[str, Any]] | None = None) -> None:
+        found = None if bases is None else Bases(bases)
+        self.parts = {name: _compact(v, found) for name, v in parts.items()}
         self.keys: dict[int, str] = {}
         self.count: dict[str, int] = {}
         self.owners: dict[str, set[str]] = {}
@@ -365,8 +416,15 @@ def calculator_files() -> dict[str, Any]:
     return files
 
 
-def _unpack(packed: dict[str, Any], shared: list[Any]) -> Any:
+def _unpack(packed: dict[str, Any], shared: list[Any], bases: list[Any] | None = None) -> Any:
     table: list[Any] = []
+
+    def row_of(templates: list[Any], row: Any) -> Any:
+        if isinstance(row, Ref):
+            if bases is None:
+                raise ValueError("a formula record written against the calculator's: unpack it with them")
+            return apply_patch(bases[row.ref], row.patch)
+        return _absolute(_filled(templates[row[0]], iter(row[1:])), [None])
 
     def dec(v: Any) -> Any:
         if isinstance(v, str):
@@ -389,12 +447,19 @@ def _unpack(packed: dict[str, Any], shared: list[Any]) -> Any:
                 return out
             if len(v) == 1 and "%" in v:
                 keys, *values = dec(v["%"])
-                return dict(zip(keys, values, strict=True))
+                return resolved(dict(zip(keys, values, strict=True)))
+            if len(v) == 1 and "=" in v:
+                return Patch(dec(v["="]))
+            if len(v) == 1 and "<" in v:
+                return Ref(*dec(v["<"]))
             if len(v) == 1 and "#" in v:
                 if v["#"] == 0:
                     return _SLOT
                 templates, rows = dec(v["#"])
-                return [_absolute(_filled(templates[row[0]], iter(row[1:])), [None]) for row in rows]
+                for j, t in enumerate(templates):  # a patch of an earlier template
+                    if isinstance(t, Ref):
+                        templates[j] = apply_patch(templates[t.ref], t.patch)
+                return [row_of(templates, row) for row in rows]
             if len(v) == 1 and "|" in v:
                 placements, names, columns, *sums = dec(v["|"])
                 for c, others in (sums[0] if sums else {}).items():  # sums with the others: minus them
@@ -406,8 +471,8 @@ def _unpack(packed: dict[str, Any], shared: list[Any]) -> Any:
                     for name in row:
                         by_key[f"{head}|{name}"] = columns[name][at[name]]
                         at[name] += 1
-                return by_key
-            return {k: dec(x) for k, x in v.items()}
+                return resolved(by_key)
+            return resolved({k: dec(x) for k, x in v.items()})
         return v
 
     for entry in packed["t"]:
@@ -443,15 +508,41 @@ def unpack_files(files: dict[str, Any]) -> dict[str, Any]:
     return index
 
 
-def pack_value(value: Any) -> dict[str, Any]:
+def pack_value(value: Any, bases: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """One JSON value packed as one file (as :func:`calculator_files` packs each of its files): plan
     mode's planner.json and variants.json. :func:`unpack_value` gives ``value`` back."""
-    packer = _Packer({"value": value})
+    packer = _Packer({"value": value}, bases)
     return {"pack": PACK, **packer.pack("value")}
 
 
-def unpack_value(packed: dict[str, Any]) -> Any:
+def unpack_value(packed: dict[str, Any], bases: list[dict[str, Any]] | None = None) -> Any:
     """The value :func:`pack_value` packed (what docs/javascripts/qwenfit-data.mjs's unpack does)."""
     if packed.get("pack") != PACK:
         raise ValueError(f"pack {packed.get('pack')!r}; this reads pack {PACK}")
-    return _unpack(packed, [])
+    return _unpack(packed, [], bases)
+
+
+PLAN_FILES = ("planner.json", "variants.json")  # plan mode's files, beside the calculator's index.json
+
+
+def plan_files() -> dict[str, Any]:
+    """Plan mode's files: :func:`qwenfit.export_plan.planner_json` and ``variants_json`` packed
+    (:func:`pack_value`), their formula records written as patches of the calculator's (the page has
+    every model's file when it reads them: ``unpack_value(packed, calculator_json()["formulas"])``)."""
+    from qwenfit.export_plan import planner_json, variants_json
+
+    bases = calculator_json()["formulas"]
+    return {
+        "planner.json": pack_value(planner_json(), bases),
+        "variants.json": pack_value(variants_json(), bases),
+    }
+
+
+def site_files() -> dict[str, Any]:
+    """Everything the calculator page loads (``qwenfit export --split``, the docs site's
+    assets/calculator/): :func:`calculator_files` and :func:`plan_files`."""
+    files = calculator_files()
+    clash = set(files) & set(PLAN_FILES)
+    if clash:
+        raise ValueError(f"a model's file would be named as plan mode's: {sorted(clash)}")
+    return {**files, **plan_files()}

@@ -121,3 +121,62 @@ def test_weight_columns_written_as_sums():
     packed = json.loads(_text(pack_value({"env": env})))
     assert _text(unpack_value(packed)) == _text({"env": env})
     assert str(total - layer - 1) not in _text(packed)  # the CPU column: sums, not its values
+
+
+def test_a_dict_value_close_to_the_one_before_is_a_patch_of_it():
+    """Ollama's weight inputs are llama.cpp's but for the artifact's name: a dict value close to the
+    dict value before it is written as its differences from it ({"<": [that key, patch]}), keys in
+    their own order, added, removed or changed, lists longer or shorter; it unpacks exactly."""
+    env = {f"gpu1|w:{k}": 1_000_000_007 * k for k in range(40)}
+    quants = {
+        "llama.cpp": {"Q4": {"env": {**env, "a:ref": "x.gguf"}}, "Q8": {"env": {**env, "a:ref": "y.gguf"}}},
+        "ollama": {
+            "Q4": {"env": {"a:tag": "t", **env, "a:ref": "z"}},
+            "Q8": {"env": {**env, "a:ref": "y.gguf"}},
+        },
+        "other": {"Q4": [1, 2, 3]},
+        "lm-studio": {"Q4": {"env": {**env, "a:ref": "x.gguf", "list": [1, 2]}}, "Q8": {"env": {}}},
+        "five": [{"a": 1, "b": [1, 2, 3, 4, 5, 6]}, {"a": 1, "b": [1, 2, 3, 4, 5, 6, 7]}],
+    }
+    packed = json.loads(_text(pack_value(quants)))
+    assert _text(unpack_value(packed)) == _text(quants)
+    assert '"<"' in _text(packed)
+    alone = {k: v for k, v in quants.items() if k != "ollama"}
+    assert len(_text(packed)) - len(_text(pack_value(alone))) < len(_text(quants["ollama"])) / 2
+
+
+def test_formula_records_written_against_the_calculators():
+    """Plan mode's records (the vision / MTP variants of the calculator's) are written as patches
+    of the calculator's records of their model, engine and KV cache; unpacked with those records
+    (the page has them) they come back exactly, and not without them."""
+    tree = ["+", ["*", ["var", "ctx"], 12288], ["max", ["var", "seqs"], 1]]
+    bases = [{"model": "m", "engine": "e", "kv_cache": "f16", "placement": p, "defs": [["$0", tree]] * 9,
+              "terms": [{"name": "w", "bytes": ["var", f"{p}|w"]}, {"name": "kv", "bytes": tree}]}
+             for p in ("gpu1", "gpu2", "cpu")]  # fmt: skip
+    records = [  # each of its own shape (records of one shape share a template instead)
+        {**b, "variant": "vision", "terms": [*b["terms"], *[{"name": "vision", "bytes": 3}] * (i + 1)]}
+        for i, b in enumerate(bases)
+    ]
+    records.append({**bases[0], "engine": "none"})  # no base of its engine: written whole
+    records.append({"model": "m", "engine": "e", "kv_cache": "f16", "terms": []})  # not close to any
+    value = {"formulas": records}
+    packed = json.loads(_text(pack_value(value, bases)))
+    assert _text(unpack_value(packed, bases)) == _text(value)
+    assert _text(packed).count('"<"') == 3
+    assert _text(packed).count("12288") == 1  # the record without a base
+    with pytest.raises(ValueError, match="calculator's"):
+        unpack_value(packed)
+
+
+def test_export_split_writes_every_file_the_page_loads(tmp_path, monkeypatch):
+    """``qwenfit export --split DIR`` writes what the docs site serves in assets/calculator/: the
+    calculator's files and plan mode's planner.json and variants.json (qwenfit.export_split.site_files)."""
+    from qwenfit import export_split
+    from qwenfit.cli import main
+
+    plan = {name: pack_value({"schema": 1, "name": name}) for name in export_split.PLAN_FILES}
+    monkeypatch.setattr(export_split, "plan_files", lambda: plan)  # planner_json() takes ~1 min
+    assert main(["export", "--split", str(tmp_path)]) == 0
+    written = {p.name: json.loads(p.read_text()) for p in tmp_path.iterdir()}
+    assert written == json.loads(_text(export_split.site_files()))
+    assert {"planner.json", "variants.json", "index.json", "35B-A3B.json"} <= set(written)

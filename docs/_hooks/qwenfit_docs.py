@@ -4,11 +4,12 @@
   formulas Python evaluates (the page only evaluates them) — in one file, as ``qwenfit export`` writes it;
   ``assets/calculator/``: the same split and packed (``qwenfit.export_split.calculator_files()``), what
   the page loads (the index and one model inline in the page, the other models after).
-- ``assets/planner.json``: plan mode's data, ``qwenfit.export_plan.planner_json()`` (the planner's extra
-  placements, quality and artifacts, each device's budget and speed constants), packed as the split
-  export's files are (``qwenfit.export_split.pack_value``; ``unpack_value`` gives it back exactly).
-- ``assets/variants.json``: the calculator's formulas with the vision tower and/or MTP drafting,
-  ``qwenfit.export_plan.variants_json()``, packed the same way.
+- ``assets/calculator/planner.json``: plan mode's data, ``qwenfit.export_plan.planner_json()`` (the
+  planner's extra placements, quality and artifacts, each device's budget and speed constants), and
+  ``assets/calculator/variants.json``: the calculator's formulas with the vision tower and/or MTP
+  drafting, ``qwenfit.export_plan.variants_json()``; packed as the split export's files are, their
+  formula records patches of the calculator's (``qwenfit.export_split.plan_files``). The folder is
+  what ``qwenfit export --split`` writes (``qwenfit.export_split.site_files``).
 - The exports are kept in ``build/cache`` under a digest of the package, its data and
   pyproject.toml: a rebuild from unchanged sources reads them back (``QWENFIT_DOCS_NO_CACHE=1``: never).
 - The CLI reference: ``<!-- qwenfit:cli-reference -->`` in a page becomes ``qwenfit --help`` and the
@@ -26,8 +27,6 @@ from typing import Any
 CLI_MARKER = "<!-- qwenfit:cli-reference -->"
 CALCULATOR_JSON = "assets/calculator.json"
 CALCULATOR_DIR = "assets/calculator"
-PLANNER_JSON = "assets/planner.json"
-VARIANTS_JSON = "assets/variants.json"
 HELP_COLUMNS = "100"
 CALCULATOR_PAGE = "calculator.md"
 INLINE_MARKER = "<!-- qwenfit:calculator-inline -->"
@@ -51,20 +50,11 @@ def calculator_split_text() -> str:
     return json.dumps(calculator_files(), separators=(",", ":"), ensure_ascii=False)
 
 
-def planner_json_text() -> str:
-    """Plan mode's data as compact JSON, packed (``qwenfit.export_split.pack_value``)."""
-    from qwenfit.export_plan import planner_json
-    from qwenfit.export_split import pack_value
+def plan_files_text() -> str:
+    """Plan mode's files, packed (one JSON object: file name -> content)."""
+    from qwenfit.export_split import plan_files
 
-    return json.dumps(pack_value(planner_json()), separators=(",", ":"), ensure_ascii=False)
-
-
-def variants_json_text() -> str:
-    """The vision / MTP toggles' formulas as compact JSON, packed (``qwenfit.export_split.pack_value``)."""
-    from qwenfit.export_plan import variants_json
-    from qwenfit.export_split import pack_value
-
-    return json.dumps(pack_value(variants_json()), separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(plan_files(), separators=(",", ":"), ensure_ascii=False)
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -139,17 +129,14 @@ def on_files(files: Any, config: Any) -> Any:
 
     files.append(File.generated(config, CALCULATOR_JSON, content=_cached("calculator", calculator_json_text)))
     split = json.loads(_cached("calculator-split", calculator_split_text))
+    plan = json.loads(_cached("plan-packed", plan_files_text))
     _SPLIT.clear()
-    for name, packed in split.items():
+    for name, packed in {**split, **plan}.items():
         text = json.dumps(packed, separators=(",", ":"), ensure_ascii=False)
         _SPLIT[name] = text
         files.append(File.generated(config, f"{CALCULATOR_DIR}/{name}", content=text))
     _STYLES.clear()
     _STYLES.update({f.dest_uri: f for f in files if f.dest_uri.endswith(".css")})
-    files.append(File.generated(config, PLANNER_JSON, content=_cached("planner-packed", planner_json_text)))
-    files.append(
-        File.generated(config, VARIANTS_JSON, content=_cached("variants-packed", variants_json_text))
-    )
     return files
 
 

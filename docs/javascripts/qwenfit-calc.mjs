@@ -1260,7 +1260,7 @@ function mount() {
   };
   // the split export (qwenfit-data.mjs): the index and the model shown first, then the other models
   const first = new URLSearchParams(location.hash.replace(/^#/, "")).get(HASH_KEYS.model) ?? "35B-A3B";
-  const assets = new URL("../", src); // assets/: planner.json and variants.json sit beside calculator/
+  const assets = new URL("./", src); // plan mode's planner.json and variants.json sit beside index.json
   // files the docs build wrote into the page (<script type="application/json" data-qf-file=NAME>)
   const inline = {};
   for (const el of document.querySelectorAll("script[data-qf-file]")) inline[el.dataset.qfFile] = el.textContent;
@@ -1279,7 +1279,7 @@ function mount() {
         .then((r) => (r.ok ? r.text() : null))
         .catch(() => null);
       return Promise.all([rest, variants]).then(([all, text]) => {
-        if (text) Object.defineProperty(all, "variants", { value: unpackValue(parseJSON(text)), enumerable: false });
+        if (text) Object.defineProperty(all, "variants", { value: unpackValue(parseJSON(text), all.formulas), enumerable: false });
         calc.data = all;
         calc.writeForm();
         calc.render();

@@ -8,12 +8,59 @@
 // {"#": [templates, rows]} formula records that share their shape (a slot, {"#": 0}, where they
 // differ; strings "@|..." relative to the record's placement, "@@..." an escaped "@"), {"*": [period, times, ...block, ...]} lists of repeated blocks, {"+": [...]} the same of the differences
 // of an integer list (BigInt, as the calculator's JSON reader gives every integer), "!"-escaped strings.
+// Patches (qwenfit.export_patch): {"=": payload} a value written as its differences from a base
+// (a dict: [its keys or 0 for the base's, {key: new value or patch}]; a list: [its length, index,
+// new value or patch, ...]); {"<": [ref, patch]} a value as a patch of an earlier sibling in its dict
+// (ref: that key), as a formula record of the ref-th of `bases` (plan mode's files: the
+// calculator's formulas, loaded by then), as a template of the ref-th template before it.
 
-export const PACK = 2n; // qwenfit.export_split.PACK
+export const PACK = 3n; // qwenfit.export_split.PACK
 
 const SLOT = Object.freeze({ slot: true }); // where a template takes a value of its own row
 
-function decoder(table, shared) {
+class Patch {
+  constructor(payload) {
+    this.payload = payload;
+  }
+}
+
+class Ref {
+  constructor(ref, patch) {
+    this.ref = ref;
+    this.patch = patch;
+  }
+}
+
+/** `p` applied to `base` (qwenfit.export_patch.apply_patch); `p` itself if it is not a patch. */
+function applyPatch(base, p) {
+  if (!(p instanceof Patch)) return p;
+  if (Array.isArray(base)) {
+    const [n, ...pairs] = p.payload;
+    const out = base.slice(0, Number(n));
+    while (out.length < Number(n)) out.push(null);
+    for (let i = 0; i < pairs.length; i += 2) {
+      const j = Number(pairs[i]);
+      out[j] = j < base.length ? applyPatch(base[j], pairs[i + 1]) : pairs[i + 1];
+    }
+    return out;
+  }
+  const [keys, changes] = p.payload;
+  const out = {};
+  for (const k of Array.isArray(keys) ? keys : Object.keys(base)) {
+    if (!Object.hasOwn(changes, k)) out[k] = base[k];
+    else out[k] = Object.hasOwn(base, k) ? applyPatch(base[k], changes[k]) : changes[k];
+  }
+  return out;
+}
+
+/** A decoded dict with its values written as patches of an earlier sibling rebuilt (`any`: whether
+ * a value is one; most dicts have none). */
+function resolved(obj, any = true) {
+  if (any) for (const k of Object.keys(obj)) if (obj[k] instanceof Ref) obj[k] = applyPatch(obj[obj[k].ref], obj[k].patch);
+  return obj;
+}
+
+function decoder(table, shared, bases = []) {
   const dec = (v) => {
     if (typeof v === "string") {
       const c = v[0];
@@ -40,10 +87,19 @@ function decoder(table, shared) {
       }
       return out;
     }
+    if (keys.length === 1 && keys[0] === "=") return new Patch(dec(v["="]));
+    if (keys.length === 1 && keys[0] === "<") {
+      const [ref, patch] = dec(v["<"]);
+      return new Ref(ref, patch);
+    }
     if (keys.length === 1 && keys[0] === "#") {
       // formula records as [templates, rows]: a row is [its template, the values of its slots...]
       if (v["#"] === 0n || v["#"] === 0) return SLOT;
       const [templates, rows] = dec(v["#"]);
+      // a template written as a patch of an earlier one
+      templates.forEach((t, j) => {
+        if (t instanceof Ref) templates[j] = applyPatch(templates[Number(t.ref)], t.patch);
+      });
       // a part without a slot is the template's own (shared, as the packing's tables share it: the
       // calculator compiles a shared expression once)
       const slotted = new Map();
@@ -59,6 +115,11 @@ function decoder(table, shared) {
         return found;
       };
       return rows.map((row) => {
+        if (row instanceof Ref) {
+          const base = bases[Number(row.ref)];
+          if (base === undefined) throw new Error("a formula record written against the calculator's, which are not loaded");
+          return applyPatch(base, row.patch);
+        }
         let k = 1;
         let placement = null; // the record's, once read: "@|w:gpu" stands for placement + "|w:gpu"
         const absolute = (s) => {
@@ -102,43 +163,54 @@ function decoder(table, shared) {
       }
       const at = {};
       const out = {};
+      let refs = false;
       placements.forEach((head, i) => {
         for (const name of names[i]) {
           at[name] = (at[name] ?? 0) + 1;
-          out[`${head}|${name}`] = columns[name][at[name] - 1];
+          const x = columns[name][at[name] - 1];
+          out[`${head}|${name}`] = x;
+          refs ||= x instanceof Ref;
         }
       });
-      return out;
+      return resolved(out, refs);
     }
     if (keys.length === 1 && keys[0] === "%") {
       const [names, ...values] = dec(v["%"]);
       const out = {};
+      let refs = false;
       names.forEach((name, i) => {
         out[name] = values[i];
+        refs ||= values[i] instanceof Ref;
       });
-      return out;
+      return resolved(out, refs);
     }
     const out = {};
-    for (const k of keys) out[k] = dec(v[k]);
-    return out;
+    let refs = false;
+    for (const k of keys) {
+      out[k] = dec(v[k]);
+      refs ||= out[k] instanceof Ref;
+    }
+    return resolved(out, refs);
   };
   return dec;
 }
 
-/** One packed file ({t, v}) as the value it stands for; `shared`: the index's decoded shared table. */
-export function unpack(packed, shared = []) {
+/** One packed file ({t, v}) as the value it stands for; `shared`: the index's decoded shared table;
+ * `bases`: the formula records its records may be patches of (the calculator's, for plan mode's files). */
+export function unpack(packed, shared = [], bases = []) {
   const table = [];
-  const dec = decoder(table, shared);
+  const dec = decoder(table, shared, bases);
   for (const entry of packed.t) table.push(dec(entry));
   return dec(packed.v);
 }
 
 /** A file packed by qwenfit.export_split.pack_value (plan mode's planner.json, variants.json) as the
- * value it stands for; any other JSON value as it is. */
-export function unpackValue(value) {
+ * value it stands for, its formula records patches of `bases` (the calculator's complete formulas);
+ * any other JSON value as it is. */
+export function unpackValue(value, bases = []) {
   if (value === null || typeof value !== "object" || !("pack" in value) || !("v" in value)) return value;
   if (value.pack !== PACK) throw new Error(`data pack ${value.pack}; this page reads pack ${PACK}`);
-  return unpack(value);
+  return unpack(value, [], bases);
 }
 
 /** The index's shared table, decoded (its entries refer only to earlier ones). */

@@ -5,7 +5,7 @@
 // them, step for step as Python does (tests/browser/test_plan_parity.py compares it with qwenfit.plan()).
 //
 // Inputs: `calc` (assets/calculator.json: formulas and weight inputs of the calculator's placements) and
-// `plan` (assets/planner.json, qwenfit.export_plan.planner_json(): the planner's extra placements,
+// `plan` (assets/calculator/planner.json, qwenfit.export_plan.planner_json(): the planner's extra placements,
 // each option's quality and artifact, each device's budget, engine inputs and speed constants).
 
 import { FormulaError, compile, findFormula, gbToBytes, ramReserve, search, variables } from "./qwenfit-calc.mjs";
@@ -40,6 +40,90 @@ function placement(kind, fields = {}) {
 }
 
 /** A placement as one comparable string (the parity test's form, as tests/browser/calc_reference.py writes it). */
+/** [GPU names, device of each block and the output layer]: llama.cpp's layer split with its
+ * single-precision split points (qwenfit.core.engines.llama_cpp.layout.llama_layout). */
+function llamaLayout(nAll, nGpus, ngl, shares) {
+  const gpus = nGpus === 1 ? ["gpu"] : Array.from({ length: nGpus }, (_, i) => `gpu${i}`);
+  const nOn = ngl === null ? nAll + 1 : ngl;
+  let acc = 0;
+  const points = [];
+  for (const s of shares ?? Array(nGpus).fill(1)) points.push((acc = Math.fround(acc + Math.fround(s))));
+  const splits = points.map((s) => Math.fround(s / acc));
+  const start = Math.max(nAll + 1 - nOn, 0);
+  const act = Math.min(nOn, nAll + 1);
+  const dev = [];
+  for (let il = 0; il <= nAll; il++) {
+    if (il < start || il - start >= act) {
+      dev.push("cpu");
+      continue;
+    }
+    const x = Math.fround(Math.fround(il - start) / act);
+    const k = splits.findIndex((s) => s > x);
+    dev.push(gpus[Math.min(k < 0 ? splits.length : k, nGpus - 1)]);
+  }
+  return [gpus, dev];
+}
+
+/** The weight inputs of plan placement `key` ("gpu2-ngl7", "gpu2-ts3-1") from a quantization's
+ * layer tables: qwenfit.export_plan.layers_env, the same sums over the same layer split. */
+export function layersEnv(t, key) {
+  const m = /^gpu(\d+)(?:-ngl(\d+))?(?:-ts([\d-]+))?$/.exec(key);
+  if (!m) throw new FormulaError(`not a plan placement: ${key}`);
+  const nGpus = Number(m[1]);
+  const ngl = m[2] === undefined ? null : Number(m[2]);
+  const shares = m[3] === undefined ? null : m[3].split("-").map(Number);
+  const n = t.h.length;
+  // [host, GPU, read, experts' GPU, experts' read bytes] of block il (the tables: GPU and read less host)
+  const block = (il, nAll) => {
+    if (il === nAll) return [...t.out, 0n, 0n];
+    if (il >= n) return [0n, 0n, 0n, 0n, 0n]; // the MTP block: skipped
+    const h = t.h[il];
+    return [h, h + t.g[il], h + t.r[il], t.eg[il], t.er[il]];
+  };
+  const sums = (a) => {
+    let s = 0n;
+    return a.map((x) => (s += x));
+  };
+  const nW = Number(t.n_w);
+  const nR = Number(t.n_r);
+  const [gpus, dev] = llamaLayout(nW, nGpus, ngl, shares);
+  const w = {};
+  for (const d of [...gpus, "cpu"]) w[d] = 0n;
+  const exps = {};
+  for (const g of gpus) exps[g] = Array(nW + 1).fill(0n);
+  w.cpu += t.embed[0];
+  if (!t.lm_head && dev[nW] !== "cpu") w[dev[nW]] += t.embed[1];
+  dev.forEach((d, il) => {
+    const [h, g, , eg] = block(il, nW);
+    w[d] += d === "cpu" ? h : g;
+    if (d !== "cpu" && il < nW) exps[d][il + 1] += eg;
+  });
+  const env = {};
+  for (const [d, b] of Object.entries(w)) env[`w:${d}`] = b;
+  for (const [d, per] of Object.entries(exps)) {
+    env[`exps:${d}`] = sums(per);
+    env[`exps_max:${d}`] = per.reduce((a, b) => (b > a ? b : a));
+  }
+  const [, rdev] = llamaLayout(nR, nGpus, ngl, shares);
+  let gpu = 0n;
+  let cpu = 0n;
+  const per = Array(nR + 1).fill(0n);
+  if (t.tied && rdev[nR] !== "cpu") gpu += t.embed[2];
+  else cpu += t.embed[2];
+  rdev.forEach((d, il) => {
+    const [, , r, , er] = block(il, nR);
+    if (d === "cpu") cpu += r;
+    else {
+      gpu += r;
+      if (il < nR) per[il + 1] += er;
+    }
+  });
+  Object.assign(env, { "r:gpu": gpu, "r:cpu": cpu, rexps: sums(per), "r:bf16_ppm": t.bf16_ppm });
+  const out = {};
+  for (const [k, v] of Object.entries(env)) out[`${key}|${k}`] = v;
+  return out;
+}
+
 export function placementKey(p) {
   if (!p) return "";
   const ts = p.tensor_split ? p.tensor_split.join(",") : "";
@@ -115,19 +199,27 @@ class Judge {
     if (found) return found;
     const { calc, plan } = this.c;
     const kv = this.engine.kv;
-    const formula = findFormula(calc, this.model.key, this.engine.name, kv, key) ?? findPlanFormula(plan, this.model.key, this.engine.name, kv, key);
+    const calcFormula = findFormula(calc, this.model.key, this.engine.name, kv, key);
+    const formula = calcFormula ?? findPlanFormula(plan, this.model.key, this.engine.name, kv, key);
     if (!formula) throw new FormulaError(`no formula for ${this.model.key} / ${this.engine.name} / ${key}`);
     const cpu = p.kind === "cpu";
     const scope = new Scope([
       this.target.hw.inputs[this.engine.name]?.[cpu ? "cpu" : "gpu"] ?? {},
       this.rec.env ?? {},
+      // the -ngl / -ts placements' weight inputs, from the quantization's layers
+      !calcFormula && this.rec.layers ? layersEnv(this.rec.layers, key) : {},
       calc.models[this.model.key]?.quants?.[this.engine.name]?.[this.quant]?.env ?? {},
     ]);
     scope.set("vram", cpu || this.vram === null ? 0n : this.vram);
     scope.set("ram", this.ram ?? 0n);
     scope.set("depth", BigInt(this.c.depth));
     // the speed constants of this placement (none for a custom GPU: no speed)
-    const rates = this.target.hw.rates[this.engine.name]?.[cpu ? "cpu" : `${Math.max(this.n_gpus, 1)}/${p.tp}`];
+    // ("*/tp": the same for every count of GPUs from tp to "gpus", qwenfit.export_plan._rates)
+    const table = this.target.hw.rates[this.engine.name];
+    const n = Math.max(this.n_gpus, 1);
+    const tp = Number(p.tp);
+    const rates = table?.[cpu ? "cpu" : `${n}/${tp}`] ??
+      (!cpu && table && n >= tp && n <= Number(table.gpus ?? 0) ? table[`*/${tp}`] : undefined);
     if (rates) for (const [name, v] of Object.entries(rates)) scope.set(`k:${name}`, BigInt(v));
     // shared definitions that depend on neither the context, the sequences nor --n-cpu-moe: once
     const dynamic = new Set(["ctx", "seqs", "n_cpu_moe"]);
@@ -737,7 +829,8 @@ export async function mountPlan(root, calc, src) {
   if (!r.ok) throw new Error(`${src.pathname}: HTTP ${r.status} (the site was built without qwenfit's planner export)`);
   const { parseJSON } = await import("./qwenfit-calc.mjs");
   const { unpackValue } = await import("./qwenfit-data.mjs");
-  const plan = unpackValue(parseJSON(await r.text())); // packed by qwenfit.export_split.pack_value
+  // packed by qwenfit.export_split.pack_value, its formula records patches of the calculator's
+  const plan = unpackValue(parseJSON(await r.text()), calc.formulas);
   if (plan.schema !== 1n) throw new Error(`planner data schema ${plan.schema}; this page reads schema 1`);
   const view = new PlanView(root, calc, plan);
   root.dataset.ready = "1";

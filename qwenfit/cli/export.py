@@ -18,7 +18,8 @@ def add(sub: Any, schema_id: str) -> None:
     p.add_argument(
         "--split",
         metavar="DIR",
-        help="write the files the docs page loads instead (DIR/index.json and one file per model, packed)",
+        help="write the files the docs page loads instead (DIR/index.json, one file per model and plan "
+        "mode's planner.json and variants.json, packed)",
     )
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # always JSON
     p.set_defaults(func=run)
@@ -26,7 +27,8 @@ def add(sub: Any, schema_id: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """The docs calculator's JSON (qwenfit.export.calculator_json); with --split, the files the docs
-    page loads (qwenfit.export_split.calculator_files: the same data split per model and packed)."""
+    page loads (qwenfit.export_split.site_files: the same data split per model and packed, and plan
+    mode's)."""
     if args.split:
         return _write_split(args.split)
     import json
@@ -49,12 +51,12 @@ def _write_split(folder: str) -> int:
     import json
     from pathlib import Path
 
-    from qwenfit.export_split import calculator_files
+    from qwenfit.export_split import site_files
 
     out = Path(folder)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        for name, packed in calculator_files().items():
+        for name, packed in site_files().items():
             text = json.dumps(packed, separators=(",", ":"), ensure_ascii=False)
             (out / name).write_text(text, encoding="utf-8")
     except OSError as exc:

@@ -1,6 +1,6 @@
 """The calculator's vision and MTP toggles: with them on, the page shows the terms, total, verdict and
 launch command Python's ``qwenfit.estimate(..., vision=, mtp=)`` gives (formulas traced with the vision
-tower / MTP drafting: ``qwenfit.export_plan.variants_json``, assets/variants.json)."""
+tower / MTP drafting: ``qwenfit.export_plan.variants_json``, assets/calculator/variants.json)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def python_texts(*cfg: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def site_variants(site_dir: Path) -> Path:
-    path = site_dir / "assets" / "variants.json"
+    path = site_dir / "assets" / "calculator" / "variants.json"
     assert path.is_file()
     return path
 

@@ -30,11 +30,11 @@ APPLY = """(c) => window.qwenfitPlan.apply(c)"""
 
 @pytest.fixture(scope="session")
 def planner_data(site_dir: Path) -> dict[str, Any]:
+    from qwenfit.export import calculator_json
     from qwenfit.export_split import unpack_value
 
-    data = unpack_value(
-        json.loads((site_dir / "assets" / "planner.json").read_text())
-    )  # as the page reads it
+    packed = json.loads((site_dir / "assets" / "calculator" / "planner.json").read_text())
+    data = unpack_value(packed, calculator_json()["formulas"])  # as the page reads it
     assert data["schema"] == 1
     return data
 

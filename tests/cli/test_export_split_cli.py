@@ -12,7 +12,7 @@ from cli_helpers import assert_one_line_error
 def test_export_split(cli, monkeypatch, tmp_path):
     files = {"index.json": {"pack": 1, "t": [], "v": {"schema": 2}, "shared": []}, "9B.json": {"pack": 1}}
     fake = types.ModuleType("qwenfit.export_split")
-    fake.calculator_files = lambda: files
+    fake.site_files = lambda: files  # the calculator's files and plan mode's
     monkeypatch.setitem(sys.modules, "qwenfit.export_split", fake)
     out = tmp_path / "calc"
     assert cli("export", "--split", str(out)).code == 0
