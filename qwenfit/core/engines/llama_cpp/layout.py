@@ -74,6 +74,30 @@ class LlamaLayout:
         return [i for i, d in enumerate(self.layer_device[:-1]) if d == device]
 
 
+def layer_devices(n_layer_all: int, gpus: Sequence[str], ngl: int, shares: Sequence[float]) -> list[str]:
+    """The device of each of ``n_layer_all`` blocks and the output layer: the last ``ngl`` go to the
+    GPUs, split at the single-precision cumulative ``shares`` (llama-model.cpp's split points,
+    ``std::upper_bound``); the rest stay on the CPU. The calculator's plan mode mirrors it
+    (:mod:`qwenfit.export_plan`, docs/javascripts/qwenfit-plan.mjs)."""
+    splits: list[float] = []
+    acc = 0.0
+    for s in shares:
+        acc = _f32(acc + _f32(s))
+        splits.append(acc)
+    splits = [_f32(s / acc) for s in splits] if gpus else []
+    i_gpu_start = max(n_layer_all + 1 - ngl, 0)
+    act = min(ngl, n_layer_all + 1) if gpus else 0
+    out = []
+    for il in range(n_layer_all + 1):
+        if il < i_gpu_start or il - i_gpu_start >= act:
+            out.append("cpu")
+            continue
+        x = _f32(_f32(il - i_gpu_start) / act)
+        k = next((i for i, s in enumerate(splits) if s > x), len(splits))  # std::upper_bound
+        out.append(gpus[min(k, len(gpus) - 1)])
+    return out
+
+
 def llama_layout(
     spec: ModelSpec,
     *,
@@ -105,22 +129,7 @@ def _layout(
     shares = list(tensor_split) if tensor_split else [1.0] * len(gpus)
     if gpus and (len(shares) != len(gpus) or any(s < 0 for s in shares) or not any(shares)):
         raise ValueError(f"tensor_split needs {len(gpus)} non-negative shares, got {list(shares)}")
-    splits: list[float] = []
-    acc = 0.0
-    for s in shares:
-        acc = _f32(acc + _f32(s))
-        splits.append(acc)
-    splits = [_f32(s / acc) for s in splits] if gpus else []
-    i_gpu_start = max(n_layer_all + 1 - ngl, 0)
-    act = min(ngl, n_layer_all + 1) if gpus else 0
-    out = []
-    for il in range(n_layer_all + 1):
-        if il < i_gpu_start or il - i_gpu_start >= act:
-            out.append("cpu")
-            continue
-        x = _f32(_f32(il - i_gpu_start) / act)
-        k = next((i for i, s in enumerate(splits) if s > x), len(splits))  # std::upper_bound
-        out.append(gpus[min(k, len(gpus) - 1)])
+    out = layer_devices(n_layer_all, gpus, ngl, shares)
     return LlamaLayout(n_layer_all, tuple(out), (*gpus, "cpu"))
 
 
