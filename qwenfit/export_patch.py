@@ -161,7 +161,7 @@ def resolved(d: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
-_MIN_TEXT = 60  # a string this long is written once in its file's table, or as an edit of one there
+_MIN_TEXT = 30  # a string this long is written once in its file's table, or as an edit of one there
 _MAX_TEXTS = 48  # the strings of the table (the latest) tried as a string's base
 
 
@@ -200,7 +200,7 @@ class Texts:
         return self.ref(self.at[text])
 
 
-_MIN_KEPT = 40  # a string is written as an edit of another when it keeps this much of it
+_MIN_KEPT = 24  # a string is written as an edit of another when it keeps this much of it
 
 
 def _common(a: str, b: str, most: int | None = None) -> int:

@@ -39,7 +39,7 @@ __all__ = [
     "unpack_value",
 ]
 
-PACK = 3  # the packing's version (docs/javascripts/qwenfit-data.mjs reads this one)
+PACK = 4  # the packing's version (docs/javascripts/qwenfit-data.mjs reads this one)
 _MIN_SHARED = 12  # a repeated value shorter than this (as JSON) is written out each time
 _MIN_NUMBER = 7  # an integer this long (as JSON) used often in one file goes to the file's table
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -376,6 +376,7 @@ class _Packer:
             self._key(v, name)
         self.shared: list[Any] = []
         self._shared_at: dict[str, int] = {}
+        self.shared_texts = Texts(self.shared, lambda i: "^" + _base36(i))
 
     def _key(self, v: Any, owner: str) -> str:
         if isinstance(v, list):
@@ -414,7 +415,7 @@ class _Packer:
                     table.append(v)
                 return "~" + _base36(at[k])
             if isinstance(v, str):
-                return texts.enc(v) if local else v
+                return (texts if local else self.shared_texts).enc(v)
             if not isinstance(v, (list, dict)):
                 return v
             k = self.keys[id(v)]

@@ -17,7 +17,7 @@
 // {"$": [string, kept beginning, middle, kept end]} a long string as an edit of one in the file's
 // table (qwenfit.export_split._Texts; lengths in UTF-16 units, as Python's for the strings so written).
 
-export const PACK = 3n; // qwenfit.export_split.PACK
+export const PACK = 4n; // qwenfit.export_split.PACK
 
 const SLOT = Object.freeze({ slot: true }); // where a template takes a value of its own row
 
