@@ -7,9 +7,21 @@ docs/javascripts/qwenfit-data.mjs reads them the same way."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Bases", "Patch", "Ref", "apply_patch", "patch_text", "patched", "resolved", "siblings"]
+__all__ = [
+    "Bases",
+    "Patch",
+    "Ref",
+    "Texts",
+    "apply_patch",
+    "by_columns",
+    "patch_text",
+    "patched",
+    "resolved",
+    "siblings",
+]
 
 
 class Patch:
@@ -147,3 +159,71 @@ def resolved(d: dict[str, Any]) -> dict[str, Any]:
         if isinstance(x, Ref):
             d[k] = apply_patch(d[x.ref], x.patch)
     return d
+
+
+_MIN_TEXT = 30  # a string this long is written once in its file's table, or as an edit of one there
+_MAX_TEXTS = 48  # the strings of the table (the latest) tried as a string's base
+
+
+class Texts:
+    """A file's long strings (the explanations of formula terms, the commands that make a GGUF), which
+    repeat or differ from one another by a name in the middle (the quantization's, the parts'
+    count): each written once in the file's table ("~n"), another that shares a long beginning and
+    end with one there as {"$": [that one, the length of the beginning, its own middle, the length
+    of the end]}. Only strings of the Basic Multilingual Plane (whose lengths JavaScript counts as
+    Python does)."""
+
+    def __init__(self, table: list[Any], ref: Callable[[int], str]) -> None:
+        self.table, self.ref = table, ref  # ref: how the file refers to the i-th entry of its table
+        self.at: dict[str, int] = {}
+
+    def enc(self, v: str) -> Any:
+        """``v`` (as export_split's _compact wrote it: "!"-escaped) as written in the file."""
+        text = v[1:] if v[:1] == "!" else v
+        if len(text) < _MIN_TEXT or any(ord(c) > 0xFFFF for c in text):
+            return v
+        found = self.at.get(text)
+        if found is not None:
+            return self.ref(found)
+        best = (0, 0, 0)
+        for s, i in list(self.at.items())[-_MAX_TEXTS:]:
+            head = _common(s, text)
+            tail = _common(s[::-1], text[::-1], min(len(s), len(text)) - head)
+            if head + tail > best[0] + best[1]:
+                best = (head, tail, i)
+        head, tail, i = best
+        if head + tail >= _MIN_KEPT:
+            middle = text[head : len(text) - tail]
+            return {"$": [self.ref(i), head, "!" + middle if middle[:1] in ("~", "^", "!") else middle, tail]}
+        self.at[text] = len(self.table)
+        self.table.append(v)
+        return self.ref(self.at[text])
+
+
+_MIN_KEPT = 24  # a string is written as an edit of another when it keeps this much of it
+
+
+def _common(a: str, b: str, most: int | None = None) -> int:
+    """The length of the longest common beginning of ``a`` and ``b`` (at most ``most``)."""
+    lo, hi = 0, min(len(a), len(b), len(a) if most is None else most)
+    while lo < hi:  # a[:lo] == b[:lo]
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def by_columns(v: dict[str, Any]) -> list[Any] | None:
+    """A dict of three or more dicts that have the same keys in the same order (the hardware's
+    per-engine inputs and speed constants) as [its keys, their keys, one column per key: that key's
+    values dict by dict], or None if it is not one. A column repeats where the dicts agree (a
+    device's CPU rate for every engine and tensor-parallel size), so it packs as runs."""
+    rows = list(v.values())
+    if len(rows) < 3 or not all(type(r) is dict for r in rows):
+        return None
+    keys = list(rows[0])
+    if len(keys) < 2 or any(list(r) != keys for r in rows[1:]):
+        return None
+    return [list(v), keys, *([r[k] for r in rows] for k in keys)]

@@ -1,7 +1,9 @@
 """The calculator export split per model and packed for the page (issue #20): an index plus one file per
 model, values that repeat written once (in the file's own table or the index's shared one), dict keys
-shared, dicts keyed "placement|name" (plan mode's weight inputs) by columns, repeated blocks of a list
-written once, integer lists as their differences. :func:`unpack_files` gives back
+shared, dicts keyed "placement|name" (plan mode's weight inputs) by columns, dicts of dicts with the
+same keys (the hardware's inputs and speed constants) by columns where that is shorter, repeated blocks
+of a list written once, integer lists as their differences, long strings once per file or as an edit
+of an earlier one. :func:`unpack_files` gives back
 :func:`qwenfit.export.calculator_json` byte for byte; :func:`pack_value` / :func:`unpack_value` do the
 same for one value (plan mode's planner.json and variants.json); docs/javascripts/qwenfit-data.mjs
 unpacks them all."""
@@ -13,7 +15,18 @@ import json
 from typing import Any
 
 from qwenfit.export import calculator_json
-from qwenfit.export_patch import Bases, Patch, Ref, apply_patch, patch_text, patched, resolved, siblings
+from qwenfit.export_patch import (
+    Bases,
+    Patch,
+    Ref,
+    Texts,
+    apply_patch,
+    by_columns,
+    patch_text,
+    patched,
+    resolved,
+    siblings,
+)
 
 __all__ = [
     "PACK",
@@ -26,7 +39,7 @@ __all__ = [
     "unpack_value",
 ]
 
-PACK = 3  # the packing's version (docs/javascripts/qwenfit-data.mjs reads this one)
+PACK = 4  # the packing's version (docs/javascripts/qwenfit-data.mjs reads this one)
 _MIN_SHARED = 12  # a repeated value shorter than this (as JSON) is written out each time
 _MIN_NUMBER = 7  # an integer this long (as JSON) used often in one file goes to the file's table
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -41,7 +54,17 @@ def _base36(i: int) -> str:
             return out
 
 
-_RESERVED = ("+", "*", "%", "|", "#", "=", "<")  # the one key of a dict that stands for a packed value
+_RESERVED = (
+    "+",
+    "*",
+    "%",
+    "|",
+    "#",
+    "=",
+    "<",
+    "&",
+    "$",
+)  # the one key of a dict that stands for a packed value
 _MIN_COLUMNS = 8  # a dict of "placement|name" keys shorter than this is written as it is
 _MAX_PERIOD = 8  # the longest block of a list written once for its repetitions
 _MAX_VARYING = 4  # records share a template when at most 1/4 of their leaves differ
@@ -313,23 +336,31 @@ def _compact(v: Any, bases: Bases | None = None) -> Any:
     if isinstance(v, dict):
         if len(v) == 1 and next(iter(v)) in _RESERVED:
             raise ValueError(f"the export has a dict the packing reserves: {v!r}")
-        if sum(isinstance(x, dict) for x in v.values()) > 1:
-            v = siblings(v)
-        cols = _columns(v) if len(v) >= _MIN_COLUMNS else None
-        if cols is not None:
-            sums = _sums(cols[1], cols[2])
-            columns = {k: _compact(x, bases) for k, x in cols[2].items()}
-            if not sums:
-                return {"|": [_compact(cols[0]), _compact(cols[1]), columns]}
-            for k, (_, total) in sums.items():
-                columns[k] = _compact(total)
-            return {
-                "|": [_compact(cols[0]), _compact(cols[1]), columns, {k: o for k, (o, _) in sums.items()}]
-            }
-        if len(v) >= 3:
-            return {"%": [list(v), *(_compact(x, bases) for x in v.values())]}
-        return {k: _compact(x, bases) for k, x in v.items()}
+        by_rows = _compact_dict(v, bases)
+        table = by_columns(v)
+        if table is None:
+            return by_rows
+        columns = {"&": [_compact(x, bases) for x in table]}
+        return columns if len(json.dumps(columns)) < len(json.dumps(by_rows)) else by_rows
     return v
+
+
+def _compact_dict(v: dict[str, Any], bases: Bases | None) -> Any:
+    """:func:`_compact` of a dict, row by row (each value in its place)."""
+    if sum(isinstance(x, dict) for x in v.values()) > 1:
+        v = siblings(v)
+    cols = _columns(v) if len(v) >= _MIN_COLUMNS else None
+    if cols is not None:
+        sums = _sums(cols[1], cols[2])
+        columns = {k: _compact(x, bases) for k, x in cols[2].items()}
+        if not sums:
+            return {"|": [_compact(cols[0]), _compact(cols[1]), columns]}
+        for k, (_, total) in sums.items():
+            columns[k] = _compact(total)
+        return {"|": [_compact(cols[0]), _compact(cols[1]), columns, {k: o for k, (o, _) in sums.items()}]}
+    if len(v) >= 3:
+        return {"%": [list(v), *(_compact(x, bases) for x in v.values())]}
+    return {k: _compact(x, bases) for k, x in v.items()}
 
 
 class _Packer:
@@ -345,6 +376,7 @@ class _Packer:
             self._key(v, name)
         self.shared: list[Any] = []
         self._shared_at: dict[str, int] = {}
+        self.shared_texts = Texts(self.shared, lambda i: "^" + _base36(i))
 
     def _key(self, v: Any, owner: str) -> str:
         if isinstance(v, list):
@@ -365,11 +397,14 @@ class _Packer:
     def pack(self, name: str) -> dict[str, Any]:
         table: list[Any] = []
         at: dict[str, int] = {}
+        texts = Texts(table, lambda i: "~" + _base36(i))
 
-        def children(v: Any) -> Any:
-            return [enc(x) for x in v] if isinstance(v, list) else {a: enc(x) for a, x in v.items()}
+        def children(v: Any, local: bool) -> Any:
+            if isinstance(v, list):
+                return [enc(x, local) for x in v]
+            return {a: enc(x, local) for a, x in v.items()}
 
-        def enc(v: Any, top: bool = False) -> Any:
+        def enc(v: Any, local: bool, top: bool = False) -> Any:
             if type(v) is int:  # a long number used often in this file: written once, in its table
                 k = json.dumps(v)
                 n = self.count.get(k, 0)
@@ -379,22 +414,24 @@ class _Packer:
                     at[k] = len(table)
                     table.append(v)
                 return "~" + _base36(at[k])
+            if isinstance(v, str):
+                return (texts if local else self.shared_texts).enc(v)
             if not isinstance(v, (list, dict)):
                 return v
             k = self.keys[id(v)]
             if top or self.count[k] < 2 or len(k) < _MIN_SHARED:
-                return children(v)
+                return children(v, local)
             shared = len(self.owners[k]) > 1
             found = (self._shared_at if shared else at).get(k)
             if found is None:
-                entry = children(v)  # its parts first: an entry refers only to earlier ones
+                entry = children(v, not shared)  # its parts first: an entry refers only to earlier ones
                 into = self.shared if shared else table
                 found = len(into)
                 (self._shared_at if shared else at)[k] = found
                 into.append(entry)
             return ("^" if shared else "~") + _base36(found)
 
-        return {"t": table, "v": enc(self.parts[name], top=True)}
+        return {"t": table, "v": enc(self.parts[name], True, top=True)}
 
 
 def calculator_files() -> dict[str, Any]:
@@ -445,6 +482,15 @@ def _unpack(packed: dict[str, Any], shared: list[Any], bases: list[Any] | None =
                 if "+" in v:
                     out = list(itertools.accumulate(out))
                 return out
+            if len(v) == 1 and "$" in v:
+                base, head, middle, tail = dec(v["$"])
+                return base[:head] + middle + base[len(base) - tail :]
+            if len(v) == 1 and "&" in v:
+                keys, names, *columns = dec(v["&"])
+                return {
+                    k: dict(zip(names, row, strict=True))
+                    for k, row in zip(keys, zip(*columns, strict=True), strict=True)
+                }
             if len(v) == 1 and "%" in v:
                 keys, *values = dec(v["%"])
                 return resolved(dict(zip(keys, values, strict=True)))

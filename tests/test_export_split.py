@@ -64,7 +64,7 @@ def test_one_value_packs_and_unpacks_exactly():
     assert _text(unpack_value(packed)) == _text(value)
     assert len(_text(packed)) < len(_text(value)) / 4
     assert '"|"' in _text(packed) and '"*"' in _text(packed) and '"+"' in _text(packed)
-    for reserved in ("+", "*", "%", "|"):
+    for reserved in ("+", "*", "%", "|", "&", "$"):
         with pytest.raises(ValueError, match="reserves"):
             pack_value({"a": {reserved: 1}})
     with pytest.raises(ValueError, match="pack"):

@@ -13,8 +13,11 @@
 // new value or patch, ...]); {"<": [ref, patch]} a value as a patch of an earlier sibling in its dict
 // (ref: that key), as a formula record of the ref-th of `bases` (plan mode's files: the
 // calculator's formulas, loaded by then), as a template of the ref-th template before it.
+// {"&": [keys, their keys, ...columns]} a dict of dicts that have the same keys, column by column;
+// {"$": [string, kept beginning, middle, kept end]} a long string as an edit of one in the file's
+// table (qwenfit.export_split._Texts; lengths in UTF-16 units, as Python's for the strings so written).
 
-export const PACK = 3n; // qwenfit.export_split.PACK
+export const PACK = 4n; // qwenfit.export_split.PACK
 
 const SLOT = Object.freeze({ slot: true }); // where a template takes a value of its own row
 
@@ -85,6 +88,24 @@ function decoder(table, shared, bases = []) {
         let total = 0n;
         for (let i = 0; i < out.length; i++) out[i] = total += out[i];
       }
+      return out;
+    }
+    if (keys.length === 1 && keys[0] === "$") {
+      // a long string as an edit of one in the file's table: [it, kept beginning, middle, kept end]
+      const [base, head, middle, tail] = dec(v["$"]);
+      return base.slice(0, Number(head)) + middle + base.slice(base.length - Number(tail));
+    }
+    if (keys.length === 1 && keys[0] === "&") {
+      // a dict of dicts with the same keys by columns: [its keys, their keys, one column per key]
+      const [outer, inner, ...columns] = dec(v["&"]);
+      const out = {};
+      outer.forEach((key, i) => {
+        const row = {};
+        inner.forEach((name, j) => {
+          row[name] = columns[j][i];
+        });
+        out[key] = row;
+      });
       return out;
     }
     if (keys.length === 1 && keys[0] === "=") return new Patch(dec(v["="]));
