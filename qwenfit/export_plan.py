@@ -147,34 +147,15 @@ def layer_tables(spec: Any, engine: Engine, w: Any) -> dict[str, Any]:
     }
 
 
-def _f32(x: float) -> float:
-    import struct
-
-    return float(struct.unpack("f", struct.pack("f", x))[0])
-
-
 def _layout(
     n_all: int, n_gpus: int, ngl: int | None, shares: tuple[int, ...] | None
 ) -> tuple[list[str], list[str]]:
-    """(GPU names, device of each block and the output layer): llama.cpp's layer split, as
-    :func:`qwenfit.core.engines.llama_cpp.layout.llama_layout` (single-precision split points)."""
-    gpus = ["gpu"] if n_gpus == 1 else [f"gpu{i}" for i in range(n_gpus)]
-    n_on = n_all + 1 if ngl is None else ngl
-    acc, splits = 0.0, []
-    for s in shares or (1,) * n_gpus:
-        acc = _f32(acc + _f32(s))
-        splits.append(acc)
-    splits = [_f32(s / acc) for s in splits]
-    start, act = max(n_all + 1 - n_on, 0), min(n_on, n_all + 1)
-    out = []
-    for il in range(n_all + 1):
-        if il < start or il - start >= act:
-            out.append("cpu")
-            continue
-        x = _f32(_f32(il - start) / act)
-        k = next((i for i, s in enumerate(splits) if s > x), len(splits))
-        out.append(gpus[min(k, n_gpus - 1)])
-    return gpus, out
+    """(GPU names, device of each block and the output layer): llama.cpp's layer split
+    (:func:`qwenfit.core.engines.llama_cpp.layout.layer_devices`)."""
+    from qwenfit.core.engines.llama_cpp.layout import gpu_names, layer_devices
+
+    gpus = list(gpu_names(n_gpus))
+    return gpus, layer_devices(n_all, gpus, n_all + 1 if ngl is None else ngl, shares or (1,) * n_gpus)
 
 
 def layers_env(t: dict[str, Any], key: str) -> dict[str, Any]:
