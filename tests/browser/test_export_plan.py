@@ -67,10 +67,3 @@ def test_the_sites_plan_data_unpacks_to_the_export_exactly(site_dir: Any, name: 
     packed = json.loads((site_dir / "assets" / "calculator" / f"{name}.json").read_text())
     text = json.dumps(getattr(export_plan, f"{name}_json")(), separators=(",", ":"))
     assert json.dumps(unpack_value(packed, calculator_json()["formulas"]), separators=(",", ":")) == text
-
-
-def test_everything_the_page_can_load_is_at_most_a_megabyte(site_dir: Any) -> None:
-    """Issue #20: the calculator's split files with plan mode's, as the site serves them, <= 1 MB raw."""
-    files = sorted((site_dir / "assets" / "calculator").glob("*.json"))
-    assert {"index.json", "planner.json", "variants.json"} <= {f.name for f in files}
-    assert sum(f.stat().st_size for f in files) <= 1_000_000
