@@ -526,8 +526,8 @@ def _prefill(
 def mtp_tokens_per_cycle(drafts: int) -> float:
     """Tokens per verify cycle with ``drafts`` draft tokens: ``1 + a + ... + a^drafts``, ``a`` the fitted
     per-position acceptance (``mtp_accept``), as the leave-one-source-out scores use it for a run that
-    publishes no acceptance. It sits below the published acceptance (``MTP_TOKENS_PER_CYCLE``, kept for
-    comparison) because it also carries the verify and draft costs the step model does not see."""
+    publishes no acceptance. It sits below the published acceptance (benchmarks/speed/fit/results/report.md
+    compares them) because it also carries the verify and draft costs the step model does not see."""
     a = speed_fitted.CONSTANTS["mtp_accept"]
     return 1 + sum(a**i for i in range(1, drafts + 1))
 
