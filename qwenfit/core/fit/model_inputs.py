@@ -54,10 +54,7 @@ def use_spec(key: str, spec: ModelSpec) -> None:
     """Cache ``spec``'s inputs under ``key`` from now on (a new spec under a known key clears the caches)."""
     if _SPECS.get(key) is not spec:
         if key in _SPECS or len(_SPECS) >= 256:  # a new spec under a known key: forget what was cached
-            _SPECS.clear()
-            _INPUTS.clear()
-            for cached in (_weights_cached, cached_reads, formula_env):
-                cached.cache_clear()
+            clear_caches()
         _SPECS[key] = spec
 
 
