@@ -22,10 +22,18 @@ from qwenfit.export_patch import (
     Texts,
     apply_patch,
     by_columns,
-    patch_text,
-    patched,
     resolved,
     siblings,
+)
+from qwenfit.export_records import (
+    SLOT,
+    SLOT_MARK,
+    absolute,
+    filled,
+    rows_by_template,
+    rows_from_columns,
+    share_templates,
+    template_refs,
 )
 
 __all__ = [
@@ -39,7 +47,7 @@ __all__ = [
     "unpack_value",
 ]
 
-PACK = 4  # the packing's version (docs/javascripts/qwenfit-data.mjs reads this one)
+PACK = 5  # the packing's version (docs/javascripts/qwenfit-data.mjs reads this one)
 _MIN_SHARED = 12  # a repeated value shorter than this (as JSON) is written out each time
 _MIN_NUMBER = 7  # an integer this long (as JSON) used often in one file goes to the file's table
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -67,7 +75,6 @@ _RESERVED = (
 )  # the one key of a dict that stands for a packed value
 _MIN_COLUMNS = 8  # a dict of "placement|name" keys shorter than this is written as it is
 _MAX_PERIOD = 8  # the longest block of a list written once for its repetitions
-_MAX_VARYING = 4  # records share a template when at most 1/4 of their leaves differ
 
 
 def _blocks(keys: list[Any]) -> list[tuple[int, int, int]]:
@@ -162,135 +169,12 @@ def _sums(names: list[list[str]], columns: dict[str, list[Any]]) -> dict[str, tu
     return out
 
 
-class _Slot:
-    """Where a template (:func:`_templates`) takes a value of its own record."""
-
-
-_SLOT = _Slot()
-_SLOT_MARK = {"#": 0}  # a slot as written: a dict of the reserved key "#" with 0, not a list
-
-
-def _skeleton(v: Any) -> str:
-    if isinstance(v, list):
-        return "[" + ",".join(_skeleton(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ",".join(json.dumps(k) + ":" + _skeleton(x) for k, x in v.items()) + "}"
-    return "."
-
-
-def _leaves(v: Any, out: list[Any]) -> list[Any]:
-    if isinstance(v, list):
-        for x in v:
-            _leaves(x, out)
-    elif isinstance(v, dict):
-        for x in v.values():
-            _leaves(x, out)
-    else:
-        out.append(v)
-    return out
-
-
-def _with_slots(v: Any, slots: set[int], at: list[int]) -> Any:
-    """``v`` with its leaves number ``slots`` (in :func:`_leaves`'s order) replaced by _SLOT."""
-    if isinstance(v, list):
-        return [_with_slots(x, slots, at) for x in v]
-    if isinstance(v, dict):
-        return {k: _with_slots(x, slots, at) for k, x in v.items()}
-    at[0] += 1
-    return _SLOT if at[0] - 1 in slots else v
-
-
-def _relative(v: Any, placement: str | None, top: bool = True) -> Any:
-    """A formula record with its strings that begin with its own placement and "|" (plan mode's
-    per-placement inputs, "gpu1-ngl6|w:gpu") written "@|w:gpu": records of one shape for other
-    placements then differ in fewer leaves. A string that begins with "@" gets another ("@@...").
-    Only strings after the record's "placement" key (in key order) are so written: what
-    :func:`_absolute` reads back in the same order."""
-    if isinstance(v, str):
-        if v[:1] == "@":
-            return "@" + v
-        return "@" + v[len(placement) :] if placement is not None and v.startswith(placement + "|") else v
-    if isinstance(v, list):
-        return [_relative(x, placement, False) for x in v]
-    if isinstance(v, dict):
-        out = {}
-        for k, x in v.items():
-            out[k] = _relative(x, placement, False)
-            if top and k == "placement" and isinstance(x, str):
-                placement = x
-        return out
-    return v
-
-
-def _absolute(v: Any, placement: list[str | None], top: bool = True) -> Any:
-    """:func:`_relative` undone (``placement``: a one-item list, the record's placement once read)."""
-    if isinstance(v, str):
-        if v[:2] == "@@":
-            return v[1:]
-        if v[:1] == "@":
-            if placement[0] is None:
-                raise ValueError(f"a placement-relative string before the record's placement: {v!r}")
-            return placement[0] + v[1:]
-        return v
-    if isinstance(v, list):
-        return [_absolute(x, placement, False) for x in v]
-    if isinstance(v, dict):
-        out = {}
-        for k, x in v.items():
-            out[k] = _absolute(x, placement, False)
-            if top and k == "placement" and isinstance(out[k], str):
-                placement[0] = out[k]
-        return out
-    return v
-
-
-def _templates(records: list[dict[str, Any]]) -> list[Any]:
-    """Formula records as [templates, rows]: records of the same shape (trees that differ only by
-    their constants, names and numbers) share one template, with a slot where they differ; each
-    record is a row [its template, the values of its slots...]. Strings are relative to the
-    record's placement (:func:`_relative`)."""
-    records = [_relative(r, None) for r in records]
-    groups: dict[str, list[int]] = {}
-    for i, r in enumerate(records):
-        groups.setdefault(_skeleton(r), []).append(i)
-    templates: list[Any] = []
-    rows: list[Any] = [None] * len(records)
-    for members in groups.values():
-        leaves = [_leaves(records[i], []) for i in members]
-        texts = [[json.dumps(x) for x in row] for row in leaves]
-        vary = [j for j in range(len(texts[0])) if any(t[j] != texts[0][j] for t in texts[1:])]
-        if len(members) < 2 or len(vary) * _MAX_VARYING > len(texts[0]):  # each its own template (no slot)
-            for i in members:
-                templates.append(records[i])
-                rows[i] = [len(templates) - 1]
-            continue
-        templates.append(_with_slots(records[members[0]], set(vary), [0]))
-        for i, row in zip(members, leaves, strict=True):
-            rows[i] = [len(templates) - 1, *(row[j] for j in vary)]
-    return [templates, rows]
-
-
-def _template_refs(templates: list[Any]) -> list[Any]:
-    """Templates each written as a patch of the closest of the _MAX_BASES before it, where that is
-    much shorter (plan mode's -ngl k records: a few shapes at the ends, k = 1..3 and the last)."""
-    out: list[Any] = []
-    for j, t in enumerate(templates):
-        best: Ref | None = None
-        for i in range(max(0, j - _MAX_BASES), j):
-            p = patched(templates[i], t)
-            if p is not None and (best is None or len(patch_text(p)) < len(patch_text(best.patch))):
-                best = Ref(i, p)
-        out.append(t if best is None else best)
-    return out
-
-
-_MAX_BASES = 8
-
-
 def _records(v: list[dict[str, Any]], bases: Bases | None) -> dict[str, Any]:
-    """Formula records as {"#": [templates, rows]} (:func:`_templates`); a record that has its own
-    template and is close to one of ``bases`` written instead as a row {"<": [base, patch]}."""
-    templates, rows = _templates(v)
+    """Formula records as {"#": [templates, rows]} (:func:`share_templates`), or {"#": [templates,
+    order, refs, columns]} with the rows by columns where that is shorter (:func:`rows_by_template`);
+    a record that has its own template and is close to one of ``bases`` written instead as a row
+    {"<": [base, patch]}."""
+    templates, rows = share_templates(v)
     if bases is not None:
         uses: dict[int, int] = {}
         for row in rows:
@@ -299,9 +183,14 @@ def _records(v: list[dict[str, Any]], bases: Bases | None) -> dict[str, Any]:
             ref = bases.ref(v[i]) if uses[row[0]] == 1 and len(row) == 1 else None
             rows[i] = row if ref is None else ref
         kept = {j: at for at, j in enumerate(sorted({r[0] for r in rows if not isinstance(r, Ref)}))}
-        templates = _template_refs([t for j, t in enumerate(templates) if j in kept])
+        templates = template_refs([t for j, t in enumerate(templates) if j in kept])
         rows = [r if isinstance(r, Ref) else [kept[r[0]], *r[1:]] for r in rows]
-    return {"#": [[_compact(x) for x in templates], [_compact(x) for x in rows]]}
+    packed = [_compact(x) for x in templates]
+    by_rows = [_compact(x) for x in rows]
+    order, refs, columns = rows_by_template(rows)
+    columnar = [_compact(order), [_compact(x) for x in refs], [[_compact(c) for c in t] for t in columns]]
+    shorter = len(json.dumps(columnar)) < len(json.dumps(by_rows))
+    return {"#": [packed, *columnar] if shorter else [packed, by_rows]}
 
 
 def _compact(v: Any, bases: Bases | None = None) -> Any:
@@ -311,8 +200,8 @@ def _compact(v: Any, bases: Bases | None = None) -> Any:
     before them as patches."""
     if isinstance(v, str):
         return "!" + v if v[:1] in ("~", "^", "!") else v
-    if v is _SLOT:
-        return dict(_SLOT_MARK)
+    if v is SLOT:
+        return dict(SLOT_MARK)
     if isinstance(v, Patch):
         return {"=": _compact(v.payload)}
     if isinstance(v, Ref):
@@ -461,7 +350,7 @@ def _unpack(packed: dict[str, Any], shared: list[Any], bases: list[Any] | None =
             if bases is None:
                 raise ValueError("a formula record written against the calculator's: unpack it with them")
             return apply_patch(bases[row.ref], row.patch)
-        return _absolute(_filled(templates[row[0]], iter(row[1:])), [None])
+        return absolute(filled(templates[row[0]], iter(row[1:])), [None])
 
     def dec(v: Any) -> Any:
         if isinstance(v, str):
@@ -500,8 +389,9 @@ def _unpack(packed: dict[str, Any], shared: list[Any], bases: list[Any] | None =
                 return Ref(*dec(v["<"]))
             if len(v) == 1 and "#" in v:
                 if v["#"] == 0:
-                    return _SLOT
-                templates, rows = dec(v["#"])
+                    return SLOT
+                templates, *rows = dec(v["#"])
+                rows = rows[0] if len(rows) == 1 else rows_from_columns(*rows)
                 for j, t in enumerate(templates):  # a patch of an earlier template
                     if isinstance(t, Ref):
                         templates[j] = apply_patch(templates[t.ref], t.patch)
@@ -524,17 +414,6 @@ def _unpack(packed: dict[str, Any], shared: list[Any], bases: list[Any] | None =
     for entry in packed["t"]:
         table.append(dec(entry))
     return dec(packed["v"])
-
-
-def _filled(template: Any, values: Any) -> Any:
-    """A copy of ``template`` with its slots filled from ``values`` in order."""
-    if template is _SLOT:
-        return next(values)
-    if isinstance(template, list):
-        return [_filled(x, values) for x in template]
-    if isinstance(template, dict):
-        return {k: _filled(x, values) for k, x in template.items()}
-    return template
 
 
 def unpack_files(files: dict[str, Any]) -> dict[str, Any]:

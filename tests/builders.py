@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 
 def safetensors_bytes(
@@ -231,3 +232,30 @@ def engine_terms(engine: str, spec, weights, **settings):  # type: ignore[no-unt
     d = Deployment(**{k: v for k, v in settings.items() if k in fields})
     o = eng.Options(**{k: v for k, v in settings.items() if k not in fields})
     return eng.terms(spec, eng.inputs(spec, weights, d, o), d, o)
+
+
+def ngl_records() -> list[dict[str, Any]]:
+    """Records of plan mode's -ngl k shape: a model's numbers repeated, the placement's stepping."""
+    tree = ["+", ["*", ["var", "ctx"], 12288], ["max", ["var", "seqs"], 1]]
+    return [
+        {
+            "model": m,
+            "placement": f"gpu1-ngl{k}",
+            "terms": {
+                "kv": ["*", tree, 86016 + size],
+                "w": ["var", f"gpu1-ngl{k}|w:gpu"],
+                "n": 2048 * (k // 2),
+            },
+            "command": ["-ngl", str(k), "--n-cpu-moe", 40 - k],
+        }
+        for m, size in (("0.8B", 0), ("9B", 4096))
+        for k in range(1, 25)
+    ] + [{"model": "odd", "terms": {"kv": 1}}]
+
+
+def has_row_columns(v: Any) -> bool:
+    if isinstance(v, dict):
+        if isinstance(v.get("#"), list) and len(v["#"]) == 4:
+            return True
+        return any(has_row_columns(x) for x in v.values())
+    return isinstance(v, list) and any(has_row_columns(x) for x in v)

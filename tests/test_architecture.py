@@ -29,7 +29,13 @@ LAYERS = [
     ("qwenfit.cmdline",),  # engines' own command lines, read as each engine reads them
     ("qwenfit.report",),
     ("qwenfit.api",),
-    ("qwenfit.export", "qwenfit.export_patch", "qwenfit.export_split", "qwenfit.export_plan"),
+    (
+        "qwenfit.export",
+        "qwenfit.export_patch",
+        "qwenfit.export_records",
+        "qwenfit.export_split",
+        "qwenfit.export_plan",
+    ),
     ("qwenfit.cli", "qwenfit.__main__"),
     ("qwenfit",),  # the package's __init__: re-exports (lazily) anything
 ]

@@ -1,6 +1,7 @@
 """docs/javascripts/qwenfit-data.mjs's unpack against qwenfit.export_split's, in Node: values packed in
-Python (every encoding: columns of same-keyed dicts, long strings as edits of earlier ones, escapes,
-run-length and delta lists) come back in JavaScript equal to what Python packed, integers exactly."""
+Python (every encoding: columns of same-keyed dicts, formula rows by columns, long strings as edits of
+earlier ones, escapes, run-length and delta lists) come back in JavaScript equal to what Python packed,
+integers exactly."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from builders import has_row_columns, ngl_records
 
 from qwenfit.export import calculator_json
 from qwenfit.export_split import pack_value, unpack_value
@@ -61,6 +63,7 @@ def _values() -> list[Any]:
         },
         data["hardware"],
         data["models"]["9B"]["quants"],
+        {"formulas": ngl_records()},
     ]
 
 
@@ -69,6 +72,7 @@ def test_the_page_unpacks_what_python_packs() -> None:
     texts = [json.dumps(pack_value(v), separators=(",", ":"), ensure_ascii=False) for v in values]
     packed = "".join(texts)
     assert '"&"' in packed and '"$"' in packed  # the encodings under test are used
+    assert has_row_columns(json.loads(texts[-1]))  # formula rows by columns
     for v, text in zip(values, texts, strict=True):
         assert unpack_value(json.loads(text)) == v
     script = SCRIPT % {

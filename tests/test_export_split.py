@@ -7,6 +7,7 @@ import gzip
 import json
 
 import pytest
+from builders import has_row_columns, ngl_records
 
 from qwenfit.export import calculator_json
 from qwenfit.export_split import _compact, calculator_files, pack_value, unpack_files, unpack_value
@@ -84,6 +85,17 @@ def test_formula_records_share_templates():
     packed = json.loads(_text(pack_value({"formulas": records})))
     assert _text(unpack_value(packed)) == _text({"formulas": records})
     assert _text(packed).count("12288") == 1
+
+
+def test_formula_rows_by_columns():
+    """Rows of one template that repeat their model's numbers and step their placement's are written
+    by columns (runs and differences) where that is shorter, and come back exactly, in their order."""
+    records = ngl_records()
+    packed = json.loads(_text(pack_value({"formulas": records})))
+    assert has_row_columns(packed)
+    assert _text(unpack_value(packed)) == _text({"formulas": records})
+    rows_text = _text(packed)
+    assert rows_text.count("86016") == 1 and rows_text.count("90112") == 1  # each model's number once
 
 
 def test_strings_relative_to_the_records_placement():

@@ -6,7 +6,7 @@
 // (qwenfit.export.unpack_files is the same in Python): references into the file's own table ("~")
 // or the index's shared one ("^"), {"%": [keys, ...values]} dicts, {"|": [...]} dicts by columns,
 // {"#": [templates, rows]} formula records that share their shape (a slot, {"#": 0}, where they
-// differ; strings "@|..." relative to the record's placement, "@@..." an escaped "@"), {"*": [period, times, ...block, ...]} lists of repeated blocks, {"+": [...]} the same of the differences
+// differ; or {"#": [templates, order, refs, columns]}, the rows by columns per template; strings "@|..." relative to the record's placement, "@@..." an escaped "@"), {"*": [period, times, ...block, ...]} lists of repeated blocks, {"+": [...]} the same of the differences
 // of an integer list (BigInt, as the calculator's JSON reader gives every integer), "!"-escaped strings.
 // Patches (qwenfit.export_patch): {"=": payload} a value written as its differences from a base
 // (a dict: [its keys or 0 for the base's, {key: new value or patch}]; a list: [its length, index,
@@ -17,7 +17,7 @@
 // {"$": [string, kept beginning, middle, kept end]} a long string as an edit of one in the file's
 // table (qwenfit.export_split._Texts; lengths in UTF-16 units, as Python's for the strings so written).
 
-export const PACK = 4n; // qwenfit.export_split.PACK
+export const PACK = 5n; // qwenfit.export_split.PACK
 
 const SLOT = Object.freeze({ slot: true }); // where a template takes a value of its own row
 
@@ -61,6 +61,20 @@ function applyPatch(base, p) {
 function resolved(obj, any = true) {
   if (any) for (const k of Object.keys(obj)) if (obj[k] instanceof Ref) obj[k] = applyPatch(obj[obj[k].ref], obj[k].patch);
   return obj;
+}
+
+/** Formula rows written by columns: `order` has each row's template (-1: the next of `refs`),
+ * `columns[t]` one list per slot of template t, row after row (qwenfit.export_records.rows_from_columns). */
+function rowsFromColumns(order, refs, columns) {
+  const at = columns.map(() => 0);
+  let ref = 0;
+  return order.map((t) => {
+    const i = Number(t);
+    if (i < 0) return refs[ref++];
+    const row = [t, ...columns[i].map((c) => c[at[i]])];
+    at[i] += 1;
+    return row;
+  });
 }
 
 function decoder(table, shared, bases = []) {
@@ -116,7 +130,9 @@ function decoder(table, shared, bases = []) {
     if (keys.length === 1 && keys[0] === "#") {
       // formula records as [templates, rows]: a row is [its template, the values of its slots...]
       if (v["#"] === 0n || v["#"] === 0) return SLOT;
-      const [templates, rows] = dec(v["#"]);
+      const [templates, ...rest] = dec(v["#"]);
+      // the rows as they are, or by columns: [order, refs, columns] (qwenfit.export_records.rows_by_template)
+      const rows = rest.length === 1 ? rest[0] : rowsFromColumns(...rest);
       // a template written as a patch of an earlier one
       templates.forEach((t, j) => {
         if (t instanceof Ref) templates[j] = applyPatch(templates[Number(t.ref)], t.patch);
