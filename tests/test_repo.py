@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -114,16 +118,21 @@ def test_ci_runs_the_readme_test_command():
     assert tests in ci, f"{tests!r} is not a line of .ci/run"
 
 
-@pytest.mark.slow
-def test_wheel_ships_the_data(tmp_path):
-    dist = tmp_path / "dist"
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    dist = tmp_path_factory.mktemp("dist")
     subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist)],
         cwd=REPO,
         check=True,
         capture_output=True,
     )
-    (wheel,) = dist.glob("qwenfit-*.whl")
+    (found,) = dist.glob("qwenfit-*.whl")
+    return found
+
+
+@pytest.mark.slow
+def test_wheel_ships_the_data(tmp_path, wheel):
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     py = env_dir / "bin" / "python"
@@ -134,15 +143,72 @@ def test_wheel_ships_the_data(tmp_path):
     )
     code = (
         "import json, qwenfit; s = qwenfit.load('Qwen/Qwen3.5-35B-A3B'); "
-        "print(json.dumps([qwenfit.__file__, s.params.total, s.source]))"
+        "from qwenfit.loaders import compiled; "
+        "found = compiled.table('Qwen3.5-35B-A3B') is not None; "
+        "print(json.dumps([qwenfit.__file__, s.params.total, s.source, found]))"
     )
     out = subprocess.run(
         [str(py), "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
     )
-    where, total, source = json.loads(out.stdout)
+    where, total, source, precompiled = json.loads(out.stdout)
     assert where.startswith(str(env_dir)), where  # the installed copy, not the checkout
     assert total == 35_951_822_704
     assert "Qwen3.5-35B-A3B.json" in source
+    # the wheel's data/compiled.json matches the installed sources' digest: the installed copy
+    # starts from the precompiled tables (issue #20), it does not silently compute them
+    assert precompiled
+
+
+CHECK = ["check", "35B-A3B", "--quant", "Q4_K_M", "--vram", "24", "--context", "32768", "--json"]
+_SYSTEM_PYTHON = Path("/usr/bin/python3")  # readable by an unprivileged user (this venv's may not be)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (
+        hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("runuser") and _SYSTEM_PYTHON.exists()
+    ),
+    reason="needs root, runuser and /usr/bin/python3 to run as an unprivileged user",
+)
+def test_a_read_only_install_checks_and_writes_nothing(wheel):
+    """Installed where the user cannot write (a system site-packages), a check gives the same answer
+    as anywhere and leaves the install as it was: the stamps that spare the digest (loaders/stamps.py)
+    are best effort, and the precompiled tables are still used (their digest is checked each start)."""
+    root = Path(tempfile.mkdtemp(prefix="qwenfit-ro-"))
+    try:
+        site = root / "site"
+        with zipfile.ZipFile(wheel) as z:  # a pure-Python wheel's install: its files in site-packages
+            z.extractall(site)
+        for p in [root, *root.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        before = sorted((str(p), p.stat().st_mtime_ns) for p in site.rglob("*"))
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
+
+        def as_nobody(code: str) -> str:
+            done = subprocess.run(
+                [str(shutil.which("runuser")), "-u", "nobody", "--", str(_SYSTEM_PYTHON), "-I", "-c",
+                 f"import sys; sys.path.insert(0, {str(site)!r}); {code}"],
+                capture_output=True, text=True, env=env, cwd=root, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            return done.stdout
+
+        answer = as_nobody(
+            f"import runpy; sys.argv = {['qwenfit', *CHECK]!r}; "
+            "runpy.run_module('qwenfit', run_name='__main__')"
+        )
+        precompiled = as_nobody(
+            "import qwenfit.loaders.catalog; from qwenfit.loaders import compiled; "
+            "print(compiled.table('Qwen3.5-35B-A3B') is not None)"
+        )
+        assert precompiled.strip() == "True"
+        assert sorted((str(p), p.stat().st_mtime_ns) for p in site.rglob("*")) == before
+        mine = subprocess.run(
+            [sys.executable, "-m", "qwenfit", *CHECK], capture_output=True, text=True, cwd=REPO, check=True
+        )
+        assert json.loads(answer) == json.loads(mine.stdout)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_readme_shows_the_current_plan():
