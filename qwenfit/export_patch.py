@@ -103,11 +103,15 @@ def apply_patch(base: Any, p: Any) -> Any:
     return items
 
 
-_MAX_PATCH = 4  # a value is written as a patch of another when the patch is under 1/4 of its size
+# A value is written as a patch of another when the patch is under 2/3 of its size (a ratio of 1.5).
+# With less saved, the value is usually cheaper whole, shared with its like through the file's
+# tables and templates; measured on the site's files (whole export, raw): ratio 4 983 kB, 2 914 kB,
+# 1.75 900 kB, 1.5 890 kB, 1.33 898 kB.
+_MAX_PATCH = 1.5
 
 
 def patched(base: Any, x: Any) -> Patch | None:
-    """``x`` as a Patch of ``base`` if that is much shorter (under 1/_MAX_PATCH as JSON)."""
+    """``x`` as a Patch of ``base`` if that is shorter enough (under 1/_MAX_PATCH as JSON)."""
     p = _diff(base, x)
     return p if isinstance(p, Patch) and len(patch_text(p)) * _MAX_PATCH < len(patch_text(x)) else None
 
