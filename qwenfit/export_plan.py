@@ -512,7 +512,7 @@ def variants_json() -> dict[str, Any]:
                 continue
             engine.prepare_formulas(spec)
             for variant, (vision, mtp) in VARIANTS.items():
-                if (vision and spec.vision is None) or (mtp and not spec.mtp_layers):
+                if (vision and spec.vision is None) or (mtp and (not spec.mtp_layers or engine.no_mtp)):
                     continue
                 traced_any = False
                 for fp in engine.formula_placements(spec):

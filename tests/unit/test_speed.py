@@ -315,7 +315,12 @@ def test_shipped_constants_are_the_fits() -> None:
     for name, value in fitted_model.CONSTANTS.items():
         assert speed_fitted.CONSTANTS[name] == value, name
     assert speed_fitted.CONSTANTS["eta_k.vllm/cuda@spark"] == fitted_model.CONSTANTS["eta_k.vllm/gb10"]
-    assert all(lo < 1 < hi for lo, _, hi, _ in speed_fitted.BANDS["decode"].values())
+    # p10 < p50 < p90 everywhere; a category's band may sit wholly on one side of the estimate (the
+    # batched rows left after the MTP-on-MLX ones are all club-3090's, measured 1.2-2.3x the estimate),
+    # the overall band brackets it
+    assert all(lo < mid < hi for lo, mid, hi, _ in speed_fitted.BANDS["decode"].values())
+    lo, _, hi, _ = speed_fitted.BANDS["decode"]["overall"]
+    assert lo < 1 < hi
 
 
 @pytest.mark.parametrize(

@@ -167,6 +167,9 @@ class Row:
     # kernels for RDNA 3", opened 2025-11-28; and PR #18202: MoE always MMQ): prompt-size quantized
     # matmuls were dequantized and run through hipBLAS/rocBLAS (today's rule: mmq.cu:407-429)
     rocm_hipblas: bool = False
+    # Ollama's runner (features._ollama_runner): "cgo" (Go model code on GGML, before v0.30),
+    # "llama-server" (v0.30+, PR #16031), "mlx" (its MLX engine); empty for other engines
+    runner: str = ""
     # share of the decoded weight bytes stored as BF16 (qwenfit.core.fit.speed.bf16_ppm; calibration rows:
     # 1 for a BF16 row), read at the cell's BF16 factor like qwenfit's formula
     bf16_share: float = 0.0
@@ -300,6 +303,54 @@ def _vllm_before_full_graphs(version: str, date: str) -> bool:
     if m:
         return (int(m.group(1)), int(m.group(2))) < VLLM_FULL_GRAPHS
     return bool(date) and date < VLLM_FULL_GRAPHS_DATE
+
+
+# Ollama's runners. Before PR #16031 ("runner: Remove CGO engines, use llama-server exclusively for
+# GGML models", merged for v0.30; the draft #15122 of 2026-03-28 says it removes "the vendored GGML and
+# llama.cpp backend, CGO runner, GGML-based Go model implementations" and that "llama-server ... is now
+# the sole inference engine for GGUF-based models. (Safetensor based models continue to run on the new
+# MLX engine.)") a GGUF ran through Ollama's own Go model code on vendored GGML ("cgo"); from v0.30 it
+# runs llama-server ("llama-server"); MLX models (Ollama 0.19+, "Ollama is now powered by MLX on Apple
+# Silicon in preview", 2026-03-30) run its MLX engine ("mlx"). Each runner executes a different graph:
+# its per-layer / KV costs are the CGO engine's own constants (fit only: qwenfit plans Ollama >= 0.30),
+# llama.cpp's, or MLX's kernels with the compiled-host MLX per-layer cost (model.graph_family).
+OLLAMA_LLAMA_SERVER = (0, 30)
+# v0.30.0-rc31 was still a release candidate on 2026-05-30 (sharki13 on PR #16031); v0.30.7 was out on
+# 2026-06-07 (https://craftrigs.pages.dev/news/ollama-0-19-mlx-apple-silicon-speed/: "the current
+# release is v0.30.7, shipped June 7, 2026"): an unversioned run dated on or after that ran llama-server,
+# one dated before 2026-05-30 the CGO engine
+OLLAMA_LLAMA_SERVER_DATE = "2026-06-07"
+OLLAMA_CGO_BEFORE = "2026-05-30"
+
+
+def _ollama_runner(rec: dict[str, Any], source: dict[str, Any]) -> tuple[str, str]:
+    """(runner, why) of an Ollama row: ``mlx`` (backend mlx: its MLX engine), ``llama-server``
+    (version >= 0.30 or the record says so), ``cgo`` (older: Go model code on vendored GGML)."""
+    version = str(rec.get("engine_version") or "")
+    when = str(rec.get("date") or source.get("date") or "")
+    if rec["backend"] == "mlx":
+        return (
+            "mlx",
+            "Ollama MLX engine (backend mlx): the per-layer cost of MLX from a compiled host (mlx-swift), MLX kernels",
+        )
+    if "llama-server" in version:
+        return "llama-server", f"Ollama runner llama-server (engine_version {version!r})"
+    m = re.search(r"v?(\d+)\.(\d+)", version) or re.search(r"v(\d+)$", version)
+    if m:
+        got = (0, int(m.group(1))) if m.lastindex == 1 else (int(m.group(1)), int(m.group(2)))
+        runner = "llama-server" if got >= OLLAMA_LLAMA_SERVER else "cgo"
+        return (
+            runner,
+            f"Ollama runner {runner} (engine_version {version!r}; llama-server from v0.30, PR #16031)",
+        )
+    if when >= OLLAMA_LLAMA_SERVER_DATE:
+        return (
+            "llama-server",
+            f"Ollama runner llama-server: unversioned run dated {when}, after v0.30 (PR #16031)",
+        )
+    if when and when < OLLAMA_CGO_BEFORE:
+        return "cgo", f"Ollama runner cgo (Go model code on GGML): unversioned run dated {when}, before v0.30"
+    raise ValueError(f"{rec['id']}: Ollama run of {when or 'no date'} without a version: runner unknown")
 
 
 def _category(r: Row) -> str:
@@ -522,6 +573,9 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
         r.rocm_hipblas = bool(when) and when < ROCM_WMMA_MMQ_DATE
         if r.rocm_hipblas:
             r.assumed.append(f"llama.cpp ROCm before WMMA-MMQ on RDNA3 (PR #17576): run {when}")
+    if family == "ollama":
+        r.runner, why = _ollama_runner(rec, source)
+        r.assumed.append(why)
     r.mtp_n, r.mtp_e, how = _mtp(rec, family)
     if how.startswith("assumed"):
         r.assumed.append(how)
@@ -560,6 +614,14 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
         r.skip_prefill = "device FP16 TFLOPS unknown in data/hardware.yaml"
     if quant is None:
         r.skip_decode = r.skip_decode or "quant unknown"
+    if family in ("mlx", "mlx-swift") and r.mtp_n:
+        # MTP drafting on MLX (vllm-mlx --enable-mtp) is a setting qwenfit cannot plan: its mlx engine is
+        # mlx_lm.server, and mlx-lm drops the checkpoint's MTP weights on load (ml-explore/mlx-lm at
+        # d78bf58, mlx_lm/models/qwen3_next.py:455 and qwen3_5.py:352: `if "mtp." not in k`), so the
+        # engine rejects mtp=True (qwenfit.core.engines.mlx.Mlx.check); listed in the report, not scored
+        r.skip_decode = r.skip_decode or (
+            "MTP on MLX (vllm-mlx --enable-mtp): qwenfit's mlx engine (mlx_lm.server) has no MTP drafting"
+        )
     if rec.get("decode_flagged_by_source"):
         # the source itself says the figure is a fault of that board or build, not the engine on that
         # hardware (its verbatim words in the record): neither fitted nor scored, listed in the report

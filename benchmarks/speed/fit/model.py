@@ -120,19 +120,36 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
     "layer_us.llama.cpp/vulkan": (200.0, 0.7, 2.0, 2000.0, "us", "per decoder layer, llama.cpp Vulkan"),
     "layer_us.llama.cpp/metal": (150.0, 0.7, 2.0, 2000.0, "us", "per decoder layer, llama.cpp Metal"),
     "layer_us.llama.cpp/cpu": (50.0, 0.0, 50.0, 50.0, "us", "per decoder layer, CPU backend (no data)"),
-    "layer_us.ollama/cuda": (150.0, 1.0, 2.0, 3000.0, "us", "per decoder layer, Ollama's engine on CUDA"),
-    "layer_us.ollama/metal": (
+    # Ollama's CGO engine (its Go model code on vendored GGML, before v0.30 / PR #16031: features.
+    # _ollama_runner); fit only: Ollama >= 0.30 runs llama-server (llama.cpp's costs), MLX models its
+    # MLX engine (MLX's costs)
+    "layer_us.ollama-cgo/cuda": (
+        150.0,
+        1.0,
+        2.0,
+        3000.0,
+        "us",
+        "per decoder layer, Ollama's CGO engine (Go model code on GGML, < v0.30) on CUDA",
+    ),
+    "layer_us.ollama-cgo/metal": (
         200.0,
         1.0,
         2.0,
         3000.0,
         "us",
-        "per decoder layer, Ollama's engine on Metal/MLX",
+        "per decoder layer, Ollama's CGO engine (Go model code on GGML, < v0.30) on Metal",
     ),
     "layer_us.vllm/cuda": (50.0, 0.7, 1.0, 1000.0, "us", "per decoder layer, vLLM CUDA graphs"),
     "layer_us.vllm/rocm": (80.0, 0.7, 1.0, 2000.0, "us", "per decoder layer, vLLM ROCm"),
     "layer_us.mlx": (100.0, 0.7, 2.0, 2000.0, "us", "per decoder layer, MLX"),
-    "layer_us.mlx-swift": (100.0, 0.7, 2.0, 2000.0, "us", "per decoder layer, mlx-swift-lm"),
+    "layer_us.mlx-swift": (
+        100.0,
+        0.7,
+        2.0,
+        2000.0,
+        "us",
+        "per decoder layer, MLX from a compiled host (mlx-swift-lm; Ollama's Go MLX engine)",
+    ),
     "piecewise_layer_factor.vllm": (
         2.0,
         0.7,
@@ -157,6 +174,14 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
         "x",
         "per-layer fixed cost of an MoE layer / a dense one, vLLM",
     ),
+    "moe_layer_factor.ollama-cgo": (
+        1.5,
+        0.5,
+        1.0,
+        8.0,
+        "x",
+        "per-layer fixed cost of an MoE layer / a dense one, Ollama's CGO engine (its own Go graph, < v0.30)",
+    ),
     "moe_layer_factor.mlx": (
         1.5,
         0.5,
@@ -174,8 +199,22 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
         "x",
         "llama.cpp FA decode: KV read time / bytes at eta x BW",
     ),
-    "kv_factor.ollama/cuda": (1.5, 1.5, 1.0, 500.0, "x", "Ollama attention at depth, CUDA"),
-    "kv_factor.ollama/metal": (1.5, 1.5, 1.0, 500.0, "x", "Ollama attention at depth, Metal/MLX"),
+    "kv_factor.ollama-cgo/cuda": (
+        1.5,
+        1.5,
+        1.0,
+        500.0,
+        "x",
+        "Ollama's CGO engine (< v0.30): attention at depth, CUDA",
+    ),
+    "kv_factor.ollama-cgo/metal": (
+        1.5,
+        1.5,
+        1.0,
+        500.0,
+        "x",
+        "Ollama's CGO engine (< v0.30): attention at depth, Metal",
+    ),
     "kv_factor.vllm": (1.5, 0.7, 1.0, 50.0, "x", "vLLM attention backends"),
     "kv_factor.mlx": (1.5, 0.7, 1.0, 50.0, "x", "MLX SDPA"),
     # host RAM (experts offloaded to the CPU)
@@ -328,11 +367,24 @@ def _c(k: Any, name: str, fallback: str | None = None) -> float:
     raise KeyError(name)
 
 
-def layer_cell(family: str, backend: str) -> str:
+def graph_family(family: str, runner: str = "") -> str:
+    """The family whose per-layer / KV constants a row reads: for Ollama its runner's - llama-server:
+    llama.cpp's; its CGO engine: Ollama's own (``ollama-cgo`` cells); its MLX engine: ``mlx-swift``, the
+    cell of MLX driven from a compiled host (Ollama's MLX runner is Go calling MLX, as mlx-swift-lm is
+    Swift calling it; mlx-lm's constants carry its Python host loop, which builds the graph every token)
+    - else the family itself. The CGO engine's names (``ollama-cgo``) are not ones qwenfit's Ollama
+    (>= 0.30: llama-server) looks up, so they stay in the fit."""
+    if family == "ollama":
+        return {"llama-server": "llama.cpp", "mlx": "mlx-swift"}.get(runner, "ollama-cgo")
+    return family
+
+
+def layer_cell(family: str, backend: str, runner: str = "") -> str:
+    family = graph_family(family, runner)
     if family == "mlx-swift":
         return "mlx-swift"
-    if family == "ollama":
-        return "ollama/cuda" if backend in ("cuda", "rocm", "vulkan") else "ollama/metal"
+    if family == "ollama-cgo":
+        return "ollama-cgo/cuda" if backend in ("cuda", "rocm", "vulkan") else "ollama-cgo/metal"
     if family == "mlx" or backend == "mlx":
         return "mlx"
     return f"{family}/{backend}"
@@ -378,9 +430,10 @@ def eta_decode(r: Any, k: Any) -> tuple[float, float]:
 
 
 def _kv_name(r: Any, k: Any) -> str:
-    if r.family == "ollama":
-        return f"kv_factor.{layer_cell(r.family, r.backend)}"
-    return _fam(r.family, "kv_factor", k)
+    fam = graph_family(r.family, getattr(r, "runner", ""))
+    if fam == "ollama-cgo":
+        return f"kv_factor.{layer_cell(fam, r.backend)}"
+    return _fam(fam, "kv_factor", k)
 
 
 def host_gbps(r: Any, k: Any) -> float:
@@ -401,10 +454,11 @@ def distinct_experts(r: Any, tokens: float) -> float:
 
 def fixed_us(r: Any, k: Any) -> float:
     """Per-step fixed cost (µs) of one sequence: engine step, layers, graph splits, all-reduces."""
-    lc = layer_cell(r.family, r.backend)
+    runner = getattr(r, "runner", "")
+    lc = layer_cell(r.family, r.backend, runner)
     layer = _c(k, f"layer_us.{lc}")
     if r.is_moe:
-        layer *= _c(k, _fam(r.family, "moe_layer_factor", k))
+        layer *= _c(k, _fam(graph_family(r.family, runner), "moe_layer_factor", k))
     if getattr(r, "vllm_piecewise", False):
         layer *= _c(k, "piecewise_layer_factor.vllm")
     t = _c(k, f"step_us.{r.family}", "step_us.llama.cpp") + r.n_layers * layer

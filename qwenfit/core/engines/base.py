@@ -266,6 +266,7 @@ class Engine:
     loads_vision_by_default: ClassVar[bool] = False
     default_backend: ClassVar[str] = "cuda"  # when the hardware does not say
     unified_only: ClassVar[bool] = False  # runs on unified memory only (plain RAM numbers describe a Mac)
+    no_mtp: ClassVar[str] = ""  # why it cannot draft with the MTP layer ("": it can); check / plan reject mtp
     # options the traced formulas take as inputs (beside the placement's): any other option set away from
     # its default makes the planner evaluate ints instead of the compiled formulas
     traced_options: ClassVar[frozenset[str]] = frozenset()
@@ -381,6 +382,8 @@ class Engine:
 
     def check(self, spec: ModelSpec, d: Deployment, o: Any) -> None:
         """Reject settings the engine would reject (SettingError, in the engine's words)."""
+        if d.mtp and self.no_mtp:
+            raise SettingError(self.no_mtp)
         if d.kv_cache is not None and d.kv_cache not in self.kv_types:
             raise SettingError(f"{self.name} KV cache {d.kv_cache!r}; valid: {', '.join(self.kv_types)}")
 

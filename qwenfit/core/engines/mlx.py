@@ -108,9 +108,14 @@ class Mlx(Engine):
     max_sequences = 1024
     default_backend = "metal"
     unified_only = True
+    # mlx-lm drops the checkpoint's MTP weights on load (ml-explore/mlx-lm d78bf58, 2026-08-22:
+    # mlx_lm/models/qwen3_5.py:352 and qwen3_next.py:455 keep only keys without "mtp.")
+    no_mtp = "mlx-lm does not draft with the MTP layer (it drops the checkpoint's MTP weights on load)"
     speed = SpeedConstants("mlx", 500, {"metal": 100}, {"metal": 0.45}, fitted=("mlx",), ubatch=2048)
 
     def check(self, spec: ModelSpec, d: Deployment, o: Any) -> None:
+        if d.mtp:
+            raise SettingError(self.no_mtp)
         if d.kv_cache is not None and d.kv_cache not in MLX_KV_TYPES:
             raise SettingError(f"mlx-lm KV cache {d.kv_cache!r}; valid: bf16, f16, 8, 4 (--kv-bits)")
 

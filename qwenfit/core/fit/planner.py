@@ -307,7 +307,7 @@ def plan_one(
         return Option(
             **base, placement=None, fits=False, reason=f"context {need:,} is beyond the model's limit"
         )
-    why = engine.runs_on(machine)
+    why = engine.runs_on(machine) or (engine.no_mtp if mtp else "")
     if why:
         return Option(**base, placement=None, fits=False, reason=why)
     s = Search(model, engine, quant, target, kv_cache=kv_cache, options=options, vision=vision, mtp=mtp)

@@ -20,7 +20,6 @@ from qwenfit.errors import SettingError
 if TYPE_CHECKING:
     from qwenfit.core.artifacts import ModelSource
     from qwenfit.core.hardware import Machine
-    from qwenfit.core.model.spec import ModelSpec
 
 __all__ = ["LLAMA_CPP_PYTHON", "LM_STUDIO", "OLLAMA", "LlamaCppPython", "LmStudio", "Ollama"]
 
@@ -139,10 +138,7 @@ class LlamaCppPython(LlamaCpp):
             raise SettingError(f"{self.name} is llama.cpp as a library; server=True is engine 'llama.cpp'")
         return super().options(given)
 
-    def check(self, spec: ModelSpec, d: Deployment, o: Any) -> None:
-        super().check(spec, d, o)
-        if d.mtp:
-            raise SettingError(f"{self.name} does not draft with the MTP layer; use engine 'llama.cpp'")
+    no_mtp = "llama-cpp-python does not draft with the MTP layer; use engine 'llama.cpp'"
 
     def default_on(self, machine: Machine) -> bool:
         return False
