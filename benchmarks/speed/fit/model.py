@@ -219,6 +219,9 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
     "kv_factor.mlx": (1.5, 0.7, 1.0, 50.0, "x", "MLX SDPA"),
     # host RAM (experts offloaded to the CPU)
     "eta_host": (0.75, 0.20, 0.30, 1.0, "", "sustained / peak host RAM bandwidth for CPU expert matmuls"),
+    # host_core_gbps binds only on a many-channel host with few cores: loftllc's EPYC 9175F (16 cores, 12 x
+    # DDR5-6400) is the one such row set, so held out it gets this prior (an engineering estimate) and reads
+    # +43..+63 %
     "host_core_gbps": (20.0, 0.5, 3.0, 100.0, "GB/s", "quantized-matmul streaming rate per CPU core"),
     "offload_layer_us": (50.0, 0.7, 1.0, 3000.0, "us", "graph split per layer with CPU tensors"),
     # tensor parallelism
@@ -300,6 +303,13 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
         "x",
         "BF16 weights: decode kernel efficiency factor, llama.cpp ROCm",
     ),
+    # BF16 on Vulkan, the mechanism (documented; the prior is not set from it): the BF16 rows' own log (kyuz0
+    # benchmark/results/Qwen3.6-35B-A3B-BF16-00001-of-00002__vulkan_radv__fa1.log:2) reads "AMD Radeon 8060S
+    # Graphics (RADV GFX1151) ... bf16: 0" (no VK_KHR_shader_bfloat16), so ggml-vulkan widens each BF16 weight
+    # by an integer shift (vulkan-shaders/dequant_funcs.glsl:44-54, types.glsl:1968) and builds every bf16
+    # shader without spirv-opt (vulkan-shaders-gen.cpp:360-363, llama.cpp issue #15344); llama.cpp as vendored
+    # by llama-cpp-python 0.3.36. No other source measures BF16 on Vulkan: held out, kyuz0's rows get this
+    # prior.
     "bf16_eta.llama.cpp/vulkan": (
         1.0,
         0.7,
