@@ -258,6 +258,12 @@ def _mtp(rec: dict[str, Any], family: str) -> tuple[int, float | None, str]:
     if n is None:  # the checkpoints carry one MTP layer; one draft per step is assumed (README.md)
         return 1, None, "assumed_mtp_draft_tokens: 1 (not stated)"
     n = int(n)
+    if m.get("acceptance_prompt") not in (None, "narrative"):
+        # the source's method measures the published acceptance on another prompt than the row's
+        # decode figure (club-3090 bench.sh: the narrative runs, then the code runs, then "the last 3
+        # SpecDecoding metrics" from the server log; quoted in the record as acceptance_prompt_source):
+        # the figure takes the fitted acceptance, like a row that publishes none
+        return n, None, f"assumed_mtp_acceptance: fitted (published one measured on the {m['acceptance_prompt']} prompt)"
     mal = m.get("mean_accept_length")
     acc = m.get("acceptance")
 
