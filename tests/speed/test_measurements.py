@@ -42,3 +42,28 @@ def test_every_flag_quotes_its_source() -> None:
         "club3090-noong-35b-vllm-preview-mtp3-2x3090",
         "club3090-oven-27b-vllm-dual-phb-2x3090",
     ]
+
+
+def test_acceptance_measured_on_another_prompt_is_not_the_rows() -> None:
+    """club-3090 bench.sh prints the last SpecDecoding log windows after the code runs: a record whose
+    published acceptance its source's method ties to another prompt takes the fitted acceptance; one
+    that says its acceptance is the narrative prompt's keeps it."""
+    v024 = _rows("club3090-noonghunna.yaml")["club3090-noong-27b-vllm-dual-v024-2x3090"]
+    assert v024.mtp_n == 3 and v024.mtp_e is None
+    assert any("code prompt" in a for a in v024.assumed)
+    lauri = _rows("club3090-laurimyllari.yaml")["club3090-laurimyllari-27b-vllm-longtext-4090"]
+    assert lauri.mtp_e is not None and 3.3 < lauri.mtp_e < 3.5  # "AL 3.34-3.45 narr"
+    marked = []
+    for path in sorted(MEASUREMENTS.glob("*.yaml")):
+        for rec in yaml.safe_load(path.read_text())["records"]:
+            mtp = rec.get("mtp") or {}
+            if mtp.get("acceptance_prompt"):
+                marked.append(rec["id"])
+                assert len(mtp["acceptance_prompt_source"]) > 100, rec["id"]  # the method, quoted
+                assert mtp.get("acceptance") is not None or mtp.get("mean_accept_length") is not None
+    assert sorted(marked) == [
+        "club3090-guybrush01-27b-vllm-dual-2x5090",
+        "club3090-internalcore2-27b-vllm-dual-2x3090",
+        "club3090-noong-27b-vllm-dual-v024-2x3090",
+        "club3090-ovden13-27b-vllm-dual-2x3090",
+    ]
