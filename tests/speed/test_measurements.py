@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+import qwenfit
 from benchmarks.speed.fit import features, fit
 
 MEASUREMENTS = Path(__file__).resolve().parents[2] / "benchmarks" / "speed" / "measurements"
@@ -67,3 +68,25 @@ def test_acceptance_measured_on_another_prompt_is_not_the_rows() -> None:
         "club3090-noong-27b-vllm-dual-v024-2x3090",
         "club3090-ovden13-27b-vllm-dual-2x3090",
     ]
+
+
+def test_nvfp4_checkpoints_with_fp8_attention_keep_their_fp4_tensors() -> None:
+    """nvidia's NVFP4 checkpoints (the composes the paulp83 rows name): FP4 FFN / expert FFNs, FP8
+    attention and linear attention. The dense 27B's FFN stays FP4 (qwenfit's nvfp4), the rest FP8."""
+    rows = _rows("club3090-paulp83.yaml")
+    dense = rows["club3090-paulp83-27b-vllm-nvfp4-mtp-2x5090"]
+    single, dual = (
+        rows["club3090-paulp83-35b-vllm-nvfp4-single-5090"],
+        rows["club3090-paulp83-35b-vllm-nvfp4-dual-2x5090"],
+    )
+    assert single.dense_gpu == dual.dense_gpu and single.expert_gpu == dual.expert_gpu  # one checkpoint
+    for r in (dense, single, dual):
+        assert any("nvfp4's FP4 tensors" in a for a in r.assumed), r.id
+    spec = qwenfit.load("Qwen3.6-27B")
+    plain = {e.name: e for e in qwenfit.weights(spec, "nvfp4").tensors}
+    composed = features._weights(spec, "nvfp4", "FP8-static attention")
+    ffn = [e for e in composed.tensors if str(plain[e.name].type).startswith("nvfp4")]
+    assert ffn and all(e.type == plain[e.name].type for e in ffn)  # FP4 FFN kept, not read as FP8
+    rest = [e for e in composed.tensors if e.component == "text" and e not in ffn and e.role != "embed"]
+    assert any(str(e.type).startswith("fp8") for e in rest)
+    assert sum(e.bytes for e in composed.tensors) < 0.8 * sum(e.bytes for e in plain.values())
