@@ -90,3 +90,22 @@ def test_nvfp4_checkpoints_with_fp8_attention_keep_their_fp4_tensors() -> None:
     rest = [e for e in composed.tensors if e.component == "text" and e not in ffn and e.role != "embed"]
     assert any(str(e.type).startswith("fp8") for e in rest)
     assert sum(e.bytes for e in composed.tensors) < 0.8 * sum(e.bytes for e in plain.values())
+
+
+def test_concurrency_sweep_is_n_times_the_median_stream() -> None:
+    """club-3090's sweep reports N x the median per-stream decode rate (concurrency_probe.py); the i-th
+    stream admitted waits for a share of each later stream's prefill, so at N = 2 the figure is the sum
+    of the first stream's rate (one prefill in its window) and the second's (none)."""
+    from benchmarks.speed.fit import model
+
+    rows = _rows("club3090-noonghunna.yaml")
+    r = rows["club3090-noong-35b-vllm-conc-agent-n2"]
+    assert r.batch == 2 and r.interleaved_prompt == 16384 and r.mtp_n == 0
+    k = dict(model.CONSTANTS)
+    t = model.step_time(r, k, 2, 1)
+    pp = model.prefill_seconds(r, k, r.interleaved_prompt, 0.0)
+    assert pp is not None and pp > 0.5  # a 16K prompt
+    first, second = 256 / (256 * t + k["interleave"] * pp), 256 / (256 * t)
+    assert abs(model.decode_tokens_per_s(r, k) - (first + second)) < 1e-6 * (first + second)
+    k["interleave"] = 0.0  # no prefill in any window: b x one stream's decode rate
+    assert abs(model.decode_tokens_per_s(r, k) - 2 / t) < 1e-6 * (2 / t)
