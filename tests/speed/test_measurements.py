@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+import qwenfit
 from benchmarks.speed.fit import features, fit
 
 MEASUREMENTS = Path(__file__).resolve().parents[2] / "benchmarks" / "speed" / "measurements"
@@ -42,3 +43,69 @@ def test_every_flag_quotes_its_source() -> None:
         "club3090-noong-35b-vllm-preview-mtp3-2x3090",
         "club3090-oven-27b-vllm-dual-phb-2x3090",
     ]
+
+
+def test_acceptance_measured_on_another_prompt_is_not_the_rows() -> None:
+    """club-3090 bench.sh prints the last SpecDecoding log windows after the code runs: a record whose
+    published acceptance its source's method ties to another prompt takes the fitted acceptance; one
+    that says its acceptance is the narrative prompt's keeps it."""
+    v024 = _rows("club3090-noonghunna.yaml")["club3090-noong-27b-vllm-dual-v024-2x3090"]
+    assert v024.mtp_n == 3 and v024.mtp_e is None
+    assert any("code prompt" in a for a in v024.assumed)
+    lauri = _rows("club3090-laurimyllari.yaml")["club3090-laurimyllari-27b-vllm-longtext-4090"]
+    assert lauri.mtp_e is not None and 3.3 < lauri.mtp_e < 3.5  # "AL 3.34-3.45 narr"
+    marked = []
+    for path in sorted(MEASUREMENTS.glob("*.yaml")):
+        for rec in yaml.safe_load(path.read_text())["records"]:
+            mtp = rec.get("mtp") or {}
+            if mtp.get("acceptance_prompt"):
+                marked.append(rec["id"])
+                assert len(mtp["acceptance_prompt_source"]) > 100, rec["id"]  # the method, quoted
+                assert mtp.get("acceptance") is not None or mtp.get("mean_accept_length") is not None
+    assert sorted(marked) == [
+        "club3090-guybrush01-27b-vllm-dual-2x5090",
+        "club3090-internalcore2-27b-vllm-dual-2x3090",
+        "club3090-noong-27b-vllm-dual-v024-2x3090",
+        "club3090-ovden13-27b-vllm-dual-2x3090",
+    ]
+
+
+def test_nvfp4_checkpoints_with_fp8_attention_keep_their_fp4_tensors() -> None:
+    """nvidia's NVFP4 checkpoints (the composes the paulp83 rows name): FP4 FFN / expert FFNs, FP8
+    attention and linear attention. The dense 27B's FFN stays FP4 (qwenfit's nvfp4), the rest FP8."""
+    rows = _rows("club3090-paulp83.yaml")
+    dense = rows["club3090-paulp83-27b-vllm-nvfp4-mtp-2x5090"]
+    single, dual = (
+        rows["club3090-paulp83-35b-vllm-nvfp4-single-5090"],
+        rows["club3090-paulp83-35b-vllm-nvfp4-dual-2x5090"],
+    )
+    assert single.dense_gpu == dual.dense_gpu and single.expert_gpu == dual.expert_gpu  # one checkpoint
+    for r in (dense, single, dual):
+        assert any("nvfp4's FP4 tensors" in a for a in r.assumed), r.id
+    spec = qwenfit.load("Qwen3.6-27B")
+    plain = {e.name: e for e in qwenfit.weights(spec, "nvfp4").tensors}
+    composed = features._weights(spec, "nvfp4", "FP8-static attention")
+    ffn = [e for e in composed.tensors if str(plain[e.name].type).startswith("nvfp4")]
+    assert ffn and all(e.type == plain[e.name].type for e in ffn)  # FP4 FFN kept, not read as FP8
+    rest = [e for e in composed.tensors if e.component == "text" and e not in ffn and e.role != "embed"]
+    assert any(str(e.type).startswith("fp8") for e in rest)
+    assert sum(e.bytes for e in composed.tensors) < 0.8 * sum(e.bytes for e in plain.values())
+
+
+def test_concurrency_sweep_is_n_times_the_median_stream() -> None:
+    """club-3090's sweep reports N x the median per-stream decode rate (concurrency_probe.py); the i-th
+    stream admitted waits for a share of each later stream's prefill, so at N = 2 the figure is the sum
+    of the first stream's rate (one prefill in its window) and the second's (none)."""
+    from benchmarks.speed.fit import model
+
+    rows = _rows("club3090-noonghunna.yaml")
+    r = rows["club3090-noong-35b-vllm-conc-agent-n2"]
+    assert r.batch == 2 and r.interleaved_prompt == 16384 and r.mtp_n == 0
+    k = dict(model.CONSTANTS)
+    t = model.step_time(r, k, 2, 1)
+    pp = model.prefill_seconds(r, k, r.interleaved_prompt, 0.0)
+    assert pp is not None and pp > 0.5  # a 16K prompt
+    first, second = 256 / (256 * t + k["interleave"] * pp), 256 / (256 * t)
+    assert abs(model.decode_tokens_per_s(r, k) - (first + second)) < 1e-6 * (first + second)
+    k["interleave"] = 0.0  # no prefill in any window: b x one stream's decode rate
+    assert abs(model.decode_tokens_per_s(r, k) - 2 / t) < 1e-6 * (2 / t)

@@ -240,15 +240,21 @@ def _link_gbps(link: str | None, dev: Any, n_gpus: int) -> float:
 
 def _weights(spec: Any, quant: str, published: str) -> Any:
     """qwenfit's weights of the quant; a row that says its NVFP4 checkpoint keeps attention in FP8
-    gets the routed experts of qwenfit's ``nvfp4`` (ModelOpt experts-only) and every other tensor
-    of qwenfit's ``fp8`` (the nearest composition of standard qwenfit formats)."""
+    gets the FP4 tensors of qwenfit's ``nvfp4`` (routed experts; a dense model's FFN) and every other
+    tensor of qwenfit's ``fp8`` (the nearest composition of standard qwenfit formats)."""
     w = qwenfit.weights(spec, quant)
-    if quant == "nvfp4" and "FP8 attention" in published:
+    if quant == "nvfp4" and re.search(r"FP8(-static)? attention", published):
+        # a tensor qwenfit's nvfp4 stores in FP4 stays FP4 (routed experts; a dense model's FFN, which
+        # nvidia's dense NVFP4 checkpoints also hold in FP4: "NVFP4 gs16 FFN + FP8-static
+        # attention/linear_attn", club-3090 compose dual/nvfp4/mtp.yml); the rest is qwenfit's fp8
         fp8 = {e.name: e for e in qwenfit.weights(spec, "fp8").tensors}
         tensors = tuple(
-            e if e.role in ROUTED_EXPERT_ROLES or e.name not in fp8 else fp8[e.name] for e in w.tensors
+            e
+            if e.role in ROUTED_EXPERT_ROLES or str(e.type).startswith("nvfp4") or e.name not in fp8
+            else fp8[e.name]
+            for e in w.tensors
         )
-        w = dataclasses.replace(w, tensors=tensors, scheme="nvfp4 experts + fp8 (composed)")
+        w = dataclasses.replace(w, tensors=tensors, scheme="nvfp4 + fp8 (composed)")
     return w
 
 
@@ -261,6 +267,16 @@ def _mtp(rec: dict[str, Any], family: str) -> tuple[int, float | None, str]:
     if n is None:  # the checkpoints carry one MTP layer; one draft per step is assumed (README.md)
         return 1, None, "assumed_mtp_draft_tokens: 1 (not stated)"
     n = int(n)
+    if m.get("acceptance_prompt") not in (None, "narrative"):
+        # the source's method measures the published acceptance on another prompt than the row's
+        # decode figure (club-3090 bench.sh: the narrative runs, then the code runs, then "the last 3
+        # SpecDecoding metrics" from the server log; quoted in the record as acceptance_prompt_source):
+        # the figure takes the fitted acceptance, like a row that publishes none
+        return (
+            n,
+            None,
+            f"assumed_mtp_acceptance: fitted (published one measured on the {m['acceptance_prompt']} prompt)",
+        )
     mal = m.get("mean_accept_length")
     acc = m.get("acceptance")
 
@@ -417,9 +433,10 @@ def _qwen_features(r: Row, rec: dict[str, Any]) -> None:
     t = spec.text
     w = _weights(spec, r.quant or "", r.quant_as_published)
     r.bf16_share = bf16_ppm(w) / 1e6
-    if w.scheme.startswith("nvfp4 experts + fp8"):
+    if w.scheme.startswith("nvfp4 + fp8"):
         r.assumed.append(
-            "assumed_weights: nvfp4 routed experts + fp8 for the rest (row: NVFP4 experts + FP8 attention)"
+            "assumed_weights: qwenfit nvfp4's FP4 tensors (routed experts / dense FFN) + fp8 for the rest"
+            " (row: NVFP4 + FP8 attention)"
         )
     gguf = w.scheme.startswith("gguf")
     cpu = _cpu_tensors(rec, w, r.quant or "", r.assumed)

@@ -46,8 +46,9 @@ else 1 + sum_i mtp_accept^i)::
     t_draft = [W_mtp_dense + W_mtp_exp x U(b)/k] / (eta x BW x tp) + draft_us[f]
     tok/s   = b x E_acc / t_cycle
 
-Concurrency with prompts admitted while streams decode (club-3090 sweep): each stream's G = 256
-tokens take G / E_acc cycles plus ``interleave`` x (b - 1) prefills of the other streams' prompts.
+Concurrency with prompts admitted while streams decode (club-3090 sweep): the i-th stream admitted
+(i = 0..b-1) spends G / E_acc cycles plus ``interleave`` x (b - 1 - i) prefills of the later streams'
+prompts on its G = 256 tokens; the sweep reports b x the median of the b per-stream rates.
 
 Prefill of P tokens from depth d0, ubatches of u tokens (F = dense FP16 TFLOPS of the catalog)::
 
@@ -260,7 +261,7 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
     "seq_us.llama.cpp": (30.0, 0.8, 1.0, 2000.0, "us", "per extra sequence in a decode step, llama.cpp"),
     "seq_us.vllm": (30.0, 0.8, 1.0, 2000.0, "us", "per extra sequence in a decode step, vLLM"),
     "seq_us.mlx": (50.0, 0.8, 1.0, 2000.0, "us", "per extra sequence in a decode step, MLX"),
-    "interleave": (0.5, 0.5, 0.05, 2.0, "", "share of other streams' prefills inside one stream's decode"),
+    "interleave": (0.5, 0.5, 0.05, 2.0, "", "share of a later stream's prefill in one stream's decode"),
     # prefill
     "eta_c.llama.cpp/cuda": (
         0.35,
@@ -534,13 +535,23 @@ def decode_tokens_per_s(r: Any, k: Any) -> float:
     t = step_time(r, k, b, 1 + n) + n * (draft_time(r, k, b) if n else 0.0)
     tokens = b * mtp_tokens_per_cycle(r, k)
     if r.interleaved_prompt and b > 1:
-        # per stream: its G decode steps plus a share of the other streams' prompt prefills
+        # The sweep's figure is b x the MEDIAN per-stream decode rate, each stream's rate being its tokens
+        # over first-to-last token (club-3090 scripts/lib/concurrency_probe.py @4a29ab57: lines 501-506
+        # and 562; BENCHMARKS.md "per-stream = median decode tok/s", "xN decode-agg"). The b prompts
+        # arrive together and vLLM admits waiting requests in order once the running ones have their
+        # tokens (v1/core/sched/scheduler.py:793 running first, :1049 then waiting, one token budget):
+        # the i-th stream starts decoding while the b-1-i later prompts are still prefilled, so its
+        # window holds ``interleave`` x those prefills (the share of a later prefill a decoding stream
+        # waits for; prior 0.5, unchanged). One harmonic mean over all streams (before) is not the
+        # median of their rates.
         g = 256.0  # the sweep's generation length (club-3090 agent shape: 16K prompt / 256 gen)
         cycles = g / mtp_tokens_per_cycle(r, k)
         pp = prefill_seconds(r, k, r.interleaved_prompt, 0.0)
         if pp is not None:
-            per_stream = cycles * t + _c(k, "interleave") * (b - 1) * pp
-            return b * g / per_stream
+            rates = sorted(g / (cycles * t + _c(k, "interleave") * (b - 1 - i) * pp) for i in range(b))
+            mid = len(rates) // 2
+            median = rates[mid] if b % 2 else (rates[mid - 1] + rates[mid]) / 2
+            return b * median
     return tokens / t
 
 
