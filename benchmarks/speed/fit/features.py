@@ -337,6 +337,15 @@ OLLAMA_LLAMA_SERVER = (0, 30)
 # one dated before 2026-05-30 the CGO engine
 OLLAMA_LLAMA_SERVER_DATE = "2026-06-07"
 OLLAMA_CGO_BEFORE = "2026-05-30"
+# A run of the CGO engine measures an engine qwenfit cannot be asked about: qwenfit's ollama engine is
+# Ollama >= 0.30 (qwenfit.core.engines.llama_cpp.frontends.Ollama: llama-server's memory and speed), and
+# no Ollama a user installs now runs a GGUF that way. Such rows are neither fitted nor scored; they are
+# listed in the report with this reason, and its sensitivity table scores them (fit.py: the CGO
+# engine's own fit-only ollama-cgo constants).
+OLLAMA_CGO_SKIP = (
+    "Ollama before v0.30 (its CGO engine, replaced by llama-server in PR #16031): qwenfit's ollama "
+    "engine is Ollama >= 0.30"
+)
 
 
 def _ollama_runner(rec: dict[str, Any], source: dict[str, Any]) -> tuple[str, str]:
@@ -639,6 +648,9 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
         r.skip_decode = r.skip_decode or (
             "MTP on MLX (vllm-mlx --enable-mtp): qwenfit's mlx engine (mlx_lm.server) has no MTP drafting"
         )
+    if r.runner == "cgo":
+        r.skip_decode = r.skip_decode or OLLAMA_CGO_SKIP
+        r.skip_prefill = r.skip_prefill or OLLAMA_CGO_SKIP
     if rec.get("decode_flagged_by_source"):
         # the source itself says the figure is a fault of that board or build, not the engine on that
         # hardware (its verbatim words in the record): neither fitted nor scored, listed in the report

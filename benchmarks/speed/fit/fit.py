@@ -26,6 +26,7 @@ to fit the constants it is scored with.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import statistics
@@ -38,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.speed.fit import model
-from benchmarks.speed.fit.features import CATEGORIES, Row, load_rows
+from benchmarks.speed.fit.features import CATEGORIES, OLLAMA_CGO_SKIP, Row, load_rows
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -453,9 +454,24 @@ def _score(rows: Sequence[Row], preds: dict[str, dict[str, float | None]], kind:
     return by
 
 
+CGO_VARIANT = "Ollama's CGO engine (< v0.30) rows fitted and scored (fit-only ollama-cgo constants)"
+
+
+def with_cgo(rows: Sequence[Row]) -> list[Row]:
+    """``rows`` with the Ollama CGO-engine rows (features.OLLAMA_CGO_SKIP) fitted and scored."""
+    return [
+        dataclasses.replace(
+            r,
+            skip_decode="" if r.skip_decode == OLLAMA_CGO_SKIP else r.skip_decode,
+            skip_prefill="" if r.skip_prefill == OLLAMA_CGO_SKIP else r.skip_prefill,
+        )
+        for r in rows
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--quick", action="store_true", help="skip the two sensitivity LOSO runs")
+    ap.add_argument("--quick", action="store_true", help="skip the sensitivity LOSO runs")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     rows = load_rows()
@@ -482,6 +498,10 @@ def main(argv: list[str] | None = None) -> int:
         log("LOSO sensitivity: no calibration_only rows in any fit")
         variants["no calibration rows"] = loso(
             rows, fit_rows=lambda r: not r.calibration, folds_of=lambda r: r.fold, log=log
+        )
+        log("LOSO sensitivity: Ollama's CGO engine (before v0.30) fitted and scored")
+        variants[CGO_VARIANT] = loso(
+            with_cgo(rows), fit_rows=lambda r: True, folds_of=lambda r: r.fold, log=log
         )
     in_sample = {r.id: {"decode": model.decode_tokens_per_s(r, k_all) if decode_target(r) else None,
                         "prefill": model.prefill_tokens_per_s(r, k_all) if prefill_target(r) else None} for r in rows}  # fmt: skip
@@ -634,8 +654,9 @@ def build_report(rows: list[Row], k_all: dict[str, float], diag: dict[str, Any],
             ("primary (club-3090 one source, calibration rows in fits)", primary),
             *variants.items(),
         ):
-            a = stats(_score(rows, p, "decode", catalog)["overall"])
-            b = stats(_score(rows, p, "prefill", catalog)["overall"])
+            scored = with_cgo(rows) if name == CGO_VARIANT else rows
+            a = stats(_score(scored, p, "decode", catalog)["overall"])
+            b = stats(_score(scored, p, "prefill", catalog)["overall"])
             md.append(f"| {name} | {a['n']} | {a['median']} / {a['p90']} / {a['max']} | {b.get('n', 0)} | "
                       f"{b.get('median')} / {b.get('p90')} / {b.get('max')} |")  # fmt: skip
             js.setdefault("sensitivity", {})[name] = {"decode": a, "prefill": b}
