@@ -109,3 +109,38 @@ def test_concurrency_sweep_is_n_times_the_median_stream() -> None:
     assert abs(model.decode_tokens_per_s(r, k) - (first + second)) < 1e-6 * (first + second)
     k["interleave"] = 0.0  # no prefill in any window: b x one stream's decode rate
     assert abs(model.decode_tokens_per_s(r, k) - 2 / t) < 1e-6 * (2 / t)
+
+
+def test_a_stated_memory_overclock_scales_the_bandwidth() -> None:
+    """adrienbrault's RTX 5090 runs its memory at 16,051 vs 14,001 MHz: bandwidth = bus width x data rate."""
+    rows = _rows("adrienbrault-qwen36-27b-rtx5090.yaml")
+    stock = features.hardware_catalog()["rtx-5090"].bandwidth_gbps
+    for row in rows.values():
+        assert abs(row.bw_gbps - stock * 16051 / 14001) < 0.01 * stock
+        assert any("memory overclock" in a for a in row.assumed)
+    plain = _rows("jdkruzr-qwen36-27b-5060ti-bench.yaml")["jdkruzr-2x3090-36-27b-q8-llamacpp-tp2-d1k"]
+    assert plain.bw_gbps == features.hardware_catalog()["rtx-3090"].bandwidth_gbps
+
+
+def test_rows_of_settings_qwenfit_cannot_be_asked_about_are_listed_not_scored() -> None:
+    """llama.cpp -sm tensor (qwenfit's llama.cpp engine splits by layer or not at all) and Ollama's CGO
+    engine (before v0.30; qwenfit's ollama engine is Ollama >= 0.30) are neither fitted nor scored,
+    with their reason; the same source's other rows are scored."""
+    jd = _rows("jdkruzr-qwen36-27b-5060ti-bench.yaml")
+    tensor = jd["jdkruzr-4x5060ti-36-27b-q8-llamacpp-tp4-d1k"]
+    assert tensor.skip_decode == features.LLAMA_SM_TENSOR_SKIP and not fit.decode_target(tensor)
+    assert fit.decode_target(jd["jdkruzr-4x5060ti-36-27b-fp8-vllm-tp4-d255k"])
+    tian = _rows("tianchengwu-qwen35-27b-rtx4090.yaml")
+    ollama = [r for r in tian.values() if r.family == "ollama"]
+    assert ollama and all(r.runner == "cgo" and r.skip_decode == features.OLLAMA_CGO_SKIP for r in ollama)
+    assert any(fit.decode_target(r) for r in tian.values() if r.family == "llama.cpp")
+    scored = fit.with_cgo(list(tian.values()))  # the report's sensitivity run scores them
+    assert all(fit.decode_target(r) for r in scored if r.family == "ollama" and r.decode is not None)
+
+
+def test_the_readmes_counts_are_generated_from_the_files() -> None:
+    from benchmarks.speed.measurements import counts
+
+    assert counts.section() in (MEASUREMENTS / "README.md").read_text(), (
+        "run python -m benchmarks.speed.measurements.counts --write"
+    )

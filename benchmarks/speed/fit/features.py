@@ -61,7 +61,7 @@ def hw_class(dev: Any) -> str:
 # KV element bytes for safetensors-family engines (vLLM / MLX): K and V of one head-dim element
 KV_ELEMENT_BYTES = {
     None: 2.0, "auto": 2.0, "bf16": 2.0, "f16": 2.0, "fp16": 2.0,
-    "fp8": 1.0, "fp8/e4m3": 1.0, "fp8/e5m2": 1.0, "fp8_e5m2": 1.0, "fp8-e4m3": 1.0,
+    "fp8": 1.0, "fp8/e4m3": 1.0, "fp8/e5m2": 1.0, "fp8_e5m2": 1.0, "fp8-e4m3": 1.0, "fp8_e4m3": 1.0,
     # TurboQuant 3-bit: 3 bits per element plus per-block scales; 0.4 B is assumed (not published)
     "TQ3 (3-bit)": 0.4,
 }  # fmt: skip
@@ -342,6 +342,7 @@ OLLAMA_CGO_BEFORE = "2026-05-30"
 # no Ollama a user installs now runs a GGUF that way. Such rows are neither fitted nor scored; they are
 # listed in the report with this reason, and its sensitivity table scores them (fit.py: the CGO
 # engine's own fit-only ollama-cgo constants).
+LLAMA_SM_TENSOR_SKIP = "llama.cpp -sm tensor: qwenfit's llama.cpp engine splits by layer or not at all"
 OLLAMA_CGO_SKIP = (
     "Ollama before v0.30 (its CGO engine, replaced by llama-server in PR #16031): qwenfit's ollama "
     "engine is Ollama >= 0.30"
@@ -573,6 +574,13 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
         quant=quant, url=str(rec.get("url") or ""), quant_as_published=str(rec.get("quant_as_published") or ""),
         hardware_text=str(rec.get("hardware") or ""),
     )  # fmt: skip
+    # A memory overclock raises the DRAM data rate, and peak bandwidth = bus width x data rate: a row whose source
+    # states its memory clock against stock (memory_clock_ratio, quoted in the YAML) scales the catalog bandwidth.
+    if rec.get("memory_clock_ratio"):
+        r.bw_gbps *= float(rec["memory_clock_ratio"])
+        r.assumed.append(
+            f"bandwidth x {float(rec['memory_clock_ratio']):.4f} (memory overclock stated by the source)"
+        )
     if rec.get("quant") is None and quant:
         r.assumed.append(f"assumed_quant: {quant} (row does not name the GGUF type)")
     notes = str(rec.get("notes") or "")
@@ -648,6 +656,12 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
         r.skip_decode = r.skip_decode or (
             "MTP on MLX (vllm-mlx --enable-mtp): qwenfit's mlx engine (mlx_lm.server) has no MTP drafting"
         )
+    if rec.get("split_mode") == "tensor":
+        # llama.cpp -sm tensor (tensor parallel inside llama.cpp) is a setting qwenfit cannot plan: its
+        # llama.cpp engine splits by layer or not at all (`qwenfit check -- llama-server -sm tensor ...`
+        # answers "llama.cpp option split_mode='tensor'; valid: layer, none"); listed, not scored
+        r.skip_decode = r.skip_decode or LLAMA_SM_TENSOR_SKIP
+        r.skip_prefill = r.skip_prefill or LLAMA_SM_TENSOR_SKIP
     if r.runner == "cgo":
         r.skip_decode = r.skip_decode or OLLAMA_CGO_SKIP
         r.skip_prefill = r.skip_prefill or OLLAMA_CGO_SKIP
