@@ -45,7 +45,7 @@ CPU_SLOWDOWN = 4
 GZIP_TYPES = (".html", ".css", ".js", ".mjs", ".json", ".svg")
 
 
-class _GzipHandler(http.server.SimpleHTTPRequestHandler):
+class GzipHandler(http.server.SimpleHTTPRequestHandler):
     """Static files, gzipped when the client accepts it (as a static host does)."""
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             f"the one-file export (not loaded by the page): {sizes['one_file_raw'] / 1e6:.2f} MB raw, "
             f"{sizes['one_file_gzip'] / 1e3:.1f} kB gzipped"
         )
-        handler = functools.partial(_GzipHandler, directory=str(site))
+        handler = functools.partial(GzipHandler, directory=str(site))
         httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         url = f"http://127.0.0.1:{httpd.server_address[1]}/calculator/"
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 before_url = None
                 if args.before:
-                    handler_before = functools.partial(_GzipHandler, directory=str(args.before[0]))
+                    handler_before = functools.partial(GzipHandler, directory=str(args.before[0]))
                     other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_before)
                     threading.Thread(target=other.serve_forever, daemon=True).start()
                     before_url = f"http://127.0.0.1:{other.server_address[1]}/calculator/"
