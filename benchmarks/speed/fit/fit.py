@@ -40,6 +40,7 @@ import numpy as np
 
 from benchmarks.speed.fit import model
 from benchmarks.speed.fit.features import CATEGORIES, OLLAMA_CGO_SKIP, Row, load_rows
+from qwenfit.core.fit import speed
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -489,20 +490,22 @@ def main(argv: list[str] | None = None) -> int:
     # 2. LOSO (primary: club-3090 one source) and sensitivity runs
     log("LOSO, club-3090 contributors as one source:")
     primary = loso(rows, fit_rows=lambda r: True, folds_of=lambda r: r.fold, log=log)
-    variants: dict[str, dict[str, dict[str, float | None]]] = {}
+    # sensitivity runs: {name: (the rows they score, their LOSO predictions)}
+    variants: dict[str, tuple[Sequence[Row], dict[str, dict[str, float | None]]]] = {}
     if not args.quick:
         log("LOSO sensitivity: each club-3090 contributor file a source")
-        variants["per-contributor club-3090"] = loso(
-            rows, fit_rows=lambda r: True, folds_of=lambda r: r.source, log=log
+        variants["per-contributor club-3090"] = (
+            rows,
+            loso(rows, fit_rows=lambda r: True, folds_of=lambda r: r.source, log=log),
         )
         log("LOSO sensitivity: no calibration_only rows in any fit")
-        variants["no calibration rows"] = loso(
-            rows, fit_rows=lambda r: not r.calibration, folds_of=lambda r: r.fold, log=log
+        variants["no calibration rows"] = (
+            rows,
+            loso(rows, fit_rows=lambda r: not r.calibration, folds_of=lambda r: r.fold, log=log),
         )
         log("LOSO sensitivity: Ollama's CGO engine (before v0.30) fitted and scored")
-        variants[CGO_VARIANT] = loso(
-            with_cgo(rows), fit_rows=lambda r: True, folds_of=lambda r: r.fold, log=log
-        )
+        cgo = with_cgo(rows)
+        variants[CGO_VARIANT] = cgo, loso(cgo, fit_rows=lambda r: True, folds_of=lambda r: r.fold, log=log)
     in_sample = {r.id: {"decode": model.decode_tokens_per_s(r, k_all) if decode_target(r) else None,
                         "prefill": model.prefill_tokens_per_s(r, k_all) if prefill_target(r) else None} for r in rows}  # fmt: skip
     old = old_baseline(rows)
@@ -650,11 +653,10 @@ def build_report(rows: list[Row], k_all: dict[str, float], diag: dict[str, Any],
             "| LOSO variant | decode n | median / p90 / max | prefill n | median / p90 / max |",
             "|---|---:|---|---:|---|",
         ]
-        for name, p in (
-            ("primary (club-3090 one source, calibration rows in fits)", primary),
+        for name, (scored, p) in (
+            ("primary (club-3090 one source, calibration rows in fits)", (rows, primary)),
             *variants.items(),
         ):
-            scored = with_cgo(rows) if name == CGO_VARIANT else rows
             a = stats(_score(scored, p, "decode", catalog)["overall"])
             b = stats(_score(scored, p, "prefill", catalog)["overall"])
             md.append(f"| {name} | {a['n']} | {a['median']} / {a['p90']} / {a['max']} | {b.get('n', 0)} | "
@@ -693,7 +695,7 @@ def build_report(rows: list[Row], k_all: dict[str, float], diag: dict[str, Any],
            "for a row that publishes none; the published medians are over-predicted with this model's cycle costs.",
            "", "| drafts | published median | rows | fitted |", "|---:|---:|---|---:|"]  # fmt: skip
     for n, v in published_mtp(rows).items():
-        fitted = 1 + sum(a**i for i in range(1, n + 1))
+        fitted = speed.mtp_tokens_per_cycle(n, a)
         md.append(f"| {n} | {v['tokens_per_cycle']} | {', '.join(v['rows'])} | {fitted:.3f} |")
         js.setdefault("mtp_tokens_per_cycle", {})[n] = {**v, "fitted": round(fitted, 3)}
 

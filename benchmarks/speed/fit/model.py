@@ -72,9 +72,10 @@ the rest are global constants of speed.py.
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
-from qwenfit.core.fit import speed_fitted
+from qwenfit.core.fit import gemm, speed, speed_fitted
 
 # ------------------------------------------------------------------------------------------------
 # constants: name -> (prior median, prior log-sd, lower bound, upper bound, unit, meaning)
@@ -221,8 +222,8 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
     # host RAM (experts offloaded to the CPU)
     "eta_host": (0.75, 0.20, 0.30, 1.0, "", "sustained / peak host RAM bandwidth for CPU expert matmuls"),
     # host_core_gbps binds only on a many-channel host with few cores: loftllc's EPYC 9175F (16 cores, 12 x
-    # DDR5-6400) is the one such row set, so held out it gets this prior (an engineering estimate) and reads
-    # +43..+63 %
+    # DDR5-6400) is the one such row set, so held out it gets this prior (an engineering estimate; its rows'
+    # errors: docs/reports/speed.md)
     "host_core_gbps": (20.0, 0.5, 3.0, 100.0, "GB/s", "quantized-matmul streaming rate per CPU core"),
     "offload_layer_us": (50.0, 0.7, 1.0, 3000.0, "us", "graph split per layer with CPU tensors"),
     # tensor parallelism
@@ -524,8 +525,7 @@ def mtp_tokens_per_cycle(r: Any, k: Any) -> float:
         return 1.0
     if r.mtp_e is not None:
         return float(r.mtp_e)
-    a = _c(k, "mtp_accept")
-    return 1 + sum(a**i for i in range(1, r.mtp_n + 1))
+    return speed.mtp_tokens_per_cycle(r.mtp_n, _c(k, "mtp_accept"))
 
 
 def decode_tokens_per_s(r: Any, k: Any) -> float:
@@ -548,27 +548,18 @@ def decode_tokens_per_s(r: Any, k: Any) -> float:
         cycles = g / mtp_tokens_per_cycle(r, k)
         pp = prefill_seconds(r, k, r.interleaved_prompt, 0.0)
         if pp is not None:
-            rates = sorted(g / (cycles * t + _c(k, "interleave") * (b - 1 - i) * pp) for i in range(b))
-            mid = len(rates) // 2
-            median = rates[mid] if b % 2 else (rates[mid - 1] + rates[mid]) / 2
-            return b * median
+            return b * statistics.median(
+                g / (cycles * t + _c(k, "interleave") * (b - 1 - i) * pp) for i in range(b)
+            )
     return tokens / t
-
-
-def gemm_efficiency(m: float, k: Any) -> float:
-    """Share of the large-m GEMM rate a weight matrix multiplied by ``m`` tokens at once reaches."""
-    return m / (m + _c(k, "gemm_m_half"))
 
 
 def gemm_seconds(r: Any, k: Any, n: float, flops: float) -> float:
     """Seconds of the weight GEMMs of one ubatch of ``n`` tokens at ``flops`` (large-m rate): dense
-    matrices see all ``n`` tokens, each routed expert the tokens routed to it (n k / distinct experts)."""
-    dense = r.active_params - r.active_routed
-    t = 2 * n * dense / (flops * gemm_efficiency(n, k))
-    if r.active_routed:
-        m = n / distinct_experts(r, n)  # tokens per touched expert
-        t += 2 * n * r.active_routed / (flops * gemm_efficiency(m, k))
-    return t
+    matrices see all ``n`` tokens, each routed expert the tokens routed to it (n k / distinct experts);
+    qwenfit's own :func:`qwenfit.core.fit.gemm.gemm_seconds` at the ``gemm_m_half`` being fitted."""
+    per_expert = n / distinct_experts(r, n) if r.active_routed else n  # tokens per touched expert
+    return gemm.gemm_seconds(r.active_params, r.active_routed, n, per_expert, flops, _c(k, "gemm_m_half"))
 
 
 def prefill_seconds(r: Any, k: Any, tokens: float, depth: float) -> float | None:
@@ -594,7 +585,9 @@ def prefill_seconds(r: Any, k: Any, tokens: float, depth: float) -> float | None
         n = min(ub, left)
         total += max(gemm_seconds(r, k, n, flops), w_pass) + fixed + copy
         left -= n
-    total += 2 * r.head_params / (flops * gemm_efficiency(1.0, k))  # logits of the last prompt token
+    total += (
+        2 * r.head_params / (flops * gemm.gemm_efficiency(1.0, _c(k, "gemm_m_half")))
+    )  # last token's logits
     attn = 4 * r.attn_width * r.n_attn * (tokens * depth + tokens * tokens / 2)
     total += attn / (flops * _c(k, "attn_prefill"))
     if r.tp > 1 and r.link_gbps > 0:  # two all-reduces of the activations per layer (ring: 2 (tp-1)/tp)

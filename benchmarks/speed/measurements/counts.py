@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.speed.fit.features import CATEGORIES, MEASUREMENTS, load_rows
+from benchmarks.speed.fit.features import CATEGORIES, MEASUREMENTS, build_row
 
 README = MEASUREMENTS / "README.md"
 HEADING = "## Counts (generated from the files)"
@@ -38,7 +38,7 @@ def section(directory: Path = MEASUREMENTS) -> str:
         yaml.safe_load(Path(p).read_text()) for p in sorted(glob.glob(str(directory / "*.yaml")))
     ]
     records = [rec for d in docs for rec in d["records"]]
-    rows = load_rows(directory)
+    rows = [build_row(rec, d["source"]) for d in docs for rec in d["records"]]  # as load_rows builds them
     calibration = sum(bool(r.calibration) for r in rows)
     scored = sum(r.decode is not None and not r.skip_decode and not r.calibration for r in rows)
     skipped = Counter(r.skip_decode for r in rows if r.decode is not None and r.skip_decode)

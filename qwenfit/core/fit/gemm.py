@@ -29,18 +29,22 @@ class _Shape(Protocol):  # qwenfit.core.fit.speed.Shape
     def u_milli(self) -> Sequence[int]: ...
 
 
-def gemm_efficiency(m: float) -> float:
-    """Share of the large-batch GEMM rate a weight matrix multiplied by ``m`` tokens at once reaches."""
-    return m / (m + speed_fitted.CONSTANTS["gemm_m_half"])
+def gemm_efficiency(m: float, m_half: float | None = None) -> float:
+    """Share of the large-batch GEMM rate a weight matrix multiplied by ``m`` tokens at once reaches
+    (``m_half``: the shipped ``gemm_m_half`` unless given; the fit passes the value it is trying)."""
+    half = speed_fitted.CONSTANTS["gemm_m_half"] if m_half is None else m_half
+    return m / (m + half)
 
 
-def gemm_seconds(matmul: float, routed: float, n: int, per_expert: float, flops: float) -> float:
+def gemm_seconds(
+    matmul: float, routed: float, n: float, per_expert: float, flops: float, m_half: float | None = None
+) -> float:
     """Seconds of the weight GEMMs of ``n`` prompt tokens at ``flops`` (the large-batch rate):
     ``matmul`` parameters per token, ``routed`` of them in routed experts (at k/E), which see
     ``per_expert`` tokens each; the rest see all ``n``."""
-    t = 2 * n * (matmul - routed) / (flops * gemm_efficiency(n))
+    t = 2 * n * (matmul - routed) / (flops * gemm_efficiency(n, m_half))
     if routed:
-        t += 2 * n * routed / (flops * gemm_efficiency(per_expert))
+        t += 2 * n * routed / (flops * gemm_efficiency(per_expert, m_half))
     return t
 
 

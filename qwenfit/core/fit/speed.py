@@ -523,12 +523,14 @@ def _prefill(
 # the planner's entry point
 
 
-def mtp_tokens_per_cycle(drafts: int) -> float:
-    """Tokens per verify cycle with ``drafts`` draft tokens: ``1 + a + ... + a^drafts``, ``a`` the fitted
-    per-position acceptance (``mtp_accept``), as the leave-one-source-out scores use it for a run that
-    publishes no acceptance. It sits below the published acceptance (benchmarks/speed/fit/results/report.md
-    compares them) because it also carries the verify and draft costs the step model does not see."""
-    a = speed_fitted.CONSTANTS["mtp_accept"]
+def mtp_tokens_per_cycle(drafts: int, accept: float | None = None) -> float:
+    """Tokens per verify cycle with ``drafts`` draft tokens, each accepted with probability ``accept``
+    given the one before it: ``1 + a + ... + a^drafts``. ``accept`` is the fitted per-position acceptance
+    (``mtp_accept``) unless given (the fit passes the value it is trying), as the leave-one-source-out
+    scores use it for a run that publishes no acceptance. It sits below the published acceptance
+    (benchmarks/speed/fit/results/report.md compares them) because it also carries the verify and draft
+    costs the step model does not see."""
+    a = speed_fitted.CONSTANTS["mtp_accept"] if accept is None else accept
     return 1 + sum(a**i for i in range(1, drafts + 1))
 
 
