@@ -22,6 +22,7 @@ __all__ = [
 ]
 
 _MAX_VARYING = 4  # records share a template when at most 1/4 of their leaves differ
+_MAX_BASES = 8  # the templates before a template tried as its base (template_refs)
 
 
 class _Slot:
@@ -144,9 +145,6 @@ def template_refs(templates: list[Any]) -> list[Any]:
                 best = Ref(i, p)
         out.append(t if best is None else best)
     return out
-
-
-_MAX_BASES = 8
 
 
 def filled(template: Any, values: Any) -> Any:

@@ -342,11 +342,12 @@ OLLAMA_CGO_BEFORE = "2026-05-30"
 # no Ollama a user installs now runs a GGUF that way. Such rows are neither fitted nor scored; they are
 # listed in the report with this reason, and its sensitivity table scores them (fit.py: the CGO
 # engine's own fit-only ollama-cgo constants).
-LLAMA_SM_TENSOR_SKIP = "llama.cpp -sm tensor: qwenfit's llama.cpp engine splits by layer or not at all"
 OLLAMA_CGO_SKIP = (
     "Ollama before v0.30 (its CGO engine, replaced by llama-server in PR #16031): qwenfit's ollama "
     "engine is Ollama >= 0.30"
 )
+# a record's split_mode "tensor" (llama.cpp -sm tensor): listed, not scored (build_row says why)
+LLAMA_SM_TENSOR_SKIP = "llama.cpp -sm tensor: qwenfit's llama.cpp engine splits by layer or not at all"
 
 
 def _ollama_runner(rec: dict[str, Any], source: dict[str, Any]) -> tuple[str, str]:
