@@ -620,6 +620,9 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
     total = rec.get("decode_total_tokens_per_s")
     per = rec.get("decode_tokens_per_s")
     r.decode = float(total) if total is not None else (float(per) * r.batch if per is not None else None)
+    m = re.search(r"assumed_decode_tokens_per_s:\s*([\d.]+)", notes)
+    if m:  # the source publishes a range or an approximate figure: the notes say how the number was read
+        r.assumed.append(f"assumed_decode_tokens_per_s: {m.group(1)} (read from the source's range; notes)")
     if r.batch > 1 and "SWEEP" in notes:
         # club-3090 concurrency sweep: per-stream decode measured while the other streams' prompts
         # are admitted (chunked prefill shares the steps)

@@ -310,8 +310,14 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
     # Graphics (RADV GFX1151) ... bf16: 0" (no VK_KHR_shader_bfloat16), so ggml-vulkan widens each BF16 weight
     # by an integer shift (vulkan-shaders/dequant_funcs.glsl:44-54, types.glsl:1968) and builds every bf16
     # shader without spirv-opt (vulkan-shaders-gen.cpp:360-363, llama.cpp issue #15344); llama.cpp as vendored
-    # by llama-cpp-python 0.3.36. No other source measures BF16 on Vulkan: held out, kyuz0's rows get this
-    # prior.
+    # by llama-cpp-python 0.3.36. Three sources measure BF16 decode on Vulkan: kyuz0 and jingkaihe-skills-
+    # strix-halo-bf16 (another person's Strix Halo, "bf16: 0", "about 10 to 11 tok/s" for 35B-A3B BF16) on
+    # gfx1151 RADV, and gisenberg-local-model-eval-rtxpro6000 (RTX PRO 6000, BF16 and Q8_0 of one model).
+    # One decode factor for every Vulkan device is the engine's own structure, not a lumping of devices: the
+    # decode shaders (mul_mat_vec_bf16_*, mul_mat_vec_id_bf16_*) are created with no bf16 feature check
+    # (ggml-vulkan.cpp:2929, 2958, 3015) and always built with the scalar bf16_to_fp32 widening
+    # (vulkan-shaders-gen.cpp:577-578: "scalar path promotes to float"); VK_KHR_shader_bfloat16 ("bf16: 1")
+    # selects only the coopmat matmul shaders, i.e. prefill (bf16_eta_c below).
     "bf16_eta.llama.cpp/vulkan": (
         1.0,
         0.7,
@@ -336,6 +342,10 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
         "x",
         "BF16 weights: prefill efficiency factor, llama.cpp ROCm",
     ),
+    # Prefill's BF16 matmul does depend on the device: without bf16 coopmat support ("bf16: 0") ggml-vulkan
+    # takes its "BF16 fallback for coopmat devices without bf16 coopmat support" tiles (ggml-vulkan.cpp:
+    # 2794-2797, 4792). Only kyuz0 ("bf16: 0") publishes a BF16 Vulkan prefill figure, so held out its rows
+    # get this prior; no prefill figure exists for a device reporting "bf16: 1", whose prefill path differs.
     "bf16_eta_c.llama.cpp/vulkan": (
         1.0,
         0.7,

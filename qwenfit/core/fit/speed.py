@@ -272,8 +272,8 @@ def rate_constants(
         if device.bandwidth_gbps <= 0:
             return None
         gpu_fs = _fs(k.eta * device.bandwidth_gbps * tp)
-        # BF16 weights stream at their own rate where the fit has a factor (llama.cpp Vulkan/ROCm, one
-        # source: kyuz0); the formula weighs it by the share of BF16 bytes (bf16_ppm, per quant)
+        # BF16 weights stream at their own rate where the fit has a factor (llama.cpp ROCm: kyuz0; llama.cpp
+        # Vulkan: kyuz0, jingkaihe, gisenberg); the formula weighs it by the share of BF16 bytes (bf16_ppm)
         bf16_fs = _fs(k.eta * k.bf16_eta * device.bandwidth_gbps * tp)
         kv_fs = round(gpu_fs * k.kv_factor)
         if device.fp16_tflops > 0:
