@@ -9,7 +9,7 @@ each category with >= 8 rows (others use ``overall``).
 PROVENANCE: dict[str, str] = {
     "generated_by": "python -m benchmarks.speed.fit",
     "loso": "decode median 12.1 %, p90 52.1 %; prefill median 23.6 %",
-    "measurements": "benchmarks/speed/measurements/*.yaml: 282 rows, 59 files, 37 LOSO sources",
+    "measurements": "benchmarks/speed/measurements/*.yaml: 283 rows, 60 files, 38 LOSO sources",
     "model": "benchmarks/speed/fit/model.py (equations); fit.py (MAP fit on all rows)",
     "report": "benchmarks/speed/fit/results/report.md; docs/reports/speed.md",
 }
