@@ -220,6 +220,8 @@ def _host(rec: dict[str, Any]) -> tuple[str | None, float, int]:
     cores_m = re.search(r"(\d+)C\b", hw)
     threads_m = re.search(r"\((\d+) threads\)", hw)
     cores = int(cores_m.group(1)) if cores_m else (int(threads_m.group(1)) // 2 if threads_m else 0)
+    # without -t, llama.cpp and ik_llama.cpp run `n_threads = cpu_get_num_math()` threads (common/common.h),
+    # the physical cores of a non-hybrid x86 CPU; a stated -t caps them
     if rec.get("threads"):
         cores = min(cores, int(rec["threads"])) if cores else int(rec["threads"])
     return (pid if prof else None), (prof.bandwidth_gbps if prof else 0.0), cores

@@ -223,7 +223,27 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
     "eta_host": (0.75, 0.20, 0.30, 1.0, "", "sustained / peak host RAM bandwidth for CPU expert matmuls"),
     # host_core_gbps binds only on a many-channel host with few cores: loftllc's EPYC 9175F (16 cores, 12 x
     # DDR5-6400) is the one such row set, so held out it gets this prior (an engineering estimate; its rows'
-    # errors: docs/reports/speed.md)
+    # errors: docs/reports/speed.md). Evidence on the unit (searched 2026-12-07, issue #19; no independent
+    # row was found that this fit can score, so the prior is unchanged):
+    # * cores = the engine's thread count. loftllc's page gives no -t (its launch command breaks off at
+    #   "-c 2621" in the stored copy); ik_llama.cpp's default is `n_threads = cpu_get_num_math()`
+    #   (common/common.h at 007d6400), the physical cores of a non-hybrid x86 CPU: the 16 features._host
+    #   reads. The same author's Kimi-K2.5 runs on that machine use `--threads 13` with `-ot exps=CPU`
+    #   (loftllc.dev .../kimi-k2-5-1t-cpu-inference-and-long-context); the 397B page does not say 13, so
+    #   it is not assumed (at this prior, 13 cores instead of 16 would move run 1 from 32.7 to 29.7 tok/s,
+    #   the other constants as fitted on all rows; measured 21-24).
+    # * One host, one thread count, one quant cannot tell the per-core cap from its alternatives: the
+    #   25.4 ms of the fitted 42.6 ms/token that go to the 4.28 GB of CPU experts is equally 10.5 GB/s x 16
+    #   cores, an eta_host of 0.27 for i-quants on that EPYC, or ~275 us of thread sync per offloaded
+    #   layer over the 0.78 eta_host path. A thread sweep or a second few-core host would separate them.
+    # * Per-core *bytes* are not a quant-independent rate: fairydreaming measured the same Zen 5 part
+    #   streaming F16 at >= 19 GB/s per core ("dual Epyc 9175F, 16 x DDR5 6400 MT/s RAM,
+    #   Llama-3.1-70B-Instruct model, f16, tg increased from 2.4 t/s to 4.31 t/s", CPU only,
+    #   ggml-org/llama.cpp#11744: 141 GB x 4.31 / 32 cores, 0.74 of its RAM peak, so memory-bound),
+    #   twice loftllc's fitted rate on IQ4_NL experts. A per-core *compute* limit in weights/s fits both
+    #   (~18.7 G weights/s/core on loftllc's lookup-table i-quant, >= 9.5 on that F16 row); the bytes unit
+    #   stays (one point each side), read as valid for ~4-5 bit i-quants. That row is not a fit row: this
+    #   fit has no CPU-only decode path and no NUMA (dual-socket) model.
     "host_core_gbps": (20.0, 0.5, 3.0, 100.0, "GB/s", "quantized-matmul streaming rate per CPU core"),
     "offload_layer_us": (50.0, 0.7, 1.0, 3000.0, "us", "graph split per layer with CPU tensors"),
     # tensor parallelism
