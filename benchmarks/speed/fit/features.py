@@ -88,7 +88,19 @@ ASSUMED_ARCH: dict[str, tuple[int, int, int, int, int, int, float, float]] = {
     "Qwen3-235B-A22B": (94, 4, 128, 64, 128, 8, 235.1, 22.2),
     "gpt-oss-20b": (24, 8, 64, 64, 32, 4, 20.9, 3.6),
     "gpt-oss-120b": (36, 8, 64, 64, 128, 4, 116.8, 5.1),
+    # DeepSeek-V3 / R1 (deepseek2): layers, heads and experts from the GGUF metadata the rows' own load logs
+    # print (ik_llama.cpp discussion #258: block_count 61, head_count 128, expert_count 256,
+    # expert_used_count 8, kv_lora_rank 512, rope dimension 64); 671B total / 37B active: the DeepSeek-V3
+    # technical report. MLA caches kv_lora_rank + rope = 576 values per layer and token ("c^KV" in the
+    # logs: 1166.62 MiB at q8_0 for 32768 tokens x 61 layers), written here as one K+V "head" of 288; the
+    # 128 x 288 attention width stands in for MLA's absorbed attention FLOPs (assumed; these rows are at
+    # depth 0-640)
+    "DeepSeek-V3-0324": (61, 1, 288, 128, 256, 8, 671.0, 37.0),
+    "DeepSeek-R1-0528": (61, 1, 288, 128, 256, 8, 671.0, 37.0),
 }
+# Leading dense-FFN layers of an ASSUMED_ARCH MoE (deepseek2.leading_dense_block_count = 3 in the same logs;
+# their "graph splits = 118" = 2 per MoE layer + 2 matches 58 offloaded layers)
+ASSUMED_LEADING_DENSE = {"DeepSeek-V3-0324": 3, "DeepSeek-R1-0528": 3}
 # bits per weight of the file types used by the calibration rows (llama.cpp type definitions;
 # Q*_K_M are mixes, their typical average is assumed)
 ASSUMED_BPW = {"Q4_K_M": 4.85, "Q8_0": 8.5, "Q3_K_M": 3.9, "Q6_K": 6.56, "MXFP4_MOE": 4.25, "mlx-4bit": 4.5,
@@ -220,6 +232,8 @@ def _host(rec: dict[str, Any]) -> tuple[str | None, float, int]:
     cores_m = re.search(r"(\d+)C\b", hw)
     threads_m = re.search(r"\((\d+) threads\)", hw)
     cores = int(cores_m.group(1)) if cores_m else (int(threads_m.group(1)) // 2 if threads_m else 0)
+    # without -t, llama.cpp and ik_llama.cpp run `n_threads = cpu_get_num_math()` threads (common/common.h),
+    # the physical cores of a non-hybrid x86 CPU; a stated -t caps them
     if rec.get("threads"):
         cores = min(cores, int(rec["threads"])) if cores else int(rec["threads"])
     return (pid if prof else None), (prof.bandwidth_gbps if prof else 0.0), cores
@@ -522,10 +536,15 @@ def _assumed_features(r: Row, rec: dict[str, Any]) -> None:
     quotes (llama-bench prints 'NN.NN GiB'), else params x assumed bits per weight; the routed share
     from the assumed config (every tensor assumed at the file's average bits per weight)."""
     L, kvh, hd, qh, E, k, total_b, active_b = ASSUMED_ARCH[rec["model"]]
-    m = re.search(r"\|\s*([\d.]+) GiB\s*\|", str(rec.get("quote")))
+    quote, notes = str(rec.get("quote")), str(rec.get("notes") or "")
+    m = re.search(r"\|\s*([\d.]+) GiB\s*\|", quote) or re.search(r"model size\s*=\s*([\d.]+) GiB", quote)
+    noted = re.search(r"assumed_file_gib:\s*([\d.]+)", notes)
     if m:
         size = float(m.group(1)) * 2**30
         r.assumed.append("assumed_file_bytes: from the quoted GiB")
+    elif noted:  # the same file's size quoted elsewhere (the record's notes say where)
+        size = float(noted.group(1)) * 2**30
+        r.assumed.append("assumed_file_bytes: assumed_file_gib in the notes")
     else:
         size = total_b * 1e9 * ASSUMED_BPW[r.quant or "Q4_K_M"] / 8
         r.assumed.append(f"assumed_file_bytes: {total_b}B params x {ASSUMED_BPW[r.quant or 'Q4_K_M']} bpw")
@@ -547,6 +566,36 @@ def _assumed_features(r: Row, rec: dict[str, Any]) -> None:
     kv_el = 2.0 if rec.get("kv_cache") in (None, "f16") else KV_ELEMENT_BYTES.get(rec.get("kv_cache"), 1.0)
     r.kv_per_token = L * 2 * kvh * hd * kv_el
     r.assumed.append(f"assumed_arch: {rec['model']} {ASSUMED_ARCH[rec['model']]}")
+    _assumed_cpu_experts(r, rec, size, routed * 1e9 * bpp)
+
+
+def _assumed_cpu_experts(r: Row, rec: dict[str, Any], size: float, routed_bytes: float) -> None:
+    """A calibration row with every routed expert in host RAM (-ot exps=CPU / --cpu-moe): llama.cpp's load
+    log splits the file where the source quotes it - `CUDA0 buffer size` holds every tensor left on the GPU
+    (all read per token), `CUDA_Host buffer size` the token embedding (one row read per token), the rest of
+    the file is the routed experts, k/E of them read per token; without the log, the assumed routed share at
+    the file's average bits per weight. Every MoE layer then has CPU tensors (a graph split)."""
+    off = str(rec.get("offload") or "")
+    if "exps=CPU" not in off and "cpu-moe" not in off:
+        return
+    quote = str(rec.get("quote"))
+    mib = [
+        (m.group(1), float(m.group(2)))
+        for m in re.finditer(r"(CUDA\d+|CUDA_Host) buffer size\s*=\s*([\d.]+) MiB", quote)
+    ]
+    gpu = sum(v for d, v in mib if d != "CUDA_Host") * 2**20
+    if gpu:
+        experts = size - gpu - sum(v for d, v in mib if d == "CUDA_Host") * 2**20
+        r.dense_gpu = gpu
+        r.assumed.append("assumed_expert_bytes: file - CUDA0 - CUDA_Host buffers of the quoted load log")
+    else:
+        experts = routed_bytes
+    r.expert_gpu = 0.0
+    r.expert_cpu = experts * r.k_experts / r.n_experts
+    r.resident_cpu, r.resident_gpu = experts, size - experts
+    lead = ASSUMED_LEADING_DENSE.get(rec["model"], 0)
+    r.n_moe, r.n_dense = r.n_layers - lead, lead
+    r.n_offloaded_layers = r.n_moe
 
 
 # ------------------------------------------------------------------------------------------------

@@ -221,9 +221,34 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
     "kv_factor.mlx": (1.5, 0.7, 1.0, 50.0, "x", "MLX SDPA"),
     # host RAM (experts offloaded to the CPU)
     "eta_host": (0.75, 0.20, 0.30, 1.0, "", "sustained / peak host RAM bandwidth for CPU expert matmuls"),
-    # host_core_gbps binds only on a many-channel host with few cores: loftllc's EPYC 9175F (16 cores, 12 x
-    # DDR5-6400) is the one such row set, so held out it gets this prior (an engineering estimate; its rows'
-    # errors: docs/reports/speed.md)
+    # host_core_gbps binds only on a many-channel host with few cores. Catalog rows: loftllc's EPYC 9175F (16
+    # cores, 12 x DDR5-6400); held out, it is fitted from the calibration rows of two other owners in
+    # ik_llama.cpp discussion #258 (DeepSeek-V3/R1, every routed expert in RAM): cmoncure's EPYC 9175F (16
+    # cores, 12 x DDR5-4800) and sousekd's EPYC 9355 (30-32 threads, 12 x DDR5-6400, Windows). The prior is an
+    # engineering estimate. Evidence on the unit (issue #19, 2026-12-07):
+    # * cores = the engine's thread count. loftllc's page gives no -t (its launch command breaks off at
+    #   "-c 2621" in the stored copy); ik_llama.cpp's default is `n_threads = cpu_get_num_math()`
+    #   (common/common.h at 007d6400), the physical cores of a non-hybrid x86 CPU: the 16 features._host
+    #   reads. The same author's Kimi-K2.5 runs on that machine use `--threads 13` with `-ot exps=CPU`
+    #   (loftllc.dev .../kimi-k2-5-1t-cpu-inference-and-long-context); the 397B page does not say 13, so
+    #   it is not assumed (13 instead of 16 cores moves run 1's estimate at the 20 GB/s prior from 32.7 to
+    #   29.7 tok/s, the other constants as fitted on all rows; measured 21-24).
+    # * The rate is not one property of the CPU: with the other constants as fitted on every row, each row
+    #   alone needs 11.8 GB/s per core (loftllc run 8, Qwen3.5 IQ4_NL experts), 23.2 (cmoncure, the same
+    #   9175F part, DeepSeek IQ4_K_R4), 13.5 and 11.8 (sousekd, IQ4_K_R4 and IQ2_K_R4 at 30 threads).
+    #   sousekd's quant sweep on one host and build (same GPU tensors, 6.97 -> 12.35 GB of experts per
+    #   token: 17.98 -> 15.07 tok/s) costs 2.0 ms per extra GB, i.e. a marginal ~500 GB/s (0.81 of peak,
+    #   16.7 GB/s per thread), and extrapolates to 41.7 ms a token at zero expert bytes, ~21 ms more than
+    #   its 18.6 GB of GPU tensors take at 0.9 of the RTX 4090's 1008 GB/s. cmoncure's
+    #   ik_llama.cpp#450 moved TG 12.5 -> 9.8 t/s on that 9175F between two builds of the same code (a
+    #   CPU-matmul refactor, #435): CPU-side code, not RAM alone, sets these rates.
+    # * Per-core *bytes* are not quant-independent either: fairydreaming measured the same Zen 5 part
+    #   streaming F16 at >= 19 GB/s per core ("dual Epyc 9175F, 16 x DDR5 6400 MT/s RAM,
+    #   Llama-3.1-70B-Instruct model, f16, tg increased from 2.4 t/s to 4.31 t/s", CPU only,
+    #   ggml-org/llama.cpp#11744: 141 GB x 4.31 / 32 cores, 0.74 of its RAM peak). That row is not a fit
+    #   row (no CPU-only decode path or NUMA model here). A per-core limit in weights/s, or a per-token CPU
+    #   overhead that does not scale with bytes, would fit these better than bytes/s per core; four hosts
+    #   do not pin either, so the bytes unit stays.
     "host_core_gbps": (20.0, 0.5, 3.0, 100.0, "GB/s", "quantized-matmul streaming rate per CPU core"),
     "offload_layer_us": (50.0, 0.7, 1.0, 3000.0, "us", "graph split per layer with CPU tensors"),
     # tensor parallelism
