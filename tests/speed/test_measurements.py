@@ -134,8 +134,34 @@ def test_rows_of_settings_qwenfit_cannot_be_asked_about_are_listed_not_scored() 
     ollama = [r for r in tian.values() if r.family == "ollama"]
     assert ollama and all(r.runner == "cgo" and r.skip_decode == features.OLLAMA_CGO_SKIP for r in ollama)
     assert any(fit.decode_target(r) for r in tian.values() if r.family == "llama.cpp")
-    scored = fit.with_cgo(list(tian.values()))  # the report's sensitivity run scores them
+    scored = fit.with_listed(list(tian.values()), features.OLLAMA_CGO_SKIP)  # its sensitivity run
     assert all(fit.decode_target(r) for r in scored if r.family == "ollama" and r.decode is not None)
+
+
+def test_ik_llama_rows_are_listed_not_scored() -> None:
+    """ik_llama.cpp is no qwenfit engine (`--engine ik_llama.cpp`, its `-fmoe` flag and its IQ4_KSS quant
+    are all rejected): its rows, catalog or calibration, are neither fitted nor scored; the report's
+    sensitivity run fits and scores them as llama.cpp; the same source's llama.cpp rows are scored."""
+    from qwenfit.cli import main
+
+    for argv in (
+        ["check", "27B", "--engine", "ik_llama.cpp", "--vram", "24"],
+        ["check", "397B-A17B", "--quant", "IQ4_KSS", "--vram", "96", "--ram", "768"],
+        ["check", "--", "llama-server", "-m", "x.gguf", "-fmoe"],
+    ):
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse's own rejection
+            code = int(e.code or 0)
+        assert code == 2, argv
+    noong = _rows("club3090-noonghunna.yaml")
+    ik = [r for r in noong.values() if r.engine == "ik_llama.cpp"]
+    assert ik and all(r.skip_decode == features.IK_LLAMA_SKIP and not fit.decode_target(r) for r in ik)
+    assert any(fit.decode_target(r) for r in noong.values() if r.engine == "llama.cpp")
+    loft = _rows("loftllc-qwen35-397b-hybrid.yaml")
+    assert loft and all(r.skip_decode == features.IK_LLAMA_SKIP for r in loft.values())
+    scored = fit.with_listed(list(loft.values()), features.IK_LLAMA_SKIP)
+    assert all(fit.decode_target(r) for r in scored)
 
 
 def test_the_readmes_counts_are_generated_from_the_files() -> None:

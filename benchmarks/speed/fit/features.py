@@ -41,8 +41,8 @@ MEASUREMENTS = HERE.parent / "measurements"
 
 
 def engine_family(engine: str) -> str:
-    """The constant family of an engine: ik_llama.cpp shares llama.cpp's (same ggml lineage, 8 rows
-    only); vllm-mlx / rapid-mlx / mlx-lm are all recorded as engine ``mlx`` (a Python host loop);
+    """The constant family of an engine: ik_llama.cpp shares llama.cpp's (same ggml lineage; its rows are
+    listed, not scored: IK_LLAMA_SKIP, fitted only in the report's sensitivity run); vllm-mlx / rapid-mlx / mlx-lm are all recorded as engine ``mlx`` (a Python host loop);
     mlx-swift-lm runs the same MLX kernels from a Swift host loop: its own fixed costs (``mlx-swift``),
     MLX's kernel efficiencies."""
     return {"ik_llama.cpp": "llama.cpp", "mlx-swift-lm": "mlx-swift"}.get(engine, engine)
@@ -362,6 +362,17 @@ OLLAMA_CGO_SKIP = (
 )
 # a record's split_mode "tensor" (llama.cpp -sm tensor): listed, not scored (build_row says why)
 LLAMA_SM_TENSOR_SKIP = "llama.cpp -sm tensor: qwenfit's llama.cpp engine splits by layer or not at all"
+# ik_llama.cpp (ikawrakow's fork) is an engine qwenfit cannot be asked about: qwenfit's engines are
+# llama.cpp, ollama, lm-studio, llama-cpp-python, vllm, sglang, mlx and transformers (`qwenfit check
+# --engine ik_llama.cpp` is rejected), its own launch flags are rejected (`qwenfit check -- llama-server
+# -fmoe ...`: "invalid argument: -fmoe"), and so are its own quant types that these rows' files use
+# (IQ4_KS, IQ4_KSS, the *_R4 repacks: "unknown quant 'IQ4_KSS' for llama.cpp"). Its CPU matmuls (IQK),
+# fused MoE and MTP are its own code, not llama.cpp's. Such rows are neither fitted nor scored; they are
+# listed in the report with this reason, and its sensitivity table fits and scores them as llama.cpp.
+IK_LLAMA_SKIP = (
+    "ik_llama.cpp: qwenfit has no ik_llama.cpp engine (its IQK kernels, fused MoE, MTP and IQ4_KS/IQ4_KSS/_R4 "
+    "quants are its own)"
+)
 
 
 def _ollama_runner(rec: dict[str, Any], source: dict[str, Any]) -> tuple[str, str]:
@@ -718,6 +729,9 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
     if r.runner == "cgo":
         r.skip_decode = r.skip_decode or OLLAMA_CGO_SKIP
         r.skip_prefill = r.skip_prefill or OLLAMA_CGO_SKIP
+    if rec["engine"] == "ik_llama.cpp":
+        r.skip_decode = r.skip_decode or IK_LLAMA_SKIP
+        r.skip_prefill = r.skip_prefill or IK_LLAMA_SKIP
     if rec.get("decode_flagged_by_source"):
         # the source itself says the figure is a fault of that board or build, not the engine on that
         # hardware (its verbatim words in the record): neither fitted nor scored, listed in the report

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.speed.fit import model
-from benchmarks.speed.fit.features import CATEGORIES, OLLAMA_CGO_SKIP, Row, load_rows
+from benchmarks.speed.fit.features import CATEGORIES, IK_LLAMA_SKIP, OLLAMA_CGO_SKIP, Row, load_rows
 from qwenfit.core.fit import speed
 
 HERE = Path(__file__).resolve().parent
@@ -456,15 +456,17 @@ def _score(rows: Sequence[Row], preds: dict[str, dict[str, float | None]], kind:
 
 
 CGO_VARIANT = "Ollama's CGO engine (< v0.30) rows fitted and scored (fit-only ollama-cgo constants)"
+IK_VARIANT = "ik_llama.cpp rows fitted and scored (llama.cpp's constants)"
 
 
-def with_cgo(rows: Sequence[Row]) -> list[Row]:
-    """``rows`` with the Ollama CGO-engine rows (features.OLLAMA_CGO_SKIP) fitted and scored."""
+def with_listed(rows: Sequence[Row], reason: str) -> list[Row]:
+    """``rows`` with the rows listed for ``reason`` (features.OLLAMA_CGO_SKIP, IK_LLAMA_SKIP) fitted and
+    scored."""
     return [
         dataclasses.replace(
             r,
-            skip_decode="" if r.skip_decode == OLLAMA_CGO_SKIP else r.skip_decode,
-            skip_prefill="" if r.skip_prefill == OLLAMA_CGO_SKIP else r.skip_prefill,
+            skip_decode="" if r.skip_decode == reason else r.skip_decode,
+            skip_prefill="" if r.skip_prefill == reason else r.skip_prefill,
         )
         for r in rows
     ]
@@ -504,8 +506,11 @@ def main(argv: list[str] | None = None) -> int:
             loso(rows, fit_rows=lambda r: not r.calibration, folds_of=lambda r: r.fold, log=log),
         )
         log("LOSO sensitivity: Ollama's CGO engine (before v0.30) fitted and scored")
-        cgo = with_cgo(rows)
+        cgo = with_listed(rows, OLLAMA_CGO_SKIP)
         variants[CGO_VARIANT] = cgo, loso(cgo, fit_rows=lambda r: True, folds_of=lambda r: r.fold, log=log)
+        log("LOSO sensitivity: ik_llama.cpp fitted and scored as llama.cpp")
+        ik = with_listed(rows, IK_LLAMA_SKIP)
+        variants[IK_VARIANT] = ik, loso(ik, fit_rows=lambda r: True, folds_of=lambda r: r.fold, log=log)
     in_sample = {r.id: {"decode": model.decode_tokens_per_s(r, k_all) if decode_target(r) else None,
                         "prefill": model.prefill_tokens_per_s(r, k_all) if prefill_target(r) else None} for r in rows}  # fmt: skip
     old = old_baseline(rows)
