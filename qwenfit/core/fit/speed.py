@@ -590,6 +590,7 @@ def speed_of(
         detail += f"; {seqs} sequences decode together ({seqs * decode:.0f} tok/s in all)"
     if drafts:
         detail += f"; MTP {drafts} draft(s), {e_milli / 1000:g} tokens per cycle (fitted acceptance)"
+        detail += "; verify attention unsplit, an SM per head (vLLM FA2; FP8 KV: FlashInfer)" * bool(flops)
     detail += f"; {label}, band of {cat!r} out of sample"
     return (
         rate_of(decode, "decode", cat, kk.calibrated),
