@@ -21,6 +21,7 @@ from qwenfit.core.fit.speed import (
     shape_of,
     use_calibration,
 )
+from qwenfit.core.fit.speed_mtp import unsplit_verify_fs
 from qwenfit.core.formats.reads import decode_read_bytes
 from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.hardware import Device, HostMemory, Machine
@@ -133,10 +134,11 @@ class _Row:
 
 
 @pytest.mark.parametrize(
-    ("b", "drafts", "cpu", "tp"),
-    [(1, 0, 0, 1), (4, 0, 0, 1), (1, 2, 0, 1), (1, 0, 6 * 10**9, 1), (1, 0, 0, 2)],
-)
-def test_decode_equals_the_fitted_model(b: int, drafts: int, cpu: int, tp: int) -> None:
+    ("b", "drafts", "cpu", "tp", "unsplit"),
+    [(1, 0, 0, 1, 0), (4, 0, 0, 1, 0), (1, 2, 0, 1, 0), (1, 0, 6 * 10**9, 1, 0), (1, 0, 0, 2, 0),
+     (1, 2, 0, 1, 17 * 4 * 64 * 256), (2, 3, 0, 2, 17 * 4 * 64 * 256)],
+)  # fmt: skip
+def test_decode_equals_the_fitted_model(b: int, drafts: int, cpu: int, tp: int, unsplit: int) -> None:
     spec = qwenfit.load("35B-A3B")
     shape = shape_of(spec)
     m = machine(gpu(936.0, 71.0), gpu(936.0, 71.0), host_gbps=89.6)
@@ -147,7 +149,7 @@ def test_decode_equals_the_fitted_model(b: int, drafts: int, cpu: int, tp: int) 
     n_off = 40 if cpu else 0
     ours = decode_speed(shape, k, w_gpu=w_gpu, w_cpu=cpu, kv_gpu=kv, kv_cpu=0, st_gpu=2 * st, st_cpu=0,
                         n_offloaded=n_off, sequences=b, drafts=drafts, tokens_per_cycle_milli=e,
-                        depth=depth)  # fmt: skip
+                        depth=depth, verify_fs=unsplit_verify_fs(unsplit))  # fmt: skip
     x_all = (w_gpu + cpu) * shape.expert_ppm / 1e6
     x_cpu = min(cpu, x_all)
     mtp = shape.mtp_params * (w_gpu + cpu) / shape.read_params
@@ -159,7 +161,7 @@ def test_decode_equals_the_fitted_model(b: int, drafts: int, cpu: int, tp: int) 
         attn_width=shape.attn_width, host_peak_gbps=89.6, host_cores=0,
         n_layers=shape.n_layers, is_moe=True, n_offloaded_layers=n_off, active_params=shape.matmul_params,
         batch=b, mtp_n=drafts, mtp_e=None, mtp_dense=mtp, mtp_expert=0.0,
-        interleaved_prompt=0.0,
+        interleaved_prompt=0.0, verify_flops=float(unsplit),
     )  # fmt: skip
     theirs = fitted_model.decode_tokens_per_s(row, speed_fitted.CONSTANTS) / b
     assert ours == pytest.approx(theirs, rel=0.005)

@@ -28,6 +28,7 @@ import qwenfit
 from benchmarks.speed.fit.model import kernel_cell  # engine family x backend (x GB10 for vLLM)
 from qwenfit.core.engines.gdn_state import gdn_state
 from qwenfit.core.engines.llama_cpp.memory import llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
+from qwenfit.core.engines.vllm.verify import unsplit_verify_flops
 from qwenfit.core.fit.speed import bf16_ppm
 from qwenfit.core.formats.reads import decode_read_bytes, tensor_read_bytes
 from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES
@@ -66,6 +67,13 @@ KV_ELEMENT_BYTES = {
     "TQ3 (3-bit)": 0.4,
 }  # fmt: skip
 GGUF_KV = {None: "f16", "f16": "f16", "q8_0": "q8_0", "q4_0": "q4_0"}
+# a vLLM row's KV type as vLLM's --kv-cache-dtype (not set: the model's dtype, "auto"); TurboQuant rows
+# are absent (their own backend packs the verify, qwenfit.core.engines.vllm.verify)
+VLLM_KV_NAMES = {
+    None: "auto", "auto": "auto", "bf16": "auto", "f16": "auto", "fp16": "auto", "fp8": "fp8",
+    "fp8/e4m3": "fp8_e4m3", "fp8-e4m3": "fp8_e4m3", "fp8_e4m3": "fp8_e4m3", "fp8/e5m2": "fp8_e5m2",
+    "fp8_e5m2": "fp8_e5m2",
+}  # fmt: skip
 
 # Rows whose quant is not named: the nearest standard quant used instead (assumed, see notes)
 ASSUMED_QUANT = {
@@ -169,6 +177,9 @@ class Row:
     head_params: float = 0.0  # output-head parameters (logits of the last prompt token)
     hidden: int = 0
     attn_width: float = 0.0  # q heads x head dim (attention FLOPs per cached token = 4 x this x n_attn)
+    # vLLM CUDA rows whose MTP verify runs through FA2 unsplit: FLOPs per cached token of one CTA over a
+    # cycle (qwenfit.core.engines.vllm.verify.unsplit_verify_flops); 0: packed and split
+    verify_flops: float = 0.0
     resident_gpu: float = 0.0  # text weights resident on the GPU side (all experts)
     resident_cpu: float = 0.0
     is_moe: bool = False
@@ -533,6 +544,11 @@ def _qwen_features(r: Row, rec: dict[str, Any]) -> None:
     r.attn_width = t.num_attention_heads * t.head_dim
     r.hidden = t.hidden_size
     kv = rec.get("kv_cache")
+    if r.family == "vllm" and r.backend == "cuda" and kv in VLLM_KV_NAMES:
+        dev = hardware_catalog().get(r.hw_id or "")
+        cc = re.match(r"^(\d+)\.(\d+)$", (dev.compute_capability or "") if dev else "")
+        cap = (int(cc.group(1)), int(cc.group(2))) if cc else None
+        r.verify_flops = unsplit_verify_flops(VLLM_KV_NAMES[kv], cap, t.head_dim, t.n_full_attention)
     if gguf:
         kt = GGUF_KV.get(kv, "f16")
         r.kv_per_token = llama_kv_bytes_per_cell(spec, kt, kt)

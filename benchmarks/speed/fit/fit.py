@@ -790,7 +790,7 @@ def build_report(rows: list[Row], k_all: dict[str, float], diag: dict[str, Any],
                          "n_offloaded_layers": r.n_offloaded_layers, "active_params": r.active_params,
                          "resident_gpu": r.resident_gpu, "resident_cpu": r.resident_cpu, "bw_gbps": r.bw_gbps,
                          "fp16_tflops": r.fp16_tflops, "host_peak_gbps": r.host_peak_gbps, "host_cores": r.host_cores,
-                         "link": r.link, "link_gbps": r.link_gbps},
+                         "link": r.link, "link_gbps": r.link_gbps, "verify_flops": r.verify_flops},
         })  # fmt: skip
     summary = "\n".join(
         f"  {n}: {t['value']} -> {'met' if t['met'] else 'NOT met'}" for n, t in targets.items()

@@ -44,7 +44,16 @@ else 1 + sum_i mtp_accept^i)::
 
     t_cycle = t_step(m = n + 1) + n x t_draft
     t_draft = [W_mtp_dense + W_mtp_exp x U(b)/k] / (eta x BW x tp) + draft_us[f]
+              + b x kv_factor x KV(depth) / n_attn / (eta x BW x tp)     # the MTP layer's own KV at depth
+              + b x 4 H_q D_h x depth / (attn_decode x F x tp)            # and its attention FLOPs
     tok/s   = b x E_acc / t_cycle
+
+vLLM's FA2 verify (CUDA SM8x/SM12x with an unquantized KV cache: qwenfit.core.engines.vllm.verify): a
+query of 1 + n tokens is neither packed with its GQA group nor split over the SMs (flash_api.cpp:646,
+757-763), so each query head of each sequence is one CTA running a kBlockM-row tile over the whole depth
+on one SM; the cycle's verify attention FLOPs (T x ... above, and the first draft pass's) become
+
+    t_verify_attn = (n_attn + 1) x 4 x kBlockM x D_h x depth / (verify_cta_tflops x 1e12)   (one wave)
 
 Concurrency with prompts admitted while streams decode (club-3090 sweep): the i-th stream admitted
 (i = 0..b-1) spends G / E_acc cycles plus ``interleave`` x (b - 1 - i) prefills of the later streams'
@@ -281,6 +290,13 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
     ),
     "eta_v.vllm": (0.20, 1.0, 0.005, 1.0, "", "small-batch matmul efficiency / FP16 peak, vLLM"),
     "eta_v.mlx": (0.10, 1.0, 0.005, 1.0, "", "small-batch matmul efficiency / FP16 peak, MLX"),
+    # vLLM's FA2 verify (qwenfit.core.engines.vllm.verify): each query head of each sequence is one CTA
+    # on one SM running a kBlockM-row tile over every cached token; the prior is one SM's FP16 tensor
+    # rate (catalog FP16 TFLOPS / SM count from NVIDIA's spec sheets: RTX 3090 71.2/82 = 0.87, RTX 4090
+    # 165.2/128 = 1.29, RTX 5090 209.5/170 = 1.23, RTX 5060 Ti 47.4/36 = 1.32 TFLOPS) at about half
+    # (FlashAttention-2 forward: 50-73 % of the A100's peak with every SM busy, Dao 2023, arXiv
+    # 2307.08691 sec. 4.1; here one 4-warp CTA per SM)
+    "verify_cta_tflops": (0.5, 0.7, 0.05, 5.0, "TFLOPS", "one FA2 verify CTA's tensor rate (vLLM MTP)"),
     "draft_us.llama.cpp": (300.0, 0.7, 5.0, 5000.0, "us", "fixed cost of one MTP draft step, llama.cpp"),
     "draft_us.vllm": (100.0, 0.7, 5.0, 5000.0, "us", "fixed cost of one MTP draft step, vLLM"),
     "draft_us.mlx": (300.0, 0.7, 5.0, 5000.0, "us", "fixed cost of one MTP draft step, MLX"),
@@ -530,7 +546,9 @@ def step_time(r: Any, k: Any, b: int = 1, m: int = 1) -> float:
     if cpu:
         t_mem += cpu / (host_gbps(r, k) * 1e9)
     t = t_mem
-    if r.fp16_tflops > 0 and r.depth > 0 and r.n_attn:  # attention FLOPs at depth (module docstring)
+    if m > 1 and r.verify_flops:  # vLLM FA2 verify: one CTA per head on one SM, no split (draft_time)
+        t += r.verify_flops * r.depth / (_c(k, "verify_cta_tflops") * 1e12)
+    elif r.fp16_tflops > 0 and r.depth > 0 and r.n_attn:  # attention FLOPs at depth (module docstring)
         attn = T * 4 * r.attn_width * r.n_attn * r.depth
         t += attn / (_c(k, "attn_decode") * r.fp16_tflops * 1e12 * r.tp)
     if T > 1:  # every token beyond the first multiplies the weights once more (small-batch kernels)
@@ -550,9 +568,24 @@ def step_time(r: Any, k: Any, b: int = 1, m: int = 1) -> float:
 
 
 def draft_time(r: Any, k: Any, b: int = 1) -> float:
-    bw = eta_decode(r, k)[0] * r.bw_gbps * 1e9 * r.tp
+    """One draft step: the MTP block's weights, its fixed cost and its attention layer over the KV at depth
+    (the layer's bytes, one of the n_attn layers'); its attention FLOPs: :func:`draft_attention`."""
+    eta_w, eta = eta_decode(r, k)
     byts = r.mtp_dense + r.mtp_expert * distinct_experts(r, b)
-    return byts / bw + _c(k, _fam(r.family, "draft_us", k)) * 1e-6
+    t = byts / (eta_w * r.bw_gbps * 1e9 * r.tp) + _c(k, _fam(r.family, "draft_us", k)) * 1e-6
+    if r.n_attn:
+        kv = b * _c(k, _kv_name(r, k)) * r.kv_per_token * r.depth / r.n_attn
+        t += kv / (eta * r.bw_gbps * 1e9 * r.tp)
+    return t
+
+
+def draft_attention(r: Any, k: Any, b: int, n: int) -> float:
+    """Attention FLOPs at depth of a cycle's n draft steps (one layer, b tokens each; FA2's first draft
+    pass is in the unsplit verify term, r.verify_flops)."""
+    if not (r.fp16_tflops > 0 and r.depth > 0 and r.n_attn and n):
+        return 0.0
+    steps = n - 1 if r.verify_flops else n
+    return steps * b * 4 * r.attn_width * r.depth / (_c(k, "attn_decode") * r.fp16_tflops * 1e12 * r.tp)
 
 
 def mtp_tokens_per_cycle(r: Any, k: Any) -> float:
@@ -567,7 +600,7 @@ def decode_tokens_per_s(r: Any, k: Any) -> float:
     """Aggregate decode tok/s over the row's batch (one sequence: its decode speed)."""
     b = max(1, int(r.batch))
     n = int(r.mtp_n or 0)
-    t = step_time(r, k, b, 1 + n) + n * (draft_time(r, k, b) if n else 0.0)
+    t = step_time(r, k, b, 1 + n) + n * (draft_time(r, k, b) if n else 0.0) + draft_attention(r, k, b, n)
     tokens = b * mtp_tokens_per_cycle(r, k)
     if r.interleaved_prompt and b > 1:
         # The sweep's figure is b x the MEDIAN per-stream decode rate, each stream's rate being its tokens

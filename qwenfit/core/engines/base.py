@@ -531,6 +531,10 @@ class Engine:
         """Tokens the MTP layer drafts per step with ``mtp=True`` (the checkpoints carry one layer)."""
         return 1
 
+    def verify_flops(self, settings: Mapping[str, Any], device: Device | None, spec: ModelSpec) -> int:
+        """FLOPs per cached token of a verify's attention run on one SM per head (0: packed and split)."""
+        return 0
+
     def decode_reads(
         self, spec: ModelSpec, reads: Mapping[str, Any], p: Placement, o: Any
     ) -> tuple[Num, Num, Num]:

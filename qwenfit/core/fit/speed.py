@@ -16,6 +16,8 @@ Decode (one step of ``b`` sequences, ``1 + n`` tokens each when MTP drafts ``n``
     t_fixed = t_step(engine) + n_layers · c_layer (x moe factor) + n_offloaded · c_offload
               + 2 n_layers (tp - 1) t_allreduce(link)
     per-sequence tok/s = E / (t_step + n · t_draft)          (E: tokens per verify cycle, 1 without MTP)
+    t_draft = W_mtp / (η BW tp) + t_draft(engine) + b · (κ · KV(depth) / n_attn / (η BW tp) + 4 H_q D_h depth
+              / (α F tp))     (vLLM's FA2 verify, one SM per head, unsplit: speed_mtp replaces T's FLOPs)
 
 with ``T = b (1 + n)`` tokens in the step, ``U(T)`` the distinct routed experts ``T`` tokens read in
 units of one token's ``k`` (``E/k · (1 - (1 - k/E)^T)``), ``η = η_hw(device class) · η_kernel(engine,
@@ -62,6 +64,7 @@ from qwenfit.core.fit.speed_bands import (
     rate_of,
     speed_band,
 )
+from qwenfit.core.fit.speed_mtp import mtp_tokens_per_cycle, unsplit_verify_fs
 from qwenfit.core.formats.compiled import MISSING, lookup, remember
 from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.hardware import Device, HostMemory, Machine
@@ -84,6 +87,7 @@ __all__ = [
     "decode_speed",
     "format_rate",
     "hw_class",
+    "mtp_tokens_per_cycle",
     "rate_constants",
     "shape_of",
     "speed_band",
@@ -439,14 +443,15 @@ def _u_of(shape: Shape, tokens: Num) -> Num:
 def decode_speed(
     shape: Shape, k: Mapping[str, Num], *, w_gpu: Num, w_cpu: Num, kv_gpu: Num, kv_cpu: Num, st_gpu: Num,
     st_cpu: Num, n_offloaded: Num = 0, sequences: Num = 1, drafts: int = 0,
-    tokens_per_cycle_milli: int = 1000, bf16_ppm: Num = 0, depth: Num = 0,
+    tokens_per_cycle_milli: int = 1000, bf16_ppm: Num = 0, depth: Num = 0, verify_fs: int = 0,
 ) -> float | Expr:  # fmt: skip
     """Decode tokens/s of one of ``sequences`` sequences decoding together (module docstring), in
     integers until the one division; with :class:`Expr` inputs the calculator's formula tree.
     ``w_*``: main-model weight bytes one token reads (no MTP block); ``kv_*``/``st_*``: one
     sequence's KV at depth and 2 x its recurrent state; ``bf16_ppm``: the share of the weight bytes
     stored as BF16, read at ``k["bf16_fs"]`` (:func:`bf16_ppm`); ``depth``: tokens already in the context
-    (their attention FLOPs, module docstring, at ``k["a_fs1k"]`` fs per 1000)."""
+    (their attention FLOPs, module docstring, at ``k["a_fs1k"]`` fs per 1000); ``verify_fs``: fs per cached
+    token of a cycle whose verify attention runs unsplit (:func:`unsplit_verify_fs`: replaces those FLOPs)."""
     b = sequences
     tokens = b * (1 + drafts)
     u = _u_of(shape, tokens)
@@ -469,7 +474,8 @@ def decode_speed(
     # each extra token multiplies the weights again: at the small-batch GEMM rate, or (no FP16 figure)
     # a fraction of the memory time; mem appears once so that no shared node holds k: or depth
     compute = extra * shape.matmul_params * k["v_fs1k"] // 1000
-    compute = compute + tokens * 4 * shape.attn_width * shape.n_attn * depth * k["a_fs1k"] // 1000
+    if not verify_fs:
+        compute = compute + tokens * 4 * shape.attn_width * shape.n_attn * depth * k["a_fs1k"] // 1000
     layer = k["moe_layer_ns"] if shape.moe else k["layer_ns"]
     fixed_ns = (
         k["step_ns"]
@@ -481,7 +487,10 @@ def decode_speed(
     if drafts:
         mtp_bytes = shape.mtp_params * (w_gpu + w_cpu) // max(1, shape.read_params)
         draft = mtp_bytes * wfs() + k["draft_ns"] * NS_FS  # the draft's experts: one token's (k of E)
-        t = t + drafts * draft
+        # each draft step also attends over its own layer's KV at depth (one of the n_attn layers' bytes)
+        draft = draft + b * (kv_gpu * k["kv_fs"] + kv_cpu * cfs) // max(1, shape.n_attn)
+        attn_fs = b * 4 * shape.attn_width * depth * k["a_fs1k"] // 1000  # a draft step's attention FLOPs
+        t = t + drafts * draft + (drafts - (1 if verify_fs else 0)) * attn_fs + verify_fs * depth
     return FS_PER_S * tokens_per_cycle_milli / (1000 * t)
 
 
@@ -523,17 +532,6 @@ def _prefill(
 # the planner's entry point
 
 
-def mtp_tokens_per_cycle(drafts: int, accept: float | None = None) -> float:
-    """Tokens per verify cycle with ``drafts`` draft tokens, each accepted with probability ``accept``
-    given the one before it: ``1 + a + ... + a^drafts``. ``accept`` is the fitted per-position acceptance
-    (``mtp_accept``) unless given (the fit passes the value it is trying), as the leave-one-source-out
-    scores use it for a run that publishes no acceptance. It sits below the published acceptance
-    (benchmarks/speed/fit/results/report.md compares them) because it also carries the verify and draft
-    costs the step model does not see."""
-    a = speed_fitted.CONSTANTS["mtp_accept"] if accept is None else accept
-    return 1 + sum(a**i for i in range(1, drafts + 1))
-
-
 def speed_of(
     spec: ModelSpec, e: Estimate, machine: Machine, engine: Engine, p: Placement, backend: str,
     reads: tuple[Num, Num, Num], *, depth: int = DEFAULT_DEPTH, bf16: int = 0,
@@ -565,10 +563,12 @@ def speed_of(
         main = total * shape.read_params // (shape.read_params + shape.mtp_params)
         w_gpu = max(0, w_gpu - (total - main))
     e_milli = round(1000 * mtp_tokens_per_cycle(drafts)) if drafts else 1000
+    flops = engine.verify_flops(e.settings, view.devices[0] if view.devices else None, spec) * bool(drafts)
     decode = decode_speed(
         shape, k, w_gpu=w_gpu, w_cpu=w_cpu, kv_gpu=as_int(kv_g), kv_cpu=as_int(kv_c), st_gpu=as_int(st_g),
         st_cpu=as_int(st_c), n_offloaded=as_int(n_off), sequences=seqs, drafts=drafts,
         tokens_per_cycle_milli=e_milli, bf16_ppm=bf16, depth=min(depth, context),
+        verify_fs=unsplit_verify_fs(flops),
     )  # fmt: skip
     assert isinstance(decode, float)
     device = view.devices[0] if view.devices else None
@@ -590,6 +590,7 @@ def speed_of(
         detail += f"; {seqs} sequences decode together ({seqs * decode:.0f} tok/s in all)"
     if drafts:
         detail += f"; MTP {drafts} draft(s), {e_milli / 1000:g} tokens per cycle (fitted acceptance)"
+        detail += "; verify attention unsplit, an SM per head (vLLM FA2; FP8 KV: FlashInfer)" * bool(flops)
     detail += f"; {label}, band of {cat!r} out of sample"
     return (
         rate_of(decode, "decode", cat, kk.calibrated),

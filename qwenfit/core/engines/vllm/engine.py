@@ -48,6 +48,7 @@ from qwenfit.core.engines.vllm.runtime import (
     flashinfer_workspace_bytes,
     profile_peak,
 )
+from qwenfit.core.engines.vllm.verify import unsplit_verify_flops
 from qwenfit.core.engines.vllm.weights import mrope_positions_factor
 from qwenfit.core.expr import Expr, Num, as_int, lt, where
 from qwenfit.core.formats.gpu import gpu_weights
@@ -193,6 +194,11 @@ class Vllm(Engine):
 
     def mtp_drafts(self, settings: Mapping[str, Any]) -> int:
         return int(settings.get("speculative_tokens") or 1)
+
+    def verify_flops(self, settings: Mapping[str, Any], device: Device | None, spec: ModelSpec) -> int:
+        cap = _capability(None if device is None else device.compute_capability)
+        t = spec.text
+        return unsplit_verify_flops(settings.get("kv_cache"), cap, t.head_dim, t.n_full_attention)
 
     def check(self, spec: ModelSpec, d: Deployment, o: Any) -> None:
         if d.kv_cache is not None and d.kv_cache != "auto":
