@@ -220,7 +220,8 @@ def device_lines(d: Device) -> list[str]:
 def machine_lines(m: Machine) -> list[str]:
     lines = [f"machine: {describe_machine(m)}"]
     if m.cpu_threads:
-        lines.append(f"  CPU threads {m.cpu_threads}")
+        cores = f" ({m.cpu_cores} physical cores)" if m.cpu_cores else ""
+        lines.append(f"  CPU threads {m.cpu_threads}{cores}")
     if m.host is not None:
         lines.append(f"  host RAM   {m.host.name} ({m.host.bandwidth_gbps:g} GB/s peak)")
     seen: set[str] = set()

@@ -114,6 +114,7 @@ class Machine:
     ram_bytes: int | None = None  # host RAM (None: unknown, not judged)
     host: HostMemory | None = None  # host RAM bandwidth profile (None: a default profile is assumed)
     cpu_threads: int | None = None
+    cpu_cores: int | None = None  # physical cores (None: unknown; speed.host_gbps then halves the threads)
     notes: tuple[str, ...] = field(default=())  # what detection found, what was assumed
     # host RAM kept for the OS, the desktop and the page cache (None: :func:`default_ram_reserve`, or
     # what was in use when detected); the planner budgets ram_bytes minus it

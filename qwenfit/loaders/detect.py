@@ -17,7 +17,9 @@ becomes a note, never a traceback):
 * RAM: ``psutil.virtual_memory().total``, else ``/proc/meminfo`` ``MemTotal``, else ``hw.memsize``;
   a smaller cgroup memory limit (containers) replaces it. The RAM available now and the RAM's kind and
   speed (``Machine.host``) come from :mod:`qwenfit.loaders.host_probes`;
-* CPU threads: ``os.cpu_count()``.
+* CPU threads: ``os.cpu_count()``; physical cores: ``psutil.cpu_count(logical=False)``, else the distinct
+  ``(physical id, core id)`` pairs of ``/proc/cpuinfo``, else ``sysctl -n hw.physicalcpu`` (unknown when
+  none answers: the speed model then takes half the threads, an SMT guess, and says so).
 
 Detected GPUs are matched to the hardware catalog (``qwenfit.loaders.hardware.find_device``); the
 driver's memory replaces the catalog's nominal figure (``memory_exact=True``). A GPU the catalog does
@@ -64,6 +66,8 @@ MIB = 1 << 20
 GIB = 1 << 30
 
 PROC_MEMINFO = "/proc/meminfo"
+PROC_CPUINFO = "/proc/cpuinfo"
+SYSCTL_PHYSICAL_CPU = ["sysctl", "-n", "hw.physicalcpu"]
 CGROUP2_MEMORY_MAX = "/sys/fs/cgroup/memory.max"
 CGROUP1_MEMORY_LIMIT = "/sys/fs/cgroup/memory/memory.limit_in_bytes"
 
@@ -135,6 +139,7 @@ def detect(
     cpu_threads = os.cpu_count()
     if cpu_threads is not None:
         notes.append(f"CPU: {cpu_threads} threads (os.cpu_count)")
+    cpu_cores = _cpu_cores(runner, reader, psutil, platform, notes)
 
     if lookup is None:
         lookup = _catalog_lookup(notes)
@@ -166,6 +171,7 @@ def detect(
         ram_bytes=ram_bytes,
         host=host,
         cpu_threads=cpu_threads,
+        cpu_cores=cpu_cores,
         notes=tuple(notes),
         ram_reserve_bytes=ram_reserve,
         gpu_reserve_bytes=gpu_reserve,
@@ -241,6 +247,36 @@ def _host_profile(
         peak, effective = host.bandwidth_gbps, host.effective_gbps
         notes.append(f"host RAM: {host.name} ({peak:g} GB/s peak, {effective:g} GB/s effective)")
     return host
+
+
+def _cpu_cores(
+    runner: Runner, reader: FileReader, psutil: Any, platform: str, notes: list[str]
+) -> int | None:
+    """Physical CPU cores (SMT siblings counted once): what bounds CPU matmuls (speed.host_gbps)."""
+    cores, source = None, ""
+    if psutil is not None:
+        try:
+            n = psutil.cpu_count(logical=False)
+            cores, source = (int(n), "psutil") if n else (None, "")
+        except Exception as e:
+            notes.append(f"psutil.cpu_count(logical=False) failed ({brief(e)})")
+    if cores is None and platform.startswith("linux"):
+        pairs: set[tuple[str, str]] = set()
+        physical = ""
+        for line in (reader(PROC_CPUINFO) or "").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "physical id":
+                physical = value.strip()
+            elif key.strip() == "core id":
+                pairs.add((physical, value.strip()))
+        cores, source = (len(pairs), "/proc/cpuinfo core ids") if pairs else (None, "")
+    if cores is None and platform == "darwin":
+        values = sysctl_values(runner(SYSCTL_PHYSICAL_CPU) or "")
+        cores, source = (
+            (int(values[0]), "sysctl hw.physicalcpu") if values and values[0].isdigit() else (None, "")
+        )
+    notes.append(f"CPU: {cores} physical cores ({source})" if cores else "CPU: physical cores unknown")
+    return cores
 
 
 def _ram(

@@ -112,6 +112,7 @@ def machine_json(m: Machine) -> dict[str, Any]:
         "ram_bytes": m.ram_bytes,
         "host": None if m.host is None else host_json(m.host),
         "cpu_threads": m.cpu_threads,
+        "cpu_cores": m.cpu_cores,
         "notes": list(m.notes),
     }
 

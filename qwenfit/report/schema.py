@@ -159,6 +159,7 @@ class MachineOut(_Out):
     ram_bytes: Bytes | None = Field(description="host RAM; null: unknown (not judged)")
     host: HostOut | None
     cpu_threads: int | None
+    cpu_cores: int | None = Field(default=None, description="physical CPU cores; null: unknown")
     notes: list[str]
 
 

@@ -4,6 +4,7 @@ check that detection on this machine answers without raising."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from qwenfit.core.hardware import Device, Machine
+from qwenfit.core.hardware import Device, HostMemory, Machine
 from qwenfit.loaders import detect as det
 from qwenfit.loaders import gpu_probes as probes
 from qwenfit.loaders import host_probes as hp
@@ -477,6 +478,57 @@ def test_cgroup_memory_limit_replaces_host_ram():
 def test_cpu_threads_from_os_cpu_count():
     m = replay({})
     assert m.cpu_threads == os.cpu_count()
+
+
+def _cpuinfo(cores: int, threads_per_core: int, sockets: int = 1) -> str:
+    """A /proc/cpuinfo with one stanza per logical CPU, as the x86 kernel writes it."""
+    out = []
+    for sock in range(sockets):
+        for _t in range(threads_per_core):
+            for c in range(cores):
+                out.append(f"processor\t: {len(out)}\nphysical id\t: {sock}\ncore id\t\t: {c}\n")
+    return "\n".join(out)
+
+
+def test_physical_cores_from_proc_cpuinfo_psutil_or_sysctl():
+    """SMT siblings are counted once; an SMT-off host (EPYC 9175F: 16 threads, 16 cores) keeps all 16,
+    where halving the threads would give 8; psutil wins when given; macOS asks hw.physicalcpu."""
+    smt = detect(run=tools({})[0], read_file=files({det.PROC_CPUINFO: _cpuinfo(8, 2)}), env="linux",
+                 lookup=fake_lookup)  # fmt: skip
+    assert smt.cpu_cores == 8 and "8 physical cores (/proc/cpuinfo core ids)" in notes_text(smt)
+    off = detect(run=tools({})[0], read_file=files({det.PROC_CPUINFO: _cpuinfo(16, 1)}), env="linux",
+                 lookup=fake_lookup)  # fmt: skip
+    two = detect(run=tools({})[0], read_file=files({det.PROC_CPUINFO: _cpuinfo(32, 2, sockets=2)}),
+                 env="linux", lookup=fake_lookup)  # fmt: skip
+    assert off.cpu_cores == 16 and two.cpu_cores == 64
+
+    class Psutil:
+        @staticmethod
+        def cpu_count(logical: bool = True) -> int:
+            return 6 if not logical else 12
+
+        @staticmethod
+        def virtual_memory() -> Any:
+            raise OSError("not here")
+
+    assert replay({}, psutil=Psutil()).cpu_cores == 6
+    mac = replay({tuple(det.SYSCTL_PHYSICAL_CPU): "12\n"}, platform="darwin")
+    assert mac.cpu_cores == 12
+    none = replay({})
+    assert none.cpu_cores is None and "physical cores unknown" in notes_text(none)
+
+
+def test_host_rate_is_capped_by_physical_cores_not_half_the_threads():
+    """speed.host_gbps: min(eta_host x peak, cores x host_core_gbps) with the physical cores when known;
+    half the threads (an SMT guess) only when they are not."""
+    from qwenfit.core.fit import speed, speed_fitted
+
+    k = speed_fitted.CONSTANTS
+    host = HostMemory(id="ddr5-6400-12ch", name="12 x DDR5-6400", bandwidth_gbps=614.4, effective_gbps=0.0)
+    base = Machine(name="epyc", host=host, cpu_threads=16)
+    guessed, known = speed.host_gbps(base), speed.host_gbps(dataclasses.replace(base, cpu_cores=16))
+    assert guessed == min(k["eta_host"] * 614.4, k["host_core_gbps"] * 8)
+    assert known == min(k["eta_host"] * 614.4, k["host_core_gbps"] * 16) > guessed
 
 
 # -------------------------------------------------------------------------------------- nothing, or garbage

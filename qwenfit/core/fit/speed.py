@@ -244,14 +244,13 @@ def _fs(gbps: float) -> int:
 
 
 def host_gbps(machine: Machine) -> float:
-    """Sustained host RAM rate for CPU matmuls: min(η_host x peak, cores x host_core_gbps); cores are
-    taken as half the machine's threads when it says (SMT), else not capped."""
+    """Sustained host RAM rate for CPU matmuls: min(η_host x peak, cores x host_core_gbps); cores are the
+    machine's physical cores, else half its threads (an SMT guess), else not capped."""
     host = machine.host or DEFAULT_HOST
     k = speed_fitted.CONSTANTS
+    cores = machine.cpu_cores or (max(1, machine.cpu_threads // 2) if machine.cpu_threads else None)
     bw = k["eta_host"] * host.bandwidth_gbps
-    if machine.cpu_threads:
-        bw = min(bw, k["host_core_gbps"] * max(1, machine.cpu_threads // 2))
-    return bw
+    return min(bw, k["host_core_gbps"] * cores) if cores else bw
 
 
 @functools.lru_cache(maxsize=1024)
