@@ -65,6 +65,9 @@ KV_ELEMENT_BYTES = {
     "fp8": 1.0, "fp8/e4m3": 1.0, "fp8/e5m2": 1.0, "fp8_e5m2": 1.0, "fp8-e4m3": 1.0, "fp8_e4m3": 1.0,
     # TurboQuant 3-bit: 3 bits per element plus per-block scales; 0.4 B is assumed (not published)
     "TQ3 (3-bit)": 0.4,
+    # TurboQuant 4-bit (vLLM --kv-cache-dtype turboquant_4bit_nc, PR #39931; inferRouter model card): 4 bits per
+    # element = 0.5 B; its per-block scale overhead is not published and not added
+    "turboquant_4bit_nc": 0.5,
 }  # fmt: skip
 GGUF_KV = {None: "f16", "f16": "f16", "q8_0": "q8_0", "q4_0": "q4_0"}
 # a vLLM row's KV type as vLLM's --kv-cache-dtype (not set: the model's dtype, "auto"); TurboQuant rows
