@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import yaml
@@ -47,7 +48,7 @@ def test_every_flag_quotes_its_source() -> None:
 
 def test_acceptance_measured_on_another_prompt_is_not_the_rows() -> None:
     """club-3090 bench.sh prints the last SpecDecoding log windows after the code runs: a record whose
-    published acceptance its source's method ties to another prompt takes the fitted acceptance; one
+    published acceptance its source's method ties to another prompt takes the shipped (median published) acceptance; one
     that says its acceptance is the narrative prompt's keeps it."""
     v024 = _rows("club3090-noonghunna.yaml")["club3090-noong-27b-vllm-dual-v024-2x3090"]
     assert v024.mtp_n == 3 and v024.mtp_e is None
@@ -197,3 +198,27 @@ def test_a_figure_read_from_a_published_range_is_listed_as_assumed() -> None:
     assert any(a.startswith("assumed_decode_tokens_per_s: 10.5") for a in row.assumed)
     kyuz0 = _rows("kyuz0-strix-halo-toolboxes.yaml")["kyuz0-qwen36-35b-a3b-bf16-vulkan-d0"]
     assert kyuz0.decode == 10.68 and not any("assumed_decode_tokens_per_s" in a for a in kyuz0.assumed)
+
+
+def test_the_shipped_mtp_acceptance_is_the_published_median_not_a_speed_fit() -> None:
+    """mtp_accept is set from what rows publish (fit.published_accept): each row's tokens per cycle read
+    as the geometric per-position rate of its draft count, the median taken; speed does not move it."""
+    import statistics
+
+    from qwenfit.core.fit import speed, speed_fitted
+
+    for n, a in ((1, 0.9), (3, 0.8), (4, 0.55)):
+        assert abs(fit.geometric_accept(n, speed.mtp_tokens_per_cycle(n, a)) - a) < 1e-9
+    assert "mtp_accept" not in fit.free_names()
+    rows = list(_rows("kyuz0-strix-halo-toolboxes.yaml").values())
+    published = [r for r in rows if r.mtp_n and r.mtp_e is not None and fit.decode_target(r)]
+    assert len(published) >= 4
+    expect = statistics.median(fit.geometric_accept(r.mtp_n, r.mtp_e) for r in published)  # type: ignore[arg-type]
+    assert fit.published_accept(rows) == expect
+    # a row's speed does not enter: doubling every measured decode leaves it unchanged
+    faster = [dataclasses.replace(r, decode=(r.decode or 0) * 2) for r in rows]
+    assert fit.published_accept(faster) == expect
+    assert fit.published_accept([]) == fit.model.PRIORS["mtp_accept"][0]
+    # the shipped constant is the statistic of every scored row (python -m benchmarks.speed.fit writes it)
+    everything = features.load_rows()
+    assert abs(speed_fitted.CONSTANTS["mtp_accept"] - fit.published_accept(everything)) < 1e-4  # written rounded

@@ -194,8 +194,8 @@ def test_attention_flops_at_depth_cost_time_beyond_the_kv_bytes() -> None:
     assert no_f16 is not None and no_f16["a_fs1k"] == 0
 
 
-def test_mtp_with_the_fitted_acceptance_raises_the_estimate() -> None:
-    """MTP drafting raises the estimate by the tokens per cycle of the fitted acceptance (the value the
+def test_mtp_with_the_published_acceptance_raises_the_estimate() -> None:
+    """MTP drafting raises the estimate by the tokens per cycle of the published acceptance (the value the
     out-of-sample scores use for a run that publishes none), net of the draft and verify costs."""
     plain = qwenfit.estimate("27B", "Q4_K_M", engine="llama.cpp", context=8192, hardware="rtx-3090")
     mtp = qwenfit.estimate("27B", "Q4_K_M", engine="llama.cpp", context=8192, hardware="rtx-3090", mtp=True)
@@ -204,7 +204,7 @@ def test_mtp_with_the_fitted_acceptance_raises_the_estimate() -> None:
     assert mtp_tokens_per_cycle(3) == pytest.approx(1 + a + a**2 + a**3)
     assert mtp.decode_tokens_per_s > 1.05 * plain.decode_tokens_per_s
     per_cycle = round(1000 * mtp_tokens_per_cycle(3)) / 1000
-    assert f"{per_cycle:g} tokens per cycle (fitted acceptance)" in mtp.speed_detail
+    assert f"{per_cycle:g} tokens per cycle (published acceptance)" in mtp.speed_detail
 
 
 def test_batched_decode_per_sequence_slower_all_together_faster() -> None:

@@ -270,7 +270,8 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
         0.30,
         0.98,
         "",
-        "per-position MTP acceptance when a row publishes none (geometric)",
+        "per-position MTP acceptance when a row publishes none (geometric): the median of the published "
+        "acceptances of the training rows (fit.published_accept), not fitted to speed; prior = fallback",
     ),
     "verify_token_frac": (
         0.05,

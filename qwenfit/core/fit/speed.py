@@ -23,7 +23,7 @@ with ``T = b (1 + n)`` tokens in the step, ``U(T)`` the distinct routed experts 
 units of one token's ``k`` (``E/k · (1 - (1 - k/E)^T)``), ``η = η_hw(device class) · η_kernel(engine,
 backend)``, ``κ`` the engine's KV-read factor, ``α`` the attention FLOPs' share of the FP16 peak
 (``attn_decode``), ``BW_host = min(η_host · peak, cores · host_core_gbps)``; MTP tokens per cycle come
-from the fitted per-position acceptance (``mtp_accept``, :func:`mtp_tokens_per_cycle`). Each engine names
+from the published per-position acceptance (``mtp_accept``, :func:`mtp_tokens_per_cycle`). Each engine names
 the families whose fitted constants it uses (:class:`qwenfit.core.engines.base.SpeedConstants.fitted`);
 an engine with none keeps its own hand-set ``step_us`` / ``layer_us`` / ``compute_efficiency``
 (estimates with no measurement behind).
@@ -588,7 +588,7 @@ def speed_of(
     if seqs > 1:
         detail += f"; {seqs} sequences decode together ({seqs * decode:.0f} tok/s in all)"
     if drafts:
-        detail += f"; MTP {drafts} draft(s), {e_milli / 1000:g} tokens per cycle (fitted acceptance)"
+        detail += f"; MTP {drafts} draft(s), {e_milli / 1000:g} tokens per cycle (published acceptance)"
         detail += "; verify attention unsplit, an SM per head (vLLM FA2; FP8 KV: FlashInfer)" * bool(flops)
     detail += f"; {label}, band of {cat!r} out of sample"
     return (

@@ -11,11 +11,11 @@ __all__ = ["mtp_tokens_per_cycle", "unsplit_verify_fs"]
 
 def mtp_tokens_per_cycle(drafts: int, accept: float | None = None) -> float:
     """Tokens per verify cycle with ``drafts`` draft tokens, each accepted with probability ``accept``
-    given the one before it: ``1 + a + ... + a^drafts``. ``accept`` is the fitted per-position acceptance
-    (``mtp_accept``) unless given (the fit passes the value it is trying), as the leave-one-source-out
-    scores use it for a run that publishes no acceptance. It sits below the published acceptance
-    (benchmarks/speed/fit/results/report.md compares them) because it also carries the verify and draft
-    costs the step model does not see."""
+    given the one before it: ``1 + a + ... + a^drafts``. ``accept`` is ``mtp_accept`` unless given: the
+    median of the acceptances the measurement corpus publishes, each read as its draft count's geometric
+    per-position rate (benchmarks/speed/fit/fit.py ``published_accept``; 0.857, 3.22 tokens per cycle for
+    3 drafts), not a value fitted to speed; the leave-one-source-out scores use it, from their training
+    rows, for a run that publishes no acceptance (report.md "MTP tokens per verify cycle")."""
     a = speed_fitted.CONSTANTS["mtp_accept"] if accept is None else accept
     return 1 + sum(a**i for i in range(1, drafts + 1))
 
