@@ -48,7 +48,8 @@ def test_every_flag_quotes_its_source() -> None:
 
 def test_acceptance_measured_on_another_prompt_is_not_the_rows() -> None:
     """club-3090 bench.sh prints the last SpecDecoding log windows after the code runs: a record whose
-    published acceptance its source's method ties to another prompt takes the shipped (median published) acceptance; one
+    published acceptance its source's method ties to another prompt takes the shipped (median
+    published) acceptance; one
     that says its acceptance is the narrative prompt's keeps it."""
     v024 = _rows("club3090-noonghunna.yaml")["club3090-noong-27b-vllm-dual-v024-2x3090"]
     assert v024.mtp_n == 3 and v024.mtp_e is None
@@ -221,4 +222,5 @@ def test_the_shipped_mtp_acceptance_is_the_published_median_not_a_speed_fit() ->
     assert fit.published_accept([]) == fit.model.PRIORS["mtp_accept"][0]
     # the shipped constant is the statistic of every scored row (python -m benchmarks.speed.fit writes it)
     everything = features.load_rows()
-    assert abs(speed_fitted.CONSTANTS["mtp_accept"] - fit.published_accept(everything)) < 1e-4  # written rounded
+    shipped = speed_fitted.CONSTANTS["mtp_accept"]
+    assert abs(shipped - fit.published_accept(everything)) < 1e-4  # written rounded
