@@ -26,9 +26,9 @@ import yaml
 
 import qwenfit
 from benchmarks.speed.fit.model import kernel_cell  # engine family x backend (x GB10 for vLLM)
+from qwenfit.core.engines import base as engine_base
 from qwenfit.core.engines.gdn_state import gdn_state
 from qwenfit.core.engines.llama_cpp.memory import llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
-from qwenfit.core.engines.vllm.verify import unsplit_verify_flops
 from qwenfit.core.fit.speed import bf16_ppm
 from qwenfit.core.formats.reads import decode_read_bytes, tensor_read_bytes
 from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES
@@ -43,9 +43,10 @@ MEASUREMENTS = HERE.parent / "measurements"
 
 def engine_family(engine: str) -> str:
     """The constant family of an engine: ik_llama.cpp shares llama.cpp's (same ggml lineage; its rows are
-    listed, not scored: IK_LLAMA_SKIP, fitted only in the report's sensitivity run); vllm-mlx / rapid-mlx / mlx-lm are all recorded as engine ``mlx`` (a Python host loop);
-    mlx-swift-lm runs the same MLX kernels from a Swift host loop: its own fixed costs (``mlx-swift``),
-    MLX's kernel efficiencies."""
+    listed, not scored: IK_LLAMA_SKIP, fitted only in the report's sensitivity run); vllm-mlx /
+    rapid-mlx / mlx-lm are all recorded as engine ``mlx`` (a Python host loop); mlx-swift-lm runs the
+    same MLX kernels from a Swift host loop: its own fixed costs (``mlx-swift``), MLX's kernel
+    efficiencies."""
     return {"ik_llama.cpp": "llama.cpp", "mlx-swift-lm": "mlx-swift"}.get(engine, engine)
 
 
@@ -181,7 +182,7 @@ class Row:
     hidden: int = 0
     attn_width: float = 0.0  # q heads x head dim (attention FLOPs per cached token = 4 x this x n_attn)
     # vLLM CUDA rows whose MTP verify runs through FA2 unsplit: FLOPs per cached token of one CTA over a
-    # cycle (qwenfit.core.engines.vllm.verify.unsplit_verify_flops); 0: packed and split
+    # cycle (the vllm engine's verify_flops, qwenfit.core.engines.vllm.verify); 0: packed and split
     verify_flops: float = 0.0
     resident_gpu: float = 0.0  # text weights resident on the GPU side (all experts)
     resident_cpu: float = 0.0
@@ -547,11 +548,9 @@ def _qwen_features(r: Row, rec: dict[str, Any]) -> None:
     r.attn_width = t.num_attention_heads * t.head_dim
     r.hidden = t.hidden_size
     kv = rec.get("kv_cache")
-    if r.family == "vllm" and r.backend == "cuda" and kv in VLLM_KV_NAMES:
+    if r.family == "vllm" and r.backend == "cuda" and kv in VLLM_KV_NAMES:  # the shipped engine's answer
         dev = hardware_catalog().get(r.hw_id or "")
-        cc = re.match(r"^(\d+)\.(\d+)$", (dev.compute_capability or "") if dev else "")
-        cap = (int(cc.group(1)), int(cc.group(2))) if cc else None
-        r.verify_flops = unsplit_verify_flops(VLLM_KV_NAMES[kv], cap, t.head_dim, t.n_full_attention)
+        r.verify_flops = engine_base.get("vllm").verify_flops({"kv_cache": VLLM_KV_NAMES[kv]}, dev, spec)
     if gguf:
         kt = GGUF_KV.get(kv, "f16")
         r.kv_per_token = llama_kv_bytes_per_cell(spec, kt, kt)
