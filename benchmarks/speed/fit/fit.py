@@ -107,7 +107,7 @@ def published_accept(rows: Sequence[Row]) -> float:
     drafts, against 3.2 published). A LOSO fold reads only its training rows. The prior is the fallback
     when no row publishes one."""
     accepts = [geometric_accept(r.mtp_n, r.mtp_e) for r in rows
-               if r.mtp_n and r.mtp_e is not None and decode_target(r)]  # fmt: skip
+               if r.mtp_n and r.mtp_e is not None and not r.mtp_e_from and decode_target(r)]  # fmt: skip
     return statistics.median(accepts) if accepts else model.PRIORS["mtp_accept"][0]
 
 
@@ -367,7 +367,7 @@ def published_mtp(rows: Sequence[Row]) -> dict[int, dict[str, Any]]:
     (vLLM mean acceptance length, llama.cpp draft acceptance rate; features._mtp reads them)."""
     by: dict[int, list[tuple[float, str]]] = defaultdict(list)
     for r in rows:
-        if r.mtp_n and r.mtp_e is not None and not r.calibration:
+        if r.mtp_n and r.mtp_e is not None and not r.mtp_e_from and not r.calibration:
             by[r.mtp_n].append((float(r.mtp_e), r.id))
     return {n: {"tokens_per_cycle": round(statistics.median(e for e, _ in v), 3), "rows": sorted(i for _, i in v)}
             for n, v in sorted(by.items())}  # fmt: skip
