@@ -486,6 +486,18 @@ CGO_VARIANT = "Ollama's CGO engine (< v0.30) rows fitted and scored (fit-only ol
 IK_VARIANT = "ik_llama.cpp rows fitted and scored (llama.cpp's constants)"
 
 
+def with_prose_accept(rows: Sequence[Row], accept: float | None) -> list[Row]:
+    """``rows`` with club-3090's documented prose acceptance ("~50%" per position, features.
+    CLUB3090_PROSE_ACCEPT) read at ``accept`` instead, or (None) not used: those rows then take the
+    shipped median like a row that publishes none."""
+    return [
+        dataclasses.replace(r, mtp_e=None if accept is None else 1 + r.mtp_n * accept)
+        if r.mtp_e_from == "harness"
+        else r
+        for r in rows
+    ]
+
+
 def with_listed(rows: Sequence[Row], reason: str) -> list[Row]:
     """``rows`` with the rows listed for ``reason`` (features.OLLAMA_CGO_SKIP, IK_LLAMA_SKIP) fitted and
     scored."""
@@ -535,6 +547,14 @@ def main(argv: list[str] | None = None) -> int:
         log("LOSO sensitivity: Ollama's CGO engine (before v0.30) fitted and scored")
         cgo = with_listed(rows, OLLAMA_CGO_SKIP)
         variants[CGO_VARIANT] = cgo, loso(cgo, fit_rows=lambda r: True, folds_of=lambda r: r.fold, log=log)
+        for accept in (0.45, 0.55, None):
+            label = "not used (the shipped median)" if accept is None else f"read as {accept:.0%}"
+            log(f"LOSO sensitivity: club-3090's prose acceptance {label}")
+            alt = with_prose_accept(rows, accept)
+            variants[f"club-3090's documented prose acceptance (~50 %) {label}"] = (
+                alt,
+                loso(alt, fit_rows=lambda r: True, folds_of=lambda r: r.fold, log=log),
+            )
         log("LOSO sensitivity: ik_llama.cpp fitted and scored as llama.cpp")
         ik = with_listed(rows, IK_LLAMA_SKIP)
         variants[IK_VARIANT] = ik, loso(ik, fit_rows=lambda r: True, folds_of=lambda r: r.fold, log=log)
