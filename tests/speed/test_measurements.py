@@ -52,7 +52,8 @@ def test_acceptance_measured_on_another_prompt_is_not_the_rows() -> None:
     harness's documented prose figure, below); one that says its acceptance is the narrative prompt's
     keeps it."""
     v024 = _rows("club3090-noonghunna.yaml")["club3090-noong-27b-vllm-dual-v024-2x3090"]
-    assert v024.mtp_n == 3 and v024.mtp_e == 2.5 and v024.mtp_e_from == "documented prose"  # not the code 3.51
+    assert v024.mtp_n == 3 and v024.mtp_e == 2.5  # the documented prose figure, not the code 3.51
+    assert v024.mtp_e_from == "documented prose"
     lauri = _rows("club3090-laurimyllari.yaml")["club3090-laurimyllari-27b-vllm-longtext-4090"]
     assert lauri.mtp_e is not None and 3.3 < lauri.mtp_e < 3.5  # "AL 3.34-3.45 narr"
     marked = []
