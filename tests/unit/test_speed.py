@@ -204,7 +204,9 @@ def test_mtp_with_the_published_acceptance_raises_the_estimate() -> None:
     assert mtp_tokens_per_cycle(3) == pytest.approx(1 + a + a**2 + a**3)
     assert mtp.decode_tokens_per_s > 1.05 * plain.decode_tokens_per_s
     per_cycle = round(1000 * mtp_tokens_per_cycle(3)) / 1000
-    assert f"{per_cycle:g} tokens per cycle (published acceptance)" in mtp.speed_detail
+    assert f"{per_cycle:g} tokens per cycle (published acceptance, median; " in mtp.speed_detail
+    # club-3090 scripts/bench.sh:40-42 (prose ~50 %, code ~80 %), tedivm scripts/bench_tps.py:6 (~40 %, >80 %)
+    assert "~40-50 % of drafts accepted for prose, ~80 % for code" in mtp.speed_detail
 
 
 def test_batched_decode_per_sequence_slower_all_together_faster() -> None:
