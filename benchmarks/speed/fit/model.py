@@ -427,7 +427,9 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
     # constants of the b58240c fit (eta 0.9227 x 936 GB/s, kv_factor 1.021, attn_decode 0.357): q8_0 takes
     # 6.24 ms longer than f16 while reading 4.74 ms fewer KV bytes, and f16's packed attention took 2.02 ms,
     # so the vector kernel's 4 x 12 x 256 x 16 x 261,248 FLOPs take 13.0 ms: 3.95 TFLOPS, 0.0555 of the
-    # RTX 3090's 71.2. Log-sd 0.5: one pair of runs, -sm tensor's head split assumed, other constants fixed.
+    # RTX 3090's 71.2. Log-sd 0.5: one pair of runs, -sm tensor's head split assumed, other constants fixed;
+    # over attn_decode's LOSO range (0.18-0.37; tianchengwu's q4_0 rows no longer inform it) the same
+    # arithmetic gives 0.048-0.056. tianchengwu's rows (RTX 4090, q4_0, held out) were not used for it.
     "attn_decode_kvq.llama.cpp/cuda": (
         0.0555,
         0.5,
