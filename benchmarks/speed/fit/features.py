@@ -118,8 +118,10 @@ ASSUMED_LEADING_DENSE = {"DeepSeek-V3-0324": 3, "DeepSeek-R1-0528": 3}
 # Q*_K_M are mixes, their typical average is assumed)
 ASSUMED_BPW = {"Q4_K_M": 4.85, "Q8_0": 8.5, "Q3_K_M": 3.9, "Q6_K": 6.56, "MXFP4_MOE": 4.25, "mlx-4bit": 4.5,
                "gptq": 4.25, "BF16": 16.0}  # fmt: skip
-# Qwen3-Coder-Next has Qwen3-Next-80B-A3B's architecture (README of the measurements)
-SPEC_ALIAS = {"Qwen3-Coder-Next-80B-A3B": "Qwen3-Next-80B-A3B"}
+# Qwen3-Coder-Next has Qwen3-Next-80B-A3B's architecture (README of the measurements); Qwen3.8-27B's text geometry
+# is Qwen3.6-27B's (hidden 5120, 24/4 heads of 256, 64 layers, full attention every 4th, FFN 17408, vocab 248320:
+# club-3090 models/qwen3.8-27b/vllm/compose/dual/fp8/mtp.yml quoting its config.json; its rows are calibration_only)
+SPEC_ALIAS = {"Qwen3-Coder-Next-80B-A3B": "Qwen3-Next-80B-A3B", "Qwen3.8-27B": "Qwen3.6-27B"}
 
 CATEGORIES = (
     "GPU dense",
