@@ -25,11 +25,12 @@ from typing import Any
 import yaml
 
 import qwenfit
-from benchmarks.speed.fit.model import kernel_cell  # engine family x backend (x GB10 for vLLM)
+from benchmarks.speed.fit.model import graph_family, kernel_cell  # engine family x backend (x GB10 for vLLM)
 from qwenfit.core.engines import base as engine_base
 from qwenfit.core.engines.gdn_state import gdn_state
 from qwenfit.core.engines.llama_cpp.memory import llama_kv_bytes_per_cell, llama_recurrent_bytes_per_cell
 from qwenfit.core.fit.speed import bf16_ppm
+from qwenfit.core.fit.speed_kvq import vec_query_cols
 from qwenfit.core.formats.reads import decode_read_bytes, tensor_read_bytes
 from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES
 from qwenfit.loaders.hardware import hardware_catalog, host_profiles
@@ -117,8 +118,10 @@ ASSUMED_LEADING_DENSE = {"DeepSeek-V3-0324": 3, "DeepSeek-R1-0528": 3}
 # Q*_K_M are mixes, their typical average is assumed)
 ASSUMED_BPW = {"Q4_K_M": 4.85, "Q8_0": 8.5, "Q3_K_M": 3.9, "Q6_K": 6.56, "MXFP4_MOE": 4.25, "mlx-4bit": 4.5,
                "gptq": 4.25, "BF16": 16.0}  # fmt: skip
-# Qwen3-Coder-Next has Qwen3-Next-80B-A3B's architecture (README of the measurements)
-SPEC_ALIAS = {"Qwen3-Coder-Next-80B-A3B": "Qwen3-Next-80B-A3B"}
+# Qwen3-Coder-Next has Qwen3-Next-80B-A3B's architecture (README of the measurements); Qwen3.8-27B's text geometry
+# is Qwen3.6-27B's (hidden 5120, 24/4 heads of 256, 64 layers, full attention every 4th, FFN 17408, vocab 248320:
+# club-3090 models/qwen3.8-27b/vllm/compose/dual/fp8/mtp.yml quoting its config.json; its rows are calibration_only)
+SPEC_ALIAS = {"Qwen3-Coder-Next-80B-A3B": "Qwen3-Next-80B-A3B", "Qwen3.8-27B": "Qwen3.6-27B"}
 
 CATEGORIES = (
     "GPU dense",
@@ -184,6 +187,9 @@ class Row:
     # vLLM CUDA rows whose MTP verify runs through FA2 unsplit: FLOPs per cached token of one CTA over a
     # cycle (the vllm engine's verify_flops, qwenfit.core.engines.vllm.verify); 0: packed and split
     verify_flops: float = 0.0
+    # llama.cpp CUDA rows with a quantized KV cache: the most query tokens per sequence for which decode
+    # attention runs FlashAttention's vector kernel (qwenfit.core.fit.speed_kvq.vec_query_cols; 0: never)
+    kv_vec_cols: int = 0
     resident_gpu: float = 0.0  # text weights resident on the GPU side (all experts)
     resident_cpu: float = 0.0
     is_moe: bool = False
@@ -803,6 +809,8 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
         _assumed_features(r, rec)
     elif quant is not None:
         _qwen_features(r, rec)
+    if graph_family(family, r.runner) == "llama.cpp" and backend == "cuda":  # the shipped rule (speed_kvq)
+        r.kv_vec_cols = vec_query_cols(rec.get("kv_cache"), dev.compute_capability if dev else None)
     r.category = _category(r)
     tags = []
     if r.mtp_n:

@@ -456,6 +456,7 @@ OWNER = {
     "eta_c": "engine family x backend (SpeedConstants.compute_efficiency)",
     "bf16_eta": "engine family x backend, BF16 weights (new; llama.cpp AMD, vLLM CUDA)",
     "bf16_eta_c": "llama.cpp x AMD backend, BF16 weights (new)",
+    "attn_decode_kvq": "llama.cpp x CUDA, quantized KV cache (speed.py k:aq_fs1k; speed_kvq)",
 }
 
 

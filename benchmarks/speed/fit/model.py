@@ -37,7 +37,9 @@ grows faster with depth than the KV bytes do (RTX 4090 27B q4_0: 39.3 -> 33.4 to
 the bytes explain). ``attn_decode`` = the fraction of the FP16 peak those FLOPs run at; the prior
 0.1 is an engineering estimate (GQA rows / tile rows ~0.4 for 6 of 16, halved twice for the split-K passes and
 the CUDA-core softmax/dequant), set before fitting; rows on devices without an FP16 figure keep the
-bytes term alone.
+bytes term alone. llama.cpp CUDA over a quantized KV cache with 1 (2 on Ada and newer) query tokens per
+sequence runs the vector kernel instead, one CTA per query head on the CUDA cores (qwenfit.core.fit.
+speed_kvq): its FLOPs run at ``attn_decode_kvq.llama.cpp/cuda`` of the FP16 peak (:func:`attn_decode_eff`).
 
 MTP (n drafts; E_acc = tokens per cycle = 1 + accepted drafts, published where the row gives it,
 else 1 + sum_i mtp_accept^i)::
@@ -414,6 +416,29 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
         "",
         "decode attention FLOPs at depth (4 H_q D_h per cached token and layer) / dense FP16 peak",
     ),
+    # llama.cpp CUDA, quantized KV cache (q4_0/q8_0/...), a step with at most 1 (Turing/Ampere) or 2 (Ada
+    # and newer) query tokens per sequence: attention runs FlashAttention's vector kernel, one CTA per query
+    # head on the CUDA cores with per-element dequantization, not the GQA-packed tensor-core kernel an F16
+    # cache gets (qwenfit.core.fit.speed_kvq: fattn.cu:638-664, fattn-vec.cuh:107-111, 541). Prior median
+    # from an independent measurement, not a row of this fit: jdkruzr's "q8-KV isolation" run
+    # (jdkruzr-qwen36-27b-5060ti-bench.yaml, README @4e0ff17d: "**q8-KV tax:** ~15% slower decode at 255k
+    # (23.4 vs 27.4)", Qwen3.6-27B Q8_0, 2x RTX 3090 -sm tensor, f16 vs q8_0 KV; not scorable: qwenfit has
+    # no -sm tensor). Per GPU (12 of 24 query heads, 2 of 4 KV heads), at 261,248 tokens deep and the
+    # constants of the b58240c fit (eta 0.9227 x 936 GB/s, kv_factor 1.021, attn_decode 0.357): q8_0 takes
+    # 6.24 ms longer than f16 while reading 4.74 ms fewer KV bytes, and f16's packed attention took 2.02 ms,
+    # so the vector kernel's 4 x 12 x 256 x 16 x 261,248 FLOPs take 13.0 ms: 3.95 TFLOPS, 0.0555 of the
+    # RTX 3090's 71.2. Log-sd 0.5: one pair of runs, -sm tensor's head split assumed, other constants fixed;
+    # over attn_decode's LOSO range (0.18-0.37; tianchengwu's q4_0 rows no longer inform it) the same
+    # arithmetic gives 0.048-0.056. tianchengwu's rows (RTX 4090, q4_0, held out) were not used for it.
+    "attn_decode_kvq.llama.cpp/cuda": (
+        0.0555,
+        0.5,
+        0.002,
+        1.0,
+        "",
+        "decode attention FLOPs at depth / dense FP16 peak, llama.cpp CUDA FlashAttention vector kernel "
+        "(quantized KV cache, 1-2 query tokens per sequence)",
+    ),
 }
 
 # the fitted values (all rows): what python -m benchmarks.speed.fit wrote into the module qwenfit ships
@@ -500,6 +525,16 @@ def _kv_name(r: Any, k: Any) -> str:
     return _fam(fam, "kv_factor", k)
 
 
+def attn_decode_eff(r: Any, k: Any, m: int) -> float:
+    """The FP16-peak share decode attention at depth runs at, for a step of ``m`` query tokens per
+    sequence: llama.cpp CUDA's vector kernel over a quantized cache (``kv_vec_cols``:
+    qwenfit.core.fit.speed_kvq.vec_query_cols), else the packed kernels' ``attn_decode``."""
+    cols = int(getattr(r, "kv_vec_cols", 0) or 0)
+    if cols and m <= cols:
+        return _c(k, "attn_decode_kvq.llama.cpp/cuda")
+    return _c(k, "attn_decode")
+
+
 def host_gbps(r: Any, k: Any) -> float:
     bw = _c(k, "eta_host") * r.host_peak_gbps if r.host_peak_gbps else 0.0
     if r.host_cores:
@@ -551,7 +586,7 @@ def step_time(r: Any, k: Any, b: int = 1, m: int = 1) -> float:
         t += r.verify_flops * r.depth / (_c(k, "verify_cta_tflops") * 1e12)
     elif r.fp16_tflops > 0 and r.depth > 0 and r.n_attn:  # attention FLOPs at depth (module docstring)
         attn = T * 4 * r.attn_width * r.n_attn * r.depth
-        t += attn / (_c(k, "attn_decode") * r.fp16_tflops * 1e12 * r.tp)
+        t += attn / (attn_decode_eff(r, k, m) * r.fp16_tflops * 1e12 * r.tp)
     if T > 1:  # every token beyond the first multiplies the weights once more (small-batch kernels)
         if r.fp16_tflops > 0:
             t += (
@@ -586,7 +621,8 @@ def draft_attention(r: Any, k: Any, b: int, n: int) -> float:
     if not (r.fp16_tflops > 0 and r.depth > 0 and r.n_attn and n):
         return 0.0
     steps = n - 1 if r.verify_flops else n
-    return steps * b * 4 * r.attn_width * r.depth / (_c(k, "attn_decode") * r.fp16_tflops * 1e12 * r.tp)
+    rate = attn_decode_eff(r, k, 1) * r.fp16_tflops * 1e12 * r.tp  # a draft step: one token per sequence
+    return steps * b * 4 * r.attn_width * r.depth / rate
 
 
 def mtp_tokens_per_cycle(r: Any, k: Any) -> float:

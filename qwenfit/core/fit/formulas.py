@@ -23,6 +23,7 @@ from qwenfit.core.command import Cmd, Text
 from qwenfit.core.engines.base import Artifact, Deployment, Engine, FormulaPlacement, Placement
 from qwenfit.core.expr import Var, compile_formulas, compile_source, smin, to_json_shared
 from qwenfit.core.fit.speed import SPEED_KEYS, cache_parts, decode_speed, rate_constants, shape_of, with_bf16
+from qwenfit.core.fit.speed_kvq import KVQ_TYPES
 from qwenfit.core.formats.compiled import MISSING, lookup, remember
 from qwenfit.core.formats.weights import WeightMap
 from qwenfit.core.hardware import Device, Machine, target_for
@@ -162,6 +163,8 @@ def trace_deployed(
         sequences=d.sequences,
         bf16_ppm=reads["r:bf16_ppm"],
         depth=smin(Var("depth"), d.context),
+        # a quantized cache: one token per sequence attends at k:aq_fs1k (= k:a_fs1k where no vector kernel)
+        kvq_cols=int(d.kv_cache in KVQ_TYPES),
     )
     artifact = Artifact(**{f: Text(f"a:{f}") for f in ARTIFACT_FIELDS})  # type: ignore[arg-type]
     return Traced(tuple(terms), exprs, engine.command(artifact, d, o))

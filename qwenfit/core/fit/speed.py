@@ -22,7 +22,9 @@ Decode (one step of ``b`` sequences, ``1 + n`` tokens each when MTP drafts ``n``
 with ``T = b (1 + n)`` tokens in the step, ``U(T)`` the distinct routed experts ``T`` tokens read in
 units of one token's ``k`` (``E/k · (1 - (1 - k/E)^T)``), ``η = η_hw(device class) · η_kernel(engine,
 backend)``, ``κ`` the engine's KV-read factor, ``α`` the attention FLOPs' share of the FP16 peak
-(``attn_decode``), ``BW_host = min(η_host · peak, cores · host_core_gbps)``; MTP tokens per cycle come
+(``attn_decode``; llama.cpp CUDA over a quantized KV cache runs them in FlashAttention's vector kernel, one
+CTA per query head on the CUDA cores, at ``attn_decode_kvq``: :mod:`qwenfit.core.fit.speed_kvq`),
+``BW_host = min(η_host · peak, cores · host_core_gbps)``; MTP tokens per cycle come
 from the published per-position acceptance (``mtp_accept``, :func:`mtp_tokens_per_cycle`). Each engine names
 the families whose fitted constants it uses (:class:`qwenfit.core.engines.base.SpeedConstants.fitted`);
 an engine with none keeps its own hand-set ``step_us`` / ``layer_us`` / ``compute_efficiency``
@@ -64,6 +66,7 @@ from qwenfit.core.fit.speed_bands import (
     rate_of,
     speed_band,
 )
+from qwenfit.core.fit.speed_kvq import vec_query_cols
 from qwenfit.core.fit.speed_mtp import mtp_tokens_per_cycle, unsplit_verify_fs
 from qwenfit.core.formats.compiled import MISSING, lookup, remember
 from qwenfit.core.formats.weights import WeightMap
@@ -72,29 +75,10 @@ from qwenfit.core.model.inventory import ROUTED_EXPERT_ROLES
 from qwenfit.core.model.spec import ModelSpec
 from qwenfit.core.terms import Estimate, Term
 
-__all__ = [
-    "DEFAULT_DEPTH",
-    "DEFAULT_HOST",
-    "FS_PER_S",
-    "SPEED_KEYS",
-    "Rate",
-    "Shape",
-    "band_of",
-    "bf16_ppm",
-    "category_of",
-    "constants_for",
-    "decode_bytes",
-    "decode_speed",
-    "format_rate",
-    "hw_class",
-    "mtp_tokens_per_cycle",
-    "rate_constants",
-    "shape_of",
-    "speed_band",
-    "speed_of",
-    "use_calibration",
-    "with_bf16",
-]
+__all__ = ["DEFAULT_DEPTH", "DEFAULT_HOST", "FS_PER_S", "SPEED_KEYS", "Rate", "Shape", "band_of",
+           "bf16_ppm", "category_of", "constants_for", "decode_bytes", "decode_speed", "format_rate",
+           "hw_class", "mtp_tokens_per_cycle", "rate_constants", "shape_of", "speed_band", "speed_of",
+           "use_calibration", "with_bf16"]  # fmt: skip
 
 # Decode speed is quoted with this many tokens already in the context (4,096: the least context a plan
 # is made for, so every option can be compared at it); depth= asks for another.
@@ -106,7 +90,7 @@ PREFILL_TOKENS = 512  # the prompt the prefill figure is quoted for (from depth 
 
 # the integer inputs of the traced decode formula (``k:<name>`` in the calculator)
 SPEED_KEYS = ("gpu_fs", "kv_fs", "cpu_fs", "step_ns", "layer_ns", "moe_layer_ns", "ar_ns", "off_ns",
-              "v_fs1k", "vtf_ppm", "seq_ns", "draft_ns", "bf16_fs", "a_fs1k")  # fmt: skip
+              "v_fs1k", "vtf_ppm", "seq_ns", "draft_ns", "bf16_fs", "a_fs1k", "aq_fs1k")  # fmt: skip
 
 # the host RAM profile assumed when the machine does not say: dual-channel DDR5-5600, 89.6 GB/s peak
 # (2 x 8 bytes x 5600 MT/s); the sustained rate is the fitted eta_host x peak
@@ -266,7 +250,10 @@ def rate_constants(
     device = machine.devices[0] if machine.devices else None
     k = _resolve(_speed(engine), backend, device)
     cpu_fs = _fs(host_gbps(machine))
-    a_fs1k = 0  # attention FLOPs at depth, fs per 1000: the fitted share of the FP16 peak (TP splits heads)
+    a_fs1k = aq_fs1k = (
+        0  # attention FLOPs at depth, fs per 1000 at the fitted share of the FP16 peak (TP splits
+    )
+    # heads); aq_: llama.cpp CUDA's FlashAttention vector kernel over a quantized KV cache (speed_kvq)
     if device is None:
         gpu_fs = kv_fs = bf16_fs = cpu_fs
         v_fs1k, vtf = 0, round(1e6 * speed_fitted.CONSTANTS["verify_token_frac"])
@@ -281,9 +268,12 @@ def rate_constants(
         kv_fs = round(gpu_fs * k.kv_factor)
         if device.fp16_tflops > 0:
             v_fs1k, vtf = round(2e3 * FS_PER_S / (k.eta_v * device.fp16_tflops * 1e12 * tp)), 0
-            a_fs1k = round(
+            a_fs1k = aq_fs1k = round(
                 1e3 * FS_PER_S / (speed_fitted.CONSTANTS["attn_decode"] * device.fp16_tflops * 1e12 * tp)
             )
+            vec = _lookup("attn_decode_kvq", _speed(engine).fitted, backend, device)
+            if vec is not None and vec_query_cols("q4_0", device.compute_capability):
+                aq_fs1k = round(1e3 * FS_PER_S / (vec[0] * device.fp16_tflops * 1e12 * tp))
         else:
             v_fs1k, vtf = 0, round(1e6 * speed_fitted.CONSTANTS["verify_token_frac"])
         ar = speed_fitted.CONSTANTS[f"allreduce_us.{_link(device)}"]
@@ -293,7 +283,7 @@ def rate_constants(
         "layer_ns": round(k.layer_us * 1e3), "moe_layer_ns": round(k.layer_us * k.moe_factor * 1e3),
         "ar_ns": ar_ns, "off_ns": round(speed_fitted.CONSTANTS["offload_layer_us"] * 1e3), "v_fs1k": v_fs1k,
         "vtf_ppm": vtf, "seq_ns": round(k.seq_us * 1e3), "draft_ns": round(k.draft_us * 1e3),
-        "bf16_fs": bf16_fs, "a_fs1k": a_fs1k,
+        "bf16_fs": bf16_fs, "a_fs1k": a_fs1k, "aq_fs1k": aq_fs1k,
     }  # fmt: skip
 
 
@@ -443,6 +433,7 @@ def decode_speed(
     shape: Shape, k: Mapping[str, Num], *, w_gpu: Num, w_cpu: Num, kv_gpu: Num, kv_cpu: Num, st_gpu: Num,
     st_cpu: Num, n_offloaded: Num = 0, sequences: Num = 1, drafts: int = 0,
     tokens_per_cycle_milli: int = 1000, bf16_ppm: Num = 0, depth: Num = 0, verify_fs: int = 0,
+    kvq_cols: int = 0,
 ) -> float | Expr:  # fmt: skip
     """Decode tokens/s of one of ``sequences`` sequences decoding together (module docstring), in
     integers until the one division; with :class:`Expr` inputs the calculator's formula tree.
@@ -450,7 +441,8 @@ def decode_speed(
     sequence's KV at depth and 2 x its recurrent state; ``bf16_ppm``: the share of the weight bytes
     stored as BF16, read at ``k["bf16_fs"]`` (:func:`bf16_ppm`); ``depth``: tokens already in the context
     (their attention FLOPs, module docstring, at ``k["a_fs1k"]`` fs per 1000); ``verify_fs``: fs per cached
-    token of a cycle whose verify attention runs unsplit (:func:`unsplit_verify_fs`: replaces those FLOPs)."""
+    token of a cycle whose verify attention runs unsplit (:func:`unsplit_verify_fs`: replaces those FLOPs);
+    ``kvq_cols``: steps of up to that many tokens per sequence attend at ``k["aq_fs1k"]`` (speed_kvq)."""
     b = sequences
     tokens = b * (1 + drafts)
     u = _u_of(shape, tokens)
@@ -474,7 +466,8 @@ def decode_speed(
     # a fraction of the memory time; mem appears once so that no shared node holds k: or depth
     compute = extra * shape.matmul_params * k["v_fs1k"] // 1000
     if not verify_fs:
-        compute = compute + tokens * 4 * shape.attn_width * shape.n_attn * depth * k["a_fs1k"] // 1000
+        a_fs1k = k["aq_fs1k"] if 1 + drafts <= kvq_cols else k["a_fs1k"]
+        compute = compute + tokens * 4 * shape.attn_width * shape.n_attn * depth * a_fs1k // 1000
     layer = k["moe_layer_ns"] if shape.moe else k["layer_ns"]
     fixed_ns = (
         k["step_ns"]
@@ -488,7 +481,7 @@ def decode_speed(
         draft = mtp_bytes * wfs() + k["draft_ns"] * NS_FS  # the draft's experts: one token's (k of E)
         # each draft step also attends over its own layer's KV at depth (one of the n_attn layers' bytes)
         draft = draft + b * (kv_gpu * k["kv_fs"] + kv_cpu * cfs) // max(1, shape.n_attn)
-        attn_fs = b * 4 * shape.attn_width * depth * k["a_fs1k"] // 1000  # a draft step's attention FLOPs
+        attn_fs = b * 4 * shape.attn_width * depth * k["aq_fs1k" if kvq_cols else "a_fs1k"] // 1000
         t = t + drafts * draft + (drafts - (1 if verify_fs else 0)) * attn_fs + verify_fs * depth
     return FS_PER_S * tokens_per_cycle_milli / (1000 * t)
 
@@ -562,15 +555,16 @@ def speed_of(
         main = total * shape.read_params // (shape.read_params + shape.mtp_params)
         w_gpu = max(0, w_gpu - (total - main))
     e_milli = round(1000 * mtp_tokens_per_cycle(drafts)) if drafts else 1000
-    flops = engine.verify_flops(e.settings, view.devices[0] if view.devices else None, spec) * bool(drafts)
+    device = view.devices[0] if view.devices else None
+    gpu_sm = device.compute_capability if device is not None else None
+    flops = engine.verify_flops(e.settings, device, spec) * bool(drafts)
     decode = decode_speed(
         shape, k, w_gpu=w_gpu, w_cpu=w_cpu, kv_gpu=as_int(kv_g), kv_cpu=as_int(kv_c), st_gpu=as_int(st_g),
         st_cpu=as_int(st_c), n_offloaded=as_int(n_off), sequences=seqs, drafts=drafts,
         tokens_per_cycle_milli=e_milli, bf16_ppm=bf16, depth=min(depth, context),
-        verify_fs=unsplit_verify_fs(flops),
+        verify_fs=unsplit_verify_fs(flops), kvq_cols=vec_query_cols(e.settings.get("kv_cache"), gpu_sm),
     )  # fmt: skip
     assert isinstance(decode, float)
-    device = view.devices[0] if view.devices else None
     kk = _resolve(_speed(engine), backend, device)
     ub = e.settings.get("ubatch")
     cat = category_of(view, p, seqs, as_int(n_off), shape)
