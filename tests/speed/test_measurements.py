@@ -39,10 +39,13 @@ def test_every_flag_quotes_its_source() -> None:
                 assert len(rec["decode_flagged_by_source"]) > 100, rec[
                     "id"
                 ]  # the source's words, not a label
-                assert rec["decode_tokens_per_s"] is not None  # the number stays as published
+                # the number stays as published (per stream, or the aggregate of a concurrency > 1 run)
+                assert rec["decode_tokens_per_s"] is not None or rec["decode_total_tokens_per_s"] is not None
     assert flagged == [
         "club3090-noong-35b-vllm-preview-mtp3-2x3090",
         "club3090-oven-27b-vllm-dual-phb-2x3090",
+        "vllm57680-h100nvl-36-35b-fp8-v0290-c1",
+        "vllm57680-h100nvl-36-35b-fp8-v0290-c12",
     ]
 
 
@@ -52,7 +55,9 @@ def test_acceptance_measured_on_another_prompt_is_not_the_rows() -> None:
     harness's documented prose figure, below); one that says its acceptance is the narrative prompt's
     keeps it."""
     v024 = _rows("club3090-noonghunna.yaml")["club3090-noong-27b-vllm-dual-v024-2x3090"]
-    assert v024.mtp_n == 3 and v024.mtp_e == 2.5 and v024.mtp_e_from == "documented prose"  # not the code 3.51
+    assert (
+        v024.mtp_n == 3 and v024.mtp_e == 2.5 and v024.mtp_e_from == "documented prose"
+    )  # not the code 3.51
     lauri = _rows("club3090-laurimyllari.yaml")["club3090-laurimyllari-27b-vllm-longtext-4090"]
     assert lauri.mtp_e is not None and 3.3 < lauri.mtp_e < 3.5  # "AL 3.34-3.45 narr"
     marked = []
@@ -255,3 +260,18 @@ def test_the_shipped_mtp_acceptance_is_the_published_median_not_a_speed_fit() ->
     everything = features.load_rows()
     shipped = speed_fitted.CONSTANTS["mtp_accept"]
     assert abs(shipped - fit.published_accept(everything)) < 1e-4  # written rounded
+
+
+def test_vllm_release_regression_is_flagged_and_the_releases_around_it_are_scored() -> None:
+    """vllm-project/vllm#57680: one H100 NVL, three stock vLLM releases, the same flags; the issue files
+    0.29.0's figures as that release's regression (flagged), 0.24.0 and 0.26.0 are scored; c=12 is the
+    12-stream aggregate."""
+    rows = _rows("vllm-issue57680-yeighta-h100nvl.yaml")
+    for rid, row in rows.items():
+        assert row.hw_id == "h100-nvl" and row.family == "vllm" and row.mtp_n == 0
+        assert fit.decode_target(row) == ("v0290" not in rid), rid
+    c12 = rows["vllm57680-h100nvl-36-35b-fp8-v0260-c12"]
+    assert c12.batch == 12 and c12.decode == 1295.0  # aggregate, not 12 x a per-stream figure
+    assert rows["vllm57680-h100nvl-36-35b-fp8-v0260-c1"].decode == 148.3
+    doc = yaml.safe_load((MEASUREMENTS / "vllm-issue57680-yeighta-h100nvl.yaml").read_text())
+    assert {rec["engine_version"].split()[0] for rec in doc["records"]} == {"0.24.0", "0.26.0", "0.29.0"}
