@@ -428,6 +428,23 @@ IK_LLAMA_SKIP = (
 )
 
 
+# A GPU in confidential-computing mode (NVIDIA H100/Blackwell CC inside an SEV-SNP / TDX VM) copies every
+# host-device transfer through encrypted bounce buffers: Zhu et al. 2024 (arXiv 2409.03992, H100) "the overall
+# performance penalty is primarily attributable to data transfer"; arXiv 2606.23969 "small crossings pay a fixed
+# toll". qwenfit has no input for it (Machine, hardware catalog and engine settings carry no CC mode), so such
+# rows are listed with this reason, neither fitted nor scored (vllm#57680's H100 NVL rows: c=1 +72..+83 % held
+# out when scored, c=12 +14..+25 %, the pattern of a fixed per-step toll).
+CONFIDENTIAL_SKIP = (
+    "confidential computing: the GPU runs in CC mode inside an encrypted VM (bounce-buffered host-device "
+    "copies), a setting qwenfit has no input for"
+)
+
+
+def _confidential(rec: dict[str, Any]) -> bool:
+    """Whether the record's hardware text says the GPU ran in confidential-computing mode."""
+    return "confidential computing" in str(rec.get("hardware") or "").lower()
+
+
 def _ollama_runner(rec: dict[str, Any], source: dict[str, Any]) -> tuple[str, str]:
     """(runner, why) of an Ollama row: ``mlx`` (backend mlx: its MLX engine), ``llama-server``
     (version >= 0.30 or the record says so), ``cgo`` (older: Go model code on vendored GGML)."""
@@ -798,6 +815,9 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
     if rec["engine"] == "ik_llama.cpp":
         r.skip_decode = r.skip_decode or IK_LLAMA_SKIP
         r.skip_prefill = r.skip_prefill or IK_LLAMA_SKIP
+    if _confidential(rec):
+        r.skip_decode = r.skip_decode or CONFIDENTIAL_SKIP
+        r.skip_prefill = r.skip_prefill or CONFIDENTIAL_SKIP
     if rec.get("decode_flagged_by_source"):
         # the source itself says the figure is a fault of that board or build, not the engine on that
         # hardware (its verbatim words in the record): neither fitted nor scored, listed in the report
