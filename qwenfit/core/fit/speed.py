@@ -250,10 +250,9 @@ def rate_constants(
     device = machine.devices[0] if machine.devices else None
     k = _resolve(_speed(engine), backend, device)
     cpu_fs = _fs(host_gbps(machine))
-    a_fs1k = aq_fs1k = (
-        0  # attention FLOPs at depth, fs per 1000 at the fitted share of the FP16 peak (TP splits
-    )
-    # heads); aq_: llama.cpp CUDA's FlashAttention vector kernel over a quantized KV cache (speed_kvq)
+    # attention FLOPs at depth, fs per 1000 at the fitted share of the FP16 peak (TP splits heads); aq_:
+    # llama.cpp CUDA's FlashAttention vector kernel over a quantized KV cache (speed_kvq)
+    a_fs1k = aq_fs1k = 0
     if device is None:
         gpu_fs = kv_fs = bf16_fs = cpu_fs
         v_fs1k, vtf = 0, round(1e6 * speed_fitted.CONSTANTS["verify_token_frac"])
