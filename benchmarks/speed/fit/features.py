@@ -440,6 +440,13 @@ CONFIDENTIAL_SKIP = (
 )
 
 
+def _list(r: Row, reason: str) -> None:
+    """List the row for ``reason``: neither its decode nor its prefill figure is fitted or scored (a reason
+    already given stays)."""
+    r.skip_decode = r.skip_decode or reason
+    r.skip_prefill = r.skip_prefill or reason
+
+
 def _confidential(rec: dict[str, Any]) -> bool:
     """Whether the record's hardware text says the GPU ran in confidential-computing mode."""
     return "confidential computing" in str(rec.get("hardware") or "").lower()
@@ -749,13 +756,12 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
     if prose is not None:
         r.mtp_e = 1 + r.mtp_n * prose
         r.mtp_e_from = "documented prose"
-        how = (
+        how = ""  # replaces what _mtp said (a published figure measured on another prompt)
+        r.assumed.append(
             f"mtp tokens/cycle {r.mtp_e:.2f} from the benchmark script's documented prose acceptance "
             f"(~{prose:.0%} per position; features.DOCUMENTED_PROSE_ACCEPT), the row publishing none for its prompt"
         )
     if how.startswith("assumed"):
-        r.assumed.append(how)
-    elif how.startswith("mtp tokens/cycle"):
         r.assumed.append(how)
     elif how and r.mtp_e is not None:
         r.assumed.append(f"mtp tokens/cycle {r.mtp_e:.3f} from {how}")
@@ -807,17 +813,13 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
         # llama.cpp -sm tensor (tensor parallel inside llama.cpp) is a setting qwenfit cannot plan: its
         # llama.cpp engine splits by layer or not at all (`qwenfit check -- llama-server -sm tensor ...`
         # answers "llama.cpp option split_mode='tensor'; valid: layer, none"); listed, not scored
-        r.skip_decode = r.skip_decode or LLAMA_SM_TENSOR_SKIP
-        r.skip_prefill = r.skip_prefill or LLAMA_SM_TENSOR_SKIP
+        _list(r, LLAMA_SM_TENSOR_SKIP)
     if r.runner == "cgo":
-        r.skip_decode = r.skip_decode or OLLAMA_CGO_SKIP
-        r.skip_prefill = r.skip_prefill or OLLAMA_CGO_SKIP
+        _list(r, OLLAMA_CGO_SKIP)
     if rec["engine"] == "ik_llama.cpp":
-        r.skip_decode = r.skip_decode or IK_LLAMA_SKIP
-        r.skip_prefill = r.skip_prefill or IK_LLAMA_SKIP
+        _list(r, IK_LLAMA_SKIP)
     if _confidential(rec):
-        r.skip_decode = r.skip_decode or CONFIDENTIAL_SKIP
-        r.skip_prefill = r.skip_prefill or CONFIDENTIAL_SKIP
+        _list(r, CONFIDENTIAL_SKIP)
     if rec.get("decode_flagged_by_source"):
         # the source itself says the figure is a fault of that board or build, not the engine on that
         # hardware (its verbatim words in the record): neither fitted nor scored, listed in the report

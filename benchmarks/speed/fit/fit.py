@@ -98,6 +98,12 @@ def geometric_accept(drafts: int, tokens_per_cycle: float) -> float:
     return (lo + hi) / 2
 
 
+def publishes_accept(r: Row) -> bool:
+    """Whether the row's tokens per cycle are an acceptance published for its own run (not a benchmark
+    script's documented figure for its prompt, features.DOCUMENTED_PROSE_ACCEPT)."""
+    return bool(r.mtp_n) and r.mtp_e is not None and not r.mtp_e_from
+
+
 def published_accept(rows: Sequence[Row]) -> float:
     """``mtp_accept`` from what the rows publish, not from their speed: the median per-position
     acceptance of the decode rows that give a draft count and an acceptance (read as tokens per cycle,
@@ -106,8 +112,11 @@ def published_accept(rows: Sequence[Row]) -> float:
     acceptance absorbed every cycle cost the model lacks (0.93 per position, 3.6 tokens per cycle for 3
     drafts, against 3.2 published). A LOSO fold reads only its training rows. The prior is the fallback
     when no row publishes one."""
-    accepts = [geometric_accept(r.mtp_n, r.mtp_e) for r in rows
-               if r.mtp_n and r.mtp_e is not None and not r.mtp_e_from and decode_target(r)]  # fmt: skip
+    accepts = [
+        geometric_accept(r.mtp_n, float(r.mtp_e or 0))
+        for r in rows
+        if publishes_accept(r) and decode_target(r)
+    ]
     return statistics.median(accepts) if accepts else model.PRIORS["mtp_accept"][0]
 
 
@@ -367,7 +376,7 @@ def published_mtp(rows: Sequence[Row]) -> dict[int, dict[str, Any]]:
     (vLLM mean acceptance length, llama.cpp draft acceptance rate; features._mtp reads them)."""
     by: dict[int, list[tuple[float, str]]] = defaultdict(list)
     for r in rows:
-        if r.mtp_n and r.mtp_e is not None and not r.mtp_e_from and not r.calibration:
+        if publishes_accept(r) and not r.calibration:
             by[r.mtp_n].append((float(r.mtp_e), r.id))
     return {n: {"tokens_per_cycle": round(statistics.median(e for e, _ in v), 3), "rows": sorted(i for _, i in v)}
             for n, v in sorted(by.items())}  # fmt: skip
@@ -487,13 +496,14 @@ CGO_VARIANT = "Ollama's CGO engine (< v0.30) rows fitted and scored (fit-only ol
 IK_VARIANT = "ik_llama.cpp rows fitted and scored (llama.cpp's constants)"
 
 
-def with_prose_accept(rows: Sequence[Row], delta: float | None) -> list[Row]:
+def with_prose_accept(rows: Sequence[Row], delta: float | None, source_prefix: str = "") -> list[Row]:
     """``rows`` with the benchmark scripts' documented prose acceptances (features.DOCUMENTED_PROSE_ACCEPT,
     "~50%", "~40%") read ``delta`` higher per position, or (None) not used: those rows then take the
-    shipped median like a row that publishes none."""
+    shipped median like a row that publishes none; only the rows of sources named ``source_prefix...``
+    when given."""
     return [
         dataclasses.replace(r, mtp_e=None if delta is None else (r.mtp_e or 1.0) + r.mtp_n * delta)
-        if r.mtp_e_from
+        if r.mtp_e_from and r.source.startswith(source_prefix)
         else r
         for r in rows
     ]
@@ -559,8 +569,7 @@ def main(argv: list[str] | None = None) -> int:
         # tedivm's "~40%" against its own prose / code pair (88.98 / 118.13 tok/s, one server, one cycle time:
         # the speed ratio 0.75 is the acceptance ratio) reads as ~52 % if code is the "80%": shown, not chosen
         log("LOSO sensitivity: tedivm's documented prose acceptance not used")
-        alt = [dataclasses.replace(r, mtp_e=None) if r.mtp_e_from and r.source.startswith("tedivm-") else r
-               for r in rows]  # fmt: skip
+        alt = with_prose_accept(rows, None, source_prefix="tedivm-")
         variants["tedivm's documented prose acceptance (~40 %) not used, club-3090's kept"] = (
             alt,
             loso(alt, fit_rows=lambda r: True, folds_of=lambda r: r.fold, log=log),
