@@ -306,7 +306,15 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
     "seq_us.llama.cpp": (30.0, 0.8, 1.0, 2000.0, "us", "per extra sequence in a decode step, llama.cpp"),
     "seq_us.vllm": (30.0, 0.8, 1.0, 2000.0, "us", "per extra sequence in a decode step, vLLM"),
     "seq_us.mlx": (50.0, 0.8, 1.0, 2000.0, "us", "per extra sequence in a decode step, MLX"),
-    "interleave": (0.5, 0.5, 0.05, 2.0, "", "share of a later stream's prefill in one stream's decode"),
+    # interleave: prior 1.0 from the scheduler, not from the rows. vLLM v1 schedules the running
+    # requests' decode tokens first and gives the rest of the step's token budget to waiting prompts
+    # (v1/core/sched/scheduler.py:793, :1049); the club-3090 composes run max-num-batched-tokens 8192
+    # (models/qwen3.6-27b/vllm/compose/dual/autoround-int4/fp8-mtp.yml, qwen3.6-35b-a3b/.../dual/
+    # autoround-int4/fp8.yml @4a29ab57), so a 16K prompt takes 2 steps and every later stream's prompt
+    # is prefilled inside the 256 decode steps of a stream already decoding: its whole prefill time is in
+    # that stream's window. Slightly less than 1 where the chunk's GEMMs and the decode token share one
+    # weight read. (It was 0.5, a placeholder.)
+    "interleave": (1.0, 0.5, 0.05, 2.0, "", "share of a later stream's prefill in one stream's decode"),
     # prefill
     "eta_c.llama.cpp/cuda": (
         0.35,
@@ -647,7 +655,7 @@ def decode_tokens_per_s(r: Any, k: Any) -> float:
         # tokens (v1/core/sched/scheduler.py:793 running first, :1049 then waiting, one token budget):
         # the i-th stream starts decoding while the b-1-i later prompts are still prefilled, so its
         # window holds ``interleave`` x those prefills (the share of a later prefill a decoding stream
-        # waits for; prior 0.5, unchanged). One harmonic mean over all streams (before) is not the
+        # waits for; prior 1.0, see CONSTANTS). One harmonic mean over all streams (before) is not the
         # median of their rates.
         g = 256.0  # the sweep's generation length (club-3090 agent shape: 16K prompt / 256 gen)
         cycles = g / mtp_tokens_per_cycle(r, k)
