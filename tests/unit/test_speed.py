@@ -136,7 +136,9 @@ class _Row:
 @pytest.mark.parametrize(
     ("b", "drafts", "cpu", "tp", "unsplit"),
     [(1, 0, 0, 1, 0), (4, 0, 0, 1, 0), (1, 2, 0, 1, 0), (1, 0, 6 * 10**9, 1, 0), (1, 0, 0, 2, 0),
-     (1, 2, 0, 1, 17 * 4 * 64 * 256), (2, 3, 0, 2, 17 * 4 * 64 * 256)],
+     (1, 2, 0, 1, 17 * 4 * 64 * 256), (2, 3, 0, 2, 17 * 4 * 64 * 256),
+     # more than 8 tokens a step: ggml's matrix kernels
+     (8, 0, 0, 1, 0), (12, 0, 0, 1, 0), (32, 0, 0, 2, 0), (4, 3, 0, 1, 0)],
 )  # fmt: skip
 def test_decode_equals_the_fitted_model(b: int, drafts: int, cpu: int, tp: int, unsplit: int) -> None:
     spec = qwenfit.load("35B-A3B")
@@ -160,6 +162,7 @@ def test_decode_equals_the_fitted_model(b: int, drafts: int, cpu: int, tp: int, 
         kv_per_token=kv / depth, depth=float(depth), state_bytes=st, n_attn=shape.n_attn,
         attn_width=shape.attn_width, host_peak_gbps=89.6, host_cores=0,
         n_layers=shape.n_layers, is_moe=True, n_offloaded_layers=n_off, active_params=shape.matmul_params,
+        active_routed=shape.expert_ppm * shape.read_params / 1e6,
         batch=b, mtp_n=drafts, mtp_e=None, mtp_dense=mtp, mtp_expert=0.0,
         interleaved_prompt=0.0, verify_flops=float(unsplit),
     )  # fmt: skip

@@ -576,6 +576,20 @@ def fixed_us(r: Any, k: Any) -> float:
     return t
 
 
+# ggml (llama.cpp, Ollama's GGML engine) multiplies up to 8 tokens a step with its mat-vec kernels, which
+# read each weight once for all of them, and switches to its matrix kernels above: CUDA/HIP
+# MMVQ_MAX_BATCH_SIZE 8 (ggml-cuda/mmvq.cuh:3; MoE: get_mmvq_mmid_max_batch, 4-8 by type and arch,
+# mmvq.cu:147-315), Vulkan mul_mat_vec_max_cols 8 (ggml-vulkan-types.h:381; mul_mat_vec_id for <= 8,
+# ggml-vulkan.cpp ggml_vk_use_mul_mat_vec_id), Metal mul_mm for ne11 > 8 (ggml-metal-common.cpp:41).
+# llama.cpp in llama-cpp-python 0.3.36's vendored tree.
+GGML_MAT_VEC_MAX_TOKENS = 8
+
+
+def ggml_kernels(r: Any) -> bool:
+    """The row's matmuls run on ggml's kernels (llama.cpp, Ollama's GGML engines; not its MLX engine)."""
+    return r.family in ("llama.cpp", "ollama") and r.backend != "mlx"
+
+
 def step_time(r: Any, k: Any, b: int = 1, m: int = 1) -> float:
     """Seconds of one decode step: b sequences, m tokens each (m = 1 + drafts when verifying)."""
     T = b * m
@@ -595,7 +609,14 @@ def step_time(r: Any, k: Any, b: int = 1, m: int = 1) -> float:
     elif r.fp16_tflops > 0 and r.depth > 0 and r.n_attn:  # attention FLOPs at depth (module docstring)
         attn = T * 4 * r.attn_width * r.n_attn * r.depth
         t += attn / (attn_decode_eff(r, k, m) * r.fp16_tflops * 1e12 * r.tp)
-    if T > 1:  # every token beyond the first multiplies the weights once more (small-batch kernels)
+    if T > GGML_MAT_VEC_MAX_TOKENS and ggml_kernels(r) and r.fp16_tflops > 0:
+        # ggml's matrix kernels (MMQ / mul_mm) above 8 tokens a step: the prefill GEMM rate at T tokens
+        # per weight matrix (routed experts: the tokens routed to each), or the weight read if longer
+        # (the cell's eta_c alone: the shipped formula has no BF16 / pre-WMMA-ROCm prefill factors here)
+        w_gpu = weights / (eta_w * r.bw_gbps * 1e9 * r.tp)
+        flops = _c(k, f"eta_c.{kernel_cell(r.family, r.backend)}") * r.fp16_tflops * 1e12 * r.tp
+        t += max(0.0, gemm_seconds(r, k, T, flops) - w_gpu)
+    elif T > 1:  # every token beyond the first multiplies the weights once more (small-batch kernels)
         if r.fp16_tflops > 0:
             t += (
                 (T - 1)
@@ -675,17 +696,22 @@ def gemm_seconds(r: Any, k: Any, n: float, flops: float) -> float:
     return gemm.gemm_seconds(r.active_params, r.active_routed, n, per_expert, flops, _c(k, "gemm_m_half"))
 
 
-def prefill_seconds(r: Any, k: Any, tokens: float, depth: float) -> float | None:
-    """Seconds to prefill ``tokens`` prompt tokens of one sequence from ``depth`` (None: FP16 unknown)."""
-    if r.fp16_tflops <= 0 or r.bw_gbps <= 0 or tokens <= 0:
-        return None
+def prefill_flops(r: Any, k: Any) -> float:
+    """Large-batch GEMM rate of the row's prefill kernels (FLOP/s over its tp devices)."""
     cell = kernel_cell(r.family, r.backend)  # prefill: one cell per engine x backend
     eta_c = _c(k, f"eta_c.{cell}")
     if r.quant == "BF16" and f"bf16_eta_c.{cell}" in k:
         eta_c *= _c(k, f"bf16_eta_c.{cell}")
     if getattr(r, "rocm_hipblas", False):
         eta_c *= _c(k, "hipblas_eta_c.llama.cpp/rocm")
-    flops = eta_c * r.fp16_tflops * 1e12 * r.tp
+    return eta_c * r.fp16_tflops * 1e12 * r.tp
+
+
+def prefill_seconds(r: Any, k: Any, tokens: float, depth: float) -> float | None:
+    """Seconds to prefill ``tokens`` prompt tokens of one sequence from ``depth`` (None: FP16 unknown)."""
+    if r.fp16_tflops <= 0 or r.bw_gbps <= 0 or tokens <= 0:
+        return None
+    flops = prefill_flops(r, k)
     bw = eta_mem(r, k) * r.bw_gbps * 1e9 * r.tp
     w_pass = r.resident_gpu / bw
     pcie = r.pcie_gbps or DEFAULT_PCIE_GBPS

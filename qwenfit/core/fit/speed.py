@@ -90,7 +90,15 @@ PREFILL_TOKENS = 512  # the prompt the prefill figure is quoted for (from depth 
 
 # the integer inputs of the traced decode formula (``k:<name>`` in the calculator)
 SPEED_KEYS = ("gpu_fs", "kv_fs", "cpu_fs", "step_ns", "layer_ns", "moe_layer_ns", "ar_ns", "off_ns",
-              "v_fs1k", "vtf_ppm", "seq_ns", "draft_ns", "bf16_fs", "a_fs1k", "aq_fs1k")  # fmt: skip
+              "v_fs1k", "vtf_ppm", "seq_ns", "draft_ns", "bf16_fs", "a_fs1k", "aq_fs1k", "mm_tokens",
+              "g_fs1k", "gh_milli")  # fmt: skip
+# ggml (llama.cpp and its frontends) multiplies up to this many tokens a step with its mat-vec kernels
+# (one read of each weight for all of them) and switches to its matrix kernels above: CUDA/HIP
+# MMVQ_MAX_BATCH_SIZE (ggml-cuda/mmvq.cuh:3; MoE 4-8 by type and arch, mmvq.cu:147-315), Vulkan
+# mul_mat_vec_max_cols (ggml-vulkan-types.h:381; mul_mat_vec_id <= 8), Metal mul_mm for ne11 > 8
+# (ggml-metal-common.cpp:41); llama.cpp as vendored by llama-cpp-python 0.3.36. The fit:
+# benchmarks/speed/fit/model.py GGML_MAT_VEC_MAX_TOKENS (lcpp-botagi's 1-32-slot curve dips at 10).
+GGML_MAT_VEC_MAX_TOKENS = 8
 
 # the host RAM profile assumed when the machine does not say: dual-channel DDR5-5600, 89.6 GB/s peak
 # (2 x 8 bytes x 5600 MT/s); the sustained rate is the fitted eta_host x peak
@@ -277,12 +285,18 @@ def rate_constants(
             v_fs1k, vtf = 0, round(1e6 * speed_fitted.CONSTANTS["verify_token_frac"])
         ar = speed_fitted.CONSTANTS[f"allreduce_us.{_link(device)}"]
         ar_ns = round(2 * (tp - 1) * ar * 1e3)
+    # ggml's matrix kernels above GGML_MAT_VEC_MAX_TOKENS tokens a step: the prefill GEMM rate (0: none)
+    mm_tokens = g_fs1k = 0
+    if device is not None and device.fp16_tflops > 0 and _speed(engine).family == "llama.cpp":
+        mm_tokens = GGML_MAT_VEC_MAX_TOKENS
+        g_fs1k = round(1e3 * FS_PER_S / (k.eta_c * device.fp16_tflops * 1e12 * tp))
     return {
         "gpu_fs": gpu_fs, "kv_fs": kv_fs, "cpu_fs": cpu_fs, "step_ns": round(k.step_us * 1e3),
         "layer_ns": round(k.layer_us * 1e3), "moe_layer_ns": round(k.layer_us * k.moe_factor * 1e3),
         "ar_ns": ar_ns, "off_ns": round(speed_fitted.CONSTANTS["offload_layer_us"] * 1e3), "v_fs1k": v_fs1k,
         "vtf_ppm": vtf, "seq_ns": round(k.seq_us * 1e3), "draft_ns": round(k.draft_us * 1e3),
-        "bf16_fs": bf16_fs, "a_fs1k": a_fs1k, "aq_fs1k": aq_fs1k,
+        "bf16_fs": bf16_fs, "a_fs1k": a_fs1k, "aq_fs1k": aq_fs1k, "mm_tokens": mm_tokens, "g_fs1k": g_fs1k,
+        "gh_milli": round(1e3 * speed_fitted.CONSTANTS["gemm_m_half"]),
     }  # fmt: skip
 
 
@@ -455,8 +469,9 @@ def decode_speed(
             return gfs
         return (gfs * (10**6 - bf16_ppm) + k["bf16_fs"] * bf16_ppm) // 10**6
 
+    w_mem = (w_gpu - x_gpu) * wfs() + x_gpu * wfs() * u // 1000
     mem = (
-        (w_gpu - x_gpu) * wfs() + x_gpu * wfs() * u // 1000
+        w_mem
         + (w_cpu - x_cpu) * cfs + x_cpu * cfs * u // 1000
         + b * (kv_gpu * k["kv_fs"] + st_gpu * gfs + (kv_cpu + st_cpu) * cfs)
     )  # fmt: skip
@@ -464,6 +479,16 @@ def decode_speed(
     # each extra token multiplies the weights again: at the small-batch GEMM rate, or (no FP16 figure)
     # a fraction of the memory time; mem appears once so that no shared node holds k: or depth
     compute = extra * shape.matmul_params * k["v_fs1k"] // 1000
+    # ggml above k:mm_tokens tokens (0: never): its matrix kernels at the prefill GEMM rate, m / (m + h) of
+    # it with m tokens per weight matrix (routed experts: T / u each), i.e. 2 [D (T + h) + R (T + h u)]
+    # FLOP at k:g_fs1k, where longer than the GPU weight read (gemm.py; GGML_MAT_VEC_MAX_TOKENS)
+    matrix = smin(1, smax(0, tokens - k["mm_tokens"])) * smin(1, k["mm_tokens"])
+    routed = shape.expert_ppm * shape.read_params // 10**6 if shape.moe else 0
+    gemm = (
+        2 * ((shape.matmul_params - routed) * (1000 * tokens + k["gh_milli"])
+             + routed * (1000 * tokens + k["gh_milli"] * u // 1000)) * k["g_fs1k"] // 10**6
+    )  # fmt: skip
+    compute = (1 - matrix) * compute + matrix * smax(0, gemm - w_mem)
     if not verify_fs:
         a_fs1k = k["aq_fs1k"] if 1 + drafts <= kvq_cols else k["a_fs1k"]
         compute = compute + tokens * 4 * shape.attn_width * shape.n_attn * depth * a_fs1k // 1000
