@@ -175,6 +175,16 @@ def test_rows_of_settings_qwenfit_cannot_be_asked_about_are_listed_not_scored() 
     assert all(fit.decode_target(r) for r in scored if r.family == "ollama" and r.decode is not None)
 
 
+def test_mlx_off_apple_rows_are_listed_not_scored() -> None:
+    """Ollama's MLX engine on an RTX 5090 (MLX's CUDA backend) is no engine qwenfit plans (its mlx engine is
+    Apple-only, its ollama engine the GGML runner): listed with the reason; Ollama's MLX engine on a Mac is
+    scored."""
+    pr = _rows("edata-ollama-pr14789-dhiltgen-rtx5090.yaml")
+    assert pr and all(r.skip_decode == features.MLX_OFF_APPLE_SKIP == r.skip_prefill for r in pr.values())
+    mac = _rows("ollama-blog-mlx-m5max.yaml")
+    assert any(r.backend == "mlx" and fit.decode_target(r) for r in mac.values())
+
+
 def test_ik_llama_rows_are_listed_not_scored() -> None:
     """ik_llama.cpp is no qwenfit engine (`--engine ik_llama.cpp`, its `-fmoe` flag and its IQ4_KSS quant
     are all rejected): its rows, catalog or calibration, are neither fitted nor scored; the report's

@@ -440,6 +440,16 @@ CONFIDENTIAL_SKIP = (
 )
 
 
+# MLX on an NVIDIA GPU (MLX's CUDA backend; ollama PR #14789 runs Ollama's MLX engine that way) is an engine
+# qwenfit cannot be asked about: its mlx engine is mlx_lm.server on Apple silicon only
+# (qwenfit.core.engines.mlx.Mlx.check: "MLX runs on Apple Silicon only") and its ollama engine is Ollama's
+# llama-server (GGML) runner. Such rows are neither fitted nor scored; the report lists them with this reason.
+MLX_OFF_APPLE_SKIP = (
+    "MLX on a non-Apple GPU (MLX's CUDA backend): qwenfit's mlx engine is Apple silicon only and its ollama "
+    "engine is Ollama's GGML runner"
+)
+
+
 def _list(r: Row, reason: str) -> None:
     """List the row for ``reason``: neither its decode nor its prefill figure is fitted or scored (a reason
     already given stays)."""
@@ -820,6 +830,8 @@ def build_row(rec: dict[str, Any], source: dict[str, Any]) -> Row:
         _list(r, IK_LLAMA_SKIP)
     if _confidential(rec):
         _list(r, CONFIDENTIAL_SKIP)
+    if backend == "mlx" and dev is not None and dev.vendor != "apple":
+        _list(r, MLX_OFF_APPLE_SKIP)
     if rec.get("decode_flagged_by_source"):
         # the source itself says the figure is a fault of that board or build, not the engine on that
         # hardware (its verbatim words in the record): neither fitted nor scored, listed in the report
