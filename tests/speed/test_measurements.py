@@ -44,6 +44,8 @@ def test_every_flag_quotes_its_source() -> None:
     assert flagged == [
         "club3090-noong-35b-vllm-preview-mtp3-2x3090",
         "club3090-oven-27b-vllm-dual-phb-2x3090",
+        "lcpp-i26679-mickvel-r9700-35-35b-apex-q5k-bench-with-pr26371",
+        "lcpp-i26679-mickvel-r9700-35-35b-apex-q5k-server-with-pr26371",
         "vllm57680-h100nvl-36-35b-fp8-v0290-c1",
         "vllm57680-h100nvl-36-35b-fp8-v0290-c12",
     ]
