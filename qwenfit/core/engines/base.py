@@ -205,10 +205,10 @@ class SpeedConstants:
     compute_efficiency: Mapping[str, float] = field(default_factory=dict)
     default_layer_us: int = 200  # a backend not listed: the slow end of the listed ones
     default_compute_efficiency: float = 0.40
-    # the engine families whose fitted constants (qwenfit.core.fit.speed_fitted) it uses, first match
-    # wins; () keeps the hand-set values above (no measurements of the engine)
+    # families whose fitted constants (fit.speed_fitted) it uses, first match wins; (): hand-set ones above
     fitted: tuple[str, ...] = ()
     ubatch: int = 512  # prompt tokens per prefill step when the settings do not say
+    mat_vec_max_tokens: int = 0  # steps of more tokens run matrix kernels (0: none; speed.decode_speed)
 
 
 class Judge(Protocol):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from qwenfit.core.expr import Num
 from qwenfit.core.fit import speed_fitted
 
 
@@ -54,3 +55,11 @@ def prefill_gemm_seconds(shape: _Shape, n: int, flops: float) -> float:
     routed = shape.expert_ppm * shape.read_params / 1e6 if shape.moe else 0.0
     u = shape.u_milli[min(n, len(shape.u_milli) - 1)] / 1000 if shape.moe else float(n)
     return gemm_seconds(shape.matmul_params, routed, n, n / max(u, 1e-9), flops)
+
+
+def decode_gemm_fs(matmul: Num, routed: Num, tokens: Num, u_milli: Num, g_fs1k: Num, gh_milli: Num) -> Num:
+    """Femtoseconds of a decode step's weight GEMMs on matrix kernels (integers, or a formula): ``tokens``
+    per dense matrix, ``tokens / u`` per routed expert, at ``m / (m + h)`` of the GEMM rate ``g_fs1k`` (fs
+    per 1000 FLOP): ``2 [D (T + h) + R (T + h u)]`` FLOP (h = ``gh_milli`` / 1000, u = ``u_milli`` / 1000)."""
+    dense = (matmul - routed) * (1000 * tokens + gh_milli)
+    return 2 * (dense + routed * (1000 * tokens + gh_milli * u_milli // 1000)) * g_fs1k // 10**6

@@ -16,6 +16,8 @@ Decode (one step of ``b`` sequences, ``1 + n`` tokens each when MTP drafts ``n``
     t_fixed = t_step(engine) + n_layers · c_layer (x moe factor) + n_offloaded · c_offload
               + 2 n_layers (tp - 1) t_allreduce(link)
     per-sequence tok/s = E / (t_step + n · t_draft)          (E: tokens per verify cycle, 1 without MTP)
+    T > mat_vec_max_tokens (llama.cpp: 8): (T - 1) · 2 A / (η_v F tp) -> max(0, GEMMs at the prefill rate
+              (gemm.decode_gemm_fs) - the GPU weight read)    (the engine's matrix kernels)
     t_draft = W_mtp / (η BW tp) + t_draft(engine) + b · (κ · KV(depth) / n_attn / (η BW tp) + 4 H_q D_h depth
               / (α F tp))     (vLLM's FA2 verify, one SM per head, unsplit: speed_mtp replaces T's FLOPs)
 
@@ -54,9 +56,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from qwenfit.core.engines.base import Engine, Placement, SpeedConstants, get
-from qwenfit.core.expr import Expr, Num, as_int, at, smax, smin
+from qwenfit.core.expr import Expr, Num, as_int, at, lt, smax, smin, where
 from qwenfit.core.fit import speed_fitted
-from qwenfit.core.fit.gemm import gemm_efficiency, prefill_gemm_seconds
+from qwenfit.core.fit.gemm import decode_gemm_fs, gemm_efficiency, prefill_gemm_seconds
 from qwenfit.core.fit.speed_bands import (
     Rate,
     band_of,
@@ -80,9 +82,7 @@ __all__ = ["DEFAULT_DEPTH", "DEFAULT_HOST", "FS_PER_S", "SPEED_KEYS", "Rate", "S
            "hw_class", "mtp_tokens_per_cycle", "rate_constants", "shape_of", "speed_band", "speed_of",
            "use_calibration", "with_bf16"]  # fmt: skip
 
-# Decode speed is quoted with this many tokens already in the context (4,096: the least context a plan
-# is made for, so every option can be compared at it); depth= asks for another.
-DEFAULT_DEPTH = 4096
+DEFAULT_DEPTH = 4096  # context tokens a decode figure is quoted at (a plan's least context); depth=: other
 FS_PER_S = 10**15  # femtoseconds per second: decode time is counted in integer fs
 NS_FS = 10**6  # fs per ns
 U_TABLE = 256  # U(T) tabulated up to this many tokens per step (beyond: within 0.01 % of E/k)
@@ -92,23 +92,14 @@ PREFILL_TOKENS = 512  # the prompt the prefill figure is quoted for (from depth 
 SPEED_KEYS = ("gpu_fs", "kv_fs", "cpu_fs", "step_ns", "layer_ns", "moe_layer_ns", "ar_ns", "off_ns",
               "v_fs1k", "vtf_ppm", "seq_ns", "draft_ns", "bf16_fs", "a_fs1k", "aq_fs1k", "mm_tokens",
               "g_fs1k", "gh_milli")  # fmt: skip
-# ggml (llama.cpp and its frontends) multiplies up to this many tokens a step with its mat-vec kernels
-# (one read of each weight for all of them) and switches to its matrix kernels above: CUDA/HIP
-# MMVQ_MAX_BATCH_SIZE (ggml-cuda/mmvq.cuh:3; MoE 4-8 by type and arch, mmvq.cu:147-315), Vulkan
-# mul_mat_vec_max_cols (ggml-vulkan-types.h:381; mul_mat_vec_id <= 8), Metal mul_mm for ne11 > 8
-# (ggml-metal-common.cpp:41); llama.cpp as vendored by llama-cpp-python 0.3.36. The fit:
-# benchmarks/speed/fit/model.py GGML_MAT_VEC_MAX_TOKENS (lcpp-botagi's 1-32-slot curve dips at 10).
-GGML_MAT_VEC_MAX_TOKENS = 8
 
 # the host RAM profile assumed when the machine does not say: dual-channel DDR5-5600, 89.6 GB/s peak
 # (2 x 8 bytes x 5600 MT/s); the sustained rate is the fitted eta_host x peak
 DEFAULT_HOST = HostMemory(
-    id="ddr5-5600-2ch",
-    name="dual-channel DDR5-5600 (assumed)",
-    bandwidth_gbps=89.6,
+    id="ddr5-5600-2ch", name="dual-channel DDR5-5600 (assumed)", bandwidth_gbps=89.6,
     effective_gbps=round(89.6 * speed_fitted.CONSTANTS["eta_host"], 2),
     source="peak = channels x 8 B x MT/s; sustained = fitted eta_host x peak (docs/reports/speed.md)",
-)
+)  # fmt: skip
 DEFAULT_PCIE_GBPS = 31.5  # PCIe 4.0 x16 per direction, when the device does not say
 
 # constants from `qwenfit calibrate` (name -> value; names as the fitted ones, ``@<device id>`` cells)
@@ -259,12 +250,12 @@ def rate_constants(
     k = _resolve(_speed(engine), backend, device)
     cpu_fs = _fs(host_gbps(machine))
     # attention FLOPs at depth, fs per 1000 at the fitted share of the FP16 peak (TP splits heads); aq_:
-    # llama.cpp CUDA's FlashAttention vector kernel over a quantized KV cache (speed_kvq)
-    a_fs1k = aq_fs1k = 0
+    # llama.cpp CUDA's FlashAttention vector kernel over a quantized KV cache (speed_kvq); mm_tokens, g_fs1k:
+    # above the engine's mat_vec_max_tokens tokens a step its matrix kernels, at the prefill GEMM rate
+    a_fs1k = aq_fs1k = mm_tokens = g_fs1k = ar_ns = 0
+    v_fs1k, vtf = 0, round(1e6 * speed_fitted.CONSTANTS["verify_token_frac"])  # no FP16 figure
     if device is None:
         gpu_fs = kv_fs = bf16_fs = cpu_fs
-        v_fs1k, vtf = 0, round(1e6 * speed_fitted.CONSTANTS["verify_token_frac"])
-        ar_ns = 0
     else:
         if device.bandwidth_gbps <= 0:
             return None
@@ -281,15 +272,9 @@ def rate_constants(
             vec = _lookup("attn_decode_kvq", _speed(engine).fitted, backend, device)
             if vec is not None and vec_query_cols("q4_0", device.compute_capability):
                 aq_fs1k = round(1e3 * FS_PER_S / (vec[0] * device.fp16_tflops * 1e12 * tp))
-        else:
-            v_fs1k, vtf = 0, round(1e6 * speed_fitted.CONSTANTS["verify_token_frac"])
-        ar = speed_fitted.CONSTANTS[f"allreduce_us.{_link(device)}"]
-        ar_ns = round(2 * (tp - 1) * ar * 1e3)
-    # ggml's matrix kernels above GGML_MAT_VEC_MAX_TOKENS tokens a step: the prefill GEMM rate (0: none)
-    mm_tokens = g_fs1k = 0
-    if device is not None and device.fp16_tflops > 0 and _speed(engine).family == "llama.cpp":
-        mm_tokens = GGML_MAT_VEC_MAX_TOKENS
-        g_fs1k = round(1e3 * FS_PER_S / (k.eta_c * device.fp16_tflops * 1e12 * tp))
+            mm_tokens = _speed(engine).mat_vec_max_tokens
+            g_fs1k = round(1e3 * FS_PER_S / (k.eta_c * device.fp16_tflops * 1e12 * tp))
+        ar_ns = round(2 * (tp - 1) * speed_fitted.CONSTANTS[f"allreduce_us.{_link(device)}"] * 1e3)
     return {
         "gpu_fs": gpu_fs, "kv_fs": kv_fs, "cpu_fs": cpu_fs, "step_ns": round(k.step_us * 1e3),
         "layer_ns": round(k.layer_us * 1e3), "moe_layer_ns": round(k.layer_us * k.moe_factor * 1e3),
@@ -469,9 +454,11 @@ def decode_speed(
             return gfs
         return (gfs * (10**6 - bf16_ppm) + k["bf16_fs"] * bf16_ppm) // 10**6
 
-    w_mem = (w_gpu - x_gpu) * wfs() + x_gpu * wfs() * u // 1000
+    def w_mem() -> Num:  # the GPU-side weight read (a fresh node per use)
+        return (w_gpu - x_gpu) * wfs() + x_gpu * wfs() * u // 1000
+
     mem = (
-        w_mem
+        w_mem()
         + (w_cpu - x_cpu) * cfs + x_cpu * cfs * u // 1000
         + b * (kv_gpu * k["kv_fs"] + st_gpu * gfs + (kv_cpu + st_cpu) * cfs)
     )  # fmt: skip
@@ -479,16 +466,11 @@ def decode_speed(
     # each extra token multiplies the weights again: at the small-batch GEMM rate, or (no FP16 figure)
     # a fraction of the memory time; mem appears once so that no shared node holds k: or depth
     compute = extra * shape.matmul_params * k["v_fs1k"] // 1000
-    # ggml above k:mm_tokens tokens (0: never): its matrix kernels at the prefill GEMM rate, m / (m + h) of
-    # it with m tokens per weight matrix (routed experts: T / u each), i.e. 2 [D (T + h) + R (T + h u)]
-    # FLOP at k:g_fs1k, where longer than the GPU weight read (gemm.py; GGML_MAT_VEC_MAX_TOKENS)
-    matrix = smin(1, smax(0, tokens - k["mm_tokens"])) * smin(1, k["mm_tokens"])
+    # above k:mm_tokens tokens a step (0: never) the matrix kernels' GEMMs, where longer than the weight read
+    matrix = smin(1, k["mm_tokens"]) * lt(k["mm_tokens"], tokens)  # one use: no shared node holds k:
     routed = shape.expert_ppm * shape.read_params // 10**6 if shape.moe else 0
-    gemm = (
-        2 * ((shape.matmul_params - routed) * (1000 * tokens + k["gh_milli"])
-             + routed * (1000 * tokens + k["gh_milli"] * u // 1000)) * k["g_fs1k"] // 10**6
-    )  # fmt: skip
-    compute = (1 - matrix) * compute + matrix * smax(0, gemm - w_mem)
+    gemm = decode_gemm_fs(shape.matmul_params, routed, tokens, u, k["g_fs1k"], k["gh_milli"])
+    compute = where(matrix, smax(0, gemm - w_mem()), compute)
     if not verify_fs:
         a_fs1k = k["aq_fs1k"] if 1 + drafts <= kvq_cols else k["a_fs1k"]
         compute = compute + tokens * 4 * shape.attn_width * shape.n_attn * depth * a_fs1k // 1000

@@ -94,6 +94,12 @@ CALC_GPUS = (1, 2)  # the calculator's layer splits; the planner takes any count
 # thread-pool barriers (estimates, docs/reports/speed.md)
 LAYER_US = {"cuda": 100, "rocm": 200, "vulkan": 200, "sycl": 200, "metal": 150, "cpu": 50}
 COMPUTE_EFFICIENCY = {"cuda": 0.35, "rocm": 0.25, "vulkan": 0.25, "sycl": 0.25, "metal": 0.40}
+# ggml multiplies up to 8 tokens a step with its mat-vec kernels (one read of each weight for all of them)
+# and switches to its matrix kernels above: CUDA/HIP MMVQ_MAX_BATCH_SIZE (ggml-cuda/mmvq.cuh:3; MoE 4-8 by
+# type and arch, mmvq.cu:147-315), Vulkan mul_mat_vec_max_cols (ggml-vulkan-types.h:381; mul_mat_vec_id for
+# <= 8), Metal mul_mm for ne11 > 8 (ggml-metal-common.cpp:41); the tree llama-cpp-python 0.3.36 vendors.
+# The fit: benchmarks/speed/fit/model.py GGML_MAT_VEC_MAX_TOKENS (lcpp-botagi's 1-32-slot curve dips at 10).
+GGML_MAT_VEC_MAX_TOKENS = 8
 
 
 class LlamaCpp(Engine):
@@ -109,7 +115,14 @@ class LlamaCpp(Engine):
     context_step = 256  # llama_context pads n_ctx to 256 cells
     context_beyond_native = True  # YaRN rope scaling (--rope-scaling yarn)
     Options = LlamaCppOptions
-    speed = SpeedConstants("llama.cpp", 200, LAYER_US, COMPUTE_EFFICIENCY, fitted=("llama.cpp",))
+    speed = SpeedConstants(
+        "llama.cpp",
+        200,
+        LAYER_US,
+        COMPUTE_EFFICIENCY,
+        fitted=("llama.cpp",),
+        mat_vec_max_tokens=GGML_MAT_VEC_MAX_TOKENS,
+    )
     keeps_fit_margin: ClassVar[bool] = True  # the front end runs --fit (1 GiB free per device)
     expert_offload: ClassVar[bool] = True  # the front end offers --n-cpu-moe / -ot
 

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 from qwenfit.core.command import Cat, Cmd
 from qwenfit.core.engines.base import Artifact, Deployment, SpeedConstants
 from qwenfit.core.engines.llama_cpp.artifacts import gguf_pick, pick_artifact
-from qwenfit.core.engines.llama_cpp.engine import COMPUTE_EFFICIENCY, LAYER_US, LlamaCpp, share
+from qwenfit.core.engines.llama_cpp.engine import (
+    COMPUTE_EFFICIENCY,
+    GGML_MAT_VEC_MAX_TOKENS,
+    LAYER_US,
+    LlamaCpp,
+    share,
+)
 from qwenfit.core.engines.llama_cpp.memory import LLAMA_KV_TYPES
 from qwenfit.core.engines.llama_cpp.options import LlamaCppOptions
 from qwenfit.core.expr import lt
@@ -32,7 +38,14 @@ class Ollama(LlamaCpp):
 
     name = "ollama"
     # its own fitted engine costs (Ollama's runner), llama.cpp's kernels for the rest
-    speed = SpeedConstants("llama.cpp", 200, LAYER_US, COMPUTE_EFFICIENCY, fitted=("ollama", "llama.cpp"))
+    speed = SpeedConstants(
+        "llama.cpp",
+        200,
+        LAYER_US,
+        COMPUTE_EFFICIENCY,
+        fitted=("ollama", "llama.cpp"),
+        mat_vec_max_tokens=GGML_MAT_VEC_MAX_TOKENS,
+    )
     keeps_fit_margin = False
     # a Modelfile offloads whole layers (num_gpu); it has no --n-cpu-moe / -ot, so no expert placement
     expert_offload = False
@@ -80,7 +93,14 @@ class LmStudio(LlamaCpp):
     """LM Studio runs llama.cpp; ``lms load`` takes the context and the GPU offload."""
 
     name = "lm-studio"
-    speed = SpeedConstants("llama.cpp", 200, LAYER_US, COMPUTE_EFFICIENCY, fitted=("llama.cpp",))
+    speed = SpeedConstants(
+        "llama.cpp",
+        200,
+        LAYER_US,
+        COMPUTE_EFFICIENCY,
+        fitted=("llama.cpp",),
+        mat_vec_max_tokens=GGML_MAT_VEC_MAX_TOKENS,
+    )
 
     def default_on(self, machine: Machine) -> bool:
         return False
@@ -126,7 +146,14 @@ class LlamaCppPython(LlamaCpp):
     keeps_fit_margin = False
     max_sequences = 1
     expert_offload = False
-    speed = SpeedConstants("llama.cpp", 200, LAYER_US, COMPUTE_EFFICIENCY, fitted=("llama.cpp",))
+    speed = SpeedConstants(
+        "llama.cpp",
+        200,
+        LAYER_US,
+        COMPUTE_EFFICIENCY,
+        fitted=("llama.cpp",),
+        mat_vec_max_tokens=GGML_MAT_VEC_MAX_TOKENS,
+    )
 
     def options(self, values: Mapping[str, Any] | None = None, **overrides: Any) -> LlamaCppOptions:
         given = {"server": False, "flash_attention": False, "batch": 512, **(values or {}), **overrides}
