@@ -4,19 +4,14 @@ limits and launch command; the memory is llama.cpp's (:mod:`.terms`)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from qwenfit.core.command import Cat, Cmd
-from qwenfit.core.engines.base import Artifact, Deployment, SpeedConstants
+from qwenfit.core.engines.base import Artifact, Deployment
 from qwenfit.core.engines.llama_cpp.artifacts import gguf_pick, pick_artifact
-from qwenfit.core.engines.llama_cpp.engine import (
-    COMPUTE_EFFICIENCY,
-    GGML_MAT_VEC_MAX_TOKENS,
-    LAYER_US,
-    LlamaCpp,
-    share,
-)
+from qwenfit.core.engines.llama_cpp.engine import LlamaCpp, share
 from qwenfit.core.engines.llama_cpp.memory import LLAMA_KV_TYPES
 from qwenfit.core.engines.llama_cpp.options import LlamaCppOptions
 from qwenfit.core.expr import lt
@@ -38,14 +33,7 @@ class Ollama(LlamaCpp):
 
     name = "ollama"
     # its own fitted engine costs (Ollama's runner), llama.cpp's kernels for the rest
-    speed = SpeedConstants(
-        "llama.cpp",
-        200,
-        LAYER_US,
-        COMPUTE_EFFICIENCY,
-        fitted=("ollama", "llama.cpp"),
-        mat_vec_max_tokens=GGML_MAT_VEC_MAX_TOKENS,
-    )
+    speed = dataclasses.replace(LlamaCpp.speed, fitted=("ollama", "llama.cpp"))
     keeps_fit_margin = False
     # a Modelfile offloads whole layers (num_gpu); it has no --n-cpu-moe / -ot, so no expert placement
     expert_offload = False
@@ -93,14 +81,6 @@ class LmStudio(LlamaCpp):
     """LM Studio runs llama.cpp; ``lms load`` takes the context and the GPU offload."""
 
     name = "lm-studio"
-    speed = SpeedConstants(
-        "llama.cpp",
-        200,
-        LAYER_US,
-        COMPUTE_EFFICIENCY,
-        fitted=("llama.cpp",),
-        mat_vec_max_tokens=GGML_MAT_VEC_MAX_TOKENS,
-    )
 
     def default_on(self, machine: Machine) -> bool:
         return False
@@ -146,14 +126,6 @@ class LlamaCppPython(LlamaCpp):
     keeps_fit_margin = False
     max_sequences = 1
     expert_offload = False
-    speed = SpeedConstants(
-        "llama.cpp",
-        200,
-        LAYER_US,
-        COMPUTE_EFFICIENCY,
-        fitted=("llama.cpp",),
-        mat_vec_max_tokens=GGML_MAT_VEC_MAX_TOKENS,
-    )
 
     def options(self, values: Mapping[str, Any] | None = None, **overrides: Any) -> LlamaCppOptions:
         given = {"server": False, "flash_attention": False, "batch": 512, **(values or {}), **overrides}
