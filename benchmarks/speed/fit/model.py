@@ -86,6 +86,9 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from qwenfit.core.engines.llama_cpp.engine import (
+    GGML_MAT_VEC_MAX_TOKENS,
+)  # ggml's mat-vec limit (sources there)
 from qwenfit.core.fit import gemm, speed, speed_fitted
 
 # ------------------------------------------------------------------------------------------------
@@ -574,15 +577,6 @@ def fixed_us(r: Any, k: Any) -> float:
     if r.tp > 1:
         t += 2 * r.n_layers * (r.tp - 1) * _c(k, f"allreduce_us.{r.link or 'pcie'}")
     return t
-
-
-# ggml (llama.cpp, Ollama's GGML engine) multiplies up to 8 tokens a step with its mat-vec kernels, which
-# read each weight once for all of them, and switches to its matrix kernels above: CUDA/HIP
-# MMVQ_MAX_BATCH_SIZE 8 (ggml-cuda/mmvq.cuh:3; MoE: get_mmvq_mmid_max_batch, 4-8 by type and arch,
-# mmvq.cu:147-315), Vulkan mul_mat_vec_max_cols 8 (ggml-vulkan-types.h:381; mul_mat_vec_id for <= 8,
-# ggml-vulkan.cpp ggml_vk_use_mul_mat_vec_id), Metal mul_mm for ne11 > 8 (ggml-metal-common.cpp:41).
-# llama.cpp in llama-cpp-python 0.3.36's vendored tree.
-GGML_MAT_VEC_MAX_TOKENS = 8
 
 
 def ggml_kernels(r: Any) -> bool:

@@ -247,7 +247,8 @@ def rate_constants(
     if machine.devices and tp > machine.n_devices:
         raise ValueError(f"tp={tp} needs {tp} GPUs; machine {machine.name!r} has {machine.n_devices}")
     device = machine.devices[0] if machine.devices else None
-    k = _resolve(_speed(engine), backend, device)
+    sc = _speed(engine)
+    k = _resolve(sc, backend, device)
     cpu_fs = _fs(host_gbps(machine))
     # attention FLOPs at depth, fs per 1000 at the fitted share of the FP16 peak (TP splits heads); aq_:
     # llama.cpp CUDA's FlashAttention vector kernel over a quantized KV cache (speed_kvq); mm_tokens, g_fs1k:
@@ -269,10 +270,10 @@ def rate_constants(
             a_fs1k = aq_fs1k = round(
                 1e3 * FS_PER_S / (speed_fitted.CONSTANTS["attn_decode"] * device.fp16_tflops * 1e12 * tp)
             )
-            vec = _lookup("attn_decode_kvq", _speed(engine).fitted, backend, device)
+            vec = _lookup("attn_decode_kvq", sc.fitted, backend, device)
             if vec is not None and vec_query_cols("q4_0", device.compute_capability):
                 aq_fs1k = round(1e3 * FS_PER_S / (vec[0] * device.fp16_tflops * 1e12 * tp))
-            mm_tokens = _speed(engine).mat_vec_max_tokens
+            mm_tokens = sc.mat_vec_max_tokens
             g_fs1k = round(1e3 * FS_PER_S / (k.eta_c * device.fp16_tflops * 1e12 * tp))
         ar_ns = round(2 * (tp - 1) * speed_fitted.CONSTANTS[f"allreduce_us.{_link(device)}"] * 1e3)
     return {

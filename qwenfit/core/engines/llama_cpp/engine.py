@@ -98,7 +98,7 @@ COMPUTE_EFFICIENCY = {"cuda": 0.35, "rocm": 0.25, "vulkan": 0.25, "sycl": 0.25, 
 # and switches to its matrix kernels above: CUDA/HIP MMVQ_MAX_BATCH_SIZE (ggml-cuda/mmvq.cuh:3; MoE 4-8 by
 # type and arch, mmvq.cu:147-315), Vulkan mul_mat_vec_max_cols (ggml-vulkan-types.h:381; mul_mat_vec_id for
 # <= 8), Metal mul_mm for ne11 > 8 (ggml-metal-common.cpp:41); the tree llama-cpp-python 0.3.36 vendors.
-# The fit: benchmarks/speed/fit/model.py GGML_MAT_VEC_MAX_TOKENS (lcpp-botagi's 1-32-slot curve dips at 10).
+# The fit (benchmarks/speed/fit/model.step_time) imports it; lcpp-botagi's 1-32-slot curve dips at 10.
 GGML_MAT_VEC_MAX_TOKENS = 8
 
 
