@@ -1,0 +1,490 @@
+#!/usr/bin/env python3
+"""Nodes (and kernel-launching nodes) of ONE Qwen3.5 layer in llama.cpp's CUDA graph, per phase.
+
+What it measures
+----------------
+llama.cpp's scheduler builds the real graph of a Qwen3.5 model (llama.cpp 0c1e570, vendored in
+llama-cpp-python 0.3.36) on the real ggml-cuda backend of the fake-GPU probe
+(scripts/README-fake-gpu.md), with ``GGML_SCHED_DEBUG=2``: the scheduler prints every non-view node
+of the graph it reserves (``ggml_backend_sched_print_assignments``, ggml-backend.cpp:997-1035) with
+its graph index, op, name and backend, and skips VIEW/RESHAPE/PERMUTE/TRANSPOSE nodes
+(``ggml_is_view_op``, :757-759). A layer ``il`` is the index range (l_out-(il-1), l_out-il]; the
+indices missing from the print inside that range are the view nodes. The probe reserves the
+prompt (pp) graph of ``-ub`` tokens last and the one-token (tg) graph before it; both are parsed:
+phases ``prefill_37`` (-ub 37), ``prefill_512`` (-ub 512) and ``decode_1`` (the tg graph of the
+-ub 512 run; the -ub 37 run's tg graph is checked to be identical).
+
+Which nodes launch a kernel: ggml-cuda evaluates every node of its split except
+``ggml_cuda_is_view_or_noop`` (empty tensors and RESHAPE/TRANSPOSE/VIEW/PERMUTE/NONE,
+ggml-cuda.cu); the printed nodes are exactly those (no NONE op is a graph node). ``kernel_nodes``
+counts them before ggml-cuda's fusions; the fusions are counted by this script's own replay of
+the fusion rules (see ``FUSIONS``), which is a reading of the source, not a measurement.
+
+Model: a sparse GGUF per model (header real, data a hole; the probe runs no_alloc and never reads
+it) with the FULL per-layer dimensions of data/models/<model>.json (hidden size, heads, head dims,
+GDN heads, FFN / expert sizes, 256 experts) and 8 layers (full attention at 3 and 7, interval 4;
+layers 5 (GDN) and 3 (attention) are counted: neither the first nor the last layer, which picks
+the output rows), a 288-token vocabulary (the tokenizer of tests/fixtures/gguf/dense-untied-text.gguf;
+the vocabulary only sizes token_embd/output), 2-D weights Q4_K, norms/ssm vectors/conv/router F32
+(the types llama-quantize keeps in F32). Tensor names and split/fused layout are those
+convert_hf_to_gguf.py writes (separate attn_q/k/v, ffn_gate_exps/ffn_up_exps), as in
+tests/fixtures/gguf/MANIFEST.json. Context 4096, 1 sequence, -ngl 999, llama-server outputs
+(n_outputs 1), flash attention auto (on: CUDA supports head dim 256), fused GDN auto (on).
+
+How to run
+----------
+::
+
+    scripts/build_fake_gpu.sh          # once (~34 min); this script only needs the probe binary
+    PYTHONPATH=. /work/main/.venv/bin/python scripts/llama_graph_nodes.py   # ~10 s
+    # --check: compare with tests/fixtures/llama_graph_nodes/qwen35.json instead of writing it
+
+Needs: the probe (``FAKE_GPU_PROBE`` or ~/.cache/qwenfit/fake-gpu/bin/qwenfit-gpuprobe), the
+``gguf`` package (gguf-py). Writes tests/fixtures/llama_graph_nodes/qwen35.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+FIXTURE = os.path.join(REPO, "tests", "fixtures", "llama_graph_nodes", "qwen35.json")
+TOKENIZER_GGUF = os.path.join(REPO, "tests", "fixtures", "gguf", "dense-untied-text.gguf")
+LLAMA_COMMIT = "0c1e57098bba43ac29e6e3b677cdceebdd22334f"
+MODELS = ("Qwen3.5-9B", "Qwen3.5-27B", "Qwen3.5-35B-A3B")
+N_LAYER = 8  # full attention at 3 and 7 (interval 4)
+LAYERS = {"gdn": 5, "attn": 3}
+UBATCHES = (37, 512)
+N_CTX = 4096
+DEVICE = "NVIDIA GeForce RTX 5080|16303|15000|12.0|84"
+VIEW_OPS = ("VIEW", "RESHAPE", "PERMUTE", "TRANSPOSE")
+# ggml_op_desc truncated to 10 characters by the print (%10.10s) -> full name
+OP_NAMES = {"GATED_DELT": "GATED_DELTA_NET", "FLASH_ATTN": "FLASH_ATTN_EXT"}
+
+
+# --------------------------------------------------------------------------- the GGUF
+def model_dims(name: str) -> dict[str, Any]:
+    with open(os.path.join(REPO, "data", "models", f"{name}.json")) as f:
+        t = json.load(f)["text_config"]
+    rope = t["rope_parameters"]
+    d = {
+        "n_embd": t["hidden_size"],
+        "n_head": t["num_attention_heads"],
+        "n_head_kv": t["num_key_value_heads"],
+        "head_dim": t["head_dim"],
+        "n_rot": int(t["head_dim"] * rope["partial_rotary_factor"]),
+        "rope_sections": [*rope["mrope_section"], 0],
+        "conv_kernel": t["linear_conv_kernel_dim"],
+        "gdn_k_heads": t["linear_num_key_heads"],
+        "gdn_v_heads": t["linear_num_value_heads"],
+        "gdn_k_dim": t["linear_key_head_dim"],
+        "gdn_v_dim": t["linear_value_head_dim"],
+        "layers_in_model": t["num_hidden_layers"],
+    }
+    if "num_experts" in t:
+        d.update(n_expert=t["num_experts"], n_expert_used=t["num_experts_per_tok"],
+                 n_ff_exp=t["moe_intermediate_size"], n_ff_shexp=t["shared_expert_intermediate_size"])  # fmt: skip
+    else:
+        d["n_ff"] = t["intermediate_size"]
+    return d
+
+
+def layer_tensors(d: dict[str, Any], il: int, attn: bool) -> dict[str, tuple[str, list[int]]]:
+    """name -> (ggml type, ne0-first shape), as llama_model_qwen35{,moe}::load_arch_tensors wants."""
+    E, p = d["n_embd"], f"blk.{il}."
+    t: dict[str, tuple[str, list[int]]] = {
+        p + "attn_norm.weight": ("F32", [E]),
+        p + "post_attention_norm.weight": ("F32", [E]),
+    }
+    if attn:
+        hd, nh, nkv = d["head_dim"], d["n_head"], d["n_head_kv"]
+        t[p + "attn_q.weight"] = ("Q4_K", [E, hd * nh * 2])
+        t[p + "attn_k.weight"] = ("Q4_K", [E, hd * nkv])
+        t[p + "attn_v.weight"] = ("Q4_K", [E, hd * nkv])
+        t[p + "attn_output.weight"] = ("Q4_K", [hd * nh, E])
+        t[p + "attn_q_norm.weight"] = ("F32", [hd])
+        t[p + "attn_k_norm.weight"] = ("F32", [hd])
+    else:
+        key_dim = d["gdn_k_dim"] * d["gdn_k_heads"]
+        value_dim = d["gdn_v_dim"] * d["gdn_v_heads"]
+        nv = d["gdn_v_heads"]
+        t[p + "attn_qkv.weight"] = ("Q4_K", [E, 2 * key_dim + value_dim])
+        t[p + "attn_gate.weight"] = ("Q4_K", [E, value_dim])
+        t[p + "ssm_conv1d.weight"] = ("F32", [d["conv_kernel"], 2 * key_dim + value_dim])
+        t[p + "ssm_dt.bias"] = ("F32", [nv])
+        t[p + "ssm_a"] = ("F32", [nv])
+        t[p + "ssm_beta.weight"] = ("Q4_K", [E, nv])
+        t[p + "ssm_alpha.weight"] = ("Q4_K", [E, nv])
+        t[p + "ssm_norm.weight"] = ("F32", [d["gdn_v_dim"]])
+        t[p + "ssm_out.weight"] = ("Q4_K", [value_dim, E])
+    if "n_expert" in d:
+        ne, fe, fs = d["n_expert"], d["n_ff_exp"], d["n_ff_shexp"]
+        t[p + "ffn_gate_inp.weight"] = ("F32", [E, ne])
+        t[p + "ffn_gate_exps.weight"] = ("Q4_K", [E, fe, ne])
+        t[p + "ffn_up_exps.weight"] = ("Q4_K", [E, fe, ne])
+        t[p + "ffn_down_exps.weight"] = ("Q4_K", [fe, E, ne])
+        t[p + "ffn_gate_inp_shexp.weight"] = ("F32", [E])
+        t[p + "ffn_gate_shexp.weight"] = ("Q4_K", [E, fs])
+        t[p + "ffn_up_shexp.weight"] = ("Q4_K", [E, fs])
+        t[p + "ffn_down_shexp.weight"] = ("Q4_K", [fs, E])
+    else:
+        t[p + "ffn_gate.weight"] = ("Q4_K", [E, d["n_ff"]])
+        t[p + "ffn_up.weight"] = ("Q4_K", [E, d["n_ff"]])
+        t[p + "ffn_down.weight"] = ("Q4_K", [d["n_ff"], E])
+    return t
+
+
+def write_gguf(path: str, d: dict[str, Any]) -> None:
+    import gguf
+    import numpy as np
+
+    moe = "n_expert" in d
+    arch = "qwen35moe" if moe else "qwen35"
+    recurrent = [(i + 1) % 4 != 0 for i in range(N_LAYER)]
+    tok = gguf.GGUFReader(TOKENIZER_GGUF)
+    n_vocab = len(tok.fields["tokenizer.ggml.tokens"].data)
+
+    w = gguf.GGUFWriter(path, arch)
+    w.add_string("general.name", "llama_graph_nodes")
+    w.add_uint32("general.file_type", 15)
+    w.add_uint32("general.quantization_version", 2)
+    u32 = {"block_count": N_LAYER, "context_length": 262144, "embedding_length": d["n_embd"],
+           "attention.head_count": d["n_head"], "attention.head_count_kv": d["n_head_kv"],
+           "attention.key_length": d["head_dim"], "attention.value_length": d["head_dim"],
+           "rope.dimension_count": d["n_rot"], "ssm.conv_kernel": d["conv_kernel"],
+           "ssm.state_size": d["gdn_k_dim"], "ssm.group_count": d["gdn_k_heads"],
+           "ssm.time_step_rank": d["gdn_v_heads"], "ssm.inner_size": d["gdn_v_dim"] * d["gdn_v_heads"],
+           "full_attention_interval": 4}  # fmt: skip
+    if moe:
+        u32.update({"expert_count": d["n_expert"], "expert_used_count": d["n_expert_used"],
+                    "expert_feed_forward_length": d["n_ff_exp"],
+                    "expert_shared_feed_forward_length": d["n_ff_shexp"]})  # fmt: skip
+    else:
+        u32["feed_forward_length"] = d["n_ff"]
+    for k, v in u32.items():
+        w.add_uint32(f"{arch}.{k}", v)
+    w.add_float32(f"{arch}.attention.layer_norm_rms_epsilon", 1e-6)
+    w.add_float32(f"{arch}.rope.freq_base", 1e7)
+    w.add_array(f"{arch}.rope.dimension_sections", d["rope_sections"])
+    w.add_array(f"{arch}.attention.recurrent_layers", recurrent)
+    for key, field in tok.fields.items():  # the tiny fixture's tokenizer, verbatim
+        if key.startswith("tokenizer."):
+            vtype = field.types[0]
+            if vtype == gguf.GGUFValueType.ARRAY:
+                w.add_key_value(key, list(field.contents()), vtype, sub_type=field.types[-1])
+            else:
+                w.add_key_value(key, field.contents(), vtype)
+
+    tensors: dict[str, tuple[str, list[int]]] = {
+        "token_embd.weight": ("Q4_K", [d["n_embd"], n_vocab]),
+        "output_norm.weight": ("F32", [d["n_embd"]]),
+        "output.weight": ("Q4_K", [d["n_embd"], n_vocab]),
+    }
+    for il in range(N_LAYER):
+        tensors.update(layer_tensors(d, il, attn=not recurrent[il]))
+    total = 0
+    for name, (tname, shape) in tensors.items():
+        qt = gguf.GGMLQuantizationType[tname]
+        bs, ts = gguf.GGML_QUANT_SIZES[qt]
+        n = 1
+        for x in shape:
+            n *= x
+        nbytes = n // bs * ts
+        w.add_tensor_info(name, list(reversed(shape)), np.dtype(np.float32), nbytes, raw_dtype=qt)
+        total += -(-nbytes // 32) * 32
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    w.close()
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.truncate(-(-size // 32) * 32 + total)  # the data section: a sparse hole
+
+
+# --------------------------------------------------------------------------- the probe
+def probe_path() -> str:
+    p = os.environ.get("FAKE_GPU_PROBE") or os.path.expanduser(
+        "~/.cache/qwenfit/fake-gpu/bin/qwenfit-gpuprobe"
+    )
+    if not os.path.exists(p):
+        sys.exit(f"probe not found: {p} (scripts/build_fake_gpu.sh)")
+    return p
+
+
+def run_probe(gguf_path: str, ubatch: int) -> str:
+    cmd = [probe_path(), "-m", gguf_path, "-c", str(N_CTX), "-ub", str(ubatch), "-b", str(ubatch),
+           "-np", "1", "-ngl", "999", "--qf-outputs", "server"]  # fmt: skip
+    env = dict(os.environ, GGML_SCHED_DEBUG="2", QWENFIT_FAKE_CUDA_DEVICES=DEVICE)
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return r.stderr
+
+
+_RESERVE = re.compile(r"^graph_reserve: reserving a graph for ubatch with n_tokens =\s*(\d+)")
+_NODE = re.compile(r"^node #\s*(\d+) \((.{10})\): (.{20}) \(.{5}\) \[(.{5}) .{8}\] use=(\d+),c=\d:(.*)$")
+_SRC_WIDTH = 46  # " %20.20s (%5.5s) [%5.5s %8.8s]" (ggml-backend.cpp:1029)
+_SPLIT = re.compile(r"^## SPLIT #(\d+): (\S+)")
+
+
+def parse_graphs(stderr: str) -> list[dict[str, Any]]:
+    """Every graph the scheduler printed: n_tokens, its splits and its non-view nodes."""
+    graphs: list[dict[str, Any]] = []
+    for line in stderr.splitlines():
+        m = _RESERVE.match(line)
+        if m:
+            graphs.append({"n_tokens": int(m.group(1)), "nodes": [], "splits": []})
+            continue
+        if not graphs:
+            continue
+        m = _SPLIT.match(line)
+        if m:
+            graphs[-1]["splits"].append(m.group(2))
+            continue
+        m = _NODE.match(line)
+        if m:
+            rest = m.group(6)
+            srcs = [rest[k : k + _SRC_WIDTH][1:21].strip() for k in range(0, len(rest), _SRC_WIDTH)]
+            graphs[-1]["nodes"].append({"i": int(m.group(1)), "op": OP_NAMES.get(m.group(2).strip(), m.group(2).strip()),
+                                        "name": m.group(3).strip(), "backend": m.group(4).strip(),
+                                        "use": int(m.group(5)), "srcs": srcs})  # fmt: skip
+    return graphs
+
+
+def layer_slice(graph: dict[str, Any], il: int) -> dict[str, Any]:
+    """Layer il = graph indices (l_out-(il-1), l_out-il]; views = indices not printed."""
+    ends = {n["name"]: n["i"] for n in graph["nodes"] if n["name"].startswith("l_out-")}
+    lo, hi = ends[f"l_out-{il - 1}"], ends[f"l_out-{il}"]
+    nodes = [n for n in graph["nodes"] if lo < n["i"] <= hi]
+    return {"first": lo + 1, "last": hi, "nodes": nodes, "n_all": hi - lo}
+
+
+# --------------------------------------------------------------------------- fusion replay
+# ggml_cuda_try_fuse (ggml-cuda.cu:3444-4201), in its order. "VIEW" in a pattern matches any view node
+# (the print does not say which view op it is). Replayed: op order on consecutive graph indices, the
+# use count of every node but the last (ggml_can_fuse_ext: exactly 1), the previous node among the
+# sources (names, 20 characters). NOT replayed: shapes, types, memory ranges, the should_fuse_* helpers.
+FUSIONS: list[tuple[str, tuple[str, ...]]] = [
+    ("rope+view+set_rows", ("ROPE", "VIEW", "SET_ROWS")),
+    ("rms_norm+mul+rope+view+set_rows", ("RMS_NORM", "MUL", "ROPE", "VIEW", "SET_ROWS")),
+    ("rms_norm+mul+rope", ("RMS_NORM", "MUL", "ROPE")),
+    ("rms_norm+mul+add", ("RMS_NORM", "MUL", "ADD")),
+    ("rms_norm+mul", ("RMS_NORM", "MUL")),
+    ("rms_norm+scale", ("RMS_NORM", "SCALE")),
+    ("ssm_conv+add+silu", ("SSM_CONV", "ADD", "SILU")),
+    ("ssm_conv+silu", ("SSM_CONV", "SILU")),
+    ("silu+mul", ("SILU", "MUL")),
+    ("sigmoid+mul", ("SIGMOID", "MUL")),
+    ("softplus+mul", ("SOFTPLUS", "MUL")),
+]
+TOPK_MOE = ("SOFT_MAX", "VIEW", "ARGSORT", "VIEW", "GET_ROWS", "VIEW", "SUM_ROWS", "CLAMP", "DIV", "VIEW")
+# Qwen3.5 ropes with LLAMA_ROPE_TYPE_IMROPE (llama-model.cpp:3196); the rope fusions take the norm/neox
+# modes only (ggml_cuda_should_fuse_rope_set_rows / _rms_norm_mul_rope, ggml-cuda.cu:2688-2692, 2728-2732)
+ROPE_FUSABLE = False
+MMVQ_MAX_BATCH_SIZE = 8  # mmvq.cuh:3; the gate/up/GLU fusion runs only through mul_mat_vec_{q,f}
+
+
+def _match(seq: dict[int, dict[str, Any]], i: int, ops: tuple[str, ...], chain: bool = True) -> bool:
+    for k, op in enumerate(ops):
+        n = seq.get(i + k)
+        if n is None:
+            return False
+        if op == "VIEW":
+            if n["op"] != "VIEW":
+                return False
+            continue
+        if n["op"] != op:
+            return False
+        if not chain:
+            continue
+        if k < len(ops) - 1 and n["use"] != 1:
+            return False
+        if k > 0:
+            prev = seq[i + k - 1]
+            if prev["op"] != "VIEW" and prev["name"][:20] not in n["srcs"]:
+                return False
+    return True
+
+
+def replay_fusions(seq: dict[int, dict[str, Any]], n_tokens: int) -> list[dict[str, Any]]:
+    """Groups of graph indices ggml-cuda would evaluate as one fused op (see FUSIONS)."""
+    groups: list[dict[str, Any]] = []
+    idx = sorted(seq)
+    i, end = idx[0], idx[-1]
+    while i <= end:
+        n = seq[i]
+        if n["op"] == "VIEW":
+            i += 1
+            continue
+        size, label = 0, ""
+        if n["op"] == "MUL" and n["name"].startswith("ffn_moe_weighted"):
+            # moe weighted reduction: mul + views + the chain of adds up to ffn_moe_out
+            j = i + 1
+            while (
+                j <= end
+                and seq[j]["op"] in ("VIEW", "ADD")
+                and not seq[j - 1]["name"].startswith("ffn_moe_out")
+            ):
+                j += 1
+            if seq[j - 1]["name"].startswith("ffn_moe_out"):
+                size, label = j - i, "moe_weighted_reduction"
+        elif n["op"] == "GATED_DELTA_NET":
+            j = i + 1
+            while j <= end and seq[j]["op"] == "VIEW":
+                j += 1
+            if j <= end and seq[j]["op"] == "CPY":
+                size, label = j - i + 1, "gated_delta_net+state_cpy"
+        elif n["op"] == "SOFT_MAX" and _match(seq, i, TOPK_MOE, chain=False):
+            size, label = len(TOPK_MOE), "topk_moe"
+        elif (
+            n["op"] in ("MUL_MAT", "MUL_MAT_ID")
+            and n_tokens <= MMVQ_MAX_BATCH_SIZE
+            and _match(seq, i, (n["op"], n["op"], "SWIGLU"), chain=False)
+        ):
+            size, label = 3, "mul_mat_vec gate+up+glu"
+        if not size and n["op"] in ("ADD", "MUL"):
+            k = 0
+            while (
+                k < 7
+                and _match(seq, i + k, (n["op"], n["op"]))
+                and seq[i + k + 1]["srcs"][:1] == [seq[i + k]["name"][:20]]
+            ):
+                k += 1
+            if k:
+                size, label = k + 1, f"multi_{n['op'].lower()}"
+        if not size:
+            for name, ops in FUSIONS:
+                if "ROPE" in ops and not ROPE_FUSABLE:
+                    continue
+                if _match(seq, i, ops):
+                    size, label = len(ops), name
+                    break
+        if size > 1:
+            members = [j for j in range(i, i + size) if seq[j]["op"] != "VIEW"]
+            groups.append(
+                {"fusion": label, "kernel_nodes": len(members), "ops": [seq[j]["op"] for j in members]}
+            )
+            i += size
+        else:
+            i += 1
+    return groups
+
+
+# --------------------------------------------------------------------------- counting
+def count_layer(graph: dict[str, Any], il: int) -> dict[str, Any]:
+    sl = layer_slice(graph, il)
+    seq: dict[int, dict[str, Any]] = {i: {"op": "VIEW", "name": "", "use": 0, "srcs": []}
+                                      for i in range(sl["first"], sl["last"] + 1)}  # fmt: skip
+    for n in sl["nodes"]:
+        seq[n["i"]] = n
+    kernel = [n for n in sl["nodes"]]
+    backends = sorted({n["backend"] for n in kernel})
+    ops = Counter(n["op"] for n in kernel)
+    fusions = replay_fusions(seq, graph["n_tokens"])
+    removed = sum(g["kernel_nodes"] - 1 for g in fusions)
+    return {
+        "nodes": sl["n_all"],
+        "view_nodes": sl["n_all"] - len(kernel),
+        "kernel_nodes": len(kernel),
+        "kernel_nodes_after_fusion": len(kernel) - removed,
+        "fusions_removed": removed,
+        "backends": backends,
+        "kernel_ops": dict(sorted(ops.items())),
+        "kernel_op_sequence": [n["op"] for n in kernel],
+        "fusions": fusions,
+        "mul_mat_nodes": ops.get("MUL_MAT", 0) + ops.get("MUL_MAT_ID", 0),
+    }
+
+
+def measure(work: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in MODELS:
+        dims = model_dims(name)
+        path = os.path.join(work, f"{name}.gguf")
+        write_gguf(path, dims)
+        phases: dict[str, dict[str, Any]] = {}
+        tg: dict[int, list[Any]] = {}
+        totals: dict[str, int] = {}
+        for ub in UBATCHES:
+            graphs = parse_graphs(run_probe(path, ub))
+            pp, tgg = graphs[-1], graphs[-2]
+            assert pp["n_tokens"] == ub and tgg["n_tokens"] == 1, (name, ub)
+            phases[f"prefill_{ub}"] = {kind: count_layer(pp, il) for kind, il in LAYERS.items()}
+            totals[f"prefill_{ub}"] = max(n["i"] for n in pp["nodes"]) + 1
+            tg[ub] = [[n["op"] for n in tgg["nodes"]], tgg["splits"]]
+            if ub == UBATCHES[-1]:
+                phases["decode_1"] = {kind: count_layer(tgg, il) for kind, il in LAYERS.items()}
+                totals["decode_1"] = max(n["i"] for n in tgg["nodes"]) + 1
+            phases[f"prefill_{ub}"]["splits"] = pp["splits"]
+        assert tg[UBATCHES[0]] == tg[UBATCHES[-1]], f"{name}: the tg graph depends on -ub"
+        phases["decode_1"]["splits"] = tg[UBATCHES[-1]][1]
+        out[name] = {"dims": dims, "graph_last_index_plus_one": totals, "phases": phases}
+        os.remove(path)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=FIXTURE)
+    ap.add_argument("--check", action="store_true", help="compare with the fixture instead of writing it")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="graph_nodes_") as work:
+        models = measure(work)
+    doc = {
+        "generator": "scripts/llama_graph_nodes.py",
+        "llama_cpp_commit": LLAMA_COMMIT,
+        "probe": "fake-GPU qwenfit-gpuprobe (real ggml-cuda host code, scripts/README-fake-gpu.md), GGML_SCHED_DEBUG=2",
+        "setup": {
+            "n_layer_in_gguf": N_LAYER,
+            "layers_counted": LAYERS,
+            "n_ctx": N_CTX,
+            "n_seq": 1,
+            "n_gpu_layers": 999,
+            "outputs": "server (n_outputs 1)",
+            "device": DEVICE,
+            "flash_attn": "auto (enabled)",
+            "fused_gdn": "auto (enabled: GATED_DELTA_NET op)",
+            "weights": "2-D weights Q4_K, vectors/conv/router F32",
+            "vocab": 288,
+        },  # fmt: skip
+        "phases": {
+            "prefill_37": "pp graph, -ub 37",
+            "prefill_512": "pp graph, -ub 512",
+            "decode_1": "tg graph (1 token) of the -ub 512 run; equal to the -ub 37 run's",
+        },  # fmt: skip
+        "definitions": {
+            "nodes": "graph nodes of the layer: indices (l_out-(il-1), l_out-il]",
+            "view_nodes": "VIEW/RESHAPE/PERMUTE/TRANSPOSE (not printed by the scheduler; ggml_cuda_is_view_or_noop)",
+            "kernel_nodes": "nodes ggml-cuda evaluates (one ggml_cuda_compute_forward each without fusion)",
+            "kernel_nodes_after_fusion": "kernel_nodes minus what the fusion replay merges (an estimate: see fusions_note)",
+            "mul_mat_nodes": "MUL_MAT + MUL_MAT_ID nodes: with quantized weights each is >= 2 launches "
+            "(src1 -> q8_1 quantization + mmq/mmvq kernel), not counted here",
+        },
+        "fusions_note": "replay of ggml_cuda_try_fuse by op pattern on consecutive graph indices, use counts and "
+        "producer names; shape/type/memory-range conditions are not replayed, except: no rope fusion "
+        "(Qwen3.5's IMROPE mode is not fused) and the gate+up+GLU fusion only at <= 8 tokens (mmvq)",
+        "models": models,
+    }
+    if args.check:
+        with open(args.out) as f:
+            old = json.load(f)
+        if old != json.loads(json.dumps(doc)):
+            sys.exit("fixture differs from a fresh run")
+        print("fixture up to date")
+        return
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()
