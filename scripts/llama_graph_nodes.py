@@ -91,8 +91,12 @@ def model_dims(name: str) -> dict[str, Any]:
         "layers_in_model": t["num_hidden_layers"],
     }
     if "num_experts" in t:
-        d.update(n_expert=t["num_experts"], n_expert_used=t["num_experts_per_tok"],
-                 n_ff_exp=t["moe_intermediate_size"], n_ff_shexp=t["shared_expert_intermediate_size"])  # fmt: skip
+        d.update(
+            n_expert=t["num_experts"],
+            n_expert_used=t["num_experts_per_tok"],
+            n_ff_exp=t["moe_intermediate_size"],
+            n_ff_shexp=t["shared_expert_intermediate_size"],
+        )
     else:
         d["n_ff"] = t["intermediate_size"]
     return d
@@ -157,17 +161,31 @@ def write_gguf(path: str, d: dict[str, Any]) -> None:
     w.add_string("general.name", "llama_graph_nodes")
     w.add_uint32("general.file_type", 15)
     w.add_uint32("general.quantization_version", 2)
-    u32 = {"block_count": N_LAYER, "context_length": 262144, "embedding_length": d["n_embd"],
-           "attention.head_count": d["n_head"], "attention.head_count_kv": d["n_head_kv"],
-           "attention.key_length": d["head_dim"], "attention.value_length": d["head_dim"],
-           "rope.dimension_count": d["n_rot"], "ssm.conv_kernel": d["conv_kernel"],
-           "ssm.state_size": d["gdn_k_dim"], "ssm.group_count": d["gdn_k_heads"],
-           "ssm.time_step_rank": d["gdn_v_heads"], "ssm.inner_size": d["gdn_v_dim"] * d["gdn_v_heads"],
-           "full_attention_interval": 4}  # fmt: skip
+    u32 = {
+        "block_count": N_LAYER,
+        "context_length": 262144,
+        "embedding_length": d["n_embd"],
+        "attention.head_count": d["n_head"],
+        "attention.head_count_kv": d["n_head_kv"],
+        "attention.key_length": d["head_dim"],
+        "attention.value_length": d["head_dim"],
+        "rope.dimension_count": d["n_rot"],
+        "ssm.conv_kernel": d["conv_kernel"],
+        "ssm.state_size": d["gdn_k_dim"],
+        "ssm.group_count": d["gdn_k_heads"],
+        "ssm.time_step_rank": d["gdn_v_heads"],
+        "ssm.inner_size": d["gdn_v_dim"] * d["gdn_v_heads"],
+        "full_attention_interval": 4,
+    }
     if moe:
-        u32.update({"expert_count": d["n_expert"], "expert_used_count": d["n_expert_used"],
-                    "expert_feed_forward_length": d["n_ff_exp"],
-                    "expert_shared_feed_forward_length": d["n_ff_shexp"]})  # fmt: skip
+        u32.update(
+            {
+                "expert_count": d["n_expert"],
+                "expert_used_count": d["n_expert_used"],
+                "expert_feed_forward_length": d["n_ff_exp"],
+                "expert_shared_feed_forward_length": d["n_ff_shexp"],
+            }
+        )
     else:
         u32["feed_forward_length"] = d["n_ff"]
     for k, v in u32.items():
@@ -221,8 +239,23 @@ def probe_path() -> str:
 
 
 def run_probe(gguf_path: str, ubatch: int) -> str:
-    cmd = [probe_path(), "-m", gguf_path, "-c", str(N_CTX), "-ub", str(ubatch), "-b", str(ubatch),
-           "-np", "1", "-ngl", "999", "--qf-outputs", "server"]  # fmt: skip
+    cmd = [
+        probe_path(),
+        "-m",
+        gguf_path,
+        "-c",
+        str(N_CTX),
+        "-ub",
+        str(ubatch),
+        "-b",
+        str(ubatch),
+        "-np",
+        "1",
+        "-ngl",
+        "999",
+        "--qf-outputs",
+        "server",
+    ]
     env = dict(os.environ, GGML_SCHED_DEBUG="2", QWENFIT_FAKE_CUDA_DEVICES=DEVICE)
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return r.stderr
@@ -252,9 +285,16 @@ def parse_graphs(stderr: str) -> list[dict[str, Any]]:
         if m:
             rest = m.group(6)
             srcs = [rest[k : k + _SRC_WIDTH][1:21].strip() for k in range(0, len(rest), _SRC_WIDTH)]
-            graphs[-1]["nodes"].append({"i": int(m.group(1)), "op": OP_NAMES.get(m.group(2).strip(), m.group(2).strip()),
-                                        "name": m.group(3).strip(), "backend": m.group(4).strip(),
-                                        "use": int(m.group(5)), "srcs": srcs})  # fmt: skip
+            graphs[-1]["nodes"].append(
+                {
+                    "i": int(m.group(1)),
+                    "op": OP_NAMES.get(m.group(2).strip(), m.group(2).strip()),
+                    "name": m.group(3).strip(),
+                    "backend": m.group(4).strip(),
+                    "use": int(m.group(5)),
+                    "srcs": srcs,
+                }
+            )
     return graphs
 
 
@@ -380,8 +420,9 @@ def replay_fusions(seq: dict[int, dict[str, Any]], n_tokens: int) -> list[dict[s
 # --------------------------------------------------------------------------- counting
 def count_layer(graph: dict[str, Any], il: int) -> dict[str, Any]:
     sl = layer_slice(graph, il)
-    seq: dict[int, dict[str, Any]] = {i: {"op": "VIEW", "name": "", "use": 0, "srcs": []}
-                                      for i in range(sl["first"], sl["last"] + 1)}  # fmt: skip
+    seq: dict[int, dict[str, Any]] = {
+        i: {"op": "VIEW", "name": "", "use": 0, "srcs": []} for i in range(sl["first"], sl["last"] + 1)
+    }
     for n in sl["nodes"]:
         seq[n["i"]] = n
     kernel = [n for n in sl["nodes"]]
@@ -440,7 +481,8 @@ def main() -> None:
     doc = {
         "generator": "scripts/llama_graph_nodes.py",
         "llama_cpp_commit": LLAMA_COMMIT,
-        "probe": "fake-GPU qwenfit-gpuprobe (real ggml-cuda host code, scripts/README-fake-gpu.md), GGML_SCHED_DEBUG=2",
+        "probe": "fake-GPU qwenfit-gpuprobe (real ggml-cuda host code, scripts/README-fake-gpu.md), "
+        "GGML_SCHED_DEBUG=2",
         "setup": {
             "n_layer_in_gguf": N_LAYER,
             "layers_counted": LAYERS,
@@ -453,21 +495,24 @@ def main() -> None:
             "fused_gdn": "auto (enabled: GATED_DELTA_NET op)",
             "weights": "2-D weights Q4_K, vectors/conv/router F32",
             "vocab": 288,
-        },  # fmt: skip
+        },
         "phases": {
             "prefill_37": "pp graph, -ub 37",
             "prefill_512": "pp graph, -ub 512",
             "decode_1": "tg graph (1 token) of the -ub 512 run; equal to the -ub 37 run's",
-        },  # fmt: skip
+        },
         "definitions": {
             "nodes": "graph nodes of the layer: indices (l_out-(il-1), l_out-il]",
-            "view_nodes": "VIEW/RESHAPE/PERMUTE/TRANSPOSE (not printed by the scheduler; ggml_cuda_is_view_or_noop)",
+            "view_nodes": "VIEW/RESHAPE/PERMUTE/TRANSPOSE (not printed by the scheduler; "
+            "ggml_cuda_is_view_or_noop)",
             "kernel_nodes": "nodes ggml-cuda evaluates (one ggml_cuda_compute_forward each without fusion)",
-            "kernel_nodes_after_fusion": "kernel_nodes minus what the fusion replay merges (an estimate: see fusions_note)",
+            "kernel_nodes_after_fusion": "kernel_nodes minus what the fusion replay merges "
+            "(an estimate: see fusions_note)",
             "mul_mat_nodes": "MUL_MAT + MUL_MAT_ID nodes: with quantized weights each is >= 2 launches "
             "(src1 -> q8_1 quantization + mmq/mmvq kernel), not counted here",
         },
-        "fusions_note": "replay of ggml_cuda_try_fuse by op pattern on consecutive graph indices, use counts and "
+        "fusions_note": "replay of ggml_cuda_try_fuse by op pattern on consecutive graph indices, use counts "
+        "and "
         "producer names; shape/type/memory-range conditions are not replayed, except: no rope fusion "
         "(Qwen3.5's IMROPE mode is not fused) and the gate+up+GLU fusion only at <= 8 tokens (mmvq)",
         "models": models,

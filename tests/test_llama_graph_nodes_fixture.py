@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,8 +16,9 @@ PHASES = ("prefill_37", "prefill_512", "decode_1")
 CASES = [(m, ph, kind) for m in MODELS for ph in PHASES for kind in ("gdn", "attn")]
 
 
-def _layer(m: str, ph: str, kind: str) -> dict:
-    return MODELS[m]["phases"][ph][kind]
+def _layer(m: str, ph: str, kind: str) -> dict[str, Any]:
+    c: dict[str, Any] = MODELS[m]["phases"][ph][kind]
+    return c
 
 
 def test_header() -> None:
