@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Nodes (and kernel-launching nodes) of ONE Qwen3.5 layer in llama.cpp's CUDA graph, per phase.
+"""Nodes and kernel launches of ONE Qwen3.5 layer in llama.cpp's CUDA backend, per phase.
 
 What it measures
 ----------------
@@ -11,14 +11,22 @@ its graph index, op, name and backend, and skips VIEW/RESHAPE/PERMUTE/TRANSPOSE 
 (``ggml_is_view_op``, :757-759). A layer ``il`` is the index range (l_out-(il-1), l_out-il]; the
 indices missing from the print inside that range are the view nodes. The probe reserves the
 prompt (pp) graph of ``-ub`` tokens last and the one-token (tg) graph before it; both are parsed:
-phases ``prefill_37`` (-ub 37), ``prefill_512`` (-ub 512) and ``decode_1`` (the tg graph of the
--ub 512 run; the -ub 37 run's tg graph is checked to be identical).
+phases ``prefill_37`` (-ub 37), ``prefill_512`` (-ub 512), ``decode_after_37`` and
+``decode_after_512`` (the tg graph; identical in both runs, checked).
 
 Which nodes launch a kernel: ggml-cuda evaluates every node of its split except
 ``ggml_cuda_is_view_or_noop`` (empty tensors and RESHAPE/TRANSPOSE/VIEW/PERMUTE/NONE,
 ggml-cuda.cu); the printed nodes are exactly those (no NONE op is a graph node). ``kernel_nodes``
-counts them before ggml-cuda's fusions; the fusions are counted by this script's own replay of
-the fusion rules (see ``FUSIONS``), which is a reading of the source, not a measurement.
+counts them before ggml-cuda's fusions; ``fusions`` is this script's own replay of the fusion
+rules (see ``FUSIONS``), a reading of the source that names WHICH nodes merge.
+
+Launches (``launches`` of each layer/phase) are MEASURED: scripts/_launch_count.py runs ggml-cuda's
+real host code on the fake GPU with kernel launches counted instead of refused (a prompt of 37 or
+512 tokens, then two decode steps, CUDA graphs off = the eager path a prompt takes): the launches,
+cuBLAS calls and memcpy/memset calls of the layer with ggml-cuda's fusions (the layer computed as
+one chunk) and without them (every node computed alone; and again the layer chunk with
+GGML_CUDA_DISABLE_FUSION=1, which gives the same numbers), and per op. The runner's graph is checked
+to have the probe's node count for every layer counted, and the two decode steps the same launches.
 
 Model: a sparse GGUF per model (header real, data a hole; the probe runs no_alloc and never reads
 it) with the FULL per-layer dimensions of data/models/<model>.json (hidden size, heads, head dims,
@@ -35,12 +43,14 @@ How to run
 ----------
 ::
 
-    scripts/build_fake_gpu.sh          # once (~34 min); this script only needs the probe binary
-    PYTHONPATH=. /work/main/.venv/bin/python scripts/llama_graph_nodes.py   # ~10 s
+    scripts/build_fake_gpu.sh          # once (~34 min): the probe, the static libs, the fake runtime
+    PYTHONPATH=. /work/main/.venv/bin/python scripts/llama_graph_nodes.py   # ~2 min (35B: 3.8 GB of zeros)
     # --check: compare with tests/fixtures/llama_graph_nodes/qwen35.json instead of writing it
 
-Needs: the probe (``FAKE_GPU_PROBE`` or ~/.cache/qwenfit/fake-gpu/bin/qwenfit-gpuprobe), the
-``gguf`` package (gguf-py). Writes tests/fixtures/llama_graph_nodes/qwen35.json.
+Needs: the probe (``FAKE_GPU_PROBE`` or ~/.cache/qwenfit/fake-gpu/bin/qwenfit-gpuprobe) and the
+fake-GPU build tree (scripts/_launch_count.py compiles its runner against it: cc, c++, CUDA headers),
+the ``gguf`` package (gguf-py), ~4 GB of free RAM (the runner really loads the weights, zeros).
+Writes tests/fixtures/llama_graph_nodes/qwen35.json.
 """
 
 from __future__ import annotations
@@ -54,6 +64,9 @@ import sys
 import tempfile
 from collections import Counter
 from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _launch_count as lc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -452,20 +465,39 @@ def measure(work: str) -> dict[str, Any]:
         write_gguf(path, dims)
         phases: dict[str, dict[str, Any]] = {}
         tg: dict[int, list[Any]] = {}
+        decode: dict[int, dict[str, Any]] = {}
         totals: dict[str, int] = {}
         for ub in UBATCHES:
             graphs = parse_graphs(run_probe(path, ub))
             pp, tgg = graphs[-1], graphs[-2]
             assert pp["n_tokens"] == ub and tgg["n_tokens"] == 1, (name, ub)
-            phases[f"prefill_{ub}"] = {kind: count_layer(pp, il) for kind, il in LAYERS.items()}
+            counted = {"prefill": {kind: count_layer(pp, il) for kind, il in LAYERS.items()},
+                       "decode": {kind: count_layer(tgg, il) for kind, il in LAYERS.items()}}  # fmt: skip
             totals[f"prefill_{ub}"] = max(n["i"] for n in pp["nodes"]) + 1
+            totals[f"decode_after_{ub}"] = max(n["i"] for n in tgg["nodes"]) + 1
             tg[ub] = [[n["op"] for n in tgg["nodes"]], tgg["splits"]]
-            if ub == UBATCHES[-1]:
-                phases["decode_1"] = {kind: count_layer(tgg, il) for kind, il in LAYERS.items()}
-                totals["decode_1"] = max(n["i"] for n in tgg["nodes"]) + 1
-            phases[f"prefill_{ub}"]["splits"] = pp["splits"]
+            # launches counted on the fake GPU (scripts/_launch_count.py): a prompt of ub tokens, 2 decodes
+            by_layer, by_node = (lc.run(path, ub, mode, DEVICE) for mode in ("layer", "node"))
+            no_fusion = lc.run(path, ub, "layer", DEVICE, {"GGML_CUDA_DISABLE_FUSION": "1"})
+            for ph in ("prefill", "decode_1", "decode_2"):
+                for kind, il in LAYERS.items():
+                    got = lc.layer_launches(by_layer, by_node, no_fusion, ph, il)
+                    c = counted["prefill" if ph == "prefill" else "decode"][kind]
+                    assert got["callback_nodes"] == c["nodes"], (
+                        name,
+                        ub,
+                        ph,
+                        kind,
+                    )  # runner graph == probe graph
+                    if ph == "decode_2":
+                        assert got == c["launches"], f"{name}: decode launches not stable"
+                    else:
+                        c["launches"] = got
+            phases[f"prefill_{ub}"] = {**counted["prefill"], "splits": pp["splits"]}
+            decode[ub] = {**counted["decode"], "splits": tgg["splits"]}
         assert tg[UBATCHES[0]] == tg[UBATCHES[-1]], f"{name}: the tg graph depends on -ub"
-        phases["decode_1"]["splits"] = tg[UBATCHES[-1]][1]
+        for ub in UBATCHES:  # same graph; the launches may differ with the KV length (flash attention)
+            phases[f"decode_after_{ub}"] = decode[ub]
         out[name] = {"dims": dims, "graph_last_index_plus_one": totals, "phases": phases}
         os.remove(path)
     return out
@@ -499,7 +531,8 @@ def main() -> None:
         "phases": {
             "prefill_37": "pp graph, -ub 37",
             "prefill_512": "pp graph, -ub 512",
-            "decode_1": "tg graph (1 token) of the -ub 512 run; equal to the -ub 37 run's",
+            "decode_after_37": "tg graph (1 token); launches of the decode steps after a 37-token prompt",
+            "decode_after_512": "tg graph (1 token); launches of the decode steps after a 512-token prompt",
         },
         "definitions": {
             "nodes": "graph nodes of the layer: indices (l_out-(il-1), l_out-il]",
@@ -508,8 +541,11 @@ def main() -> None:
             "kernel_nodes": "nodes ggml-cuda evaluates (one ggml_cuda_compute_forward each without fusion)",
             "kernel_nodes_after_fusion": "kernel_nodes minus what the fusion replay merges "
             "(an estimate: see fusions_note)",
-            "mul_mat_nodes": "MUL_MAT + MUL_MAT_ID nodes: with quantized weights each is >= 2 launches "
-            "(src1 -> q8_1 quantization + mmq/mmvq kernel), not counted here",
+            "mul_mat_nodes": "MUL_MAT + MUL_MAT_ID nodes (with quantized weights 2-3 launches each: "
+            "see launches.launches_per_node_by_op)",
+            "launches": "measured on the fake GPU (scripts/_launch_count.py): kernel launches, cuBLAS calls "
+            "(>= 1 kernel each on a GPU, not in launches), memcpy/memset calls of the layer with ggml-cuda's "
+            "fusions; unfused: every node computed alone; launches_per_node_by_op: op -> [[launches, nodes]]",
         },
         "fusions_note": "replay of ggml_cuda_try_fuse by op pattern on consecutive graph indices, use counts "
         "and "
