@@ -15,6 +15,11 @@ only, like llama-server) and two one-token steps, with an eval callback:
 
 CUDA graphs are disabled (``GGML_CUDA_DISABLE_GRAPHS=1``): what is counted is the eager path, which is
 what a prompt ubatch takes (a CUDA graph is only replayed after two calls with the same graph).
+The runner's third mode, ``time`` (not used by the fixture: timings are not fixtures), evaluates the
+prompt and a decode step 50 times each without callback and prints the mean host wall time per call:
+llama.cpp's own CPU cost of a ubatch (graph build, scheduler, ggml-cuda dispatch) without any driver
+cost, e.g. ``LD_PRELOAD=<dir>/launch_count.so GGML_CUDA_DISABLE_GRAPHS=1 <dir>/launch-runner m.gguf 37 time``.
+
 Both binaries are built (about 2 s) into ``${QWENFIT_LAUNCH_COUNT_DIR:-~/.cache/qwenfit/launch-count}``
 against the static libraries of scripts/build_fake_gpu.sh; nothing is written in the repo.
 """
