@@ -28,16 +28,19 @@ one chunk) and without them (every node computed alone; and again the layer chun
 GGML_CUDA_DISABLE_FUSION=1, which gives the same numbers), and per op. The runner's graph is checked
 to have the probe's node count for every layer counted, and the two decode steps the same launches.
 
-Model: a sparse GGUF per model (header real, data a hole; the probe runs no_alloc and never reads
-it) with the FULL per-layer dimensions of data/models/<model>.json (hidden size, heads, head dims,
-GDN heads, FFN / expert sizes, 256 experts) and 8 layers (full attention at 3 and 7, interval 4;
-layers 5 (GDN) and 3 (attention) are counted: neither the first nor the last layer, which picks
-the output rows), a 288-token vocabulary (the tokenizer of tests/fixtures/gguf/dense-untied-text.gguf;
-the vocabulary only sizes token_embd/output), 2-D weights Q4_K, norms/ssm vectors/conv/router F32
-(the types llama-quantize keeps in F32). Tensor names and split/fused layout are those
-convert_hf_to_gguf.py writes (separate attn_q/k/v, ffn_gate_exps/ffn_up_exps), as in
-tests/fixtures/gguf/MANIFEST.json. Context 4096, 1 sequence, -ngl 999, llama-server outputs
-(n_outputs 1), flash attention auto (on: CUDA supports head dim 256), fused GDN auto (on).
+Model: a sparse GGUF per model (header real, data a hole: the probe never reads it, the launch
+runner reads zeros) with the FULL per-layer dimensions of data/models/<model>.json (hidden size,
+heads, head dims, GDN heads, FFN / expert sizes, 256 experts) and 8 layers (full attention at 3 and
+7, interval 4; layers 5 (GDN) and 3 (attention) are counted: neither the first nor the last layer,
+which picks the output rows), a 288-token vocabulary (the tokenizer of
+tests/fixtures/gguf/dense-untied-text.gguf; the vocabulary only sizes token_embd/output), weight
+types Q4_K_M as ``llama-quantize --dry-run Q4_K_M`` assigns them to the same layout written in BF16
+(q4_K/q6_K; norms, ssm vectors, conv and routers F32; scripts/_memory_gguf.py, needs
+scripts/build_llama_cpp.sh; with Q4_K everywhere the counts were identical). Tensor names and the
+split/fused layout are those convert_hf_to_gguf.py writes (separate attn_q/k/v,
+ffn_gate_exps/ffn_up_exps), as in tests/fixtures/gguf/MANIFEST.json. Context 4096, 1 sequence,
+-ngl 999, llama-server outputs (n_outputs 1), flash attention auto (on: CUDA supports head dim
+256), fused GDN (always on in this tree: llama-context.cpp:233-235).
 
 How to run
 ----------
@@ -67,6 +70,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _launch_count as lc
+import _memory_gguf as mg
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -160,7 +164,9 @@ def layer_tensors(d: dict[str, Any], il: int, attn: bool) -> dict[str, tuple[str
     return t
 
 
-def write_gguf(path: str, d: dict[str, Any]) -> None:
+def write_gguf(path: str, d: dict[str, Any], types: dict[str, str] | None = None, bf16: bool = False) -> None:
+    """The sparse GGUF: ``bf16`` = every 2-D weight BF16 (the input of llama-quantize --dry-run),
+    else ``types`` (tensor -> ggml type name) where given, Q4_K for the other 2-D weights."""
     import gguf
     import numpy as np
 
@@ -224,6 +230,8 @@ def write_gguf(path: str, d: dict[str, Any]) -> None:
         tensors.update(layer_tensors(d, il, attn=not recurrent[il]))
     total = 0
     for name, (tname, shape) in tensors.items():
+        if tname == "Q4_K":
+            tname = "BF16" if bf16 else (types or {}).get(name, tname).upper()
         qt = gguf.GGMLQuantizationType[tname]
         bs, ts = gguf.GGML_QUANT_SIZES[qt]
         n = 1
@@ -462,7 +470,10 @@ def measure(work: str) -> dict[str, Any]:
     for name in MODELS:
         dims = model_dims(name)
         path = os.path.join(work, f"{name}.gguf")
-        write_gguf(path, dims)
+        write_gguf(path + ".bf16", dims, bf16=True)  # Q4_K_M as llama-quantize types it
+        types = mg.quantize_dry_run_types(path + ".bf16", "Q4_K_M")
+        os.remove(path + ".bf16")
+        write_gguf(path, dims, types)
         phases: dict[str, dict[str, Any]] = {}
         tg: dict[int, list[Any]] = {}
         decode: dict[int, dict[str, Any]] = {}
@@ -498,7 +509,14 @@ def measure(work: str) -> dict[str, Any]:
         assert tg[UBATCHES[0]] == tg[UBATCHES[-1]], f"{name}: the tg graph depends on -ub"
         for ub in UBATCHES:  # same graph; the launches may differ with the KV length (flash attention)
             phases[f"decode_after_{ub}"] = decode[ub]
-        out[name] = {"dims": dims, "graph_last_index_plus_one": totals, "phases": phases}
+        counted = {f"blk.{il}.": kind for kind, il in LAYERS.items()}
+        layer_types = {t: ty for t, ty in sorted(types.items()) if any(t.startswith(p) for p in counted)}
+        out[name] = {
+            "dims": dims,
+            "weight_types": layer_types,
+            "graph_last_index_plus_one": totals,
+            "phases": phases,
+        }
         os.remove(path)
     return out
 
@@ -525,7 +543,8 @@ def main() -> None:
             "device": DEVICE,
             "flash_attn": "auto (enabled)",
             "fused_gdn": "auto (enabled: GATED_DELTA_NET op)",
-            "weights": "2-D weights Q4_K, vectors/conv/router F32",
+            "weights": "Q4_K_M: the types llama-quantize --dry-run Q4_K_M gives the 8-layer BF16 layout "
+            "(weight_types of each model: the counted layers)",
             "vocab": 288,
         },
         "phases": {
