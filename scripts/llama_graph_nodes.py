@@ -283,7 +283,7 @@ def run_probe(gguf_path: str, ubatch: int) -> str:
 
 
 _RESERVE = re.compile(r"^graph_reserve: reserving a graph for ubatch with n_tokens =\s*(\d+)")
-_NODE = re.compile(r"^node #\s*(\d+) \((.{10})\): (.{20}) \(.{5}\) \[(.{5}) .{8}\] use=(\d+),c=\d:(.*)$")
+_NODE = re.compile(r"^node #\s*(\d+) \((.{10})\): (.{20}) \((.{5})\) \[(.{5}) .{8}\] use=(\d+),c=\d:(.*)$")
 _SRC_WIDTH = 46  # " %20.20s (%5.5s) [%5.5s %8.8s]" (ggml-backend.cpp:1029)
 _SPLIT = re.compile(r"^## SPLIT #(\d+): (\S+)")
 
@@ -304,16 +304,18 @@ def parse_graphs(stderr: str) -> list[dict[str, Any]]:
             continue
         m = _NODE.match(line)
         if m:
-            rest = m.group(6)
-            srcs = [rest[k : k + _SRC_WIDTH][1:21].strip() for k in range(0, len(rest), _SRC_WIDTH)]
+            rest = m.group(7)
+            chunks = [rest[k : k + _SRC_WIDTH] for k in range(0, len(rest), _SRC_WIDTH)]
             graphs[-1]["nodes"].append(
                 {
                     "i": int(m.group(1)),
                     "op": OP_NAMES.get(m.group(2).strip(), m.group(2).strip()),
                     "name": m.group(3).strip(),
-                    "backend": m.group(4).strip(),
-                    "use": int(m.group(5)),
-                    "srcs": srcs,
+                    "size": m.group(4).strip(),  # ggml_nbytes as the print rounds it (fmt_size)
+                    "backend": m.group(5).strip(),
+                    "use": int(m.group(6)),
+                    "srcs": [c[1:21].strip() for c in chunks],
+                    "src_sizes": [c[23:28].strip() for c in chunks],
                 }
             )
     return graphs
@@ -374,6 +376,17 @@ def _match(seq: dict[int, dict[str, Any]], i: int, ops: tuple[str, ...], chain: 
     return True
 
 
+def _same_size_operand(seq: dict[int, dict[str, Any]], i: int) -> bool:
+    """ggml_cuda_can_fuse (UNARY, MUL): ggml_are_same_shape(other, unary), ggml-cuda.cu:3366-3368.
+    The print has no shapes; the rounded byte sizes stand in for them."""
+    unary, mul = seq[i], seq.get(i + 1)
+    if mul is None or mul["op"] != "MUL" or unary["name"][:20] not in mul["srcs"]:
+        return False
+    k = mul["srcs"].index(unary["name"][:20])
+    others = [sz for j, sz in enumerate(mul["src_sizes"]) if j != k]
+    return others == [unary["size"]]
+
+
 def replay_fusions(seq: dict[int, dict[str, Any]], n_tokens: int) -> list[dict[str, Any]]:
     """Groups of graph indices ggml-cuda would evaluate as one fused op (see FUSIONS)."""
     groups: list[dict[str, Any]] = []
@@ -410,6 +423,13 @@ def replay_fusions(seq: dict[int, dict[str, Any]], n_tokens: int) -> list[dict[s
             and _match(seq, i, (n["op"], n["op"], "SWIGLU"), chain=False)
         ):
             size, label = 3, "mul_mat_vec gate+up+glu"
+        elif (
+            n["op"] in ("MUL_MAT", "MUL_MAT_ID")
+            and n_tokens <= MMVQ_MAX_BATCH_SIZE
+            and _match(seq, i, (n["op"], "ADD"))
+            and len(set(seq[i + 1]["src_sizes"])) == 1
+        ):
+            size, label = 2, "mul_mat_vec+add"  # ggml-cuda.cu:4080-4140: the ADD as the mmvq bias
         if not size and n["op"] in ("ADD", "MUL"):
             k = 0
             while (
@@ -424,6 +444,8 @@ def replay_fusions(seq: dict[int, dict[str, Any]], n_tokens: int) -> list[dict[s
             for name, ops in FUSIONS:
                 if "ROPE" in ops and not ROPE_FUSABLE:
                     continue
+                if ops[0] in ("SILU", "SIGMOID", "SOFTPLUS") and not _same_size_operand(seq, i):
+                    continue  # unary+mul wants the other operand of the shape of the unary (no broadcast)
                 if _match(seq, i, ops):
                     size, label = len(ops), name
                     break
@@ -442,7 +464,8 @@ def replay_fusions(seq: dict[int, dict[str, Any]], n_tokens: int) -> list[dict[s
 def count_layer(graph: dict[str, Any], il: int) -> dict[str, Any]:
     sl = layer_slice(graph, il)
     seq: dict[int, dict[str, Any]] = {
-        i: {"op": "VIEW", "name": "", "use": 0, "srcs": []} for i in range(sl["first"], sl["last"] + 1)
+        i: {"op": "VIEW", "name": "", "use": 0, "srcs": [], "size": "", "src_sizes": []}
+        for i in range(sl["first"], sl["last"] + 1)
     }
     for n in sl["nodes"]:
         seq[n["i"]] = n
@@ -567,9 +590,10 @@ def main() -> None:
             "fusions; unfused: every node computed alone; launches_per_node_by_op: op -> [[launches, nodes]]",
         },
         "fusions_note": "replay of ggml_cuda_try_fuse by op pattern on consecutive graph indices, use counts "
-        "and "
-        "producer names; shape/type/memory-range conditions are not replayed, except: no rope fusion "
-        "(Qwen3.5's IMROPE mode is not fused) and the gate+up+GLU fusion only at <= 8 tokens (mmvq)",
+        "and producer names; of the shape/type conditions only: no rope fusion (Qwen3.5's IMROPE mode), "
+        "unary+mul only without broadcast (sizes as printed), gate+up+GLU and mul_mat+add only at <= 8 "
+        "tokens (mmvq). "
+        "fusions_removed counts merged kernel NODES; launches.fusion_removed_launches is measured",
         "models": models,
     }
     if args.check:
