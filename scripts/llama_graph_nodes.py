@@ -16,8 +16,10 @@ phases ``prefill_37`` (-ub 37), ``prefill_512`` (-ub 512), ``decode_after_37`` a
 
 Which nodes launch a kernel: ggml-cuda evaluates every node of its split except
 ``ggml_cuda_is_view_or_noop`` (empty tensors and RESHAPE/TRANSPOSE/VIEW/PERMUTE/NONE,
-ggml-cuda.cu); the printed nodes are exactly those (no NONE op is a graph node). ``kernel_nodes``
-counts them before ggml-cuda's fusions; ``fusions`` is this script's own replay of the fusion
+ggml-cuda.cu); the printed nodes are the non-view ones (no NONE op is a graph node), ``kernel_nodes``
+counts them before ggml-cuda's fusions. A few of them are empty for one sequence (the recurrent-state
+copies for other sequences: GET_ROWS/CPY with 0 rows) and launch nothing; the measured
+``launches_per_node_by_op`` shows them as [0, n]. ``fusions`` is this script's own replay of the fusion
 rules (see ``FUSIONS``), a reading of the source that names WHICH nodes merge.
 
 Launches (``launches`` of each layer/phase) are MEASURED: scripts/_launch_count.py runs ggml-cuda's
@@ -580,9 +582,10 @@ def main() -> None:
             "nodes": "graph nodes of the layer: indices (l_out-(il-1), l_out-il]",
             "view_nodes": "VIEW/RESHAPE/PERMUTE/TRANSPOSE (not printed by the scheduler; "
             "ggml_cuda_is_view_or_noop)",
-            "kernel_nodes": "nodes ggml-cuda evaluates (one ggml_cuda_compute_forward each without fusion)",
-            "kernel_nodes_after_fusion": "kernel_nodes minus what the fusion replay merges "
-            "(an estimate: see fusions_note)",
+            "kernel_nodes": "non-view nodes (ggml-cuda evaluates each unless it is empty: "
+            "see launches_per_node_by_op)",
+            "kernel_nodes_after_fusion": "kernel_nodes minus the nodes the fusion replay merges "
+            "(see fusions_note)",
             "mul_mat_nodes": "MUL_MAT + MUL_MAT_ID nodes (with quantized weights 2-3 launches each: "
             "see launches.launches_per_node_by_op)",
             "launches": "measured on the fake GPU (scripts/_launch_count.py): kernel launches, cuBLAS calls "
