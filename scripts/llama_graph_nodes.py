@@ -546,6 +546,32 @@ def measure(work: str) -> dict[str, Any]:
     return out
 
 
+# Launches depend a little on the device (the mmq stream-k fix-up kernel runs or not depending on the
+# number of SMs): the fused per-layer launches of Qwen3.5-9B on a few other devices (name|MiB|MiB|cc|SMs).
+OTHER_DEVICES = (
+    "NVIDIA GeForce RTX 3090|24576|24000|8.6|82",
+    "NVIDIA GeForce RTX 4090|24564|24000|8.9|128",
+    "NVIDIA GeForce RTX 4060|8188|7800|8.9|24",
+)
+
+
+def device_sensitivity(work: str, name: str = "Qwen3.5-9B") -> dict[str, Any]:
+    path = os.path.join(work, f"{name}.devices.gguf")
+    write_gguf(path, model_dims(name))  # Q4_K everywhere: same counts as Q4_K_M (see the docstring)
+    out: dict[str, Any] = {"model": name}
+    for dev in (DEVICE, *OTHER_DEVICES):
+        per: dict[str, dict[str, int]] = {}
+        for ub in UBATCHES:
+            recs = lc.run(path, ub, "layer", dev)
+            for ph, key in (("prefill", f"prefill_{ub}"), ("decode_1", f"decode_after_{ub}")):
+                per[key] = {
+                    kind: lc.layer_records(recs, ph, il)[0]["launches"] for kind, il in LAYERS.items()
+                }
+        out[dev] = per
+    os.remove(path)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=FIXTURE)
@@ -553,6 +579,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="graph_nodes_") as work:
         models = measure(work)
+        devices = device_sensitivity(work)
     doc = {
         "generator": "scripts/llama_graph_nodes.py",
         "llama_cpp_commit": LLAMA_COMMIT,
@@ -598,6 +625,7 @@ def main() -> None:
         "tokens (mmvq). "
         "fusions_removed counts merged kernel NODES; launches.fusion_removed_launches is measured",
         "models": models,
+        "device_sensitivity": devices,
     }
     if args.check:
         with open(args.out) as f:

@@ -120,3 +120,22 @@ def test_layer_structure(m: str, kind: str) -> None:
     assert set(extra) <= {"mul_mat_vec gate+up+glu", "mul_mat_vec+add", "softplus+mul"}
     # decode issues fewer launches than a prompt ubatch (mmvq without fixup, more fusions)
     assert dec["launches"]["launches"] < pre["launches"]["launches"]
+
+
+def test_device_sensitivity() -> None:
+    """Other devices (SM count decides the mmq stream-k fix-up launch) move the prefill launches by a few."""
+    sens = dict(DOC["device_sensitivity"])
+    model = sens.pop("model")
+    assert len(sens) >= 2
+    main = DOC["setup"]["device"]
+    for ph in PHASES:
+        for kind in KINDS:
+            # the main device's entry is the same measurement as the model's fixture
+            assert sens[main][ph][kind] == _layer(model, ph, kind)["launches"]["launches"]
+            values = [dev[ph][kind] for dev in sens.values()]
+            unfused = _layer(model, ph, kind)["launches"]["unfused"]["launches"]
+            assert all(0 < v <= unfused for v in values)
+            if ph.startswith("decode"):  # mmvq: no stream-k, the same launches everywhere but FA's split
+                assert max(values) - min(values) <= 1
+            else:
+                assert max(values) - min(values) <= _layer(model, ph, kind)["mul_mat_nodes"]
