@@ -95,3 +95,44 @@ def test_prompt_length_from_the_sources_method_is_labelled(rows: dict[str, featu
     r = rows["club3090-noong-27b-llamacpp-q4km-mtp-3090"]
     assert r.prefill_tokens == 10000 and not r.skip_prefill
     assert any(a.startswith("assumed_prefill_tokens: 10000") for a in r.assumed)
+
+
+def _base_row(backend: str, family: str = "llama.cpp", runner: str = "", is_moe: bool = False) -> _Row:
+    return _Row(
+        family=family, runner=runner, backend=backend, hw="gpu", quant="Q4_K_M", bw_gbps=960.0,
+        fp16_tflops=112.6, tp=1, resident_gpu=6e9, resident_cpu=0.0, pcie_gbps=0.0, n_layers=32,
+        is_moe=is_moe, n_offloaded_layers=0, link=None, link_gbps=0.0, head_params=0.0, attn_width=4096,
+        n_attn=8, hidden=4096, active_params=7e9, active_routed=0.0, n_experts=0, k_experts=0, ubatch=512,
+        vllm_piecewise=False, rocm_hipblas=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("family", "runner"), [("llama.cpp", ""), ("ollama", "llama-server")])
+@pytest.mark.parametrize("is_moe", [False, True])
+def test_llama_cpp_cuda_prefill_ubatches_pay_the_eager_per_layer_cost(
+    family: str, runner: str, is_moe: bool
+) -> None:
+    """A prompt's ubatches run eagerly on ggml-cuda (no graph replay): the fit charges them
+    ``prefill_layer_us`` per layer where a decode step pays ``layer_us``; other backends, the decode cost."""
+    k = dict(speed_fitted.CONSTANTS)
+    cuda = _base_row("cuda", family, runner, is_moe)
+    moe = k["moe_layer_factor.llama.cpp"] if is_moe else 1.0
+    delta = cuda.n_layers * (k["prefill_layer_us.llama.cpp/cuda"] - k["layer_us.llama.cpp/cuda"]) * moe
+    assert fitted_model.prefill_fixed_us(cuda, k) == pytest.approx(fitted_model.fixed_us(cuda, k) + delta)
+    vulkan = _base_row("vulkan", family, runner, is_moe)
+    assert fitted_model.prefill_fixed_us(vulkan, k) == fitted_model.fixed_us(vulkan, k)
+    cgo = _base_row("cuda", "ollama", "", is_moe)  # Ollama's CGO engine: its own cells, no eager figure
+    assert fitted_model.prefill_fixed_us(cgo, k) == fitted_model.fixed_us(cgo, k)
+
+
+@pytest.mark.parametrize(
+    ("engine", "backend", "eager"),
+    [("llama.cpp", "cuda", True), ("ollama", "cuda", True), ("lm-studio", "cuda", True),
+     ("llama.cpp", "vulkan", False), ("llama.cpp", "metal", False), ("vllm", "cuda", False)],
+)  # fmt: skip
+def test_shipped_prefill_layer_cost_is_the_fits(engine: str, backend: str, eager: bool) -> None:
+    from qwenfit.core.fit import speed
+
+    k = speed._resolve(speed._speed(engine), backend, None)
+    want = speed_fitted.CONSTANTS["prefill_layer_us.llama.cpp/cuda"] if eager else k.layer_us
+    assert k.prefill_layer_us == want

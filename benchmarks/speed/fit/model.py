@@ -69,6 +69,8 @@ Prefill of P tokens from depth d0, ubatches of u tokens (F = dense FP16 TFLOPS o
          + 4 H_q D_h n_attn (P d0 + P^2/2) / (attn_prefill x eta_c x F x tp)
          + [tp > 1] x 2 n_layers x P x hidden x 2 B x 2 (tp - 1)/tp / (eta_link x link)
     mu(m) = m / (m + gemm_m_half)      # a weight matrix multiplied by m tokens at once
+    t_fixed = the decode step's fixed cost; llama.cpp CUDA (eager ubatches, no CUDA graph replay):
+              with prefill_layer_us [x moe_layer_factor] per layer instead of layer_us (prefill_fixed_us)
     A_d, A_r = dense / routed (k/E) matmul parameters; m_r = n_u / U(n_u) tokens per touched expert
     eta_c x bf16_eta_c[cell] for BF16 weights
 
@@ -265,6 +267,23 @@ PRIORS: dict[str, tuple[float, float, float, float, str, str]] = {
     #   do not pin either, so the bytes unit stays.
     "host_core_gbps": (20.0, 0.5, 3.0, 100.0, "GB/s", "quantized-matmul streaming rate per CPU core"),
     "offload_layer_us": (50.0, 0.7, 1.0, 3000.0, "us", "graph split per layer with CPU tensors"),
+    # prefill_layer_us: a prompt's ubatches run eagerly on ggml-cuda (no CUDA graph replay: prefill_fixed_us),
+    # so each layer pays its kernel launches. Prior from counts, not from rows: llama.cpp 0c1e570's real
+    # ggml-cuda host code issues 42.75 (9B) / 42.0 (27B) launches per layer, averaged over 3 GDN + 1 attention
+    # layers, for a 37-token ubatch (40.75 / 37.75 at 512; 58.75 for 35B-A3B, the same 1.4x of dense as its
+    # graphed decode steps: 39.5 vs 28.5, so MoE layers take the fitted moe_layer_factor as in decode),
+    # measured on the fake GPU (scripts/llama_graph_nodes.py -> tests/fixtures/llama_graph_nodes/qwen35.json),
+    # x 4-6 us per launch on Linux (susun-blog.com "pegainfer (3)", RTX 5070 Ti, CUDA 13.0: "This process
+    # takes about 4-6 us"; JuliaGPU CUDAdrv.jl PR #15: "launch overhead of 4.90us") = 210 us at 5 us.
+    # Log-sd 0.6: Windows (WDDM) launches cost more (no clean published figure; 8-12 us estimated, 1-1.5 sd).
+    "prefill_layer_us.llama.cpp/cuda": (
+        210.0,
+        0.6,
+        2.0,
+        5000.0,
+        "us",
+        "per decoder layer of an eager (not graph-replayed) prefill ubatch, llama.cpp CUDA",
+    ),
     # tensor parallelism
     "allreduce_us.pcie": (30.0, 0.7, 1.0, 1000.0, "us", "one all-reduce of a hidden vector over PCIe"),
     "allreduce_us.nvlink": (15.0, 0.7, 1.0, 1000.0, "us", "one all-reduce over NVLink"),
@@ -562,21 +581,41 @@ def distinct_experts(r: Any, tokens: float) -> float:
     return r.n_experts * (1 - (1 - p) ** tokens) / r.k_experts
 
 
-def fixed_us(r: Any, k: Any) -> float:
-    """Per-step fixed cost (µs) of one sequence: engine step, layers, graph splits, all-reduces."""
+def _layer_us(r: Any, k: Any) -> float:
+    """Fixed cost (µs) of one decoder layer in a decode step."""
     runner = getattr(r, "runner", "")
-    lc = layer_cell(r.family, r.backend, runner)
-    layer = _c(k, f"layer_us.{lc}")
+    layer = _c(k, f"layer_us.{layer_cell(r.family, r.backend, runner)}")
     if r.is_moe:
         layer *= _c(k, _fam(graph_family(r.family, runner), "moe_layer_factor", k))
     if getattr(r, "vllm_piecewise", False):
         layer *= _c(k, "piecewise_layer_factor.vllm")
-    t = _c(k, f"step_us.{r.family}", "step_us.llama.cpp") + r.n_layers * layer
+    return layer
+
+
+def fixed_us(r: Any, k: Any) -> float:
+    """Per-step fixed cost (µs) of one sequence: engine step, layers, graph splits, all-reduces."""
+    t = _c(k, f"step_us.{r.family}", "step_us.llama.cpp") + r.n_layers * _layer_us(r, k)
     if r.n_offloaded_layers:
         t += r.n_offloaded_layers * _c(k, "offload_layer_us")
     if r.tp > 1:
         t += 2 * r.n_layers * (r.tp - 1) * _c(k, f"allreduce_us.{r.link or 'pcie'}")
     return t
+
+
+def prefill_fixed_us(r: Any, k: Any) -> float:
+    """Per-ubatch fixed cost (µs) of a prefill step. llama.cpp's CUDA backend replays a CUDA graph only
+    after two calls with the same graph properties (ggml-cuda.cu:4440-4470, vendored 0c1e570); a prompt's
+    ubatches change shape (tokens, KV length), so they run eagerly, every kernel launched from the CPU:
+    ``prefill_layer_us`` (x the MoE factor) per layer replaces the graphed decode step's ``layer_us``
+    (Ollama >= 0.30 runs llama-server: the same). Other cells' decode steps run eagerly too, or there is
+    no data: their decode fixed cost."""
+    fam = graph_family(r.family, getattr(r, "runner", ""))
+    if not (fam == "llama.cpp" and r.backend == "cuda"):
+        return fixed_us(r, k)
+    layer = _c(k, "prefill_layer_us.llama.cpp/cuda") * (
+        _c(k, _fam(fam, "moe_layer_factor", k)) if r.is_moe else 1.0
+    )
+    return fixed_us(r, k) + r.n_layers * (layer - _layer_us(r, k))
 
 
 def ggml_kernels(r: Any) -> bool:
@@ -710,7 +749,7 @@ def prefill_seconds(r: Any, k: Any, tokens: float, depth: float) -> float | None
     w_pass = r.resident_gpu / bw
     pcie = r.pcie_gbps or DEFAULT_PCIE_GBPS
     copy = r.resident_cpu / (_c(k, "eta_pcie") * pcie * 1e9) if r.resident_cpu else 0.0
-    fixed = fixed_us(r, k) * 1e-6
+    fixed = prefill_fixed_us(r, k) * 1e-6
     ub = max(1, int(r.ubatch))
     total = 0.0
     left = tokens

@@ -32,10 +32,10 @@ the families whose fitted constants it uses (:class:`qwenfit.core.engines.base.S
 an engine with none keeps its own hand-set ``step_us`` / ``layer_us`` / ``compute_efficiency``
 (estimates with no measurement behind).
 
-Prefill: per ubatch, ``max(GEMM time, weights / (η BW tp))`` + fixed costs + the PCIe copy of host-RAM
-weights (GEMMs by tokens per weight matrix: :mod:`qwenfit.core.fit.gemm`), plus attention FLOPs
-``4 H_q D_h (P d0 + P²/2)`` per full-attention layer at ``attn_prefill`` of the GEMM rate, plus TP
-activation traffic.
+Prefill: per ubatch, ``max(GEMM time, weights / (η BW tp))`` + fixed costs (``prefill_layer_us`` per layer: an
+eager ubatch where decode replays a graph) + the PCIe copy of host-RAM weights (GEMMs by tokens per matrix:
+:mod:`qwenfit.core.fit.gemm`), plus attention FLOPs ``4 H_q D_h (P d0 + P²/2)`` per full-attention layer at
+``attn_prefill`` of the GEMM rate, plus TP activation traffic.
 
 Which bytes: :func:`decode_bytes` (weights read, the sequence's KV cache at ``depth`` tokens, twice
 its GDN state); the routed-expert share of the reads and the MTP block's bytes come from the model's
@@ -107,8 +107,7 @@ _CALIBRATED: dict[str, float] = {}
 
 
 def use_calibration(constants: Mapping[str, float]) -> None:
-    """Use these calibrated constants (names ``<prefix>.<family>/<backend>@<device id>``) from now on
-    (an empty mapping: none)."""
+    """Use these calibrated constants (``<prefix>.<family>/<backend>@<device id>``; {}: none) from now on."""
     _CALIBRATED.clear()
     _CALIBRATED.update({k: float(v) for k, v in constants.items()})
     rate_constants.cache_clear()
@@ -156,6 +155,7 @@ class _K:
     bf16_eta_c: float
     ubatch: int
     calibrated: bool
+    prefill_layer_us: float  # a prefill ubatch's per-layer cost (llama.cpp CUDA: eager; else layer_us)
 
 
 _RESOLVED: dict[tuple[int, str, Device | None], tuple[SpeedConstants, _K]] = {}
@@ -198,7 +198,7 @@ def _resolve_uncached(sc: SpeedConstants, backend: str, device: Device | None) -
         eta=eta_hw * eta_k, kv_factor=c("kv_factor", 1.0), step_us=step_us, layer_us=layer_us,
         moe_factor=moe, eta_v=c("eta_v", 0.1), draft_us=c("draft_us", 300.0), seq_us=c("seq_us", 30.0),
         eta_c=eta_c, bf16_eta=c("bf16_eta", 1.0), bf16_eta_c=c("bf16_eta_c", 1.0), ubatch=sc.ubatch,
-        calibrated=cal,
+        calibrated=cal, prefill_layer_us=c("prefill_layer_us", layer_us) if fams else layer_us,
     )  # fmt: skip
 
 
@@ -575,7 +575,7 @@ def speed_of(
     kk = _resolve(_speed(engine), backend, device)
     ub = e.settings.get("ubatch")
     cat = category_of(view, p, seqs, as_int(n_off), shape)
-    layer_ns = k["moe_layer_ns"] if shape.moe else k["layer_ns"]
+    layer_ns = kk.prefill_layer_us * (kk.moe_factor if shape.moe else 1.0) * 1e3
     fixed_s = (k["step_ns"] + shape.n_layers * (layer_ns + k["ar_ns"]) + as_int(n_off) * k["off_ns"]) * 1e-9
     resident_cpu = e.term("weights", "cpu")
     ubatch = ub if isinstance(ub, int) and ub > 0 else kk.ubatch
