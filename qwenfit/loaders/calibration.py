@@ -12,7 +12,7 @@ Fit (one model, one machine; the model's other constants stay the fitted ones of
   more than 3/4 of the measured time the bytes say little: the per-layer cost (``layer_us``) is
   solved for instead.
 * prefill (``pp`` rows): ``n / tok/s = 2 A n / (η_c · F) + t_fixed`` solved for ``eta_c`` (devices with
-  a catalog FP16 figure).
+  a catalog FP16 figure); a prompt ubatch's t_fixed has ``prefill_layer_us`` per layer.
 
 Constants are stored as ``<name>.<family>/<backend>@<device id>`` (they apply to that device only);
 :func:`activate` hands them to :func:`qwenfit.core.fit.speed.use_calibration`.
@@ -298,9 +298,13 @@ def fit_constants(rows: list[BenchRow], facts: ModelFacts, machine: Machine, eng
             )
             for n in chunks
         )
-        spare = t - n_ub * fixed
+        # a prompt ubatch's fixed cost: its own per-layer cost (llama.cpp CUDA runs it eagerly: speed._K)
+        fixed_pp = (
+            k["step_us"] + facts.n_layers * k["prefill_layer_us"] * (k["moe_factor"] if facts.moe else 1.0)
+        ) * 1e-6
+        spare = t - n_ub * fixed_pp
         if spare > 0:
-            before["pp"] = r.tokens / (gemm / k["eta_c"] + n_ub * fixed)
+            before["pp"] = r.tokens / (gemm / k["eta_c"] + n_ub * fixed_pp)
             consts[f"eta_c.{cell}"] = round(min(1.0, max(0.01, gemm / spare)), 4)
     if not consts:
         raise UsageError("the output has no generation (tg) or prompt (pp) rows at depth 0 to calibrate from")

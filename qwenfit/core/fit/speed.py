@@ -209,7 +209,7 @@ def constants_for(engine: str | Engine, backend: str, device: Device | None) -> 
     return {
         "eta": k.eta, "eta_k": k.eta / (eta_hw[0] if eta_hw else 1.0), "step_us": k.step_us,
         "layer_us": k.layer_us, "moe_factor": k.moe_factor, "eta_c": k.eta_c,
-        "gemm_m_half": speed_fitted.CONSTANTS["gemm_m_half"],
+        "prefill_layer_us": k.prefill_layer_us, "gemm_m_half": speed_fitted.CONSTANTS["gemm_m_half"],
     }  # fmt: skip
 
 
