@@ -76,8 +76,8 @@ Prefill of P tokens from depth d0, ubatches of u tokens (F = dense FP16 TFLOPS o
 
 Constants by owner (what moves where): ``eta_hw.*`` belong to the hardware kind
 (qwenfit.core.fit.speed.DRAM_EFFICIENCY); ``eta_k.<cell>``, ``layer_us.<family/backend>``,
-``eta_c.<cell>``, ``bf16_*`` to the engine family x backend (SpeedConstants.layer_us /
-compute_efficiency plus a new kernel_efficiency); ``step_us.*``, ``kv_factor.*``,
+``prefill_layer_us.<cell>``, ``eta_c.<cell>``, ``bf16_*`` to the engine family x backend
+(SpeedConstants.layer_us / compute_efficiency plus a new kernel_efficiency); ``step_us.*``, ``kv_factor.*``,
 ``moe_layer_factor.*``, ``eta_v.*``, ``draft_us.*``, ``seq_us.*`` to the engine family
 (SpeedConstants.step_us plus new fields; Ollama reads llama.cpp's where it has none of its own);
 the rest are global constants of speed.py.
