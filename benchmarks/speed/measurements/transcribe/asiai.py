@@ -12,10 +12,10 @@ not in its quote.
 
 # ruff: noqa: E501  (table rows and quotes read better on one line)
 
-import subprocess
 import sys
 
 import yaml
+from _pinned import show  # the pinned source, read from its mirror (_pinned.py)
 
 MIRROR = sys.argv[1] if len(sys.argv) > 1 else "/work/.mirror/druide67+asiai/repo"
 COMMIT = "607fe808838f8dab18b8b5d9cd44827238ebd29a"
@@ -27,10 +27,7 @@ VERSUS = "docs/ollama-vs-lmstudio.md"
 
 
 def doc(path: str) -> list[str]:
-    out = subprocess.run(
-        ["git", "--git-dir", MIRROR, "show", f"{COMMIT}:{path}"], capture_output=True, text=True, check=True
-    ).stdout
-    return out.split("\n")
+    return show(MIRROR, COMMIT, path).split("\n")
 
 
 DOCS = {p: doc(p) for p in (AGENTIC, PANEL, AGENTWORLD, VERSUS)}

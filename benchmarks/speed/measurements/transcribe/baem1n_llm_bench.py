@@ -10,18 +10,16 @@ fetch-tool mirror, /work/.mirror/BAEM1N+llm-bench/repo)."""
 import csv
 import io
 import statistics as st
-import subprocess
 import sys
 
 import yaml
+from _pinned import show  # the pinned source, read from its mirror (_pinned.py)
 
 MIRROR = sys.argv[1] if len(sys.argv) > 1 else "/work/.mirror/BAEM1N+llm-bench/repo"
 COMMIT = "fa1f98e10d9186a9fdd84a86acc88f291fc289ea"
 PATH = "results/remote/3090/bench_3090_trackA_20260404_160347.csv"
 URL = f"https://github.com/BAEM1N/llm-bench/blob/{COMMIT}/{PATH}"
-text = subprocess.run(
-    ["git", "--git-dir", MIRROR, "show", f"{COMMIT}:{PATH}"], capture_output=True, text=True, check=True
-).stdout
+text = show(MIRROR, COMMIT, PATH)
 rows = list(csv.DictReader(io.StringIO(text)))
 MODELS = {"qwen3.5-27b": "Qwen3.5-27B", "qwen3.5-35b-a3b": "Qwen3.5-35B-A3B", "qwen3.5-9b": "Qwen3.5-9B"}
 KEEP = [

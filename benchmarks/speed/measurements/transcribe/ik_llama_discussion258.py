@@ -13,10 +13,10 @@ the rows kept are the llama-sweep-bench runs with every routed expert on the CPU
 nothing else overridden (runs that also put a layer's experts on the GPU are left out)."""
 
 import re
-import subprocess
 import sys
 
 import yaml
+from _pinned import show  # the pinned source, read from its mirror (_pinned.py)
 
 WHO = sys.argv[1]
 MIRROR = sys.argv[2] if len(sys.argv) > 2 else "/work/.mirror/ikawrakow+ik_llama.cpp/repo"
@@ -26,9 +26,7 @@ THREAD = "https://github.com/ikawrakow/ik_llama.cpp/discussions/258"
 URL = (
     f"{THREAD} (archived: https://github.com/ikawrakow/ik_llama.cpp/blob/{COMMIT}/{PATH.replace(' ', '%20')})"
 )
-TEXT = subprocess.run(
-    ["git", "--git-dir", MIRROR, "show", f"{COMMIT}:{PATH}"], capture_output=True, text=True, check=True
-).stdout
+TEXT = show(MIRROR, COMMIT, PATH)
 LINES = [ln[2:] if ln.startswith("> ") else ln.lstrip(">") for ln in TEXT.split("\n")]
 
 

@@ -10,18 +10,16 @@ per row; the other models of the file are not Qwen3.5/3.6 and are left out."""
 
 import csv
 import io
-import subprocess
 import sys
 
 import yaml
+from _pinned import show  # the pinned source, read from its mirror (_pinned.py)
 
 MIRROR = sys.argv[1] if len(sys.argv) > 1 else "/work/.mirror/bluepaun+amd-strix-halo-context-bench/repo"
 COMMIT = "55abbce5f3897a52002522fa2dda82bf087f2b87"
 PATH = "benchmark_results.csv"
 URL = f"https://github.com/bluepaun/amd-strix-halo-context-bench/blob/{COMMIT}/{PATH}"
-text = subprocess.run(
-    ["git", "--git-dir", MIRROR, "show", f"{COMMIT}:{PATH}"], capture_output=True, text=True, check=True
-).stdout
+text = show(MIRROR, COMMIT, PATH)
 HEADER = text.splitlines()[0]
 # file label -> (catalog model, qwenfit quant, note)
 MODELS = {

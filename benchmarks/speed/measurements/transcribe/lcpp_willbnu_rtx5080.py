@@ -13,10 +13,10 @@ llama-server timings the harness stores); files with a ``tests`` dict (2026-03-0
 one record per file from the file's own ``summary`` (avg_gen_tps / avg_prompt_tps over its 15 requests)."""
 
 import json
-import subprocess
 import sys
 
 import yaml
+import _pinned  # the pinned source, read from its mirror (_pinned.py)
 
 MIRROR = sys.argv[1] if len(sys.argv) > 1 else "/work/.mirror/willbnu+qwen35-rtx5080-guide/repo"
 COMMIT = "37b21759f5d95632409df3a2b56ca5c774389bd8"
@@ -24,19 +24,12 @@ REPO = "https://github.com/willbnu/qwen35-rtx5080-guide"
 
 
 def show(path: str) -> str:
-    return subprocess.run(
-        ["git", "--git-dir", MIRROR, "show", f"{COMMIT}:{path}"], capture_output=True, text=True, check=True
-    ).stdout
+    return _pinned.show(MIRROR, COMMIT, path)
 
 
 FILES = sorted(
     p
-    for p in subprocess.run(
-        ["git", "--git-dir", MIRROR, "ls-tree", "--name-only", COMMIT, "results/"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    for p in _pinned.names(MIRROR, COMMIT, "results/")
     if p.endswith(".json")
 )
 

@@ -22,19 +22,17 @@ the fit has no SGLang kernel cell (an earlier pass skipped SGLang-only sources f
 
 import copy
 import re
-import subprocess
 import sys
 
 import yaml
+from _pinned import show  # the pinned source, read from its mirror (_pinned.py)
 
 MIRROR = sys.argv[1] if len(sys.argv) > 1 else "/work/.mirror/jiegec+kb/repo"
 COMMIT = "23addc71733ac6976d6efbddd1c52e8e557af87e"
 PATH = "docs/software/llm_local_serving.md"
 URL = f"https://github.com/jiegec/kb/blob/{COMMIT}/{PATH}"
 
-TEXT = subprocess.run(
-    ["git", "--git-dir", MIRROR, "show", f"{COMMIT}:{PATH}"], capture_output=True, text=True, check=True
-).stdout
+TEXT = show(MIRROR, COMMIT, PATH)
 
 # GGUF / checkpoint -> (catalog model, quant_as_published, qwenfit quant)
 FILES = {
