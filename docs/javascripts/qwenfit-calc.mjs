@@ -447,26 +447,43 @@ export function formatTokS(x) {
 }
 
 /**
- * The out-of-sample range of a decode speed, "43-58 tok/s" (qwenfit.export.speed_category and
- * format_speed_range): the band [p10, p90] its measurement category earned leave-one-source-out
- * (data.speed_bands), times the speed; "" without a speed.
+ * The measurement category whose out-of-sample band a decode speed carries (qwenfit.core.fit.speed_bands.
+ * category_of, qwenfit.export.speed_category): `seqs` sequences, `cpuOnly`, `nGpus`, `offloaded` (layers with
+ * tensors in host RAM), `isMoe`, `hw` (the catalog device, or null).
+ */
+export function speedCategory({ seqs, cpuOnly, nGpus, offloaded, isMoe, hw }) {
+  if (seqs > 1) return "batched (concurrency > 1)";
+  if (cpuOnly) return "CPU only";
+  if (nGpus > 1) return "multi-GPU TP/PP";
+  if (offloaded) return "CPU-expert offload";
+  if (hw && hw.vendor === "apple") return "Apple/MLX";
+  if (hw && hw.kind === "unified") return "unified-memory APU";
+  return isMoe ? "GPU MoE" : "GPU dense";
+}
+
+/** [low, high] tok/s: `speed` times the band [p10, p90] category `cat` earned leave-one-source-out
+ * (data.speed_bands; the overall band for a category without one). */
+export function speedBand(data, cat, speed) {
+  const bands = data.speed_bands.decode;
+  const [lo, hi] = bands[cat] ?? bands.overall;
+  const x = toFloat(speed);
+  return [x * lo, x * hi];
+}
+
+/**
+ * The out-of-sample range of a decode speed, "43-58 tok/s" (qwenfit.export.format_speed_range), for the
+ * calculator's configuration; "" without a speed.
  */
 export function speedRange(data, state, formula, speed) {
   if (speed === null || speed === undefined || !data.speed_bands) return "";
   const model = data.models[state.model];
-  const hw = data.hardware[state.hardware];
-  let cat;
-  if (Number(state.seqs) > 1) cat = "batched (concurrency > 1)";
-  else if (formula.cpu_only) cat = "CPU only";
-  else if (Number(formula.n_gpus) > 1) cat = "multi-GPU TP/PP";
-  else if (Number(state.n_cpu_moe ?? 0) > 0 && model.is_moe) cat = "CPU-expert offload";
-  else if (hw && hw.vendor === "apple") cat = "Apple/MLX";
-  else if (hw && hw.kind === "unified") cat = "unified-memory APU";
-  else cat = model.is_moe ? "GPU MoE" : "GPU dense";
-  const bands = data.speed_bands.decode;
-  const [lo, hi] = bands[cat] ?? bands.overall;
-  const x = toFloat(speed);
-  return `${Math.floor(x * lo + 0.5)}-${Math.floor(x * hi + 0.5)} tok/s`;
+  const cat = speedCategory({
+    seqs: Number(state.seqs), cpuOnly: formula.cpu_only, nGpus: Number(formula.n_gpus),
+    offloaded: Number(state.n_cpu_moe ?? 0) > 0 && model.is_moe, isMoe: model.is_moe,
+    hw: data.hardware[state.hardware] ?? null,
+  });
+  const [lo, hi] = speedBand(data, cat, speed);
+  return `${Math.floor(lo + 0.5)}-${Math.floor(hi + 0.5)} tok/s`;
 }
 
 /**

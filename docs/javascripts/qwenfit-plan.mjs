@@ -8,7 +8,7 @@
 // `plan` (assets/calculator/planner.json, qwenfit.export_plan.planner_json(): the planner's extra placements,
 // each option's quality and artifact, each device's budget, engine inputs and speed constants).
 
-import { FormulaError, compile, findFormula, gbToBytes, ramReserve, search, variables } from "./qwenfit-calc.mjs";
+import { FormulaError, compile, findFormula, gbToBytes, ramReserve, search, speedBand, speedCategory, variables } from "./qwenfit-calc.mjs";
 
 const evaluate = (node, scope) => compile(node)(scope);
 
@@ -458,8 +458,12 @@ function planOne(c, model, engine, quant, rec, target, o) {
   let headroom = 0n;
   const devs = Object.keys(e.budget);
   if (devs.length) headroom = devs.map((dv) => e.budget[dv] - e.judged[dv]).reduce((a, b) => (b < a ? b : a));
+  const speed = e.speed === null ? null : Number(e.speed);
+  const cat = speedCategory({ seqs, cpuOnly: p.kind === "cpu", nGpus: p.n_gpus, offloaded: p.kind === "ngl" || p.n_cpu_moe > 0,
+    isMoe: Boolean(model.is_moe), hw: c.calc.hardware[target.id] ?? null });
   return { ...base, placement: p, fits: true, context: ctx, max_context: maxCtx, sequences: seqs, max_sequences: maxSeq,
-    decode_tokens_per_s: e.speed === null ? null : Number(e.speed), estimate: e, headroom_bytes: headroom, notes, reason: "" };
+    decode_tokens_per_s: speed, decode_band: speed === null ? null : speedBand(c.calc, cat, speed), estimate: e,
+    headroom_bytes: headroom, notes, reason: "" };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -586,9 +590,11 @@ export function planMachine(calc, plan, machine, opts = {}) {
   return { options, rejected: all, notes, target };
 }
 
-/** The parity test's form of an option: [model, quant, engine, placement, context, decode tok/s]. */
+/** The parity test's form of an option: [model, quant, engine, placement, context, decode tok/s, its
+ * out-of-sample range as shown: [low, high] rounded half up, or null]. */
 export function optionRow(o) {
-  return [o.model, o.quant, o.engine, placementKey(o.placement), o.context, o.decode_tokens_per_s];
+  const band = o.decode_band ? o.decode_band.map((x) => Math.floor(x + 0.5)) : null;
+  return [o.model, o.quant, o.engine, placementKey(o.placement), o.context, o.decode_tokens_per_s, band];
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -611,7 +617,9 @@ function el(tag, attrs = {}, ...children) {
 
 const fmtInt = (n) => Number(n).toLocaleString("en-US");
 const fmtGB = (b) => `${(Number(b) / 1e9).toFixed(1)} GB`;
-const fmtSpeed = (x) => (x === null || x === undefined ? "not known" : `~${Math.floor(x + 0.5)} tok/s`);
+/** "~26 tok/s (19-33)": the decode speed and its out-of-sample range, as the CLI prints them. */
+const fmtSpeed = (x, band) => (x === null || x === undefined ? "not known"
+  : `~${Math.floor(x + 0.5)} tok/s${band ? ` (${Math.floor(band[0] + 0.5)}-${Math.floor(band[1] + 0.5)})` : ""}`);
 
 function memory(o) {
   let gpu = 0n;
@@ -790,7 +798,7 @@ export class PlanView {
     }
     this.glance.className = `qf-glance ${best ? "qf-fits" : "qf-nofit"}`;
     this.glance.textContent = best
-      ? `Best: ${best.model} ${best.quant} on ${best.engine}, ${fmtInt(best.context)} tokens, ${fmtSpeed(best.decode_tokens_per_s)} (estimated); ${options.length} option${options.length === 1 ? "" : "s"} fit.`
+      ? `Best: ${best.model} ${best.quant} on ${best.engine}, ${fmtInt(best.context)} tokens, ${fmtSpeed(best.decode_tokens_per_s, best.decode_band)} (estimated; range: p10-p90 out of sample); ${options.length} option${options.length === 1 ? "" : "s"} fit.`
       : "Nothing fits this machine.";
     const rows = (this.showAll ? options : options.slice(0, PLAN_SHOWN)).map((o, i) => {
       const mem = memory(o);
@@ -800,7 +808,7 @@ export class PlanView {
         el("td", { text: o.engine }),
         el("td", { text: o.placement.description }),
         el("td", { class: "qf-num", text: fmtInt(o.context) }),
-        el("td", { class: "qf-num", text: fmtSpeed(o.decode_tokens_per_s) }),
+        el("td", { class: "qf-num", text: fmtSpeed(o.decode_tokens_per_s, o.decode_band) }),
         el("td", { class: "qf-num", text: mem.gpu ? fmtGB(mem.gpu) : "—" }),
         el("td", { class: "qf-num", text: mem.cpu ? fmtGB(mem.cpu) : "—" }));
     });

@@ -4,11 +4,12 @@
 same, with or without host RAM; an Apple configuration; a custom GPU by its memory; no GPU — and
 constraints (a model, an engine, prefer, a minimum speed, GPU only, a context). :func:`python_rows`
 runs ``qwenfit.plan()`` on one and returns each option as the page's ``optionRow`` does:
-``[model, quant, engine, placement, context, decode tok/s]``.
+``[model, quant, engine, placement, context, decode tok/s, [low, high] of its range as shown]``.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
@@ -83,12 +84,22 @@ def plan_kwargs(planner: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]
     return kw
 
 
+def shown_band(rate: Any) -> list[int] | None:
+    """A decode speed's out-of-sample range as the CLI and the page show it (ends rounded half up)."""
+    if rate is None:
+        return None
+    return [math.floor(rate.low + 0.5), math.floor(rate.high + 0.5)]
+
+
 def python_rows(planner: dict[str, Any], case: dict[str, Any]) -> list[list[Any]]:
     p = qwenfit.plan(**plan_kwargs(planner, case))
     return [
-        [o.model, o.quant, o.engine, placement_key(o.placement), o.context, o.decode_tokens_per_s]
+        [
+            o.model, o.quant, o.engine, placement_key(o.placement), o.context, o.decode_tokens_per_s,
+            shown_band(o.decode_tokens_per_s),
+        ]
         for o in p.options
-    ]
+    ]  # fmt: skip
 
 
 FIXTURE_SEED = 17

@@ -10,6 +10,7 @@ so a stale fixture fails.
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from pathlib import Path
@@ -26,6 +27,8 @@ N_LIVE = 6  # fixture cases recomputed through qwenfit.plan() in this run
 N_FORM = 6  # cases also entered through the plan form
 RUN_ALL = """(cases) => cases.map((c) => window.qwenfitPlan.rows(c.machine, c.opts))"""
 APPLY = """(c) => window.qwenfitPlan.apply(c)"""
+SHOWN = """() => [document.querySelector("#qwenfit-plan .qf-glance").textContent,
+  [...document.querySelector('#qwenfit-plan tr[data-option="0"]').querySelectorAll("td")][4].textContent]"""
 
 
 @pytest.fixture(scope="session")
@@ -99,3 +102,8 @@ def test_plan_mode_ranks_as_qwenfit_plan(
     # the form gives the same answer as the function it calls
     for c in [c for c in cases if "rows" in c][:N_FORM]:
         assert page.evaluate(APPLY, {"machine": c["machine"], "opts": c["opts"]}) == c["rows"]
+        if c["rows"] and c["rows"][0][5] is not None:  # the best option's speed, shown with its range
+            speed, (lo, hi) = c["rows"][0][5], c["rows"][0][6]
+            shown = f"~{math.floor(speed + 0.5)} tok/s ({lo}-{hi})"
+            glance, cell = page.evaluate(SHOWN)
+            assert shown in glance and cell == shown, (shown, glance, cell)
