@@ -266,8 +266,12 @@ def fit_constants(rows: list[BenchRow], facts: ModelFacts, machine: Machine, eng
     family = eng.speed.fitted[0] if eng.speed.fitted else eng.speed.family
     k = constants_for(eng, backend, dev)
     bw = k["eta"] * dev.bandwidth_gbps * 1e9
-    layer = k["layer_us"] * (k["moe_factor"] if facts.moe else 1.0)
-    fixed = (k["step_us"] + facts.n_layers * layer) * 1e-6
+    moe = k["moe_factor"] if facts.moe else 1.0
+
+    def fixed_s(layer_us: float) -> float:  # a step's fixed cost at ``layer_us`` per (dense) layer
+        return (k["step_us"] + facts.n_layers * layer_us * moe) * 1e-6
+
+    fixed = fixed_s(k["layer_us"])
     cell = f"{family}/{backend}@{dev.id}"
     consts: dict[str, float] = {}
     before: dict[str, float] = {}
@@ -280,9 +284,7 @@ def fit_constants(rows: list[BenchRow], facts: ModelFacts, machine: Machine, eng
             m = min(2.0, max(0.3, t_mem / (t - fixed)))
             consts[f"eta_k.{cell}"] = round(k["eta_k"] * m, 4)
         elif facts.n_layers:
-            layer_cal = (
-                (t - t_mem - k["step_us"] * 1e-6) / facts.n_layers / (k["moe_factor"] if facts.moe else 1.0)
-            )
+            layer_cal = (t - t_mem - k["step_us"] * 1e-6) / facts.n_layers / moe
             consts[f"layer_us.{cell}"] = round(max(2.0, layer_cal * 1e6), 1)
     pp = [r for r in rows if r.test == "pp" and r.depth <= 512]
     if pp and dev.fp16_tflops > 0 and facts.matmul_params:
@@ -299,9 +301,7 @@ def fit_constants(rows: list[BenchRow], facts: ModelFacts, machine: Machine, eng
             for n in chunks
         )
         # a prompt ubatch's fixed cost: its own per-layer cost (llama.cpp CUDA runs it eagerly: speed._K)
-        fixed_pp = (
-            k["step_us"] + facts.n_layers * k["prefill_layer_us"] * (k["moe_factor"] if facts.moe else 1.0)
-        ) * 1e-6
+        fixed_pp = fixed_s(k["prefill_layer_us"])
         spare = t - n_ub * fixed_pp
         if spare > 0:
             before["pp"] = r.tokens / (gemm / k["eta_c"] + n_ub * fixed_pp)

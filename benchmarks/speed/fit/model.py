@@ -581,10 +581,11 @@ def distinct_experts(r: Any, tokens: float) -> float:
     return r.n_experts * (1 - (1 - p) ** tokens) / r.k_experts
 
 
-def _layer_us(r: Any, k: Any) -> float:
-    """Fixed cost (µs) of one decoder layer in a decode step."""
+def _layer_us(r: Any, k: Any, base: float | None = None) -> float:
+    """Fixed cost (µs) of one decoder layer: ``base`` per dense layer (default: a decode step's
+    ``layer_us``), x the MoE factor for an MoE layer."""
     runner = getattr(r, "runner", "")
-    layer = _c(k, f"layer_us.{layer_cell(r.family, r.backend, runner)}")
+    layer = _c(k, f"layer_us.{layer_cell(r.family, r.backend, runner)}") if base is None else base
     if r.is_moe:
         layer *= _c(k, _fam(graph_family(r.family, runner), "moe_layer_factor", k))
     if getattr(r, "vllm_piecewise", False):
@@ -609,13 +610,10 @@ def prefill_fixed_us(r: Any, k: Any) -> float:
     ``prefill_layer_us`` (x the MoE factor) per layer replaces the graphed decode step's ``layer_us``
     (Ollama >= 0.30 runs llama-server: the same). Other cells' decode steps run eagerly too, or there is
     no data: their decode fixed cost."""
-    fam = graph_family(r.family, getattr(r, "runner", ""))
-    if not (fam == "llama.cpp" and r.backend == "cuda"):
+    if not (graph_family(r.family, getattr(r, "runner", "")) == "llama.cpp" and r.backend == "cuda"):
         return fixed_us(r, k)
-    layer = _c(k, "prefill_layer_us.llama.cpp/cuda") * (
-        _c(k, _fam(fam, "moe_layer_factor", k)) if r.is_moe else 1.0
-    )
-    return fixed_us(r, k) + r.n_layers * (layer - _layer_us(r, k))
+    eager = _layer_us(r, k, _c(k, "prefill_layer_us.llama.cpp/cuda"))
+    return fixed_us(r, k) + r.n_layers * (eager - _layer_us(r, k))
 
 
 def ggml_kernels(r: Any) -> bool:

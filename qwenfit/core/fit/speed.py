@@ -198,7 +198,7 @@ def _resolve_uncached(sc: SpeedConstants, backend: str, device: Device | None) -
         eta=eta_hw * eta_k, kv_factor=c("kv_factor", 1.0), step_us=step_us, layer_us=layer_us,
         moe_factor=moe, eta_v=c("eta_v", 0.1), draft_us=c("draft_us", 300.0), seq_us=c("seq_us", 30.0),
         eta_c=eta_c, bf16_eta=c("bf16_eta", 1.0), bf16_eta_c=c("bf16_eta_c", 1.0), ubatch=sc.ubatch,
-        calibrated=cal, prefill_layer_us=c("prefill_layer_us", layer_us) if fams else layer_us,
+        calibrated=cal, prefill_layer_us=c("prefill_layer_us", layer_us),
     )  # fmt: skip
 
 
@@ -575,7 +575,7 @@ def speed_of(
     kk = _resolve(_speed(engine), backend, device)
     ub = e.settings.get("ubatch")
     cat = category_of(view, p, seqs, as_int(n_off), shape)
-    layer_ns = kk.prefill_layer_us * (kk.moe_factor if shape.moe else 1.0) * 1e3
+    layer_ns = kk.prefill_layer_us * (kk.moe_factor if shape.moe else 1.0) * 1e3  # a prompt ubatch's layers
     fixed_s = (k["step_ns"] + shape.n_layers * (layer_ns + k["ar_ns"]) + as_int(n_off) * k["off_ns"]) * 1e-9
     resident_cpu = e.term("weights", "cpu")
     ubatch = ub if isinstance(ub, int) and ub > 0 else kk.ubatch
