@@ -441,9 +441,14 @@ export function formatFixed(x, digits) {
 // ------------------------------------------------------------------------------------------------
 // Part 1: one configuration
 
-/** "~42 tok/s": round half up as floor(x + 0.5) (export display.tok_s); "not known" without a rate. */
+/** A tok/s figure as shown: rounded half up, floor(x + 0.5) (export display.tok_s). */
+export function roundTokS(x) {
+  return Math.floor(toFloat(x) + 0.5);
+}
+
+/** "~42 tok/s" (roundTokS); "not known" without a rate. */
 export function formatTokS(x) {
-  return x === null || x === undefined ? "not known" : `~${Math.floor(toFloat(x) + 0.5)} tok/s`;
+  return x === null || x === undefined ? "not known" : `~${roundTokS(x)} tok/s`;
 }
 
 /**
@@ -483,7 +488,7 @@ export function speedRange(data, state, formula, speed) {
     hw: data.hardware[state.hardware] ?? null,
   });
   const [lo, hi] = speedBand(data, cat, speed);
-  return `${Math.floor(lo + 0.5)}-${Math.floor(hi + 0.5)} tok/s`;
+  return `${roundTokS(lo)}-${roundTokS(hi)} tok/s`;
 }
 
 /**

@@ -8,7 +8,8 @@
 // `plan` (assets/calculator/planner.json, qwenfit.export_plan.planner_json(): the planner's extra placements,
 // each option's quality and artifact, each device's budget, engine inputs and speed constants).
 
-import { FormulaError, compile, findFormula, gbToBytes, ramReserve, search, speedBand, speedCategory, variables } from "./qwenfit-calc.mjs";
+import { FormulaError, compile, findFormula, formatTokS, gbToBytes, ramReserve, roundTokS, search, speedBand, speedCategory,
+  variables } from "./qwenfit-calc.mjs";
 
 const evaluate = (node, scope) => compile(node)(scope);
 
@@ -593,7 +594,7 @@ export function planMachine(calc, plan, machine, opts = {}) {
 /** The parity test's form of an option: [model, quant, engine, placement, context, decode tok/s, its
  * out-of-sample range as shown: [low, high] rounded half up, or null]. */
 export function optionRow(o) {
-  const band = o.decode_band ? o.decode_band.map((x) => Math.floor(x + 0.5)) : null;
+  const band = o.decode_band ? o.decode_band.map(roundTokS) : null;
   return [o.model, o.quant, o.engine, placementKey(o.placement), o.context, o.decode_tokens_per_s, band];
 }
 
@@ -618,8 +619,7 @@ function el(tag, attrs = {}, ...children) {
 const fmtInt = (n) => Number(n).toLocaleString("en-US");
 const fmtGB = (b) => `${(Number(b) / 1e9).toFixed(1)} GB`;
 /** "~26 tok/s (19-33)": the decode speed and its out-of-sample range, as the CLI prints them. */
-const fmtSpeed = (x, band) => (x === null || x === undefined ? "not known"
-  : `~${Math.floor(x + 0.5)} tok/s${band ? ` (${Math.floor(band[0] + 0.5)}-${Math.floor(band[1] + 0.5)})` : ""}`);
+const fmtSpeed = (x, band) => formatTokS(x) + (band ? ` (${band.map(roundTokS).join("-")})` : "");
 
 function memory(o) {
   let gpu = 0n;

@@ -10,7 +10,6 @@ so a stale fixture fails.
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
 from pathlib import Path
@@ -18,6 +17,8 @@ from typing import Any
 
 import pytest
 from plan_reference import python_rows, random_cases
+
+from qwenfit.export import format_tok_s
 
 pytestmark = pytest.mark.browser
 
@@ -104,6 +105,6 @@ def test_plan_mode_ranks_as_qwenfit_plan(
         assert page.evaluate(APPLY, {"machine": c["machine"], "opts": c["opts"]}) == c["rows"]
         if c["rows"] and c["rows"][0][5] is not None:  # the best option's speed, shown with its range
             speed, (lo, hi) = c["rows"][0][5], c["rows"][0][6]
-            shown = f"~{math.floor(speed + 0.5)} tok/s ({lo}-{hi})"
+            shown = f"{format_tok_s(speed)} ({lo}-{hi})"
             glance, cell = page.evaluate(SHOWN)
             assert shown in glance and cell == shown, (shown, glance, cell)
