@@ -16,6 +16,7 @@ import sys
 
 import yaml
 from _pinned import show  # the pinned source, read from its mirror (_pinned.py)
+from _record import record  # one record in the corpus's field order (_record.py)
 
 MIRROR = sys.argv[1] if len(sys.argv) > 1 else "/work/.mirror/druide67+asiai/repo"
 COMMIT = "607fe808838f8dab18b8b5d9cd44827238ebd29a"
@@ -279,63 +280,16 @@ AGENTIC_ROWS = [  # (machine, table key, id slug, model, qwopus, engine label, m
 recs: list[dict] = []
 
 
+def as_model(model: str, qwopus: bool) -> dict:
+    """A row's model fields: a Qwopus3.6 finetune is a calibration row under the catalog model it shares."""
+    return dict(model=model, calibration_only=qwopus, model_family=f"Qwopus3.6 ({model} finetune)" if qwopus else None)
+
+
 def rec(**kw) -> None:
-    base = dict(
-        model_family=None,
-        calibration_only=False,
-        n_gpus=1,
-        tp=1,
-        interconnect=None,
-        host_ram=None,
-        offload=None,
-        kv_cache=None,
-        flash_attn=None,
-        ubatch=None,
-        threads=None,
-        batch=1,
-        decode_total_tokens_per_s=None,
-        prefill_tokens_per_s=None,
-        prefill_tokens=None,
-    )
-    base.update(kw)
-    order = [
-        "id",
-        *(["date"] if "date" in base else []),
-        "model",
-        "model_family",
-        "calibration_only",
-        "quant_as_published",
-        "quant",
-        "engine",
-        "engine_version",
-        "backend",
-        "hardware",
-        "hardware_id",
-        "n_gpus",
-        "tp",
-        "interconnect",
-        "host_ram",
-        "offload",
-        "kv_cache",
-        "flash_attn",
-        "ubatch",
-        "threads",
-        "depth_tokens",
-        "decode_tokens",
-        "batch",
-        "mtp",
-        "decode_tokens_per_s",
-        "decode_total_tokens_per_s",
-        "prefill_tokens_per_s",
-        "prefill_tokens",
-        "url",
-        "quote",
-        "notes",
-    ]
-    assert set(base) == set(order), set(base) ^ set(order)
+    base = record(date_after="id", **kw)
     for fig in (base["decode_tokens_per_s"],):
         assert fig is None or f"{fig:g}" in base["quote"] or str(fig) in base["quote"], (base["id"], fig)
-    recs.append({k: base[k] for k in order})
+    recs.append(base)
 
 
 for (hw_id, hw), key, slug, model, qwopus, eng, mtp, dec, long in AGENTIC_ROWS:
@@ -395,9 +349,7 @@ for (hw_id, hw), key, slug, model, qwopus, eng, mtp, dec, long in AGENTIC_ROWS:
             continue
         rec(
             id=f"asiai-{'m5max' if m5 else 'm4pro'}-{slug}-{kind}",
-            model=model,
-            calibration_only=qwopus,
-            model_family=(f"Qwopus3.6 ({model} finetune)" if qwopus else None),
+            **as_model(model, qwopus),
             quant_as_published=qp,
             quant=quant,
             engine=engine,
@@ -545,9 +497,7 @@ for num, model, qwopus, engine, version, qp, quant, mtp, fig in PANEL_ROWS:
         )
     rec(
         id=f"asiai-panel-m5max-row{n}",
-        model=model,
-        calibration_only=qwopus,
-        model_family=(f"Qwopus3.6 ({model} finetune)" if qwopus else None),
+        **as_model(model, qwopus),
         quant_as_published=qp,
         quant=quant,
         engine=engine,

@@ -14,6 +14,7 @@ import sys
 
 import yaml
 from _pinned import show  # the pinned source, read from its mirror (_pinned.py)
+from _record import record  # one record in the corpus's field order (_record.py)
 
 MIRROR = sys.argv[1] if len(sys.argv) > 1 else "/work/.mirror/BAEM1N+llm-bench/repo"
 COMMIT = "fa1f98e10d9186a9fdd84a86acc88f291fc289ea"
@@ -50,11 +51,9 @@ for model, quant in KEEP:
         dec = int(r0["max_tokens"])
         qs = ", ".join(r["gen_tps"] for r in sel)
         recs.append(
-            {
+            record(**{
                 "id": f"baem1n-3090x2-ollama-{model.replace('qwen3.5-', '')}-{quant.lower()}-{track}",
                 "model": MODELS[model],
-                "model_family": None,
-                "calibration_only": False,
                 "quant_as_published": f"{quant} (unsloth GGUF)",
                 "quant": quant,
                 "engine": "ollama",
@@ -63,22 +62,10 @@ for model, quant in KEEP:
                 "hardware": "Ryzen 9 5950X + RTX 3090 x2, 128GB DDR4 + 48GB VRAM (config.linux.yaml)",
                 "hardware_id": "rtx-3090",
                 "n_gpus": 2,
-                "tp": 1,
-                "interconnect": None,
-                "host_ram": None,
-                "offload": None,
-                "kv_cache": None,
-                "flash_attn": None,
-                "ubatch": None,
-                "threads": None,
                 "depth_tokens": depth,
                 "decode_tokens": dec,
-                "batch": 1,
                 "mtp": None,
                 "decode_tokens_per_s": med,
-                "decode_total_tokens_per_s": None,
-                "prefill_tokens_per_s": None,
-                "prefill_tokens": None,
                 "url": URL,
                 "quote": (
                     f"bench_3090_trackA_20260404_160347.csv rows hardware_id=linux-5950x-3090x2, backend=ollama, backend_version="
@@ -92,7 +79,7 @@ for model, quant in KEEP:
                     "attention not set by the harness (Ollama defaults). Two RTX 3090s: Ollama splits layers "
                     "(n_gpus 2, tp 1); weights + 262K KV of this model fit the 48 GB, placement not logged."
                 ),
-            }
+            })
         )
 doc = {
     "source": {

@@ -14,6 +14,7 @@ import sys
 
 import yaml
 from _pinned import show  # the pinned source, read from its mirror (_pinned.py)
+from _record import record  # one record in the corpus's field order (_record.py)
 
 MIRROR = sys.argv[1] if len(sys.argv) > 1 else "/work/.mirror/bluepaun+amd-strix-halo-context-bench/repo"
 COMMIT = "55abbce5f3897a52002522fa2dda82bf087f2b87"
@@ -55,11 +56,9 @@ for r in csv.DictReader(io.StringIO(text)):
     if not k:
         note += " assumed_depth_tokens: 16 (0K: a minimal prompt; its length is not stated, so the prefill rate is listed)."
     recs.append(
-        {
+        record(**{
             "id": f"lcpp-bluepaun-strix-{r['model_name'].lower().replace('qwen3-5-', '35-')[:40]}-{k}k",
             "model": model,
-            "model_family": None,
-            "calibration_only": False,
             "quant_as_published": r["model_name"] + ".gguf (file label of the CSV)",
             "quant": quant,
             "engine": "llama.cpp",
@@ -67,28 +66,17 @@ for r in csv.DictReader(io.StringIO(text)):
             "backend": "rocm",
             "hardware": "AMD Strix Halo: Ryzen AI Max+ 395, Radeon 8060S (RDNA 3.5, gfx1151), 128 GB; kernel 6.19.8",
             "hardware_id": "strix-halo-128",
-            "n_gpus": 1,
-            "tp": 1,
-            "interconnect": None,
-            "host_ram": None,
-            "offload": None,
-            "kv_cache": None,
-            "flash_attn": None,
-            "ubatch": None,
-            "threads": None,
             "date": r["test_date"][:10],
             "depth_tokens": depth,
             "decode_tokens": 128,
-            "batch": 1,
             "mtp": None,
             "decode_tokens_per_s": float(r["decode_tps"]),
-            "decode_total_tokens_per_s": None,
             "prefill_tokens_per_s": float(r["prefill_tps"]),
             "prefill_tokens": depth,
             "url": URL,
             "quote": f"{HEADER} | {line}",
             "notes": note,
-        }
+        })
     )
 doc = {
     "source": {

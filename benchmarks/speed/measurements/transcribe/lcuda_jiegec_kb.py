@@ -26,6 +26,7 @@ import sys
 
 import yaml
 from _pinned import show  # the pinned source, read from its mirror (_pinned.py)
+from _record import record  # one record in the corpus's field order (_record.py)
 
 MIRROR = sys.argv[1] if len(sys.argv) > 1 else "/work/.mirror/jiegec+kb/repo"
 COMMIT = "23addc71733ac6976d6efbddd1c52e8e557af87e"
@@ -61,8 +62,7 @@ def mean(cell: str) -> float:
 
 
 def base(rec_id: str, model: str, qpub: str, quant: str) -> dict:
-    return {"id": rec_id, "model": model, "model_family": None, "calibration_only": False,
-            "quant_as_published": qpub, "quant": quant}  # fmt: skip
+    return {"id": rec_id, "model": model, "quant_as_published": qpub, "quant": quant}
 
 
 def tail(rec: dict, **kw) -> dict:
@@ -112,11 +112,10 @@ def flush_llama_bench(build: str) -> None:
         )
         records.append(tail(
             rec, engine="llama.cpp", engine_version=f"b{sha} ({num})", backend="cuda" if gpu else "metal",
-            hardware=RTX4090 if gpu else M4, hardware_id="rtx-4090" if gpu else "m4-16", n_gpus=1, tp=1,
-            interconnect=None, host_ram=None, offload=None, kv_cache="f16", flash_attn=None, ubatch=512,
-            threads=None if gpu else 4, depth_tokens=d, decode_tokens=ntg, batch=1, mtp=None,
-            decode_tokens_per_s=mean(tg_row[-1]), decode_total_tokens_per_s=None,
-            prefill_tokens_per_s=mean(pp_row[-1]), prefill_tokens=ptok, url=URL, quote=quote,
+            hardware=RTX4090 if gpu else M4, hardware_id="rtx-4090" if gpu else "m4-16", kv_cache="f16",
+            ubatch=512, threads=None if gpu else 4, depth_tokens=d, decode_tokens=ntg, mtp=None,
+            decode_tokens_per_s=mean(tg_row[-1]), prefill_tokens_per_s=mean(pp_row[-1]), prefill_tokens=ptok,
+            url=URL, quote=quote,
             notes=notes + ("" if gpu else M4_NOTE),
         ))  # fmt: skip
 
@@ -162,8 +161,7 @@ def flush_benchy() -> None:
             )  # fmt: skip
         tag = f"{'vllm' + ('-mtp1' if mtp else '') if engine == 'vllm' else 'lserver'}"
         rid = f"lcuda-jiegec-4090-{SHORT[model]}-{qtag}-{tag}-d{d}"
-        common = {"hardware": RTX4090, "hardware_id": "rtx-4090", "n_gpus": 1, "tp": 1, "interconnect": None,
-                  "host_ram": None, "offload": None, "threads": None, "batch": 1}  # fmt: skip
+        common = {"hardware": RTX4090, "hardware_id": "rtx-4090"}
         bench = f"uvx llama-benchy@v0.3.5 --no-cache --depth 0 8192 16384 32768 --runs 5 against {how}."
         prompt = (
             f" assumed_prefill_from_empty_cache: the row's prompt is the {d}-token depth plus the {ptok}-token"
@@ -180,25 +178,20 @@ def flush_benchy() -> None:
         recp = base(rid + "-pp", model, qtext, quant)
         records.append(tail(
             recp, **eng, **common, depth_tokens=0, decode_tokens=None, decode_tokens_per_s=None,
-            decode_total_tokens_per_s=None, prefill_tokens_per_s=pps, prefill_tokens=total, url=URL,
+            prefill_tokens_per_s=pps, prefill_tokens=total, url=URL,
             quote=pp_quote, notes=bench + prompt + " Prefill record of the pair (the decode figure is "
             + rid + "-tg).",
         ))  # fmt: skip
         recd = base(rid + "-tg", model, qtext, quant)
         records.append(tail(
             recd, **eng, **common, depth_tokens=total, decode_tokens=ntg, decode_tokens_per_s=mean(tg[3]),
-            decode_total_tokens_per_s=None, prefill_tokens_per_s=None, prefill_tokens=None, url=URL,
+            url=URL,
             quote=tg_quote, notes=bench + prompt + " Decode record of the pair: tg" + str(ntg) + " after that"
             " prompt, depth_tokens = " + str(total) + "; t/s is llama-benchy's generation rate (peak t/s not"
             " used).",
         ))  # fmt: skip
 
 
-ORDER = ["id", "model", "model_family", "calibration_only", "quant_as_published", "quant", "engine",
-         "engine_version", "backend", "hardware", "hardware_id", "n_gpus", "tp", "interconnect", "host_ram",
-         "offload", "kv_cache", "flash_attn", "ubatch", "threads", "depth_tokens", "decode_tokens", "batch", "mtp",
-         "decode_tokens_per_s", "decode_total_tokens_per_s", "prefill_tokens_per_s", "prefill_tokens", "url",
-         "quote", "notes"]  # fmt: skip
 
 in_perf = False
 mlx_quote = ""
@@ -247,19 +240,17 @@ for i, line in enumerate(lines):
     if m:
         model, quant = "Qwen3.5-4B", "mlx-4bit"
         records.append({
-            "id": "lcuda-jiegec-m4-q35-4b-mlx4bit-mlxlm-d0", "model": model, "model_family": None,
-            "calibration_only": False, "quant_as_published": "mlx-community/Qwen3.5-4B-MLX-4bit", "quant": quant,
-            "engine": "mlx", "engine_version": mlx_version, "backend": "mlx", "hardware": M4, "hardware_id": "m4-16",
-            "n_gpus": 1, "tp": 1, "interconnect": None, "host_ram": None, "offload": None, "kv_cache": None,
-            "flash_attn": None, "ubatch": None, "threads": None, "depth_tokens": 0, "decode_tokens": 64, "batch": 1,
-            "mtp": None, "decode_tokens_per_s": float(m.group(2)), "decode_total_tokens_per_s": None,
+            "id": "lcuda-jiegec-m4-q35-4b-mlx4bit-mlxlm-d0", "model": model,
+            "quant_as_published": "mlx-community/Qwen3.5-4B-MLX-4bit", "quant": quant, "engine": "mlx",
+            "engine_version": mlx_version, "backend": "mlx", "hardware": M4, "hardware_id": "m4-16",
+            "depth_tokens": 0, "decode_tokens": 64, "mtp": None, "decode_tokens_per_s": float(m.group(2)),
             "prefill_tokens_per_s": float(m.group(1)), "prefill_tokens": 1024, "url": URL, "quote": s,
             "notes": "python3 -m mlx_lm.benchmark --model ./mlx-community/Qwen3.5-4B-MLX-4bit -p 1024 -g 64 ('Timing"
             " with prompt_tokens=1024, generation_tokens=64, batch_size=1'); the averages of its 5 trials as"
             " printed." + M4_NOTE,
         })  # fmt: skip
 
-records = [{k: r[k] for k in ORDER} for r in records]
+records = [record(**r) for r in records]
 source = {
     "id": "lcuda-jiegec-kb-rtx4090",
     "url": URL,

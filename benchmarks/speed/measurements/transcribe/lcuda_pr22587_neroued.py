@@ -12,6 +12,7 @@ per build (master / this PR).
 """
 
 import yaml
+from _record import record  # one record in the corpus's field order (_record.py)
 
 URL = "https://github.com/ggml-org/llama.cpp/pull/22587"
 HEAD = "#### Qwen3.5-9B-BF16 | Test | master (t/s) | this PR (t/s) | Δ% |"
@@ -49,20 +50,15 @@ for line in TABLE.splitlines():
                 " The stored copy of the PR description ends inside this row: the 'this PR' cell's mean (82.9) is"
                 " complete, its spread and the Δ% are cut off."
             )
-        records.append({
-            "id": f"lcuda-pr22587-5090-q35-9b-bf16-{build}-{test}",
-            "model": "Qwen3.5-9B", "model_family": None, "calibration_only": False,
-            "quant_as_published": "BF16 (Qwen3.5-9B-BF16 GGUF)", "quant": "BF16",
-            "engine": "llama.cpp", "engine_version": BUILDS[build], "backend": "cuda",
-            "hardware": "RTX 5090 ('All numbers measured on RTX 5090')", "hardware_id": "rtx-5090",
-            "n_gpus": 1, "tp": 1, "interconnect": None, "host_ram": None, "offload": None,
-            "kv_cache": "f16", "flash_attn": None, "ubatch": 512, "threads": None,
-            "depth_tokens": 0, "decode_tokens": None if pp else n, "batch": 1, "mtp": None,
-            "decode_tokens_per_s": None if pp else mean, "decode_total_tokens_per_s": None,
-            "prefill_tokens_per_s": mean if pp else None, "prefill_tokens": n if pp else None,
-            "url": URL, "quote": quote,
-            "notes": NOTES + f" Column: {'master' if build == 'master' else 'this PR'}." + extra,
-        })  # fmt: skip
+        records.append(record(
+            id=f"lcuda-pr22587-5090-q35-9b-bf16-{build}-{test}", model="Qwen3.5-9B",
+            quant_as_published="BF16 (Qwen3.5-9B-BF16 GGUF)", quant="BF16", engine="llama.cpp",
+            engine_version=BUILDS[build], backend="cuda", hardware="RTX 5090 ('All numbers measured on RTX 5090')",
+            hardware_id="rtx-5090", kv_cache="f16", ubatch=512, depth_tokens=0, decode_tokens=None if pp else n,
+            mtp=None, decode_tokens_per_s=None if pp else mean, prefill_tokens_per_s=mean if pp else None,
+            prefill_tokens=n if pp else None, url=URL, quote=quote,
+            notes=NOTES + f" Column: {'master' if build == 'master' else 'this PR'}." + extra,
+        ))  # fmt: skip
 
 source = {
     "id": "lcuda-pr22587-neroued-rtx5090",
